@@ -1,0 +1,7 @@
+//! pim: Microsoft Entra ID Privileged Identity Management as code.
+//!
+//! The crate is a pipeline of stages, one module each (see README):
+//! configuration is loaded into `Desired`, compared with the tenant and the
+//! state, and the resulting plan is applied through Microsoft Graph.
+
+pub mod model;

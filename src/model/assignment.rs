@@ -1,0 +1,62 @@
+//! A grant of a role to a principal: eligible or active.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{PrincipalRef, RoleRef, Schedule, Scope};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentKind {
+    /// May activate the role when needed (`roleEligibilitySchedule`).
+    Eligible,
+    /// Holds the role now (`roleAssignmentSchedule`).
+    Active,
+}
+
+impl AssignmentKind {
+    /// The configuration block that declares this kind.
+    pub fn block_name(self) -> &'static str {
+        match self {
+            AssignmentKind::Eligible => "eligibility",
+            AssignmentKind::Active => "assignment",
+        }
+    }
+}
+
+impl fmt::Display for AssignmentKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AssignmentKind::Eligible => "eligible",
+            AssignmentKind::Active => "active",
+        })
+    }
+}
+
+/// Ticket information carried by a schedule request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Ticket {
+    pub system: Option<String>,
+    pub number: String,
+}
+
+/// One eligibility or active assignment of a role to a principal at a scope.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Assignment {
+    pub kind: AssignmentKind,
+    pub principal: PrincipalRef,
+    pub role: RoleRef,
+    pub scope: Scope,
+    pub schedule: Schedule,
+    pub justification: Option<String>,
+    pub ticket: Option<Ticket>,
+}
+
+impl Assignment {
+    /// What makes two grants the same grant in Entra: at most one schedule
+    /// exists per kind, principal, role and scope.
+    pub fn identity(&self) -> (AssignmentKind, PrincipalRef, &RoleRef, &Scope) {
+        (self.kind, self.principal.normalized(), &self.role, &self.scope)
+    }
+}

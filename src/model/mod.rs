@@ -1,0 +1,24 @@
+//! The domain shared by every stage: principals, roles, scopes, schedules,
+//! assignments, policy rules and addresses. No I/O and no wire formats live
+//! here; `graph` and `emulator` convert Graph JSON to and from these types.
+
+mod address;
+mod assignment;
+mod duration;
+mod policy;
+mod principal;
+mod role;
+mod schedule;
+mod scope;
+
+pub use address::{Address, BlockKind};
+pub use assignment::{Assignment, AssignmentKind, Ticket};
+pub use duration::{DurationError, IsoDuration};
+pub use policy::{
+    ActivationRules, Approval, AssignmentRules, EligibilityRules, NotificationEvent,
+    NotificationLevel, NotificationRules, PolicyRules, RuleId, default_rules_json,
+};
+pub use principal::{PrincipalError, PrincipalKind, PrincipalRef};
+pub use role::{BuiltinRole, RoleRef, builtin_roles, closest_builtin_roles, find_builtin_role};
+pub use schedule::{Expiration, Schedule};
+pub use scope::{Scope, ScopeError};

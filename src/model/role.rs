@@ -1,0 +1,119 @@
+//! Role references and the table of Entra's built-in roles.
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use serde::{Deserialize, Serialize};
+
+use super::principal::is_guid;
+
+/// A role as configuration names it: a display name or a template id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RoleRef {
+    Id(String),
+    Name(String),
+}
+
+impl RoleRef {
+    pub fn parse(text: &str) -> RoleRef {
+        let t = text.trim();
+        if is_guid(t) { RoleRef::Id(t.to_ascii_lowercase()) } else { RoleRef::Name(t.to_string()) }
+    }
+
+    /// The built-in role this reference names, if any. Display names match
+    /// without regard to case, as the Entra admin center does.
+    pub fn builtin(&self) -> Option<&'static BuiltinRole> {
+        match self {
+            RoleRef::Id(id) => builtin_roles().iter().find(|r| r.id.eq_ignore_ascii_case(id)),
+            RoleRef::Name(name) => find_builtin_role(name),
+        }
+    }
+}
+
+impl fmt::Display for RoleRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RoleRef::Id(s) | RoleRef::Name(s) => f.write_str(s),
+        }
+    }
+}
+
+/// One built-in Entra role: its template id (which is also its role
+/// definition id in every tenant) and display name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuiltinRole {
+    pub id: String,
+    pub display_name: String,
+}
+
+static BUILTIN_ROLES: LazyLock<Vec<BuiltinRole>> = LazyLock::new(|| {
+    // The table is compiled in and checked by a unit test, so it cannot fail at run time.
+    serde_json::from_str(include_str!("builtin_roles.json")).expect("embedded built-in role table is valid JSON")
+});
+
+pub fn builtin_roles() -> &'static [BuiltinRole] {
+    &BUILTIN_ROLES
+}
+
+pub fn find_builtin_role(name: &str) -> Option<&'static BuiltinRole> {
+    let name = name.trim();
+    builtin_roles().iter().find(|r| r.display_name.eq_ignore_ascii_case(name))
+}
+
+/// Up to `n` names from `candidates` closest to `name`, best first: what a
+/// diagnostic offers for a misspelt role or principal.
+pub fn closest_names<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>, n: usize) -> Vec<&'a str> {
+    let needle = name.to_lowercase();
+    let mut scored: Vec<(f64, &str)> = candidates
+        .into_iter()
+        .map(|c| {
+            let hay = c.to_lowercase();
+            let mut score = strsim::jaro_winkler(&needle, &hay);
+            if !needle.is_empty() && (hay.contains(&needle) || needle.contains(&hay)) {
+                score += 0.2;
+            }
+            (score, c)
+        })
+        .filter(|(score, _)| *score > 0.6)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    scored.into_iter().take(n).map(|(_, c)| c).collect()
+}
+
+pub fn closest_builtin_roles(name: &str, n: usize) -> Vec<&'static str> {
+    closest_names(name, builtin_roles().iter().map(|r| r.display_name.as_str()), n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_loads_and_is_unique() {
+        let roles = builtin_roles();
+        assert!(roles.len() > 100);
+        let mut names: Vec<_> = roles.iter().map(|r| r.display_name.to_lowercase()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), roles.len());
+        assert!(roles.iter().all(|r| is_guid(&r.id)));
+    }
+
+    #[test]
+    fn resolves_by_name_and_id() {
+        let ga = RoleRef::parse("global administrator").builtin().unwrap();
+        assert_eq!(ga.id, "62e90394-69f5-4237-9190-012177145e10");
+        assert_eq!(RoleRef::parse(&ga.id).builtin().unwrap().display_name, "Global Administrator");
+        assert!(RoleRef::parse("Global Admin").builtin().is_none());
+    }
+
+    #[test]
+    fn suggests_close_names() {
+        let s = closest_builtin_roles("Global Admnistrator", 3);
+        assert_eq!(s[0], "Global Administrator");
+        assert_eq!(s.len(), 3);
+        assert!(closest_builtin_roles("Helpdesk Admin", 3).contains(&"Helpdesk Administrator"));
+    }
+}

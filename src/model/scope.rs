@@ -1,0 +1,80 @@
+//! Directory scopes: the whole tenant or one administrative unit.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Where a role applies: `/` or `/administrativeUnits/{id or display name}`.
+/// A name is resolved to an id against the tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Scope {
+    #[default]
+    Directory,
+    AdministrativeUnit(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a directory scope")]
+pub struct ScopeError(pub String);
+
+impl ScopeError {
+    pub fn hint(&self) -> &'static str {
+        "use \"/\" for the whole tenant or \"/administrativeUnits/<id or name>\""
+    }
+}
+
+impl FromStr for Scope {
+    type Err = ScopeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        if t == "/" || t.is_empty() {
+            return Ok(Scope::Directory);
+        }
+        let rest = t
+            .strip_prefix("/administrativeUnits/")
+            .or_else(|| t.strip_prefix("/administrativeunits/"))
+            .ok_or_else(|| ScopeError(s.to_string()))?;
+        if rest.trim().is_empty() || rest.contains('/') {
+            return Err(ScopeError(s.to_string()));
+        }
+        Ok(Scope::AdministrativeUnit(rest.trim().to_string()))
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Directory => f.write_str("/"),
+            Scope::AdministrativeUnit(id) => write!(f, "/administrativeUnits/{id}"),
+        }
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        assert_eq!("/".parse(), Ok(Scope::Directory));
+        let au: Scope = "/administrativeUnits/Paris Office".parse().unwrap();
+        assert_eq!(au, Scope::AdministrativeUnit("Paris Office".into()));
+        assert_eq!(au.to_string(), "/administrativeUnits/Paris Office");
+        assert!("/subscriptions/x".parse::<Scope>().is_err());
+        assert!("/administrativeUnits/".parse::<Scope>().is_err());
+    }
+}
