@@ -4,4 +4,6 @@
 //! configuration is loaded into `Desired`, compared with the tenant and the
 //! state, and the resulting plan is applied through Microsoft Graph.
 
+pub mod cli;
+pub mod config;
 pub mod model;

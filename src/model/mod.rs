@@ -19,6 +19,8 @@ pub use policy::{
     NotificationLevel, NotificationRules, PolicyRules, RuleId, default_rules_json,
 };
 pub use principal::{PrincipalError, PrincipalKind, PrincipalRef};
-pub use role::{BuiltinRole, RoleRef, builtin_roles, closest_builtin_roles, find_builtin_role};
+pub use role::{
+    BuiltinRole, RoleRef, builtin_roles, closest_builtin_roles, closest_names, find_builtin_role,
+};
 pub use schedule::{Expiration, Schedule};
 pub use scope::{Scope, ScopeError};

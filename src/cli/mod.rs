@@ -1,0 +1,141 @@
+//! The command line: arguments, and wiring them to the library. Every flag
+//! is defined once here, with the help text users read.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, LoadOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pim",
+    version,
+    about = "Entra ID Privileged Identity Management as code",
+    long_about = "Declare who is eligible for which Entra directory role, who holds it actively, and the \
+                  rules of each role, in HCL files kept in git; plan and apply the difference through \
+                  Microsoft Graph.",
+    after_help = "Examples:\n  pim validate -C examples/contoso\n  pim fmt --check -C examples/contoso"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check the configuration without contacting the tenant.
+    #[command(
+        after_help = "Exit status: 0 when valid, 1 when not.\n\nExample:\n  pim validate -C examples/contoso --var approvers='[\"group:PIM Approvers\"]'"
+    )]
+    Validate(ConfigArgs),
+    /// Rewrite configuration files in the canonical format.
+    #[command(
+        after_help = "Exit status: 0 when done (or nothing to change), 3 with --check when a file would change, 1 on error.\n\nExample:\n  pim fmt --check -C examples/contoso"
+    )]
+    Fmt(FmtArgs),
+}
+
+/// Where the configuration is and what its variables are.
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// Directory holding the *.pim.hcl files.
+    #[arg(short = 'C', long = "dir", value_name = "DIR", default_value = ".")]
+    dir: PathBuf,
+    /// Set a variable: --var name=value (HCL literals such as ["a"] or true are parsed; anything else is a string).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    /// Read variables from a file of name = value lines (HCL, or JSON when it ends in .json).
+    #[arg(long = "var-file", value_name = "FILE")]
+    var_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct FmtArgs {
+    /// Directory holding the *.pim.hcl files.
+    #[arg(short = 'C', long = "dir", value_name = "DIR", default_value = ".")]
+    dir: PathBuf,
+    /// Change nothing; list the files that are not formatted and exit 3 if there are any.
+    #[arg(long)]
+    check: bool,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=VALUE, got {s:?}"))?;
+    if name.trim().is_empty() {
+        return Err(format!("no variable name in {s:?}"));
+    }
+    Ok((name.trim().to_string(), value.to_string()))
+}
+
+impl ConfigArgs {
+    fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            now: chrono::Utc::now(),
+            vars: self.vars.clone(),
+            var_files: self.var_files.clone(),
+            env: std::env::vars()
+                .filter(|(k, _)| k.starts_with("PIM_VAR_"))
+                .collect(),
+        }
+    }
+}
+
+/// Runs the command line and returns the process exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate(args) => validate(&args),
+        Command::Fmt(args) => fmt(&args.dir, args.check),
+    }
+}
+
+fn validate(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+    match config::load(&args.dir, &args.load_options()) {
+        Ok(desired) => {
+            for w in desired.warnings.warnings() {
+                eprintln!("{w}\n");
+            }
+            println!("Valid: {}.", desired.summary());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let diags = e.diagnostics();
+            eprintln!("{diags}");
+            let n = diags.errors().count();
+            eprintln!(
+                "\n{n} error{} in {}",
+                if n == 1 { "" } else { "s" },
+                args.dir.display()
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn fmt(dir: &Path, check: bool) -> anyhow::Result<ExitCode> {
+    let changed = config::fmt::format_dir(dir, !check)
+        .with_context(|| format!("formatting {}", dir.display()))?;
+    for path in &changed {
+        println!("{}", path.display());
+    }
+    Ok(if check && !changed.is_empty() {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,279 @@
+//! Diagnostics with source positions, rendered as
+//! `path:line:col: error: message`, the source line and a caret.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One configuration file's text, kept so that byte offsets from the parser
+/// can be turned into lines and columns and quoted back to the user.
+#[derive(Debug)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    pub fn new(path: PathBuf, text: String) -> Arc<SourceFile> {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Arc::new(SourceFile {
+            path,
+            text,
+            line_starts,
+        })
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn position(&self, offset: usize) -> Pos {
+        let offset = offset.min(self.text.len());
+        let line = self
+            .line_starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1);
+        let start = self.line_starts[line];
+        let col = self
+            .text
+            .get(start..offset)
+            .map_or(0, |s| s.chars().count());
+        Pos {
+            line: line + 1,
+            col: col + 1,
+        }
+    }
+
+    pub fn line_text(&self, line: usize) -> &str {
+        let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
+            return "";
+        };
+        let end = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.text.len());
+        self.text
+            .get(start..end)
+            .unwrap_or("")
+            .trim_end_matches(['\n', '\r'])
+    }
+}
+
+/// A 1-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+/// A place in a configuration file: where an object or attribute was declared.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Location {
+    pub file: PathBuf,
+    pub pos: Pos,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}",
+            self.file.display(),
+            self.pos.line,
+            self.pos.col
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A problem found in the configuration, with where it is and what to do.
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub message: String,
+    pub hint: Option<String>,
+    source: Option<Snippet>,
+}
+
+#[derive(Debug, Clone)]
+struct Snippet {
+    location: Location,
+    line_text: String,
+    /// Width of the caret underline in characters.
+    width: usize,
+}
+
+impl Diagnostic {
+    pub fn error(message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            hint: None,
+            source: None,
+        }
+    }
+
+    pub fn warning(message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            message: message.into(),
+            hint: None,
+            source: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Points the diagnostic at a byte range of a file. A range that spans
+    /// lines is underlined to the end of its first line.
+    pub fn at(mut self, file: &SourceFile, span: Range<usize>) -> Self {
+        let pos = file.position(span.start);
+        let line_text = file.line_text(pos.line).to_string();
+        let end = file.position(span.end.max(span.start));
+        let line_chars = line_text.chars().count();
+        let width = if end.line == pos.line {
+            end.col.saturating_sub(pos.col)
+        } else {
+            line_chars + 1 - pos.col
+        };
+        self.source = Some(Snippet {
+            location: Location {
+                file: file.path.clone(),
+                pos,
+            },
+            line_text,
+            width: width.max(1),
+        });
+        self
+    }
+
+    /// Points the diagnostic at a file without a position.
+    pub fn in_file(mut self, path: &Path) -> Self {
+        self.source = Some(Snippet {
+            location: Location {
+                file: path.to_path_buf(),
+                pos: Pos { line: 1, col: 1 },
+            },
+            line_text: String::new(),
+            width: 0,
+        });
+        self
+    }
+
+    pub fn location(&self) -> Option<&Location> {
+        self.source.as_ref().map(|s| &s.location)
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let label = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        match &self.source {
+            Some(s) => write!(f, "{}: {label}: {}", s.location, self.message)?,
+            None => write!(f, "{label}: {}", self.message)?,
+        }
+        if let Some(s) = self.source.as_ref().filter(|s| s.width > 0) {
+            let n = s.location.pos.line.to_string();
+            let pad = " ".repeat(n.len());
+            // Tabs are kept so that the caret lines up under them in a terminal.
+            let lead: String = s
+                .line_text
+                .chars()
+                .take(s.location.pos.col - 1)
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            write!(
+                f,
+                "\n{pad} |\n{n} | {}\n{pad} | {lead}{}",
+                s.line_text,
+                "^".repeat(s.width)
+            )?;
+        }
+        if let Some(h) = &self.hint {
+            write!(f, "\n  = hint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every diagnostic of a run, errors first in file order.
+#[derive(Debug, Clone, Default)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn push(&mut self, d: Diagnostic) {
+        self.0.push(d);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| d.is_error())
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| !d.is_error())
+    }
+
+    pub fn sort(&mut self) {
+        self.0.sort_by(|a, b| {
+            a.severity.cmp(&b.severity).then_with(|| {
+                let key = |d: &Diagnostic| d.location().map(|l| (l.file.clone(), l.pos));
+                key(a).cmp(&key(b))
+            })
+        });
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n\n")?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_with_caret() {
+        let f = SourceFile::new("a.pim.hcl".into(), "x {\n  role = \"Nope\"\n}\n".into());
+        let start = f.text.find("\"Nope\"").unwrap();
+        let d = Diagnostic::error("unknown role \"Nope\"")
+            .with_hint("did you mean \"Nop\"?")
+            .at(&f, start..start + 6);
+        assert_eq!(
+            d.to_string(),
+            "a.pim.hcl:2:10: error: unknown role \"Nope\"\n  |\n2 |   role = \"Nope\"\n  |          ^^^^^^\n  = hint: did you mean \"Nop\"?"
+        );
+        assert_eq!(f.position(0), Pos { line: 1, col: 1 });
+        assert_eq!(f.position(f.text.len()), Pos { line: 4, col: 1 });
+    }
+}

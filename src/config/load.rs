@@ -1,0 +1,1686 @@
+//! The loader proper: files → blocks → variables → locals → objects.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use hcl::Value;
+use hcl::edit::Span;
+use hcl::edit::expr::Expression as EditExpr;
+use hcl::edit::structure::{Attribute, Block, Body, Structure};
+
+use super::diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
+use super::eval::{Reference, Scope, references, type_name};
+use super::schema::{self, BlockSchema, Labels};
+use super::{
+    Declared, Desired, FILE_SUFFIX, LoadError, LoadOptions, Origin, Policy, RoleSettings,
+    StateSettings, TenantSettings,
+};
+use crate::model::{
+    ActivationRules, Address, Approval, Assignment, AssignmentKind, AssignmentRules, BlockKind,
+    EligibilityRules, Expiration, IsoDuration, NotificationEvent, NotificationLevel,
+    NotificationRules, PolicyRules, PrincipalKind, PrincipalRef, RoleRef, Schedule,
+    Scope as DirScope, Ticket, closest_builtin_roles,
+};
+use crate::model::{closest_names, find_builtin_role};
+
+/// Entra's upper bound on a single activation.
+const MAX_ACTIVATION: IsoDuration = IsoDuration::hours(8);
+
+/// Loads and validates every configuration file in `dir`.
+pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Desired, LoadError> {
+    let mut loader = Loader::new(dir, opts);
+    let sources = loader.read_dir(dir);
+    finish(loader, sources)
+}
+
+/// Loads configuration given as `(path, text)` pairs instead of reading a
+/// directory: for tools that hold the files in memory, and for fuzzing.
+pub fn load_sources(
+    dir: &Path,
+    sources: Vec<(PathBuf, String)>,
+    opts: &LoadOptions,
+) -> Result<Desired, LoadError> {
+    let loader = Loader::new(dir, opts);
+    finish(loader, sources)
+}
+
+fn finish(mut loader: Loader<'_>, sources: Vec<(PathBuf, String)>) -> Result<Desired, LoadError> {
+    let files = loader.parse(sources);
+    let desired = loader.build(&files);
+    let mut diags = loader.diags;
+    diags.sort();
+    match desired {
+        Some(mut d) if !diags.has_errors() => {
+            d.warnings = diags;
+            Ok(d)
+        }
+        _ => Err(LoadError::Invalid(diags)),
+    }
+}
+
+struct Loader<'o> {
+    diags: Diagnostics,
+    opts: &'o LoadOptions,
+    dir: PathBuf,
+    files: HashMap<PathBuf, Arc<SourceFile>>,
+    /// Declared variables that got no value: already reported, so
+    /// expressions that use them are skipped rather than reported again.
+    unset_vars: HashSet<String>,
+}
+
+/// A parsed file.
+struct Parsed {
+    file: Arc<SourceFile>,
+    body: Body,
+}
+
+/// A top-level block and the file it is in.
+#[derive(Clone, Copy)]
+struct Item<'a> {
+    file: &'a Arc<SourceFile>,
+    block: &'a Block,
+}
+
+fn span_of(s: &impl Span) -> Range<usize> {
+    s.span().unwrap_or(0..0)
+}
+
+fn location(file: &SourceFile, span: Range<usize>) -> Location {
+    Location {
+        file: file.path.clone(),
+        pos: file.position(span.start),
+    }
+}
+
+fn suggest(name: &str, candidates: &[&str]) -> Option<String> {
+    let close = closest_names(name, candidates.iter().copied(), 1, 0.8);
+    close.first().map(|c| format!("did you mean \"{c}\"?"))
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl<'o> Loader<'o> {
+    fn new(dir: &Path, opts: &'o LoadOptions) -> Self {
+        Loader {
+            diags: Diagnostics::default(),
+            opts,
+            dir: dir.to_path_buf(),
+            files: HashMap::new(),
+            unset_vars: HashSet::new(),
+        }
+    }
+
+    fn error(
+        &mut self,
+        file: &SourceFile,
+        span: Range<usize>,
+        msg: impl Into<String>,
+    ) -> &mut Diagnostic {
+        self.diags.push(Diagnostic::error(msg).at(file, span));
+        let last = self.diags.0.len() - 1;
+        &mut self.diags.0[last]
+    }
+
+    fn read_dir(&mut self, dir: &Path) -> Vec<(PathBuf, String)> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                self.diags.push(Diagnostic::error(format!(
+                    "cannot read directory {}: {e}",
+                    dir.display()
+                )));
+                return Vec::new();
+            }
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_file()
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.ends_with(FILE_SUFFIX))
+            })
+            .collect();
+        paths.sort();
+        if paths.is_empty() {
+            self.diags.push(
+                Diagnostic::error(format!("no *{FILE_SUFFIX} files in {}", dir.display()))
+                    .with_hint("point -C at the directory that holds the configuration"),
+            );
+        }
+        let mut out = Vec::new();
+        for path in paths {
+            match std::fs::read_to_string(&path) {
+                Ok(t) => out.push((path, t)),
+                Err(e) => self.diags.push(Diagnostic::error(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                ))),
+            }
+        }
+        out
+    }
+
+    fn parse(&mut self, sources: Vec<(PathBuf, String)>) -> Vec<Parsed> {
+        let mut parsed = Vec::new();
+        for (path, text) in sources {
+            let file = SourceFile::new(path, text);
+            self.files.insert(file.path.clone(), file.clone());
+            match hcl::edit::parser::parse_body(&file.text) {
+                Ok(body) => parsed.push(Parsed { file, body }),
+                Err(e) => {
+                    let offset = e.location().offset();
+                    let msg = e.message().to_string();
+                    let msg = if msg.is_empty() {
+                        "invalid HCL syntax".to_string()
+                    } else {
+                        format!("syntax error: {msg}")
+                    };
+                    self.error(&file, offset..offset + 1, msg);
+                }
+            }
+        }
+        parsed
+    }
+
+    fn build(&mut self, files: &[Parsed]) -> Option<Desired> {
+        let mut by_kind: BTreeMap<&'static str, Vec<Item<'_>>> = BTreeMap::new();
+        for p in files {
+            for s in p.body.iter() {
+                match s {
+                    Structure::Attribute(a) => {
+                        let name = a.key.as_str().to_string();
+                        self.error(&p.file, span_of(&a.key), format!("unexpected attribute \"{name}\" at the top level"))
+                            .hint = Some("attributes go inside a block; values shared by blocks go in locals { … }".into());
+                    }
+                    Structure::Block(b) => {
+                        if let Some(s) = self.check_block(&p.file, b, &schema::ROOT) {
+                            by_kind.entry(s.name).or_default().push(Item {
+                                file: &p.file,
+                                block: b,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        for kind in ["tenant", "state"] {
+            if let Some(items) = by_kind.get(kind).filter(|i| i.len() > 1) {
+                let first = location(items[0].file, span_of(&items[0].block.ident));
+                for extra in &items[1..] {
+                    self.error(
+                        extra.file,
+                        span_of(&extra.block.ident),
+                        format!("a second \"{kind}\" block"),
+                    )
+                    .hint = Some(format!("the first is at {first}; merge them"));
+                }
+            }
+        }
+        let items = |k: &str| by_kind.get(k).cloned().unwrap_or_default();
+
+        let vars = self.variables(&items("variable"));
+        let locals = self.locals(&items("locals"), &vars);
+        let scope = Scope::new(&vars, &locals);
+
+        let tenant = items("tenant")
+            .first()
+            .map(|i| self.tenant(*i, &scope))
+            .unwrap_or_default();
+        let state = items("state")
+            .first()
+            .map(|i| self.state(*i, &scope))
+            .unwrap_or_else(|| StateSettings::Local {
+                path: self.dir.join("pim.state.json"),
+            });
+
+        let roles = self.roles(&items("role"), &scope);
+        let custom: HashSet<String> = roles
+            .iter()
+            .filter(|r| r.item.custom)
+            .map(|r| r.item.role.to_string().to_lowercase())
+            .collect();
+        let mut addresses: HashMap<Address, Location> = HashMap::new();
+        for r in &roles {
+            self.claim_address(&mut addresses, &r.address, &r.origin.block);
+        }
+
+        let mut grants = Vec::new();
+        for (kind, block) in [
+            (AssignmentKind::Eligible, "eligibility"),
+            (AssignmentKind::Active, "assignment"),
+        ] {
+            for item in items(block) {
+                grants.extend(self.grants(item, kind, &scope, &custom, &mut addresses));
+            }
+        }
+        self.check_duplicate_grants(&grants);
+        let (eligibilities, assignments) = grants
+            .into_iter()
+            .partition(|g| g.item.kind == AssignmentKind::Eligible);
+
+        let mut policies = Vec::new();
+        for item in items("policy") {
+            if let Some(p) = self.policy(item, &scope, &custom) {
+                self.claim_address(&mut addresses, &p.address, &p.origin.block);
+                policies.push(p);
+            }
+        }
+
+        Some(Desired {
+            dir: self.dir.clone(),
+            tenant,
+            state,
+            eligibilities,
+            assignments,
+            policies,
+            roles,
+            warnings: Diagnostics::default(),
+        })
+    }
+
+    /// Checks a block's labels, attributes and nested blocks against the
+    /// vocabulary. Returns the schema of the block when its name is known.
+    fn check_block(
+        &mut self,
+        file: &SourceFile,
+        b: &Block,
+        parent: &BlockSchema,
+    ) -> Option<&'static BlockSchema> {
+        let name = b.ident.as_str();
+        let Some(s) = parent.block(name) else {
+            let names: Vec<&str> = parent.blocks.iter().map(|b| b.name).collect();
+            let msg = if parent.name.is_empty() {
+                format!("unknown block type \"{name}\"")
+            } else {
+                format!("unknown block \"{name}\" in \"{}\"", parent.name)
+            };
+            let d = self.error(file, span_of(&b.ident), msg);
+            d.hint = suggest(name, &names)
+                .or_else(|| Some(format!("expected one of: {}", names.join(", "))));
+            return None;
+        };
+        let want = match s.labels {
+            Labels::None => 0,
+            Labels::One(_) => 1,
+        };
+        if b.labels.len() != want {
+            let msg = match s.labels {
+                Labels::None => format!("\"{name}\" blocks take no label"),
+                Labels::One(what) => format!("\"{name}\" blocks take one label: the {what}"),
+            };
+            let span = b
+                .labels
+                .get(want)
+                .map(span_of)
+                .unwrap_or_else(|| span_of(&b.ident));
+            self.error(file, span, msg).hint = match s.labels {
+                Labels::One(what) => Some(format!("write {name} \"<{what}>\" {{ … }}")),
+                Labels::None => Some(format!("write {name} {{ … }}")),
+            };
+            return None;
+        }
+        let mut seen: HashMap<&str, Range<usize>> = HashMap::new();
+        for st in b.body.iter() {
+            match st {
+                Structure::Attribute(a) => {
+                    let key = a.key.as_str();
+                    if !s.has_attribute(key) {
+                        let d = self.error(
+                            file,
+                            span_of(&a.key),
+                            format!("unknown attribute \"{key}\" in \"{name}\""),
+                        );
+                        d.hint = suggest(key, s.attributes).or_else(|| {
+                            Some(format!("\"{name}\" takes: {}", s.attributes.join(", ")))
+                        });
+                    } else if let Some(first) = seen.insert(key, span_of(&a.key)) {
+                        let at = location(file, first);
+                        self.error(file, span_of(&a.key), format!("\"{key}\" is set twice"))
+                            .hint = Some(format!("first set at {at}"));
+                    }
+                }
+                Structure::Block(inner) => {
+                    if let Some(is) = self.check_block(file, inner, s) {
+                        if !is.repeatable {
+                            if let Some(first) = seen.insert(is.name, span_of(&inner.ident)) {
+                                let at = location(file, first);
+                                self.error(
+                                    file,
+                                    span_of(&inner.ident),
+                                    format!("a second \"{}\" block", is.name),
+                                )
+                                .hint = Some(format!("the first is at {at}"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Some(s)
+    }
+
+    fn claim_address(
+        &mut self,
+        seen: &mut HashMap<Address, Location>,
+        address: &Address,
+        at: &Location,
+    ) {
+        if let Some(first) = seen.get(address) {
+            let msg = format!("{address} is declared twice");
+            let hint = format!("the first declaration is at {first}");
+            let mut d = Diagnostic::error(msg).with_hint(hint);
+            if let Some(file) = self.file_for(at) {
+                let offset = offset_of(&file, at);
+                d = d.at(&file, offset..offset + 1);
+            }
+            self.diags.push(d);
+        } else {
+            seen.insert(address.clone(), at.clone());
+        }
+    }
+
+    fn file_for(&self, at: &Location) -> Option<Arc<SourceFile>> {
+        self.files.get(&at.file).cloned()
+    }
+
+    /// Checks the references of an expression; false when one is unknown.
+    fn check_refs(
+        &mut self,
+        file: &SourceFile,
+        expr: &EditExpr,
+        vars: Option<&hcl::Map<String, Value>>,
+        locals: Option<&HashSet<String>>,
+        each: bool,
+    ) -> bool {
+        let mut ok = true;
+        for Reference { root, name, span } in references(expr) {
+            let span = span.unwrap_or_else(|| span_of(expr));
+            let name = name.unwrap_or_default();
+            let problem: Option<(String, Option<String>)> = match root.as_str() {
+                "" if !schema::FUNCTIONS.contains(&name.as_str()) => Some((
+                    format!("unknown function \"{name}\""),
+                    suggest(&name, schema::FUNCTIONS)
+                        .or_else(|| Some(format!("available: {}", schema::FUNCTIONS.join(", ")))),
+                )),
+                "var" if self.unset_vars.contains(&name) => {
+                    ok = false;
+                    None
+                }
+                "var" => match vars {
+                    None => Some(("variables cannot be used here".into(), None)),
+                    Some(_) if name.is_empty() => Some((
+                        "\"var\" must be followed by a name, as in var.approvers".into(),
+                        None,
+                    )),
+                    Some(v) if !v.contains_key(&name) => {
+                        let names: Vec<&str> = v.keys().map(String::as_str).collect();
+                        Some((
+                            format!("unknown variable \"{name}\""),
+                            suggest(&name, &names).or_else(|| {
+                                Some(format!("declare it: variable \"{name}\" {{ default = … }}"))
+                            }),
+                        ))
+                    }
+                    _ => None,
+                },
+                "local" => match locals {
+                    None => Some(("locals cannot be used here".into(), None)),
+                    Some(_) if name.is_empty() => Some((
+                        "\"local\" must be followed by a name, as in local.tier0".into(),
+                        None,
+                    )),
+                    Some(l) if !l.contains(&name) => {
+                        let names: Vec<&str> = l.iter().map(String::as_str).collect();
+                        Some((
+                            format!("unknown local value \"{name}\""),
+                            suggest(&name, &names)
+                                .or_else(|| Some(format!("declare it: locals {{ {name} = … }}"))),
+                        ))
+                    }
+                    _ => None,
+                },
+                "each" if !each => Some((
+                    "\"each\" is only defined in a block with for_each".into(),
+                    Some("add for_each to the block, or use a literal value".into()),
+                )),
+                "each" if name != "key" && name != "value" => Some((
+                    format!("\"each.{name}\" does not exist"),
+                    Some("use each.key or each.value".into()),
+                )),
+                _ => None,
+            };
+            if let Some((msg, hint)) = problem {
+                self.error(file, span, msg).hint = hint;
+                ok = false;
+            }
+        }
+        ok
+    }
+
+    fn variables(&mut self, items: &[Item<'_>]) -> hcl::Map<String, Value> {
+        let mut values = hcl::Map::new();
+        let mut declared: HashMap<String, Location> = HashMap::new();
+        let mut missing: Vec<(String, Arc<SourceFile>, Range<usize>)> = Vec::new();
+        let empty = Scope::new(&hcl::Map::new(), &hcl::Map::new());
+        for item in items {
+            let Some(label) = item.block.labels.first() else {
+                continue;
+            };
+            let name = label.as_str().to_string();
+            let at = location(item.file, span_of(label));
+            if let Some(first) = declared.get(&name) {
+                let first = first.clone();
+                self.error(
+                    item.file,
+                    span_of(label),
+                    format!("variable \"{name}\" is declared twice"),
+                )
+                .hint = Some(format!("the first declaration is at {first}"));
+                continue;
+            }
+            declared.insert(name.clone(), at);
+            match item.block.body.get_attribute("default") {
+                Some(attr) => {
+                    if self.check_refs(item.file, &attr.value, None, None, false) {
+                        match empty.eval(&attr.value) {
+                            Ok(v) => {
+                                values.insert(name, v);
+                            }
+                            Err(e) => {
+                                self.error(
+                                    item.file,
+                                    span_of(&attr.value),
+                                    format!("cannot evaluate the default: {e}"),
+                                );
+                            }
+                        }
+                    }
+                }
+                None => missing.push((name, item.file.clone(), span_of(label))),
+            }
+        }
+        let names: Vec<String> = declared.keys().cloned().collect();
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut set = |this: &mut Self, name: &str, v: Value, origin: &str, strict: bool| {
+            if declared.contains_key(name) {
+                values.insert(name.to_string(), v);
+            } else {
+                let mut d = if strict {
+                    Diagnostic::error(format!(
+                        "{origin} sets variable \"{name}\", which is not declared"
+                    ))
+                } else {
+                    Diagnostic::warning(format!(
+                        "{origin} sets variable \"{name}\", which is not declared"
+                    ))
+                };
+                d.hint = suggest(name, &name_refs);
+                this.diags.push(d);
+            }
+        };
+        let mut env: Vec<&(String, String)> = self
+            .opts
+            .env
+            .iter()
+            .filter(|(k, _)| k.starts_with("PIM_VAR_"))
+            .collect();
+        env.sort();
+        for (k, v) in env {
+            let name = &k["PIM_VAR_".len()..];
+            set(
+                self,
+                name,
+                parse_cli_value(v),
+                &format!("environment variable {k}"),
+                false,
+            );
+        }
+        for path in &self.opts.var_files.clone() {
+            for (name, v) in self.var_file(path) {
+                set(
+                    self,
+                    &name,
+                    v,
+                    &format!("var file {}", path.display()),
+                    true,
+                );
+            }
+        }
+        for (name, v) in &self.opts.vars {
+            set(
+                self,
+                name,
+                parse_cli_value(v),
+                &format!("--var {name}"),
+                true,
+            );
+        }
+        for (name, file, span) in missing {
+            if !values.contains_key(&name) {
+                self.error(&file, span, format!("variable \"{name}\" has no value"))
+                    .hint = Some(format!(
+                    "give it a default, or set it with --var {name}=…, a --var-file, or PIM_VAR_{name}"
+                ));
+                self.unset_vars.insert(name);
+            }
+        }
+        values
+    }
+
+    fn var_file(&mut self, path: &Path) -> Vec<(String, Value)> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.diags.push(Diagnostic::error(format!(
+                    "cannot read var file {}: {e}",
+                    path.display()
+                )));
+                return Vec::new();
+            }
+        };
+        let file = SourceFile::new(path.to_path_buf(), text);
+        if path.extension().is_some_and(|e| e == "json") {
+            return match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(
+                &file.text,
+            ) {
+                Ok(map) => map
+                    .into_iter()
+                    .map(|(k, v)| (k, hcl::to_value(v).unwrap_or(Value::Null)))
+                    .collect(),
+                Err(e) => {
+                    let offset = offset_at(&file, e.line(), e.column());
+                    self.error(&file, offset..offset + 1, format!("invalid JSON: {e}"));
+                    Vec::new()
+                }
+            };
+        }
+        let body = match hcl::edit::parser::parse_body(&file.text) {
+            Ok(b) => b,
+            Err(e) => {
+                let o = e.location().offset();
+                self.error(&file, o..o + 1, format!("syntax error: {}", e.message()));
+                return Vec::new();
+            }
+        };
+        let empty = Scope::new(&hcl::Map::new(), &hcl::Map::new());
+        let mut out = Vec::new();
+        for st in body.iter() {
+            match st {
+                Structure::Attribute(a) => {
+                    if self.check_refs(&file, &a.value, None, None, false) {
+                        match empty.eval(&a.value) {
+                            Ok(v) => out.push((a.key.as_str().to_string(), v)),
+                            Err(e) => {
+                                self.error(
+                                    &file,
+                                    span_of(&a.value),
+                                    format!("cannot evaluate: {e}"),
+                                );
+                            }
+                        }
+                    }
+                }
+                Structure::Block(b) => {
+                    self.error(
+                        &file,
+                        span_of(&b.ident),
+                        "a var file holds only name = value lines",
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    fn locals(
+        &mut self,
+        items: &[Item<'_>],
+        vars: &hcl::Map<String, Value>,
+    ) -> hcl::Map<String, Value> {
+        let mut defs: BTreeMap<String, (&Arc<SourceFile>, &Attribute)> = BTreeMap::new();
+        for item in items {
+            for a in item.block.body.attributes() {
+                let name = a.key.as_str().to_string();
+                if let Some((f, first)) = defs.get(&name) {
+                    let at = location(f, span_of(&first.key));
+                    self.error(
+                        item.file,
+                        span_of(&a.key),
+                        format!("local value \"{name}\" is declared twice"),
+                    )
+                    .hint = Some(format!("the first declaration is at {at}"));
+                } else {
+                    defs.insert(name, (item.file, a));
+                }
+            }
+        }
+        let names: HashSet<String> = defs.keys().cloned().collect();
+        let mut deps: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut broken: HashSet<String> = HashSet::new();
+        for (name, (file, attr)) in &defs {
+            if !self.check_refs(file, &attr.value, Some(vars), Some(&names), false) {
+                broken.insert(name.clone());
+            }
+            let d = references(&attr.value)
+                .into_iter()
+                .filter(|r| r.root == "local")
+                .filter_map(|r| r.name)
+                .collect();
+            deps.insert(name, d);
+        }
+        // Depth-first topological order; a back edge is a cycle.
+        let mut order: Vec<String> = Vec::new();
+        let mut state: HashMap<String, u8> = HashMap::new();
+        for start in defs.keys() {
+            let mut stack: Vec<(String, usize)> = vec![(start.clone(), 0)];
+            let mut path: Vec<String> = Vec::new();
+            while let Some((node, i)) = stack.pop() {
+                if i == 0 {
+                    match state.get(&node) {
+                        Some(2) => continue,
+                        Some(1) => {
+                            let from = path.iter().position(|p| *p == node).unwrap_or(0);
+                            let mut cycle: Vec<String> = path[from..].to_vec();
+                            cycle.push(node.clone());
+                            if let Some((file, attr)) = defs.get(&node) {
+                                let (file, span) = ((*file).clone(), span_of(&attr.key));
+                                self.error(
+                                    &file,
+                                    span,
+                                    format!(
+                                        "local values refer to each other in a cycle: {}",
+                                        cycle.join(" → ")
+                                    ),
+                                )
+                                .hint = Some(
+                                    "break the cycle: one of them must not depend on the others"
+                                        .into(),
+                                );
+                            }
+                            broken.extend(cycle);
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    state.insert(node.clone(), 1);
+                    path.push(node.clone());
+                }
+                let next = deps.get(node.as_str()).and_then(|d| d.get(i)).cloned();
+                match next {
+                    Some(dep) => {
+                        stack.push((node, i + 1));
+                        if defs.contains_key(&dep) {
+                            stack.push((dep, 0));
+                        }
+                    }
+                    None => {
+                        state.insert(node.clone(), 2);
+                        path.pop();
+                        order.push(node);
+                    }
+                }
+            }
+        }
+        let mut values = hcl::Map::new();
+        for name in order {
+            let Some((file, attr)) = defs.get(&name) else {
+                continue;
+            };
+            let deps_ok = deps
+                .get(name.as_str())
+                .is_none_or(|d| d.iter().all(|x| !broken.contains(x)));
+            if broken.contains(&name) || !deps_ok {
+                broken.insert(name);
+                continue;
+            }
+            match Scope::new(vars, &values).eval(&attr.value) {
+                Ok(v) => {
+                    values.insert(name, v);
+                }
+                Err(e) => {
+                    let (file, span) = ((*file).clone(), span_of(&attr.value));
+                    self.error(
+                        &file,
+                        span,
+                        format!("cannot evaluate local value \"{name}\": {e}"),
+                    );
+                    broken.insert(name);
+                }
+            }
+        }
+        values
+    }
+
+    fn tenant(&mut self, item: Item<'_>, scope: &Scope) -> TenantSettings {
+        let mut b = Fields::new(self, item, scope, None);
+        let t = TenantSettings {
+            id: b.string("id"),
+            emulator: b.string("emulator").map(|p| b.loader.dir.join(p)),
+            graph_url: b.url("graph_url"),
+            authority_host: b.url("authority_host"),
+            ca_cert: b.string("ca_cert").map(|p| b.loader.dir.join(p)),
+            renew_within: b.duration("renew_within"),
+        };
+        if let Some(id) = &t.id {
+            if id.trim().is_empty() || id.contains(char::is_whitespace) {
+                let span = b.value_span("id");
+                b.loader
+                    .error(item.file, span, format!("{id:?} is not a tenant id"))
+                    .hint = Some(
+                    "use the tenant's GUID or its primary domain, as in contoso.onmicrosoft.com"
+                        .into(),
+                );
+            }
+        }
+        t
+    }
+
+    fn state(&mut self, item: Item<'_>, scope: &Scope) -> StateSettings {
+        let mut b = Fields::new(self, item, scope, None);
+        let backend = b.string("backend").unwrap_or_else(|| "local".into());
+        match backend.as_str() {
+            "local" => {
+                for name in ["account", "container", "blob"] {
+                    b.not_for(name, "the local backend");
+                }
+                let path = b.string("path").unwrap_or_else(|| "pim.state.json".into());
+                StateSettings::Local {
+                    path: b.loader.dir.join(path),
+                }
+            }
+            "azurerm" => {
+                b.not_for("path", "the azurerm backend");
+                let account = b.required_string("account").unwrap_or_default();
+                let container = b.required_string("container").unwrap_or_default();
+                let blob = b.string("blob").unwrap_or_else(|| "pim.state.json".into());
+                StateSettings::AzureRm {
+                    account,
+                    container,
+                    blob,
+                }
+            }
+            other => {
+                let span = b.value_span("backend");
+                b.loader
+                    .error(
+                        item.file,
+                        span,
+                        format!("unknown state backend \"{other}\""),
+                    )
+                    .hint = Some("use \"local\" or \"azurerm\"".into());
+                StateSettings::Local {
+                    path: b.loader.dir.join("pim.state.json"),
+                }
+            }
+        }
+    }
+
+    fn roles(&mut self, items: &[Item<'_>], scope: &Scope) -> Vec<Declared<RoleSettings>> {
+        let mut out = Vec::new();
+        for item in items {
+            let Some(label) = item.block.labels.first() else {
+                continue;
+            };
+            let name = label.as_str().to_string();
+            let mut b = Fields::new(self, *item, scope, None);
+            let custom = b.bool("custom").unwrap_or(false);
+            let exclusive = b.bool("exclusive").unwrap_or(false);
+            let protected = b.principals("protected").unwrap_or_default();
+            let origin = b.origin();
+            let role = if custom {
+                if let Some(builtin) = find_builtin_role(&name) {
+                    self.error(
+                        item.file,
+                        span_of(label),
+                        format!("\"{name}\" is a built-in role, not a custom one"),
+                    )
+                    .hint = Some(format!("remove custom = true (built-in id {})", builtin.id));
+                }
+                RoleRef::parse(&name)
+            } else {
+                match self.builtin_role(item.file, span_of(label), &name, &HashSet::new()) {
+                    Some(r) => r,
+                    None => continue,
+                }
+            };
+            out.push(Declared {
+                address: Address::new(BlockKind::Role, role.to_string()),
+                origin,
+                item: RoleSettings {
+                    role,
+                    exclusive,
+                    protected,
+                    custom,
+                },
+            });
+        }
+        out
+    }
+
+    /// Resolves a role name offline: a built-in role, or a custom role that a
+    /// `role` block declares. Reports an unknown name with the closest ones.
+    fn builtin_role(
+        &mut self,
+        file: &SourceFile,
+        span: Range<usize>,
+        name: &str,
+        custom: &HashSet<String>,
+    ) -> Option<RoleRef> {
+        let r = RoleRef::parse(name);
+        if let Some(b) = r.builtin() {
+            return Some(RoleRef::Name(b.display_name.clone()));
+        }
+        if custom.contains(&name.trim().to_lowercase()) {
+            return Some(r);
+        }
+        if let RoleRef::Id(id) = &r {
+            self.error(file, span, format!("no built-in role has the id {id}"))
+                .hint = Some(format!(
+                "for a custom role, declare it: role \"{id}\" {{ custom = true }}"
+            ));
+            return None;
+        }
+        let close = closest_builtin_roles(name, 3);
+        let mut hint = String::new();
+        if !close.is_empty() {
+            let quoted: Vec<String> = close.iter().map(|c| format!("\"{c}\"")).collect();
+            hint = format!("did you mean {}? ", quoted.join(", "));
+        }
+        hint.push_str(&format!(
+            "A custom role must be declared: role \"{name}\" {{ custom = true }}"
+        ));
+        self.error(file, span, format!("unknown role \"{name}\""))
+            .hint = Some(hint);
+        None
+    }
+
+    fn grants(
+        &mut self,
+        item: Item<'_>,
+        kind: AssignmentKind,
+        scope: &Scope,
+        custom: &HashSet<String>,
+        addresses: &mut HashMap<Address, Location>,
+    ) -> Vec<Declared<Assignment>> {
+        let Some(label) = item.block.labels.first() else {
+            return Vec::new();
+        };
+        let name = label.as_str().to_string();
+        let block_kind = if kind == AssignmentKind::Eligible {
+            BlockKind::Eligibility
+        } else {
+            BlockKind::Assignment
+        };
+        if !is_identifier(&name) {
+            self.error(
+                item.file,
+                span_of(label),
+                format!("\"{name}\" is not a valid block name"),
+            )
+            .hint =
+                Some("use letters, digits, _ and -, starting with a letter, as in alice_ga".into());
+            return Vec::new();
+        }
+        let instances: Vec<(Option<String>, Value)> =
+            match item.block.body.get_attribute("for_each") {
+                None => vec![(None, Value::Null)],
+                Some(attr) => match self.for_each(item.file, attr, scope) {
+                    Some(list) => list.into_iter().map(|(k, v)| (Some(k), v)).collect(),
+                    None => return Vec::new(),
+                },
+            };
+        let has_for_each = item.block.body.get_attribute("for_each").is_some();
+        let mut out = Vec::new();
+        for (key, value) in instances {
+            let each_scope;
+            let s = match &key {
+                Some(k) => {
+                    each_scope = scope.with_each(k, &value);
+                    &each_scope
+                }
+                None => scope,
+            };
+            let mut address = Address::new(block_kind, name.clone());
+            if let Some(k) = &key {
+                address = address.with_key(k.clone());
+            }
+            let before = self.diags.errors().count();
+            let mut b = Fields::new(self, item, s, Some(has_for_each));
+            let principal = b.principal("principal", true);
+            let role_name = b.required_string("role");
+            let dir_scope = b.scope("scope");
+            let schedule = b.schedule(kind);
+            let justification = b.string("justification");
+            let ticket = b.string("ticket").map(|t| match t.split_once(':') {
+                Some((sys, num)) => Ticket {
+                    system: Some(sys.trim().to_string()),
+                    number: num.trim().to_string(),
+                },
+                None => Ticket {
+                    system: None,
+                    number: t,
+                },
+            });
+            let origin = b.origin();
+            let role_span = b.value_span("role");
+            let principal_span = b.value_span("principal");
+            let role = role_name.and_then(|n| self.builtin_role(item.file, role_span, &n, custom));
+            if kind == AssignmentKind::Eligible
+                && principal
+                    .as_ref()
+                    .is_some_and(|p| p.kind() == Some(PrincipalKind::ServicePrincipal))
+            {
+                self.error(
+                    item.file,
+                    principal_span,
+                    "a service principal cannot be made eligible",
+                )
+                .hint = Some(
+                    "service principals can only hold active assignments: use an assignment block"
+                        .into(),
+                );
+            }
+            if self.diags.errors().count() > before {
+                continue;
+            }
+            let (Some(principal), Some(role), Some(schedule)) = (principal, role, schedule) else {
+                continue;
+            };
+            self.claim_address(addresses, &address, &origin.block);
+            out.push(Declared {
+                address,
+                origin,
+                item: Assignment {
+                    kind,
+                    principal,
+                    role,
+                    scope: dir_scope,
+                    schedule,
+                    justification,
+                    ticket,
+                },
+            });
+        }
+        out
+    }
+
+    fn for_each(
+        &mut self,
+        file: &SourceFile,
+        attr: &Attribute,
+        scope: &Scope,
+    ) -> Option<Vec<(String, Value)>> {
+        let span = span_of(&attr.value);
+        if !self.check_refs_scoped(file, &attr.value, scope, false) {
+            return None;
+        }
+        let v = match scope.eval(&attr.value) {
+            Ok(v) => v,
+            Err(e) => {
+                self.error(file, span, format!("cannot evaluate for_each: {e}"));
+                return None;
+            }
+        };
+        let hint = "for_each takes a set or list of strings, as in toset([\"user:a@contoso.com\"]), or a map";
+        match v {
+            Value::Array(items) => {
+                let mut out: Vec<(String, Value)> = Vec::new();
+                for it in items {
+                    let Value::String(s) = &it else {
+                        self.error(
+                            file,
+                            span.clone(),
+                            format!("for_each over a list of {}s", type_name(&it)),
+                        )
+                        .hint = Some(hint.into());
+                        return None;
+                    };
+                    if out.iter().any(|(k, _)| k == s) {
+                        self.error(file, span.clone(), format!("for_each lists \"{s}\" twice"))
+                            .hint = Some("wrap the list in toset(…) to drop duplicates".into());
+                        return None;
+                    }
+                    out.push((s.clone(), it.clone()));
+                }
+                Some(out)
+            }
+            Value::Object(map) => Some(map.into_iter().collect()),
+            other => {
+                self.error(
+                    file,
+                    span,
+                    format!("for_each must be a collection, not a {}", type_name(&other)),
+                )
+                .hint = Some(hint.into());
+                None
+            }
+        }
+    }
+
+    fn check_refs_scoped(
+        &mut self,
+        file: &SourceFile,
+        expr: &EditExpr,
+        scope: &Scope,
+        each: bool,
+    ) -> bool {
+        let locals: HashSet<String> = scope.locals().keys().cloned().collect();
+        self.check_refs(file, expr, Some(scope.vars()), Some(&locals), each)
+    }
+
+    fn check_duplicate_grants(&mut self, grants: &[Declared<Assignment>]) {
+        let mut seen: HashMap<
+            (AssignmentKind, PrincipalRef, String, DirScope),
+            &Declared<Assignment>,
+        > = HashMap::new();
+        for g in grants {
+            let a = &g.item;
+            let key = (
+                a.kind,
+                a.principal.normalized(),
+                a.role.to_string().to_lowercase(),
+                a.scope.clone(),
+            );
+            if let Some(first) = seen.get(&key) {
+                let what = if a.kind == AssignmentKind::Eligible {
+                    "eligible for"
+                } else {
+                    "assigned"
+                };
+                let msg = format!(
+                    "{} is {what} \"{}\" at {} twice: by {} and {}",
+                    a.principal, a.role, a.scope, first.address, g.address
+                );
+                let hint = format!(
+                    "{} is declared at {}; keep one of them",
+                    first.address, first.origin.block
+                );
+                let mut d = Diagnostic::error(msg).with_hint(hint);
+                if let Some(file) = self.file_for(&g.origin.block) {
+                    let o = offset_of(&file, g.origin.attribute("principal"));
+                    d = d.at(&file, o..o + 1);
+                }
+                self.diags.push(d);
+            } else {
+                seen.insert(key, g);
+            }
+        }
+    }
+
+    fn policy(
+        &mut self,
+        item: Item<'_>,
+        scope: &Scope,
+        custom: &HashSet<String>,
+    ) -> Option<Declared<Policy>> {
+        let label = item.block.labels.first()?;
+        let role = self.builtin_role(item.file, span_of(label), label.as_str(), custom);
+        let mut rules = PolicyRules::default();
+        let b = Fields::new(self, item, scope, None);
+        let origin = b.origin();
+        let mut notified: HashMap<NotificationEvent, Location> = HashMap::new();
+        for inner in item.block.body.blocks() {
+            let sub = Item {
+                file: item.file,
+                block: inner,
+            };
+            match inner.ident.as_str() {
+                "activation" => rules.activation = self.activation(sub, scope),
+                "eligibility" => {
+                    let mut f = Fields::new(self, sub, scope, None);
+                    rules.eligibility = EligibilityRules {
+                        allow_permanent: f.bool("allow_permanent"),
+                        max_duration: f.duration("max_duration"),
+                    };
+                }
+                "active_assignment" => {
+                    let mut f = Fields::new(self, sub, scope, None);
+                    rules.active_assignment = AssignmentRules {
+                        allow_permanent: f.bool("allow_permanent"),
+                        max_duration: f.duration("max_duration"),
+                        require_mfa: f.bool("require_mfa"),
+                        require_justification: f.bool("require_justification"),
+                    };
+                }
+                "notification" => {
+                    let Some(label) = inner.labels.first() else {
+                        continue;
+                    };
+                    let Some(event) = NotificationEvent::parse(label.as_str()) else {
+                        let names: Vec<&str> =
+                            NotificationEvent::ALL.iter().map(|e| e.as_str()).collect();
+                        self.error(
+                            item.file,
+                            span_of(label),
+                            format!("unknown notification \"{}\"", label.as_str()),
+                        )
+                        .hint = suggest(label.as_str(), &names)
+                            .or_else(|| Some(format!("expected one of: {}", names.join(", "))));
+                        continue;
+                    };
+                    let at = location(item.file, span_of(label));
+                    if let Some(first) = notified.insert(event, at) {
+                        self.error(
+                            item.file,
+                            span_of(label),
+                            format!("notification \"{}\" is configured twice", event.as_str()),
+                        )
+                        .hint = Some(format!("the first is at {first}"));
+                        continue;
+                    }
+                    let mut f = Fields::new(self, sub, scope, None);
+                    let recipients = f.emails("recipients");
+                    let default_recipients = f.bool("default_recipients");
+                    let level = f.string("level").and_then(|l| {
+                        let parsed = NotificationLevel::parse(&l);
+                        if parsed.is_none() {
+                            let span = f.value_span("level");
+                            f.loader
+                                .error(
+                                    item.file,
+                                    span,
+                                    format!("unknown notification level \"{l}\""),
+                                )
+                                .hint = Some("use \"all\", \"critical\" or \"none\"".into());
+                        }
+                        parsed
+                    });
+                    rules.notifications.push(NotificationRules {
+                        event,
+                        recipients,
+                        default_recipients,
+                        level,
+                    });
+                }
+                _ => {}
+            }
+        }
+        rules.notifications.sort_by_key(|n| n.event);
+        let role = role?;
+        Some(Declared {
+            address: Address::new(BlockKind::Policy, role.to_string()),
+            origin,
+            item: Policy { role, rules },
+        })
+    }
+
+    fn activation(&mut self, item: Item<'_>, scope: &Scope) -> ActivationRules {
+        let mut f = Fields::new(self, item, scope, None);
+        let max_duration = f.duration("max_duration");
+        if let Some(d) =
+            max_duration.filter(|d| d.approx_seconds() > MAX_ACTIVATION.approx_seconds())
+        {
+            let span = f.value_span("max_duration");
+            f.loader
+                .error(
+                    item.file,
+                    span,
+                    format!("activation max_duration {d} is longer than Entra allows"),
+                )
+                .hint = Some(format!("activations last at most {MAX_ACTIVATION}"));
+        }
+        let rules = ActivationRules {
+            max_duration,
+            require_mfa: f.bool("require_mfa"),
+            require_justification: f.bool("require_justification"),
+            require_ticket: f.bool("require_ticket"),
+            authentication_context: f.string("authentication_context"),
+            approval: None,
+        };
+        let approval = item
+            .block
+            .body
+            .blocks()
+            .find(|b| b.ident.as_str() == "approval")
+            .map(|b| {
+                let mut a = Fields::new(
+                    self,
+                    Item {
+                        file: item.file,
+                        block: b,
+                    },
+                    scope,
+                    None,
+                );
+                let listed = a.principals("approvers");
+                let unreadable = listed.is_none() && a.attr("approvers").is_some();
+                let approvers = listed.unwrap_or_default();
+                let required = a.bool("required").unwrap_or(true);
+                let require_for_extension = a.bool("require_for_extension");
+                if required && approvers.is_empty() && !unreadable {
+                    let span = a.value_span("approvers");
+                    let span = if span.is_empty() {
+                        span_of(&b.ident)
+                    } else {
+                        span
+                    };
+                    a.loader
+                        .error(
+                            item.file,
+                            span,
+                            "approval is required but names no approvers",
+                        )
+                        .hint =
+                        Some("list at least one: approvers = [\"group:PIM Approvers\"]".into());
+                }
+                Approval {
+                    required,
+                    approvers,
+                    require_for_extension,
+                }
+            });
+        ActivationRules { approval, ..rules }
+    }
+}
+
+fn offset_of(file: &SourceFile, at: &Location) -> usize {
+    offset_at(file, at.pos.line, at.pos.col)
+}
+
+fn offset_at(file: &SourceFile, line: usize, col: usize) -> usize {
+    let mut offset = 0;
+    for (i, l) in file.text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return offset
+                + l.char_indices()
+                    .nth(col.saturating_sub(1))
+                    .map_or(l.len(), |(o, _)| o);
+        }
+        offset += l.len();
+    }
+    offset
+}
+
+/// Values given on the command line or in the environment: HCL literals
+/// (`true`, `5`, `["a"]`, `{…}`, `"quoted"`) are parsed; anything else is a
+/// plain string, so `--var env=prod` needs no quotes.
+fn parse_cli_value(s: &str) -> Value {
+    let t = s.trim();
+    let literal = t.starts_with(['[', '{', '"'])
+        || matches!(t, "true" | "false" | "null")
+        || (!t.is_empty() && t.parse::<f64>().is_ok());
+    if literal {
+        if let Ok(expr) = hcl::edit::parser::parse_expr(t) {
+            if let Ok(v) = Scope::new(&hcl::Map::new(), &hcl::Map::new()).eval(&expr) {
+                return v;
+            }
+        }
+    }
+    Value::String(s.to_string())
+}
+
+/// Reads the attributes of one block, reporting type errors at the value.
+struct Fields<'l, 'o, 'a, 's> {
+    loader: &'l mut Loader<'o>,
+    item: Item<'a>,
+    scope: &'s Scope,
+    /// `Some(has_for_each)` in blocks where `each` may be used.
+    each: Option<bool>,
+}
+
+impl<'l, 'o, 'a, 's> Fields<'l, 'o, 'a, 's> {
+    fn new(
+        loader: &'l mut Loader<'o>,
+        item: Item<'a>,
+        scope: &'s Scope,
+        each: Option<bool>,
+    ) -> Self {
+        Fields {
+            loader,
+            item,
+            scope,
+            each,
+        }
+    }
+
+    fn attr(&self, name: &str) -> Option<&'a Attribute> {
+        self.item.block.body.get_attribute(name)
+    }
+
+    fn value_span(&self, name: &str) -> Range<usize> {
+        self.attr(name)
+            .map(|a| span_of(&a.value))
+            .unwrap_or_else(|| span_of(&self.item.block.ident))
+    }
+
+    fn origin(&self) -> Origin {
+        let file = self.item.file;
+        let attributes = self
+            .item
+            .block
+            .body
+            .attributes()
+            .map(|a| {
+                (
+                    a.key.as_str().to_string(),
+                    location(file, span_of(&a.value)),
+                )
+            })
+            .collect();
+        Origin {
+            block: location(file, span_of(&self.item.block.ident)),
+            attributes,
+        }
+    }
+
+    fn value(&mut self, name: &str) -> Option<(Value, Range<usize>)> {
+        let attr = self.attr(name)?;
+        let span = span_of(&attr.value);
+        let each = self.each == Some(true);
+        if !self
+            .loader
+            .check_refs_scoped(self.item.file, &attr.value, self.scope, each)
+        {
+            return None;
+        }
+        match self.scope.eval(&attr.value) {
+            Ok(Value::Null) => None,
+            Ok(v) => Some((v, span)),
+            Err(e) => {
+                self.loader.error(
+                    self.item.file,
+                    span,
+                    format!("cannot evaluate \"{name}\": {e}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn type_error(&mut self, name: &str, span: Range<usize>, expected: &str, found: &Value) {
+        self.loader.error(
+            self.item.file,
+            span,
+            format!("\"{name}\" must be {expected}, not a {}", type_name(found)),
+        );
+    }
+
+    fn string(&mut self, name: &str) -> Option<String> {
+        match self.value(name)? {
+            (Value::String(s), _) => Some(s),
+            (Value::Number(n), _) => Some(n.to_string()),
+            (other, span) => {
+                self.type_error(name, span, "a string", &other);
+                None
+            }
+        }
+    }
+
+    fn required_string(&mut self, name: &str) -> Option<String> {
+        if self.attr(name).is_none() {
+            let block = self.item.block.ident.as_str();
+            let span = span_of(&self.item.block.ident);
+            let example = match name {
+                "principal" => " = \"user:alice@contoso.com\"",
+                "role" => " = \"Global Administrator\"",
+                _ => " = \"…\"",
+            };
+            self.loader
+                .error(
+                    self.item.file,
+                    span,
+                    format!("\"{block}\" block is missing \"{name}\""),
+                )
+                .hint = Some(format!("add {name}{example}"));
+            return None;
+        }
+        self.string(name)
+    }
+
+    fn url(&mut self, name: &str) -> Option<String> {
+        let s = self.string(name)?;
+        if !(s.starts_with("https://") || s.starts_with("http://")) {
+            let span = self.value_span(name);
+            self.loader
+                .error(
+                    self.item.file,
+                    span,
+                    format!("\"{name}\" must be a URL, not {s:?}"),
+                )
+                .hint = Some("write it with its scheme, as in https://graph.microsoft.com".into());
+            return None;
+        }
+        Some(s.trim_end_matches('/').to_string())
+    }
+
+    fn bool(&mut self, name: &str) -> Option<bool> {
+        match self.value(name)? {
+            (Value::Bool(b), _) => Some(b),
+            (other, span) => {
+                self.type_error(name, span, "true or false", &other);
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, name: &str) -> Option<Vec<(String, Range<usize>)>> {
+        match self.value(name)? {
+            (Value::Array(items), span) => {
+                let mut out = Vec::new();
+                for it in items {
+                    match it {
+                        Value::String(s) => out.push((s, span.clone())),
+                        other => {
+                            self.type_error(name, span.clone(), "a list of strings", &other);
+                            return None;
+                        }
+                    }
+                }
+                Some(out)
+            }
+            (other, span) => {
+                self.type_error(name, span, "a list of strings", &other);
+                None
+            }
+        }
+    }
+
+    fn emails(&mut self, name: &str) -> Option<Vec<String>> {
+        let list = self.strings(name)?;
+        let mut out = Vec::new();
+        for (s, span) in list {
+            if s.split_once('@')
+                .is_none_or(|(l, d)| l.is_empty() || !d.contains('.'))
+            {
+                self.loader
+                    .error(
+                        self.item.file,
+                        span,
+                        format!("{s:?} is not an e-mail address"),
+                    )
+                    .hint = Some(
+                    "notification recipients are e-mail addresses, as in pim-alerts@contoso.com"
+                        .into(),
+                );
+            } else {
+                out.push(s);
+            }
+        }
+        Some(out)
+    }
+
+    fn principal_from(&mut self, text: &str, span: Range<usize>) -> Option<PrincipalRef> {
+        match text.parse::<PrincipalRef>() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.loader.error(self.item.file, span, e.to_string()).hint =
+                    Some(e.hint().to_string());
+                None
+            }
+        }
+    }
+
+    fn principal(&mut self, name: &str, required: bool) -> Option<PrincipalRef> {
+        let text = if required {
+            self.required_string(name)?
+        } else {
+            self.string(name)?
+        };
+        let span = self.value_span(name);
+        self.principal_from(&text, span)
+    }
+
+    fn principals(&mut self, name: &str) -> Option<Vec<PrincipalRef>> {
+        let list = self.strings(name)?;
+        Some(
+            list.into_iter()
+                .filter_map(|(s, span)| self.principal_from(&s, span))
+                .collect(),
+        )
+    }
+
+    fn scope(&mut self, name: &str) -> DirScope {
+        let Some(text) = self.string(name) else {
+            return DirScope::Directory;
+        };
+        match text.parse::<DirScope>() {
+            Ok(s) => s,
+            Err(e) => {
+                let span = self.value_span(name);
+                self.loader.error(self.item.file, span, e.to_string()).hint =
+                    Some(e.hint().to_string());
+                DirScope::Directory
+            }
+        }
+    }
+
+    fn duration(&mut self, name: &str) -> Option<IsoDuration> {
+        let text = match self.value(name)? {
+            (Value::String(s), _) => s,
+            (other, span) => {
+                self.type_error(name, span, "an ISO 8601 duration such as \"P90D\"", &other);
+                return None;
+            }
+        };
+        let span = self.value_span(name);
+        match text.parse::<IsoDuration>() {
+            Ok(d) if d.is_zero() => {
+                self.loader.error(
+                    self.item.file,
+                    span,
+                    format!("\"{name}\" must be longer than zero"),
+                );
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.loader.error(self.item.file, span, e.to_string()).hint =
+                    Some("ISO 8601 durations look like P90D, PT8H, P1Y2M or P1DT12H".into());
+                None
+            }
+        }
+    }
+
+    fn datetime(&mut self, name: &str) -> Option<DateTime<Utc>> {
+        let text = self.string(name)?;
+        match DateTime::parse_from_rfc3339(&text) {
+            Ok(t) => Some(t.with_timezone(&Utc)),
+            Err(e) => {
+                let span = self.value_span(name);
+                self.loader
+                    .error(
+                        self.item.file,
+                        span,
+                        format!("{text:?} is not a date-time: {e}"),
+                    )
+                    .hint = Some("write an RFC 3339 date-time, as in 2027-06-01T00:00:00Z".into());
+                None
+            }
+        }
+    }
+
+    fn schedule(&mut self, kind: AssignmentKind) -> Option<Schedule> {
+        let start = self.datetime("start");
+        let permanent_set = self.attr("permanent").is_some();
+        let permanent = self.bool("permanent");
+        let present: Vec<&str> = ["duration", "expires"]
+            .into_iter()
+            .filter(|n| self.attr(n).is_some())
+            .chain(permanent.filter(|p| *p).map(|_| "permanent"))
+            .collect();
+        if present.len() > 1 {
+            let span = self.value_span(present[1]);
+            self.loader
+                .error(
+                    self.item.file,
+                    span,
+                    format!(
+                        "\"{}\" cannot be combined with \"{}\"",
+                        present[1], present[0]
+                    ),
+                )
+                .hint = Some(
+                "a grant ends one way: set only one of duration, expires or permanent = true"
+                    .into(),
+            );
+            return None;
+        }
+        let expiration = match present.first().copied() {
+            Some("duration") => Expiration::After(self.duration("duration")?),
+            Some("expires") => {
+                let at = self.datetime("expires")?;
+                let now = self.loader.opts.now;
+                let span = self.value_span("expires");
+                if at <= now {
+                    self.loader
+                        .error(
+                            self.item.file,
+                            span,
+                            format!("expires {} is in the past", at.format("%Y-%m-%dT%H:%M:%SZ")),
+                        )
+                        .hint = Some(format!(
+                        "it is now {}; pick a later date or use duration",
+                        now.format("%Y-%m-%dT%H:%M:%SZ")
+                    ));
+                    return None;
+                }
+                if start.is_some_and(|s| at <= s) {
+                    self.loader
+                        .error(self.item.file, span, "expires is not after start");
+                    return None;
+                }
+                Expiration::At(at)
+            }
+            Some(_) => Expiration::Permanent,
+            None => {
+                let span = if permanent_set {
+                    self.value_span("permanent")
+                } else {
+                    span_of(&self.item.block.ident)
+                };
+                let block = kind.block_name();
+                self.loader.error(self.item.file, span, format!("\"{block}\" block does not say when it ends")).hint =
+                    Some("set one of duration = \"P180D\", expires = \"2027-06-01T00:00:00Z\" or permanent = true".into());
+                return None;
+            }
+        };
+        Some(Schedule { start, expiration })
+    }
+
+    fn not_for(&mut self, name: &str, what: &str) {
+        if self.attr(name).is_some() {
+            let span = span_of(
+                &self
+                    .attr(name)
+                    .map(|a| a.key.clone())
+                    .unwrap_or_else(|| self.item.block.ident.clone()),
+            );
+            self.loader.error(
+                self.item.file,
+                span,
+                format!("\"{name}\" does not apply to {what}"),
+            );
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Loading configuration: every `*.pim.hcl` file of a directory is parsed,
+//! its variables, locals and `for_each` evaluated, and the result validated
+//! into `Desired`, or into diagnostics that say where and what is wrong.
+//! Nothing here talks to the tenant: custom roles and principals are
+//! resolved later, against Graph.
+
+mod diagnostic;
+mod eval;
+pub mod fmt;
+mod load;
+pub mod schema;
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+pub use diagnostic::{Diagnostic, Diagnostics, Location, Pos, Severity, SourceFile};
+pub use load::{load, load_sources};
+
+use crate::model::{Address, Assignment, IsoDuration, PolicyRules, PrincipalRef, RoleRef};
+
+/// The file name pattern of configuration files.
+pub const FILE_SUFFIX: &str = ".pim.hcl";
+
+/// What the loader needs besides the files: values for variables and the
+/// time against which dates are judged.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub now: DateTime<Utc>,
+    /// `--var name=value`, in the order given (later wins).
+    pub vars: Vec<(String, String)>,
+    /// `--var-file` paths, in the order given.
+    pub var_files: Vec<PathBuf>,
+    /// The process environment, from which `PIM_VAR_name` values are taken.
+    pub env: Vec<(String, String)>,
+}
+
+impl LoadOptions {
+    pub fn at(now: DateTime<Utc>) -> Self {
+        LoadOptions {
+            now,
+            vars: Vec::new(),
+            var_files: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+}
+
+/// Where a declared object came from: its block, and each attribute that
+/// was set, so later stages can point at the exact line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub block: Location,
+    pub attributes: Vec<(String, Location)>,
+}
+
+impl Origin {
+    /// Where `name` was set, or the block when it was not.
+    pub fn attribute(&self, name: &str) -> &Location {
+        self.attributes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(&self.block, |(_, l)| l)
+    }
+}
+
+/// A declared object with its address and origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared<T> {
+    pub address: Address,
+    pub origin: Origin,
+    pub item: T,
+}
+
+/// A `policy` block: the settings it manages for one role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub role: RoleRef,
+    pub rules: PolicyRules,
+}
+
+/// A `role` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleSettings {
+    pub role: RoleRef,
+    /// Holders that the configuration does not declare are removed.
+    pub exclusive: bool,
+    /// Principals never removed, whatever the configuration says.
+    pub protected: Vec<PrincipalRef>,
+    /// A custom role of the tenant, resolved by name against Graph.
+    pub custom: bool,
+}
+
+/// The `tenant` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantSettings {
+    pub id: Option<String>,
+    /// Seed file of the embedded emulator: plan against it, not Azure.
+    pub emulator: Option<PathBuf>,
+    pub graph_url: Option<String>,
+    pub authority_host: Option<String>,
+    pub ca_cert: Option<PathBuf>,
+    pub renew_within: Option<IsoDuration>,
+}
+
+/// Where state is kept (the `state` block).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateSettings {
+    Local {
+        path: PathBuf,
+    },
+    AzureRm {
+        account: String,
+        container: String,
+        blob: String,
+    },
+}
+
+/// Everything the configuration declares, validated.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub dir: PathBuf,
+    pub tenant: TenantSettings,
+    pub state: StateSettings,
+    pub eligibilities: Vec<Declared<Assignment>>,
+    pub assignments: Vec<Declared<Assignment>>,
+    pub policies: Vec<Declared<Policy>>,
+    pub roles: Vec<Declared<RoleSettings>>,
+    /// Warnings found while loading; errors never reach a `Desired`.
+    pub warnings: Diagnostics,
+}
+
+impl Desired {
+    /// `Valid: 12 eligibilities, 3 assignments, 2 policies, 1 role block.`
+    pub fn summary(&self) -> String {
+        fn n(count: usize, one: &str, many: &str) -> String {
+            format!("{count} {}", if count == 1 { one } else { many })
+        }
+        format!(
+            "{}, {}, {}, {}",
+            n(self.eligibilities.len(), "eligibility", "eligibilities"),
+            n(self.assignments.len(), "assignment", "assignments"),
+            n(self.policies.len(), "policy", "policies"),
+            n(self.roles.len(), "role block", "role blocks"),
+        )
+    }
+}
+
+/// Why loading failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Invalid(Diagnostics),
+}
+
+impl LoadError {
+    pub fn diagnostics(&self) -> &Diagnostics {
+        match self {
+            LoadError::Invalid(d) => d,
+        }
+    }
+}
