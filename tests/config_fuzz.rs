@@ -10,17 +10,65 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 /// Seed configurations; each entry's files are joined into one text.
 const SEEDS: &[&[&str]] = &[
-    &["tests/fixtures/valid/full/main.pim.hcl", "tests/fixtures/valid/full/grants.pim.hcl"],
+    &[
+        "tests/fixtures/valid/full/main.pim.hcl",
+        "tests/fixtures/valid/full/grants.pim.hcl",
+    ],
     &["examples/minimal/main.pim.hcl"],
 ];
 
 /// Fragments that are likely to reach deep into the loader when spliced in.
 const FRAGMENTS: &[&str] = &[
-    "{", "}", "[", "]", "(", ")", "\"", "=", "${", "%{", "<<EOT\n", "\nEOT\n", "#", "/*", "*/", "//", "\n",
-    "each.value", "each.key", "var.x", "local.y", "toset(", "format(\"%d\", ", "length(", "merge(", "null",
-    "true", "-1", "1e999", "\"P-1D\"", "\"PT0S\"", "\"P99999999999D\"", "for_each = ", "permanent = true",
-    "principal = ", "role = ", "\"user:\"", "\"group:\"", "eligibility \"x\" {", "policy \"\" {",
-    "locals { a = local.a }", "variable \"v\" {}", "\u{0}", "é", "\t", "\r\n", "...", "?", ":", "!",
+    "{",
+    "}",
+    "[",
+    "]",
+    "(",
+    ")",
+    "\"",
+    "=",
+    "${",
+    "%{",
+    "<<EOT\n",
+    "\nEOT\n",
+    "#",
+    "/*",
+    "*/",
+    "//",
+    "\n",
+    "each.value",
+    "each.key",
+    "var.x",
+    "local.y",
+    "toset(",
+    "format(\"%d\", ",
+    "length(",
+    "merge(",
+    "null",
+    "true",
+    "-1",
+    "1e999",
+    "\"P-1D\"",
+    "\"PT0S\"",
+    "\"P99999999999D\"",
+    "for_each = ",
+    "permanent = true",
+    "principal = ",
+    "role = ",
+    "\"user:\"",
+    "\"group:\"",
+    "eligibility \"x\" {",
+    "policy \"\" {",
+    "locals { a = local.a }",
+    "variable \"v\" {}",
+    "\u{0}",
+    "é",
+    "\t",
+    "\r\n",
+    "...",
+    "?",
+    ":",
+    "!",
 ];
 
 fn opts() -> LoadOptions {
@@ -88,14 +136,27 @@ fn runner(cases: u32) -> TestRunner {
     // A fixed seed keeps the test deterministic; the cases still cover a
     // wide spread of inputs.
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
-    TestRunner::new_with_rng(Config { cases, failure_persistence: None, ..Config::default() }, rng)
+    TestRunner::new_with_rng(
+        Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        rng,
+    )
 }
 
 #[test]
 fn mutated_configurations_never_panic() {
     let seeds: Vec<String> = SEEDS
         .iter()
-        .map(|files| files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect::<Vec<_>>().join("\n"))
+        .map(|files| {
+            files
+                .iter()
+                .map(|p| std::fs::read_to_string(p).unwrap())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
         .collect();
     for seed in &seeds {
         let files = vec![(PathBuf::from("fuzz/main.pim.hcl"), seed.clone())];
@@ -107,7 +168,11 @@ fn mutated_configurations_never_panic() {
     let (loaded, rejected) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
     runner(1500)
         .run(&strategy, |(i, edits)| {
-            let counter = if check(&apply(&seeds[i], &edits)) { &loaded } else { &rejected };
+            let counter = if check(&apply(&seeds[i], &edits)) {
+                &loaded
+            } else {
+                &rejected
+            };
             counter.set(counter.get() + 1);
             Ok(())
         })
@@ -115,15 +180,15 @@ fn mutated_configurations_never_panic() {
     // Both outcomes occur, so the mutations reach evaluation and validation,
     // not just the parser.
     let (loaded, rejected) = (loaded.get(), rejected.get());
-    assert!(loaded > 50 && rejected > 50, "loaded {loaded}, rejected {rejected}");
+    assert!(
+        loaded > 50 && rejected > 50,
+        "loaded {loaded}, rejected {rejected}"
+    );
 }
 
 #[test]
 fn random_text_never_panics() {
-    let strategy = prop_oneof![
-        any::<String>(),
-        "[a-z_ \"{}\\[\\]=.,:$#\n0-9()%<>-]{0,200}",
-    ];
+    let strategy = prop_oneof![any::<String>(), "[a-z_ \"{}\\[\\]=.,:$#\n0-9()%<>-]{0,200}",];
     runner(1500)
         .run(&strategy, |text| {
             check(&text);

@@ -26,7 +26,12 @@ fn body<'a>(root: &'a Value, node: &'a Value, labeled: bool) -> &'a Value {
             return resolve(root, inner);
         }
         // notification blocks list their labels (events) as properties.
-        let first = node["properties"].as_object().unwrap().values().next().unwrap();
+        let first = node["properties"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap();
         return resolve(root, first);
     }
     node
@@ -34,14 +39,27 @@ fn body<'a>(root: &'a Value, node: &'a Value, labeled: bool) -> &'a Value {
 
 fn compare(root: &Value, node: &Value, block: &BlockSchema, path: &str) {
     if block.open {
-        assert_eq!(node["additionalProperties"], Value::Bool(true), "{path} is open");
+        assert_eq!(
+            node["additionalProperties"],
+            Value::Bool(true),
+            "{path} is open"
+        );
         return;
     }
-    let props: BTreeSet<String> = node["properties"].as_object().unwrap().keys().cloned().collect();
+    let props: BTreeSet<String> = node["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
     let mut names: BTreeSet<String> = block.attributes.iter().map(|s| s.to_string()).collect();
     names.extend(block.blocks.iter().map(|b| b.name.to_string()));
     assert_eq!(props, names, "{path}: schema and loader disagree");
-    assert_eq!(node["additionalProperties"], Value::Bool(false), "{path} must reject unknown names");
+    assert_eq!(
+        node["additionalProperties"],
+        Value::Bool(false),
+        "{path} must reject unknown names"
+    );
     for inner in block.blocks {
         let labeled = !matches!(inner.labels, schema::Labels::None);
         let child = body(root, &node["properties"][inner.name], labeled);
@@ -73,7 +91,11 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
-        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+        if p.is_dir() {
+            out.extend(walk(&p))
+        } else {
+            out.push(p)
+        }
     }
     out
 }
@@ -85,11 +107,19 @@ fn valid_configurations_validate_and_unknown_names_do_not() {
     valid.extend(config_files("tests/fixtures/valid"));
     assert!(!valid.is_empty());
     for path in &valid {
-        let errors: Vec<String> = validator.iter_errors(&as_json(path)).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&as_json(path))
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{}: {errors:?}", path.display());
     }
     for bad in ["unknown_attribute", "unknown_block"] {
-        let path = Path::new("tests/fixtures/invalid").join(bad).join("main.pim.hcl");
-        assert!(!validator.is_valid(&as_json(&path)), "{bad} should not validate");
+        let path = Path::new("tests/fixtures/invalid")
+            .join(bad)
+            .join("main.pim.hcl");
+        assert!(
+            !validator.is_valid(&as_json(&path)),
+            "{bad} should not validate"
+        );
     }
 }

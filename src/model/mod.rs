@@ -15,8 +15,9 @@ pub use address::{Address, BlockKind};
 pub use assignment::{Assignment, AssignmentKind, Ticket};
 pub use duration::{DurationError, IsoDuration};
 pub use policy::{
-    ActivationRules, Approval, AssignmentRules, EligibilityRules, NotificationEvent,
-    NotificationLevel, NotificationRules, PolicyRules, RuleId, default_rules_json,
+    ActivationRules, Approval, ApprovalSetting, ApprovalStage, Approver, AssignmentRules,
+    EligibilityRules, EnablementFactor, NotificationEvent, NotificationLevel, NotificationRules,
+    PolicyRules, RuleId, RuleSet, RuleValue, default_rules_json,
 };
 pub use principal::{PrincipalError, PrincipalKind, PrincipalRef};
 pub use role::{

@@ -322,3 +322,134 @@ mod tests {
         }
     }
 }
+
+/// Factors `Enablement_*` rules can require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EnablementFactor {
+    MultiFactorAuthentication,
+    Justification,
+    Ticketing,
+}
+
+impl EnablementFactor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnablementFactor::MultiFactorAuthentication => "MultiFactorAuthentication",
+            EnablementFactor::Justification => "Justification",
+            EnablementFactor::Ticketing => "Ticketing",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EnablementFactor> {
+        [
+            EnablementFactor::MultiFactorAuthentication,
+            EnablementFactor::Justification,
+            EnablementFactor::Ticketing,
+        ]
+        .into_iter()
+        .find(|f| f.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// An approver of activations, by object id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Approver {
+    User {
+        id: String,
+        description: Option<String>,
+    },
+    Group {
+        id: String,
+        description: Option<String>,
+    },
+}
+
+impl Approver {
+    pub fn id(&self) -> &str {
+        match self {
+            Approver::User { id, .. } | Approver::Group { id, .. } => id,
+        }
+    }
+}
+
+/// One stage of an approval (`unifiedApprovalStage`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalStage {
+    pub timeout_days: u32,
+    pub approver_justification_required: bool,
+    pub escalation_enabled: bool,
+    pub escalation_minutes: u32,
+    pub primary_approvers: Vec<Approver>,
+    pub escalation_approvers: Vec<Approver>,
+}
+
+/// The value of `Approval_EndUser_Assignment` (`approvalSettings`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalSetting {
+    pub required: bool,
+    pub required_for_extension: bool,
+    pub requestor_justification_required: bool,
+    /// `SingleStage`, `Serial`, `Parallel` or `NoApproval`, as Graph spells it.
+    pub mode: String,
+    pub stages: Vec<ApprovalStage>,
+}
+
+/// The value of one policy rule as the tenant has it. The rule's type and
+/// target follow from its id, so they are not stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RuleValue {
+    Expiration {
+        required: bool,
+        max: Option<IsoDuration>,
+    },
+    Enablement {
+        factors: Vec<EnablementFactor>,
+    },
+    Approval(ApprovalSetting),
+    AuthenticationContext {
+        enabled: bool,
+        claim: Option<String>,
+    },
+    Notification {
+        level: NotificationLevel,
+        default_recipients: bool,
+        recipients: Vec<String>,
+    },
+}
+
+/// All rules of one role's policy, by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleSet {
+    pub rules: std::collections::BTreeMap<RuleId, RuleValue>,
+}
+
+impl RuleSet {
+    pub fn get(&self, id: RuleId) -> Option<&RuleValue> {
+        self.rules.get(&id)
+    }
+
+    /// `(isExpirationRequired, maximumDuration)` of an expiration rule.
+    pub fn expiration(&self, id: RuleId) -> Option<(bool, Option<IsoDuration>)> {
+        match self.rules.get(&id)? {
+            RuleValue::Expiration { required, max } => Some((*required, *max)),
+            _ => None,
+        }
+    }
+
+    /// The factors an enablement rule requires (empty when absent).
+    pub fn factors(&self, id: RuleId) -> &[EnablementFactor] {
+        match self.rules.get(&id) {
+            Some(RuleValue::Enablement { factors }) => factors,
+            _ => &[],
+        }
+    }
+
+    pub fn approval(&self) -> Option<&ApprovalSetting> {
+        match self.rules.get(&RuleId::ApprovalEndUserAssignment)? {
+            RuleValue::Approval(a) => Some(a),
+            _ => None,
+        }
+    }
+}

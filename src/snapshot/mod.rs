@@ -1,0 +1,171 @@
+//! The tenant as pim sees it: every eligibility and active assignment
+//! schedule, the policy rules of the roles that matter, and the names of the
+//! principals, roles and administrative units involved. Built from Graph
+//! reads; compared with `Desired` by the planner.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::model::{AssignmentKind, Expiration, PrincipalKind, RuleSet};
+
+/// How a principal holds a grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MemberType {
+    /// Granted to the principal itself.
+    Direct,
+    /// Held through membership of a role-assignable group.
+    Group,
+    Inherited,
+}
+
+/// Whether an active assignment was assigned by an admin or activated from
+/// an eligibility (`assignmentType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ActiveType {
+    Assigned,
+    Activated,
+}
+
+/// One schedule of the tenant: an eligibility or an active assignment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub kind: AssignmentKind,
+    /// The schedule id, which pim records in state.
+    pub schedule_id: String,
+    pub principal_id: String,
+    pub role_id: String,
+    /// `directoryScopeId` as Graph returns it: `/` or `/administrativeUnits/{id}`.
+    pub scope_id: String,
+    pub start: Option<DateTime<Utc>>,
+    pub expiration: Expiration,
+    pub member_type: MemberType,
+    /// Active assignments only.
+    pub active_type: Option<ActiveType>,
+    /// Id of the request that made the schedule (`createdUsing`).
+    pub created_using: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+    pub status: String,
+}
+
+impl Grant {
+    /// The end of the grant, if it has one.
+    pub fn end(&self) -> Option<DateTime<Utc>> {
+        match &self.expiration {
+            Expiration::Permanent => None,
+            Expiration::At(t) => Some(*t),
+            Expiration::After(d) => self.start.and_then(|s| d.add_to(s)),
+        }
+    }
+}
+
+/// A directory object that holds, approves or is named by a grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    pub id: String,
+    pub kind: PrincipalKind,
+    pub display_name: String,
+    /// Users only.
+    pub user_principal_name: Option<String>,
+    /// Service principals only.
+    pub app_id: Option<String>,
+}
+
+/// A role definition of the tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleDefinition {
+    pub id: String,
+    pub display_name: String,
+    pub is_builtin: bool,
+}
+
+/// A role's PIM policy at scope `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub policy_id: String,
+    pub role_id: String,
+    pub rules: RuleSet,
+}
+
+/// An administrative unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdministrativeUnit {
+    pub id: String,
+    pub display_name: String,
+}
+
+/// What the tenant holds, as read at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Current {
+    pub tenant_id: String,
+    /// Object id of the identity pim runs as, which exclusive roles never remove.
+    pub caller_id: Option<String>,
+    pub grants: Vec<Grant>,
+    /// By role definition id.
+    pub policies: BTreeMap<String, Policy>,
+    /// By role definition id.
+    pub roles: BTreeMap<String, RoleDefinition>,
+    /// By object id.
+    pub principals: BTreeMap<String, Principal>,
+    /// By object id.
+    pub administrative_units: BTreeMap<String, AdministrativeUnit>,
+}
+
+impl Current {
+    /// A digest of everything read, independent of the order Graph returned
+    /// it in: a saved plan made against a different tenant state is stale.
+    pub fn fingerprint(&self) -> String {
+        let mut grants: Vec<&Grant> = self.grants.iter().collect();
+        grants.sort_by(|a, b| {
+            a.schedule_id
+                .cmp(&b.schedule_id)
+                .then_with(|| a.kind.cmp(&b.kind))
+        });
+        let mut h = Sha256::new();
+        // Serialising plain data to a Vec cannot fail; an empty digest input
+        // would only make plans look stale, never fresh.
+        h.update(serde_json::to_vec(&grants).unwrap_or_default());
+        h.update(serde_json::to_vec(&self.policies).unwrap_or_default());
+        format!("sha256:{:x}", h.finalize())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(id: &str) -> Grant {
+        Grant {
+            kind: AssignmentKind::Eligible,
+            schedule_id: id.into(),
+            principal_id: "p".into(),
+            role_id: "r".into(),
+            scope_id: "/".into(),
+            start: None,
+            expiration: Expiration::Permanent,
+            member_type: MemberType::Direct,
+            active_type: None,
+            created_using: None,
+            created: None,
+            status: "Provisioned".into(),
+        }
+    }
+
+    #[test]
+    fn fingerprint_ignores_order_and_sees_changes() {
+        let a = Current {
+            grants: vec![grant("1"), grant("2")],
+            ..Current::default()
+        };
+        let b = Current {
+            grants: vec![grant("2"), grant("1")],
+            ..Current::default()
+        };
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        let mut c = a.clone();
+        c.grants[0].expiration = Expiration::At(Utc::now());
+        assert_ne!(a.fingerprint(), c.fingerprint());
+    }
+}
