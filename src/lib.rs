@@ -7,4 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod model;
+pub mod plan;
+pub mod render;
 pub mod snapshot;
+pub mod state;

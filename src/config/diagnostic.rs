@@ -62,14 +62,16 @@ impl SourceFile {
 }
 
 /// A 1-based line and column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Pos {
     pub line: usize,
     pub col: usize,
 }
 
 /// A place in a configuration file: where an object or attribute was declared.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Location {
     pub file: PathBuf,
     pub pos: Pos,
@@ -153,6 +155,16 @@ impl Diagnostic {
             },
             line_text,
             width: width.max(1),
+        });
+        self
+    }
+
+    /// Points the diagnostic at a known location, without quoting the line.
+    pub fn located(mut self, location: &Location) -> Self {
+        self.source = Some(Snippet {
+            location: location.clone(),
+            line_text: String::new(),
+            width: 0,
         });
         self
     }

@@ -1,0 +1,823 @@
+//! The diff itself: grants by (kind, principal, role, scope), policies rule
+//! by rule, removals of what state manages and exclusive roles forbid, the
+//! policy check of every request, and the ordering and guards of the plan.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::rules::{desired_rules, diff_rules};
+use super::{
+    Action, Attr, Basis, Change, GrantRequest, PLAN_FORMAT_VERSION, Plan, PlanError, PlanOptions,
+    Reason, RequestAction, Resolved, RulePatch, Step, Summary, Unmanaged,
+};
+use crate::config::{Declared, Desired, Diagnostic, Diagnostics, Location, Origin};
+use crate::model::{
+    Address, Approver, Assignment, AssignmentKind, BlockKind, EnablementFactor, Expiration,
+    PrincipalKind, RuleId, RuleSet, RuleValue, Schedule,
+};
+use crate::snapshot::{ActiveType, Current, Grant, MemberType};
+use crate::state::StateFile;
+
+/// How far two instants may be apart and still be the same end or start:
+/// Graph rounds and clamps request times.
+const TOLERANCE_SECONDS: i64 = 120;
+
+/// Graph lets an admin extend a grant only in its last 14 days; earlier,
+/// a renewal is an update.
+const EXTEND_WINDOW_DAYS: i64 = 14;
+
+type Key = (AssignmentKind, String, String, String);
+
+fn key(kind: AssignmentKind, principal: &str, role: &str, scope: &str) -> Key {
+    (
+        kind,
+        principal.to_ascii_lowercase(),
+        role.to_ascii_lowercase(),
+        scope.to_string(),
+    )
+}
+
+struct Ctx<'a> {
+    current: &'a Current,
+    opts: &'a PlanOptions,
+    diags: Diagnostics,
+    warnings: Vec<String>,
+}
+
+impl Ctx<'_> {
+    fn error(&mut self, at: Option<&Location>, msg: String, hint: Option<String>) {
+        let mut d = Diagnostic::error(msg);
+        if let Some(at) = at {
+            d = d.located(at);
+        }
+        if let Some(h) = hint {
+            d = d.with_hint(h);
+        }
+        self.diags.push(d);
+    }
+
+    fn role_name(&self, role_id: &str) -> String {
+        if let Some(r) = self.current.roles.get(role_id) {
+            return r.display_name.clone();
+        }
+        crate::model::RoleRef::Id(role_id.to_string())
+            .builtin()
+            .map_or_else(|| role_id.to_string(), |b| b.display_name.clone())
+    }
+
+    fn principal_name(&self, id: &str) -> String {
+        match self.current.principals.get(id) {
+            Some(p) => match (p.kind, &p.user_principal_name) {
+                (PrincipalKind::User, Some(upn)) => format!("user:{upn}"),
+                (PrincipalKind::User, None) => format!("user:{}", p.display_name),
+                (PrincipalKind::Group, _) => format!("group:{}", p.display_name),
+                (PrincipalKind::ServicePrincipal, _) => format!("sp:{}", p.display_name),
+            },
+            None => id.to_string(),
+        }
+    }
+
+    fn scope_name(&self, scope_id: &str) -> String {
+        match scope_id.strip_prefix("/administrativeUnits/") {
+            Some(id) => match self.current.administrative_units.get(id) {
+                Some(au) => format!("/administrativeUnits/{}", au.display_name),
+                None => scope_id.to_string(),
+            },
+            None => scope_id.to_string(),
+        }
+    }
+
+    fn show_time(t: DateTime<Utc>) -> String {
+        t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    }
+
+    fn current_attrs(&self, g: &Grant) -> Vec<Attr> {
+        let mut v = vec![
+            attr("principal", self.principal_name(&g.principal_id)),
+            attr("role", self.role_name(&g.role_id)),
+            attr("scope", self.scope_name(&g.scope_id)),
+        ];
+        if let Some(s) = g.start {
+            v.push(attr("start", Self::show_time(s)));
+        }
+        v.push(attr(
+            "end",
+            g.end()
+                .map_or_else(|| "permanent".to_string(), Self::show_time),
+        ));
+        v
+    }
+
+    /// The attributes a grant will have: `start` and `end` as they will be
+    /// when known, else as declared.
+    fn desired_attrs(
+        &self,
+        a: &Assignment,
+        start: Option<DateTime<Utc>>,
+        end: Option<DateTime<Utc>>,
+    ) -> Vec<Attr> {
+        let mut v = vec![
+            attr("principal", a.principal.to_string()),
+            attr("role", a.role.to_string()),
+            attr("scope", a.scope.to_string()),
+        ];
+        if let Some(s) = start.or(a.schedule.start) {
+            v.push(attr("start", Self::show_time(s)));
+        }
+        let end = match (&a.schedule.expiration, end) {
+            (Expiration::Permanent, _) => "permanent".to_string(),
+            (_, Some(t)) => Self::show_time(t),
+            (Expiration::After(d), None) => format!("{d} after apply"),
+            (Expiration::At(t), None) => Self::show_time(*t),
+        };
+        v.push(attr("end", end));
+        if let Some(j) = &a.justification {
+            v.push(attr("justification", j.clone()));
+        }
+        v
+    }
+}
+
+fn attr(name: &str, value: String) -> Attr {
+    Attr {
+        name: name.to_string(),
+        value,
+    }
+}
+
+/// Grants pim can manage: direct ones, and active ones an admin assigned
+/// (activations come and go with their eligibility).
+fn manageable(g: &Grant) -> bool {
+    g.member_type == MemberType::Direct && g.active_type != Some(ActiveType::Activated)
+}
+
+fn close(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
+    (a - b).num_seconds().abs() <= TOLERANCE_SECONDS
+}
+
+/// Whether the tenant's grant already has the declared schedule. A
+/// `duration` is a rolling length: a time-bound grant whose remaining time
+/// does not exceed it is in step (renewal keeps it there).
+fn schedule_matches(
+    want: &Schedule,
+    have: &Grant,
+    last_applied_duration: Option<&str>,
+    now: DateTime<Utc>,
+) -> bool {
+    if let (Some(ws), Some(hs)) = (want.start, have.start) {
+        if !close(ws, hs) {
+            return false;
+        }
+    }
+    match (&want.expiration, have.end()) {
+        (Expiration::Permanent, None) => true,
+        (Expiration::Permanent, Some(_)) | (_, None) => false,
+        (Expiration::At(t), Some(end)) => close(*t, end),
+        (Expiration::After(d), Some(end)) => {
+            if let Some(last) = last_applied_duration {
+                if last != d.to_string() {
+                    return false;
+                }
+            }
+            let slack = Duration::seconds(TOLERANCE_SECONDS);
+            d.add_to(now).is_some_and(|limit| end <= limit + slack)
+        }
+    }
+}
+
+/// Builds the plan.
+pub fn plan(
+    desired: &Desired,
+    current: &Current,
+    resolved: &Resolved,
+    state: Option<&StateFile>,
+    basis: Basis,
+    opts: &PlanOptions,
+) -> Result<Plan, PlanError> {
+    let mut ctx = Ctx {
+        current,
+        opts,
+        diags: Diagnostics::default(),
+        warnings: Vec::new(),
+    };
+    let mut changes: Vec<Change> = Vec::new();
+
+    let mut index: HashMap<Key, &Grant> = HashMap::new();
+    for g in current.grants.iter().filter(|g| manageable(g)) {
+        index.insert(key(g.kind, &g.principal_id, &g.role_id, &g.scope_id), g);
+    }
+
+    // Policies first: their result is what every grant is checked against.
+    let mut effective: HashMap<String, RuleSet> = current
+        .policies
+        .iter()
+        .map(|(role, p)| (role.to_ascii_lowercase(), p.rules.clone()))
+        .collect();
+    for p in &desired.policies {
+        if let Some(change) = policy_change(&mut ctx, p, resolved, &mut effective) {
+            changes.push(change);
+        }
+    }
+
+    let mut matched: HashSet<String> = HashSet::new();
+    let mut declared_keys: HashSet<Key> = HashSet::new();
+    for d in desired.eligibilities.iter().chain(&desired.assignments) {
+        let Some((k, principal_id, role_id, scope_id)) = resolve_grant(&mut ctx, d, resolved)
+        else {
+            continue;
+        };
+        declared_keys.insert(k.clone());
+        let have = index.get(&k).copied();
+        if let Some(g) = have {
+            matched.insert(g.schedule_id.clone());
+        }
+        let managed = state.and_then(|s| s.get(&d.address));
+        let rules = effective.get(&role_id.to_ascii_lowercase());
+        let role = ctx.role_name(&role_id);
+        let base = GrantRequest {
+            kind: d.item.kind,
+            action: RequestAction::AdminAssign,
+            principal_id,
+            role_id,
+            scope_id,
+            schedule: Some(d.item.schedule.clone()),
+            justification: d.item.justification.clone(),
+            ticket: d.item.ticket.clone(),
+        };
+        let Some(g) = have else {
+            check_grant(&mut ctx, d, rules, &role);
+            let reason = if managed.is_some() {
+                Reason::Drift
+            } else {
+                Reason::Declared
+            };
+            changes.push(Change {
+                address: d.address.clone(),
+                action: Action::Create,
+                reason,
+                role,
+                before: None,
+                after: Some(ctx.desired_attrs(&d.item, None, None)),
+                origin: Some(d.origin.block.clone()),
+                step: Step::Grant {
+                    schedule_id: None,
+                    requests: vec![base],
+                },
+            });
+            continue;
+        };
+        let in_state =
+            managed.is_some_and(|m| m.schedule_id.as_deref() == Some(g.schedule_id.as_str()));
+        let last_duration = managed
+            .and_then(|m| m.attributes.get("duration"))
+            .and_then(|v| v.as_str());
+        let matches = schedule_matches(&d.item.schedule, g, last_duration, opts.now);
+        // An update keeps the grant's start and sends a fixed end, so what
+        // the plan shows is what Graph stores (it clamps past starts).
+        let start = d.item.schedule.start.or(g.start);
+        let new_end = match &d.item.schedule.expiration {
+            Expiration::Permanent => None,
+            Expiration::At(t) => Some(*t),
+            Expiration::After(dur) => dur.add_to(start.unwrap_or(opts.now)),
+        };
+        let new_schedule = Schedule {
+            start,
+            expiration: new_end.map_or(Expiration::Permanent, Expiration::At),
+        };
+        let update = GrantRequest {
+            action: RequestAction::AdminUpdate,
+            schedule: Some(new_schedule),
+            ..base.clone()
+        };
+        let before = Some(ctx.current_attrs(g));
+        let unchanged = ctx.desired_attrs(&d.item, g.start, g.end());
+        let updated = ctx.desired_attrs(&d.item, start, new_end);
+        let change = |action, reason, after, requests| Change {
+            address: d.address.clone(),
+            action,
+            reason,
+            role: role.clone(),
+            before: before.clone(),
+            after: Some(after),
+            origin: Some(d.origin.block.clone()),
+            step: Step::Grant {
+                schedule_id: Some(g.schedule_id.clone()),
+                requests,
+            },
+        };
+        if !in_state {
+            let (requests, after) = if matches {
+                (vec![], unchanged)
+            } else {
+                check_grant(&mut ctx, d, rules, &role);
+                (vec![update], updated)
+            };
+            changes.push(change(Action::Adopt, Reason::Declared, after, requests));
+            continue;
+        }
+        if !matches {
+            check_grant(&mut ctx, d, rules, &role);
+            // Config unchanged since the last apply means someone else changed the tenant.
+            let reason = if last_duration.is_some()
+                && managed.is_some_and(|m| same_declaration(m, &d.item))
+            {
+                Reason::Drift
+            } else {
+                Reason::Declared
+            };
+            changes.push(change(Action::Update, reason, updated, vec![update]));
+            continue;
+        }
+        if let (Expiration::After(dur), Some(end)) = (&d.item.schedule.expiration, g.end()) {
+            let window_end = opts.renew_within.add_to(opts.now);
+            if window_end.is_some_and(|w| end <= w) {
+                let new_end = dur.add_to(opts.now);
+                let action = if end - opts.now <= Duration::days(EXTEND_WINDOW_DAYS) {
+                    RequestAction::AdminExtend
+                } else {
+                    RequestAction::AdminUpdate
+                };
+                let schedule = Schedule {
+                    start: g.start,
+                    expiration: new_end.map_or(Expiration::After(*dur), Expiration::At),
+                };
+                let renewed = Assignment {
+                    schedule: schedule.clone(),
+                    ..d.item.clone()
+                };
+                check_grant(
+                    &mut ctx,
+                    &Declared {
+                        item: renewed,
+                        ..d.clone()
+                    },
+                    rules,
+                    &role,
+                );
+                let req = GrantRequest {
+                    action,
+                    schedule: Some(schedule),
+                    ..base
+                };
+                changes.push(change(
+                    Action::Renew,
+                    Reason::Expiring,
+                    ctx.desired_attrs(&d.item, g.start, new_end),
+                    vec![req],
+                ));
+                continue;
+            }
+        }
+        changes.push(change(Action::NoOp, Reason::Declared, unchanged, vec![]));
+    }
+
+    // Managed grants that are no longer declared.
+    let declared: HashSet<&Address> = desired
+        .eligibilities
+        .iter()
+        .chain(&desired.assignments)
+        .map(|d| &d.address)
+        .collect();
+    let mut removed: HashSet<String> = HashSet::new();
+    for r in state.map(|s| s.resources.as_slice()).unwrap_or_default() {
+        let Some(kind) = r.kind else { continue };
+        if declared.contains(&r.address) {
+            continue;
+        }
+        let found = current
+            .grants
+            .iter()
+            .filter(|g| manageable(g))
+            .find(|g| r.schedule_id.as_deref() == Some(g.schedule_id.as_str()))
+            .or_else(|| {
+                index
+                    .get(&key(kind, &r.principal_id, &r.role_id, &r.scope_id))
+                    .copied()
+            });
+        if let Some(g) = found {
+            if declared_keys.contains(&key(g.kind, &g.principal_id, &g.role_id, &g.scope_id)) {
+                continue; // re-declared under another address: that address adopts it
+            }
+            removed.insert(g.schedule_id.clone());
+            changes.push(removal(&ctx, r.address.clone(), g, Reason::NotDeclared));
+        }
+    }
+
+    // Undeclared holders of exclusive roles.
+    for role in desired.roles.iter().filter(|r| r.item.exclusive) {
+        let Some(role_id) = resolved.role(&role.item.role) else {
+            continue;
+        };
+        let protected: HashSet<String> = role
+            .item
+            .protected
+            .iter()
+            .filter_map(|p| resolved.principal(p).map(|id| id.to_ascii_lowercase()))
+            .collect();
+        let mut holders: Vec<&Grant> = current
+            .grants
+            .iter()
+            .filter(|g| manageable(g) && g.role_id.eq_ignore_ascii_case(&role_id))
+            .filter(|g| !matched.contains(&g.schedule_id) && !removed.contains(&g.schedule_id))
+            .filter(|g| !protected.contains(&g.principal_id.to_ascii_lowercase()))
+            .filter(|g| {
+                current
+                    .caller_id
+                    .as_deref()
+                    .is_none_or(|c| !c.eq_ignore_ascii_case(&g.principal_id))
+            })
+            .collect();
+        holders.sort_by(|a, b| a.schedule_id.cmp(&b.schedule_id));
+        for g in holders {
+            let who = format!("{} {}", g.kind, ctx.principal_name(&g.principal_id));
+            let address = Address::new(BlockKind::Role, role.address.name.clone()).with_key(who);
+            removed.insert(g.schedule_id.clone());
+            let mut change = removal(&ctx, address, g, Reason::Exclusive);
+            change.origin = Some(role.origin.block.clone());
+            changes.push(change);
+        }
+    }
+
+    guard_removals(&mut ctx, desired, resolved, &changes, &removed);
+
+    let managed_ids: HashSet<&str> = state
+        .map(|s| {
+            s.resources
+                .iter()
+                .filter_map(|r| r.schedule_id.as_deref())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut unmanaged: Vec<Unmanaged> = current
+        .grants
+        .iter()
+        .filter(|g| manageable(g))
+        .filter(|g| !matched.contains(&g.schedule_id) && !removed.contains(&g.schedule_id))
+        .filter(|g| !managed_ids.contains(g.schedule_id.as_str()))
+        .map(|g| Unmanaged {
+            kind: g.kind,
+            principal: ctx.principal_name(&g.principal_id),
+            role: ctx.role_name(&g.role_id),
+            scope: ctx.scope_name(&g.scope_id),
+            end: g.end(),
+            schedule_id: g.schedule_id.clone(),
+        })
+        .collect();
+    unmanaged.sort_by(|a, b| (&a.role, &a.principal, a.kind).cmp(&(&b.role, &b.principal, b.kind)));
+
+    if ctx.diags.has_errors() {
+        let mut d = ctx.diags;
+        d.sort();
+        return Err(PlanError::Invalid(d));
+    }
+
+    let mut summary = Summary::default();
+    for c in &changes {
+        match c.action {
+            Action::Create => summary.create += 1,
+            Action::Adopt => summary.adopt += 1,
+            Action::Update => summary.update += 1,
+            Action::Renew => summary.renew += 1,
+            Action::Remove => summary.remove += 1,
+            Action::UpdateRules => summary.update_rules += 1,
+            Action::NoOp => summary.no_op += 1,
+        }
+    }
+    changes.retain(|c| c.action != Action::NoOp);
+    changes.sort_by(|a, b| {
+        (a.action.phase(), a.address.to_string()).cmp(&(b.action.phase(), b.address.to_string()))
+    });
+
+    Ok(Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        created_at: opts.now,
+        basis,
+        changes,
+        unmanaged,
+        summary,
+        warnings: ctx.warnings,
+    })
+}
+
+fn same_declaration(m: &crate::state::Resource, a: &Assignment) -> bool {
+    let want = match &a.schedule.expiration {
+        Expiration::Permanent => "permanent".to_string(),
+        Expiration::After(d) => d.to_string(),
+        Expiration::At(t) => t.to_rfc3339(),
+    };
+    let have = m
+        .attributes
+        .get("duration")
+        .or_else(|| m.attributes.get("expiration"))
+        .and_then(|v| v.as_str());
+    have == Some(want.as_str())
+}
+
+fn removal(ctx: &Ctx<'_>, address: Address, g: &Grant, reason: Reason) -> Change {
+    Change {
+        address,
+        action: Action::Remove,
+        reason,
+        role: ctx.role_name(&g.role_id),
+        before: Some(ctx.current_attrs(g)),
+        after: None,
+        origin: None,
+        step: Step::Grant {
+            schedule_id: Some(g.schedule_id.clone()),
+            requests: vec![GrantRequest {
+                kind: g.kind,
+                action: RequestAction::AdminRemove,
+                principal_id: g.principal_id.clone(),
+                role_id: g.role_id.clone(),
+                scope_id: g.scope_id.clone(),
+                schedule: None,
+                justification: Some(format!("Removed by pim: {}", reason.describe())),
+                ticket: None,
+            }],
+        },
+    }
+}
+
+/// Resolves a declared grant's principal, role and scope to ids, reporting
+/// what cannot be resolved at its line.
+fn resolve_grant(
+    ctx: &mut Ctx<'_>,
+    d: &Declared<Assignment>,
+    resolved: &Resolved,
+) -> Option<(Key, String, String, String)> {
+    let a = &d.item;
+    let principal = resolved.principal(&a.principal);
+    let role = resolved.role(&a.role);
+    let scope = resolved.scope(&a.scope);
+    if principal.is_none() {
+        ctx.error(
+            Some(d.origin.attribute("principal")),
+            format!("{} was not found in the tenant", a.principal),
+            None,
+        );
+    }
+    if role.is_none() {
+        ctx.error(
+            Some(d.origin.attribute("role")),
+            format!("role \"{}\" was not found in the tenant", a.role),
+            None,
+        );
+    }
+    if scope.is_none() {
+        ctx.error(
+            Some(d.origin.attribute("scope")),
+            format!("scope {} was not found in the tenant", a.scope),
+            None,
+        );
+    }
+    let (p, r, s) = (principal?, role?, scope?);
+    Some((key(a.kind, &p, &r, &s), p, r, s))
+}
+
+fn policy_change(
+    ctx: &mut Ctx<'_>,
+    p: &Declared<crate::config::Policy>,
+    resolved: &Resolved,
+    effective: &mut HashMap<String, RuleSet>,
+) -> Option<Change> {
+    let at = Some(&p.origin.block);
+    let Some(role_id) = resolved.role(&p.item.role) else {
+        ctx.error(
+            at,
+            format!("role \"{}\" was not found in the tenant", p.item.role),
+            None,
+        );
+        return None;
+    };
+    let Some(current) = ctx.current.policies.get(&role_id).or_else(|| {
+        ctx.current
+            .policies
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(&role_id))
+            .map(|(_, v)| v)
+    }) else {
+        ctx.error(
+            at,
+            format!("the tenant has no PIM policy for role \"{}\"", p.item.role),
+            None,
+        );
+        return None;
+    };
+    let mut approvers = Vec::new();
+    if let Some(approval) = &p.item.rules.activation.approval {
+        for a in &approval.approvers {
+            let Some(id) = resolved.principal(a) else {
+                ctx.error(
+                    at,
+                    format!("approver {a} was not found in the tenant"),
+                    None,
+                );
+                continue;
+            };
+            let kind = a
+                .kind()
+                .or_else(|| ctx.current.principals.get(&id).map(|p| p.kind));
+            match kind {
+                Some(PrincipalKind::User) => approvers.push(Approver::User {
+                    id: id.clone(),
+                    description: Some(a.name().to_string()),
+                }),
+                Some(PrincipalKind::Group) => approvers.push(Approver::Group {
+                    id: id.clone(),
+                    description: Some(a.name().to_string()),
+                }),
+                _ => ctx.error(
+                    at,
+                    format!("{a} cannot approve activations: approvers are users or groups"),
+                    None,
+                ),
+            }
+        }
+    }
+    let after = match desired_rules(&current.rules, &p.item.rules, &approvers) {
+        Ok(r) => r,
+        Err(e) => {
+            ctx.error(at, format!("policy of \"{}\": {e}", p.item.role), None);
+            return None;
+        }
+    };
+    effective.insert(role_id.to_ascii_lowercase(), after.clone());
+    let names: BTreeMap<String, String> = ctx
+        .current
+        .principals
+        .values()
+        .map(|pr| (pr.id.to_ascii_lowercase(), ctx.principal_name(&pr.id)))
+        .collect();
+    let name = |a: &Approver| {
+        names
+            .get(&a.id().to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_else(|| a.id().to_string())
+    };
+    let settings = diff_rules(&current.rules, &after, &name);
+    if settings.is_empty() {
+        return None;
+    }
+    let changed: HashSet<RuleId> = settings.iter().map(|s| s.rule).collect();
+    let rules = RuleSet {
+        rules: after
+            .rules
+            .into_iter()
+            .filter(|(id, _)| changed.contains(id))
+            .collect(),
+    };
+    let before = settings
+        .iter()
+        .map(|s| attr(&s.setting, s.before.clone()))
+        .collect();
+    let after_attrs = settings
+        .iter()
+        .map(|s| attr(&s.setting, s.after.clone()))
+        .collect();
+    Some(Change {
+        address: p.address.clone(),
+        action: Action::UpdateRules,
+        reason: Reason::Declared,
+        role: ctx.role_name(&role_id),
+        before: Some(before),
+        after: Some(after_attrs),
+        origin: Some(p.origin.block.clone()),
+        step: Step::Rules(RulePatch {
+            policy_id: current.policy_id.clone(),
+            role_id,
+            rules,
+            settings,
+        }),
+    })
+}
+
+/// Checks a grant against its role's effective policy, as Graph would on
+/// the request, so a violation is an error at the line that causes it.
+fn check_grant(ctx: &mut Ctx<'_>, d: &Declared<Assignment>, rules: Option<&RuleSet>, role: &str) {
+    let Some(rules) = rules else { return };
+    let a = &d.item;
+    let (exp_rule, enable_rule, what) = match a.kind {
+        AssignmentKind::Eligible => (
+            RuleId::ExpirationAdminEligibility,
+            RuleId::EnablementAdminEligibility,
+            "eligibility",
+        ),
+        AssignmentKind::Active => (
+            RuleId::ExpirationAdminAssignment,
+            RuleId::EnablementAdminAssignment,
+            "active assignment",
+        ),
+    };
+    let origin: &Origin = &d.origin;
+    if let Some((required, max)) = rules.expiration(exp_rule) {
+        if a.schedule.expiration.is_permanent() && required {
+            ctx.error(
+                Some(origin.attribute("permanent")),
+                format!("policy of \"{role}\" forbids permanent {what} ({exp_rule})"),
+                Some(format!(
+                    "set duration or expires, or allow_permanent = true in the policy of \"{role}\""
+                )),
+            );
+        } else if let (Some(max), Some(len)) = (max, a.schedule.length_seconds(ctx.opts.now)) {
+            if len > max.approx_seconds() + TOLERANCE_SECONDS {
+                let attr_name = if matches!(a.schedule.expiration, Expiration::At(_)) {
+                    "expires"
+                } else {
+                    "duration"
+                };
+                ctx.error(
+                    Some(origin.attribute(attr_name)),
+                    format!("policy of \"{role}\" allows {what} of at most {max} ({exp_rule})"),
+                    Some(format!(
+                        "shorten it, or raise max_duration in the policy of \"{role}\""
+                    )),
+                );
+            }
+        }
+    }
+    let factors = rules.factors(enable_rule);
+    if factors.contains(&EnablementFactor::Justification)
+        && a.justification
+            .as_deref()
+            .is_none_or(|j| j.trim().is_empty())
+    {
+        ctx.error(
+            Some(&origin.block),
+            format!("policy of \"{role}\" requires a justification for {what} ({enable_rule})"),
+            Some("add justification = \"…\" to the block".into()),
+        );
+    }
+    if factors.contains(&EnablementFactor::Ticketing) && a.ticket.is_none() {
+        ctx.error(
+            Some(&origin.block),
+            format!("policy of \"{role}\" requires ticket information for {what} ({enable_rule})"),
+            Some("add ticket = \"SYSTEM:NUMBER\" to the block".into()),
+        );
+    }
+    if factors.contains(&EnablementFactor::MultiFactorAuthentication) {
+        ctx.warnings.push(format!(
+            "{}: policy of \"{role}\" requires MFA for {what} ({enable_rule}); an app-only identity cannot satisfy it",
+            d.address
+        ));
+    }
+    if let Some(RuleValue::Approval(_)) = rules.get(RuleId::ApprovalEndUserAssignment) {
+        // Approval governs activation, not admin assignment: nothing to check here.
+    }
+}
+
+/// Refuses removal waves larger than allowed, and removals that would leave
+/// an exclusive role without any holder.
+fn guard_removals(
+    ctx: &mut Ctx<'_>,
+    desired: &Desired,
+    resolved: &Resolved,
+    changes: &[Change],
+    removed: &HashSet<String>,
+) {
+    let count = changes
+        .iter()
+        .filter(|c| c.action == Action::Remove)
+        .count();
+    if count > ctx.opts.max_removals {
+        ctx.error(
+            None,
+            format!(
+                "the plan removes {count} grants, more than the {} allowed",
+                ctx.opts.max_removals
+            ),
+            Some(format!(
+                "review the removals, then raise the limit with --max-removals {count}"
+            )),
+        );
+    }
+    for role in desired.roles.iter().filter(|r| r.item.exclusive) {
+        let Some(role_id) = resolved.role(&role.item.role) else {
+            continue;
+        };
+        let declared = desired
+            .eligibilities
+            .iter()
+            .chain(&desired.assignments)
+            .any(|d| {
+                resolved
+                    .role(&d.item.role)
+                    .is_some_and(|r| r.eq_ignore_ascii_case(&role_id))
+            });
+        let remaining = ctx
+            .current
+            .grants
+            .iter()
+            .filter(|g| {
+                g.role_id.eq_ignore_ascii_case(&role_id) && !removed.contains(&g.schedule_id)
+            })
+            .count();
+        if !declared && remaining == 0 {
+            ctx.error(
+                Some(&role.origin.block),
+                format!("the plan would leave exclusive role \"{}\" with no eligible or active holder", role.item.role),
+                Some("declare at least one eligibility or assignment for it, or list its holders as protected".into()),
+            );
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Planning: the difference between what the configuration declares, what
+//! the tenant holds and what the state says pim manages, as an ordered list
+//! of changes, checked against each role's policy before anything is sent.
+
+mod action;
+mod diff;
+mod rules;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use action::{Action, Colour, Reason, RequestAction};
+pub use diff::plan;
+pub use rules::{RulesError, SettingChange, desired_rules, diff_rules};
+
+use crate::config::{Diagnostics, Location};
+use crate::model::{
+    Address, AssignmentKind, IsoDuration, PrincipalRef, RoleRef, RuleSet, Schedule, Scope, Ticket,
+};
+
+/// The version of the plan format (JSON and saved plans).
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// Names resolved to ids against the tenant, as the planner needs them.
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    /// Principal references, normalised (`PrincipalRef::normalized`), to object ids.
+    pub principals: HashMap<PrincipalRef, String>,
+    /// Custom roles by display name (lower case) to role definition ids.
+    /// Built-in roles resolve without the tenant.
+    pub custom_roles: HashMap<String, String>,
+    /// Scopes to `directoryScopeId` values.
+    pub scopes: HashMap<Scope, String>,
+}
+
+impl Resolved {
+    pub fn principal(&self, p: &PrincipalRef) -> Option<String> {
+        match (self.principals.get(&p.normalized()), p) {
+            (Some(id), _) => Some(id.clone()),
+            (None, PrincipalRef::ObjectId(id)) => Some(id.clone()),
+            (None, _) => None,
+        }
+    }
+
+    pub fn role(&self, r: &RoleRef) -> Option<String> {
+        if let Some(b) = r.builtin() {
+            return Some(b.id.clone());
+        }
+        match r {
+            RoleRef::Id(id) => Some(id.clone()),
+            RoleRef::Name(n) => self.custom_roles.get(&n.to_lowercase()).cloned(),
+        }
+    }
+
+    pub fn scope(&self, s: &Scope) -> Option<String> {
+        match s {
+            Scope::Directory => Some("/".into()),
+            other => self.scopes.get(other).cloned(),
+        }
+    }
+}
+
+/// Settings of one planning run.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub now: DateTime<Utc>,
+    /// Grants that end within this window are renewed.
+    pub renew_within: IsoDuration,
+    /// Refuse plans that remove more than this many grants.
+    pub max_removals: usize,
+}
+
+impl PlanOptions {
+    pub fn at(now: DateTime<Utc>) -> Self {
+        PlanOptions {
+            now,
+            renew_within: IsoDuration::days(14),
+            max_removals: 10,
+        }
+    }
+}
+
+/// One attribute of a grant as people read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attr {
+    pub name: String,
+    pub value: String,
+}
+
+/// A schedule request that apply sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRequest {
+    pub kind: AssignmentKind,
+    pub action: RequestAction,
+    pub principal_id: String,
+    pub role_id: String,
+    pub scope_id: String,
+    /// `None` for removals.
+    pub schedule: Option<Schedule>,
+    pub justification: Option<String>,
+    pub ticket: Option<Ticket>,
+}
+
+/// Rule updates of one role's policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulePatch {
+    pub policy_id: String,
+    pub role_id: String,
+    /// The complete rules after the change, only those that change.
+    pub rules: RuleSet,
+    pub settings: Vec<SettingChange>,
+}
+
+/// What apply does for a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Step {
+    /// Send these requests (an adoption may send none) and record the
+    /// schedule in state.
+    Grant {
+        /// The schedule that exists today, if any.
+        schedule_id: Option<String>,
+        requests: Vec<GrantRequest>,
+    },
+    Rules(RulePatch),
+}
+
+/// One planned change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub address: Address,
+    pub action: Action,
+    pub reason: Reason,
+    /// The role's display name.
+    pub role: String,
+    pub before: Option<Vec<Attr>>,
+    pub after: Option<Vec<Attr>>,
+    /// Where the configuration declares it (none for undeclared holders).
+    pub origin: Option<Location>,
+    pub step: Step,
+}
+
+/// A grant in the tenant that nothing manages: shown, never touched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unmanaged {
+    pub kind: AssignmentKind,
+    pub principal: String,
+    pub role: String,
+    pub scope: String,
+    pub end: Option<DateTime<Utc>>,
+    pub schedule_id: String,
+}
+
+/// Counts by action, as the summary line says them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub adopt: usize,
+    pub update: usize,
+    pub renew: usize,
+    pub remove: usize,
+    pub update_rules: usize,
+    pub no_op: usize,
+}
+
+impl Summary {
+    pub fn has_changes(&self) -> bool {
+        self.create + self.adopt + self.update + self.renew + self.remove + self.update_rules > 0
+    }
+}
+
+/// Where the plan was made: a saved plan is applied only if these still hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Basis {
+    pub config_hash: String,
+    pub state_lineage: Option<String>,
+    pub state_serial: Option<u64>,
+    pub snapshot_fingerprint: String,
+}
+
+/// The plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub created_at: DateTime<Utc>,
+    pub basis: Basis,
+    pub changes: Vec<Change>,
+    pub unmanaged: Vec<Unmanaged>,
+    pub summary: Summary,
+    pub warnings: Vec<String>,
+}
+
+/// Why no plan could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{0}")]
+    Invalid(Diagnostics),
+}

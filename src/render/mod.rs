@@ -1,0 +1,44 @@
+//! What people and machines read: plans as coloured text (Terraform's
+//! layout), Markdown for pull-request comments, and JSON with a documented
+//! schema (`schemas/plan.schema.json`). Renderers only format; every
+//! decision is already in the plan.
+
+mod json;
+mod markdown;
+mod text;
+
+pub use json::{plan_json, plan_json_errors};
+pub use markdown::{MARKDOWN_LIMIT, plan_markdown};
+pub use text::plan_text;
+
+use crate::plan::Summary;
+
+/// `Plan: 3 to create, 1 to update, 1 to renew, 2 to remove, 2 policies to update.`
+pub fn summary_line(s: &Summary) -> String {
+    if !s.has_changes() {
+        return "No changes. The tenant matches the configuration.".to_string();
+    }
+    let mut parts = vec![format!("{} to create", s.create)];
+    if s.adopt > 0 {
+        parts.push(format!("{} to adopt", s.adopt));
+    }
+    parts.push(format!("{} to update", s.update));
+    parts.push(format!("{} to renew", s.renew));
+    parts.push(format!("{} to remove", s.remove));
+    let policies = if s.update_rules == 1 {
+        "policy"
+    } else {
+        "policies"
+    };
+    parts.push(format!("{} {policies} to update", s.update_rules));
+    format!("Plan: {}.", parts.join(", "))
+}
+
+/// Writes a value the way HCL would: strings quoted, booleans and lists bare.
+fn quote(v: &str) -> String {
+    if matches!(v, "true" | "false") || (v.starts_with('[') && v.ends_with(']')) {
+        v.to_string()
+    } else {
+        format!("{v:?}")
+    }
+}

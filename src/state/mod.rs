@@ -1,0 +1,54 @@
+//! The state file: what pim manages, by address, with the Graph ids and the
+//! attributes last applied. This module owns the format; where the file
+//! lives (local disk, Azure Blob) and how it is locked are its backends.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Address, AssignmentKind};
+
+/// The version of the state format this build writes.
+pub const STATE_VERSION: u32 = 1;
+
+/// One managed object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    pub address: Address,
+    /// `None` for policy resources.
+    pub kind: Option<AssignmentKind>,
+    /// Graph ids, for grants: the schedule and the request that made it.
+    pub schedule_id: Option<String>,
+    pub request_id: Option<String>,
+    pub principal_id: String,
+    pub role_id: String,
+    pub scope_id: String,
+    /// What was last applied, for drift reports.
+    #[serde(default)]
+    pub attributes: serde_json::Value,
+}
+
+/// The whole state file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateFile {
+    pub version: u32,
+    /// Bumped on every write.
+    pub serial: u64,
+    /// Fixed when the state is created; a plan made against another lineage
+    /// is refused.
+    pub lineage: String,
+    pub resources: Vec<Resource>,
+}
+
+impl StateFile {
+    pub fn new(lineage: String) -> Self {
+        StateFile {
+            version: STATE_VERSION,
+            serial: 0,
+            lineage,
+            resources: Vec::new(),
+        }
+    }
+
+    pub fn get(&self, address: &Address) -> Option<&Resource> {
+        self.resources.iter().find(|r| &r.address == address)
+    }
+}

@@ -1,0 +1,656 @@
+//! The planner against a small tenant: a scenario with every action and
+//! reason (snapshots of the text, Markdown and JSON people read), and
+//! table-driven cases for the rules of the diff.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use chrono::Duration;
+use common::{Tenant, now, role_id};
+use pim::config::{self, Desired, LoadOptions};
+use pim::model::{Address, AssignmentKind, BlockKind, RuleId, RuleValue};
+use pim::plan::{self, Action, Basis, Plan, PlanError, PlanOptions, Reason, RequestAction, Step};
+use pim::render;
+use pim::state::{Resource, StateFile};
+use serde_json::json;
+
+fn basis() -> Basis {
+    Basis {
+        config_hash: "sha256:config".into(),
+        state_lineage: Some("lineage-1".into()),
+        state_serial: Some(7),
+        snapshot_fingerprint: "sha256:snapshot".into(),
+    }
+}
+
+fn load_dir(dir: &str) -> Desired {
+    config::load(Path::new(dir), &LoadOptions::at(now()))
+        .unwrap_or_else(|e| panic!("{}", e.diagnostics()))
+}
+
+fn load_str(text: &str) -> Desired {
+    let files = vec![(PathBuf::from("case.pim.hcl"), text.to_string())];
+    config::load_sources(Path::new("."), files, &LoadOptions::at(now()))
+        .unwrap_or_else(|e| panic!("{}", e.diagnostics()))
+}
+
+fn managed(
+    address: &str,
+    kind: AssignmentKind,
+    schedule: &str,
+    principal: &str,
+    role: &str,
+    attrs: serde_json::Value,
+) -> Resource {
+    Resource {
+        address: Address::parse(address).unwrap(),
+        kind: Some(kind),
+        schedule_id: Some(schedule.into()),
+        request_id: Some(schedule.into()),
+        principal_id: principal.into(),
+        role_id: role_id(role),
+        scope_id: "/".into(),
+        attributes: attrs,
+    }
+}
+
+fn scenario() -> Plan {
+    use AssignmentKind::{Active, Eligible};
+    let mut t = Tenant::new();
+    let judy = t.grant(Eligible, "judy", "Security Reader", 10, Some(90));
+    let heidi = t.grant(Eligible, "heidi", "Security Reader", 85, Some(90));
+    let grace = t.grant(Eligible, "grace", "Security Reader", 10, Some(90));
+    t.current.grants.last_mut().unwrap().scope_id = "/administrativeUnits/au-paris".into();
+    let ivan = t.grant(Eligible, "ivan", "Helpdesk Administrator", 30, Some(90));
+    let bg = t.grant(Active, "breakglass1", "Global Administrator", 400, None);
+    t.grant(Eligible, "erin", "Global Administrator", 10, Some(180));
+    t.grant(Eligible, "frank", "Global Administrator", 10, Some(182));
+    t.grant(Eligible, "mallory", "Global Administrator", 100, Some(300));
+    t.grant(Eligible, "kim", "Global Reader", 20, None);
+    // Activations and group-inherited grants are never planned.
+    t.grant(Active, "erin", "Global Administrator", 0, Some(1));
+    t.current.grants.last_mut().unwrap().active_type = Some(pim::snapshot::ActiveType::Activated);
+    t.grant(Eligible, "lee", "Global Administrator", 5, Some(30));
+    t.current.grants.last_mut().unwrap().member_type = pim::snapshot::MemberType::Group;
+    for u in ["carol", "dave"] {
+        t.user(u);
+    }
+    let mut state = StateFile::new("lineage-1".into());
+    state.serial = 7;
+    let p90 = json!({"duration": "P90D"});
+    state.resources = vec![
+        managed(
+            "eligibility.judy_reader",
+            Eligible,
+            &judy,
+            "u-judy",
+            "Security Reader",
+            p90.clone(),
+        ),
+        managed(
+            "eligibility.heidi_reader",
+            Eligible,
+            &heidi,
+            "u-heidi",
+            "Security Reader",
+            p90.clone(),
+        ),
+        managed(
+            "eligibility.grace_reader",
+            Eligible,
+            &grace,
+            "u-grace",
+            "Security Reader",
+            p90.clone(),
+        ),
+        managed(
+            "eligibility.ivan_old",
+            Eligible,
+            &ivan,
+            "u-ivan",
+            "Helpdesk Administrator",
+            p90.clone(),
+        ),
+        managed(
+            "eligibility.dave_helpdesk",
+            Eligible,
+            "sched-gone",
+            "u-dave",
+            "Helpdesk Administrator",
+            p90,
+        ),
+        managed(
+            "assignment.breakglass_ga",
+            Active,
+            &bg,
+            "u-breakglass1",
+            "Global Administrator",
+            json!({"duration": "permanent"}),
+        ),
+    ];
+    state.resources[2].scope_id = "/administrativeUnits/au-paris".into();
+    let desired = load_dir("tests/fixtures/plan/scenario");
+    plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        Some(&state),
+        basis(),
+        &PlanOptions::at(now()),
+    )
+    .unwrap()
+}
+
+#[test]
+fn scenario_covers_every_action_and_reason() {
+    let p = scenario();
+    let got: Vec<(String, Action, Reason)> = p
+        .changes
+        .iter()
+        .map(|c| (c.address.to_string(), c.action, c.reason))
+        .collect();
+    let want = [
+        (
+            "policy[\"Global Administrator\"]",
+            Action::UpdateRules,
+            Reason::Declared,
+        ),
+        (
+            "eligibility.carol_helpdesk",
+            Action::Create,
+            Reason::Declared,
+        ),
+        ("eligibility.dave_helpdesk", Action::Create, Reason::Drift),
+        ("eligibility.erin_ga", Action::Adopt, Reason::Declared),
+        ("eligibility.frank_ga", Action::Adopt, Reason::Declared),
+        ("eligibility.grace_reader", Action::Update, Reason::Declared),
+        ("eligibility.heidi_reader", Action::Renew, Reason::Expiring),
+        ("eligibility.ivan_old", Action::Remove, Reason::NotDeclared),
+        (
+            "role[\"Global Administrator\"][\"eligible user:mallory@contoso.com\"]",
+            Action::Remove,
+            Reason::Exclusive,
+        ),
+    ];
+    let want: Vec<(String, Action, Reason)> = want
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), *b, *c))
+        .collect();
+    assert_eq!(got, want);
+    let s = p.summary;
+    assert_eq!(
+        (
+            s.create,
+            s.adopt,
+            s.update,
+            s.renew,
+            s.remove,
+            s.update_rules,
+            s.no_op
+        ),
+        (2, 2, 1, 1, 2, 1, 2)
+    );
+    assert_eq!(
+        render::summary_line(&s),
+        "Plan: 2 to create, 2 to adopt, 1 to update, 1 to renew, 2 to remove, 1 policy to update."
+    );
+
+    let requests = |addr: &str| match &p
+        .changes
+        .iter()
+        .find(|c| c.address.to_string() == addr)
+        .unwrap()
+        .step
+    {
+        Step::Grant { requests, .. } => requests.iter().map(|r| r.action).collect::<Vec<_>>(),
+        Step::Rules(_) => vec![],
+    };
+    assert_eq!(
+        requests("eligibility.erin_ga"),
+        [],
+        "adopting a matching schedule sends nothing"
+    );
+    assert_eq!(
+        requests("eligibility.frank_ga"),
+        [RequestAction::AdminUpdate]
+    );
+    assert_eq!(
+        requests("eligibility.heidi_reader"),
+        [RequestAction::AdminExtend]
+    );
+    assert_eq!(
+        requests("eligibility.ivan_old"),
+        [RequestAction::AdminRemove]
+    );
+    let unmanaged: Vec<&str> = p.unmanaged.iter().map(|u| u.principal.as_str()).collect();
+    assert_eq!(
+        unmanaged,
+        ["user:kim@contoso.com"],
+        "activations and group grants are neither planned nor listed"
+    );
+
+    let Step::Rules(patch) = &p.changes[0].step else {
+        panic!("rules first")
+    };
+    let ids: Vec<RuleId> = patch.rules.rules.keys().copied().collect();
+    assert_eq!(
+        ids,
+        [
+            RuleId::ExpirationEndUserAssignment,
+            RuleId::ApprovalEndUserAssignment,
+            RuleId::ExpirationAdminEligibility,
+            RuleId::NotificationAdminAdminEligibility
+        ]
+    );
+}
+
+#[test]
+fn scenario_text() {
+    insta::assert_snapshot!(render::plan_text(&scenario(), false));
+}
+
+#[test]
+fn scenario_markdown() {
+    let md = render::plan_markdown(&scenario());
+    assert!(md.len() < render::MARKDOWN_LIMIT);
+    insta::assert_snapshot!(md);
+}
+
+#[test]
+fn scenario_json_validates_against_its_schema() {
+    let v = render::plan_json(&scenario());
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("schemas/plan.schema.json").unwrap())
+            .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&v)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    insta::assert_snapshot!(serde_json::to_string_pretty(&v).unwrap());
+}
+
+#[test]
+fn colour_is_only_added_when_asked() {
+    let p = scenario();
+    assert!(!render::plan_text(&p, false).contains('\x1b'));
+    assert!(render::plan_text(&p, true).contains("\x1b[32m+\x1b[0m"));
+}
+
+#[test]
+fn markdown_of_a_huge_plan_is_truncated_with_a_note() {
+    let mut p = scenario();
+    let template = p.changes[1].clone();
+    for i in 0..3000 {
+        let mut c = template.clone();
+        c.address = Address::new(BlockKind::Eligibility, format!("bulk_{i:04}"));
+        c.role = format!("Role {}", i % 400);
+        p.changes.push(c);
+    }
+    let md = render::plan_markdown(&p);
+    assert!(md.len() <= render::MARKDOWN_LIMIT, "{}", md.len());
+    assert!(md.contains("The plan is too long for one comment"));
+}
+
+fn errors_of(r: Result<Plan, PlanError>) -> String {
+    match r {
+        Ok(p) => panic!(
+            "expected plan errors, got {:?}",
+            p.changes
+                .iter()
+                .map(|c| c.address.to_string())
+                .collect::<Vec<_>>()
+        ),
+        Err(PlanError::Invalid(d)) => d.to_string(),
+    }
+}
+
+#[test]
+fn policy_violations_are_caught_at_the_config_line() {
+    let mut t = Tenant::new();
+    t.user("alice");
+    t.user("bob");
+    let desired = load_str(
+        r#"
+policy "Global Administrator" {
+  eligibility {
+    allow_permanent = false
+    max_duration    = "P90D"
+  }
+}
+
+eligibility "alice_forever" {
+  principal = "user:alice@contoso.com"
+  role      = "Global Administrator"
+  permanent = true
+}
+
+eligibility "bob_long" {
+  principal = "user:bob@contoso.com"
+  role      = "Global Administrator"
+  duration  = "P180D"
+}
+
+assignment "bob_active" {
+  principal = "user:bob@contoso.com"
+  role      = "Helpdesk Administrator"
+  duration  = "P30D"
+}
+"#,
+    );
+    let text = errors_of(plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        None,
+        basis(),
+        &PlanOptions::at(now()),
+    ));
+    assert!(text.contains("case.pim.hcl:12:15: error: policy of \"Global Administrator\" forbids permanent eligibility (Expiration_Admin_Eligibility)"), "{text}");
+    assert!(text.contains("case.pim.hcl:18:15: error: policy of \"Global Administrator\" allows eligibility of at most P90D (Expiration_Admin_Eligibility)"), "{text}");
+    assert!(text.contains("case.pim.hcl:21:1: error: policy of \"Helpdesk Administrator\" requires a justification for active assignment (Enablement_Admin_Assignment)"), "{text}");
+
+    // The same grants are fine against the tenant's (default) policy once the block is gone.
+    t.policy_mut("Global Administrator");
+    let ok = load_str(
+        r#"
+eligibility "alice_forever" {
+  principal = "user:alice@contoso.com"
+  role      = "Global Administrator"
+  permanent = true
+}
+"#,
+    );
+    plan::plan(
+        &ok,
+        &t.current,
+        &t.resolved,
+        None,
+        basis(),
+        &PlanOptions::at(now()),
+    )
+    .unwrap();
+}
+
+#[test]
+fn tenant_policy_is_checked_when_config_does_not_override_it() {
+    let mut t = Tenant::new();
+    t.user("alice");
+    *t.policy_mut("Security Reader")
+        .rules
+        .get_mut(&RuleId::ExpirationAdminEligibility)
+        .unwrap() = RuleValue::Expiration {
+        required: true,
+        max: Some("P30D".parse().unwrap()),
+    };
+    let desired = load_str(
+        r#"
+eligibility "a" {
+  principal = "user:alice@contoso.com"
+  role      = "Security Reader"
+  expires   = "2027-12-01T00:00:00Z"
+}
+"#,
+    );
+    let text = errors_of(plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        None,
+        basis(),
+        &PlanOptions::at(now()),
+    ));
+    assert!(text.contains("case.pim.hcl:5:15: error: policy of \"Security Reader\" allows eligibility of at most P30D"), "{text}");
+}
+
+fn one_grant_plan(end_in: Duration, renew_within: &str) -> Plan {
+    let mut t = Tenant::new();
+    let id = t.grant(
+        AssignmentKind::Eligible,
+        "alice",
+        "Security Reader",
+        0,
+        None,
+    );
+    let g = t
+        .current
+        .grants
+        .iter_mut()
+        .find(|g| g.schedule_id == id)
+        .unwrap();
+    g.start = Some(now() - Duration::days(60));
+    g.expiration = pim::model::Expiration::At(now() + end_in);
+    let mut state = StateFile::new("l".into());
+    state.resources.push(managed(
+        "eligibility.a",
+        AssignmentKind::Eligible,
+        &id,
+        "u-alice",
+        "Security Reader",
+        json!({"duration": "P90D"}),
+    ));
+    let desired = load_str(
+        r#"
+eligibility "a" {
+  principal = "user:alice@contoso.com"
+  role      = "Security Reader"
+  duration  = "P90D"
+}
+"#,
+    );
+    let mut opts = PlanOptions::at(now());
+    opts.renew_within = renew_within.parse().unwrap();
+    plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        Some(&state),
+        basis(),
+        &opts,
+    )
+    .unwrap()
+}
+
+#[test]
+fn renewal_window_boundary() {
+    let actions = |p: &Plan| p.changes.iter().map(|c| c.action).collect::<Vec<_>>();
+    assert_eq!(
+        actions(&one_grant_plan(Duration::days(14), "P14D")),
+        [Action::Renew],
+        "ending exactly at the window's edge"
+    );
+    assert_eq!(
+        actions(&one_grant_plan(
+            Duration::days(14) + Duration::hours(1),
+            "P14D"
+        )),
+        [],
+        "just outside the window"
+    );
+    assert_eq!(
+        one_grant_plan(Duration::days(14) + Duration::hours(1), "P14D")
+            .summary
+            .no_op,
+        1
+    );
+    let wide = one_grant_plan(Duration::days(20), "P30D");
+    let Step::Grant { requests, .. } = &wide.changes[0].step else {
+        panic!()
+    };
+    assert_eq!(
+        requests[0].action,
+        RequestAction::AdminUpdate,
+        "outside Graph's 14-day extend window a renewal is an update"
+    );
+    let near = one_grant_plan(Duration::days(3), "P30D");
+    let Step::Grant { requests, .. } = &near.changes[0].step else {
+        panic!()
+    };
+    assert_eq!(requests[0].action, RequestAction::AdminExtend);
+}
+
+#[test]
+fn exclusive_roles_spare_protected_principals_and_the_caller() {
+    let mut t = Tenant::new();
+    t.grant(
+        AssignmentKind::Active,
+        "breakglass1",
+        "Global Administrator",
+        100,
+        None,
+    );
+    t.grant(
+        AssignmentKind::Active,
+        "pimrunner",
+        "Global Administrator",
+        100,
+        None,
+    );
+    t.grant(
+        AssignmentKind::Eligible,
+        "eve",
+        "Global Administrator",
+        100,
+        Some(300),
+    );
+    t.current.caller_id = Some("u-pimrunner".into());
+    let desired = load_str(
+        r#"
+role "Global Administrator" {
+  exclusive = true
+  protected = ["user:breakglass1@contoso.com"]
+}
+"#,
+    );
+    let p = plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        None,
+        basis(),
+        &PlanOptions::at(now()),
+    )
+    .unwrap();
+    let removed: Vec<String> = p.changes.iter().map(|c| c.address.to_string()).collect();
+    assert_eq!(
+        removed,
+        ["role[\"Global Administrator\"][\"eligible user:eve@contoso.com\"]"]
+    );
+    assert_eq!(
+        p.unmanaged.len(),
+        2,
+        "the spared holders are listed as unmanaged"
+    );
+}
+
+#[test]
+fn removal_guards() {
+    let mut t = Tenant::new();
+    for u in ["a", "b", "c"] {
+        t.grant(
+            AssignmentKind::Eligible,
+            u,
+            "Global Administrator",
+            10,
+            Some(100),
+        );
+    }
+    let desired = load_str("role \"Global Administrator\" {\n  exclusive = true\n}\n");
+    let mut opts = PlanOptions::at(now());
+    opts.max_removals = 2;
+    let text = errors_of(plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        None,
+        basis(),
+        &opts,
+    ));
+    assert!(
+        text.contains("the plan removes 3 grants, more than the 2 allowed"),
+        "{text}"
+    );
+    assert!(text.contains("--max-removals 3"), "{text}");
+    assert!(text.contains("case.pim.hcl:1:1: error: the plan would leave exclusive role \"Global Administrator\" with no eligible or active holder"), "{text}");
+    opts.max_removals = 10;
+    let text = errors_of(plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        None,
+        basis(),
+        &opts,
+    ));
+    assert!(!text.contains("more than"), "{text}");
+}
+
+#[test]
+fn unresolved_names_are_errors_at_their_line() {
+    let t = Tenant::new();
+    let desired = load_str(
+        r#"
+eligibility "ghost" {
+  principal = "user:ghost@contoso.com"
+  role      = "Global Reader"
+  scope     = "/administrativeUnits/Nowhere"
+  duration  = "P30D"
+}
+"#,
+    );
+    let text = errors_of(plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        None,
+        basis(),
+        &PlanOptions::at(now()),
+    ));
+    assert!(
+        text.contains(
+            "case.pim.hcl:3:15: error: user:ghost@contoso.com was not found in the tenant"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("case.pim.hcl:5:15: error: scope /administrativeUnits/Nowhere was not found in the tenant"), "{text}");
+}
+
+#[test]
+fn converged_tenant_has_no_changes() {
+    let mut t = Tenant::new();
+    let id = t.grant(
+        AssignmentKind::Eligible,
+        "alice",
+        "Security Reader",
+        10,
+        Some(90),
+    );
+    let mut state = StateFile::new("l".into());
+    state.resources.push(managed(
+        "eligibility.a",
+        AssignmentKind::Eligible,
+        &id,
+        "u-alice",
+        "Security Reader",
+        json!({"duration": "P90D"}),
+    ));
+    let desired = load_str(
+        "eligibility \"a\" {\n  principal = \"user:alice@contoso.com\"\n  role      = \"Security Reader\"\n  duration  = \"P90D\"\n}\n",
+    );
+    let p = plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        Some(&state),
+        basis(),
+        &PlanOptions::at(now()),
+    )
+    .unwrap();
+    assert!(p.changes.is_empty());
+    assert!(!p.summary.has_changes());
+    assert_eq!(
+        render::plan_text(&p, false),
+        "No changes. The tenant matches the configuration.\n"
+    );
+}
