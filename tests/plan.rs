@@ -654,3 +654,27 @@ fn converged_tenant_has_no_changes() {
         "No changes. The tenant matches the configuration.\n"
     );
 }
+
+#[test]
+fn saved_plans_round_trip_and_refuse_other_files() {
+    let dir = std::env::temp_dir().join(format!("pim-planfile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = scenario();
+    let file = dir.join("plan.bin");
+    plan::planfile::write(&file, &p).unwrap();
+    assert_eq!(plan::planfile::read(&file).unwrap(), p);
+    let state = dir.join("state.json");
+    std::fs::write(
+        &state,
+        serde_json::to_vec(&StateFile::new("x".into())).unwrap(),
+    )
+    .unwrap();
+    let e = plan::planfile::read(&state).unwrap_err().to_string();
+    assert!(e.contains("is not a pim plan file"), "{e}");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    v["plan"]["format_version"] = json!(99);
+    std::fs::write(&file, v.to_string()).unwrap();
+    let e = plan::planfile::read(&file).unwrap_err().to_string();
+    assert!(e.contains("plan format is 99"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -230,6 +230,7 @@ impl<'o> Loader<'o> {
         let items = |k: &str| by_kind.get(k).cloned().unwrap_or_default();
 
         let vars = self.variables(&items("variable"));
+        let config_hash = hash_config(files, &vars);
         let locals = self.locals(&items("locals"), &vars);
         let scope = Scope::new(&vars, &locals);
 
@@ -286,6 +287,7 @@ impl<'o> Loader<'o> {
             policies,
             roles,
             warnings: Diagnostics::default(),
+            config_hash,
         })
     }
 
@@ -1282,6 +1284,26 @@ impl<'o> Loader<'o> {
             });
         ActivationRules { approval, ..rules }
     }
+}
+
+fn hash_config(files: &[Parsed], vars: &hcl::Map<String, Value>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in files {
+        let name = p
+            .file
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update((p.file.text.len() as u64).to_le_bytes());
+        h.update(p.file.text.as_bytes());
+    }
+    // Values, not their sources: the same value from --var or a var file is the same configuration.
+    h.update(serde_json::to_vec(vars).unwrap_or_default());
+    format!("sha256:{:x}", h.finalize())
 }
 
 fn offset_of(file: &SourceFile, at: &Location) -> usize {

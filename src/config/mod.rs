@@ -128,6 +128,9 @@ pub struct Desired {
     pub roles: Vec<Declared<RoleSettings>>,
     /// Warnings found while loading; errors never reach a `Desired`.
     pub warnings: Diagnostics,
+    /// A digest of the files and variable values: a saved plan made from
+    /// other configuration is refused.
+    pub config_hash: String,
 }
 
 impl Desired {

@@ -719,7 +719,11 @@ fn check_grant(ctx: &mut Ctx<'_>, d: &Declared<Assignment>, rules: Option<&RuleS
                     "set duration or expires, or allow_permanent = true in the policy of \"{role}\""
                 )),
             );
-        } else if let (Some(max), Some(len)) = (max, a.schedule.length_seconds(ctx.opts.now)) {
+        } else if let (true, Some(max), Some(len)) =
+            (required, max, a.schedule.length_seconds(ctx.opts.now))
+        {
+            // Like Graph, the maximum binds only while expiration is required:
+            // a policy that allows permanent grants allows any length.
             if len > max.approx_seconds() + TOLERANCE_SECONDS {
                 let attr_name = if matches!(a.schedule.expiration, Expiration::At(_)) {
                     "expires"

@@ -4,6 +4,7 @@
 
 mod action;
 mod diff;
+pub mod planfile;
 mod rules;
 
 use std::collections::HashMap;
