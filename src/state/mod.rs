@@ -2,9 +2,32 @@
 //! attributes last applied. This module owns the format; where the file
 //! lives (local disk, Azure Blob) and how it is locked are its backends.
 
+mod local;
+
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
+pub use local::{LocalBackend, LocalLock, LockInfo};
+
 use crate::model::{Address, AssignmentKind};
+
+/// Why state could not be read, written or locked.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid pim state file: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("the state {path} is locked by {}", holder.as_deref().unwrap_or("another pim process"))]
+    Locked {
+        path: PathBuf,
+        holder: Option<String>,
+    },
+}
 
 /// The version of the state format this build writes.
 pub const STATE_VERSION: u32 = 1;
@@ -50,5 +73,23 @@ impl StateFile {
 
     pub fn get(&self, address: &Address) -> Option<&Resource> {
         self.resources.iter().find(|r| &r.address == address)
+    }
+
+    /// Parses a state file, refusing versions this build does not know.
+    pub fn from_json(bytes: &[u8]) -> Result<StateFile, String> {
+        let s: StateFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if s.version != STATE_VERSION {
+            return Err(format!(
+                "state format {} is not supported (this pim writes {STATE_VERSION})",
+                s.version
+            ));
+        }
+        Ok(s)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
+        v.push(b'\n');
+        v
     }
 }

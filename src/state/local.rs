@@ -1,0 +1,255 @@
+//! The local backend: the state file on disk, written atomically, and a lock
+//! file held with an OS advisory lock for the whole run (the kernel releases
+//! it if pim dies), naming its holder for whoever waits.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{StateError, StateFile};
+
+/// Who holds a lock, written into the lock file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub id: String,
+    pub owner: String,
+    pub pid: u32,
+    pub operation: String,
+    pub created: DateTime<Utc>,
+}
+
+impl std::fmt::Display for LockInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (pid {}, {}) since {}",
+            self.owner,
+            self.pid,
+            self.operation,
+            self.created.format("%Y-%m-%dT%H:%M:%SZ")
+        )
+    }
+}
+
+/// The state file at `path`, its lock at `path.lock`.
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    path: PathBuf,
+}
+
+/// A held lock; dropping it releases the lock.
+#[derive(Debug)]
+pub struct LocalLock {
+    file: File,
+    path: PathBuf,
+    pub info: LockInfo,
+}
+
+impl Drop for LocalLock {
+    fn drop(&mut self) {
+        // Empty the file first so a reader never sees a stale holder.
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl LocalBackend {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        LocalBackend { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(".lock");
+        PathBuf::from(p)
+    }
+
+    /// Reads the state; `None` when there is none yet.
+    pub fn load(&self) -> Result<Option<StateFile>, StateError> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StateError::Io {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        StateFile::from_json(&bytes)
+            .map(Some)
+            .map_err(|reason| StateError::Corrupt {
+                path: self.path.clone(),
+                reason,
+            })
+    }
+
+    /// Writes the state: a temporary file in the same directory, synced,
+    /// then renamed over the old one, so a crash leaves the old or the new
+    /// state, never a mix.
+    pub fn save(&self, state: &StateFile) -> Result<(), StateError> {
+        let io = |source| StateError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let dir = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let body = state.to_json();
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}",
+            self.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            std::process::id()
+        ));
+        let result = (|| {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&body)?;
+            f.sync_all()?;
+            drop(f);
+            std::fs::rename(&tmp, &self.path)?;
+            // The rename is durable only once the directory is synced.
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result.map_err(io)
+    }
+
+    /// Takes the lock or fails at once, naming the holder.
+    pub fn lock(&self, operation: &str) -> Result<LocalLock, StateError> {
+        let path = self.lock_path();
+        let io = |source| StateError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                let holder = serde_json::from_str::<LockInfo>(&text).ok();
+                return Err(StateError::Locked {
+                    path: self.path.clone(),
+                    holder: holder.map(|h| h.to_string()),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        let info = LockInfo {
+            id: uuid_like(),
+            owner: owner(),
+            pid: std::process::id(),
+            operation: operation.to_string(),
+            created: Utc::now(),
+        };
+        let body = serde_json::to_vec_pretty(&info).unwrap_or_default();
+        file.set_len(0).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        file.write_all(&body).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        Ok(LocalLock { file, path, info })
+    }
+}
+
+fn owner() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{user}@{host}")
+}
+
+/// A random id for a lock; not security-relevant.
+fn uuid_like() -> String {
+    use sha2::{Digest, Sha256};
+    let seed = format!(
+        "{:?}{}{:?}",
+        std::time::SystemTime::now(),
+        std::process::id(),
+        std::thread::current().id()
+    );
+    let h = Sha256::digest(seed.as_bytes());
+    let hex: String = h.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("pim-state-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d.join("pim.state.json")
+    }
+
+    #[test]
+    fn saves_atomically_and_loads() {
+        let b = LocalBackend::new(temp("save"));
+        assert_eq!(b.load().unwrap(), None);
+        let mut s = StateFile::new("lineage".into());
+        s.serial = 3;
+        b.save(&s).unwrap();
+        assert_eq!(b.load().unwrap(), Some(s));
+        let leftovers: Vec<_> = std::fs::read_dir(b.path().parent().unwrap())
+            .unwrap()
+            .filter_map(Result::ok)
+            .collect();
+        assert_eq!(leftovers.len(), 1, "no temporary files remain");
+    }
+
+    #[test]
+    fn a_second_lock_fails_naming_the_holder() {
+        let b = LocalBackend::new(temp("lock"));
+        let held = b.lock("apply").unwrap();
+        let err = b.lock("plan").unwrap_err().to_string();
+        assert!(err.contains("is locked by"), "{err}");
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(held);
+        b.lock("plan").unwrap();
+    }
+
+    #[test]
+    fn corrupt_state_is_an_error_not_a_panic() {
+        let b = LocalBackend::new(temp("corrupt"));
+        std::fs::write(b.path(), b"{\"version\": 1, \"serial\": ").unwrap();
+        let err = b.load().unwrap_err().to_string();
+        assert!(err.contains("is not a valid pim state file"), "{err}");
+    }
+}
