@@ -4,6 +4,7 @@
 //! configuration is loaded into `Desired`, compared with the tenant and the
 //! state, and the resulting plan is applied through Microsoft Graph.
 
+pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod model;

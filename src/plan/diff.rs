@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::rules::{desired_rules, diff_rules};
 use super::{
     Action, Attr, Basis, Change, GrantRequest, PLAN_FORMAT_VERSION, Plan, PlanError, PlanOptions,
-    Reason, RequestAction, Resolved, RulePatch, Step, Summary, Unmanaged,
+    Reason, RequestAction, Resolved, RulePatch, Step, Subject, Summary, Unmanaged,
 };
 use crate::config::{Declared, Desired, Diagnostic, Diagnostics, Location, Origin};
 use crate::model::{
@@ -245,6 +245,13 @@ pub fn plan(
             justification: d.item.justification.clone(),
             ticket: d.item.ticket.clone(),
         };
+        let subject = Subject {
+            kind: base.kind,
+            principal_id: base.principal_id.clone(),
+            role_id: base.role_id.clone(),
+            scope_id: base.scope_id.clone(),
+        };
+        let declared = declared_expiration(&d.item);
         let Some(g) = have else {
             check_grant(&mut ctx, d, rules, &role);
             let reason = if managed.is_some() {
@@ -261,7 +268,9 @@ pub fn plan(
                 after: Some(ctx.desired_attrs(&d.item, None, None)),
                 origin: Some(d.origin.block.clone()),
                 step: Step::Grant {
+                    subject: subject.clone(),
                     schedule_id: None,
+                    declared: Some(declared.clone()),
                     requests: vec![base],
                 },
             });
@@ -302,7 +311,9 @@ pub fn plan(
             after: Some(after),
             origin: Some(d.origin.block.clone()),
             step: Step::Grant {
+                subject: subject.clone(),
                 schedule_id: Some(g.schedule_id.clone()),
+                declared: Some(declared.clone()),
                 requests,
             },
         };
@@ -500,18 +511,17 @@ pub fn plan(
     })
 }
 
-fn same_declaration(m: &crate::state::Resource, a: &Assignment) -> bool {
-    let want = match &a.schedule.expiration {
+/// How a declaration says its grant ends, as state records it.
+pub(crate) fn declared_expiration(a: &Assignment) -> String {
+    match &a.schedule.expiration {
         Expiration::Permanent => "permanent".to_string(),
         Expiration::After(d) => d.to_string(),
-        Expiration::At(t) => t.to_rfc3339(),
-    };
-    let have = m
-        .attributes
-        .get("duration")
-        .or_else(|| m.attributes.get("expiration"))
-        .and_then(|v| v.as_str());
-    have == Some(want.as_str())
+        Expiration::At(t) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    }
+}
+
+fn same_declaration(m: &crate::state::Resource, a: &Assignment) -> bool {
+    m.attributes.get("duration").and_then(|v| v.as_str()) == Some(declared_expiration(a).as_str())
 }
 
 fn removal(ctx: &Ctx<'_>, address: Address, g: &Grant, reason: Reason) -> Change {
@@ -524,7 +534,14 @@ fn removal(ctx: &Ctx<'_>, address: Address, g: &Grant, reason: Reason) -> Change
         after: None,
         origin: None,
         step: Step::Grant {
+            subject: Subject {
+                kind: g.kind,
+                principal_id: g.principal_id.clone(),
+                role_id: g.role_id.clone(),
+                scope_id: g.scope_id.clone(),
+            },
             schedule_id: Some(g.schedule_id.clone()),
+            declared: None,
             requests: vec![GrantRequest {
                 kind: g.kind,
                 action: RequestAction::AdminRemove,

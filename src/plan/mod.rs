@@ -114,6 +114,15 @@ pub struct RulePatch {
     pub settings: Vec<SettingChange>,
 }
 
+/// Which grant a change is about, by ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    pub kind: AssignmentKind,
+    pub principal_id: String,
+    pub role_id: String,
+    pub scope_id: String,
+}
+
 /// What apply does for a change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -121,8 +130,12 @@ pub enum Step {
     /// Send these requests (an adoption may send none) and record the
     /// schedule in state.
     Grant {
+        subject: Subject,
         /// The schedule that exists today, if any.
         schedule_id: Option<String>,
+        /// How the configuration says the grant ends (`P90D`, `permanent`
+        /// or a date-time), recorded in state; `None` for removals.
+        declared: Option<String>,
         requests: Vec<GrantRequest>,
     },
     Rules(RulePatch),

@@ -32,7 +32,7 @@ pub fn plan_json(plan: &Plan) -> Value {
                 "origin": c.origin.as_ref().map(|o| o.to_string()),
             });
             match &c.step {
-                Step::Grant { schedule_id, requests } => {
+                Step::Grant { schedule_id, requests, .. } => {
                     v["schedule_id"] = json!(schedule_id);
                     v["requests"] = requests
                         .iter()

@@ -226,3 +226,145 @@ impl Tenant {
 pub fn map<K: Ord, V>(items: impl IntoIterator<Item = (K, V)>) -> BTreeMap<K, V> {
     items.into_iter().collect()
 }
+
+pub fn basis() -> pim::plan::Basis {
+    pim::plan::Basis {
+        config_hash: "sha256:config".into(),
+        state_lineage: Some("lineage-1".into()),
+        state_serial: Some(7),
+        snapshot_fingerprint: "sha256:snapshot".into(),
+    }
+}
+
+pub fn load_dir(dir: &str) -> pim::config::Desired {
+    pim::config::load(
+        std::path::Path::new(dir),
+        &pim::config::LoadOptions::at(now()),
+    )
+    .unwrap_or_else(|e| panic!("{}", e.diagnostics()))
+}
+
+pub fn load_str(text: &str) -> pim::config::Desired {
+    let files = vec![(std::path::PathBuf::from("case.pim.hcl"), text.to_string())];
+    pim::config::load_sources(
+        std::path::Path::new("."),
+        files,
+        &pim::config::LoadOptions::at(now()),
+    )
+    .unwrap_or_else(|e| panic!("{}", e.diagnostics()))
+}
+
+pub fn managed(
+    address: &str,
+    kind: AssignmentKind,
+    schedule: &str,
+    principal: &str,
+    role: &str,
+    attrs: serde_json::Value,
+) -> pim::state::Resource {
+    pim::state::Resource {
+        address: pim::model::Address::parse(address).unwrap(),
+        kind: Some(kind),
+        schedule_id: Some(schedule.into()),
+        request_id: Some(schedule.into()),
+        principal_id: principal.into(),
+        role_id: role_id(role),
+        scope_id: "/".into(),
+        attributes: attrs,
+    }
+}
+
+/// A plan with every action and reason, over the fixture
+/// `tests/fixtures/plan/scenario`; also returns the state it was made with.
+pub fn scenario_with_state() -> (pim::plan::Plan, pim::state::StateFile) {
+    use AssignmentKind::{Active, Eligible};
+    use serde_json::json;
+    let mut t = Tenant::new();
+    let judy = t.grant(Eligible, "judy", "Security Reader", 10, Some(90));
+    let heidi = t.grant(Eligible, "heidi", "Security Reader", 85, Some(90));
+    let grace = t.grant(Eligible, "grace", "Security Reader", 10, Some(90));
+    t.current.grants.last_mut().unwrap().scope_id = "/administrativeUnits/au-paris".into();
+    let ivan = t.grant(Eligible, "ivan", "Helpdesk Administrator", 30, Some(90));
+    let bg = t.grant(Active, "breakglass1", "Global Administrator", 400, None);
+    t.grant(Eligible, "erin", "Global Administrator", 10, Some(180));
+    t.grant(Eligible, "frank", "Global Administrator", 10, Some(182));
+    t.grant(Eligible, "mallory", "Global Administrator", 100, Some(300));
+    t.grant(Eligible, "kim", "Global Reader", 20, None);
+    // Activations and group-inherited grants are never planned.
+    t.grant(Active, "erin", "Global Administrator", 0, Some(1));
+    t.current.grants.last_mut().unwrap().active_type = Some(ActiveType::Activated);
+    t.grant(Eligible, "lee", "Global Administrator", 5, Some(30));
+    t.current.grants.last_mut().unwrap().member_type = MemberType::Group;
+    for u in ["carol", "dave"] {
+        t.user(u);
+    }
+    let mut state = pim::state::StateFile::new("lineage-1".into());
+    state.serial = 7;
+    let p90 = json!({"duration": "P90D"});
+    state.resources = vec![
+        managed(
+            "eligibility.judy_reader",
+            Eligible,
+            &judy,
+            "u-judy",
+            "Security Reader",
+            p90.clone(),
+        ),
+        managed(
+            "eligibility.heidi_reader",
+            Eligible,
+            &heidi,
+            "u-heidi",
+            "Security Reader",
+            p90.clone(),
+        ),
+        managed(
+            "eligibility.grace_reader",
+            Eligible,
+            &grace,
+            "u-grace",
+            "Security Reader",
+            p90.clone(),
+        ),
+        managed(
+            "eligibility.ivan_old",
+            Eligible,
+            &ivan,
+            "u-ivan",
+            "Helpdesk Administrator",
+            p90.clone(),
+        ),
+        managed(
+            "eligibility.dave_helpdesk",
+            Eligible,
+            "sched-gone",
+            "u-dave",
+            "Helpdesk Administrator",
+            p90,
+        ),
+        managed(
+            "assignment.breakglass_ga",
+            Active,
+            &bg,
+            "u-breakglass1",
+            "Global Administrator",
+            json!({"duration": "permanent"}),
+        ),
+    ];
+    state.resources[2].scope_id = "/administrativeUnits/au-paris".into();
+    let desired = load_dir("tests/fixtures/plan/scenario");
+    let plan = pim::plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        Some(&state),
+        basis(),
+        &pim::plan::PlanOptions::at(now()),
+    )
+    .unwrap();
+    (plan, state)
+}
+
+pub fn scenario() -> pim::plan::Plan {
+    scenario_with_state().0
+}

@@ -1,0 +1,364 @@
+//! Executing a plan: phase by phase (rule updates, grants, removals), the
+//! steps of a phase concurrently up to a bound, each outcome read from
+//! Graph's answer, and the state saved after every step Graph confirmed.
+//! A failure stops later phases; what is in flight finishes.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::{Mutex, Semaphore};
+
+use crate::model::{Address, RuleId, RuleValue};
+use crate::plan::{Action, Change, GrantRequest, Plan, RequestAction, Step};
+use crate::state::{Resource, StateFile};
+
+/// What Graph answered to a schedule request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestOutcome {
+    /// `Provisioned`, `Granted`, `PendingProvisioning`, `Revoked`, …
+    pub status: String,
+    pub request_id: String,
+    /// The schedule the request made or changed, when Graph says.
+    pub schedule_id: Option<String>,
+}
+
+/// A failed call, with what Graph said.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}{}", request_id.as_deref().map(|r| format!(" (request-id {r})")).unwrap_or_default())]
+pub struct TargetError {
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+}
+
+/// The tenant as apply drives it. The Graph client implements it; tests use
+/// a fake.
+pub trait Target: Send + Sync {
+    fn send(
+        &self,
+        request: &GrantRequest,
+    ) -> impl Future<Output = Result<RequestOutcome, TargetError>> + Send;
+    fn patch_rule(
+        &self,
+        policy_id: &str,
+        rule: RuleId,
+        value: &RuleValue,
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
+    /// The schedule that now holds (kind, principal, role, scope), if any:
+    /// how an idempotent re-run learns the id of what already exists.
+    fn find_schedule(
+        &self,
+        request: &GrantRequest,
+    ) -> impl Future<Output = Result<Option<String>, TargetError>> + Send;
+}
+
+/// Where state goes after every step.
+pub trait StateSink: Send + Sync {
+    fn save(&self, state: &StateFile) -> Result<(), String>;
+}
+
+/// Reports progress as steps start and end.
+pub trait Progress: Send + Sync {
+    fn started(&self, _change: &Change) {}
+    fn finished(&self, _change: &Change, _result: &StepResult) {}
+}
+
+/// A progress reporter that says nothing.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum StepResult {
+    Done { detail: String },
+    Failed { error: String },
+}
+
+/// What happened, change by change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyReport {
+    pub done: Vec<(Address, Action, String)>,
+    pub failed: Vec<(Address, Action, String)>,
+    pub not_started: Vec<(Address, Action)>,
+}
+
+impl ApplyReport {
+    pub fn succeeded(&self) -> bool {
+        self.failed.is_empty() && self.not_started.is_empty()
+    }
+}
+
+/// Runs `plan` against `target`, starting from `state`; returns the report
+/// and the final state (also saved through `sink` after every step).
+pub async fn apply<T: Target + 'static>(
+    plan: &Plan,
+    target: Arc<T>,
+    state: StateFile,
+    sink: Arc<dyn StateSink>,
+    progress: Arc<dyn Progress>,
+    parallelism: usize,
+) -> (ApplyReport, StateFile) {
+    let state = Arc::new(Mutex::new(state));
+    let mut report = ApplyReport::default();
+    let permits = Arc::new(Semaphore::new(parallelism.max(1)));
+    let mut failed = false;
+    for phase in 0..=2u8 {
+        let changes: Vec<&Change> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action.phase() == phase)
+            .collect();
+        if failed {
+            report
+                .not_started
+                .extend(changes.iter().map(|c| (c.address.clone(), c.action)));
+            continue;
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, change) in changes.iter().enumerate() {
+            let change = (*change).clone();
+            let (target, state, sink, progress, permits) = (
+                target.clone(),
+                state.clone(),
+                sink.clone(),
+                progress.clone(),
+                permits.clone(),
+            );
+            tasks.spawn(async move {
+                let Ok(_permit) = permits.acquire_owned().await else {
+                    return (
+                        i,
+                        StepResult::Failed {
+                            error: "apply was stopped".into(),
+                        },
+                    );
+                };
+                progress.started(&change);
+                let result = run_step(&change, target.as_ref(), &state, sink.as_ref()).await;
+                progress.finished(&change, &result);
+                (i, result)
+            });
+        }
+        let mut results: Vec<Option<StepResult>> = vec![None; changes.len()];
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((i, r)) => results[i] = Some(r),
+                Err(e) => {
+                    // A panicking step is a bug; report it rather than lose the others.
+                    failed = true;
+                    report.failed.push((
+                        Address::new(crate::model::BlockKind::Role, "?"),
+                        Action::NoOp,
+                        e.to_string(),
+                    ));
+                }
+            }
+        }
+        for (change, result) in changes.iter().zip(results) {
+            match result {
+                Some(StepResult::Done { detail }) => {
+                    report
+                        .done
+                        .push((change.address.clone(), change.action, detail))
+                }
+                Some(StepResult::Failed { error }) => {
+                    failed = true;
+                    report
+                        .failed
+                        .push((change.address.clone(), change.action, error));
+                }
+                None => report
+                    .not_started
+                    .push((change.address.clone(), change.action)),
+            }
+        }
+    }
+    let state = Arc::try_unwrap(state)
+        .map(Mutex::into_inner)
+        .unwrap_or_else(|s| s.blocking_lock().clone());
+    (report, state)
+}
+
+/// Statuses of a request that went through (or will, without more input).
+fn accepted(status: &str) -> bool {
+    matches!(
+        status,
+        "Provisioned"
+            | "Granted"
+            | "PendingProvisioning"
+            | "PendingScheduleCreation"
+            | "ScheduleCreated"
+            | "Revoked"
+    )
+}
+
+async fn run_step<T: Target>(
+    change: &Change,
+    target: &T,
+    state: &Mutex<StateFile>,
+    sink: &dyn StateSink,
+) -> StepResult {
+    match &change.step {
+        Step::Rules(patch) => {
+            for (id, value) in &patch.rules.rules {
+                if let Err(e) = target.patch_rule(&patch.policy_id, *id, value).await {
+                    return StepResult::Failed {
+                        error: format!("{id}: {e}"),
+                    };
+                }
+            }
+            let resource = Resource {
+                address: change.address.clone(),
+                kind: None,
+                schedule_id: None,
+                request_id: None,
+                principal_id: String::new(),
+                role_id: patch.role_id.clone(),
+                scope_id: "/".into(),
+                attributes: json!({
+                    "policy_id": patch.policy_id,
+                    "settings": patch.settings.iter().map(|s| json!({"setting": s.setting, "value": s.after})).collect::<Vec<_>>(),
+                }),
+            };
+            match commit(state, sink, |s| upsert(s, resource)).await {
+                Ok(()) => StepResult::Done {
+                    detail: format!("{} rule(s) updated", patch.rules.rules.len()),
+                },
+                Err(e) => StepResult::Failed {
+                    error: format!("rules updated, but saving state failed: {e}"),
+                },
+            }
+        }
+        Step::Grant {
+            subject,
+            schedule_id,
+            declared,
+            requests,
+        } => {
+            let mut schedule = schedule_id.clone();
+            let mut request_id = None;
+            let mut details = Vec::new();
+            for req in requests {
+                match target.send(req).await {
+                    Ok(out) if accepted(&out.status) => {
+                        details.push(format!("{} {}", req.action.as_str(), out.status));
+                        request_id = Some(out.request_id.clone());
+                        if req.action != RequestAction::AdminRemove {
+                            schedule = out.schedule_id.or(schedule);
+                        }
+                    }
+                    Ok(out) => {
+                        return StepResult::Failed {
+                            error: format!(
+                                "{} ended as {} (request {})",
+                                req.action.as_str(),
+                                out.status,
+                                out.request_id
+                            ),
+                        };
+                    }
+                    // Re-runs converge: what exists already, or is gone already, is success.
+                    Err(e)
+                        if e.code == "RoleAssignmentExists"
+                            && req.action == RequestAction::AdminAssign =>
+                    {
+                        match target.find_schedule(req).await {
+                            Ok(Some(id)) => {
+                                details.push("already exists".into());
+                                schedule = Some(id);
+                            }
+                            Ok(None) => {
+                                return StepResult::Failed {
+                                    error: e.to_string(),
+                                };
+                            }
+                            Err(e2) => {
+                                return StepResult::Failed {
+                                    error: format!("{e}; then {e2}"),
+                                };
+                            }
+                        }
+                    }
+                    Err(e)
+                        if e.code == "RoleAssignmentDoesNotExist"
+                            && req.action == RequestAction::AdminRemove =>
+                    {
+                        details.push("already removed".into());
+                    }
+                    Err(e) => {
+                        return StepResult::Failed {
+                            error: e.to_string(),
+                        };
+                    }
+                }
+            }
+            if details.is_empty() {
+                details.push("recorded in state".into());
+            }
+            let address = change.address.clone();
+            let saved = if change.action == Action::Remove {
+                commit(state, sink, |s| {
+                    s.resources.retain(|r| r.address != address)
+                })
+                .await
+            } else {
+                let justification = requests
+                    .first()
+                    .and_then(|r| r.justification.clone())
+                    .or_else(|| {
+                        change
+                            .after
+                            .as_ref()
+                            .and_then(|a| a.iter().find(|x| x.name == "justification"))
+                            .map(|x| x.value.clone())
+                    });
+                let resource = Resource {
+                    address: change.address.clone(),
+                    kind: Some(subject.kind),
+                    schedule_id: schedule,
+                    request_id,
+                    principal_id: subject.principal_id.clone(),
+                    role_id: subject.role_id.clone(),
+                    scope_id: subject.scope_id.clone(),
+                    attributes: json!({ "duration": declared, "justification": justification }),
+                };
+                commit(state, sink, |s| upsert(s, resource)).await
+            };
+            match saved {
+                Ok(()) => StepResult::Done {
+                    detail: details.join(", "),
+                },
+                Err(e) => StepResult::Failed {
+                    error: format!("{}, but saving state failed: {e}", details.join(", ")),
+                },
+            }
+        }
+    }
+}
+
+fn upsert(state: &mut StateFile, resource: Resource) {
+    match state
+        .resources
+        .iter_mut()
+        .find(|r| r.address == resource.address)
+    {
+        Some(r) => *r = resource,
+        None => state.resources.push(resource),
+    }
+    state.resources.sort_by_key(|r| r.address.to_string());
+}
+
+/// Changes the state and saves it at once, serialised across steps.
+async fn commit(
+    state: &Mutex<StateFile>,
+    sink: &dyn StateSink,
+    f: impl FnOnce(&mut StateFile),
+) -> Result<(), String> {
+    let mut s = state.lock().await;
+    f(&mut s);
+    s.serial += 1;
+    sink.save(&s)
+        .inspect_err(|e| tracing::error!("saving state failed: {e}"))
+}

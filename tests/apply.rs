@@ -1,0 +1,225 @@
+//! The executor against a fake tenant: phase order, bounded concurrency,
+//! idempotent re-runs, failures that stop later phases, and state saved
+//! after every confirmed step.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pim::apply::{self, ApplyReport, Quiet, RequestOutcome, StateSink, Target, TargetError};
+use pim::model::{RuleId, RuleValue};
+use pim::plan::{Action, GrantRequest, RequestAction};
+use pim::state::StateFile;
+
+#[derive(Default)]
+struct Fake {
+    log: Mutex<Vec<String>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    /// Principal id → error code to answer with.
+    fail: HashMap<String, String>,
+}
+
+impl Fake {
+    async fn enter(&self, what: String) {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        self.log.lock().unwrap().push(what);
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Target for Fake {
+    async fn send(&self, r: &GrantRequest) -> Result<RequestOutcome, TargetError> {
+        self.enter(format!("{} {}", r.action.as_str(), r.principal_id))
+            .await;
+        if let Some(code) = self.fail.get(&r.principal_id) {
+            return Err(TargetError {
+                code: code.clone(),
+                message: "refused".into(),
+                request_id: Some("req-x".into()),
+            });
+        }
+        let status = if r.action == RequestAction::AdminRemove {
+            "Revoked"
+        } else {
+            "Provisioned"
+        };
+        let id = format!("new-{}", r.principal_id);
+        Ok(RequestOutcome {
+            status: status.into(),
+            request_id: id.clone(),
+            schedule_id: Some(id),
+        })
+    }
+
+    async fn patch_rule(
+        &self,
+        policy_id: &str,
+        rule: RuleId,
+        _value: &RuleValue,
+    ) -> Result<(), TargetError> {
+        self.enter(format!("patch {policy_id} {rule}")).await;
+        Ok(())
+    }
+
+    async fn find_schedule(&self, r: &GrantRequest) -> Result<Option<String>, TargetError> {
+        Ok(Some(format!("existing-{}", r.principal_id)))
+    }
+}
+
+#[derive(Default)]
+struct Sink {
+    saved: Mutex<Vec<StateFile>>,
+}
+
+impl StateSink for Sink {
+    fn save(&self, state: &StateFile) -> Result<(), String> {
+        self.saved.lock().unwrap().push(state.clone());
+        Ok(())
+    }
+}
+
+async fn run(fake: Fake, parallelism: usize) -> (ApplyReport, StateFile, Arc<Fake>, Arc<Sink>) {
+    let (plan, state) = common::scenario_with_state();
+    let fake = Arc::new(fake);
+    let sink = Arc::new(Sink::default());
+    let (report, state) = apply::apply(
+        &plan,
+        fake.clone(),
+        state,
+        sink.clone(),
+        Arc::new(Quiet),
+        parallelism,
+    )
+    .await;
+    (report, state, fake, sink)
+}
+
+#[tokio::test]
+async fn runs_phases_in_order_and_records_every_step() {
+    let (report, state, fake, sink) = run(Fake::default(), 3).await;
+    assert!(report.succeeded(), "{report:?}");
+    assert_eq!(report.done.len(), 9);
+    let log = fake.log.lock().unwrap().clone();
+    let first_grant = log.iter().position(|l| l.starts_with("admin")).unwrap();
+    let last_patch = log.iter().rposition(|l| l.starts_with("patch")).unwrap();
+    let first_remove = log
+        .iter()
+        .position(|l| l.starts_with("adminRemove"))
+        .unwrap();
+    let last_other = log
+        .iter()
+        .rposition(|l| l.starts_with("admin") && !l.starts_with("adminRemove"))
+        .unwrap();
+    assert!(last_patch < first_grant, "rules before grants: {log:?}");
+    assert!(last_other < first_remove, "removals last: {log:?}");
+    assert!(fake.max_in_flight.load(Ordering::SeqCst) <= 3);
+    assert!(
+        fake.max_in_flight.load(Ordering::SeqCst) > 1,
+        "a phase runs concurrently"
+    );
+
+    // One save per step, each with a higher serial.
+    let saved = sink.saved.lock().unwrap();
+    assert_eq!(saved.len(), 9);
+    assert!(saved.windows(2).all(|w| w[1].serial == w[0].serial + 1));
+    assert_eq!(saved.last().unwrap(), &state);
+    let addresses: Vec<String> = state
+        .resources
+        .iter()
+        .map(|r| r.address.to_string())
+        .collect();
+    assert!(addresses.contains(&"eligibility.carol_helpdesk".to_string()));
+    assert!(
+        addresses.contains(&"eligibility.erin_ga".to_string()),
+        "adoption recorded"
+    );
+    assert!(
+        !addresses.contains(&"eligibility.ivan_old".to_string()),
+        "removal forgotten"
+    );
+    let carol = state
+        .resources
+        .iter()
+        .find(|r| r.address.to_string() == "eligibility.carol_helpdesk")
+        .unwrap();
+    assert_eq!(carol.schedule_id.as_deref(), Some("new-u-carol"));
+    assert_eq!(carol.attributes["duration"], "P90D");
+    let erin = state
+        .resources
+        .iter()
+        .find(|r| r.address.to_string() == "eligibility.erin_ga")
+        .unwrap();
+    assert_eq!(erin.principal_id, "u-erin");
+    assert!(
+        erin.schedule_id.as_deref().unwrap().starts_with("sched-"),
+        "the adopted schedule keeps its id"
+    );
+}
+
+#[tokio::test]
+async fn existing_and_missing_targets_are_success() {
+    let mut fake = Fake::default();
+    fake.fail
+        .insert("u-carol".into(), "RoleAssignmentExists".into());
+    fake.fail
+        .insert("u-ivan".into(), "RoleAssignmentDoesNotExist".into());
+    let (report, state, _, _) = run(fake, 2).await;
+    assert!(report.succeeded(), "{report:?}");
+    let carol = state
+        .resources
+        .iter()
+        .find(|r| r.address.to_string() == "eligibility.carol_helpdesk")
+        .unwrap();
+    assert_eq!(carol.schedule_id.as_deref(), Some("existing-u-carol"));
+}
+
+#[tokio::test]
+async fn a_failure_stops_later_phases() {
+    let mut fake = Fake::default();
+    fake.fail.insert(
+        "u-dave".into(),
+        "RoleAssignmentRequestPolicyValidationFailed".into(),
+    );
+    let (report, state, fake, _) = run(fake, 4).await;
+    assert!(!report.succeeded());
+    assert_eq!(report.failed.len(), 1);
+    let (address, action, error) = &report.failed[0];
+    assert_eq!(
+        (address.to_string().as_str(), *action),
+        ("eligibility.dave_helpdesk", Action::Create)
+    );
+    assert!(
+        error.contains("RoleAssignmentRequestPolicyValidationFailed: refused (request-id req-x)"),
+        "{error}"
+    );
+    let not_started: Vec<Action> = report.not_started.iter().map(|(_, a)| *a).collect();
+    assert_eq!(not_started, [Action::Remove, Action::Remove]);
+    assert!(
+        !fake
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with("adminRemove"))
+    );
+    // The rest of the phase finished and is in state.
+    assert!(
+        state
+            .resources
+            .iter()
+            .any(|r| r.address.to_string() == "eligibility.carol_helpdesk")
+    );
+    assert!(
+        !state
+            .resources
+            .iter()
+            .any(|r| r.address.to_string() == "eligibility.dave_helpdesk"
+                && r.schedule_id.as_deref() != Some("sched-gone"))
+    );
+}
