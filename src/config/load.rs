@@ -353,18 +353,17 @@ impl<'o> Loader<'o> {
                     }
                 }
                 Structure::Block(inner) => {
-                    if let Some(is) = self.check_block(file, inner, s) {
-                        if !is.repeatable {
-                            if let Some(first) = seen.insert(is.name, span_of(&inner.ident)) {
-                                let at = location(file, first);
-                                self.error(
-                                    file,
-                                    span_of(&inner.ident),
-                                    format!("a second \"{}\" block", is.name),
-                                )
-                                .hint = Some(format!("the first is at {at}"));
-                            }
-                        }
+                    if let Some(is) = self.check_block(file, inner, s)
+                        && !is.repeatable
+                        && let Some(first) = seen.insert(is.name, span_of(&inner.ident))
+                    {
+                        let at = location(file, first);
+                        self.error(
+                            file,
+                            span_of(&inner.ident),
+                            format!("a second \"{}\" block", is.name),
+                        )
+                        .hint = Some(format!("the first is at {at}"));
                     }
                 }
             }
@@ -774,16 +773,15 @@ impl<'o> Loader<'o> {
             ca_cert: b.string("ca_cert").map(|p| b.loader.dir.join(p)),
             renew_within: b.duration("renew_within"),
         };
-        if let Some(id) = &t.id {
-            if id.trim().is_empty() || id.contains(char::is_whitespace) {
-                let span = b.value_span("id");
-                b.loader
-                    .error(item.file, span, format!("{id:?} is not a tenant id"))
-                    .hint = Some(
-                    "use the tenant's GUID or its primary domain, as in contoso.onmicrosoft.com"
-                        .into(),
-                );
-            }
+        if let Some(id) = &t.id
+            && (id.trim().is_empty() || id.contains(char::is_whitespace))
+        {
+            let span = b.value_span("id");
+            b.loader
+                .error(item.file, span, format!("{id:?} is not a tenant id"))
+                .hint = Some(
+                "use the tenant's GUID or its primary domain, as in contoso.onmicrosoft.com".into(),
+            );
         }
         t
     }
@@ -1332,12 +1330,11 @@ fn parse_cli_value(s: &str) -> Value {
     let literal = t.starts_with(['[', '{', '"'])
         || matches!(t, "true" | "false" | "null")
         || (!t.is_empty() && t.parse::<f64>().is_ok());
-    if literal {
-        if let Ok(expr) = hcl::edit::parser::parse_expr(t) {
-            if let Ok(v) = Scope::new(&hcl::Map::new(), &hcl::Map::new()).eval(&expr) {
-                return v;
-            }
-        }
+    if literal
+        && let Ok(expr) = hcl::edit::parser::parse_expr(t)
+        && let Ok(v) = Scope::new(&hcl::Map::new(), &hcl::Map::new()).eval(&expr)
+    {
+        return v;
     }
     Value::String(s.to_string())
 }

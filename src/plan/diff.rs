@@ -165,20 +165,20 @@ fn schedule_matches(
     last_applied_duration: Option<&str>,
     now: DateTime<Utc>,
 ) -> bool {
-    if let (Some(ws), Some(hs)) = (want.start, have.start) {
-        if !close(ws, hs) {
-            return false;
-        }
+    if let (Some(ws), Some(hs)) = (want.start, have.start)
+        && !close(ws, hs)
+    {
+        return false;
     }
     match (&want.expiration, have.end()) {
         (Expiration::Permanent, None) => true,
         (Expiration::Permanent, Some(_)) | (_, None) => false,
         (Expiration::At(t), Some(end)) => close(*t, end),
         (Expiration::After(d), Some(end)) => {
-            if let Some(last) = last_applied_duration {
-                if last != d.to_string() {
-                    return false;
-                }
+            if let Some(last) = last_applied_duration
+                && last != d.to_string()
+            {
+                return false;
             }
             let slack = Duration::seconds(TOLERANCE_SECONDS);
             d.add_to(now).is_some_and(|limit| end <= limit + slack)

@@ -112,10 +112,11 @@ fn change(o: &mut Out, c: &Change) {
         o.line(&format!("      {mark} {name}{pad} = {value}"));
     }
     o.line("    }");
-    if let crate::plan::Step::Grant { requests, .. } = &c.step {
-        if c.action == Action::Adopt && !requests.is_empty() {
-            o.line("    # and its schedule will be updated to match the configuration");
-        }
+    if let crate::plan::Step::Grant { requests, .. } = &c.step
+        && c.action == Action::Adopt
+        && !requests.is_empty()
+    {
+        o.line("    # and its schedule will be updated to match the configuration");
     }
     o.line("");
 }
