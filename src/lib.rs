@@ -5,6 +5,7 @@
 //! state, and the resulting plan is applied through Microsoft Graph.
 
 pub mod apply;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod model;

@@ -234,10 +234,6 @@ impl<'o> Loader<'o> {
         let locals = self.locals(&items("locals"), &vars);
         let scope = Scope::new(&vars, &locals);
 
-        let tenant = items("tenant")
-            .first()
-            .map(|i| self.tenant(*i, &scope))
-            .unwrap_or_default();
         let state = items("state")
             .first()
             .map(|i| self.state(*i, &scope))
@@ -251,6 +247,10 @@ impl<'o> Loader<'o> {
             .filter(|r| r.item.custom)
             .map(|r| r.item.role.to_string().to_lowercase())
             .collect();
+        let tenant = items("tenant")
+            .first()
+            .map(|i| self.tenant(*i, &scope, &custom))
+            .unwrap_or_default();
         let mut addresses: HashMap<Address, Location> = HashMap::new();
         for r in &roles {
             self.claim_address(&mut addresses, &r.address, &r.origin.block);
@@ -763,7 +763,12 @@ impl<'o> Loader<'o> {
         values
     }
 
-    fn tenant(&mut self, item: Item<'_>, scope: &Scope) -> TenantSettings {
+    fn tenant(
+        &mut self,
+        item: Item<'_>,
+        scope: &Scope,
+        custom: &HashSet<String>,
+    ) -> TenantSettings {
         let mut b = Fields::new(self, item, scope, None);
         let t = TenantSettings {
             id: b.string("id"),
@@ -772,7 +777,9 @@ impl<'o> Loader<'o> {
             authority_host: b.url("authority_host"),
             ca_cert: b.string("ca_cert").map(|p| b.loader.dir.join(p)),
             renew_within: b.duration("renew_within"),
+            tier0_roles: None,
         };
+        let tier0 = b.strings("tier0_roles");
         if let Some(id) = &t.id
             && (id.trim().is_empty() || id.contains(char::is_whitespace))
         {
@@ -783,7 +790,16 @@ impl<'o> Loader<'o> {
                 "use the tenant's GUID or its primary domain, as in contoso.onmicrosoft.com".into(),
             );
         }
-        t
+        let roles = tier0.map(|names| {
+            names
+                .into_iter()
+                .filter_map(|(n, span)| self.builtin_role(item.file, span, &n, custom))
+                .collect()
+        });
+        TenantSettings {
+            tier0_roles: roles,
+            ..t
+        }
     }
 
     fn state(&mut self, item: Item<'_>, scope: &Scope) -> StateSettings {

@@ -101,6 +101,8 @@ pub struct TenantSettings {
     pub authority_host: Option<String>,
     pub ca_cert: Option<PathBuf>,
     pub renew_within: Option<IsoDuration>,
+    /// Roles the baseline checks treat as tier 0; `None` for the default list.
+    pub tier0_roles: Option<Vec<RoleRef>>,
 }
 
 /// Where state is kept (the `state` block).

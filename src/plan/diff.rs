@@ -186,6 +186,32 @@ fn schedule_matches(
     }
 }
 
+/// Each role's policy as it will be once the configuration's rule updates
+/// are applied, by lower-case role definition id.
+pub fn effective_policies(
+    desired: &Desired,
+    current: &Current,
+    resolved: &Resolved,
+    opts: &PlanOptions,
+) -> HashMap<String, RuleSet> {
+    let mut ctx = Ctx {
+        current,
+        opts,
+        diags: Diagnostics::default(),
+        warnings: Vec::new(),
+    };
+    let mut effective: HashMap<String, RuleSet> = current
+        .policies
+        .iter()
+        .map(|(role, p)| (role.to_ascii_lowercase(), p.rules.clone()))
+        .collect();
+    for p in &desired.policies {
+        // Problems are the plan's to report; here they only leave the tenant's rules in place.
+        let _ = policy_change(&mut ctx, p, resolved, &mut effective);
+    }
+    effective
+}
+
 /// Builds the plan.
 pub fn plan(
     desired: &Desired,

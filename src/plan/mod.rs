@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use action::{Action, Colour, Reason, RequestAction};
-pub use diff::plan;
+pub use diff::{effective_policies, plan};
 pub use rules::{RulesError, SettingChange, desired_rules, diff_rules};
 
 use crate::config::{Diagnostics, Location};

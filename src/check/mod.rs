@@ -1,0 +1,301 @@
+//! Baseline checks: well-known PIM hardening rules, run by `pim check` and
+//! inside `pim plan`. They read the configuration, the policies as they
+//! will be after the plan, and the holders the plan leaves in place; they
+//! warn (or, strict, fail) and never change anything.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use crate::config::{Desired, Location};
+use crate::model::{
+    AssignmentKind, EnablementFactor, IsoDuration, RoleRef, RuleId, RuleSet, RuleValue,
+    find_builtin_role,
+};
+use crate::plan::{Resolved, Unmanaged};
+
+/// Roles treated as tier 0 unless `tenant { tier0_roles = […] }` says
+/// otherwise: those that can take over the tenant or its security controls.
+pub const DEFAULT_TIER0: &[&str] = &[
+    "Global Administrator",
+    "Privileged Role Administrator",
+    "Privileged Authentication Administrator",
+    "Security Administrator",
+    "Conditional Access Administrator",
+    "Hybrid Identity Administrator",
+    "Application Administrator",
+    "Cloud Application Administrator",
+    "Authentication Policy Administrator",
+    "Domain Name Administrator",
+    "Partner Tier2 Support",
+    "External Identity Provider Administrator",
+];
+
+/// The longest activation the baseline accepts for tier-0 roles.
+const TIER0_MAX_ACTIVATION: IsoDuration = IsoDuration::hours(4);
+
+/// More Global Administrators than this is a finding (Microsoft recommends
+/// fewer than five).
+const MAX_GLOBAL_ADMINS: usize = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Rule {
+    /// PIM001
+    PermanentTier0Assignment,
+    /// PIM002
+    Tier0ActivationWithoutMfa,
+    /// PIM003
+    Tier0ActivationWithoutApproval,
+    /// PIM004
+    LongTier0Activation,
+    /// PIM005
+    EligibilityWithoutExpiry,
+    /// PIM006
+    Tier0WithoutNotificationRecipients,
+    /// PIM007
+    TooManyGlobalAdministrators,
+}
+
+impl Rule {
+    pub fn code(self) -> &'static str {
+        match self {
+            Rule::PermanentTier0Assignment => "PIM001",
+            Rule::Tier0ActivationWithoutMfa => "PIM002",
+            Rule::Tier0ActivationWithoutApproval => "PIM003",
+            Rule::LongTier0Activation => "PIM004",
+            Rule::EligibilityWithoutExpiry => "PIM005",
+            Rule::Tier0WithoutNotificationRecipients => "PIM006",
+            Rule::TooManyGlobalAdministrators => "PIM007",
+        }
+    }
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub rule: Rule,
+    pub code: &'static str,
+    pub role: String,
+    pub message: String,
+    pub location: Option<Location>,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(l) = &self.location {
+            write!(f, "{l}: ")?;
+        }
+        write!(f, "{} {}", self.code, self.message)
+    }
+}
+
+/// Role definition ids of the tier-0 roles, lower case.
+pub fn tier0_ids(desired: &Desired, resolved: &Resolved) -> BTreeSet<String> {
+    match &desired.tenant.tier0_roles {
+        Some(roles) => roles
+            .iter()
+            .filter_map(|r| resolved.role(r))
+            .map(|id| id.to_ascii_lowercase())
+            .collect(),
+        None => DEFAULT_TIER0
+            .iter()
+            .filter_map(|n| find_builtin_role(n))
+            .map(|r| r.id.to_ascii_lowercase())
+            .collect(),
+    }
+}
+
+/// Runs every baseline rule. `effective` holds the policies as they will be
+/// after the plan (by lower-case role id); `unmanaged` the tenant's holders
+/// the plan leaves alone.
+pub fn baseline(
+    desired: &Desired,
+    resolved: &Resolved,
+    effective: &HashMap<String, RuleSet>,
+    unmanaged: &[Unmanaged],
+    role_names: &dyn Fn(&str) -> String,
+) -> Vec<Finding> {
+    let tier0 = tier0_ids(desired, resolved);
+    let mut out = Vec::new();
+    let role_id = |r: &RoleRef| resolved.role(r).map(|id| id.to_ascii_lowercase());
+
+    for a in &desired.assignments {
+        let Some(id) = role_id(&a.item.role) else {
+            continue;
+        };
+        if !tier0.contains(&id) || !a.item.schedule.expiration.is_permanent() {
+            continue;
+        }
+        let protected = desired.roles.iter().any(|r| {
+            role_id(&r.item.role).as_deref() == Some(id.as_str())
+                && r.item
+                    .protected
+                    .iter()
+                    .any(|p| p.normalized() == a.item.principal.normalized())
+        });
+        if !protected {
+            out.push(Finding {
+                rule: Rule::PermanentTier0Assignment,
+                code: Rule::PermanentTier0Assignment.code(),
+                role: a.item.role.to_string(),
+                message: format!(
+                    "{} is permanently assigned tier-0 role \"{}\"; make it eligible, or list it as protected if it is a break-glass account",
+                    a.item.principal, a.item.role
+                ),
+                location: Some(a.origin.attribute("permanent").clone()),
+            });
+        }
+    }
+    for u in unmanaged
+        .iter()
+        .filter(|u| u.kind == AssignmentKind::Active && u.end.is_none())
+    {
+        let Some(r) = find_builtin_role(&u.role) else {
+            continue;
+        };
+        if tier0.contains(&r.id.to_ascii_lowercase()) {
+            out.push(Finding {
+                rule: Rule::PermanentTier0Assignment,
+                code: Rule::PermanentTier0Assignment.code(),
+                role: u.role.clone(),
+                message: format!(
+                    "{} holds tier-0 role \"{}\" permanently, outside of configuration",
+                    u.principal, u.role
+                ),
+                location: None,
+            });
+        }
+    }
+
+    for d in &desired.eligibilities {
+        if d.item.schedule.expiration.is_permanent() {
+            out.push(Finding {
+                rule: Rule::EligibilityWithoutExpiry,
+                code: Rule::EligibilityWithoutExpiry.code(),
+                role: d.item.role.to_string(),
+                message: format!(
+                    "{} is eligible for \"{}\" without an end date",
+                    d.item.principal, d.item.role
+                ),
+                location: Some(d.origin.attribute("permanent").clone()),
+            });
+        }
+    }
+
+    // Policies of tier-0 roles that the configuration uses or declares.
+    let mut seen = BTreeSet::new();
+    let declared = desired
+        .eligibilities
+        .iter()
+        .chain(&desired.assignments)
+        .map(|d| (&d.item.role, &d.origin.block))
+        .chain(
+            desired
+                .policies
+                .iter()
+                .map(|p| (&p.item.role, &p.origin.block)),
+        )
+        .chain(
+            desired
+                .roles
+                .iter()
+                .map(|r| (&r.item.role, &r.origin.block)),
+        );
+    let mut policy_sites: Vec<(String, Location)> = Vec::new();
+    for (role, at) in declared {
+        let Some(id) = role_id(role) else { continue };
+        if tier0.contains(&id) && seen.insert(id.clone()) {
+            // Point at the policy block when there is one: that is where to fix it.
+            let at = desired
+                .policies
+                .iter()
+                .find(|p| role_id(&p.item.role).as_deref() == Some(id.as_str()))
+                .map_or(at, |p| &p.origin.block);
+            policy_sites.push((id, at.clone()));
+        }
+    }
+    for (id, at) in policy_sites {
+        let Some(rules) = effective.get(&id) else {
+            continue;
+        };
+        let name = role_names(&id);
+        let finding = |rule: Rule, message: String| Finding {
+            rule,
+            code: rule.code(),
+            role: name.clone(),
+            message,
+            location: Some(at.clone()),
+        };
+        let auth_context = matches!(
+            rules.get(RuleId::AuthenticationContextEndUserAssignment),
+            Some(RuleValue::AuthenticationContext { enabled: true, .. })
+        );
+        if !rules
+            .factors(RuleId::EnablementEndUserAssignment)
+            .contains(&EnablementFactor::MultiFactorAuthentication)
+            && !auth_context
+        {
+            out.push(finding(
+                Rule::Tier0ActivationWithoutMfa,
+                format!("activating tier-0 role \"{name}\" does not require MFA"),
+            ));
+        }
+        if !rules.approval().is_some_and(|a| a.required) {
+            out.push(finding(
+                Rule::Tier0ActivationWithoutApproval,
+                format!("activating tier-0 role \"{name}\" does not require approval"),
+            ));
+        }
+        if let Some((_, Some(max))) = rules.expiration(RuleId::ExpirationEndUserAssignment)
+            && max.approx_seconds() > TIER0_MAX_ACTIVATION.approx_seconds()
+        {
+            out.push(finding(
+                Rule::LongTier0Activation,
+                format!("activations of tier-0 role \"{name}\" may last {max}, longer than {TIER0_MAX_ACTIVATION}"),
+            ));
+        }
+        let alerts = [
+            RuleId::NotificationAdminEndUserAssignment,
+            RuleId::NotificationAdminAdminEligibility,
+            RuleId::NotificationAdminAdminAssignment,
+        ];
+        let has_recipients = alerts.iter().any(|r| {
+            matches!(rules.get(*r), Some(RuleValue::Notification { recipients, .. }) if !recipients.is_empty())
+        });
+        if !has_recipients {
+            out.push(finding(
+                Rule::Tier0WithoutNotificationRecipients,
+                format!("no one besides the default recipients is alerted when tier-0 role \"{name}\" is assigned or activated"),
+            ));
+        }
+    }
+
+    let ga = find_builtin_role("Global Administrator").map(|r| r.id.to_ascii_lowercase());
+    let mut holders: BTreeSet<String> = desired
+        .eligibilities
+        .iter()
+        .chain(&desired.assignments)
+        .filter(|d| role_id(&d.item.role) == ga)
+        .map(|d| d.item.principal.normalized().to_string())
+        .collect();
+    holders.extend(
+        unmanaged
+            .iter()
+            .filter(|u| u.role == "Global Administrator")
+            .map(|u| u.principal.to_ascii_lowercase()),
+    );
+    if holders.len() > MAX_GLOBAL_ADMINS {
+        out.push(Finding {
+            rule: Rule::TooManyGlobalAdministrators,
+            code: Rule::TooManyGlobalAdministrators.code(),
+            role: "Global Administrator".into(),
+            message: format!(
+                "{} principals hold Global Administrator (eligible or active); keep it to {MAX_GLOBAL_ADMINS} or fewer",
+                holders.len()
+            ),
+            location: None,
+        });
+    }
+    out.sort_by(|a, b| (a.rule, &a.role, &a.message).cmp(&(b.rule, &b.role, &b.message)));
+    out
+}

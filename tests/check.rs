@@ -1,0 +1,131 @@
+//! Baseline checks: each rule fires on a non-compliant configuration and
+//! all stay quiet on a compliant one.
+
+mod common;
+
+use common::{Tenant, load_dir, now};
+use pim::check::{self, Rule};
+use pim::plan::{self, PlanOptions};
+
+fn findings(dir: &str, extra_users: &[&str]) -> Vec<check::Finding> {
+    let mut t = Tenant::new();
+    for u in ["ops", "bob", "a", "b", "c", "d", "e", "breakglass1"]
+        .iter()
+        .chain(extra_users)
+    {
+        t.user(u);
+    }
+    let desired = load_dir(dir);
+    let opts = PlanOptions::at(now());
+    let effective = plan::effective_policies(&desired, &t.current, &t.resolved, &opts);
+    let p = plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        None,
+        common::basis(),
+        &opts,
+    )
+    .unwrap();
+    let names = |id: &str| {
+        t.current
+            .roles
+            .get(id)
+            .map_or(id.to_string(), |r| r.display_name.clone())
+    };
+    check::baseline(&desired, &t.resolved, &effective, &p.unmanaged, &names)
+}
+
+#[test]
+fn every_rule_fires_on_a_noncompliant_configuration() {
+    let f = findings("tests/fixtures/check/noncompliant", &[]);
+    let text: Vec<String> = f.iter().map(|x| x.to_string()).collect();
+    let rules: Vec<Rule> = f.iter().map(|x| x.rule).collect();
+    assert_eq!(
+        rules,
+        [
+            Rule::PermanentTier0Assignment,
+            Rule::Tier0ActivationWithoutMfa,
+            Rule::Tier0ActivationWithoutApproval,
+            Rule::LongTier0Activation,
+            Rule::EligibilityWithoutExpiry,
+            Rule::Tier0WithoutNotificationRecipients,
+            Rule::TooManyGlobalAdministrators,
+        ],
+        "{text:#?}"
+    );
+    let dir = "tests/fixtures/check/noncompliant/main.pim.hcl";
+    assert_eq!(
+        text[0],
+        format!(
+            "{dir}:4:19: PIM001 user:ops@contoso.com is permanently assigned tier-0 role \"Global Administrator\"; make it eligible, or list it as protected if it is a break-glass account"
+        )
+    );
+    assert_eq!(
+        text[1],
+        format!(
+            "{dir}:21:1: PIM002 activating tier-0 role \"Global Administrator\" does not require MFA"
+        )
+    );
+    assert_eq!(
+        text[3],
+        format!(
+            "{dir}:21:1: PIM004 activations of tier-0 role \"Global Administrator\" may last PT8H, longer than PT4H"
+        )
+    );
+    assert_eq!(
+        text[4],
+        format!(
+            "{dir}:11:15: PIM005 user:bob@contoso.com is eligible for \"Helpdesk Administrator\" without an end date"
+        )
+    );
+    assert!(
+        text[6].contains("6 principals hold Global Administrator"),
+        "{}",
+        text[6]
+    );
+}
+
+#[test]
+fn a_compliant_configuration_is_quiet() {
+    let f = findings("tests/fixtures/check/compliant", &[]);
+    assert!(
+        f.is_empty(),
+        "{:#?}",
+        f.iter().map(|x| x.to_string()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn unmanaged_permanent_tier0_holders_are_reported() {
+    let mut t = Tenant::new();
+    for u in ["a", "b", "bob", "breakglass1"] {
+        t.user(u);
+    }
+    t.grant(
+        pim::model::AssignmentKind::Active,
+        "shadow",
+        "Privileged Role Administrator",
+        100,
+        None,
+    );
+    let desired = load_dir("tests/fixtures/check/compliant");
+    let opts = PlanOptions::at(now());
+    let effective = plan::effective_policies(&desired, &t.current, &t.resolved, &opts);
+    let p = plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        None,
+        common::basis(),
+        &opts,
+    )
+    .unwrap();
+    let names = |id: &str| id.to_string();
+    let f = check::baseline(&desired, &t.resolved, &effective, &p.unmanaged, &names);
+    assert_eq!(f.len(), 1);
+    assert_eq!(
+        f[0].to_string(),
+        "PIM001 user:shadow@contoso.com holds tier-0 role \"Privileged Role Administrator\" permanently, outside of configuration"
+    );
+}
