@@ -51,6 +51,7 @@ pub static TENANT: BlockSchema = block(
         "authority_host",
         "ca_cert",
         "renew_within",
+        "tier0_roles",
     ],
 );
 
