@@ -171,7 +171,7 @@ fn variables_without_value_and_undeclared_overrides_are_errors() {
     assert!(text.contains("did you mean \"domain\"?"), "{text}");
     assert!(
         text.contains(
-            "tests/fixtures/valid/full/main.pim.hcl:22:10: error: variable \"domain\" has no value"
+            "tests/fixtures/valid/full/main.pim.hcl:23:10: error: variable \"domain\" has no value"
         ),
         "{text}"
     );
