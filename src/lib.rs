@@ -8,6 +8,7 @@ pub mod apply;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod drift;
 pub mod model;
 pub mod plan;
 pub mod render;

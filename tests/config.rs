@@ -154,7 +154,10 @@ fn full_language_evaluates() {
     assert_eq!(d.tenant.renew_within, Some(IsoDuration::days(14)));
     assert_eq!(
         d.tenant.tier0_roles,
-        Some(vec![RoleRef::Name("Global Administrator".into()), RoleRef::Name("Contoso Deployment Operator".into())])
+        Some(vec![
+            RoleRef::Name("Global Administrator".into()),
+            RoleRef::Name("Contoso Deployment Operator".into())
+        ])
     );
 }
 

@@ -277,6 +277,12 @@ pub fn managed(
 /// A plan with every action and reason, over the fixture
 /// `tests/fixtures/plan/scenario`; also returns the state it was made with.
 pub fn scenario_with_state() -> (pim::plan::Plan, pim::state::StateFile) {
+    let (plan, state, _) = scenario_full();
+    (plan, state)
+}
+
+/// The scenario's plan, the state it was made with, and the tenant.
+pub fn scenario_full() -> (pim::plan::Plan, pim::state::StateFile, Current) {
     use AssignmentKind::{Active, Eligible};
     use serde_json::json;
     let mut t = Tenant::new();
@@ -362,7 +368,7 @@ pub fn scenario_with_state() -> (pim::plan::Plan, pim::state::StateFile) {
         &pim::plan::PlanOptions::at(now()),
     )
     .unwrap();
-    (plan, state)
+    (plan, state, t.current)
 }
 
 pub fn scenario() -> pim::plan::Plan {
