@@ -5,3 +5,4 @@
 //! state, and the resulting plan is applied through Microsoft Graph.
 
 pub mod model;
+pub mod emulator;
