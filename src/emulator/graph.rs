@@ -576,7 +576,7 @@ fn policies(
                 patch_rule(&mut updated, rid, r)?;
             }
             updated.last_modified = Some(ts(now));
-            updated.last_modified_by = Some(call.caller.display_name.clone().unwrap_or_else(|| call.caller.object_id.clone()));
+            updated.last_modified_by = Some(caller_name(store, call.caller));
             let st = scope_type_of(id);
             let mut v = updated.to_json(st);
             store.policies[i] = updated;
@@ -625,6 +625,19 @@ fn policies(
         }
         _ => Err(GraphError::no_route(call.method, call.path)),
     }
+}
+
+/// The display name Graph shows in `lastModifiedBy`.
+fn caller_name(store: &Store, caller: &Caller) -> String {
+    let id = caller.object_id.as_str();
+    store
+        .users
+        .iter()
+        .find(|u| u.id.eq_ignore_ascii_case(id))
+        .map(|u| u.display_name.clone())
+        .or_else(|| store.service_principals.iter().find(|s| s.id.eq_ignore_ascii_case(id)).map(|s| s.display_name.clone()))
+        .or_else(|| caller.display_name.clone())
+        .unwrap_or_else(|| id.to_string())
 }
 
 fn find_policy(store: &Store, id: &str) -> GraphResult<usize> {

@@ -132,7 +132,9 @@ fn policy_failures(store: &Store, kind: Kind, role_id: &str, body: &Value, r: &R
     let (required, max) = policy.expiration(exp_rule);
     let expiration_ok = match length_seconds(r) {
         None => !required,
-        Some(len) => len >= MIN_GRANT.num_seconds() && max.is_none_or(|m| len <= m.approx_seconds()),
+        // The documented examples assign for longer than maximumDuration while
+        // expiration is optional: the cap only binds when expiration is required.
+        Some(len) => len >= MIN_GRANT.num_seconds() && !(required && max.is_some_and(|m| len > m.approx_seconds())),
     };
     if !expiration_ok {
         failed.push("ExpirationRule");
@@ -299,7 +301,9 @@ pub(crate) fn create_request(
         return Ok(entity);
     }
 
-    let old = existing.map(|i| store.schedules.remove(i));
+    if let Some(i) = existing {
+        store.schedules.remove(i);
+    }
     if let Some(r) = requested {
         store.schedules.push(ScheduleRec {
             id: id.clone(),
@@ -309,7 +313,7 @@ pub(crate) fn create_request(
             scope,
             created_using: Some(id.clone()),
             created: Some(now),
-            modified: old.as_ref().map(|_| ts(now)),
+            modified: Some(ts(now)),
             assignment_type: "Assigned".into(),
             member_type: "Direct".into(),
             start: r.start,
