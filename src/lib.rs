@@ -4,5 +4,5 @@
 //! configuration is loaded into `Desired`, compared with the tenant and the
 //! state, and the resulting plan is applied through Microsoft Graph.
 
-pub mod model;
 pub mod emulator;
+pub mod model;

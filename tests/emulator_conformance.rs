@@ -69,7 +69,15 @@ fn compare(expected: &Value, actual: &Value, path: &str, key: &str, errors: &mut
                 let av = ev
                     .get("id")
                     .and_then(|id| a.iter().find(|x| x.get("id") == Some(id)))
-                    .or_else(|| ev.get("id").and_then(Value::as_str).and_then(|id| a.iter().find(|x| x.get("id").and_then(Value::as_str).is_some_and(|y| y.ends_with(id.rsplit('_').next().unwrap_or(id))))))
+                    .or_else(|| {
+                        ev.get("id").and_then(Value::as_str).and_then(|id| {
+                            a.iter().find(|x| {
+                                x.get("id").and_then(Value::as_str).is_some_and(|y| {
+                                    y.ends_with(id.rsplit('_').next().unwrap_or(id))
+                                })
+                            })
+                        })
+                    })
                     .unwrap_or(&a[i.min(a.len() - 1)]);
                 compare(ev, av, &format!("{path}[{i}]"), key, errors);
             }
@@ -83,7 +91,11 @@ fn compare(expected: &Value, actual: &Value, path: &str, key: &str, errors: &mut
             }
         }
         (e, a) if kind(e) == kind(a) => {}
-        (e, a) => errors.push(format!("{path}: expected {} ({e}), got {} ({a})", kind(e), kind(a))),
+        (e, a) => errors.push(format!(
+            "{path}: expected {} ({e}), got {} ({a})",
+            kind(e),
+            kind(a)
+        )),
     }
 }
 
@@ -98,7 +110,10 @@ struct Fixture {
 
 fn load_fixtures() -> Vec<Fixture> {
     let dir = emulator_common::fixture_path("examples");
-    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     names.sort();
     names
         .into_iter()
@@ -127,7 +142,9 @@ async fn replays_every_documented_example() {
     let mut failures = Vec::new();
     for f in &fixtures {
         h.emu.reset().unwrap();
-        let mut url = f.url.replace("https://graph.microsoft.com", h.emu.base_url());
+        let mut url = f
+            .url
+            .replace("https://graph.microsoft.com", h.emu.base_url());
         let mut body = f.body.clone();
         let mut token = h.token.clone();
         let mut expected_status = f.status;
@@ -154,28 +171,42 @@ async fn replays_every_documented_example() {
                     "scheduleInfo": { "startDateTime": "2022-06-01T00:00:00Z",
                                       "expiration": { "type": "afterDuration", "duration": "P30D" } } })).await;
                 assert_eq!(r.body["status"], "Granted", "{}", r.body);
-                url = url.replace("95c690fb-3eb3-4942-a03f-4524aed6f31e", r.body["id"].as_str().unwrap());
+                url = url.replace(
+                    "95c690fb-3eb3-4942-a03f-4524aed6f31e",
+                    r.body["id"].as_str().unwrap(),
+                );
             }
             // The example's ids are malformed (docs inconsistency); ask for the users it returns.
             "directoryObjects_getByIds" => {
-                body = Some(json!({ "ids": ["84b80893-8749-40a3-97b7-68513b600544", "5d6059b6-368d-45f8-91e1-8e07d485f1d0"],
-                                    "types": ["user"] }));
+                body = Some(
+                    json!({ "ids": ["84b80893-8749-40a3-97b7-68513b600544", "5d6059b6-368d-45f8-91e1-8e07d485f1d0"],
+                                    "types": ["user"] }),
+                );
             }
             n if n.starts_with("filterByCurrentUser") => token = adams.clone(),
             // Self-service actions are a later issue: the emulator rejects them with a Graph-shaped 400.
             "create_roleAssignmentScheduleRequest_selfActivate" => expected_status = 400,
             _ => {}
         }
-        let r = h.call_as(Some(&token), &f.method, &url, body.as_ref()).await;
+        let r = h
+            .call_as(Some(&token), &f.method, &url, body.as_ref())
+            .await;
         if r.status != expected_status {
-            failures.push(format!("{}: status {} != {} ({})", f.name, r.status, expected_status, r.body));
+            failures.push(format!(
+                "{}: status {} != {} ({})",
+                f.name, r.status, expected_status, r.body
+            ));
             continue;
         }
         if expected_status != f.status {
             emulator_common::assert_graph_error(&r, 400, "BadRequest");
             continue;
         }
-        assert!(r.headers.contains_key("request-id"), "{}: request-id header", f.name);
+        assert!(
+            r.headers.contains_key("request-id"),
+            "{}: request-id header",
+            f.name
+        );
         let mut errors = Vec::new();
         match &f.response {
             Some(expected) => compare(expected, &r.body, "$", "", &mut errors),
@@ -187,15 +218,27 @@ async fn replays_every_documented_example() {
         }
         // A PATCH must be visible to the next read.
         if f.method == "PATCH" && f.url.contains("/rules/") {
-            let got = h.get(&f.url.replace("https://graph.microsoft.com", "")).await;
+            let got = h
+                .get(&f.url.replace("https://graph.microsoft.com", ""))
+                .await;
             let sent = f.body.as_ref().unwrap();
             for (k, v) in sent.as_object().unwrap() {
                 if k != "target" && k != "@odata.type" && k != "setting" {
                     assert_eq!(&got.body[k], v, "{}: {k} after PATCH", f.name);
                 }
             }
-            assert_eq!(got.body["target"]["operations"], json!(["all"]), "{}: operations lowercase", f.name);
+            assert_eq!(
+                got.body["target"]["operations"],
+                json!(["all"]),
+                "{}: operations lowercase",
+                f.name
+            );
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -42,8 +42,8 @@ pub use clock::Clock;
 pub use error::EmulatorError;
 pub use faults::Faults;
 pub use tenant::{
-    AdministrativeUnit, Application, CustomRole, DEFAULT_TENANT_ID, Group, PolicySeed, ScheduleSeed, ServicePrincipal,
-    Tenant, User,
+    AdministrativeUnit, Application, CustomRole, DEFAULT_TENANT_ID, Group, PolicySeed,
+    ScheduleSeed, ServicePrincipal, Tenant, User,
 };
 
 use faults::{FaultState, Stats};
@@ -121,7 +121,11 @@ impl Shared {
     }
 
     pub(crate) fn issue_token(&self, caller: Caller) -> String {
-        let token = format!("pimemu.{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let token = format!(
+            "pimemu.{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
         lock(&self.tokens).insert(token.clone(), caller);
         token
     }
@@ -139,7 +143,8 @@ impl Shared {
     }
 
     pub(crate) fn reset(&self) -> Result<(), EmulatorError> {
-        let fresh = Store::from_tenant(&self.seed, self.clock.now()).map_err(EmulatorError::Seed)?;
+        let fresh =
+            Store::from_tenant(&self.seed, self.clock.now()).map_err(EmulatorError::Seed)?;
         *self.lock_store() = fresh;
         self.persist()
     }
@@ -147,16 +152,24 @@ impl Shared {
     /// Write the tenant to the data file: temp file + rename, so a reader
     /// never sees half a file.
     pub(crate) fn persist(&self) -> Result<(), EmulatorError> {
-        let Some(path) = &self.data_file else { return Ok(()) };
+        let Some(path) = &self.data_file else {
+            return Ok(());
+        };
         let tenant = self.lock_store().to_tenant(self.seed.schema.clone());
         write_atomically(path, &tenant)
     }
 }
 
 fn write_atomically(path: &Path, tenant: &Tenant) -> Result<(), EmulatorError> {
-    let err = |source| EmulatorError::Write { path: path.to_path_buf(), source };
+    let err = |source| EmulatorError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     let text = serde_json::to_vec_pretty(tenant).map_err(|e| err(std::io::Error::other(e)))?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tenant.json".into());
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tenant.json".into());
     let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
     std::fs::write(&tmp, text).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)
@@ -175,13 +188,25 @@ pub struct Emulator {
 impl Emulator {
     /// Bind, load the tenant (the data file if it exists, else the seed) and serve.
     pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| EmulatorError::Bind { addr: config.listen.to_string(), source })?;
-        let addr = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: config.listen.to_string(), source })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| EmulatorError::Bind {
+                    addr: config.listen.to_string(),
+                    source,
+                })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind {
+                addr: config.listen.to_string(),
+                source,
+            })?;
         let (tls, ca_pem) = if config.tls {
             let m = tls::generate()?;
-            (Some(tokio_rustls::TlsAcceptor::from(m.config)), Some(m.ca_pem))
+            (
+                Some(tokio_rustls::TlsAcceptor::from(m.config)),
+                Some(m.ca_pem),
+            )
         } else {
             (None, None)
         };
@@ -212,7 +237,13 @@ impl Emulator {
         let app = server::router(shared.clone());
         let task = tokio::spawn(server::serve(listener, tls, app, rx));
         tracing::info!(target: "pim::emulator", url = %shared.base_url, "emulator listening");
-        Ok(Emulator { shared, ca_pem, addr, shutdown: Some(tx), task: Some(task) })
+        Ok(Emulator {
+            shared,
+            ca_pem,
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
     }
 
     /// `https://127.0.0.1:PORT` (or `http://…` without TLS); Graph lives under `/v1.0`.
@@ -236,7 +267,11 @@ impl Emulator {
 
     /// `{base}/{tenant}/oauth2/v2.0/token`.
     pub fn token_url(&self) -> String {
-        format!("{}/{}/oauth2/v2.0/token", self.shared.base_url, self.tenant_id())
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.shared.base_url,
+            self.tenant_id()
+        )
     }
 
     pub fn local_addr(&self) -> SocketAddr {

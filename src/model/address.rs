@@ -48,7 +48,11 @@ pub struct Address {
 
 impl Address {
     pub fn new(kind: BlockKind, name: impl Into<String>) -> Self {
-        Address { kind, name: name.into(), key: None }
+        Address {
+            kind,
+            name: name.into(),
+            key: None,
+        }
     }
 
     pub fn with_key(mut self, key: impl Into<String>) -> Self {
@@ -133,7 +137,8 @@ impl Serialize for Address {
 impl<'de> Deserialize<'de> for Address {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Address::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not an address")))
+        Address::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not an address")))
     }
 }
 

@@ -57,6 +57,11 @@ impl Assignment {
     /// What makes two grants the same grant in Entra: at most one schedule
     /// exists per kind, principal, role and scope.
     pub fn identity(&self) -> (AssignmentKind, PrincipalRef, &RoleRef, &Scope) {
-        (self.kind, self.principal.normalized(), &self.role, &self.scope)
+        (
+            self.kind,
+            self.principal.normalized(),
+            &self.role,
+            &self.scope,
+        )
     }
 }

@@ -29,11 +29,27 @@ pub enum DurationError {
 
 impl IsoDuration {
     pub const fn hours(h: u32) -> Self {
-        IsoDuration { years: 0, months: 0, weeks: 0, days: 0, hours: h, minutes: 0, seconds: 0 }
+        IsoDuration {
+            years: 0,
+            months: 0,
+            weeks: 0,
+            days: 0,
+            hours: h,
+            minutes: 0,
+            seconds: 0,
+        }
     }
 
     pub const fn days(d: u32) -> Self {
-        IsoDuration { years: 0, months: 0, weeks: 0, days: d, hours: 0, minutes: 0, seconds: 0 }
+        IsoDuration {
+            years: 0,
+            months: 0,
+            weeks: 0,
+            days: d,
+            hours: 0,
+            minutes: 0,
+            seconds: 0,
+        }
     }
 
     /// Length in seconds with years as 365 days and months as 30 days: the
@@ -59,7 +75,8 @@ impl IsoDuration {
         let months = self.years.checked_mul(12)?.checked_add(self.months)?;
         let t = start.checked_add_months(Months::new(months))?;
         let t = t.checked_add_days(Days::new(u64::from(self.weeks) * 7 + u64::from(self.days)))?;
-        let rest = i64::from(self.hours) * 3_600 + i64::from(self.minutes) * 60 + i64::from(self.seconds);
+        let rest =
+            i64::from(self.hours) * 3_600 + i64::from(self.minutes) * 60 + i64::from(self.seconds);
         t.checked_add_signed(TimeDelta::try_seconds(rest)?)
     }
 
@@ -112,7 +129,9 @@ impl FromStr for IsoDuration {
                     if number.is_empty() {
                         return Err(malformed("a designator has no number before it"));
                     }
-                    let value: u32 = number.parse().map_err(|_| malformed("a number is too large"))?;
+                    let value: u32 = number
+                        .parse()
+                        .map_err(|_| malformed("a number is too large"))?;
                     number.clear();
                     let (slot, rank) = match (in_time, ch.to_ascii_uppercase()) {
                         (false, 'Y') => (&mut d.years, 1),
@@ -123,9 +142,15 @@ impl FromStr for IsoDuration {
                         (true, 'M') => (&mut d.minutes, 6),
                         (true, 'S') => (&mut d.seconds, 7),
                         (false, 'H' | 'S') => {
-                            return Err(malformed("hours, minutes and seconds go after T, as in PT8H"));
+                            return Err(malformed(
+                                "hours, minutes and seconds go after T, as in PT8H",
+                            ));
                         }
-                        _ => return Err(malformed("unknown designator; use Y, M, W, D, then T and H, M, S")),
+                        _ => {
+                            return Err(malformed(
+                                "unknown designator; use Y, M, W, D, then T and H, M, S",
+                            ));
+                        }
                     };
                     if rank <= last_rank {
                         return Err(malformed("designators are out of order or repeated"));
@@ -149,7 +174,12 @@ impl FromStr for IsoDuration {
 impl fmt::Display for IsoDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("P")?;
-        for (v, c) in [(self.years, 'Y'), (self.months, 'M'), (self.weeks, 'W'), (self.days, 'D')] {
+        for (v, c) in [
+            (self.years, 'Y'),
+            (self.months, 'M'),
+            (self.weeks, 'W'),
+            (self.days, 'D'),
+        ] {
             if v > 0 {
                 write!(f, "{v}{c}")?;
             }
@@ -188,19 +218,35 @@ mod tests {
 
     #[test]
     fn parses_and_prints_graph_durations() {
-        for s in ["P90D", "PT8H", "P1Y2M", "P2W", "PT1H45M", "P1DT12H", "PT30S", "P365D"] {
+        for s in [
+            "P90D", "PT8H", "P1Y2M", "P2W", "PT1H45M", "P1DT12H", "PT30S", "P365D",
+        ] {
             let d: IsoDuration = s.parse().unwrap();
             assert_eq!(d.to_string(), s);
         }
-        assert_eq!("PT8H".parse::<IsoDuration>().unwrap().approx_seconds(), 8 * 3600);
-        assert_eq!("P1Y".parse::<IsoDuration>().unwrap().approx_seconds(), 365 * 86400);
+        assert_eq!(
+            "PT8H".parse::<IsoDuration>().unwrap().approx_seconds(),
+            8 * 3600
+        );
+        assert_eq!(
+            "P1Y".parse::<IsoDuration>().unwrap().approx_seconds(),
+            365 * 86400
+        );
     }
 
     #[test]
     fn rejects_bad_durations() {
-        assert!(matches!("-P1D".parse::<IsoDuration>(), Err(DurationError::Negative(_))));
-        for s in ["", "P", "PT", "90D", "P8H", "PT8D", "P1D2Y", "P1DD", "P1.5D", "PXD", "P1"] {
-            assert!(matches!(s.parse::<IsoDuration>(), Err(DurationError::Malformed(..))), "{s}");
+        assert!(matches!(
+            "-P1D".parse::<IsoDuration>(),
+            Err(DurationError::Negative(_))
+        ));
+        for s in [
+            "", "P", "PT", "90D", "P8H", "PT8D", "P1D2Y", "P1DD", "P1.5D", "PXD", "P1",
+        ] {
+            assert!(
+                matches!(s.parse::<IsoDuration>(), Err(DurationError::Malformed(..))),
+                "{s}"
+            );
         }
     }
 
@@ -208,7 +254,10 @@ mod tests {
     fn adds_on_the_calendar() {
         let start = Utc.with_ymd_and_hms(2026, 1, 31, 0, 0, 0).unwrap();
         let d: IsoDuration = "P1M".parse().unwrap();
-        assert_eq!(d.add_to(start).unwrap(), Utc.with_ymd_and_hms(2026, 2, 28, 0, 0, 0).unwrap());
+        assert_eq!(
+            d.add_to(start).unwrap(),
+            Utc.with_ymd_and_hms(2026, 2, 28, 0, 0, 0).unwrap()
+        );
         assert_eq!(IsoDuration::from_seconds(5400).to_string(), "PT1H30M");
     }
 }

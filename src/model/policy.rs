@@ -72,26 +72,40 @@ impl RuleId {
         match self {
             RuleId::ExpirationEndUserAssignment => "Expiration_EndUser_Assignment",
             RuleId::EnablementEndUserAssignment => "Enablement_EndUser_Assignment",
-            RuleId::AuthenticationContextEndUserAssignment => "AuthenticationContext_EndUser_Assignment",
+            RuleId::AuthenticationContextEndUserAssignment => {
+                "AuthenticationContext_EndUser_Assignment"
+            }
             RuleId::ApprovalEndUserAssignment => "Approval_EndUser_Assignment",
             RuleId::ExpirationAdminEligibility => "Expiration_Admin_Eligibility",
             RuleId::ExpirationAdminAssignment => "Expiration_Admin_Assignment",
             RuleId::EnablementAdminAssignment => "Enablement_Admin_Assignment",
             RuleId::EnablementAdminEligibility => "Enablement_Admin_Eligibility",
             RuleId::NotificationAdminAdminEligibility => "Notification_Admin_Admin_Eligibility",
-            RuleId::NotificationRequestorAdminEligibility => "Notification_Requestor_Admin_Eligibility",
-            RuleId::NotificationApproverAdminEligibility => "Notification_Approver_Admin_Eligibility",
+            RuleId::NotificationRequestorAdminEligibility => {
+                "Notification_Requestor_Admin_Eligibility"
+            }
+            RuleId::NotificationApproverAdminEligibility => {
+                "Notification_Approver_Admin_Eligibility"
+            }
             RuleId::NotificationAdminAdminAssignment => "Notification_Admin_Admin_Assignment",
-            RuleId::NotificationRequestorAdminAssignment => "Notification_Requestor_Admin_Assignment",
+            RuleId::NotificationRequestorAdminAssignment => {
+                "Notification_Requestor_Admin_Assignment"
+            }
             RuleId::NotificationApproverAdminAssignment => "Notification_Approver_Admin_Assignment",
             RuleId::NotificationAdminEndUserAssignment => "Notification_Admin_EndUser_Assignment",
-            RuleId::NotificationRequestorEndUserAssignment => "Notification_Requestor_EndUser_Assignment",
-            RuleId::NotificationApproverEndUserAssignment => "Notification_Approver_EndUser_Assignment",
+            RuleId::NotificationRequestorEndUserAssignment => {
+                "Notification_Requestor_EndUser_Assignment"
+            }
+            RuleId::NotificationApproverEndUserAssignment => {
+                "Notification_Approver_EndUser_Assignment"
+            }
         }
     }
 
     pub fn parse(s: &str) -> Option<RuleId> {
-        RuleId::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(s))
+        RuleId::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s))
     }
 
     /// The `@odata.type` Graph requires on this rule.
@@ -101,7 +115,9 @@ impl RuleId {
             "Expiration" => "#microsoft.graph.unifiedRoleManagementPolicyExpirationRule",
             "Enablement" => "#microsoft.graph.unifiedRoleManagementPolicyEnablementRule",
             "Approval" => "#microsoft.graph.unifiedRoleManagementPolicyApprovalRule",
-            "AuthenticationContext" => "#microsoft.graph.unifiedRoleManagementPolicyAuthenticationContextRule",
+            "AuthenticationContext" => {
+                "#microsoft.graph.unifiedRoleManagementPolicyAuthenticationContextRule"
+            }
             _ => "#microsoft.graph.unifiedRoleManagementPolicyNotificationRule",
         }
     }
@@ -110,8 +126,16 @@ impl RuleId {
     pub fn target(self) -> (&'static str, &'static str) {
         let parts: Vec<&str> = self.as_str().split('_').collect();
         let n = parts.len();
-        let caller = if parts[n - 2] == "EndUser" { "EndUser" } else { "Admin" };
-        let level = if parts[n - 1] == "Eligibility" { "Eligibility" } else { "Assignment" };
+        let caller = if parts[n - 2] == "EndUser" {
+            "EndUser"
+        } else {
+            "Admin"
+        };
+        let level = if parts[n - 1] == "Eligibility" {
+            "Eligibility"
+        } else {
+            "Assignment"
+        };
         (caller, level)
     }
 }
@@ -231,7 +255,9 @@ impl NotificationEvent {
             NotificationEvent::AssignmentAssignee => RuleId::NotificationRequestorAdminAssignment,
             NotificationEvent::AssignmentApproval => RuleId::NotificationApproverAdminAssignment,
             NotificationEvent::Activation => RuleId::NotificationAdminEndUserAssignment,
-            NotificationEvent::ActivationRequestor => RuleId::NotificationRequestorEndUserAssignment,
+            NotificationEvent::ActivationRequestor => {
+                RuleId::NotificationRequestorEndUserAssignment
+            }
             NotificationEvent::ActivationApproval => RuleId::NotificationApproverEndUserAssignment,
         }
     }

@@ -42,7 +42,9 @@ impl PrincipalError {
             PrincipalError::UnknownPrefix { .. } | PrincipalError::Malformed(_) => {
                 "write user:UPN, group:Display Name, sp:Display Name or appId, or an object id (GUID)"
             }
-            PrincipalError::Empty(_) => "put the name after the prefix, as in user:alice@contoso.com",
+            PrincipalError::Empty(_) => {
+                "put the name after the prefix, as in user:alice@contoso.com"
+            }
             PrincipalError::NotUpn(_) => "a user is named by UPN, as in user:alice@contoso.com",
         }
     }
@@ -52,7 +54,10 @@ impl PrincipalError {
 pub fn is_guid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     groups.len() == 5
-        && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 impl PrincipalRef {
@@ -103,10 +108,14 @@ impl FromStr for PrincipalRef {
         }
         match prefix.trim().to_ascii_lowercase().as_str() {
             "user" => {
-                let ok = name
-                    .split_once('@')
-                    .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !name.contains(' '));
-                if ok { Ok(PrincipalRef::User(name.to_string())) } else { Err(PrincipalError::NotUpn(s.to_string())) }
+                let ok = name.split_once('@').is_some_and(|(local, domain)| {
+                    !local.is_empty() && domain.contains('.') && !name.contains(' ')
+                });
+                if ok {
+                    Ok(PrincipalRef::User(name.to_string()))
+                } else {
+                    Err(PrincipalError::NotUpn(s.to_string()))
+                }
             }
             "group" => Ok(PrincipalRef::Group(name.to_string())),
             "sp" | "serviceprincipal" => Ok(PrincipalRef::ServicePrincipal(name.to_string())),
@@ -117,7 +126,10 @@ impl FromStr for PrincipalRef {
                     Err(PrincipalError::Malformed(s.to_string()))
                 }
             }
-            other => Err(PrincipalError::UnknownPrefix { text: s.to_string(), prefix: other.to_string() }),
+            other => Err(PrincipalError::UnknownPrefix {
+                text: s.to_string(),
+                prefix: other.to_string(),
+            }),
         }
     }
 }
@@ -141,7 +153,9 @@ impl Serialize for PrincipalRef {
 
 impl<'de> Deserialize<'de> for PrincipalRef {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -151,9 +165,18 @@ mod tests {
 
     #[test]
     fn parses_every_form() {
-        assert_eq!("user:alice@contoso.com".parse(), Ok(PrincipalRef::User("alice@contoso.com".into())));
-        assert_eq!("group:PIM Approvers".parse(), Ok(PrincipalRef::Group("PIM Approvers".into())));
-        assert_eq!("sp:Deploy Bot".parse(), Ok(PrincipalRef::ServicePrincipal("Deploy Bot".into())));
+        assert_eq!(
+            "user:alice@contoso.com".parse(),
+            Ok(PrincipalRef::User("alice@contoso.com".into()))
+        );
+        assert_eq!(
+            "group:PIM Approvers".parse(),
+            Ok(PrincipalRef::Group("PIM Approvers".into()))
+        );
+        assert_eq!(
+            "sp:Deploy Bot".parse(),
+            Ok(PrincipalRef::ServicePrincipal("Deploy Bot".into()))
+        );
         let id = "62e90394-69f5-4237-9190-012177145e10";
         assert_eq!(id.parse(), Ok(PrincipalRef::ObjectId(id.into())));
         let r: PrincipalRef = "group:PIM Approvers".parse().unwrap();
@@ -162,9 +185,21 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        assert!(matches!("alice".parse::<PrincipalRef>(), Err(PrincipalError::Malformed(_))));
-        assert!(matches!("user:alice".parse::<PrincipalRef>(), Err(PrincipalError::NotUpn(_))));
-        assert!(matches!("group:".parse::<PrincipalRef>(), Err(PrincipalError::Empty(_))));
-        assert!(matches!("usr:a@b.com".parse::<PrincipalRef>(), Err(PrincipalError::UnknownPrefix { .. })));
+        assert!(matches!(
+            "alice".parse::<PrincipalRef>(),
+            Err(PrincipalError::Malformed(_))
+        ));
+        assert!(matches!(
+            "user:alice".parse::<PrincipalRef>(),
+            Err(PrincipalError::NotUpn(_))
+        ));
+        assert!(matches!(
+            "group:".parse::<PrincipalRef>(),
+            Err(PrincipalError::Empty(_))
+        ));
+        assert!(matches!(
+            "usr:a@b.com".parse::<PrincipalRef>(),
+            Err(PrincipalError::UnknownPrefix { .. })
+        ));
     }
 }

@@ -18,14 +18,20 @@ pub enum RoleRef {
 impl RoleRef {
     pub fn parse(text: &str) -> RoleRef {
         let t = text.trim();
-        if is_guid(t) { RoleRef::Id(t.to_ascii_lowercase()) } else { RoleRef::Name(t.to_string()) }
+        if is_guid(t) {
+            RoleRef::Id(t.to_ascii_lowercase())
+        } else {
+            RoleRef::Name(t.to_string())
+        }
     }
 
     /// The built-in role this reference names, if any. Display names match
     /// without regard to case, as the Entra admin center does.
     pub fn builtin(&self) -> Option<&'static BuiltinRole> {
         match self {
-            RoleRef::Id(id) => builtin_roles().iter().find(|r| r.id.eq_ignore_ascii_case(id)),
+            RoleRef::Id(id) => builtin_roles()
+                .iter()
+                .find(|r| r.id.eq_ignore_ascii_case(id)),
             RoleRef::Name(name) => find_builtin_role(name),
         }
     }
@@ -50,7 +56,8 @@ pub struct BuiltinRole {
 
 static BUILTIN_ROLES: LazyLock<Vec<BuiltinRole>> = LazyLock::new(|| {
     // The table is compiled in and checked by a unit test, so it cannot fail at run time.
-    serde_json::from_str(include_str!("builtin_roles.json")).expect("embedded built-in role table is valid JSON")
+    serde_json::from_str(include_str!("builtin_roles.json"))
+        .expect("embedded built-in role table is valid JSON")
 });
 
 pub fn builtin_roles() -> &'static [BuiltinRole] {
@@ -59,12 +66,18 @@ pub fn builtin_roles() -> &'static [BuiltinRole] {
 
 pub fn find_builtin_role(name: &str) -> Option<&'static BuiltinRole> {
     let name = name.trim();
-    builtin_roles().iter().find(|r| r.display_name.eq_ignore_ascii_case(name))
+    builtin_roles()
+        .iter()
+        .find(|r| r.display_name.eq_ignore_ascii_case(name))
 }
 
 /// Up to `n` names from `candidates` closest to `name`, best first: what a
 /// diagnostic offers for a misspelt role or principal.
-pub fn closest_names<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>, n: usize) -> Vec<&'a str> {
+pub fn closest_names<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    n: usize,
+) -> Vec<&'a str> {
     let needle = name.to_lowercase();
     let mut scored: Vec<(f64, &str)> = candidates
         .into_iter()
@@ -83,7 +96,11 @@ pub fn closest_names<'a>(name: &str, candidates: impl IntoIterator<Item = &'a st
 }
 
 pub fn closest_builtin_roles(name: &str, n: usize) -> Vec<&'static str> {
-    closest_names(name, builtin_roles().iter().map(|r| r.display_name.as_str()), n)
+    closest_names(
+        name,
+        builtin_roles().iter().map(|r| r.display_name.as_str()),
+        n,
+    )
 }
 
 #[cfg(test)]
@@ -94,7 +111,10 @@ mod tests {
     fn table_loads_and_is_unique() {
         let roles = builtin_roles();
         assert!(roles.len() > 100);
-        let mut names: Vec<_> = roles.iter().map(|r| r.display_name.to_lowercase()).collect();
+        let mut names: Vec<_> = roles
+            .iter()
+            .map(|r| r.display_name.to_lowercase())
+            .collect();
         names.sort();
         names.dedup();
         assert_eq!(names.len(), roles.len());
@@ -105,7 +125,10 @@ mod tests {
     fn resolves_by_name_and_id() {
         let ga = RoleRef::parse("global administrator").builtin().unwrap();
         assert_eq!(ga.id, "62e90394-69f5-4237-9190-012177145e10");
-        assert_eq!(RoleRef::parse(&ga.id).builtin().unwrap().display_name, "Global Administrator");
+        assert_eq!(
+            RoleRef::parse(&ga.id).builtin().unwrap().display_name,
+            "Global Administrator"
+        );
         assert!(RoleRef::parse("Global Admin").builtin().is_none());
     }
 

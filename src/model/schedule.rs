@@ -29,7 +29,10 @@ pub struct Schedule {
 
 impl Schedule {
     pub fn permanent() -> Self {
-        Schedule { start: None, expiration: Expiration::Permanent }
+        Schedule {
+            start: None,
+            expiration: Expiration::Permanent,
+        }
     }
 
     /// The end of the grant if it started at `start` (or `now` when unset);

@@ -10,7 +10,9 @@ use serde_json::Value;
 pub const CALLER: &str = "3fbd929d-8c56-4462-851e-0eb9a7b3a2a5";
 
 pub fn fixture_path(rel: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/graph").join(rel)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/graph")
+        .join(rel)
 }
 
 pub fn conformance_tenant() -> Tenant {
@@ -38,7 +40,8 @@ impl Harness {
         let emu = Emulator::start(config).await.unwrap();
         let mut builder = reqwest::Client::builder().pool_max_idle_per_host(4);
         if let Some(pem) = emu.ca_pem() {
-            builder = builder.add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap());
+            builder = builder
+                .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).unwrap());
         }
         let http = builder.build().unwrap();
         let token = emu.mint_token(CALLER, true);
@@ -67,7 +70,13 @@ impl Harness {
     }
 
     /// `path` is relative to the base URL (`/v1.0/...`) or absolute.
-    pub async fn call_as(&self, token: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> Reply {
+    pub async fn call_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Reply {
         self.try_call_as(token, method, path, body).await.unwrap()
     }
 
@@ -78,7 +87,11 @@ impl Harness {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Reply, reqwest::Error> {
-        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{}", self.emu.base_url(), path) };
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{}", self.emu.base_url(), path)
+        };
         let mut req = self.http.request(method.parse().unwrap(), url);
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -90,8 +103,16 @@ impl Harness {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await?;
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
-        Ok(Reply { status, headers, body })
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 
     pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
@@ -114,7 +135,10 @@ pub fn assert_graph_error(r: &Reply, status: u16, code: &str) -> String {
     assert_eq!(e["code"], code, "body: {}", r.body);
     let inner = &e["innerError"];
     let date = inner["date"].as_str().expect("innerError.date");
-    assert!(chrono::NaiveDateTime::parse_from_str(date, "%Y-%m-%dT%H:%M:%S").is_ok(), "date {date}");
+    assert!(
+        chrono::NaiveDateTime::parse_from_str(date, "%Y-%m-%dT%H:%M:%S").is_ok(),
+        "date {date}"
+    );
     assert!(inner["request-id"].is_string() && inner["client-request-id"].is_string());
     assert!(r.headers.contains_key("request-id") && r.headers.contains_key("client-request-id"));
     e["message"].as_str().expect("message").to_string()
