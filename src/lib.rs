@@ -9,6 +9,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod drift;
+pub mod emulator;
 pub mod model;
 pub mod plan;
 pub mod render;

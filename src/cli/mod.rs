@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, LoadOptions};
 
+pub mod emulator;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pim",
@@ -36,6 +38,11 @@ enum Command {
         after_help = "Exit status: 0 when done (or nothing to change), 3 with --check when a file would change, 1 on error.\n\nExample:\n  pim fmt --check -C examples/contoso"
     )]
     Fmt(FmtArgs),
+    /// Serve a local, stateful Microsoft Graph PIM emulator.
+    #[command(
+        after_help = "Example:\n  pim emulator --seed examples/contoso/tenant.json --cert-out ca.pem\n  curl --cacert ca.pem -H \"Authorization: Bearer $(…)\" https://127.0.0.1:8443/v1.0/roleManagement/directory/roleDefinitions"
+    )]
+    Emulator(emulator::EmulatorArgs),
 }
 
 /// Where the configuration is and what its variables are.
@@ -101,6 +108,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate(&args),
         Command::Fmt(args) => fmt(&args.dir, args.check),
+        Command::Emulator(args) => emulator::run(args),
     }
 }
 
