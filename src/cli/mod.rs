@@ -38,6 +38,9 @@ enum Command {
         after_help = "Exit status: 0 when done (or nothing to change), 3 with --check when a file would change, 1 on error.\n\nExample:\n  pim fmt --check -C examples/contoso"
     )]
     Fmt(FmtArgs),
+    /// Show a saved plan.
+    #[command(after_help = "Example:\n  pim show plan.bin --format markdown")]
+    Show(ShowArgs),
     /// Serve a local, stateful Microsoft Graph PIM emulator.
     #[command(
         after_help = "Example:\n  pim emulator --seed examples/contoso/tenant.json --cert-out ca.pem\n  curl --cacert ca.pem -H \"Authorization: Bearer $(…)\" https://127.0.0.1:8443/v1.0/roleManagement/directory/roleDefinitions"
@@ -67,6 +70,51 @@ struct FmtArgs {
     /// Change nothing; list the files that are not formatted and exit 3 if there are any.
     #[arg(long)]
     check: bool,
+}
+
+/// How output is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// Human-readable text, coloured on a terminal unless NO_COLOR is set.
+    Text,
+    /// JSON as documented in schemas/.
+    Json,
+    /// Markdown, for pull-request comments.
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+struct ShowArgs {
+    /// A plan saved with `pim plan --out FILE`.
+    #[arg(value_name = "PLANFILE")]
+    file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+/// Colour only for a terminal, and never when NO_COLOR is set.
+fn use_colour() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn render_plan(plan: &crate::plan::Plan, format: Format) -> String {
+    match format {
+        Format::Text => crate::render::plan_text(plan, use_colour()),
+        Format::Markdown => crate::render::plan_markdown(plan),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(&crate::render::plan_json(plan)).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+    }
+}
+
+fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
+    let plan = crate::plan::planfile::read(&args.file)?;
+    print!("{}", render_plan(&plan, args.format));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -108,6 +156,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate(&args),
         Command::Fmt(args) => fmt(&args.dir, args.check),
+        Command::Show(args) => show(&args),
         Command::Emulator(args) => emulator::run(args),
     }
 }
