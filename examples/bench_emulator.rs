@@ -39,10 +39,12 @@ async fn connect(emu: &Emulator) -> anyhow::Result<Sender> {
         Some(pem) => {
             let mut roots = rustls::RootCertStore::empty();
             roots.add(CertificateDer::from_pem_slice(pem.as_bytes()).context("CA PEM")?)?;
-            let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
             let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
                 .connect(ServerName::try_from("localhost")?, tcp)
                 .await?;
@@ -55,9 +57,20 @@ async fn connect(emu: &Emulator) -> anyhow::Result<Sender> {
 }
 
 async fn run(tls: bool, total: usize, connections: usize) -> anyhow::Result<f64> {
-    let seed = Tenant::from_file(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contoso/tenant.json"))?;
-    let emu = Emulator::start(EmulatorConfig { seed: Some(seed), tls, ..EmulatorConfig::default() }).await?;
-    let token = format!("Bearer {}", emu.mint_token("00000000-0000-0000-0000-00000000b00b", false));
+    let seed = Tenant::from_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/contoso/tenant.json"
+    ))?;
+    let emu = Emulator::start(EmulatorConfig {
+        seed: Some(seed),
+        tls,
+        ..EmulatorConfig::default()
+    })
+    .await?;
+    let token = format!(
+        "Bearer {}",
+        emu.mint_token("00000000-0000-0000-0000-00000000b00b", false)
+    );
     let mut senders = Vec::new();
     for _ in 0..connections {
         senders.push(connect(&emu).await?);
@@ -93,9 +106,15 @@ async fn run(tls: bool, total: usize, connections: usize) -> anyhow::Result<f64>
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let total: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(50_000);
+    let total: usize = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(50_000);
     let connections: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(16);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     for tls in [false, true] {
         let rate = rt.block_on(run(tls, total, connections))?;
         println!(
