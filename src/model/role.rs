@@ -73,10 +73,13 @@ pub fn find_builtin_role(name: &str) -> Option<&'static BuiltinRole> {
 
 /// Up to `n` names from `candidates` closest to `name`, best first: what a
 /// diagnostic offers for a misspelt role or principal.
+/// `min_score` is the Jaro-Winkler similarity (0 to 1) below which a
+/// candidate is not worth offering.
 pub fn closest_names<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
     n: usize,
+    min_score: f64,
 ) -> Vec<&'a str> {
     let needle = name.to_lowercase();
     let mut scored: Vec<(f64, &str)> = candidates
@@ -89,7 +92,7 @@ pub fn closest_names<'a>(
             }
             (score, c)
         })
-        .filter(|(score, _)| *score > 0.6)
+        .filter(|(score, _)| *score >= min_score)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     scored.into_iter().take(n).map(|(_, c)| c).collect()
@@ -100,6 +103,7 @@ pub fn closest_builtin_roles(name: &str, n: usize) -> Vec<&'static str> {
         name,
         builtin_roles().iter().map(|r| r.display_name.as_str()),
         n,
+        0.6,
     )
 }
 
