@@ -1081,6 +1081,18 @@ async fn latency_is_added() {
 }
 
 #[tokio::test]
+async fn faults_can_come_from_the_seed() {
+    let mut seed = tenant();
+    seed.faults = Some(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
+    let h = Harness::with_seed(seed, NOW).await;
+    let r = h.get("/v1.0/users").await;
+    assert!(r.status == 503 || r.status == 504);
+}
+
+#[tokio::test]
 async fn throttling_answers_429_with_retry_after() {
     let h = Harness::with_faults(
         tenant(),

@@ -563,15 +563,26 @@ fn pim_show_renders_a_saved_plan_in_every_format() {
             .env("NO_COLOR", "1")
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     assert_eq!(show("text"), render::plan_text(&p, false));
     assert_eq!(show("markdown"), render::plan_markdown(&p));
     let json: serde_json::Value = serde_json::from_str(&show("json")).unwrap();
     assert_eq!(json, render::plan_json(&p));
-    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_pim")).args(["show", "/nonexistent/plan.bin"]).output().unwrap();
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_pim"))
+        .args(["show", "/nonexistent/plan.bin"])
+        .output()
+        .unwrap();
     assert_eq!(missing.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&missing.stderr).starts_with("error: cannot read plan file /nonexistent/plan.bin"));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .starts_with("error: cannot read plan file /nonexistent/plan.bin")
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

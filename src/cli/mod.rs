@@ -104,7 +104,8 @@ fn render_plan(plan: &crate::plan::Plan, format: Format) -> String {
         Format::Text => crate::render::plan_text(plan, use_colour()),
         Format::Markdown => crate::render::plan_markdown(plan),
         Format::Json => {
-            let mut s = serde_json::to_string_pretty(&crate::render::plan_json(plan)).unwrap_or_default();
+            let mut s =
+                serde_json::to_string_pretty(&crate::render::plan_json(plan)).unwrap_or_default();
             s.push('\n');
             s
         }

@@ -2,6 +2,8 @@
 //! role management, policies, principals, `getByIds` and `$batch`. Handlers
 //! are synchronous over the locked store; the HTTP edge lives in `server`.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value, json};
 
 use super::error::{GraphError, GraphResult};
@@ -283,7 +285,7 @@ struct Listing<'a> {
 }
 
 fn list<F>(
-    items: Vec<Value>,
+    items: Vec<Cow<'_, Value>>,
     spec: &Listing<'_>,
     q: &Query,
     link: &Link<'_>,
@@ -307,7 +309,8 @@ where
     let start = q.skip.min(total);
     let end = (start + page).min(total);
     let mut value = Vec::with_capacity(end - start);
-    for mut item in items.drain(start..end) {
+    for item in items.drain(start..end) {
+        let mut item = item.into_owned();
         for e in &q.expand {
             expand(&mut item, e)?;
         }
@@ -394,27 +397,58 @@ fn type_name(kind: Kind, what: Set) -> &'static str {
     }
 }
 
-fn pim_items(
-    store: &Store,
+/// `prop eq 'value'` conditions every result must meet (top-level `and`s).
+fn required_equalities(filter: Option<&super::odata::Expr>) -> Vec<(&str, &str)> {
+    use super::odata::{CmpOp, Expr, Lit};
+    filter
+        .map(|f| {
+            f.conjuncts()
+                .into_iter()
+                .filter_map(|c| match c {
+                    Expr::Cmp(p, CmpOp::Eq, Lit::Str(v)) => Some((p.as_str(), v.as_str())),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn pim_items<'a>(
+    store: &'a Store,
     kind: Kind,
     what: Set,
     now: chrono::DateTime<chrono::Utc>,
-) -> Vec<Value> {
+    filter: Option<&super::odata::Expr>,
+) -> Vec<Cow<'a, Value>> {
+    // Skip rendering schedules the filter rules out anyway: rendering is
+    // most of the cost of a filtered list.
+    let required = required_equalities(filter);
+    let store_view: Vec<&super::store::ScheduleRec> = store
+        .visible_schedules(kind, now)
+        .filter(|s| {
+            required.iter().all(|(p, v)| match *p {
+                "principalId" => s.principal_id.eq_ignore_ascii_case(v),
+                "roleDefinitionId" => s.role_id.eq_ignore_ascii_case(v),
+                "directoryScopeId" => s.scope.eq_ignore_ascii_case(v),
+                _ => true,
+            })
+        })
+        .collect();
     match what {
         Set::Requests => store
             .requests
             .iter()
             .filter(|(k, _)| *k == kind)
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| Cow::Borrowed(v))
             .collect(),
-        Set::Schedules => store
-            .visible_schedules(kind, now)
-            .map(|s| s.to_json(now))
+        Set::Schedules => store_view
+            .into_iter()
+            .map(|s| Cow::Owned(s.to_json(now)))
             .collect(),
-        Set::Instances => store
-            .visible_schedules(kind, now)
+        Set::Instances => store_view
+            .into_iter()
             .filter(|s| s.is_active(now))
-            .map(|s| s.instance_json())
+            .map(|s| Cow::Owned(s.instance_json()))
             .collect(),
     }
 }
@@ -429,7 +463,7 @@ fn list_pim(
     now: chrono::DateTime<chrono::Utc>,
 ) -> GraphResult<GraphResponse> {
     let set = set_name(kind, what);
-    let mut items = pim_items(store, kind, what, now);
+    let mut items = pim_items(store, kind, what, now, q.filter.as_ref());
     let function_result = only_principal.is_some() && what != Set::Requests;
     if let Some(p) = only_principal {
         items.retain(|i| {
@@ -440,7 +474,7 @@ fn list_pim(
         if function_result {
             let t = format!("#microsoft.graph.{}", type_name(kind, what));
             for i in &mut items {
-                with_type(i, &t);
+                with_type(i.to_mut(), &t);
             }
         }
     }
@@ -587,7 +621,7 @@ fn role_definitions(
 ) -> GraphResult<GraphResponse> {
     match (m, rest) {
         ("GET", []) => {
-            let items = store.roles.iter().map(|r| r.to_json()).collect();
+            let items = store.rendered.roles.iter().map(Cow::Borrowed).collect();
             let spec = Listing {
                 context: format!("{METADATA}roleManagement/directory/roleDefinitions"),
                 entity: "unifiedRoleDefinition",
@@ -713,10 +747,10 @@ fn policies(
     match (call.method, rest) {
         ("GET", []) => {
             let scope_type = required_scope(q)?;
-            let items: Vec<Value> = store
+            let items: Vec<Cow<'_, Value>> = store
                 .policies
                 .iter()
-                .map(|p| p.to_json(scope_type))
+                .map(|p| Cow::Owned(p.to_json(scope_type)))
                 .collect();
             let spec = Listing {
                 context: format!("{METADATA}policies/roleManagementPolicies"),
@@ -800,9 +834,14 @@ fn policies(
                 filterable: &["id", "target/caller", "target/level"],
                 ordered: &[],
             };
-            list(p.rules.clone(), &spec, q, link, 100, |_, e| {
-                no_expand(e, "unifiedRoleManagementPolicyRule")
-            })
+            list(
+                p.rules.iter().map(Cow::Borrowed).collect(),
+                &spec,
+                q,
+                link,
+                100,
+                |_, e| no_expand(e, "unifiedRoleManagementPolicyRule"),
+            )
         }
         ("GET", [id, "rules" | "effectiveRules", rule_id]) => {
             q.only(&["$select"])?;
@@ -1071,7 +1110,11 @@ fn policy_assignments(
     match (m, rest) {
         ("GET", []) => {
             let st = required_scope(q)?;
-            let items = store.policies.iter().map(|p| assignment(p, st)).collect();
+            let items = store
+                .policies
+                .iter()
+                .map(|p| Cow::Owned(assignment(p, st)))
+                .collect();
             let spec = Listing {
                 context: format!("{METADATA}policies/roleManagementPolicyAssignments"),
                 entity: "unifiedRoleManagementPolicyAssignment",
@@ -1135,7 +1178,7 @@ fn directory(
     if m != "GET" {
         return Err(GraphError::method_not_allowed());
     }
-    let (set, entity, filterable, items): (&str, &str, &[&str], Vec<Value>) = match d {
+    let (set, entity, filterable, items): (&str, &str, &[&str], &[Value]) = match d {
         Dir::Users => (
             "users",
             "user",
@@ -1147,7 +1190,7 @@ fn directory(
                 "accountEnabled",
                 "jobTitle",
             ],
-            store.users.iter().map(Store::user_json).collect(),
+            &store.rendered.users,
         ),
         Dir::Groups => (
             "groups",
@@ -1159,7 +1202,7 @@ fn directory(
                 "mail",
                 "securityEnabled",
             ],
-            store.groups.iter().map(Store::group_json).collect(),
+            &store.rendered.groups,
         ),
         Dir::ServicePrincipals => (
             "servicePrincipals",
@@ -1171,21 +1214,13 @@ fn directory(
                 "servicePrincipalType",
                 "accountEnabled",
             ],
-            store
-                .service_principals
-                .iter()
-                .map(Store::sp_json)
-                .collect(),
+            &store.rendered.service_principals,
         ),
         Dir::AdministrativeUnits => (
             "directory/administrativeUnits",
             "administrativeUnit",
             &["id", "displayName"],
-            store
-                .administrative_units
-                .iter()
-                .map(Store::au_json)
-                .collect(),
+            &store.rendered.administrative_units,
         ),
     };
     match rest {
@@ -1196,14 +1231,19 @@ fn directory(
                 filterable,
                 ordered: &[],
             };
-            list(items, &spec, q, link, link.page.max(100), |_, e| {
-                no_expand(e, entity)
-            })
+            list(
+                items.iter().map(Cow::Borrowed).collect(),
+                &spec,
+                q,
+                link,
+                link.page.max(100),
+                |_, e| no_expand(e, entity),
+            )
         }
         [key] => {
             q.only(&["$select"])?;
             let mut v = items
-                .into_iter()
+                .iter()
                 .find(|i| {
                     let f = |k: &str| {
                         i.get(k)
@@ -1212,6 +1252,7 @@ fn directory(
                     };
                     f("id") || (matches!(d, Dir::Users) && f("userPrincipalName"))
                 })
+                .cloned()
                 .ok_or_else(|| GraphError::directory_object_not_found(key))?;
             apply_select(&mut v, &q.select, &[]);
             with_context(&mut v, &format!("{METADATA}{set}/$entity"));

@@ -60,6 +60,7 @@ pub struct EmulatorConfig {
     pub tls: bool,
     /// Server page size of collections when the client gives no `$top`.
     pub page_size: usize,
+    /// Faults to inject; when left at the default, the seed's `faults` (if any) apply.
     pub faults: Faults,
     pub clock: Clock,
     /// Persist the tenant here after every write (and load it at start if it exists).
@@ -219,6 +220,10 @@ impl Emulator {
             _ => seed.clone(),
         };
         let store = Store::from_tenant(&initial, now).map_err(EmulatorError::Seed)?;
+        let faults = match initial.faults.as_ref().or(seed.faults.as_ref()) {
+            Some(seeded) if config.faults == Faults::default() => seeded.clone(),
+            _ => config.faults.clone(),
+        };
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             seed,
@@ -227,7 +232,7 @@ impl Emulator {
             base_url,
             tokens_have_mfa: config.tokens_have_mfa,
             rule_patch_returns_body: config.rule_patch_returns_body,
-            faults: FaultState::new(config.faults.clone()),
+            faults: FaultState::new(faults),
             data_file: config.data_file.clone(),
             tokens: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),

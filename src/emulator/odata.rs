@@ -569,6 +569,15 @@ fn compare(v: Option<&Value>, op: CmpOp, lit: &Lit) -> bool {
         (Value::Null, Lit::Null) => Some(std::cmp::Ordering::Equal),
         (_, Lit::Null) | (Value::Null, _) => None,
         // Graph compares directory strings case-insensitively.
+        (Value::String(a), Lit::Str(b))
+            if matches!(op, CmpOp::Eq | CmpOp::Ne) && a.is_ascii() && b.is_ascii() =>
+        {
+            Some(if a.eq_ignore_ascii_case(b) {
+                std::cmp::Ordering::Equal
+            } else {
+                std::cmp::Ordering::Less
+            })
+        }
         (Value::String(a), Lit::Str(b)) => Some(a.to_lowercase().cmp(&b.to_lowercase())),
         (Value::Bool(a), Lit::Bool(b)) => Some(a.cmp(b)),
         (Value::Number(a), Lit::Num(b)) => a.as_f64().and_then(|a| a.partial_cmp(b)),

@@ -399,6 +399,18 @@ pub(crate) struct Store {
     pub policies: Vec<PolicyRec>,
     pub schedules: Vec<ScheduleRec>,
     pub requests: Vec<(Kind, Value)>,
+    /// Graph renderings of the read-only collections, made once: listing
+    /// them is the hot path and rendering per request dominated its cost.
+    pub rendered: Rendered,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rendered {
+    pub users: Vec<Value>,
+    pub groups: Vec<Value>,
+    pub service_principals: Vec<Value>,
+    pub administrative_units: Vec<Value>,
+    pub roles: Vec<Value>,
 }
 
 const POLICY_NAMESPACE: Uuid = Uuid::from_u128(0x5f0c_3a4e_9b1d_4c6a_8e2f_7d1b_0a9c_3e51);
@@ -441,6 +453,22 @@ impl Store {
             policies: Vec::new(),
             schedules: Vec::new(),
             requests: Vec::new(),
+            rendered: Rendered::default(),
+        };
+        store.rendered = Rendered {
+            users: store.users.iter().map(Store::user_json).collect(),
+            groups: store.groups.iter().map(Store::group_json).collect(),
+            service_principals: store
+                .service_principals
+                .iter()
+                .map(Store::sp_json)
+                .collect(),
+            administrative_units: store
+                .administrative_units
+                .iter()
+                .map(Store::au_json)
+                .collect(),
+            roles: store.roles.iter().map(RoleRec::to_json).collect(),
         };
         store.policies = store
             .roles
@@ -675,6 +703,7 @@ impl Store {
             assignment_schedules: sched(Kind::Assignment),
             eligibility_requests: reqs(Kind::Eligibility),
             assignment_requests: reqs(Kind::Assignment),
+            faults: None,
         }
     }
 

@@ -50,6 +50,9 @@ pub struct Tenant {
     pub eligibility_requests: Vec<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assignment_requests: Vec<Value>,
+    /// Fault injection to use when the emulator's own configuration asks for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<super::Faults>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
