@@ -15,9 +15,15 @@ use super::tenant::{
 };
 use crate::model::{IsoDuration, RuleId, builtin_roles, default_rules_json};
 
-/// Graph's timestamp rendering (`2026-12-01T10:00:00Z`, fractions only when present).
+/// Graph's timestamp rendering (`2026-12-01T10:00:00Z`, or milliseconds
+/// when there are any: `2022-04-11T11:50:06.343Z`). Never more digits: the
+/// SDKs' parsers (.NET's among them) accept at most seven.
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    if t.timestamp_subsec_millis() == 0 {
+        t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    } else {
+        t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
 }
 
 pub(crate) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
@@ -902,5 +908,19 @@ impl Store {
     /// Expired schedules stay renewable for 30 days, as in Entra.
     pub fn renewable(&self, s: &ScheduleRec, now: DateTime<Utc>) -> bool {
         s.end().is_none_or(|e| e + TimeDelta::days(30) > now)
+    }
+}
+
+#[cfg(test)]
+mod timestamp_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn timestamps_have_at_most_millisecond_precision() {
+        let t = Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap();
+        assert_eq!(ts(t), "2026-12-01T10:00:00Z");
+        assert_eq!(ts(t + TimeDelta::nanoseconds(356_737_148)), "2026-12-01T10:00:00.356Z");
+        assert_eq!(ts(t + TimeDelta::nanoseconds(999)), "2026-12-01T10:00:00Z");
     }
 }
