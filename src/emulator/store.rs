@@ -920,7 +920,10 @@ mod timestamp_tests {
     fn timestamps_have_at_most_millisecond_precision() {
         let t = Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap();
         assert_eq!(ts(t), "2026-12-01T10:00:00Z");
-        assert_eq!(ts(t + TimeDelta::nanoseconds(356_737_148)), "2026-12-01T10:00:00.356Z");
+        assert_eq!(
+            ts(t + TimeDelta::nanoseconds(356_737_148)),
+            "2026-12-01T10:00:00.356Z"
+        );
         assert_eq!(ts(t + TimeDelta::nanoseconds(999)), "2026-12-01T10:00:00Z");
     }
 }

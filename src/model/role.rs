@@ -29,9 +29,7 @@ impl RoleRef {
     /// without regard to case, as the Entra admin center does.
     pub fn builtin(&self) -> Option<&'static BuiltinRole> {
         match self {
-            RoleRef::Id(id) => builtin_roles()
-                .iter()
-                .find(|r| r.id.eq_ignore_ascii_case(id)),
+            RoleRef::Id(id) => lookup(id).filter(|r| r.id.eq_ignore_ascii_case(id)),
             RoleRef::Name(name) => find_builtin_role(name),
         }
     }
@@ -54,21 +52,38 @@ pub struct BuiltinRole {
     pub display_name: String,
 }
 
-static BUILTIN_ROLES: LazyLock<Vec<BuiltinRole>> = LazyLock::new(|| {
+struct Table {
+    roles: Vec<BuiltinRole>,
+    /// Lower-case display name and id to position in `roles`: lookups run
+    /// once per grant, on tenants of tens of thousands of grants.
+    index: std::collections::HashMap<String, usize>,
+}
+
+static BUILTIN_ROLES: LazyLock<Table> = LazyLock::new(|| {
     // The table is compiled in and checked by a unit test, so it cannot fail at run time.
-    serde_json::from_str(include_str!("builtin_roles.json"))
-        .expect("embedded built-in role table is valid JSON")
+    let roles: Vec<BuiltinRole> = serde_json::from_str(include_str!("builtin_roles.json"))
+        .expect("embedded built-in role table is valid JSON");
+    let mut index = std::collections::HashMap::new();
+    for (i, r) in roles.iter().enumerate() {
+        index.insert(r.display_name.to_lowercase(), i);
+        index.insert(r.id.to_ascii_lowercase(), i);
+    }
+    Table { roles, index }
 });
 
 pub fn builtin_roles() -> &'static [BuiltinRole] {
-    &BUILTIN_ROLES
+    &BUILTIN_ROLES.roles
+}
+
+fn lookup(key: &str) -> Option<&'static BuiltinRole> {
+    let t = &*BUILTIN_ROLES;
+    t.index
+        .get(&key.trim().to_lowercase())
+        .map(|&i| &t.roles[i])
 }
 
 pub fn find_builtin_role(name: &str) -> Option<&'static BuiltinRole> {
-    let name = name.trim();
-    builtin_roles()
-        .iter()
-        .find(|r| r.display_name.eq_ignore_ascii_case(name))
+    lookup(name).filter(|r| r.display_name.eq_ignore_ascii_case(name.trim()))
 }
 
 /// Up to `n` names from `candidates` closest to `name`, best first: what a
