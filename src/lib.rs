@@ -6,5 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod emulator;
+pub mod graph;
 pub mod model;
 pub mod snapshot;

@@ -157,6 +157,17 @@ impl Diagnostic {
         self
     }
 
+    /// Points the diagnostic at a known location whose source text is not at
+    /// hand (later stages keep `Location`s, not files): no line is quoted.
+    pub fn at_location(mut self, location: &Location) -> Self {
+        self.source = Some(Snippet {
+            location: location.clone(),
+            line_text: String::new(),
+            width: 0,
+        });
+        self
+    }
+
     /// Points the diagnostic at a file without a position.
     pub fn in_file(mut self, path: &Path) -> Self {
         self.source = Some(Snippet {

@@ -1,0 +1,174 @@
+//! Fault injection and request statistics: latency, per-client throttling,
+//! random 503/504, dropped connections (before or after a write took effect)
+//! and replication delay. All off by default; one seeded RNG makes runs repeatable.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// What can go wrong, and how often. Rates are probabilities per request (0.0–1.0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Faults {
+    /// Fixed delay before every Graph response.
+    pub latency_ms: u64,
+    /// Extra random delay, uniform in `0..=jitter_ms`.
+    pub jitter_ms: u64,
+    /// Requests each client may make per 1-second window before getting 429.
+    pub throttle_per_second: Option<u32>,
+    /// Share of requests answered 503 or 504 (half each).
+    pub error_rate: f64,
+    /// Share of requests whose connection is dropped without a response.
+    pub reset_rate: f64,
+    /// Of the dropped write requests, the share dropped after the write took effect.
+    pub reset_after_write_share: f64,
+    /// New schedules stay invisible to reads for this long.
+    pub replication_delay_ms: u64,
+    /// Seed of the fault RNG.
+    pub rng_seed: u64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            latency_ms: 0,
+            jitter_ms: 0,
+            throttle_per_second: None,
+            error_rate: 0.0,
+            reset_rate: 0.0,
+            reset_after_write_share: 0.5,
+            replication_delay_ms: 0,
+            rng_seed: 0,
+        }
+    }
+}
+
+/// When to drop a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reset {
+    No,
+    BeforeHandling,
+    AfterHandling,
+}
+
+pub(crate) struct FaultState {
+    pub cfg: Faults,
+    rng: Mutex<StdRng>,
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl FaultState {
+    pub fn new(cfg: Faults) -> Self {
+        let rng = StdRng::seed_from_u64(cfg.rng_seed);
+        FaultState { cfg, rng: Mutex::new(rng), windows: Mutex::new(HashMap::new()) }
+    }
+
+    fn roll(&self, rate: f64) -> bool {
+        if rate <= 0.0 {
+            return false;
+        }
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        rng.random::<f64>() < rate
+    }
+
+    pub fn latency(&self) -> Option<Duration> {
+        let c = &self.cfg;
+        if c.latency_ms == 0 && c.jitter_ms == 0 {
+            return None;
+        }
+        let jitter = if c.jitter_ms > 0 {
+            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+            rng.random_range(0..=c.jitter_ms)
+        } else {
+            0
+        };
+        Some(Duration::from_millis(c.latency_ms + jitter))
+    }
+
+    /// `Some(seconds to wait)` when `client` is over its quota in this window.
+    pub fn throttle(&self, client: &str) -> Option<u64> {
+        let limit = self.cfg.throttle_per_second?;
+        let now = Instant::now();
+        let mut w = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = w.entry(client.to_string()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= Duration::from_secs(1) {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        if entry.1 > limit {
+            let left = Duration::from_secs(1).saturating_sub(now.duration_since(entry.0));
+            Some(left.as_secs_f64().ceil().max(1.0) as u64)
+        } else {
+            None
+        }
+    }
+
+    /// A random 503 or 504.
+    pub fn server_error(&self) -> Option<u16> {
+        if !self.roll(self.cfg.error_rate) {
+            return None;
+        }
+        Some(if self.roll(0.5) { 503 } else { 504 })
+    }
+
+    pub fn reset(&self, is_write: bool) -> Reset {
+        if !self.roll(self.cfg.reset_rate) {
+            return Reset::No;
+        }
+        if is_write && self.roll(self.cfg.reset_after_write_share) { Reset::AfterHandling } else { Reset::BeforeHandling }
+    }
+
+    pub fn replication_delay(&self) -> Option<Duration> {
+        (self.cfg.replication_delay_ms > 0).then(|| Duration::from_millis(self.cfg.replication_delay_ms))
+    }
+}
+
+/// Counters served at `/_emulator/stats`.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    total: u64,
+    by_route: BTreeMap<String, u64>,
+    by_status: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    pub fn record(&mut self, route: &str, status: &str) {
+        self.total += 1;
+        *self.by_route.entry(route.to_string()).or_default() += 1;
+        *self.by_status.entry(status.to_string()).or_default() += 1;
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({ "total": self.total, "byRoute": self.by_route, "byStatus": self.by_status })
+    }
+}
+
+/// A route name for statistics: the path with ids replaced by `{id}`.
+pub(crate) fn route_key(method: &str, path: &str) -> String {
+    let segs: Vec<String> = path
+        .split('/')
+        .map(|s| {
+            if let Some(i) = s.find('(') {
+                format!("{}(…)", &s[..i])
+            } else if looks_like_id(s) {
+                "{id}".to_string()
+            } else {
+                s.to_string()
+            }
+        })
+        .collect();
+    format!("{method} {}", segs.join("/"))
+}
+
+fn looks_like_id(s: &str) -> bool {
+    s.contains('@')
+        || s.starts_with("DirectoryRole_")
+        || s.starts_with("Directory_")
+        || (s.len() >= 20 && s.chars().any(|c| c.is_ascii_digit()))
+        || s.contains('%')
+}

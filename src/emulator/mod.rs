@@ -1,0 +1,300 @@
+//! A local, stateful stand-in for the Microsoft Graph PIM endpoints pim uses
+//! (role management, policies, principal lookups, `$batch`) and the Entra
+//! token endpoint, for tests, demos and users' own CI. Not a general Graph.
+//!
+//! Tests start it in-process:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), pim::emulator::EmulatorError> {
+//! use pim::emulator::{Emulator, EmulatorConfig, Tenant};
+//! let tenant = Tenant::from_file("examples/contoso/tenant.json")?;
+//! let emu = Emulator::start(EmulatorConfig { seed: Some(tenant), ..EmulatorConfig::default() }).await?;
+//! let token = emu.mint_token("00000000-0000-0000-0000-000000000001", true);
+//! let url = format!("{}/v1.0/roleManagement/directory/roleEligibilitySchedules", emu.base_url());
+//! # let _ = (token, url, emu.ca_pem());
+//! emu.stop().await;
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod batch;
+mod clock;
+mod error;
+mod faults;
+mod graph;
+mod odata;
+mod pim;
+mod server;
+mod store;
+mod tenant;
+mod tls;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use clock::Clock;
+pub use error::EmulatorError;
+pub use faults::Faults;
+pub use tenant::{
+    AdministrativeUnit, Application, CustomRole, DEFAULT_TENANT_ID, Group, PolicySeed, ScheduleSeed, ServicePrincipal,
+    Tenant, User,
+};
+
+use faults::{FaultState, Stats};
+use store::Store;
+
+/// How to run an emulator.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The tenant to start from (and to go back to on `/_emulator/reset`); `None` = built-in roles only.
+    pub seed: Option<Tenant>,
+    /// Serve HTTPS with a freshly made CA (see [`Emulator::ca_pem`]); `false` serves plain HTTP.
+    pub tls: bool,
+    /// Server page size of collections when the client gives no `$top`.
+    pub page_size: usize,
+    pub faults: Faults,
+    pub clock: Clock,
+    /// Persist the tenant here after every write (and load it at start if it exists).
+    pub data_file: Option<PathBuf>,
+    /// Whether tokens from the token endpoint carry an MFA claim (app tokens normally don't).
+    pub tokens_have_mfa: bool,
+    /// Answer rule PATCH with 200 and the rule (newer beta behaviour) instead of v1.0's 204.
+    pub rule_patch_returns_body: bool,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            seed: None,
+            tls: true,
+            page_size: 100,
+            faults: Faults::default(),
+            clock: Clock::system(),
+            data_file: None,
+            tokens_have_mfa: false,
+            rule_patch_returns_body: false,
+        }
+    }
+}
+
+/// Who a token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Caller {
+    pub object_id: String,
+    pub app_id: Option<String>,
+    pub mfa: bool,
+    pub display_name: Option<String>,
+}
+
+/// State shared by every request of one emulator.
+pub(crate) struct Shared {
+    store: Mutex<Store>,
+    seed: Tenant,
+    pub clock: Clock,
+    pub page_size: usize,
+    pub base_url: String,
+    pub tokens_have_mfa: bool,
+    pub rule_patch_returns_body: bool,
+    pub faults: FaultState,
+    data_file: Option<PathBuf>,
+    tokens: Mutex<HashMap<String, Caller>>,
+    stats: Mutex<Stats>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking handler must not take the whole emulator down with it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub(crate) fn lock_store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.store)
+    }
+
+    pub(crate) fn issue_token(&self, caller: Caller) -> String {
+        let token = format!("pimemu.{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        lock(&self.tokens).insert(token.clone(), caller);
+        token
+    }
+
+    pub(crate) fn caller(&self, token: &str) -> Option<Caller> {
+        lock(&self.tokens).get(token).cloned()
+    }
+
+    pub(crate) fn record(&self, route: &str, status: &str) {
+        lock(&self.stats).record(route, status);
+    }
+
+    pub(crate) fn stats_json(&self) -> serde_json::Value {
+        lock(&self.stats).to_json()
+    }
+
+    pub(crate) fn reset(&self) -> Result<(), EmulatorError> {
+        let fresh = Store::from_tenant(&self.seed, self.clock.now()).map_err(EmulatorError::Seed)?;
+        *self.lock_store() = fresh;
+        self.persist()
+    }
+
+    /// Write the tenant to the data file: temp file + rename, so a reader
+    /// never sees half a file.
+    pub(crate) fn persist(&self) -> Result<(), EmulatorError> {
+        let Some(path) = &self.data_file else { return Ok(()) };
+        let tenant = self.lock_store().to_tenant(self.seed.schema.clone());
+        write_atomically(path, &tenant)
+    }
+}
+
+fn write_atomically(path: &Path, tenant: &Tenant) -> Result<(), EmulatorError> {
+    let err = |source| EmulatorError::Write { path: path.to_path_buf(), source };
+    let text = serde_json::to_vec_pretty(tenant).map_err(|e| err(std::io::Error::other(e)))?;
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tenant.json".into());
+    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+/// A running emulator. Dropping it stops serving (the port is freed when the
+/// runtime next polls); [`Emulator::stop`] waits for that.
+pub struct Emulator {
+    shared: Arc<Shared>,
+    ca_pem: Option<String>,
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// Bind, load the tenant (the data file if it exists, else the seed) and serve.
+    pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| EmulatorError::Bind { addr: config.listen.to_string(), source })?;
+        let addr = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: config.listen.to_string(), source })?;
+        let (tls, ca_pem) = if config.tls {
+            let m = tls::generate()?;
+            (Some(tokio_rustls::TlsAcceptor::from(m.config)), Some(m.ca_pem))
+        } else {
+            (None, None)
+        };
+        let scheme = if config.tls { "https" } else { "http" };
+        let base_url = format!("{scheme}://{addr}");
+        let seed = config.seed.clone().unwrap_or_else(Tenant::empty);
+        let now = config.clock.now();
+        let initial = match &config.data_file {
+            Some(p) if p.exists() => Tenant::from_file(p)?,
+            _ => seed.clone(),
+        };
+        let store = Store::from_tenant(&initial, now).map_err(EmulatorError::Seed)?;
+        let shared = Arc::new(Shared {
+            store: Mutex::new(store),
+            seed,
+            clock: config.clock.clone(),
+            page_size: config.page_size.max(1),
+            base_url,
+            tokens_have_mfa: config.tokens_have_mfa,
+            rule_patch_returns_body: config.rule_patch_returns_body,
+            faults: FaultState::new(config.faults.clone()),
+            data_file: config.data_file.clone(),
+            tokens: Mutex::new(HashMap::new()),
+            stats: Mutex::new(Stats::default()),
+        });
+        shared.persist()?;
+        let (tx, rx) = oneshot::channel();
+        let app = server::router(shared.clone());
+        let task = tokio::spawn(server::serve(listener, tls, app, rx));
+        tracing::info!(target: "pim::emulator", url = %shared.base_url, "emulator listening");
+        Ok(Emulator { shared, ca_pem, addr, shutdown: Some(tx), task: Some(task) })
+    }
+
+    /// `https://127.0.0.1:PORT` (or `http://…` without TLS); Graph lives under `/v1.0`.
+    pub fn base_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// `base_url() + "/v1.0"`, what a Graph client uses as its root.
+    pub fn graph_url(&self) -> String {
+        format!("{}/v1.0", self.shared.base_url)
+    }
+
+    /// The authority host for azure_identity-style clients (same server).
+    pub fn authority_host(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    pub fn tenant_id(&self) -> String {
+        self.shared.lock_store().tenant_id.clone()
+    }
+
+    /// `{base}/{tenant}/oauth2/v2.0/token`.
+    pub fn token_url(&self) -> String {
+        format!("{}/{}/oauth2/v2.0/token", self.shared.base_url, self.tenant_id())
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// PEM of the CA that signed the server certificate; `None` without TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// A bearer token for `caller_object_id`, with or without the MFA claim
+    /// (the `MfaRule` of policies checks it).
+    pub fn mint_token(&self, caller_object_id: &str, mfa: bool) -> String {
+        self.shared.issue_token(Caller {
+            object_id: caller_object_id.to_ascii_lowercase(),
+            app_id: None,
+            mfa,
+            display_name: None,
+        })
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
+    }
+
+    /// The same document as `GET /_emulator/stats`.
+    pub fn stats(&self) -> serde_json::Value {
+        self.shared.stats_json()
+    }
+
+    /// Back to the seed (as `POST /_emulator/reset`).
+    pub fn reset(&self) -> Result<(), EmulatorError> {
+        self.shared.reset()
+    }
+
+    /// The current tenant in seed format (what the data file holds).
+    pub fn snapshot(&self) -> Tenant {
+        self.shared.lock_store().to_tenant(None)
+    }
+
+    /// Stop serving and wait until the listener is closed.
+    pub async fn stop(mut self) {
+        self.shutdown_now();
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+
+    fn shutdown_now(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.shutdown_now();
+    }
+}

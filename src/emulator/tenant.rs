@@ -1,0 +1,229 @@
+//! The seed / data-file format: a tenant's directory objects, custom roles,
+//! policy overrides, schedules and requests as JSON (schema in
+//! `schemas/tenant.schema.json`). Loading resolves names and relative times.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::error::EmulatorError;
+use crate::model::IsoDuration;
+
+/// The tenant id used when no seed is given.
+pub const DEFAULT_TENANT_ID: &str = "8f6d1e0a-6c2b-4d7e-9a51-3c0b2f4e7a10";
+
+/// A whole tenant as the emulator loads and persists it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tenant {
+    #[serde(default, rename = "$schema", skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Directory (tenant) GUID; also part of every policy id.
+    pub tenant_id: String,
+    /// Other names the token endpoint accepts for the tenant (`contoso.onmicrosoft.com`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<User>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_principals: Vec<ServicePrincipal>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub administrative_units: Vec<AdministrativeUnit>,
+    /// App registrations allowed to get tokens. Empty: any client id and secret is accepted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applications: Vec<Application>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_roles: Vec<CustomRole>,
+    /// Per-role changes to Microsoft's default policy rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicySeed>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eligibility_schedules: Vec<ScheduleSeed>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignment_schedules: Vec<ScheduleSeed>,
+    /// Past schedule requests, as Graph returns them (wire JSON).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eligibility_requests: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignment_requests: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct User {
+    pub id: String,
+    pub display_name: String,
+    pub user_principal_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_title: Option<String>,
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub account_enabled: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Group {
+    pub id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub is_assignable_to_role: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<String>,
+    /// Object ids of member users (informational).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServicePrincipal {
+    pub id: String,
+    pub app_id: String,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdministrativeUnit {
+    pub id: String,
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Application {
+    pub app_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Accepted client secrets; empty accepts any secret (and any client assertion).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CustomRole {
+    pub id: String,
+    pub display_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub is_enabled: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_resource_actions: Vec<String>,
+}
+
+/// Rules that differ from the defaults for one role (by id or display name).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicySeed {
+    pub role: String,
+    /// Full policy id (`DirectoryRole_<tenant>_<guid>`); derived from tenant and role when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Rules as Graph writes them; only the keys given replace the default rule's keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified_by: Option<String>,
+}
+
+/// One eligibility or active assignment schedule.
+///
+/// `principal` is an object id or `user:UPN`, `group:Display Name`, `sp:Name or appId`;
+/// `role` a role definition id or display name; `scope` a directory scope id or
+/// `/administrativeUnits/<display name>`. Times are RFC 3339 or relative to the
+/// emulator's clock at load: `+P10D`, `-PT2H`, `now`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScheduleSeed {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub principal: String,
+    pub role: String,
+    #[serde(default = "root_scope")]
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// End time; with neither `end` nor `duration` the schedule is permanent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    /// Id of the request that made it; `null` marks an assignment made outside PIM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_using: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_date_time: Option<String>,
+    /// `Assigned` (default) or `Activated`; active assignments only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment_type: Option<String>,
+    /// `Direct` (default), `Group` or `Inherited`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_type: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn root_scope() -> String {
+    "/".to_string()
+}
+
+impl Tenant {
+    /// An empty tenant: built-in roles with default policies, nothing else.
+    pub fn empty() -> Self {
+        Tenant { tenant_id: DEFAULT_TENANT_ID.to_string(), ..Tenant::default() }
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, EmulatorError> {
+        let path = path.as_ref();
+        let text =
+            std::fs::read_to_string(path).map_err(|source| EmulatorError::Read { path: path.to_path_buf(), source })?;
+        Tenant::from_json(&text).map_err(|source| EmulatorError::Parse { path: path.to_path_buf(), source })
+    }
+}
+
+/// A time in a seed: RFC 3339, `now`, or `+`/`-` an ISO 8601 duration from now.
+pub(crate) fn resolve_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("now") {
+        return Ok(now);
+    }
+    if let Some(rest) = t.strip_prefix('+') {
+        let d: IsoDuration = rest.parse().map_err(|e| format!("{t:?}: {e}"))?;
+        return d.add_to(now).ok_or_else(|| format!("{t:?} is out of range"));
+    }
+    if let Some(rest) = t.strip_prefix('-') {
+        let d: IsoDuration = rest.parse().map_err(|e| format!("{t:?}: {e}"))?;
+        return chrono::TimeDelta::try_seconds(d.approx_seconds())
+            .and_then(|delta| now.checked_sub_signed(delta))
+            .ok_or_else(|| format!("{t:?} is out of range"));
+    }
+    DateTime::parse_from_rfc3339(t)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|e| format!("{t:?} is not an RFC 3339 time or a relative time like +P10D: {e}"))
+}
