@@ -76,7 +76,10 @@ pub struct EmulatorArgs {
 }
 
 fn check_rate(name: &str, v: f64) -> anyhow::Result<()> {
-    anyhow::ensure!((0.0..=1.0).contains(&v), "{name} must be between 0.0 and 1.0, not {v}");
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&v),
+        "{name} must be between 0.0 and 1.0, not {v}"
+    );
     Ok(())
 }
 
@@ -108,11 +111,15 @@ pub fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
         tokens_have_mfa: args.mfa,
         rule_patch_returns_body: false,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let emu = Emulator::start(config).await?;
         if let (Some(path), Some(pem)) = (&args.cert_out, emu.ca_pem()) {
-            std::fs::write(path, pem).with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(path, pem)
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
         println!("pim emulator listening on {}", emu.base_url());
         println!("  graph:  {}", emu.graph_url());
@@ -123,7 +130,9 @@ pub fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
             println!("  plain HTTP (no TLS)");
         }
         println!("Press Ctrl-C to stop.");
-        tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl-C")?;
         emu.stop().await;
         Ok(ExitCode::SUCCESS)
     })

@@ -17,7 +17,13 @@ use std::sync::Arc;
 
 const TOKEN_NAMESPACE: Uuid = Uuid::from_u128(0x2b7e_1516_28ae_4d2a_a6ab_f715_8809_cf4f);
 
-fn aad_error(shared: &Shared, status: StatusCode, error: &str, code: u32, description: &str) -> Response {
+fn aad_error(
+    shared: &Shared,
+    status: StatusCode,
+    error: &str,
+    code: u32,
+    description: &str,
+) -> Response {
     let trace = Uuid::new_v4().to_string();
     let body = json!({
         "error": error,
@@ -51,11 +57,17 @@ pub(crate) async fn token(
 fn issue(shared: &Arc<Shared>, tenant: &str, form: &HashMap<String, String>) -> Response {
     let shared = shared.as_ref();
     if !tenant_known(shared, tenant) {
-        return aad_error(shared, StatusCode::BAD_REQUEST, "invalid_tenant", 90002, &format!("Tenant '{tenant}' not found."));
+        return aad_error(
+            shared,
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant",
+            90002,
+            &format!("Tenant '{tenant}' not found."),
+        );
     }
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return aad_error(
-            &shared,
+            shared,
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             70003,
@@ -63,13 +75,19 @@ fn issue(shared: &Arc<Shared>, tenant: &str, form: &HashMap<String, String>) -> 
         );
     }
     let Some(client_id) = form.get("client_id").filter(|c| !c.is_empty()) else {
-        return aad_error(shared, StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must contain the following parameter: 'client_id'.");
+        return aad_error(
+            shared,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'client_id'.",
+        );
     };
     let secret = form.get("client_secret");
     let assertion = form.get("client_assertion");
     if secret.is_none() && assertion.is_none() {
         return aad_error(
-            &shared,
+            shared,
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             7000218,
@@ -79,14 +97,20 @@ fn issue(shared: &Arc<Shared>, tenant: &str, form: &HashMap<String, String>) -> 
     let (object_id, display_name) = {
         let store = shared.lock_store();
         if !store.applications.is_empty() {
-            let Some(app) = store.applications.iter().find(|a| a.app_id.eq_ignore_ascii_case(client_id)) else {
+            let Some(app) = store
+                .applications
+                .iter()
+                .find(|a| a.app_id.eq_ignore_ascii_case(client_id))
+            else {
                 drop(store);
                 return aad_error(
-                    &shared,
+                    shared,
                     StatusCode::BAD_REQUEST,
                     "unauthorized_client",
                     700016,
-                    &format!("Application with identifier '{client_id}' was not found in the directory."),
+                    &format!(
+                        "Application with identifier '{client_id}' was not found in the directory."
+                    ),
                 );
             };
             let secret_ok = match secret {
@@ -96,7 +120,7 @@ fn issue(shared: &Arc<Shared>, tenant: &str, form: &HashMap<String, String>) -> 
             if !secret_ok {
                 drop(store);
                 return aad_error(
-                    &shared,
+                    shared,
                     StatusCode::UNAUTHORIZED,
                     "invalid_client",
                     7000215,
@@ -104,19 +128,35 @@ fn issue(shared: &Arc<Shared>, tenant: &str, form: &HashMap<String, String>) -> 
                 );
             }
         }
-        match store.service_principals.iter().find(|s| s.app_id.eq_ignore_ascii_case(client_id)) {
+        match store
+            .service_principals
+            .iter()
+            .find(|s| s.app_id.eq_ignore_ascii_case(client_id))
+        {
             Some(sp) => (sp.id.clone(), Some(sp.display_name.clone())),
-            None => (Uuid::new_v5(&TOKEN_NAMESPACE, client_id.to_ascii_lowercase().as_bytes()).to_string(), None),
+            None => (
+                Uuid::new_v5(&TOKEN_NAMESPACE, client_id.to_ascii_lowercase().as_bytes())
+                    .to_string(),
+                None,
+            ),
         }
     };
-    let caller = Caller { object_id, app_id: Some(client_id.clone()), mfa: shared.tokens_have_mfa, display_name };
+    let caller = Caller {
+        object_id,
+        app_id: Some(client_id.clone()),
+        mfa: shared.tokens_have_mfa,
+        display_name,
+    };
     let token = shared.issue_token(caller);
     axum::Json(json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token }))
         .into_response()
 }
 
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
-pub(crate) async fn openid_configuration(State(shared): State<Arc<Shared>>, Path(tenant): Path<String>) -> Response {
+pub(crate) async fn openid_configuration(
+    State(shared): State<Arc<Shared>>,
+    Path(tenant): Path<String>,
+) -> Response {
     let base = &shared.base_url;
     let tid = shared.lock_store().tenant_id.clone();
     axum::Json(json!({
@@ -138,7 +178,12 @@ pub(crate) async fn openid_configuration(State(shared): State<Arc<Shared>>, Path
 
 /// `GET /common/discovery/instance` (MSAL instance discovery).
 pub(crate) async fn instance_discovery(State(shared): State<Arc<Shared>>) -> Response {
-    let host = shared.base_url.split("://").nth(1).unwrap_or_default().to_string();
+    let host = shared
+        .base_url
+        .split("://")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
     axum::Json(json!({
         "tenant_discovery_endpoint": format!("{}/common/v2.0/.well-known/openid-configuration", shared.base_url),
         "api-version": "1.1",

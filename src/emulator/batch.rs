@@ -21,7 +21,8 @@ struct Step {
 }
 
 fn parse(body: &[u8]) -> GraphResult<Vec<Step>> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| GraphError::bad_request(format!("Invalid batch payload: {e}")))?;
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| GraphError::bad_request(format!("Invalid batch payload: {e}")))?;
     let reqs = v
         .get("requests")
         .and_then(Value::as_array)
@@ -35,15 +36,23 @@ fn parse(body: &[u8]) -> GraphResult<Vec<Step>> {
     for r in reqs {
         let id = r
             .get("id")
-            .and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_u64().map(|n| n.to_string())))
+            .and_then(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .or_else(|| v.as_u64().map(|n| n.to_string()))
+            })
             .ok_or_else(|| GraphError::bad_request("Every batch request needs an 'id'."))?;
         if steps.iter().any(|s| s.id.eq_ignore_ascii_case(&id)) {
-            return Err(GraphError::bad_request(format!("Batch request contains the id '{id}' more than once.")));
+            return Err(GraphError::bad_request(format!(
+                "Batch request contains the id '{id}' more than once."
+            )));
         }
         let method = r
             .get("method")
             .and_then(Value::as_str)
-            .ok_or_else(|| GraphError::bad_request(format!("Batch request '{id}' needs a 'method'.")))?
+            .ok_or_else(|| {
+                GraphError::bad_request(format!("Batch request '{id}' needs a 'method'."))
+            })?
             .to_ascii_uppercase();
         let url = r
             .get("url")
@@ -64,8 +73,16 @@ fn parse(body: &[u8]) -> GraphResult<Vec<Step>> {
         }
         let depends_on: Vec<String> = match r.get("dependsOn") {
             None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
-            Some(_) => return Err(GraphError::bad_request(format!("Batch request '{id}': 'dependsOn' must be an array."))),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            Some(_) => {
+                return Err(GraphError::bad_request(format!(
+                    "Batch request '{id}': 'dependsOn' must be an array."
+                )));
+            }
         };
         for d in &depends_on {
             if !steps.iter().any(|s| s.id.eq_ignore_ascii_case(d)) {
@@ -74,25 +91,41 @@ fn parse(body: &[u8]) -> GraphResult<Vec<Step>> {
                 )));
             }
         }
-        steps.push(Step { id, method, url, body, depends_on });
+        steps.push(Step {
+            id,
+            method,
+            url,
+            body,
+            depends_on,
+        });
     }
     Ok(steps)
 }
 
 /// Run a batch; returns the response body and whether anything was written.
-pub(crate) fn run(shared: &Shared, caller: &Caller, client: &str, body: &[u8]) -> GraphResult<(Value, bool)> {
+pub(crate) fn run(
+    shared: &Shared,
+    caller: &Caller,
+    client: &str,
+    body: &[u8],
+) -> GraphResult<(Value, bool)> {
     let steps = parse(body)?;
     let mut statuses: HashMap<String, u16> = HashMap::new();
     let mut responses = Vec::new();
     let mut wrote = false;
     for step in steps {
         let request_id = uuid::Uuid::new_v4().to_string();
-        let failed_dep = step
-            .depends_on
-            .iter()
-            .find(|d| statuses.get(&d.to_ascii_lowercase()).is_none_or(|s| *s >= 400));
+        let failed_dep = step.depends_on.iter().find(|d| {
+            statuses
+                .get(&d.to_ascii_lowercase())
+                .is_none_or(|s| *s >= 400)
+        });
         let (status, headers, body) = if let Some(d) = failed_dep {
-            let e = GraphError::new(424, "FailedDependency", format!("The request depends on request '{d}', which failed."));
+            let e = GraphError::new(
+                424,
+                "FailedDependency",
+                format!("The request depends on request '{d}', which failed."),
+            );
             error_parts(shared, &e, &request_id)
         } else if let Some(after) = shared.faults.throttle(client) {
             error_parts(shared, &super::server::throttled(after), &request_id)
@@ -102,12 +135,31 @@ pub(crate) fn run(shared: &Shared, caller: &Caller, client: &str, body: &[u8]) -
             let path = if path.starts_with("/v1.0") || path.starts_with("/beta") {
                 path.to_string()
             } else {
-                format!("/v1.0{}", if path.starts_with('/') { path.to_string() } else { format!("/{path}") })
+                format!(
+                    "/v1.0{}",
+                    if path.starts_with('/') {
+                        path.to_string()
+                    } else {
+                        format!("/{path}")
+                    }
+                )
             };
-            let body_bytes = step.body.as_ref().map(|b| b.to_string().into_bytes()).unwrap_or_default();
-            let call = Call { method: &step.method, path: &path, raw_query: query, body: &body_bytes, caller };
+            let body_bytes = step
+                .body
+                .as_ref()
+                .map(|b| b.to_string().into_bytes())
+                .unwrap_or_default();
+            let call = Call {
+                method: &step.method,
+                path: &path,
+                raw_query: query,
+                body: &body_bytes,
+                caller,
+            };
             let result = if path.trim_end_matches('/').ends_with("$batch") {
-                Err(GraphError::bad_request("A batch cannot contain another batch."))
+                Err(GraphError::bad_request(
+                    "A batch cannot contain another batch.",
+                ))
             } else {
                 dispatch(shared, &call)
             };
@@ -145,5 +197,9 @@ fn error_parts(shared: &Shared, e: &GraphError, request_id: &str) -> (u16, Value
     for (k, v) in &e.headers {
         h.insert(k.clone(), json!(v));
     }
-    (e.status, Value::Object(h), e.body(&date, request_id, request_id))
+    (
+        e.status,
+        Value::Object(h),
+        e.body(&date, request_id, request_id),
+    )
 }

@@ -18,12 +18,18 @@ struct ClockState {
 impl Clock {
     /// Wall-clock time (plus any offset given with [`Clock::advance`]).
     pub fn system() -> Self {
-        Clock(Arc::new(Mutex::new(ClockState { fixed: None, offset: TimeDelta::zero() })))
+        Clock(Arc::new(Mutex::new(ClockState {
+            fixed: None,
+            offset: TimeDelta::zero(),
+        })))
     }
 
     /// A clock standing still at `t` until moved.
     pub fn fixed(t: DateTime<Utc>) -> Self {
-        Clock(Arc::new(Mutex::new(ClockState { fixed: Some(t), offset: TimeDelta::zero() })))
+        Clock(Arc::new(Mutex::new(ClockState {
+            fixed: Some(t),
+            offset: TimeDelta::zero(),
+        })))
     }
 
     pub fn now(&self) -> DateTime<Utc> {

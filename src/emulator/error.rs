@@ -23,7 +23,13 @@ pub(crate) type GraphResult<T> = Result<T, GraphError>;
 
 impl GraphError {
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
-        GraphError { status, code: code.to_string(), message: message.into(), headers: Vec::new(), inner: None }
+        GraphError {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+            headers: Vec::new(),
+            inner: None,
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -31,7 +37,11 @@ impl GraphError {
     }
 
     pub fn invalid_filter(message: impl Into<String>) -> Self {
-        GraphError::new(400, "BadRequest", format!("Invalid filter clause: {}", message.into()))
+        GraphError::new(
+            400,
+            "BadRequest",
+            format!("Invalid filter clause: {}", message.into()),
+        )
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -42,7 +52,9 @@ impl GraphError {
         GraphError::new(
             404,
             "Request_ResourceNotFound",
-            format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+            format!(
+                "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+            ),
         )
     }
 
@@ -56,11 +68,22 @@ impl GraphError {
     }
 
     pub fn no_route(method: &str, path: &str) -> Self {
-        GraphError::new(400, "BadRequest", format!("Resource not found for the segment '{}' ({method}).", last_segment(path)))
+        GraphError::new(
+            400,
+            "BadRequest",
+            format!(
+                "Resource not found for the segment '{}' ({method}).",
+                last_segment(path)
+            ),
+        )
     }
 
     pub fn method_not_allowed() -> Self {
-        GraphError::new(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.")
+        GraphError::new(
+            405,
+            "Request_BadRequest",
+            "Specified HTTP method is not allowed for the request uri.",
+        )
     }
 
     pub fn internal() -> Self {
@@ -85,22 +108,37 @@ impl GraphError {
 }
 
 fn last_segment(path: &str) -> &str {
-    path.trim_end_matches('/').rsplit('/').next().unwrap_or(path)
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(path)
 }
 
 /// Why the emulator could not start or load its data.
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: not a valid tenant file: {source}")]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("invalid tenant data: {0}")]
     Seed(String),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("cannot set up TLS: {0}")]
     Tls(String),
 }

@@ -65,7 +65,11 @@ pub(crate) struct FaultState {
 impl FaultState {
     pub fn new(cfg: Faults) -> Self {
         let rng = StdRng::seed_from_u64(cfg.rng_seed);
-        FaultState { cfg, rng: Mutex::new(rng), windows: Mutex::new(HashMap::new()) }
+        FaultState {
+            cfg,
+            rng: Mutex::new(rng),
+            windows: Mutex::new(HashMap::new()),
+        }
     }
 
     fn roll(&self, rate: f64) -> bool {
@@ -120,11 +124,16 @@ impl FaultState {
         if !self.roll(self.cfg.reset_rate) {
             return Reset::No;
         }
-        if is_write && self.roll(self.cfg.reset_after_write_share) { Reset::AfterHandling } else { Reset::BeforeHandling }
+        if is_write && self.roll(self.cfg.reset_after_write_share) {
+            Reset::AfterHandling
+        } else {
+            Reset::BeforeHandling
+        }
     }
 
     pub fn replication_delay(&self) -> Option<Duration> {
-        (self.cfg.replication_delay_ms > 0).then(|| Duration::from_millis(self.cfg.replication_delay_ms))
+        (self.cfg.replication_delay_ms > 0)
+            .then(|| Duration::from_millis(self.cfg.replication_delay_ms))
     }
 }
 

@@ -2,10 +2,15 @@
 //! role management, policies, principals, `getByIds` and `$batch`. Handlers
 //! are synchronous over the locked store; the HTTP edge lives in `server`.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value, json};
 
 use super::error::{GraphError, GraphResult};
-use super::odata::{ExpandItem, Query, apply_select, context_projection, encode_skiptoken, percent_decode, validate_filter};
+use super::odata::{
+    ExpandItem, Query, apply_select, context_projection, encode_skiptoken, percent_decode,
+    validate_filter,
+};
 use super::pim;
 use super::store::{Kind, PolicyRec, Store, merge, normalize_rule, ts};
 use super::{Caller, Shared};
@@ -25,13 +30,28 @@ pub(crate) struct GraphResponse {
 
 impl GraphResponse {
     fn ok(body: Value) -> Self {
-        GraphResponse { status: 200, body: Some(body), headers: Vec::new(), wrote: false }
+        GraphResponse {
+            status: 200,
+            body: Some(body),
+            headers: Vec::new(),
+            wrote: false,
+        }
     }
     fn created(body: Value) -> Self {
-        GraphResponse { status: 201, body: Some(body), headers: Vec::new(), wrote: true }
+        GraphResponse {
+            status: 201,
+            body: Some(body),
+            headers: Vec::new(),
+            wrote: true,
+        }
     }
     fn no_content(wrote: bool) -> Self {
-        GraphResponse { status: 204, body: None, headers: Vec::new(), wrote }
+        GraphResponse {
+            status: 204,
+            body: None,
+            headers: Vec::new(),
+            wrote,
+        }
     }
 }
 
@@ -57,9 +77,17 @@ fn segments(path: &str) -> GraphResult<(&str, Vec<String>)> {
     } else if let Some(r) = trimmed.strip_prefix("/beta") {
         ("/beta", r)
     } else {
-        return Err(GraphError::new(400, "BadRequest", "Invalid version: the URL must start with /v1.0."));
+        return Err(GraphError::new(
+            400,
+            "BadRequest",
+            "Invalid version: the URL must start with /v1.0.",
+        ));
     };
-    let segs = rest.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
+    let segs = rest
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
     Ok((version, segs))
 }
 
@@ -67,7 +95,8 @@ fn parse_body(body: &[u8]) -> GraphResult<Value> {
     if body.is_empty() {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(body).map_err(|e| GraphError::bad_request(format!("Unable to read JSON request payload: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| GraphError::bad_request(format!("Unable to read JSON request payload: {e}")))
 }
 
 /// Route one call. `$batch` is handled by the caller (it re-enters here).
@@ -104,9 +133,16 @@ pub(crate) fn dispatch(shared: &Shared, call: &Call<'_>) -> GraphResult<GraphRes
                     q.only(&[])?;
                     let body = parse_body(call.body)?;
                     let delay = shared.faults.replication_delay();
-                    let mut entity = pim::create_request(store, kind, &body, call.caller, now, delay)?;
-                    let wrote = !entity.get("isValidationOnly").and_then(Value::as_bool).unwrap_or(false);
-                    with_context(&mut entity, &format!("{METADATA}roleManagement/directory/{set}/$entity"));
+                    let mut entity =
+                        pim::create_request(store, kind, &body, call.caller, now, delay)?;
+                    let wrote = !entity
+                        .get("isValidationOnly")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                    with_context(
+                        &mut entity,
+                        &format!("{METADATA}roleManagement/directory/{set}/$entity"),
+                    );
                     let mut r = GraphResponse::created(entity);
                     r.wrote = wrote;
                     Ok(r)
@@ -120,10 +156,20 @@ pub(crate) fn dispatch(shared: &Shared, call: &Call<'_>) -> GraphResult<GraphRes
                 (_, "GET", [func]) if func.starts_with("filterByCurrentUser") => {
                     let on = parse_function_arg(func, "filterByCurrentUser", "on")?;
                     match on.as_str() {
-                        "principal" => list_pim(store, kind, what, &q, &link, Some(&call.caller.object_id), now),
+                        "principal" => list_pim(
+                            store,
+                            kind,
+                            what,
+                            &q,
+                            &link,
+                            Some(&call.caller.object_id),
+                            now,
+                        ),
                         "approver" | "createdBy" if what == Set::Requests => {
                             let ctx = format!("{METADATA}roleManagement/directory/{set}");
-                            Ok(GraphResponse::ok(json!({ "@odata.context": ctx, "value": [] })))
+                            Ok(GraphResponse::ok(
+                                json!({ "@odata.context": ctx, "value": [] }),
+                            ))
                         }
                         other => Err(GraphError::bad_request(format!(
                             "The value '{other}' is not valid for parameter 'on' of filterByCurrentUser."
@@ -131,12 +177,18 @@ pub(crate) fn dispatch(shared: &Shared, call: &Call<'_>) -> GraphResult<GraphRes
                     }
                 }
                 (_, "GET", [id]) => get_pim(store, kind, what, id, &q, now),
-                (_, "GET" | "POST" | "PATCH" | "DELETE" | "PUT", _) => Err(GraphError::method_not_allowed()),
+                (_, "GET" | "POST" | "PATCH" | "DELETE" | "PUT", _) => {
+                    Err(GraphError::method_not_allowed())
+                }
                 _ => Err(GraphError::no_route(m, call.path)),
             }
         }
-        ["policies", "roleManagementPolicies", rest @ ..] => policies(store, call, rest, &q, &link, now),
-        ["policies", "roleManagementPolicyAssignments", rest @ ..] => policy_assignments(store, m, rest, &q, &link),
+        ["policies", "roleManagementPolicies", rest @ ..] => {
+            policies(store, call, rest, &q, &link, now)
+        }
+        ["policies", "roleManagementPolicyAssignments", rest @ ..] => {
+            policy_assignments(store, m, rest, &q, &link)
+        }
         ["users", rest @ ..] => directory(store, Dir::Users, m, rest, &q, &link),
         [seg, rest @ ..] if seg.starts_with("users(") => {
             let key = parse_key(seg, "users")?;
@@ -145,7 +197,9 @@ pub(crate) fn dispatch(shared: &Shared, call: &Call<'_>) -> GraphResult<GraphRes
             directory(store, Dir::Users, m, &r, &q, &link)
         }
         ["groups", rest @ ..] => directory(store, Dir::Groups, m, rest, &q, &link),
-        ["servicePrincipals", rest @ ..] => directory(store, Dir::ServicePrincipals, m, rest, &q, &link),
+        ["servicePrincipals", rest @ ..] => {
+            directory(store, Dir::ServicePrincipals, m, rest, &q, &link)
+        }
         [seg] if seg.starts_with("servicePrincipals(") => {
             let app_id = parse_function_arg(seg, "servicePrincipals", "appId")?;
             q.only(&["$select"])?;
@@ -159,7 +213,9 @@ pub(crate) fn dispatch(shared: &Shared, call: &Call<'_>) -> GraphResult<GraphRes
             with_context(&mut v, &format!("{METADATA}servicePrincipals/$entity"));
             Ok(GraphResponse::ok(v))
         }
-        ["directory", "administrativeUnits", rest @ ..] => directory(store, Dir::AdministrativeUnits, m, rest, &q, &link),
+        ["directory", "administrativeUnits", rest @ ..] => {
+            directory(store, Dir::AdministrativeUnits, m, rest, &q, &link)
+        }
         ["directoryObjects", "getByIds"] if m == "POST" => get_by_ids(store, call.body),
         _ => Err(GraphError::no_route(m, call.path)),
     }
@@ -198,9 +254,14 @@ fn parse_function_arg(seg: &str, name: &str, key: &str) -> GraphResult<String> {
         .and_then(|s| s.strip_prefix('('))
         .and_then(|s| s.strip_suffix(')'))
         .ok_or_else(|| GraphError::bad_request(format!("Invalid segment '{seg}'.")))?;
-    let (k, v) = inner.split_once('=').ok_or_else(|| GraphError::bad_request(format!("Invalid segment '{seg}'.")))?;
+    let (k, v) = inner
+        .split_once('=')
+        .ok_or_else(|| GraphError::bad_request(format!("Invalid segment '{seg}'.")))?;
     if !k.trim().eq_ignore_ascii_case(key) {
-        return Err(GraphError::bad_request(format!("Unknown parameter '{}' in '{seg}'.", k.trim())));
+        return Err(GraphError::bad_request(format!(
+            "Unknown parameter '{}' in '{seg}'.",
+            k.trim()
+        )));
     }
     Ok(v.trim().trim_matches('\'').replace("''", "'"))
 }
@@ -223,7 +284,14 @@ struct Listing<'a> {
     ordered: &'a [&'a str],
 }
 
-fn list<F>(items: Vec<Value>, spec: &Listing<'_>, q: &Query, link: &Link<'_>, default_page: usize, expand: F) -> GraphResult<GraphResponse>
+fn list<F>(
+    items: Vec<Cow<'_, Value>>,
+    spec: &Listing<'_>,
+    q: &Query,
+    link: &Link<'_>,
+    default_page: usize,
+    expand: F,
+) -> GraphResult<GraphResponse>
 where
     F: Fn(&mut Value, &ExpandItem) -> GraphResult<()>,
 {
@@ -233,11 +301,16 @@ where
         items.retain(|i| f.eval(i));
     }
     let total = items.len();
-    let page = q.top.map(|t| t.clamp(1, 999)).unwrap_or(default_page).max(1);
+    let page = q
+        .top
+        .map(|t| t.clamp(1, 999))
+        .unwrap_or(default_page)
+        .max(1);
     let start = q.skip.min(total);
     let end = (start + page).min(total);
     let mut value = Vec::with_capacity(end - start);
-    for mut item in items.drain(start..end) {
+    for item in items.drain(start..end) {
+        let mut item = item.into_owned();
         for e in &q.expand {
             expand(&mut item, e)?;
         }
@@ -245,14 +318,24 @@ where
         value.push(item);
     }
     let mut out = Map::new();
-    out.insert("@odata.context".into(), json!(format!("{}{}", spec.context, context_projection(&q.select, &q.expand))));
+    out.insert(
+        "@odata.context".into(),
+        json!(format!(
+            "{}{}",
+            spec.context,
+            context_projection(&q.select, &q.expand)
+        )),
+    );
     if q.count {
         out.insert("@odata.count".into(), json!(total));
     }
     if end < total {
         let mut pairs = q.raw_pairs.clone();
         pairs.push(format!("$skiptoken={}", encode_skiptoken(end)));
-        out.insert("@odata.nextLink".into(), json!(format!("{}{}?{}", link.base, link.path, pairs.join("&"))));
+        out.insert(
+            "@odata.nextLink".into(),
+            json!(format!("{}{}?{}", link.base, link.path, pairs.join("&"))),
+        );
     }
     out.insert("value".into(), Value::Array(value));
     Ok(GraphResponse::ok(Value::Object(out)))
@@ -314,11 +397,28 @@ fn type_name(kind: Kind, what: Set) -> &'static str {
     }
 }
 
-fn pim_items(store: &Store, kind: Kind, what: Set, now: chrono::DateTime<chrono::Utc>) -> Vec<Value> {
+fn pim_items(
+    store: &Store,
+    kind: Kind,
+    what: Set,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Cow<'_, Value>> {
     match what {
-        Set::Requests => store.requests.iter().filter(|(k, _)| *k == kind).map(|(_, v)| v.clone()).collect(),
-        Set::Schedules => store.visible_schedules(kind, now).map(|s| s.to_json(now)).collect(),
-        Set::Instances => store.visible_schedules(kind, now).filter(|s| s.is_active(now)).map(|s| s.instance_json()).collect(),
+        Set::Requests => store
+            .requests
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, v)| Cow::Borrowed(v))
+            .collect(),
+        Set::Schedules => store
+            .visible_schedules(kind, now)
+            .map(|s| Cow::Owned(s.to_json(now)))
+            .collect(),
+        Set::Instances => store
+            .visible_schedules(kind, now)
+            .filter(|s| s.is_active(now))
+            .map(|s| Cow::Owned(s.instance_json()))
+            .collect(),
     }
 }
 
@@ -335,11 +435,15 @@ fn list_pim(
     let mut items = pim_items(store, kind, what, now);
     let function_result = only_principal.is_some() && what != Set::Requests;
     if let Some(p) = only_principal {
-        items.retain(|i| i.get("principalId").and_then(Value::as_str).is_some_and(|x| x.eq_ignore_ascii_case(p)));
+        items.retain(|i| {
+            i.get("principalId")
+                .and_then(Value::as_str)
+                .is_some_and(|x| x.eq_ignore_ascii_case(p))
+        });
         if function_result {
             let t = format!("#microsoft.graph.{}", type_name(kind, what));
             for i in &mut items {
-                with_type(i, &t);
+                with_type(i.to_mut(), &t);
             }
         }
     }
@@ -353,8 +457,15 @@ fn list_pim(
         Set::Schedules => SCHEDULE_FILTER,
         Set::Instances => INSTANCE_FILTER,
     };
-    let spec = Listing { context, entity: type_name(kind, what), filterable, ordered: &["startDateTime", "endDateTime"] };
-    list(items, &spec, q, link, link.page, |item, e| expand_pim(store, kind, what, item, e, now))
+    let spec = Listing {
+        context,
+        entity: type_name(kind, what),
+        filterable,
+        ordered: &["startDateTime", "endDateTime"],
+    };
+    list(items, &spec, q, link, link.page, |item, e| {
+        expand_pim(store, kind, what, item, e, now)
+    })
 }
 
 fn with_type(v: &mut Value, t: &str) {
@@ -366,28 +477,51 @@ fn with_type(v: &mut Value, t: &str) {
     }
 }
 
-fn get_pim(store: &Store, kind: Kind, what: Set, id: &str, q: &Query, now: chrono::DateTime<chrono::Utc>) -> GraphResult<GraphResponse> {
+fn get_pim(
+    store: &Store,
+    kind: Kind,
+    what: Set,
+    id: &str,
+    q: &Query,
+    now: chrono::DateTime<chrono::Utc>,
+) -> GraphResult<GraphResponse> {
     q.only(&["$select", "$expand"])?;
     let set = set_name(kind, what);
     let found = match what {
         Set::Requests => store
             .requests
             .iter()
-            .find(|(k, r)| *k == kind && r.get("id").and_then(Value::as_str).is_some_and(|x| x.eq_ignore_ascii_case(id)))
+            .find(|(k, r)| {
+                *k == kind
+                    && r.get("id")
+                        .and_then(Value::as_str)
+                        .is_some_and(|x| x.eq_ignore_ascii_case(id))
+            })
             .map(|(_, v)| v.clone()),
-        Set::Schedules => store.visible_schedules(kind, now).find(|s| s.id.eq_ignore_ascii_case(id)).map(|s| s.to_json(now)),
+        Set::Schedules => store
+            .visible_schedules(kind, now)
+            .find(|s| s.id.eq_ignore_ascii_case(id))
+            .map(|s| s.to_json(now)),
         Set::Instances => store
             .visible_schedules(kind, now)
             .filter(|s| s.is_active(now))
             .find(|s| s.instance_id().eq_ignore_ascii_case(id))
             .map(|s| s.instance_json()),
     };
-    let mut item = found.ok_or_else(|| GraphError::not_found(format!("No {} with id '{id}' was found.", type_name(kind, what))))?;
+    let mut item = found.ok_or_else(|| {
+        GraphError::not_found(format!(
+            "No {} with id '{id}' was found.",
+            type_name(kind, what)
+        ))
+    })?;
     for e in &q.expand {
         expand_pim(store, kind, what, &mut item, e, now)?;
     }
     apply_select(&mut item, &q.select, &q.expand);
-    let ctx = format!("{METADATA}roleManagement/directory/{set}{}/$entity", context_projection(&q.select, &q.expand));
+    let ctx = format!(
+        "{METADATA}roleManagement/directory/{set}{}/$entity",
+        context_projection(&q.select, &q.expand)
+    );
     with_context(&mut item, &ctx);
     Ok(GraphResponse::ok(item))
 }
@@ -402,16 +536,28 @@ fn expand_pim(
 ) -> GraphResult<()> {
     let get = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
     let mut v = match e.name.as_str() {
-        "principal" => get("principalId").and_then(|p| store.directory_object(&p)).unwrap_or(Value::Null),
-        "roleDefinition" => get("roleDefinitionId").and_then(|r| store.role(&r).map(|r| r.to_json())).unwrap_or(Value::Null),
+        "principal" => get("principalId")
+            .and_then(|p| store.directory_object(&p))
+            .unwrap_or(Value::Null),
+        "roleDefinition" => get("roleDefinitionId")
+            .and_then(|r| store.role(&r).map(|r| r.to_json()))
+            .unwrap_or(Value::Null),
         "directoryScope" => match get("directoryScopeId").as_deref() {
             None | Some("/") => Value::Null,
-            Some(s) => store.directory_object(s.rsplit('/').next().unwrap_or(s)).unwrap_or(Value::Null),
+            Some(s) => store
+                .directory_object(s.rsplit('/').next().unwrap_or(s))
+                .unwrap_or(Value::Null),
         },
         "appScope" => Value::Null,
         "activatedUsing" if kind == Kind::Assignment => Value::Null,
         "targetSchedule" if what == Set::Requests => get("targetScheduleId")
-            .and_then(|t| store.schedules.iter().find(|s| s.kind == kind && s.id == t).map(|s| s.to_json(now)))
+            .and_then(|t| {
+                store
+                    .schedules
+                    .iter()
+                    .find(|s| s.kind == kind && s.id == t)
+                    .map(|s| s.to_json(now))
+            })
             .unwrap_or(Value::Null),
         other => {
             return Err(GraphError::bad_request(format!(
@@ -421,7 +567,10 @@ fn expand_pim(
         }
     };
     if !e.expand.is_empty() {
-        return Err(GraphError::bad_request(format!("Nested $expand is not supported on '{}'.", e.name)));
+        return Err(GraphError::bad_request(format!(
+            "Nested $expand is not supported on '{}'.",
+            e.name
+        )));
     }
     apply_select(&mut v, &e.select, &[]);
     if let Some(o) = item.as_object_mut() {
@@ -432,24 +581,37 @@ fn expand_pim(
 
 // ---------------------------------------------------------------- role definitions
 
-fn role_definitions(store: &Store, m: &str, rest: &[&str], q: &Query, link: &Link<'_>) -> GraphResult<GraphResponse> {
+fn role_definitions(
+    store: &Store,
+    m: &str,
+    rest: &[&str],
+    q: &Query,
+    link: &Link<'_>,
+) -> GraphResult<GraphResponse> {
     match (m, rest) {
         ("GET", []) => {
-            let items = store.roles.iter().map(|r| r.to_json()).collect();
+            let items = store.rendered.roles.iter().map(Cow::Borrowed).collect();
             let spec = Listing {
                 context: format!("{METADATA}roleManagement/directory/roleDefinitions"),
                 entity: "unifiedRoleDefinition",
                 filterable: &["id", "displayName", "isBuiltIn", "templateId", "isEnabled"],
                 ordered: &[],
             };
-            list(items, &spec, q, link, 1000, |_, e| no_expand(e, "unifiedRoleDefinition"))
+            list(items, &spec, q, link, 1000, |_, e| {
+                no_expand(e, "unifiedRoleDefinition")
+            })
         }
         ("GET", [id]) => {
             q.only(&["$select"])?;
-            let r = store.role(id).ok_or_else(|| GraphError::not_found(format!("No role definition with id '{id}'.")))?;
+            let r = store.role(id).ok_or_else(|| {
+                GraphError::not_found(format!("No role definition with id '{id}'."))
+            })?;
             let mut v = r.to_json();
             apply_select(&mut v, &q.select, &[]);
-            with_context(&mut v, &format!("{METADATA}roleManagement/directory/roleDefinitions/$entity"));
+            with_context(
+                &mut v,
+                &format!("{METADATA}roleManagement/directory/roleDefinitions/$entity"),
+            );
             Ok(GraphResponse::ok(v))
         }
         _ => Err(GraphError::method_not_allowed()),
@@ -457,7 +619,10 @@ fn role_definitions(store: &Store, m: &str, rest: &[&str], q: &Query, link: &Lin
 }
 
 fn no_expand(e: &ExpandItem, entity: &str) -> GraphResult<()> {
-    Err(GraphError::bad_request(format!("Could not find a property named '{}' on type 'microsoft.graph.{entity}'.", e.name)))
+    Err(GraphError::bad_request(format!(
+        "Could not find a property named '{}' on type 'microsoft.graph.{entity}'.",
+        e.name
+    )))
 }
 
 // ---------------------------------------------------------------- policies
@@ -465,7 +630,9 @@ fn no_expand(e: &ExpandItem, entity: &str) -> GraphResult<()> {
 /// The scope type a policy query asks for; anything but the tenant scope of
 /// directory roles is the PIM backend's MissingProvider error.
 fn required_scope(q: &Query) -> GraphResult<&'static str> {
-    let Some(f) = &q.filter else { return Err(GraphError::missing_provider()) };
+    let Some(f) = &q.filter else {
+        return Err(GraphError::missing_provider());
+    };
     let mut scope_id = None;
     let mut scope_type = None;
     for c in f.conjuncts() {
@@ -485,7 +652,11 @@ fn required_scope(q: &Query) -> GraphResult<&'static str> {
 }
 
 fn scope_type_of(id: &str) -> &'static str {
-    if id.starts_with("Directory_") { "Directory" } else { "DirectoryRole" }
+    if id.starts_with("Directory_") {
+        "Directory"
+    } else {
+        "DirectoryRole"
+    }
 }
 
 fn rules_json(p: &PolicyRec, select: &[String]) -> Vec<Value> {
@@ -499,17 +670,29 @@ fn rules_json(p: &PolicyRec, select: &[String]) -> Vec<Value> {
         .collect()
 }
 
-fn expand_policy(p: &PolicyRec, scope_type: &str, item: &mut Value, e: &ExpandItem) -> GraphResult<()> {
+fn expand_policy(
+    p: &PolicyRec,
+    scope_type: &str,
+    item: &mut Value,
+    e: &ExpandItem,
+) -> GraphResult<()> {
     match e.name.as_str() {
         "rules" | "effectiveRules" => {
             if !e.expand.is_empty() {
-                return Err(GraphError::bad_request("Nested $expand is not supported on rules."));
+                return Err(GraphError::bad_request(
+                    "Nested $expand is not supported on rules.",
+                ));
             }
             if let Some(o) = item.as_object_mut() {
                 if !e.select.is_empty() {
                     o.insert(
                         format!("{}@odata.context", e.name),
-                        json!(format!("{METADATA}policies/roleManagementPolicies('{}')/{}({})", p.id(scope_type), e.name, e.select.join(","))),
+                        json!(format!(
+                            "{METADATA}policies/roleManagementPolicies('{}')/{}({})",
+                            p.id(scope_type),
+                            e.name,
+                            e.select.join(",")
+                        )),
                     );
                 }
                 o.insert(e.name.clone(), Value::Array(rules_json(p, &e.select)));
@@ -533,17 +716,34 @@ fn policies(
     match (call.method, rest) {
         ("GET", []) => {
             let scope_type = required_scope(q)?;
-            let items: Vec<Value> = store.policies.iter().map(|p| p.to_json(scope_type)).collect();
+            let items: Vec<Cow<'_, Value>> = store
+                .policies
+                .iter()
+                .map(|p| Cow::Owned(p.to_json(scope_type)))
+                .collect();
             let spec = Listing {
                 context: format!("{METADATA}policies/roleManagementPolicies"),
                 entity: "unifiedRoleManagementPolicy",
-                filterable: &["scopeId", "scopeType", "isOrganizationDefault", "id", "displayName"],
+                filterable: &[
+                    "scopeId",
+                    "scopeType",
+                    "isOrganizationDefault",
+                    "id",
+                    "displayName",
+                ],
                 ordered: &[],
             };
             let st = scope_type;
             list(items, &spec, q, link, link.page, |item, e| {
-                let id = item.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
-                let p = store.policy_index(&id).map(|i| &store.policies[i]).ok_or_else(GraphError::internal)?;
+                let id = item
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let p = store
+                    .policy_index(&id)
+                    .map(|i| &store.policies[i])
+                    .ok_or_else(GraphError::internal)?;
                 expand_policy(p, st, item, e)
             })
         }
@@ -556,7 +756,13 @@ fn policies(
                 expand_policy(p, st, &mut v, e)?;
             }
             apply_select(&mut v, &q.select, &q.expand);
-            with_context(&mut v, &format!("{METADATA}policies/roleManagementPolicies{}/$entity", context_projection(&q.select, &q.expand)));
+            with_context(
+                &mut v,
+                &format!(
+                    "{METADATA}policies/roleManagementPolicies{}/$entity",
+                    context_projection(&q.select, &q.expand)
+                ),
+            );
             Ok(GraphResponse::ok(v))
         }
         ("PATCH", [id]) => {
@@ -576,11 +782,14 @@ fn policies(
                 patch_rule(&mut updated, rid, r)?;
             }
             updated.last_modified = Some(ts(now));
-            updated.last_modified_by = Some(call.caller.display_name.clone().unwrap_or_else(|| call.caller.object_id.clone()));
+            updated.last_modified_by = Some(caller_name(store, call.caller));
             let st = scope_type_of(id);
             let mut v = updated.to_json(st);
             store.policies[i] = updated;
-            with_context(&mut v, &format!("{METADATA}policies/roleManagementPolicies/$entity"));
+            with_context(
+                &mut v,
+                &format!("{METADATA}policies/roleManagementPolicies/$entity"),
+            );
             let mut r = GraphResponse::ok(v);
             r.wrote = true;
             Ok(r)
@@ -594,7 +803,14 @@ fn policies(
                 filterable: &["id", "target/caller", "target/level"],
                 ordered: &[],
             };
-            list(p.rules.clone(), &spec, q, link, 100, |_, e| no_expand(e, "unifiedRoleManagementPolicyRule"))
+            list(
+                p.rules.iter().map(Cow::Borrowed).collect(),
+                &spec,
+                q,
+                link,
+                100,
+                |_, e| no_expand(e, "unifiedRoleManagementPolicyRule"),
+            )
         }
         ("GET", [id, "rules" | "effectiveRules", rule_id]) => {
             q.only(&["$select"])?;
@@ -602,7 +818,13 @@ fn policies(
             let rid = RuleId::parse(rule_id).ok_or_else(|| invalid_rule(rule_id))?;
             let mut v = p.rule(rid).cloned().ok_or_else(|| invalid_rule(rule_id))?;
             apply_select(&mut v, &q.select, &[]);
-            with_context(&mut v, &format!("{METADATA}policies/roleManagementPolicies('{id}')/{}/$entity", rest[1]));
+            with_context(
+                &mut v,
+                &format!(
+                    "{METADATA}policies/roleManagementPolicies('{id}')/{}/$entity",
+                    rest[1]
+                ),
+            );
             Ok(GraphResponse::ok(v))
         }
         ("PATCH", [id, "rules", rule_id]) => {
@@ -616,7 +838,10 @@ fn policies(
             store.policies[i] = updated;
             if link.rule_patch_body {
                 let mut v = out.unwrap_or(Value::Null);
-                with_context(&mut v, &format!("{METADATA}policies/roleManagementPolicies('{id}')/rules/$entity"));
+                with_context(
+                    &mut v,
+                    &format!("{METADATA}policies/roleManagementPolicies('{id}')/rules/$entity"),
+                );
                 let mut r = GraphResponse::ok(v);
                 r.wrote = true;
                 return Ok(r);
@@ -627,8 +852,29 @@ fn policies(
     }
 }
 
+/// The display name Graph shows in `lastModifiedBy`.
+fn caller_name(store: &Store, caller: &Caller) -> String {
+    let id = caller.object_id.as_str();
+    store
+        .users
+        .iter()
+        .find(|u| u.id.eq_ignore_ascii_case(id))
+        .map(|u| u.display_name.clone())
+        .or_else(|| {
+            store
+                .service_principals
+                .iter()
+                .find(|s| s.id.eq_ignore_ascii_case(id))
+                .map(|s| s.display_name.clone())
+        })
+        .or_else(|| caller.display_name.clone())
+        .unwrap_or_else(|| id.to_string())
+}
+
 fn find_policy(store: &Store, id: &str) -> GraphResult<usize> {
-    store.policy_index(id).ok_or_else(|| GraphError::not_found(format!("No policy with id '{id}' was found.")))
+    store
+        .policy_index(id)
+        .ok_or_else(|| GraphError::not_found(format!("No policy with id '{id}' was found.")))
 }
 
 fn invalid_rule(id: &str) -> GraphError {
@@ -640,7 +886,9 @@ fn invalid_rule(id: &str) -> GraphError {
 fn patch_rule(p: &mut PolicyRec, rule_id: &str, body: &Value) -> GraphResult<()> {
     let rid = RuleId::parse(rule_id).ok_or_else(|| invalid_rule(rule_id))?;
     if !body.is_object() {
-        return Err(GraphError::bad_request("The request body must be a JSON object."));
+        return Err(GraphError::bad_request(
+            "The request body must be a JSON object.",
+        ));
     }
     if let Some(bid) = body.get("id").and_then(Value::as_str)
         && !bid.eq_ignore_ascii_case(rid.as_str())
@@ -648,10 +896,16 @@ fn patch_rule(p: &mut PolicyRec, rule_id: &str, body: &Value) -> GraphResult<()>
         return Err(invalid_rule(bid));
     }
     match body.get("@odata.type").and_then(Value::as_str) {
-        Some(t) if t.trim_start_matches('#').eq_ignore_ascii_case(rid.odata_type().trim_start_matches('#')) => {}
+        Some(t)
+            if t.trim_start_matches('#')
+                .eq_ignore_ascii_case(rid.odata_type().trim_start_matches('#')) => {}
         _ => return Err(GraphError::internal()),
     }
-    let Some(rule) = p.rules.iter_mut().find(|r| r.get("id").and_then(Value::as_str) == Some(rid.as_str())) else {
+    let Some(rule) = p
+        .rules
+        .iter_mut()
+        .find(|r| r.get("id").and_then(Value::as_str) == Some(rid.as_str()))
+    else {
         return Err(invalid_rule(rule_id));
     };
     let mut merged = rule.clone();
@@ -663,13 +917,34 @@ fn patch_rule(p: &mut PolicyRec, rule_id: &str, body: &Value) -> GraphResult<()>
 }
 
 fn validate_rule(rid: RuleId, r: &Value) -> GraphResult<()> {
-    let bad = |k: &str| GraphError::bad_request(format!("Invalid value for property '{k}' of rule {}.", rid.as_str()));
+    let bad = |k: &str| {
+        GraphError::bad_request(format!(
+            "Invalid value for property '{k}' of rule {}.",
+            rid.as_str()
+        ))
+    };
     let is_bool = |k: &str| r.get(k).is_none_or(Value::is_boolean);
-    let str_list = |k: &str| r.get(k).is_none_or(|v| v.as_array().is_some_and(|a| a.iter().all(Value::is_string)));
+    let str_list = |k: &str| {
+        r.get(k)
+            .is_none_or(|v| v.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
+    };
     if let Some(ops) = r.get("target").and_then(|t| t.get("operations")) {
-        const OPS: [&str; 9] = ["all", "activate", "deactivate", "assign", "update", "remove", "extend", "renew", "unknownfuturevalue"];
+        const OPS: [&str; 9] = [
+            "all",
+            "activate",
+            "deactivate",
+            "assign",
+            "update",
+            "remove",
+            "extend",
+            "renew",
+            "unknownfuturevalue",
+        ];
         let ok = ops.as_array().is_some_and(|a| {
-            a.iter().all(|o| o.as_str().is_some_and(|s| OPS.contains(&s.to_ascii_lowercase().as_str())))
+            a.iter().all(|o| {
+                o.as_str()
+                    .is_some_and(|s| OPS.contains(&s.to_ascii_lowercase().as_str()))
+            })
         });
         if !ok {
             return Err(bad("target.operations"));
@@ -695,7 +970,9 @@ fn validate_rule(rid: RuleId, r: &Value) -> GraphResult<()> {
                 v.as_array().is_some_and(|a| {
                     a.iter().all(|x| {
                         x.as_str().is_some_and(|s| {
-                            ["MultiFactorAuthentication", "Justification", "Ticketing"].iter().any(|k| k.eq_ignore_ascii_case(s))
+                            ["MultiFactorAuthentication", "Justification", "Ticketing"]
+                                .iter()
+                                .any(|k| k.eq_ignore_ascii_case(s))
                         })
                     })
                 })
@@ -707,9 +984,13 @@ fn validate_rule(rid: RuleId, r: &Value) -> GraphResult<()> {
         "Approval" => {
             if let Some(s) = r.get("setting") {
                 let ok = s.is_object()
-                    && ["isApprovalRequired", "isApprovalRequiredForExtension", "isRequestorJustificationRequired"]
-                        .iter()
-                        .all(|k| s.get(*k).is_none_or(Value::is_boolean))
+                    && [
+                        "isApprovalRequired",
+                        "isApprovalRequiredForExtension",
+                        "isRequestorJustificationRequired",
+                    ]
+                    .iter()
+                    .all(|k| s.get(*k).is_none_or(Value::is_boolean))
                     && s.get("approvalStages").is_none_or(Value::is_array);
                 if !ok {
                     return Err(bad("setting"));
@@ -720,7 +1001,10 @@ fn validate_rule(rid: RuleId, r: &Value) -> GraphResult<()> {
             if !is_bool("isEnabled") {
                 return Err(bad("isEnabled"));
             }
-            if !r.get("claimValue").is_none_or(|v| v.is_null() || v.is_string()) {
+            if !r
+                .get("claimValue")
+                .is_none_or(|v| v.is_null() || v.is_string())
+            {
                 return Err(bad("claimValue"));
             }
         }
@@ -731,14 +1015,21 @@ fn validate_rule(rid: RuleId, r: &Value) -> GraphResult<()> {
             if !str_list("notificationRecipients") {
                 return Err(bad("notificationRecipients"));
             }
-            let level_ok = r
-                .get("notificationLevel")
-                .is_none_or(|v| v.as_str().is_some_and(|s| ["None", "Critical", "All"].iter().any(|k| k.eq_ignore_ascii_case(s))));
+            let level_ok = r.get("notificationLevel").is_none_or(|v| {
+                v.as_str().is_some_and(|s| {
+                    ["None", "Critical", "All"]
+                        .iter()
+                        .any(|k| k.eq_ignore_ascii_case(s))
+                })
+            });
             if !level_ok {
                 return Err(bad("notificationLevel"));
             }
             let recipient = rid.as_str().split('_').nth(1).unwrap_or_default();
-            if r.get("recipientType").and_then(Value::as_str).is_some_and(|t| !t.eq_ignore_ascii_case(recipient)) {
+            if r.get("recipientType")
+                .and_then(Value::as_str)
+                .is_some_and(|t| !t.eq_ignore_ascii_case(recipient))
+            {
                 return Err(bad("recipientType"));
             }
         }
@@ -746,7 +1037,13 @@ fn validate_rule(rid: RuleId, r: &Value) -> GraphResult<()> {
     Ok(())
 }
 
-fn policy_assignments(store: &Store, m: &str, rest: &[&str], q: &Query, link: &Link<'_>) -> GraphResult<GraphResponse> {
+fn policy_assignments(
+    store: &Store,
+    m: &str,
+    rest: &[&str],
+    q: &Query,
+    link: &Link<'_>,
+) -> GraphResult<GraphResponse> {
     let assignment = |p: &PolicyRec, st: &str| {
         json!({
             "id": format!("{}_{}", p.id(st), p.role_id),
@@ -760,8 +1057,15 @@ fn policy_assignments(store: &Store, m: &str, rest: &[&str], q: &Query, link: &L
         if e.name != "policy" {
             return no_expand(e, "unifiedRoleManagementPolicyAssignment");
         }
-        let pid = item.get("policyId").and_then(Value::as_str).unwrap_or_default().to_string();
-        let p = store.policy_index(&pid).map(|i| &store.policies[i]).ok_or_else(GraphError::internal)?;
+        let pid = item
+            .get("policyId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let p = store
+            .policy_index(&pid)
+            .map(|i| &store.policies[i])
+            .ok_or_else(GraphError::internal)?;
         let mut v = p.to_json(st);
         for inner in &e.expand {
             expand_policy(p, st, &mut v, inner)?;
@@ -775,14 +1079,20 @@ fn policy_assignments(store: &Store, m: &str, rest: &[&str], q: &Query, link: &L
     match (m, rest) {
         ("GET", []) => {
             let st = required_scope(q)?;
-            let items = store.policies.iter().map(|p| assignment(p, st)).collect();
+            let items = store
+                .policies
+                .iter()
+                .map(|p| Cow::Owned(assignment(p, st)))
+                .collect();
             let spec = Listing {
                 context: format!("{METADATA}policies/roleManagementPolicyAssignments"),
                 entity: "unifiedRoleManagementPolicyAssignment",
                 filterable: &["scopeId", "scopeType", "roleDefinitionId", "policyId", "id"],
                 ordered: &[],
             };
-            list(items, &spec, q, link, link.page, |item, e| expand(item, e, st))
+            list(items, &spec, q, link, link.page, |item, e| {
+                expand(item, e, st)
+            })
         }
         ("GET", [id]) => {
             q.only(&["$select", "$expand"])?;
@@ -791,15 +1101,24 @@ fn policy_assignments(store: &Store, m: &str, rest: &[&str], q: &Query, link: &L
                 .policies
                 .iter()
                 .map(|p| assignment(p, st))
-                .find(|a| a.get("id").and_then(Value::as_str).is_some_and(|x| x.eq_ignore_ascii_case(id)))
-                .ok_or_else(|| GraphError::not_found(format!("No policy assignment with id '{id}' was found.")))?;
+                .find(|a| {
+                    a.get("id")
+                        .and_then(Value::as_str)
+                        .is_some_and(|x| x.eq_ignore_ascii_case(id))
+                })
+                .ok_or_else(|| {
+                    GraphError::not_found(format!("No policy assignment with id '{id}' was found."))
+                })?;
             for e in &q.expand {
                 expand(&mut v, e, st)?;
             }
             apply_select(&mut v, &q.select, &q.expand);
             with_context(
                 &mut v,
-                &format!("{METADATA}policies/roleManagementPolicyAssignments{}/$entity", context_projection(&q.select, &q.expand)),
+                &format!(
+                    "{METADATA}policies/roleManagementPolicyAssignments{}/$entity",
+                    context_projection(&q.select, &q.expand)
+                ),
             );
             Ok(GraphResponse::ok(v))
         }
@@ -817,49 +1136,92 @@ enum Dir {
     AdministrativeUnits,
 }
 
-fn directory(store: &Store, d: Dir, m: &str, rest: &[&str], q: &Query, link: &Link<'_>) -> GraphResult<GraphResponse> {
+fn directory(
+    store: &Store,
+    d: Dir,
+    m: &str,
+    rest: &[&str],
+    q: &Query,
+    link: &Link<'_>,
+) -> GraphResult<GraphResponse> {
     if m != "GET" {
         return Err(GraphError::method_not_allowed());
     }
-    let (set, entity, filterable, items): (&str, &str, &[&str], Vec<Value>) = match d {
+    let (set, entity, filterable, items): (&str, &str, &[&str], &[Value]) = match d {
         Dir::Users => (
             "users",
             "user",
-            &["id", "userPrincipalName", "displayName", "mail", "accountEnabled", "jobTitle"],
-            store.users.iter().map(Store::user_json).collect(),
+            &[
+                "id",
+                "userPrincipalName",
+                "displayName",
+                "mail",
+                "accountEnabled",
+                "jobTitle",
+            ],
+            &store.rendered.users,
         ),
         Dir::Groups => (
             "groups",
             "group",
-            &["id", "displayName", "isAssignableToRole", "mail", "securityEnabled"],
-            store.groups.iter().map(Store::group_json).collect(),
+            &[
+                "id",
+                "displayName",
+                "isAssignableToRole",
+                "mail",
+                "securityEnabled",
+            ],
+            &store.rendered.groups,
         ),
         Dir::ServicePrincipals => (
             "servicePrincipals",
             "servicePrincipal",
-            &["id", "appId", "displayName", "servicePrincipalType", "accountEnabled"],
-            store.service_principals.iter().map(Store::sp_json).collect(),
+            &[
+                "id",
+                "appId",
+                "displayName",
+                "servicePrincipalType",
+                "accountEnabled",
+            ],
+            &store.rendered.service_principals,
         ),
         Dir::AdministrativeUnits => (
             "directory/administrativeUnits",
             "administrativeUnit",
             &["id", "displayName"],
-            store.administrative_units.iter().map(Store::au_json).collect(),
+            &store.rendered.administrative_units,
         ),
     };
     match rest {
         [] => {
-            let spec = Listing { context: format!("{METADATA}{set}"), entity, filterable, ordered: &[] };
-            list(items, &spec, q, link, link.page.max(100), |_, e| no_expand(e, entity))
+            let spec = Listing {
+                context: format!("{METADATA}{set}"),
+                entity,
+                filterable,
+                ordered: &[],
+            };
+            list(
+                items.iter().map(Cow::Borrowed).collect(),
+                &spec,
+                q,
+                link,
+                link.page.max(100),
+                |_, e| no_expand(e, entity),
+            )
         }
         [key] => {
             q.only(&["$select"])?;
             let mut v = items
-                .into_iter()
+                .iter()
                 .find(|i| {
-                    let f = |k: &str| i.get(k).and_then(Value::as_str).is_some_and(|x| x.eq_ignore_ascii_case(key));
+                    let f = |k: &str| {
+                        i.get(k)
+                            .and_then(Value::as_str)
+                            .is_some_and(|x| x.eq_ignore_ascii_case(key))
+                    };
                     f("id") || (matches!(d, Dir::Users) && f("userPrincipalName"))
                 })
+                .cloned()
                 .ok_or_else(|| GraphError::directory_object_not_found(key))?;
             apply_select(&mut v, &q.select, &[]);
             with_context(&mut v, &format!("{METADATA}{set}/$entity"));
@@ -876,22 +1238,39 @@ fn get_by_ids(store: &Store, body: &[u8]) -> GraphResult<GraphResponse> {
         .and_then(Value::as_array)
         .ok_or_else(|| GraphError::bad_request("The property 'ids' is required."))?;
     if ids.len() > 1000 {
-        return Err(GraphError::bad_request("Too many ids: at most 1000 are allowed."));
+        return Err(GraphError::bad_request(
+            "Too many ids: at most 1000 are allowed.",
+        ));
     }
     let types: Vec<String> = match body.get("types") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_ascii_lowercase).collect(),
-        Some(_) => return Err(GraphError::bad_request("Invalid value for property 'types'.")),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .collect(),
+        Some(_) => {
+            return Err(GraphError::bad_request(
+                "Invalid value for property 'types'.",
+            ));
+        }
     };
     let mut value = Vec::new();
     for id in ids.iter().filter_map(Value::as_str) {
         if let Some(obj) = store.directory_object(id) {
-            let t = obj.get("@odata.type").and_then(Value::as_str).unwrap_or_default();
-            let short = t.trim_start_matches("#microsoft.graph.").to_ascii_lowercase();
+            let t = obj
+                .get("@odata.type")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let short = t
+                .trim_start_matches("#microsoft.graph.")
+                .to_ascii_lowercase();
             if types.is_empty() || types.contains(&short) {
                 value.push(obj);
             }
         }
     }
-    Ok(GraphResponse::ok(json!({ "@odata.context": format!("{METADATA}directoryObjects"), "value": value })))
+    Ok(GraphResponse::ok(
+        json!({ "@odata.context": format!("{METADATA}directoryObjects"), "value": value }),
+    ))
 }

@@ -42,8 +42,8 @@ pub use clock::Clock;
 pub use error::EmulatorError;
 pub use faults::Faults;
 pub use tenant::{
-    AdministrativeUnit, Application, CustomRole, DEFAULT_TENANT_ID, Group, PolicySeed, ScheduleSeed, ServicePrincipal,
-    Tenant, User,
+    AdministrativeUnit, Application, CustomRole, DEFAULT_TENANT_ID, Group, PolicySeed,
+    ScheduleSeed, ServicePrincipal, Tenant, User,
 };
 
 use faults::{FaultState, Stats};
@@ -60,6 +60,7 @@ pub struct EmulatorConfig {
     pub tls: bool,
     /// Server page size of collections when the client gives no `$top`.
     pub page_size: usize,
+    /// Faults to inject; when left at the default, the seed's `faults` (if any) apply.
     pub faults: Faults,
     pub clock: Clock,
     /// Persist the tenant here after every write (and load it at start if it exists).
@@ -121,7 +122,11 @@ impl Shared {
     }
 
     pub(crate) fn issue_token(&self, caller: Caller) -> String {
-        let token = format!("pimemu.{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let token = format!(
+            "pimemu.{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
         lock(&self.tokens).insert(token.clone(), caller);
         token
     }
@@ -139,7 +144,8 @@ impl Shared {
     }
 
     pub(crate) fn reset(&self) -> Result<(), EmulatorError> {
-        let fresh = Store::from_tenant(&self.seed, self.clock.now()).map_err(EmulatorError::Seed)?;
+        let fresh =
+            Store::from_tenant(&self.seed, self.clock.now()).map_err(EmulatorError::Seed)?;
         *self.lock_store() = fresh;
         self.persist()
     }
@@ -147,16 +153,24 @@ impl Shared {
     /// Write the tenant to the data file: temp file + rename, so a reader
     /// never sees half a file.
     pub(crate) fn persist(&self) -> Result<(), EmulatorError> {
-        let Some(path) = &self.data_file else { return Ok(()) };
+        let Some(path) = &self.data_file else {
+            return Ok(());
+        };
         let tenant = self.lock_store().to_tenant(self.seed.schema.clone());
         write_atomically(path, &tenant)
     }
 }
 
 fn write_atomically(path: &Path, tenant: &Tenant) -> Result<(), EmulatorError> {
-    let err = |source| EmulatorError::Write { path: path.to_path_buf(), source };
+    let err = |source| EmulatorError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
     let text = serde_json::to_vec_pretty(tenant).map_err(|e| err(std::io::Error::other(e)))?;
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "tenant.json".into());
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tenant.json".into());
     let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
     std::fs::write(&tmp, text).map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)
@@ -175,13 +189,25 @@ pub struct Emulator {
 impl Emulator {
     /// Bind, load the tenant (the data file if it exists, else the seed) and serve.
     pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| EmulatorError::Bind { addr: config.listen.to_string(), source })?;
-        let addr = listener.local_addr().map_err(|source| EmulatorError::Bind { addr: config.listen.to_string(), source })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| EmulatorError::Bind {
+                    addr: config.listen.to_string(),
+                    source,
+                })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind {
+                addr: config.listen.to_string(),
+                source,
+            })?;
         let (tls, ca_pem) = if config.tls {
             let m = tls::generate()?;
-            (Some(tokio_rustls::TlsAcceptor::from(m.config)), Some(m.ca_pem))
+            (
+                Some(tokio_rustls::TlsAcceptor::from(m.config)),
+                Some(m.ca_pem),
+            )
         } else {
             (None, None)
         };
@@ -194,6 +220,10 @@ impl Emulator {
             _ => seed.clone(),
         };
         let store = Store::from_tenant(&initial, now).map_err(EmulatorError::Seed)?;
+        let faults = match initial.faults.as_ref().or(seed.faults.as_ref()) {
+            Some(seeded) if config.faults == Faults::default() => seeded.clone(),
+            _ => config.faults.clone(),
+        };
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             seed,
@@ -202,7 +232,7 @@ impl Emulator {
             base_url,
             tokens_have_mfa: config.tokens_have_mfa,
             rule_patch_returns_body: config.rule_patch_returns_body,
-            faults: FaultState::new(config.faults.clone()),
+            faults: FaultState::new(faults),
             data_file: config.data_file.clone(),
             tokens: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),
@@ -212,7 +242,13 @@ impl Emulator {
         let app = server::router(shared.clone());
         let task = tokio::spawn(server::serve(listener, tls, app, rx));
         tracing::info!(target: "pim::emulator", url = %shared.base_url, "emulator listening");
-        Ok(Emulator { shared, ca_pem, addr, shutdown: Some(tx), task: Some(task) })
+        Ok(Emulator {
+            shared,
+            ca_pem,
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
     }
 
     /// `https://127.0.0.1:PORT` (or `http://…` without TLS); Graph lives under `/v1.0`.
@@ -236,7 +272,11 @@ impl Emulator {
 
     /// `{base}/{tenant}/oauth2/v2.0/token`.
     pub fn token_url(&self) -> String {
-        format!("{}/{}/oauth2/v2.0/token", self.shared.base_url, self.tenant_id())
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.shared.base_url,
+            self.tenant_id()
+        )
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -29,7 +29,9 @@ pub(crate) struct ExpandItem {
 
 pub(crate) fn percent_decode(s: &str) -> String {
     let plus = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&plus).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(&plus)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 impl Query {
@@ -41,29 +43,42 @@ impl Query {
             let value = percent_decode(v);
             match key.as_str() {
                 "$filter" => q.filter = Some(parse_filter(&value)?),
-                "$select" => q.select = split_list(&value).into_iter().map(|s| s.trim().to_string()).collect(),
+                "$select" => {
+                    q.select = split_list(&value)
+                        .into_iter()
+                        .map(|s| s.trim().to_string())
+                        .collect()
+                }
                 "$expand" => q.expand = parse_expand(&value)?,
                 "$top" => {
-                    let n: usize = value
-                        .trim()
-                        .parse()
-                        .map_err(|_| GraphError::bad_request(format!("Invalid value '{value}' for query option $top.")))?;
+                    let n: usize = value.trim().parse().map_err(|_| {
+                        GraphError::bad_request(format!(
+                            "Invalid value '{value}' for query option $top."
+                        ))
+                    })?;
                     q.top = Some(n);
                 }
                 "$count" => {
                     q.count = match value.trim() {
                         "true" => true,
                         "false" => false,
-                        _ => return Err(GraphError::bad_request(format!("Invalid value '{value}' for $count."))),
+                        _ => {
+                            return Err(GraphError::bad_request(format!(
+                                "Invalid value '{value}' for $count."
+                            )));
+                        }
                     }
                 }
                 "$skiptoken" => {
-                    q.skip = decode_skiptoken(&value)
-                        .ok_or_else(|| GraphError::bad_request("The $skiptoken is invalid or has expired."))?;
+                    q.skip = decode_skiptoken(&value).ok_or_else(|| {
+                        GraphError::bad_request("The $skiptoken is invalid or has expired.")
+                    })?;
                     continue;
                 }
                 k if k.starts_with('$') => {
-                    return Err(GraphError::bad_request(format!("Query option '{k}' is not supported.")));
+                    return Err(GraphError::bad_request(format!(
+                        "Query option '{k}' is not supported."
+                    )));
                 }
                 _ => {}
             }
@@ -83,7 +98,9 @@ impl Query {
         ];
         for (name, present) in used {
             if present && !allowed.contains(&name) {
-                return Err(GraphError::bad_request(format!("Query option '{name}' is not allowed on this resource.")));
+                return Err(GraphError::bad_request(format!(
+                    "Query option '{name}' is not allowed on this resource."
+                )));
             }
         }
         Ok(())
@@ -92,7 +109,10 @@ impl Query {
 
 pub(crate) fn encode_skiptoken(offset: usize) -> String {
     // Opaque on purpose: clients must follow nextLink, not build tokens.
-    let plain = format!("pim-emu:{offset}:{:x}", offset.wrapping_mul(2_654_435_761) & 0xffff);
+    let plain = format!(
+        "pim-emu:{offset}:{:x}",
+        offset.wrapping_mul(2_654_435_761) & 0xffff
+    );
     plain.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -101,7 +121,10 @@ fn decode_skiptoken(token: &str) -> Option<usize> {
     if t.len() % 2 != 0 {
         return None;
     }
-    let bytes: Option<Vec<u8>> = (0..t.len()).step_by(2).map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok()).collect();
+    let bytes: Option<Vec<u8>> = (0..t.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(t.get(i..i + 2)?, 16).ok())
+        .collect();
     let text = String::from_utf8(bytes?).ok()?;
     let mut parts = text.split(':');
     if parts.next()? != "pim-emu" {
@@ -138,7 +161,10 @@ fn split_at_depth0(s: &str, sep: char) -> Vec<String> {
 }
 
 fn split_list(s: &str) -> Vec<String> {
-    split_at_depth0(s, ',').into_iter().filter(|x| !x.trim().is_empty()).collect()
+    split_at_depth0(s, ',')
+        .into_iter()
+        .filter(|x| !x.trim().is_empty())
+        .collect()
 }
 
 pub(crate) fn parse_expand(s: &str) -> GraphResult<Vec<ExpandItem>> {
@@ -147,24 +173,33 @@ pub(crate) fn parse_expand(s: &str) -> GraphResult<Vec<ExpandItem>> {
         let part = part.trim();
         let (name, opts) = match part.find('(') {
             Some(i) => {
-                let inner = part[i + 1..]
-                    .strip_suffix(')')
-                    .ok_or_else(|| GraphError::bad_request(format!("Invalid $expand item '{part}'.")))?;
+                let inner = part[i + 1..].strip_suffix(')').ok_or_else(|| {
+                    GraphError::bad_request(format!("Invalid $expand item '{part}'."))
+                })?;
                 (&part[..i], Some(inner))
             }
             None => (part, None),
         };
-        let mut item = ExpandItem { name: name.trim().to_string(), select: Vec::new(), expand: Vec::new() };
+        let mut item = ExpandItem {
+            name: name.trim().to_string(),
+            select: Vec::new(),
+            expand: Vec::new(),
+        };
         if item.name.is_empty() {
             return Err(GraphError::bad_request("Empty $expand item."));
         }
         if let Some(opts) = opts {
             for opt in split_at_depth0(opts, ';') {
-                let (k, v) = opt
-                    .split_once('=')
-                    .ok_or_else(|| GraphError::bad_request(format!("Invalid $expand option '{opt}'.")))?;
+                let (k, v) = opt.split_once('=').ok_or_else(|| {
+                    GraphError::bad_request(format!("Invalid $expand option '{opt}'."))
+                })?;
                 match k.trim() {
-                    "$select" => item.select = split_list(v).into_iter().map(|s| s.trim().to_string()).collect(),
+                    "$select" => {
+                        item.select = split_list(v)
+                            .into_iter()
+                            .map(|s| s.trim().to_string())
+                            .collect()
+                    }
                     "$expand" => item.expand = parse_expand(v)?,
                     other => {
                         return Err(GraphError::bad_request(format!(
@@ -187,7 +222,10 @@ pub(crate) fn context_projection(select: &[String], expand: &[ExpandItem]) -> St
     let mut parts: Vec<String> = select.to_vec();
     for e in expand {
         let inner = context_projection(&e.select, &e.expand);
-        let inner = inner.strip_prefix('(').and_then(|s| s.strip_suffix(')')).unwrap_or("");
+        let inner = inner
+            .strip_prefix('(')
+            .and_then(|s| s.strip_suffix(')'))
+            .unwrap_or("");
         parts.push(format!("{}({inner})", e.name));
     }
     format!("({})", parts.join(","))
@@ -200,7 +238,9 @@ pub(crate) fn apply_select(item: &mut Value, select: &[String], expanded: &[Expa
     }
     if let Some(o) = item.as_object_mut() {
         o.retain(|k, _| {
-            k.starts_with("@odata.") || select.iter().any(|s| s == k) || expanded.iter().any(|e| &e.name == k)
+            k.starts_with("@odata.")
+                || select.iter().any(|s| s == k)
+                || expanded.iter().any(|e| &e.name == k)
         });
     }
 }
@@ -270,7 +310,9 @@ fn tokenize(s: &str) -> GraphResult<Vec<Tok>> {
                 i += 1;
                 loop {
                     match chars.get(i) {
-                        None => return Err(GraphError::invalid_filter("unterminated string literal")),
+                        None => {
+                            return Err(GraphError::invalid_filter("unterminated string literal"));
+                        }
                         Some('\'') if chars.get(i + 1) == Some(&'\'') => {
                             v.push('\'');
                             i += 2;
@@ -290,23 +332,33 @@ fn tokenize(s: &str) -> GraphResult<Vec<Tok>> {
             c if c.is_ascii_digit() || c == '-' => {
                 let start = i;
                 i += 1;
-                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.' || chars[i] == '-') {
+                while i < chars.len()
+                    && (chars[i].is_ascii_alphanumeric() || chars[i] == '.' || chars[i] == '-')
+                {
                     i += 1;
                 }
                 let text: String = chars[start..i].iter().collect();
                 let n = text.parse::<f64>().map_err(|_| {
-                    GraphError::invalid_filter(format!("'{text}' is not a valid literal; quote strings with '"))
+                    GraphError::invalid_filter(format!(
+                        "'{text}' is not a valid literal; quote strings with '"
+                    ))
                 })?;
                 out.push(Tok::Num(n));
             }
             c if c.is_alphabetic() || c == '_' || c == '@' => {
                 let start = i;
-                while i < chars.len() && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '/' | '.' | '@')) {
+                while i < chars.len()
+                    && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '/' | '.' | '@'))
+                {
                     i += 1;
                 }
                 out.push(Tok::Ident(chars[start..i].iter().collect()));
             }
-            other => return Err(GraphError::invalid_filter(format!("unexpected character '{other}'"))),
+            other => {
+                return Err(GraphError::invalid_filter(format!(
+                    "unexpected character '{other}'"
+                )));
+            }
         }
     }
     Ok(out)
@@ -371,7 +423,9 @@ impl Parser {
             Some(Tok::Ident(s)) if s == "true" => Ok(Lit::Bool(true)),
             Some(Tok::Ident(s)) if s == "false" => Ok(Lit::Bool(false)),
             Some(Tok::Ident(s)) if s == "null" => Ok(Lit::Null),
-            Some(Tok::Ident(s)) => Err(GraphError::invalid_filter(format!("'{s}' is not a literal; quote strings with '"))),
+            Some(Tok::Ident(s)) => Err(GraphError::invalid_filter(format!(
+                "'{s}' is not a literal; quote strings with '"
+            ))),
             _ => Err(GraphError::invalid_filter("expected a literal")),
         }
     }
@@ -389,7 +443,11 @@ impl Parser {
                 }
                 let op = match self.next() {
                     Some(Tok::Ident(op)) => op.to_ascii_lowercase(),
-                    _ => return Err(GraphError::invalid_filter(format!("expected an operator after '{name}'"))),
+                    _ => {
+                        return Err(GraphError::invalid_filter(format!(
+                            "expected an operator after '{name}'"
+                        )));
+                    }
                 };
                 let cmp = match op.as_str() {
                     "eq" => CmpOp::Eq,
@@ -408,22 +466,34 @@ impl Parser {
                         self.expect(Tok::RParen, "')' closing the in list")?;
                         return Ok(Expr::In(name, list));
                     }
-                    other => return Err(GraphError::invalid_filter(format!("unsupported operator '{other}'"))),
+                    other => {
+                        return Err(GraphError::invalid_filter(format!(
+                            "unsupported operator '{other}'"
+                        )));
+                    }
                 };
                 Ok(Expr::Cmp(name, cmp, self.literal()?))
             }
-            _ => Err(GraphError::invalid_filter("expected a property, '(' or a function")),
+            _ => Err(GraphError::invalid_filter(
+                "expected a property, '(' or a function",
+            )),
         }
     }
 
     fn function(&mut self, name: &str) -> GraphResult<Expr> {
         if !name.eq_ignore_ascii_case("startswith") {
-            return Err(GraphError::invalid_filter(format!("unsupported function '{name}'")));
+            return Err(GraphError::invalid_filter(format!(
+                "unsupported function '{name}'"
+            )));
         }
         self.expect(Tok::LParen, "'('")?;
         let prop = match self.next() {
             Some(Tok::Ident(p)) => p,
-            _ => return Err(GraphError::invalid_filter("startswith expects a property first")),
+            _ => {
+                return Err(GraphError::invalid_filter(
+                    "startswith expects a property first",
+                ));
+            }
         };
         self.expect(Tok::Comma, "','")?;
         let Lit::Str(prefix) = self.literal()? else {
@@ -442,7 +512,10 @@ pub(crate) fn parse_filter(s: &str) -> GraphResult<Expr> {
     let mut p = Parser { toks, pos: 0 };
     let e = p.or()?;
     if p.pos != p.toks.len() {
-        return Err(GraphError::invalid_filter(format!("unexpected text after position {}", p.pos)));
+        return Err(GraphError::invalid_filter(format!(
+            "unexpected text after position {}",
+            p.pos
+        )));
     }
     Ok(e)
 }
@@ -496,6 +569,15 @@ fn compare(v: Option<&Value>, op: CmpOp, lit: &Lit) -> bool {
         (Value::Null, Lit::Null) => Some(std::cmp::Ordering::Equal),
         (_, Lit::Null) | (Value::Null, _) => None,
         // Graph compares directory strings case-insensitively.
+        (Value::String(a), Lit::Str(b))
+            if matches!(op, CmpOp::Eq | CmpOp::Ne) && a.is_ascii() && b.is_ascii() =>
+        {
+            Some(if a.eq_ignore_ascii_case(b) {
+                std::cmp::Ordering::Equal
+            } else {
+                std::cmp::Ordering::Less
+            })
+        }
         (Value::String(a), Lit::Str(b)) => Some(a.to_lowercase().cmp(&b.to_lowercase())),
         (Value::Bool(a), Lit::Bool(b)) => Some(a.cmp(b)),
         (Value::Number(a), Lit::Num(b)) => a.as_f64().and_then(|a| a.partial_cmp(b)),
@@ -516,7 +598,12 @@ fn compare(v: Option<&Value>, op: CmpOp, lit: &Lit) -> bool {
 
 /// Check that every filtered property is one the collection supports, and
 /// that only the supported operators are used on it.
-pub(crate) fn validate_filter(expr: &Expr, entity: &str, filterable: &[&str], ordered: &[&str]) -> GraphResult<()> {
+pub(crate) fn validate_filter(
+    expr: &Expr,
+    entity: &str,
+    filterable: &[&str],
+    ordered: &[&str],
+) -> GraphResult<()> {
     let mut props = Vec::new();
     expr.properties(&mut props);
     for p in &props {
@@ -536,8 +623,14 @@ fn check_ops(expr: &Expr, ordered: &[&str]) -> GraphResult<()> {
             check_ops(b, ordered)
         }
         Expr::Not(a) => check_ops(a, ordered),
-        Expr::Cmp(p, op, _) if !matches!(op, CmpOp::Eq | CmpOp::Ne) && !ordered.contains(&p.as_str()) => {
-            Err(GraphError::new(400, "Request_UnsupportedQuery", format!("Unsupported filter operator on property '{p}'.")))
+        Expr::Cmp(p, op, _)
+            if !matches!(op, CmpOp::Eq | CmpOp::Ne) && !ordered.contains(&p.as_str()) =>
+        {
+            Err(GraphError::new(
+                400,
+                "Request_UnsupportedQuery",
+                format!("Unsupported filter operator on property '{p}'."),
+            ))
         }
         _ => Ok(()),
     }
@@ -559,7 +652,9 @@ mod tests {
 
     #[test]
     fn in_startswith_null_and_escapes() {
-        let e = parse_filter("displayName in ('O''Brien', 'x') or startswith(userPrincipalName,'adm')").unwrap();
+        let e =
+            parse_filter("displayName in ('O''Brien', 'x') or startswith(userPrincipalName,'adm')")
+                .unwrap();
         assert!(e.eval(&json!({"displayName": "o'brien"})));
         assert!(e.eval(&json!({"userPrincipalName": "Admin@x"})));
         let n = parse_filter("directoryScopeId eq null").unwrap();
@@ -571,7 +666,16 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "principalId", "principalId eq", "principalId foo 'x'", "x eq 'a", "(a eq 'b'", "contains(a,'b')", "a eq b"] {
+        for bad in [
+            "",
+            "principalId",
+            "principalId eq",
+            "principalId foo 'x'",
+            "x eq 'a",
+            "(a eq 'b'",
+            "contains(a,'b')",
+            "a eq b",
+        ] {
             assert!(parse_filter(bad).is_err(), "{bad:?} should not parse");
         }
     }
@@ -581,16 +685,33 @@ mod tests {
         let t = encode_skiptoken(200);
         assert_eq!(decode_skiptoken(&t), Some(200));
         assert_eq!(decode_skiptoken("zz"), None);
-        assert_eq!(decode_skiptoken(&"pim-emu:5:0".bytes().map(|b| format!("{b:02x}")).collect::<String>()), None);
+        assert_eq!(
+            decode_skiptoken(
+                &"pim-emu:5:0"
+                    .bytes()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            ),
+            None
+        );
     }
 
     #[test]
     fn expand_nested_and_context() {
         let e = parse_expand("policy($expand=rules($select=id)),principal").unwrap();
         assert_eq!(e[0].expand[0].select, vec!["id".to_string()]);
-        assert_eq!(context_projection(&[], &e), "(policy(rules(id)),principal())");
-        assert_eq!(context_projection(&[], &parse_expand("policy($expand=rules)").unwrap()), "(policy(rules()))");
+        assert_eq!(
+            context_projection(&[], &e),
+            "(policy(rules(id)),principal())"
+        );
+        assert_eq!(
+            context_projection(&[], &parse_expand("policy($expand=rules)").unwrap()),
+            "(policy(rules()))"
+        );
         let sel = vec!["principalId".to_string()];
-        assert_eq!(context_projection(&sel, &parse_expand("roleDefinition").unwrap()), "(principalId,roleDefinition())");
+        assert_eq!(
+            context_projection(&sel, &parse_expand("roleDefinition").unwrap()),
+            "(principalId,roleDefinition())"
+        );
     }
 }

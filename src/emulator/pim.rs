@@ -41,15 +41,25 @@ impl Action {
     ];
 
     fn parse(s: &str) -> Option<Action> {
-        Action::ALL.iter().find(|(_, n)| n.eq_ignore_ascii_case(s)).map(|(a, _)| *a)
+        Action::ALL
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(s))
+            .map(|(a, _)| *a)
     }
 
     fn as_str(self) -> &'static str {
-        Action::ALL.iter().find(|(a, _)| *a == self).map(|(_, n)| *n).unwrap_or("unknownFutureValue")
+        Action::ALL
+            .iter()
+            .find(|(a, _)| *a == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("unknownFutureValue")
     }
 
     fn is_self(self) -> bool {
-        matches!(self, Action::SelfActivate | Action::SelfDeactivate | Action::SelfExtend | Action::SelfRenew)
+        matches!(
+            self,
+            Action::SelfActivate | Action::SelfDeactivate | Action::SelfExtend | Action::SelfRenew
+        )
     }
 }
 
@@ -59,7 +69,9 @@ fn str_field<'a>(body: &'a Value, key: &str) -> GraphResult<Option<&'a str>> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(_) => Err(GraphError::bad_request(format!("Invalid value for property '{key}': a string is expected."))),
+        Some(_) => Err(GraphError::bad_request(format!(
+            "Invalid value for property '{key}': a string is expected."
+        ))),
     }
 }
 
@@ -77,31 +89,46 @@ struct Requested {
 
 fn parse_schedule(info: &Value, now: DateTime<Utc>) -> GraphResult<Requested> {
     if !info.is_object() {
-        return Err(GraphError::bad_request("Invalid value for property 'scheduleInfo'."));
+        return Err(GraphError::bad_request(
+            "Invalid value for property 'scheduleInfo'.",
+        ));
     }
     let start = match str_field(info, "startDateTime")? {
-        Some(s) => parse_ts(s)
-            .ok_or_else(|| GraphError::bad_request(format!("Cannot convert the literal '{s}' to the expected type 'Edm.DateTimeOffset'.")))?,
+        Some(s) => parse_ts(s).ok_or_else(|| {
+            GraphError::bad_request(format!(
+                "Cannot convert the literal '{s}' to the expected type 'Edm.DateTimeOffset'."
+            ))
+        })?,
         None => now,
     };
     // Graph clamps a start in the past to the time it processes the request.
     let start = start.max(now);
     let exp_v = info.get("expiration").cloned().unwrap_or(Value::Null);
-    let kind = str_field(&exp_v, "type")?.unwrap_or("noExpiration").to_ascii_lowercase();
+    let kind = str_field(&exp_v, "type")?
+        .unwrap_or("noExpiration")
+        .to_ascii_lowercase();
     let exp = match kind.as_str() {
         "noexpiration" | "notspecified" => Exp::Never,
         "afterdatetime" => {
-            let end = str_field(&exp_v, "endDateTime")?
-                .ok_or_else(|| GraphError::bad_request("expiration.endDateTime is required with type afterDateTime."))?;
+            let end = str_field(&exp_v, "endDateTime")?.ok_or_else(|| {
+                GraphError::bad_request(
+                    "expiration.endDateTime is required with type afterDateTime.",
+                )
+            })?;
             Exp::At(parse_ts(end).ok_or_else(|| {
-                GraphError::bad_request(format!("Cannot convert the literal '{end}' to the expected type 'Edm.DateTimeOffset'."))
+                GraphError::bad_request(format!(
+                    "Cannot convert the literal '{end}' to the expected type 'Edm.DateTimeOffset'."
+                ))
             })?)
         }
         "afterduration" => {
-            let d = str_field(&exp_v, "duration")?
-                .ok_or_else(|| GraphError::bad_request("expiration.duration is required with type afterDuration."))?;
+            let d = str_field(&exp_v, "duration")?.ok_or_else(|| {
+                GraphError::bad_request("expiration.duration is required with type afterDuration.")
+            })?;
             Exp::After(d.parse::<IsoDuration>().map_err(|_| {
-                GraphError::bad_request(format!("Cannot convert the literal '{d}' to the expected type 'Edm.Duration'."))
+                GraphError::bad_request(format!(
+                    "Cannot convert the literal '{d}' to the expected type 'Edm.Duration'."
+                ))
             })?)
         }
         other => {
@@ -122,29 +149,55 @@ fn length_seconds(r: &Requested) -> Option<i64> {
     }
 }
 
-fn policy_failures(store: &Store, kind: Kind, role_id: &str, body: &Value, r: &Requested, caller: &Caller) -> Vec<&'static str> {
-    let Some(policy) = store.policy_for_role(role_id) else { return Vec::new() };
+fn policy_failures(
+    store: &Store,
+    kind: Kind,
+    role_id: &str,
+    body: &Value,
+    r: &Requested,
+    caller: &Caller,
+) -> Vec<&'static str> {
+    let Some(policy) = store.policy_for_role(role_id) else {
+        return Vec::new();
+    };
     let (exp_rule, en_rule) = match kind {
-        Kind::Eligibility => (RuleId::ExpirationAdminEligibility, RuleId::EnablementAdminEligibility),
-        Kind::Assignment => (RuleId::ExpirationAdminAssignment, RuleId::EnablementAdminAssignment),
+        Kind::Eligibility => (
+            RuleId::ExpirationAdminEligibility,
+            RuleId::EnablementAdminEligibility,
+        ),
+        Kind::Assignment => (
+            RuleId::ExpirationAdminAssignment,
+            RuleId::EnablementAdminAssignment,
+        ),
     };
     let mut failed = Vec::new();
     let (required, max) = policy.expiration(exp_rule);
     let expiration_ok = match length_seconds(r) {
         None => !required,
-        Some(len) => len >= MIN_GRANT.num_seconds() && max.is_none_or(|m| len <= m.approx_seconds()),
+        // The documented examples assign for longer than maximumDuration while
+        // expiration is optional: the cap only binds when expiration is required.
+        Some(len) => {
+            len >= MIN_GRANT.num_seconds()
+                && !(required && max.is_some_and(|m| len > m.approx_seconds()))
+        }
     };
     if !expiration_ok {
         failed.push("ExpirationRule");
     }
     let enabled = policy.enabled_rules(en_rule);
     let has = |name: &str| enabled.iter().any(|e| e.eq_ignore_ascii_case(name));
-    let justification = body.get("justification").and_then(Value::as_str).unwrap_or("");
+    let justification = body
+        .get("justification")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if has("Justification") && justification.trim().is_empty() {
         failed.push("JustificationRule");
     }
     let ticket = body.get("ticketInfo");
-    let ticket_number = ticket.and_then(|t| t.get("ticketNumber")).and_then(Value::as_str).unwrap_or("");
+    let ticket_number = ticket
+        .and_then(|t| t.get("ticketNumber"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if has("Ticketing") && ticket_number.trim().is_empty() {
         failed.push("TicketingRule");
     }
@@ -174,11 +227,15 @@ pub(crate) fn create_request(
     replication_delay: Option<Duration>,
 ) -> GraphResult<Value> {
     if !body.is_object() {
-        return Err(GraphError::bad_request("The request body must be a JSON object."));
+        return Err(GraphError::bad_request(
+            "The request body must be a JSON object.",
+        ));
     }
     let action_text = required(body, "action")?;
     let action = Action::parse(action_text).ok_or_else(|| {
-        GraphError::bad_request(format!("Requested value '{action_text}' was not found for property 'action'."))
+        GraphError::bad_request(format!(
+            "Requested value '{action_text}' was not found for property 'action'."
+        ))
     })?;
     if action.is_self() {
         return Err(GraphError::bad_request(format!(
@@ -189,10 +246,13 @@ pub(crate) fn create_request(
     let principal = required(body, "principalId")?.to_ascii_lowercase();
     let role_in = required(body, "roleDefinitionId")?;
     if str_field(body, "appScopeId")?.is_some() {
-        return Err(GraphError::bad_request("appScopeId is not supported for directory roles here; use directoryScopeId."));
+        return Err(GraphError::bad_request(
+            "appScopeId is not supported for directory roles here; use directoryScopeId.",
+        ));
     }
-    let scope_in = str_field(body, "directoryScopeId")?
-        .ok_or_else(|| GraphError::bad_request("Either directoryScopeId or appScopeId is required."))?;
+    let scope_in = str_field(body, "directoryScopeId")?.ok_or_else(|| {
+        GraphError::bad_request("Either directoryScopeId or appScopeId is required.")
+    })?;
     let role_id = store
         .role(role_in)
         .map(|r| r.id.clone())
@@ -207,7 +267,9 @@ pub(crate) fn create_request(
             ));
         }
         PrincipalType::Group { assignable: false } => {
-            return Err(GraphError::bad_request("Only role-assignable groups (isAssignableToRole) can be assigned a role."));
+            return Err(GraphError::bad_request(
+                "Only role-assignable groups (isAssignableToRole) can be assigned a role.",
+            ));
         }
         _ => {}
     }
@@ -215,11 +277,17 @@ pub(crate) fn create_request(
         .then(|| store.resolve_scope(scope_in))
         .flatten()
         .filter(|s| s == "/" || s.eq_ignore_ascii_case(scope_in))
-        .ok_or_else(|| GraphError::bad_request(format!("The directoryScopeId '{scope_in}' is invalid.")))?;
+        .ok_or_else(|| {
+            GraphError::bad_request(format!("The directoryScopeId '{scope_in}' is invalid."))
+        })?;
     let validation_only = match body.get("isValidationOnly") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(GraphError::bad_request("Invalid value for property 'isValidationOnly'.")),
+        Some(_) => {
+            return Err(GraphError::bad_request(
+                "Invalid value for property 'isValidationOnly'.",
+            ));
+        }
     };
     let justification = str_field(body, "justification")?.map(str::to_string);
     let ticket = body.get("ticketInfo").cloned().unwrap_or(Value::Null);
@@ -230,7 +298,10 @@ pub(crate) fn create_request(
     let requested = match (action, body.get("scheduleInfo")) {
         (Action::AdminRemove, _) => None,
         (_, None | Some(Value::Null)) => {
-            return Err(GraphError::bad_request(format!("scheduleInfo is required for action '{}'.", action.as_str())));
+            return Err(GraphError::bad_request(format!(
+                "scheduleInfo is required for action '{}'.",
+                action.as_str()
+            )));
         }
         (_, Some(info)) => Some(parse_schedule(info, now)?),
     };
@@ -238,15 +309,27 @@ pub(crate) fn create_request(
     let existing = store.schedules.iter().position(|s| {
         s.same_tuple(kind, &principal, &role_id, &scope)
             && s.member_type == "Direct"
-            && if action == Action::AdminRenew { store.renewable(s, now) } else { !s.is_expired(now) }
+            && if action == Action::AdminRenew {
+                store.renewable(s, now)
+            } else {
+                !s.is_expired(now)
+            }
     });
     match (action, existing) {
         (Action::AdminAssign, Some(_)) => {
-            return Err(GraphError::new(400, "RoleAssignmentExists", "The Role assignment already exists."));
+            return Err(GraphError::new(
+                400,
+                "RoleAssignmentExists",
+                "The Role assignment already exists.",
+            ));
         }
         (Action::AdminAssign, None) => {}
         (_, None) => {
-            return Err(GraphError::new(400, "RoleAssignmentDoesNotExist", "The Role assignment does not exist."));
+            return Err(GraphError::new(
+                400,
+                "RoleAssignmentDoesNotExist",
+                "The Role assignment does not exist.",
+            ));
         }
         _ => {}
     }
@@ -271,7 +354,11 @@ pub(crate) fn create_request(
     let (status, completed, target, schedule_info) = match &requested {
         None => ("Revoked", Value::Null, Value::Null, Value::Null),
         Some(r) => {
-            let (status, completed) = if r.start > now { ("Granted", ts(r.start)) } else { ("Provisioned", ts(now)) };
+            let (status, completed) = if r.start > now {
+                ("Granted", ts(r.start))
+            } else {
+                ("Provisioned", ts(now))
+            };
             let info = json!({ "startDateTime": ts(r.start), "recurrence": null, "expiration": r.exp.to_json() });
             (status, json!(completed), json!(id), info)
         }
@@ -299,7 +386,9 @@ pub(crate) fn create_request(
         return Ok(entity);
     }
 
-    let old = existing.map(|i| store.schedules.remove(i));
+    if let Some(i) = existing {
+        store.schedules.remove(i);
+    }
     if let Some(r) = requested {
         store.schedules.push(ScheduleRec {
             id: id.clone(),
@@ -309,12 +398,14 @@ pub(crate) fn create_request(
             scope,
             created_using: Some(id.clone()),
             created: Some(now),
-            modified: old.as_ref().map(|_| ts(now)),
+            modified: Some(ts(now)),
             assignment_type: "Assigned".into(),
             member_type: "Direct".into(),
             start: r.start,
             exp: r.exp,
-            visible_after: replication_delay.filter(|d| !d.is_zero()).map(|d| Instant::now() + d),
+            visible_after: replication_delay
+                .filter(|d| !d.is_zero())
+                .map(|d| Instant::now() + d),
         });
     }
     store.requests.push((kind, entity.clone()));
@@ -322,22 +413,41 @@ pub(crate) fn create_request(
 }
 
 /// `POST …/{id}/cancel`: only a request still waiting (Granted, PendingApproval) can be canceled.
-pub(crate) fn cancel_request(store: &mut Store, kind: Kind, id: &str, now: DateTime<Utc>) -> GraphResult<()> {
-    let Some((_, req)) = store
-        .requests
-        .iter_mut()
-        .find(|(k, r)| *k == kind && r.get("id").and_then(Value::as_str).is_some_and(|x| x.eq_ignore_ascii_case(id)))
-    else {
-        return Err(GraphError::not_found(format!("The request '{id}' was not found.")));
+pub(crate) fn cancel_request(
+    store: &mut Store,
+    kind: Kind,
+    id: &str,
+    now: DateTime<Utc>,
+) -> GraphResult<()> {
+    let Some((_, req)) = store.requests.iter_mut().find(|(k, r)| {
+        *k == kind
+            && r.get("id")
+                .and_then(Value::as_str)
+                .is_some_and(|x| x.eq_ignore_ascii_case(id))
+    }) else {
+        return Err(GraphError::not_found(format!(
+            "The request '{id}' was not found."
+        )));
     };
-    let status = req.get("status").and_then(Value::as_str).unwrap_or("").to_string();
+    let status = req
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if status != "Granted" && status != "PendingApproval" {
-        return Err(GraphError::bad_request(format!("The request cannot be canceled because its status is {status}.")));
+        return Err(GraphError::bad_request(format!(
+            "The request cannot be canceled because its status is {status}."
+        )));
     }
     req["status"] = json!("Canceled");
-    let target = req.get("targetScheduleId").and_then(Value::as_str).map(str::to_string);
+    let target = req
+        .get("targetScheduleId")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if let Some(target) = target {
-        store.schedules.retain(|s| !(s.kind == kind && s.id == target && s.start > now));
+        store
+            .schedules
+            .retain(|s| !(s.kind == kind && s.id == target && s.start > now));
     }
     Ok(())
 }

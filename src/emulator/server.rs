@@ -32,7 +32,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/_emulator/stats", get(stats))
         .route("/_emulator/reset", post(reset))
         .route("/{tenant}/oauth2/v2.0/token", post(auth::token))
-        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(auth::openid_configuration))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(auth::openid_configuration),
+        )
         .route("/common/discovery/instance", get(auth::instance_discovery))
         .fallback(graph_entry)
         .with_state(shared)
@@ -45,7 +48,11 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Response {
 async fn reset(State(shared): State<Arc<Shared>>) -> Response {
     match shared.reset() {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(json!({ "error": e.to_string() }))).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({ "error": e.to_string() })),
+        )
+            .into_response(),
     }
 }
 
@@ -58,10 +65,18 @@ pub(crate) fn throttled(retry_after: u64) -> GraphError {
 
 fn server_error(status: u16) -> GraphError {
     if status == 503 {
-        GraphError::new(503, "serviceNotAvailable", "The service is temporarily unavailable. Please retry later.")
-            .with_header("Retry-After", "1")
+        GraphError::new(
+            503,
+            "serviceNotAvailable",
+            "The service is temporarily unavailable. Please retry later.",
+        )
+        .with_header("Retry-After", "1")
     } else {
-        GraphError::new(504, "GatewayTimeout", "The gateway did not receive a timely response.")
+        GraphError::new(
+            504,
+            "GatewayTimeout",
+            "The gateway did not receive a timely response.",
+        )
     }
 }
 
@@ -75,7 +90,10 @@ fn error_response(shared: &Shared, e: &GraphError, ids: &Ids) -> Response {
     let body = e.body(&date, &ids.request_id, &ids.client_request_id);
     let mut resp = json_response(e.status, Some(body));
     for (k, v) in &e.headers {
-        if let (Ok(name), Ok(val)) = (axum::http::HeaderName::try_from(k.as_str()), HeaderValue::from_str(v)) {
+        if let (Ok(name), Ok(val)) = (
+            axum::http::HeaderName::try_from(k.as_str()),
+            HeaderValue::from_str(v),
+        ) {
             resp.headers_mut().insert(name, val);
         }
     }
@@ -99,16 +117,25 @@ fn json_response(status: u16, body: Option<Value>) -> Response {
 }
 
 fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Caller, GraphError> {
-    let raw = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let raw = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let token = raw
         .strip_prefix("Bearer ")
         .or_else(|| raw.strip_prefix("bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| GraphError::new(401, "InvalidAuthenticationToken", "Access token is empty."))?;
-    shared
-        .caller(token)
-        .ok_or_else(|| GraphError::new(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience."))
+        .ok_or_else(|| {
+            GraphError::new(401, "InvalidAuthenticationToken", "Access token is empty.")
+        })?;
+    shared.caller(token).ok_or_else(|| {
+        GraphError::new(
+            401,
+            "InvalidAuthenticationToken",
+            "Access token validation failure. Invalid audience.",
+        )
+    })
 }
 
 /// Every Graph path: auth, faults, dispatch, envelope, persistence.
@@ -121,14 +148,27 @@ async fn graph_entry(State(shared): State<Arc<Shared>>, req: Request) -> Respons
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .unwrap_or_else(|| request_id.clone());
-    let ids = Ids { request_id, client_request_id };
+    let ids = Ids {
+        request_id,
+        client_request_id,
+    };
     let method = parts.method.as_str().to_string();
     let path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().unwrap_or("").to_string();
     let route = route_key(&method, &path);
     let kill = parts.extensions.get::<ConnKill>().cloned();
 
-    let (resp, status_label) = handle(&shared, &parts.headers, &method, &path, &raw_query, body, &ids, kill).await;
+    let (resp, status_label) = handle(
+        &shared,
+        &parts.headers,
+        &method,
+        &path,
+        &raw_query,
+        body,
+        &ids,
+        kill,
+    )
+    .await;
     shared.record(&route, &status_label);
     tracing::info!(target: "pim::emulator", %method, %path, status = %status_label, request_id = %ids.request_id, "graph request");
     let mut resp = resp;
@@ -160,7 +200,10 @@ async fn handle(
         Ok(c) => c,
         Err(e) => return (error_response(shared, &e, ids), e.status.to_string()),
     };
-    let client = caller.app_id.clone().unwrap_or_else(|| caller.object_id.clone());
+    let client = caller
+        .app_id
+        .clone()
+        .unwrap_or_else(|| caller.object_id.clone());
     if let Some(after) = shared.faults.throttle(&client) {
         let e = throttled(after);
         return (error_response(shared, &e, ids), "429".into());
@@ -184,7 +227,13 @@ async fn handle(
             return (error_response(shared, &e, ids), "400".into());
         }
     };
-    let call = Call { method, path, raw_query, body: &bytes, caller: &caller };
+    let call = Call {
+        method,
+        path,
+        raw_query,
+        body: &bytes,
+        caller: &caller,
+    };
     let result = if path.trim_end_matches('/').ends_with("/$batch") {
         if method != "POST" {
             Err(GraphError::method_not_allowed())
@@ -205,12 +254,19 @@ async fn handle(
                 && let Err(e) = shared.persist()
             {
                 tracing::error!(target: "pim::emulator", "cannot persist the tenant: {e}");
-                let e = GraphError::new(500, "InternalServerError", format!("The emulator could not save its data: {e}"));
+                let e = GraphError::new(
+                    500,
+                    "InternalServerError",
+                    format!("The emulator could not save its data: {e}"),
+                );
                 return (error_response(shared, &e, ids), "500".into());
             }
             let mut resp = json_response(r.status, r.body);
             for (k, v) in r.headers {
-                if let (Ok(name), Ok(val)) = (axum::http::HeaderName::try_from(k.as_str()), HeaderValue::from_str(&v)) {
+                if let (Ok(name), Ok(val)) = (
+                    axum::http::HeaderName::try_from(k.as_str()),
+                    HeaderValue::from_str(&v),
+                ) {
                     resp.headers_mut().insert(name, val);
                 }
             }
@@ -234,7 +290,12 @@ async fn drop_connection(kill: &Option<ConnKill>) {
 }
 
 /// Accept connections until `shutdown` fires.
-pub(crate) async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, app: Router, mut shutdown: oneshot::Receiver<()>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Router,
+    mut shutdown: oneshot::Receiver<()>,
+) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -271,12 +332,21 @@ where
 {
     let notify = Arc::new(Notify::new());
     let kill = ConnKill(notify.clone());
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(kill.clone());
-        let app = app.clone();
-        async move { Ok::<_, Infallible>(app.oneshot(req.map(Body::new)).await.unwrap_or_else(|e| match e {})) }
-    });
-    let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(kill.clone());
+            let app = app.clone();
+            async move {
+                Ok::<_, Infallible>(
+                    app.oneshot(req.map(Body::new))
+                        .await
+                        .unwrap_or_else(|e| match e {}),
+                )
+            }
+        });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
     tokio::select! {
         r = conn => {
             if let Err(e) = r {

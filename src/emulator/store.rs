@@ -10,7 +10,8 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::tenant::{
-    AdministrativeUnit, Application, Group, PolicySeed, ScheduleSeed, ServicePrincipal, Tenant, User, resolve_time,
+    AdministrativeUnit, Application, Group, PolicySeed, ScheduleSeed, ServicePrincipal, Tenant,
+    User, resolve_time,
 };
 use crate::model::{IsoDuration, RuleId, builtin_roles, default_rules_json};
 
@@ -20,7 +21,9 @@ pub(crate) fn ts(t: DateTime<Utc>) -> String {
 }
 
 pub(crate) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|d| d.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
 }
 
 /// Eligible (roleEligibility*) or active (roleAssignment*).
@@ -81,8 +84,12 @@ impl Exp {
     pub fn to_json(&self) -> Value {
         match self {
             Exp::Never => json!({ "type": "noExpiration", "endDateTime": null, "duration": null }),
-            Exp::At(t) => json!({ "type": "afterDateTime", "endDateTime": ts(*t), "duration": null }),
-            Exp::After(d) => json!({ "type": "afterDuration", "endDateTime": null, "duration": d.to_string() }),
+            Exp::At(t) => {
+                json!({ "type": "afterDateTime", "endDateTime": ts(*t), "duration": null })
+            }
+            Exp::After(d) => {
+                json!({ "type": "afterDuration", "endDateTime": null, "duration": d.to_string() })
+            }
         }
     }
 
@@ -176,7 +183,11 @@ impl ScheduleRec {
 
     pub fn instance_json(&self) -> Value {
         let id = self.instance_id();
-        let start = if self.created_using.is_none() && self.end().is_none() { None } else { Some(ts(self.start)) };
+        let start = if self.created_using.is_none() && self.end().is_none() {
+            None
+        } else {
+            Some(ts(self.start))
+        };
         let mut v = json!({
             "id": id,
             "principalId": self.principal_id,
@@ -260,14 +271,22 @@ impl PolicyRec {
     }
 
     pub fn rule(&self, id: RuleId) -> Option<&Value> {
-        self.rules.iter().find(|r| r.get("id").and_then(Value::as_str) == Some(id.as_str()))
+        self.rules
+            .iter()
+            .find(|r| r.get("id").and_then(Value::as_str) == Some(id.as_str()))
     }
 
     /// `(isExpirationRequired, maximumDuration)` of an expiration rule.
     pub fn expiration(&self, id: RuleId) -> (bool, Option<IsoDuration>) {
         let rule = self.rule(id);
-        let required = rule.and_then(|r| r.get("isExpirationRequired")).and_then(Value::as_bool).unwrap_or(false);
-        let max = rule.and_then(|r| r.get("maximumDuration")).and_then(Value::as_str).and_then(|s| s.parse().ok());
+        let required = rule
+            .and_then(|r| r.get("isExpirationRequired"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let max = rule
+            .and_then(|r| r.get("maximumDuration"))
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok());
         (required, max)
     }
 
@@ -275,7 +294,12 @@ impl PolicyRec {
         self.rule(id)
             .and_then(|r| r.get("enabledRules"))
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -290,21 +314,32 @@ pub(crate) enum PrincipalType {
 
 static DEFAULT_RULES: LazyLock<Vec<Value>> = LazyLock::new(|| {
     let doc: Value = serde_json::from_str(default_rules_json()).unwrap_or(Value::Null);
-    doc.get("rules").and_then(Value::as_array).cloned().unwrap_or_default()
+    doc.get("rules")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 });
 
 pub(crate) fn default_rule(id: RuleId) -> Option<Value> {
-    DEFAULT_RULES.iter().find(|r| r.get("id").and_then(Value::as_str) == Some(id.as_str())).cloned()
+    DEFAULT_RULES
+        .iter()
+        .find(|r| r.get("id").and_then(Value::as_str) == Some(id.as_str()))
+        .cloned()
 }
 
 fn default_rules() -> Vec<Value> {
-    RuleId::ALL.iter().filter_map(|id| default_rule(*id)).collect()
+    RuleId::ALL
+        .iter()
+        .filter_map(|id| default_rule(*id))
+        .collect()
 }
 
 /// Put a rule in the form Graph returns: `operations` lowercase, no
 /// `@odata.type` on nested complex values, target fixed by the rule id.
 pub(crate) fn normalize_rule(id: RuleId, rule: &mut Value) {
-    let Some(obj) = rule.as_object_mut() else { return };
+    let Some(obj) = rule.as_object_mut() else {
+        return;
+    };
     obj.insert("@odata.type".into(), json!(id.odata_type()));
     obj.insert("id".into(), json!(id.as_str()));
     let (caller, level) = id.target();
@@ -314,7 +349,12 @@ pub(crate) fn normalize_rule(id: RuleId, rule: &mut Value) {
         let ops: Vec<Value> = t
             .get("operations")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(|s| json!(s.to_ascii_lowercase())).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(|s| json!(s.to_ascii_lowercase()))
+                    .collect()
+            })
             .unwrap_or_else(|| vec![json!("all")]);
         t.insert("caller".into(), json!(caller));
         t.insert("operations".into(), Value::Array(ops));
@@ -324,7 +364,10 @@ pub(crate) fn normalize_rule(id: RuleId, rule: &mut Value) {
     }
     if let Some(setting) = obj.get_mut("setting").and_then(Value::as_object_mut) {
         setting.remove("@odata.type");
-        if let Some(stages) = setting.get_mut("approvalStages").and_then(Value::as_array_mut) {
+        if let Some(stages) = setting
+            .get_mut("approvalStages")
+            .and_then(Value::as_array_mut)
+        {
             for s in stages.iter_mut().filter_map(Value::as_object_mut) {
                 s.remove("@odata.type");
             }
@@ -356,6 +399,18 @@ pub(crate) struct Store {
     pub policies: Vec<PolicyRec>,
     pub schedules: Vec<ScheduleRec>,
     pub requests: Vec<(Kind, Value)>,
+    /// Graph renderings of the read-only collections, made once: listing
+    /// them is the hot path and rendering per request dominated its cost.
+    pub rendered: Rendered,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rendered {
+    pub users: Vec<Value>,
+    pub groups: Vec<Value>,
+    pub service_principals: Vec<Value>,
+    pub administrative_units: Vec<Value>,
+    pub roles: Vec<Value>,
 }
 
 const POLICY_NAMESPACE: Uuid = Uuid::from_u128(0x5f0c_3a4e_9b1d_4c6a_8e2f_7d1b_0a9c_3e51);
@@ -398,12 +453,31 @@ impl Store {
             policies: Vec::new(),
             schedules: Vec::new(),
             requests: Vec::new(),
+            rendered: Rendered::default(),
+        };
+        store.rendered = Rendered {
+            users: store.users.iter().map(Store::user_json).collect(),
+            groups: store.groups.iter().map(Store::group_json).collect(),
+            service_principals: store
+                .service_principals
+                .iter()
+                .map(Store::sp_json)
+                .collect(),
+            administrative_units: store
+                .administrative_units
+                .iter()
+                .map(Store::au_json)
+                .collect(),
+            roles: store.roles.iter().map(RoleRec::to_json).collect(),
         };
         store.policies = store
             .roles
             .iter()
             .map(|r| {
-                let guid = Uuid::new_v5(&POLICY_NAMESPACE, format!("{}/{}", t.tenant_id, r.id).as_bytes());
+                let guid = Uuid::new_v5(
+                    &POLICY_NAMESPACE,
+                    format!("{}/{}", t.tenant_id, r.id).as_bytes(),
+                );
                 PolicyRec {
                     suffix: format!("{}_{}", t.tenant_id, guid),
                     role_id: r.id.clone(),
@@ -416,10 +490,17 @@ impl Store {
         for p in &t.policies {
             store.apply_policy_seed(p)?;
         }
-        for (kind, list) in [(Kind::Eligibility, &t.eligibility_schedules), (Kind::Assignment, &t.assignment_schedules)] {
+        for (kind, list) in [
+            (Kind::Eligibility, &t.eligibility_schedules),
+            (Kind::Assignment, &t.assignment_schedules),
+        ] {
             for s in list {
                 let rec = store.schedule_from_seed(kind, s, now)?;
-                if store.schedules.iter().any(|x| x.id == rec.id && x.kind == kind) {
+                if store
+                    .schedules
+                    .iter()
+                    .any(|x| x.id == rec.id && x.kind == kind)
+                {
                     return Err(format!("schedule id {} is used twice", rec.id));
                 }
                 store.schedules.push(rec);
@@ -435,9 +516,10 @@ impl Store {
     }
 
     fn apply_policy_seed(&mut self, p: &PolicySeed) -> Result<(), String> {
-        let role_id = self.role_by_id_or_name(&p.role).map(|r| r.id.clone()).ok_or_else(|| {
-            format!("policy for unknown role {:?}", p.role)
-        })?;
+        let role_id = self
+            .role_by_id_or_name(&p.role)
+            .map(|r| r.id.clone())
+            .ok_or_else(|| format!("policy for unknown role {:?}", p.role))?;
         let Some(policy) = self.policies.iter_mut().find(|x| x.role_id == role_id) else {
             return Err(format!("no policy for role {role_id}"));
         };
@@ -453,8 +535,16 @@ impl Store {
                 .get("id")
                 .and_then(Value::as_str)
                 .and_then(RuleId::parse)
-                .ok_or_else(|| format!("policy of {:?}: a rule without a known \"id\": {patch}", p.role))?;
-            let Some(rule) = policy.rules.iter_mut().find(|r| r.get("id").and_then(Value::as_str) == Some(rid.as_str()))
+                .ok_or_else(|| {
+                    format!(
+                        "policy of {:?}: a rule without a known \"id\": {patch}",
+                        p.role
+                    )
+                })?;
+            let Some(rule) = policy
+                .rules
+                .iter_mut()
+                .find(|r| r.get("id").and_then(Value::as_str) == Some(rid.as_str()))
             else {
                 continue;
             };
@@ -466,14 +556,22 @@ impl Store {
         Ok(())
     }
 
-    fn schedule_from_seed(&self, kind: Kind, s: &ScheduleSeed, now: DateTime<Utc>) -> Result<ScheduleRec, String> {
-        let (principal_id, _) =
-            self.resolve_principal(&s.principal).ok_or_else(|| format!("schedule: unknown principal {:?}", s.principal))?;
+    fn schedule_from_seed(
+        &self,
+        kind: Kind,
+        s: &ScheduleSeed,
+        now: DateTime<Utc>,
+    ) -> Result<ScheduleRec, String> {
+        let (principal_id, _) = self
+            .resolve_principal(&s.principal)
+            .ok_or_else(|| format!("schedule: unknown principal {:?}", s.principal))?;
         let role_id = self
             .role_by_id_or_name(&s.role)
             .map(|r| r.id.clone())
             .ok_or_else(|| format!("schedule: unknown role {:?}", s.role))?;
-        let scope = self.resolve_scope(&s.scope).ok_or_else(|| format!("schedule: unknown scope {:?}", s.scope))?;
+        let scope = self
+            .resolve_scope(&s.scope)
+            .ok_or_else(|| format!("schedule: unknown scope {:?}", s.scope))?;
         let start = match &s.start {
             Some(t) => resolve_time(t, now)?,
             None => now,
@@ -481,7 +579,9 @@ impl Store {
         let exp = match (&s.end, &s.duration) {
             (Some(_), Some(_)) => return Err("schedule: give end or duration, not both".into()),
             (Some(e), None) => Exp::At(resolve_time(e, now)?),
-            (None, Some(d)) => Exp::After(d.parse().map_err(|e| format!("schedule duration: {e}"))?),
+            (None, Some(d)) => {
+                Exp::After(d.parse().map_err(|e| format!("schedule duration: {e}"))?)
+            }
             (None, None) => Exp::Never,
         };
         let created = match &s.created_date_time {
@@ -490,7 +590,11 @@ impl Store {
         };
         Ok(ScheduleRec {
             id: s.id.clone().unwrap_or_else(|| {
-                Uuid::new_v5(&POLICY_NAMESPACE, format!("{kind:?}/{principal_id}/{role_id}/{scope}").as_bytes()).to_string()
+                Uuid::new_v5(
+                    &POLICY_NAMESPACE,
+                    format!("{kind:?}/{principal_id}/{role_id}/{scope}").as_bytes(),
+                )
+                .to_string()
             }),
             kind,
             principal_id,
@@ -499,7 +603,10 @@ impl Store {
             created_using: s.created_using.clone(),
             created,
             modified: s.modified_date_time.clone(),
-            assignment_type: s.assignment_type.clone().unwrap_or_else(|| "Assigned".into()),
+            assignment_type: s
+                .assignment_type
+                .clone()
+                .unwrap_or_else(|| "Assigned".into()),
             member_type: s.member_type.clone().unwrap_or_else(|| "Direct".into()),
             start,
             exp,
@@ -515,15 +622,25 @@ impl Store {
             .policies
             .iter()
             .filter_map(|p| {
-                let changed: Vec<Value> = p.rules.iter().filter(|r| !defaults.contains(r)).cloned().collect();
-                let derived = Uuid::new_v5(&POLICY_NAMESPACE, format!("{}/{}", self.tenant_id, p.role_id).as_bytes());
+                let changed: Vec<Value> = p
+                    .rules
+                    .iter()
+                    .filter(|r| !defaults.contains(r))
+                    .cloned()
+                    .collect();
+                let derived = Uuid::new_v5(
+                    &POLICY_NAMESPACE,
+                    format!("{}/{}", self.tenant_id, p.role_id).as_bytes(),
+                );
                 let custom_id = p.suffix != format!("{}_{}", self.tenant_id, derived);
-                (!changed.is_empty() || p.last_modified.is_some() || custom_id).then(|| PolicySeed {
-                    role: p.role_id.clone(),
-                    id: custom_id.then(|| p.id("DirectoryRole")),
-                    rules: changed,
-                    last_modified_date_time: p.last_modified.clone(),
-                    last_modified_by: p.last_modified_by.clone(),
+                (!changed.is_empty() || p.last_modified.is_some() || custom_id).then(|| {
+                    PolicySeed {
+                        role: p.role_id.clone(),
+                        id: custom_id.then(|| p.id("DirectoryRole")),
+                        rules: changed,
+                        last_modified_date_time: p.last_modified.clone(),
+                        last_modified_by: p.last_modified_by.clone(),
+                    }
                 })
             })
             .collect();
@@ -554,7 +671,11 @@ impl Store {
                 .collect()
         };
         let reqs = |kind: Kind| -> Vec<Value> {
-            self.requests.iter().filter(|(k, _)| *k == kind).map(|(_, v)| v.clone()).collect()
+            self.requests
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, v)| v.clone())
+                .collect()
         };
         Tenant {
             schema,
@@ -582,6 +703,7 @@ impl Store {
             assignment_schedules: sched(Kind::Assignment),
             eligibility_requests: reqs(Kind::Eligibility),
             assignment_requests: reqs(Kind::Assignment),
+            faults: None,
         }
     }
 
@@ -589,7 +711,11 @@ impl Store {
         self.roles
             .iter()
             .find(|r| r.id.eq_ignore_ascii_case(text))
-            .or_else(|| self.roles.iter().find(|r| r.display_name.eq_ignore_ascii_case(text)))
+            .or_else(|| {
+                self.roles
+                    .iter()
+                    .find(|r| r.display_name.eq_ignore_ascii_case(text))
+            })
     }
 
     pub fn role(&self, id: &str) -> Option<&RoleRec> {
@@ -597,13 +723,19 @@ impl Store {
     }
 
     pub fn policy_for_role(&self, role_id: &str) -> Option<&PolicyRec> {
-        self.policies.iter().find(|p| p.role_id.eq_ignore_ascii_case(role_id))
+        self.policies
+            .iter()
+            .find(|p| p.role_id.eq_ignore_ascii_case(role_id))
     }
 
     /// The policy with this id, accepting both the `Directory_` and `DirectoryRole_` forms.
     pub fn policy_index(&self, id: &str) -> Option<usize> {
-        let suffix = id.strip_prefix("DirectoryRole_").or_else(|| id.strip_prefix("Directory_"))?;
-        self.policies.iter().position(|p| p.suffix.eq_ignore_ascii_case(suffix))
+        let suffix = id
+            .strip_prefix("DirectoryRole_")
+            .or_else(|| id.strip_prefix("Directory_"))?;
+        self.policies
+            .iter()
+            .position(|p| p.suffix.eq_ignore_ascii_case(suffix))
     }
 
     /// An object id or `user:`/`group:`/`sp:` reference → object id and type.
@@ -620,16 +752,26 @@ impl Store {
                 .groups
                 .iter()
                 .find(|g| g.display_name.eq_ignore_ascii_case(name))
-                .map(|g| (g.id.clone(), PrincipalType::Group { assignable: g.is_assignable_to_role }));
+                .map(|g| {
+                    (
+                        g.id.clone(),
+                        PrincipalType::Group {
+                            assignable: g.is_assignable_to_role,
+                        },
+                    )
+                });
         }
         if let Some(name) = text.strip_prefix("sp:") {
             return self
                 .service_principals
                 .iter()
-                .find(|s| s.display_name.eq_ignore_ascii_case(name) || s.app_id.eq_ignore_ascii_case(name))
+                .find(|s| {
+                    s.display_name.eq_ignore_ascii_case(name) || s.app_id.eq_ignore_ascii_case(name)
+                })
                 .map(|s| (s.id.clone(), PrincipalType::ServicePrincipal));
         }
-        self.principal_type(text).map(|t| (text.to_ascii_lowercase(), t))
+        self.principal_type(text)
+            .map(|t| (text.to_ascii_lowercase(), t))
     }
 
     pub fn principal_type(&self, id: &str) -> Option<PrincipalType> {
@@ -637,9 +779,14 @@ impl Store {
             return Some(PrincipalType::User);
         }
         if let Some(g) = self.groups.iter().find(|g| g.id.eq_ignore_ascii_case(id)) {
-            return Some(PrincipalType::Group { assignable: g.is_assignable_to_role });
+            return Some(PrincipalType::Group {
+                assignable: g.is_assignable_to_role,
+            });
         }
-        self.service_principals.iter().any(|s| s.id.eq_ignore_ascii_case(id)).then_some(PrincipalType::ServicePrincipal)
+        self.service_principals
+            .iter()
+            .any(|s| s.id.eq_ignore_ascii_case(id))
+            .then_some(PrincipalType::ServicePrincipal)
     }
 
     /// `/`, `/administrativeUnits/<id or name>` or `/<object id>` → canonical scope id.
@@ -652,11 +799,16 @@ impl Store {
                 .administrative_units
                 .iter()
                 .find(|a| a.id.eq_ignore_ascii_case(rest))
-                .or_else(|| self.administrative_units.iter().find(|a| a.display_name.eq_ignore_ascii_case(rest)))
+                .or_else(|| {
+                    self.administrative_units
+                        .iter()
+                        .find(|a| a.display_name.eq_ignore_ascii_case(rest))
+                })
                 .map(|a| format!("/administrativeUnits/{}", a.id));
         }
         let id = text.strip_prefix('/')?;
-        (self.principal_type(id).is_some() || uuid::Uuid::parse_str(id).is_ok()).then(|| text.to_string())
+        (self.principal_type(id).is_some() || uuid::Uuid::parse_str(id).is_ok())
+            .then(|| text.to_string())
     }
 
     pub fn user_json(u: &User) -> Value {
@@ -720,8 +872,15 @@ impl Store {
         if let Some(g) = self.groups.iter().find(|g| g.id.eq_ignore_ascii_case(id)) {
             return Some(with_type(Store::group_json(g), "#microsoft.graph.group"));
         }
-        if let Some(s) = self.service_principals.iter().find(|s| s.id.eq_ignore_ascii_case(id)) {
-            return Some(with_type(Store::sp_json(s), "#microsoft.graph.servicePrincipal"));
+        if let Some(s) = self
+            .service_principals
+            .iter()
+            .find(|s| s.id.eq_ignore_ascii_case(id))
+        {
+            return Some(with_type(
+                Store::sp_json(s),
+                "#microsoft.graph.servicePrincipal",
+            ));
         }
         self.administrative_units
             .iter()
@@ -730,8 +889,14 @@ impl Store {
     }
 
     /// Schedules visible to reads now (not expired, replicated).
-    pub fn visible_schedules(&self, kind: Kind, now: DateTime<Utc>) -> impl Iterator<Item = &ScheduleRec> {
-        self.schedules.iter().filter(move |s| s.kind == kind && s.is_visible() && !s.is_expired(now))
+    pub fn visible_schedules(
+        &self,
+        kind: Kind,
+        now: DateTime<Utc>,
+    ) -> impl Iterator<Item = &ScheduleRec> {
+        self.schedules
+            .iter()
+            .filter(move |s| s.kind == kind && s.is_visible() && !s.is_expired(now))
     }
 
     /// Expired schedules stay renewable for 30 days, as in Entra.

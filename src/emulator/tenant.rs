@@ -50,6 +50,9 @@ pub struct Tenant {
     pub eligibility_requests: Vec<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assignment_requests: Vec<Value>,
+    /// Fault injection to use when the emulator's own configuration asks for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faults: Option<super::Faults>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -192,7 +195,10 @@ fn root_scope() -> String {
 impl Tenant {
     /// An empty tenant: built-in roles with default policies, nothing else.
     pub fn empty() -> Self {
-        Tenant { tenant_id: DEFAULT_TENANT_ID.to_string(), ..Tenant::default() }
+        Tenant {
+            tenant_id: DEFAULT_TENANT_ID.to_string(),
+            ..Tenant::default()
+        }
     }
 
     pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
@@ -201,9 +207,14 @@ impl Tenant {
 
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, EmulatorError> {
         let path = path.as_ref();
-        let text =
-            std::fs::read_to_string(path).map_err(|source| EmulatorError::Read { path: path.to_path_buf(), source })?;
-        Tenant::from_json(&text).map_err(|source| EmulatorError::Parse { path: path.to_path_buf(), source })
+        let text = std::fs::read_to_string(path).map_err(|source| EmulatorError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Tenant::from_json(&text).map_err(|source| EmulatorError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 }
 
@@ -215,7 +226,9 @@ pub(crate) fn resolve_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Ut
     }
     if let Some(rest) = t.strip_prefix('+') {
         let d: IsoDuration = rest.parse().map_err(|e| format!("{t:?}: {e}"))?;
-        return d.add_to(now).ok_or_else(|| format!("{t:?} is out of range"));
+        return d
+            .add_to(now)
+            .ok_or_else(|| format!("{t:?} is out of range"));
     }
     if let Some(rest) = t.strip_prefix('-') {
         let d: IsoDuration = rest.parse().map_err(|e| format!("{t:?}: {e}"))?;
