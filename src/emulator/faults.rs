@@ -148,8 +148,16 @@ pub(crate) struct Stats {
 impl Stats {
     pub fn record(&mut self, route: &str, status: &str) {
         self.total += 1;
-        *self.by_route.entry(route.to_string()).or_default() += 1;
-        *self.by_status.entry(status.to_string()).or_default() += 1;
+        // Look up before inserting: the keys repeat, and allocating them on
+        // every request showed up in the throughput profile.
+        for (map, key) in [(&mut self.by_route, route), (&mut self.by_status, status)] {
+            match map.get_mut(key) {
+                Some(n) => *n += 1,
+                None => {
+                    map.insert(key.to_string(), 1);
+                }
+            }
+        }
     }
 
     pub fn to_json(&self) -> Value {

@@ -397,12 +397,43 @@ fn type_name(kind: Kind, what: Set) -> &'static str {
     }
 }
 
-fn pim_items(
-    store: &Store,
+/// `prop eq 'value'` conditions every result must meet (top-level `and`s).
+fn required_equalities(filter: Option<&super::odata::Expr>) -> Vec<(&str, &str)> {
+    use super::odata::{CmpOp, Expr, Lit};
+    filter
+        .map(|f| {
+            f.conjuncts()
+                .into_iter()
+                .filter_map(|c| match c {
+                    Expr::Cmp(p, CmpOp::Eq, Lit::Str(v)) => Some((p.as_str(), v.as_str())),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn pim_items<'a>(
+    store: &'a Store,
     kind: Kind,
     what: Set,
     now: chrono::DateTime<chrono::Utc>,
-) -> Vec<Cow<'_, Value>> {
+    filter: Option<&super::odata::Expr>,
+) -> Vec<Cow<'a, Value>> {
+    // Skip rendering schedules the filter rules out anyway: rendering is
+    // most of the cost of a filtered list.
+    let required = required_equalities(filter);
+    let store_view: Vec<&super::store::ScheduleRec> = store
+        .visible_schedules(kind, now)
+        .filter(|s| {
+            required.iter().all(|(p, v)| match *p {
+                "principalId" => s.principal_id.eq_ignore_ascii_case(v),
+                "roleDefinitionId" => s.role_id.eq_ignore_ascii_case(v),
+                "directoryScopeId" => s.scope.eq_ignore_ascii_case(v),
+                _ => true,
+            })
+        })
+        .collect();
     match what {
         Set::Requests => store
             .requests
@@ -410,12 +441,12 @@ fn pim_items(
             .filter(|(k, _)| *k == kind)
             .map(|(_, v)| Cow::Borrowed(v))
             .collect(),
-        Set::Schedules => store
-            .visible_schedules(kind, now)
+        Set::Schedules => store_view
+            .into_iter()
             .map(|s| Cow::Owned(s.to_json(now)))
             .collect(),
-        Set::Instances => store
-            .visible_schedules(kind, now)
+        Set::Instances => store_view
+            .into_iter()
             .filter(|s| s.is_active(now))
             .map(|s| Cow::Owned(s.instance_json()))
             .collect(),
@@ -432,7 +463,7 @@ fn list_pim(
     now: chrono::DateTime<chrono::Utc>,
 ) -> GraphResult<GraphResponse> {
     let set = set_name(kind, what);
-    let mut items = pim_items(store, kind, what, now);
+    let mut items = pim_items(store, kind, what, now, q.filter.as_ref());
     let function_result = only_principal.is_some() && what != Set::Requests;
     if let Some(p) = only_principal {
         items.retain(|i| {
