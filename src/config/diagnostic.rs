@@ -159,8 +159,9 @@ impl Diagnostic {
         self
     }
 
-    /// Points the diagnostic at a known location, without quoting the line.
-    pub fn located(mut self, location: &Location) -> Self {
+    /// Points the diagnostic at a known location whose source text is not at
+    /// hand (later stages keep `Location`s, not files): no line is quoted.
+    pub fn at_location(mut self, location: &Location) -> Self {
         self.source = Some(Snippet {
             location: location.clone(),
             line_text: String::new(),

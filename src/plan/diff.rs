@@ -49,7 +49,7 @@ impl Ctx<'_> {
     fn error(&mut self, at: Option<&Location>, msg: String, hint: Option<String>) {
         let mut d = Diagnostic::error(msg);
         if let Some(at) = at {
-            d = d.located(at);
+            d = d.at_location(at);
         }
         if let Some(h) = hint {
             d = d.with_hint(h);

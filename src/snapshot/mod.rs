@@ -1,7 +1,11 @@
 //! The tenant as pim sees it: every eligibility and active assignment
 //! schedule, the policy rules of the roles that matter, and the names of the
 //! principals, roles and administrative units involved. Built from Graph
-//! reads; compared with `Desired` by the planner.
+//! reads (`read`); compared with `Desired` by the planner.
+
+mod read;
+
+pub use read::{ReadOptions, read};
 
 use std::collections::BTreeMap;
 

@@ -38,6 +38,8 @@ pub struct Reply {
 impl Harness {
     pub async fn start(config: EmulatorConfig) -> Harness {
         let emu = Emulator::start(config).await.unwrap();
+        // reqwest is built with `rustls-no-provider` (no aws-lc-rs): choose ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder().pool_max_idle_per_host(4);
         if let Some(pem) = emu.ca_pem() {
             builder = builder

@@ -1,0 +1,123 @@
+//! Snapshot benchmark: tenants of 1k, 10k and 50k schedules in the
+//! in-process emulator with 20 ms latency per request; prints the requests
+//! the emulator served, wall time and peak memory next to the lower bound
+//! (pages at the largest page size + the policy page + role definitions +
+//! getByIds calls).
+//!
+//! `cargo run --release --example bench_snapshot [-- 1000 10000 50000]`
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use pim::emulator::{Emulator, EmulatorConfig, Faults, ScheduleSeed, Tenant, User};
+use pim::graph::{GraphSettings, HttpGraph, StaticToken};
+use pim::snapshot::{ReadOptions, read};
+
+const ROLES: [&str; 6] = [
+    "62e90394-69f5-4237-9190-012177145e10",
+    "e8611ab8-c189-46e8-94e1-60213ab1f814",
+    "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+    "fe930be7-5e62-47db-91af-98c3a49a38b1",
+    "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
+    "194ae4cb-b126-40b2-bd5b-6091b380977d",
+];
+
+fn tenant(n: usize) -> (Tenant, usize, usize, usize) {
+    let users = n.div_ceil(ROLES.len() * 2).max(1);
+    let mut t = Tenant::empty();
+    for i in 0..users {
+        t.users.push(User {
+            id: format!("00000000-0000-4000-8000-{i:012x}"),
+            display_name: format!("User {i}"),
+            user_principal_name: format!("user{i}@contoso.com"),
+            ..User::default()
+        });
+    }
+    for k in 0..n {
+        let (user, rest) = (k % users, k / users);
+        let seed = ScheduleSeed {
+            principal: format!("00000000-0000-4000-8000-{user:012x}"),
+            role: ROLES[rest % ROLES.len()].to_string(),
+            start: Some("2026-01-01T00:00:00Z".into()),
+            end: (k % 3 == 0).then(|| "2030-01-01T00:00:00Z".to_string()),
+            ..ScheduleSeed::default()
+        };
+        if rest / ROLES.len() == 0 {
+            t.eligibility_schedules.push(seed);
+        } else {
+            t.assignment_schedules.push(seed);
+        }
+    }
+    let (e, a) = (t.eligibility_schedules.len(), t.assignment_schedules.len());
+    (t, e, a, users)
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|k| k.parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let sizes: Vec<usize> = {
+        let args: Vec<usize> = std::env::args()
+            .skip(1)
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        if args.is_empty() {
+            vec![1_000, 10_000, 50_000]
+        } else {
+            args
+        }
+    };
+    println!(
+        "{:>8} {:>9} {:>7} {:>6} {:>9} {:>10} {:>9}",
+        "schedules", "requests", "bound", "ratio", "wall_s", "peak_MiB", "grants"
+    );
+    for n in sizes {
+        let (seed, eligible, active, users) = tenant(n);
+        let emu = Emulator::start(EmulatorConfig {
+            seed: Some(seed),
+            faults: Faults {
+                latency_ms: 20,
+                ..Faults::default()
+            },
+            ..EmulatorConfig::default()
+        })
+        .await?;
+        let settings = GraphSettings {
+            graph_url: emu.graph_url(),
+            tenant_id: Some(emu.tenant_id()),
+            ca_pem: emu.ca_pem().map(str::to_string),
+            ..GraphSettings::default()
+        };
+        let token = emu.mint_token("00000000-0000-0000-0000-0000000000aa", false);
+        let graph = HttpGraph::with_token_source(settings, Arc::new(StaticToken(token)))?;
+        let before = emu.stats()["total"].as_u64().unwrap_or(0);
+        let t0 = Instant::now();
+        let current = read(&graph, &ReadOptions::default()).await?;
+        let wall = t0.elapsed().as_secs_f64();
+        let requests = emu.stats()["total"].as_u64().unwrap_or(0) - before;
+        let bound = eligible.div_ceil(999) + active.div_ceil(999) + 1 + 1 + users.div_ceil(1000);
+        println!(
+            "{:>8} {:>9} {:>7} {:>6.2} {:>9.2} {:>10.1} {:>9}",
+            n,
+            requests,
+            bound,
+            requests as f64 / bound as f64,
+            wall,
+            peak_rss_mib(),
+            current.grants.len()
+        );
+        emu.stop().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! Tokens for Graph: an `azure_identity` credential chosen from the
+//! settings, sharing the Graph client's `reqwest::Client` (and so its TLS
+//! roots), behind a cache that renews a token five minutes before it
+//! expires. Tokens and secrets are never logged or printed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+use azure_core::credentials::{Secret, TokenCredential};
+use azure_core::http::{ClientOptions, Transport};
+use base64::Engine as _;
+use tokio::sync::Mutex;
+
+use super::error::{ErrorKind, GraphError};
+use super::settings::{AuthMethod, GRAPH_SCOPE, GraphSettings};
+
+/// A token and when to stop using it.
+#[derive(Clone)]
+pub struct Token {
+    pub secret: String,
+    pub expires: Instant,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where bearer tokens come from. Tests may supply their own.
+#[async_trait]
+pub trait TokenSource: Send + Sync {
+    async fn token(&self) -> Result<Token, GraphError>;
+    /// Which method this is, for messages.
+    fn describe(&self) -> String;
+}
+
+/// A fixed token (an emulator-minted one, or `PIM_ACCESS_TOKEN`-style use).
+pub struct StaticToken(pub String);
+
+#[async_trait]
+impl TokenSource for StaticToken {
+    async fn token(&self) -> Result<Token, GraphError> {
+        Ok(Token {
+            secret: self.0.clone(),
+            expires: Instant::now() + Duration::from_secs(3600),
+        })
+    }
+
+    fn describe(&self) -> String {
+        "a static token".into()
+    }
+}
+
+/// An `azure_identity` credential.
+pub struct AzureCredential {
+    credential: Arc<dyn TokenCredential>,
+    method: AuthMethod,
+}
+
+fn auth_error(method: AuthMethod, e: impl std::fmt::Display) -> GraphError {
+    // azure_core errors can span lines (wrapped causes); keep the first and last.
+    let text = e.to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("no detail").to_string();
+    let last = lines.next_back().map(str::to_string);
+    let message = match last {
+        Some(l) if l != first => format!("{first}: {l}"),
+        _ => first,
+    };
+    GraphError::new(
+        ErrorKind::Auth,
+        format!("get a Graph token ({})", method.as_str()),
+        format!("{} credential: {message}", method.as_str()),
+    )
+}
+
+impl AzureCredential {
+    /// The credential the settings ask for, sending its token requests
+    /// through `client`.
+    pub fn new(settings: &GraphSettings, client: &reqwest::Client) -> Result<Self, GraphError> {
+        let method = settings.effective_auth();
+        let mut custom = CustomConfiguration::default();
+        custom.authority_host = settings.authority_host.trim_end_matches('/').to_string();
+        let client_options = || ClientOptions {
+            transport: Some(Transport::new(Arc::new(client.clone()))),
+            cloud: Some(Arc::new(CloudConfiguration::Custom(custom.clone()))),
+            ..ClientOptions::default()
+        };
+        let creds = &settings.credentials;
+        let need = |what: Option<&String>, var: &str| {
+            what.cloned().ok_or_else(|| {
+                GraphError::new(
+                    ErrorKind::Auth,
+                    format!("get a Graph token ({})", method.as_str()),
+                    format!("{} authentication needs {var}", method.as_str()),
+                )
+            })
+        };
+        let credential: Arc<dyn TokenCredential> = match method {
+            AuthMethod::ClientSecret | AuthMethod::Auto => {
+                let tenant = need(
+                    settings.tenant_id.as_ref(),
+                    "AZURE_TENANT_ID (or tenant { id })",
+                )?;
+                let client_id = need(creds.client_id.as_ref(), "AZURE_CLIENT_ID")?;
+                let secret = creds
+                    .client_secret
+                    .as_ref()
+                    .ok_or_else(|| auth_error(method, "AZURE_CLIENT_SECRET is not set"))?;
+                let options = azure_identity::ClientSecretCredentialOptions {
+                    client_options: client_options(),
+                };
+                azure_identity::ClientSecretCredential::new(
+                    &tenant,
+                    client_id,
+                    Secret::new(secret.expose().to_string()),
+                    Some(options),
+                )
+                .map_err(|e| auth_error(method, e))?
+            }
+            AuthMethod::WorkloadIdentity => {
+                let tenant = need(
+                    settings.tenant_id.as_ref(),
+                    "AZURE_TENANT_ID (or tenant { id })",
+                )?;
+                let client_id = need(creds.client_id.as_ref(), "AZURE_CLIENT_ID")?;
+                let file = creds
+                    .federated_token_file
+                    .clone()
+                    .ok_or_else(|| auth_error(method, "AZURE_FEDERATED_TOKEN_FILE is not set"))?;
+                let mut options = azure_identity::WorkloadIdentityCredentialOptions::default();
+                options.credential_options.client_options = client_options();
+                options.tenant_id = Some(tenant);
+                options.client_id = Some(client_id);
+                options.token_file_path = Some(file);
+                azure_identity::WorkloadIdentityCredential::new(Some(options))
+                    .map_err(|e| auth_error(method, e))?
+            }
+            AuthMethod::ManagedIdentity => {
+                let options = azure_identity::ManagedIdentityCredentialOptions {
+                    client_options: client_options(),
+                    user_assigned_id: creds
+                        .client_id
+                        .clone()
+                        .map(azure_identity::UserAssignedId::ClientId),
+                };
+                azure_identity::ManagedIdentityCredential::new(Some(options))
+                    .map_err(|e| auth_error(method, e))?
+            }
+            AuthMethod::AzureCli => {
+                let options = azure_identity::AzureCliCredentialOptions {
+                    tenant_id: settings.tenant_id.clone(),
+                    ..Default::default()
+                };
+                azure_identity::AzureCliCredential::new(Some(options))
+                    .map_err(|e| auth_error(method, e))?
+            }
+        };
+        Ok(AzureCredential { credential, method })
+    }
+}
+
+#[async_trait]
+impl TokenSource for AzureCredential {
+    async fn token(&self) -> Result<Token, GraphError> {
+        let t = self
+            .credential
+            .get_token(&[GRAPH_SCOPE], None)
+            .await
+            .map_err(|e| auth_error(self.method, e))?;
+        let left = (t.expires_on - azure_core::time::OffsetDateTime::now_utc()).whole_seconds();
+        Ok(Token {
+            secret: t.token.secret().to_string(),
+            expires: Instant::now() + Duration::from_secs(u64::try_from(left).unwrap_or(0)),
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.method.as_str().to_string()
+    }
+}
+
+/// Keeps one token and renews it shortly before it expires; concurrent
+/// callers wait for the one renewal in flight instead of starting their own.
+pub struct TokenCache {
+    source: Arc<dyn TokenSource>,
+    current: Mutex<Option<Token>>,
+    margin: Duration,
+}
+
+impl TokenCache {
+    pub fn new(source: Arc<dyn TokenSource>) -> Self {
+        TokenCache {
+            source,
+            current: Mutex::new(None),
+            margin: Duration::from_secs(300),
+        }
+    }
+
+    pub async fn get(&self) -> Result<String, GraphError> {
+        let mut current = self.current.lock().await;
+        if let Some(t) = current.as_ref()
+            && t.expires > Instant::now() + self.margin
+        {
+            return Ok(t.secret.clone());
+        }
+        let t = self.source.token().await?;
+        let secret = t.secret.clone();
+        *current = Some(t);
+        Ok(secret)
+    }
+
+    /// Forget the token (Graph answered 401: it may have been revoked).
+    pub async fn invalidate(&self) {
+        *self.current.lock().await = None;
+    }
+
+    pub fn describe(&self) -> String {
+        self.source.describe()
+    }
+}
+
+/// The `oid` claim of a JWT access token: the object id of the caller.
+/// `None` for opaque tokens (the emulator's) or anything unreadable.
+pub fn object_id_from_token(token: &str) -> Option<String> {
+    let mut parts = token.split('.');
+    let (_header, payload, _sig) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims
+        .get("oid")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_ascii_lowercase)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn reads_oid_from_jwt() {
+        let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let jwt = format!(
+            "{}.{}.sig",
+            enc(r#"{"alg":"none"}"#),
+            enc(r#"{"oid":"ABC-1","tid":"t"}"#)
+        );
+        assert_eq!(object_id_from_token(&jwt).as_deref(), Some("abc-1"));
+        assert_eq!(object_id_from_token("pimemu.opaque"), None);
+    }
+
+    struct Counting(AtomicUsize, Duration);
+
+    #[async_trait]
+    impl TokenSource for Counting {
+        async fn token(&self) -> Result<Token, GraphError> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(Token {
+                secret: format!("t{n}"),
+                expires: Instant::now() + self.1,
+            })
+        }
+        fn describe(&self) -> String {
+            "counting".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn caches_until_close_to_expiry() {
+        let long = Arc::new(Counting(AtomicUsize::new(0), Duration::from_secs(3600)));
+        let cache = TokenCache::new(long.clone());
+        assert_eq!(cache.get().await.unwrap(), "t0");
+        assert_eq!(cache.get().await.unwrap(), "t0");
+        cache.invalidate().await;
+        assert_eq!(cache.get().await.unwrap(), "t1");
+        // A token within the renewal margin is replaced on every use.
+        let short = Arc::new(Counting(AtomicUsize::new(0), Duration::from_secs(60)));
+        let cache = TokenCache::new(short.clone());
+        assert_eq!(cache.get().await.unwrap(), "t0");
+        assert_eq!(cache.get().await.unwrap(), "t1");
+    }
+}

@@ -1,0 +1,318 @@
+//! `GraphError`: every way a Graph call can fail, as one line a person can
+//! act on (what failed, Graph's code and message, the permission to grant,
+//! and the `request-id` Microsoft support asks for), never a stack of
+//! transport internals.
+
+use std::fmt;
+
+/// What kind of failure, so callers can branch without parsing text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No token could be had (bad secret, no Azure CLI login, no managed identity…).
+    Auth,
+    /// 401: the token was refused.
+    Unauthorized,
+    /// 403: the identity lacks a permission or a directory role.
+    Forbidden,
+    /// 404.
+    NotFound,
+    /// 400 `RoleAssignmentRequestPolicyValidationFailed`, with the failed rules
+    /// (`ExpirationRule`, `JustificationRule`, …).
+    PolicyValidation(Vec<String>),
+    /// 400 `RoleAssignmentExists`.
+    RoleAssignmentExists,
+    /// 400 `RoleAssignmentDoesNotExist`.
+    RoleAssignmentDoesNotExist,
+    /// Any other 4xx.
+    BadRequest,
+    /// A 5xx that retrying did not cure (or that is not worth retrying).
+    Server,
+    /// 429/503/504 until the retry budget ran out.
+    Throttled,
+    /// The name did not resolve or the connection was refused.
+    Connect,
+    /// No answer in time.
+    Timeout,
+    /// The connection broke in another way.
+    Network,
+    /// A write whose outcome could not be established (connection lost after
+    /// sending, and the follow-up read failed too).
+    OutcomeUnknown,
+    /// Graph answered something pim cannot read.
+    Decode,
+    /// Settings that cannot work (plain HTTP to a remote host, unreadable CA file…).
+    Config,
+}
+
+/// A failed Graph call.
+#[derive(Debug, Clone)]
+pub struct GraphError {
+    pub kind: ErrorKind,
+    /// `GET /roleManagement/directory/roleEligibilitySchedules`, or what was being done.
+    pub operation: String,
+    pub status: Option<u16>,
+    /// Graph's `error.code`.
+    pub code: String,
+    /// Graph's `error.message`, or the transport's own one-line reason.
+    pub message: String,
+    /// Graph's `request-id`, for support cases.
+    pub request_id: Option<String>,
+    pub client_request_id: Option<String>,
+    /// The permission whose absence explains a 401/403.
+    pub permission: Option<&'static str>,
+}
+
+impl GraphError {
+    pub fn new(kind: ErrorKind, operation: impl Into<String>, message: impl Into<String>) -> Self {
+        GraphError {
+            kind,
+            operation: operation.into(),
+            status: None,
+            code: String::new(),
+            message: message.into(),
+            request_id: None,
+            client_request_id: None,
+            permission: None,
+        }
+    }
+
+    pub fn config(message: impl Into<String>) -> Self {
+        GraphError::new(ErrorKind::Config, "configure the Graph client", message)
+    }
+
+    pub fn decode(operation: impl Into<String>, message: impl Into<String>) -> Self {
+        GraphError::new(ErrorKind::Decode, operation, message)
+    }
+
+    /// An error from an HTTP status and Graph's error envelope.
+    pub fn from_status(
+        operation: impl Into<String>,
+        status: u16,
+        code: String,
+        message: String,
+        request_id: Option<String>,
+    ) -> Self {
+        let operation = operation.into();
+        let kind = match (status, code.as_str()) {
+            (401, _) => ErrorKind::Unauthorized,
+            (403, _) => ErrorKind::Forbidden,
+            (404, _) => ErrorKind::NotFound,
+            (_, "RoleAssignmentRequestPolicyValidationFailed") => {
+                ErrorKind::PolicyValidation(failed_rules(&message))
+            }
+            (_, "RoleAssignmentExists") => ErrorKind::RoleAssignmentExists,
+            (_, "RoleAssignmentDoesNotExist") => ErrorKind::RoleAssignmentDoesNotExist,
+            (429, _) => ErrorKind::Throttled,
+            (400..=499, _) => ErrorKind::BadRequest,
+            _ => ErrorKind::Server,
+        };
+        let permission = match kind {
+            ErrorKind::Unauthorized | ErrorKind::Forbidden => permission_for(&operation),
+            _ => None,
+        };
+        GraphError {
+            kind,
+            operation,
+            status: Some(status),
+            code,
+            message,
+            request_id,
+            client_request_id: None,
+            permission,
+        }
+    }
+
+    pub fn with_client_request_id(mut self, id: Option<String>) -> Self {
+        self.client_request_id = id;
+        self
+    }
+
+    /// The policy rules a create request broke, if that is why it failed.
+    pub fn failed_rules(&self) -> &[String] {
+        match &self.kind {
+            ErrorKind::PolicyValidation(r) => r,
+            _ => &[],
+        }
+    }
+
+    /// Replication delay after a principal or role was created: Graph's
+    /// `404 SubjectNotFound` / `RoleNotFound`, worth retrying for a while.
+    pub fn is_replication_delay(&self) -> bool {
+        self.status == Some(404) && matches!(self.code.as_str(), "SubjectNotFound" | "RoleNotFound")
+    }
+}
+
+/// `The following policy rules failed: ["ExpirationRule","MfaRule"]` → the names.
+pub fn failed_rules(message: &str) -> Vec<String> {
+    let Some(start) = message.find('[') else {
+        return Vec::new();
+    };
+    let end = message[start..]
+        .find(']')
+        .map_or(message.len(), |e| start + e);
+    message[start + 1..end]
+        .split(',')
+        .map(|s| s.trim().trim_matches('"').trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The application permission an operation needs, from its method and path.
+pub fn permission_for(operation: &str) -> Option<&'static str> {
+    let (method, path) = operation.split_once(' ').unwrap_or(("GET", operation));
+    let write = method != "GET";
+    let path = path.trim_start_matches('/');
+    let path = path.strip_prefix("v1.0/").unwrap_or(path);
+    if path.starts_with("policies/roleManagementPolic") {
+        Some(if write {
+            "RoleManagementPolicy.ReadWrite.Directory (or RoleManagement.ReadWrite.Directory)"
+        } else {
+            "RoleManagementPolicy.Read.Directory (or RoleManagement.Read.Directory)"
+        })
+    } else if path.starts_with("roleManagement/") {
+        Some(if write {
+            "RoleManagement.ReadWrite.Directory"
+        } else {
+            "RoleManagement.Read.Directory"
+        })
+    } else if path.starts_with("users") {
+        Some("User.Read.All (or Directory.Read.All)")
+    } else if path.starts_with("groups")
+        || path.starts_with("servicePrincipals")
+        || path.starts_with("directoryObjects")
+        || path.starts_with("directory/")
+    {
+        Some("Directory.Read.All")
+    } else {
+        None
+    }
+}
+
+impl fmt::Display for GraphError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let op = &self.operation;
+        match &self.kind {
+            ErrorKind::Auth => write!(f, "authentication failed: {}", self.message)?,
+            ErrorKind::Connect => write!(f, "cannot connect to Graph for {op}: {}", self.message)?,
+            ErrorKind::Timeout => write!(f, "Graph did not answer {op} in time: {}", self.message)?,
+            ErrorKind::Network => {
+                write!(f, "connection to Graph broke during {op}: {}", self.message)?
+            }
+            ErrorKind::OutcomeUnknown => write!(
+                f,
+                "the outcome of {op} is unknown (connection lost after sending, and checking failed): {}",
+                self.message
+            )?,
+            ErrorKind::Decode => {
+                write!(f, "unexpected answer from Graph to {op}: {}", self.message)?
+            }
+            ErrorKind::Config => write!(f, "{}", self.message)?,
+            ErrorKind::Throttled => write!(
+                f,
+                "Graph kept refusing {op} (throttled or unavailable; gave up retrying): {}",
+                status_code(self)
+            )?,
+            ErrorKind::PolicyValidation(rules) => write!(
+                f,
+                "{op} broke the role's policy: {} failed",
+                if rules.is_empty() {
+                    self.message.clone()
+                } else {
+                    rules.join(", ")
+                }
+            )?,
+            ErrorKind::Unauthorized | ErrorKind::Forbidden => {
+                write!(f, "Graph refused {op}: {}", status_code(self))?;
+                if let Some(p) = self.permission {
+                    write!(f, "; the identity needs the {p} permission")?;
+                    if self.kind == ErrorKind::Forbidden && op.starts_with("POST") {
+                        write!(
+                            f,
+                            " and, when signed in as a user, the Privileged Role Administrator role"
+                        )?;
+                    }
+                }
+            }
+            _ => write!(f, "{op} failed: {}", status_code(self))?,
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " (request-id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+fn status_code(e: &GraphError) -> String {
+    let mut s = String::new();
+    if let Some(st) = e.status {
+        s.push_str(&st.to_string());
+    }
+    if !e.code.is_empty() {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push_str(&e.code);
+    }
+    let msg = e.message.lines().next().unwrap_or_default();
+    if !msg.is_empty() {
+        if s.is_empty() {
+            s.push_str(msg);
+        } else {
+            s.push_str(": ");
+            s.push_str(msg);
+        }
+    }
+    s
+}
+
+impl std::error::Error for GraphError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_failed_rules() {
+        assert_eq!(
+            failed_rules(r#"The following policy rules failed: ["ExpirationRule"]"#),
+            vec!["ExpirationRule"]
+        );
+        assert_eq!(
+            failed_rules(
+                r#"The following policy rules failed: ["EligibilityRule","ExpirationRule"]"#
+            ),
+            vec!["EligibilityRule", "ExpirationRule"]
+        );
+        assert!(failed_rules("nothing here").is_empty());
+    }
+
+    #[test]
+    fn one_line_displays() {
+        let e = GraphError::from_status(
+            "GET /roleManagement/directory/roleEligibilitySchedules",
+            403,
+            "Authorization_RequestDenied".into(),
+            "Insufficient privileges to complete the operation.".into(),
+            Some("abc".into()),
+        );
+        assert_eq!(
+            e.to_string(),
+            "Graph refused GET /roleManagement/directory/roleEligibilitySchedules: 403 Authorization_RequestDenied: \
+             Insufficient privileges to complete the operation.; the identity needs the RoleManagement.Read.Directory \
+             permission (request-id abc)"
+        );
+        let e = GraphError::from_status(
+            "POST /roleManagement/directory/roleEligibilityScheduleRequests",
+            400,
+            "RoleAssignmentRequestPolicyValidationFailed".into(),
+            r#"The following policy rules failed: ["ExpirationRule"]"#.into(),
+            None,
+        );
+        assert_eq!(e.failed_rules(), ["ExpirationRule"]);
+        assert!(!e.to_string().contains('\n'));
+        assert_eq!(
+            permission_for("GET /users/alice@contoso.com"),
+            Some("User.Read.All (or Directory.Read.All)")
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! The Microsoft Graph client: authentication (`azure_identity`), TLS,
+//! paging, retries, `$batch`, and the wire types, which stay in here and are
+//! converted to `model` / `snapshot` types at the edge. Not for deciding
+//! what to change: that is the planner's.
+//!
+//! The rest of pim talks to Graph through the object-safe [`Graph`] trait
+//! (`&dyn Graph`, boxed futures via `async_trait`), so the planner, apply and
+//! the snapshot reader run unchanged against [`HttpGraph`] or a test fake.
+//!
+//! ```no_run
+//! # async fn demo(tenant: &pim::config::TenantSettings) -> Result<(), pim::graph::GraphError> {
+//! use std::collections::HashMap;
+//! use pim::graph::{AuthMethod, Graph, GraphSettings, HttpGraph};
+//! let env: HashMap<String, String> = std::env::vars().collect();
+//! let settings = GraphSettings::from_tenant(tenant, &env, AuthMethod::Auto)?;
+//! let graph = HttpGraph::new(settings)?;
+//! let current = pim::snapshot::read(&graph, &pim::snapshot::ReadOptions::default()).await?;
+//! println!("{} grants, fingerprint {}", current.grants.len(), current.fingerprint());
+//! # Ok(()) }
+//! ```
+
+// `GraphError` carries what its one-line message needs (operation, code,
+// message, request ids, permission); errors are rare and off the hot path,
+// so boxing it would cost readability for nothing.
+#![allow(clippy::result_large_err)]
+
+mod auth;
+pub mod convert;
+mod error;
+mod http;
+pub mod resolve;
+mod retry;
+mod settings;
+mod tls;
+pub mod wire;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use auth::{
+    AzureCredential, StaticToken, Token, TokenCache, TokenSource, object_id_from_token,
+};
+pub use convert::default_rule_set;
+pub use error::{ErrorKind, GraphError, failed_rules, permission_for};
+pub use http::{HttpGraph, Stats};
+pub use retry::{Backoff, Clock, RetryPolicy, TokioClock, parse_retry_after};
+pub use settings::{
+    AuthMethod, Credentials, DEFAULT_AUTHORITY_HOST, DEFAULT_GRAPH_URL, GRAPH_SCOPE, GraphSettings,
+    SecretString,
+};
+pub use tls::client_config;
+
+use crate::model::{AssignmentKind, RuleId, RuleValue, Schedule, Ticket};
+use crate::snapshot::{AdministrativeUnit, Grant, Policy, Principal, RoleDefinition};
+
+/// Page sizes (`$top`) per collection: the most each endpoint hands out in
+/// one page, so a full read takes the fewest round trips. Graph documents
+/// no maximum for PIM collections; 999 is the directory maximum and what
+/// the emulator allows.
+pub mod page_size {
+    pub const SCHEDULES: usize = 999;
+    pub const REQUESTS: usize = 999;
+    pub const POLICY_ASSIGNMENTS: usize = 999;
+    pub const ROLE_DEFINITIONS: usize = 999;
+    pub const DIRECTORY: usize = 999;
+    /// `directoryObjects/getByIds` takes at most this many ids.
+    pub const GET_BY_IDS: usize = 1000;
+    /// Requests in one `$batch`.
+    pub const BATCH: usize = 20;
+}
+
+/// Which requests a schedule request is (`action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestAction {
+    AdminAssign,
+    AdminUpdate,
+    AdminRemove,
+    AdminExtend,
+    AdminRenew,
+}
+
+impl RequestAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestAction::AdminAssign => "adminAssign",
+            RequestAction::AdminUpdate => "adminUpdate",
+            RequestAction::AdminRemove => "adminRemove",
+            RequestAction::AdminExtend => "adminExtend",
+            RequestAction::AdminRenew => "adminRenew",
+        }
+    }
+}
+
+/// A new eligibility or assignment schedule request, with ids resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRequest {
+    pub kind: AssignmentKind,
+    pub action: RequestAction,
+    pub principal_id: String,
+    pub role_id: String,
+    /// `/` or `/administrativeUnits/{id}`.
+    pub scope_id: String,
+    /// Not sent for `AdminRemove`.
+    pub schedule: Option<Schedule>,
+    pub justification: Option<String>,
+    pub ticket: Option<Ticket>,
+}
+
+/// What Graph made of a schedule request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestOutcome {
+    pub kind: AssignmentKind,
+    pub request_id: String,
+    /// `Provisioned`, `Granted`, `PendingApproval`, `Revoked`, …
+    pub status: String,
+    pub action: String,
+    pub principal_id: String,
+    pub role_id: String,
+    pub scope_id: String,
+    /// The schedule the request made or changed (`null` for removals).
+    pub target_schedule_id: Option<String>,
+    pub justification: Option<String>,
+    pub created: Option<DateTime<Utc>>,
+    pub approval_id: Option<String>,
+    /// True when the connection broke after sending and pim established
+    /// the outcome by reading the request back instead of resending.
+    pub reconciled: bool,
+}
+
+/// Narrows a list of schedules or requests server-side.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantFilter {
+    pub principal_id: Option<String>,
+    pub role_id: Option<String>,
+    pub scope_id: Option<String>,
+}
+
+/// A directory object found by a lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryEntry {
+    pub id: String,
+    pub kind: EntryKind,
+    pub display_name: String,
+    pub user_principal_name: Option<String>,
+    pub app_id: Option<String>,
+    /// Groups only: whether the group may hold Entra roles.
+    pub is_assignable_to_role: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntryKind {
+    User,
+    Group,
+    ServicePrincipal,
+    AdministrativeUnit,
+}
+
+/// One name to look up. Each becomes one GET, packed into `$batch`es.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lookup {
+    /// `GET /users/{upn}`.
+    UserByUpn(String),
+    /// `GET /groups?$filter=displayName eq '…'`.
+    GroupsByName(String),
+    /// `GET /servicePrincipals?$filter=displayName eq '…'`.
+    ServicePrincipalsByName(String),
+    /// `GET /servicePrincipals(appId='…')`.
+    ServicePrincipalByAppId(String),
+    /// `GET /directory/administrativeUnits?$filter=displayName eq '…'`.
+    AdministrativeUnitsByName(String),
+    /// Objects of a kind whose name starts with a prefix: suggestions for a
+    /// name that found nothing.
+    StartingWith(EntryKind, String),
+}
+
+/// Microsoft Graph as pim uses it. Implemented over HTTP by [`HttpGraph`].
+#[async_trait]
+pub trait Graph: Send + Sync {
+    /// The tenant id (or domain) the client signs in to, if known.
+    fn tenant_id(&self) -> Option<String>;
+
+    /// The object id of the identity pim runs as, when the token says.
+    async fn caller_id(&self) -> Result<Option<String>, GraphError>;
+
+    /// Every eligibility (or active assignment) schedule matching `filter`, all pages.
+    async fn grants(
+        &self,
+        kind: AssignmentKind,
+        filter: &GrantFilter,
+    ) -> Result<Vec<Grant>, GraphError>;
+
+    /// The policies at scope `/` of the given roles (all roles when `None`).
+    async fn policies(&self, role_ids: Option<&[String]>) -> Result<Vec<Policy>, GraphError>;
+
+    /// All role definitions, built-in and custom.
+    async fn role_definitions(&self) -> Result<Vec<RoleDefinition>, GraphError>;
+
+    /// Users, groups and service principals by object id; unknown ids are absent.
+    async fn principals_by_ids(&self, ids: &[String]) -> Result<Vec<Principal>, GraphError>;
+
+    /// Administrative units by object id; unknown ids are absent.
+    async fn administrative_units(&self) -> Result<Vec<AdministrativeUnit>, GraphError>;
+
+    /// Look names up, one answer per query in the same order (`$batch`ed).
+    /// A query that finds nothing answers `Ok(vec![])`.
+    async fn lookup(
+        &self,
+        queries: &[Lookup],
+    ) -> Result<Vec<Result<Vec<DirectoryEntry>, GraphError>>, GraphError>;
+
+    /// Submit a schedule request. Never resent blindly: if the connection
+    /// breaks after sending, the outcome is read back (`reconciled`).
+    async fn create_request(&self, request: &ScheduleRequest)
+    -> Result<RequestOutcome, GraphError>;
+
+    async fn get_request(
+        &self,
+        kind: AssignmentKind,
+        id: &str,
+    ) -> Result<RequestOutcome, GraphError>;
+
+    async fn list_requests(
+        &self,
+        kind: AssignmentKind,
+        filter: &GrantFilter,
+    ) -> Result<Vec<RequestOutcome>, GraphError>;
+
+    /// Replace one rule of a policy with `value` (the full rule is sent).
+    async fn update_rule(
+        &self,
+        policy_id: &str,
+        rule: RuleId,
+        value: &RuleValue,
+    ) -> Result<(), GraphError>;
+}

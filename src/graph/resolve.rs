@@ -1,0 +1,378 @@
+//! Names in the configuration to ids in the tenant: roles (built-ins
+//! offline, custom roles from `roleDefinitions`), principals (UPN, group and
+//! service-principal display names, app ids, raw object ids) and
+//! administrative units. Every distinct name is looked up once, all lookups
+//! of a run packed into `$batch`es. Unknown and ambiguous names become
+//! diagnostics at the config line that wrote them, with candidates.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{DirectoryEntry, EntryKind, Graph, GraphError, Lookup};
+use crate::config::{Desired, Diagnostic, Diagnostics, Location};
+use crate::model::{PrincipalRef, RoleRef, Scope, closest_names};
+
+/// What every name of the configuration stands for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolution {
+    /// Role reference → role definition id.
+    pub roles: BTreeMap<RoleRef, String>,
+    /// Normalized principal reference → object id.
+    pub principals: BTreeMap<PrincipalRef, String>,
+    /// Scope → `directoryScopeId` (`/` or `/administrativeUnits/{id}`).
+    pub scopes: BTreeMap<Scope, String>,
+}
+
+impl Resolution {
+    pub fn principal(&self, r: &PrincipalRef) -> Option<&str> {
+        self.principals.get(&r.normalized()).map(String::as_str)
+    }
+
+    pub fn role(&self, r: &RoleRef) -> Option<&str> {
+        self.roles.get(r).map(String::as_str)
+    }
+
+    pub fn scope(&self, s: &Scope) -> Option<&str> {
+        self.scopes.get(s).map(String::as_str)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// Names that do not resolve, one diagnostic each.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+}
+
+/// Every name a configuration uses, with where it was first written.
+#[derive(Debug, Default)]
+pub struct Names {
+    pub roles: BTreeMap<RoleRef, Location>,
+    pub principals: BTreeMap<PrincipalRef, Location>,
+    pub scopes: BTreeMap<Scope, Location>,
+}
+
+impl Names {
+    pub fn of(desired: &Desired) -> Names {
+        let mut n = Names::default();
+        for d in desired.eligibilities.iter().chain(&desired.assignments) {
+            let a = &d.item;
+            n.add_principal(&a.principal, d.origin.attribute("principal"));
+            n.roles
+                .entry(a.role.clone())
+                .or_insert_with(|| d.origin.attribute("role").clone());
+            n.scopes
+                .entry(a.scope.clone())
+                .or_insert_with(|| d.origin.attribute("scope").clone());
+        }
+        for p in &desired.policies {
+            n.roles
+                .entry(p.item.role.clone())
+                .or_insert_with(|| p.origin.block.clone());
+            if let Some(approval) = &p.item.rules.activation.approval {
+                for a in &approval.approvers {
+                    n.add_principal(a, &p.origin.block);
+                }
+            }
+        }
+        for r in &desired.roles {
+            n.roles
+                .entry(r.item.role.clone())
+                .or_insert_with(|| r.origin.block.clone());
+            for p in &r.item.protected {
+                n.add_principal(p, r.origin.attribute("protected"));
+            }
+        }
+        n
+    }
+
+    fn add_principal(&mut self, p: &PrincipalRef, at: &Location) {
+        self.principals
+            .entry(p.normalized())
+            .or_insert_with(|| at.clone());
+    }
+}
+
+fn describe(e: &DirectoryEntry) -> String {
+    match (&e.user_principal_name, &e.app_id) {
+        (Some(upn), _) => format!("{upn} ({})", e.id),
+        (_, Some(app)) => format!("{} (appId {app}, {})", e.display_name, e.id),
+        _ => format!("{} ({})", e.display_name, e.id),
+    }
+}
+
+/// The first letters of a name, for a `startswith` query of candidates.
+fn prefix(name: &str) -> String {
+    let local = name.split('@').next().unwrap_or(name);
+    local.chars().take(2).collect()
+}
+
+/// Resolve every name of `desired` against the tenant.
+pub async fn resolve(graph: &dyn Graph, desired: &Desired) -> Result<Resolution, ResolveError> {
+    resolve_names(graph, &Names::of(desired)).await
+}
+
+pub async fn resolve_names(graph: &dyn Graph, names: &Names) -> Result<Resolution, ResolveError> {
+    let mut out = Resolution::default();
+    let mut diags = Diagnostics::default();
+
+    // Roles: built-ins need no call; custom ones are read once.
+    let mut custom: Vec<(&RoleRef, &Location)> = Vec::new();
+    for (r, at) in &names.roles {
+        match r.builtin() {
+            Some(b) => {
+                out.roles.insert(r.clone(), b.id.clone());
+            }
+            None => custom.push((r, at)),
+        }
+    }
+    if !custom.is_empty() {
+        let defs = graph.role_definitions().await?;
+        for (r, at) in custom {
+            let hits: Vec<_> = defs
+                .iter()
+                .filter(|d| match r {
+                    RoleRef::Id(id) => d.id.eq_ignore_ascii_case(id),
+                    RoleRef::Name(n) => d.display_name.eq_ignore_ascii_case(n.trim()),
+                })
+                .collect();
+            match hits.as_slice() {
+                [one] => {
+                    out.roles.insert(r.clone(), one.id.clone());
+                }
+                [] => {
+                    let close = closest_names(
+                        &r.to_string(),
+                        defs.iter().map(|d| d.display_name.as_str()),
+                        3,
+                        0.7,
+                    );
+                    let mut d = Diagnostic::error(format!(
+                        "unknown role {:?}: no built-in or custom role has that name",
+                        r.to_string()
+                    ))
+                    .at_location(at);
+                    if !close.is_empty() {
+                        d = d.with_hint(format!("did you mean {}?", quote_list(&close)));
+                    }
+                    diags.push(d);
+                }
+                many => diags.push(
+                    Diagnostic::error(format!(
+                        "role name {:?} is ambiguous: {} roles have it",
+                        r.to_string(),
+                        many.len()
+                    ))
+                    .with_hint(format!(
+                        "use the role definition id, one of: {}",
+                        many.iter()
+                            .map(|d| d.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                    .at_location(at),
+                ),
+            }
+        }
+    }
+
+    // Principals and administrative units: one lookup per distinct name.
+    let mut queries: Vec<Lookup> = Vec::new();
+    let mut object_ids: Vec<(&PrincipalRef, &Location)> = Vec::new();
+    let mut pending: Vec<(Pending<'_>, usize)> = Vec::new();
+    for (p, at) in &names.principals {
+        let q = match p {
+            PrincipalRef::ObjectId(_) => {
+                object_ids.push((p, at));
+                continue;
+            }
+            PrincipalRef::User(upn) => Lookup::UserByUpn(upn.clone()),
+            PrincipalRef::Group(n) => Lookup::GroupsByName(n.clone()),
+            PrincipalRef::ServicePrincipal(n) if is_guid(n) => {
+                Lookup::ServicePrincipalByAppId(n.to_ascii_lowercase())
+            }
+            PrincipalRef::ServicePrincipal(n) => Lookup::ServicePrincipalsByName(n.clone()),
+        };
+        pending.push((Pending::Principal(p, at), queries.len()));
+        queries.push(q);
+    }
+    for (s, at) in &names.scopes {
+        match s {
+            Scope::Directory => {
+                out.scopes.insert(s.clone(), "/".into());
+            }
+            Scope::AdministrativeUnit(id) if is_guid(id) => {
+                out.scopes.insert(
+                    s.clone(),
+                    format!("/administrativeUnits/{}", id.to_ascii_lowercase()),
+                );
+            }
+            Scope::AdministrativeUnit(name) => {
+                pending.push((Pending::Scope(s, at), queries.len()));
+                queries.push(Lookup::AdministrativeUnitsByName(name.clone()));
+            }
+        }
+    }
+    let answers = if queries.is_empty() {
+        Vec::new()
+    } else {
+        graph.lookup(&queries).await?
+    };
+
+    // Names that found nothing get a second, batched round for suggestions.
+    let mut misses: Vec<(usize, Lookup)> = Vec::new();
+    for (what, qi) in &pending {
+        let Some(Ok(found)) = answers.get(*qi) else {
+            continue;
+        };
+        if found.is_empty() {
+            let (kind, name) = match what {
+                Pending::Principal(PrincipalRef::User(n), _) => (EntryKind::User, n),
+                Pending::Principal(PrincipalRef::Group(n), _) => (EntryKind::Group, n),
+                Pending::Principal(PrincipalRef::ServicePrincipal(n), _) => {
+                    (EntryKind::ServicePrincipal, n)
+                }
+                Pending::Scope(Scope::AdministrativeUnit(n), _) => {
+                    (EntryKind::AdministrativeUnit, n)
+                }
+                _ => continue,
+            };
+            misses.push((*qi, Lookup::StartingWith(kind, prefix(name))));
+        }
+    }
+    let suggestions: BTreeMap<usize, Vec<DirectoryEntry>> = if misses.is_empty() {
+        BTreeMap::new()
+    } else {
+        let qs: Vec<Lookup> = misses.iter().map(|(_, q)| q.clone()).collect();
+        let found = graph.lookup(&qs).await?;
+        misses
+            .iter()
+            .map(|(i, _)| *i)
+            .zip(found.into_iter().map(|r| r.unwrap_or_default()))
+            .collect()
+    };
+
+    for (what, qi) in pending {
+        let (label, name, at) = match what {
+            Pending::Principal(p, at) => (
+                format!("principal {:?}", p.to_string()),
+                p.name().to_string(),
+                at,
+            ),
+            Pending::Scope(s, at) => (
+                format!("administrative unit {:?}", s.to_string()),
+                s.to_string(),
+                at,
+            ),
+        };
+        let found = match answers.get(qi) {
+            Some(Ok(f)) => f,
+            Some(Err(e)) => return Err(ResolveError::Graph(e.clone())),
+            None => {
+                return Err(ResolveError::Graph(GraphError::decode(
+                    "lookup",
+                    "missing answer",
+                )));
+            }
+        };
+        match found.as_slice() {
+            [one] => {
+                let id = one.id.clone();
+                match what {
+                    Pending::Principal(p, _) => {
+                        out.principals.insert(p.clone(), id);
+                    }
+                    Pending::Scope(s, _) => {
+                        out.scopes
+                            .insert(s.clone(), format!("/administrativeUnits/{id}"));
+                    }
+                }
+            }
+            [] => {
+                let cands = suggestions.get(&qi).cloned().unwrap_or_default();
+                let labels: Vec<String> = cands
+                    .iter()
+                    .map(|c| {
+                        c.user_principal_name
+                            .clone()
+                            .unwrap_or_else(|| c.display_name.clone())
+                    })
+                    .collect();
+                let close = closest_names(&name, labels.iter().map(String::as_str), 3, 0.6);
+                let mut d = Diagnostic::error(format!("{label} does not exist in the tenant"))
+                    .at_location(at);
+                if !close.is_empty() {
+                    d = d.with_hint(format!("did you mean {}?", quote_list(&close)));
+                }
+                diags.push(d);
+            }
+            many => diags.push(
+                Diagnostic::error(format!(
+                    "{label} is ambiguous: {} objects have that name",
+                    many.len()
+                ))
+                .with_hint(format!(
+                    "use the object id instead, one of: {}",
+                    many.iter().map(describe).collect::<Vec<_>>().join("; ")
+                ))
+                .at_location(at),
+            ),
+        }
+    }
+
+    // Raw object ids: verified to exist, all in as few getByIds calls as possible.
+    if !object_ids.is_empty() {
+        let ids: Vec<String> = object_ids
+            .iter()
+            .map(|(p, _)| p.name().to_ascii_lowercase())
+            .collect();
+        let found: BTreeSet<String> = graph
+            .principals_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|p| p.id.to_ascii_lowercase())
+            .collect();
+        for ((p, at), id) in object_ids.into_iter().zip(ids) {
+            if found.contains(&id) {
+                out.principals.insert(p.clone(), id);
+            } else {
+                diags.push(
+                    Diagnostic::error(format!(
+                        "no user, group or service principal has object id {id}"
+                    ))
+                    .at_location(at),
+                );
+            }
+        }
+    }
+
+    if diags.has_errors() {
+        diags.sort();
+        return Err(ResolveError::Invalid(diags));
+    }
+    Ok(out)
+}
+
+enum Pending<'a> {
+    Principal(&'a PrincipalRef, &'a Location),
+    Scope(&'a Scope, &'a Location),
+}
+
+fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+fn quote_list(names: &[&str]) -> String {
+    let q: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    match q.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}

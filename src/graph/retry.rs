@@ -1,0 +1,212 @@
+//! When and how long to wait before trying a Graph call again: the server's
+//! `Retry-After` when it gives one, else exponential backoff with jitter,
+//! within a bounded number of attempts and a bounded total time. Time is
+//! behind the `Clock` trait so tests run instantly and deterministically.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::future::BoxFuture;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Limits on retrying one call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// No retry starts once this much time has passed since the first attempt.
+    pub max_total: Duration,
+    /// First backoff step; doubles per attempt.
+    pub base_delay: Duration,
+    /// Cap of one wait, `Retry-After` included.
+    pub max_delay: Duration,
+    /// Seed of the jitter RNG (deterministic runs).
+    pub seed: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 10,
+            max_total: Duration::from_secs(180),
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(30),
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// Time as the client sees it: a monotonic now and a sleep.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Instant;
+    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()>;
+}
+
+/// Real time, through tokio.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioClock;
+
+impl Clock for TokioClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(d))
+    }
+}
+
+/// Jittered exponential backoff, shared by every call of one client.
+pub struct Backoff {
+    policy: RetryPolicy,
+    rng: Mutex<StdRng>,
+}
+
+impl Backoff {
+    pub fn new(policy: RetryPolicy) -> Self {
+        let rng = StdRng::seed_from_u64(policy.seed);
+        Backoff {
+            policy,
+            rng: Mutex::new(rng),
+        }
+    }
+
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// The wait before attempt `attempt + 1` (after `attempt` failures,
+    /// counting from 1): `Retry-After` if the server gave one, else half the
+    /// exponential step plus a random share of the other half, so that
+    /// clients that failed together do not come back together.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(d) = retry_after {
+            return d.min(self.policy.max_delay);
+        }
+        let exp = attempt.saturating_sub(1).min(20);
+        let step = self
+            .policy
+            .base_delay
+            .saturating_mul(1u32 << exp)
+            .min(self.policy.max_delay);
+        let half = step / 2;
+        let jitter = {
+            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+            rng.random_range(0..=half.as_millis() as u64)
+        };
+        half + Duration::from_millis(jitter)
+    }
+
+    /// Whether another attempt may start after `attempt` failures, having
+    /// started at `first`, if it would begin after waiting `wait`.
+    pub fn may_retry(&self, attempt: u32, first: Instant, now: Instant, wait: Duration) -> bool {
+        attempt < self.policy.max_attempts
+            && now.saturating_duration_since(first) + wait <= self.policy.max_total
+    }
+}
+
+/// `Retry-After`: decimal seconds (`2`, `2.128`) or an HTTP-date.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A clock that moves only when slept on, recording every sleep.
+    #[derive(Clone)]
+    pub struct FakeClock {
+        pub start: Instant,
+        pub slept: Arc<Mutex<Vec<Duration>>>,
+    }
+
+    impl FakeClock {
+        pub fn new() -> Self {
+            FakeClock {
+                start: Instant::now(),
+                slept: Arc::new(Mutex::new(Vec::new())),
+            }
+        }
+
+        pub fn total(&self) -> Duration {
+            self.slept.lock().unwrap().iter().sum()
+        }
+    }
+
+    impl Clock for FakeClock {
+        fn now(&self) -> Instant {
+            self.start + self.total()
+        }
+
+        fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
+            self.slept.lock().unwrap().push(d);
+            Box::pin(async {})
+        }
+    }
+
+    #[test]
+    fn retry_after_decimal_and_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("10", now), Some(Duration::from_secs(10)));
+        assert_eq!(
+            parse_retry_after("2.128", now),
+            Some(Duration::from_millis(2128))
+        );
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
+        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(7)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(7));
+        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+    }
+
+    #[test]
+    fn backoff_grows_is_jittered_capped_and_repeatable() {
+        let p = RetryPolicy {
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+            ..RetryPolicy::default()
+        };
+        let a = Backoff::new(p.clone());
+        let b = Backoff::new(p);
+        let da: Vec<Duration> = (1..=8).map(|n| a.delay(n, None)).collect();
+        let db: Vec<Duration> = (1..=8).map(|n| b.delay(n, None)).collect();
+        assert_eq!(da, db, "same seed, same waits");
+        for (n, d) in da.iter().enumerate() {
+            let step = Duration::from_millis(100 * (1 << n)).min(Duration::from_secs(2));
+            assert!(
+                *d >= step / 2 && *d <= step,
+                "attempt {n}: {d:?} vs {step:?}"
+            );
+        }
+        assert_eq!(
+            a.delay(1, Some(Duration::from_secs(60))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            a.delay(1, Some(Duration::from_millis(1500))),
+            Duration::from_millis(1500)
+        );
+    }
+
+    #[test]
+    fn bounded_by_attempts_and_total_time() {
+        let b = Backoff::new(RetryPolicy {
+            max_attempts: 3,
+            max_total: Duration::from_secs(10),
+            ..RetryPolicy::default()
+        });
+        let t0 = Instant::now();
+        assert!(b.may_retry(1, t0, t0, Duration::from_secs(1)));
+        assert!(!b.may_retry(3, t0, t0, Duration::from_secs(1)));
+        assert!(!b.may_retry(1, t0, t0 + Duration::from_secs(9), Duration::from_secs(2)));
+    }
+}

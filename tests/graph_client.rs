@@ -1,0 +1,364 @@
+//! The HTTP Graph client against the in-process emulator: azure_identity
+//! client-secret sign-in over TLS, paging, `$batch`, every fault mode, the
+//! write calls, and one-line errors.
+
+mod graph_common;
+
+use std::time::Duration;
+
+use graph_common::*;
+use pim::emulator::{Faults, Tenant};
+use pim::graph::{
+    ErrorKind, GrantFilter, Graph, HttpGraph, Lookup, RequestAction, ScheduleRequest,
+    default_rule_set,
+};
+use pim::model::{AssignmentKind, Expiration, IsoDuration, RuleId, RuleValue, Schedule};
+
+fn request(kind: AssignmentKind, principal: &str, role: &str) -> ScheduleRequest {
+    ScheduleRequest {
+        kind,
+        action: RequestAction::AdminAssign,
+        principal_id: principal.to_string(),
+        role_id: role.to_string(),
+        scope_id: "/".into(),
+        schedule: Some(Schedule {
+            start: None,
+            expiration: Expiration::After(IsoDuration::days(30)),
+        }),
+        justification: Some("pim test".into()),
+        ticket: None,
+    }
+}
+
+#[tokio::test]
+async fn client_secret_sign_in_over_tls_and_paging() {
+    let emu = emulator(generated_tenant(2500), Faults::default()).await;
+    let graph = client(&emu);
+    let eligible = graph
+        .grants(AssignmentKind::Eligible, &GrantFilter::default())
+        .await
+        .unwrap();
+    let active = graph
+        .grants(AssignmentKind::Active, &GrantFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(eligible.len() + active.len(), 2500);
+    // 999 per page: ceil(n/999) pages per collection.
+    assert_eq!(
+        graph.stats().requests(),
+        (eligible.len().div_ceil(999) + active.len().div_ceil(999)) as u64
+    );
+    let one = graph
+        .grants(
+            AssignmentKind::Eligible,
+            &GrantFilter {
+                principal_id: Some(user_id(3)),
+                role_id: Some(ROLES[0].into()),
+                scope_id: Some("/".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1);
+    assert!(active.iter().all(|g| g.active_type.is_some()));
+    emu.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_secret_is_one_clear_line() {
+    let emu = emulator(Tenant::empty(), Faults::default()).await;
+    let graph = HttpGraph::new(settings(&emu, "wrong")).unwrap();
+    let e = graph.role_definitions().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Auth, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.starts_with("authentication failed: client-secret credential"),
+        "{text}"
+    );
+    assert!(text.contains("AADSTS7000215"), "{text}");
+    assert!(!text.contains('\n'), "{text}");
+    assert!(!text.contains("wrong"), "the secret must not show: {text}");
+    emu.stop().await;
+}
+
+#[tokio::test]
+async fn connection_refused_and_timeout_are_one_line() {
+    let emu = emulator(
+        Tenant::empty(),
+        Faults {
+            latency_ms: 1500,
+            ..Faults::default()
+        },
+    )
+    .await;
+    let mut s = settings(&emu, SECRET);
+    s.request_timeout = Duration::from_millis(200);
+    s.retry.max_attempts = 2;
+    let token = emu.mint_token("00000000-0000-0000-0000-0000000000aa", false);
+    let graph = HttpGraph::with_token_source(
+        s.clone(),
+        std::sync::Arc::new(pim::graph::StaticToken(token.clone())),
+    )
+    .unwrap();
+    let e = graph.role_definitions().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+    assert!(!e.to_string().contains('\n'));
+
+    // A port nobody listens on.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    s.graph_url = format!("https://127.0.0.1:{port}/v1.0");
+    let graph =
+        HttpGraph::with_token_source(s, std::sync::Arc::new(pim::graph::StaticToken(token)))
+            .unwrap();
+    let e = graph.role_definitions().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Connect, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.starts_with(
+            "cannot connect to Graph for GET /roleManagement/directory/roleDefinitions"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains('\n'), "{text}");
+    emu.stop().await;
+}
+
+#[tokio::test]
+async fn server_errors_throttling_and_resets_are_retried() {
+    let faults = Faults {
+        error_rate: 0.3,
+        reset_rate: 0.1,
+        throttle_per_second: Some(15),
+        rng_seed: 7,
+        ..Faults::default()
+    };
+    let emu = emulator(generated_tenant(3000), faults).await;
+    let graph = client_with_token(&emu);
+    let eligible = graph
+        .grants(AssignmentKind::Eligible, &GrantFilter::default())
+        .await
+        .unwrap();
+    let active = graph
+        .grants(AssignmentKind::Active, &GrantFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(eligible.len() + active.len(), 3000);
+    let lookups: Vec<Lookup> = (0..60)
+        .map(|i| Lookup::UserByUpn(format!("user{i}@contoso.com")))
+        .collect();
+    let found = graph.lookup(&lookups).await.unwrap();
+    for (i, r) in found.iter().enumerate() {
+        assert_eq!(r.as_ref().unwrap()[0].id, user_id(i));
+    }
+    assert!(
+        graph.stats().retries() > 0,
+        "faults should have forced retries"
+    );
+    let stats = emu.stats();
+    let by_status = &stats["byStatus"];
+    assert!(
+        by_status.get("503").is_some() || by_status.get("504").is_some(),
+        "{stats}"
+    );
+    emu.stop().await;
+}
+
+#[tokio::test]
+async fn throttling_honours_retry_after() {
+    let emu = emulator(
+        generated_tenant(100),
+        Faults {
+            throttle_per_second: Some(2),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let graph = client_with_token(&emu);
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        graph.role_definitions().await.unwrap();
+    }
+    // Five calls at two per second: at least one full Retry-After wait.
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(emu.stats()["byStatus"].get("429").is_some());
+    emu.stop().await;
+}
+
+#[tokio::test]
+async fn batch_packs_lookups_twenty_to_a_request() {
+    let emu = emulator(generated_tenant(600), Faults::default()).await;
+    let graph = client_with_token(&emu);
+    let mut lookups: Vec<Lookup> = (0..45)
+        .map(|i| Lookup::UserByUpn(format!("user{i}@contoso.com")))
+        .collect();
+    lookups.push(Lookup::UserByUpn("nobody@contoso.com".into()));
+    let found = graph.lookup(&lookups).await.unwrap();
+    assert_eq!(found.len(), 46);
+    assert!(
+        found[45].as_ref().unwrap().is_empty(),
+        "404 means not found"
+    );
+    assert_eq!(graph.stats().requests(), 3, "46 lookups = 3 $batch calls");
+    assert_eq!(emu.stats()["byRoute"]["POST /v1.0/$batch"], 3);
+    emu.stop().await;
+}
+
+#[tokio::test]
+async fn writes_requests_and_rules() {
+    let emu = emulator(generated_tenant(120), Faults::default()).await;
+    let graph = client_with_token(&emu);
+    let role = "966707d0-3269-4727-9be2-8c3a10f19b9d"; // Password Administrator
+    let out = graph
+        .create_request(&request(AssignmentKind::Eligible, &user_id(1), role))
+        .await
+        .unwrap();
+    assert_eq!(out.status, "Provisioned");
+    assert_eq!(
+        out.target_schedule_id.as_deref(),
+        Some(out.request_id.as_str())
+    );
+    assert!(!out.reconciled);
+    let again = graph
+        .get_request(AssignmentKind::Eligible, &out.request_id)
+        .await
+        .unwrap();
+    assert_eq!(again.request_id, out.request_id);
+    let e = graph
+        .create_request(&request(AssignmentKind::Eligible, &user_id(1), role))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::RoleAssignmentExists, "{e}");
+    assert!(e.request_id.is_some());
+
+    // Permanent active assignment against a policy that requires expiration.
+    let policies = graph.policies(Some(&[role.to_string()])).await.unwrap();
+    let policy = &policies[0];
+    assert_eq!(policy.rules, default_rule_set());
+    graph
+        .update_rule(
+            &policy.policy_id,
+            RuleId::ExpirationAdminAssignment,
+            &RuleValue::Expiration {
+                required: true,
+                max: Some(IsoDuration::days(90)),
+            },
+        )
+        .await
+        .unwrap();
+    let mut req = request(AssignmentKind::Active, &user_id(2), role);
+    req.schedule = Some(Schedule::permanent());
+    let e = graph.create_request(&req).await.unwrap_err();
+    assert_eq!(e.failed_rules(), ["ExpirationRule"], "{e}");
+    let reread = graph.policies(Some(&[role.to_string()])).await.unwrap();
+    assert_eq!(
+        reread[0]
+            .rules
+            .expiration(RuleId::ExpirationAdminAssignment),
+        Some((true, Some(IsoDuration::days(90))))
+    );
+
+    let mut remove = request(AssignmentKind::Eligible, &user_id(1), role);
+    remove.action = RequestAction::AdminRemove;
+    remove.schedule = None;
+    // The 5-minute rule may refuse a removal right after the grant; both answers are typed.
+    match graph.create_request(&remove).await {
+        Ok(o) => assert_eq!(o.status, "Revoked"),
+        Err(e) => assert_eq!(e.code, "ActiveDurationTooShort", "{e}"),
+    }
+    let listed = graph
+        .list_requests(
+            AssignmentKind::Eligible,
+            &GrantFilter {
+                principal_id: Some(user_id(1)),
+                ..GrantFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!listed.is_empty());
+    emu.stop().await;
+}
+
+#[tokio::test]
+async fn reset_after_write_is_reconciled_without_duplicates() {
+    // Every connection is dropped; writes are dropped after taking effect.
+    let faults = Faults {
+        reset_rate: 1.0,
+        reset_after_write_share: 1.0,
+        rng_seed: 3,
+        ..Faults::default()
+    };
+    let emu = emulator(generated_tenant(120), faults).await;
+    let graph = client_with_token(&emu);
+    let role = "966707d0-3269-4727-9be2-8c3a10f19b9d";
+    // Reads are reset too, so reconciliation cannot read: the outcome is unknown, never resent.
+    let e = graph
+        .create_request(&request(AssignmentKind::Eligible, &user_id(4), role))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::OutcomeUnknown, "{e}");
+    assert_eq!(
+        emu.stats()["byRoute"]["POST /v1.0/roleManagement/directory/roleEligibilityScheduleRequests"],
+        1
+    );
+    emu.stop().await;
+
+    // Writes always dropped after taking effect, reads mostly fine.
+    let faults = Faults {
+        reset_rate: 0.5,
+        reset_after_write_share: 1.0,
+        rng_seed: 11,
+        ..Faults::default()
+    };
+    let emu = emulator(generated_tenant(120), faults).await;
+    let graph = client_with_token(&emu);
+    let mut created = Vec::new();
+    for i in 0..6 {
+        let out = graph
+            .create_request(&request(AssignmentKind::Eligible, &user_id(i), role))
+            .await
+            .unwrap();
+        created.push(out);
+    }
+    assert!(
+        graph.stats().reconciled() > 0,
+        "some writes should have been reconciled"
+    );
+    let schedules = graph
+        .grants(
+            AssignmentKind::Eligible,
+            &GrantFilter {
+                role_id: Some(role.into()),
+                ..GrantFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        schedules.len(),
+        6,
+        "one schedule per request, no duplicates"
+    );
+    let requests = graph
+        .list_requests(
+            AssignmentKind::Eligible,
+            &GrantFilter {
+                role_id: Some(role.into()),
+                ..GrantFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        requests.len(),
+        6,
+        "no request was sent twice after taking effect"
+    );
+    emu.stop().await;
+}

@@ -1,0 +1,186 @@
+//! Name resolution against the emulator: built-in and custom roles, users,
+//! groups, service principals, administrative units; unknown and ambiguous
+//! names as diagnostics at the config line, with candidates.
+
+mod graph_common;
+
+use std::path::PathBuf;
+
+use graph_common::*;
+use pim::config::{Location, Pos};
+use pim::emulator::{AdministrativeUnit, CustomRole, Faults, Group, ServicePrincipal, Tenant};
+use pim::graph::resolve::{Names, ResolveError, resolve_names};
+use pim::model::{PrincipalRef, RoleRef, Scope};
+
+fn at(line: usize) -> Location {
+    Location {
+        file: PathBuf::from("main.pim.hcl"),
+        pos: Pos { line, col: 3 },
+    }
+}
+
+fn tenant() -> Tenant {
+    let mut t = generated_tenant(120);
+    t.groups = vec![
+        Group {
+            id: "aaaaaaaa-0000-4000-8000-000000000001".into(),
+            display_name: "PIM Approvers".into(),
+            is_assignable_to_role: true,
+            ..Group::default()
+        },
+        Group {
+            id: "aaaaaaaa-0000-4000-8000-000000000002".into(),
+            display_name: "Tier 0".into(),
+            is_assignable_to_role: true,
+            ..Group::default()
+        },
+        Group {
+            id: "aaaaaaaa-0000-4000-8000-000000000003".into(),
+            display_name: "Tier 0".into(),
+            is_assignable_to_role: true,
+            ..Group::default()
+        },
+        Group {
+            id: "aaaaaaaa-0000-4000-8000-000000000004".into(),
+            display_name: "O'Brien Admins".into(),
+            is_assignable_to_role: true,
+            ..Group::default()
+        },
+    ];
+    t.service_principals = vec![ServicePrincipal {
+        id: "bbbbbbbb-0000-4000-8000-000000000001".into(),
+        app_id: "cccccccc-0000-4000-8000-000000000001".into(),
+        display_name: "Deploy Bot".into(),
+    }];
+    t.administrative_units = vec![AdministrativeUnit {
+        id: "dddddddd-0000-4000-8000-000000000001".into(),
+        display_name: "Paris Office".into(),
+        description: None,
+    }];
+    t.custom_roles = vec![CustomRole {
+        id: "eeeeeeee-0000-4000-8000-000000000001".into(),
+        display_name: "Tier 0 Reader".into(),
+        ..CustomRole::default()
+    }];
+    t
+}
+
+#[tokio::test]
+async fn resolves_every_kind_of_name_in_few_calls() {
+    let emu = emulator(tenant(), Faults::default()).await;
+    let graph = client_with_token(&emu);
+    let mut names = Names::default();
+    for (i, p) in [
+        "user:user1@contoso.com",
+        "user:USER2@contoso.com",
+        "group:PIM Approvers",
+        "group:O'Brien Admins",
+        "sp:Deploy Bot",
+        "sp:cccccccc-0000-4000-8000-000000000001",
+        "00000000-0000-4000-8000-000000000003",
+    ]
+    .iter()
+    .enumerate()
+    {
+        names
+            .principals
+            .insert(p.parse::<PrincipalRef>().unwrap().normalized(), at(i + 1));
+    }
+    names
+        .roles
+        .insert(RoleRef::parse("Global Administrator"), at(10));
+    names.roles.insert(RoleRef::parse("tier 0 reader"), at(11));
+    names.scopes.insert(
+        "/administrativeUnits/Paris Office"
+            .parse::<Scope>()
+            .unwrap(),
+        at(12),
+    );
+    names.scopes.insert(Scope::Directory, at(13));
+    let r = resolve_names(&graph, &names).await.unwrap();
+    let p = |s: &str| r.principal(&s.parse().unwrap()).map(str::to_string);
+    assert_eq!(p("user:user1@contoso.com"), Some(user_id(1)));
+    assert_eq!(p("user:user2@contoso.com"), Some(user_id(2)));
+    assert_eq!(
+        p("group:PIM Approvers").as_deref(),
+        Some("aaaaaaaa-0000-4000-8000-000000000001")
+    );
+    assert_eq!(
+        p("group:O'Brien Admins").as_deref(),
+        Some("aaaaaaaa-0000-4000-8000-000000000004")
+    );
+    assert_eq!(
+        p("sp:Deploy Bot").as_deref(),
+        Some("bbbbbbbb-0000-4000-8000-000000000001")
+    );
+    assert_eq!(
+        p("sp:cccccccc-0000-4000-8000-000000000001").as_deref(),
+        Some("bbbbbbbb-0000-4000-8000-000000000001")
+    );
+    assert_eq!(p("00000000-0000-4000-8000-000000000003"), Some(user_id(3)));
+    assert_eq!(
+        r.role(&RoleRef::parse("Global Administrator")),
+        Some("62e90394-69f5-4237-9190-012177145e10")
+    );
+    assert_eq!(
+        r.role(&RoleRef::parse("tier 0 reader")),
+        Some("eeeeeeee-0000-4000-8000-000000000001")
+    );
+    assert_eq!(
+        r.scope(&"/administrativeUnits/Paris Office".parse().unwrap()),
+        Some("/administrativeUnits/dddddddd-0000-4000-8000-000000000001")
+    );
+    // roleDefinitions + one $batch of six lookups + one getByIds.
+    assert_eq!(graph.stats().requests(), 3);
+    emu.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_and_ambiguous_names_point_at_the_config_with_candidates() {
+    let emu = emulator(tenant(), Faults::default()).await;
+    let graph = client_with_token(&emu);
+    let mut names = Names::default();
+    names
+        .principals
+        .insert("user:usr1@contoso.com".parse().unwrap(), at(4));
+    names
+        .principals
+        .insert("group:PIM Aprovers".parse().unwrap(), at(7));
+    names
+        .principals
+        .insert("group:Tier 0".parse().unwrap(), at(9));
+    names.principals.insert(
+        "00000000-0000-4000-8000-0000000fffff".parse().unwrap(),
+        at(11),
+    );
+    names.roles.insert(RoleRef::parse("Tier 0 Reeder"), at(13));
+    let Err(ResolveError::Invalid(d)) = resolve_names(&graph, &names).await else {
+        panic!("expected diagnostics")
+    };
+    let text = d.to_string();
+    assert_eq!(d.errors().count(), 5, "{text}");
+    assert!(text.contains("main.pim.hcl:4:3: error: principal \"user:usr1@contoso.com\" does not exist in the tenant"), "{text}");
+    assert!(
+        text.contains("main.pim.hcl:7:3: error: principal \"group:PIM Aprovers\" does not exist"),
+        "{text}"
+    );
+    assert!(text.contains("did you mean \"PIM Approvers\"?"), "{text}");
+    assert!(text.contains("main.pim.hcl:9:3: error: principal \"group:Tier 0\" is ambiguous: 2 objects have that name"), "{text}");
+    assert!(
+        text.contains("aaaaaaaa-0000-4000-8000-000000000002")
+            && text.contains("aaaaaaaa-0000-4000-8000-000000000003"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "main.pim.hcl:11:3: error: no user, group or service principal has object id"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("main.pim.hcl:13:3: error: unknown role \"Tier 0 Reeder\""),
+        "{text}"
+    );
+    assert!(text.contains("did you mean \"Tier 0 Reader\""), "{text}");
+    emu.stop().await;
+}

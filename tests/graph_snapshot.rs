@@ -1,0 +1,97 @@
+//! Snapshots of a generated tenant: complete, read in the fewest calls, and
+//! identical with 20% server errors, throttling and latency to the
+//! fault-free read.
+
+mod graph_common;
+
+use graph_common::*;
+use pim::emulator::Faults;
+use pim::model::AssignmentKind;
+use pim::snapshot::{ActiveType, MemberType, ReadOptions, read};
+
+async fn snapshot(n: usize, faults: Faults) -> (pim::snapshot::Current, u64) {
+    let emu = emulator(generated_tenant(n), faults).await;
+    let graph = client(&emu);
+    let current = read(&graph, &ReadOptions::default())
+        .await
+        .expect("snapshot");
+    let requests = graph.stats().requests();
+    emu.stop().await;
+    (current, requests)
+}
+
+#[tokio::test]
+async fn snapshot_is_complete_and_cheap() {
+    let n = 3000;
+    let (current, requests) = snapshot(n, Faults::default()).await;
+    assert_eq!(current.grants.len(), n);
+    let eligible = current
+        .grants
+        .iter()
+        .filter(|g| g.kind == AssignmentKind::Eligible)
+        .count();
+    let active = n - eligible;
+    assert!(
+        current
+            .grants
+            .iter()
+            .any(|g| g.member_type == MemberType::Group)
+    );
+    assert!(
+        current
+            .grants
+            .iter()
+            .filter(|g| g.kind == AssignmentKind::Active)
+            .all(|g| g.active_type == Some(ActiveType::Assigned))
+    );
+    // Every built-in role's policy, with all 17 rules.
+    assert!(current.policies.len() >= 100);
+    assert!(current.policies.values().all(|p| p.rules.rules.len() == 17));
+    let users = n.div_ceil(ROLES.len() * 2);
+    assert_eq!(current.principals.len(), users);
+    assert_eq!(current.principals[&user_id(5)].display_name, "User 5");
+    // Lower bound: schedule pages + policy page + role definitions + getByIds.
+    let bound = eligible.div_ceil(999) + active.div_ceil(999) + 1 + 1 + users.div_ceil(1000);
+    assert_eq!(requests, bound as u64);
+}
+
+#[tokio::test]
+async fn snapshot_under_faults_equals_fault_free() {
+    let n = 3000;
+    let faults = Faults {
+        error_rate: 0.2,
+        throttle_per_second: Some(20),
+        latency_ms: 5,
+        jitter_ms: 10,
+        rng_seed: 42,
+        ..Faults::default()
+    };
+    let ((clean, _), (faulty, requests)) =
+        tokio::join!(snapshot(n, Faults::default()), snapshot(n, faults));
+    assert_eq!(clean.grants.len(), n);
+    assert_eq!(faulty.fingerprint(), clean.fingerprint());
+    let mut a = clean.clone();
+    let mut b = faulty.clone();
+    a.grants.sort_by(|x, y| x.schedule_id.cmp(&y.schedule_id));
+    b.grants.sort_by(|x, y| x.schedule_id.cmp(&y.schedule_id));
+    assert_eq!(a, b);
+    assert!(requests > 6, "faults should have cost retries");
+}
+
+#[tokio::test]
+#[ignore = "large: 10,000 schedules with faults; run with --ignored"]
+async fn ten_thousand_schedules_under_faults() {
+    let faults = Faults {
+        error_rate: 0.2,
+        throttle_per_second: Some(20),
+        latency_ms: 20,
+        rng_seed: 9,
+        ..Faults::default()
+    };
+    let ((clean, _), (faulty, _)) = tokio::join!(
+        snapshot(10_000, Faults::default()),
+        snapshot(10_000, faults)
+    );
+    assert_eq!(clean.grants.len(), 10_000);
+    assert_eq!(faulty.fingerprint(), clean.fingerprint());
+}
