@@ -49,6 +49,11 @@ policy "Privileged Role Administrator" {
     max_duration          = "P30D"
     require_justification = true
   }
+  notification "activation" {
+    recipients         = [var.security_alerts]
+    default_recipients = true
+    level              = "all"
+  }
 }
 
 policy "Security Administrator" {
@@ -56,6 +61,9 @@ policy "Security Administrator" {
     max_duration          = "PT4H"
     require_mfa           = true
     require_justification = true
+    approval {
+      approvers = var.approvers
+    }
   }
   eligibility {
     allow_permanent = false
@@ -66,6 +74,11 @@ policy "Security Administrator" {
     max_duration    = "P90D"
   }
   notification "assignment_assigned" {
+    recipients         = [var.security_alerts]
+    default_recipients = true
+    level              = "all"
+  }
+  notification "activation" {
     recipients         = [var.security_alerts]
     default_recipients = true
     level              = "all"

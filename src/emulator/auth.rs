@@ -47,9 +47,18 @@ fn tenant_known(shared: &Shared, tenant: &str) -> bool {
 pub(crate) async fn token(
     State(shared): State<Arc<Shared>>,
     Path(tenant): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    form: Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let resp = issue(&shared, &tenant, &form);
+    let resp = match form {
+        Ok(Form(form)) => issue(&shared, &tenant, &form),
+        Err(_) => aad_error(
+            &shared,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must be application/x-www-form-urlencoded.",
+        ),
+    };
     shared.record("POST /{tenant}/oauth2/v2.0/token", resp.status().as_str());
     resp
 }
