@@ -38,6 +38,7 @@ fn tenant(n: usize) -> (Tenant, usize, usize, usize) {
         let seed = ScheduleSeed {
             principal: format!("00000000-0000-4000-8000-{user:012x}"),
             role: ROLES[rest % ROLES.len()].to_string(),
+            scope: "/".into(),
             start: Some("2026-01-01T00:00:00Z".into()),
             end: (k % 3 == 0).then(|| "2030-01-01T00:00:00Z".to_string()),
             ..ScheduleSeed::default()

@@ -198,7 +198,7 @@ pub trait Graph: Send + Sync {
     /// Users, groups and service principals by object id; unknown ids are absent.
     async fn principals_by_ids(&self, ids: &[String]) -> Result<Vec<Principal>, GraphError>;
 
-    /// Administrative units by object id; unknown ids are absent.
+    /// Every administrative unit (id and display name), all pages.
     async fn administrative_units(&self) -> Result<Vec<AdministrativeUnit>, GraphError>;
 
     /// Look names up, one answer per query in the same order (`$batch`ed).
