@@ -196,12 +196,13 @@ impl AzureSettings {
 pub enum AzureError {
     #[error("azurerm state backend: {0}")]
     Config(String),
-    #[error("{location}: {operation}: {source}")]
+    /// Could not reach the service; `detail` is the whole cause chain
+    /// (without the URL, which may carry a SAS token).
+    #[error("{location}: {operation}: {detail}")]
     Transport {
         location: String,
         operation: &'static str,
-        #[source]
-        source: reqwest::Error,
+        detail: String,
     },
     #[error("{location}: {operation} failed: HTTP {status}{}{}",
         code.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
@@ -1118,10 +1119,21 @@ async fn send(
 
 fn transport(inner: &Inner, operation: &'static str, e: reqwest::Error) -> StateError {
     // The URL may carry a SAS token.
+    let e = e.without_url();
+    let mut detail = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !detail.contains(&text) {
+            detail.push_str(": ");
+            detail.push_str(&text);
+        }
+        cause = c.source();
+    }
     AzureError::Transport {
         location: inner.location.clone(),
         operation,
-        source: e.without_url(),
+        detail: scrub(inner, &detail),
     }
     .into()
 }
