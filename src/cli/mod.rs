@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{self, LoadOptions};
 
 pub mod emulator;
+mod run;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,6 +39,11 @@ enum Command {
         after_help = "Exit status: 0 when done (or nothing to change), 3 with --check when a file would change, 1 on error.\n\nExample:\n  pim fmt --check -C examples/contoso"
     )]
     Fmt(FmtArgs),
+    /// Compare the configuration with the tenant and show what apply would change.
+    #[command(
+        after_help = "Exit status: 0 on success, 1 on error; with --detailed-exitcode, 2 when there are changes.\n\nExamples:\n  pim plan -C examples/contoso\n  pim plan --format markdown --detailed-exitcode > plan.md\n  pim plan --out plan.bin && pim show plan.bin"
+    )]
+    Plan(PlanArgs),
     /// Show a saved plan.
     #[command(after_help = "Example:\n  pim show plan.bin --format markdown")]
     Show(ShowArgs),
@@ -83,6 +89,43 @@ enum Format {
     Markdown,
 }
 
+/// How to reach the tenant.
+#[derive(Debug, Args)]
+struct TenantArgs {
+    /// How to sign in: auto, client-secret, workload-identity, managed-identity or azure-cli.
+    #[arg(long, value_name = "METHOD", default_value = "auto", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<crate::graph::AuthMethod>()))]
+    auth: crate::graph::AuthMethod,
+    /// Graph requests in flight at once (default 4).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    parallelism: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(flatten)]
+    tenant: TenantArgs,
+    /// Save the plan to FILE for `pim apply FILE` and `pim show FILE`.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Exit 2 when there are changes (0 when there are none, 1 on error).
+    #[arg(long)]
+    detailed_exitcode: bool,
+    /// Renew grants that end within this ISO 8601 duration (default: the tenant block's renew_within, else P14D).
+    #[arg(long, value_name = "DURATION")]
+    renew_within: Option<crate::model::IsoDuration>,
+    /// Refuse plans that remove more grants than this.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    max_removals: usize,
+    /// Treat baseline check findings as errors.
+    #[arg(long)]
+    strict: bool,
+}
+
 #[derive(Debug, Args)]
 struct ShowArgs {
     /// A plan saved with `pim plan --out FILE`.
@@ -116,6 +159,112 @@ fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
     let plan = crate::plan::planfile::read(&args.file)?;
     print!("{}", render_plan(&plan, args.format));
     Ok(ExitCode::SUCCESS)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Loads the configuration, printing diagnostics; `None` when invalid.
+fn load_config(args: &ConfigArgs) -> Option<config::Desired> {
+    match config::load(&args.dir, &args.load_options()) {
+        Ok(d) => {
+            for w in d.warnings.warnings() {
+                eprintln!("{w}\n");
+            }
+            Some(d)
+        }
+        Err(e) => {
+            eprintln!("{}", e.diagnostics());
+            None
+        }
+    }
+}
+
+fn print_failure(diags: &config::Diagnostics, format: Format) {
+    if format == Format::Json {
+        let v = crate::render::plan_json_errors(diags);
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    }
+    eprintln!("{diags}");
+    let n = diags.errors().count();
+    eprintln!(
+        "\n{n} error{} found; nothing was planned.",
+        if n == 1 { "" } else { "s" }
+    );
+}
+
+fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
+    let Some(desired) = load_config(&args.config) else {
+        return Ok(ExitCode::from(1));
+    };
+    let mut opts = crate::plan::PlanOptions::at(chrono::Utc::now());
+    if let Some(r) = args.renew_within.or(desired.tenant.renew_within) {
+        opts.renew_within = r;
+    }
+    opts.max_removals = args.max_removals;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let session = run::connect(
+            &desired,
+            args.tenant.auth,
+            args.tenant.parallelism.map(usize::from),
+        )
+        .await?;
+        let backend = run::backend(&desired)?;
+        let planned = match run::make_plan(&session, &desired, &backend, &opts).await {
+            Ok(p) => p,
+            Err(run::Failure::Diagnostics(d)) => {
+                print_failure(&d, args.format);
+                return Ok(ExitCode::from(1));
+            }
+            Err(run::Failure::Other(e)) => return Err(e),
+        };
+        let mut plan = planned.plan;
+        let effective =
+            crate::plan::effective_policies(&desired, &planned.current, &planned.resolved, &opts);
+        let names = |id: &str| {
+            planned
+                .current
+                .roles
+                .get(id)
+                .map_or_else(|| id.to_string(), |r| r.display_name.clone())
+        };
+        let findings = crate::check::baseline(
+            &desired,
+            &planned.resolved,
+            &effective,
+            &plan.unmanaged,
+            &names,
+        );
+        plan.warnings
+            .extend(findings.iter().map(ToString::to_string));
+        if let Some(out) = &args.out {
+            crate::plan::planfile::write(out, &plan)?;
+        }
+        print!("{}", render_plan(&plan, args.format));
+        if let Some(out) = &args.out {
+            eprintln!(
+                "Saved the plan to {}. Apply it with: pim apply {}",
+                out.display(),
+                out.display()
+            );
+        }
+        if args.strict && !findings.is_empty() {
+            eprintln!(
+                "error: {} baseline finding(s) with --strict",
+                findings.len()
+            );
+            return Ok(ExitCode::from(1));
+        }
+        Ok(if args.detailed_exitcode && plan.summary.has_changes() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -157,6 +306,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate(&args),
         Command::Fmt(args) => fmt(&args.dir, args.check),
+        Command::Plan(args) => plan_command(&args),
         Command::Show(args) => show(&args),
         Command::Emulator(args) => emulator::run(args),
     }

@@ -140,6 +140,18 @@ impl Default for GraphSettings {
     }
 }
 
+/// A Graph URL given as a host alone (`https://127.0.0.1:8443`) means its
+/// v1.0 root, as pim speaks only v1.0.
+fn with_version(url: &str) -> String {
+    let trimmed = url.trim().trim_end_matches('/');
+    let after_scheme = trimmed.split_once("://").map_or(trimmed, |(_, rest)| rest);
+    if after_scheme.contains('/') {
+        trimmed.to_string()
+    } else {
+        format!("{trimmed}/v1.0")
+    }
+}
+
 fn non_empty(env: &HashMap<String, String>, key: &str) -> Option<String> {
     env.get(key)
         .map(|v| v.trim().to_string())
@@ -162,7 +174,7 @@ impl GraphSettings {
             ..GraphSettings::default()
         };
         if let Some(u) = non_empty(env, "PIM_GRAPH_URL").or_else(|| tenant.graph_url.clone()) {
-            s.graph_url = u;
+            s.graph_url = with_version(&u);
         }
         if let Some(a) =
             non_empty(env, "AZURE_AUTHORITY_HOST").or_else(|| tenant.authority_host.clone())
@@ -347,5 +359,30 @@ mod tests {
         assert!(e.to_string().contains("https"), "{e}");
         assert_eq!("azure-cli".parse::<AuthMethod>(), Ok(AuthMethod::AzureCli));
         assert!("kerberos".parse::<AuthMethod>().is_err());
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::with_version;
+
+    #[test]
+    fn a_bare_host_means_the_v1_root() {
+        assert_eq!(
+            with_version("https://127.0.0.1:8443"),
+            "https://127.0.0.1:8443/v1.0"
+        );
+        assert_eq!(
+            with_version("https://127.0.0.1:8443/"),
+            "https://127.0.0.1:8443/v1.0"
+        );
+        assert_eq!(
+            with_version("https://graph.microsoft.com/v1.0"),
+            "https://graph.microsoft.com/v1.0"
+        );
+        assert_eq!(
+            with_version("https://proxy.example/graph/v1.0/"),
+            "https://proxy.example/graph/v1.0"
+        );
     }
 }

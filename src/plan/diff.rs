@@ -326,8 +326,14 @@ pub fn plan(
             ..base.clone()
         };
         let before = Some(ctx.current_attrs(g));
-        let unchanged = ctx.desired_attrs(&d.item, g.start, g.end());
-        let updated = ctx.desired_attrs(&d.item, start, new_end);
+        // The justification goes with requests, not schedules: an existing
+        // grant has none to compare, so it is not shown as a change.
+        let existing = |mut v: Vec<Attr>| {
+            v.retain(|a| a.name != "justification");
+            v
+        };
+        let unchanged = existing(ctx.desired_attrs(&d.item, g.start, g.end()));
+        let updated = existing(ctx.desired_attrs(&d.item, start, new_end));
         let change = |action, reason, after, requests| Change {
             address: d.address.clone(),
             action,
@@ -343,32 +349,11 @@ pub fn plan(
                 requests,
             },
         };
-        if !in_state {
-            let (requests, after) = if matches {
-                (vec![], unchanged)
-            } else {
-                check_grant(&mut ctx, d, rules, &role);
-                (vec![update], updated)
-            };
-            changes.push(change(Action::Adopt, Reason::Declared, after, requests));
-            continue;
-        }
-        if !matches {
-            check_grant(&mut ctx, d, rules, &role);
-            // Config unchanged since the last apply means someone else changed the tenant.
-            let reason = if last_duration.is_some()
-                && managed.is_some_and(|m| same_declaration(m, &d.item))
+        // A rolling duration that ends within the window is renewed, from now.
+        let renewal = match (&d.item.schedule.expiration, g.end()) {
+            (Expiration::After(dur), Some(end))
+                if matches && opts.renew_within.add_to(opts.now).is_some_and(|w| end <= w) =>
             {
-                Reason::Drift
-            } else {
-                Reason::Declared
-            };
-            changes.push(change(Action::Update, reason, updated, vec![update]));
-            continue;
-        }
-        if let (Expiration::After(dur), Some(end)) = (&d.item.schedule.expiration, g.end()) {
-            let window_end = opts.renew_within.add_to(opts.now);
-            if window_end.is_some_and(|w| end <= w) {
                 let new_end = dur.add_to(opts.now);
                 let action = if end - opts.now <= Duration::days(EXTEND_WINDOW_DAYS) {
                     RequestAction::AdminExtend
@@ -395,16 +380,40 @@ pub fn plan(
                 let req = GrantRequest {
                     action,
                     schedule: Some(schedule),
-                    ..base
+                    ..base.clone()
                 };
-                changes.push(change(
-                    Action::Renew,
-                    Reason::Expiring,
-                    ctx.desired_attrs(&d.item, g.start, new_end),
-                    vec![req],
-                ));
-                continue;
+                Some((req, existing(ctx.desired_attrs(&d.item, g.start, new_end))))
             }
+            _ => None,
+        };
+        if !in_state {
+            let (requests, after) = match (matches, renewal) {
+                (true, None) => (vec![], unchanged),
+                (true, Some((req, after))) => (vec![req], after),
+                (false, _) => {
+                    check_grant(&mut ctx, d, rules, &role);
+                    (vec![update], updated)
+                }
+            };
+            changes.push(change(Action::Adopt, Reason::Declared, after, requests));
+            continue;
+        }
+        if !matches {
+            check_grant(&mut ctx, d, rules, &role);
+            // Config unchanged since the last apply means someone else changed the tenant.
+            let reason = if last_duration.is_some()
+                && managed.is_some_and(|m| same_declaration(m, &d.item))
+            {
+                Reason::Drift
+            } else {
+                Reason::Declared
+            };
+            changes.push(change(Action::Update, reason, updated, vec![update]));
+            continue;
+        }
+        if let Some((req, after)) = renewal {
+            changes.push(change(Action::Renew, Reason::Expiring, after, vec![req]));
+            continue;
         }
         changes.push(change(Action::NoOp, Reason::Declared, unchanged, vec![]));
     }
@@ -686,12 +695,17 @@ fn policy_change(
         }
     };
     effective.insert(role_id.to_ascii_lowercase(), after.clone());
-    let names: BTreeMap<String, String> = ctx
-        .current
+    let mut names: BTreeMap<String, String> = resolved
         .principals
-        .values()
-        .map(|pr| (pr.id.to_ascii_lowercase(), ctx.principal_name(&pr.id)))
+        .iter()
+        .map(|(r, id)| (id.to_ascii_lowercase(), r.to_string()))
         .collect();
+    names.extend(
+        ctx.current
+            .principals
+            .values()
+            .map(|pr| (pr.id.to_ascii_lowercase(), ctx.principal_name(&pr.id))),
+    );
     let name = |a: &Approver| {
         names
             .get(&a.id().to_ascii_lowercase())

@@ -58,6 +58,12 @@ pub fn plan_text(plan: &Plan, colour: bool) -> String {
             .map(|u| u.principal.chars().count())
             .max()
             .unwrap_or(0);
+        let role_width = plan
+            .unmanaged
+            .iter()
+            .map(|u| u.role.chars().count())
+            .max()
+            .unwrap_or(0);
         for u in &plan.unmanaged {
             let end = u.end.map_or_else(
                 || "permanent".to_string(),
@@ -65,7 +71,7 @@ pub fn plan_text(plan: &Plan, colour: bool) -> String {
             );
             let kind = format!("{:<8}", u.kind.to_string());
             let line = format!(
-                "  {kind} {:<width$}  {}  at {}  {end}",
+                "  {kind} {:<width$}  {:<role_width$}  at {}  {end}",
                 u.principal, u.role, u.scope
             );
             o.line(line.trim_end());
@@ -114,9 +120,13 @@ fn change(o: &mut Out, c: &Change) {
     o.line("    }");
     if let crate::plan::Step::Grant { requests, .. } = &c.step
         && c.action == Action::Adopt
-        && !requests.is_empty()
+        && let Some(first) = requests.first()
     {
-        o.line("    # and its schedule will be updated to match the configuration");
+        if first.action == crate::plan::RequestAction::AdminExtend {
+            o.line("    # and renewed: it ends within the renewal window");
+        } else {
+            o.line("    # and its schedule will be updated to match the configuration");
+        }
     }
     o.line("");
 }

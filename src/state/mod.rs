@@ -2,12 +2,17 @@
 //! attributes last applied. This module owns the format; where the file
 //! lives (local disk, Azure Blob) and how it is locked are its backends.
 
+mod azure;
 mod local;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use azure::{
+    AzureAuth, AzureBackend, AzureError, AzureLock, AzureSettings, BoxError, LeaseTiming,
+    STORAGE_SCOPE, Secret, TokenFuture, TokenSource,
+};
 pub use local::{LocalBackend, LocalLock, LockInfo};
 
 use crate::model::{Address, AssignmentKind};
@@ -27,6 +32,8 @@ pub enum StateError {
         path: PathBuf,
         holder: Option<String>,
     },
+    #[error(transparent)]
+    Azure(#[from] AzureError),
 }
 
 /// The version of the state format this build writes.

@@ -1,0 +1,102 @@
+//! `pim plan` end to end: the bundled example against its embedded
+//! emulator, through the real client (TLS, azure_identity, paging), as the
+//! README's first command runs it.
+
+use std::process::Command;
+
+fn pim(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pim"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("PIM_GRAPH_URL")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn plans_the_contoso_example_against_the_embedded_emulator() {
+    let out = pim(&["plan", "-C", "examples/contoso"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "~ policy[\"Global Administrator\"] {",
+        "+ eligibility.bob_ga {",
+        "= eligibility.alice_ga {",
+        "- role[\"Global Administrator\"][\"eligible user:mallory@contoso.com\"] {",
+        "# and renewed: it ends within the renewal window",
+        "# and its schedule will be updated to match the configuration",
+        "Unmanaged grants",
+        "Plan: 11 to create, 9 to adopt, 0 to update, 0 to renew, 2 to remove, 4 policies to update.",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in\n{stdout}"
+        );
+    }
+    assert!(
+        !stdout.contains("breakglass1@contoso.com\"][")
+            && !stdout.contains("- assignment.breakglass_ga"),
+        "the protected account is never removed"
+    );
+
+    let out = pim(&[
+        "plan",
+        "-C",
+        "examples/contoso",
+        "--detailed-exitcode",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "changes give exit 2 with --detailed-exitcode"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("schemas/plan.schema.json").unwrap())
+            .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(v["summary"]["remove"], 2);
+    assert!(
+        v["basis"]["snapshot_fingerprint"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+
+    let out = pim(&["plan", "-C", "examples/contoso", "--format", "markdown"]);
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        md.starts_with("### pim plan\n\n**Plan: 11 to create"),
+        "{md}"
+    );
+}
+
+#[test]
+fn plan_errors_name_the_config_line_and_exit_1() {
+    let dir = std::env::temp_dir().join(format!("pim-cli-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let seed = std::fs::canonicalize("examples/contoso/tenant.json").unwrap();
+    std::fs::write(
+        dir.join("main.pim.hcl"),
+        format!(
+            "tenant {{\n  emulator = \"{}\"\n}}\n\neligibility \"ghost\" {{\n  principal = \"user:ghost@contoso.com\"\n  role      = \"Global Reader\"\n  duration  = \"P30D\"\n}}\n",
+            seed.display()
+        ),
+    )
+    .unwrap();
+    let out = pim(&["plan", "-C", dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("main.pim.hcl:6:15: error:"), "{stderr}");
+    assert!(stderr.contains("ghost@contoso.com"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
