@@ -586,3 +586,58 @@ fn pim_show_renders_a_saved_plan_in_every_format() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn removals_wait_out_graphs_five_minute_rule() {
+    let mut t = Tenant::new();
+    let id = t.grant(
+        AssignmentKind::Eligible,
+        "young",
+        "Security Reader",
+        0,
+        Some(30),
+    );
+    t.current
+        .grants
+        .iter_mut()
+        .find(|g| g.schedule_id == id)
+        .unwrap()
+        .start = Some(now() - chrono::Duration::minutes(2));
+    let mut state = StateFile::new("l".into());
+    state.resources.push(managed(
+        "eligibility.young",
+        AssignmentKind::Eligible,
+        &id,
+        "u-young",
+        "Security Reader",
+        json!({}),
+    ));
+    let p = plan::plan(
+        &load_str("locals {}\n"),
+        &t.current,
+        &t.resolved,
+        Some(&state),
+        basis(),
+        &PlanOptions::at(now()),
+    )
+    .unwrap();
+    assert!(p.changes.is_empty());
+    assert_eq!(
+        p.warnings,
+        [
+            "eligibility.young began less than 5 minutes ago; Graph does not allow removing it yet, so a later run will"
+        ]
+    );
+    let later = PlanOptions::at(now() + chrono::Duration::minutes(4));
+    let p = plan::plan(
+        &load_str("locals {}\n"),
+        &t.current,
+        &t.resolved,
+        Some(&state),
+        basis(),
+        &later,
+    )
+    .unwrap();
+    assert_eq!(p.changes.len(), 1);
+    assert_eq!(p.changes[0].action, Action::Remove);
+}

@@ -44,6 +44,11 @@ enum Command {
         after_help = "Exit status: 0 on success, 1 on error; with --detailed-exitcode, 2 when there are changes.\n\nExamples:\n  pim plan -C examples/contoso\n  pim plan --format markdown --detailed-exitcode > plan.md\n  pim plan --out plan.bin && pim show plan.bin"
     )]
     Plan(PlanArgs),
+    /// Carry out a plan: a saved one, or one made now and confirmed.
+    #[command(
+        after_help = "Exit status: 0 when every step succeeded, 1 otherwise.\n\nExamples:\n  pim apply -C examples/contoso\n  pim plan --out plan.bin && pim apply --auto-approve plan.bin"
+    )]
+    Apply(ApplyArgs),
     /// Show a saved plan.
     #[command(after_help = "Example:\n  pim show plan.bin --format markdown")]
     Show(ShowArgs),
@@ -124,6 +129,23 @@ struct PlanArgs {
     /// Treat baseline check findings as errors.
     #[arg(long)]
     strict: bool,
+}
+
+#[derive(Debug, Args)]
+struct ApplyArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(flatten)]
+    tenant: TenantArgs,
+    /// A plan saved with `pim plan --out FILE`; refused if the configuration, state or tenant changed since.
+    #[arg(value_name = "PLANFILE")]
+    plan: Option<PathBuf>,
+    /// Apply without asking for confirmation (required when not on a terminal).
+    #[arg(long)]
+    auto_approve: bool,
+    /// Refuse plans that remove more grants than this (when planning now).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    max_removals: usize,
 }
 
 #[derive(Debug, Args)]
@@ -267,6 +289,150 @@ fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Which parts of a saved plan's basis no longer hold.
+fn stale_reasons(saved: &crate::plan::Basis, now: &crate::plan::Basis) -> Vec<&'static str> {
+    let mut why = Vec::new();
+    if saved.config_hash != now.config_hash {
+        why.push("the configuration changed");
+    }
+    if saved.state_lineage != now.state_lineage {
+        why.push("the state is a different one (lineage)");
+    } else if saved.state_serial != now.state_serial {
+        why.push("the state was written since (serial)");
+    }
+    if saved.snapshot_fingerprint != now.snapshot_fingerprint {
+        why.push("the tenant changed");
+    }
+    why
+}
+
+fn confirm() -> anyhow::Result<bool> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "refusing to apply without confirmation: not on a terminal; review the plan and pass --auto-approve"
+        );
+    }
+    print!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == "yes")
+}
+
+/// Prints each step as it ends: one line per step, for logs and CI.
+struct Lines;
+impl crate::apply::Progress for Lines {
+    fn finished(&self, change: &crate::plan::Change, result: &crate::apply::StepResult) {
+        match result {
+            crate::apply::StepResult::Done { detail } => {
+                eprintln!("{}: {} done ({detail})", change.address, change.action)
+            }
+            crate::apply::StepResult::Failed { error } => {
+                eprintln!("{}: {} FAILED: {error}", change.address, change.action)
+            }
+        }
+    }
+}
+
+fn apply_command(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
+    let Some(desired) = load_config(&args.config) else {
+        return Ok(ExitCode::from(1));
+    };
+    let mut opts = crate::plan::PlanOptions::at(chrono::Utc::now());
+    if let Some(r) = desired.tenant.renew_within {
+        opts.renew_within = r;
+    }
+    opts.max_removals = args.max_removals;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let session = run::connect(
+            &desired,
+            args.tenant.auth,
+            args.tenant.parallelism.map(usize::from),
+        )
+        .await?;
+        let backend = std::sync::Arc::new(run::backend(&desired)?);
+        let lock = run::lock(&backend, "apply").await?;
+        let planned = match run::make_plan(&session, &desired, &backend, &opts).await {
+            Ok(p) => p,
+            Err(run::Failure::Diagnostics(d)) => {
+                print_failure(&d, Format::Text);
+                run::unlock(lock).await?;
+                return Ok(ExitCode::from(1));
+            }
+            Err(run::Failure::Other(e)) => return Err(e),
+        };
+        let plan = match &args.plan {
+            Some(file) => {
+                let saved = crate::plan::planfile::read(file)?;
+                let why = stale_reasons(&saved.basis, &planned.plan.basis);
+                if !why.is_empty() {
+                    run::unlock(lock).await?;
+                    anyhow::bail!(
+                        "the saved plan {} is stale: {}; make a new one with pim plan",
+                        file.display(),
+                        why.join(", ")
+                    );
+                }
+                saved
+            }
+            None => planned.plan,
+        };
+        if !plan.summary.has_changes() {
+            println!("{}", crate::render::summary_line(&plan.summary));
+            run::unlock(lock).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        if args.plan.is_none() {
+            print!("{}", render_plan(&plan, Format::Text));
+            if !args.auto_approve && !confirm()? {
+                println!("Apply cancelled.");
+                run::unlock(lock).await?;
+                return Ok(ExitCode::from(1));
+            }
+        }
+        let state = planned
+            .state
+            .unwrap_or_else(|| crate::state::StateFile::new(uuid::Uuid::new_v4().to_string()));
+        let lock = std::sync::Arc::new(lock);
+        let sink = std::sync::Arc::new(run::Sink {
+            backend: backend.clone(),
+            lock: lock.clone(),
+        });
+        let target = std::sync::Arc::new(run::GraphTarget(std::sync::Arc::new(session.graph)));
+        let (report, _state) = crate::apply::apply(
+            &plan,
+            target,
+            state,
+            sink,
+            std::sync::Arc::new(Lines),
+            args.tenant.parallelism.map_or(4, usize::from),
+        )
+        .await;
+        if let Ok(lock) = std::sync::Arc::try_unwrap(lock) {
+            run::unlock(lock).await?;
+        }
+        println!(
+            "\nApply complete: {} done, {} failed, {} not started.",
+            report.done.len(),
+            report.failed.len(),
+            report.not_started.len()
+        );
+        for (address, action, error) in &report.failed {
+            println!("  failed: {address} ({action}): {error}");
+        }
+        for (address, action) in &report.not_started {
+            println!("  not started: {address} ({action})");
+        }
+        Ok(if report.succeeded() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    })
+}
+
 fn parse_var(s: &str) -> Result<(String, String), String> {
     let (name, value) = s
         .split_once('=')
@@ -307,6 +473,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate(&args),
         Command::Fmt(args) => fmt(&args.dir, args.check),
         Command::Plan(args) => plan_command(&args),
+        Command::Apply(args) => apply_command(&args),
         Command::Show(args) => show(&args),
         Command::Emulator(args) => emulator::run(args),
     }

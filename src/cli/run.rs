@@ -201,3 +201,132 @@ pub async fn make_plan(
         Err(plan::PlanError::Invalid(d)) => Err(Failure::Diagnostics(d)),
     }
 }
+
+/// Apply's view of the Graph client.
+pub struct GraphTarget(pub std::sync::Arc<HttpGraph>);
+
+fn target_error(e: crate::graph::GraphError) -> crate::apply::TargetError {
+    crate::apply::TargetError {
+        code: if e.code.is_empty() {
+            format!("{:?}", e.kind)
+        } else {
+            e.code.clone()
+        },
+        message: e.message.clone(),
+        request_id: e.request_id.clone(),
+    }
+}
+
+impl crate::apply::Target for GraphTarget {
+    async fn send(
+        &self,
+        r: &crate::plan::GrantRequest,
+    ) -> Result<crate::apply::RequestOutcome, crate::apply::TargetError> {
+        use crate::graph::{Graph as _, RequestAction as Wire, ScheduleRequest};
+        use crate::plan::RequestAction as A;
+        let action = match r.action {
+            A::AdminAssign => Wire::AdminAssign,
+            A::AdminUpdate => Wire::AdminUpdate,
+            A::AdminRemove => Wire::AdminRemove,
+            A::AdminExtend => Wire::AdminExtend,
+            A::AdminRenew => Wire::AdminRenew,
+        };
+        let req = ScheduleRequest {
+            kind: r.kind,
+            action,
+            principal_id: r.principal_id.clone(),
+            role_id: r.role_id.clone(),
+            scope_id: r.scope_id.clone(),
+            schedule: r.schedule.clone(),
+            justification: r
+                .justification
+                .clone()
+                .or_else(|| Some("Managed by pim".into())),
+            ticket: r.ticket.clone(),
+        };
+        let out = self.0.create_request(&req).await.map_err(target_error)?;
+        Ok(crate::apply::RequestOutcome {
+            status: out.status,
+            request_id: out.request_id,
+            schedule_id: out.target_schedule_id,
+        })
+    }
+
+    async fn patch_rule(
+        &self,
+        policy_id: &str,
+        rule: crate::model::RuleId,
+        value: &crate::model::RuleValue,
+    ) -> Result<(), crate::apply::TargetError> {
+        use crate::graph::Graph as _;
+        self.0
+            .update_rule(policy_id, rule, value)
+            .await
+            .map_err(target_error)
+    }
+
+    async fn find_schedule(
+        &self,
+        r: &crate::plan::GrantRequest,
+    ) -> Result<Option<String>, crate::apply::TargetError> {
+        use crate::graph::{GrantFilter, Graph as _};
+        let filter = GrantFilter {
+            principal_id: Some(r.principal_id.clone()),
+            role_id: Some(r.role_id.clone()),
+            scope_id: Some(r.scope_id.clone()),
+        };
+        let grants = self.0.grants(r.kind, &filter).await.map_err(target_error)?;
+        Ok(grants
+            .into_iter()
+            .find(|g| {
+                g.member_type == crate::snapshot::MemberType::Direct
+                    && g.active_type != Some(crate::snapshot::ActiveType::Activated)
+            })
+            .map(|g| g.schedule_id))
+    }
+}
+
+/// A held state lock.
+pub enum Lock {
+    Local(crate::state::LocalLock),
+    Azure(crate::state::AzureLock),
+}
+
+pub async fn lock(backend: &Backend, operation: &str) -> anyhow::Result<Lock> {
+    Ok(match backend {
+        Backend::Local(b) => Lock::Local(b.lock(operation)?),
+        Backend::Azure(b) => Lock::Azure(b.lock(operation).await?),
+    })
+}
+
+pub async fn unlock(lock: Lock) -> anyhow::Result<()> {
+    match lock {
+        Lock::Local(l) => drop(l),
+        Lock::Azure(l) => l.release().await?,
+    }
+    Ok(())
+}
+
+/// Saves state through the backend after every step, under the held lock.
+pub struct Sink {
+    pub backend: std::sync::Arc<Backend>,
+    pub lock: std::sync::Arc<Lock>,
+}
+
+impl crate::apply::StateSink for Sink {
+    fn save(&self, state: &StateFile) -> Result<(), String> {
+        match (&*self.backend, &*self.lock) {
+            (Backend::Local(b), _) => b.save(state).map_err(|e| e.to_string()),
+            (Backend::Azure(b), Lock::Azure(l)) => {
+                // Steps run on the multi-threaded runtime, so blocking here is allowed.
+                tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(b.save(l, state))
+                })
+                .map_err(|e| e.to_string())
+            }
+            (Backend::Azure(_), Lock::Local(_)) => {
+                Err("the azurerm backend needs its lease".into())
+            }
+        }
+    }
+}

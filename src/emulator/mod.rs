@@ -107,6 +107,9 @@ pub(crate) struct Shared {
     pub rule_patch_returns_body: bool,
     pub faults: FaultState,
     data_file: Option<PathBuf>,
+    /// Held from snapshot to rename, so concurrent writes neither share a
+    /// temporary file nor put an older tenant over a newer one.
+    persisting: Mutex<()>,
     tokens: Mutex<HashMap<String, Caller>>,
     stats: Mutex<Stats>,
 }
@@ -156,6 +159,7 @@ impl Shared {
         let Some(path) = &self.data_file else {
             return Ok(());
         };
+        let _writing = lock(&self.persisting);
         let tenant = self.lock_store().to_tenant(self.seed.schema.clone());
         write_atomically(path, &tenant)
     }
@@ -234,6 +238,7 @@ impl Emulator {
             rule_patch_returns_body: config.rule_patch_returns_body,
             faults: FaultState::new(faults),
             data_file: config.data_file.clone(),
+            persisting: Mutex::new(()),
             tokens: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),
         });

@@ -23,6 +23,9 @@ use crate::state::StateFile;
 /// Graph rounds and clamps request times.
 const TOLERANCE_SECONDS: i64 = 120;
 
+/// The youngest a grant can be and still be removed.
+const MIN_GRANT_MINUTES: i64 = 5;
+
 /// Graph lets an admin extend a grant only in its last 14 days; earlier,
 /// a renewal is an update.
 const EXTEND_WINDOW_DAYS: i64 = 14;
@@ -445,6 +448,9 @@ pub fn plan(
             if declared_keys.contains(&key(g.kind, &g.principal_id, &g.role_id, &g.scope_id)) {
                 continue; // re-declared under another address: that address adopts it
             }
+            if too_young(&mut ctx, &r.address, g) {
+                continue;
+            }
             removed.insert(g.schedule_id.clone());
             changes.push(removal(&ctx, r.address.clone(), g, Reason::NotDeclared));
         }
@@ -478,6 +484,10 @@ pub fn plan(
         for g in holders {
             let who = format!("{} {}", g.kind, ctx.principal_name(&g.principal_id));
             let address = Address::new(BlockKind::Role, role.address.name.clone()).with_key(who);
+            if too_young(&mut ctx, &address, g) {
+                removed.insert(g.schedule_id.clone());
+                continue;
+            }
             removed.insert(g.schedule_id.clone());
             let mut change = removal(&ctx, address, g, Reason::Exclusive);
             change.origin = Some(role.origin.block.clone());
@@ -557,6 +567,21 @@ pub(crate) fn declared_expiration(a: &Assignment) -> String {
 
 fn same_declaration(m: &crate::state::Resource, a: &Assignment) -> bool {
     m.attributes.get("duration").and_then(|v| v.as_str()) == Some(declared_expiration(a).as_str())
+}
+
+/// Graph refuses to end a grant in its first five minutes
+/// (`ActiveDurationTooShort`): such a removal waits for a later run.
+fn too_young(ctx: &mut Ctx<'_>, address: &Address, g: &Grant) -> bool {
+    let Some(start) = g.start.or(g.created) else {
+        return false;
+    };
+    if ctx.opts.now - start >= Duration::minutes(MIN_GRANT_MINUTES) {
+        return false;
+    }
+    ctx.warnings.push(format!(
+        "{address} began less than {MIN_GRANT_MINUTES} minutes ago; Graph does not allow removing it yet, so a later run will"
+    ));
+    true
 }
 
 fn removal(ctx: &Ctx<'_>, address: Address, g: &Grant, reason: Reason) -> Change {

@@ -1,0 +1,159 @@
+//! `pim apply` end to end against the embedded emulator: apply the example,
+//! converge, change the configuration and converge again, refuse stale saved
+//! plans and a second run while the state is locked.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn pim(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pim"))
+        .args(args)
+        .arg("-C")
+        .arg(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("PIM_GRAPH_URL")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A private copy of the contoso example, so the emulator's data file and
+/// the state stay in it.
+fn example(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pim-apply-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir("examples/contoso").unwrap() {
+        let p = e.unwrap().path();
+        let n = p.file_name().unwrap().to_string_lossy().to_string();
+        if n.ends_with(".pim.hcl") || n == "tenant.json" {
+            std::fs::copy(&p, dir.join(n)).unwrap();
+        }
+    }
+    dir
+}
+
+fn state(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("pim.state.json")).unwrap()).unwrap()
+}
+
+fn addresses(dir: &Path) -> Vec<String> {
+    state(dir)["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["address"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn apply_converges_and_follows_configuration_changes() {
+    let dir = example("converge");
+    let out = pim(&dir, &["apply"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "no terminal, no --auto-approve: {}",
+        text(&out)
+    );
+    assert!(text(&out).contains("pass --auto-approve"));
+    assert!(!dir.join("pim.state.json").exists(), "nothing was applied");
+
+    let out = pim(&dir, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("Apply complete: 26 done, 0 failed, 0 not started."),
+        "{}",
+        text(&out)
+    );
+    let s = state(&dir);
+    assert_eq!(s["version"], 1);
+    assert!(
+        s["serial"].as_u64().unwrap() >= 26,
+        "saved after every step"
+    );
+    assert!(addresses(&dir).contains(&"eligibility.trent_exchange".to_string()));
+
+    let out = pim(&dir, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("No changes."));
+
+    // Drop a block: its eligibility goes, and so does its state entry. (An
+    // adopted grant: one made in this run could not be removed for five minutes.)
+    let f = dir.join("assignments.pim.hcl");
+    let src = std::fs::read_to_string(&f).unwrap();
+    let start = src.find("eligibility \"carol_security\"").unwrap();
+    let end = start + src[start..].find("\n}\n").unwrap() + 3;
+    std::fs::write(&f, format!("{}{}", &src[..start], &src[end..])).unwrap();
+    let out = pim(&dir, &["plan"]);
+    assert!(
+        text(&out).contains("- eligibility.carol_security {"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("(no longer declared)"));
+    let out = pim(&dir, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!addresses(&dir).contains(&"eligibility.carol_security".to_string()));
+    let out = pim(&dir, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn stale_saved_plans_are_refused() {
+    let dir = example("stale");
+    let plan = dir.join("plan.bin");
+    let out = pim(&dir, &["plan", "--out", plan.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let f = dir.join("contoso.pim.hcl");
+    let src = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, format!("{src}\n# changed\n")).unwrap();
+    let out = pim(&dir, &["apply", "--auto-approve", plan.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("is stale: the configuration changed"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(&f, src).unwrap();
+    let out = pim(&dir, &["apply", "--auto-approve", plan.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = pim(&dir, &["apply", "--auto-approve", plan.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a plan applied once is stale: {}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("the state was written since")
+            || text(&out).contains("the state is a different one"),
+        "{}",
+        text(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_second_apply_fails_fast_on_the_lock() {
+    let dir = example("lock");
+    let backend = pim::state::LocalBackend::new(dir.join("pim.state.json"));
+    let held = backend.lock("apply").unwrap();
+    let started = std::time::Instant::now();
+    let out = pim(&dir, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("is locked by"), "{}", text(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    drop(held);
+    let out = pim(&dir, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
