@@ -100,3 +100,44 @@ fn plan_errors_name_the_config_line_and_exit_1() {
     assert!(stderr.contains("ghost@contoso.com"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn drift_and_check_on_the_example() {
+    let out = pim(&["drift", "-C", "examples/contoso", "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("schemas/drift.schema.json").unwrap())
+            .unwrap();
+    let errors: Vec<String> = jsonschema::validator_for(&schema)
+        .unwrap()
+        .iter_errors(&v)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let ga = &v["roles"]["Global Administrator"]["added"];
+    assert_eq!(ga.as_array().unwrap().len(), 2);
+    assert!(
+        ga.as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["will_be_removed"] == true)
+    );
+
+    let out = pim(&["check", "-C", "examples/contoso", "--strict"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the example meets the baseline: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "No findings: the configuration meets the baseline.\n"
+    );
+}

@@ -49,6 +49,16 @@ enum Command {
         after_help = "Exit status: 0 when every step succeeded, 1 otherwise.\n\nExamples:\n  pim apply -C examples/contoso\n  pim plan --out plan.bin && pim apply --auto-approve plan.bin"
     )]
     Apply(ApplyArgs),
+    /// Report what changed in the tenant outside of pim; changes nothing.
+    #[command(
+        after_help = "Exit status: 0 no drift, 2 drift, 1 error.\n\nExample:\n  pim drift -C examples/contoso --format json > drift.json"
+    )]
+    Drift(DriftArgs),
+    /// Run the baseline hardening checks against configuration and tenant.
+    #[command(
+        after_help = "Exit status: 0 no findings (or findings without --strict), 1 with --strict when there are findings or on error.\n\nExample:\n  pim check -C examples/contoso --strict"
+    )]
+    Check(CheckArgs),
     /// Show a saved plan.
     #[command(after_help = "Example:\n  pim show plan.bin --format markdown")]
     Show(ShowArgs),
@@ -146,6 +156,31 @@ struct ApplyArgs {
     /// Refuse plans that remove more grants than this (when planning now).
     #[arg(long, value_name = "N", default_value_t = 10)]
     max_removals: usize,
+}
+
+#[derive(Debug, Args)]
+struct DriftArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(flatten)]
+    tenant: TenantArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(flatten)]
+    tenant: TenantArgs,
+    /// Exit 1 when there are findings.
+    #[arg(long)]
+    strict: bool,
+    /// Output format (text or json).
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -433,6 +468,114 @@ fn apply_command(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Plans without printing: what drift and check start from.
+fn plan_quietly(
+    config: &ConfigArgs,
+    tenant: &TenantArgs,
+    format: Format,
+    then: impl AsyncFnOnce(
+        &config::Desired,
+        run::Planned,
+        &crate::plan::PlanOptions,
+    ) -> anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode> {
+    let Some(desired) = load_config(config) else {
+        return Ok(ExitCode::from(1));
+    };
+    let mut opts = crate::plan::PlanOptions::at(chrono::Utc::now());
+    if let Some(r) = desired.tenant.renew_within {
+        opts.renew_within = r;
+    }
+    // Drift and check report; the removal guard is apply's concern.
+    opts.max_removals = usize::MAX;
+    runtime()?.block_on(async {
+        let session =
+            run::connect(&desired, tenant.auth, tenant.parallelism.map(usize::from)).await?;
+        let backend = run::backend(&desired)?;
+        match run::make_plan(&session, &desired, &backend, &opts).await {
+            Ok(p) => then(&desired, p, &opts).await,
+            Err(run::Failure::Diagnostics(d)) => {
+                print_failure(&d, format);
+                Ok(ExitCode::from(1))
+            }
+            Err(run::Failure::Other(e)) => Err(e),
+        }
+    })
+}
+
+fn drift_command(args: &DriftArgs) -> anyhow::Result<ExitCode> {
+    let format = args.format;
+    plan_quietly(
+        &args.config,
+        &args.tenant,
+        format,
+        async move |_desired, planned, _opts| {
+            let report =
+                crate::drift::report(&planned.plan, &planned.current, planned.state.as_ref());
+            match format {
+                Format::Text => print!("{}", crate::drift::render_text(&report)),
+                Format::Markdown => print!("{}", crate::drift::render_markdown(&report)),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+            }
+            Ok(if report.has_drift {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        },
+    )
+}
+
+fn check_command(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let (format, strict) = (args.format, args.strict);
+    plan_quietly(
+        &args.config,
+        &args.tenant,
+        format,
+        async move |desired, planned, opts| {
+            let effective =
+                crate::plan::effective_policies(desired, &planned.current, &planned.resolved, opts);
+            let names = |id: &str| {
+                planned
+                    .current
+                    .roles
+                    .get(id)
+                    .map_or_else(|| id.to_string(), |r| r.display_name.clone())
+            };
+            let findings = crate::check::baseline(
+                desired,
+                &planned.resolved,
+                &effective,
+                &planned.plan.unmanaged,
+                &names,
+            );
+            if format == Format::Json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "findings": findings }))?
+                );
+            } else if findings.is_empty() {
+                println!("No findings: the configuration meets the baseline.");
+            } else {
+                let label = if strict { "error" } else { "warning" };
+                for f in &findings {
+                    println!("{label}: {f}");
+                }
+                println!(
+                    "\n{} finding{}.",
+                    findings.len(),
+                    if findings.len() == 1 { "" } else { "s" }
+                );
+            }
+            Ok(if strict && !findings.is_empty() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        },
+    )
+}
+
 fn parse_var(s: &str) -> Result<(String, String), String> {
     let (name, value) = s
         .split_once('=')
@@ -474,6 +617,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fmt(args) => fmt(&args.dir, args.check),
         Command::Plan(args) => plan_command(&args),
         Command::Apply(args) => apply_command(&args),
+        Command::Drift(args) => drift_command(&args),
+        Command::Check(args) => check_command(&args),
         Command::Show(args) => show(&args),
         Command::Emulator(args) => emulator::run(args),
     }
