@@ -157,3 +157,51 @@ fn a_second_apply_fails_fast_on_the_lock() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn state_commands_and_import() {
+    let dir = example("state");
+    let out = pim(&dir, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = pim(&dir, &["state", "list"]);
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        listed.lines().any(|l| l == "eligibility.alice_ga"),
+        "{listed}"
+    );
+    assert!(
+        listed
+            .lines()
+            .any(|l| l == "policy[\"Global Administrator\"]"),
+        "{listed}"
+    );
+
+    let out = pim(&dir, &["state", "show", "eligibility.alice_ga"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let schedule = shown["schedule_id"].as_str().unwrap().to_string();
+
+    let out = pim(&dir, &["state", "rm", "eligibility.alice_ga"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = pim(&dir, &["plan"]);
+    assert!(
+        text(&out).contains("= eligibility.alice_ga {"),
+        "forgotten, so adopted again: {}",
+        text(&out)
+    );
+
+    let out = pim(&dir, &["import", "eligibility.bob_ga", &schedule]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("is not what eligibility.bob_ga declares"),
+        "{}",
+        text(&out)
+    );
+    let out = pim(&dir, &["import", "eligibility.alice_ga", &schedule]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = pim(&dir, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = pim(&dir, &["state", "unlock", "some-id"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("nothing to break"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -59,6 +59,14 @@ enum Command {
         after_help = "Exit status: 0 no findings (or findings without --strict), 1 with --strict when there are findings or on error.\n\nExample:\n  pim check -C examples/contoso --strict"
     )]
     Check(CheckArgs),
+    /// Inspect and edit the state: list, show, rm, unlock.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Take an existing schedule under management at a declared address.
+    #[command(
+        after_help = "Example:\n  pim import -C examples/contoso 'eligibility.alice_ga' 9a052863-5fda-5235-a905-4d4beba2e028"
+    )]
+    Import(ImportArgs),
     /// Show a saved plan.
     #[command(after_help = "Example:\n  pim show plan.bin --format markdown")]
     Show(ShowArgs),
@@ -181,6 +189,43 @@ struct CheckArgs {
     /// Output format (text or json).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+enum StateCommand {
+    /// List the addresses pim manages.
+    List(ConfigArgs),
+    /// Show what the state records for one address.
+    Show {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The address, as in eligibility.alice_ga or policy["Global Administrator"].
+        address: String,
+    },
+    /// Forget an address, without touching the tenant.
+    Rm {
+        #[command(flatten)]
+        config: ConfigArgs,
+        address: String,
+    },
+    /// Break a stale lock on remote (azurerm) state, given the lock id its error names.
+    Unlock {
+        #[command(flatten)]
+        config: ConfigArgs,
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(flatten)]
+    tenant: TenantArgs,
+    /// A declared eligibility or assignment address.
+    address: String,
+    /// The id of the tenant's schedule to adopt.
+    schedule_id: String,
 }
 
 #[derive(Debug, Args)]
@@ -576,6 +621,149 @@ fn check_command(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     )
 }
 
+fn parse_address(text: &str) -> anyhow::Result<crate::model::Address> {
+    crate::model::Address::parse(text).ok_or_else(|| {
+        anyhow::anyhow!("{text:?} is not an address; write eligibility.NAME, assignment.NAME[\"KEY\"] or policy[\"ROLE\"]")
+    })
+}
+
+fn state_command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
+    let config = match &cmd {
+        StateCommand::List(c) => c,
+        StateCommand::Show { config, .. }
+        | StateCommand::Rm { config, .. }
+        | StateCommand::Unlock { config, .. } => config,
+    };
+    let Some(desired) = load_config(config) else {
+        return Ok(ExitCode::from(1));
+    };
+    runtime()?.block_on(async {
+        let backend = run::backend(&desired)?;
+        match &cmd {
+            StateCommand::List(_) => {
+                for r in run::load_state(&backend).await?.map(|s| s.resources).unwrap_or_default() {
+                    println!("{}", r.address);
+                }
+            }
+            StateCommand::Show { address, .. } => {
+                let address = parse_address(address)?;
+                let state = run::load_state(&backend).await?.unwrap_or_else(|| crate::state::StateFile::new(String::new()));
+                let r = state.get(&address).ok_or_else(|| anyhow::anyhow!("{address} is not in the state"))?;
+                println!("{}", serde_json::to_string_pretty(r)?);
+            }
+            StateCommand::Rm { address, .. } => {
+                let address = parse_address(address)?;
+                let lock = run::lock(&backend, "state rm").await?;
+                let result = async {
+                    let mut state = run::load_state(&backend).await?.ok_or_else(|| anyhow::anyhow!("there is no state yet"))?;
+                    let before = state.resources.len();
+                    state.resources.retain(|r| r.address != address);
+                    if state.resources.len() == before {
+                        anyhow::bail!("{address} is not in the state");
+                    }
+                    state.serial += 1;
+                    run::save(&backend, &lock, &state).await?;
+                    println!("Removed {address} from the state; the tenant was not changed.");
+                    Ok(())
+                }
+                .await;
+                run::unlock(lock).await?;
+                result?;
+            }
+            StateCommand::Unlock { id, .. } => match &backend {
+                run::Backend::Azure(b) => {
+                    let info = b.force_unlock(id).await?;
+                    println!("Broke the lock held by {info}.");
+                }
+                run::Backend::Local(_) => {
+                    anyhow::bail!("local state is locked by the operating system and freed when pim exits; there is nothing to break");
+                }
+            },
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn import_command(args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let Some(desired) = load_config(&args.config) else {
+        return Ok(ExitCode::from(1));
+    };
+    let address = parse_address(&args.address)?;
+    let declared = desired
+        .eligibilities
+        .iter()
+        .chain(&desired.assignments)
+        .find(|d| d.address == address)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{address} is not declared in {}; declare it first",
+                args.config.dir.display()
+            )
+        })?;
+    runtime()?.block_on(async {
+        let session = run::connect(&desired, args.tenant.auth, args.tenant.parallelism.map(usize::from)).await?;
+        let (resolved, current) = match run::read_tenant(&session, &desired).await {
+            Ok(x) => x,
+            Err(run::Failure::Diagnostics(d)) => {
+                print_failure(&d, Format::Text);
+                return Ok(ExitCode::from(1));
+            }
+            Err(run::Failure::Other(e)) => return Err(e),
+        };
+        let grant = current
+            .grants
+            .iter()
+            .find(|g| g.schedule_id.eq_ignore_ascii_case(&args.schedule_id))
+            .ok_or_else(|| anyhow::anyhow!("the tenant has no schedule {}", args.schedule_id))?;
+        let a = &declared.item;
+        let want = (
+            a.kind,
+            resolved.principal(&a.principal).map(|p| p.to_ascii_lowercase()),
+            resolved.role(&a.role).map(|r| r.to_ascii_lowercase()),
+            resolved.scope(&a.scope),
+        );
+        let have = (
+            grant.kind,
+            Some(grant.principal_id.to_ascii_lowercase()),
+            Some(grant.role_id.to_ascii_lowercase()),
+            Some(grant.scope_id.clone()),
+        );
+        if want != have {
+            anyhow::bail!(
+                "schedule {} is not what {address} declares (kind, principal, role and scope must match)",
+                grant.schedule_id
+            );
+        }
+        let backend = run::backend(&desired)?;
+        let lock = run::lock(&backend, "import").await?;
+        let result = async {
+            let mut state =
+                run::load_state(&backend).await?.unwrap_or_else(|| crate::state::StateFile::new(uuid::Uuid::new_v4().to_string()));
+            if state.get(&address).is_some() {
+                anyhow::bail!("{address} is already managed; remove it with pim state rm first");
+            }
+            state.resources.push(crate::state::Resource {
+                address: address.clone(),
+                kind: Some(grant.kind),
+                schedule_id: Some(grant.schedule_id.clone()),
+                request_id: grant.created_using.clone(),
+                principal_id: grant.principal_id.clone(),
+                role_id: grant.role_id.clone(),
+                scope_id: grant.scope_id.clone(),
+                attributes: serde_json::json!({ "imported": true }),
+            });
+            state.resources.sort_by_key(|r| r.address.to_string());
+            state.serial += 1;
+            run::save(&backend, &lock, &state).await?;
+            println!("Imported {} as {address}.", grant.schedule_id);
+            Ok(())
+        }
+        .await;
+        run::unlock(lock).await?;
+        result.map(|()| ExitCode::SUCCESS)
+    })
+}
+
 fn parse_var(s: &str) -> Result<(String, String), String> {
     let (name, value) = s
         .split_once('=')
@@ -619,6 +807,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => apply_command(&args),
         Command::Drift(args) => drift_command(&args),
         Command::Check(args) => check_command(&args),
+        Command::State(cmd) => state_command(cmd),
+        Command::Import(args) => import_command(&args),
         Command::Show(args) => show(&args),
         Command::Emulator(args) => emulator::run(args),
     }

@@ -307,6 +307,16 @@ pub async fn unlock(lock: Lock) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Saves the state under the held lock.
+pub async fn save(backend: &Backend, lock: &Lock, state: &StateFile) -> anyhow::Result<()> {
+    match (backend, lock) {
+        (Backend::Local(b), _) => b.save(state)?,
+        (Backend::Azure(b), Lock::Azure(l)) => b.save(l, state).await?,
+        (Backend::Azure(_), Lock::Local(_)) => anyhow::bail!("the azurerm backend needs its lease"),
+    }
+    Ok(())
+}
+
 /// Saves state through the backend after every step, under the held lock.
 pub struct Sink {
     pub backend: std::sync::Arc<Backend>,
