@@ -390,65 +390,8 @@ mod tests {
         PrincipalRef,
     };
 
-    pub(crate) fn defaults() -> RuleSet {
-        let mut r = RuleSet::default();
-        let exp = |required, max: &str| RuleValue::Expiration {
-            required,
-            max: Some(max.parse().unwrap()),
-        };
-        r.rules
-            .insert(RuleId::ExpirationEndUserAssignment, exp(true, "PT8H"));
-        r.rules
-            .insert(RuleId::ExpirationAdminEligibility, exp(false, "P365D"));
-        r.rules
-            .insert(RuleId::ExpirationAdminAssignment, exp(false, "P180D"));
-        r.rules.insert(
-            RuleId::EnablementEndUserAssignment,
-            RuleValue::Enablement {
-                factors: vec![
-                    EnablementFactor::MultiFactorAuthentication,
-                    EnablementFactor::Justification,
-                ],
-            },
-        );
-        r.rules.insert(
-            RuleId::EnablementAdminAssignment,
-            RuleValue::Enablement {
-                factors: vec![EnablementFactor::Justification],
-            },
-        );
-        r.rules.insert(
-            RuleId::EnablementAdminEligibility,
-            RuleValue::Enablement { factors: vec![] },
-        );
-        r.rules.insert(
-            RuleId::ApprovalEndUserAssignment,
-            RuleValue::Approval(ApprovalSetting {
-                required: false,
-                required_for_extension: false,
-                requestor_justification_required: true,
-                mode: "SingleStage".into(),
-                stages: vec![default_stage()],
-            }),
-        );
-        r.rules.insert(
-            RuleId::AuthenticationContextEndUserAssignment,
-            RuleValue::AuthenticationContext {
-                enabled: false,
-                claim: None,
-            },
-        );
-        for e in NotificationEvent::ALL {
-            r.rules.insert(
-                e.rule_id(),
-                RuleValue::Notification {
-                    level: NotificationLevel::All,
-                    default_recipients: true,
-                    recipients: vec![],
-                },
-            );
-        }
-        r
+    fn defaults() -> RuleSet {
+        crate::graph::default_rule_set()
     }
 
     #[test]

@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use pim::model::{
-    ApprovalSetting, ApprovalStage, AssignmentKind, EnablementFactor, Expiration,
-    NotificationEvent, NotificationLevel, PrincipalKind, PrincipalRef, RuleId, RuleSet, RuleValue,
-    Scope, find_builtin_role,
+    AssignmentKind, Expiration, PrincipalKind, PrincipalRef, RuleSet, Scope, find_builtin_role,
 };
 use pim::plan::Resolved;
 use pim::snapshot::{
@@ -23,73 +21,9 @@ pub fn role_id(name: &str) -> String {
     find_builtin_role(name).unwrap().id.clone()
 }
 
-/// Microsoft's default rules of a directory role.
+/// Microsoft's default rules of a directory role, as the tenant starts.
 pub fn default_rules() -> RuleSet {
-    let mut r = RuleSet::default();
-    let exp = |required, max: &str| RuleValue::Expiration {
-        required,
-        max: Some(max.parse().unwrap()),
-    };
-    r.rules
-        .insert(RuleId::ExpirationEndUserAssignment, exp(true, "PT8H"));
-    r.rules
-        .insert(RuleId::ExpirationAdminEligibility, exp(false, "P365D"));
-    r.rules
-        .insert(RuleId::ExpirationAdminAssignment, exp(false, "P180D"));
-    r.rules.insert(
-        RuleId::EnablementEndUserAssignment,
-        RuleValue::Enablement {
-            factors: vec![
-                EnablementFactor::MultiFactorAuthentication,
-                EnablementFactor::Justification,
-            ],
-        },
-    );
-    r.rules.insert(
-        RuleId::EnablementAdminAssignment,
-        RuleValue::Enablement {
-            factors: vec![EnablementFactor::Justification],
-        },
-    );
-    r.rules.insert(
-        RuleId::EnablementAdminEligibility,
-        RuleValue::Enablement { factors: vec![] },
-    );
-    r.rules.insert(
-        RuleId::ApprovalEndUserAssignment,
-        RuleValue::Approval(ApprovalSetting {
-            required: false,
-            required_for_extension: false,
-            requestor_justification_required: true,
-            mode: "SingleStage".into(),
-            stages: vec![ApprovalStage {
-                timeout_days: 1,
-                approver_justification_required: true,
-                escalation_enabled: false,
-                escalation_minutes: 0,
-                primary_approvers: vec![],
-                escalation_approvers: vec![],
-            }],
-        }),
-    );
-    r.rules.insert(
-        RuleId::AuthenticationContextEndUserAssignment,
-        RuleValue::AuthenticationContext {
-            enabled: false,
-            claim: None,
-        },
-    );
-    for e in NotificationEvent::ALL {
-        r.rules.insert(
-            e.rule_id(),
-            RuleValue::Notification {
-                level: NotificationLevel::All,
-                default_recipients: true,
-                recipients: vec![],
-            },
-        );
-    }
-    r
+    pim::graph::default_rule_set()
 }
 
 pub struct Tenant {
