@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod drift;
 pub mod emulator;
+pub mod export;
 pub mod graph;
 pub mod model;
 pub mod plan;

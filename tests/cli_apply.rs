@@ -205,3 +205,72 @@ fn state_commands_and_import() {
     assert!(text(&out).contains("nothing to break"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn export_round_trips_to_no_changes() {
+    let dir = example("export");
+    let out_dir = dir.join("exported");
+    let out = Command::new(env!("CARGO_BIN_EXE_pim"))
+        .args(["export", "--from"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(&out_dir)
+        .env_remove("PIM_GRAPH_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("Exported 19 grants"), "{}", text(&out));
+    let ga = std::fs::read_to_string(out_dir.join("global_administrator.pim.hcl")).unwrap();
+    assert!(
+        ga.contains("assignment \"breakglass1_contoso_com__global_administrator\" {"),
+        "{ga}"
+    );
+    assert!(
+        ga.contains("policy \"Global Administrator\" {"),
+        "the GA policy differs from the defaults: {ga}"
+    );
+    let out = pim(&out_dir, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("No changes."), "{}", text(&out));
+    let out = pim(&out_dir, &["fmt", "--check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "exported files are formatted: {}",
+        text(&out)
+    );
+
+    // Refuses to overwrite, and --role limits what is written.
+    let again = Command::new(env!("CARGO_BIN_EXE_pim"))
+        .args(["export", "--from"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    let only = dir.join("only-ga");
+    let out = Command::new(env!("CARGO_BIN_EXE_pim"))
+        .args(["export", "--role", "Global Administrator", "--from"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(&only)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut files: Vec<String> = std::fs::read_dir(&only)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            ".pim-emulator.json",
+            "global_administrator.pim.hcl",
+            "pim.state.json",
+            "tenant.pim.hcl"
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -67,6 +67,11 @@ enum Command {
         after_help = "Example:\n  pim import -C examples/contoso 'eligibility.alice_ga' 9a052863-5fda-5235-a905-4d4beba2e028"
     )]
     Import(ImportArgs),
+    /// Write an existing tenant's grants and policies as configuration, with a matching state.
+    #[command(
+        after_help = "Example:\n  pim export --out pim --role \"Global Administrator\"\n  pim plan -C pim    # shows no changes"
+    )]
+    Export(ExportArgs),
     /// Show a saved plan.
     #[command(after_help = "Example:\n  pim show plan.bin --format markdown")]
     Show(ShowArgs),
@@ -229,6 +234,24 @@ struct ImportArgs {
 }
 
 #[derive(Debug, Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    tenant: TenantArgs,
+    /// Directory to write the *.pim.hcl files and pim.state.json into (must not hold configuration yet).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Take the connection settings (the tenant block) from the configuration in DIR.
+    #[arg(long, value_name = "DIR")]
+    from: Option<PathBuf>,
+    /// Export only this role (repeatable); all roles with grants by default.
+    #[arg(long = "role", value_name = "NAME")]
+    roles: Vec<String>,
+    /// Write every policy setting, not only those that differ from Microsoft's defaults.
+    #[arg(long)]
+    all_policy_settings: bool,
+}
+
+#[derive(Debug, Args)]
 struct ShowArgs {
     /// A plan saved with `pim plan --out FILE`.
     #[arg(value_name = "PLANFILE")]
@@ -313,6 +336,8 @@ fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
             &desired,
             args.tenant.auth,
             args.tenant.parallelism.map(usize::from),
+            // A saved plan is applied later: the emulated tenant must stay put.
+            args.out.is_some(),
         )
         .await?;
         let backend = run::backend(&desired)?;
@@ -430,6 +455,7 @@ fn apply_command(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
             &desired,
             args.tenant.auth,
             args.tenant.parallelism.map(usize::from),
+            true,
         )
         .await?;
         let backend = std::sync::Arc::new(run::backend(&desired)?);
@@ -534,8 +560,13 @@ fn plan_quietly(
     // Drift and check report; the removal guard is apply's concern.
     opts.max_removals = usize::MAX;
     runtime()?.block_on(async {
-        let session =
-            run::connect(&desired, tenant.auth, tenant.parallelism.map(usize::from)).await?;
+        let session = run::connect(
+            &desired,
+            tenant.auth,
+            tenant.parallelism.map(usize::from),
+            false,
+        )
+        .await?;
         let backend = run::backend(&desired)?;
         match run::make_plan(&session, &desired, &backend, &opts).await {
             Ok(p) => then(&desired, p, &opts).await,
@@ -701,7 +732,7 @@ fn import_command(args: &ImportArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
     runtime()?.block_on(async {
-        let session = run::connect(&desired, args.tenant.auth, args.tenant.parallelism.map(usize::from)).await?;
+        let session = run::connect(&desired, args.tenant.auth, args.tenant.parallelism.map(usize::from), true).await?;
         let (resolved, current) = match run::read_tenant(&session, &desired).await {
             Ok(x) => x,
             Err(run::Failure::Diagnostics(d)) => {
@@ -764,6 +795,125 @@ fn import_command(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+fn export_command(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let source = match &args.from {
+        Some(dir) => match load_config(&ConfigArgs {
+            dir: dir.clone(),
+            vars: Vec::new(),
+            var_files: Vec::new(),
+        }) {
+            Some(d) => d,
+            None => return Ok(ExitCode::from(1)),
+        },
+        None => config::load_sources(
+            &args.out,
+            vec![(args.out.join("export.pim.hcl"), String::new())],
+            &LoadOptions::at(chrono::Utc::now()),
+        )
+        .map_err(|e| anyhow::anyhow!("{}", e.diagnostics()))?,
+    };
+    if std::fs::read_dir(&args.out).is_ok_and(|mut d| {
+        d.any(|e| {
+            e.is_ok_and(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .ends_with(config::FILE_SUFFIX)
+                    || e.file_name() == "pim.state.json"
+            })
+        })
+    }) {
+        anyhow::bail!(
+            "{} already holds configuration or state; export into an empty directory",
+            args.out.display()
+        );
+    }
+    let t = &source.tenant;
+    let mut tenant_block: Vec<(String, String)> = Vec::new();
+    let q = |s: &str| format!("{s:?}");
+    if let Some(id) = &t.id {
+        tenant_block.push(("id".into(), q(id)));
+    }
+    if let Some(e) = &t.emulator {
+        tenant_block.push((
+            "emulator".into(),
+            q(&std::fs::canonicalize(e)
+                .unwrap_or_else(|_| e.clone())
+                .display()
+                .to_string()),
+        ));
+    }
+    for (k, v) in [
+        ("graph_url", &t.graph_url),
+        ("authority_host", &t.authority_host),
+    ] {
+        if let Some(v) = v {
+            tenant_block.push((k.into(), q(v)));
+        }
+    }
+    runtime()?.block_on(async {
+        use crate::graph::Graph as _;
+        let session = run::connect(
+            &source,
+            args.tenant.auth,
+            args.tenant.parallelism.map(usize::from),
+            true,
+        )
+        .await?;
+        let mut current =
+            crate::snapshot::read(&session.graph, &crate::snapshot::ReadOptions::default())
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?;
+        // Approvers are named like holders, so fetch any the snapshot did not need.
+        let missing: Vec<String> = current
+            .policies
+            .values()
+            .filter_map(|p| p.rules.approval())
+            .flat_map(|a| {
+                a.stages
+                    .iter()
+                    .flat_map(|s| s.primary_approvers.iter().map(|ap| ap.id().to_string()))
+            })
+            .filter(|id| !current.principals.contains_key(id))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !missing.is_empty() {
+            for p in session
+                .graph
+                .principals_by_ids(&missing)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))?
+            {
+                current.principals.insert(p.id.clone(), p);
+            }
+        }
+        let opts = crate::export::ExportOptions {
+            roles: args.roles.clone(),
+            all_policy_settings: args.all_policy_settings,
+            tenant_block,
+        };
+        let out = crate::export::export(&current, &crate::graph::default_rule_set(), &opts);
+        std::fs::create_dir_all(&args.out)?;
+        for (name, text) in &out.files {
+            std::fs::write(args.out.join(name), text)?;
+        }
+        crate::state::LocalBackend::new(args.out.join("pim.state.json")).save(&out.state)?;
+        // An embedded emulator's tenant goes along, so the export manages the same tenant.
+        let data = source.dir.join(".pim-emulator.json");
+        if source.tenant.emulator.is_some() && data.exists() {
+            std::fs::copy(&data, args.out.join(".pim-emulator.json"))?;
+        }
+        println!(
+            "Exported {} grants in {} files to {}. Check it with: pim plan -C {}",
+            out.state.resources.len(),
+            out.files.len(),
+            args.out.display(),
+            args.out.display()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 fn parse_var(s: &str) -> Result<(String, String), String> {
     let (name, value) = s
         .split_once('=')
@@ -809,6 +959,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check_command(&args),
         Command::State(cmd) => state_command(cmd),
         Command::Import(args) => import_command(&args),
+        Command::Export(args) => export_command(&args),
         Command::Show(args) => show(&args),
         Command::Emulator(args) => emulator::run(args),
     }

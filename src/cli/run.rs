@@ -45,6 +45,7 @@ pub async fn connect(
     desired: &Desired,
     auth: AuthMethod,
     parallelism: Option<usize>,
+    keep: bool,
 ) -> anyhow::Result<Session> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let embedded = desired
@@ -54,11 +55,19 @@ pub async fn connect(
         .filter(|_| !env.contains_key("PIM_GRAPH_URL"));
     let (mut settings, emulator) = match embedded {
         Some(seed_path) => {
-            let seed = Tenant::from_file(seed_path)
-                .with_context(|| format!("reading the emulator seed {}", seed_path.display()))?;
+            // A data file beside the configuration holds what earlier runs
+            // changed; read-only runs start from it without writing it.
+            let data = desired.dir.join(".pim-emulator.json");
+            let source = if !keep && data.exists() {
+                data.clone()
+            } else {
+                seed_path.clone()
+            };
+            let seed = Tenant::from_file(&source)
+                .with_context(|| format!("reading the emulator seed {}", source.display()))?;
             let emu = Emulator::start(EmulatorConfig {
                 seed: Some(seed),
-                data_file: Some(desired.dir.join(".pim-emulator.json")),
+                data_file: keep.then_some(data),
                 ..EmulatorConfig::default()
             })
             .await
