@@ -231,18 +231,10 @@ impl crate::apply::Target for GraphTarget {
         &self,
         r: &crate::plan::GrantRequest,
     ) -> Result<crate::apply::RequestOutcome, crate::apply::TargetError> {
-        use crate::graph::{Graph as _, RequestAction as Wire, ScheduleRequest};
-        use crate::plan::RequestAction as A;
-        let action = match r.action {
-            A::AdminAssign => Wire::AdminAssign,
-            A::AdminUpdate => Wire::AdminUpdate,
-            A::AdminRemove => Wire::AdminRemove,
-            A::AdminExtend => Wire::AdminExtend,
-            A::AdminRenew => Wire::AdminRenew,
-        };
+        use crate::graph::{Graph as _, ScheduleRequest};
         let req = ScheduleRequest {
             kind: r.kind,
-            action,
+            action: r.action,
             principal_id: r.principal_id.clone(),
             role_id: r.role_id.clone(),
             scope_id: r.scope_id.clone(),

@@ -50,6 +50,7 @@ pub use settings::{
 };
 pub use tls::client_config;
 
+pub use crate::model::RequestAction;
 use crate::model::{AssignmentKind, RuleId, RuleValue, Schedule, Ticket};
 use crate::snapshot::{AdministrativeUnit, Grant, Policy, Principal, RoleDefinition};
 
@@ -67,28 +68,6 @@ pub mod page_size {
     pub const GET_BY_IDS: usize = 1000;
     /// Requests in one `$batch`.
     pub const BATCH: usize = 20;
-}
-
-/// Which requests a schedule request is (`action`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RequestAction {
-    AdminAssign,
-    AdminUpdate,
-    AdminRemove,
-    AdminExtend,
-    AdminRenew,
-}
-
-impl RequestAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestAction::AdminAssign => "adminAssign",
-            RequestAction::AdminUpdate => "adminUpdate",
-            RequestAction::AdminRemove => "adminRemove",
-            RequestAction::AdminExtend => "adminExtend",
-            RequestAction::AdminRenew => "adminRenew",
-        }
-    }
 }
 
 /// A new eligibility or assignment schedule request, with ids resolved.

@@ -65,3 +65,27 @@ impl Assignment {
         )
     }
 }
+
+/// The `action` of an admin schedule request, as Graph spells it: what the
+/// planner decides and the Graph client sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RequestAction {
+    AdminAssign,
+    AdminUpdate,
+    AdminRemove,
+    AdminExtend,
+    AdminRenew,
+}
+
+impl RequestAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestAction::AdminAssign => "adminAssign",
+            RequestAction::AdminUpdate => "adminUpdate",
+            RequestAction::AdminRemove => "adminRemove",
+            RequestAction::AdminExtend => "adminExtend",
+            RequestAction::AdminRenew => "adminRenew",
+        }
+    }
+}

@@ -134,26 +134,3 @@ impl Reason {
         }
     }
 }
-
-/// The `action` of a schedule request, as Graph spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum RequestAction {
-    AdminAssign,
-    AdminUpdate,
-    AdminRemove,
-    AdminExtend,
-    AdminRenew,
-}
-
-impl RequestAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestAction::AdminAssign => "adminAssign",
-            RequestAction::AdminUpdate => "adminUpdate",
-            RequestAction::AdminRemove => "adminRemove",
-            RequestAction::AdminExtend => "adminExtend",
-            RequestAction::AdminRenew => "adminRenew",
-        }
-    }
-}

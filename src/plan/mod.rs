@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use action::{Action, Colour, Reason, RequestAction};
+pub use crate::model::RequestAction;
+pub use action::{Action, Colour, Reason};
 pub use diff::{effective_policies, plan};
 pub use rules::{RulesError, SettingChange, desired_rules, diff_rules};
 
