@@ -3,8 +3,10 @@
 //! policy check of every request, and the ordering and guards of the plan.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use foldhash::fast::FixedState;
 
 use super::rules::{desired_rules, diff_rules};
 use super::{
@@ -30,15 +32,62 @@ const MIN_GRANT_MINUTES: i64 = 5;
 /// a renewal is an update.
 const EXTEND_WINDOW_DAYS: i64 = 14;
 
-type Key = (AssignmentKind, String, String, String);
+/// A Graph object id, equal to another regardless of ASCII case, as Graph
+/// compares them. Borrowed, so indexing a tenant of tens of thousands of
+/// grants allocates nothing per grant.
+#[derive(Debug, Clone, Copy)]
+struct Id<'a>(&'a str);
 
-fn key(kind: AssignmentKind, principal: &str, role: &str, scope: &str) -> Key {
-    (
-        kind,
-        principal.to_ascii_lowercase(),
-        role.to_ascii_lowercase(),
-        scope.to_string(),
-    )
+impl PartialEq for Id<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
+}
+
+impl Eq for Id<'_> {}
+
+impl Hash for Id<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let bytes = self.0.as_bytes();
+        // Graph writes ids in lower case: hash those as they are. (A fold,
+        // not `any`, so the check is vectorised.)
+        // Both ways write the same pieces, so equal ids hash alike.
+        const PIECE: usize = 64;
+        if !bytes
+            .iter()
+            .fold(false, |up, b| up | b.is_ascii_uppercase())
+        {
+            for chunk in bytes.chunks(PIECE) {
+                state.write(chunk);
+            }
+            state.write_u8(0xff);
+            return;
+        }
+        let mut buf = [0u8; PIECE];
+        for chunk in bytes.chunks(PIECE) {
+            let lower = &mut buf[..chunk.len()];
+            lower.copy_from_slice(chunk);
+            lower.make_ascii_lowercase();
+            state.write(lower);
+        }
+        state.write_u8(0xff);
+    }
+}
+
+/// Hash maps and sets of the diff: its keys are ids, not attacker-chosen,
+/// and a fixed seed keeps runs alike.
+type Map<K, V> = HashMap<K, V, FixedState>;
+type Set<K> = HashSet<K, FixedState>;
+
+/// What makes two grants the same grant: kind, principal, role, scope.
+type Key<'a> = (AssignmentKind, Id<'a>, Id<'a>, &'a str);
+
+fn key<'a>(kind: AssignmentKind, principal: &'a str, role: &'a str, scope: &'a str) -> Key<'a> {
+    (kind, Id(principal), Id(role), scope)
+}
+
+fn grant_key(g: &Grant) -> Key<'_> {
+    key(g.kind, &g.principal_id, &g.role_id, &g.scope_id)
 }
 
 struct Ctx<'a> {
@@ -46,6 +95,9 @@ struct Ctx<'a> {
     opts: &'a PlanOptions,
     diags: Diagnostics,
     warnings: Vec<String>,
+    /// `current.principals` hashed, built on first use: naming every
+    /// unmanaged grant through the ordered map costs more than building it.
+    principals: std::cell::OnceCell<Map<&'a str, &'a crate::snapshot::Principal>>,
 }
 
 impl Ctx<'_> {
@@ -70,15 +122,26 @@ impl Ctx<'_> {
     }
 
     fn principal_name(&self, id: &str) -> String {
-        match self.current.principals.get(id) {
+        // Runs once per unmanaged grant: concatenation, not the formatter.
+        let principals = self.principals.get_or_init(|| {
+            let all = &self.current.principals;
+            let mut map = Map::with_capacity_and_hasher(all.len(), FixedState::default());
+            map.extend(all.iter().map(|(id, p)| (id.as_str(), p)));
+            map
+        });
+        let (prefix, name) = match principals.get(id).copied() {
             Some(p) => match (p.kind, &p.user_principal_name) {
-                (PrincipalKind::User, Some(upn)) => format!("user:{upn}"),
-                (PrincipalKind::User, None) => format!("user:{}", p.display_name),
-                (PrincipalKind::Group, _) => format!("group:{}", p.display_name),
-                (PrincipalKind::ServicePrincipal, _) => format!("sp:{}", p.display_name),
+                (PrincipalKind::User, Some(upn)) => ("user:", upn),
+                (PrincipalKind::User, None) => ("user:", &p.display_name),
+                (PrincipalKind::Group, _) => ("group:", &p.display_name),
+                (PrincipalKind::ServicePrincipal, _) => ("sp:", &p.display_name),
             },
-            None => id.to_string(),
-        }
+            None => return id.to_string(),
+        };
+        let mut s = String::with_capacity(prefix.len() + name.len());
+        s.push_str(prefix);
+        s.push_str(name);
+        s
     }
 
     fn scope_name(&self, scope_id: &str) -> String {
@@ -92,7 +155,7 @@ impl Ctx<'_> {
     }
 
     fn show_time(t: DateTime<Utc>) -> String {
-        t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+        t.to_rfc3339_opts(SecondsFormat::Secs, true)
     }
 
     fn current_attrs(&self, g: &Grant) -> Vec<Attr> {
@@ -202,6 +265,7 @@ pub fn effective_policies(
         opts,
         diags: Diagnostics::default(),
         warnings: Vec::new(),
+        principals: std::cell::OnceCell::new(),
     };
     let mut effective: HashMap<String, RuleSet> = current
         .policies
@@ -229,13 +293,22 @@ pub fn plan(
         opts,
         diags: Diagnostics::default(),
         warnings: Vec::new(),
+        principals: std::cell::OnceCell::new(),
     };
     let mut changes: Vec<Change> = Vec::new();
+    let mut no_op = 0;
 
-    let mut index: HashMap<Key, &Grant> = HashMap::new();
+    let n = current.grants.len();
+    let mut index: Map<Key, &Grant> = Map::with_capacity_and_hasher(n, FixedState::default());
+    let mut by_schedule: Map<&str, &Grant> =
+        Map::with_capacity_and_hasher(n, FixedState::default());
     for g in current.grants.iter().filter(|g| manageable(g)) {
-        index.insert(key(g.kind, &g.principal_id, &g.role_id, &g.scope_id), g);
+        index.insert(grant_key(g), g);
+        by_schedule.insert(&g.schedule_id, g);
     }
+    let managed: Map<&Address, &crate::state::Resource> = state
+        .map(|s| s.resources.iter().map(|r| (&r.address, r)).collect())
+        .unwrap_or_default();
 
     // Policies first: their result is what every grant is checked against.
     let mut effective: HashMap<String, RuleSet> = current
@@ -249,27 +322,64 @@ pub fn plan(
         }
     }
 
-    let mut matched: HashSet<String> = HashSet::new();
-    let mut declared_keys: HashSet<Key> = HashSet::new();
-    for d in desired.eligibilities.iter().chain(&desired.assignments) {
-        let Some((k, principal_id, role_id, scope_id)) = resolve_grant(&mut ctx, d, resolved)
-        else {
-            continue;
-        };
-        declared_keys.insert(k.clone());
-        let have = index.get(&k).copied();
+    let grants: Vec<(&Declared<Assignment>, ResolvedGrant)> = desired
+        .eligibilities
+        .iter()
+        .chain(&desired.assignments)
+        .filter_map(|d| resolve_grant(&mut ctx, d, resolved).map(|r| (d, r)))
+        .collect();
+    let declared_keys: Set<Key> = grants
+        .iter()
+        .map(|(d, r)| key(d.item.kind, &r.principal_id, &r.role_id, &r.scope_id))
+        .collect();
+    let mut matched: Set<&str> = Set::default();
+    // By role id as written: a cache of display names.
+    let mut role_names: Map<&str, String> = Map::default();
+    for (d, ids) in &grants {
+        let have = index
+            .get(&key(
+                d.item.kind,
+                &ids.principal_id,
+                &ids.role_id,
+                &ids.scope_id,
+            ))
+            .copied();
         if let Some(g) = have {
-            matched.insert(g.schedule_id.clone());
+            matched.insert(&g.schedule_id);
         }
-        let managed = state.and_then(|s| s.get(&d.address));
-        let rules = effective.get(&role_id.to_ascii_lowercase());
-        let role = ctx.role_name(&role_id);
+        let managed = managed.get(&d.address).copied();
+        let in_state = match (managed, have) {
+            (Some(m), Some(g)) => m.schedule_id.as_deref() == Some(g.schedule_id.as_str()),
+            _ => false,
+        };
+        let last_duration = managed
+            .and_then(|m| m.attributes.get("duration"))
+            .and_then(|v| v.as_str());
+        let matches =
+            have.is_some_and(|g| schedule_matches(&d.item.schedule, g, last_duration, opts.now));
+        let expiring = |g: &Grant| match (&d.item.schedule.expiration, g.end()) {
+            (Expiration::After(_), Some(end)) => {
+                opts.renew_within.add_to(opts.now).is_some_and(|w| end <= w)
+            }
+            _ => false,
+        };
+        // Most declared grants of a routine run are in step: count them
+        // without building what a change would show.
+        if in_state && matches && !have.is_some_and(expiring) {
+            no_op += 1;
+            continue;
+        }
+        let role = role_names
+            .entry(&ids.role_id)
+            .or_insert_with(|| ctx.role_name(&ids.role_id))
+            .clone();
+        let rules = effective.get(&ids.role_id.to_ascii_lowercase());
         let base = GrantRequest {
             kind: d.item.kind,
             action: RequestAction::AdminAssign,
-            principal_id,
-            role_id,
-            scope_id,
+            principal_id: ids.principal_id.clone(),
+            role_id: ids.role_id.clone(),
+            scope_id: ids.scope_id.clone(),
             schedule: Some(d.item.schedule.clone()),
             justification: d.item.justification.clone(),
             ticket: d.item.ticket.clone(),
@@ -297,20 +407,14 @@ pub fn plan(
                 after: Some(ctx.desired_attrs(&d.item, None, None)),
                 origin: Some(d.origin.block.clone()),
                 step: Step::Grant {
-                    subject: subject.clone(),
+                    subject,
                     schedule_id: None,
-                    declared: Some(declared.clone()),
+                    declared: Some(declared),
                     requests: vec![base],
                 },
             });
             continue;
         };
-        let in_state =
-            managed.is_some_and(|m| m.schedule_id.as_deref() == Some(g.schedule_id.as_str()));
-        let last_duration = managed
-            .and_then(|m| m.attributes.get("duration"))
-            .and_then(|v| v.as_str());
-        let matches = schedule_matches(&d.item.schedule, g, last_duration, opts.now);
         // An update keeps the grant's start and sends a fixed end, so what
         // the plan shows is what Graph stores (it clamps past starts).
         let start = d.item.schedule.start.or(g.start);
@@ -375,7 +479,7 @@ pub fn plan(
                     &mut ctx,
                     &Declared {
                         item: renewed,
-                        ..d.clone()
+                        ..(*d).clone()
                     },
                     rules,
                     &role,
@@ -422,36 +526,32 @@ pub fn plan(
     }
 
     // Managed grants that are no longer declared.
-    let declared: HashSet<&Address> = desired
+    let declared: Set<&Address> = desired
         .eligibilities
         .iter()
         .chain(&desired.assignments)
         .map(|d| &d.address)
         .collect();
-    let mut removed: HashSet<String> = HashSet::new();
+    let mut removed: Set<&str> = Set::default();
     for r in state.map(|s| s.resources.as_slice()).unwrap_or_default() {
         let Some(kind) = r.kind else { continue };
         if declared.contains(&r.address) {
             continue;
         }
-        let found = current
-            .grants
-            .iter()
-            .filter(|g| manageable(g))
-            .find(|g| r.schedule_id.as_deref() == Some(g.schedule_id.as_str()))
-            .or_else(|| {
-                index
-                    .get(&key(kind, &r.principal_id, &r.role_id, &r.scope_id))
-                    .copied()
-            });
+        let found = r
+            .schedule_id
+            .as_deref()
+            .and_then(|id| by_schedule.get(id))
+            .or_else(|| index.get(&key(kind, &r.principal_id, &r.role_id, &r.scope_id)))
+            .copied();
         if let Some(g) = found {
-            if declared_keys.contains(&key(g.kind, &g.principal_id, &g.role_id, &g.scope_id)) {
+            if declared_keys.contains(&grant_key(g)) {
                 continue; // re-declared under another address: that address adopts it
             }
             if too_young(&mut ctx, &r.address, g) {
                 continue;
             }
-            removed.insert(g.schedule_id.clone());
+            removed.insert(&g.schedule_id);
             changes.push(removal(&ctx, r.address.clone(), g, Reason::NotDeclared));
         }
     }
@@ -471,7 +571,10 @@ pub fn plan(
             .grants
             .iter()
             .filter(|g| manageable(g) && g.role_id.eq_ignore_ascii_case(&role_id))
-            .filter(|g| !matched.contains(&g.schedule_id) && !removed.contains(&g.schedule_id))
+            .filter(|g| {
+                !matched.contains(g.schedule_id.as_str())
+                    && !removed.contains(g.schedule_id.as_str())
+            })
             .filter(|g| !protected.contains(&g.principal_id.to_ascii_lowercase()))
             .filter(|g| {
                 current
@@ -485,10 +588,10 @@ pub fn plan(
             let who = format!("{} {}", g.kind, ctx.principal_name(&g.principal_id));
             let address = Address::new(BlockKind::Role, role.address.name.clone()).with_key(who);
             if too_young(&mut ctx, &address, g) {
-                removed.insert(g.schedule_id.clone());
+                removed.insert(&g.schedule_id);
                 continue;
             }
-            removed.insert(g.schedule_id.clone());
+            removed.insert(&g.schedule_id);
             let mut change = removal(&ctx, address, g, Reason::Exclusive);
             change.origin = Some(role.origin.block.clone());
             changes.push(change);
@@ -497,7 +600,7 @@ pub fn plan(
 
     guard_removals(&mut ctx, desired, resolved, &changes, &removed);
 
-    let managed_ids: HashSet<&str> = state
+    let managed_ids: Set<&str> = state
         .map(|s| {
             s.resources
                 .iter()
@@ -505,22 +608,31 @@ pub fn plan(
                 .collect()
         })
         .unwrap_or_default();
-    let mut unmanaged: Vec<Unmanaged> = current
+    let mut scope_names: Map<&str, String> = Map::default();
+    let unmanaged: Vec<Unmanaged> = current
         .grants
         .iter()
         .filter(|g| manageable(g))
-        .filter(|g| !matched.contains(&g.schedule_id) && !removed.contains(&g.schedule_id))
-        .filter(|g| !managed_ids.contains(g.schedule_id.as_str()))
+        .filter(|g| {
+            let id = g.schedule_id.as_str();
+            !matched.contains(id) && !removed.contains(id) && !managed_ids.contains(id)
+        })
         .map(|g| Unmanaged {
             kind: g.kind,
             principal: ctx.principal_name(&g.principal_id),
-            role: ctx.role_name(&g.role_id),
-            scope: ctx.scope_name(&g.scope_id),
+            role: role_names
+                .entry(&g.role_id)
+                .or_insert_with(|| ctx.role_name(&g.role_id))
+                .clone(),
+            scope: scope_names
+                .entry(&g.scope_id)
+                .or_insert_with(|| ctx.scope_name(&g.scope_id))
+                .clone(),
             end: g.end(),
             schedule_id: g.schedule_id.clone(),
         })
         .collect();
-    unmanaged.sort_by(|a, b| (&a.role, &a.principal, a.kind).cmp(&(&b.role, &b.principal, b.kind)));
+    let unmanaged = sort_unmanaged(unmanaged);
 
     if ctx.diags.has_errors() {
         let mut d = ctx.diags;
@@ -528,7 +640,10 @@ pub fn plan(
         return Err(PlanError::Invalid(d));
     }
 
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        no_op,
+        ..Summary::default()
+    };
     for c in &changes {
         match c.action {
             Action::Create => summary.create += 1,
@@ -541,9 +656,7 @@ pub fn plan(
         }
     }
     changes.retain(|c| c.action != Action::NoOp);
-    changes.sort_by(|a, b| {
-        (a.action.phase(), a.address.to_string()).cmp(&(b.action.phase(), b.address.to_string()))
-    });
+    changes.sort_by_cached_key(|c| (c.action.phase(), c.address.to_string()));
 
     Ok(Plan {
         format_version: PLAN_FORMAT_VERSION,
@@ -554,6 +667,34 @@ pub fn plan(
         summary,
         warnings: ctx.warnings,
     })
+}
+
+/// Orders unmanaged grants by role, principal, kind, scope and schedule.
+/// Tenants have tens of thousands of them over a few dozen roles: roles are
+/// compared by rank and indices are sorted, not the entries themselves.
+fn sort_unmanaged(entries: Vec<Unmanaged>) -> Vec<Unmanaged> {
+    let mut roles: Vec<&str> = entries.iter().map(|u| u.role.as_str()).collect();
+    roles.sort_unstable();
+    roles.dedup();
+    let rank: Vec<usize> = entries
+        .iter()
+        .map(|u| roles.binary_search(&u.role.as_str()).unwrap_or(0))
+        .collect();
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    order.sort_unstable_by_key(|&i| rank[i]);
+    for run in order.chunk_by_mut(|&a, &b| rank[a] == rank[b]) {
+        run.sort_unstable_by(|&a, &b| {
+            let (x, y) = (&entries[a], &entries[b]);
+            (&x.principal, x.kind, &x.scope, &x.schedule_id).cmp(&(
+                &y.principal,
+                y.kind,
+                &y.scope,
+                &y.schedule_id,
+            ))
+        });
+    }
+    let mut slots: Vec<Option<Unmanaged>> = entries.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
 /// How a declaration says its grant ends, as state records it.
@@ -622,7 +763,7 @@ fn resolve_grant(
     ctx: &mut Ctx<'_>,
     d: &Declared<Assignment>,
     resolved: &Resolved,
-) -> Option<(Key, String, String, String)> {
+) -> Option<ResolvedGrant> {
     let a = &d.item;
     let principal = resolved.principal(&a.principal);
     let role = resolved.role(&a.role);
@@ -648,8 +789,18 @@ fn resolve_grant(
             None,
         );
     }
-    let (p, r, s) = (principal?, role?, scope?);
-    Some((key(a.kind, &p, &r, &s), p, r, s))
+    Some(ResolvedGrant {
+        principal_id: principal?,
+        role_id: role?,
+        scope_id: scope?,
+    })
+}
+
+/// The ids a declared grant resolves to.
+struct ResolvedGrant {
+    principal_id: String,
+    role_id: String,
+    scope_id: String,
 }
 
 fn policy_change(
@@ -859,7 +1010,7 @@ fn guard_removals(
     desired: &Desired,
     resolved: &Resolved,
     changes: &[Change],
-    removed: &HashSet<String>,
+    removed: &Set<&str>,
 ) {
     let count = changes
         .iter()
@@ -895,7 +1046,8 @@ fn guard_removals(
             .grants
             .iter()
             .filter(|g| {
-                g.role_id.eq_ignore_ascii_case(&role_id) && !removed.contains(&g.schedule_id)
+                g.role_id.eq_ignore_ascii_case(&role_id)
+                    && !removed.contains(g.schedule_id.as_str())
             })
             .count();
         if !declared && remaining == 0 {
@@ -905,5 +1057,30 @@ fn guard_removals(
                 Some("declare at least one eligibility or assignment for it, or list its holders as protected".into()),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    #[test]
+    fn ids_are_one_key_whatever_their_case() {
+        let hasher = FixedState::default();
+        let long = "62E90394-69F5-4237-9190-012177145E10".repeat(3);
+        for (a, b) in [
+            (
+                "62e90394-69f5-4237-9190-012177145e10",
+                "62E90394-69F5-4237-9190-012177145E10",
+            ),
+            ("abc", "ABC"),
+            (long.as_str(), &long.to_ascii_lowercase()),
+        ] {
+            assert_eq!(Id(a), Id(b));
+            assert_eq!(hasher.hash_one(Id(a)), hasher.hash_one(Id(b)), "{a} / {b}");
+        }
+        assert_ne!(Id("abc"), Id("abd"));
+        assert_ne!(hasher.hash_one(Id("ab")), hasher.hash_one(Id("abc")));
     }
 }
