@@ -228,7 +228,9 @@ pub async fn check_activation(
             Some(false) => problems.push(
                 Problem::new("multi-factor authentication is required and this sign-in had none")
                     .rule(enablement)
-                    .hint("sign in again with MFA (az logout, then az login)"),
+                    .hint(
+                        "sign in again with multi-factor authentication (az logout, then az login; against the emulator, --mfa)",
+                    ),
             ),
             Some(true) => {}
             None => notes.push(

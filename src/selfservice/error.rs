@@ -146,7 +146,7 @@ fn hint_for(action: Option<RequestAction>, e: &GraphError) -> Option<String> {
                 "JustificationRule" => Some("say why with --justification TEXT"),
                 "TicketingRule" => Some("give the ticket with --ticket SYSTEM:NUMBER"),
                 "MfaRule" => Some(
-                    "sign in again with multi-factor authentication (az logout, then az login)",
+                    "sign in again with multi-factor authentication (az logout, then az login; against the emulator, --mfa)",
                 ),
                 _ => None,
             })

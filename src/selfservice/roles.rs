@@ -1,7 +1,7 @@
 //! `pim my roles`: the caller's eligible and active roles, with scope,
 //! start, end and time left, from their own schedules and instances.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use serde::Serialize;
 
 use crate::graph::{Graph, Instance, Me};
@@ -100,7 +100,10 @@ pub async fn my_roles(
             .map(|i| (i, true))
             .collect();
         for g in graph.my_grants(kind).await? {
-            if g.start.is_some_and(|s| s > now) {
+            let shown = items
+                .iter()
+                .any(|(i, _)| i.schedule_id.as_deref() == Some(g.schedule_id.as_str()));
+            if !shown && g.start.is_some_and(|s| s > now) {
                 items.push((
                     Instance {
                         kind,
@@ -133,7 +136,7 @@ pub async fn my_roles(
             display_name: me.display_name.clone(),
             user_principal_name: me.user_principal_name.clone(),
         },
-        as_of: now,
+        as_of: now.trunc_subsecs(0),
         eligible: Vec::new(),
         active: Vec::new(),
     };
