@@ -1,6 +1,8 @@
 //! A local, stateful stand-in for the Microsoft Graph PIM endpoints pim uses
-//! (role management, policies, principal lookups, `$batch`) and the Entra
-//! token endpoint, for tests, demos and users' own CI. Not a general Graph.
+//! (role management with its admin and self-service requests, policies,
+//! principal lookups, `$batch`) and the Entra token endpoint, for tests,
+//! demos and users' own CI, plus what Graph v1.0 has no endpoint for
+//! (deciding approvals: `/_emulator/approve`). Not a general Graph.
 //!
 //! Tests start it in-process:
 //!
