@@ -466,13 +466,7 @@ pub fn requests(a: &RequestsArgs) -> anyhow::Result<ExitCode> {
             let before = selfservice::cancel(&s.graph, id).await?;
             println!(
                 "Canceled request {id} ({} of {} at {}, which was {}).",
-                before.action,
-                crate::model::builtin_roles()
-                    .iter()
-                    .find(|r| r.id.eq_ignore_ascii_case(&before.role_id))
-                    .map_or(before.role_id.as_str(), |r| r.display_name.as_str()),
-                before.scope_id,
-                before.status
+                before.action, before.role, before.scope, before.status
             );
             Ok(ExitCode::SUCCESS)
         });

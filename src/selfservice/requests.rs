@@ -129,7 +129,7 @@ pub fn render_requests_text(rows: &[RequestRow]) -> String {
 /// start), among active-assignment requests first, then eligibility ones.
 /// Whether it may be canceled is Graph's call (`RequestCannotBeCancelled`).
 /// Returns the request as it was before.
-pub async fn cancel(graph: &dyn Graph, id: &str) -> Result<RequestOutcome, SelfServiceError> {
+pub async fn cancel(graph: &dyn Graph, id: &str) -> Result<RequestRow, SelfServiceError> {
     for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
         let found = match graph.get_request(kind, id).await {
             Ok(r) => r,
@@ -140,7 +140,8 @@ pub async fn cancel(graph: &dyn Graph, id: &str) -> Result<RequestOutcome, SelfS
             .cancel_request(kind, id)
             .await
             .map_err(SelfServiceError::cancel_rejected)?;
-        return Ok(found);
+        let names = Names::load(graph, [found.role_id.as_str()], [found.scope_id.as_str()]).await?;
+        return Ok(row(&names, found));
     }
     Err(SelfServiceError::NoSuchRequest(id.to_string()))
 }
