@@ -15,5 +15,6 @@ pub mod graph;
 pub mod model;
 pub mod plan;
 pub mod render;
+pub mod selfservice;
 pub mod snapshot;
 pub mod state;

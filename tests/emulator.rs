@@ -460,7 +460,7 @@ async fn future_start_is_granted_and_can_be_canceled() {
     let c2 = h
         .call("POST", &format!("{ELIGIBLE}/{id}/cancel"), None)
         .await;
-    assert_graph_error(&c2, 400, "BadRequest");
+    assert_graph_error(&c2, 400, "RequestCannotBeCancelled");
 }
 
 #[tokio::test]
@@ -624,7 +624,8 @@ async fn bad_principals_roles_and_actions_are_graph_errors() {
             &request("selfActivate", ALICE, GA, Some(for_duration("PT1H"))),
         )
         .await;
-    assert!(assert_graph_error(&r, 400, "BadRequest").contains("selfActivate"));
+    // Self-service acts for the signed-in user only.
+    assert!(assert_graph_error(&r, 403, "Authorization_RequestDenied").contains("selfActivate"));
     let r = h
         .post(ASSIGN, &request("adminPromote", ALICE, GA, None))
         .await;
@@ -1381,6 +1382,7 @@ fn seeds_match_the_json_schema() {
         "examples/contoso/tenant.json",
         "tests/fixtures/graph/test-tenant.json",
         "tests/fixtures/graph/conformance-tenant.json",
+        "tests/fixtures/selfservice/tenant.json",
     ] {
         let doc: Value =
             serde_json::from_str(&std::fs::read_to_string(root.join(file)).unwrap()).unwrap();

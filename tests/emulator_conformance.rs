@@ -132,10 +132,11 @@ fn load_fixtures() -> Vec<Fixture> {
 }
 
 const ADAMS: &str = "071cc716-8147-4397-a5ba-b2105951cc0b";
+const NOW: &str = "2022-05-13T16:18:36Z";
 
 #[tokio::test]
 async fn replays_every_documented_example() {
-    let h = Harness::with_seed(conformance_tenant(), "2022-05-13T16:18:36Z").await;
+    let h = Harness::with_seed(conformance_tenant(), NOW).await;
     let adams = h.emu.mint_token(ADAMS, true);
     let fixtures = load_fixtures();
     assert_eq!(fixtures.len(), 33);
@@ -147,7 +148,6 @@ async fn replays_every_documented_example() {
             .replace("https://graph.microsoft.com", h.emu.base_url());
         let mut body = f.body.clone();
         let mut token = h.token.clone();
-        let mut expected_status = f.status;
         match f.name.as_str() {
             // The examples assign tuples the other examples list as existing: clear them first.
             "create_roleEligibilityScheduleRequest_adminAssign" => {
@@ -184,22 +184,25 @@ async fn replays_every_documented_example() {
                 );
             }
             n if n.starts_with("filterByCurrentUser") => token = adams.clone(),
-            // Self-service actions are a later issue: the emulator rejects them with a Graph-shaped 400.
-            "create_roleAssignmentScheduleRequest_selfActivate" => expected_status = 400,
+            // As in the docs, Adams asks on 13 April for an activation starting on
+            // the 14th, so it is Granted, not yet Provisioned.
+            "create_roleAssignmentScheduleRequest_selfActivate" => {
+                h.emu
+                    .clock()
+                    .set(emulator_common::at("2022-04-13T08:52:32Z"));
+                token = adams.clone();
+            }
             _ => {}
         }
         let r = h
             .call_as(Some(&token), &f.method, &url, body.as_ref())
             .await;
-        if r.status != expected_status {
+        h.emu.clock().set(emulator_common::at(NOW));
+        if r.status != f.status {
             failures.push(format!(
                 "{}: status {} != {} ({})",
-                f.name, r.status, expected_status, r.body
+                f.name, r.status, f.status, r.body
             ));
-            continue;
-        }
-        if expected_status != f.status {
-            emulator_common::assert_graph_error(&r, 400, "BadRequest");
             continue;
         }
         assert!(

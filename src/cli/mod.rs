@@ -11,6 +11,7 @@ use crate::config::{self, LoadOptions};
 
 pub mod emulator;
 mod run;
+mod selfservice;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -75,6 +76,34 @@ enum Command {
     /// Show a saved plan.
     #[command(after_help = "Example:\n  pim show plan.bin --format markdown")]
     Show(ShowArgs),
+    /// Activate a role you are eligible for, checked against the role's rules first.
+    #[command(
+        after_help = "Exit status: 0 activated (or waiting for approval), 1 error, 2 refused by the role's rules (nothing sent, or Graph said no), 3 --wait timed out, 4 denied, failed or canceled.\n\nExamples:\n  pim activate \"Global Administrator\" --duration PT2H --justification \"INC0042: restore mail flow\"\n  pim activate \"User Administrator\" --scope \"/administrativeUnits/Paris Office\" --ticket ServiceNow:INC0042 --wait"
+    )]
+    Activate(selfservice::ActivateArgs),
+    /// End one of your activations early (not within 5 minutes of its start).
+    #[command(
+        after_help = "Exit status: 0 deactivated, 1 error, 2 refused (ActiveDurationTooShort within 5 minutes of activation, or nothing active).\n\nExample:\n  pim deactivate \"Global Administrator\""
+    )]
+    Deactivate(selfservice::DeactivateArgs),
+    /// Ask the administrators to extend your eligibility or assignment before it ends.
+    #[command(
+        after_help = "Exit status: 0 asked, 1 error, 2 refused.\n\nExample:\n  pim extend \"Security Reader\" --duration P90D --justification \"Still on the SOC rota\""
+    )]
+    Extend(selfservice::ExtendArgs),
+    /// Ask the administrators to renew your eligibility or assignment after it ended.
+    #[command(
+        after_help = "Exit status: 0 asked, 1 error, 2 refused.\n\nExample:\n  pim renew \"Global Reader\" --justification \"Back from leave\""
+    )]
+    Renew(selfservice::ExtendArgs),
+    /// What you hold.
+    #[command(subcommand)]
+    My(selfservice::MyCommand),
+    /// Schedule requests (yours with --mine), and cancel one still waiting.
+    #[command(
+        after_help = "Exit status: 0 on success, 1 on error.\n\nExamples:\n  pim requests --mine --status PendingApproval\n  pim requests cancel 6f2a…"
+    )]
+    Requests(selfservice::RequestsArgs),
     /// Serve a local, stateful Microsoft Graph PIM emulator.
     #[command(
         after_help = "Example:\n  pim emulator --seed examples/contoso/tenant.json --cert-out ca.pem\n  curl --cacert ca.pem -H \"Authorization: Bearer $(…)\" https://127.0.0.1:8443/v1.0/roleManagement/directory/roleDefinitions"
@@ -961,6 +990,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import_command(&args),
         Command::Export(args) => export_command(&args),
         Command::Show(args) => show(&args),
+        Command::Activate(args) => selfservice::activate(&args),
+        Command::Deactivate(args) => selfservice::deactivate(&args),
+        Command::Extend(args) => selfservice::extend(&args, false),
+        Command::Renew(args) => selfservice::extend(&args, true),
+        Command::My(cmd) => selfservice::my(&cmd),
+        Command::Requests(args) => selfservice::requests(&args),
         Command::Emulator(args) => emulator::run(args),
     }
 }

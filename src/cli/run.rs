@@ -47,6 +47,24 @@ pub async fn connect(
     parallelism: Option<usize>,
     keep: bool,
 ) -> anyhow::Result<Session> {
+    connect_as(desired, auth, parallelism, keep, None).await
+}
+
+/// A seeded user of the emulator to sign in as (`--as`, `--mfa`).
+pub struct EmulatorUser<'a> {
+    pub user: &'a str,
+    pub mfa: bool,
+}
+
+/// [`connect`], signed in as a seeded emulator user when `user` is given
+/// (refused unless the tenant is an emulator on this machine).
+pub async fn connect_as(
+    desired: &Desired,
+    auth: AuthMethod,
+    parallelism: Option<usize>,
+    keep: bool,
+    user: Option<EmulatorUser<'_>>,
+) -> anyhow::Result<Session> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let embedded = desired
         .tenant
@@ -95,7 +113,10 @@ pub async fn connect(
     if let Some(p) = parallelism {
         settings.parallelism = p.max(1);
     }
-    let graph = HttpGraph::new(settings)?;
+    let graph = match user {
+        Some(u) => HttpGraph::for_emulator_user(settings, u.user, u.mfa)?,
+        None => HttpGraph::new(settings)?,
+    };
     Ok(Session {
         graph,
         _emulator: emulator,

@@ -1,6 +1,7 @@
 //! The Entra ID side: the v2.0 token endpoint (client credentials with a
-//! secret or an assertion), discovery documents azure_identity may ask for,
-//! and bearer-token checks for Graph routes. Tokens are opaque random strings.
+//! secret or an assertion, and an emulator-only grant that signs in as a
+//! seeded user), discovery documents azure_identity may ask for, and
+//! bearer-token checks for Graph routes. Tokens are opaque random strings.
 
 use std::collections::HashMap;
 
@@ -14,6 +15,11 @@ use uuid::Uuid;
 use super::store::ts;
 use super::{Caller, Shared};
 use std::sync::Arc;
+
+/// The emulator-only grant: a delegated token for a seeded user, named by
+/// `username` (UPN or object id), with the MFA claim when `mfa=true`.
+/// Entra has no such grant; it stands in for an interactive sign-in.
+pub const USER_GRANT: &str = "urn:pim:emulator:grant-type:user";
 
 const TOKEN_NAMESPACE: Uuid = Uuid::from_u128(0x2b7e_1516_28ae_4d2a_a6ab_f715_8809_cf4f);
 
@@ -73,6 +79,9 @@ fn issue(shared: &Arc<Shared>, tenant: &str, form: &HashMap<String, String>) -> 
             90002,
             &format!("Tenant '{tenant}' not found."),
         );
+    }
+    if form.get("grant_type").map(String::as_str) == Some(USER_GRANT) {
+        return issue_for_user(shared, tenant, form);
     }
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return aad_error(
@@ -157,6 +166,58 @@ fn issue(shared: &Arc<Shared>, tenant: &str, form: &HashMap<String, String>) -> 
         display_name,
     };
     let token = shared.issue_token(caller);
+    axum::Json(json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token }))
+        .into_response()
+}
+
+/// A delegated token for a seeded, enabled user (see [`USER_GRANT`]).
+fn issue_for_user(shared: &Shared, tenant: &str, form: &HashMap<String, String>) -> Response {
+    let Some(name) = form.get("username").filter(|u| !u.trim().is_empty()) else {
+        return aad_error(
+            shared,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'username'.",
+        );
+    };
+    let user = {
+        let store = shared.lock_store();
+        store
+            .users
+            .iter()
+            .find(|u| {
+                u.user_principal_name.eq_ignore_ascii_case(name) || u.id.eq_ignore_ascii_case(name)
+            })
+            .cloned()
+    };
+    let Some(user) = user else {
+        return aad_error(
+            shared,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50034,
+            &format!("The user account {name} does not exist in the {tenant} directory."),
+        );
+    };
+    if !user.account_enabled {
+        return aad_error(
+            shared,
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            50057,
+            "The user account is disabled.",
+        );
+    }
+    let mfa = form
+        .get("mfa")
+        .is_some_and(|m| m.eq_ignore_ascii_case("true") || m == "1");
+    let token = shared.issue_token(Caller {
+        object_id: user.id.to_ascii_lowercase(),
+        app_id: None,
+        mfa,
+        display_name: Some(user.display_name.clone()),
+    });
     axum::Json(json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token }))
         .into_response()
 }

@@ -141,4 +141,6 @@ pub enum EmulatorError {
     },
     #[error("cannot set up TLS: {0}")]
     Tls(String),
+    #[error("cannot decide the request: {0}")]
+    Decision(String),
 }

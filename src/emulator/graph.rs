@@ -165,7 +165,30 @@ pub(crate) fn dispatch(shared: &Shared, call: &Call<'_>) -> GraphResult<GraphRes
                             Some(&call.caller.object_id),
                             now,
                         ),
-                        "approver" | "createdBy" if what == Set::Requests => {
+                        "approver" if what == Set::Requests => {
+                            let items = match kind {
+                                Kind::Assignment => {
+                                    super::selfservice::awaiting(store, &call.caller.object_id)
+                                }
+                                // Eligibility changes wait for administrators, not approvers.
+                                Kind::Eligibility => Vec::new(),
+                            };
+                            let spec = Listing {
+                                context: format!("{METADATA}roleManagement/directory/{set}"),
+                                entity: type_name(kind, what),
+                                filterable: REQUEST_FILTER,
+                                ordered: &[],
+                            };
+                            list(
+                                items.into_iter().map(Cow::Owned).collect(),
+                                &spec,
+                                &q,
+                                &link,
+                                link.page,
+                                |item, e| expand_pim(store, kind, what, item, e, now),
+                            )
+                        }
+                        "createdBy" if what == Set::Requests => {
                             let ctx = format!("{METADATA}roleManagement/directory/{set}");
                             Ok(GraphResponse::ok(
                                 json!({ "@odata.context": ctx, "value": [] }),
@@ -189,6 +212,7 @@ pub(crate) fn dispatch(shared: &Shared, call: &Call<'_>) -> GraphResult<GraphRes
         ["policies", "roleManagementPolicyAssignments", rest @ ..] => {
             policy_assignments(store, m, rest, &q, &link)
         }
+        ["me"] if m == "GET" => me(store, call.caller, &q),
         ["users", rest @ ..] => directory(store, Dir::Users, m, rest, &q, &link),
         [seg, rest @ ..] if seg.starts_with("users(") => {
             let key = parse_key(seg, "users")?;
@@ -580,7 +604,32 @@ fn expand_pim(
                 .unwrap_or(Value::Null),
         },
         "appScope" => Value::Null,
-        "activatedUsing" if kind == Kind::Assignment => Value::Null,
+        "activatedUsing" if kind == Kind::Assignment => {
+            let schedule_id = match what {
+                Set::Instances => get("roleAssignmentScheduleId"),
+                Set::Requests => get("targetScheduleId"),
+                Set::Schedules => get("id"),
+            };
+            schedule_id
+                .and_then(|id| {
+                    store
+                        .schedules
+                        .iter()
+                        .find(|s| s.kind == Kind::Assignment && s.id == id)
+                })
+                .and_then(|s| s.activated_using.clone())
+                .and_then(|e| {
+                    store
+                        .schedules
+                        .iter()
+                        .find(|s| s.kind == Kind::Eligibility && s.id == e)
+                })
+                .map(|s| match what {
+                    Set::Instances => s.instance_json(),
+                    _ => s.to_json(now),
+                })
+                .unwrap_or(Value::Null)
+        }
         "targetSchedule" if what == Set::Requests => get("targetScheduleId")
             .and_then(|t| {
                 store
@@ -1260,6 +1309,26 @@ fn directory(
         }
         _ => Err(GraphError::no_route(m, link.path)),
     }
+}
+
+/// `GET /me`: the signed-in user; app-only tokens have no "me".
+fn me(store: &Store, caller: &Caller, q: &Query) -> GraphResult<GraphResponse> {
+    q.only(&["$select"])?;
+    let Some(user) = store
+        .users
+        .iter()
+        .find(|u| u.id.eq_ignore_ascii_case(&caller.object_id))
+    else {
+        return Err(if caller.app_id.is_some() {
+            GraphError::bad_request("/me request is only valid with delegated authentication flow.")
+        } else {
+            GraphError::directory_object_not_found(&caller.object_id)
+        });
+    };
+    let mut v = Store::user_json(user);
+    apply_select(&mut v, &q.select, &[]);
+    with_context(&mut v, &format!("{METADATA}users/$entity"));
+    Ok(GraphResponse::ok(v))
 }
 
 fn get_by_ids(store: &Store, body: &[u8]) -> GraphResult<GraphResponse> {

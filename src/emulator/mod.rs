@@ -1,6 +1,8 @@
 //! A local, stateful stand-in for the Microsoft Graph PIM endpoints pim uses
-//! (role management, policies, principal lookups, `$batch`) and the Entra
-//! token endpoint, for tests, demos and users' own CI. Not a general Graph.
+//! (role management with its admin and self-service requests, policies,
+//! principal lookups, `$batch`) and the Entra token endpoint, for tests,
+//! demos and users' own CI, plus what Graph v1.0 has no endpoint for
+//! (deciding approvals: `/_emulator/approve`). Not a general Graph.
 //!
 //! Tests start it in-process:
 //!
@@ -24,6 +26,7 @@ mod faults;
 mod graph;
 mod odata;
 mod pim;
+mod selfservice;
 mod server;
 mod store;
 mod tenant;
@@ -38,9 +41,11 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use auth::USER_GRANT;
 pub use clock::Clock;
 pub use error::EmulatorError;
 pub use faults::Faults;
+pub use selfservice::Decision;
 pub use tenant::{
     AdministrativeUnit, Application, CustomRole, DEFAULT_TENANT_ID, Group, PolicySeed,
     ScheduleSeed, ServicePrincipal, Tenant, User,
@@ -144,6 +149,25 @@ impl Shared {
 
     pub(crate) fn stats_json(&self) -> serde_json::Value {
         lock(&self.stats).to_json()
+    }
+
+    /// Decide a waiting request (see `selfservice::decide`) and persist.
+    pub(crate) fn decide(
+        &self,
+        id: &str,
+        decision: Decision,
+        approver: Option<&str>,
+    ) -> Result<serde_json::Value, error::GraphError> {
+        let now = self.clock.now();
+        let req = selfservice::decide(&mut self.lock_store(), id, decision, approver, now)?;
+        self.persist().map_err(|e| {
+            error::GraphError::new(
+                500,
+                "InternalServerError",
+                format!("The emulator could not save its data: {e}"),
+            )
+        })?;
+        Ok(req)
     }
 
     pub(crate) fn reset(&self) -> Result<(), EmulatorError> {
@@ -311,6 +335,21 @@ impl Emulator {
     /// The same document as `GET /_emulator/stats`.
     pub fn stats(&self) -> serde_json::Value {
         self.shared.stats_json()
+    }
+
+    /// Approve or deny a request waiting for approval (or for an
+    /// administrator), by its `approvalId` or id, as `POST /_emulator/approve`
+    /// does; `approver` (UPN or object id) must then be one of the role's
+    /// approvers. Returns the request as Graph now shows it.
+    pub fn decide(
+        &self,
+        id: &str,
+        decision: Decision,
+        approver: Option<&str>,
+    ) -> Result<serde_json::Value, EmulatorError> {
+        self.shared
+            .decide(id, decision, approver)
+            .map_err(|e| EmulatorError::Decision(format!("{}: {}", e.code, e.message)))
     }
 
     /// Back to the seed (as `POST /_emulator/reset`).

@@ -1,6 +1,6 @@
-//! PIM schedule requests: validation against the role's policy, the admin
-//! actions (assign, update, extend, renew, remove), cancel, and what each
-//! does to the schedules. Self-service actions are rejected until implemented.
+//! PIM schedule requests: parsing, validation against the role's policy, the
+//! admin actions (assign, update, extend, renew, remove), cancel, and what
+//! each does to the schedules. Self-service actions live in `selfservice`.
 
 use std::time::{Duration, Instant};
 
@@ -40,14 +40,14 @@ impl Action {
         (Action::SelfRenew, "selfRenew"),
     ];
 
-    fn parse(s: &str) -> Option<Action> {
+    pub(super) fn parse(s: &str) -> Option<Action> {
         Action::ALL
             .iter()
             .find(|(_, n)| n.eq_ignore_ascii_case(s))
             .map(|(a, _)| *a)
     }
 
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         Action::ALL
             .iter()
             .find(|(a, _)| *a == self)
@@ -55,7 +55,7 @@ impl Action {
             .unwrap_or("unknownFutureValue")
     }
 
-    fn is_self(self) -> bool {
+    pub(super) fn is_self(self) -> bool {
         matches!(
             self,
             Action::SelfActivate | Action::SelfDeactivate | Action::SelfExtend | Action::SelfRenew
@@ -63,7 +63,7 @@ impl Action {
     }
 }
 
-const MIN_GRANT: TimeDelta = TimeDelta::minutes(5);
+pub(super) const MIN_GRANT: TimeDelta = TimeDelta::minutes(5);
 
 fn str_field<'a>(body: &'a Value, key: &str) -> GraphResult<Option<&'a str>> {
     match body.get(key) {
@@ -82,12 +82,12 @@ fn required<'a>(body: &'a Value, key: &str) -> GraphResult<&'a str> {
 }
 
 /// The requested schedule, start already clamped to now.
-struct Requested {
-    start: DateTime<Utc>,
-    exp: Exp,
+pub(super) struct Requested {
+    pub start: DateTime<Utc>,
+    pub exp: Exp,
 }
 
-fn parse_schedule(info: &Value, now: DateTime<Utc>) -> GraphResult<Requested> {
+pub(super) fn parse_schedule(info: &Value, now: DateTime<Utc>) -> GraphResult<Requested> {
     if !info.is_object() {
         return Err(GraphError::bad_request(
             "Invalid value for property 'scheduleInfo'.",
@@ -149,29 +149,56 @@ fn length_seconds(r: &Requested) -> Option<i64> {
     }
 }
 
-fn policy_failures(
+/// Which rules of the role's policy a request is checked against.
+pub(super) struct Rules {
+    pub expiration: RuleId,
+    /// The enablement rule (justification, ticket, MFA), if any applies.
+    pub enablement: Option<RuleId>,
+    /// Always time-bound and capped at `maximumDuration` (activations are),
+    /// whatever `isExpirationRequired` says.
+    pub time_bound: bool,
+    /// A justification is required whatever the enablement rule says.
+    pub justification: bool,
+}
+
+impl Rules {
+    /// What an administrator's request of this kind answers to.
+    pub fn admin(kind: Kind) -> Rules {
+        let (expiration, enablement) = match kind {
+            Kind::Eligibility => (
+                RuleId::ExpirationAdminEligibility,
+                RuleId::EnablementAdminEligibility,
+            ),
+            Kind::Assignment => (
+                RuleId::ExpirationAdminAssignment,
+                RuleId::EnablementAdminAssignment,
+            ),
+        };
+        Rules {
+            expiration,
+            enablement: Some(enablement),
+            time_bound: false,
+            justification: false,
+        }
+    }
+}
+
+/// The policy rules (Graph's names: `ExpirationRule`, `JustificationRule`,
+/// `TicketingRule`, `MfaRule`) a request breaks, in Graph's order.
+pub(super) fn policy_failures(
     store: &Store,
-    kind: Kind,
     role_id: &str,
     body: &Value,
     r: &Requested,
     caller: &Caller,
+    rules: &Rules,
 ) -> Vec<&'static str> {
     let Some(policy) = store.policy_for_role(role_id) else {
         return Vec::new();
     };
-    let (exp_rule, en_rule) = match kind {
-        Kind::Eligibility => (
-            RuleId::ExpirationAdminEligibility,
-            RuleId::EnablementAdminEligibility,
-        ),
-        Kind::Assignment => (
-            RuleId::ExpirationAdminAssignment,
-            RuleId::EnablementAdminAssignment,
-        ),
-    };
     let mut failed = Vec::new();
-    let (required, max) = policy.expiration(exp_rule);
+    let (required, max) = policy.expiration(rules.expiration);
+    let required = required || rules.time_bound;
     let expiration_ok = match length_seconds(r) {
         None => !required,
         // The documented examples assign for longer than maximumDuration while
@@ -184,13 +211,16 @@ fn policy_failures(
     if !expiration_ok {
         failed.push("ExpirationRule");
     }
-    let enabled = policy.enabled_rules(en_rule);
+    let enabled = rules
+        .enablement
+        .map(|e| policy.enabled_rules(e))
+        .unwrap_or_default();
     let has = |name: &str| enabled.iter().any(|e| e.eq_ignore_ascii_case(name));
     let justification = body
         .get("justification")
         .and_then(Value::as_str)
         .unwrap_or("");
-    if has("Justification") && justification.trim().is_empty() {
+    if (has("Justification") || rules.justification) && justification.trim().is_empty() {
         failed.push("JustificationRule");
     }
     let ticket = body.get("ticketInfo");
@@ -207,7 +237,7 @@ fn policy_failures(
     failed
 }
 
-fn policy_error(failed: &[&str]) -> GraphError {
+pub(super) fn policy_error(failed: &[&str]) -> GraphError {
     let list: Vec<String> = failed.iter().map(|f| format!("\"{f}\"")).collect();
     GraphError::new(
         400,
@@ -216,16 +246,49 @@ fn policy_error(failed: &[&str]) -> GraphError {
     )
 }
 
-/// Handle `POST …/role{Eligibility,Assignment}ScheduleRequests`: returns the
-/// request entity (without `@odata.context`).
-pub(crate) fn create_request(
-    store: &mut Store,
+pub(super) fn active_duration_too_short() -> GraphError {
+    GraphError::new(
+        400,
+        "ActiveDurationTooShort",
+        "The Active duration is too short. Miniumum Required is 5 minutes.",
+    )
+}
+
+pub(super) fn does_not_exist() -> GraphError {
+    GraphError::new(
+        400,
+        "RoleAssignmentDoesNotExist",
+        "The Role assignment does not exist.",
+    )
+}
+
+pub(super) fn exists() -> GraphError {
+    GraphError::new(
+        400,
+        "RoleAssignmentExists",
+        "The Role assignment already exists.",
+    )
+}
+
+/// A create request's parts, read and checked against the directory.
+pub(super) struct Parsed {
+    pub action: Action,
+    pub principal: String,
+    pub role_id: String,
+    pub scope: String,
+    pub validation_only: bool,
+    pub justification: Option<String>,
+    pub ticket: Value,
+    /// `None` for removals and deactivations, which name no schedule.
+    pub requested: Option<Requested>,
+}
+
+fn parse_request(
+    store: &Store,
     kind: Kind,
     body: &Value,
-    caller: &Caller,
     now: DateTime<Utc>,
-    replication_delay: Option<Duration>,
-) -> GraphResult<Value> {
+) -> GraphResult<Parsed> {
     if !body.is_object() {
         return Err(GraphError::bad_request(
             "The request body must be a JSON object.",
@@ -237,12 +300,6 @@ pub(crate) fn create_request(
             "Requested value '{action_text}' was not found for property 'action'."
         ))
     })?;
-    if action.is_self() {
-        return Err(GraphError::bad_request(format!(
-            "The action '{}' is not supported by the pim emulator yet; only admin actions are.",
-            action.as_str()
-        )));
-    }
     let principal = required(body, "principalId")?.to_ascii_lowercase();
     let role_in = required(body, "roleDefinitionId")?;
     if str_field(body, "appScopeId")?.is_some() {
@@ -291,12 +348,12 @@ pub(crate) fn create_request(
     };
     let justification = str_field(body, "justification")?.map(str::to_string);
     let ticket = body.get("ticketInfo").cloned().unwrap_or(Value::Null);
-    let ticket_json = json!({
+    let ticket = json!({
         "ticketNumber": ticket.get("ticketNumber").cloned().unwrap_or(Value::Null),
         "ticketSystem": ticket.get("ticketSystem").cloned().unwrap_or(Value::Null),
     });
     let requested = match (action, body.get("scheduleInfo")) {
-        (Action::AdminRemove, _) => None,
+        (Action::AdminRemove | Action::SelfDeactivate, _) => None,
         (_, None | Some(Value::Null)) => {
             return Err(GraphError::bad_request(format!(
                 "scheduleInfo is required for action '{}'.",
@@ -305,9 +362,144 @@ pub(crate) fn create_request(
         }
         (_, Some(info)) => Some(parse_schedule(info, now)?),
     };
+    Ok(Parsed {
+        action,
+        principal,
+        role_id,
+        scope,
+        validation_only,
+        justification,
+        ticket,
+        requested,
+    })
+}
 
+/// How a request ended up, for its entity.
+pub(super) struct Answer {
+    pub status: &'static str,
+    pub completed: Value,
+    pub target: Value,
+    pub schedule_info: Value,
+    pub approval_id: Value,
+}
+
+impl Answer {
+    /// Taking effect now (`Provisioned`) or at its start (`Granted`).
+    pub fn granted(id: &str, r: &Requested, now: DateTime<Utc>) -> Answer {
+        let (status, completed) = if r.start > now {
+            ("Granted", ts(r.start))
+        } else {
+            ("Provisioned", ts(now))
+        };
+        Answer {
+            status,
+            completed: json!(completed),
+            target: json!(id),
+            schedule_info: schedule_json(r),
+            approval_id: Value::Null,
+        }
+    }
+
+    /// A removal or deactivation: no schedule left to point at.
+    pub fn revoked() -> Answer {
+        Answer {
+            status: "Revoked",
+            completed: Value::Null,
+            target: Value::Null,
+            schedule_info: Value::Null,
+            approval_id: Value::Null,
+        }
+    }
+}
+
+pub(super) fn schedule_json(r: &Requested) -> Value {
+    json!({ "startDateTime": ts(r.start), "recurrence": null, "expiration": r.exp.to_json() })
+}
+
+/// The request entity Graph answers and keeps.
+pub(super) fn entity(
+    id: &str,
+    p: &Parsed,
+    body: &Value,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    a: Answer,
+) -> Value {
+    json!({
+        "id": id,
+        "status": a.status,
+        "createdDateTime": ts(now),
+        "completedDateTime": a.completed,
+        "approvalId": a.approval_id,
+        "customData": body.get("customData").cloned().unwrap_or(Value::Null),
+        "action": p.action.as_str(),
+        "principalId": p.principal,
+        "roleDefinitionId": p.role_id,
+        "directoryScopeId": p.scope,
+        "appScopeId": null,
+        "isValidationOnly": p.validation_only,
+        "targetScheduleId": a.target,
+        "justification": p.justification,
+        "createdBy": { "application": null, "device": null, "user": { "displayName": null, "id": caller.object_id } },
+        "scheduleInfo": a.schedule_info,
+        "ticketInfo": p.ticket,
+    })
+}
+
+/// A new schedule made by a request, with the request's id.
+pub(super) fn new_schedule(
+    id: &str,
+    kind: Kind,
+    p: &Parsed,
+    r: &Requested,
+    now: DateTime<Utc>,
+    replication_delay: Option<Duration>,
+) -> ScheduleRec {
+    ScheduleRec {
+        id: id.to_string(),
+        kind,
+        principal_id: p.principal.clone(),
+        role_id: p.role_id.clone(),
+        scope: p.scope.clone(),
+        created_using: Some(id.to_string()),
+        created: Some(now),
+        modified: Some(ts(now)),
+        assignment_type: "Assigned".into(),
+        member_type: "Direct".into(),
+        activated_using: None,
+        start: r.start,
+        exp: r.exp.clone(),
+        visible_after: replication_delay
+            .filter(|d| !d.is_zero())
+            .map(|d| Instant::now() + d),
+    }
+}
+
+/// Handle `POST …/role{Eligibility,Assignment}ScheduleRequests`: returns the
+/// request entity (without `@odata.context`).
+pub(crate) fn create_request(
+    store: &mut Store,
+    kind: Kind,
+    body: &Value,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    replication_delay: Option<Duration>,
+) -> GraphResult<Value> {
+    let p = parse_request(store, kind, body, now)?;
+    if p.action.is_self() {
+        return super::selfservice::create_request(
+            store,
+            kind,
+            &p,
+            body,
+            caller,
+            now,
+            replication_delay,
+        );
+    }
+    let action = p.action;
     let existing = store.schedules.iter().position(|s| {
-        s.same_tuple(kind, &principal, &role_id, &scope)
+        s.same_tuple(kind, &p.principal, &p.role_id, &p.scope)
             && s.member_type == "Direct"
             && if action == Action::AdminRenew {
                 store.renewable(s, now)
@@ -316,25 +508,13 @@ pub(crate) fn create_request(
             }
     });
     match (action, existing) {
-        (Action::AdminAssign, Some(_)) => {
-            return Err(GraphError::new(
-                400,
-                "RoleAssignmentExists",
-                "The Role assignment already exists.",
-            ));
-        }
+        (Action::AdminAssign, Some(_)) => return Err(exists()),
         (Action::AdminAssign, None) => {}
-        (_, None) => {
-            return Err(GraphError::new(
-                400,
-                "RoleAssignmentDoesNotExist",
-                "The Role assignment does not exist.",
-            ));
-        }
+        (_, None) => return Err(does_not_exist()),
         _ => {}
     }
-    if let Some(r) = &requested {
-        let failed = policy_failures(store, kind, &role_id, body, r, caller);
+    if let Some(r) = &p.requested {
+        let failed = policy_failures(store, &p.role_id, body, r, caller, &Rules::admin(kind));
         if !failed.is_empty() {
             return Err(policy_error(&failed));
         }
@@ -343,76 +523,42 @@ pub(crate) fn create_request(
         && let Some(i) = existing
         && store.schedules[i].start + MIN_GRANT > now
     {
-        return Err(GraphError::new(
-            400,
-            "ActiveDurationTooShort",
-            "The Active duration is too short. Miniumum Required is 5 minutes.",
-        ));
+        return Err(active_duration_too_short());
     }
 
     let id = Uuid::new_v4().to_string();
-    let (status, completed, target, schedule_info) = match &requested {
-        None => ("Revoked", Value::Null, Value::Null, Value::Null),
-        Some(r) => {
-            let (status, completed) = if r.start > now {
-                ("Granted", ts(r.start))
-            } else {
-                ("Provisioned", ts(now))
-            };
-            let info = json!({ "startDateTime": ts(r.start), "recurrence": null, "expiration": r.exp.to_json() });
-            (status, json!(completed), json!(id), info)
-        }
+    let answer = match &p.requested {
+        None => Answer::revoked(),
+        Some(r) => Answer::granted(&id, r, now),
     };
-    let entity = json!({
-        "id": id,
-        "status": status,
-        "createdDateTime": ts(now),
-        "completedDateTime": completed,
-        "approvalId": null,
-        "customData": body.get("customData").cloned().unwrap_or(Value::Null),
-        "action": action.as_str(),
-        "principalId": principal,
-        "roleDefinitionId": role_id,
-        "directoryScopeId": scope,
-        "appScopeId": null,
-        "isValidationOnly": validation_only,
-        "targetScheduleId": target,
-        "justification": justification,
-        "createdBy": { "application": null, "device": null, "user": { "displayName": null, "id": caller.object_id } },
-        "scheduleInfo": schedule_info,
-        "ticketInfo": ticket_json,
-    });
-    if validation_only {
+    let entity = entity(&id, &p, body, caller, now, answer);
+    if p.validation_only {
         return Ok(entity);
     }
 
     if let Some(i) = existing {
         store.schedules.remove(i);
     }
-    if let Some(r) = requested {
-        store.schedules.push(ScheduleRec {
-            id: id.clone(),
-            kind,
-            principal_id: principal,
-            role_id,
-            scope,
-            created_using: Some(id.clone()),
-            created: Some(now),
-            modified: Some(ts(now)),
-            assignment_type: "Assigned".into(),
-            member_type: "Direct".into(),
-            start: r.start,
-            exp: r.exp,
-            visible_after: replication_delay
-                .filter(|d| !d.is_zero())
-                .map(|d| Instant::now() + d),
-        });
+    if let Some(r) = &p.requested {
+        let s = new_schedule(&id, kind, &p, r, now, replication_delay);
+        store.schedules.push(s);
     }
     store.requests.push((kind, entity.clone()));
     Ok(entity)
 }
 
-/// `POST …/{id}/cancel`: only a request still waiting (Granted, PendingApproval) can be canceled.
+/// Statuses of a request still waiting for something, which may be canceled.
+const CANCELABLE: [&str; 6] = [
+    "Granted",
+    "PendingApproval",
+    "PendingAdminDecision",
+    "PendingProvisioning",
+    "PendingScheduleCreation",
+    "ScheduleCreated",
+];
+
+/// `POST …/{id}/cancel`: only a request still waiting can be canceled
+/// (Graph: `400 RequestCannotBeCancelled` otherwise).
 pub(crate) fn cancel_request(
     store: &mut Store,
     kind: Kind,
@@ -434,10 +580,12 @@ pub(crate) fn cancel_request(
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    if status != "Granted" && status != "PendingApproval" {
-        return Err(GraphError::bad_request(format!(
-            "The request cannot be canceled because its status is {status}."
-        )));
+    if !CANCELABLE.contains(&status.as_str()) {
+        return Err(GraphError::new(
+            400,
+            "RequestCannotBeCancelled",
+            "Request is not in cancellable state.",
+        ));
     }
     req["status"] = json!("Canceled");
     let target = req

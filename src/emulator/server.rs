@@ -21,7 +21,7 @@ use tower::ServiceExt;
 use super::error::GraphError;
 use super::faults::{Reset, route_key};
 use super::graph::{Call, GraphResponse, dispatch, is_write};
-use super::{Caller, Shared, auth, batch};
+use super::{Caller, Decision, Shared, auth, batch};
 
 /// Lets a handler drop its own connection (connection-reset faults).
 #[derive(Clone)]
@@ -31,6 +31,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/_emulator/stats", get(stats))
         .route("/_emulator/reset", post(reset))
+        .route("/_emulator/approve", post(approve))
         .route("/{tenant}/oauth2/v2.0/token", post(auth::token))
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
@@ -54,6 +55,49 @@ async fn reset(State(shared): State<Arc<Shared>>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// `POST /_emulator/approve` with `{"id": approval or request id,
+/// "reviewResult": "Approve" | "Deny", "approver": UPN or object id (optional)}`:
+/// what an approver (or, for extensions, an administrator) decides.
+/// Emulator-only: Graph v1.0 has no approval endpoint for directory roles.
+async fn approve(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let parsed: Result<Value, _> = serde_json::from_slice(&body);
+    let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let result = match parsed {
+        Err(e) => Err(GraphError::bad_request(format!(
+            "Unable to read JSON request payload: {e}"
+        ))),
+        Ok(v) => {
+            let decision = match field(&v, "reviewResult").as_deref() {
+                Some(r) if r.eq_ignore_ascii_case("Approve") => Ok(Decision::Approve),
+                Some(r) if r.eq_ignore_ascii_case("Deny") => Ok(Decision::Deny),
+                _ => Err(GraphError::bad_request(
+                    "reviewResult must be Approve or Deny.",
+                )),
+            };
+            match (field(&v, "id"), decision) {
+                (Some(id), Ok(d)) => shared.decide(&id, d, field(&v, "approver").as_deref()),
+                (None, _) => Err(GraphError::bad_request("The property 'id' is required.")),
+                (_, Err(e)) => Err(e),
+            }
+        }
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    let ids = Ids {
+        request_id: id.clone(),
+        client_request_id: id.clone(),
+    };
+    let mut resp = match result {
+        Ok(req) => json_response(200, Some(req)),
+        Err(e) => error_response(&shared, &e, &ids),
+    };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("request-id", v.clone());
+        resp.headers_mut().insert("client-request-id", v);
+    }
+    shared.record("POST /_emulator/approve", resp.status().as_str());
+    resp
 }
 
 pub(crate) fn throttled(retry_after: u64) -> GraphError {

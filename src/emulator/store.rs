@@ -121,6 +121,8 @@ pub(crate) struct ScheduleRec {
     pub modified: Option<String>,
     pub assignment_type: String,
     pub member_type: String,
+    /// Activations: the eligibility schedule they were made from.
+    pub activated_using: Option<String>,
     pub start: DateTime<Utc>,
     pub exp: Exp,
     /// Replication delay: hidden from reads until then.
@@ -614,6 +616,7 @@ impl Store {
                 .clone()
                 .unwrap_or_else(|| "Assigned".into()),
             member_type: s.member_type.clone().unwrap_or_else(|| "Direct".into()),
+            activated_using: s.activated_using.clone(),
             start,
             exp,
             visible_after: None,
@@ -673,6 +676,7 @@ impl Store {
                     modified_date_time: s.modified.clone(),
                     assignment_type: (kind == Kind::Assignment).then(|| s.assignment_type.clone()),
                     member_type: Some(s.member_type.clone()),
+                    activated_using: s.activated_using.clone(),
                 })
                 .collect()
         };

@@ -178,6 +178,9 @@ pub struct ScheduleSeed {
     /// `Direct` (default), `Group` or `Inherited`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member_type: Option<String>,
+    /// Activations only: the eligibility schedule the activation was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activated_using: Option<String>,
 }
 
 fn yes() -> bool {

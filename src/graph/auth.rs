@@ -37,6 +37,11 @@ pub trait TokenSource: Send + Sync {
     async fn token(&self) -> Result<Token, GraphError>;
     /// Which method this is, for messages.
     fn describe(&self) -> String;
+    /// Whether the tokens carry a multi-factor sign-in, when the source
+    /// knows it without reading them (opaque tokens).
+    fn mfa(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// A fixed token (an emulator-minted one, or `PIM_ACCESS_TOKEN`-style use).
@@ -223,11 +228,128 @@ impl TokenCache {
     pub fn describe(&self) -> String {
         self.source.describe()
     }
+
+    /// What the source says about MFA (see [`TokenSource::mfa`]).
+    pub fn source_mfa(&self) -> Option<bool> {
+        self.source.mfa()
+    }
 }
 
-/// The `oid` claim of a JWT access token: the object id of the caller.
-/// `None` for opaque tokens (the emulator's) or anything unreadable.
-pub fn object_id_from_token(token: &str) -> Option<String> {
+/// A delegated token for a seeded user of the pim emulator, from its
+/// emulator-only grant (`urn:pim:emulator:grant-type:user`): what `--as`
+/// signs in with. Refused for anything but loopback addresses, so it can
+/// never be pointed at Entra ID or Microsoft Graph.
+pub struct EmulatorUser {
+    client: reqwest::Client,
+    token_url: String,
+    username: String,
+    mfa: bool,
+}
+
+fn is_loopback(url: &str) -> bool {
+    match reqwest::Url::parse(url)
+        .ok()
+        .as_ref()
+        .and_then(|u| u.host())
+    {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+impl EmulatorUser {
+    pub fn new(
+        settings: &GraphSettings,
+        client: &reqwest::Client,
+        username: &str,
+        mfa: bool,
+    ) -> Result<Self, GraphError> {
+        for (what, url) in [
+            ("Graph URL", &settings.graph_url),
+            ("authority host", &settings.authority_host),
+        ] {
+            if !is_loopback(url) {
+                return Err(GraphError::config(format!(
+                    "--as signs in as a seeded user of the pim emulator only, and the {what} {url} is not the emulator; \
+                     sign in to a real tenant with --auth azure-cli (az login) instead"
+                )));
+            }
+        }
+        let tenant = settings.tenant_id.as_deref().unwrap_or("organizations");
+        Ok(EmulatorUser {
+            client: client.clone(),
+            token_url: format!(
+                "{}/{tenant}/oauth2/v2.0/token",
+                settings.authority_host.trim_end_matches('/')
+            ),
+            username: username.to_string(),
+            mfa,
+        })
+    }
+}
+
+#[async_trait]
+impl TokenSource for EmulatorUser {
+    async fn token(&self) -> Result<Token, GraphError> {
+        let op = "get a Graph token (emulator user)";
+        let mfa = if self.mfa { "true" } else { "false" };
+        let form = [
+            ("grant_type", "urn:pim:emulator:grant-type:user"),
+            ("username", self.username.as_str()),
+            ("mfa", mfa),
+            ("scope", GRAPH_SCOPE),
+        ];
+        let resp = self
+            .client
+            .post(&self.token_url)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| GraphError::new(ErrorKind::Auth, op, e.to_string()))?;
+        let status = resp.status();
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| GraphError::new(ErrorKind::Auth, op, e.to_string()))?;
+        let field = |k: &str| body.get(k).and_then(serde_json::Value::as_str);
+        match field("access_token") {
+            Some(secret) if status.is_success() => {
+                let secs = body
+                    .get("expires_in")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(3599);
+                Ok(Token {
+                    secret: secret.to_string(),
+                    expires: Instant::now() + Duration::from_secs(secs),
+                })
+            }
+            _ => {
+                let why = field("error_description")
+                    .and_then(|d| d.split(" Trace ID").next())
+                    .unwrap_or("the emulator gave no token");
+                Err(GraphError::new(
+                    ErrorKind::Auth,
+                    op,
+                    format!("cannot sign in as {}: {why}", self.username),
+                ))
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("emulator user {}", self.username)
+    }
+
+    fn mfa(&self) -> Option<bool> {
+        Some(self.mfa)
+    }
+}
+
+/// The claims of a JWT access token; `None` for opaque tokens (the
+/// emulator's) or anything unreadable. Never logged.
+fn claims(token: &str) -> Option<serde_json::Value> {
     let mut parts = token.split('.');
     let (_header, payload, _sig) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
@@ -236,11 +358,23 @@ pub fn object_id_from_token(token: &str) -> Option<String> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The `oid` claim of a JWT access token: the object id of the caller.
+/// `None` for opaque tokens (the emulator's) or anything unreadable.
+pub fn object_id_from_token(token: &str) -> Option<String> {
+    claims(token)?
         .get("oid")
         .and_then(serde_json::Value::as_str)
         .map(str::to_ascii_lowercase)
+}
+
+/// Whether a JWT's `amr` (authentication methods) claim lists `mfa`;
+/// `None` when the token says nothing about it.
+pub fn mfa_from_token(token: &str) -> Option<bool> {
+    let amr = claims(token)?.get("amr")?.as_array()?.clone();
+    Some(amr.iter().any(|m| m.as_str() == Some("mfa")))
 }
 
 #[cfg(test)]
@@ -258,6 +392,16 @@ mod tests {
         );
         assert_eq!(object_id_from_token(&jwt).as_deref(), Some("abc-1"));
         assert_eq!(object_id_from_token("pimemu.opaque"), None);
+        assert_eq!(mfa_from_token(&jwt), None);
+        let with_amr = |amr: &str| {
+            format!(
+                "{}.{}.sig",
+                enc(r#"{"alg":"none"}"#),
+                enc(&format!(r#"{{"oid":"a","amr":{amr}}}"#))
+            )
+        };
+        assert_eq!(mfa_from_token(&with_amr(r#"["pwd","mfa"]"#)), Some(true));
+        assert_eq!(mfa_from_token(&with_amr(r#"["pwd"]"#)), Some(false));
     }
 
     struct Counting(AtomicUsize, Duration);

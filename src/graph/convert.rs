@@ -4,10 +4,11 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
+use super::Instance;
 use super::wire::{
     ApprovalSettings, ExpirationPattern, RequestSchedule, SubjectSet, UnifiedApprovalStage,
     UnifiedRoleAssignmentSchedule, UnifiedRoleEligibilitySchedule, UnifiedRoleManagementPolicyRule,
-    UnifiedRoleManagementPolicyRuleTarget,
+    UnifiedRoleManagementPolicyRuleTarget, UnifiedRoleScheduleInstance,
 };
 use crate::model::{
     ApprovalSetting, ApprovalStage, Approver, AssignmentKind, EnablementFactor, Expiration,
@@ -148,6 +149,30 @@ pub fn assignment_grant(s: UnifiedRoleAssignmentSchedule) -> Result<Grant, Conve
         created: s.created_date_time.as_deref().and_then(parse_time),
         status: s.status.unwrap_or_default(),
     })
+}
+
+/// An instance (what is in effect now) of either kind.
+pub fn instance(kind: AssignmentKind, i: UnifiedRoleScheduleInstance) -> Instance {
+    let active_type = (kind == AssignmentKind::Active).then(|| {
+        match i.assignment_type.as_deref().map(str::to_ascii_lowercase) {
+            Some(t) if t == "activated" => ActiveType::Activated,
+            _ => ActiveType::Assigned,
+        }
+    });
+    Instance {
+        kind,
+        id: i.id,
+        principal_id: i.principal_id.to_ascii_lowercase(),
+        role_id: i.role_definition_id.to_ascii_lowercase(),
+        scope_id: scope(i.directory_scope_id, i.app_scope_id),
+        start: i.start_date_time.as_deref().and_then(parse_time),
+        end: i.end_date_time.as_deref().and_then(parse_time),
+        member_type: member_type(i.member_type.as_deref()),
+        active_type,
+        schedule_id: i
+            .role_assignment_schedule_id
+            .or(i.role_eligibility_schedule_id),
+    }
 }
 
 // ---------------------------------------------------------------- rules

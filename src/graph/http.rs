@@ -18,10 +18,12 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::auth::{AzureCredential, TokenCache, TokenSource, object_id_from_token};
+use super::auth::{
+    AzureCredential, EmulatorUser, TokenCache, TokenSource, mfa_from_token, object_id_from_token,
+};
 use super::convert::{
-    ConvertError, assignment_grant, eligibility_grant, parse_time, rule_set_from_wire,
-    rule_to_wire, schedule_to_wire,
+    ConvertError, assignment_grant, eligibility_grant, expiration_from_wire, instance, parse_time,
+    rule_set_from_wire, rule_to_wire, schedule_to_wire,
 };
 use super::error::{ErrorKind, GraphError};
 use super::retry::{Backoff, Clock, TokioClock, parse_retry_after};
@@ -31,13 +33,13 @@ use super::wire::{
     self, BatchRequest, BatchRequestItem, BatchResponse, DirectoryObject, GetByIds,
     NewScheduleRequest, ODataError, Page, TicketInfo, UnifiedRoleAssignmentSchedule,
     UnifiedRoleAssignmentScheduleRequest, UnifiedRoleDefinition, UnifiedRoleEligibilitySchedule,
-    UnifiedRoleManagementPolicyAssignment,
+    UnifiedRoleManagementPolicyAssignment, UnifiedRoleScheduleInstance,
 };
 use super::{
-    DirectoryEntry, EntryKind, GrantFilter, Graph, Lookup, RequestAction, RequestOutcome,
-    ScheduleRequest, page_size,
+    DirectoryEntry, EntryKind, GrantFilter, Graph, Instance, Lookup, Me, RequestOutcome,
+    RequestParty, ScheduleRequest, page_size,
 };
-use crate::model::{AssignmentKind, PrincipalKind, RuleId, RuleValue};
+use crate::model::{AssignmentKind, PrincipalKind, RuleId, RuleValue, Schedule, Ticket};
 use crate::snapshot::{AdministrativeUnit, Grant, Policy, Principal, RoleDefinition};
 
 /// Characters left alone in query values and path segments: unreserved ones
@@ -217,6 +219,18 @@ impl HttpGraph {
     ) -> Result<Self, GraphError> {
         let client = Self::http_client(&settings)?;
         Ok(Self::assemble(settings, client, source))
+    }
+
+    /// A client signed in as a seeded user of the pim emulator (`--as`):
+    /// refused unless Graph and the authority are loopback addresses.
+    pub fn for_emulator_user(
+        settings: GraphSettings,
+        username: &str,
+        mfa: bool,
+    ) -> Result<Self, GraphError> {
+        let client = Self::http_client(&settings)?;
+        let source = EmulatorUser::new(&settings, &client, username, mfa)?;
+        Ok(Self::assemble(settings, client, Arc::new(source)))
     }
 
     /// Replace the clock used for retry waits (tests).
@@ -593,13 +607,11 @@ impl HttpGraph {
             role_definition_id: request.role_id.clone(),
             directory_scope_id: request.scope_id.clone(),
             justification: request.justification.clone(),
-            schedule_info: match request.action {
-                RequestAction::AdminRemove => None,
-                _ => request
-                    .schedule
-                    .as_ref()
-                    .map(|s| schedule_to_wire(s, Utc::now())),
-            },
+            schedule_info: request
+                .schedule
+                .as_ref()
+                .filter(|_| request.action.sends_schedule())
+                .map(|s| schedule_to_wire(s, Utc::now())),
             ticket_info: request.ticket.as_ref().map(|t| TicketInfo {
                 ticket_number: Some(t.number.clone()),
                 ticket_system: t.system.clone(),
@@ -687,7 +699,30 @@ fn outcome(
     w: UnifiedRoleAssignmentScheduleRequest,
     reconciled: bool,
 ) -> RequestOutcome {
+    let schedule = w.schedule_info.as_ref().and_then(|info| {
+        Some(Schedule {
+            start: info.start_date_time.as_deref().and_then(parse_time),
+            expiration: expiration_from_wire(info.expiration.as_ref()).ok()?,
+        })
+    });
+    let ticket = w.ticket_info.as_ref().and_then(|t| {
+        Some(Ticket {
+            number: t.ticket_number.clone().filter(|n| !n.is_empty())?,
+            system: t.ticket_system.clone(),
+        })
+    });
+    let created_by = w.created_by.as_ref().and_then(|c| {
+        c.user
+            .as_ref()
+            .or(c.application.as_ref())
+            .and_then(|i| i.id.as_ref())
+            .map(|id| id.to_ascii_lowercase())
+    });
     RequestOutcome {
+        schedule,
+        ticket,
+        created_by,
+        completed: w.completed_date_time.as_deref().and_then(parse_time),
         kind,
         request_id: w.id,
         status: w.status,
@@ -1127,7 +1162,92 @@ impl Graph for HttpGraph {
         // v1.0 answers 204, newer revisions 200 with the rule: both are success.
         self.execute(&call).await.map(|_| ())
     }
+
+    async fn me(&self) -> Result<Me, GraphError> {
+        let u: wire::User = self
+            .get_json(&format!(
+                "/me{}",
+                query(&[("$select", "id,displayName,userPrincipalName".into())])
+            ))
+            .await?;
+        Ok(Me {
+            id: u.id.to_ascii_lowercase(),
+            display_name: u.display_name.unwrap_or_default(),
+            user_principal_name: u.user_principal_name,
+        })
+    }
+
+    async fn token_has_mfa(&self) -> Result<Option<bool>, GraphError> {
+        let token = self.tokens.get().await?;
+        Ok(mfa_from_token(&token).or_else(|| self.tokens.source_mfa()))
+    }
+
+    async fn my_grants(&self, kind: AssignmentKind) -> Result<Vec<Grant>, GraphError> {
+        let path = format!("/roleManagement/directory/{}/{MINE}", set_name(kind, false));
+        let op = format!("GET {path}");
+        match kind {
+            AssignmentKind::Eligible => self
+                .get_all::<UnifiedRoleEligibilitySchedule>(&path)
+                .await?
+                .into_iter()
+                .map(|s| eligibility_grant(s).map_err(convert_err(&op)))
+                .collect(),
+            AssignmentKind::Active => self
+                .get_all::<UnifiedRoleAssignmentSchedule>(&path)
+                .await?
+                .into_iter()
+                .map(|s| assignment_grant(s).map_err(convert_err(&op)))
+                .collect(),
+        }
+    }
+
+    async fn my_instances(&self, kind: AssignmentKind) -> Result<Vec<Instance>, GraphError> {
+        let set = match kind {
+            AssignmentKind::Eligible => "roleEligibilityScheduleInstances",
+            AssignmentKind::Active => "roleAssignmentScheduleInstances",
+        };
+        let path = format!("/roleManagement/directory/{set}/{MINE}");
+        Ok(self
+            .get_all::<UnifiedRoleScheduleInstance>(&path)
+            .await?
+            .into_iter()
+            .map(|i| instance(kind, i))
+            .collect())
+    }
+
+    async fn my_requests(
+        &self,
+        kind: AssignmentKind,
+        party: RequestParty,
+    ) -> Result<Vec<RequestOutcome>, GraphError> {
+        let path = format!(
+            "/roleManagement/directory/{}/filterByCurrentUser(on='{}')",
+            set_name(kind, true),
+            party.as_str()
+        );
+        let all: Vec<UnifiedRoleAssignmentScheduleRequest> = self.get_all(&path).await?;
+        Ok(all.into_iter().map(|w| outcome(kind, w, false)).collect())
+    }
+
+    async fn cancel_request(&self, kind: AssignmentKind, id: &str) -> Result<(), GraphError> {
+        let call = Call {
+            method: Method::POST,
+            url: self.url(&format!(
+                "/roleManagement/directory/{}/{}/cancel",
+                set_name(kind, true),
+                utf8_percent_encode(id, SEGMENT)
+            )),
+            body: None,
+            // A second cancel is refused (no longer cancelable): never resend blindly.
+            idempotent: false,
+            retry_replication: false,
+        };
+        self.execute(&call).await.map(|_| ())
+    }
 }
+
+/// `filterByCurrentUser` for the signed-in principal's own grants.
+const MINE: &str = "filterByCurrentUser(on='principal')";
 
 #[cfg(test)]
 mod tests {

@@ -38,7 +38,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use auth::{
-    AzureCredential, StaticToken, Token, TokenCache, TokenSource, object_id_from_token,
+    AzureCredential, EmulatorUser, StaticToken, Token, TokenCache, TokenSource, mfa_from_token,
+    object_id_from_token,
 };
 pub use convert::default_rule_set;
 pub use error::{ErrorKind, GraphError, failed_rules, permission_for};
@@ -52,7 +53,9 @@ pub use tls::client_config;
 
 pub use crate::model::RequestAction;
 use crate::model::{AssignmentKind, RuleId, RuleValue, Schedule, Ticket};
-use crate::snapshot::{AdministrativeUnit, Grant, Policy, Principal, RoleDefinition};
+use crate::snapshot::{
+    ActiveType, AdministrativeUnit, Grant, MemberType, Policy, Principal, RoleDefinition,
+};
 
 /// Page sizes (`$top`) per collection: the most each endpoint hands out in
 /// one page, so a full read takes the fewest round trips. Graph documents
@@ -101,9 +104,60 @@ pub struct RequestOutcome {
     pub justification: Option<String>,
     pub created: Option<DateTime<Utc>>,
     pub approval_id: Option<String>,
+    /// The schedule asked for (`null` for removals and deactivations).
+    pub schedule: Option<Schedule>,
+    pub ticket: Option<Ticket>,
+    /// Object id of the user (or application) that made the request.
+    pub created_by: Option<String>,
+    pub completed: Option<DateTime<Utc>>,
     /// True when the connection broke after sending and pim established
     /// the outcome by reading the request back instead of resending.
     pub reconciled: bool,
+}
+
+/// The signed-in user (`GET /me`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Me {
+    pub id: String,
+    pub display_name: String,
+    pub user_principal_name: Option<String>,
+}
+
+/// What is in effect now: one schedule instance (eligible or active).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub kind: AssignmentKind,
+    pub id: String,
+    pub principal_id: String,
+    pub role_id: String,
+    pub scope_id: String,
+    /// `None` for permanent assignments made outside PIM.
+    pub start: Option<DateTime<Utc>>,
+    /// `None` when permanent.
+    pub end: Option<DateTime<Utc>>,
+    pub member_type: MemberType,
+    /// Active instances only.
+    pub active_type: Option<ActiveType>,
+    /// The schedule this instance comes from.
+    pub schedule_id: Option<String>,
+}
+
+/// Whose requests `filterByCurrentUser` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestParty {
+    /// Requests for the signed-in principal.
+    Principal,
+    /// Requests waiting for the signed-in user's approval.
+    Approver,
+}
+
+impl RequestParty {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestParty::Principal => "principal",
+            RequestParty::Approver => "approver",
+        }
+    }
 }
 
 /// Narrows a list of schedules or requests server-side.
@@ -211,4 +265,28 @@ pub trait Graph: Send + Sync {
         rule: RuleId,
         value: &RuleValue,
     ) -> Result<(), GraphError>;
+
+    /// The signed-in user (`GET /me`); an application has none.
+    async fn me(&self) -> Result<Me, GraphError>;
+
+    /// Whether the token carries a multi-factor sign-in, when that can be
+    /// told (the `amr` claim of a JWT; `None` for opaque tokens).
+    async fn token_has_mfa(&self) -> Result<Option<bool>, GraphError>;
+
+    /// The signed-in principal's own schedules, all pages
+    /// (`filterByCurrentUser(on='principal')`; not those held through groups).
+    async fn my_grants(&self, kind: AssignmentKind) -> Result<Vec<Grant>, GraphError>;
+
+    /// The signed-in principal's instances: what is in effect for them now.
+    async fn my_instances(&self, kind: AssignmentKind) -> Result<Vec<Instance>, GraphError>;
+
+    /// Requests for the signed-in principal, or waiting for their approval.
+    async fn my_requests(
+        &self,
+        kind: AssignmentKind,
+        party: RequestParty,
+    ) -> Result<Vec<RequestOutcome>, GraphError>;
+
+    /// Cancel a request still waiting (for approval, or for its start).
+    async fn cancel_request(&self, kind: AssignmentKind, id: &str) -> Result<(), GraphError>;
 }

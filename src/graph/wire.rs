@@ -83,6 +83,41 @@ pub struct UnifiedRoleAssignmentSchedule {
     pub schedule_info: Option<RequestSchedule>,
 }
 
+/// `unifiedRoleAssignmentScheduleInstance` and
+/// `unifiedRoleEligibilityScheduleInstance` (what is in effect now), read
+/// into one type: the assignment-only keys are absent on eligibility ones.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct UnifiedRoleScheduleInstance {
+    pub id: String,
+    pub principal_id: String,
+    pub role_definition_id: String,
+    pub directory_scope_id: Option<String>,
+    pub app_scope_id: Option<String>,
+    pub start_date_time: Option<String>,
+    pub end_date_time: Option<String>,
+    pub assignment_type: Option<String>,
+    pub member_type: Option<String>,
+    pub role_assignment_schedule_id: Option<String>,
+    pub role_eligibility_schedule_id: Option<String>,
+}
+
+/// `identitySet` (`createdBy` of a request): who made it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IdentitySet {
+    pub user: Option<Identity>,
+    pub application: Option<Identity>,
+}
+
+/// `identity`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Identity {
+    pub id: Option<String>,
+    pub display_name: Option<String>,
+}
+
 /// The body of a new `unifiedRoleAssignmentScheduleRequest` or
 /// `unifiedRoleEligibilityScheduleRequest` (the two have the same writable
 /// properties).
@@ -120,6 +155,7 @@ pub struct UnifiedRoleAssignmentScheduleRequest {
     pub is_validation_only: Option<bool>,
     pub schedule_info: Option<RequestSchedule>,
     pub ticket_info: Option<TicketInfo>,
+    pub created_by: Option<IdentitySet>,
 }
 
 /// `unifiedRoleEligibilityScheduleRequest`: the same shape on the wire.

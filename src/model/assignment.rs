@@ -66,8 +66,9 @@ impl Assignment {
     }
 }
 
-/// The `action` of an admin schedule request, as Graph spells it: what the
-/// planner decides and the Graph client sends.
+/// The `action` of a schedule request, as Graph spells it: the admin actions
+/// the planner decides, and the self actions a principal asks for about
+/// their own grants; the Graph client sends either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum RequestAction {
@@ -76,6 +77,10 @@ pub enum RequestAction {
     AdminRemove,
     AdminExtend,
     AdminRenew,
+    SelfActivate,
+    SelfDeactivate,
+    SelfExtend,
+    SelfRenew,
 }
 
 impl RequestAction {
@@ -86,6 +91,18 @@ impl RequestAction {
             RequestAction::AdminRemove => "adminRemove",
             RequestAction::AdminExtend => "adminExtend",
             RequestAction::AdminRenew => "adminRenew",
+            RequestAction::SelfActivate => "selfActivate",
+            RequestAction::SelfDeactivate => "selfDeactivate",
+            RequestAction::SelfExtend => "selfExtend",
+            RequestAction::SelfRenew => "selfRenew",
         }
+    }
+
+    /// Removals and deactivations name a grant, not a schedule.
+    pub fn sends_schedule(self) -> bool {
+        !matches!(
+            self,
+            RequestAction::AdminRemove | RequestAction::SelfDeactivate
+        )
     }
 }

@@ -1,0 +1,506 @@
+//! The commands for people who hold roles: `pim activate`, `deactivate`,
+//! `extend`, `renew`, `my roles` and `requests`, wired to
+//! `crate::selfservice`. Exit status: 0 done (or submitted), 1 error,
+//! 2 refused by the role's rules (nothing changed), 3 `--wait` timed out,
+//! 4 the request was denied, failed or canceled.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+use super::run::{self, EmulatorUser, Session};
+use crate::config::{self, Desired, LoadOptions};
+use crate::graph::{AuthMethod, Graph as _, RequestOutcome};
+use crate::model::{AssignmentKind, IsoDuration, Ticket};
+use crate::selfservice::{
+    self, ActivationRequest, ExtensionRequest, SelfServiceError, Status, SystemClock, Target,
+    WaitOptions,
+};
+
+/// Who signs in, and where the tenant is.
+#[derive(Debug, Args)]
+pub struct PersonArgs {
+    /// A directory whose *.pim.hcl tenant block names the tenant (or its emulator); without one, AZURE_TENANT_ID and PIM_GRAPH_URL do.
+    #[arg(short = 'C', long = "dir", value_name = "DIR", default_value = ".")]
+    dir: PathBuf,
+    /// How to sign in: auto, azure-cli (after az login, or az login --use-device-code without a browser), client-secret, workload-identity or managed-identity.
+    #[arg(long, value_name = "METHOD", default_value = "auto", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<AuthMethod>()))]
+    auth: AuthMethod,
+    /// Emulator only: act as this seeded user (UPN or object id). Refused against Microsoft Graph.
+    #[arg(long = "as", value_name = "UPN", env = "PIM_EMULATOR_USER")]
+    as_user: Option<String>,
+    /// Emulator only, with --as: the sign-in counts as multi-factor.
+    #[arg(long, env = "PIM_EMULATOR_MFA")]
+    mfa: bool,
+}
+
+/// Which role, where.
+#[derive(Debug, Args)]
+pub struct RoleArgs {
+    /// The role: display name (quoted) or role definition id.
+    #[arg(value_name = "ROLE")]
+    role: String,
+    /// Where the role applies: / (the tenant) or /administrativeUnits/<id or display name>.
+    #[arg(long, value_name = "SCOPE", default_value = "/")]
+    scope: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ActivateArgs {
+    #[command(flatten)]
+    target: RoleArgs,
+    /// How long, as an ISO 8601 duration such as PT2H; default: the most the role allows.
+    #[arg(long, value_name = "DURATION")]
+    duration: Option<IsoDuration>,
+    /// Why you need the role (most roles require it).
+    #[arg(long, value_name = "TEXT")]
+    justification: Option<String>,
+    /// The change or incident ticket, as SYSTEM:NUMBER (or NUMBER), when the role requires one.
+    #[arg(long, value_name = "SYSTEM:NUMBER", value_parser = parse_ticket)]
+    ticket: Option<Ticket>,
+    /// Wait until the role is in effect, or the request is denied, up to --timeout.
+    #[arg(long)]
+    wait: bool,
+    /// How long --wait waits, as an ISO 8601 duration.
+    #[arg(long, value_name = "DURATION", default_value = "PT10M")]
+    timeout: IsoDuration,
+    /// How often --wait asks Graph, as an ISO 8601 duration.
+    #[arg(long, value_name = "DURATION", default_value = "PT5S")]
+    poll_interval: IsoDuration,
+    #[command(flatten)]
+    person: PersonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeactivateArgs {
+    #[command(flatten)]
+    target: RoleArgs,
+    /// Why you end it early (optional).
+    #[arg(long, value_name = "TEXT")]
+    justification: Option<String>,
+    #[command(flatten)]
+    person: PersonArgs,
+}
+
+/// Eligible or active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KindArg {
+    Eligible,
+    Active,
+}
+
+#[derive(Debug, Args)]
+pub struct ExtendArgs {
+    #[command(flatten)]
+    target: RoleArgs,
+    /// Your eligibility or your active assignment (needed only when you hold both; renew defaults to eligible).
+    #[arg(long, value_enum, value_name = "KIND")]
+    kind: Option<KindArg>,
+    /// How long it should last from now, as an ISO 8601 duration such as P90D; default: the most the role allows.
+    #[arg(long, value_name = "DURATION")]
+    duration: Option<IsoDuration>,
+    /// Why you still need it: the administrators who decide read it.
+    #[arg(long, value_name = "TEXT")]
+    justification: Option<String>,
+    /// A ticket, as SYSTEM:NUMBER (or NUMBER).
+    #[arg(long, value_name = "SYSTEM:NUMBER", value_parser = parse_ticket)]
+    ticket: Option<Ticket>,
+    #[command(flatten)]
+    person: PersonArgs,
+}
+
+/// Output of the listing commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MyCommand {
+    /// Your eligible and active roles: scope, start, end and time left.
+    #[command(
+        after_help = "Exit status: 0 on success, 1 on error.\n\nExample:\n  pim my roles --format json"
+    )]
+    Roles {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ListFormat,
+        #[command(flatten)]
+        person: PersonArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RequestsArgs {
+    #[command(subcommand)]
+    command: Option<RequestsCommand>,
+    /// Only your own requests (otherwise every request the tenant keeps, which needs an administrator).
+    #[arg(long)]
+    mine: bool,
+    /// Only requests with this status (PendingApproval, Provisioned, Denied, Canceled…).
+    #[arg(long, value_name = "STATUS")]
+    status: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: ListFormat,
+    #[command(flatten)]
+    person: PersonArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestsCommand {
+    /// Cancel a request still waiting (for approval, an administrator, or its start).
+    #[command(
+        after_help = "Exit status: 0 canceled, 2 not cancelable (RequestCannotBeCancelled), 1 other errors.\n\nExample:\n  pim requests cancel 6f2a…"
+    )]
+    Cancel {
+        /// The request id, as pim requests --mine shows it.
+        id: String,
+        #[command(flatten)]
+        person: PersonArgs,
+    },
+}
+
+fn parse_ticket(s: &str) -> Result<Ticket, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("a ticket needs a number: SYSTEM:NUMBER".into());
+    }
+    Ok(match s.split_once(':') {
+        Some((system, number)) if !number.trim().is_empty() => Ticket {
+            system: Some(system.trim().to_string()).filter(|x| !x.is_empty()),
+            number: number.trim().to_string(),
+        },
+        _ => Ticket {
+            system: None,
+            number: s.to_string(),
+        },
+    })
+}
+
+fn std_duration(d: IsoDuration) -> Duration {
+    Duration::from_secs(u64::try_from(d.approx_seconds()).unwrap_or(0))
+}
+
+/// The configuration in `dir` when it has one (for its tenant block), else
+/// an empty one: people activating roles rarely keep configuration.
+fn tenant_config(dir: &Path) -> anyhow::Result<Option<Desired>> {
+    let has_config = std::fs::read_dir(dir).is_ok_and(|mut d| {
+        d.any(|e| {
+            e.is_ok_and(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .ends_with(config::FILE_SUFFIX)
+            })
+        })
+    });
+    let opts = LoadOptions::at(chrono::Utc::now());
+    if has_config {
+        return match config::load(dir, &opts) {
+            Ok(d) => Ok(Some(d)),
+            Err(e) => {
+                eprintln!("{}", e.diagnostics());
+                Ok(None)
+            }
+        };
+    }
+    config::load_sources(
+        dir,
+        vec![(dir.join("tenant.pim.hcl"), String::new())],
+        &opts,
+    )
+    .map(Some)
+    .map_err(|e| anyhow::anyhow!("{}", e.diagnostics()))
+}
+
+/// Connect as the person: `keep` persists the embedded emulator's tenant
+/// for later runs (commands that change something).
+async fn connect(p: &PersonArgs, desired: &Desired, keep: bool) -> anyhow::Result<Session> {
+    if p.mfa && p.as_user.is_none() {
+        anyhow::bail!(
+            "--mfa applies only with --as (an emulator user); a real sign-in's MFA is whatever you did at az login"
+        );
+    }
+    let user = p
+        .as_user
+        .as_deref()
+        .map(|user| EmulatorUser { user, mfa: p.mfa });
+    run::connect_as(desired, p.auth, None, keep, user).await
+}
+
+/// Load, connect, run; errors of self-service become their exit status.
+fn with_session<F>(p: &PersonArgs, keep: bool, body: F) -> anyhow::Result<ExitCode>
+where
+    F: AsyncFnOnce(&Session) -> Result<ExitCode, Failure>,
+{
+    let Some(desired) = tenant_config(&p.dir)? else {
+        return Ok(ExitCode::from(1));
+    };
+    super::runtime()?.block_on(async {
+        let session = connect(p, &desired, keep).await?;
+        match body(&session).await {
+            Ok(code) => Ok(code),
+            Err(Failure::SelfService(e)) => {
+                eprintln!("error: {e}");
+                Ok(exit_for(&e))
+            }
+            Err(Failure::Other(e)) => Err(e),
+        }
+    })
+}
+
+enum Failure {
+    SelfService(Box<SelfServiceError>),
+    Other(anyhow::Error),
+}
+
+impl From<SelfServiceError> for Failure {
+    fn from(e: SelfServiceError) -> Self {
+        Failure::SelfService(Box::new(e))
+    }
+}
+
+impl From<crate::graph::GraphError> for Failure {
+    fn from(e: crate::graph::GraphError) -> Self {
+        Failure::SelfService(Box::new(e.into()))
+    }
+}
+
+impl From<serde_json::Error> for Failure {
+    fn from(e: serde_json::Error) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+fn exit_for(e: &SelfServiceError) -> ExitCode {
+    match e {
+        SelfServiceError::TimedOut { .. } => ExitCode::from(3),
+        SelfServiceError::Ended { .. } => ExitCode::from(4),
+        e if e.is_refusal() => ExitCode::from(2),
+        _ => ExitCode::from(1),
+    }
+}
+
+fn notes(list: &[String]) {
+    for n in list {
+        eprintln!("note: {n}");
+    }
+}
+
+fn utc(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// What an accepted activation means, in one line.
+fn activation_line(t: &Target, out: &RequestOutcome, approvers: Option<&[String]>) -> String {
+    let now = chrono::Utc::now();
+    let start = out.schedule.as_ref().and_then(|s| s.start);
+    let end = out.schedule.as_ref().and_then(|s| s.end(now));
+    match Status::from_graph(&out.status) {
+        Status::Provisioned => format!(
+            "Activated {}{}. Request {}.",
+            t.subject(),
+            end.map(|e| format!(" until {}", utc(e)))
+                .unwrap_or_default(),
+            out.request_id
+        ),
+        Status::Scheduled => format!(
+            "Scheduled {}{}{}. Request {}.",
+            t.subject(),
+            start
+                .map(|s| format!(" from {}", utc(s)))
+                .unwrap_or_default(),
+            end.map(|e| format!(" until {}", utc(e)))
+                .unwrap_or_default(),
+            out.request_id
+        ),
+        Status::PendingApproval => format!(
+            "Requested {}: waiting for approval by {}. Request {}.\nFollow it with: pim requests --mine; cancel it with: pim requests cancel {}",
+            t.subject(),
+            approvers
+                .filter(|a| !a.is_empty())
+                .map_or_else(|| "the role's approvers".to_string(), |a| a.join(", ")),
+            out.request_id,
+            out.request_id
+        ),
+        _ => format!(
+            "Sent the activation of {}: Graph says {}. Request {}.",
+            t.subject(),
+            out.status,
+            out.request_id
+        ),
+    }
+}
+
+pub fn activate(a: &ActivateArgs) -> anyhow::Result<ExitCode> {
+    with_session(&a.person, true, async |s: &Session| {
+        let g = &s.graph;
+        let clock = SystemClock;
+        let target = selfservice::resolve_target(g, &a.target.role, &a.target.scope).await?;
+        let me = g.me().await?;
+        let ask = ActivationRequest {
+            target: target.clone(),
+            duration: a.duration,
+            justification: a.justification.clone(),
+            ticket: a.ticket.clone(),
+        };
+        let checked = selfservice::check_activation(g, &clock, &me, &ask).await?;
+        notes(&checked.notes);
+        let out = selfservice::submit(g, &checked.request).await?;
+        println!(
+            "{}",
+            activation_line(&target, &out, checked.approvers.as_deref())
+        );
+        if !a.wait || Status::from_graph(&out.status) == Status::Provisioned {
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!(
+            "Waiting up to {} for {} to take effect…",
+            a.timeout,
+            target.subject()
+        );
+        let opts = WaitOptions {
+            timeout: std_duration(a.timeout),
+            interval: std_duration(a.poll_interval).max(Duration::from_millis(100)),
+        };
+        let done = selfservice::wait_until_active(g, &clock, &out, &target, opts).await?;
+        println!("{}", activation_line(&target, &done, None));
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn deactivate(a: &DeactivateArgs) -> anyhow::Result<ExitCode> {
+    with_session(&a.person, true, async |s: &Session| {
+        let g = &s.graph;
+        let target = selfservice::resolve_target(g, &a.target.role, &a.target.scope).await?;
+        let me = g.me().await?;
+        let d = selfservice::check_deactivation(g, &me, &target, a.justification.clone()).await?;
+        match selfservice::submit(g, &d.request).await {
+            Ok(out) => {
+                println!(
+                    "Deactivated {}. Request {}.",
+                    target.subject(),
+                    out.request_id
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                if e.graph_code() == Some("ActiveDurationTooShort")
+                    && let Some(start) = d.activated
+                {
+                    eprintln!(
+                        "note: it was activated at {}; it can be ended from {} on",
+                        utc(start),
+                        utc(start + chrono::TimeDelta::minutes(5))
+                    );
+                }
+                Err(e.into())
+            }
+        }
+    })
+}
+
+pub fn extend(a: &ExtendArgs, renew: bool) -> anyhow::Result<ExitCode> {
+    with_session(&a.person, true, async |s: &Session| {
+        let g = &s.graph;
+        let target = selfservice::resolve_target(g, &a.target.role, &a.target.scope).await?;
+        let me = g.me().await?;
+        let ask = ExtensionRequest {
+            target: target.clone(),
+            kind: a.kind.map(|k| match k {
+                KindArg::Eligible => AssignmentKind::Eligible,
+                KindArg::Active => AssignmentKind::Active,
+            }),
+            duration: a.duration,
+            justification: a.justification.clone(),
+            ticket: a.ticket.clone(),
+        };
+        let x = selfservice::check_extension(g, &SystemClock, &me, &ask, renew).await?;
+        notes(&x.notes);
+        let out = selfservice::submit(g, &x.request).await?;
+        let what = match x.request.kind {
+            AssignmentKind::Eligible => "eligibility",
+            AssignmentKind::Active => "active assignment",
+        };
+        let verb = if renew { "renew" } else { "extend" };
+        match Status::from_graph(&out.status) {
+            Status::PendingAdminDecision => println!(
+                "Asked the administrators to {verb} your {what} of {} for {}. Request {} is waiting for their decision.",
+                target.subject(),
+                x.duration,
+                out.request_id
+            ),
+            _ => println!(
+                "Sent: {verb} your {what} of {} for {}: Graph says {}. Request {}.",
+                target.subject(),
+                x.duration,
+                out.status,
+                out.request_id
+            ),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn my(cmd: &MyCommand) -> anyhow::Result<ExitCode> {
+    let MyCommand::Roles { format, person } = cmd;
+    with_session(person, false, async |s: &Session| {
+        let g = &s.graph;
+        let me = g.me().await?;
+        let roles = selfservice::my_roles(g, &SystemClock, &me).await?;
+        match format {
+            ListFormat::Text => print!("{}", selfservice::render_my_roles_text(&roles)),
+            ListFormat::Json => println!("{}", serde_json::to_string_pretty(&roles)?),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn requests(a: &RequestsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(RequestsCommand::Cancel { id, person }) = &a.command {
+        return with_session(person, true, async |s: &Session| {
+            let before = selfservice::cancel(&s.graph, id).await?;
+            println!(
+                "Canceled request {id} ({} of {} at {}, which was {}).",
+                before.action, before.role, before.scope, before.status
+            );
+            Ok(ExitCode::SUCCESS)
+        });
+    }
+    with_session(&a.person, false, async |s: &Session| {
+        let rows = selfservice::list_requests(&s.graph, a.mine, a.status.as_deref()).await?;
+        match a.format {
+            ListFormat::Text => print!("{}", selfservice::render_requests_text(&rows)),
+            ListFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tickets_read_system_and_number() {
+        assert_eq!(
+            parse_ticket("ServiceNow:INC0042"),
+            Ok(Ticket {
+                system: Some("ServiceNow".into()),
+                number: "INC0042".into()
+            })
+        );
+        assert_eq!(
+            parse_ticket("INC0042"),
+            Ok(Ticket {
+                system: None,
+                number: "INC0042".into()
+            })
+        );
+        assert!(parse_ticket(" ").is_err());
+    }
+}

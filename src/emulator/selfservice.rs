@@ -1,0 +1,445 @@
+//! Self-service requests: a principal activating, deactivating, extending or
+//! renewing their own grants, with Graph's rules (eligibility, the EndUser
+//! policy rules, the five-minute rule), and the decisions on the requests
+//! that wait for an approver or an administrator.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::Caller;
+use super::error::{GraphError, GraphResult};
+use super::pim::{
+    Action, Answer, MIN_GRANT, Parsed, Rules, active_duration_too_short, does_not_exist, entity,
+    exists, new_schedule, parse_schedule, policy_error, policy_failures, schedule_json,
+};
+use super::store::{Kind, Store, ts};
+use crate::model::RuleId;
+
+/// What Graph answers when the signed-in identity asks for someone else.
+fn not_for_others(action: Action) -> GraphError {
+    GraphError::new(
+        403,
+        "Authorization_RequestDenied",
+        format!(
+            "Insufficient privileges to complete the operation: '{}' acts for the signed-in user only; principalId must be the caller's object id.",
+            action.as_str()
+        ),
+    )
+}
+
+fn pending_exists() -> GraphError {
+    GraphError::new(
+        400,
+        "PendingRoleAssignmentRequest",
+        "There already exists a pending request for this role assignment.",
+    )
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// A waiting request of the caller for the same grant.
+fn pending(store: &Store, kind: Kind, p: &Parsed, status: &str) -> bool {
+    store.requests.iter().any(|(k, r)| {
+        *k == kind
+            && str_of(r, "status") == status
+            && str_of(r, "principalId").eq_ignore_ascii_case(&p.principal)
+            && str_of(r, "roleDefinitionId").eq_ignore_ascii_case(&p.role_id)
+            && str_of(r, "directoryScopeId").eq_ignore_ascii_case(&p.scope)
+    })
+}
+
+/// A primary approver of a role's activations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Approver {
+    User(String),
+    Group(String),
+}
+
+/// `Approval_EndUser_Assignment` of the role: `(isApprovalRequired,
+/// isRequestorJustificationRequired, primary approvers of every stage)`.
+fn approval(store: &Store, role_id: &str) -> (bool, bool, Vec<Approver>) {
+    let Some(setting) = store
+        .policy_for_role(role_id)
+        .and_then(|p| p.rule(RuleId::ApprovalEndUserAssignment))
+        .and_then(|r| r.get("setting"))
+    else {
+        return (false, false, Vec::new());
+    };
+    let flag = |k: &str| setting.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let approvers = setting
+        .get("approvalStages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|stage| stage.get("primaryApprovers").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|a| {
+            let t = str_of(a, "@odata.type").to_ascii_lowercase();
+            let id = |keys: [&str; 2]| {
+                keys.iter()
+                    .map(|k| str_of(a, k))
+                    .find(|v| !v.is_empty())
+                    .map(str::to_ascii_lowercase)
+            };
+            if t.ends_with("groupmembers") {
+                id(["groupId", "id"]).map(Approver::Group)
+            } else if t.ends_with("singleuser") {
+                id(["userId", "id"]).map(Approver::User)
+            } else {
+                None
+            }
+        })
+        .collect();
+    (
+        flag("isApprovalRequired"),
+        flag("isRequestorJustificationRequired"),
+        approvers,
+    )
+}
+
+/// Whether `user_id` may approve activations of the role (directly or as a
+/// member of an approver group).
+pub(crate) fn is_approver(store: &Store, role_id: &str, user_id: &str) -> bool {
+    approval(store, role_id).2.iter().any(|a| match a {
+        Approver::User(id) => id.eq_ignore_ascii_case(user_id),
+        Approver::Group(gid) => store.groups.iter().any(|g| {
+            g.id.eq_ignore_ascii_case(gid)
+                && g.members.iter().any(|m| m.eq_ignore_ascii_case(user_id))
+        }),
+    })
+}
+
+/// The live eligibility an activation is made from.
+fn eligibility_id(store: &Store, p: &Parsed, now: DateTime<Utc>) -> Option<String> {
+    store
+        .visible_schedules(Kind::Eligibility, now)
+        .find(|s| {
+            s.same_tuple(Kind::Eligibility, &p.principal, &p.role_id, &p.scope) && s.is_active(now)
+        })
+        .map(|s| s.id.clone())
+}
+
+/// `selfActivate`, `selfDeactivate`, `selfExtend` and `selfRenew`.
+pub(super) fn create_request(
+    store: &mut Store,
+    kind: Kind,
+    p: &Parsed,
+    body: &Value,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    replication_delay: Option<Duration>,
+) -> GraphResult<Value> {
+    if !p.principal.eq_ignore_ascii_case(&caller.object_id) {
+        return Err(not_for_others(p.action));
+    }
+    match p.action {
+        Action::SelfActivate | Action::SelfDeactivate if kind == Kind::Eligibility => {
+            Err(GraphError::bad_request(format!(
+                "The action '{}' is not valid on roleEligibilityScheduleRequests; eligibilities are activated and deactivated through roleAssignmentScheduleRequests.",
+                p.action.as_str()
+            )))
+        }
+        Action::SelfActivate => activate(store, p, body, caller, now, replication_delay),
+        Action::SelfDeactivate => deactivate(store, p, body, caller, now),
+        _ => extend(store, kind, p, body, caller, now),
+    }
+}
+
+fn activate(
+    store: &mut Store,
+    p: &Parsed,
+    body: &Value,
+    caller: &Caller,
+    now: DateTime<Utc>,
+    replication_delay: Option<Duration>,
+) -> GraphResult<Value> {
+    let Some(r) = &p.requested else {
+        return Err(GraphError::bad_request(
+            "scheduleInfo is required for action 'selfActivate'.",
+        ));
+    };
+    let active = store.schedules.iter().any(|s| {
+        s.same_tuple(Kind::Assignment, &p.principal, &p.role_id, &p.scope) && !s.is_expired(now)
+    });
+    if active {
+        return Err(exists());
+    }
+    if pending(store, Kind::Assignment, p, "PendingApproval") {
+        return Err(pending_exists());
+    }
+    let eligibility = eligibility_id(store, p, now);
+    let (needs_approval, approval_justification, _) = approval(store, &p.role_id);
+    let rules = Rules {
+        expiration: RuleId::ExpirationEndUserAssignment,
+        enablement: Some(RuleId::EnablementEndUserAssignment),
+        // Activations are always time-bound (Graph: at most the policy's maximum).
+        time_bound: true,
+        justification: needs_approval && approval_justification,
+    };
+    let mut failed = Vec::new();
+    if eligibility.is_none() {
+        failed.push("EligibilityRule");
+    }
+    failed.extend(policy_failures(store, &p.role_id, body, r, caller, &rules));
+    if !failed.is_empty() {
+        return Err(policy_error(&failed));
+    }
+    let id = Uuid::new_v4().to_string();
+    if needs_approval {
+        let answer = Answer {
+            status: "PendingApproval",
+            completed: Value::Null,
+            target: json!(id),
+            schedule_info: schedule_json(r),
+            approval_id: json!(Uuid::new_v4().to_string()),
+        };
+        let entity = entity(&id, p, body, caller, now, answer);
+        if !p.validation_only {
+            store.requests.push((Kind::Assignment, entity.clone()));
+        }
+        return Ok(entity);
+    }
+    let entity = entity(&id, p, body, caller, now, Answer::granted(&id, r, now));
+    if p.validation_only {
+        return Ok(entity);
+    }
+    let mut s = new_schedule(&id, Kind::Assignment, p, r, now, replication_delay);
+    s.assignment_type = "Activated".into();
+    s.activated_using = eligibility;
+    store.schedules.push(s);
+    store.requests.push((Kind::Assignment, entity.clone()));
+    Ok(entity)
+}
+
+fn deactivate(
+    store: &mut Store,
+    p: &Parsed,
+    body: &Value,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> GraphResult<Value> {
+    let Some(i) = store.schedules.iter().position(|s| {
+        s.same_tuple(Kind::Assignment, &p.principal, &p.role_id, &p.scope)
+            && s.assignment_type == "Activated"
+            && s.member_type == "Direct"
+            && !s.is_expired(now)
+    }) else {
+        return Err(does_not_exist());
+    };
+    if store.schedules[i].start + MIN_GRANT > now {
+        return Err(active_duration_too_short());
+    }
+    let id = Uuid::new_v4().to_string();
+    let entity = entity(&id, p, body, caller, now, Answer::revoked());
+    if !p.validation_only {
+        store.schedules.remove(i);
+        store.requests.push((Kind::Assignment, entity.clone()));
+    }
+    Ok(entity)
+}
+
+/// The grant a self extension or renewal is about: assigned by an
+/// administrator (not an activation), directly, and live (extend) or
+/// expired within the renewal window (renew).
+fn extension_target(store: &Store, kind: Kind, p: &Parsed, now: DateTime<Utc>) -> Option<usize> {
+    store.schedules.iter().position(|s| {
+        s.same_tuple(kind, &p.principal, &p.role_id, &p.scope)
+            && s.member_type == "Direct"
+            && s.assignment_type != "Activated"
+            && if p.action == Action::SelfRenew {
+                store.renewable(s, now)
+            } else {
+                !s.is_expired(now)
+            }
+    })
+}
+
+/// `selfExtend` / `selfRenew`: the principal asks; an administrator decides
+/// (status `PendingAdminDecision` until then).
+fn extend(
+    store: &mut Store,
+    kind: Kind,
+    p: &Parsed,
+    body: &Value,
+    caller: &Caller,
+    now: DateTime<Utc>,
+) -> GraphResult<Value> {
+    let Some(r) = &p.requested else {
+        return Err(GraphError::bad_request(format!(
+            "scheduleInfo is required for action '{}'.",
+            p.action.as_str()
+        )));
+    };
+    let Some(i) = extension_target(store, kind, p, now) else {
+        return Err(does_not_exist());
+    };
+    if p.action == Action::SelfExtend && store.schedules[i].end().is_none() {
+        return Err(GraphError::bad_request(
+            "The Role assignment does not expire: there is nothing to extend.",
+        ));
+    }
+    if pending(store, kind, p, "PendingAdminDecision") {
+        return Err(pending_exists());
+    }
+    let rules = Rules {
+        justification: true,
+        enablement: None,
+        ..Rules::admin(kind)
+    };
+    let failed = policy_failures(store, &p.role_id, body, r, caller, &rules);
+    if !failed.is_empty() {
+        return Err(policy_error(&failed));
+    }
+    let id = Uuid::new_v4().to_string();
+    let answer = Answer {
+        status: "PendingAdminDecision",
+        completed: Value::Null,
+        target: json!(id),
+        schedule_info: schedule_json(r),
+        approval_id: json!(Uuid::new_v4().to_string()),
+    };
+    let entity = entity(&id, p, body, caller, now, answer);
+    if !p.validation_only {
+        store.requests.push((kind, entity.clone()));
+    }
+    Ok(entity)
+}
+
+/// A decision on a waiting request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Deny,
+}
+
+/// Decide a request waiting for approval (`PendingApproval`, activations)
+/// or for an administrator (`PendingAdminDecision`, extensions and
+/// renewals), found by its `approvalId` or its own id. With an `approver`
+/// (UPN or object id), an activation may only be decided by one of the
+/// role's approvers, never by the requestor. Returns the request.
+pub(crate) fn decide(
+    store: &mut Store,
+    id: &str,
+    decision: Decision,
+    approver: Option<&str>,
+    now: DateTime<Utc>,
+) -> GraphResult<Value> {
+    let Some(i) = store.requests.iter().position(|(_, r)| {
+        str_of(r, "approvalId").eq_ignore_ascii_case(id) || str_of(r, "id").eq_ignore_ascii_case(id)
+    }) else {
+        return Err(GraphError::not_found(format!(
+            "No request or approval with id '{id}' was found."
+        )));
+    };
+    let (kind, req) = store.requests[i].clone();
+    let status = str_of(&req, "status");
+    if status != "PendingApproval" && status != "PendingAdminDecision" {
+        return Err(GraphError::bad_request(format!(
+            "The request is {status}; only a request waiting for a decision can be approved or denied."
+        )));
+    }
+    let principal = str_of(&req, "principalId").to_string();
+    let role_id = str_of(&req, "roleDefinitionId").to_string();
+    if let Some(who) = approver {
+        let user = store
+            .users
+            .iter()
+            .find(|u| {
+                u.id.eq_ignore_ascii_case(who) || u.user_principal_name.eq_ignore_ascii_case(who)
+            })
+            .map(|u| u.id.clone())
+            .ok_or_else(|| GraphError::directory_object_not_found(who))?;
+        if user.eq_ignore_ascii_case(&principal) {
+            return Err(GraphError::new(
+                403,
+                "Authorization_RequestDenied",
+                "A requestor cannot approve their own request.",
+            ));
+        }
+        if status == "PendingApproval" && !is_approver(store, &role_id, &user) {
+            return Err(GraphError::new(
+                403,
+                "Authorization_RequestDenied",
+                format!("{who} is not an approver of this role's activations."),
+            ));
+        }
+    }
+    let mut req = req;
+    if decision == Decision::Deny {
+        req["status"] = json!("Denied");
+        req["completedDateTime"] = json!(ts(now));
+        store.requests[i].1 = req.clone();
+        return Ok(req);
+    }
+    let scope = str_of(&req, "directoryScopeId").to_string();
+    let action = Action::parse(str_of(&req, "action")).unwrap_or(Action::SelfActivate);
+    let r = parse_schedule(req.get("scheduleInfo").unwrap_or(&Value::Null), now)?;
+    let p = Parsed {
+        action,
+        principal,
+        role_id,
+        scope,
+        validation_only: false,
+        justification: None,
+        ticket: Value::Null,
+        requested: None,
+    };
+    let request_id = str_of(&req, "id").to_string();
+    let mut schedule = new_schedule(&request_id, kind, &p, &r, now, None);
+    // Graph re-checks at decision time: the grant may have changed meanwhile.
+    let ready = match action {
+        Action::SelfActivate => {
+            let active = store.schedules.iter().any(|s| {
+                s.same_tuple(Kind::Assignment, &p.principal, &p.role_id, &p.scope)
+                    && !s.is_expired(now)
+            });
+            match eligibility_id(store, &p, now) {
+                Some(e) if !active => {
+                    schedule.assignment_type = "Activated".into();
+                    schedule.activated_using = Some(e);
+                    true
+                }
+                _ => false,
+            }
+        }
+        _ => match extension_target(store, kind, &p, now) {
+            Some(old) => {
+                store.schedules.remove(old);
+                true
+            }
+            None => false,
+        },
+    };
+    if ready {
+        let answer = Answer::granted(&request_id, &r, now);
+        req["status"] = json!(answer.status);
+        req["completedDateTime"] = answer.completed;
+        req["scheduleInfo"] = answer.schedule_info;
+        store.schedules.push(schedule);
+    } else {
+        req["status"] = json!("Failed");
+        req["completedDateTime"] = json!(ts(now));
+    }
+    store.requests[i].1 = req.clone();
+    Ok(req)
+}
+
+/// Requests waiting for `user_id`'s approval (`filterByCurrentUser(on='approver')`).
+pub(crate) fn awaiting(store: &Store, user_id: &str) -> Vec<Value> {
+    store
+        .requests
+        .iter()
+        .filter(|(k, r)| {
+            *k == Kind::Assignment
+                && str_of(r, "status") == "PendingApproval"
+                && !str_of(r, "principalId").eq_ignore_ascii_case(user_id)
+                && is_approver(store, str_of(r, "roleDefinitionId"), user_id)
+        })
+        .map(|(_, r)| r.clone())
+        .collect()
+}

@@ -1,0 +1,102 @@
+//! What a principal may do with their own roles: activate an eligibility,
+//! end an activation early, ask for an extension or a renewal, and list what
+//! they hold and what they asked for. Every request is checked against the
+//! role's policy before it is sent; Graph's answer is read into an outcome.
+//! Not for administrators' changes to other people's grants: those are the
+//! planner's.
+
+mod activate;
+mod change;
+mod error;
+mod names;
+mod requests;
+mod roles;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+
+pub use activate::{
+    Activation, ActivationRequest, WaitOptions, check_activation, wait_until_active,
+};
+pub use change::{Deactivation, Extension, ExtensionRequest, check_deactivation, check_extension};
+pub use error::{Problem, SelfServiceError};
+pub use names::{Target, resolve_target};
+pub use requests::{RequestRow, cancel, list_requests, render_requests_text};
+pub use roles::{HeldRole, MyRoles, PrincipalInfo, my_roles, render_my_roles_text};
+
+use crate::graph::{Graph, RequestOutcome, ScheduleRequest};
+
+/// The caller's clock, injected so tests can fix and move time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()>;
+}
+
+/// Wall-clock time and real sleeps.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(d))
+    }
+}
+
+/// Where a request stands, from Graph's `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// `Provisioned`: in effect.
+    Provisioned,
+    /// `Granted` / `ScheduleCreated`: accepted, takes effect at its start.
+    Scheduled,
+    /// `PendingApproval`: waiting for one of the role's approvers.
+    PendingApproval,
+    /// `PendingAdminDecision`: waiting for an administrator (extensions, renewals).
+    PendingAdminDecision,
+    /// `Revoked`: a deactivation or removal that took effect.
+    Revoked,
+    Denied,
+    Failed,
+    Canceled,
+    /// Anything else Graph says (`PendingProvisioning`, …), verbatim.
+    Other(String),
+}
+
+impl Status {
+    pub fn from_graph(s: &str) -> Status {
+        match s.to_ascii_lowercase().as_str() {
+            "provisioned" => Status::Provisioned,
+            "granted" | "schedulecreated" => Status::Scheduled,
+            "pendingapproval" => Status::PendingApproval,
+            "pendingadmindecision" => Status::PendingAdminDecision,
+            "revoked" => Status::Revoked,
+            "denied" => Status::Denied,
+            "failed" => Status::Failed,
+            "canceled" | "cancelled" => Status::Canceled,
+            _ => Status::Other(s.to_string()),
+        }
+    }
+
+    /// The request will not take effect any more.
+    pub fn is_dead_end(&self) -> bool {
+        matches!(self, Status::Denied | Status::Failed | Status::Canceled)
+    }
+}
+
+/// Send a checked self-service request; a refusal by Graph comes back as
+/// [`SelfServiceError::Rejected`] with a hint for its code.
+pub async fn submit(
+    graph: &dyn Graph,
+    request: &ScheduleRequest,
+) -> Result<RequestOutcome, SelfServiceError> {
+    graph
+        .create_request(request)
+        .await
+        .map_err(|e| SelfServiceError::rejected(request.action, e))
+}

@@ -1,0 +1,233 @@
+//! `pim my roles`: the caller's eligible and active roles, with scope,
+//! start, end and time left, from their own schedules and instances.
+
+use chrono::{DateTime, SubsecRound as _, Utc};
+use serde::Serialize;
+
+use crate::graph::{Graph, Instance, Me};
+use crate::model::AssignmentKind;
+use crate::snapshot::{ActiveType, MemberType};
+
+use super::error::human;
+use super::names::Names;
+use super::{Clock, SelfServiceError};
+
+/// Who the roles belong to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PrincipalInfo {
+    pub id: String,
+    pub display_name: String,
+    pub user_principal_name: Option<String>,
+}
+
+/// One role held, now or from a later start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldRole {
+    pub role: String,
+    pub role_id: String,
+    pub scope: String,
+    pub scope_id: String,
+    /// `eligible`, `activated` (by the person) or `assigned` (by an administrator).
+    pub assignment: &'static str,
+    /// `direct`, `group` or `inherited`.
+    pub member_type: &'static str,
+    /// False for a grant that starts later.
+    pub in_effect: bool,
+    pub start: Option<DateTime<Utc>>,
+    /// `None` when permanent.
+    pub end: Option<DateTime<Utc>>,
+    pub time_left_seconds: Option<i64>,
+    /// `3h 59m`, `89d 23h`, or `permanent`.
+    pub time_left: String,
+}
+
+/// `pim my roles --format json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MyRoles {
+    pub principal: PrincipalInfo,
+    pub as_of: DateTime<Utc>,
+    pub eligible: Vec<HeldRole>,
+    pub active: Vec<HeldRole>,
+}
+
+fn member(m: MemberType) -> &'static str {
+    match m {
+        MemberType::Direct => "direct",
+        MemberType::Group => "group",
+        MemberType::Inherited => "inherited",
+    }
+}
+
+fn held(names: &Names, now: DateTime<Utc>, i: &Instance, in_effect: bool) -> HeldRole {
+    let left = i.end.map(|e| (e - now).num_seconds().max(0));
+    HeldRole {
+        role: names.role(&i.role_id),
+        role_id: i.role_id.clone(),
+        scope: names.scope(&i.scope_id),
+        scope_id: i.scope_id.clone(),
+        assignment: match i.active_type {
+            None => "eligible",
+            Some(ActiveType::Activated) => "activated",
+            Some(ActiveType::Assigned) => "assigned",
+        },
+        member_type: member(i.member_type),
+        in_effect,
+        start: i.start,
+        end: i.end,
+        time_left_seconds: left.filter(|_| in_effect),
+        time_left: match (in_effect, left) {
+            (false, _) => "not started".to_string(),
+            (true, Some(s)) => human(s),
+            (true, None) => "permanent".to_string(),
+        },
+    }
+}
+
+/// The caller's roles: instances (in effect now) and schedules that start
+/// later, eligible and active, sorted by role and scope.
+pub async fn my_roles(
+    graph: &dyn Graph,
+    clock: &dyn Clock,
+    me: &Me,
+) -> Result<MyRoles, SelfServiceError> {
+    let now = clock.now();
+    let mut lists: Vec<(AssignmentKind, Vec<(Instance, bool)>)> = Vec::new();
+    for kind in [AssignmentKind::Eligible, AssignmentKind::Active] {
+        let mut items: Vec<(Instance, bool)> = graph
+            .my_instances(kind)
+            .await?
+            .into_iter()
+            .map(|i| (i, true))
+            .collect();
+        for g in graph.my_grants(kind).await? {
+            let shown = items
+                .iter()
+                .any(|(i, _)| i.schedule_id.as_deref() == Some(g.schedule_id.as_str()));
+            if !shown && g.start.is_some_and(|s| s > now) {
+                items.push((
+                    Instance {
+                        kind,
+                        id: g.schedule_id.clone(),
+                        end: g.end(),
+                        principal_id: g.principal_id,
+                        role_id: g.role_id,
+                        scope_id: g.scope_id,
+                        start: g.start,
+                        member_type: g.member_type,
+                        active_type: g.active_type,
+                        schedule_id: Some(g.schedule_id),
+                    },
+                    false,
+                ));
+            }
+        }
+        lists.push((kind, items));
+    }
+    let all = lists.iter().flat_map(|(_, l)| l.iter().map(|(i, _)| i));
+    let names = Names::load(
+        graph,
+        all.clone().map(|i| i.role_id.as_str()),
+        all.map(|i| i.scope_id.as_str()),
+    )
+    .await?;
+    let mut out = MyRoles {
+        principal: PrincipalInfo {
+            id: me.id.clone(),
+            display_name: me.display_name.clone(),
+            user_principal_name: me.user_principal_name.clone(),
+        },
+        as_of: now.trunc_subsecs(0),
+        eligible: Vec::new(),
+        active: Vec::new(),
+    };
+    for (kind, items) in lists {
+        let mut rows: Vec<HeldRole> = items
+            .iter()
+            .map(|(i, in_effect)| held(&names, now, i, *in_effect))
+            .collect();
+        rows.sort_by(|a, b| (&a.role, &a.scope, a.start).cmp(&(&b.role, &b.scope, b.start)));
+        match kind {
+            AssignmentKind::Eligible => out.eligible = rows,
+            AssignmentKind::Active => out.active = rows,
+        }
+    }
+    Ok(out)
+}
+
+fn when(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "-".to_string(),
+        |t| t.format("%Y-%m-%d %H:%M").to_string(),
+    )
+}
+
+/// A plain table of rows; the last column is not padded.
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        let mut s = String::from("  ");
+        for (i, c) in cells.into_iter().enumerate() {
+            if i == last {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let mut out = line(header.to_vec());
+    out.push('\n');
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+        out.push('\n');
+    }
+    out
+}
+
+/// `pim my roles` as text.
+pub fn render_my_roles_text(r: &MyRoles) -> String {
+    let who = match &r.principal.user_principal_name {
+        Some(upn) => format!("{} <{upn}>", r.principal.display_name),
+        None => r.principal.display_name.clone(),
+    };
+    let mut out = format!(
+        "Roles of {who}, as of {} UTC\n",
+        r.as_of.format("%Y-%m-%d %H:%M")
+    );
+    for (title, rows) in [("Eligible", &r.eligible), ("Active", &r.active)] {
+        out.push('\n');
+        if rows.is_empty() {
+            out.push_str(&format!("{title}: none\n"));
+            continue;
+        }
+        out.push_str(&format!("{title}:\n"));
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|h| {
+                let mut how = h.assignment.to_string();
+                if h.member_type != "direct" {
+                    how.push_str(&format!(", via {}", h.member_type));
+                }
+                vec![
+                    h.role.clone(),
+                    h.scope.clone(),
+                    when(h.start),
+                    when(h.end),
+                    h.time_left.clone(),
+                    how,
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &["ROLE", "SCOPE", "START", "END", "LEFT", "HOW"],
+            &cells,
+        ));
+    }
+    out
+}
