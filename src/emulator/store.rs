@@ -33,7 +33,7 @@ pub(crate) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Eligible (roleEligibility*) or active (roleAssignment*).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Kind {
     Eligibility,
     Assignment,
@@ -498,17 +498,15 @@ impl Store {
         for p in &t.policies {
             store.apply_policy_seed(p)?;
         }
+        // A set, not a scan per schedule: seeds run to tens of thousands.
+        let mut ids = std::collections::HashSet::new();
         for (kind, list) in [
             (Kind::Eligibility, &t.eligibility_schedules),
             (Kind::Assignment, &t.assignment_schedules),
         ] {
             for s in list {
                 let rec = store.schedule_from_seed(kind, s, now)?;
-                if store
-                    .schedules
-                    .iter()
-                    .any(|x| x.id == rec.id && x.kind == kind)
-                {
+                if !ids.insert((kind, rec.id.clone())) {
                     return Err(format!("schedule id {} is used twice", rec.id));
                 }
                 store.schedules.push(rec);
