@@ -969,6 +969,7 @@ impl ConfigArgs {
 /// Runs the command line and returns the process exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -976,6 +977,27 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Diagnostics on stderr: warnings (retries given up, a connection lost after
+/// a write, a lock not released) by default; `PIM_LOG=info|debug|trace` for
+/// more, `PIM_LOG=off` for none. Tokens and secrets are never logged.
+fn init_logging() {
+    let level = match std::env::var("PIM_LOG").ok().as_deref().map(str::trim) {
+        Some("off") => tracing_subscriber::filter::LevelFilter::OFF,
+        Some("error") => tracing_subscriber::filter::LevelFilter::ERROR,
+        Some("info") => tracing_subscriber::filter::LevelFilter::INFO,
+        Some("debug") => tracing_subscriber::filter::LevelFilter::DEBUG,
+        Some("trace") => tracing_subscriber::filter::LevelFilter::TRACE,
+        _ => tracing_subscriber::filter::LevelFilter::WARN,
+    };
+    // A second initialisation (none in pim itself) is harmless: ignore it.
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
