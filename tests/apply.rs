@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use pim::apply::{self, ApplyReport, Quiet, RequestOutcome, StateSink, Target, TargetError};
 use pim::model::{RuleId, RuleValue};
-use pim::plan::{Action, GrantRequest, RequestAction};
+use pim::plan::{Action, RequestAction, ScheduleRequest};
 use pim::state::StateFile;
 
 #[derive(Default)]
@@ -34,7 +34,7 @@ impl Fake {
 }
 
 impl Target for Fake {
-    async fn send(&self, r: &GrantRequest) -> Result<RequestOutcome, TargetError> {
+    async fn send(&self, r: &ScheduleRequest) -> Result<RequestOutcome, TargetError> {
         self.enter(format!("{} {}", r.action.as_str(), r.principal_id))
             .await;
         if let Some(code) = self.fail.get(&r.principal_id) {
@@ -67,7 +67,7 @@ impl Target for Fake {
         Ok(())
     }
 
-    async fn find_schedule(&self, r: &GrantRequest) -> Result<Option<String>, TargetError> {
+    async fn find_schedule(&self, r: &ScheduleRequest) -> Result<Option<String>, TargetError> {
         Ok(Some(format!("existing-{}", r.principal_id)))
     }
 }

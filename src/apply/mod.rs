@@ -3,6 +3,8 @@
 //! Graph's answer, and the state saved after every step Graph confirmed.
 //! A failure stops later phases; what is in flight finishes.
 
+mod graph;
+
 use std::future::Future;
 use std::sync::Arc;
 
@@ -11,8 +13,10 @@ use serde_json::json;
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::model::{Address, RuleId, RuleValue};
-use crate::plan::{Action, Change, GrantRequest, Plan, RequestAction, Step};
+use crate::plan::{Action, Change, Plan, RequestAction, ScheduleRequest, Step};
 use crate::state::{Resource, StateFile};
+
+pub use graph::DEFAULT_JUSTIFICATION;
 
 /// What Graph answered to a schedule request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,12 +37,12 @@ pub struct TargetError {
     pub request_id: Option<String>,
 }
 
-/// The tenant as apply drives it. The Graph client implements it; tests use
-/// a fake.
+/// The tenant as apply drives it. The Graph client ([`crate::graph::HttpGraph`])
+/// implements it; tests use a fake.
 pub trait Target: Send + Sync {
     fn send(
         &self,
-        request: &GrantRequest,
+        request: &ScheduleRequest,
     ) -> impl Future<Output = Result<RequestOutcome, TargetError>> + Send;
     fn patch_rule(
         &self,
@@ -50,7 +54,7 @@ pub trait Target: Send + Sync {
     /// how an idempotent re-run learns the id of what already exists.
     fn find_schedule(
         &self,
-        request: &GrantRequest,
+        request: &ScheduleRequest,
     ) -> impl Future<Output = Result<Option<String>, TargetError>> + Send;
 }
 

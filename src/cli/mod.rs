@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{self, LoadOptions};
 
 pub mod emulator;
-mod run;
+pub mod run;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -506,10 +506,9 @@ fn apply_command(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
             backend: backend.clone(),
             lock: lock.clone(),
         });
-        let target = std::sync::Arc::new(run::GraphTarget(std::sync::Arc::new(session.graph)));
         let (report, _state) = crate::apply::apply(
             &plan,
-            target,
+            session.graph.clone(),
             state,
             sink,
             std::sync::Arc::new(Lines),
@@ -859,10 +858,12 @@ fn export_command(args: &ExportArgs) -> anyhow::Result<ExitCode> {
             true,
         )
         .await?;
-        let mut current =
-            crate::snapshot::read(&session.graph, &crate::snapshot::ReadOptions::default())
-                .await
-                .map_err(|e| anyhow::anyhow!(e))?;
+        let mut current = crate::snapshot::read(
+            session.graph.as_ref(),
+            &crate::snapshot::ReadOptions::default(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
         // Approvers are named like holders, so fetch any the snapshot did not need.
         let missing: Vec<String> = current
             .policies

@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::rules::{desired_rules, diff_rules};
 use super::{
-    Action, Attr, Basis, Change, GrantRequest, PLAN_FORMAT_VERSION, Plan, PlanError, PlanOptions,
-    Reason, RequestAction, Resolved, RulePatch, Step, Subject, Summary, Unmanaged,
+    Action, Attr, Basis, Change, PLAN_FORMAT_VERSION, Plan, PlanError, PlanOptions, Reason,
+    RequestAction, Resolved, RulePatch, ScheduleRequest, Step, Subject, Summary, Unmanaged,
 };
 use crate::config::{Declared, Desired, Diagnostic, Diagnostics, Location, Origin};
 use crate::model::{
@@ -264,7 +264,7 @@ pub fn plan(
         let managed = state.and_then(|s| s.get(&d.address));
         let rules = effective.get(&role_id.to_ascii_lowercase());
         let role = ctx.role_name(&role_id);
-        let base = GrantRequest {
+        let base = ScheduleRequest {
             kind: d.item.kind,
             action: RequestAction::AdminAssign,
             principal_id,
@@ -323,7 +323,7 @@ pub fn plan(
             start,
             expiration: new_end.map_or(Expiration::Permanent, Expiration::At),
         };
-        let update = GrantRequest {
+        let update = ScheduleRequest {
             action: RequestAction::AdminUpdate,
             schedule: Some(new_schedule),
             ..base.clone()
@@ -380,7 +380,7 @@ pub fn plan(
                     rules,
                     &role,
                 );
-                let req = GrantRequest {
+                let req = ScheduleRequest {
                     action,
                     schedule: Some(schedule),
                     ..base.clone()
@@ -602,7 +602,7 @@ fn removal(ctx: &Ctx<'_>, address: Address, g: &Grant, reason: Reason) -> Change
             },
             schedule_id: Some(g.schedule_id.clone()),
             declared: None,
-            requests: vec![GrantRequest {
+            requests: vec![ScheduleRequest {
                 kind: g.kind,
                 action: RequestAction::AdminRemove,
                 principal_id: g.principal_id.clone(),
