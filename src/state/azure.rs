@@ -690,7 +690,7 @@ impl AzureBackend {
 
         let info = LockInfo {
             id: id.clone(),
-            owner: owner(),
+            owner: super::owner(),
             pid: std::process::id(),
             operation: operation.to_string(),
             created: Utc::now(),
@@ -1293,19 +1293,6 @@ fn build_client(tls: &rustls::ClientConfig, loopback: bool) -> Result<reqwest::C
         ))
         .into()
     })
-}
-
-fn owner() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .unwrap_or_else(|| "localhost".into());
-    format!("{user}@{host}")
 }
 
 #[cfg(test)]

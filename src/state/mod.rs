@@ -36,6 +36,20 @@ pub enum StateError {
     Azure(#[from] AzureError),
 }
 
+/// Who takes a lock, as `user@host`, for whoever finds the state locked.
+pub(crate) fn owner() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{user}@{host}")
+}
+
 /// The version of the state format this build writes.
 pub const STATE_VERSION: u32 = 1;
 
