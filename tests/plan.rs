@@ -641,3 +641,96 @@ fn removals_wait_out_graphs_five_minute_rule() {
     assert_eq!(p.changes.len(), 1);
     assert_eq!(p.changes[0].action, Action::Remove);
 }
+
+#[test]
+fn state_entries_with_nothing_left_to_manage_are_orphans() {
+    let mut t = Tenant::new();
+    let kept = t.grant(
+        AssignmentKind::Eligible,
+        "kim",
+        "Security Reader",
+        10,
+        Some(90),
+    );
+    let renamed = t.grant(
+        AssignmentKind::Eligible,
+        "lea",
+        "Security Reader",
+        10,
+        Some(90),
+    );
+    let undeclared = t.grant(
+        AssignmentKind::Eligible,
+        "max",
+        "Security Reader",
+        10,
+        Some(90),
+    );
+    t.user("gone");
+    let mut state = StateFile::new("l".into());
+    let p90 = json!({"duration": "P90D"});
+    for (address, id, user) in [
+        ("eligibility.kim", kept.as_str(), "u-kim"),
+        ("eligibility.lea_old", renamed.as_str(), "u-lea"),
+        ("eligibility.max", undeclared.as_str(), "u-max"),
+        // Removed by a run that was killed before it could record it.
+        ("eligibility.gone", "sched-removed", "u-gone"),
+    ] {
+        state.resources.push(managed(
+            address,
+            AssignmentKind::Eligible,
+            id,
+            user,
+            "Security Reader",
+            p90.clone(),
+        ));
+    }
+    state.resources.push(pim::state::Resource {
+        address: Address::new(BlockKind::Policy, "Global Reader"),
+        kind: None,
+        schedule_id: None,
+        request_id: None,
+        principal_id: String::new(),
+        role_id: common::role_id("Global Reader"),
+        scope_id: "/".into(),
+        attributes: json!({}),
+    });
+    let desired = load_str(
+        "eligibility \"kim\" {\n  principal = \"user:kim@contoso.com\"\n  role      = \"Security Reader\"\n  duration  = \"P90D\"\n}\n\
+         eligibility \"lea\" {\n  principal = \"user:lea@contoso.com\"\n  role      = \"Security Reader\"\n  duration  = \"P90D\"\n}\n",
+    );
+    let orphans: Vec<String> = plan::orphans(&desired, &t.current, &t.resolved, &state)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    // max is still in the tenant: the plan removes it, it is no orphan.
+    assert_eq!(
+        orphans,
+        [
+            "eligibility.lea_old",
+            "eligibility.gone",
+            "policy[\"Global Reader\"]"
+        ]
+    );
+    let p = plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        Some(&state),
+        basis(),
+        &PlanOptions::at(now()),
+    )
+    .unwrap();
+    let actions: Vec<(String, Action)> = p
+        .changes
+        .iter()
+        .map(|c| (c.address.to_string(), c.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("eligibility.lea".to_string(), Action::Adopt),
+            ("eligibility.max".to_string(), Action::Remove)
+        ]
+    );
+}

@@ -556,6 +556,68 @@ pub fn plan(
     })
 }
 
+/// State entries with nothing left to manage: grants no longer declared
+/// and gone from the tenant (removed outside pim, or removed by a run that
+/// stopped before it could record that) or declared under another address
+/// now (a renamed block, which adopts the grant), and policies no longer
+/// declared (their rules stay as the tenant has them). Apply forgets them;
+/// the plan has nothing to do for them.
+pub fn orphans(
+    desired: &Desired,
+    current: &Current,
+    resolved: &Resolved,
+    state: &StateFile,
+) -> Vec<Address> {
+    let declared_keys: HashSet<Key> = desired
+        .eligibilities
+        .iter()
+        .chain(&desired.assignments)
+        .filter_map(|d| {
+            let a = &d.item;
+            Some(key(
+                a.kind,
+                &resolved.principal(&a.principal)?,
+                &resolved.role(&a.role)?,
+                &resolved.scope(&a.scope)?,
+            ))
+        })
+        .collect();
+    let declared: HashSet<&Address> = desired
+        .eligibilities
+        .iter()
+        .chain(&desired.assignments)
+        .map(|d| &d.address)
+        .chain(desired.policies.iter().map(|p| &p.address))
+        .collect();
+    let present: HashSet<Key> = current
+        .grants
+        .iter()
+        .filter(|g| manageable(g))
+        .map(|g| key(g.kind, &g.principal_id, &g.role_id, &g.scope_id))
+        .collect();
+    let ids: HashSet<&str> = current
+        .grants
+        .iter()
+        .filter(|g| manageable(g))
+        .map(|g| g.schedule_id.as_str())
+        .collect();
+    state
+        .resources
+        .iter()
+        .filter(|r| !declared.contains(&r.address))
+        .filter(|r| match r.kind {
+            None => r.address.kind == BlockKind::Policy,
+            Some(kind) => {
+                let k = key(kind, &r.principal_id, &r.role_id, &r.scope_id);
+                declared_keys.contains(&k)
+                    || (!r.schedule_id.as_deref().is_some_and(|id| ids.contains(id))
+                        && !present.contains(&k))
+            }
+        })
+        .map(|r| r.address.clone())
+        .collect()
+}
+
 /// How a declaration says its grant ends, as state records it.
 pub(crate) fn declared_expiration(a: &Assignment) -> String {
     match &a.schedule.expiration {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::model::{RequestAction, ScheduleRequest};
 pub use action::{Action, Colour, Reason};
-pub use diff::{effective_policies, plan};
+pub use diff::{effective_policies, orphans, plan};
 pub use rules::{RulesError, SettingChange, desired_rules, diff_rules};
 
 use crate::config::{Diagnostics, Location};
