@@ -179,9 +179,12 @@ pub async fn apply<T: Target + 'static>(
             }
         }
     }
-    let state = Arc::try_unwrap(state)
-        .map(Mutex::into_inner)
-        .unwrap_or_else(|s| s.blocking_lock().clone());
+    let state = match Arc::try_unwrap(state) {
+        Ok(s) => s.into_inner(),
+        // Every step has been joined, so no one else holds it; if someone
+        // did, a copy is as good.
+        Err(shared) => shared.lock().await.clone(),
+    };
     (report, state)
 }
 

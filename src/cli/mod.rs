@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -10,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{self, LoadOptions};
 
 pub mod emulator;
+mod progress;
 pub mod run;
 
 #[derive(Debug, Parser)]
@@ -425,21 +427,6 @@ fn confirm() -> anyhow::Result<bool> {
     Ok(answer.trim() == "yes")
 }
 
-/// Prints each step as it ends: one line per step, for logs and CI.
-struct Lines;
-impl crate::apply::Progress for Lines {
-    fn finished(&self, change: &crate::plan::Change, result: &crate::apply::StepResult) {
-        match result {
-            crate::apply::StepResult::Done { detail } => {
-                eprintln!("{}: {} done ({detail})", change.address, change.action)
-            }
-            crate::apply::StepResult::Failed { error } => {
-                eprintln!("{}: {} FAILED: {error}", change.address, change.action)
-            }
-        }
-    }
-}
-
 fn apply_command(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     let Some(desired) = load_config(&args.config) else {
         return Ok(ExitCode::from(1));
@@ -451,90 +438,116 @@ fn apply_command(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     opts.max_removals = args.max_removals;
     let rt = runtime()?;
     rt.block_on(async {
-        let session = run::connect(
-            &desired,
-            args.tenant.auth,
-            args.tenant.parallelism.map(usize::from),
-            true,
-        )
-        .await?;
-        let backend = std::sync::Arc::new(run::backend(&desired)?);
-        let lock = run::lock(&backend, "apply").await?;
-        let planned = match run::make_plan(&session, &desired, &backend, &opts).await {
-            Ok(p) => p,
-            Err(run::Failure::Diagnostics(d)) => {
-                print_failure(&d, Format::Text);
-                run::unlock(lock).await?;
-                return Ok(ExitCode::from(1));
-            }
-            Err(run::Failure::Other(e)) => return Err(e),
+        // The lock comes first: a second run stops here, before it signs in
+        // or starts anything.
+        let backend = Arc::new(run::backend(&desired)?);
+        let lock = Arc::new(run::lock(&backend, "apply").await?);
+        let result = apply_locked(args, &desired, &opts, &backend, &lock).await;
+        let unlocked = match Arc::try_unwrap(lock) {
+            Ok(lock) => run::unlock(lock).await,
+            Err(_) => Ok(()),
         };
-        let plan = match &args.plan {
-            Some(file) => {
-                let saved = crate::plan::planfile::read(file)?;
-                let why = stale_reasons(&saved.basis, &planned.plan.basis);
-                if !why.is_empty() {
-                    run::unlock(lock).await?;
-                    anyhow::bail!(
-                        "the saved plan {} is stale: {}; make a new one with pim plan",
-                        file.display(),
-                        why.join(", ")
-                    );
-                }
-                saved
+        let code = result?;
+        unlocked?;
+        Ok(code)
+    })
+}
+
+/// `pim apply` once the state is locked.
+async fn apply_locked(
+    args: &ApplyArgs,
+    desired: &config::Desired,
+    opts: &crate::plan::PlanOptions,
+    backend: &Arc<run::Backend>,
+    lock: &Arc<run::Lock>,
+) -> anyhow::Result<ExitCode> {
+    let session = run::connect(
+        desired,
+        args.tenant.auth,
+        args.tenant.parallelism.map(usize::from),
+        true,
+    )
+    .await?;
+    let planned = match run::make_plan(&session, desired, backend, opts).await {
+        Ok(p) => p,
+        Err(run::Failure::Diagnostics(d)) => {
+            print_failure(&d, Format::Text);
+            return Ok(ExitCode::from(1));
+        }
+        Err(run::Failure::Other(e)) => return Err(e),
+    };
+    let plan = match &args.plan {
+        Some(file) => {
+            let saved = crate::plan::planfile::read(file)?;
+            let why = stale_reasons(&saved.basis, &planned.plan.basis);
+            if !why.is_empty() {
+                anyhow::bail!(
+                    "the saved plan {} is stale: {}; make a new one with pim plan",
+                    file.display(),
+                    why.join(", ")
+                );
             }
-            None => planned.plan,
-        };
-        if !plan.summary.has_changes() {
-            println!("{}", crate::render::summary_line(&plan.summary));
-            run::unlock(lock).await?;
-            return Ok(ExitCode::SUCCESS);
+            saved
         }
-        if args.plan.is_none() {
-            print!("{}", render_plan(&plan, Format::Text));
-            if !args.auto_approve && !confirm()? {
-                println!("Apply cancelled.");
-                run::unlock(lock).await?;
-                return Ok(ExitCode::from(1));
-            }
+        None => planned.plan,
+    };
+    let mut state = planned
+        .state
+        .unwrap_or_else(|| crate::state::StateFile::new(uuid::Uuid::new_v4().to_string()));
+    // What an earlier run removed but could not record any more, and the
+    // like: nothing to send, only to forget.
+    let orphans = crate::plan::orphans(desired, &planned.current, &planned.resolved, &state);
+    if !orphans.is_empty() {
+        state.resources.retain(|r| !orphans.contains(&r.address));
+        state.serial += 1;
+        run::save(backend, lock, &state).await?;
+        for a in &orphans {
+            eprintln!("{a}: forgotten (no longer declared, and nothing of it left to manage)");
         }
-        let state = planned
-            .state
-            .unwrap_or_else(|| crate::state::StateFile::new(uuid::Uuid::new_v4().to_string()));
-        let lock = std::sync::Arc::new(lock);
-        let sink = std::sync::Arc::new(run::Sink {
-            backend: backend.clone(),
-            lock: lock.clone(),
-        });
-        let (report, _state) = crate::apply::apply(
-            &plan,
-            session.graph.clone(),
-            state,
-            sink,
-            std::sync::Arc::new(Lines),
-            args.tenant.parallelism.map_or(4, usize::from),
-        )
-        .await;
-        if let Ok(lock) = std::sync::Arc::try_unwrap(lock) {
-            run::unlock(lock).await?;
+    }
+    if !plan.summary.has_changes() {
+        println!("{}", crate::render::summary_line(&plan.summary));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.plan.is_none() {
+        print!("{}", render_plan(&plan, Format::Text));
+        if !args.auto_approve && !confirm()? {
+            println!("Apply cancelled.");
+            return Ok(ExitCode::from(1));
         }
-        println!(
-            "\nApply complete: {} done, {} failed, {} not started.",
-            report.done.len(),
-            report.failed.len(),
-            report.not_started.len()
-        );
-        for (address, action, error) in &report.failed {
-            println!("  failed: {address} ({action}): {error}");
-        }
-        for (address, action) in &report.not_started {
-            println!("  not started: {address} ({action})");
-        }
-        Ok(if report.succeeded() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        })
+    }
+    let sink = Arc::new(run::Sink {
+        backend: backend.clone(),
+        lock: lock.clone(),
+    });
+    let reporter = Arc::new(progress::for_apply(plan.changes.len()));
+    let parallelism = session.graph.parallelism();
+    let (report, _state) = crate::apply::apply(
+        &plan,
+        session.graph.clone(),
+        state,
+        sink,
+        reporter.clone(),
+        parallelism,
+    )
+    .await;
+    reporter.finish();
+    println!(
+        "\nApply complete: {} done, {} failed, {} not started.",
+        report.done.len(),
+        report.failed.len(),
+        report.not_started.len()
+    );
+    for (address, action, error) in &report.failed {
+        println!("  failed: {address} ({action}): {error}");
+    }
+    for (address, action) in &report.not_started {
+        println!("  not started: {address} ({action})");
+    }
+    Ok(if report.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }
 
