@@ -699,10 +699,15 @@ fn state_entries_with_nothing_left_to_manage_are_orphans() {
         "eligibility \"kim\" {\n  principal = \"user:kim@contoso.com\"\n  role      = \"Security Reader\"\n  duration  = \"P90D\"\n}\n\
          eligibility \"lea\" {\n  principal = \"user:lea@contoso.com\"\n  role      = \"Security Reader\"\n  duration  = \"P90D\"\n}\n",
     );
-    let orphans: Vec<String> = plan::orphans(&desired, &t.current, &t.resolved, &state)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let upkeep = plan::upkeep(
+        &desired,
+        &t.current,
+        &t.resolved,
+        &state,
+        &PlanOptions::at(now()),
+    );
+    assert!(upkeep.record.is_empty());
+    let orphans: Vec<String> = upkeep.forget.iter().map(ToString::to_string).collect();
     // max is still in the tenant: the plan removes it, it is no orphan.
     assert_eq!(
         orphans,
@@ -733,4 +738,57 @@ fn state_entries_with_nothing_left_to_manage_are_orphans() {
             ("eligibility.max".to_string(), Action::Remove)
         ]
     );
+}
+
+#[test]
+fn declared_policies_the_tenant_already_matches_are_recorded() {
+    let t = Tenant::new();
+    let desired = load_str(
+        "policy \"Security Reader\" {\n  activation {\n    max_duration = \"PT8H\"\n    require_mfa  = true\n  }\n}\n\
+         policy \"Global Reader\" {\n  activation {\n    max_duration = \"PT4H\"\n  }\n}\n",
+    );
+    let state = StateFile::new("l".into());
+    let opts = PlanOptions::at(now());
+    let upkeep = plan::upkeep(&desired, &t.current, &t.resolved, &state, &opts);
+    assert!(upkeep.forget.is_empty());
+    let recorded: Vec<(String, serde_json::Value)> = upkeep
+        .record
+        .iter()
+        .map(|r| (r.address.to_string(), r.attributes["settings"].clone()))
+        .collect();
+    assert_eq!(
+        recorded,
+        [(
+            "policy[\"Security Reader\"]".to_string(),
+            json!([
+                {"setting": "activation.max_duration", "value": "PT8H"},
+                {"setting": "activation.require_mfa", "value": "true"},
+                {"setting": "activation.require_justification", "value": "true"},
+                {"setting": "activation.require_ticket", "value": "false"},
+            ])
+        )],
+        "Global Reader differs: the plan updates it and apply records it then"
+    );
+    let p = plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        Some(&state),
+        basis(),
+        &opts,
+    )
+    .unwrap();
+    let actions: Vec<(String, Action)> = p
+        .changes
+        .iter()
+        .map(|c| (c.address.to_string(), c.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [("policy[\"Global Reader\"]".to_string(), Action::UpdateRules)]
+    );
+    let mut recorded = state.clone();
+    upkeep.apply_to(&mut recorded);
+    let again = plan::upkeep(&desired, &t.current, &t.resolved, &recorded, &opts);
+    assert!(again.is_empty(), "{again:?}");
 }

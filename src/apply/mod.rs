@@ -216,19 +216,15 @@ async fn run_step<T: Target>(
                     };
                 }
             }
-            let resource = Resource {
-                address: change.address.clone(),
-                kind: None,
-                schedule_id: None,
-                request_id: None,
-                principal_id: String::new(),
-                role_id: patch.role_id.clone(),
-                scope_id: "/".into(),
-                attributes: json!({
-                    "policy_id": patch.policy_id,
-                    "settings": patch.settings.iter().map(|s| json!({"setting": s.setting, "value": s.after})).collect::<Vec<_>>(),
-                }),
-            };
+            let resource = Resource::policy(
+                change.address.clone(),
+                &patch.role_id,
+                &patch.policy_id,
+                patch
+                    .settings
+                    .iter()
+                    .map(|s| (s.setting.clone(), s.after.clone())),
+            );
             match commit(state, sink, |s| upsert(s, resource)).await {
                 Ok(()) => StepResult::Done {
                     detail: format!("{} rule(s) updated", patch.rules.rules.len()),

@@ -494,15 +494,18 @@ async fn apply_locked(
     let mut state = planned
         .state
         .unwrap_or_else(|| crate::state::StateFile::new(uuid::Uuid::new_v4().to_string()));
-    // What an earlier run removed but could not record any more, and the
-    // like: nothing to send, only to forget.
-    let orphans = crate::plan::orphans(desired, &planned.current, &planned.resolved, &state);
-    if !orphans.is_empty() {
-        state.resources.retain(|r| !orphans.contains(&r.address));
+    // What an earlier run did but could not record any more, and the like:
+    // nothing to send, only to write down.
+    let upkeep = crate::plan::upkeep(desired, &planned.current, &planned.resolved, &state, opts);
+    if !upkeep.is_empty() {
+        upkeep.apply_to(&mut state);
         state.serial += 1;
         run::save(backend, lock, &state).await?;
-        for a in &orphans {
+        for a in &upkeep.forget {
             eprintln!("{a}: forgotten (no longer declared, and nothing of it left to manage)");
+        }
+        for r in &upkeep.record {
+            eprintln!("{}: recorded (the tenant has it as declared)", r.address);
         }
     }
     if !plan.summary.has_changes() {

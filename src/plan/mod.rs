@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::model::{RequestAction, ScheduleRequest};
 pub use action::{Action, Colour, Reason};
-pub use diff::{effective_policies, orphans, plan};
-pub use rules::{RulesError, SettingChange, desired_rules, diff_rules};
+pub use diff::{Upkeep, effective_policies, plan, upkeep};
+pub use rules::{RulesError, SettingChange, desired_rules, diff_rules, named_rules, rule_settings};
 
 use crate::config::{Diagnostics, Location};
 use crate::model::{Address, AssignmentKind, IsoDuration, PrincipalRef, RoleRef, RuleSet, Scope};

@@ -70,6 +70,33 @@ pub struct Resource {
     pub attributes: serde_json::Value,
 }
 
+impl Resource {
+    /// A policy pim manages, with the settings last applied to it.
+    pub fn policy(
+        address: Address,
+        role_id: &str,
+        policy_id: &str,
+        settings: impl IntoIterator<Item = (String, String)>,
+    ) -> Resource {
+        Resource {
+            address,
+            kind: None,
+            schedule_id: None,
+            request_id: None,
+            principal_id: String::new(),
+            role_id: role_id.to_string(),
+            scope_id: "/".into(),
+            attributes: serde_json::json!({
+                "policy_id": policy_id,
+                "settings": settings
+                    .into_iter()
+                    .map(|(setting, value)| serde_json::json!({ "setting": setting, "value": value }))
+                    .collect::<Vec<_>>(),
+            }),
+        }
+    }
+}
+
 /// The whole state file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateFile {
