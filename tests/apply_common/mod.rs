@@ -290,7 +290,13 @@ pub fn assert_converged(t: &Tenant, state: &StateFile, s: Sizes) {
         .iter()
         .map(|r| r.address.to_string())
         .collect();
-    assert_eq!(addresses, declared_addresses(s), "state addresses");
+    let want = declared_addresses(s);
+    let missing: Vec<_> = want.difference(&addresses).collect();
+    let extra: Vec<_> = addresses.difference(&want).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "the state differs from the configuration: missing {missing:?}, not declared {extra:?}"
+    );
     let ids = schedule_ids(t);
     for r in &state.resources {
         if let Some(id) = &r.schedule_id {
