@@ -173,8 +173,10 @@ pub fn backend(desired: &Desired) -> anyhow::Result<Backend> {
             account,
             container,
             blob,
+            endpoint,
         } => {
-            let settings = AzureSettings::from_env(account, container, blob, None)?;
+            let settings =
+                AzureSettings::from_env(account, container, blob, endpoint.clone(), None)?;
             Backend::Azure(Box::new(AzureBackend::new(settings)?))
         }
     })

@@ -161,13 +161,15 @@ impl AzureSettings {
         }
     }
 
-    /// Settings for the `state` block, with the endpoint from
-    /// `PIM_STORAGE_ENDPOINT` and the credential from [`AzureAuth::from_env`],
-    /// falling back to `token` (Entra ID) when no key or SAS is set.
+    /// Settings for the `state` block, with the credential from
+    /// [`AzureAuth::from_env`], falling back to `token` (Entra ID) when no
+    /// key or SAS is set. `PIM_STORAGE_ENDPOINT` overrides the endpoint the
+    /// block gives, if any.
     pub fn from_env(
         account: impl Into<String>,
         container: impl Into<String>,
         blob: impl Into<String>,
+        endpoint: Option<String>,
         token: Option<Arc<dyn TokenSource>>,
     ) -> Result<Self, StateError> {
         let auth = match (AzureAuth::from_env(), token) {
@@ -185,7 +187,8 @@ impl AzureSettings {
         let mut s = AzureSettings::new(account, container, blob, auth);
         s.endpoint = std::env::var("PIM_STORAGE_ENDPOINT")
             .ok()
-            .filter(|e| !e.trim().is_empty());
+            .filter(|e| !e.trim().is_empty())
+            .or(endpoint);
         Ok(s)
     }
 }
