@@ -78,8 +78,8 @@ fn apply_converges_and_follows_configuration_changes() {
     let s = state(&dir);
     assert_eq!(s["version"], 1);
     assert!(
-        s["serial"].as_u64().unwrap() >= 26,
-        "saved after every step"
+        s["serial"].as_u64().unwrap() > 1,
+        "saved as steps ended, not only at the end"
     );
     assert!(addresses(&dir).contains(&"eligibility.trent_exchange".to_string()));
 

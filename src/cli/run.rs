@@ -267,11 +267,10 @@ impl crate::apply::StateSink for Sink {
         match (&*self.backend, &*self.lock) {
             (Backend::Local(b), _) => b.save(state).map_err(|e| e.to_string()),
             (Backend::Azure(b), Lock::Azure(l)) => {
-                // Steps run on the multi-threaded runtime, so blocking here is allowed.
-                tokio::task::block_in_place(|| {
-                    tokio::runtime::Handle::current().block_on(b.save(l, state))
-                })
-                .map_err(|e| e.to_string())
+                // Apply saves from its blocking pool, where waiting is allowed.
+                tokio::runtime::Handle::current()
+                    .block_on(b.save(l, state))
+                    .map_err(|e| e.to_string())
             }
             (Backend::Azure(_), Lock::Local(_)) => {
                 Err("the azurerm backend needs its lease".into())
