@@ -494,9 +494,16 @@ async fn apply_locked(
     let mut state = planned
         .state
         .unwrap_or_else(|| crate::state::StateFile::new(uuid::Uuid::new_v4().to_string()));
+    let upkeep = crate::plan::upkeep(desired, &planned.current, &planned.resolved, &state, opts);
+    if plan.summary.has_changes() && args.plan.is_none() {
+        print!("{}", render_plan(&plan, Format::Text));
+        if !args.auto_approve && !confirm()? {
+            println!("Apply cancelled.");
+            return Ok(ExitCode::from(1));
+        }
+    }
     // What an earlier run did but could not record any more, and the like:
     // nothing to send, only to write down.
-    let upkeep = crate::plan::upkeep(desired, &planned.current, &planned.resolved, &state, opts);
     if !upkeep.is_empty() {
         upkeep.apply_to(&mut state);
         state.serial += 1;
@@ -511,13 +518,6 @@ async fn apply_locked(
     if !plan.summary.has_changes() {
         println!("{}", crate::render::summary_line(&plan.summary));
         return Ok(ExitCode::SUCCESS);
-    }
-    if args.plan.is_none() {
-        print!("{}", render_plan(&plan, Format::Text));
-        if !args.auto_approve && !confirm()? {
-            println!("Apply cancelled.");
-            return Ok(ExitCode::from(1));
-        }
     }
     let sink = Arc::new(run::Sink {
         backend: backend.clone(),
