@@ -1,6 +1,6 @@
 //! Apply benchmark: 1,000 creates against the in-process emulator with 20 ms
 //! latency per request, through the same wiring as `pim apply` (plan from
-//! Graph and the local state, state locked and saved after every step).
+//! Graph and the local state, the state locked, and saved as steps end).
 //! Prints the wall time and the Graph requests the emulator served, next to
 //! the lower bound: one schedule request per create, plus the reads no plan
 //! can do without (the name lookups, 20 to a `$batch`; both schedule lists;
