@@ -148,8 +148,14 @@ fn full_language_evaluates() {
     );
     assert!(d.roles[0].item.exclusive);
     assert!(d.roles[1].item.custom);
-    assert!(
-        matches!(&d.state, StateSettings::AzureRm { account, .. } if account == "contosopimstate")
+    assert_eq!(
+        d.state,
+        StateSettings::AzureRm {
+            account: "contosopimstate".into(),
+            container: "pim".into(),
+            blob: "prod.json".into(),
+            endpoint: Some("https://contosopimstate.blob.core.usgovcloudapi.net".into()),
+        }
     );
     assert_eq!(d.tenant.renew_within, Some(IsoDuration::days(14)));
     assert_eq!(
@@ -158,6 +164,34 @@ fn full_language_evaluates() {
             RoleRef::Name("Global Administrator".into()),
             RoleRef::Name("Contoso Deployment Operator".into())
         ])
+    );
+}
+
+#[test]
+fn the_state_endpoint_is_a_url_and_only_for_azurerm() {
+    let load = |state: &str| {
+        config::load_sources(
+            Path::new("."),
+            vec![(
+                PathBuf::from("main.pim.hcl"),
+                format!("state {{\n{state}\n}}\n"),
+            )],
+            &opts(),
+        )
+    };
+    let err = load("backend = \"azurerm\"\naccount = \"acct\"\ncontainer = \"pim\"\nendpoint = \"acct.blob.core.chinacloudapi.cn\"")
+        .unwrap_err()
+        .diagnostics()
+        .to_string();
+    assert!(err.contains("main.pim.hcl:5:12"), "{err}");
+    assert!(err.contains("\"endpoint\" must be a URL"), "{err}");
+    let err = load("backend = \"local\"\nendpoint = \"http://127.0.0.1:10000/devstoreaccount1\"")
+        .unwrap_err()
+        .diagnostics()
+        .to_string();
+    assert!(
+        err.contains("\"endpoint\" does not apply to the local backend"),
+        "{err}"
     );
 }
 
@@ -174,7 +208,7 @@ fn variables_without_value_and_undeclared_overrides_are_errors() {
     assert!(text.contains("did you mean \"domain\"?"), "{text}");
     assert!(
         text.contains(
-            "tests/fixtures/valid/full/main.pim.hcl:23:10: error: variable \"domain\" has no value"
+            "tests/fixtures/valid/full/main.pim.hcl:24:10: error: variable \"domain\" has no value"
         ),
         "{text}"
     );

@@ -641,3 +641,154 @@ fn removals_wait_out_graphs_five_minute_rule() {
     assert_eq!(p.changes.len(), 1);
     assert_eq!(p.changes[0].action, Action::Remove);
 }
+
+#[test]
+fn state_entries_with_nothing_left_to_manage_are_orphans() {
+    let mut t = Tenant::new();
+    let kept = t.grant(
+        AssignmentKind::Eligible,
+        "kim",
+        "Security Reader",
+        10,
+        Some(90),
+    );
+    let renamed = t.grant(
+        AssignmentKind::Eligible,
+        "lea",
+        "Security Reader",
+        10,
+        Some(90),
+    );
+    let undeclared = t.grant(
+        AssignmentKind::Eligible,
+        "max",
+        "Security Reader",
+        10,
+        Some(90),
+    );
+    t.user("gone");
+    let mut state = StateFile::new("l".into());
+    let p90 = json!({"duration": "P90D"});
+    for (address, id, user) in [
+        ("eligibility.kim", kept.as_str(), "u-kim"),
+        ("eligibility.lea_old", renamed.as_str(), "u-lea"),
+        ("eligibility.max", undeclared.as_str(), "u-max"),
+        // Removed by a run that was killed before it could record it.
+        ("eligibility.gone", "sched-removed", "u-gone"),
+    ] {
+        state.resources.push(managed(
+            address,
+            AssignmentKind::Eligible,
+            id,
+            user,
+            "Security Reader",
+            p90.clone(),
+        ));
+    }
+    state.resources.push(pim::state::Resource {
+        address: Address::new(BlockKind::Policy, "Global Reader"),
+        kind: None,
+        schedule_id: None,
+        request_id: None,
+        principal_id: String::new(),
+        role_id: common::role_id("Global Reader"),
+        scope_id: "/".into(),
+        attributes: json!({}),
+    });
+    let desired = load_str(
+        "eligibility \"kim\" {\n  principal = \"user:kim@contoso.com\"\n  role      = \"Security Reader\"\n  duration  = \"P90D\"\n}\n\
+         eligibility \"lea\" {\n  principal = \"user:lea@contoso.com\"\n  role      = \"Security Reader\"\n  duration  = \"P90D\"\n}\n",
+    );
+    let upkeep = plan::upkeep(
+        &desired,
+        &t.current,
+        &t.resolved,
+        &state,
+        &PlanOptions::at(now()),
+    );
+    assert!(upkeep.record.is_empty());
+    let orphans: Vec<String> = upkeep.forget.iter().map(ToString::to_string).collect();
+    // max is still in the tenant: the plan removes it, it is no orphan.
+    assert_eq!(
+        orphans,
+        [
+            "eligibility.lea_old",
+            "eligibility.gone",
+            "policy[\"Global Reader\"]"
+        ]
+    );
+    let p = plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        Some(&state),
+        basis(),
+        &PlanOptions::at(now()),
+    )
+    .unwrap();
+    let actions: Vec<(String, Action)> = p
+        .changes
+        .iter()
+        .map(|c| (c.address.to_string(), c.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("eligibility.lea".to_string(), Action::Adopt),
+            ("eligibility.max".to_string(), Action::Remove)
+        ]
+    );
+}
+
+#[test]
+fn declared_policies_the_tenant_already_matches_are_recorded() {
+    let t = Tenant::new();
+    let desired = load_str(
+        "policy \"Security Reader\" {\n  activation {\n    max_duration = \"PT8H\"\n    require_mfa  = true\n  }\n}\n\
+         policy \"Global Reader\" {\n  activation {\n    max_duration = \"PT4H\"\n  }\n}\n",
+    );
+    let state = StateFile::new("l".into());
+    let opts = PlanOptions::at(now());
+    let upkeep = plan::upkeep(&desired, &t.current, &t.resolved, &state, &opts);
+    assert!(upkeep.forget.is_empty());
+    let recorded: Vec<(String, serde_json::Value)> = upkeep
+        .record
+        .iter()
+        .map(|r| (r.address.to_string(), r.attributes["settings"].clone()))
+        .collect();
+    assert_eq!(
+        recorded,
+        [(
+            "policy[\"Security Reader\"]".to_string(),
+            json!([
+                {"setting": "activation.max_duration", "value": "PT8H"},
+                {"setting": "activation.require_mfa", "value": "true"},
+                {"setting": "activation.require_justification", "value": "true"},
+                {"setting": "activation.require_ticket", "value": "false"},
+            ])
+        )],
+        "Global Reader differs: the plan updates it and apply records it then"
+    );
+    let p = plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        Some(&state),
+        basis(),
+        &opts,
+    )
+    .unwrap();
+    let actions: Vec<(String, Action)> = p
+        .changes
+        .iter()
+        .map(|c| (c.address.to_string(), c.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [("policy[\"Global Reader\"]".to_string(), Action::UpdateRules)]
+    );
+    let mut recorded = state.clone();
+    upkeep.apply_to(&mut recorded);
+    let again = plan::upkeep(&desired, &t.current, &t.resolved, &recorded, &opts);
+    assert!(again.is_empty(), "{again:?}");
+}

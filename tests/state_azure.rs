@@ -2,6 +2,8 @@
 //! started by each test on a free loopback port (from `npm ci`'s
 //! node_modules) and killed when the test ends.
 
+mod cli_common;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -435,4 +437,75 @@ async fn credentials_stay_out_of_errors_and_debug_output() {
         matches!(err, StateError::Azure(AzureError::Token { .. })),
         "{err:?}"
     );
+}
+
+/// `pim apply` with `state { backend = "azurerm" … endpoint = … }`: the
+/// endpoint comes from the file, the key from the environment; a second
+/// apply while the first runs fails at once on the lease, naming the first.
+#[test]
+fn a_second_apply_fails_fast_on_the_lease_naming_the_first() {
+    let az = Azurite::start("cli");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(az.fresh("pim-cli"));
+    // Slow Graph answers keep the first run going while the second starts.
+    let dir = cli_common::contoso("azurerm", Some(150));
+    let config = dir.join("contoso.pim.hcl");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let state_block = "state {\n  backend = \"local\"\n  path    = \"pim.state.json\"\n}\n";
+    assert!(text.contains(state_block));
+    let azurerm = format!(
+        "state {{\n  backend   = \"azurerm\"\n  account   = \"{ACCOUNT}\"\n  container = \"pim-cli\"\n  blob      = \"contoso/pim.state.json\"\n  endpoint  = \"{}\"\n}}\n",
+        az.endpoint
+    );
+    std::fs::write(&config, text.replace(state_block, &azurerm)).unwrap();
+    let env = [("AZURE_STORAGE_KEY", KEY)];
+
+    let cli_common::Concurrent {
+        pid,
+        first,
+        second,
+        second_ended_first,
+    } = cli_common::concurrent_applies(&dir, &env);
+    let err = cli_common::text(&second);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(err.contains("is locked by"), "{err}");
+    assert!(
+        err.contains(&format!("(pid {pid}, apply)")),
+        "names the first run's process: {err}"
+    );
+    assert!(
+        err.contains("lock id"),
+        "says what pim state unlock takes: {err}"
+    );
+    assert!(
+        second_ended_first,
+        "the second run failed at once instead of waiting for the lease"
+    );
+    assert_eq!(first.status.code(), Some(0), "{}", cli_common::text(&first));
+    assert!(
+        !dir.join("pim.state.json").exists(),
+        "the state went to the blob, not to a local file"
+    );
+
+    let mut settings = az.settings("pim-cli");
+    settings.blob = "contoso/pim.state.json".into();
+    let saved = rt
+        .block_on(AzureBackend::new(settings).unwrap().load())
+        .unwrap()
+        .expect("the state is in the blob");
+    assert!(
+        saved
+            .resources
+            .iter()
+            .any(|r| r.address.to_string() == "eligibility.trent_exchange"),
+        "{saved:?}"
+    );
+    let out = cli_common::pim(&dir, &["plan", "--detailed-exitcode"], &env)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", cli_common::text(&out));
+    let _ = std::fs::remove_dir_all(&dir);
 }

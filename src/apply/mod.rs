@@ -1,7 +1,10 @@
 //! Executing a plan: phase by phase (rule updates, grants, removals), the
 //! steps of a phase concurrently up to a bound, each outcome read from
-//! Graph's answer, and the state saved after every step Graph confirmed.
-//! A failure stops later phases; what is in flight finishes.
+//! Graph's answer, and every step Graph confirmed saved in state before it
+//! counts as done (steps that end during a save share the next one). A
+//! failure stops later phases; what is in flight finishes.
+
+mod graph;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,8 +14,10 @@ use serde_json::json;
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::model::{Address, RuleId, RuleValue};
-use crate::plan::{Action, Change, GrantRequest, Plan, RequestAction, Step};
+use crate::plan::{Action, Change, Plan, RequestAction, ScheduleRequest, Step};
 use crate::state::{Resource, StateFile};
+
+pub use graph::DEFAULT_JUSTIFICATION;
 
 /// What Graph answered to a schedule request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,12 +38,12 @@ pub struct TargetError {
     pub request_id: Option<String>,
 }
 
-/// The tenant as apply drives it. The Graph client implements it; tests use
-/// a fake.
+/// The tenant as apply drives it. The Graph client ([`crate::graph::HttpGraph`])
+/// implements it; tests use a fake.
 pub trait Target: Send + Sync {
     fn send(
         &self,
-        request: &GrantRequest,
+        request: &ScheduleRequest,
     ) -> impl Future<Output = Result<RequestOutcome, TargetError>> + Send;
     fn patch_rule(
         &self,
@@ -50,12 +55,13 @@ pub trait Target: Send + Sync {
     /// how an idempotent re-run learns the id of what already exists.
     fn find_schedule(
         &self,
-        request: &GrantRequest,
+        request: &ScheduleRequest,
     ) -> impl Future<Output = Result<Option<String>, TargetError>> + Send;
 }
 
-/// Where state goes after every step.
-pub trait StateSink: Send + Sync {
+/// Where state goes as steps end. Called on a thread that may block
+/// (tokio's blocking pool), one save at a time, each with a higher serial.
+pub trait StateSink: Send + Sync + 'static {
     fn save(&self, state: &StateFile) -> Result<(), String>;
 }
 
@@ -91,7 +97,8 @@ impl ApplyReport {
 }
 
 /// Runs `plan` against `target`, starting from `state`; returns the report
-/// and the final state (also saved through `sink` after every step).
+/// and the final state (also saved through `sink`, each step's change before
+/// the step is reported).
 pub async fn apply<T: Target + 'static>(
     plan: &Plan,
     target: Arc<T>,
@@ -100,7 +107,7 @@ pub async fn apply<T: Target + 'static>(
     progress: Arc<dyn Progress>,
     parallelism: usize,
 ) -> (ApplyReport, StateFile) {
-    let state = Arc::new(Mutex::new(state));
+    let journal = Arc::new(Journal::new(state, sink));
     let mut report = ApplyReport::default();
     let permits = Arc::new(Semaphore::new(parallelism.max(1)));
     let mut failed = false;
@@ -119,10 +126,9 @@ pub async fn apply<T: Target + 'static>(
         let mut tasks = tokio::task::JoinSet::new();
         for (i, change) in changes.iter().enumerate() {
             let change = (*change).clone();
-            let (target, state, sink, progress, permits) = (
+            let (target, journal, progress, permits) = (
                 target.clone(),
-                state.clone(),
-                sink.clone(),
+                journal.clone(),
                 progress.clone(),
                 permits.clone(),
             );
@@ -136,7 +142,7 @@ pub async fn apply<T: Target + 'static>(
                     );
                 };
                 progress.started(&change);
-                let result = run_step(&change, target.as_ref(), &state, sink.as_ref()).await;
+                let result = run_step(&change, target.as_ref(), &journal).await;
                 progress.finished(&change, &result);
                 (i, result)
             });
@@ -175,9 +181,12 @@ pub async fn apply<T: Target + 'static>(
             }
         }
     }
-    let state = Arc::try_unwrap(state)
-        .map(Mutex::into_inner)
-        .unwrap_or_else(|s| s.blocking_lock().clone());
+    let state = match Arc::try_unwrap(journal) {
+        Ok(j) => j.into_state(),
+        // Every step has been joined, so no one else holds it; if someone
+        // did, a copy is as good.
+        Err(shared) => shared.lock().0.clone(),
+    };
     (report, state)
 }
 
@@ -194,12 +203,7 @@ fn accepted(status: &str) -> bool {
     )
 }
 
-async fn run_step<T: Target>(
-    change: &Change,
-    target: &T,
-    state: &Mutex<StateFile>,
-    sink: &dyn StateSink,
-) -> StepResult {
+async fn run_step<T: Target>(change: &Change, target: &T, journal: &Journal) -> StepResult {
     match &change.step {
         Step::Rules(patch) => {
             for (id, value) in &patch.rules.rules {
@@ -209,20 +213,16 @@ async fn run_step<T: Target>(
                     };
                 }
             }
-            let resource = Resource {
-                address: change.address.clone(),
-                kind: None,
-                schedule_id: None,
-                request_id: None,
-                principal_id: String::new(),
-                role_id: patch.role_id.clone(),
-                scope_id: "/".into(),
-                attributes: json!({
-                    "policy_id": patch.policy_id,
-                    "settings": patch.settings.iter().map(|s| json!({"setting": s.setting, "value": s.after})).collect::<Vec<_>>(),
-                }),
-            };
-            match commit(state, sink, |s| upsert(s, resource)).await {
+            let resource = Resource::policy(
+                change.address.clone(),
+                &patch.role_id,
+                &patch.policy_id,
+                patch
+                    .settings
+                    .iter()
+                    .map(|s| (s.setting.clone(), s.after.clone())),
+            );
+            match journal.commit(|s| upsert(s, resource)).await {
                 Ok(()) => StepResult::Done {
                     detail: format!("{} rule(s) updated", patch.rules.rules.len()),
                 },
@@ -299,10 +299,9 @@ async fn run_step<T: Target>(
             }
             let address = change.address.clone();
             let saved = if change.action == Action::Remove {
-                commit(state, sink, |s| {
-                    s.resources.retain(|r| r.address != address)
-                })
-                .await
+                journal
+                    .commit(|s| s.resources.retain(|r| r.address != address))
+                    .await
             } else {
                 let justification = requests
                     .first()
@@ -324,7 +323,7 @@ async fn run_step<T: Target>(
                     scope_id: subject.scope_id.clone(),
                     attributes: json!({ "duration": declared, "justification": justification }),
                 };
-                commit(state, sink, |s| upsert(s, resource)).await
+                journal.commit(|s| upsert(s, resource)).await
             };
             match saved {
                 Ok(()) => StepResult::Done {
@@ -350,15 +349,61 @@ fn upsert(state: &mut StateFile, resource: Resource) {
     state.resources.sort_by_key(|r| r.address.to_string());
 }
 
-/// Changes the state and saves it at once, serialised across steps.
-async fn commit(
-    state: &Mutex<StateFile>,
-    sink: &dyn StateSink,
-    f: impl FnOnce(&mut StateFile),
-) -> Result<(), String> {
-    let mut s = state.lock().await;
-    f(&mut s);
-    s.serial += 1;
-    sink.save(&s)
-        .inspect_err(|e| tracing::error!("saving state failed: {e}"))
+/// The state as steps change it, and its saves. A step's change is in a
+/// save that has ended before the step counts as done; changes made while a
+/// save runs go into the next save together (a group commit), so saving
+/// never holds up more steps than one save's time, however large the state.
+struct Journal {
+    /// The state, and how many changes it has had.
+    state: std::sync::Mutex<(StateFile, u64)>,
+    /// Held while saving: the changes the last save held, and its outcome.
+    saved: Mutex<(u64, Result<(), String>)>,
+    sink: Arc<dyn StateSink>,
+}
+
+impl Journal {
+    fn new(state: StateFile, sink: Arc<dyn StateSink>) -> Self {
+        Journal {
+            state: std::sync::Mutex::new((state, 0)),
+            saved: Mutex::new((0, Ok(()))),
+            sink,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (StateFile, u64)> {
+        // A step that panicked must not take the state with it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the state, and returns once a save holding the change has
+    /// ended, with that save's outcome.
+    async fn commit(&self, f: impl FnOnce(&mut StateFile)) -> Result<(), String> {
+        let mine = {
+            let mut s = self.lock();
+            f(&mut s.0);
+            s.1 += 1;
+            s.1
+        };
+        let mut saved = self.saved.lock().await;
+        if saved.0 >= mine {
+            return saved.1.clone();
+        }
+        let (snapshot, changes) = {
+            let mut s = self.lock();
+            s.0.serial += 1;
+            (s.0.clone(), s.1)
+        };
+        let sink = self.sink.clone();
+        // Writing (and fsync) blocks: not on the threads that drive requests.
+        let result = tokio::task::spawn_blocking(move || sink.save(&snapshot))
+            .await
+            .unwrap_or_else(|e| Err(format!("saving state stopped: {e}")))
+            .inspect_err(|e| tracing::error!("saving state failed: {e}"));
+        *saved = (changes, result.clone());
+        result
+    }
+
+    fn into_state(self) -> StateFile {
+        self.state.into_inner().unwrap_or_else(|e| e.into_inner()).0
+    }
 }

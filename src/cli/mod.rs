@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -10,7 +11,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{self, LoadOptions};
 
 pub mod emulator;
-mod run;
+mod progress;
+pub mod run;
 mod selfservice;
 
 #[derive(Debug, Parser)]
@@ -454,21 +456,6 @@ fn confirm() -> anyhow::Result<bool> {
     Ok(answer.trim() == "yes")
 }
 
-/// Prints each step as it ends: one line per step, for logs and CI.
-struct Lines;
-impl crate::apply::Progress for Lines {
-    fn finished(&self, change: &crate::plan::Change, result: &crate::apply::StepResult) {
-        match result {
-            crate::apply::StepResult::Done { detail } => {
-                eprintln!("{}: {} done ({detail})", change.address, change.action)
-            }
-            crate::apply::StepResult::Failed { error } => {
-                eprintln!("{}: {} FAILED: {error}", change.address, change.action)
-            }
-        }
-    }
-}
-
 fn apply_command(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     let Some(desired) = load_config(&args.config) else {
         return Ok(ExitCode::from(1));
@@ -480,91 +467,119 @@ fn apply_command(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     opts.max_removals = args.max_removals;
     let rt = runtime()?;
     rt.block_on(async {
-        let session = run::connect(
-            &desired,
-            args.tenant.auth,
-            args.tenant.parallelism.map(usize::from),
-            true,
-        )
-        .await?;
-        let backend = std::sync::Arc::new(run::backend(&desired)?);
-        let lock = run::lock(&backend, "apply").await?;
-        let planned = match run::make_plan(&session, &desired, &backend, &opts).await {
-            Ok(p) => p,
-            Err(run::Failure::Diagnostics(d)) => {
-                print_failure(&d, Format::Text);
-                run::unlock(lock).await?;
-                return Ok(ExitCode::from(1));
-            }
-            Err(run::Failure::Other(e)) => return Err(e),
+        // The lock comes first: a second run stops here, before it signs in
+        // or starts anything.
+        let backend = Arc::new(run::backend(&desired)?);
+        let lock = Arc::new(run::lock(&backend, "apply").await?);
+        let result = apply_locked(args, &desired, &opts, &backend, &lock).await;
+        let unlocked = match Arc::try_unwrap(lock) {
+            Ok(lock) => run::unlock(lock).await,
+            Err(_) => Ok(()),
         };
-        let plan = match &args.plan {
-            Some(file) => {
-                let saved = crate::plan::planfile::read(file)?;
-                let why = stale_reasons(&saved.basis, &planned.plan.basis);
-                if !why.is_empty() {
-                    run::unlock(lock).await?;
-                    anyhow::bail!(
-                        "the saved plan {} is stale: {}; make a new one with pim plan",
-                        file.display(),
-                        why.join(", ")
-                    );
-                }
-                saved
+        let code = result?;
+        unlocked?;
+        Ok(code)
+    })
+}
+
+/// `pim apply` once the state is locked.
+async fn apply_locked(
+    args: &ApplyArgs,
+    desired: &config::Desired,
+    opts: &crate::plan::PlanOptions,
+    backend: &Arc<run::Backend>,
+    lock: &Arc<run::Lock>,
+) -> anyhow::Result<ExitCode> {
+    let session = run::connect(
+        desired,
+        args.tenant.auth,
+        args.tenant.parallelism.map(usize::from),
+        true,
+    )
+    .await?;
+    let planned = match run::make_plan(&session, desired, backend, opts).await {
+        Ok(p) => p,
+        Err(run::Failure::Diagnostics(d)) => {
+            print_failure(&d, Format::Text);
+            return Ok(ExitCode::from(1));
+        }
+        Err(run::Failure::Other(e)) => return Err(e),
+    };
+    let plan = match &args.plan {
+        Some(file) => {
+            let saved = crate::plan::planfile::read(file)?;
+            let why = stale_reasons(&saved.basis, &planned.plan.basis);
+            if !why.is_empty() {
+                anyhow::bail!(
+                    "the saved plan {} is stale: {}; make a new one with pim plan",
+                    file.display(),
+                    why.join(", ")
+                );
             }
-            None => planned.plan,
-        };
-        if !plan.summary.has_changes() {
-            println!("{}", crate::render::summary_line(&plan.summary));
-            run::unlock(lock).await?;
-            return Ok(ExitCode::SUCCESS);
+            saved
         }
-        if args.plan.is_none() {
-            print!("{}", render_plan(&plan, Format::Text));
-            if !args.auto_approve && !confirm()? {
-                println!("Apply cancelled.");
-                run::unlock(lock).await?;
-                return Ok(ExitCode::from(1));
-            }
+        None => planned.plan,
+    };
+    let mut state = planned
+        .state
+        .unwrap_or_else(|| crate::state::StateFile::new(uuid::Uuid::new_v4().to_string()));
+    let upkeep = crate::plan::upkeep(desired, &planned.current, &planned.resolved, &state, opts);
+    if plan.summary.has_changes() && args.plan.is_none() {
+        print!("{}", render_plan(&plan, Format::Text));
+        if !args.auto_approve && !confirm()? {
+            println!("Apply cancelled.");
+            return Ok(ExitCode::from(1));
         }
-        let state = planned
-            .state
-            .unwrap_or_else(|| crate::state::StateFile::new(uuid::Uuid::new_v4().to_string()));
-        let lock = std::sync::Arc::new(lock);
-        let sink = std::sync::Arc::new(run::Sink {
-            backend: backend.clone(),
-            lock: lock.clone(),
-        });
-        let target = std::sync::Arc::new(run::GraphTarget(std::sync::Arc::new(session.graph)));
-        let (report, _state) = crate::apply::apply(
-            &plan,
-            target,
-            state,
-            sink,
-            std::sync::Arc::new(Lines),
-            args.tenant.parallelism.map_or(4, usize::from),
-        )
-        .await;
-        if let Ok(lock) = std::sync::Arc::try_unwrap(lock) {
-            run::unlock(lock).await?;
+    }
+    // What an earlier run did but could not record any more, and the like:
+    // nothing to send, only to write down.
+    if !upkeep.is_empty() {
+        upkeep.apply_to(&mut state);
+        state.serial += 1;
+        run::save(backend, lock, &state).await?;
+        for a in &upkeep.forget {
+            eprintln!("{a}: forgotten (no longer declared, and nothing of it left to manage)");
         }
-        println!(
-            "\nApply complete: {} done, {} failed, {} not started.",
-            report.done.len(),
-            report.failed.len(),
-            report.not_started.len()
-        );
-        for (address, action, error) in &report.failed {
-            println!("  failed: {address} ({action}): {error}");
+        for r in &upkeep.record {
+            eprintln!("{}: recorded (the tenant has it as declared)", r.address);
         }
-        for (address, action) in &report.not_started {
-            println!("  not started: {address} ({action})");
-        }
-        Ok(if report.succeeded() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        })
+    }
+    if !plan.summary.has_changes() {
+        println!("{}", crate::render::summary_line(&plan.summary));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sink = Arc::new(run::Sink {
+        backend: backend.clone(),
+        lock: lock.clone(),
+    });
+    let reporter = Arc::new(progress::for_apply(plan.changes.len()));
+    let parallelism = session.graph.parallelism();
+    let (report, _state) = crate::apply::apply(
+        &plan,
+        session.graph.clone(),
+        state,
+        sink,
+        reporter.clone(),
+        parallelism,
+    )
+    .await;
+    reporter.finish();
+    println!(
+        "\nApply complete: {} done, {} failed, {} not started.",
+        report.done.len(),
+        report.failed.len(),
+        report.not_started.len()
+    );
+    for (address, action, error) in &report.failed {
+        println!("  failed: {address} ({action}): {error}");
+    }
+    for (address, action) in &report.not_started {
+        println!("  not started: {address} ({action})");
+    }
+    Ok(if report.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }
 
@@ -888,10 +903,12 @@ fn export_command(args: &ExportArgs) -> anyhow::Result<ExitCode> {
             true,
         )
         .await?;
-        let mut current =
-            crate::snapshot::read(&session.graph, &crate::snapshot::ReadOptions::default())
-                .await
-                .map_err(|e| anyhow::anyhow!(e))?;
+        let mut current = crate::snapshot::read(
+            session.graph.as_ref(),
+            &crate::snapshot::ReadOptions::default(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
         // Approvers are named like holders, so fetch any the snapshot did not need.
         let missing: Vec<String> = current
             .policies

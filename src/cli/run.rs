@@ -1,9 +1,11 @@
 //! Wiring the stages together for the commands that talk to a tenant:
 //! load the configuration, connect (to Graph, or to the embedded emulator
 //! the example's `tenant { emulator = … }` names), resolve names, read the
-//! tenant and the state, and plan.
+//! tenant and the state, and plan. Public so that end-to-end tests and the
+//! benchmarks drive exactly what the commands do.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
 
@@ -18,9 +20,19 @@ use crate::state::{AzureBackend, AzureSettings, LocalBackend, StateFile};
 
 /// A connection to the tenant, and the emulator behind it when embedded.
 pub struct Session {
-    pub graph: HttpGraph,
+    pub graph: Arc<HttpGraph>,
     /// Kept alive for as long as the session.
     _emulator: Option<Emulator>,
+}
+
+impl Session {
+    /// A session over a client made elsewhere (tests, benchmarks).
+    pub fn new(graph: HttpGraph) -> Self {
+        Session {
+            graph: Arc::new(graph),
+            _emulator: None,
+        }
+    }
 }
 
 /// Why a run could not produce a plan: bad names or policy violations
@@ -118,7 +130,7 @@ pub async fn connect_as(
         None => HttpGraph::new(settings)?,
     };
     Ok(Session {
-        graph,
+        graph: Arc::new(graph),
         _emulator: emulator,
     })
 }
@@ -149,7 +161,7 @@ pub async fn read_tenant(
     session: &Session,
     desired: &Desired,
 ) -> Result<(Resolved, Current), Failure> {
-    let resolution = match resolve::resolve(&session.graph, desired).await {
+    let resolution = match resolve::resolve(session.graph.as_ref(), desired).await {
         Ok(r) => r,
         Err(ResolveError::Invalid(d)) => return Err(Failure::Diagnostics(d)),
         Err(ResolveError::Graph(e)) => return Err(Failure::Other(anyhow!(e))),
@@ -163,7 +175,7 @@ pub async fn read_tenant(
         .chain(desired.policies.iter().map(|p| &p.item.role))
         .chain(desired.roles.iter().map(|r| &r.item.role))
         .filter_map(|r| resolved.role(r));
-    let current = snapshot::read(&session.graph, &ReadOptions::roles(roles))
+    let current = snapshot::read(session.graph.as_ref(), &ReadOptions::roles(roles))
         .await
         .map_err(|e| anyhow!(e))?;
     Ok((resolved, current))
@@ -182,8 +194,10 @@ pub fn backend(desired: &Desired) -> anyhow::Result<Backend> {
             account,
             container,
             blob,
+            endpoint,
         } => {
-            let settings = AzureSettings::from_env(account, container, blob, None)?;
+            let settings =
+                AzureSettings::from_env(account, container, blob, endpoint.clone(), None)?;
             Backend::Azure(Box::new(AzureBackend::new(settings)?))
         }
     })
@@ -232,82 +246,6 @@ pub async fn make_plan(
     }
 }
 
-/// Apply's view of the Graph client.
-pub struct GraphTarget(pub std::sync::Arc<HttpGraph>);
-
-fn target_error(e: crate::graph::GraphError) -> crate::apply::TargetError {
-    crate::apply::TargetError {
-        code: if e.code.is_empty() {
-            format!("{:?}", e.kind)
-        } else {
-            e.code.clone()
-        },
-        message: e.message.clone(),
-        request_id: e.request_id.clone(),
-    }
-}
-
-impl crate::apply::Target for GraphTarget {
-    async fn send(
-        &self,
-        r: &crate::plan::GrantRequest,
-    ) -> Result<crate::apply::RequestOutcome, crate::apply::TargetError> {
-        use crate::graph::{Graph as _, ScheduleRequest};
-        let req = ScheduleRequest {
-            kind: r.kind,
-            action: r.action,
-            principal_id: r.principal_id.clone(),
-            role_id: r.role_id.clone(),
-            scope_id: r.scope_id.clone(),
-            schedule: r.schedule.clone(),
-            justification: r
-                .justification
-                .clone()
-                .or_else(|| Some("Managed by pim".into())),
-            ticket: r.ticket.clone(),
-        };
-        let out = self.0.create_request(&req).await.map_err(target_error)?;
-        Ok(crate::apply::RequestOutcome {
-            status: out.status,
-            request_id: out.request_id,
-            schedule_id: out.target_schedule_id,
-        })
-    }
-
-    async fn patch_rule(
-        &self,
-        policy_id: &str,
-        rule: crate::model::RuleId,
-        value: &crate::model::RuleValue,
-    ) -> Result<(), crate::apply::TargetError> {
-        use crate::graph::Graph as _;
-        self.0
-            .update_rule(policy_id, rule, value)
-            .await
-            .map_err(target_error)
-    }
-
-    async fn find_schedule(
-        &self,
-        r: &crate::plan::GrantRequest,
-    ) -> Result<Option<String>, crate::apply::TargetError> {
-        use crate::graph::{GrantFilter, Graph as _};
-        let filter = GrantFilter {
-            principal_id: Some(r.principal_id.clone()),
-            role_id: Some(r.role_id.clone()),
-            scope_id: Some(r.scope_id.clone()),
-        };
-        let grants = self.0.grants(r.kind, &filter).await.map_err(target_error)?;
-        Ok(grants
-            .into_iter()
-            .find(|g| {
-                g.member_type == crate::snapshot::MemberType::Direct
-                    && g.active_type != Some(crate::snapshot::ActiveType::Activated)
-            })
-            .map(|g| g.schedule_id))
-    }
-}
-
 /// A held state lock.
 pub enum Lock {
     Local(crate::state::LocalLock),
@@ -350,11 +288,10 @@ impl crate::apply::StateSink for Sink {
         match (&*self.backend, &*self.lock) {
             (Backend::Local(b), _) => b.save(state).map_err(|e| e.to_string()),
             (Backend::Azure(b), Lock::Azure(l)) => {
-                // Steps run on the multi-threaded runtime, so blocking here is allowed.
-                tokio::task::block_in_place(|| {
-                    tokio::runtime::Handle::current().block_on(b.save(l, state))
-                })
-                .map_err(|e| e.to_string())
+                // Apply saves from its blocking pool, where waiting is allowed.
+                tokio::runtime::Handle::current()
+                    .block_on(b.save(l, state))
+                    .map_err(|e| e.to_string())
             }
             (Backend::Azure(_), Lock::Local(_)) => {
                 Err("the azurerm backend needs its lease".into())

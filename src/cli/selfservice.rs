@@ -338,7 +338,7 @@ fn activation_line(t: &Target, out: &RequestOutcome, approvers: Option<&[String]
 
 pub fn activate(a: &ActivateArgs) -> anyhow::Result<ExitCode> {
     with_session(&a.person, true, async |s: &Session| {
-        let g = &s.graph;
+        let g = s.graph.as_ref();
         let clock = SystemClock;
         let target = selfservice::resolve_target(g, &a.target.role, &a.target.scope).await?;
         let me = g.me().await?;
@@ -375,7 +375,7 @@ pub fn activate(a: &ActivateArgs) -> anyhow::Result<ExitCode> {
 
 pub fn deactivate(a: &DeactivateArgs) -> anyhow::Result<ExitCode> {
     with_session(&a.person, true, async |s: &Session| {
-        let g = &s.graph;
+        let g = s.graph.as_ref();
         let target = selfservice::resolve_target(g, &a.target.role, &a.target.scope).await?;
         let me = g.me().await?;
         let d = selfservice::check_deactivation(g, &me, &target, a.justification.clone()).await?;
@@ -406,7 +406,7 @@ pub fn deactivate(a: &DeactivateArgs) -> anyhow::Result<ExitCode> {
 
 pub fn extend(a: &ExtendArgs, renew: bool) -> anyhow::Result<ExitCode> {
     with_session(&a.person, true, async |s: &Session| {
-        let g = &s.graph;
+        let g = s.graph.as_ref();
         let target = selfservice::resolve_target(g, &a.target.role, &a.target.scope).await?;
         let me = g.me().await?;
         let ask = ExtensionRequest {
@@ -449,7 +449,7 @@ pub fn extend(a: &ExtendArgs, renew: bool) -> anyhow::Result<ExitCode> {
 pub fn my(cmd: &MyCommand) -> anyhow::Result<ExitCode> {
     let MyCommand::Roles { format, person } = cmd;
     with_session(person, false, async |s: &Session| {
-        let g = &s.graph;
+        let g = s.graph.as_ref();
         let me = g.me().await?;
         let roles = selfservice::my_roles(g, &SystemClock, &me).await?;
         match format {
@@ -463,7 +463,7 @@ pub fn my(cmd: &MyCommand) -> anyhow::Result<ExitCode> {
 pub fn requests(a: &RequestsArgs) -> anyhow::Result<ExitCode> {
     if let Some(RequestsCommand::Cancel { id, person }) = &a.command {
         return with_session(person, true, async |s: &Session| {
-            let before = selfservice::cancel(&s.graph, id).await?;
+            let before = selfservice::cancel(s.graph.as_ref(), id).await?;
             println!(
                 "Canceled request {id} ({} of {} at {}, which was {}).",
                 before.action, before.role, before.scope, before.status
@@ -472,7 +472,8 @@ pub fn requests(a: &RequestsArgs) -> anyhow::Result<ExitCode> {
         });
     }
     with_session(&a.person, false, async |s: &Session| {
-        let rows = selfservice::list_requests(&s.graph, a.mine, a.status.as_deref()).await?;
+        let rows =
+            selfservice::list_requests(s.graph.as_ref(), a.mine, a.status.as_deref()).await?;
         match a.format {
             ListFormat::Text => print!("{}", selfservice::render_requests_text(&rows)),
             ListFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),

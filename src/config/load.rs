@@ -807,7 +807,7 @@ impl<'o> Loader<'o> {
         let backend = b.string("backend").unwrap_or_else(|| "local".into());
         match backend.as_str() {
             "local" => {
-                for name in ["account", "container", "blob"] {
+                for name in ["account", "container", "blob", "endpoint"] {
                     b.not_for(name, "the local backend");
                 }
                 let path = b.string("path").unwrap_or_else(|| "pim.state.json".into());
@@ -820,10 +820,12 @@ impl<'o> Loader<'o> {
                 let account = b.required_string("account").unwrap_or_default();
                 let container = b.required_string("container").unwrap_or_default();
                 let blob = b.string("blob").unwrap_or_else(|| "pim.state.json".into());
+                let endpoint = b.url("endpoint");
                 StateSettings::AzureRm {
                     account,
                     container,
                     blob,
+                    endpoint,
                 }
             }
             other => {

@@ -115,6 +115,9 @@ pub enum StateSettings {
         account: String,
         container: String,
         blob: String,
+        /// The Blob service endpoint when not `https://{account}.blob.core.windows.net`:
+        /// a sovereign cloud's, or Azurite's `http://127.0.0.1:10000/devstoreaccount1`.
+        endpoint: Option<String>,
     },
 }
 

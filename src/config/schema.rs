@@ -57,7 +57,14 @@ pub static TENANT: BlockSchema = block(
 
 pub static STATE: BlockSchema = block(
     "state",
-    &["backend", "path", "account", "container", "blob"],
+    &[
+        "backend",
+        "path",
+        "account",
+        "container",
+        "blob",
+        "endpoint",
+    ],
 );
 
 pub static VARIABLE: BlockSchema = BlockSchema {

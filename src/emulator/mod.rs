@@ -243,9 +243,10 @@ impl Emulator {
         let base_url = format!("{scheme}://{addr}");
         let seed = config.seed.clone().unwrap_or_else(Tenant::empty);
         let now = config.clock.now();
-        let initial = match &config.data_file {
-            Some(p) if p.exists() => Tenant::from_file(p)?,
-            _ => seed.clone(),
+        let resumed = config.data_file.as_ref().filter(|p| p.exists());
+        let initial = match resumed {
+            Some(p) => Tenant::from_file(p)?,
+            None => seed.clone(),
         };
         let store = Store::from_tenant(&initial, now).map_err(EmulatorError::Seed)?;
         let faults = match initial.faults.as_ref().or(seed.faults.as_ref()) {
@@ -266,7 +267,11 @@ impl Emulator {
             tokens: Mutex::new(HashMap::new()),
             stats: Mutex::new(Stats::default()),
         });
-        shared.persist()?;
+        // A data file that exists already holds this tenant: rewriting it
+        // would only race another process serving from it.
+        if resumed.is_none() {
+            shared.persist()?;
+        }
         let (tx, rx) = oneshot::channel();
         let app = server::router(shared.clone());
         let task = tokio::spawn(server::serve(listener, tls, app, rx));

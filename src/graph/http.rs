@@ -140,6 +140,7 @@ pub struct HttpGraph {
     tenant_id: Option<String>,
     tokens: TokenCache,
     limit: Arc<Semaphore>,
+    parallelism: usize,
     backoff: Backoff,
     clock: Arc<dyn Clock>,
     stats: Arc<Stats>,
@@ -243,6 +244,11 @@ impl HttpGraph {
         &self.stats
     }
 
+    /// Requests this client keeps in flight at most.
+    pub fn parallelism(&self) -> usize {
+        self.parallelism
+    }
+
     /// The `reqwest::Client` both Graph and the token endpoint use: rustls
     /// (ring) with the system roots plus the extra CA of the settings.
     pub fn http_client(settings: &GraphSettings) -> Result<reqwest::Client, GraphError> {
@@ -284,6 +290,7 @@ impl HttpGraph {
             tenant_id: settings.tenant_id.clone(),
             tokens: TokenCache::new(source),
             limit: Arc::new(Semaphore::new(settings.parallelism.max(1))),
+            parallelism: settings.parallelism.max(1),
             backoff: Backoff::new(settings.retry.clone()),
             clock: Arc::new(TokioClock),
             stats: Arc::new(Stats::default()),

@@ -51,8 +51,8 @@ pub use settings::{
 };
 pub use tls::client_config;
 
-pub use crate::model::RequestAction;
 use crate::model::{AssignmentKind, RuleId, RuleValue, Schedule, Ticket};
+pub use crate::model::{RequestAction, ScheduleRequest};
 use crate::snapshot::{
     ActiveType, AdministrativeUnit, Grant, MemberType, Policy, Principal, RoleDefinition,
 };
@@ -71,21 +71,6 @@ pub mod page_size {
     pub const GET_BY_IDS: usize = 1000;
     /// Requests in one `$batch`.
     pub const BATCH: usize = 20;
-}
-
-/// A new eligibility or assignment schedule request, with ids resolved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScheduleRequest {
-    pub kind: AssignmentKind,
-    pub action: RequestAction,
-    pub principal_id: String,
-    pub role_id: String,
-    /// `/` or `/administrativeUnits/{id}`.
-    pub scope_id: String,
-    /// Not sent for `AdminRemove`.
-    pub schedule: Option<Schedule>,
-    pub justification: Option<String>,
-    pub ticket: Option<Ticket>,
 }
 
 /// What Graph made of a schedule request.

@@ -106,3 +106,19 @@ impl RequestAction {
         )
     }
 }
+
+/// An admin schedule request with every name resolved to an id: what the
+/// planner decides, apply carries and the Graph client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleRequest {
+    pub kind: AssignmentKind,
+    pub action: RequestAction,
+    pub principal_id: String,
+    pub role_id: String,
+    /// `/` or `/administrativeUnits/{id}`.
+    pub scope_id: String,
+    /// `None` for removals (never sent with `AdminRemove`).
+    pub schedule: Option<Schedule>,
+    pub justification: Option<String>,
+    pub ticket: Option<Ticket>,
+}

@@ -8,10 +8,10 @@ use std::hash::{Hash, Hasher};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use foldhash::fast::FixedState;
 
-use super::rules::{desired_rules, diff_rules};
+use super::rules::{desired_rules, diff_rules, named_rules, rule_settings};
 use super::{
-    Action, Attr, Basis, Change, GrantRequest, PLAN_FORMAT_VERSION, Plan, PlanError, PlanOptions,
-    Reason, RequestAction, Resolved, RulePatch, Step, Subject, Summary, Unmanaged,
+    Action, Attr, Basis, Change, PLAN_FORMAT_VERSION, Plan, PlanError, PlanOptions, Reason,
+    RequestAction, Resolved, RulePatch, ScheduleRequest, Step, Subject, Summary, Unmanaged,
 };
 use crate::config::{Declared, Desired, Diagnostic, Diagnostics, Location, Origin};
 use crate::model::{
@@ -19,7 +19,7 @@ use crate::model::{
     PrincipalKind, RuleId, RuleSet, RuleValue, Schedule,
 };
 use crate::snapshot::{ActiveType, Current, Grant, MemberType};
-use crate::state::StateFile;
+use crate::state::{Resource, StateFile};
 
 /// How far two instants may be apart and still be the same end or start:
 /// Graph rounds and clamps request times.
@@ -374,7 +374,7 @@ pub fn plan(
             .or_insert_with(|| ctx.role_name(&ids.role_id))
             .clone();
         let rules = effective.get(&ids.role_id.to_ascii_lowercase());
-        let base = GrantRequest {
+        let base = ScheduleRequest {
             kind: d.item.kind,
             action: RequestAction::AdminAssign,
             principal_id: ids.principal_id.clone(),
@@ -427,7 +427,7 @@ pub fn plan(
             start,
             expiration: new_end.map_or(Expiration::Permanent, Expiration::At),
         };
-        let update = GrantRequest {
+        let update = ScheduleRequest {
             action: RequestAction::AdminUpdate,
             schedule: Some(new_schedule),
             ..base.clone()
@@ -484,7 +484,7 @@ pub fn plan(
                     rules,
                     &role,
                 );
-                let req = GrantRequest {
+                let req = ScheduleRequest {
                     action,
                     schedule: Some(schedule),
                     ..base.clone()
@@ -697,6 +697,150 @@ fn sort_unmanaged(entries: Vec<Unmanaged>) -> Vec<Unmanaged> {
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 
+/// What the state needs that no change of the plan gives it; apply sees to
+/// it first. Both come of runs that stopped between Graph's answer and the
+/// state write, and of changes made outside pim.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Upkeep {
+    /// Entries with nothing left to manage: grants no longer declared and
+    /// gone from the tenant, or declared under another address now (a
+    /// renamed block, which adopts the grant), and policies no longer
+    /// declared (their rules stay as the tenant has them).
+    pub forget: Vec<Address>,
+    /// Declared policies the tenant already has as declared but the state
+    /// does not record: recorded with the settings their blocks name, so
+    /// that drift in them is reported.
+    pub record: Vec<Resource>,
+}
+
+impl Upkeep {
+    pub fn is_empty(&self) -> bool {
+        self.forget.is_empty() && self.record.is_empty()
+    }
+
+    /// `state` with the upkeep done (the serial is the caller's).
+    pub fn apply_to(&self, state: &mut StateFile) {
+        state
+            .resources
+            .retain(|r| !self.forget.contains(&r.address));
+        state.resources.extend(self.record.iter().cloned());
+        state.resources.sort_by_key(|r| r.address.to_string());
+    }
+}
+
+pub fn upkeep(
+    desired: &Desired,
+    current: &Current,
+    resolved: &Resolved,
+    state: &StateFile,
+    opts: &PlanOptions,
+) -> Upkeep {
+    Upkeep {
+        forget: orphans(desired, current, resolved, state),
+        record: unrecorded_policies(desired, current, resolved, state, opts),
+    }
+}
+
+fn unrecorded_policies(
+    desired: &Desired,
+    current: &Current,
+    resolved: &Resolved,
+    state: &StateFile,
+    opts: &PlanOptions,
+) -> Vec<Resource> {
+    let mut ctx = Ctx {
+        current,
+        opts,
+        diags: Diagnostics::default(),
+        warnings: Vec::new(),
+        principals: std::cell::OnceCell::new(),
+    };
+    let mut out = Vec::new();
+    for p in desired
+        .policies
+        .iter()
+        .filter(|p| state.get(&p.address).is_none())
+    {
+        // Problems are the plan's to report.
+        let Some(t) = policy_target(&mut ctx, p, resolved) else {
+            continue;
+        };
+        if t.after != t.current.rules {
+            continue; // the plan updates it, and apply records it then
+        }
+        let settings = rule_settings(&t.after, &named_rules(&p.item.rules), &|a| t.name(a));
+        out.push(Resource::policy(
+            p.address.clone(),
+            &t.role_id,
+            &t.current.policy_id,
+            settings.into_iter().map(|s| (s.setting, s.after)),
+        ));
+    }
+    out
+}
+
+fn orphans(
+    desired: &Desired,
+    current: &Current,
+    resolved: &Resolved,
+    state: &StateFile,
+) -> Vec<Address> {
+    let ids_of: Vec<(AssignmentKind, [String; 3])> = desired
+        .eligibilities
+        .iter()
+        .chain(&desired.assignments)
+        .filter_map(|d| {
+            let a = &d.item;
+            Some((
+                a.kind,
+                [
+                    resolved.principal(&a.principal)?,
+                    resolved.role(&a.role)?,
+                    resolved.scope(&a.scope)?,
+                ],
+            ))
+        })
+        .collect();
+    let declared_keys: Set<Key> = ids_of
+        .iter()
+        .map(|(kind, [p, r, s])| key(*kind, p, r, s))
+        .collect();
+    let declared: HashSet<&Address> = desired
+        .eligibilities
+        .iter()
+        .chain(&desired.assignments)
+        .map(|d| &d.address)
+        .chain(desired.policies.iter().map(|p| &p.address))
+        .collect();
+    let present: HashSet<Key> = current
+        .grants
+        .iter()
+        .filter(|g| manageable(g))
+        .map(|g| key(g.kind, &g.principal_id, &g.role_id, &g.scope_id))
+        .collect();
+    let ids: HashSet<&str> = current
+        .grants
+        .iter()
+        .filter(|g| manageable(g))
+        .map(|g| g.schedule_id.as_str())
+        .collect();
+    state
+        .resources
+        .iter()
+        .filter(|r| !declared.contains(&r.address))
+        .filter(|r| match r.kind {
+            None => r.address.kind == BlockKind::Policy,
+            Some(kind) => {
+                let k = key(kind, &r.principal_id, &r.role_id, &r.scope_id);
+                declared_keys.contains(&k)
+                    || (!r.schedule_id.as_deref().is_some_and(|id| ids.contains(id))
+                        && !present.contains(&k))
+            }
+        })
+        .map(|r| r.address.clone())
+        .collect()
+}
+
 /// How a declaration says its grant ends, as state records it.
 pub(crate) fn declared_expiration(a: &Assignment) -> String {
     match &a.schedule.expiration {
@@ -743,7 +887,7 @@ fn removal(ctx: &Ctx<'_>, address: Address, g: &Grant, reason: Reason) -> Change
             },
             schedule_id: Some(g.schedule_id.clone()),
             declared: None,
-            requests: vec![GrantRequest {
+            requests: vec![ScheduleRequest {
                 kind: g.kind,
                 action: RequestAction::AdminRemove,
                 principal_id: g.principal_id.clone(),
@@ -803,12 +947,29 @@ struct ResolvedGrant {
     scope_id: String,
 }
 
-fn policy_change(
-    ctx: &mut Ctx<'_>,
+/// A declared policy worked out against the tenant: the rules it will
+/// have, and how its approvers read.
+struct PolicyTarget<'c> {
+    role_id: String,
+    current: &'c crate::snapshot::Policy,
+    after: RuleSet,
+    names: BTreeMap<String, String>,
+}
+
+impl PolicyTarget<'_> {
+    fn name(&self, a: &Approver) -> String {
+        self.names
+            .get(&a.id().to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_else(|| a.id().to_string())
+    }
+}
+
+fn policy_target<'c>(
+    ctx: &mut Ctx<'c>,
     p: &Declared<crate::config::Policy>,
     resolved: &Resolved,
-    effective: &mut HashMap<String, RuleSet>,
-) -> Option<Change> {
+) -> Option<PolicyTarget<'c>> {
     let at = Some(&p.origin.block);
     let Some(role_id) = resolved.role(&p.item.role) else {
         ctx.error(
@@ -818,9 +979,9 @@ fn policy_change(
         );
         return None;
     };
-    let Some(current) = ctx.current.policies.get(&role_id).or_else(|| {
-        ctx.current
-            .policies
+    let all = ctx.current;
+    let Some(current) = all.policies.get(&role_id).or_else(|| {
+        all.policies
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(&role_id))
             .map(|(_, v)| v)
@@ -870,7 +1031,6 @@ fn policy_change(
             return None;
         }
     };
-    effective.insert(role_id.to_ascii_lowercase(), after.clone());
     let mut names: BTreeMap<String, String> = resolved
         .principals
         .iter()
@@ -882,12 +1042,24 @@ fn policy_change(
             .values()
             .map(|pr| (pr.id.to_ascii_lowercase(), ctx.principal_name(&pr.id))),
     );
-    let name = |a: &Approver| {
-        names
-            .get(&a.id().to_ascii_lowercase())
-            .cloned()
-            .unwrap_or_else(|| a.id().to_string())
-    };
+    Some(PolicyTarget {
+        role_id,
+        current,
+        after,
+        names,
+    })
+}
+
+fn policy_change(
+    ctx: &mut Ctx<'_>,
+    p: &Declared<crate::config::Policy>,
+    resolved: &Resolved,
+    effective: &mut HashMap<String, RuleSet>,
+) -> Option<Change> {
+    let t = policy_target(ctx, p, resolved)?;
+    effective.insert(t.role_id.to_ascii_lowercase(), t.after.clone());
+    let name = |a: &Approver| t.name(a);
+    let (role_id, current, after) = (t.role_id.clone(), t.current, t.after.clone());
     let settings = diff_rules(&current.rules, &after, &name);
     if settings.is_empty() {
         return None;

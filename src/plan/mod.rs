@@ -12,15 +12,13 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use crate::model::RequestAction;
+pub use crate::model::{RequestAction, ScheduleRequest};
 pub use action::{Action, Colour, Reason};
-pub use diff::{effective_policies, plan};
-pub use rules::{RulesError, SettingChange, desired_rules, diff_rules};
+pub use diff::{Upkeep, effective_policies, plan, upkeep};
+pub use rules::{RulesError, SettingChange, desired_rules, diff_rules, named_rules, rule_settings};
 
 use crate::config::{Diagnostics, Location};
-use crate::model::{
-    Address, AssignmentKind, IsoDuration, PrincipalRef, RoleRef, RuleSet, Schedule, Scope, Ticket,
-};
+use crate::model::{Address, AssignmentKind, IsoDuration, PrincipalRef, RoleRef, RuleSet, Scope};
 
 /// The version of the plan format (JSON and saved plans).
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -91,20 +89,6 @@ pub struct Attr {
     pub value: String,
 }
 
-/// A schedule request that apply sends.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GrantRequest {
-    pub kind: AssignmentKind,
-    pub action: RequestAction,
-    pub principal_id: String,
-    pub role_id: String,
-    pub scope_id: String,
-    /// `None` for removals.
-    pub schedule: Option<Schedule>,
-    pub justification: Option<String>,
-    pub ticket: Option<Ticket>,
-}
-
 /// Rule updates of one role's policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RulePatch {
@@ -137,7 +121,7 @@ pub enum Step {
         /// How the configuration says the grant ends (`P90D`, `permanent`
         /// or a date-time), recorded in state; `None` for removals.
         declared: Option<String>,
-        requests: Vec<GrantRequest>,
+        requests: Vec<ScheduleRequest>,
     },
     Rules(RulePatch),
 }

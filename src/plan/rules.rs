@@ -245,6 +245,65 @@ fn approver_names(approvers: &[Approver], name: &dyn Fn(&Approver) -> String) ->
     show_list(&approvers.iter().map(name).collect::<Vec<_>>())
 }
 
+/// The rules whose settings a `policy` block names.
+pub fn named_rules(rules: &PolicyRules) -> Vec<RuleId> {
+    let a = &rules.activation;
+    let e = &rules.eligibility;
+    let s = &rules.active_assignment;
+    let mut out: Vec<RuleId> = [
+        (
+            RuleId::ExpirationEndUserAssignment,
+            a.max_duration.is_some(),
+        ),
+        (
+            RuleId::EnablementEndUserAssignment,
+            a.require_mfa.is_some()
+                || a.require_justification.is_some()
+                || a.require_ticket.is_some(),
+        ),
+        (
+            RuleId::AuthenticationContextEndUserAssignment,
+            a.authentication_context.is_some(),
+        ),
+        (RuleId::ApprovalEndUserAssignment, a.approval.is_some()),
+        (
+            RuleId::ExpirationAdminEligibility,
+            e.allow_permanent.is_some() || e.max_duration.is_some(),
+        ),
+        (
+            RuleId::ExpirationAdminAssignment,
+            s.allow_permanent.is_some() || s.max_duration.is_some(),
+        ),
+        (
+            RuleId::EnablementAdminAssignment,
+            s.require_mfa.is_some() || s.require_justification.is_some(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(id, named)| named.then_some(id))
+    .collect();
+    out.extend(rules.notifications.iter().map(|n| n.event.rule_id()));
+    out
+}
+
+/// Every setting of the rules `ids`, as it is in `rules` (`before` and
+/// `after` alike): what state records of a policy pim manages.
+pub fn rule_settings(
+    rules: &RuleSet,
+    ids: &[RuleId],
+    name: &dyn Fn(&Approver) -> String,
+) -> Vec<SettingChange> {
+    let only = RuleSet {
+        rules: rules
+            .rules
+            .iter()
+            .filter(|(id, _)| ids.contains(id))
+            .map(|(id, v)| (*id, v.clone()))
+            .collect(),
+    };
+    settings(&only, &only, name, true)
+}
+
 /// Every setting that differs between two rule sets, in rule order.
 /// `name` turns an approver into what people read (a UPN or group name).
 pub fn diff_rules(
@@ -252,16 +311,25 @@ pub fn diff_rules(
     after: &RuleSet,
     name: &dyn Fn(&Approver) -> String,
 ) -> Vec<SettingChange> {
+    settings(before, after, name, false)
+}
+
+fn settings(
+    before: &RuleSet,
+    after: &RuleSet,
+    name: &dyn Fn(&Approver) -> String,
+    keep_equal: bool,
+) -> Vec<SettingChange> {
     let mut out = Vec::new();
     for id in RuleId::ALL {
         let (Some(b), Some(a)) = (before.get(id), after.get(id)) else {
             continue;
         };
-        if a == b {
+        if a == b && !keep_equal {
             continue;
         }
         let mut push = |setting: &str, before: String, after: String| {
-            if before != after {
+            if keep_equal || before != after {
                 out.push(SettingChange {
                     rule: id,
                     setting: format!("{}.{setting}", prefix(id)),

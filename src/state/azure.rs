@@ -161,13 +161,15 @@ impl AzureSettings {
         }
     }
 
-    /// Settings for the `state` block, with the endpoint from
-    /// `PIM_STORAGE_ENDPOINT` and the credential from [`AzureAuth::from_env`],
-    /// falling back to `token` (Entra ID) when no key or SAS is set.
+    /// Settings for the `state` block, with the credential from
+    /// [`AzureAuth::from_env`], falling back to `token` (Entra ID) when no
+    /// key or SAS is set. `PIM_STORAGE_ENDPOINT` overrides the endpoint the
+    /// block gives, if any.
     pub fn from_env(
         account: impl Into<String>,
         container: impl Into<String>,
         blob: impl Into<String>,
+        endpoint: Option<String>,
         token: Option<Arc<dyn TokenSource>>,
     ) -> Result<Self, StateError> {
         let auth = match (AzureAuth::from_env(), token) {
@@ -185,7 +187,8 @@ impl AzureSettings {
         let mut s = AzureSettings::new(account, container, blob, auth);
         s.endpoint = std::env::var("PIM_STORAGE_ENDPOINT")
             .ok()
-            .filter(|e| !e.trim().is_empty());
+            .filter(|e| !e.trim().is_empty())
+            .or(endpoint);
         Ok(s)
     }
 }
@@ -690,7 +693,7 @@ impl AzureBackend {
 
         let info = LockInfo {
             id: id.clone(),
-            owner: owner(),
+            owner: super::owner(),
             pid: std::process::id(),
             operation: operation.to_string(),
             created: Utc::now(),
@@ -772,15 +775,8 @@ impl AzureBackend {
     /// The blob's ETag and content.
     async fn fetch(&self) -> Result<(Option<String>, Vec<u8>), StateError> {
         let inner = &self.inner;
-        let resp = send(
-            inner,
-            &inner.client,
-            Call::new("read", Method::GET, &inner.blob_url),
-        )
-        .await?;
-        if !resp.status().is_success() {
-            return Err(failure(inner, resp).await.into_error(inner, "read").into());
-        }
+        let call = Call::new("read", Method::GET, &inner.blob_url);
+        let resp = send_ok(inner, &inner.client, call).await?;
         let etag = etag(resp.headers());
         let bytes = resp
             .bytes()
@@ -933,13 +929,7 @@ impl AzureBackend {
         if let Some(e) = etag(&h) {
             call = call.header("If-Match", e);
         }
-        let resp = send(inner, &inner.client, call).await?;
-        if !resp.status().is_success() {
-            return Err(failure(inner, resp)
-                .await
-                .into_error(inner, "unlock")
-                .into());
-        }
+        send_ok(inner, &inner.client, call).await?;
         // The holder's name stays in the metadata: the lease state, not
         // the metadata, says whether it is locked, the next lock rewrites it,
         // and clearing it would change the ETag, turning the old holder's
@@ -951,18 +941,8 @@ impl AzureBackend {
 /// Properties of the blob (a HEAD has no body, so the error code comes
 /// only from the `x-ms-error-code` header).
 async fn head(inner: &Inner) -> Result<HeaderMap, StateError> {
-    let resp = send(
-        inner,
-        &inner.client,
-        Call::new("read properties", Method::HEAD, &inner.blob_url),
-    )
-    .await?;
-    if !resp.status().is_success() {
-        return Err(failure(inner, resp)
-            .await
-            .into_error(inner, "read properties")
-            .into());
-    }
+    let call = Call::new("read properties", Method::HEAD, &inner.blob_url);
+    let resp = send_ok(inner, &inner.client, call).await?;
     Ok(resp.headers().clone())
 }
 
@@ -972,13 +952,7 @@ async fn release(inner: &Inner, client: &reqwest::Client, id: &str) -> Result<()
     let call = Call::new("unlock", Method::PUT, &inner.blob_url)
         .query("comp", "metadata")
         .header("x-ms-lease-id", id.to_string());
-    let resp = send(inner, client, call).await?;
-    if !resp.status().is_success() {
-        return Err(failure(inner, resp)
-            .await
-            .into_error(inner, "unlock")
-            .into());
-    }
+    let resp = send_ok(inner, client, call).await?;
     if let (Some(etag), Seen::Read { digest, .. }) = (etag(resp.headers()), get_seen(inner)) {
         // Only a metadata change: what was read is still current.
         set_seen(inner, Seen::Read { etag, digest });
@@ -987,13 +961,7 @@ async fn release(inner: &Inner, client: &reqwest::Client, id: &str) -> Result<()
         .query("comp", "lease")
         .header("x-ms-lease-action", "release")
         .header("x-ms-lease-id", id.to_string());
-    let resp = send(inner, client, call).await?;
-    if !resp.status().is_success() {
-        return Err(failure(inner, resp)
-            .await
-            .into_error(inner, "unlock")
-            .into());
-    }
+    send_ok(inner, client, call).await?;
     Ok(())
 }
 
@@ -1115,6 +1083,23 @@ async fn send(
         .map_err(|e| transport(inner, operation, e))?;
     tracing::debug!(operation, status = resp.status().as_u16(), "azure blob");
     Ok(resp)
+}
+
+/// Sends a call that only success answers: any other answer is the error.
+async fn send_ok(
+    inner: &Inner,
+    client: &reqwest::Client,
+    call: Call,
+) -> Result<reqwest::Response, StateError> {
+    let operation = call.operation;
+    let resp = send(inner, client, call).await?;
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    Err(failure(inner, resp)
+        .await
+        .into_error(inner, operation)
+        .into())
 }
 
 fn transport(inner: &Inner, operation: &'static str, e: reqwest::Error) -> StateError {
@@ -1293,19 +1278,6 @@ fn build_client(tls: &rustls::ClientConfig, loopback: bool) -> Result<reqwest::C
         ))
         .into()
     })
-}
-
-fn owner() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .unwrap_or_else(|| "localhost".into());
-    format!("{user}@{host}")
 }
 
 #[cfg(test)]

@@ -50,10 +50,12 @@ pub struct LocalLock {
 
 impl Drop for LocalLock {
     fn drop(&mut self) {
-        // Empty the file first so a reader never sees a stale holder.
+        // Empty the file first so a reader never sees a stale holder, and
+        // remove it before unlocking, so whoever locks the old file next
+        // finds it gone and locks the one at the path instead.
         let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
         let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
     }
 }
 
@@ -100,20 +102,9 @@ impl LocalBackend {
             path: self.path.clone(),
             source,
         };
-        let dir = self
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        let dir = self.dir();
         let body = state.to_json();
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}",
-            self.path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            std::process::id()
-        ));
+        let tmp = self.temp_path(std::process::id());
         let result = (|| {
             let mut f = File::create(&tmp)?;
             f.write_all(&body)?;
@@ -132,36 +123,47 @@ impl LocalBackend {
         result.map_err(io)
     }
 
-    /// Takes the lock or fails at once, naming the holder.
+    /// Takes the lock or fails at once, naming the holder. Temporary files
+    /// a killed pim left behind are removed once the lock is held: no one
+    /// else can be writing them then.
     pub fn lock(&self, operation: &str) -> Result<LocalLock, StateError> {
         let path = self.lock_path();
         let io = |source| StateError::Io {
             path: path.clone(),
             source,
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                let holder = serde_json::from_str::<LockInfo>(&text).ok();
-                return Err(StateError::Locked {
-                    path: self.path.clone(),
-                    holder: holder.map(|h| h.to_string()),
-                });
+        let mut file = loop {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let mut text = String::new();
+                    let _ = (&file).read_to_string(&mut text);
+                    let holder = serde_json::from_str::<LockInfo>(&text).ok();
+                    return Err(StateError::Locked {
+                        path: self.path.clone(),
+                        holder: holder.map(|h| h.to_string()),
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-        }
+            // The previous holder removes the file as it unlocks: a lock
+            // taken on the removed file locks nothing, so take it again on
+            // the file now at the path.
+            if still_at(&file, &path) {
+                break file;
+            }
+        };
+        self.remove_leftovers();
         let info = LockInfo {
-            id: uuid_like(),
-            owner: owner(),
+            id: uuid::Uuid::new_v4().to_string(),
+            owner: super::owner(),
             pid: std::process::id(),
             operation: operation.to_string(),
             created: Utc::now(),
@@ -173,37 +175,64 @@ impl LocalBackend {
         file.sync_all().map_err(io)?;
         Ok(LocalLock { file, path, info })
     }
+
+    /// The temporary file a save writes before renaming it into place.
+    fn temp_path(&self, pid: u32) -> PathBuf {
+        let mut name = self.temp_prefix();
+        name.push_str(&pid.to_string());
+        self.dir().join(name)
+    }
+
+    fn temp_prefix(&self) -> String {
+        format!(
+            ".{}.tmp-",
+            self.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        )
+    }
+
+    fn dir(&self) -> &Path {
+        self.path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+    }
+
+    /// Removes temporary files of saves that never finished (pim was killed
+    /// between writing and renaming). Best effort: they are never read.
+    fn remove_leftovers(&self) {
+        let prefix = self.temp_prefix();
+        let Ok(entries) = std::fs::read_dir(self.dir()) else {
+            return;
+        };
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(&prefix) {
+                tracing::info!(
+                    "removing {}, left by an interrupted run",
+                    e.path().display()
+                );
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
-fn owner() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{user}@{host}")
+/// Whether `file` is still the file at `path` (not removed or replaced).
+#[cfg(unix)]
+fn still_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
-/// A random id for a lock; not security-relevant.
-fn uuid_like() -> String {
-    use sha2::{Digest, Sha256};
-    let seed = format!(
-        "{:?}{}{:?}",
-        std::time::SystemTime::now(),
-        std::process::id(),
-        std::thread::current().id()
-    );
-    let h = Sha256::digest(seed.as_bytes());
-    let hex: String = h.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+/// Elsewhere an open file cannot be removed, so it is still there.
+#[cfg(not(unix))]
+fn still_at(_file: &File, _path: &Path) -> bool {
+    true
 }
 
 #[cfg(test)]
@@ -243,6 +272,22 @@ mod tests {
         );
         drop(held);
         b.lock("plan").unwrap();
+    }
+
+    #[test]
+    fn the_lock_clears_what_an_interrupted_save_left() {
+        let b = LocalBackend::new(temp("leftover"));
+        let dir = b.path().parent().unwrap().to_path_buf();
+        let leftover = dir.join(".pim.state.json.tmp-4194304");
+        std::fs::write(&leftover, b"{\"version\": 1, \"ser").unwrap();
+        let unrelated = dir.join("notes.txt");
+        std::fs::write(&unrelated, b"kept").unwrap();
+        assert_eq!(b.load().unwrap(), None, "a temporary file is never state");
+        let held = b.lock("apply").unwrap();
+        assert!(!leftover.exists());
+        assert!(unrelated.exists());
+        drop(held);
+        assert!(!dir.join("pim.state.json.lock").exists());
     }
 
     #[test]

@@ -36,6 +36,20 @@ pub enum StateError {
     Azure(#[from] AzureError),
 }
 
+/// Who takes a lock, as `user@host`, for whoever finds the state locked.
+pub(crate) fn owner() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{user}@{host}")
+}
+
 /// The version of the state format this build writes.
 pub const STATE_VERSION: u32 = 1;
 
@@ -54,6 +68,33 @@ pub struct Resource {
     /// What was last applied, for drift reports.
     #[serde(default)]
     pub attributes: serde_json::Value,
+}
+
+impl Resource {
+    /// A policy pim manages, with the settings last applied to it.
+    pub fn policy(
+        address: Address,
+        role_id: &str,
+        policy_id: &str,
+        settings: impl IntoIterator<Item = (String, String)>,
+    ) -> Resource {
+        Resource {
+            address,
+            kind: None,
+            schedule_id: None,
+            request_id: None,
+            principal_id: String::new(),
+            role_id: role_id.to_string(),
+            scope_id: "/".into(),
+            attributes: serde_json::json!({
+                "policy_id": policy_id,
+                "settings": settings
+                    .into_iter()
+                    .map(|(setting, value)| serde_json::json!({ "setting": setting, "value": value }))
+                    .collect::<Vec<_>>(),
+            }),
+        }
+    }
 }
 
 /// The whole state file.
