@@ -10,49 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use pim::emulator::{Emulator, EmulatorConfig, Faults, ScheduleSeed, Tenant, User};
+use pim::emulator::{Emulator, EmulatorConfig, Faults, Tenant};
 use pim::model::builtin_roles;
 
-const ROLES: [&str; 6] = [
-    "62e90394-69f5-4237-9190-012177145e10",
-    "e8611ab8-c189-46e8-94e1-60213ab1f814",
-    "729827e3-9c14-49f7-bb1b-9608f156bbb8",
-    "fe930be7-5e62-47db-91af-98c3a49a38b1",
-    "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
-    "194ae4cb-b126-40b2-bd5b-6091b380977d",
-];
-
-/// A tenant of `n` schedules over six roles, twelve per user (eligible and
-/// active for each role), a third of them time-bound.
-fn tenant(n: usize) -> Tenant {
-    let users = n.div_ceil(ROLES.len() * 2).max(1);
-    let mut t = Tenant::empty();
-    for i in 0..users {
-        t.users.push(User {
-            id: format!("00000000-0000-4000-8000-{i:012x}"),
-            display_name: format!("User {i}"),
-            user_principal_name: format!("user{i}@contoso.com"),
-            ..User::default()
-        });
-    }
-    for k in 0..n {
-        let (user, rest) = (k % users, k / users);
-        let seed = ScheduleSeed {
-            principal: format!("00000000-0000-4000-8000-{user:012x}"),
-            role: ROLES[rest % ROLES.len()].to_string(),
-            scope: "/".into(),
-            start: Some("2026-01-01T00:00:00Z".into()),
-            end: (k % 3 == 0).then(|| "2030-01-01T00:00:00Z".to_string()),
-            ..ScheduleSeed::default()
-        };
-        if rest / ROLES.len() == 0 {
-            t.eligibility_schedules.push(seed);
-        } else {
-            t.assignment_schedules.push(seed);
-        }
-    }
-    t
-}
+#[path = "support/synthetic.rs"]
+mod synthetic;
 
 /// `declared` of the tenant's eligibilities as configuration, as they are.
 fn config(t: &Tenant, declared: usize) -> String {
@@ -177,7 +139,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("pim-bench-run-{}", std::process::id()));
     let (config_dir, export_dir) = (dir.join("config"), dir.join("export"));
     std::fs::create_dir_all(&config_dir)?;
-    let seed = tenant(schedules);
+    let (seed, ..) = synthetic::tenant(schedules);
     std::fs::write(config_dir.join("bench.pim.hcl"), config(&seed, declared))?;
     let emu = Emulator::start(EmulatorConfig {
         seed: Some(seed),

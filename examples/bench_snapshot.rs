@@ -9,49 +9,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use pim::emulator::{Emulator, EmulatorConfig, Faults, ScheduleSeed, Tenant, User};
+use pim::emulator::{Emulator, EmulatorConfig, Faults};
 use pim::graph::{GraphSettings, HttpGraph, StaticToken};
 use pim::snapshot::{ReadOptions, read};
 
-const ROLES: [&str; 6] = [
-    "62e90394-69f5-4237-9190-012177145e10",
-    "e8611ab8-c189-46e8-94e1-60213ab1f814",
-    "729827e3-9c14-49f7-bb1b-9608f156bbb8",
-    "fe930be7-5e62-47db-91af-98c3a49a38b1",
-    "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
-    "194ae4cb-b126-40b2-bd5b-6091b380977d",
-];
-
-fn tenant(n: usize) -> (Tenant, usize, usize, usize) {
-    let users = n.div_ceil(ROLES.len() * 2).max(1);
-    let mut t = Tenant::empty();
-    for i in 0..users {
-        t.users.push(User {
-            id: format!("00000000-0000-4000-8000-{i:012x}"),
-            display_name: format!("User {i}"),
-            user_principal_name: format!("user{i}@contoso.com"),
-            ..User::default()
-        });
-    }
-    for k in 0..n {
-        let (user, rest) = (k % users, k / users);
-        let seed = ScheduleSeed {
-            principal: format!("00000000-0000-4000-8000-{user:012x}"),
-            role: ROLES[rest % ROLES.len()].to_string(),
-            scope: "/".into(),
-            start: Some("2026-01-01T00:00:00Z".into()),
-            end: (k % 3 == 0).then(|| "2030-01-01T00:00:00Z".to_string()),
-            ..ScheduleSeed::default()
-        };
-        if rest / ROLES.len() == 0 {
-            t.eligibility_schedules.push(seed);
-        } else {
-            t.assignment_schedules.push(seed);
-        }
-    }
-    let (e, a) = (t.eligibility_schedules.len(), t.assignment_schedules.len());
-    (t, e, a, users)
-}
+#[path = "support/synthetic.rs"]
+mod synthetic;
+use synthetic::tenant;
 
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")

@@ -7,39 +7,16 @@ mod cli_common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn pim(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pim"))
-        .args(args)
-        .arg("-C")
-        .arg(dir)
-        .env("NO_COLOR", "1")
-        .env_remove("PIM_GRAPH_URL")
-        .output()
-        .unwrap()
-}
+use cli_common::text;
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+fn pim(dir: &Path, args: &[&str]) -> Output {
+    cli_common::pim(dir, args, &[]).output().unwrap()
 }
 
 /// A private copy of the contoso example, so the emulator's data file and
 /// the state stay in it.
 fn example(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pim-apply-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for e in std::fs::read_dir("examples/contoso").unwrap() {
-        let p = e.unwrap().path();
-        let n = p.file_name().unwrap().to_string_lossy().to_string();
-        if n.ends_with(".pim.hcl") || n == "tenant.json" {
-            std::fs::copy(&p, dir.join(n)).unwrap();
-        }
-    }
-    dir
+    cli_common::contoso(&format!("apply-{name}"), None)
 }
 
 fn state(dir: &Path) -> serde_json::Value {

@@ -446,6 +446,29 @@ impl HttpGraph {
     }
 
     /// Every item of a collection, following `@odata.nextLink` to the end.
+    /// Every schedule of `kind` the collection at `path` lists, as grants.
+    async fn grants_at(
+        &self,
+        kind: AssignmentKind,
+        path: &str,
+        op: &str,
+    ) -> Result<Vec<Grant>, GraphError> {
+        match kind {
+            AssignmentKind::Eligible => self
+                .get_all::<UnifiedRoleEligibilitySchedule>(path)
+                .await?
+                .into_iter()
+                .map(|s| eligibility_grant(s).map_err(convert_err(op)))
+                .collect(),
+            AssignmentKind::Active => self
+                .get_all::<UnifiedRoleAssignmentSchedule>(path)
+                .await?
+                .into_iter()
+                .map(|s| assignment_grant(s).map_err(convert_err(op)))
+                .collect(),
+        }
+    }
+
     async fn get_all<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, GraphError> {
         let mut out = Vec::new();
         let mut next = Some(self.url(path));
@@ -870,20 +893,7 @@ impl Graph for HttpGraph {
             query(&q)
         );
         let op = format!("GET /roleManagement/directory/{}", set_name(kind, false));
-        match kind {
-            AssignmentKind::Eligible => self
-                .get_all::<UnifiedRoleEligibilitySchedule>(&path)
-                .await?
-                .into_iter()
-                .map(|s| eligibility_grant(s).map_err(convert_err(&op)))
-                .collect(),
-            AssignmentKind::Active => self
-                .get_all::<UnifiedRoleAssignmentSchedule>(&path)
-                .await?
-                .into_iter()
-                .map(|s| assignment_grant(s).map_err(convert_err(&op)))
-                .collect(),
-        }
+        self.grants_at(kind, &path, &op).await
     }
 
     async fn policies(&self, role_ids: Option<&[String]>) -> Result<Vec<Policy>, GraphError> {
@@ -1192,20 +1202,7 @@ impl Graph for HttpGraph {
     async fn my_grants(&self, kind: AssignmentKind) -> Result<Vec<Grant>, GraphError> {
         let path = format!("/roleManagement/directory/{}/{MINE}", set_name(kind, false));
         let op = format!("GET {path}");
-        match kind {
-            AssignmentKind::Eligible => self
-                .get_all::<UnifiedRoleEligibilitySchedule>(&path)
-                .await?
-                .into_iter()
-                .map(|s| eligibility_grant(s).map_err(convert_err(&op)))
-                .collect(),
-            AssignmentKind::Active => self
-                .get_all::<UnifiedRoleAssignmentSchedule>(&path)
-                .await?
-                .into_iter()
-                .map(|s| assignment_grant(s).map_err(convert_err(&op)))
-                .collect(),
-        }
+        self.grants_at(kind, &path, &op).await
     }
 
     async fn my_instances(&self, kind: AssignmentKind) -> Result<Vec<Instance>, GraphError> {

@@ -100,7 +100,17 @@ struct Ctx<'a> {
     principals: std::cell::OnceCell<Map<&'a str, &'a crate::snapshot::Principal>>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(current: &'a Current, opts: &'a PlanOptions) -> Self {
+        Ctx {
+            current,
+            opts,
+            diags: Diagnostics::default(),
+            warnings: Vec::new(),
+            principals: std::cell::OnceCell::new(),
+        }
+    }
+
     fn error(&mut self, at: Option<&Location>, msg: String, hint: Option<String>) {
         let mut d = Diagnostic::error(msg);
         if let Some(at) = at {
@@ -260,13 +270,7 @@ pub fn effective_policies(
     resolved: &Resolved,
     opts: &PlanOptions,
 ) -> HashMap<String, RuleSet> {
-    let mut ctx = Ctx {
-        current,
-        opts,
-        diags: Diagnostics::default(),
-        warnings: Vec::new(),
-        principals: std::cell::OnceCell::new(),
-    };
+    let mut ctx = Ctx::new(current, opts);
     let mut effective: HashMap<String, RuleSet> = current
         .policies
         .iter()
@@ -288,13 +292,7 @@ pub fn plan(
     basis: Basis,
     opts: &PlanOptions,
 ) -> Result<Plan, PlanError> {
-    let mut ctx = Ctx {
-        current,
-        opts,
-        diags: Diagnostics::default(),
-        warnings: Vec::new(),
-        principals: std::cell::OnceCell::new(),
-    };
+    let mut ctx = Ctx::new(current, opts);
     let mut changes: Vec<Change> = Vec::new();
     let mut no_op = 0;
 
@@ -748,13 +746,7 @@ fn unrecorded_policies(
     state: &StateFile,
     opts: &PlanOptions,
 ) -> Vec<Resource> {
-    let mut ctx = Ctx {
-        current,
-        opts,
-        diags: Diagnostics::default(),
-        warnings: Vec::new(),
-        principals: std::cell::OnceCell::new(),
-    };
+    let mut ctx = Ctx::new(current, opts);
     let mut out = Vec::new();
     for p in desired
         .policies
