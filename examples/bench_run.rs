@@ -1,5 +1,5 @@
 //! Whole-run benchmark of the `pim` binary against a large tenant: `pim plan`
-//! of 5,000 declared grants and `pim export` of everything, against an
+//! and `pim drift` of 5,000 declared grants and `pim export` of everything, against an
 //! emulator of 50,000 schedules with 20 ms latency per request. The emulator
 //! runs in this process and pim in a child, so the peak memory printed is
 //! pim's alone (the child's maximum resident set, from getrusage).
@@ -163,7 +163,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ca.clone(),
         export_dir.clone(),
     );
-    let (plan, export) = {
+    let (plan, drift, export) = {
         let emu = &emu;
         let plan = tokio::task::block_in_place(|| {
             run(
@@ -173,12 +173,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &["plan", "-C", &e.to_string_lossy(), "--detailed-exitcode"],
             )
         });
+        let drift = tokio::task::block_in_place(|| {
+            run(
+                &p,
+                emu,
+                &c,
+                &["drift", "-C", &e.to_string_lossy(), "--format", "json"],
+            )
+        });
         let export = tokio::task::block_in_place(|| {
             run(&p, emu, &c, &["export", "--out", &ex.to_string_lossy()])
         });
-        (plan, export)
+        (plan, drift, export)
     };
     report("pim plan", "goal: peak under 300 MB", &plan);
+    report("pim drift (45,000 unmanaged)", "the cron job", &drift);
     report("pim export (whole tenant)", "goal: under 30 s", &export);
     println!("(wall time includes the emulator's work in this process; CPU time is pim's own)");
     emu.stop().await;

@@ -94,7 +94,13 @@ fn attrs(a: &Option<Vec<crate::plan::Attr>>) -> BTreeMap<String, String> {
 /// Builds the report.
 pub fn report(plan: &Plan, current: &Current, state: Option<&StateFile>) -> DriftReport {
     let mut roles: BTreeMap<String, RoleDrift> = BTreeMap::new();
-    let grant = |id: &str| current.grants.iter().find(|g| g.schedule_id == id);
+    // By schedule id: a tenant has tens of thousands of unmanaged grants.
+    let mut by_id: std::collections::HashMap<&str, &crate::snapshot::Grant> =
+        std::collections::HashMap::with_capacity(current.grants.len());
+    for g in &current.grants {
+        by_id.entry(g.schedule_id.as_str()).or_insert(g);
+    }
+    let grant = |id: &str| by_id.get(id).copied();
 
     for u in &plan.unmanaged {
         let g = grant(&u.schedule_id);
