@@ -338,15 +338,21 @@ async fn run_step<T: Target>(change: &Change, target: &T, journal: &Journal) -> 
 }
 
 fn upsert(state: &mut StateFile, resource: Resource) {
-    match state
+    if let Some(r) = state
         .resources
         .iter_mut()
         .find(|r| r.address == resource.address)
     {
-        Some(r) => *r = resource,
-        None => state.resources.push(resource),
+        *r = resource;
+        return;
     }
-    state.resources.sort_by_key(|r| r.address.to_string());
+    // State is kept in address order: find the place instead of sorting it
+    // all again, which every step of a large apply would.
+    let key = resource.address.to_string();
+    let at = state
+        .resources
+        .partition_point(|r| r.address.to_string() < key);
+    state.resources.insert(at, resource);
 }
 
 /// The state as steps change it, and its saves. A step's change is in a
@@ -405,5 +411,47 @@ impl Journal {
 
     fn into_state(self) -> StateFile {
         self.state.into_inner().unwrap_or_else(|e| e.into_inner()).0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Address, BlockKind};
+
+    fn resource(name: &str, schedule: &str) -> Resource {
+        Resource {
+            address: Address::new(BlockKind::Eligibility, name),
+            kind: Some(crate::model::AssignmentKind::Eligible),
+            schedule_id: Some(schedule.into()),
+            request_id: None,
+            principal_id: String::new(),
+            role_id: String::new(),
+            scope_id: "/".into(),
+            attributes: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn upsert_keeps_state_in_address_order_and_replaces_in_place() {
+        let mut state = StateFile::new("l".into());
+        for (name, id) in [("m", "1"), ("b", "2"), ("z", "3"), ("a", "4"), ("m", "5")] {
+            upsert(&mut state, resource(name, id));
+        }
+        let got: Vec<(String, Option<String>)> = state
+            .resources
+            .iter()
+            .map(|r| (r.address.to_string(), r.schedule_id.clone()))
+            .collect();
+        let want: Vec<(String, Option<String>)> = [("a", "4"), ("b", "2"), ("m", "5"), ("z", "3")]
+            .iter()
+            .map(|(n, id)| (format!("eligibility.{n}"), Some(id.to_string())))
+            .collect();
+        assert_eq!(got, want);
+        // Addresses sort as printed: "assignment" before "eligibility".
+        let mut assigned = resource("zz", "6");
+        assigned.address = Address::new(BlockKind::Assignment, "zz");
+        upsert(&mut state, assigned);
+        assert_eq!(state.resources[0].address.to_string(), "assignment.zz");
     }
 }
