@@ -1355,16 +1355,19 @@ fn directory(
         }
         [key] => {
             q.only(&["$select"])?;
-            let mut v = items
-                .iter()
-                .find(|i| {
-                    let f = |k: &str| {
-                        i.get(k)
-                            .and_then(Value::as_str)
-                            .is_some_and(|x| x.eq_ignore_ascii_case(key))
-                    };
-                    f("id") || (matches!(d, Dir::Users) && f("userPrincipalName"))
-                })
+            let found = match d {
+                Dir::Users => store
+                    .rendered
+                    .user_keys
+                    .get(&key.to_ascii_lowercase())
+                    .and_then(|&i| items.get(i)),
+                _ => items.iter().find(|i| {
+                    i.get("id")
+                        .and_then(Value::as_str)
+                        .is_some_and(|x| x.eq_ignore_ascii_case(key))
+                }),
+            };
+            let mut v = found
                 .cloned()
                 .ok_or_else(|| GraphError::directory_object_not_found(key))?;
             apply_select(&mut v, &q.select, &[]);

@@ -419,6 +419,10 @@ pub(crate) struct Rendered {
     pub service_principals: Vec<Value>,
     pub administrative_units: Vec<Value>,
     pub roles: Vec<Value>,
+    /// Users by lower-case id and user principal name, to position in
+    /// `users`: `GET /users/{id | upn}` is how clients resolve names, once
+    /// per declared principal.
+    pub user_keys: std::collections::HashMap<String, usize>,
 }
 
 const POLICY_NAMESPACE: Uuid = Uuid::from_u128(0x5f0c_3a4e_9b1d_4c6a_8e2f_7d1b_0a9c_3e51);
@@ -477,6 +481,17 @@ impl Store {
                 .map(Store::au_json)
                 .collect(),
             roles: store.roles.iter().map(RoleRec::to_json).collect(),
+            user_keys: store
+                .users
+                .iter()
+                .enumerate()
+                .flat_map(|(i, u)| {
+                    [
+                        (u.id.to_ascii_lowercase(), i),
+                        (u.user_principal_name.to_ascii_lowercase(), i),
+                    ]
+                })
+                .collect(),
         };
         store.policies = store
             .roles
@@ -750,9 +765,7 @@ impl Store {
     pub fn resolve_principal(&self, text: &str) -> Option<(String, PrincipalType)> {
         if let Some(upn) = text.strip_prefix("user:") {
             return self
-                .users
-                .iter()
-                .find(|u| u.user_principal_name.eq_ignore_ascii_case(upn))
+                .user(upn)
                 .map(|u| (u.id.clone(), PrincipalType::User));
         }
         if let Some(name) = text.strip_prefix("group:") {
@@ -782,8 +795,16 @@ impl Store {
             .map(|t| (text.to_ascii_lowercase(), t))
     }
 
+    /// A user by id or user principal name, in any case.
+    pub fn user(&self, key: &str) -> Option<&User> {
+        self.rendered
+            .user_keys
+            .get(&key.to_ascii_lowercase())
+            .and_then(|&i| self.users.get(i))
+    }
+
     pub fn principal_type(&self, id: &str) -> Option<PrincipalType> {
-        if self.users.iter().any(|u| u.id.eq_ignore_ascii_case(id)) {
+        if self.user(id).is_some_and(|u| u.id.eq_ignore_ascii_case(id)) {
             return Some(PrincipalType::User);
         }
         if let Some(g) = self.groups.iter().find(|g| g.id.eq_ignore_ascii_case(id)) {
