@@ -764,9 +764,7 @@ impl Store {
     /// An object id or `user:`/`group:`/`sp:` reference → object id and type.
     pub fn resolve_principal(&self, text: &str) -> Option<(String, PrincipalType)> {
         if let Some(upn) = text.strip_prefix("user:") {
-            return self
-                .user(upn)
-                .map(|u| (u.id.clone(), PrincipalType::User));
+            return self.user(upn).map(|u| (u.id.clone(), PrincipalType::User));
         }
         if let Some(name) = text.strip_prefix("group:") {
             return self
