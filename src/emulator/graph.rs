@@ -803,6 +803,16 @@ fn scope_type_of(id: &str) -> &'static str {
     }
 }
 
+/// The policy whose id a rendered item holds under `key`; the item was
+/// rendered from the store, so a miss is the emulator's own fault.
+fn policy_named<'s>(store: &'s Store, item: &Value, key: &str) -> GraphResult<&'s PolicyRec> {
+    item.get(key)
+        .and_then(Value::as_str)
+        .and_then(|id| store.policy_index(id))
+        .map(|i| &store.policies[i])
+        .ok_or_else(GraphError::internal)
+}
+
 fn rules_json(p: &PolicyRec, select: &[String]) -> Vec<Value> {
     p.rules
         .iter()
@@ -879,16 +889,7 @@ fn policies(
             };
             let st = scope_type;
             list(items, &spec, q, link, link.page, |item, e| {
-                let id = item
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                let p = store
-                    .policy_index(&id)
-                    .map(|i| &store.policies[i])
-                    .ok_or_else(GraphError::internal)?;
-                expand_policy(p, st, item, e)
+                expand_policy(policy_named(store, item, "id")?, st, item, e)
             })
         }
         ("GET", [id]) => {
@@ -1201,15 +1202,7 @@ fn policy_assignments(
         if e.name != "policy" {
             return no_expand(e, "unifiedRoleManagementPolicyAssignment");
         }
-        let pid = item
-            .get("policyId")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let p = store
-            .policy_index(&pid)
-            .map(|i| &store.policies[i])
-            .ok_or_else(GraphError::internal)?;
+        let p = policy_named(store, item, "policyId")?;
         let mut v = p.to_json(st);
         for inner in &e.expand {
             expand_policy(p, st, &mut v, inner)?;

@@ -400,6 +400,18 @@ impl Answer {
         }
     }
 
+    /// Waiting for a decision (`PendingApproval`, `PendingAdminDecision`),
+    /// with the approval that will decide it.
+    pub fn waiting(status: &'static str, id: &str, r: &Requested) -> Answer {
+        Answer {
+            status,
+            completed: Value::Null,
+            target: json!(id),
+            schedule_info: schedule_json(r),
+            approval_id: json!(Uuid::new_v4().to_string()),
+        }
+    }
+
     /// A removal or deactivation: no schedule left to point at.
     pub fn revoked() -> Answer {
         Answer {

@@ -13,7 +13,7 @@ use super::Caller;
 use super::error::{GraphError, GraphResult};
 use super::pim::{
     Action, Answer, MIN_GRANT, Parsed, Rules, active_duration_too_short, does_not_exist, entity,
-    exists, new_schedule, parse_schedule, policy_error, policy_failures, schedule_json,
+    exists, new_schedule, parse_schedule, policy_error, policy_failures,
 };
 use super::store::{Kind, Store, ts};
 use crate::model::RuleId;
@@ -191,13 +191,7 @@ fn activate(
     }
     let id = Uuid::new_v4().to_string();
     if needs_approval {
-        let answer = Answer {
-            status: "PendingApproval",
-            completed: Value::Null,
-            target: json!(id),
-            schedule_info: schedule_json(r),
-            approval_id: json!(Uuid::new_v4().to_string()),
-        };
+        let answer = Answer::waiting("PendingApproval", &id, r);
         let entity = entity(&id, p, body, caller, now, answer);
         if !p.validation_only {
             store.requests.push((Kind::Assignment, entity.clone()));
@@ -296,13 +290,7 @@ fn extend(
         return Err(policy_error(&failed));
     }
     let id = Uuid::new_v4().to_string();
-    let answer = Answer {
-        status: "PendingAdminDecision",
-        completed: Value::Null,
-        target: json!(id),
-        schedule_info: schedule_json(r),
-        approval_id: json!(Uuid::new_v4().to_string()),
-    };
+    let answer = Answer::waiting("PendingAdminDecision", &id, r);
     let entity = entity(&id, p, body, caller, now, answer);
     if !p.validation_only {
         store.requests.push((kind, entity.clone()));
