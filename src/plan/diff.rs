@@ -2,7 +2,7 @@
 //! by rule, removals of what state manages and exclusive roles forbid, the
 //! policy check of every request, and the ordering and guards of the plan.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
@@ -760,7 +760,8 @@ fn unrecorded_policies(
         if t.after != t.current.rules {
             continue; // the plan updates it, and apply records it then
         }
-        let settings = rule_settings(&t.after, &named_rules(&p.item.rules), &|a| t.name(a));
+        let name = |a: &Approver| approver_name(&ctx, resolved, a);
+        let settings = rule_settings(&t.after, &named_rules(&p.item.rules), &name);
         out.push(Resource::policy(
             p.address.clone(),
             &t.role_id,
@@ -939,22 +940,32 @@ struct ResolvedGrant {
     scope_id: String,
 }
 
-/// A declared policy worked out against the tenant: the rules it will
-/// have, and how its approvers read.
+/// A declared policy worked out against the tenant: the rules it will have.
 struct PolicyTarget<'c> {
     role_id: String,
     current: &'c crate::snapshot::Policy,
     after: RuleSet,
-    names: BTreeMap<String, String>,
 }
 
-impl PolicyTarget<'_> {
-    fn name(&self, a: &Approver) -> String {
-        self.names
-            .get(&a.id().to_ascii_lowercase())
-            .cloned()
-            .unwrap_or_else(|| a.id().to_string())
+/// How an approver reads in a plan: as the tenant names it, else as the
+/// configuration refers to it, else by id. Looked up per approver, since a
+/// policy has a handful of approvers and a tenant tens of thousands of
+/// principals.
+fn approver_name(ctx: &Ctx<'_>, resolved: &Resolved, a: &Approver) -> String {
+    let id = a.id();
+    let principals = &ctx.current.principals;
+    let known = principals
+        .get_key_value(id)
+        .map(|(k, _)| k)
+        .or_else(|| principals.keys().find(|k| k.eq_ignore_ascii_case(id)));
+    if let Some(k) = known {
+        return ctx.principal_name(k);
     }
+    resolved
+        .principals
+        .iter()
+        .find(|(_, v)| v.eq_ignore_ascii_case(id))
+        .map_or_else(|| id.to_string(), |(r, _)| r.to_string())
 }
 
 fn policy_target<'c>(
@@ -1023,22 +1034,10 @@ fn policy_target<'c>(
             return None;
         }
     };
-    let mut names: BTreeMap<String, String> = resolved
-        .principals
-        .iter()
-        .map(|(r, id)| (id.to_ascii_lowercase(), r.to_string()))
-        .collect();
-    names.extend(
-        ctx.current
-            .principals
-            .values()
-            .map(|pr| (pr.id.to_ascii_lowercase(), ctx.principal_name(&pr.id))),
-    );
     Some(PolicyTarget {
         role_id,
         current,
         after,
-        names,
     })
 }
 
@@ -1050,7 +1049,7 @@ fn policy_change(
 ) -> Option<Change> {
     let t = policy_target(ctx, p, resolved)?;
     effective.insert(t.role_id.to_ascii_lowercase(), t.after.clone());
-    let name = |a: &Approver| t.name(a);
+    let name = |a: &Approver| approver_name(ctx, resolved, a);
     let (role_id, current, after) = (t.role_id.clone(), t.current, t.after.clone());
     let settings = diff_rules(&current.rules, &after, &name);
     if settings.is_empty() {
