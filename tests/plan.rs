@@ -210,14 +210,7 @@ assignment "bob_active" {
 }
 "#,
     );
-    let text = errors_of(plan::plan(
-        &desired,
-        &t.current,
-        &t.resolved,
-        None,
-        basis(),
-        &PlanOptions::at(now()),
-    ));
+    let text = errors_of(t.plan(&desired));
     assert!(text.contains("case.pim.hcl:12:15: error: policy of \"Global Administrator\" forbids permanent eligibility (Expiration_Admin_Eligibility)"), "{text}");
     assert!(text.contains("case.pim.hcl:18:15: error: policy of \"Global Administrator\" allows eligibility of at most P90D (Expiration_Admin_Eligibility)"), "{text}");
     assert!(text.contains("case.pim.hcl:21:1: error: policy of \"Helpdesk Administrator\" requires a justification for active assignment (Enablement_Admin_Assignment)"), "{text}");
@@ -233,15 +226,7 @@ eligibility "alice_forever" {
 }
 "#,
     );
-    plan::plan(
-        &ok,
-        &t.current,
-        &t.resolved,
-        None,
-        basis(),
-        &PlanOptions::at(now()),
-    )
-    .unwrap();
+    t.plan(&ok).unwrap();
 }
 
 #[test]
@@ -264,14 +249,7 @@ eligibility "a" {
 }
 "#,
     );
-    let text = errors_of(plan::plan(
-        &desired,
-        &t.current,
-        &t.resolved,
-        None,
-        basis(),
-        &PlanOptions::at(now()),
-    ));
+    let text = errors_of(t.plan(&desired));
     assert!(text.contains("case.pim.hcl:5:15: error: policy of \"Security Reader\" allows eligibility of at most P30D"), "{text}");
 }
 
@@ -394,15 +372,7 @@ role "Global Administrator" {
 }
 "#,
     );
-    let p = plan::plan(
-        &desired,
-        &t.current,
-        &t.resolved,
-        None,
-        basis(),
-        &PlanOptions::at(now()),
-    )
-    .unwrap();
+    let p = t.plan(&desired).unwrap();
     let removed: Vec<String> = p.changes.iter().map(|c| c.address.to_string()).collect();
     assert_eq!(
         removed,
@@ -469,14 +439,7 @@ eligibility "ghost" {
 }
 "#,
     );
-    let text = errors_of(plan::plan(
-        &desired,
-        &t.current,
-        &t.resolved,
-        None,
-        basis(),
-        &PlanOptions::at(now()),
-    ));
+    let text = errors_of(t.plan(&desired));
     assert!(
         text.contains(
             "case.pim.hcl:3:15: error: user:ghost@contoso.com was not found in the tenant"

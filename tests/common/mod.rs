@@ -155,6 +155,21 @@ impl Tenant {
     pub fn policy_mut(&mut self, role: &str) -> &mut RuleSet {
         &mut self.current.policies.get_mut(&role_id(role)).unwrap().rules
     }
+
+    /// Plans `desired` against this tenant, without state, at `now()`.
+    pub fn plan(
+        &self,
+        desired: &pim::config::Desired,
+    ) -> Result<pim::plan::Plan, pim::plan::PlanError> {
+        pim::plan::plan(
+            desired,
+            &self.current,
+            &self.resolved,
+            None,
+            basis(),
+            &pim::plan::PlanOptions::at(now()),
+        )
+    }
 }
 
 pub fn map<K: Ord, V>(items: impl IntoIterator<Item = (K, V)>) -> BTreeMap<K, V> {
