@@ -270,17 +270,29 @@ pub fn effective_policies(
     resolved: &Resolved,
     opts: &PlanOptions,
 ) -> HashMap<String, RuleSet> {
-    let mut ctx = Ctx::new(current, opts);
-    let mut effective: HashMap<String, RuleSet> = current
+    // Problems are the plan's to report; here they only leave the tenant's rules in place.
+    policy_changes(&mut Ctx::new(current, opts), desired, resolved).0
+}
+
+/// The rule updates the configuration asks for, and each role's policy
+/// once they are made (by lower-case role definition id).
+fn policy_changes(
+    ctx: &mut Ctx<'_>,
+    desired: &Desired,
+    resolved: &Resolved,
+) -> (HashMap<String, RuleSet>, Vec<Change>) {
+    let mut effective: HashMap<String, RuleSet> = ctx
+        .current
         .policies
         .iter()
         .map(|(role, p)| (role.to_ascii_lowercase(), p.rules.clone()))
         .collect();
-    for p in &desired.policies {
-        // Problems are the plan's to report; here they only leave the tenant's rules in place.
-        let _ = policy_change(&mut ctx, p, resolved, &mut effective);
-    }
-    effective
+    let changes = desired
+        .policies
+        .iter()
+        .filter_map(|p| policy_change(ctx, p, resolved, &mut effective))
+        .collect();
+    (effective, changes)
 }
 
 /// Builds the plan.
@@ -309,16 +321,8 @@ pub fn plan(
         .unwrap_or_default();
 
     // Policies first: their result is what every grant is checked against.
-    let mut effective: HashMap<String, RuleSet> = current
-        .policies
-        .iter()
-        .map(|(role, p)| (role.to_ascii_lowercase(), p.rules.clone()))
-        .collect();
-    for p in &desired.policies {
-        if let Some(change) = policy_change(&mut ctx, p, resolved, &mut effective) {
-            changes.push(change);
-        }
-    }
+    let (effective, rule_changes) = policy_changes(&mut ctx, desired, resolved);
+    changes.extend(rule_changes);
 
     let grants: Vec<(&Declared<Assignment>, ResolvedGrant)> = desired
         .eligibilities
