@@ -310,3 +310,18 @@ fn fmt_check_exits_3_and_fmt_fixes() {
     assert_eq!(out.status.code(), Some(0));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_passed_expiry_is_a_warning_not_an_error() {
+    // The day an `expires` passes must not break the repository: the grant
+    // simply ended. Only the planner, which knows the tenant, refuses to
+    // create one.
+    let d = load_ok("tests/fixtures/valid/expires_passed", &opts());
+    let warnings: Vec<String> = d.warnings.warnings().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    insta::assert_snapshot!(warnings[0]);
+    assert_eq!(
+        d.eligibilities[0].item.schedule.expiration,
+        Expiration::At(Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap())
+    );
+}

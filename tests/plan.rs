@@ -63,7 +63,7 @@ fn scenario_covers_every_action_and_reason() {
     );
     assert_eq!(
         render::summary_line(&s),
-        "Plan: 2 to create, 2 to adopt, 1 to update, 1 to renew, 2 to remove, 1 policy to update."
+        "Plan: 2 to create, 2 to adopt (1 also updated), 1 to update, 1 to renew, 2 to remove, 1 policy to update."
     );
 
     let requests = |addr: &str| match &p
@@ -400,30 +400,27 @@ fn removal_guards() {
     let desired = load_str("role \"Global Administrator\" {\n  exclusive = true\n}\n");
     let mut opts = PlanOptions::at(now());
     opts.max_removals = 2;
-    let text = errors_of(plan::plan(
-        &desired,
-        &t.current,
-        &t.resolved,
-        None,
-        basis(),
-        &opts,
-    ));
+    let refusals = |opts: &PlanOptions| {
+        let p = plan::plan(&desired, &t.current, &t.resolved, None, basis(), opts).unwrap();
+        // Refused, yet planned in full: the reviewer sees what is refused.
+        assert_eq!(p.summary.remove, 3);
+        assert_eq!(p.changes.len(), 3);
+        p.refusals
+            .iter()
+            .map(|r| format!("{r}\n"))
+            .collect::<String>()
+    };
+    let text = refusals(&opts);
     assert!(
         text.contains("the plan removes 3 grants, more than the 2 allowed"),
         "{text}"
     );
     assert!(text.contains("--max-removals 3"), "{text}");
-    assert!(text.contains("case.pim.hcl:1:1: error: the plan would leave exclusive role \"Global Administrator\" with no eligible or active holder"), "{text}");
+    assert!(text.contains("case.pim.hcl:1:1: the plan would leave tier-0 role \"Global Administrator\" with no eligible or active holder: it removes user:a@contoso.com"), "{text}");
     opts.max_removals = 10;
-    let text = errors_of(plan::plan(
-        &desired,
-        &t.current,
-        &t.resolved,
-        None,
-        basis(),
-        &opts,
-    ));
+    let text = refusals(&opts);
     assert!(!text.contains("more than"), "{text}");
+    assert!(text.contains("allow_empty = true"), "{text}");
 }
 
 #[test]
@@ -588,7 +585,7 @@ fn removals_wait_out_graphs_five_minute_rule() {
     assert_eq!(
         p.warnings,
         [
-            "eligibility.young began less than 5 minutes ago; Graph does not allow removing it yet, so a later run will"
+            "eligibility.young began less than 5 minutes ago, and Graph refuses to end a grant that young (ActiveDurationTooShort): it is kept for now, and a run after 2026-12-01T00:03:00Z will remove it"
         ]
     );
     let later = PlanOptions::at(now() + chrono::Duration::minutes(4));

@@ -12,24 +12,8 @@ use crate::model::{
     AssignmentKind, EnablementFactor, IsoDuration, RoleRef, RuleId, RuleSet, RuleValue,
     find_builtin_role,
 };
+pub use crate::plan::{DEFAULT_TIER0, tier0_ids};
 use crate::plan::{Resolved, Unmanaged};
-
-/// Roles treated as tier 0 unless `tenant { tier0_roles = […] }` says
-/// otherwise: those that can take over the tenant or its security controls.
-pub const DEFAULT_TIER0: &[&str] = &[
-    "Global Administrator",
-    "Privileged Role Administrator",
-    "Privileged Authentication Administrator",
-    "Security Administrator",
-    "Conditional Access Administrator",
-    "Hybrid Identity Administrator",
-    "Application Administrator",
-    "Cloud Application Administrator",
-    "Authentication Policy Administrator",
-    "Domain Name Administrator",
-    "Partner Tier2 Support",
-    "External Identity Provider Administrator",
-];
 
 /// The longest activation the baseline accepts for tier-0 roles.
 const TIER0_MAX_ACTIVATION: IsoDuration = IsoDuration::hours(4);
@@ -86,22 +70,6 @@ impl std::fmt::Display for Finding {
             write!(f, "{l}: ")?;
         }
         write!(f, "{} {}", self.code, self.message)
-    }
-}
-
-/// Role definition ids of the tier-0 roles, lower case.
-pub fn tier0_ids(desired: &Desired, resolved: &Resolved) -> BTreeSet<String> {
-    match &desired.tenant.tier0_roles {
-        Some(roles) => roles
-            .iter()
-            .filter_map(|r| resolved.role(r))
-            .map(|id| id.to_ascii_lowercase())
-            .collect(),
-        None => DEFAULT_TIER0
-            .iter()
-            .filter_map(|n| find_builtin_role(n))
-            .map(|r| r.id.to_ascii_lowercase())
-            .collect(),
     }
 }
 

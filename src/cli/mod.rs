@@ -352,6 +352,13 @@ fn print_failure(diags: &config::Diagnostics, format: Format) {
     );
 }
 
+fn print_refusals(plan: &crate::plan::Plan) {
+    for r in &plan.refusals {
+        eprintln!("error: {r}");
+    }
+    eprintln!("\nThe plan is refused; nothing was saved or changed.");
+}
+
 fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
     let Some(desired) = load_config(&args.config) else {
         return Ok(ExitCode::from(1));
@@ -399,10 +406,16 @@ fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         );
         plan.warnings
             .extend(findings.iter().map(ToString::to_string));
-        if let Some(out) = &args.out {
+        // A refused plan is shown in full for review, never saved to apply.
+        let refused = !plan.refusals.is_empty();
+        if let Some(out) = args.out.as_ref().filter(|_| !refused) {
             crate::plan::planfile::write(out, &plan)?;
         }
         print!("{}", render_plan(&plan, args.format));
+        if refused {
+            print_refusals(&plan);
+            return Ok(ExitCode::from(1));
+        }
         if let Some(out) = &args.out {
             eprintln!(
                 "Saved the plan to {}. Apply it with: pim apply {}",
@@ -520,6 +533,11 @@ async fn apply_locked(
         }
         None => planned.plan,
     };
+    if !plan.refusals.is_empty() {
+        print!("{}", render_plan(&plan, Format::Text));
+        print_refusals(&plan);
+        return Ok(ExitCode::from(1));
+    }
     let mut state = planned
         .state
         .unwrap_or_else(|| crate::state::StateFile::new(uuid::Uuid::new_v4().to_string()));

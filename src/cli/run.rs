@@ -11,7 +11,7 @@ use anyhow::{Context as _, anyhow};
 
 use crate::config::{Desired, Diagnostics, StateSettings};
 use crate::emulator::{Emulator, EmulatorConfig, Tenant};
-use crate::graph::resolve::{self, Resolution, ResolveError};
+use crate::graph::resolve::{self, Resolution};
 use crate::graph::{AuthMethod, Credentials, GraphSettings, HttpGraph, SecretString};
 use crate::model::{RoleRef, Scope};
 use crate::plan::{self, Basis, Plan, PlanOptions, Resolved};
@@ -161,12 +161,25 @@ pub async fn read_tenant(
     session: &Session,
     desired: &Desired,
 ) -> Result<(Resolved, Current), Failure> {
-    let resolution = match resolve::resolve(session.graph.as_ref(), desired).await {
-        Ok(r) => r,
-        Err(ResolveError::Invalid(d)) => return Err(Failure::Diagnostics(d)),
-        Err(ResolveError::Graph(e)) => return Err(Failure::Other(anyhow!(e))),
-    };
-    let resolved = to_resolved(&resolution);
+    let (resolved, current, diags) = read_tenant_all(session, desired).await?;
+    if diags.has_errors() {
+        return Err(Failure::Diagnostics(diags));
+    }
+    Ok((resolved, current))
+}
+
+/// [`read_tenant`], going on past names that do not resolve (reported in
+/// the diagnostics), so that a plan reports every problem at once.
+async fn read_tenant_all(
+    session: &Session,
+    desired: &Desired,
+) -> Result<(Resolved, Current, Diagnostics), Failure> {
+    let names = resolve::Names::of(desired);
+    let (resolution, diags) = resolve::resolve_all(session.graph.as_ref(), &names)
+        .await
+        .map_err(|e| Failure::Other(anyhow!(e)))?;
+    let mut resolved = to_resolved(&resolution);
+    resolved.names_reported = diags.has_errors();
     let roles = desired
         .eligibilities
         .iter()
@@ -178,7 +191,7 @@ pub async fn read_tenant(
     let current = snapshot::read(session.graph.as_ref(), &ReadOptions::roles(roles))
         .await
         .map_err(|e| anyhow!(e))?;
-    Ok((resolved, current))
+    Ok((resolved, current, diags))
 }
 
 /// Where the configuration keeps its state.
@@ -227,7 +240,7 @@ pub async fn make_plan(
     backend: &Backend,
     opts: &PlanOptions,
 ) -> Result<Planned, Failure> {
-    let (resolved, current) = read_tenant(session, desired).await?;
+    let (resolved, current, mut diags) = read_tenant_all(session, desired).await?;
     let state = load_state(backend).await?;
     let basis = Basis {
         config_hash: desired.config_hash.clone(),
@@ -236,13 +249,18 @@ pub async fn make_plan(
         snapshot_fingerprint: current.fingerprint(),
     };
     match plan::plan(desired, &current, &resolved, state.as_ref(), basis, opts) {
+        Ok(_) if diags.has_errors() => Err(Failure::Diagnostics(diags)),
         Ok(plan) => Ok(Planned {
             plan,
             current,
             resolved,
             state,
         }),
-        Err(plan::PlanError::Invalid(d)) => Err(Failure::Diagnostics(d)),
+        Err(plan::PlanError::Invalid(d)) => {
+            diags.0.extend(d.0);
+            diags.sort();
+            Err(Failure::Diagnostics(diags))
+        }
     }
 }
 

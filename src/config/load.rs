@@ -778,6 +778,10 @@ impl<'o> Loader<'o> {
             ca_cert: b.string("ca_cert").map(|p| b.loader.dir.join(p)),
             renew_within: b.duration("renew_within"),
             tier0_roles: None,
+            protected: b.principals("protected").unwrap_or_default(),
+            protected_at: b
+                .attr("protected")
+                .map(|a| location(item.file, span_of(&a.value))),
         };
         let tier0 = b.strings("tier0_roles");
         if let Some(id) = &t.id
@@ -855,6 +859,7 @@ impl<'o> Loader<'o> {
             let custom = b.bool("custom").unwrap_or(false);
             let exclusive = b.bool("exclusive").unwrap_or(false);
             let protected = b.principals("protected").unwrap_or_default();
+            let allow_empty = b.bool("allow_empty").unwrap_or(false);
             let origin = b.origin();
             let role = if custom {
                 if let Some(builtin) = find_builtin_role(&name) {
@@ -880,6 +885,7 @@ impl<'o> Loader<'o> {
                     exclusive,
                     protected,
                     custom,
+                    allow_empty,
                 },
             });
         }
@@ -1392,19 +1398,25 @@ impl<'l, 'o, 'a, 's> Fields<'l, 'o, 'a, 's> {
     }
 
     fn origin(&self) -> Origin {
-        let file = self.item.file;
-        let attributes = self
-            .item
-            .block
-            .body
-            .attributes()
-            .map(|a| {
-                (
-                    a.key.as_str().to_string(),
+        fn walk(file: &SourceFile, body: &Body, prefix: &str, out: &mut Vec<(String, Location)>) {
+            for a in body.attributes() {
+                out.push((
+                    format!("{prefix}{}", a.key.as_str()),
                     location(file, span_of(&a.value)),
-                )
-            })
-            .collect();
+                ));
+            }
+            for b in body.blocks() {
+                walk(
+                    file,
+                    &b.body,
+                    &format!("{prefix}{}.", b.ident.as_str()),
+                    out,
+                );
+            }
+        }
+        let file = self.item.file;
+        let mut attributes = Vec::new();
+        walk(file, &self.item.block.body, "", &mut attributes);
         Origin {
             block: location(file, span_of(&self.item.block.ident)),
             attributes,
@@ -1669,18 +1681,20 @@ impl<'l, 'o, 'a, 's> Fields<'l, 'o, 'a, 's> {
                 let at = self.datetime("expires")?;
                 let now = self.loader.opts.now;
                 let span = self.value_span("expires");
+                // A date that has passed is the normal end of a grant, not a
+                // broken file: the plan forgets or leaves such a grant, and
+                // refuses only to create it.
                 if at <= now {
-                    self.loader
-                        .error(
-                            self.item.file,
-                            span,
-                            format!("expires {} is in the past", at.format("%Y-%m-%dT%H:%M:%SZ")),
-                        )
-                        .hint = Some(format!(
-                        "it is now {}; pick a later date or use duration",
+                    let mut d = Diagnostic::warning(format!(
+                        "expires {} has passed: the grant has ended, and pim will not create it",
+                        at.format("%Y-%m-%dT%H:%M:%SZ")
+                    ))
+                    .at(self.item.file, span.clone());
+                    d.hint = Some(format!(
+                        "it is now {}; remove the block, or pick a later date or a duration",
                         now.format("%Y-%m-%dT%H:%M:%SZ")
                     ));
-                    return None;
+                    self.loader.diags.push(d);
                 }
                 if start.is_some_and(|s| at <= s) {
                     self.loader

@@ -55,7 +55,9 @@ pub struct Origin {
 }
 
 impl Origin {
-    /// Where `name` was set, or the block when it was not.
+    /// Where `name` was set, or the block when it was not. Attributes of
+    /// nested blocks are named by their path, as in
+    /// `activation.approval.approvers`.
     pub fn attribute(&self, name: &str) -> &Location {
         self.attributes
             .iter()
@@ -89,6 +91,9 @@ pub struct RoleSettings {
     pub protected: Vec<PrincipalRef>,
     /// A custom role of the tenant, resolved by name against Graph.
     pub custom: bool,
+    /// The role may be left with no holder (a tier-0 or exclusive role
+    /// otherwise may not).
+    pub allow_empty: bool,
 }
 
 /// The `tenant` block.
@@ -101,8 +106,13 @@ pub struct TenantSettings {
     pub authority_host: Option<String>,
     pub ca_cert: Option<PathBuf>,
     pub renew_within: Option<IsoDuration>,
-    /// Roles the baseline checks treat as tier 0; `None` for the default list.
+    /// Roles treated as tier 0 (baseline checks, removal guards); `None`
+    /// for the default list.
     pub tier0_roles: Option<Vec<RoleRef>>,
+    /// Principals never removed from any role.
+    pub protected: Vec<PrincipalRef>,
+    /// Where `protected` is set, for the plan to say why a grant is kept.
+    pub protected_at: Option<Location>,
 }
 
 /// Where state is kept (the `state` block).

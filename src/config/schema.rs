@@ -52,6 +52,7 @@ pub static TENANT: BlockSchema = block(
         "ca_cert",
         "renew_within",
         "tier0_roles",
+        "protected",
     ],
 );
 
@@ -160,7 +161,7 @@ pub static POLICY: BlockSchema = BlockSchema {
 pub static ROLE: BlockSchema = BlockSchema {
     labels: Labels::One("role name"),
     repeatable: true,
-    ..block("role", &["exclusive", "protected", "custom"])
+    ..block("role", &["exclusive", "protected", "custom", "allow_empty"])
 };
 
 /// The top level of a configuration directory.

@@ -51,6 +51,9 @@ pub struct Names {
     pub roles: BTreeMap<RoleRef, Location>,
     pub principals: BTreeMap<PrincipalRef, Location>,
     pub scopes: BTreeMap<Scope, Location>,
+    /// Principals that would hold a role (not only approve or be
+    /// protected), where first declared: a group must be role-assignable.
+    pub holders: BTreeMap<PrincipalRef, Location>,
 }
 
 impl Names {
@@ -59,6 +62,9 @@ impl Names {
         for d in desired.eligibilities.iter().chain(&desired.assignments) {
             let a = &d.item;
             n.add_principal(&a.principal, d.origin.attribute("principal"));
+            n.holders
+                .entry(a.principal.normalized())
+                .or_insert_with(|| d.origin.attribute("principal").clone());
             n.roles
                 .entry(a.role.clone())
                 .or_insert_with(|| d.origin.attribute("role").clone());
@@ -71,9 +77,15 @@ impl Names {
                 .entry(p.item.role.clone())
                 .or_insert_with(|| p.origin.block.clone());
             if let Some(approval) = &p.item.rules.activation.approval {
+                let at = p.origin.attribute("activation.approval.approvers");
                 for a in &approval.approvers {
-                    n.add_principal(a, &p.origin.block);
+                    n.add_principal(a, at);
                 }
+            }
+        }
+        if let Some(at) = &desired.tenant.protected_at {
+            for p in &desired.tenant.protected {
+                n.add_principal(p, at);
             }
         }
         for r in &desired.roles {
@@ -114,6 +126,20 @@ pub async fn resolve(graph: &dyn Graph, desired: &Desired) -> Result<Resolution,
 }
 
 pub async fn resolve_names(graph: &dyn Graph, names: &Names) -> Result<Resolution, ResolveError> {
+    let (out, diags) = resolve_all(graph, names).await?;
+    if diags.has_errors() {
+        return Err(ResolveError::Invalid(diags));
+    }
+    Ok(out)
+}
+
+/// Resolves what can be resolved and reports the rest, so that a plan can
+/// go on and report every problem of a run at once. Fails only when Graph
+/// does.
+pub async fn resolve_all(
+    graph: &dyn Graph,
+    names: &Names,
+) -> Result<(Resolution, Diagnostics), GraphError> {
     let mut out = Resolution::default();
     let mut diags = Diagnostics::default();
 
@@ -233,9 +259,7 @@ pub async fn resolve_names(graph: &dyn Graph, names: &Names) -> Result<Resolutio
                 Pending::Principal(PrincipalRef::ServicePrincipal(n), _) => {
                     (EntryKind::ServicePrincipal, n)
                 }
-                Pending::Scope(Scope::AdministrativeUnit(n), _) => {
-                    (EntryKind::AdministrativeUnit, n)
-                }
+                // Units are all listed instead (below).
                 _ => continue,
             };
             misses.push((*qi, Lookup::StartingWith(kind, prefix(name))));
@@ -253,6 +277,7 @@ pub async fn resolve_names(graph: &dyn Graph, names: &Names) -> Result<Resolutio
             .collect()
     };
 
+    let mut all_units: Option<Vec<super::AdministrativeUnit>> = None;
     for (what, qi) in pending {
         let (label, name, at) = match what {
             Pending::Principal(p, at) => (
@@ -268,19 +293,29 @@ pub async fn resolve_names(graph: &dyn Graph, names: &Names) -> Result<Resolutio
         };
         let found = match answers.get(qi) {
             Some(Ok(f)) => f,
-            Some(Err(e)) => return Err(ResolveError::Graph(e.clone())),
-            None => {
-                return Err(ResolveError::Graph(GraphError::decode(
-                    "lookup",
-                    "missing answer",
-                )));
-            }
+            Some(Err(e)) => return Err(e.clone()),
+            None => return Err(GraphError::decode("lookup", "missing answer")),
         };
         match found.as_slice() {
             [one] => {
                 let id = one.id.clone();
                 match what {
                     Pending::Principal(p, _) => {
+                        if one.kind == EntryKind::Group
+                            && one.is_assignable_to_role == Some(false)
+                            && let Some(at) = names.holders.get(p)
+                        {
+                            diags.push(
+                                Diagnostic::error(format!(
+                                    "{label} cannot hold a directory role: it is not role-assignable (isAssignableToRole is false)"
+                                ))
+                                .with_hint(
+                                    "only groups created role-assignable can be eligible for or assigned an Entra role; \
+                                     use a role-assignable group, or declare its members instead",
+                                )
+                                .at_location(at),
+                            );
+                        }
                         out.principals.insert(p.clone(), id);
                     }
                     Pending::Scope(s, _) => {
@@ -288,6 +323,32 @@ pub async fn resolve_names(graph: &dyn Graph, names: &Names) -> Result<Resolutio
                             .insert(s.clone(), format!("/administrativeUnits/{id}"));
                     }
                 }
+            }
+            [] if matches!(what, Pending::Scope(..)) => {
+                // Tenants have few units: naming them all helps more than a guess.
+                let units = match &all_units {
+                    Some(u) => u,
+                    None => all_units.insert(graph.administrative_units().await?),
+                };
+                let mut names: Vec<&str> = units.iter().map(|u| u.display_name.as_str()).collect();
+                names.sort_unstable();
+                let close = closest_names(&name, names.iter().copied(), 3, 0.6);
+                let hint = match (close.as_slice(), names.len()) {
+                    (_, 0) => "the tenant has no administrative units".to_string(),
+                    ([], n) if n <= 10 => {
+                        format!("the tenant's administrative units: {}", quote_list(&names))
+                    }
+                    ([], n) => format!(
+                        "the tenant has {n} administrative units, among them {}",
+                        quote_list(&names[..10])
+                    ),
+                    (close, _) => format!("did you mean {}?", quote_list(close)),
+                };
+                diags.push(
+                    Diagnostic::error(format!("{label} does not exist in the tenant"))
+                        .with_hint(hint)
+                        .at_location(at),
+                );
             }
             [] => {
                 let cands = suggestions.get(&qi).cloned().unwrap_or_default();
@@ -347,11 +408,8 @@ pub async fn resolve_names(graph: &dyn Graph, names: &Names) -> Result<Resolutio
         }
     }
 
-    if diags.has_errors() {
-        diags.sort();
-        return Err(ResolveError::Invalid(diags));
-    }
-    Ok(out)
+    diags.sort();
+    Ok((out, diags))
 }
 
 enum Pending<'a> {

@@ -186,18 +186,28 @@ impl<'a> Ctx<'a> {
     }
 
     /// The attributes a grant will have: `start` and `end` as they will be
-    /// when known, else as declared.
+    /// when known, else as declared. Of a grant that exists (`ids`), names
+    /// are the tenant's: a UPN declared in another case, or a role by its
+    /// id, is the same object and no change.
     fn desired_attrs(
         &self,
         a: &Assignment,
+        ids: Option<&ResolvedGrant>,
         start: Option<DateTime<Utc>>,
         end: Option<DateTime<Utc>>,
     ) -> Vec<Attr> {
-        let mut v = vec![
-            attr("principal", a.principal.to_string()),
-            attr("role", a.role.to_string()),
-            attr("scope", a.scope.to_string()),
-        ];
+        let mut v = match ids {
+            Some(ids) => vec![
+                attr("principal", self.principal_name(&ids.principal_id)),
+                attr("role", self.role_name(&ids.role_id)),
+                attr("scope", self.scope_name(&ids.scope_id)),
+            ],
+            None => vec![
+                attr("principal", a.principal.to_string()),
+                attr("role", a.role.to_string()),
+                attr("scope", a.scope.to_string()),
+            ],
+        };
         if let Some(s) = start.or(a.schedule.start) {
             v.push(attr("start", Self::show_time(s)));
         }
@@ -330,10 +340,27 @@ pub fn plan(
         .chain(&desired.assignments)
         .filter_map(|d| resolve_grant(&mut ctx, d, resolved).map(|r| (d, r)))
         .collect();
-    let declared_keys: Set<Key> = grants
-        .iter()
-        .map(|(d, r)| key(d.item.kind, &r.principal_id, &r.role_id, &r.scope_id))
-        .collect();
+    let mut declared_keys: Set<Key> = Set::default();
+    let mut first_of: Map<Key, &Declared<Assignment>> = Map::default();
+    for (d, r) in &grants {
+        let k = key(d.item.kind, &r.principal_id, &r.role_id, &r.scope_id);
+        declared_keys.insert(k);
+        match first_of.get(&k) {
+            // Two spellings of one grant (a UPN and an object id, a role name
+            // and its template id) would share one schedule and fight over it.
+            Some(first) => ctx.error(
+                Some(&d.origin.block),
+                format!(
+                    "{} declares the same grant as {} (declared at {}): the same principal, role and scope",
+                    d.address, first.address, first.origin.block
+                ),
+                Some("declare each grant once; names are compared after resolving them".into()),
+            ),
+            None => {
+                first_of.insert(k, d);
+            }
+        }
+    }
     let mut matched: Set<&str> = Set::default();
     // By role id as written: a cache of display names.
     let mut role_names: Map<&str, String> = Map::default();
@@ -350,6 +377,13 @@ pub fn plan(
             matched.insert(&g.schedule_id);
         }
         let managed = managed.get(&d.address).copied();
+        if let Expiration::At(t) = d.item.schedule.expiration
+            && t <= opts.now
+        {
+            passed_expiry(&mut ctx, d, t, have.is_some(), managed.is_some());
+            no_op += usize::from(have.is_some());
+            continue;
+        }
         let in_state = match (managed, have) {
             (Some(m), Some(g)) => m.schedule_id.as_deref() == Some(g.schedule_id.as_str()),
             _ => false,
@@ -394,7 +428,7 @@ pub fn plan(
         };
         let declared = declared_expiration(&d.item);
         let Some(g) = have else {
-            check_grant(&mut ctx, d, rules, &role);
+            check_grant(&mut ctx, d, rules, &role, &d.item.schedule);
             let reason = if managed.is_some() {
                 Reason::Drift
             } else {
@@ -406,7 +440,7 @@ pub fn plan(
                 reason,
                 role,
                 before: None,
-                after: Some(ctx.desired_attrs(&d.item, None, None)),
+                after: Some(ctx.desired_attrs(&d.item, None, None, None)),
                 origin: Some(d.origin.block.clone()),
                 step: Step::Grant {
                     subject,
@@ -418,12 +452,17 @@ pub fn plan(
             continue;
         };
         // An update keeps the grant's start and sends a fixed end, so what
-        // the plan shows is what Graph stores (it clamps past starts).
+        // the plan shows is what Graph stores (it clamps past starts). A
+        // rolling duration counts from now (or a declared start still to
+        // come), never from when the grant began: see the README's table.
         let start = d.item.schedule.start.or(g.start);
         let new_end = match &d.item.schedule.expiration {
             Expiration::Permanent => None,
             Expiration::At(t) => Some(*t),
-            Expiration::After(dur) => dur.add_to(start.unwrap_or(opts.now)),
+            Expiration::After(dur) => {
+                let from = d.item.schedule.start.map_or(opts.now, |s| s.max(opts.now));
+                dur.add_to(from)
+            }
         };
         let new_schedule = Schedule {
             start,
@@ -431,7 +470,7 @@ pub fn plan(
         };
         let update = ScheduleRequest {
             action: RequestAction::AdminUpdate,
-            schedule: Some(new_schedule),
+            schedule: Some(new_schedule.clone()),
             ..base.clone()
         };
         let before = Some(ctx.current_attrs(g));
@@ -441,8 +480,9 @@ pub fn plan(
             v.retain(|a| a.name != "justification");
             v
         };
-        let unchanged = existing(ctx.desired_attrs(&d.item, g.start, g.end()));
-        let updated = existing(ctx.desired_attrs(&d.item, start, new_end));
+        let unchanged = existing(ctx.desired_attrs(&d.item, Some(ids), g.start, g.end()));
+        let updated = existing(ctx.desired_attrs(&d.item, Some(ids), start, new_end));
+        let update_schedule = new_schedule;
         let change = |action, reason, after, requests| Change {
             address: d.address.clone(),
             action,
@@ -473,42 +513,33 @@ pub fn plan(
                     start: g.start,
                     expiration: new_end.map_or(Expiration::After(*dur), Expiration::At),
                 };
-                let renewed = Assignment {
-                    schedule: schedule.clone(),
-                    ..d.item.clone()
-                };
-                check_grant(
-                    &mut ctx,
-                    &Declared {
-                        item: renewed,
-                        ..(*d).clone()
-                    },
-                    rules,
-                    &role,
-                );
+                check_grant(&mut ctx, d, rules, &role, &schedule);
                 let req = ScheduleRequest {
                     action,
                     schedule: Some(schedule),
                     ..base.clone()
                 };
-                Some((req, existing(ctx.desired_attrs(&d.item, g.start, new_end))))
+                Some((
+                    req,
+                    existing(ctx.desired_attrs(&d.item, Some(ids), g.start, new_end)),
+                ))
             }
             _ => None,
         };
         if !in_state {
-            let (requests, after) = match (matches, renewal) {
-                (true, None) => (vec![], unchanged),
-                (true, Some((req, after))) => (vec![req], after),
+            let (reason, requests, after) = match (matches, renewal) {
+                (true, None) => (Reason::Declared, vec![], unchanged),
+                (true, Some((req, after))) => (Reason::Expiring, vec![req], after),
                 (false, _) => {
-                    check_grant(&mut ctx, d, rules, &role);
-                    (vec![update], updated)
+                    check_grant(&mut ctx, d, rules, &role, &update_schedule);
+                    (Reason::Declared, vec![update], updated)
                 }
             };
-            changes.push(change(Action::Adopt, Reason::Declared, after, requests));
+            changes.push(change(Action::Adopt, reason, after, requests));
             continue;
         }
         if !matches {
-            check_grant(&mut ctx, d, rules, &role);
+            check_grant(&mut ctx, d, rules, &role, &update_schedule);
             // Config unchanged since the last apply means someone else changed the tenant.
             let reason = if last_duration.is_some()
                 && managed.is_some_and(|m| same_declaration(m, &d.item))
@@ -563,12 +594,6 @@ pub fn plan(
         let Some(role_id) = resolved.role(&role.item.role) else {
             continue;
         };
-        let protected: HashSet<String> = role
-            .item
-            .protected
-            .iter()
-            .filter_map(|p| resolved.principal(p).map(|id| id.to_ascii_lowercase()))
-            .collect();
         let mut holders: Vec<&Grant> = current
             .grants
             .iter()
@@ -576,13 +601,6 @@ pub fn plan(
             .filter(|g| {
                 !matched.contains(g.schedule_id.as_str())
                     && !removed.contains(g.schedule_id.as_str())
-            })
-            .filter(|g| !protected.contains(&g.principal_id.to_ascii_lowercase()))
-            .filter(|g| {
-                current
-                    .caller_id
-                    .as_deref()
-                    .is_none_or(|c| !c.eq_ignore_ascii_case(&g.principal_id))
             })
             .collect();
         holders.sort_by(|a, b| a.schedule_id.cmp(&b.schedule_id));
@@ -600,7 +618,22 @@ pub fn plan(
         }
     }
 
-    guard_removals(&mut ctx, desired, resolved, &changes, &removed);
+    // Whatever planned a removal, the guards see it.
+    for id in
+        super::guard::keep_protected(desired, resolved, current, &mut changes, &mut ctx.warnings)
+    {
+        removed.remove(id.as_str());
+    }
+    super::guard::warn_tier0_removals(desired, resolved, &changes, &mut ctx.warnings);
+    let refusals = super::guard::refusals(
+        desired,
+        resolved,
+        current,
+        &changes,
+        &|id| removed.contains(id),
+        opts.max_removals,
+        &|id| ctx.role_name(id),
+    );
 
     let managed_ids: Set<&str> = state
         .map(|s| {
@@ -649,7 +682,14 @@ pub fn plan(
     for c in &changes {
         match c.action {
             Action::Create => summary.create += 1,
-            Action::Adopt => summary.adopt += 1,
+            Action::Adopt => {
+                summary.adopt += 1;
+                match (&c.step, c.reason) {
+                    (Step::Grant { requests, .. }, _) if requests.is_empty() => {}
+                    (_, Reason::Expiring) => summary.adopt_renew += 1,
+                    _ => summary.adopt_update += 1,
+                }
+            }
             Action::Update => summary.update += 1,
             Action::Renew => summary.renew += 1,
             Action::Remove => summary.remove += 1,
@@ -668,6 +708,7 @@ pub fn plan(
         unmanaged,
         summary,
         warnings: ctx.warnings,
+        refusals,
     })
 }
 
@@ -738,7 +779,7 @@ pub fn upkeep(
     opts: &PlanOptions,
 ) -> Upkeep {
     Upkeep {
-        forget: orphans(desired, current, resolved, state),
+        forget: orphans(desired, current, resolved, state, opts.now),
         record: unrecorded_policies(desired, current, resolved, state, opts),
     }
 }
@@ -781,11 +822,14 @@ fn orphans(
     current: &Current,
     resolved: &Resolved,
     state: &StateFile,
+    now: DateTime<Utc>,
 ) -> Vec<Address> {
+    let passed = |d: &&Declared<Assignment>| matches!(d.item.schedule.expiration, Expiration::At(t) if t <= now);
     let ids_of: Vec<(AssignmentKind, [String; 3])> = desired
         .eligibilities
         .iter()
         .chain(&desired.assignments)
+        .filter(|d| !passed(d))
         .filter_map(|d| {
             let a = &d.item;
             Some((
@@ -806,6 +850,7 @@ fn orphans(
         .eligibilities
         .iter()
         .chain(&desired.assignments)
+        .filter(|d| !passed(d))
         .map(|d| &d.address)
         .chain(desired.policies.iter().map(|p| &p.address))
         .collect();
@@ -861,7 +906,8 @@ fn too_young(ctx: &mut Ctx<'_>, address: &Address, g: &Grant) -> bool {
         return false;
     }
     ctx.warnings.push(format!(
-        "{address} began less than {MIN_GRANT_MINUTES} minutes ago; Graph does not allow removing it yet, so a later run will"
+        "{address} began less than {MIN_GRANT_MINUTES} minutes ago, and Graph refuses to end a grant that young (ActiveDurationTooShort): it is kept for now, and a run after {} will remove it",
+        Ctx::show_time(start + Duration::minutes(MIN_GRANT_MINUTES))
     ));
     true
 }
@@ -909,6 +955,13 @@ fn resolve_grant(
     let principal = resolved.principal(&a.principal);
     let role = resolved.role(&a.role);
     let scope = resolved.scope(&a.scope);
+    if resolved.names_reported {
+        return Some(ResolvedGrant {
+            principal_id: principal?,
+            role_id: role?,
+            scope_id: scope?,
+        });
+    }
     if principal.is_none() {
         ctx.error(
             Some(d.origin.attribute("principal")),
@@ -979,11 +1032,13 @@ fn policy_target<'c>(
 ) -> Option<PolicyTarget<'c>> {
     let at = Some(&p.origin.block);
     let Some(role_id) = resolved.role(&p.item.role) else {
-        ctx.error(
-            at,
-            format!("role \"{}\" was not found in the tenant", p.item.role),
-            None,
-        );
+        if !resolved.names_reported {
+            ctx.error(
+                at,
+                format!("role \"{}\" was not found in the tenant", p.item.role),
+                None,
+            );
+        }
         return None;
     };
     let all = ctx.current;
@@ -1003,12 +1058,15 @@ fn policy_target<'c>(
     let mut approvers = Vec::new();
     if let Some(approval) = &p.item.rules.activation.approval {
         for a in &approval.approvers {
+            let approvers_at = Some(p.origin.attribute("activation.approval.approvers"));
             let Some(id) = resolved.principal(a) else {
-                ctx.error(
-                    at,
-                    format!("approver {a} was not found in the tenant"),
-                    None,
-                );
+                if !resolved.names_reported {
+                    ctx.error(
+                        approvers_at,
+                        format!("approver {a} was not found in the tenant"),
+                        None,
+                    );
+                }
                 continue;
             };
             let kind = a
@@ -1024,9 +1082,9 @@ fn policy_target<'c>(
                     description: Some(a.name().to_string()),
                 }),
                 _ => ctx.error(
-                    at,
+                    approvers_at,
                     format!("{a} cannot approve activations: approvers are users or groups"),
-                    None,
+                    Some("name users (user:UPN) or groups (group:Name) as approvers".into()),
                 ),
             }
         }
@@ -1092,11 +1150,86 @@ fn policy_change(
     })
 }
 
-/// Checks a grant against its role's effective policy, as Graph would on
-/// the request, so a violation is an error at the line that causes it.
-fn check_grant(ctx: &mut Ctx<'_>, d: &Declared<Assignment>, rules: Option<&RuleSet>, role: &str) {
-    let Some(rules) = rules else { return };
+/// A passed `expires` is how a grant ends: no error for one that exists
+/// (Graph ends it) or that state still records (it is forgotten), but
+/// nothing is created that has already ended.
+fn passed_expiry(
+    ctx: &mut Ctx<'_>,
+    d: &Declared<Assignment>,
+    at: DateTime<Utc>,
+    exists: bool,
+    managed: bool,
+) {
+    let when = Ctx::show_time(at);
+    if exists {
+        ctx.warnings.push(format!(
+            "{}: expires {when} has passed; the grant is left as it is until Graph ends it (remove the block once it has)",
+            d.address
+        ));
+    } else if managed {
+        ctx.warnings.push(format!(
+            "{}: expires {when} has passed and the grant has ended; it is forgotten (remove the block)",
+            d.address
+        ));
+    } else {
+        ctx.error(
+            Some(d.origin.attribute("expires")),
+            format!(
+                "expires {when} has passed: pim will not create a grant that has already ended"
+            ),
+            Some(format!(
+                "it is now {}; remove the block, or pick a later date or a duration",
+                Ctx::show_time(ctx.opts.now)
+            )),
+        );
+    }
+}
+
+/// Checks a grant against its role's effective policy, as Graph would the
+/// request that `sent` is the schedule of, so a violation is an error at
+/// the line that causes it. Also refuses an end that is past or too close.
+fn check_grant(
+    ctx: &mut Ctx<'_>,
+    d: &Declared<Assignment>,
+    rules: Option<&RuleSet>,
+    role: &str,
+    sent: &Schedule,
+) {
     let a = &d.item;
+    let attr_name = match a.schedule.expiration {
+        Expiration::At(_) => "expires",
+        Expiration::After(_) => "duration",
+        Expiration::Permanent => "permanent",
+    };
+    let now = ctx.opts.now;
+    // Graph clamps a past start to now, so the length it checks and the
+    // earliest end both count from there.
+    let from = sent.start.map_or(now, |s| s.max(now));
+    let end = match &sent.expiration {
+        Expiration::Permanent => None,
+        Expiration::At(t) => Some(*t),
+        Expiration::After(dur) => dur.add_to(from),
+    };
+    if let Some(end) = end
+        && end < now + Duration::minutes(MIN_GRANT_MINUTES)
+    {
+        let when = if end <= now {
+            "in the past"
+        } else {
+            "less than five minutes from now"
+        };
+        ctx.error(
+            Some(d.origin.attribute(attr_name)),
+            format!(
+                "{} would end at {}, {when}: Graph requires a grant to last at least {MIN_GRANT_MINUTES} minutes",
+                d.address,
+                Ctx::show_time(end)
+            ),
+            Some("pick a later date or a longer duration".into()),
+        );
+        return;
+    }
+    let Some(rules) = rules else { return };
     let (exp_rule, enable_rule, what) = match a.kind {
         AssignmentKind::Eligible => (
             RuleId::ExpirationAdminEligibility,
@@ -1111,7 +1244,7 @@ fn check_grant(ctx: &mut Ctx<'_>, d: &Declared<Assignment>, rules: Option<&RuleS
     };
     let origin: &Origin = &d.origin;
     if let Some((required, max)) = rules.expiration(exp_rule) {
-        if a.schedule.expiration.is_permanent() && required {
+        if end.is_none() && required {
             ctx.error(
                 Some(origin.attribute("permanent")),
                 format!("policy of \"{role}\" forbids permanent {what} ({exp_rule})"),
@@ -1119,20 +1252,16 @@ fn check_grant(ctx: &mut Ctx<'_>, d: &Declared<Assignment>, rules: Option<&RuleS
                     "set duration or expires, or allow_permanent = true in the policy of \"{role}\""
                 )),
             );
-        } else if let (true, Some(max), Some(len)) =
-            (required, max, a.schedule.length_seconds(ctx.opts.now))
-        {
+        } else if let (true, Some(max), Some(end)) = (required, max, end) {
             // Like Graph, the maximum binds only while expiration is required:
             // a policy that allows permanent grants allows any length.
-            if len > max.approx_seconds() + TOLERANCE_SECONDS {
-                let attr_name = if matches!(a.schedule.expiration, Expiration::At(_)) {
-                    "expires"
-                } else {
-                    "duration"
-                };
+            if (end - from).num_seconds() > max.approx_seconds() + TOLERANCE_SECONDS {
                 ctx.error(
                     Some(origin.attribute(attr_name)),
-                    format!("policy of \"{role}\" allows {what} of at most {max} ({exp_rule})"),
+                    format!(
+                        "policy of \"{role}\" allows {what} of at most {max} ({exp_rule}); this one would last until {}",
+                        Ctx::show_time(end)
+                    ),
                     Some(format!(
                         "shorten it, or raise max_duration in the policy of \"{role}\""
                     )),
@@ -1167,63 +1296,6 @@ fn check_grant(ctx: &mut Ctx<'_>, d: &Declared<Assignment>, rules: Option<&RuleS
     }
     if let Some(RuleValue::Approval(_)) = rules.get(RuleId::ApprovalEndUserAssignment) {
         // Approval governs activation, not admin assignment: nothing to check here.
-    }
-}
-
-/// Refuses removal waves larger than allowed, and removals that would leave
-/// an exclusive role without any holder.
-fn guard_removals(
-    ctx: &mut Ctx<'_>,
-    desired: &Desired,
-    resolved: &Resolved,
-    changes: &[Change],
-    removed: &Set<&str>,
-) {
-    let count = changes
-        .iter()
-        .filter(|c| c.action == Action::Remove)
-        .count();
-    if count > ctx.opts.max_removals {
-        ctx.error(
-            None,
-            format!(
-                "the plan removes {count} grants, more than the {} allowed",
-                ctx.opts.max_removals
-            ),
-            Some(format!(
-                "review the removals, then raise the limit with --max-removals {count}"
-            )),
-        );
-    }
-    for role in desired.roles.iter().filter(|r| r.item.exclusive) {
-        let Some(role_id) = resolved.role(&role.item.role) else {
-            continue;
-        };
-        let declared = desired
-            .eligibilities
-            .iter()
-            .chain(&desired.assignments)
-            .any(|d| {
-                resolved
-                    .role(&d.item.role)
-                    .is_some_and(|r| r.eq_ignore_ascii_case(&role_id))
-            });
-        let remaining = ctx
-            .current
-            .grants
-            .iter()
-            .filter(|g| {
-                g.role_id.eq_ignore_ascii_case(&role_id)
-                    && !removed.contains(g.schedule_id.as_str())
-            })
-            .count();
-        if !declared && remaining == 0 {
-            ctx.error(
-                Some(&role.origin.block),
-                format!("the plan would leave exclusive role \"{}\" with no eligible or active holder", role.item.role),
-                Some("declare at least one eligibility or assignment for it, or list its holders as protected".into()),
-            );
-        }
     }
 }
 

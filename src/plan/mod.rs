@@ -4,6 +4,7 @@
 
 mod action;
 mod diff;
+mod guard;
 pub mod planfile;
 mod rules;
 
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::model::{RequestAction, ScheduleRequest};
 pub use action::{Action, Colour, Reason};
 pub use diff::{Upkeep, effective_policies, plan, upkeep};
+pub use guard::{DEFAULT_TIER0, tier0_ids};
 pub use rules::{RulesError, SettingChange, desired_rules, diff_rules, named_rules, rule_settings};
 
 use crate::config::{Diagnostics, Location};
@@ -33,6 +35,9 @@ pub struct Resolved {
     pub custom_roles: HashMap<String, String>,
     /// Scopes to `directoryScopeId` values.
     pub scopes: HashMap<Scope, String>,
+    /// Names that did not resolve were reported already (with candidates),
+    /// so the planner does not report them again.
+    pub names_reported: bool,
 }
 
 impl Resolved {
@@ -162,6 +167,12 @@ pub struct Summary {
     pub remove: usize,
     pub update_rules: usize,
     pub no_op: usize,
+    /// Of the adoptions, those whose schedule is also updated, and those
+    /// also renewed: the grant changes even though pim only takes it over.
+    #[serde(default)]
+    pub adopt_update: usize,
+    #[serde(default)]
+    pub adopt_renew: usize,
 }
 
 impl Summary {
@@ -189,6 +200,32 @@ pub struct Plan {
     pub unmanaged: Vec<Unmanaged>,
     pub summary: Summary,
     pub warnings: Vec<String>,
+    /// Why the plan must not be applied as it is; shown with the plan in
+    /// full, so that what is refused can still be reviewed.
+    #[serde(default)]
+    pub refusals: Vec<Refusal>,
+}
+
+/// A guard the plan trips: too many removals, a role left without holders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub message: String,
+    /// The configuration line it is about, when there is one.
+    pub origin: Option<Location>,
+    pub hint: Option<String>,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(at) = &self.origin {
+            write!(f, "{at}: ")?;
+        }
+        write!(f, "{}", self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, "\n  = hint: {h}")?;
+        }
+        Ok(())
+    }
 }
 
 /// Why no plan could be made.

@@ -78,7 +78,13 @@ pub fn plan_json(plan: &Plan) -> Value {
         "changes": changes,
         "unmanaged": unmanaged,
         "warnings": plan.warnings,
-        "diagnostics": [],
+        // A refused plan is shown in full; its refusals are its errors.
+        "diagnostics": plan.refusals.iter().map(|r| json!({
+            "severity": "error",
+            "message": r.message,
+            "location": r.origin.as_ref().map(|o| o.to_string()),
+            "hint": r.hint,
+        })).collect::<Vec<_>>(),
     })
 }
 

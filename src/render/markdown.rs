@@ -65,6 +65,21 @@ fn details(c: &Change) -> String {
 pub fn plan_markdown(plan: &Plan) -> String {
     let mut head = String::from("### pim plan\n\n");
     let _ = writeln!(head, "**{}**\n", summary_line(&plan.summary));
+    // Refusals lead: a reviewer must not take the plan for one to apply.
+    for r in &plan.refusals {
+        let at = r
+            .origin
+            .as_ref()
+            .map_or_else(String::new, |l| format!(" (`{}`)", cell(&l.to_string())));
+        let hint = r
+            .hint
+            .as_ref()
+            .map_or_else(String::new, |h| format!(" {}", cell(h)));
+        let _ = writeln!(head, "> ⛔ **Refused:** {}{at}.{hint}", cell(&r.message));
+    }
+    if !plan.refusals.is_empty() {
+        head.push('\n');
+    }
     if !plan.changes.is_empty() {
         head.push_str("| | Action | Address | Role | Reason |\n|---|---|---|---|---|\n");
         // The table must leave room for details; a huge plan lists only its start.

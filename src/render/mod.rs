@@ -20,7 +20,19 @@ pub fn summary_line(s: &Summary) -> String {
     }
     let mut parts = vec![format!("{} to create", s.create)];
     if s.adopt > 0 {
-        parts.push(format!("{} to adopt", s.adopt));
+        // An adoption that also changes the grant must not read as a no-op.
+        let mut also = Vec::new();
+        if s.adopt_update > 0 {
+            also.push(format!("{} also updated", s.adopt_update));
+        }
+        if s.adopt_renew > 0 {
+            also.push(format!("{} also renewed", s.adopt_renew));
+        }
+        if also.is_empty() {
+            parts.push(format!("{} to adopt", s.adopt));
+        } else {
+            parts.push(format!("{} to adopt ({})", s.adopt, also.join(", ")));
+        }
     }
     parts.push(format!("{} to update", s.update));
     parts.push(format!("{} to renew", s.renew));

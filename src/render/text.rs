@@ -87,6 +87,17 @@ pub fn plan_text(plan: &Plan, colour: bool) -> String {
     }
     let summary = summary_line(&plan.summary);
     o.line(&o.bold(&summary));
+    if !plan.refusals.is_empty() {
+        o.line("");
+        for r in &plan.refusals {
+            let text = format!("Refused: {r}");
+            o.line(&o.paint(Colour::Red, &text));
+        }
+        o.line(&o.paint(
+            Colour::Red,
+            "This plan cannot be applied as it is: nothing will be changed.",
+        ));
+    }
     o.buf
 }
 
@@ -120,9 +131,9 @@ fn change(o: &mut Out, c: &Change) {
     o.line("    }");
     if let crate::plan::Step::Grant { requests, .. } = &c.step
         && c.action == Action::Adopt
-        && let Some(first) = requests.first()
+        && !requests.is_empty()
     {
-        if first.action == crate::plan::RequestAction::AdminExtend {
+        if c.reason == crate::plan::Reason::Expiring {
             o.line("    # and renewed: it ends within the renewal window");
         } else {
             o.line("    # and its schedule will be updated to match the configuration");

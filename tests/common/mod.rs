@@ -36,6 +36,8 @@ impl Tenant {
         let mut t = Tenant {
             current: Current {
                 tenant_id: "contoso".into(),
+                // pim signed in as an app that holds nothing here.
+                caller_id: Some("sp-pim".into()),
                 ..Current::default()
             },
             resolved: Resolved::default(),
