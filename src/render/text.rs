@@ -93,6 +93,7 @@ pub fn plan_text(plan: &Plan, colour: bool) -> String {
             let text = format!("Refused: {r}");
             o.line(&o.paint(Colour::Red, &text));
         }
+        o.line("");
         o.line(&o.paint(
             Colour::Red,
             "This plan cannot be applied as it is: nothing will be changed.",
