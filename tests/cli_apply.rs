@@ -274,3 +274,97 @@ fn export_round_trips_to_no_changes() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Deletes the block that starts with `head` from a configuration file.
+fn delete_block(file: &Path, head: &str) {
+    let src = std::fs::read_to_string(file).unwrap();
+    let start = src.find(head).unwrap();
+    let end = start + src[start..].find("\n}\n").unwrap() + 3;
+    std::fs::write(file, format!("{}{}", &src[..start], &src[end..])).unwrap();
+}
+
+#[test]
+fn the_protected_breakglass_account_survives_its_block_being_deleted() {
+    let dir = example("breakglass");
+    let out = pim(&dir, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let file = dir.join("assignments.pim.hcl");
+    let before = std::fs::read_to_string(&file).unwrap();
+    delete_block(&file, "assignment \"breakglass_ga\"");
+
+    let out = pim(&dir, &["plan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("Warning: assignment.breakglass_ga: kept, not removed: user:breakglass1@contoso.com is protected in role \"Global Administrator\" ("),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("- assignment.breakglass_ga"));
+    let out = pim(&dir, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !text(&out).contains("breakglass_ga: remove"),
+        "{}",
+        text(&out)
+    );
+
+    // Declared again, it is still there and still managed: nothing to do.
+    std::fs::write(&file, before).unwrap();
+    let out = pim(&dir, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("No changes."), "{}", text(&out));
+}
+
+#[test]
+fn a_plan_over_the_removal_limit_is_shown_in_full_then_refused() {
+    let dir = example("max-removals");
+    let out = pim(&dir, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let file = dir.join("assignments.pim.hcl");
+    // Grants that existed before pim and that the first apply left as they
+    // were: one it created or updated could not be removed in its first five
+    // minutes (judy's, of paris_user_admins, waits with a warning).
+    for head in [
+        "eligibility \"carol_security\"",
+        "eligibility \"paris_user_admins\"",
+        "assignment \"automation_user_admin\"",
+    ] {
+        delete_block(&file, head);
+    }
+    let planfile = dir.join("plan.bin");
+    for format in ["text", "markdown", "json"] {
+        let out = pim(
+            &dir,
+            &[
+                "plan",
+                "--max-removals",
+                "2",
+                "--detailed-exitcode",
+                "--format",
+                format,
+                "--out",
+                planfile.to_str().unwrap(),
+            ],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{format}: {}", text(&out));
+        assert!(
+            stdout.contains("eligibility.carol_security"),
+            "{format}: the plan is shown: {stdout}"
+        );
+        assert!(
+            stdout.contains("the plan removes 3 grants, more than the 2 allowed"),
+            "{format}: {stdout}"
+        );
+        assert!(!planfile.exists(), "a refused plan is not saved");
+        if format == "json" {
+            let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+            assert_eq!(v["diagnostics"][0]["severity"], "error");
+            assert_eq!(v["summary"]["remove"], 3);
+        }
+    }
+    let out = pim(&dir, &["apply", "--auto-approve", "--max-removals", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("The plan is refused"), "{}", text(&out));
+    assert!(!text(&out).contains(": remove done"), "{}", text(&out));
+}

@@ -31,7 +31,7 @@ fn plans_the_contoso_example_against_the_embedded_emulator() {
         "# and renewed: it ends within the renewal window",
         "# and its schedule will be updated to match the configuration",
         "Unmanaged grants",
-        "Plan: 11 to create, 9 to adopt, 0 to update, 0 to renew, 2 to remove, 4 policies to update.",
+        "Plan: 11 to create, 9 to adopt (2 also updated, 2 also renewed), 0 to update, 0 to renew, 2 to remove, 4 policies to update.",
     ] {
         assert!(
             stdout.contains(expected),

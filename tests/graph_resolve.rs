@@ -184,3 +184,58 @@ async fn unknown_and_ambiguous_names_point_at_the_config_with_candidates() {
     assert!(text.contains("did you mean \"Tier 0 Reader\""), "{text}");
     emu.stop().await;
 }
+
+#[tokio::test]
+async fn groups_that_cannot_hold_roles_and_unknown_units_are_reported_together() {
+    let mut t = tenant();
+    t.groups.push(Group {
+        id: "aaaaaaaa-0000-4000-8000-000000000005".into(),
+        display_name: "Helpdesk Staff".into(),
+        is_assignable_to_role: false,
+        ..Group::default()
+    });
+    t.administrative_units.push(AdministrativeUnit {
+        id: "dddddddd-0000-4000-8000-000000000002".into(),
+        display_name: "Lyon Office".into(),
+        description: None,
+    });
+    let emu = emulator(t, Faults::default()).await;
+    let graph = client_with_token(&emu);
+    let mut names = Names::default();
+    let staff: PrincipalRef = "group:Helpdesk Staff".parse().unwrap();
+    names.principals.insert(staff.clone(), at(4));
+    names.holders.insert(staff.clone(), at(4));
+    names
+        .scopes
+        .insert(Scope::AdministrativeUnit("Berlin Office".into()), at(6));
+    let (resolution, d) = pim::graph::resolve::resolve_all(&graph, &names)
+        .await
+        .unwrap();
+    let text = d.to_string();
+    assert_eq!(d.errors().count(), 2, "{text}");
+    assert!(text.contains("main.pim.hcl:4:3: error: principal \"group:Helpdesk Staff\" cannot hold a directory role: it is not role-assignable (isAssignableToRole is false)"), "{text}");
+    assert!(
+        text.contains("main.pim.hcl:6:3: error: administrative unit \"/administrativeUnits/Berlin Office\" does not exist in the tenant"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "hint: the tenant's administrative units: \"Lyon Office\" or \"Paris Office\""
+        ),
+        "{text}"
+    );
+    // What did resolve is kept, so the plan can go on and report its own problems.
+    assert_eq!(
+        resolution.principal(&staff),
+        Some("aaaaaaaa-0000-4000-8000-000000000005")
+    );
+
+    // The same group as an approver (not a holder) is fine.
+    let mut names = Names::default();
+    names.principals.insert(staff.clone(), at(4));
+    let (_, d) = pim::graph::resolve::resolve_all(&graph, &names)
+        .await
+        .unwrap();
+    assert!(!d.has_errors(), "{d}");
+    emu.stop().await;
+}
