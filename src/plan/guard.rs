@@ -252,7 +252,7 @@ pub(super) fn refusals(
             .iter()
             .chain(&desired.assignments)
             .any(|d| resolved.role(&d.item.role).is_some_and(|r| same(&r)));
-        if kept + created > 0 || (taken.is_empty() && !(exclusive && !declared)) {
+        if kept + created > 0 || (taken.is_empty() && (declared || !exclusive)) {
             continue;
         }
         let name = role_name(&role_id);
