@@ -998,7 +998,10 @@ impl ConfigArgs {
 
 /// Runs the command line and returns the process exit status.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage(&e),
+    };
     init_logging();
     match run(cli) {
         Ok(code) => code,
@@ -1006,6 +1009,20 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Prints clap's help, version or usage error (help and version on stdout,
+/// errors on stderr). Clap would exit 2 on an error, but 2 means changes,
+/// drift or refused to pim's callers: an error must be 1, so a script
+/// testing for 2 never takes a mistyped flag for a result.
+fn usage(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    // Nothing better to do if the terminal is gone.
+    let _ = e.print();
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
     }
 }
 
