@@ -87,6 +87,40 @@ fn apply_converges_and_follows_configuration_changes() {
 }
 
 #[test]
+fn a_failed_step_makes_the_apply_failed() {
+    let dir = example("failed");
+    // Graph refuses a role for a group that is not role-assignable; the
+    // plan cannot know that, so the step fails and the removals after it
+    // are not started.
+    let f = dir.join("assignments.pim.hcl");
+    let src = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(
+        &f,
+        format!("{src}\neligibility \"all_staff\" {{\n  principal = \"group:All Staff\"\n  role      = \"Global Reader\"\n  duration  = \"P30D\"\n}}\n"),
+    )
+    .unwrap();
+    let out = pim(&dir, &["apply", "--auto-approve"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stdout.contains("\nApply failed: 24 done, 1 failed, 2 not started.\n"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("Apply complete"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "  failed: eligibility.all_staff (create): BadRequest: Only role-assignable groups"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  not started: role[\"Global Administrator\"][\"eligible user:mallory@contoso.com\"] (remove)"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn stale_saved_plans_are_refused() {
     let dir = example("stale");
     let plan = dir.join("plan.bin");

@@ -564,8 +564,13 @@ async fn apply_locked(
     )
     .await;
     reporter.finish();
+    let outcome = if report.succeeded() {
+        "complete"
+    } else {
+        "failed"
+    };
     println!(
-        "\nApply complete: {} done, {} failed, {} not started.",
+        "\nApply {outcome}: {} done, {} failed, {} not started.",
         report.done.len(),
         report.failed.len(),
         report.not_started.len()
