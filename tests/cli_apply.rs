@@ -156,6 +156,53 @@ fn stale_saved_plans_are_refused() {
 }
 
 #[test]
+fn the_saved_plan_hint_is_a_command_that_works_where_plan_ran() {
+    let dir = example("saved hint");
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let out = cli_common::pim(
+        &dir,
+        &[
+            "plan",
+            "--out",
+            "plan.bin",
+            "--var",
+            "approvers=[\"group:PIM Approvers\"]",
+        ],
+        &[],
+    )
+    .current_dir(&elsewhere)
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let hint = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("Saved the plan to plan.bin. Apply it with: "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(
+        hint,
+        format!(
+            "pim apply -C '{}' --var 'approvers=[\"group:PIM Approvers\"]' plan.bin",
+            dir.display()
+        )
+    );
+    let exe = env!("CARGO_BIN_EXE_pim").replace('\'', "'\\''");
+    let line = format!("'{exe}'{} --auto-approve", &hint["pim".len()..]);
+    let out = Command::new("sh")
+        .args(["-c", &line])
+        .current_dir(&elsewhere)
+        .env("NO_COLOR", "1")
+        .env_remove("PIM_GRAPH_URL")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{line}: {}", text(&out));
+    assert!(text(&out).contains("Apply complete: "), "{}", text(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_second_apply_fails_fast_naming_the_first() {
     // Slow Graph answers keep the first run going while the second starts.
     let dir = cli_common::contoso("lock", Some(150));

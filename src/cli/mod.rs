@@ -405,9 +405,9 @@ fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         print!("{}", render_plan(&plan, args.format));
         if let Some(out) = &args.out {
             eprintln!(
-                "Saved the plan to {}. Apply it with: pim apply {}",
+                "Saved the plan to {}. Apply it with: {}",
                 out.display(),
-                out.display()
+                apply_command_line(args, out)
             );
         }
         if args.strict && !findings.is_empty() {
@@ -423,6 +423,41 @@ fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         })
     })
+}
+
+/// The `pim apply` that takes the plan just saved, to run from the same
+/// directory: the configuration is planned again and compared, so it needs
+/// the same directory and variables, and the same sign-in.
+fn apply_command_line(args: &PlanArgs, out: &Path) -> String {
+    let mut words = vec!["pim".to_string(), "apply".to_string()];
+    if args.config.dir != Path::new(".") {
+        words.push("-C".into());
+        words.push(shell_quote(&args.config.dir.to_string_lossy()));
+    }
+    for (name, value) in &args.config.vars {
+        words.push("--var".into());
+        words.push(shell_quote(&format!("{name}={value}")));
+    }
+    for file in &args.config.var_files {
+        words.push("--var-file".into());
+        words.push(shell_quote(&file.to_string_lossy()));
+    }
+    if args.tenant.auth != crate::graph::AuthMethod::Auto {
+        words.push("--auth".into());
+        words.push(args.tenant.auth.as_str().into());
+    }
+    words.push(shell_quote(&out.to_string_lossy()));
+    words.join(" ")
+}
+
+/// `s` as one word for a POSIX shell.
+fn shell_quote(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// Which parts of a saved plan's basis no longer hold.
@@ -1108,4 +1143,60 @@ fn fmt(dir: &Path, check: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_quote("plan.bin"), "plan.bin");
+        assert_eq!(shell_quote("../pim/prod-1"), "../pim/prod-1");
+        assert_eq!(shell_quote("my plans/p.bin"), "'my plans/p.bin'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("$HOME"), "'$HOME'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(
+            shell_quote("approvers=[\"group:PIM Approvers\"]"),
+            "'approvers=[\"group:PIM Approvers\"]'"
+        );
+    }
+
+    #[test]
+    fn the_apply_hint_repeats_what_the_plan_depends_on() {
+        let cli = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(Command::Plan(p)) => p,
+            other => panic!("{other:?}"),
+        };
+        let hint = |args: &[&str]| {
+            let p = cli(args);
+            apply_command_line(&p, p.out.as_deref().unwrap_or(Path::new("")))
+        };
+        assert_eq!(
+            hint(&["pim", "plan", "--out", "plan.bin"]),
+            "pim apply plan.bin"
+        );
+        assert_eq!(
+            hint(&["pim", "plan", "-C", "./", "--out", "plan.bin"]),
+            "pim apply plan.bin"
+        );
+        assert_eq!(
+            hint(&[
+                "pim",
+                "plan",
+                "-C",
+                "tenants/prod east",
+                "--var",
+                "approvers=[\"group:A\"]",
+                "--var-file",
+                "prod.vars",
+                "--auth",
+                "azure-cli",
+                "--out",
+                "out/plan.bin",
+            ]),
+            "pim apply -C 'tenants/prod east' --var 'approvers=[\"group:A\"]' --var-file prod.vars --auth azure-cli out/plan.bin"
+        );
+    }
 }
