@@ -87,6 +87,40 @@ fn apply_converges_and_follows_configuration_changes() {
 }
 
 #[test]
+fn a_failed_step_makes_the_apply_failed() {
+    let dir = example("failed");
+    // Graph refuses a role for a group that is not role-assignable; the
+    // plan cannot know that, so the step fails and the removals after it
+    // are not started.
+    let f = dir.join("assignments.pim.hcl");
+    let src = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(
+        &f,
+        format!("{src}\neligibility \"all_staff\" {{\n  principal = \"group:All Staff\"\n  role      = \"Global Reader\"\n  duration  = \"P30D\"\n}}\n"),
+    )
+    .unwrap();
+    let out = pim(&dir, &["apply", "--auto-approve"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        stdout.contains("\nApply failed: 24 done, 1 failed, 2 not started.\n"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("Apply complete"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "  failed: eligibility.all_staff (create): BadRequest: Only role-assignable groups"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  not started: role[\"Global Administrator\"][\"eligible user:mallory@contoso.com\"] (remove)"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn stale_saved_plans_are_refused() {
     let dir = example("stale");
     let plan = dir.join("plan.bin");
@@ -118,6 +152,53 @@ fn stale_saved_plans_are_refused() {
         "{}",
         text(&out)
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_saved_plan_hint_is_a_command_that_works_where_plan_ran() {
+    let dir = example("saved hint");
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let out = cli_common::pim(
+        &dir,
+        &[
+            "plan",
+            "--out",
+            "plan.bin",
+            "--var",
+            "approvers=[\"group:PIM Approvers\"]",
+        ],
+        &[],
+    )
+    .current_dir(&elsewhere)
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let hint = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("Saved the plan to plan.bin. Apply it with: "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(
+        hint,
+        format!(
+            "pim apply -C '{}' --var 'approvers=[\"group:PIM Approvers\"]' plan.bin",
+            dir.display()
+        )
+    );
+    let exe = env!("CARGO_BIN_EXE_pim").replace('\'', "'\\''");
+    let line = format!("'{exe}'{} --auto-approve", &hint["pim".len()..]);
+    let out = Command::new("sh")
+        .args(["-c", &line])
+        .current_dir(&elsewhere)
+        .env("NO_COLOR", "1")
+        .env_remove("PIM_GRAPH_URL")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{line}: {}", text(&out));
+    assert!(text(&out).contains("Apply complete: "), "{}", text(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

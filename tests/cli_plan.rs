@@ -2,7 +2,11 @@
 //! emulator, through the real client (TLS, azure_identity, paging), as the
 //! README's first command runs it.
 
+mod cli_common;
+
 use std::process::Command;
+
+use clap::CommandFactory as _;
 
 fn pim(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_pim"))
@@ -139,5 +143,146 @@ fn drift_and_check_on_the_example() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "No findings: the configuration meets the baseline.\n"
+    );
+}
+
+/// Every command and subcommand, as typed: `["state", "rm"]`.
+fn command_paths(cmd: &clap::Command, prefix: &[String], out: &mut Vec<Vec<String>>) {
+    for sub in cmd.get_subcommands() {
+        let mut path = prefix.to_vec();
+        path.push(sub.get_name().to_string());
+        out.push(path.clone());
+        command_paths(sub, &path, out);
+    }
+}
+
+#[test]
+fn usage_errors_exit_1_on_every_command() {
+    let mut paths = Vec::new();
+    command_paths(&pim::cli::Cli::command(), &[], &mut paths);
+    let names: Vec<String> = paths.iter().map(|p| p.join(" ")).collect();
+    assert_eq!(
+        names,
+        [
+            "validate",
+            "fmt",
+            "plan",
+            "apply",
+            "drift",
+            "check",
+            "state",
+            "state list",
+            "state show",
+            "state rm",
+            "state unlock",
+            "import",
+            "export",
+            "show",
+            "activate",
+            "deactivate",
+            "extend",
+            "renew",
+            "my",
+            "my roles",
+            "requests",
+            "requests cancel",
+            "emulator",
+        ],
+        "a command was added: this test covers it by itself, the list only says so"
+    );
+    // 2 means changes, drift or refused: a mistyped flag must not look like one.
+    for path in &paths {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--no-such-flag");
+        let out = cli_common::pim_args(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "pim {}: {stderr}",
+            args.join(" ")
+        );
+        assert!(
+            stderr.contains("'--no-such-flag'"),
+            "pim {}: {stderr}",
+            args.join(" ")
+        );
+        assert!(out.stdout.is_empty(), "pim {}", args.join(" "));
+    }
+}
+
+#[test]
+fn bad_values_and_unknown_commands_exit_1() {
+    for args in [
+        &[
+            "plan",
+            "--auth",
+            "workload-identiy",
+            "--format",
+            "markdown",
+            "--detailed-exitcode",
+        ][..],
+        &["drift", "--auth", "workload-identiy"],
+        &["activate", "Global Reader", "--auth", "workload-identiy"],
+    ] {
+        let out = cli_common::pim_args(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "pim {}: {stderr}",
+            args.join(" ")
+        );
+        assert!(stderr.contains("workload-identiy"), "{stderr}");
+        assert!(stderr.contains("--auth"), "{stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "nothing for plan.md: {:?}",
+            out.stdout
+        );
+    }
+    for (args, named) in [
+        (&["plna"][..], "'plna'"),
+        (&["state", "lst"], "'lst'"),
+        (&["plan", "--format", "yaml"], "'yaml'"),
+        (&["plan", "--parallelism", "0"], "--parallelism"),
+        (&["import"], "<ADDRESS>"),
+        (&[], "Usage:"),
+    ] {
+        let out = cli_common::pim_args(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "pim {}: {stderr}",
+            args.join(" ")
+        );
+        assert!(stderr.contains(named), "pim {}: {stderr}", args.join(" "));
+    }
+}
+
+#[test]
+fn help_and_version_exit_0_on_stdout() {
+    for args in [
+        &["--help"][..],
+        &["plan", "--help"],
+        &["state", "rm", "-h"],
+        &["help", "apply"],
+    ] {
+        let out = cli_common::pim_args(args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "pim {}", args.join(" "));
+        assert!(stdout.contains("Usage: pim"), "{stdout}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = cli_common::pim_args(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("pim {}\n", env!("CARGO_PKG_VERSION"))
     );
 }

@@ -418,9 +418,9 @@ fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(out) = &args.out {
             eprintln!(
-                "Saved the plan to {}. Apply it with: pim apply {}",
+                "Saved the plan to {}. Apply it with: {}",
                 out.display(),
-                out.display()
+                apply_command_line(args, out)
             );
         }
         if args.strict && !findings.is_empty() {
@@ -436,6 +436,41 @@ fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         })
     })
+}
+
+/// The `pim apply` that takes the plan just saved, to run from the same
+/// directory: the configuration is planned again and compared, so it needs
+/// the same directory and variables, and the same sign-in.
+fn apply_command_line(args: &PlanArgs, out: &Path) -> String {
+    let mut words = vec!["pim".to_string(), "apply".to_string()];
+    if args.config.dir != Path::new(".") {
+        words.push("-C".into());
+        words.push(shell_quote(&args.config.dir.to_string_lossy()));
+    }
+    for (name, value) in &args.config.vars {
+        words.push("--var".into());
+        words.push(shell_quote(&format!("{name}={value}")));
+    }
+    for file in &args.config.var_files {
+        words.push("--var-file".into());
+        words.push(shell_quote(&file.to_string_lossy()));
+    }
+    if args.tenant.auth != crate::graph::AuthMethod::Auto {
+        words.push("--auth".into());
+        words.push(args.tenant.auth.as_str().into());
+    }
+    words.push(shell_quote(&out.to_string_lossy()));
+    words.join(" ")
+}
+
+/// `s` as one word for a POSIX shell.
+fn shell_quote(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// Which parts of a saved plan's basis no longer hold.
@@ -582,8 +617,13 @@ async fn apply_locked(
     )
     .await;
     reporter.finish();
+    let outcome = if report.succeeded() {
+        "complete"
+    } else {
+        "failed"
+    };
     println!(
-        "\nApply complete: {} done, {} failed, {} not started.",
+        "\nApply {outcome}: {} done, {} failed, {} not started.",
         report.done.len(),
         report.failed.len(),
         report.not_started.len()
@@ -1016,7 +1056,10 @@ impl ConfigArgs {
 
 /// Runs the command line and returns the process exit status.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage(&e),
+    };
     init_logging();
     match run(cli) {
         Ok(code) => code,
@@ -1024,6 +1067,20 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Prints clap's help, version or usage error (help and version on stdout,
+/// errors on stderr). Clap would exit 2 on an error, but 2 means changes,
+/// drift or refused to pim's callers: an error must be 1, so a script
+/// testing for 2 never takes a mistyped flag for a result.
+fn usage(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    // Nothing better to do if the terminal is gone.
+    let _ = e.print();
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
     }
 }
 
@@ -1104,4 +1161,60 @@ fn fmt(dir: &Path, check: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words_are_quoted_only_when_needed() {
+        assert_eq!(shell_quote("plan.bin"), "plan.bin");
+        assert_eq!(shell_quote("../pim/prod-1"), "../pim/prod-1");
+        assert_eq!(shell_quote("my plans/p.bin"), "'my plans/p.bin'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("$HOME"), "'$HOME'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(
+            shell_quote("approvers=[\"group:PIM Approvers\"]"),
+            "'approvers=[\"group:PIM Approvers\"]'"
+        );
+    }
+
+    #[test]
+    fn the_apply_hint_repeats_what_the_plan_depends_on() {
+        let cli = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(Command::Plan(p)) => p,
+            other => panic!("{other:?}"),
+        };
+        let hint = |args: &[&str]| {
+            let p = cli(args);
+            apply_command_line(&p, p.out.as_deref().unwrap_or(Path::new("")))
+        };
+        assert_eq!(
+            hint(&["pim", "plan", "--out", "plan.bin"]),
+            "pim apply plan.bin"
+        );
+        assert_eq!(
+            hint(&["pim", "plan", "-C", "./", "--out", "plan.bin"]),
+            "pim apply plan.bin"
+        );
+        assert_eq!(
+            hint(&[
+                "pim",
+                "plan",
+                "-C",
+                "tenants/prod east",
+                "--var",
+                "approvers=[\"group:A\"]",
+                "--var-file",
+                "prod.vars",
+                "--auth",
+                "azure-cli",
+                "--out",
+                "out/plan.bin",
+            ]),
+            "pim apply -C 'tenants/prod east' --var 'approvers=[\"group:A\"]' --var-file prod.vars --auth azure-cli out/plan.bin"
+        );
+    }
 }

@@ -14,6 +14,7 @@ use hcl::edit::structure::{Attribute, Block, Body, Structure};
 use super::diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
 use super::eval::{Reference, Scope, references, type_name};
 use super::schema::{self, BlockSchema, Labels};
+use super::unclosed;
 use super::{
     Declared, Desired, FILE_SUFFIX, LoadError, LoadOptions, Origin, Policy, RoleSettings,
     StateSettings, TenantSettings,
@@ -178,16 +179,7 @@ impl<'o> Loader<'o> {
             self.files.insert(file.path.clone(), file.clone());
             match hcl::edit::parser::parse_body(&file.text) {
                 Ok(body) => parsed.push(Parsed { file, body }),
-                Err(e) => {
-                    let offset = e.location().offset();
-                    let msg = e.message().to_string();
-                    let msg = if msg.is_empty() {
-                        "invalid HCL syntax".to_string()
-                    } else {
-                        format!("syntax error: {msg}")
-                    };
-                    self.error(&file, offset..offset + 1, msg);
-                }
+                Err(e) => self.diags.push(syntax_error(&file, &e)),
             }
         }
         parsed
@@ -609,8 +601,7 @@ impl<'o> Loader<'o> {
         let body = match hcl::edit::parser::parse_body(&file.text) {
             Ok(b) => b,
             Err(e) => {
-                let o = e.location().offset();
-                self.error(&file, o..o + 1, format!("syntax error: {}", e.message()));
+                self.diags.push(syntax_error(&file, &e));
                 return Vec::new();
             }
         };
@@ -1306,6 +1297,35 @@ impl<'o> Loader<'o> {
             });
         ActivationRules { approval, ..rules }
     }
+}
+
+/// The parser's error as a diagnostic. A `}` missing at the end of the file
+/// is pointed at the block that lacks it rather than at the end.
+fn syntax_error(file: &SourceFile, e: &hcl::edit::parser::Error) -> Diagnostic {
+    let offset = e.location().offset();
+    let at_end = file
+        .text
+        .get(offset..)
+        .is_none_or(|rest| rest.trim().chars().count() <= 1);
+    if at_end
+        && e.message().contains("`}`")
+        && let Some(open) = unclosed::find(&file.text)
+    {
+        let line = file.position(open.start).line;
+        return Diagnostic::error(format!(
+            "syntax error: {} is not closed; the file ends before its }}",
+            open.opener.describe()
+        ))
+        .with_hint(open.opener.hint(line))
+        .at(file, open.start..open.brace + 1);
+    }
+    let msg = e.message();
+    let msg = if msg.is_empty() {
+        "invalid HCL syntax".to_string()
+    } else {
+        format!("syntax error: {msg}")
+    };
+    Diagnostic::error(msg).at(file, offset..offset + 1)
 }
 
 fn hash_config(files: &[Parsed], vars: &hcl::Map<String, Value>) -> String {

@@ -9,6 +9,7 @@ mod eval;
 pub mod fmt;
 mod load;
 pub mod schema;
+mod unclosed;
 
 use std::path::PathBuf;
 

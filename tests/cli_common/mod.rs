@@ -21,6 +21,18 @@ pub fn pim(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     c
 }
 
+/// `pim` with these arguments and nothing else: for what is decided before
+/// any configuration is read.
+pub fn pim_args(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pim"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("PIM_GRAPH_URL")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 pub fn text(o: &Output) -> String {
     format!(
         "{}{}",
