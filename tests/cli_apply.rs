@@ -89,16 +89,25 @@ fn apply_converges_and_follows_configuration_changes() {
 #[test]
 fn a_failed_step_makes_the_apply_failed() {
     let dir = example("failed");
-    // Graph refuses a role for a group that is not role-assignable; the
-    // plan cannot know that, so the step fails and the removals after it
-    // are not started.
+    // A policy that wants multi-factor sign-in for active assignments: the
+    // plan can only warn (whether the token has it is Graph's to say), Graph
+    // refuses the request, and the removals after it are not started.
+    let p = dir.join("policies.pim.hcl");
+    let src = std::fs::read_to_string(&p).unwrap();
+    let src = src.replacen(
+        "    max_duration    = \"P90D\"\n  }",
+        "    max_duration    = \"P90D\"\n    require_mfa     = true\n  }",
+        1,
+    );
+    std::fs::write(&p, src).unwrap();
     let f = dir.join("assignments.pim.hcl");
     let src = std::fs::read_to_string(&f).unwrap();
     std::fs::write(
         &f,
-        format!("{src}\neligibility \"all_staff\" {{\n  principal = \"group:All Staff\"\n  role      = \"Global Reader\"\n  duration  = \"P30D\"\n}}\n"),
+        format!("{src}\nassignment \"erin_security\" {{\n  principal     = \"user:erin@contoso.com\"\n  role          = \"Security Administrator\"\n  duration      = \"P30D\"\n  justification = \"Incident response\"\n}}\n"),
     )
     .unwrap();
+    let line = src.lines().count() + 2;
     let out = pim(&dir, &["apply", "--auto-approve"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -108,10 +117,14 @@ fn a_failed_step_makes_the_apply_failed() {
     );
     assert!(!stdout.contains("Apply complete"), "{stdout}");
     assert!(
-        stdout.contains(
-            "  failed: eligibility.all_staff (create): BadRequest: Only role-assignable groups"
-        ),
+        stdout.contains(&format!(
+            "  failed: assignment.erin_security (create): RoleAssignmentRequestPolicyValidationFailed: The following policy rules failed: [\"MfaRule\"]"
+        )),
         "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("    declared at {}:{line}:1\n", f.display())),
+        "the refusal names the configuration line: {stdout}"
     );
     assert!(
         stdout.contains("  not started: role[\"Global Administrator\"][\"eligible user:mallory@contoso.com\"] (remove)"),

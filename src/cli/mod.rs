@@ -630,6 +630,15 @@ async fn apply_locked(
     );
     for (address, action, error) in &report.failed {
         println!("  failed: {address} ({action}): {error}");
+        // Graph's refusal names a rule; the reader needs the line that caused it.
+        if let Some(at) = plan
+            .changes
+            .iter()
+            .find(|c| &c.address == address)
+            .and_then(|c| c.origin.as_ref())
+        {
+            println!("    declared at {at}");
+        }
     }
     for (address, action) in &report.not_started {
         println!("  not started: {address} ({action})");
