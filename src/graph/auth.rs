@@ -42,6 +42,23 @@ pub trait TokenSource: Send + Sync {
     fn mfa(&self) -> Option<bool> {
         None
     }
+    /// Whom the tokens act for, when the source knows it without reading
+    /// them (see [`SignIn`]).
+    fn sign_in(&self) -> SignIn {
+        SignIn::Unknown
+    }
+}
+
+/// Whom a token acts for: what decides how to ask Graph who the caller is
+/// when the token cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignIn {
+    /// An application as itself (client secret, workload identity, managed
+    /// identity): its service principal is the caller.
+    App,
+    /// A signed-in user (Azure CLI, the emulator's user grant): `/me`.
+    User,
+    Unknown,
 }
 
 /// A fixed token (an emulator-minted one, or `PIM_ACCESS_TOKEN`-style use).
@@ -188,6 +205,17 @@ impl TokenSource for AzureCredential {
     fn describe(&self) -> String {
         self.method.as_str().to_string()
     }
+
+    fn sign_in(&self) -> SignIn {
+        match self.method {
+            AuthMethod::ClientSecret
+            | AuthMethod::WorkloadIdentity
+            | AuthMethod::ManagedIdentity => SignIn::App,
+            AuthMethod::AzureCli => SignIn::User,
+            // `new` resolves Auto to a method; nothing is left to say.
+            AuthMethod::Auto => SignIn::Unknown,
+        }
+    }
 }
 
 /// Keeps one token and renews it shortly before it expires; concurrent
@@ -232,6 +260,11 @@ impl TokenCache {
     /// What the source says about MFA (see [`TokenSource::mfa`]).
     pub fn source_mfa(&self) -> Option<bool> {
         self.source.mfa()
+    }
+
+    /// Whom the source's tokens act for (see [`TokenSource::sign_in`]).
+    pub fn sign_in(&self) -> SignIn {
+        self.source.sign_in()
     }
 }
 
@@ -344,6 +377,10 @@ impl TokenSource for EmulatorUser {
 
     fn mfa(&self) -> Option<bool> {
         Some(self.mfa)
+    }
+
+    fn sign_in(&self) -> SignIn {
+        SignIn::User
     }
 }
 
