@@ -439,6 +439,48 @@ mod tests {
         };
         assert_eq!(mfa_from_token(&with_amr(r#"["pwd","mfa"]"#)), Some(true));
         assert_eq!(mfa_from_token(&with_amr(r#"["pwd"]"#)), Some(false));
+        // Anything but three parts with a JSON payload is opaque.
+        let not_json = format!("{}.{}.sig", enc("{}"), enc("oid=abc"));
+        assert_eq!(object_id_from_token(&not_json), None);
+        assert_eq!(object_id_from_token(&format!("{jwt}.more")), None);
+        let no_oid = format!("{}.{}.sig", enc("{}"), enc(r#"{"idtyp":"app"}"#));
+        assert_eq!(object_id_from_token(&no_oid), None);
+    }
+
+    #[test]
+    fn sign_in_follows_the_method() {
+        let client = crate::graph::HttpGraph::http_client(&GraphSettings::default()).unwrap();
+        let settings = |auth: AuthMethod| GraphSettings {
+            auth,
+            tenant_id: Some("contoso.onmicrosoft.com".into()),
+            credentials: crate::graph::Credentials {
+                client_id: Some("app".into()),
+                client_secret: Some(crate::graph::SecretString::new("s")),
+                ..Default::default()
+            },
+            ..GraphSettings::default()
+        };
+        let sign_in = |auth| {
+            AzureCredential::new(&settings(auth), &client)
+                .map(|c| c.sign_in())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(sign_in(AuthMethod::ClientSecret), Ok(SignIn::App));
+        assert_eq!(
+            sign_in(AuthMethod::Auto),
+            Ok(SignIn::App),
+            "a secret is set"
+        );
+        assert_eq!(sign_in(AuthMethod::ManagedIdentity), Ok(SignIn::App));
+        assert_eq!(sign_in(AuthMethod::AzureCli), Ok(SignIn::User));
+        assert_eq!(StaticToken("t".into()).sign_in(), SignIn::Unknown);
+        let local = GraphSettings {
+            graph_url: "https://127.0.0.1:1/v1.0".into(),
+            authority_host: "https://127.0.0.1:1".into(),
+            ..GraphSettings::default()
+        };
+        let user = EmulatorUser::new(&local, &client, "alice@contoso.com", false).unwrap();
+        assert_eq!(user.sign_in(), SignIn::User);
     }
 
     struct Counting(AtomicUsize, Duration);
