@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use emulator_common::{Harness, assert_graph_error, at, fixture_path};
-use pim::emulator::{Clock, EmulatorConfig, Faults, Tenant};
+use pim::emulator::{Clock, EmulatorConfig, Faults, Tenant, TokenFormat};
 use serde_json::{Value, json};
 
 const ALICE: &str = "a0000000-0000-4000-8000-000000000000";
@@ -251,6 +251,249 @@ async fn serves_https_with_the_generated_ca() {
             .await
             .is_err()
     );
+}
+
+// ---------------------------------------------------------------- tokens
+
+const CONTOSO: &str = "3c9f8a5e-0d2b-4c71-9a8e-5b6d7e8f9a01";
+const LEGACY_SYNC: &str = "7c7534dc-0467-59c2-9dc0-bf82b6866efe";
+const LEGACY_SYNC_APP: &str = "4b5f9311-65b8-5934-b1b2-5d7814f9b2c3";
+const CONTOSO_ALICE: &str = "fe07ce2f-d86e-5850-9fa9-21872500fd0a";
+
+fn contoso() -> Tenant {
+    Tenant::from_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/contoso/tenant.json"
+    ))
+    .unwrap()
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The claims of a JWT signed with HMAC-SHA256.
+fn jwt_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "not a JWT: {token}");
+    let header: Value = serde_json::from_slice(&b64.decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(header, json!({ "alg": "HS256", "typ": "JWT" }));
+    assert_eq!(b64.decode(parts[2]).unwrap().len(), 32);
+    serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap()
+}
+
+fn assert_lifetime(claims: &Value, expires_in: &Value, before: u64) {
+    let iat = claims["iat"].as_u64().unwrap();
+    assert!((before..=unix_now()).contains(&iat), "iat {iat}");
+    assert_eq!(claims["nbf"], iat);
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - iat,
+        expires_in.as_u64().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn app_tokens_carry_the_claims_of_entra_v1_tokens() {
+    let h = Harness::with_seed(contoso(), NOW).await;
+    let before = unix_now();
+    let r = token_for(
+        &h,
+        "contoso.com",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", LEGACY_SYNC_APP),
+            ("client_secret", "any"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["expires_in"], 3599);
+    let token = r.body["access_token"].as_str().unwrap();
+    let c = jwt_claims(token);
+    assert_lifetime(&c, &r.body["expires_in"], before);
+    assert_eq!(c["aud"], "https://graph.microsoft.com");
+    assert_eq!(c["iss"], format!("https://sts.windows.net/{CONTOSO}/"));
+    assert_eq!(c["idp"], c["iss"]);
+    assert_eq!(c["tid"], CONTOSO);
+    assert_eq!(c["ver"], "1.0");
+    assert_eq!(c["idtyp"], "app");
+    assert_eq!(c["oid"], LEGACY_SYNC);
+    assert_eq!(c["sub"], LEGACY_SYNC);
+    assert_eq!(c["appid"], LEGACY_SYNC_APP);
+    assert_eq!(c["app_displayname"], "Legacy Sync");
+    assert_eq!(c["appidacr"], "1", "a client secret");
+    assert!(
+        c["roles"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("RoleManagement.ReadWrite.Directory"))
+    );
+    for absent in ["scp", "amr", "upn", "name"] {
+        assert!(c.get(absent).is_none(), "{absent} in {c}");
+    }
+    // What the token says is what Graph goes by.
+    let me = h.call_as(Some(token), "GET", "/v1.0/me", None).await;
+    assert!(assert_graph_error(&me, 400, "BadRequest").contains("delegated"));
+
+    let r = token_for(
+        &h,
+        "contoso.com",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", LEGACY_SYNC_APP),
+            ("client_assertion", "eyJ.x.y"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        jwt_claims(r.body["access_token"].as_str().unwrap())["appidacr"],
+        "2"
+    );
+    // A minted token for a service principal is an app token too.
+    let c = jwt_claims(&h.emu.mint_token(LEGACY_SYNC, false));
+    assert_eq!(
+        (&c["idtyp"], &c["appid"]),
+        (&json!("app"), &json!(LEGACY_SYNC_APP))
+    );
+}
+
+#[tokio::test]
+async fn user_tokens_carry_the_claims_of_entra_v1_tokens() {
+    let h = Harness::with_seed(contoso(), NOW).await;
+    async fn sign_in(h: &Harness, mfa: &str) -> emulator_common::Reply {
+        let form = [
+            ("grant_type", pim::emulator::USER_GRANT),
+            ("username", "alice@contoso.com"),
+            ("mfa", mfa),
+        ];
+        token_for(h, "contoso.com", &form).await
+    }
+    let before = unix_now();
+    let r = sign_in(&h, "true").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let token = r.body["access_token"].as_str().unwrap().to_string();
+    let c = jwt_claims(&token);
+    assert_lifetime(&c, &r.body["expires_in"], before);
+    assert_eq!(c["aud"], "https://graph.microsoft.com");
+    assert_eq!(c["iss"], format!("https://sts.windows.net/{CONTOSO}/"));
+    assert_eq!(c["tid"], CONTOSO);
+    assert_eq!(c["idtyp"], "user");
+    assert_eq!(c["oid"], CONTOSO_ALICE);
+    assert_eq!(c["upn"], "alice@contoso.com");
+    assert_eq!(c["name"], "Alice Johnson");
+    assert_eq!(c["amr"], json!(["pwd", "mfa"]));
+    assert_eq!(c["appidacr"], "0", "a public client");
+    assert!(c["appid"].is_string());
+    // A user's subject is pairwise, not the object id.
+    assert!(c["sub"].is_string() && c["sub"] != c["oid"]);
+    let scopes: Vec<&str> = c["scp"].as_str().unwrap().split(' ').collect();
+    assert!(scopes.contains(&"RoleAssignmentSchedule.ReadWrite.Directory"));
+    assert!(c.get("roles").is_none());
+    let me = h
+        .call_as(Some(&token), "GET", "/v1.0/me?$select=id", None)
+        .await;
+    assert_eq!(
+        me.body,
+        json!({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users(id)/$entity",
+            "id": CONTOSO_ALICE,
+        })
+    );
+
+    let r = sign_in(&h, "false").await;
+    assert_eq!(
+        jwt_claims(r.body["access_token"].as_str().unwrap())["amr"],
+        json!(["pwd"])
+    );
+}
+
+#[tokio::test]
+async fn expired_foreign_and_altered_tokens_are_refused() {
+    let h = Harness::start(EmulatorConfig {
+        seed: Some(tenant()),
+        tls: false,
+        token_lifetime: Duration::ZERO,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let r = h.get("/v1.0/users").await;
+    assert_eq!(
+        assert_graph_error(&r, 401, "InvalidAuthenticationToken"),
+        "Lifetime validation failed, the token is expired."
+    );
+    let live = Harness::with_seed(tenant(), NOW).await;
+    assert_eq!(live.get("/v1.0/users").await.status, 200);
+    // Another emulator's token.
+    let r = h
+        .call_as(Some(&live.token), "GET", "/v1.0/users", None)
+        .await;
+    assert_eq!(
+        assert_graph_error(&r, 401, "InvalidAuthenticationToken"),
+        "Access token validation failure."
+    );
+    // Claims changed after signing.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims = jwt_claims(&live.token);
+    claims["oid"] = json!(ALICE);
+    let mut parts: Vec<String> = live.token.split('.').map(str::to_string).collect();
+    parts[1] = b64.encode(claims.to_string());
+    let r = live
+        .call_as(Some(&parts.join(".")), "GET", "/v1.0/users", None)
+        .await;
+    assert_graph_error(&r, 401, "InvalidAuthenticationToken");
+}
+
+#[tokio::test]
+async fn opaque_tokens_say_nothing_and_graph_names_the_caller() {
+    let h = Harness::start(EmulatorConfig {
+        seed: Some(contoso()),
+        tls: false,
+        token_format: TokenFormat::Opaque,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", LEGACY_SYNC_APP),
+        ("client_secret", "any"),
+    ];
+    let r = token_for(&h, "contoso.com", &form).await;
+    let app = r.body["access_token"].as_str().unwrap();
+    assert_eq!(app.split('.').count(), 2, "not a JWT: {app}");
+    let me = h
+        .call_as(Some(app), "GET", "/v1.0/me?$select=id", None)
+        .await;
+    assert_eq!(
+        assert_graph_error(&me, 400, "BadRequest"),
+        "/me request is only valid with delegated authentication flow."
+    );
+    let sp = h
+        .call_as(
+            Some(app),
+            "GET",
+            &format!("/v1.0/servicePrincipals(appId='{LEGACY_SYNC_APP}')?$select=id"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        sp.body,
+        json!({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#servicePrincipals(id)/$entity",
+            "id": LEGACY_SYNC,
+        })
+    );
+    let user = h.emu.mint_token(CONTOSO_ALICE, false);
+    let me = h
+        .call_as(Some(&user), "GET", "/v1.0/me?$select=id", None)
+        .await;
+    assert_eq!(me.body["id"], CONTOSO_ALICE);
 }
 
 // ---------------------------------------------------------------- PIM requests

@@ -1,15 +1,16 @@
 //! The HTTP Graph client against the in-process emulator: azure_identity
-//! client-secret sign-in over TLS, paging, `$batch`, every fault mode, the
-//! write calls, and one-line errors.
+//! client-secret sign-in over TLS, who the caller is, paging, `$batch`,
+//! every fault mode, the write calls, and one-line errors.
 
 mod graph_common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use graph_common::*;
-use pim::emulator::{Faults, Tenant};
+use pim::emulator::{Faults, Tenant, TokenFormat};
 use pim::graph::{
-    ErrorKind, GrantFilter, Graph, HttpGraph, Lookup, RequestAction, ScheduleRequest,
+    ErrorKind, GrantFilter, Graph, HttpGraph, Lookup, RequestAction, ScheduleRequest, StaticToken,
     default_rule_set,
 };
 use pim::model::{AssignmentKind, Expiration, IsoDuration, RuleId, RuleValue, Schedule};
@@ -78,6 +79,81 @@ async fn wrong_secret_is_one_clear_line() {
     assert!(text.contains("AADSTS7000215"), "{text}");
     assert!(!text.contains('\n'), "{text}");
     assert!(!text.contains("wrong"), "the secret must not show: {text}");
+    emu.stop().await;
+}
+
+#[tokio::test]
+async fn the_caller_comes_from_the_token_or_else_from_graph_once() {
+    for format in [TokenFormat::Jwt, TokenFormat::Opaque] {
+        let emu = emulator_with(contoso(), format).await;
+        // What an opaque token costs: one question to Graph, or two when
+        // the client cannot tell an application from a user.
+        let asks = |n: u64| if format == TokenFormat::Jwt { 0 } else { n };
+
+        let app = HttpGraph::new(settings_for(&emu, LEGACY_SYNC_APP, SECRET)).unwrap();
+        assert_eq!(app.caller_id().await.unwrap(), LEGACY_SYNC, "{format:?}");
+        assert_eq!(app.caller_id().await.unwrap(), LEGACY_SYNC, "{format:?}");
+        assert_eq!(app.stats().requests(), asks(1), "{format:?}");
+
+        let settings = settings_for(&emu, LEGACY_SYNC_APP, SECRET);
+        let alice = HttpGraph::for_emulator_user(settings, "alice@contoso.com", false).unwrap();
+        assert_eq!(
+            alice.caller_id().await.unwrap(),
+            CONTOSO_ALICE,
+            "{format:?}"
+        );
+        assert_eq!(
+            alice.caller_id().await.unwrap(),
+            CONTOSO_ALICE,
+            "{format:?}"
+        );
+        assert_eq!(alice.stats().requests(), asks(1), "{format:?}");
+
+        // Tokens from elsewhere: /me, and the service principal after Graph's 400.
+        let minted = |id: &str| {
+            HttpGraph::with_token_source(
+                settings_for(&emu, LEGACY_SYNC_APP, SECRET),
+                Arc::new(StaticToken(emu.mint_token(id, false))),
+            )
+            .unwrap()
+        };
+        let app = minted(LEGACY_SYNC);
+        assert_eq!(app.caller_id().await.unwrap(), LEGACY_SYNC, "{format:?}");
+        assert_eq!(app.caller_id().await.unwrap(), LEGACY_SYNC, "{format:?}");
+        assert_eq!(app.stats().requests(), asks(2), "{format:?}");
+        let user = minted(CONTOSO_ALICE);
+        assert_eq!(user.caller_id().await.unwrap(), CONTOSO_ALICE, "{format:?}");
+        assert_eq!(user.stats().requests(), asks(1), "{format:?}");
+        emu.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_caller_graph_cannot_name_is_an_error_not_a_guess() {
+    let emu = emulator_with(contoso(), TokenFormat::Opaque).await;
+    let orphan = HttpGraph::new(settings_for(&emu, NO_SP_APP, SECRET)).unwrap();
+    let e = orphan.caller_id().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "GET /servicePrincipals(appId='{NO_SP_APP}') (finding the identity pim runs as) failed: 404"
+        )),
+        "{text}"
+    );
+    // A user the directory does not hold: the client application's
+    // service principal is not who signed in, so it is not asked for.
+    let stranger = HttpGraph::with_token_source(
+        settings_for(&emu, LEGACY_SYNC_APP, SECRET),
+        Arc::new(StaticToken(
+            emu.mint_token("00000000-0000-0000-0000-0000000000aa", false),
+        )),
+    )
+    .unwrap();
+    let e = stranger.caller_id().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    assert!(e.to_string().starts_with("GET /me (finding"), "{e}");
+    assert_eq!(stranger.stats().requests(), 1);
     emu.stop().await;
 }
 

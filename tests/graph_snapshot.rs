@@ -1,13 +1,57 @@
 //! Snapshots of a generated tenant: complete, read in the fewest calls, and
 //! identical with 20% server errors, throttling and latency to the
-//! fault-free read.
+//! fault-free read; and the identity pim runs as, whatever its token.
 
 mod graph_common;
 
 use graph_common::*;
-use pim::emulator::Faults;
+use pim::emulator::{Faults, TokenFormat};
+use pim::graph::HttpGraph;
 use pim::model::AssignmentKind;
 use pim::snapshot::{ActiveType, MemberType, ReadOptions, read};
+
+const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
+
+#[tokio::test]
+async fn the_snapshot_names_the_caller_whatever_its_token() {
+    let mut requests = Vec::new();
+    for format in [TokenFormat::Jwt, TokenFormat::Opaque] {
+        let emu = emulator_with(contoso(), format).await;
+        let graph = HttpGraph::new(settings_for(&emu, LEGACY_SYNC_APP, SECRET)).unwrap();
+        let current = read(&graph, &ReadOptions::default()).await.unwrap();
+        assert_eq!(
+            current.caller_id.as_deref(),
+            Some(LEGACY_SYNC),
+            "{format:?}"
+        );
+        // The grant the caller must never lose.
+        assert!(
+            current.grants.iter().any(|g| g.principal_id == LEGACY_SYNC
+                && g.role_id == GLOBAL_ADMINISTRATOR
+                && g.kind == AssignmentKind::Active),
+            "{format:?}"
+        );
+        requests.push(graph.stats().requests());
+        emu.stop().await;
+    }
+    assert_eq!(
+        requests[1],
+        requests[0] + 1,
+        "an opaque token costs one lookup"
+    );
+}
+
+#[tokio::test]
+async fn a_caller_graph_cannot_name_fails_the_snapshot() {
+    let emu = emulator_with(contoso(), TokenFormat::Opaque).await;
+    let graph = HttpGraph::new(settings_for(&emu, NO_SP_APP, SECRET)).unwrap();
+    let e = read(&graph, &ReadOptions::default()).await.unwrap_err();
+    assert!(
+        e.to_string().contains("(finding the identity pim runs as)"),
+        "{e}"
+    );
+    emu.stop().await;
+}
 
 async fn snapshot(n: usize, faults: Faults) -> (pim::snapshot::Current, u64) {
     let emu = emulator(generated_tenant(n), faults).await;

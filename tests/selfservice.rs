@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::BoxFuture;
-use pim::emulator::{Clock as EmuClockHandle, Decision, Emulator, EmulatorConfig, Tenant};
+use pim::emulator::{
+    Clock as EmuClockHandle, Decision, Emulator, EmulatorConfig, Tenant, TokenFormat,
+};
 use pim::graph::{Graph, GraphSettings, HttpGraph, Me, StaticToken};
 use pim::model::{AssignmentKind, IsoDuration, Ticket};
 use pim::selfservice::{
@@ -45,12 +47,17 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with(TokenFormat::Jwt).await
+}
+
+async fn world_with(token_format: TokenFormat) -> World {
     let seed =
         Tenant::from_file(emulator_common::fixture_path("../selfservice/tenant.json")).unwrap();
     let clock = EmuClockHandle::fixed(emulator_common::at(NOW));
     let emu = Emulator::start(EmulatorConfig {
         seed: Some(seed),
         clock: clock.clone(),
+        token_format,
         ..EmulatorConfig::default()
     })
     .await
@@ -77,7 +84,7 @@ impl World {
         HttpGraph::for_emulator_user(self.settings(), upn, mfa).unwrap()
     }
 
-    /// With a minted token, which says nothing about MFA to the client.
+    /// With a minted token, which says what the client may read of it.
     fn minted(&self, id: &str, mfa: bool) -> HttpGraph {
         let token = self.emu.mint_token(id, mfa);
         HttpGraph::with_token_source(self.settings(), Arc::new(StaticToken(token))).unwrap()
@@ -242,8 +249,8 @@ async fn what_the_policy_forbids_is_refused_before_anything_is_sent() {
 
 #[tokio::test]
 async fn graph_checks_what_pim_cannot_see_and_its_code_is_reported() {
-    let w = world().await;
-    // A minted token is opaque: pim cannot tell whether it carries MFA.
+    // An opaque token: pim cannot tell whether it carries MFA.
+    let w = world_with(TokenFormat::Opaque).await;
     let g = w.minted(ALICE, false);
     let me = whoami(&g).await;
     let t = target(&g, "Global Administrator", "/").await;

@@ -110,6 +110,7 @@ pub fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
         data_file: args.data.clone(),
         tokens_have_mfa: args.mfa,
         rule_patch_returns_body: false,
+        ..EmulatorConfig::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,7 +1,7 @@
 //! The Entra ID side: the v2.0 token endpoint (client credentials with a
 //! secret or an assertion, and an emulator-only grant that signs in as a
 //! seeded user), discovery documents azure_identity may ask for, and
-//! bearer-token checks for Graph routes. Tokens are opaque random strings.
+//! bearer-token checks for Graph routes. Tokens are made in `token`.
 
 use std::collections::HashMap;
 
@@ -13,6 +13,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::store::ts;
+use super::token::ClientAuth;
 use super::{Caller, Shared};
 use std::sync::Arc;
 
@@ -164,9 +165,19 @@ fn issue(shared: &Arc<Shared>, tenant: &str, form: &HashMap<String, String>) -> 
         app_id: Some(client_id.clone()),
         mfa: shared.tokens_have_mfa,
         display_name,
+        upn: None,
     };
-    let token = shared.issue_token(caller);
-    axum::Json(json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token }))
+    let auth = if secret.is_some() {
+        ClientAuth::Secret
+    } else {
+        ClientAuth::Assertion
+    };
+    token_response(shared, &caller, auth)
+}
+
+fn token_response(shared: &Shared, caller: &Caller, auth: ClientAuth) -> Response {
+    let (token, lifetime) = shared.issue_token(caller, auth);
+    axum::Json(json!({ "token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token }))
         .into_response()
 }
 
@@ -212,14 +223,14 @@ fn issue_for_user(shared: &Shared, tenant: &str, form: &HashMap<String, String>)
     let mfa = form
         .get("mfa")
         .is_some_and(|m| m.eq_ignore_ascii_case("true") || m == "1");
-    let token = shared.issue_token(Caller {
+    let caller = Caller {
         object_id: user.id.to_ascii_lowercase(),
         app_id: None,
         mfa,
         display_name: Some(user.display_name.clone()),
-    });
-    axum::Json(json!({ "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token }))
-        .into_response()
+        upn: Some(user.user_principal_name.clone()),
+    };
+    token_response(shared, &caller, ClientAuth::Public)
 }
 
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.

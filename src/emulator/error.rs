@@ -143,4 +143,6 @@ pub enum EmulatorError {
     Tls(String),
     #[error("cannot decide the request: {0}")]
     Decision(String),
+    #[error("cannot make a token signing key: {0}")]
+    Random(String),
 }

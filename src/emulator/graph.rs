@@ -234,7 +234,7 @@ pub(crate) fn dispatch(shared: &Shared, call: &Call<'_>) -> GraphResult<GraphRes
                 .ok_or_else(|| GraphError::directory_object_not_found(&app_id))?;
             let mut v = Store::sp_json(sp);
             apply_select(&mut v, &q.select, &[]);
-            with_context(&mut v, &format!("{METADATA}servicePrincipals/$entity"));
+            with_context(&mut v, &entity_context("servicePrincipals", &q.select));
             Ok(GraphResponse::ok(v))
         }
         ["directory", "administrativeUnits", rest @ ..] => {
@@ -1364,31 +1364,36 @@ fn directory(
                 .cloned()
                 .ok_or_else(|| GraphError::directory_object_not_found(key))?;
             apply_select(&mut v, &q.select, &[]);
-            with_context(&mut v, &format!("{METADATA}{set}/$entity"));
+            with_context(&mut v, &entity_context(set, &q.select));
             Ok(GraphResponse::ok(v))
         }
         _ => Err(GraphError::no_route(m, link.path)),
     }
 }
 
-/// `GET /me`: the signed-in user; app-only tokens have no "me".
+/// `GET /me`: the signed-in user; app-only tokens have no "me", whatever
+/// the application is.
 fn me(store: &Store, caller: &Caller, q: &Query) -> GraphResult<GraphResponse> {
+    if caller.app_id.is_some() {
+        return Err(GraphError::bad_request(
+            "/me request is only valid with delegated authentication flow.",
+        ));
+    }
     q.only(&["$select"])?;
-    let Some(user) = store
+    let user = store
         .users
         .iter()
         .find(|u| u.id.eq_ignore_ascii_case(&caller.object_id))
-    else {
-        return Err(if caller.app_id.is_some() {
-            GraphError::bad_request("/me request is only valid with delegated authentication flow.")
-        } else {
-            GraphError::directory_object_not_found(&caller.object_id)
-        });
-    };
+        .ok_or_else(|| GraphError::directory_object_not_found(&caller.object_id))?;
     let mut v = Store::user_json(user);
     apply_select(&mut v, &q.select, &[]);
-    with_context(&mut v, &format!("{METADATA}users/$entity"));
+    with_context(&mut v, &entity_context("users", &q.select));
     Ok(GraphResponse::ok(v))
+}
+
+/// `…$metadata#users(id)/$entity`: the set, the `$select`ed properties.
+fn entity_context(set: &str, select: &[String]) -> String {
+    format!("{METADATA}{set}{}/$entity", context_projection(select, &[]))
 }
 
 fn get_by_ids(store: &Store, body: &[u8]) -> GraphResult<GraphResponse> {

@@ -31,11 +31,12 @@ mod server;
 mod store;
 mod tenant;
 mod tls;
+mod token;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -50,9 +51,11 @@ pub use tenant::{
     AdministrativeUnit, Application, CustomRole, DEFAULT_TENANT_ID, Group, PolicySeed,
     ScheduleSeed, ServicePrincipal, Tenant, User,
 };
+pub use token::TokenFormat;
 
 use faults::{FaultState, Stats};
 use store::Store;
+use token::{ClientAuth, Tokens};
 
 /// How to run an emulator.
 #[derive(Debug, Clone)]
@@ -74,6 +77,10 @@ pub struct EmulatorConfig {
     pub tokens_have_mfa: bool,
     /// Answer rule PATCH with 200 and the rule (newer beta behaviour) instead of v1.0's 204.
     pub rule_patch_returns_body: bool,
+    /// JWTs like Entra's, or opaque strings (a client must then ask Graph who it is).
+    pub token_format: TokenFormat,
+    /// How long a token is valid (`expires_in`), in real time: whole seconds.
+    pub token_lifetime: Duration,
 }
 
 impl Default for EmulatorConfig {
@@ -88,6 +95,9 @@ impl Default for EmulatorConfig {
             data_file: None,
             tokens_have_mfa: false,
             rule_patch_returns_body: false,
+            token_format: TokenFormat::Jwt,
+            // What Entra's token endpoint says in `expires_in`.
+            token_lifetime: Duration::from_secs(3599),
         }
     }
 }
@@ -96,9 +106,13 @@ impl Default for EmulatorConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Caller {
     pub object_id: String,
+    /// The application, when it acts as itself (app-only token); `None`
+    /// when a user signed in.
     pub app_id: Option<String>,
     pub mfa: bool,
     pub display_name: Option<String>,
+    /// Users only.
+    pub upn: Option<String>,
 }
 
 /// State shared by every request of one emulator.
@@ -115,7 +129,7 @@ pub(crate) struct Shared {
     /// Held from snapshot to rename, so concurrent writes neither share a
     /// temporary file nor put an older tenant over a newer one.
     persisting: Mutex<()>,
-    tokens: Mutex<HashMap<String, Caller>>,
+    tokens: Mutex<Tokens>,
     stats: Mutex<Stats>,
 }
 
@@ -129,18 +143,16 @@ impl Shared {
         lock(&self.store)
     }
 
-    pub(crate) fn issue_token(&self, caller: Caller) -> String {
-        let token = format!(
-            "pimemu.{}{}",
-            uuid::Uuid::new_v4().simple(),
-            uuid::Uuid::new_v4().simple()
-        );
-        lock(&self.tokens).insert(token.clone(), caller);
-        token
+    /// A bearer token for `caller` and its lifetime in seconds (`expires_in`).
+    pub(crate) fn issue_token(&self, caller: &Caller, auth: ClientAuth) -> (String, u64) {
+        let tenant_id = self.lock_store().tenant_id.clone();
+        let mut tokens = lock(&self.tokens);
+        let token = tokens.issue(caller, auth, &tenant_id, token::unix_now());
+        (token, tokens.lifetime())
     }
 
-    pub(crate) fn caller(&self, token: &str) -> Option<Caller> {
-        lock(&self.tokens).get(token).cloned()
+    pub(crate) fn caller(&self, token: &str) -> Result<Caller, token::Invalid> {
+        lock(&self.tokens).check(token, token::unix_now())
     }
 
     pub(crate) fn record(&self, route: &str, status: &str) {
@@ -264,7 +276,10 @@ impl Emulator {
             faults: FaultState::new(faults),
             data_file: config.data_file.clone(),
             persisting: Mutex::new(()),
-            tokens: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(Tokens::new(
+                config.token_format,
+                config.token_lifetime.as_secs(),
+            )?),
             stats: Mutex::new(Stats::default()),
         });
         // A data file that exists already holds this tenant: rewriting it
@@ -323,14 +338,33 @@ impl Emulator {
     }
 
     /// A bearer token for `caller_object_id`, with or without the MFA claim
-    /// (the `MfaRule` of policies checks it).
+    /// (the `MfaRule` of policies checks it): app-only when the id is a
+    /// seeded service principal's, else delegated (a seeded user, or an
+    /// object the tenant does not hold).
     pub fn mint_token(&self, caller_object_id: &str, mfa: bool) -> String {
-        self.shared.issue_token(Caller {
-            object_id: caller_object_id.to_ascii_lowercase(),
-            app_id: None,
-            mfa,
-            display_name: None,
-        })
+        let id = caller_object_id.to_ascii_lowercase();
+        let caller = {
+            let store = self.shared.lock_store();
+            let sp = store
+                .service_principals
+                .iter()
+                .find(|s| s.id.eq_ignore_ascii_case(&id));
+            let user = store.users.iter().find(|u| u.id.eq_ignore_ascii_case(&id));
+            Caller {
+                app_id: sp.map(|s| s.app_id.clone()),
+                mfa,
+                display_name: sp
+                    .map(|s| s.display_name.clone())
+                    .or_else(|| user.map(|u| u.display_name.clone())),
+                upn: user.map(|u| u.user_principal_name.clone()),
+                object_id: id,
+            }
+        };
+        let auth = match caller.app_id {
+            Some(_) => ClientAuth::Secret,
+            None => ClientAuth::Public,
+        };
+        self.shared.issue_token(&caller, auth).0
     }
 
     pub fn clock(&self) -> &Clock {

@@ -173,13 +173,7 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Caller, GraphErr
         .ok_or_else(|| {
             GraphError::new(401, "InvalidAuthenticationToken", "Access token is empty.")
         })?;
-    shared.caller(token).ok_or_else(|| {
-        GraphError::new(
-            401,
-            "InvalidAuthenticationToken",
-            "Access token validation failure. Invalid audience.",
-        )
-    })
+    shared.caller(token).map_err(|why| why.to_graph())
 }
 
 /// Every Graph path: auth, faults, dispatch, envelope, persistence.

@@ -42,6 +42,23 @@ pub trait TokenSource: Send + Sync {
     fn mfa(&self) -> Option<bool> {
         None
     }
+    /// Whom the tokens act for, when the source knows it without reading
+    /// them (see [`SignIn`]).
+    fn sign_in(&self) -> SignIn {
+        SignIn::Unknown
+    }
+}
+
+/// Whom a token acts for: what decides how to ask Graph who the caller is
+/// when the token cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignIn {
+    /// An application as itself (client secret, workload identity, managed
+    /// identity): its service principal is the caller.
+    App,
+    /// A signed-in user (Azure CLI, the emulator's user grant): `/me`.
+    User,
+    Unknown,
 }
 
 /// A fixed token (an emulator-minted one, or `PIM_ACCESS_TOKEN`-style use).
@@ -188,6 +205,17 @@ impl TokenSource for AzureCredential {
     fn describe(&self) -> String {
         self.method.as_str().to_string()
     }
+
+    fn sign_in(&self) -> SignIn {
+        match self.method {
+            AuthMethod::ClientSecret
+            | AuthMethod::WorkloadIdentity
+            | AuthMethod::ManagedIdentity => SignIn::App,
+            AuthMethod::AzureCli => SignIn::User,
+            // `new` resolves Auto to a method; nothing is left to say.
+            AuthMethod::Auto => SignIn::Unknown,
+        }
+    }
 }
 
 /// Keeps one token and renews it shortly before it expires; concurrent
@@ -232,6 +260,11 @@ impl TokenCache {
     /// What the source says about MFA (see [`TokenSource::mfa`]).
     pub fn source_mfa(&self) -> Option<bool> {
         self.source.mfa()
+    }
+
+    /// Whom the source's tokens act for (see [`TokenSource::sign_in`]).
+    pub fn sign_in(&self) -> SignIn {
+        self.source.sign_in()
     }
 }
 
@@ -345,6 +378,10 @@ impl TokenSource for EmulatorUser {
     fn mfa(&self) -> Option<bool> {
         Some(self.mfa)
     }
+
+    fn sign_in(&self) -> SignIn {
+        SignIn::User
+    }
 }
 
 /// The claims of a JWT access token; `None` for opaque tokens (the
@@ -402,6 +439,48 @@ mod tests {
         };
         assert_eq!(mfa_from_token(&with_amr(r#"["pwd","mfa"]"#)), Some(true));
         assert_eq!(mfa_from_token(&with_amr(r#"["pwd"]"#)), Some(false));
+        // Anything but three parts with a JSON payload is opaque.
+        let not_json = format!("{}.{}.sig", enc("{}"), enc("oid=abc"));
+        assert_eq!(object_id_from_token(&not_json), None);
+        assert_eq!(object_id_from_token(&format!("{jwt}.more")), None);
+        let no_oid = format!("{}.{}.sig", enc("{}"), enc(r#"{"idtyp":"app"}"#));
+        assert_eq!(object_id_from_token(&no_oid), None);
+    }
+
+    #[test]
+    fn sign_in_follows_the_method() {
+        let client = crate::graph::HttpGraph::http_client(&GraphSettings::default()).unwrap();
+        let settings = |auth: AuthMethod| GraphSettings {
+            auth,
+            tenant_id: Some("contoso.onmicrosoft.com".into()),
+            credentials: crate::graph::Credentials {
+                client_id: Some("app".into()),
+                client_secret: Some(crate::graph::SecretString::new("s")),
+                ..Default::default()
+            },
+            ..GraphSettings::default()
+        };
+        let sign_in = |auth| {
+            AzureCredential::new(&settings(auth), &client)
+                .map(|c| c.sign_in())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(sign_in(AuthMethod::ClientSecret), Ok(SignIn::App));
+        assert_eq!(
+            sign_in(AuthMethod::Auto),
+            Ok(SignIn::App),
+            "a secret is set"
+        );
+        assert_eq!(sign_in(AuthMethod::ManagedIdentity), Ok(SignIn::App));
+        assert_eq!(sign_in(AuthMethod::AzureCli), Ok(SignIn::User));
+        assert_eq!(StaticToken("t".into()).sign_in(), SignIn::Unknown);
+        let local = GraphSettings {
+            graph_url: "https://127.0.0.1:1/v1.0".into(),
+            authority_host: "https://127.0.0.1:1".into(),
+            ..GraphSettings::default()
+        };
+        let user = EmulatorUser::new(&local, &client, "alice@contoso.com", false).unwrap();
+        assert_eq!(user.sign_in(), SignIn::User);
     }
 
     struct Counting(AtomicUsize, Duration);

@@ -16,10 +16,11 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::sync::Semaphore;
+use tokio::sync::{OnceCell, Semaphore};
 
 use super::auth::{
-    AzureCredential, EmulatorUser, TokenCache, TokenSource, mfa_from_token, object_id_from_token,
+    AzureCredential, EmulatorUser, SignIn, TokenCache, TokenSource, mfa_from_token,
+    object_id_from_token,
 };
 use super::convert::{
     ConvertError, assignment_grant, eligibility_grant, expiration_from_wire, instance, parse_time,
@@ -138,7 +139,11 @@ pub struct HttpGraph {
     client: reqwest::Client,
     root: String,
     tenant_id: Option<String>,
+    /// The application pim signs in as, when the settings name it.
+    client_id: Option<String>,
     tokens: TokenCache,
+    /// Who pim runs as, once known: asked at most once per client.
+    caller: OnceCell<String>,
     limit: Arc<Semaphore>,
     parallelism: usize,
     backoff: Backoff,
@@ -288,7 +293,9 @@ impl HttpGraph {
             client,
             root: settings.root().to_string(),
             tenant_id: settings.tenant_id.clone(),
+            client_id: settings.credentials.client_id.clone(),
             tokens: TokenCache::new(source),
+            caller: OnceCell::new(),
             limit: Arc::new(Semaphore::new(settings.parallelism.max(1))),
             parallelism: settings.parallelism.max(1),
             backoff: Backoff::new(settings.retry.clone()),
@@ -436,6 +443,62 @@ impl HttpGraph {
             );
             self.clock.sleep(wait).await;
         }
+    }
+
+    /// Who pim runs as. Entra's tokens are JWTs that say so (`oid`); a
+    /// token that cannot be read is answered by Graph: `/me` for a user,
+    /// the service principal of the client id for an application. When
+    /// the source cannot tell which it is, `/me` first, and the service
+    /// principal only when Graph answers 400 (its answer to an app-only
+    /// token): a 403 or 404 may come with a delegated token, and the client
+    /// application's service principal is then not the caller.
+    async fn identify_caller(&self) -> Result<String, GraphError> {
+        let token = self.tokens.get().await?;
+        if let Some(oid) = object_id_from_token(&token) {
+            return Ok(oid);
+        }
+        let found = match self.tokens.sign_in() {
+            SignIn::User => self.my_id().await,
+            SignIn::App => self.service_principal_id().await,
+            SignIn::Unknown => match self.my_id().await {
+                Err(e) if e.status == Some(400) => self.service_principal_id().await,
+                other => other,
+            },
+        };
+        found.map_err(|e| GraphError {
+            operation: format!("{} (finding the identity pim runs as)", e.operation),
+            ..e
+        })
+    }
+
+    async fn my_id(&self) -> Result<String, GraphError> {
+        let path = format!("/me{}", query(&[("$select", "id".into())]));
+        self.object_id(&path).await
+    }
+
+    async fn service_principal_id(&self) -> Result<String, GraphError> {
+        let app_id = self.client_id.as_deref().ok_or_else(|| {
+            GraphError::config(
+                "the token does not say which identity pim runs as, and without a client id \
+                 (AZURE_CLIENT_ID) its service principal cannot be looked up",
+            )
+        })?;
+        let path = format!(
+            "/servicePrincipals(appId={}){}",
+            utf8_percent_encode(&odata_string(app_id), SEGMENT),
+            query(&[("$select", "id".into())])
+        );
+        self.object_id(&path).await
+    }
+
+    /// The `id` of the one object at `path`.
+    async fn object_id(&self, path: &str) -> Result<String, GraphError> {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: String,
+        }
+        let found: Id = self.get_json(path).await?;
+        Ok(found.id.to_ascii_lowercase())
     }
 
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, GraphError> {
@@ -873,9 +936,11 @@ impl Graph for HttpGraph {
         self.tenant_id.clone()
     }
 
-    async fn caller_id(&self) -> Result<Option<String>, GraphError> {
-        let token = self.tokens.get().await?;
-        Ok(object_id_from_token(&token))
+    async fn caller_id(&self) -> Result<String, GraphError> {
+        self.caller
+            .get_or_try_init(|| self.identify_caller())
+            .await
+            .cloned()
     }
 
     async fn grants(

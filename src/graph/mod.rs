@@ -38,8 +38,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use auth::{
-    AzureCredential, EmulatorUser, StaticToken, Token, TokenCache, TokenSource, mfa_from_token,
-    object_id_from_token,
+    AzureCredential, EmulatorUser, SignIn, StaticToken, Token, TokenCache, TokenSource,
+    mfa_from_token, object_id_from_token,
 };
 pub use convert::default_rule_set;
 pub use error::{ErrorKind, GraphError, failed_rules, permission_for};
@@ -197,8 +197,11 @@ pub trait Graph: Send + Sync {
     /// The tenant id (or domain) the client signs in to, if known.
     fn tenant_id(&self) -> Option<String>;
 
-    /// The object id of the identity pim runs as, when the token says.
-    async fn caller_id(&self) -> Result<Option<String>, GraphError>;
+    /// The object id (lower case) of the identity pim runs as, from the
+    /// token or, when it cannot be read, from Graph. Fails rather than
+    /// guessing: exclusive roles would otherwise remove the caller's own
+    /// grants.
+    async fn caller_id(&self) -> Result<String, GraphError>;
 
     /// Every eligibility (or active assignment) schedule matching `filter`, all pages.
     async fn grants(

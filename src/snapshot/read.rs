@@ -34,6 +34,8 @@ pub async fn read(graph: &dyn Graph, options: &ReadOptions) -> Result<Current, G
         .policy_roles
         .as_ref()
         .map(|s| s.iter().cloned().collect());
+    // Not knowing who pim runs as fails the read: a plan that cannot tell
+    // would be free to remove the caller's own grants.
     let (eligible, active, policies, roles, caller) = futures::try_join!(
         graph.grants(AssignmentKind::Eligible, &all),
         graph.grants(AssignmentKind::Active, &all),
@@ -94,7 +96,7 @@ pub async fn read(graph: &dyn Graph, options: &ReadOptions) -> Result<Current, G
     }
     Ok(Current {
         tenant_id: graph.tenant_id().unwrap_or_default(),
-        caller_id: caller,
+        caller_id: Some(caller),
         grants,
         policies: policies
             .into_iter()

@@ -7,11 +7,47 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pim::emulator::{Emulator, EmulatorConfig, Faults, ScheduleSeed, Tenant, User};
+use pim::emulator::{
+    Application, Emulator, EmulatorConfig, Faults, ScheduleSeed, Tenant, TokenFormat, User,
+};
 use pim::graph::{AuthMethod, GraphSettings, HttpGraph, RetryPolicy, StaticToken};
 
 pub const APP_ID: &str = "11111111-2222-3333-4444-555555555555";
 pub const SECRET: &str = "s3cret-value";
+
+/// `sp:Legacy Sync` of examples/contoso, which holds Global Administrator.
+pub const LEGACY_SYNC: &str = "7c7534dc-0467-59c2-9dc0-bf82b6866efe";
+pub const LEGACY_SYNC_APP: &str = "4b5f9311-65b8-5934-b1b2-5d7814f9b2c3";
+/// `user:alice@contoso.com` of examples/contoso.
+pub const CONTOSO_ALICE: &str = "fe07ce2f-d86e-5850-9fa9-21872500fd0a";
+/// An application of the contoso tenant that has no service principal.
+pub const NO_SP_APP: &str = "22222222-3333-4444-5555-666666666666";
+
+/// examples/contoso, whose Legacy Sync (and a second application without a
+/// service principal) sign in with [`SECRET`].
+pub fn contoso() -> Tenant {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contoso/tenant.json");
+    let mut t = Tenant::from_file(path).expect("contoso seed");
+    for app_id in [LEGACY_SYNC_APP, NO_SP_APP] {
+        t.applications.push(Application {
+            app_id: app_id.into(),
+            display_name: None,
+            secrets: vec![SECRET.into()],
+        });
+    }
+    t
+}
+
+/// An emulator over TLS issuing tokens in `token_format`.
+pub async fn emulator_with(seed: Tenant, token_format: TokenFormat) -> Emulator {
+    Emulator::start(EmulatorConfig {
+        seed: Some(seed),
+        token_format,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .expect("emulator starts")
+}
 
 pub async fn emulator(seed: Tenant, faults: Faults) -> Emulator {
     let mut seed = seed;
@@ -33,11 +69,16 @@ pub async fn emulator(seed: Tenant, faults: Faults) -> Emulator {
 
 /// Settings the way the CLI builds them, from a `tenant` block and an environment.
 pub fn settings(emu: &Emulator, secret: &str) -> GraphSettings {
+    settings_for(emu, APP_ID, secret)
+}
+
+/// [`settings`] signing in as the application `client_id`.
+pub fn settings_for(emu: &Emulator, client_id: &str, secret: &str) -> GraphSettings {
     let env: HashMap<String, String> = [
         ("PIM_GRAPH_URL", emu.graph_url()),
         ("AZURE_AUTHORITY_HOST", emu.authority_host().to_string()),
         ("AZURE_TENANT_ID", emu.tenant_id()),
-        ("AZURE_CLIENT_ID", APP_ID.to_string()),
+        ("AZURE_CLIENT_ID", client_id.to_string()),
         ("AZURE_CLIENT_SECRET", secret.to_string()),
     ]
     .into_iter()
