@@ -462,3 +462,77 @@ fn a_plan_over_the_removal_limit_is_shown_in_full_then_refused() {
     assert!(text(&out).contains("The plan is refused"), "{}", text(&out));
     assert!(!text(&out).contains(": remove done"), "{}", text(&out));
 }
+
+#[test]
+fn pim_never_removes_the_identity_it_runs_as() {
+    use pim::emulator::{Emulator, EmulatorConfig, Tenant};
+    let dir = example("caller");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let emu = rt
+        .block_on(Emulator::start(EmulatorConfig {
+            seed: Some(Tenant::from_file(&dir.join("tenant.json")).unwrap()),
+            ..EmulatorConfig::default()
+        }))
+        .unwrap();
+    let ca = dir.join("emulator-ca.pem");
+    std::fs::write(&ca, emu.ca_pem().unwrap()).unwrap();
+    // `sp:Legacy Sync` holds Global Administrator, an exclusive role that does
+    // not declare it; signed in as that app, pim must keep it.
+    let run = |client_id: &str, args: &[&str]| {
+        cli_common::pim(
+            &dir,
+            args,
+            &[
+                ("PIM_GRAPH_URL", &emu.graph_url()),
+                ("AZURE_AUTHORITY_HOST", emu.authority_host()),
+                ("AZURE_TENANT_ID", &emu.tenant_id()),
+                ("AZURE_CLIENT_ID", client_id),
+                ("AZURE_CLIENT_SECRET", "any"),
+                ("PIM_CA_CERT", ca.to_str().unwrap()),
+            ],
+        )
+        .output()
+        .unwrap()
+    };
+    const LEGACY_SYNC: &str = "4b5f9311-65b8-5934-b1b2-5d7814f9b2c3";
+    let sweep = "role[\"Global Administrator\"][\"active sp:Legacy Sync\"]";
+    let out = run("pim-ci", &["plan"]);
+    assert!(
+        text(&out).contains(&format!("- {sweep} {{")),
+        "another identity would remove it: {}",
+        text(&out)
+    );
+    let out = run(LEGACY_SYNC, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "{sweep}: kept, not removed: sp:Legacy Sync is the identity pim runs as"
+        )),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !text(&out).contains(&format!("{sweep}: remove")),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains(
+            "role[\"Global Administrator\"][\"eligible user:mallory@contoso.com\"]: remove done"
+        ),
+        "{}",
+        text(&out)
+    );
+    let out = run("pim-ci", &["plan"]);
+    assert!(
+        text(&out).contains(&format!("- {sweep} {{")),
+        "still there: {}",
+        text(&out)
+    );
+    rt.block_on(emu.stop());
+    let _ = std::fs::remove_dir_all(&dir);
+}
