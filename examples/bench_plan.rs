@@ -61,6 +61,7 @@ fn main() {
                 display_name: upn.clone(),
                 user_principal_name: Some(upn),
                 app_id: None,
+                is_assignable_to_role: None,
             },
         );
     }

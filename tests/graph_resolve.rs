@@ -230,6 +230,19 @@ async fn groups_that_cannot_hold_roles_and_unknown_units_are_reported_together()
         Some("aaaaaaaa-0000-4000-8000-000000000005")
     );
 
+    // Named by object id, the same group is refused the same way.
+    let mut names = Names::default();
+    let by_id: PrincipalRef = "aaaaaaaa-0000-4000-8000-000000000005".parse().unwrap();
+    names.principals.insert(by_id.clone(), at(8));
+    names.holders.insert(by_id, at(8));
+    let (_, d) = pim::graph::resolve::resolve_all(&graph, &names)
+        .await
+        .unwrap();
+    assert!(
+        d.to_string().contains("main.pim.hcl:8:3: error: group aaaaaaaa-0000-4000-8000-000000000005 cannot hold a directory role"),
+        "{d}"
+    );
+
     // The same group as an approver (not a holder) is fine.
     let mut names = Names::default();
     names.principals.insert(staff.clone(), at(4));

@@ -1080,6 +1080,7 @@ impl Graph for HttpGraph {
                         display_name: u.display_name.unwrap_or_default(),
                         user_principal_name: u.user_principal_name,
                         app_id: None,
+                        is_assignable_to_role: None,
                     },
                     DirectoryObject::Group(g) => Principal {
                         id: g.id.to_ascii_lowercase(),
@@ -1087,6 +1088,7 @@ impl Graph for HttpGraph {
                         display_name: g.display_name.unwrap_or_default(),
                         user_principal_name: None,
                         app_id: None,
+                        is_assignable_to_role: g.is_assignable_to_role,
                     },
                     DirectoryObject::ServicePrincipal(s) => Principal {
                         id: s.id.to_ascii_lowercase(),
@@ -1094,6 +1096,7 @@ impl Graph for HttpGraph {
                         display_name: s.display_name.unwrap_or_default(),
                         user_principal_name: None,
                         app_id: s.app_id,
+                        is_assignable_to_role: None,
                     },
                     DirectoryObject::Other => continue,
                 });

@@ -305,16 +305,7 @@ pub async fn resolve_all(
                             && one.is_assignable_to_role == Some(false)
                             && let Some(at) = names.holders.get(p)
                         {
-                            diags.push(
-                                Diagnostic::error(format!(
-                                    "{label} cannot hold a directory role: it is not role-assignable (isAssignableToRole is false)"
-                                ))
-                                .with_hint(
-                                    "only groups created role-assignable can be eligible for or assigned an Entra role; \
-                                     use a role-assignable group, or declare its members instead",
-                                )
-                                .at_location(at),
-                            );
+                            diags.push(not_role_assignable(&label, at));
                         }
                         out.principals.insert(p.clone(), id);
                     }
@@ -388,14 +379,19 @@ pub async fn resolve_all(
             .iter()
             .map(|(p, _)| p.name().to_ascii_lowercase())
             .collect();
-        let found: BTreeSet<String> = graph
+        let found: BTreeMap<String, Option<bool>> = graph
             .principals_by_ids(&ids)
             .await?
             .into_iter()
-            .map(|p| p.id.to_ascii_lowercase())
+            .map(|p| (p.id.to_ascii_lowercase(), p.is_assignable_to_role))
             .collect();
         for ((p, at), id) in object_ids.into_iter().zip(ids) {
-            if found.contains(&id) {
+            if let Some(assignable) = found.get(&id) {
+                if *assignable == Some(false)
+                    && let Some(at) = names.holders.get(p)
+                {
+                    diags.push(not_role_assignable(&format!("group {id}"), at));
+                }
                 out.principals.insert(p.clone(), id);
             } else {
                 diags.push(
@@ -410,6 +406,19 @@ pub async fn resolve_all(
 
     diags.sort();
     Ok((out, diags))
+}
+
+/// Graph refuses a role to a group created without `isAssignableToRole`,
+/// and the flag cannot be set later: the plan says so before apply does.
+fn not_role_assignable(label: &str, at: &Location) -> Diagnostic {
+    Diagnostic::error(format!(
+        "{label} cannot hold a directory role: it is not role-assignable (isAssignableToRole is false)"
+    ))
+    .with_hint(
+        "only groups created role-assignable can be eligible for or assigned an Entra role; \
+         use a role-assignable group, or declare its members instead",
+    )
+    .at_location(at)
 }
 
 enum Pending<'a> {

@@ -75,6 +75,9 @@ pub struct Principal {
     pub user_principal_name: Option<String>,
     /// Service principals only.
     pub app_id: Option<String>,
+    /// Groups only: whether it may hold Entra roles.
+    #[serde(default)]
+    pub is_assignable_to_role: Option<bool>,
 }
 
 /// A role definition of the tenant.

@@ -92,6 +92,7 @@ impl Tenant {
                 display_name: name.into(),
                 user_principal_name: Some(upn.clone()),
                 app_id: None,
+                is_assignable_to_role: None,
             },
         );
         self.resolved
@@ -110,6 +111,7 @@ impl Tenant {
                 display_name: name.into(),
                 user_principal_name: None,
                 app_id: None,
+                is_assignable_to_role: None,
             },
         );
         self.resolved
