@@ -5,7 +5,7 @@
 //! of a run packed into `$batch`es. Unknown and ambiguous names become
 //! diagnostics at the config line that wrote them, with candidates.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::{DirectoryEntry, EntryKind, Graph, GraphError, Lookup};
 use crate::config::{Desired, Diagnostic, Diagnostics, Location};
