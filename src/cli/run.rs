@@ -161,8 +161,9 @@ pub async fn read_tenant(
     session: &Session,
     desired: &Desired,
 ) -> Result<(Resolved, Current), Failure> {
-    let (resolved, current, diags) = read_tenant_all(session, desired).await?;
+    let (resolved, current, mut diags) = read_tenant_all(session, desired).await?;
     if diags.has_errors() {
+        diags.quote_from(&desired.sources);
         return Err(Failure::Diagnostics(diags));
     }
     Ok((resolved, current))
@@ -248,6 +249,7 @@ pub async fn make_plan(
         state_serial: state.as_ref().map(|s| s.serial),
         snapshot_fingerprint: current.fingerprint(),
     };
+    diags.quote_from(&desired.sources);
     match plan::plan(desired, &current, &resolved, state.as_ref(), basis, opts) {
         Ok(_) if diags.has_errors() => Err(Failure::Diagnostics(diags)),
         Ok(plan) => Ok(Planned {
@@ -256,7 +258,8 @@ pub async fn make_plan(
             resolved,
             state,
         }),
-        Err(plan::PlanError::Invalid(d)) => {
+        Err(plan::PlanError::Invalid(mut d)) => {
+            d.quote_from(&desired.sources);
             diags.0.extend(d.0);
             diags.sort();
             Err(Failure::Diagnostics(diags))

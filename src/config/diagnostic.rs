@@ -187,6 +187,27 @@ impl Diagnostic {
         self.source.as_ref().map(|s| &s.location)
     }
 
+    /// Quotes the line a later stage pointed at, from the files as read,
+    /// underlining to the end of the line.
+    fn quote_from(&mut self, sources: &[Arc<SourceFile>]) {
+        let Some(s) = self.source.as_mut().filter(|s| s.width == 0) else {
+            return;
+        };
+        let Some(file) = sources.iter().find(|f| f.path == s.location.file) else {
+            return;
+        };
+        let line = file.line_text(s.location.pos.line);
+        let rest = line
+            .chars()
+            .skip(s.location.pos.col - 1)
+            .collect::<String>();
+        let width = rest.trim_end().chars().count();
+        if width > 0 {
+            s.line_text = line.to_string();
+            s.width = width;
+        }
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -231,6 +252,13 @@ impl fmt::Display for Diagnostic {
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
+    /// Quotes each diagnostic's line from `sources` where none is quoted yet.
+    pub fn quote_from(&mut self, sources: &[Arc<SourceFile>]) {
+        for d in &mut self.0 {
+            d.quote_from(sources);
+        }
+    }
+
     pub fn push(&mut self, d: Diagnostic) {
         self.0.push(d);
     }

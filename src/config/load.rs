@@ -280,6 +280,7 @@ impl<'o> Loader<'o> {
             roles,
             warnings: Diagnostics::default(),
             config_hash,
+            sources: files.iter().map(|p| p.file.clone()).collect(),
         })
     }
 

@@ -147,6 +147,8 @@ pub struct Desired {
     /// A digest of the files and variable values: a saved plan made from
     /// other configuration is refused.
     pub config_hash: String,
+    /// The files as read, so later stages' diagnostics can quote their line.
+    pub sources: Vec<std::sync::Arc<SourceFile>>,
 }
 
 impl Desired {

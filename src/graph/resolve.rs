@@ -323,7 +323,11 @@ pub async fn resolve_all(
                 };
                 let mut names: Vec<&str> = units.iter().map(|u| u.display_name.as_str()).collect();
                 names.sort_unstable();
-                let close = closest_names(&name, names.iter().copied(), 3, 0.6);
+                let wanted = match what {
+                    Pending::Scope(Scope::AdministrativeUnit(n), _) => n.as_str(),
+                    _ => name.as_str(),
+                };
+                let close = closest_names(wanted, names.iter().copied(), 3, 0.6);
                 let hint = match (close.as_slice(), names.len()) {
                     (_, 0) => "the tenant has no administrative units".to_string(),
                     ([], n) if n <= 10 => {
