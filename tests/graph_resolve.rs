@@ -207,7 +207,7 @@ async fn groups_that_cannot_hold_roles_and_unknown_units_are_reported_together()
     names.holders.insert(staff.clone(), at(4));
     names
         .scopes
-        .insert(Scope::AdministrativeUnit("Berlin Office".into()), at(6));
+        .insert(Scope::AdministrativeUnit("Headquarters".into()), at(6));
     let (resolution, d) = pim::graph::resolve::resolve_all(&graph, &names)
         .await
         .unwrap();
@@ -215,7 +215,7 @@ async fn groups_that_cannot_hold_roles_and_unknown_units_are_reported_together()
     assert_eq!(d.errors().count(), 2, "{text}");
     assert!(text.contains("main.pim.hcl:4:3: error: principal \"group:Helpdesk Staff\" cannot hold a directory role: it is not role-assignable (isAssignableToRole is false)"), "{text}");
     assert!(
-        text.contains("main.pim.hcl:6:3: error: administrative unit \"/administrativeUnits/Berlin Office\" does not exist in the tenant"),
+        text.contains("main.pim.hcl:6:3: error: administrative unit \"/administrativeUnits/Headquarters\" does not exist in the tenant"),
         "{text}"
     );
     assert!(
