@@ -124,6 +124,7 @@ fn main() {
         state_lineage: Some(state.lineage.clone()),
         state_serial: Some(state.serial),
         snapshot_fingerprint: String::new(),
+        renew_within: None,
     };
     // The fastest of a few runs: other work on the machine only adds time.
     let mut runs = Vec::new();

@@ -536,3 +536,125 @@ fn pim_never_removes_the_identity_it_runs_as() {
     rt.block_on(emu.stop());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_edited_saved_plan_is_refused_whatever_was_edited() {
+    use pim::plan::{Action, Plan, Step, planfile};
+    let dir = example("forged");
+    let file = dir.join("plan.bin");
+    let out = pim(&dir, &["plan", "--out", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let saved = planfile::read(&file).unwrap();
+    let find = |p: &Plan, addr: &str| {
+        p.changes
+            .iter()
+            .position(|c| c.address.to_string() == addr)
+            .unwrap_or_else(|| panic!("{addr} not planned"))
+    };
+    let mallory_removal = saved.changes[find(
+        &saved,
+        "role[\"Global Administrator\"][\"eligible user:mallory@contoso.com\"]",
+    )]
+    .clone();
+    let Step::Grant {
+        subject: mallory, ..
+    } = &mallory_removal.step
+    else {
+        panic!()
+    };
+    let breakglass = match &saved.changes[find(&saved, "assignment.breakglass_ga")].step {
+        Step::Grant { subject, .. } => subject.clone(),
+        Step::Rules(_) => panic!(),
+    };
+
+    // Each forgery is written as pim writes plans, digest and all: only
+    // planning again can tell.
+    let mut forgeries: Vec<(&str, Plan)> = Vec::new();
+    let mut p = saved.clone();
+    let i = find(&p, "eligibility.soc_readers[\"user:peggy@contoso.com\"]");
+    if let Step::Grant {
+        subject, requests, ..
+    } = &mut p.changes[i].step
+    {
+        subject.principal_id = mallory.principal_id.clone();
+        subject.role_id = mallory.role_id.clone();
+        requests[0].principal_id = mallory.principal_id.clone();
+        requests[0].role_id = mallory.role_id.clone();
+    }
+    forgeries.push(("a create turned into mallory's Global Administrator", p));
+
+    let mut p = saved.clone();
+    let mut removal = mallory_removal.clone();
+    removal.address = pim::model::Address::parse("assignment.breakglass_ga").unwrap();
+    if let Step::Grant {
+        subject, requests, ..
+    } = &mut removal.step
+    {
+        *subject = breakglass.clone();
+        requests[0].principal_id = breakglass.principal_id.clone();
+        requests[0].kind = breakglass.kind;
+    }
+    p.changes.push(removal);
+    p.summary.remove += 1;
+    forgeries.push(("a removal of the protected break-glass account", p));
+
+    let mut p = saved.clone();
+    let i = find(&p, "policy[\"Global Administrator\"]");
+    if let Step::Rules(patch) = &mut p.changes[i].step {
+        let json = serde_json::to_string(&patch.rules).unwrap();
+        let approver = "c0ffee00-0000-4000-8000-000000000001";
+        let edited = json.replacen(
+            &json[json.find("\"id\":\"").unwrap() + 6..][..36],
+            approver,
+            1,
+        );
+        assert_ne!(json, edited, "an approver id to replace");
+        patch.rules = serde_json::from_str(&edited).unwrap();
+    }
+    forgeries.push(("another Global Administrator approver", p));
+
+    let mut p = saved.clone();
+    p.changes.retain(|c| c.action != Action::Remove);
+    forgeries.push(("the removals dropped from what show renders", p));
+
+    for (what, forged) in forgeries {
+        planfile::write(&file, &forged).unwrap();
+        let out = pim(&dir, &["apply", "--auto-approve", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out));
+        assert!(
+            text(&out).contains("is not what this configuration, state and tenant plan"),
+            "{what}: {}",
+            text(&out)
+        );
+        assert!(
+            !text(&out).contains(" done ("),
+            "{what}: nothing is sent: {}",
+            text(&out)
+        );
+        assert!(!dir.join("pim.state.json").exists(), "{what}");
+    }
+
+    // A flipped byte, wherever it is.
+    planfile::write(&file, &saved).unwrap();
+    let good = std::fs::read(&file).unwrap();
+    for at in [0, good.len() / 3, good.len() / 2, good.len() - 2] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x01;
+        std::fs::write(&file, &bad).unwrap();
+        let out = pim(&dir, &["apply", "--auto-approve", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "byte {at}: {}", text(&out));
+        let out = pim(&dir, &["show", file.to_str().unwrap()]);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "show refuses it too: {}",
+            text(&out)
+        );
+    }
+
+    // The plan as saved applies.
+    std::fs::write(&file, &good).unwrap();
+    let out = pim(&dir, &["apply", "--auto-approve", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -388,24 +388,13 @@ fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
             Err(run::Failure::Other(e)) => return Err(e),
         };
         let mut plan = planned.plan;
-        let effective =
-            crate::plan::effective_policies(&desired, &planned.current, &planned.resolved, &opts);
-        let names = |id: &str| {
-            planned
-                .current
-                .roles
-                .get(id)
-                .map_or_else(|| id.to_string(), |r| r.display_name.clone())
-        };
-        let findings = crate::check::baseline(
+        let findings = run::add_baseline(
             &desired,
+            &planned.current,
             &planned.resolved,
-            &effective,
-            &plan.unmanaged,
-            &names,
+            &mut plan,
+            &opts,
         );
-        plan.warnings
-            .extend(findings.iter().map(ToString::to_string));
         // A refused plan is shown in full for review, never saved to apply.
         let refused = !plan.refusals.is_empty();
         if let Some(out) = args.out.as_ref().filter(|_| !refused) {
@@ -471,23 +460,6 @@ fn shell_quote(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
-}
-
-/// Which parts of a saved plan's basis no longer hold.
-fn stale_reasons(saved: &crate::plan::Basis, now: &crate::plan::Basis) -> Vec<&'static str> {
-    let mut why = Vec::new();
-    if saved.config_hash != now.config_hash {
-        why.push("the configuration changed");
-    }
-    if saved.state_lineage != now.state_lineage {
-        why.push("the state is a different one (lineage)");
-    } else if saved.state_serial != now.state_serial {
-        why.push("the state was written since (serial)");
-    }
-    if saved.snapshot_fingerprint != now.snapshot_fingerprint {
-        why.push("the tenant changed");
-    }
-    why
 }
 
 fn confirm() -> anyhow::Result<bool> {
@@ -556,15 +528,15 @@ async fn apply_locked(
     let plan = match &args.plan {
         Some(file) => {
             let saved = crate::plan::planfile::read(file)?;
-            let why = stale_reasons(&saved.basis, &planned.plan.basis);
-            if !why.is_empty() {
-                anyhow::bail!(
-                    "the saved plan {} is stale: {}; make a new one with pim plan",
-                    file.display(),
-                    why.join(", ")
-                );
+            match run::replan_saved(desired, &planned, &saved, opts) {
+                Ok(Ok(plan)) => plan,
+                Ok(Err(e)) => anyhow::bail!("{}: {e}", file.display()),
+                Err(run::Failure::Diagnostics(d)) => {
+                    print_failure(&d, Format::Text);
+                    return Ok(ExitCode::from(1));
+                }
+                Err(run::Failure::Other(e)) => return Err(e),
             }
-            saved
         }
         None => planned.plan,
     };

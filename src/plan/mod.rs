@@ -188,6 +188,29 @@ pub struct Basis {
     pub state_lineage: Option<String>,
     pub state_serial: Option<u64>,
     pub snapshot_fingerprint: String,
+    /// The renewal window the plan was made with: applying the saved plan
+    /// plans again with it.
+    #[serde(default)]
+    pub renew_within: Option<IsoDuration>,
+}
+
+impl Basis {
+    /// Which parts of a saved plan's basis no longer hold.
+    pub fn stale_reasons(&self, now: &Basis) -> Vec<&'static str> {
+        let mut why = Vec::new();
+        if self.config_hash != now.config_hash {
+            why.push("the configuration changed");
+        }
+        if self.state_lineage != now.state_lineage {
+            why.push("the state is a different one (lineage)");
+        } else if self.state_serial != now.state_serial {
+            why.push("the state was written since (serial)");
+        }
+        if self.snapshot_fingerprint != now.snapshot_fingerprint {
+            why.push("the tenant changed");
+        }
+        why
+    }
 }
 
 /// The plan.
@@ -213,6 +236,53 @@ pub struct Refusal {
     /// The configuration line it is about, when there is one.
     pub origin: Option<Location>,
     pub hint: Option<String>,
+}
+
+impl Plan {
+    /// The first way `other` differs from this plan, said for people; `None`
+    /// when they are the same plan.
+    pub fn first_difference(&self, other: &Plan) -> Option<String> {
+        for (a, b) in self.changes.iter().zip(&other.changes) {
+            if a.address != b.address {
+                return Some(format!(
+                    "it plans {} where the configuration plans {}",
+                    b.address, a.address
+                ));
+            }
+            if a != b {
+                return Some(format!(
+                    "its change to {} is not the one the configuration plans",
+                    a.address
+                ));
+            }
+        }
+        if self.changes.len() != other.changes.len() {
+            let (more, extra) = if other.changes.len() > self.changes.len() {
+                ("more", &other.changes[self.changes.len()])
+            } else {
+                ("fewer", &self.changes[other.changes.len()])
+            };
+            return Some(format!(
+                "it has {more} changes than the configuration plans (first: {})",
+                extra.address
+            ));
+        }
+        let parts: [(&str, bool); 6] = [
+            ("its unmanaged grants", self.unmanaged == other.unmanaged),
+            ("its summary", self.summary == other.summary),
+            ("its warnings", self.warnings == other.warnings),
+            ("its refusals", self.refusals == other.refusals),
+            ("its basis", self.basis == other.basis),
+            (
+                "its time or format",
+                self.created_at == other.created_at && self.format_version == other.format_version,
+            ),
+        ];
+        parts
+            .iter()
+            .find(|(_, same)| !same)
+            .map(|(what, _)| format!("{what} differ from what the configuration plans"))
+    }
 }
 
 impl std::fmt::Display for Refusal {

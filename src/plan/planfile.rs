@@ -24,15 +24,30 @@ pub enum PlanFileError {
     #[error("{path} is not a pim plan file: {reason}")]
     NotAPlan { path: PathBuf, reason: String },
     #[error(
+        "{path} has been changed since pim wrote it (its digest does not match); make a new plan with pim plan"
+    )]
+    Altered { path: PathBuf },
+    #[error(
         "{path} was saved by a pim whose plan format is {found}; this pim reads format {PLAN_FORMAT_VERSION}"
     )]
     Version { path: PathBuf, found: u32 },
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Envelope {
+/// The file as written: compact, with the plan's digest beside it, so any
+/// byte changed anywhere (a corrupted or hand-edited artifact) is refused.
+/// The digest proves no authorship (anyone can compute it): what apply runs
+/// is checked against a fresh plan of the configuration all the same.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
     kind: String,
-    plan: Plan,
+    digest: String,
+    #[serde(borrow)]
+    plan: &'a serde_json::value::RawValue,
+}
+
+fn digest(plan: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    format!("sha256:{:x}", Sha256::digest(plan))
 }
 
 /// Writes `plan` to `path`: a temporary file beside it, synced, renamed.
@@ -41,14 +56,14 @@ pub fn write(path: &Path, plan: &Plan) -> Result<(), PlanFileError> {
         path: path.to_path_buf(),
         source,
     };
-    let body = serde_json::to_vec_pretty(&Envelope {
-        kind: KIND.into(),
-        plan: plan.clone(),
-    })
-    .map_err(|e| err(std::io::Error::other(e)))?;
+    let body = serde_json::to_string_pretty(plan).map_err(|e| err(std::io::Error::other(e)))?;
+    let file = format!(
+        "{{\"kind\":\"{KIND}\",\"digest\":\"{}\",\"plan\":{body}}}",
+        digest(body.as_bytes())
+    );
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let mut f = std::fs::File::create(&tmp).map_err(err)?;
-    f.write_all(&body).map_err(err)?;
+    f.write_all(file.as_bytes()).map_err(err)?;
     f.sync_all().map_err(err)?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(|e| {
@@ -57,7 +72,7 @@ pub fn write(path: &Path, plan: &Plan) -> Result<(), PlanFileError> {
     })
 }
 
-/// Reads a saved plan.
+/// Reads a saved plan, refusing one whose bytes are not as written.
 pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
     let bytes = std::fs::read(path).map_err(|source| PlanFileError::Read {
         path: path.to_path_buf(),
@@ -67,13 +82,25 @@ pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
         path: path.to_path_buf(),
         reason,
     };
-    let v: serde_json::Value =
+    let env: Envelope<'_> =
         serde_json::from_slice(&bytes).map_err(|e| not_a_plan(e.to_string()))?;
-    if v.get("kind").and_then(|k| k.as_str()) != Some(KIND) {
+    if env.kind != KIND {
         return Err(not_a_plan("it has no \"kind\": \"pim-plan\" marker".into()));
     }
+    // Exactly the envelope `write` makes: nothing around it, nothing between.
+    let raw = env.plan.get();
+    let expected = format!(
+        "{{\"kind\":\"{KIND}\",\"digest\":\"{}\",\"plan\":{raw}}}",
+        env.digest
+    );
+    if bytes != expected.as_bytes() || env.digest != digest(raw.as_bytes()) {
+        return Err(PlanFileError::Altered {
+            path: path.to_path_buf(),
+        });
+    }
+    let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| not_a_plan(e.to_string()))?;
     let found = v
-        .pointer("/plan/format_version")
+        .get("format_version")
         .and_then(|n| n.as_u64())
         .unwrap_or(0);
     if found != u64::from(PLAN_FORMAT_VERSION) {
@@ -82,6 +109,53 @@ pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
             found: u32::try_from(found).unwrap_or(u32::MAX),
         });
     }
-    let env: Envelope = serde_json::from_value(v).map_err(|e| not_a_plan(e.to_string()))?;
-    Ok(env.plan)
+    serde_json::from_value(v).map_err(|e| not_a_plan(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            basis: super::super::Basis {
+                config_hash: "sha256:c".into(),
+                state_lineage: None,
+                state_serial: None,
+                snapshot_fingerprint: "sha256:s".into(),
+                renew_within: None,
+            },
+            changes: vec![],
+            unmanaged: vec![],
+            summary: Default::default(),
+            warnings: vec!["w".into()],
+            refusals: vec![],
+        }
+    }
+
+    #[test]
+    fn every_flipped_byte_is_refused() {
+        let dir = std::env::temp_dir().join(format!("pim-planfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("plan.bin");
+        write(&path, &plan()).unwrap();
+        assert_eq!(read(&path).unwrap(), plan());
+        let good = std::fs::read(&path).unwrap();
+        let flipped = dir.join("flipped.bin");
+        for i in 0..good.len() {
+            for bit in [0x01u8, 0x04, 0x20] {
+                let mut bad = good.clone();
+                bad[i] ^= bit;
+                std::fs::write(&flipped, &bad).unwrap();
+                assert!(read(&flipped).is_err(), "byte {i} ^ {bit:#x} was accepted");
+            }
+        }
+        let mut longer = good.clone();
+        longer.push(b'\n');
+        std::fs::write(&flipped, &longer).unwrap();
+        assert!(read(&flipped).is_err(), "a trailing byte was accepted");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -186,6 +186,7 @@ pub fn basis() -> pim::plan::Basis {
         state_lineage: Some("lineage-1".into()),
         state_serial: Some(7),
         snapshot_fingerprint: "sha256:snapshot".into(),
+        renew_within: Some(pim::model::IsoDuration::days(14)),
     }
 }
 
