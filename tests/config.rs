@@ -325,3 +325,22 @@ fn a_passed_expiry_is_a_warning_not_an_error() {
         Expiration::At(Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap())
     );
 }
+
+#[test]
+fn a_justification_longer_than_pim_sends_is_an_error_at_its_line() {
+    let long = "x".repeat(pim::model::MAX_JUSTIFICATION_CHARS + 1);
+    let files = vec![(
+        PathBuf::from("long.pim.hcl"),
+        format!(
+            "eligibility \"a\" {{\n  principal     = \"user:a@contoso.com\"\n  role          = \"Global Reader\"\n  duration      = \"P30D\"\n  justification = \"{long}\"\n}}\n"
+        ),
+    )];
+    let err = config::load_sources(Path::new("."), files, &opts()).unwrap_err();
+    let text = err.diagnostics().to_string();
+    assert!(
+        text.starts_with(
+            "long.pim.hcl:5:19: error: justification is 501 characters long; pim sends at most 500"
+        ),
+        "{text}"
+    );
+}

@@ -1693,3 +1693,21 @@ fn the_contoso_config_is_valid_hcl_naming_seeded_principals() {
     }
     assert_eq!(files, 3);
 }
+
+#[tokio::test]
+async fn a_justification_longer_than_the_limit_is_refused() {
+    let h = harness().await;
+    let mut body = request(
+        "adminAssign",
+        ALICE,
+        GLOBAL_READER,
+        Some(for_duration("P10D")),
+    );
+    body["justification"] = json!("x".repeat(pim::model::MAX_JUSTIFICATION_CHARS + 1));
+    let r = h.post(ASSIGN, &body).await;
+    let msg = assert_graph_error(&r, 400, "BadRequest");
+    assert!(msg.contains("justification is longer than 500"), "{msg}");
+    body["justification"] = json!("x".repeat(pim::model::MAX_JUSTIFICATION_CHARS));
+    let r = h.post(ASSIGN, &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}

@@ -978,6 +978,23 @@ impl<'o> Loader<'o> {
             let dir_scope = b.scope("scope");
             let schedule = b.schedule(kind);
             let justification = b.string("justification");
+            if let Some(j) = &justification
+                && j.chars().count() > crate::model::MAX_JUSTIFICATION_CHARS
+            {
+                let span = b.value_span("justification");
+                b.loader
+                    .error(
+                        item.file,
+                        span,
+                        format!(
+                            "justification is {} characters long; pim sends at most {}",
+                            j.chars().count(),
+                            crate::model::MAX_JUSTIFICATION_CHARS
+                        ),
+                    )
+                    .hint =
+                    Some("say why in a sentence or two, and put the rest in the ticket".into());
+            }
             let ticket = b.string("ticket").map(|t| match t.split_once(':') {
                 Some((sys, num)) => Ticket {
                     system: Some(sys.trim().to_string()),

@@ -6,6 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{PrincipalRef, RoleRef, Schedule, Scope};
 
+/// The longest justification pim sends. UNVERIFIED: Graph documents no
+/// limit for `justification`; the Entra admin center's PIM forms take at
+/// most 500 characters, so a longer one would not be readable there. It is
+/// refused before sending rather than passed on.
+pub const MAX_JUSTIFICATION_CHARS: usize = 500;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AssignmentKind {

@@ -12,7 +12,9 @@ mod schedule;
 mod scope;
 
 pub use address::{Address, BlockKind};
-pub use assignment::{Assignment, AssignmentKind, RequestAction, ScheduleRequest, Ticket};
+pub use assignment::{
+    Assignment, AssignmentKind, MAX_JUSTIFICATION_CHARS, RequestAction, ScheduleRequest, Ticket,
+};
 pub use duration::{DurationError, IsoDuration};
 pub use policy::{
     ActivationRules, Approval, ApprovalSetting, ApprovalStage, Approver, AssignmentRules,

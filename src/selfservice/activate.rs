@@ -201,6 +201,18 @@ pub async fn check_activation(
         .map(str::trim)
         .filter(|j| !j.is_empty());
     let approval = rules.approval().filter(|a| a.required);
+    if let Some(j) = justification
+        && j.chars().count() > crate::model::MAX_JUSTIFICATION_CHARS
+    {
+        problems.push(
+            Problem::new(format!(
+                "the justification is {} characters long; pim sends at most {}",
+                j.chars().count(),
+                crate::model::MAX_JUSTIFICATION_CHARS
+            ))
+            .hint("say why in a sentence or two, and give the ticket with --ticket"),
+        );
+    }
     if justification.is_none() {
         if factors.contains(&EnablementFactor::Justification) {
             problems.push(

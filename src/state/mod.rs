@@ -53,6 +53,10 @@ pub(crate) fn owner() -> String {
 /// The version of the state format this build writes.
 pub const STATE_VERSION: u32 = 1;
 
+/// The largest serial a state may have: 2^53 - 1, the largest integer every
+/// JSON reader holds exactly.
+const MAX_SERIAL: u64 = (1 << 53) - 1;
+
 /// One managed object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resource {
@@ -132,6 +136,18 @@ impl StateFile {
                 s.version
             ));
         }
+        // pim bumps the serial once per write: one beyond what JSON readers
+        // hold exactly was not written by it, and would wrap.
+        if s.serial > MAX_SERIAL {
+            return Err(format!("serial {} is beyond any pim wrote", s.serial));
+        }
+        if s.lineage.trim().is_empty() {
+            return Err("it has no lineage".into());
+        }
+        let mut seen = std::collections::HashSet::with_capacity(s.resources.len());
+        if let Some(r) = s.resources.iter().find(|r| !seen.insert(&r.address)) {
+            return Err(format!("{} is recorded twice", r.address));
+        }
         Ok(s)
     }
 
@@ -139,5 +155,38 @@ impl StateFile {
         let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
         v.push(b'\n');
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(f: impl FnOnce(&mut serde_json::Value)) -> Result<StateFile, String> {
+        let mut v = serde_json::json!({
+            "version": STATE_VERSION,
+            "serial": 3,
+            "lineage": "7d1c",
+            "resources": [
+                {"address": "eligibility.a", "kind": "eligible", "schedule_id": "s1", "request_id": null,
+                 "principal_id": "p", "role_id": "r", "scope_id": "/"},
+                {"address": "eligibility.b", "kind": "eligible", "schedule_id": "s2", "request_id": null,
+                 "principal_id": "p", "role_id": "r", "scope_id": "/"}
+            ]
+        });
+        f(&mut v);
+        StateFile::from_json(&serde_json::to_vec(&v).unwrap())
+    }
+
+    #[test]
+    fn states_pim_never_writes_are_refused() {
+        assert!(with(|_| {}).is_ok());
+        let max = with(|v| v["serial"] = u64::MAX.into()).unwrap_err();
+        assert!(max.contains("beyond any pim wrote"), "{max}");
+        assert!(with(|v| v["serial"] = MAX_SERIAL.into()).is_ok());
+        let empty = with(|v| v["lineage"] = " ".into()).unwrap_err();
+        assert_eq!(empty, "it has no lineage");
+        let twice = with(|v| v["resources"][1]["address"] = "eligibility.a".into()).unwrap_err();
+        assert_eq!(twice, "eligibility.a is recorded twice");
     }
 }
