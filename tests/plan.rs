@@ -505,6 +505,19 @@ fn saved_plans_round_trip_and_refuse_other_files() {
     v["plan"]["format_version"] = json!(99);
     std::fs::write(&file, v.to_string()).unwrap();
     let e = plan::planfile::read(&file).unwrap_err().to_string();
+    assert!(e.contains("has been changed since pim wrote it"), "{e}");
+    // A well-formed file of another format version, as another pim writes it.
+    let body = serde_json::to_string(&v["plan"]).unwrap();
+    let digest = {
+        use sha2::Digest as _;
+        format!("sha256:{:x}", sha2::Sha256::digest(body.as_bytes()))
+    };
+    std::fs::write(
+        &file,
+        format!("{{\"kind\":\"pim-plan\",\"digest\":\"{digest}\",\"plan\":{body}}}"),
+    )
+    .unwrap();
+    let e = plan::planfile::read(&file).unwrap_err().to_string();
     assert!(e.contains("plan format is 99"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

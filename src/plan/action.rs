@@ -1,5 +1,6 @@
-//! What a change does. An action knows its own symbol, colour and phase, so
-//! renderers and the executor need no lookup tables.
+//! What a change does. An action knows its own symbol and phase, so
+//! renderers and the executor need no lookup tables; colour is the
+//! renderers' (`render`).
 
 use std::fmt;
 
@@ -18,30 +19,6 @@ pub enum Action {
     NoOp,
 }
 
-/// Terminal colours of the plan output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Colour {
-    Green,
-    Cyan,
-    Yellow,
-    Magenta,
-    Red,
-    None,
-}
-
-impl Colour {
-    pub fn ansi(self) -> &'static str {
-        match self {
-            Colour::Green => "\x1b[32m",
-            Colour::Cyan => "\x1b[36m",
-            Colour::Yellow => "\x1b[33m",
-            Colour::Magenta => "\x1b[35m",
-            Colour::Red => "\x1b[31m",
-            Colour::None => "",
-        }
-    }
-}
-
 impl Action {
     pub fn symbol(self) -> char {
         match self {
@@ -51,17 +28,6 @@ impl Action {
             Action::Renew => '⟳',
             Action::Remove => '-',
             Action::NoOp => ' ',
-        }
-    }
-
-    pub fn colour(self) -> Colour {
-        match self {
-            Action::Create => Colour::Green,
-            Action::Adopt => Colour::Cyan,
-            Action::Update | Action::UpdateRules => Colour::Yellow,
-            Action::Renew => Colour::Magenta,
-            Action::Remove => Colour::Red,
-            Action::NoOp => Colour::None,
         }
     }
 

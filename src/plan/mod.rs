@@ -3,10 +3,16 @@
 //! of changes, checked against each role's policy before anything is sent.
 
 mod action;
+mod ctx;
 mod diff;
+mod grant;
 mod guard;
 pub mod planfile;
+mod policy;
+mod removal;
 mod rules;
+mod unmanaged;
+mod upkeep;
 
 use std::collections::HashMap;
 
@@ -14,10 +20,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use crate::model::{RequestAction, ScheduleRequest};
-pub use action::{Action, Colour, Reason};
-pub use diff::{Upkeep, effective_policies, plan, upkeep};
+pub use action::{Action, Reason};
+pub use diff::plan;
 pub use guard::{DEFAULT_TIER0, tier0_ids};
+pub use policy::effective_policies;
 pub use rules::{RulesError, SettingChange, desired_rules, diff_rules, named_rules, rule_settings};
+pub use upkeep::{Upkeep, upkeep};
 
 use crate::config::{Diagnostics, Location};
 use crate::model::{Address, AssignmentKind, IsoDuration, PrincipalRef, RoleRef, RuleSet, Scope};

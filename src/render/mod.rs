@@ -3,6 +3,7 @@
 //! schema (`schemas/plan.schema.json`). Renderers only format; every
 //! decision is already in the plan.
 
+mod colour;
 mod json;
 mod markdown;
 mod text;

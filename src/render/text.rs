@@ -2,8 +2,9 @@
 
 use std::fmt::Write as _;
 
+use super::colour::{ActionColour as _, Colour};
 use super::{quote, summary_line};
-use crate::plan::{Action, Attr, Change, Colour, Plan};
+use crate::plan::{Action, Attr, Change, Plan};
 
 const RESET: &str = "\x1b[0m";
 const BOLD: &str = "\x1b[1m";

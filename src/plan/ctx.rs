@@ -1,0 +1,266 @@
+//! What the planner's stages share: the run's context (the tenant, the
+//! options, diagnostics and warnings, how things are named), and the keys
+//! that make two grants the same grant.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use foldhash::fast::FixedState;
+
+use super::grant::ResolvedGrant;
+use super::{Attr, PlanOptions};
+use crate::config::{Diagnostic, Diagnostics, Location};
+use crate::model::{Assignment, AssignmentKind, Expiration, PrincipalKind};
+use crate::snapshot::{ActiveType, Current, Grant, MemberType};
+
+/// How far two instants may be apart and still be the same end or start:
+/// Graph rounds and clamps request times.
+pub(super) const TOLERANCE_SECONDS: i64 = 120;
+
+/// The youngest a grant can be and still be removed.
+pub(super) const MIN_GRANT_MINUTES: i64 = 5;
+
+/// Graph lets an admin extend a grant only in its last 14 days; earlier,
+/// a renewal is an update.
+pub(super) const EXTEND_WINDOW_DAYS: i64 = 14;
+
+/// A Graph object id, equal to another regardless of ASCII case, as Graph
+/// compares them. Borrowed, so indexing a tenant of tens of thousands of
+/// grants allocates nothing per grant.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Id<'a>(pub(super) &'a str);
+
+impl PartialEq for Id<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
+}
+
+impl Eq for Id<'_> {}
+
+impl Hash for Id<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let bytes = self.0.as_bytes();
+        // Graph writes ids in lower case: hash those as they are. (A fold,
+        // not `any`, so the check is vectorised.)
+        // Both ways write the same pieces, so equal ids hash alike.
+        const PIECE: usize = 64;
+        if !bytes
+            .iter()
+            .fold(false, |up, b| up | b.is_ascii_uppercase())
+        {
+            for chunk in bytes.chunks(PIECE) {
+                state.write(chunk);
+            }
+            state.write_u8(0xff);
+            return;
+        }
+        let mut buf = [0u8; PIECE];
+        for chunk in bytes.chunks(PIECE) {
+            let lower = &mut buf[..chunk.len()];
+            lower.copy_from_slice(chunk);
+            lower.make_ascii_lowercase();
+            state.write(lower);
+        }
+        state.write_u8(0xff);
+    }
+}
+
+/// Hash maps and sets of the diff: its keys are ids, not attacker-chosen,
+/// and a fixed seed keeps runs alike.
+pub(super) type Map<K, V> = HashMap<K, V, FixedState>;
+pub(super) type Set<K> = HashSet<K, FixedState>;
+
+/// What makes two grants the same grant: kind, principal, role, scope.
+pub(super) type Key<'a> = (AssignmentKind, Id<'a>, Id<'a>, &'a str);
+
+pub(super) fn key<'a>(
+    kind: AssignmentKind,
+    principal: &'a str,
+    role: &'a str,
+    scope: &'a str,
+) -> Key<'a> {
+    (kind, Id(principal), Id(role), scope)
+}
+
+pub(super) fn grant_key(g: &Grant) -> Key<'_> {
+    key(g.kind, &g.principal_id, &g.role_id, &g.scope_id)
+}
+
+pub(super) struct Ctx<'a> {
+    pub(super) current: &'a Current,
+    pub(super) opts: &'a PlanOptions,
+    pub(super) diags: Diagnostics,
+    pub(super) warnings: Vec<String>,
+    /// `current.principals` hashed, built on first use: naming every
+    /// unmanaged grant through the ordered map costs more than building it.
+    principals: std::cell::OnceCell<Map<&'a str, &'a crate::snapshot::Principal>>,
+}
+
+impl<'a> Ctx<'a> {
+    pub(super) fn new(current: &'a Current, opts: &'a PlanOptions) -> Self {
+        Ctx {
+            current,
+            opts,
+            diags: Diagnostics::default(),
+            warnings: Vec::new(),
+            principals: std::cell::OnceCell::new(),
+        }
+    }
+
+    pub(super) fn error(&mut self, at: Option<&Location>, msg: String, hint: Option<String>) {
+        let mut d = Diagnostic::error(msg);
+        if let Some(at) = at {
+            d = d.at_location(at);
+        }
+        if let Some(h) = hint {
+            d = d.with_hint(h);
+        }
+        self.diags.push(d);
+    }
+
+    pub(super) fn role_name(&self, role_id: &str) -> String {
+        if let Some(r) = self.current.roles.get(role_id) {
+            return r.display_name.clone();
+        }
+        crate::model::RoleRef::Id(role_id.to_string())
+            .builtin()
+            .map_or_else(|| role_id.to_string(), |b| b.display_name.clone())
+    }
+
+    pub(super) fn principal_name(&self, id: &str) -> String {
+        // Runs once per unmanaged grant: concatenation, not the formatter.
+        let principals = self.principals.get_or_init(|| {
+            let all = &self.current.principals;
+            let mut map = Map::with_capacity_and_hasher(all.len(), FixedState::default());
+            map.extend(all.iter().map(|(id, p)| (id.as_str(), p)));
+            map
+        });
+        let (prefix, name) = match principals.get(id).copied() {
+            Some(p) => match (p.kind, &p.user_principal_name) {
+                (PrincipalKind::User, Some(upn)) => ("user:", upn),
+                (PrincipalKind::User, None) => ("user:", &p.display_name),
+                (PrincipalKind::Group, _) => ("group:", &p.display_name),
+                (PrincipalKind::ServicePrincipal, _) => ("sp:", &p.display_name),
+            },
+            None => return id.to_string(),
+        };
+        let mut s = String::with_capacity(prefix.len() + name.len());
+        s.push_str(prefix);
+        s.push_str(name);
+        s
+    }
+
+    pub(super) fn scope_name(&self, scope_id: &str) -> String {
+        match scope_id.strip_prefix("/administrativeUnits/") {
+            Some(id) => match self.current.administrative_units.get(id) {
+                Some(au) => format!("/administrativeUnits/{}", au.display_name),
+                None => scope_id.to_string(),
+            },
+            None => scope_id.to_string(),
+        }
+    }
+
+    pub(super) fn show_time(t: DateTime<Utc>) -> String {
+        t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    }
+
+    pub(super) fn current_attrs(&self, g: &Grant) -> Vec<Attr> {
+        let mut v = vec![
+            attr("principal", self.principal_name(&g.principal_id)),
+            attr("role", self.role_name(&g.role_id)),
+            attr("scope", self.scope_name(&g.scope_id)),
+        ];
+        if let Some(s) = g.start {
+            v.push(attr("start", Self::show_time(s)));
+        }
+        v.push(attr(
+            "end",
+            g.end()
+                .map_or_else(|| "permanent".to_string(), Self::show_time),
+        ));
+        v
+    }
+
+    /// The attributes a grant will have: `start` and `end` as they will be
+    /// when known, else as declared. Of a grant that exists (`ids`), names
+    /// are the tenant's: a UPN declared in another case, or a role by its
+    /// id, is the same object and no change.
+    pub(super) fn desired_attrs(
+        &self,
+        a: &Assignment,
+        ids: Option<&ResolvedGrant>,
+        start: Option<DateTime<Utc>>,
+        end: Option<DateTime<Utc>>,
+    ) -> Vec<Attr> {
+        let mut v = match ids {
+            Some(ids) => vec![
+                attr("principal", self.principal_name(&ids.principal_id)),
+                attr("role", self.role_name(&ids.role_id)),
+                attr("scope", self.scope_name(&ids.scope_id)),
+            ],
+            None => vec![
+                attr("principal", a.principal.to_string()),
+                attr("role", a.role.to_string()),
+                attr("scope", a.scope.to_string()),
+            ],
+        };
+        if let Some(s) = start.or(a.schedule.start) {
+            v.push(attr("start", Self::show_time(s)));
+        }
+        let end = match (&a.schedule.expiration, end) {
+            (Expiration::Permanent, _) => "permanent".to_string(),
+            (_, Some(t)) => Self::show_time(t),
+            (Expiration::After(d), None) => format!("{d} after apply"),
+            (Expiration::At(t), None) => Self::show_time(*t),
+        };
+        v.push(attr("end", end));
+        if let Some(j) = &a.justification {
+            v.push(attr("justification", j.clone()));
+        }
+        v
+    }
+}
+
+pub(super) fn attr(name: &str, value: String) -> Attr {
+    Attr {
+        name: name.to_string(),
+        value,
+    }
+}
+
+/// Grants pim can manage: direct ones, and active ones an admin assigned
+/// (activations come and go with their eligibility).
+pub(super) fn manageable(g: &Grant) -> bool {
+    g.member_type == MemberType::Direct && g.active_type != Some(ActiveType::Activated)
+}
+
+pub(super) fn close(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
+    (a - b).num_seconds().abs() <= TOLERANCE_SECONDS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    #[test]
+    fn ids_are_one_key_whatever_their_case() {
+        let hasher = FixedState::default();
+        let long = "62E90394-69F5-4237-9190-012177145E10".repeat(3);
+        for (a, b) in [
+            (
+                "62e90394-69f5-4237-9190-012177145e10",
+                "62E90394-69F5-4237-9190-012177145E10",
+            ),
+            ("abc", "ABC"),
+            (long.as_str(), &long.to_ascii_lowercase()),
+        ] {
+            assert_eq!(Id(a), Id(b));
+            assert_eq!(hasher.hash_one(Id(a)), hasher.hash_one(Id(b)), "{a} / {b}");
+        }
+        assert_ne!(Id("abc"), Id("abd"));
+        assert_ne!(hasher.hash_one(Id("ab")), hasher.hash_one(Id("abc")));
+    }
+}

@@ -1,0 +1,158 @@
+//! The state's upkeep: entries with nothing left to manage, and declared
+//! policies the tenant already has but the state does not record.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+
+use super::ctx::{Ctx, Key, Set, key, manageable};
+use super::policy::{approver_name, policy_target};
+use super::rules::{named_rules, rule_settings};
+use super::{PlanOptions, Resolved};
+use crate::config::{Declared, Desired};
+use crate::model::{Address, Approver, Assignment, AssignmentKind, BlockKind, Expiration};
+use crate::snapshot::Current;
+use crate::state::{Resource, StateFile};
+
+/// What the state needs that no change of the plan gives it; apply sees to
+/// it first. Both come of runs that stopped between Graph's answer and the
+/// state write, and of changes made outside pim.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Upkeep {
+    /// Entries with nothing left to manage: grants no longer declared and
+    /// gone from the tenant, or declared under another address now (a
+    /// renamed block, which adopts the grant), and policies no longer
+    /// declared (their rules stay as the tenant has them).
+    pub forget: Vec<Address>,
+    /// Declared policies the tenant already has as declared but the state
+    /// does not record: recorded with the settings their blocks name, so
+    /// that drift in them is reported.
+    pub record: Vec<Resource>,
+}
+
+impl Upkeep {
+    pub fn is_empty(&self) -> bool {
+        self.forget.is_empty() && self.record.is_empty()
+    }
+
+    /// `state` with the upkeep done (the serial is the caller's).
+    pub fn apply_to(&self, state: &mut StateFile) {
+        state
+            .resources
+            .retain(|r| !self.forget.contains(&r.address));
+        state.resources.extend(self.record.iter().cloned());
+        state.resources.sort_by_key(|r| r.address.to_string());
+    }
+}
+
+pub fn upkeep(
+    desired: &Desired,
+    current: &Current,
+    resolved: &Resolved,
+    state: &StateFile,
+    opts: &PlanOptions,
+) -> Upkeep {
+    Upkeep {
+        forget: orphans(desired, current, resolved, state, opts.now),
+        record: unrecorded_policies(desired, current, resolved, state, opts),
+    }
+}
+
+fn unrecorded_policies(
+    desired: &Desired,
+    current: &Current,
+    resolved: &Resolved,
+    state: &StateFile,
+    opts: &PlanOptions,
+) -> Vec<Resource> {
+    let mut ctx = Ctx::new(current, opts);
+    let mut out = Vec::new();
+    for p in desired
+        .policies
+        .iter()
+        .filter(|p| state.get(&p.address).is_none())
+    {
+        // Problems are the plan's to report.
+        let Some(t) = policy_target(&mut ctx, p, resolved) else {
+            continue;
+        };
+        if t.after != t.current.rules {
+            continue; // the plan updates it, and apply records it then
+        }
+        let name = |a: &Approver| approver_name(&ctx, resolved, a);
+        let settings = rule_settings(&t.after, &named_rules(&p.item.rules), &name);
+        out.push(Resource::policy(
+            p.address.clone(),
+            &t.role_id,
+            &t.current.policy_id,
+            settings.into_iter().map(|s| (s.setting, s.after)),
+        ));
+    }
+    out
+}
+
+fn orphans(
+    desired: &Desired,
+    current: &Current,
+    resolved: &Resolved,
+    state: &StateFile,
+    now: DateTime<Utc>,
+) -> Vec<Address> {
+    let passed = |d: &&Declared<Assignment>| matches!(d.item.schedule.expiration, Expiration::At(t) if t <= now);
+    let ids_of: Vec<(AssignmentKind, [String; 3])> = desired
+        .eligibilities
+        .iter()
+        .chain(&desired.assignments)
+        .filter(|d| !passed(d))
+        .filter_map(|d| {
+            let a = &d.item;
+            Some((
+                a.kind,
+                [
+                    resolved.principal(&a.principal)?,
+                    resolved.role(&a.role)?,
+                    resolved.scope(&a.scope)?,
+                ],
+            ))
+        })
+        .collect();
+    let declared_keys: Set<Key> = ids_of
+        .iter()
+        .map(|(kind, [p, r, s])| key(*kind, p, r, s))
+        .collect();
+    let declared: HashSet<&Address> = desired
+        .eligibilities
+        .iter()
+        .chain(&desired.assignments)
+        .filter(|d| !passed(d))
+        .map(|d| &d.address)
+        .chain(desired.policies.iter().map(|p| &p.address))
+        .collect();
+    let present: HashSet<Key> = current
+        .grants
+        .iter()
+        .filter(|g| manageable(g))
+        .map(|g| key(g.kind, &g.principal_id, &g.role_id, &g.scope_id))
+        .collect();
+    let ids: HashSet<&str> = current
+        .grants
+        .iter()
+        .filter(|g| manageable(g))
+        .map(|g| g.schedule_id.as_str())
+        .collect();
+    state
+        .resources
+        .iter()
+        .filter(|r| !declared.contains(&r.address))
+        .filter(|r| match r.kind {
+            None => r.address.kind == BlockKind::Policy,
+            Some(kind) => {
+                let k = key(kind, &r.principal_id, &r.role_id, &r.scope_id);
+                declared_keys.contains(&k)
+                    || (!r.schedule_id.as_deref().is_some_and(|id| ids.contains(id))
+                        && !present.contains(&k))
+            }
+        })
+        .map(|r| r.address.clone())
+        .collect()
+}
