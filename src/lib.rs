@@ -2,17 +2,20 @@
 //!
 //! The crate is a pipeline of stages, one module each (see README):
 //! configuration is loaded into `Desired`, compared with the tenant and the
-//! state, and the resulting plan is applied through Microsoft Graph.
+//! state, and the resulting plan is applied through Microsoft Graph. The
+//! domain (`model`) and the Graph emulator (`emulator`, a default feature)
+//! are crates of their own, re-exported here under those names.
 
 pub mod apply;
 pub mod check;
 pub mod cli;
 pub mod config;
 pub mod drift;
-pub mod emulator;
+#[cfg(feature = "emulator")]
+pub use pim_emulator as emulator;
 pub mod export;
 pub mod graph;
-pub mod model;
+pub use pim_model as model;
 pub mod plan;
 pub mod render;
 pub mod selfservice;

@@ -2,8 +2,6 @@
 //! emulator of the contoso example, and against an emulator in this process
 //! (reached through PIM_GRAPH_URL), whose clock and approvals the tests drive.
 
-mod emulator_common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -48,8 +46,11 @@ struct Remote {
 }
 
 async fn remote(name: &str) -> Remote {
-    let seed =
-        Tenant::from_file(emulator_common::fixture_path("../selfservice/tenant.json")).unwrap();
+    let seed = Tenant::from_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/selfservice/tenant.json"
+    ))
+    .unwrap();
     let emu = Emulator::start(EmulatorConfig {
         seed: Some(seed),
         ..EmulatorConfig::default()

@@ -3,8 +3,6 @@
 //! sending, pending approval, waiting), deactivation and the five-minute
 //! rule, extension and renewal, `my roles`, requests and cancel.
 
-mod emulator_common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,9 +49,12 @@ async fn world() -> World {
 }
 
 async fn world_with(token_format: TokenFormat) -> World {
-    let seed =
-        Tenant::from_file(emulator_common::fixture_path("../selfservice/tenant.json")).unwrap();
-    let clock = EmuClockHandle::fixed(emulator_common::at(NOW));
+    let seed = Tenant::from_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/selfservice/tenant.json"
+    ))
+    .unwrap();
+    let clock = EmuClockHandle::fixed(at(NOW));
     let emu = Emulator::start(EmulatorConfig {
         seed: Some(seed),
         clock: clock.clone(),
@@ -394,7 +395,7 @@ async fn deactivation_within_five_minutes_is_refused_with_graphs_code() {
     let d = selfservice::check_deactivation(&g, &me, &t, None)
         .await
         .unwrap();
-    assert_eq!(d.activated, Some(emulator_common::at(NOW)));
+    assert_eq!(d.activated, Some(at(NOW)));
     let e = selfservice::submit(&g, &d.request).await.unwrap_err();
     assert_eq!(e.graph_code(), Some("ActiveDurationTooShort"));
     assert!(e.is_refusal());
@@ -496,7 +497,7 @@ async fn extension_and_renewal_go_to_the_administrators() {
     .await
     .unwrap();
     assert_eq!(x.request.kind, AssignmentKind::Eligible);
-    assert_eq!(x.ends, Some(emulator_common::at("2026-12-06T10:00:00Z")));
+    assert_eq!(x.ends, Some(at("2026-12-06T10:00:00Z")));
     let out = selfservice::submit(&frank, &x.request).await.unwrap();
     assert_eq!(
         Status::from_graph(&out.status),
@@ -578,4 +579,10 @@ async fn unknown_roles_and_scopes_are_named() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("no administrative unit"), "{e}");
+}
+
+fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
 }

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, LoadOptions};
 
+#[cfg(feature = "emulator")]
 pub mod emulator;
 mod progress;
 pub mod run;
@@ -110,6 +111,7 @@ enum Command {
     #[command(
         after_help = "Example:\n  pim emulator --seed examples/contoso/tenant.json --cert-out ca.pem\n  curl --cacert ca.pem -H \"Authorization: Bearer $(…)\" https://127.0.0.1:8443/v1.0/roleManagement/directory/roleDefinitions"
     )]
+    #[cfg(feature = "emulator")]
     Emulator(emulator::EmulatorArgs),
 }
 
@@ -1104,6 +1106,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Renew(args) => selfservice::extend(&args, true),
         Command::My(cmd) => selfservice::my(&cmd),
         Command::Requests(args) => selfservice::requests(&args),
+        #[cfg(feature = "emulator")]
         Command::Emulator(args) => emulator::run(args),
     }
 }

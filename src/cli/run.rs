@@ -7,12 +7,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::anyhow;
 
 use crate::config::{Desired, Diagnostics, StateSettings};
-use crate::emulator::{Emulator, EmulatorConfig, Tenant};
 use crate::graph::resolve::{self, Resolution};
-use crate::graph::{AuthMethod, Credentials, GraphSettings, HttpGraph, SecretString};
+use crate::graph::{AuthMethod, GraphSettings, HttpGraph};
 use crate::model::{RoleRef, Scope};
 use crate::plan::{self, Basis, Plan, PlanOptions, Resolved};
 use crate::snapshot::{self, Current, ReadOptions};
@@ -21,8 +20,8 @@ use crate::state::{AzureBackend, AzureSettings, LocalBackend, StateFile};
 /// A connection to the tenant, and the emulator behind it when embedded.
 pub struct Session {
     pub graph: Arc<HttpGraph>,
-    /// Kept alive for as long as the session.
-    _emulator: Option<Emulator>,
+    /// The embedded emulator, kept alive for as long as the session.
+    _emulator: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Session {
@@ -85,36 +84,7 @@ pub async fn connect_as(
         .filter(|_| !env.contains_key("PIM_GRAPH_URL"));
     let (mut settings, emulator) = match embedded {
         Some(seed_path) => {
-            // A data file beside the configuration holds what earlier runs
-            // changed; read-only runs start from it without writing it.
-            let data = desired.dir.join(".pim-emulator.json");
-            let source = if !keep && data.exists() {
-                data.clone()
-            } else {
-                seed_path.clone()
-            };
-            let seed = Tenant::from_file(&source)
-                .with_context(|| format!("reading the emulator seed {}", source.display()))?;
-            let emu = Emulator::start(EmulatorConfig {
-                seed: Some(seed),
-                data_file: keep.then_some(data),
-                ..EmulatorConfig::default()
-            })
-            .await
-            .context("starting the embedded emulator")?;
-            let settings = GraphSettings {
-                graph_url: emu.graph_url(),
-                authority_host: emu.authority_host().to_string(),
-                tenant_id: Some(emu.tenant_id()),
-                ca_pem: emu.ca_pem().map(str::to_string),
-                auth: AuthMethod::ClientSecret,
-                credentials: Credentials {
-                    client_id: Some("pim".into()),
-                    client_secret: Some(SecretString::new("embedded-emulator")),
-                    ..Credentials::default()
-                },
-                ..GraphSettings::default()
-            };
+            let (settings, emu) = start_embedded(desired, seed_path, keep).await?;
             (settings, Some(emu))
         }
         None => (
@@ -133,6 +103,62 @@ pub async fn connect_as(
         graph: Arc::new(graph),
         _emulator: emulator,
     })
+}
+
+/// Starts the emulator a `tenant { emulator = … }` names, in this process.
+/// A data file beside the configuration holds what earlier runs changed;
+/// read-only runs start from it without writing it.
+#[cfg(feature = "emulator")]
+async fn start_embedded(
+    desired: &Desired,
+    seed_path: &std::path::Path,
+    keep: bool,
+) -> anyhow::Result<(GraphSettings, Box<dyn std::any::Any + Send + Sync>)> {
+    use crate::emulator::{Emulator, EmulatorConfig, Tenant};
+    use crate::graph::{Credentials, SecretString};
+    use anyhow::Context as _;
+    let data = desired.dir.join(".pim-emulator.json");
+    let source = if !keep && data.exists() {
+        data.clone()
+    } else {
+        seed_path.to_path_buf()
+    };
+    let seed = Tenant::from_file(&source)
+        .with_context(|| format!("reading the emulator seed {}", source.display()))?;
+    let emu = Emulator::start(EmulatorConfig {
+        seed: Some(seed),
+        data_file: keep.then_some(data),
+        ..EmulatorConfig::default()
+    })
+    .await
+    .context("starting the embedded emulator")?;
+    let settings = GraphSettings {
+        graph_url: emu.graph_url(),
+        authority_host: emu.authority_host().to_string(),
+        tenant_id: Some(emu.tenant_id()),
+        ca_pem: emu.ca_pem().map(str::to_string),
+        auth: AuthMethod::ClientSecret,
+        credentials: Credentials {
+            client_id: Some("pim".into()),
+            client_secret: Some(SecretString::new("embedded-emulator")),
+            ..Credentials::default()
+        },
+        ..GraphSettings::default()
+    };
+    Ok((settings, Box::new(emu)))
+}
+
+#[cfg(not(feature = "emulator"))]
+async fn start_embedded(
+    _desired: &Desired,
+    seed_path: &std::path::Path,
+    _keep: bool,
+) -> anyhow::Result<(GraphSettings, Box<dyn std::any::Any + Send + Sync>)> {
+    anyhow::bail!(
+        "the tenant block names an emulator seed ({}), but this pim was built without the emulator; \
+         remove `emulator` from the tenant block to plan a real tenant, or set PIM_GRAPH_URL",
+        seed_path.display()
+    )
 }
 
 /// The planner's view of resolved names.

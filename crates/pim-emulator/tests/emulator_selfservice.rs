@@ -6,7 +6,7 @@ mod emulator_common;
 
 use chrono::TimeDelta;
 use emulator_common::{Harness, Reply, assert_graph_error, fixture_path};
-use pim::emulator::{Decision, Tenant, USER_GRANT};
+use pim_emulator::{Decision, Tenant, USER_GRANT};
 use serde_json::{Value, json};
 
 const ALICE: &str = "5e1f0000-0000-4000-8000-000000000001";

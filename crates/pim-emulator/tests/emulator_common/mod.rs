@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Utc};
-use pim::emulator::{Clock, Emulator, EmulatorConfig, Faults, Tenant};
+use pim_emulator::{Clock, Emulator, EmulatorConfig, Faults, Tenant};
 use serde_json::Value;
 
 pub const CALLER: &str = "3fbd929d-8c56-4462-851e-0eb9a7b3a2a5";

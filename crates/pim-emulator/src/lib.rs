@@ -7,8 +7,8 @@
 //! Tests start it in-process:
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), pim::emulator::EmulatorError> {
-//! use pim::emulator::{Emulator, EmulatorConfig, Tenant};
+//! # async fn demo() -> Result<(), pim_emulator::EmulatorError> {
+//! use pim_emulator::{Emulator, EmulatorConfig, Tenant};
 //! let tenant = Tenant::from_file("examples/contoso/tenant.json")?;
 //! let emu = Emulator::start(EmulatorConfig { seed: Some(tenant), ..EmulatorConfig::default() }).await?;
 //! let token = emu.mint_token("00000000-0000-0000-0000-000000000001", true);

@@ -14,7 +14,7 @@ use super::odata::{
 use super::pim;
 use super::store::{Kind, PolicyRec, Store, merge, normalize_rule, ts};
 use super::{Caller, Shared};
-use crate::model::RuleId;
+use pim_model::RuleId;
 
 pub(crate) const METADATA: &str = "https://graph.microsoft.com/v1.0/$metadata#";
 
@@ -1106,7 +1106,7 @@ fn validate_rule(rid: RuleId, r: &Value) -> GraphResult<()> {
                         return Err(bad("maximumDuration"));
                     }
                 }
-                Some(Value::String(s)) if s.parse::<crate::model::IsoDuration>().is_ok() => {}
+                Some(Value::String(s)) if s.parse::<pim_model::IsoDuration>().is_ok() => {}
                 Some(_) => return Err(bad("maximumDuration")),
             }
         }

@@ -13,7 +13,7 @@ use anyhow::Context;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use pim::emulator::{Emulator, EmulatorConfig, Tenant};
+use pim_emulator::{Emulator, EmulatorConfig, Tenant};
 use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use tokio::net::TcpStream;
 
@@ -59,7 +59,7 @@ async fn connect(emu: &Emulator) -> anyhow::Result<Sender> {
 async fn run(tls: bool, total: usize, connections: usize) -> anyhow::Result<f64> {
     let seed = Tenant::from_file(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/examples/contoso/tenant.json"
+        "/../../examples/contoso/tenant.json"
     ))?;
     let emu = Emulator::start(EmulatorConfig {
         seed: Some(seed),

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::Caller;
 use super::error::{GraphError, GraphResult};
 use super::store::{Exp, Kind, PrincipalType, ScheduleRec, Store, parse_ts, ts};
-use crate::model::{IsoDuration, RuleId};
+use pim_model::{IsoDuration, RuleId};
 
 /// The request actions Graph defines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub(super) const MIN_GRANT: TimeDelta = TimeDelta::minutes(5);
 
 /// The longest justification the emulator takes (UNVERIFIED, see
 /// `model::MAX_JUSTIFICATION_CHARS`).
-const MAX_JUSTIFICATION: usize = crate::model::MAX_JUSTIFICATION_CHARS;
+const MAX_JUSTIFICATION: usize = pim_model::MAX_JUSTIFICATION_CHARS;
 
 fn str_field<'a>(body: &'a Value, key: &str) -> GraphResult<Option<&'a str>> {
     match body.get(key) {

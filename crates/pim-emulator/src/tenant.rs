@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::EmulatorError;
-use crate::model::IsoDuration;
+use pim_model::IsoDuration;
 
 /// The tenant id used when no seed is given.
 pub const DEFAULT_TENANT_ID: &str = "8f6d1e0a-6c2b-4d7e-9a51-3c0b2f4e7a10";

@@ -16,7 +16,7 @@ use super::pim::{
     exists, new_schedule, parse_schedule, policy_error, policy_failures,
 };
 use super::store::{Kind, Store, ts};
-use crate::model::RuleId;
+use pim_model::RuleId;
 
 /// What Graph answers when the signed-in identity asks for someone else.
 fn not_for_others(action: Action) -> GraphError {

@@ -13,7 +13,7 @@ use super::tenant::{
     AdministrativeUnit, Application, Group, PolicySeed, ScheduleSeed, ServicePrincipal, Tenant,
     User, resolve_time,
 };
-use crate::model::{IsoDuration, RuleId, builtin_roles, default_rules_json};
+use pim_model::{IsoDuration, RuleId, builtin_roles, default_rules_json};
 
 /// Graph's timestamp rendering (`2026-12-01T10:00:00Z`, or milliseconds
 /// when there are any: `2022-04-11T11:50:06.343Z`). Never more digits: the
