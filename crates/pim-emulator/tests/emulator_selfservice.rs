@@ -5,7 +5,7 @@
 mod emulator_common;
 
 use chrono::TimeDelta;
-use emulator_common::{Harness, Reply, assert_graph_error, fixture_path};
+use emulator_common::{Harness, Reply, assert_graph_error};
 use pim_emulator::{Decision, Tenant, USER_GRANT};
 use serde_json::{Value, json};
 
@@ -28,7 +28,12 @@ const ASSIGN: &str = "/v1.0/roleManagement/directory/roleAssignmentScheduleReque
 const ELIGIBLE: &str = "/v1.0/roleManagement/directory/roleEligibilityScheduleRequests";
 
 async fn harness() -> Harness {
-    let seed = Tenant::from_file(fixture_path("../selfservice/tenant.json")).unwrap();
+    // The self-service seed is pim's, shared with its own self-service tests.
+    let seed = Tenant::from_file(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/selfservice/tenant.json"
+    ))
+    .unwrap();
     Harness::with_seed(seed, NOW).await
 }
 
