@@ -13,7 +13,7 @@ use azure_core::http::{ClientOptions, Transport};
 use base64::Engine as _;
 use tokio::sync::Mutex;
 
-use super::error::{ErrorKind, GraphError};
+use super::error::{EXCERPT_CHARS, ErrorKind, GraphError, excerpt};
 use super::settings::{AuthMethod, GRAPH_SCOPE, GraphSettings};
 
 /// A token and when to stop using it.
@@ -365,7 +365,11 @@ impl TokenSource for EmulatorUser {
                 Err(GraphError::new(
                     ErrorKind::Auth,
                     op,
-                    format!("cannot sign in as {}: {why}", self.username),
+                    format!(
+                        "cannot sign in as {}: {}",
+                        self.username,
+                        excerpt(why, EXCERPT_CHARS)
+                    ),
                 ))
             }
         }

@@ -26,7 +26,7 @@ use super::convert::{
     ConvertError, assignment_grant, eligibility_grant, expiration_from_wire, instance, parse_time,
     rule_set_from_wire, rule_to_wire, schedule_to_wire,
 };
-use super::error::{ErrorKind, GraphError};
+use super::error::{EXCERPT_CHARS, ErrorKind, GraphError, body_excerpt, excerpt};
 use super::retry::{Backoff, Clock, TokioClock, parse_retry_after};
 use super::settings::GraphSettings;
 use super::tls::client_config;
@@ -184,7 +184,38 @@ struct Response {
     status: u16,
     retry_after: Option<Duration>,
     request_id: Option<String>,
+    content_type: Option<String>,
     body: bytes::Bytes,
+}
+
+impl Response {
+    /// The body as JSON; an answer that is not JSON at all (an HTML page
+    /// from a proxy) says so, with its content type and an excerpt.
+    fn decode<T: DeserializeOwned>(&self, op: &str) -> Result<T, GraphError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            if serde_json::from_slice::<serde::de::IgnoredAny>(&self.body).is_ok() {
+                return GraphError::decode(op, e.to_string());
+            }
+            GraphError::new(
+                ErrorKind::Decode,
+                op,
+                format!(
+                    "the answer is not JSON ({}): {}",
+                    self.describe(),
+                    body_excerpt(&self.body, EXCERPT_CHARS)
+                ),
+            )
+        })
+    }
+
+    /// `200, text/html; charset=utf-8, 1234 bytes`.
+    fn describe(&self) -> String {
+        let ct = self
+            .content_type
+            .as_deref()
+            .map_or_else(|| "no content type".to_string(), |c| excerpt(c, 100));
+        format!("{}, {ct}, {} bytes", self.status, self.body.len())
+    }
 }
 
 /// A transport failure and whether the request may have reached Graph.
@@ -358,11 +389,13 @@ impl HttpGraph {
         let retry_after =
             header("retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
         let request_id = header("request-id");
+        let content_type = header("content-type");
         let body = resp.bytes().await.map_err(|e| transport(e, true))?;
         Ok(Response {
             status,
             retry_after,
             request_id,
+            content_type,
             body,
         })
     }
@@ -504,11 +537,9 @@ impl HttpGraph {
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, GraphError> {
         let call = Call::get(self.url(path));
         let op = call.operation(&self.root);
-        let r = self.execute(&call).await?;
-        serde_json::from_slice(&r.body).map_err(|e| GraphError::decode(op, e.to_string()))
+        self.execute(&call).await?.decode(&op)
     }
 
-    /// Every item of a collection, following `@odata.nextLink` to the end.
     /// Every schedule of `kind` the collection at `path` lists, as grants.
     async fn grants_at(
         &self,
@@ -532,6 +563,7 @@ impl HttpGraph {
         }
     }
 
+    /// Every item of a collection, following `@odata.nextLink` to the end.
     async fn get_all<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, GraphError> {
         let mut out = Vec::new();
         let mut next = Some(self.url(path));
@@ -539,9 +571,7 @@ impl HttpGraph {
         while let Some(url) = next.take() {
             let call = Call::get(url);
             let op = call.operation(&self.root);
-            let r = self.execute(&call).await?;
-            let page: Page<T> = serde_json::from_slice(&r.body)
-                .map_err(|e| GraphError::decode(op.clone(), e.to_string()))?;
+            let page: Page<T> = self.execute(&call).await?.decode(&op)?;
             out.extend(page.value);
             pages += 1;
             if let Some(link) = page.next_link {
@@ -597,9 +627,7 @@ impl HttpGraph {
                 retry_replication: false,
             };
             self.stats.batches.fetch_add(1, Ordering::Relaxed);
-            let r = self.execute(&call).await?;
-            let parsed: BatchResponse = serde_json::from_slice(&r.body)
-                .map_err(|e| GraphError::decode("POST /$batch", e.to_string()))?;
+            let parsed: BatchResponse = self.execute(&call).await?.decode("POST /$batch")?;
             let mut wait: Option<Duration> = None;
             let mut last_transient: BTreeMap<usize, GraphError> = BTreeMap::new();
             for item in parsed.responses {
@@ -666,7 +694,7 @@ impl HttpGraph {
                     if slot.is_none() {
                         let err = last_transient.remove(&i).unwrap_or_else(|| {
                             GraphError::decode(
-                                format!("GET {}", paths[i]),
+                                format!("GET {}", paths[i].split('?').next().unwrap_or(&paths[i])),
                                 "no answer in the $batch response",
                             )
                         });
@@ -724,9 +752,7 @@ impl HttpGraph {
             retry_replication: true,
         };
         let op = call.operation(&self.root);
-        let r = self.execute(&call).await?;
-        let wire: UnifiedRoleAssignmentScheduleRequest =
-            serde_json::from_slice(&r.body).map_err(|e| GraphError::decode(op, e.to_string()))?;
+        let wire: UnifiedRoleAssignmentScheduleRequest = self.execute(&call).await?.decode(&op)?;
         Ok(outcome(request.kind, wire, false))
     }
 
@@ -780,7 +806,14 @@ fn error_from_response(op: &str, r: &Response) -> GraphError {
             .and_then(|i| i.request_id.clone())
     });
     let message = if odata.error.message.is_empty() && odata.error.code.is_empty() {
-        String::from_utf8_lossy(&r.body).chars().take(200).collect()
+        // Content type first: the excerpt is what gets cut.
+        format!(
+            "({}) {}",
+            r.content_type
+                .as_deref()
+                .map_or("no content type".into(), |c| excerpt(c, 100)),
+            body_excerpt(&r.body, EXCERPT_CHARS)
+        )
     } else {
         odata.error.message
     };
@@ -1061,10 +1094,10 @@ impl Graph for HttpGraph {
                 idempotent: true,
                 retry_replication: false,
             };
-            let r = self.execute(&call).await?;
-            let page: Page<Value> = serde_json::from_slice(&r.body).map_err(|e| {
-                GraphError::decode("POST /directoryObjects/getByIds", e.to_string())
-            })?;
+            let page: Page<Value> = self
+                .execute(&call)
+                .await?
+                .decode("POST /directoryObjects/getByIds")?;
             Ok::<_, GraphError>(page.value)
         });
         let mut out = Vec::new();
