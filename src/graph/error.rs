@@ -40,6 +40,8 @@ pub enum ErrorKind {
     OutcomeUnknown,
     /// Graph answered something pim cannot read.
     Decode,
+    /// An answer larger than pim reads.
+    TooLarge,
     /// Settings that cannot work (plain HTTP to a remote host, unreadable CA file…).
     Config,
 }
@@ -261,6 +263,9 @@ impl fmt::Display for GraphError {
                 write!(f, "unexpected answer from Graph to {op}: {}", self.message)?
             }
             ErrorKind::Config => write!(f, "{}", self.message)?,
+            ErrorKind::TooLarge => {
+                write!(f, "Graph's answer to {op} is too large: {}", self.message)?
+            }
             ErrorKind::Throttled => write!(
                 f,
                 "Graph kept refusing {op} (throttled or unavailable; gave up retrying): {}",

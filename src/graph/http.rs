@@ -28,7 +28,7 @@ use super::convert::{
 };
 use super::error::{EXCERPT_CHARS, ErrorKind, GraphError, body_excerpt, excerpt};
 use super::retry::{Backoff, Clock, TokioClock, parse_retry_after};
-use super::settings::GraphSettings;
+use super::settings::{GraphSettings, ReadLimits};
 use super::tls::client_config;
 use super::wire::{
     self, BatchRequest, BatchRequestItem, BatchResponse, DirectoryObject, GetByIds,
@@ -138,6 +138,7 @@ impl Stats {
 pub struct HttpGraph {
     client: reqwest::Client,
     root: String,
+    limits: ReadLimits,
     tenant_id: Option<String>,
     /// The application pim signs in as, when the settings name it.
     client_id: Option<String>,
@@ -218,10 +219,45 @@ impl Response {
     }
 }
 
+/// Bytes of an error answer pim reads: Graph's error envelopes are well
+/// under 1 KiB, and only an excerpt of anything else is shown.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// The body, chunk by chunk, up to `limit` bytes; `true` when it went on
+/// past them (the rest is never read).
+pub(super) async fn read_capped(
+    resp: &mut reqwest::Response,
+    limit: usize,
+) -> Result<(bytes::Bytes, bool), reqwest::Error> {
+    // The announced length is only a hint: never trust it for an allocation.
+    let hint = resp.content_length().unwrap_or(0).min(1 << 20) as usize;
+    let mut buf = bytes::BytesMut::with_capacity(hint.min(limit));
+    while let Some(chunk) = resp.chunk().await? {
+        let room = limit - buf.len();
+        if chunk.len() > room {
+            buf.extend_from_slice(&chunk[..room]);
+            return Ok((buf.freeze(), true));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok((buf.freeze(), false))
+}
+
+fn mib(bytes: usize) -> String {
+    if bytes.is_multiple_of(1024 * 1024) {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 /// A transport failure and whether the request may have reached Graph.
 struct Transport {
     error: GraphError,
     maybe_sent: bool,
+    /// A broken connection or a timeout, worth another attempt; not an
+    /// answer pim refuses to read.
+    retryable: bool,
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
@@ -323,6 +359,7 @@ impl HttpGraph {
         HttpGraph {
             client,
             root: settings.root().to_string(),
+            limits: settings.limits.clone(),
             tenant_id: settings.tenant_id.clone(),
             client_id: settings.credentials.client_id.clone(),
             tokens: TokenCache::new(source),
@@ -344,6 +381,7 @@ impl HttpGraph {
         let token = self.tokens.get().await.map_err(|error| Transport {
             error,
             maybe_sent: false,
+            retryable: false,
         })?;
         let _permit = self.limit.acquire().await.map_err(|_| Transport {
             error: GraphError::new(
@@ -352,6 +390,7 @@ impl HttpGraph {
                 "client is shutting down",
             ),
             maybe_sent: false,
+            retryable: false,
         })?;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut req = self
@@ -376,9 +415,10 @@ impl HttpGraph {
                 error: GraphError::new(kind, op(), root_cause(&e))
                     .with_client_request_id(Some(client_request_id.to_string())),
                 maybe_sent,
+                retryable: true,
             }
         };
-        let resp = req.send().await.map_err(|e| transport(e, true))?;
+        let mut resp = req.send().await.map_err(|e| transport(e, true))?;
         let status = resp.status().as_u16();
         let header = |name: &str| {
             resp.headers()
@@ -390,7 +430,38 @@ impl HttpGraph {
             header("retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
         let request_id = header("request-id");
         let content_type = header("content-type");
-        let body = resp.bytes().await.map_err(|e| transport(e, true))?;
+        let success = (200..300).contains(&status);
+        let limit = if success {
+            self.limits.max_response_bytes
+        } else {
+            MAX_ERROR_BODY_BYTES
+        };
+        let too_large = |what: String| Transport {
+            error: GraphError::new(
+                ErrorKind::TooLarge,
+                op(),
+                format!(
+                    "{what}; pim reads at most {} of one answer",
+                    mib(self.limits.max_response_bytes)
+                ),
+            )
+            .with_client_request_id(Some(client_request_id.to_string())),
+            maybe_sent: true,
+            retryable: false,
+        };
+        if let Some(n) = resp
+            .content_length()
+            .filter(|n| success && *n > limit as u64)
+        {
+            return Err(too_large(format!("it announces {n} bytes")));
+        }
+        let (body, cut) = read_capped(&mut resp, limit)
+            .await
+            .map_err(|e| transport(e, true))?;
+        // An error answer is only quoted: its first bytes are enough.
+        if cut && success {
+            return Err(too_large(format!("it runs past {}", mib(limit))));
+        }
         Ok(Response {
             status,
             retry_after,
@@ -440,8 +511,12 @@ impl HttpGraph {
                         }
                     }
                 }
-                Err(Transport { error, maybe_sent }) => {
-                    if error.kind == ErrorKind::Auth {
+                Err(Transport {
+                    error,
+                    maybe_sent,
+                    retryable,
+                }) => {
+                    if !retryable {
                         return Err(error);
                     }
                     if maybe_sent && !call.idempotent {

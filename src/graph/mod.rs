@@ -47,7 +47,7 @@ pub use http::{HttpGraph, Stats};
 pub use retry::{Backoff, Clock, RetryPolicy, TokioClock, parse_retry_after};
 pub use settings::{
     AuthMethod, Credentials, DEFAULT_AUTHORITY_HOST, DEFAULT_GRAPH_URL, GRAPH_SCOPE, GraphSettings,
-    SecretString,
+    ReadLimits, SecretString,
 };
 pub use tls::client_config;
 
