@@ -4,11 +4,182 @@
 
 mod hostile_common;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hostile_common::*;
-use pim::graph::{ErrorKind, Graph};
+use pim::graph::{ErrorKind, GrantFilter, Graph, ReadLimits};
+use pim::model::AssignmentKind;
+
+#[tokio::test]
+async fn a_next_link_to_another_origin_or_root_gets_no_token() {
+    let other = elsewhere().await;
+    let other_port = other.port();
+    let links = Arc::new(Mutex::new(String::new()));
+    let link = links.clone();
+    let graph = Server::start(None, move |_| {
+        Reply::Json(200, units(2, Some(link.lock().unwrap().clone())))
+    })
+    .await;
+    let port = graph.port();
+    let g = client(settings(&graph));
+    for (to, named) in [
+        // Another port of the same host.
+        (
+            format!(
+                "http://127.0.0.1:{other_port}/v1.0/directory/administrativeUnits?$skiptoken=1"
+            ),
+            format!("http://127.0.0.1:{other_port}"),
+        ),
+        // The same port under another name.
+        (
+            format!("http://localhost:{port}/v1.0/directory/administrativeUnits?$skiptoken=1"),
+            format!("http://localhost:{port}"),
+        ),
+        // The same origin, another API root.
+        (
+            format!("http://127.0.0.1:{port}/beta/directory/administrativeUnits?$skiptoken=1"),
+            format!("http://127.0.0.1:{port}/beta/directory/administrativeUnits"),
+        ),
+    ] {
+        *links.lock().unwrap() = to.clone();
+        let before = graph.seen().len();
+        let e = g.administrative_units().await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::UntrustedUrl, "{e}");
+        let text = check_line(&e);
+        assert!(text.contains(&format!("leads to {named},")), "{text}");
+        assert!(
+            text.starts_with(
+                "refused to follow Graph's answer to GET /directory/administrativeUnits:"
+            ),
+            "{text}"
+        );
+        assert_eq!(graph.seen().len(), before + 1, "{to}: not followed");
+    }
+    assert!(other.seen().is_empty(), "{:?}", other.seen());
+    // Every request that did go out went to Graph, with the token.
+    assert!(
+        graph
+            .seen()
+            .iter()
+            .all(|s| s.authorization.as_deref() == Some(&format!("Bearer {TOKEN}")))
+    );
+}
+
+#[tokio::test]
+async fn an_https_graph_never_sends_the_token_over_plain_http() {
+    let plain = elsewhere().await;
+    let to = format!(
+        "http://localhost:{}/v1.0/directory/administrativeUnits?$skiptoken=1",
+        plain.port()
+    );
+    let (acceptor, ca) = tls();
+    let graph = Server::start(Some(acceptor), move |_| {
+        Reply::Json(200, units(1, Some(to.clone())))
+    })
+    .await;
+    let mut s = settings(&graph);
+    s.ca_pem = Some(ca);
+    let g = client(s);
+    let e = g.administrative_units().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::UntrustedUrl, "{e}");
+    let text = check_line(&e);
+    assert!(
+        text.contains(&format!("leads to http://localhost:{},", plain.port())),
+        "{text}"
+    );
+    assert!(text.contains(&graph.base()), "names the Graph root: {text}");
+    assert_eq!(graph.seen().len(), 1);
+    assert!(plain.seen().is_empty(), "{:?}", plain.seen());
+}
+
+#[tokio::test]
+async fn a_next_link_seen_before_ends_the_read() {
+    // First page → 1 → 2 → 1 again.
+    let graph_port = Arc::new(Mutex::new(0u16));
+    let p = graph_port.clone();
+    let graph = Server::start(None, move |seen| {
+        let port = *p.lock().unwrap();
+        let link = |n: u32| {
+            format!("http://127.0.0.1:{port}/v1.0/directory/administrativeUnits?$skiptoken={n}")
+        };
+        let next = if seen.target.ends_with("$skiptoken=1") {
+            link(2)
+        } else {
+            link(1)
+        };
+        Reply::Json(200, units(0, Some(next)))
+    })
+    .await;
+    *graph_port.lock().unwrap() = graph.port();
+    let g = client(settings(&graph));
+    let e = g.administrative_units().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Paging, "{e}");
+    let text = check_line(&e);
+    assert!(text.contains("already read"), "{text}");
+    assert_eq!(g.stats().requests(), 3);
+}
+
+#[tokio::test]
+async fn pages_hold_no_more_than_top_and_reads_have_an_end() {
+    let graph_port = Arc::new(Mutex::new(0u16));
+    let p = graph_port.clone();
+    let counter = Arc::new(AtomicU64::new(0));
+    let graph = Server::start(None, move |seen| {
+        if seen
+            .target
+            .starts_with("/v1.0/roleManagement/directory/roleEligibilitySchedules")
+        {
+            // $top=999 asked for, 1000 given.
+            let value: Vec<_> = (0..1000)
+                .map(|i| {
+                    serde_json::json!({"id": format!("s{i}"), "principalId": "p",
+                        "roleDefinitionId": "r", "directoryScopeId": "/"})
+                })
+                .collect();
+            return Reply::Json(200, serde_json::json!({ "value": value }).to_string());
+        }
+        // A fresh link every time, for ever.
+        let n = counter.fetch_add(1, Ordering::Relaxed);
+        let port = *p.lock().unwrap();
+        Reply::Json(
+            200,
+            units(
+                1,
+                Some(format!(
+                    "http://127.0.0.1:{port}/v1.0/directory/administrativeUnits?$skiptoken={n}"
+                )),
+            ),
+        )
+    })
+    .await;
+    *graph_port.lock().unwrap() = graph.port();
+    let mut s = settings(&graph);
+    s.limits = ReadLimits {
+        max_pages: 25,
+        ..ReadLimits::default()
+    };
+    let g = client(s);
+
+    let e = g
+        .grants(AssignmentKind::Eligible, &GrantFilter::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Paging, "{e}");
+    let text = check_line(&e);
+    assert!(
+        text.contains("a page held 1000 items, more than the $top=999"),
+        "{text}"
+    );
+
+    let before = g.stats().requests();
+    let e = g.administrative_units().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Paging, "{e}");
+    let text = check_line(&e);
+    assert!(text.contains("at most 25 pages"), "{text}");
+    assert_eq!(g.stats().requests() - before, 25);
+}
 
 #[tokio::test]
 async fn an_answer_past_the_size_limit_is_not_read_to_its_end() {

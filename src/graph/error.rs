@@ -40,6 +40,12 @@ pub enum ErrorKind {
     OutcomeUnknown,
     /// Graph answered something pim cannot read.
     Decode,
+    /// A URL in Graph's answer (a next link, a redirect) leads away from the
+    /// Graph root; not followed, so the token never goes there.
+    UntrustedUrl,
+    /// Paging broke its contract: a link seen before in the same read, a
+    /// page larger than the `$top` asked for, or more pages than pim reads.
+    Paging,
     /// An answer larger than pim reads.
     TooLarge,
     /// Settings that cannot work (plain HTTP to a remote host, unreadable CA file…).
@@ -263,6 +269,12 @@ impl fmt::Display for GraphError {
                 write!(f, "unexpected answer from Graph to {op}: {}", self.message)?
             }
             ErrorKind::Config => write!(f, "{}", self.message)?,
+            ErrorKind::UntrustedUrl => write!(
+                f,
+                "refused to follow Graph's answer to {op}: {}",
+                self.message
+            )?,
+            ErrorKind::Paging => write!(f, "paging of {op} failed: {}", self.message)?,
             ErrorKind::TooLarge => {
                 write!(f, "Graph's answer to {op} is too large: {}", self.message)?
             }

@@ -5,7 +5,7 @@
 //! reconciliation instead of blind resending for writes whose outcome is
 //! unknown.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use chrono::Utc;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::Method;
+use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::{OnceCell, Semaphore};
@@ -27,6 +27,7 @@ use super::convert::{
     rule_set_from_wire, rule_to_wire, schedule_to_wire,
 };
 use super::error::{EXCERPT_CHARS, ErrorKind, GraphError, body_excerpt, excerpt};
+use super::link::ApiRoot;
 use super::retry::{Backoff, Clock, TokioClock, parse_retry_after};
 use super::settings::{GraphSettings, ReadLimits};
 use super::tls::client_config;
@@ -137,7 +138,9 @@ impl Stats {
 /// Microsoft Graph over HTTPS.
 pub struct HttpGraph {
     client: reqwest::Client,
+    /// The version root as written in URLs, without a trailing slash.
     root: String,
+    api_root: ApiRoot,
     limits: ReadLimits,
     tenant_id: Option<String>,
     /// The application pim signs in as, when the settings name it.
@@ -282,7 +285,7 @@ impl HttpGraph {
     pub fn new(settings: GraphSettings) -> Result<Self, GraphError> {
         let client = Self::http_client(&settings)?;
         let credential = AzureCredential::new(&settings, &client)?;
-        Ok(Self::assemble(settings, client, Arc::new(credential)))
+        Self::assemble(settings, client, Arc::new(credential))
     }
 
     /// A client taking tokens from `source` (tests, or a token obtained elsewhere).
@@ -291,7 +294,7 @@ impl HttpGraph {
         source: Arc<dyn TokenSource>,
     ) -> Result<Self, GraphError> {
         let client = Self::http_client(&settings)?;
-        Ok(Self::assemble(settings, client, source))
+        Self::assemble(settings, client, source)
     }
 
     /// A client signed in as a seeded user of the pim emulator (`--as`):
@@ -303,7 +306,7 @@ impl HttpGraph {
     ) -> Result<Self, GraphError> {
         let client = Self::http_client(&settings)?;
         let source = EmulatorUser::new(&settings, &client, username, mfa)?;
-        Ok(Self::assemble(settings, client, Arc::new(source)))
+        Self::assemble(settings, client, Arc::new(source))
     }
 
     /// Replace the clock used for retry waits (tests).
@@ -355,10 +358,12 @@ impl HttpGraph {
         settings: GraphSettings,
         client: reqwest::Client,
         source: Arc<dyn TokenSource>,
-    ) -> Self {
-        HttpGraph {
+    ) -> Result<Self, GraphError> {
+        let api_root = ApiRoot::parse(settings.root())?;
+        Ok(HttpGraph {
             client,
-            root: settings.root().to_string(),
+            root: api_root.as_str().to_string(),
+            api_root,
             limits: settings.limits.clone(),
             tenant_id: settings.tenant_id.clone(),
             client_id: settings.credentials.client_id.clone(),
@@ -369,7 +374,7 @@ impl HttpGraph {
             backoff: Backoff::new(settings.retry.clone()),
             clock: Arc::new(TokioClock),
             stats: Arc::new(Stats::default()),
-        }
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -553,6 +558,21 @@ impl HttpGraph {
         }
     }
 
+    /// A next link, checked before the token goes with it.
+    fn next_url(&self, op: &str, link: &str, from: &str) -> Result<Url, GraphError> {
+        let from = Url::parse(from).map_err(|e| GraphError::decode(op, e.to_string()))?;
+        self.api_root.follow(link, &from).map_err(|to| {
+            GraphError::new(
+                ErrorKind::UntrustedUrl,
+                op,
+                format!(
+                    "its @odata.nextLink leads to {to}, outside the Graph root {}; pim follows links only within it",
+                    self.root
+                ),
+            )
+        })
+    }
+
     /// Who pim runs as. Entra's tokens are JWTs that say so (`oid`); a
     /// token that cannot be read is answered by Graph: `/me` for a user,
     /// the service principal of the client id for an application. When
@@ -638,23 +658,61 @@ impl HttpGraph {
         }
     }
 
-    /// Every item of a collection, following `@odata.nextLink` to the end.
+    /// Every item of the collection at `path`, following `@odata.nextLink`
+    /// within the Graph root, each link at most once, each page no larger
+    /// than the `$top` in `path`, at most `max_pages` pages.
     async fn get_all<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, GraphError> {
+        let first = Url::parse(&self.url(path))
+            .map_err(|e| GraphError::config(format!("cannot build a Graph URL: {e}")))?;
+        let top: Option<usize> = first
+            .query_pairs()
+            .find(|(k, _)| k == "$top")
+            .and_then(|(_, v)| v.parse().ok());
+        // Links compared as parsed, so spelling differences cannot hide a loop.
+        let mut seen: HashSet<String> = HashSet::from([first.to_string()]);
         let mut out = Vec::new();
-        let mut next = Some(self.url(path));
-        let mut pages = 0usize;
+        let mut next = Some(first.to_string());
         while let Some(url) = next.take() {
             let call = Call::get(url);
             let op = call.operation(&self.root);
             let page: Page<T> = self.execute(&call).await?.decode(&op)?;
-            out.extend(page.value);
-            pages += 1;
-            if let Some(link) = page.next_link {
-                if link == call.url || pages > 100_000 {
-                    return Err(GraphError::decode(op, "@odata.nextLink does not advance"));
-                }
-                next = Some(link);
+            if let Some(top) = top.filter(|t| page.value.len() > *t) {
+                return Err(GraphError::new(
+                    ErrorKind::Paging,
+                    op,
+                    format!(
+                        "a page held {} items, more than the $top={top} pim asked for",
+                        page.value.len()
+                    ),
+                ));
             }
+            out.extend(page.value);
+            let Some(link) = page.next_link else {
+                break;
+            };
+            let url = self.next_url(&op, &link, &call.url)?;
+            if seen.len() >= self.limits.max_pages {
+                return Err(GraphError::new(
+                    ErrorKind::Paging,
+                    op,
+                    format!(
+                        "{} pages and still an @odata.nextLink; pim reads at most {} pages of one collection",
+                        seen.len(),
+                        self.limits.max_pages
+                    ),
+                ));
+            }
+            if !seen.insert(url.to_string()) {
+                return Err(GraphError::new(
+                    ErrorKind::Paging,
+                    op,
+                    format!(
+                        "@odata.nextLink goes back to a page already read (after {} pages)",
+                        seen.len()
+                    ),
+                ));
+            }
+            next = Some(url.to_string());
         }
         Ok(out)
     }

@@ -28,6 +28,7 @@ mod auth;
 pub mod convert;
 mod error;
 mod http;
+mod link;
 pub mod resolve;
 mod retry;
 mod settings;

@@ -101,8 +101,8 @@ pub struct Credentials {
     pub identity_endpoint: Option<String>,
 }
 
-/// How much of Graph pim reads, so that a broken or hostile server cannot
-/// make it buffer without end.
+/// How much of Graph pim reads, so that a broken or hostile server can make
+/// it neither buffer nor page without end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadLimits {
     /// Bytes of one answer. The largest pim asks for is a `$top=999` page of
@@ -111,12 +111,19 @@ pub struct ReadLimits {
     /// directory objects from `getByIds` are a few MB. 32 MiB leaves four
     /// times the largest for longer rules (many approvers, recipients).
     pub max_response_bytes: usize,
+    /// Pages of one collection. Entra documents no limit on role grants at
+    /// tenant scope, and a default quota of 300,000 directory objects; page
+    /// sizes of PIM collections are not documented (UNVERIFIED), so assume
+    /// Graph's default of 100: 10,000 pages is a million grants, beyond any
+    /// tenant, and still ends a read that a server keeps feeding new links.
+    pub max_pages: usize,
 }
 
 impl Default for ReadLimits {
     fn default() -> Self {
         ReadLimits {
             max_response_bytes: 32 * 1024 * 1024,
+            max_pages: 10_000,
         }
     }
 }
@@ -254,9 +261,9 @@ impl GraphSettings {
         if self.parallelism == 0 {
             return Err(GraphError::config("parallelism must be at least 1"));
         }
-        if self.limits.max_response_bytes == 0 {
+        if self.limits.max_response_bytes == 0 || self.limits.max_pages == 0 {
             return Err(GraphError::config(
-                "read limits must allow at least one byte",
+                "read limits must allow at least one byte and one page",
             ));
         }
         Ok(())
