@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hostile_common::*;
-use pim::graph::{ErrorKind, GrantFilter, Graph, ReadLimits};
+use pim::graph::{ErrorKind, GrantFilter, Graph, Lookup, ReadLimits};
 use pim::model::AssignmentKind;
 
 #[tokio::test]
@@ -92,6 +92,77 @@ async fn an_https_graph_never_sends_the_token_over_plain_http() {
     assert!(text.contains(&graph.base()), "names the Graph root: {text}");
     assert_eq!(graph.seen().len(), 1);
     assert!(plain.seen().is_empty(), "{:?}", plain.seen());
+}
+
+#[tokio::test]
+async fn redirects_away_from_the_root_are_refused_and_within_it_followed() {
+    let other = elsewhere().await;
+    let away = format!("http://127.0.0.1:{}/v1.0/$batch", other.port());
+    let graph = Server::start(None, move |seen| {
+        let to = if seen.target.starts_with("/v1.0/$batch") {
+            away.clone()
+        } else if seen
+            .target
+            .starts_with("/v1.0/directory/administrativeUnits?$select")
+        {
+            // Within the root: followed, with the token.
+            "/v1.0/directory/administrativeUnits?moved=1".to_string()
+        } else if seen
+            .target
+            .starts_with("/v1.0/directory/administrativeUnits?moved")
+        {
+            return Reply::Json(200, units(3, None));
+        } else {
+            "/beta/roleManagement/directory/roleDefinitions".to_string()
+        };
+        Reply::Raw {
+            status: if seen.method == "POST" { 307 } else { 302 },
+            headers: vec![("Location", to)],
+            body: Vec::new(),
+        }
+    })
+    .await;
+    let g = client(settings(&graph));
+
+    // A $batch sent elsewhere (307 would carry the body along): refused at once.
+    let started = Instant::now();
+    let e = g
+        .lookup(&[Lookup::UserByUpn("alice@contoso.com".into())])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::UntrustedUrl, "{e}");
+    let text = check_line(&e);
+    assert!(
+        text.contains(&format!(
+            "redirects (307) to http://127.0.0.1:{},",
+            other.port()
+        )),
+        "{text}"
+    );
+    assert_eq!(g.stats().requests(), 1, "no retry of a refused redirect");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(other.seen().is_empty(), "{:?}", other.seen());
+
+    // The same origin, another root.
+    let e = g.role_definitions().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::UntrustedUrl, "{e}");
+    let text = check_line(&e);
+    assert!(
+        text.contains("/beta/roleManagement/directory/roleDefinitions, outside the Graph root"),
+        "{text}"
+    );
+
+    // Within the root a redirect still works.
+    assert_eq!(g.administrative_units().await.unwrap().len(), 3);
+    let moved = graph
+        .seen()
+        .into_iter()
+        .find(|s| s.target.contains("moved=1"))
+        .expect("the redirect was followed");
+    assert_eq!(
+        moved.authorization.as_deref(),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
 }
 
 #[tokio::test]

@@ -3,7 +3,8 @@
 //! retries with `Retry-After` or jittered backoff, `@odata.nextLink` paging
 //! at the largest page size, `$batch` packing of independent GETs, and
 //! reconciliation instead of blind resending for writes whose outcome is
-//! unknown.
+//! unknown. What the server says is not trusted: answers are read up to a
+//! limit, and links and redirects are followed only within the Graph root.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -27,7 +28,7 @@ use super::convert::{
     rule_set_from_wire, rule_to_wire, schedule_to_wire,
 };
 use super::error::{EXCERPT_CHARS, ErrorKind, GraphError, body_excerpt, excerpt};
-use super::link::ApiRoot;
+use super::link::{ApiRoot, redirect_policy};
 use super::retry::{Backoff, Clock, TokioClock, parse_retry_after};
 use super::settings::{GraphSettings, ReadLimits};
 use super::tls::client_config;
@@ -189,6 +190,8 @@ struct Response {
     retry_after: Option<Duration>,
     request_id: Option<String>,
     content_type: Option<String>,
+    /// A redirect's target, as sent (the client follows none that leave the root).
+    location: Option<String>,
     body: bytes::Bytes,
 }
 
@@ -344,6 +347,7 @@ impl HttpGraph {
         let tls = client_config((!pem.is_empty()).then_some(pem.as_slice()))?;
         reqwest::Client::builder()
             .use_preconfigured_tls(tls)
+            .redirect(redirect_policy(ApiRoot::parse(settings.root())?))
             .timeout(settings.request_timeout)
             .connect_timeout(settings.connect_timeout)
             .pool_max_idle_per_host(settings.parallelism.max(1) * 2)
@@ -420,7 +424,8 @@ impl HttpGraph {
                 error: GraphError::new(kind, op(), root_cause(&e))
                     .with_client_request_id(Some(client_request_id.to_string())),
                 maybe_sent,
-                retryable: true,
+                // A redirect chain that never ends is no passing fault.
+                retryable: !e.is_redirect(),
             }
         };
         let mut resp = req.send().await.map_err(|e| transport(e, true))?;
@@ -435,6 +440,7 @@ impl HttpGraph {
             header("retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
         let request_id = header("request-id");
         let content_type = header("content-type");
+        let location = header("location");
         let success = (200..300).contains(&status);
         let limit = if success {
             self.limits.max_response_bytes
@@ -472,6 +478,7 @@ impl HttpGraph {
             retry_after,
             request_id,
             content_type,
+            location,
             body,
         })
     }
@@ -488,6 +495,11 @@ impl HttpGraph {
             attempt += 1;
             let (retry_after, error) = match self.attempt(call, &client_request_id).await {
                 Ok(r) if (200..300).contains(&r.status) => return Ok(r),
+                Ok(r) if (300..400).contains(&r.status) && r.location.is_some() => {
+                    return Err(self
+                        .redirect_refused(&op, &call.url, &r)
+                        .with_client_request_id(Some(client_request_id.clone())));
+                }
                 Ok(r) => {
                     let error = error_from_response(&op, &r)
                         .with_client_request_id(Some(client_request_id.clone()));
@@ -555,6 +567,27 @@ impl HttpGraph {
                 "retrying Graph call: {error}"
             );
             self.clock.sleep(wait).await;
+        }
+    }
+
+    /// A redirect the client did not follow (see [`redirect_policy`]).
+    fn redirect_refused(&self, op: &str, from: &str, r: &Response) -> GraphError {
+        let target = r.location.as_deref().unwrap_or_default();
+        let to = match Url::parse(from).and_then(|f| f.join(target)) {
+            Ok(u) => self.api_root.describe(&u),
+            Err(_) => format!("{:?}", excerpt(target, EXCERPT_CHARS)),
+        };
+        GraphError {
+            status: Some(r.status),
+            request_id: r.request_id.as_deref().map(|id| excerpt(id, 100)),
+            ..GraphError::new(
+                ErrorKind::UntrustedUrl,
+                op,
+                format!(
+                    "it redirects ({}) to {to}, outside the Graph root {}; pim follows redirects only within it",
+                    r.status, self.root
+                ),
+            )
         }
     }
 
