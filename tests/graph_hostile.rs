@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hostile_common::*;
-use pim::graph::{ErrorKind, GrantFilter, Graph, Lookup, ReadLimits};
+use pim::graph::{ErrorKind, GrantFilter, Graph, GraphSettings, Lookup, ReadLimits, RetryPolicy};
 use pim::model::AssignmentKind;
 
 #[tokio::test]
@@ -307,6 +307,41 @@ async fn an_answer_past_the_size_limit_is_not_read_to_its_end() {
     let text = check_line(&e);
     assert!(text.contains("\\u{1b}[2J\\r\\nbroken"), "{text}");
     assert!(text.contains("text/plain"), "{text}");
+}
+
+#[tokio::test]
+async fn a_batch_answer_without_the_answers_says_so_at_once() {
+    let graph = Server::start(None, |seen| {
+        if seen.target.starts_with("/v1.0/$batch") {
+            Reply::Json(200, r#"{"responses":[]}"#.into())
+        } else {
+            Reply::Json(404, "{}".into())
+        }
+    })
+    .await;
+    let g = client(GraphSettings {
+        retry: RetryPolicy::default(),
+        ..settings(&graph)
+    });
+    let started = Instant::now();
+    let e = g
+        .lookup(&[
+            Lookup::UserByUpn("alice@contoso.com".into()),
+            Lookup::GroupsByName("Admins".into()),
+        ])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Decode, "{e}");
+    let text = check_line(&e);
+    assert!(
+        text.contains(
+            "the $batch answer held no response for request 0 (GET /users/alice@contoso.com) (nor for 1 more)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("throttled"), "{text}");
+    assert_eq!(g.stats().requests(), 1);
+    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 //! unknown. What the server says is not trusted: answers are read up to a
 //! limit, and links and redirects are followed only within the Graph root.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -796,9 +796,23 @@ impl HttpGraph {
             let parsed: BatchResponse = self.execute(&call).await?.decode("POST /$batch")?;
             let mut wait: Option<Duration> = None;
             let mut last_transient: BTreeMap<usize, GraphError> = BTreeMap::new();
+            // Answers are matched to requests by id, once each: one missing
+            // is a broken answer, not a passing fault to wait out.
+            let mut unanswered: BTreeSet<usize> = pending.iter().copied().collect();
             for item in parsed.responses {
-                let Some(i) = item.id.parse::<usize>().ok().filter(|i| *i < paths.len()) else {
-                    continue;
+                let Some(i) = item
+                    .id
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|i| unanswered.remove(i))
+                else {
+                    return Err(GraphError::decode(
+                        "POST /$batch",
+                        format!(
+                            "the $batch answer held a response for request {:?}, which was not asked or was answered twice",
+                            excerpt(&item.id, 40)
+                        ),
+                    ));
                 };
                 let op = format!("GET {}", paths[i].split('?').next().unwrap_or(&paths[i]));
                 if (200..300).contains(&item.status) {
@@ -847,6 +861,19 @@ impl HttpGraph {
                 } else {
                     results[i] = Some(Err(err));
                 }
+            }
+            if let Some(&i) = unanswered.first() {
+                let more = match unanswered.len() - 1 {
+                    0 => String::new(),
+                    n => format!(" (nor for {n} more)"),
+                };
+                return Err(GraphError::decode(
+                    "POST /$batch",
+                    format!(
+                        "the $batch answer held no response for request {i} (GET {}){more}",
+                        paths[i].split('?').next().unwrap_or(&paths[i])
+                    ),
+                ));
             }
             if results.iter().all(Option::is_some) {
                 break;
