@@ -13,7 +13,7 @@ use azure_core::http::{ClientOptions, Transport};
 use base64::Engine as _;
 use tokio::sync::Mutex;
 
-use super::error::{ErrorKind, GraphError};
+use super::error::{EXCERPT_CHARS, ErrorKind, GraphError, excerpt};
 use super::settings::{AuthMethod, GRAPH_SCOPE, GraphSettings};
 
 /// A token and when to stop using it.
@@ -334,7 +334,7 @@ impl TokenSource for EmulatorUser {
             ("mfa", mfa),
             ("scope", GRAPH_SCOPE),
         ];
-        let resp = self
+        let mut resp = self
             .client
             .post(&self.token_url)
             .form(&form)
@@ -342,10 +342,14 @@ impl TokenSource for EmulatorUser {
             .await
             .map_err(|e| GraphError::new(ErrorKind::Auth, op, e.to_string()))?;
         let status = resp.status();
-        let body: serde_json::Value = resp
-            .json()
+        // A token answer is a few KiB; more is not the emulator.
+        let (bytes, cut) = super::http::read_capped(&mut resp, 64 * 1024)
             .await
             .map_err(|e| GraphError::new(ErrorKind::Auth, op, e.to_string()))?;
+        let body: serde_json::Value = serde_json::from_slice(&bytes)
+            .ok()
+            .filter(|_| !cut)
+            .unwrap_or_default();
         let field = |k: &str| body.get(k).and_then(serde_json::Value::as_str);
         match field("access_token") {
             Some(secret) if status.is_success() => {
@@ -365,7 +369,11 @@ impl TokenSource for EmulatorUser {
                 Err(GraphError::new(
                     ErrorKind::Auth,
                     op,
-                    format!("cannot sign in as {}: {why}", self.username),
+                    format!(
+                        "cannot sign in as {}: {}",
+                        self.username,
+                        excerpt(why, EXCERPT_CHARS)
+                    ),
                 ))
             }
         }

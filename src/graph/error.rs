@@ -40,6 +40,14 @@ pub enum ErrorKind {
     OutcomeUnknown,
     /// Graph answered something pim cannot read.
     Decode,
+    /// A URL in Graph's answer (a next link, a redirect) leads away from the
+    /// Graph root; not followed, so the token never goes there.
+    UntrustedUrl,
+    /// Paging broke its contract: a link seen before in the same read, a
+    /// page larger than the `$top` asked for, or more pages than pim reads.
+    Paging,
+    /// An answer larger than pim reads.
+    TooLarge,
     /// Settings that cannot work (plain HTTP to a remote host, unreadable CA file…).
     Config,
 }
@@ -80,8 +88,14 @@ impl GraphError {
         GraphError::new(ErrorKind::Config, "configure the Graph client", message)
     }
 
-    pub fn decode(operation: impl Into<String>, message: impl Into<String>) -> Self {
-        GraphError::new(ErrorKind::Decode, operation, message)
+    /// A decoding failure; `message` often quotes the server (serde quotes
+    /// the offending value whole), so only an excerpt is kept.
+    pub fn decode(operation: impl Into<String>, message: impl AsRef<str>) -> Self {
+        GraphError::new(
+            ErrorKind::Decode,
+            operation,
+            excerpt(message.as_ref(), EXCERPT_CHARS),
+        )
     }
 
     /// An error from an HTTP status and Graph's error envelope.
@@ -110,13 +124,15 @@ impl GraphError {
             ErrorKind::Unauthorized | ErrorKind::Forbidden => permission_for(&operation),
             _ => None,
         };
+        // Whatever the server sends ends up in one line on stderr: bounded
+        // and free of control characters.
         GraphError {
             kind,
             operation,
             status: Some(status),
-            code,
-            message,
-            request_id,
+            code: excerpt(&code, 100),
+            message: excerpt(&message, EXCERPT_CHARS),
+            request_id: request_id.map(|id| excerpt(&id, 100)),
             client_request_id: None,
             permission,
         }
@@ -140,6 +156,52 @@ impl GraphError {
     pub fn is_replication_delay(&self) -> bool {
         self.status == Some(404) && matches!(self.code.as_str(), "SubjectNotFound" | "RoleNotFound")
     }
+}
+
+/// Characters of server text an error quotes at most.
+pub(crate) const EXCERPT_CHARS: usize = 300;
+
+/// At most `max` characters of `text`, control and bidirectional-override
+/// characters escaped (`\n`, `\u{1b}`), `…` when cut: server text quoted in
+/// an error can neither flood the terminal nor rewrite it.
+pub(crate) fn excerpt(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut used = 0usize;
+    for c in text.chars() {
+        let piece: String = if c.is_control() || is_bidi_control(c) {
+            c.escape_debug().collect()
+        } else {
+            c.to_string()
+        };
+        let n = piece.chars().count();
+        if used + n > max {
+            out.push('…');
+            return out;
+        }
+        used += n;
+        out.push_str(&piece);
+    }
+    out
+}
+
+/// An excerpt of a body that may be anything, of any size: only its first
+/// few bytes are decoded.
+pub(crate) fn body_excerpt(body: &[u8], max: usize) -> String {
+    if body.is_empty() {
+        return "an empty body".to_string();
+    }
+    // A character takes at most 4 bytes, and an escape shows one as at most 10.
+    let head = &body[..body.len().min(max * 4)];
+    let text = String::from_utf8_lossy(head);
+    let mut e = excerpt(&text, max);
+    if head.len() < body.len() && !e.ends_with('…') {
+        e.push('…');
+    }
+    e
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// `The following policy rules failed: ["ExpirationRule","MfaRule"]` → the names.
@@ -207,6 +269,15 @@ impl fmt::Display for GraphError {
                 write!(f, "unexpected answer from Graph to {op}: {}", self.message)?
             }
             ErrorKind::Config => write!(f, "{}", self.message)?,
+            ErrorKind::UntrustedUrl => write!(
+                f,
+                "refused to follow Graph's answer to {op}: {}",
+                self.message
+            )?,
+            ErrorKind::Paging => write!(f, "paging of {op} failed: {}", self.message)?,
+            ErrorKind::TooLarge => {
+                write!(f, "Graph's answer to {op} is too large: {}", self.message)?
+            }
             ErrorKind::Throttled => write!(
                 f,
                 "Graph kept refusing {op} (throttled or unavailable; gave up retrying): {}",
@@ -314,5 +385,28 @@ mod tests {
             permission_for("GET /users/alice@contoso.com"),
             Some("User.Read.All (or Directory.Read.All)")
         );
+    }
+
+    #[test]
+    fn server_text_is_quoted_short_and_escaped() {
+        assert_eq!(excerpt("abc", 3), "abc");
+        assert_eq!(excerpt("abcd", 3), "abc…");
+        assert_eq!(excerpt("a\nb\x1b[2Jc", 20), "a\\nb\\u{1b}[2Jc");
+        assert_eq!(excerpt("x\u{202e}y", 20), "x\\u{202e}y");
+        let huge = "é".repeat(10_000_000);
+        let e = body_excerpt(huge.as_bytes(), EXCERPT_CHARS);
+        assert_eq!(e.chars().count(), EXCERPT_CHARS + 1, "{e}");
+        assert!(e.ends_with('…'));
+        assert_eq!(body_excerpt(b"", 10), "an empty body");
+        let e = GraphError::from_status(
+            "GET /users",
+            400,
+            "Bad\nCode".into(),
+            format!("{}\n", "m".repeat(100_000)),
+            Some("id\r\n".into()),
+        );
+        let text = e.to_string();
+        assert!(!text.contains('\n') && !text.contains('\r'), "{text}");
+        assert!(text.len() < 600, "{}", text.len());
     }
 }

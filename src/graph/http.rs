@@ -3,9 +3,10 @@
 //! retries with `Retry-After` or jittered backoff, `@odata.nextLink` paging
 //! at the largest page size, `$batch` packing of independent GETs, and
 //! reconciliation instead of blind resending for writes whose outcome is
-//! unknown.
+//! unknown. What the server says is not trusted: answers are read up to a
+//! limit, and links and redirects are followed only within the Graph root.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -13,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use chrono::Utc;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::Method;
+use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::{OnceCell, Semaphore};
@@ -26,9 +27,10 @@ use super::convert::{
     ConvertError, assignment_grant, eligibility_grant, expiration_from_wire, instance, parse_time,
     rule_set_from_wire, rule_to_wire, schedule_to_wire,
 };
-use super::error::{ErrorKind, GraphError};
+use super::error::{EXCERPT_CHARS, ErrorKind, GraphError, body_excerpt, excerpt};
+use super::link::{ApiRoot, redirect_policy};
 use super::retry::{Backoff, Clock, TokioClock, parse_retry_after};
-use super::settings::GraphSettings;
+use super::settings::{GraphSettings, ReadLimits};
 use super::tls::client_config;
 use super::wire::{
     self, BatchRequest, BatchRequestItem, BatchResponse, DirectoryObject, GetByIds,
@@ -137,7 +139,10 @@ impl Stats {
 /// Microsoft Graph over HTTPS.
 pub struct HttpGraph {
     client: reqwest::Client,
+    /// The version root as written in URLs, without a trailing slash.
     root: String,
+    api_root: ApiRoot,
+    limits: ReadLimits,
     tenant_id: Option<String>,
     /// The application pim signs in as, when the settings name it.
     client_id: Option<String>,
@@ -184,13 +189,81 @@ struct Response {
     status: u16,
     retry_after: Option<Duration>,
     request_id: Option<String>,
+    content_type: Option<String>,
+    /// A redirect's target, as sent (the client follows none that leave the root).
+    location: Option<String>,
     body: bytes::Bytes,
+}
+
+impl Response {
+    /// The body as JSON; an answer that is not JSON at all (an HTML page
+    /// from a proxy) says so, with its content type and an excerpt.
+    fn decode<T: DeserializeOwned>(&self, op: &str) -> Result<T, GraphError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            if serde_json::from_slice::<serde::de::IgnoredAny>(&self.body).is_ok() {
+                return GraphError::decode(op, e.to_string());
+            }
+            GraphError::new(
+                ErrorKind::Decode,
+                op,
+                format!(
+                    "the answer is not JSON ({}): {}",
+                    self.describe(),
+                    body_excerpt(&self.body, EXCERPT_CHARS)
+                ),
+            )
+        })
+    }
+
+    /// `200, text/html; charset=utf-8, 1234 bytes`.
+    fn describe(&self) -> String {
+        let ct = self
+            .content_type
+            .as_deref()
+            .map_or_else(|| "no content type".to_string(), |c| excerpt(c, 100));
+        format!("{}, {ct}, {} bytes", self.status, self.body.len())
+    }
+}
+
+/// Bytes of an error answer pim reads: Graph's error envelopes are well
+/// under 1 KiB, and only an excerpt of anything else is shown.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// The body, chunk by chunk, up to `limit` bytes; `true` when it went on
+/// past them (the rest is never read).
+pub(super) async fn read_capped(
+    resp: &mut reqwest::Response,
+    limit: usize,
+) -> Result<(bytes::Bytes, bool), reqwest::Error> {
+    // The announced length is only a hint: never trust it for an allocation.
+    let hint = resp.content_length().unwrap_or(0).min(1 << 20) as usize;
+    let mut buf = bytes::BytesMut::with_capacity(hint.min(limit));
+    while let Some(chunk) = resp.chunk().await? {
+        let room = limit - buf.len();
+        if chunk.len() > room {
+            buf.extend_from_slice(&chunk[..room]);
+            return Ok((buf.freeze(), true));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok((buf.freeze(), false))
+}
+
+fn mib(bytes: usize) -> String {
+    if bytes.is_multiple_of(1024 * 1024) {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 /// A transport failure and whether the request may have reached Graph.
 struct Transport {
     error: GraphError,
     maybe_sent: bool,
+    /// A broken connection or a timeout, worth another attempt; not an
+    /// answer pim refuses to read.
+    retryable: bool,
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
@@ -215,7 +288,7 @@ impl HttpGraph {
     pub fn new(settings: GraphSettings) -> Result<Self, GraphError> {
         let client = Self::http_client(&settings)?;
         let credential = AzureCredential::new(&settings, &client)?;
-        Ok(Self::assemble(settings, client, Arc::new(credential)))
+        Self::assemble(settings, client, Arc::new(credential))
     }
 
     /// A client taking tokens from `source` (tests, or a token obtained elsewhere).
@@ -224,7 +297,7 @@ impl HttpGraph {
         source: Arc<dyn TokenSource>,
     ) -> Result<Self, GraphError> {
         let client = Self::http_client(&settings)?;
-        Ok(Self::assemble(settings, client, source))
+        Self::assemble(settings, client, source)
     }
 
     /// A client signed in as a seeded user of the pim emulator (`--as`):
@@ -236,7 +309,7 @@ impl HttpGraph {
     ) -> Result<Self, GraphError> {
         let client = Self::http_client(&settings)?;
         let source = EmulatorUser::new(&settings, &client, username, mfa)?;
-        Ok(Self::assemble(settings, client, Arc::new(source)))
+        Self::assemble(settings, client, Arc::new(source))
     }
 
     /// Replace the clock used for retry waits (tests).
@@ -274,6 +347,7 @@ impl HttpGraph {
         let tls = client_config((!pem.is_empty()).then_some(pem.as_slice()))?;
         reqwest::Client::builder()
             .use_preconfigured_tls(tls)
+            .redirect(redirect_policy(ApiRoot::parse(settings.root())?))
             .timeout(settings.request_timeout)
             .connect_timeout(settings.connect_timeout)
             .pool_max_idle_per_host(settings.parallelism.max(1) * 2)
@@ -288,10 +362,13 @@ impl HttpGraph {
         settings: GraphSettings,
         client: reqwest::Client,
         source: Arc<dyn TokenSource>,
-    ) -> Self {
-        HttpGraph {
+    ) -> Result<Self, GraphError> {
+        let api_root = ApiRoot::parse(settings.root())?;
+        Ok(HttpGraph {
             client,
-            root: settings.root().to_string(),
+            root: api_root.as_str().to_string(),
+            api_root,
+            limits: settings.limits.clone(),
             tenant_id: settings.tenant_id.clone(),
             client_id: settings.credentials.client_id.clone(),
             tokens: TokenCache::new(source),
@@ -301,7 +378,7 @@ impl HttpGraph {
             backoff: Backoff::new(settings.retry.clone()),
             clock: Arc::new(TokioClock),
             stats: Arc::new(Stats::default()),
-        }
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -313,6 +390,7 @@ impl HttpGraph {
         let token = self.tokens.get().await.map_err(|error| Transport {
             error,
             maybe_sent: false,
+            retryable: false,
         })?;
         let _permit = self.limit.acquire().await.map_err(|_| Transport {
             error: GraphError::new(
@@ -321,6 +399,7 @@ impl HttpGraph {
                 "client is shutting down",
             ),
             maybe_sent: false,
+            retryable: false,
         })?;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut req = self
@@ -345,9 +424,11 @@ impl HttpGraph {
                 error: GraphError::new(kind, op(), root_cause(&e))
                     .with_client_request_id(Some(client_request_id.to_string())),
                 maybe_sent,
+                // A redirect chain that never ends is no passing fault.
+                retryable: !e.is_redirect(),
             }
         };
-        let resp = req.send().await.map_err(|e| transport(e, true))?;
+        let mut resp = req.send().await.map_err(|e| transport(e, true))?;
         let status = resp.status().as_u16();
         let header = |name: &str| {
             resp.headers()
@@ -358,11 +439,46 @@ impl HttpGraph {
         let retry_after =
             header("retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
         let request_id = header("request-id");
-        let body = resp.bytes().await.map_err(|e| transport(e, true))?;
+        let content_type = header("content-type");
+        let location = header("location");
+        let success = (200..300).contains(&status);
+        let limit = if success {
+            self.limits.max_response_bytes
+        } else {
+            MAX_ERROR_BODY_BYTES
+        };
+        let too_large = |what: String| Transport {
+            error: GraphError::new(
+                ErrorKind::TooLarge,
+                op(),
+                format!(
+                    "{what}; pim reads at most {} of one answer",
+                    mib(self.limits.max_response_bytes)
+                ),
+            )
+            .with_client_request_id(Some(client_request_id.to_string())),
+            maybe_sent: true,
+            retryable: false,
+        };
+        if let Some(n) = resp
+            .content_length()
+            .filter(|n| success && *n > limit as u64)
+        {
+            return Err(too_large(format!("it announces {n} bytes")));
+        }
+        let (body, cut) = read_capped(&mut resp, limit)
+            .await
+            .map_err(|e| transport(e, true))?;
+        // An error answer is only quoted: its first bytes are enough.
+        if cut && success {
+            return Err(too_large(format!("it runs past {}", mib(limit))));
+        }
         Ok(Response {
             status,
             retry_after,
             request_id,
+            content_type,
+            location,
             body,
         })
     }
@@ -379,6 +495,11 @@ impl HttpGraph {
             attempt += 1;
             let (retry_after, error) = match self.attempt(call, &client_request_id).await {
                 Ok(r) if (200..300).contains(&r.status) => return Ok(r),
+                Ok(r) if (300..400).contains(&r.status) && r.location.is_some() => {
+                    return Err(self
+                        .redirect_refused(&op, &call.url, &r)
+                        .with_client_request_id(Some(client_request_id.clone())));
+                }
                 Ok(r) => {
                     let error = error_from_response(&op, &r)
                         .with_client_request_id(Some(client_request_id.clone()));
@@ -407,8 +528,12 @@ impl HttpGraph {
                         }
                     }
                 }
-                Err(Transport { error, maybe_sent }) => {
-                    if error.kind == ErrorKind::Auth {
+                Err(Transport {
+                    error,
+                    maybe_sent,
+                    retryable,
+                }) => {
+                    if !retryable {
                         return Err(error);
                     }
                     if maybe_sent && !call.idempotent {
@@ -443,6 +568,42 @@ impl HttpGraph {
             );
             self.clock.sleep(wait).await;
         }
+    }
+
+    /// A redirect the client did not follow (see [`redirect_policy`]).
+    fn redirect_refused(&self, op: &str, from: &str, r: &Response) -> GraphError {
+        let target = r.location.as_deref().unwrap_or_default();
+        let to = match Url::parse(from).and_then(|f| f.join(target)) {
+            Ok(u) => self.api_root.describe(&u),
+            Err(_) => format!("{:?}", excerpt(target, EXCERPT_CHARS)),
+        };
+        GraphError {
+            status: Some(r.status),
+            request_id: r.request_id.as_deref().map(|id| excerpt(id, 100)),
+            ..GraphError::new(
+                ErrorKind::UntrustedUrl,
+                op,
+                format!(
+                    "it redirects ({}) to {to}, outside the Graph root {}; pim follows redirects only within it",
+                    r.status, self.root
+                ),
+            )
+        }
+    }
+
+    /// A next link, checked before the token goes with it.
+    fn next_url(&self, op: &str, link: &str, from: &str) -> Result<Url, GraphError> {
+        let from = Url::parse(from).map_err(|e| GraphError::decode(op, e.to_string()))?;
+        self.api_root.follow(link, &from).map_err(|to| {
+            GraphError::new(
+                ErrorKind::UntrustedUrl,
+                op,
+                format!(
+                    "its @odata.nextLink leads to {to}, outside the Graph root {}; pim follows links only within it",
+                    self.root
+                ),
+            )
+        })
     }
 
     /// Who pim runs as. Entra's tokens are JWTs that say so (`oid`); a
@@ -504,11 +665,9 @@ impl HttpGraph {
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, GraphError> {
         let call = Call::get(self.url(path));
         let op = call.operation(&self.root);
-        let r = self.execute(&call).await?;
-        serde_json::from_slice(&r.body).map_err(|e| GraphError::decode(op, e.to_string()))
+        self.execute(&call).await?.decode(&op)
     }
 
-    /// Every item of a collection, following `@odata.nextLink` to the end.
     /// Every schedule of `kind` the collection at `path` lists, as grants.
     async fn grants_at(
         &self,
@@ -532,24 +691,61 @@ impl HttpGraph {
         }
     }
 
+    /// Every item of the collection at `path`, following `@odata.nextLink`
+    /// within the Graph root, each link at most once, each page no larger
+    /// than the `$top` in `path`, at most `max_pages` pages.
     async fn get_all<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, GraphError> {
+        let first = Url::parse(&self.url(path))
+            .map_err(|e| GraphError::config(format!("cannot build a Graph URL: {e}")))?;
+        let top: Option<usize> = first
+            .query_pairs()
+            .find(|(k, _)| k == "$top")
+            .and_then(|(_, v)| v.parse().ok());
+        // Links compared as parsed, so spelling differences cannot hide a loop.
+        let mut seen: HashSet<String> = HashSet::from([first.to_string()]);
         let mut out = Vec::new();
-        let mut next = Some(self.url(path));
-        let mut pages = 0usize;
+        let mut next = Some(first.to_string());
         while let Some(url) = next.take() {
             let call = Call::get(url);
             let op = call.operation(&self.root);
-            let r = self.execute(&call).await?;
-            let page: Page<T> = serde_json::from_slice(&r.body)
-                .map_err(|e| GraphError::decode(op.clone(), e.to_string()))?;
-            out.extend(page.value);
-            pages += 1;
-            if let Some(link) = page.next_link {
-                if link == call.url || pages > 100_000 {
-                    return Err(GraphError::decode(op, "@odata.nextLink does not advance"));
-                }
-                next = Some(link);
+            let page: Page<T> = self.execute(&call).await?.decode(&op)?;
+            if let Some(top) = top.filter(|t| page.value.len() > *t) {
+                return Err(GraphError::new(
+                    ErrorKind::Paging,
+                    op,
+                    format!(
+                        "a page held {} items, more than the $top={top} pim asked for",
+                        page.value.len()
+                    ),
+                ));
             }
+            out.extend(page.value);
+            let Some(link) = page.next_link else {
+                break;
+            };
+            let url = self.next_url(&op, &link, &call.url)?;
+            if seen.len() >= self.limits.max_pages {
+                return Err(GraphError::new(
+                    ErrorKind::Paging,
+                    op,
+                    format!(
+                        "{} pages and still an @odata.nextLink; pim reads at most {} pages of one collection",
+                        seen.len(),
+                        self.limits.max_pages
+                    ),
+                ));
+            }
+            if !seen.insert(url.to_string()) {
+                return Err(GraphError::new(
+                    ErrorKind::Paging,
+                    op,
+                    format!(
+                        "@odata.nextLink goes back to a page already read (after {} pages)",
+                        seen.len()
+                    ),
+                ));
+            }
+            next = Some(url.to_string());
         }
         Ok(out)
     }
@@ -597,14 +793,26 @@ impl HttpGraph {
                 retry_replication: false,
             };
             self.stats.batches.fetch_add(1, Ordering::Relaxed);
-            let r = self.execute(&call).await?;
-            let parsed: BatchResponse = serde_json::from_slice(&r.body)
-                .map_err(|e| GraphError::decode("POST /$batch", e.to_string()))?;
+            let parsed: BatchResponse = self.execute(&call).await?.decode("POST /$batch")?;
             let mut wait: Option<Duration> = None;
             let mut last_transient: BTreeMap<usize, GraphError> = BTreeMap::new();
+            // Answers are matched to requests by id, once each: one missing
+            // is a broken answer, not a passing fault to wait out.
+            let mut unanswered: BTreeSet<usize> = pending.iter().copied().collect();
             for item in parsed.responses {
-                let Some(i) = item.id.parse::<usize>().ok().filter(|i| *i < paths.len()) else {
-                    continue;
+                let Some(i) = item
+                    .id
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|i| unanswered.remove(i))
+                else {
+                    return Err(GraphError::decode(
+                        "POST /$batch",
+                        format!(
+                            "the $batch answer held a response for request {:?}, which was not asked or was answered twice",
+                            excerpt(&item.id, 40)
+                        ),
+                    ));
                 };
                 let op = format!("GET {}", paths[i].split('?').next().unwrap_or(&paths[i]));
                 if (200..300).contains(&item.status) {
@@ -654,6 +862,19 @@ impl HttpGraph {
                     results[i] = Some(Err(err));
                 }
             }
+            if let Some(&i) = unanswered.first() {
+                let more = match unanswered.len() - 1 {
+                    0 => String::new(),
+                    n => format!(" (nor for {n} more)"),
+                };
+                return Err(GraphError::decode(
+                    "POST /$batch",
+                    format!(
+                        "the $batch answer held no response for request {i} (GET {}){more}",
+                        paths[i].split('?').next().unwrap_or(&paths[i])
+                    ),
+                ));
+            }
             if results.iter().all(Option::is_some) {
                 break;
             }
@@ -666,7 +887,7 @@ impl HttpGraph {
                     if slot.is_none() {
                         let err = last_transient.remove(&i).unwrap_or_else(|| {
                             GraphError::decode(
-                                format!("GET {}", paths[i]),
+                                format!("GET {}", paths[i].split('?').next().unwrap_or(&paths[i])),
                                 "no answer in the $batch response",
                             )
                         });
@@ -724,9 +945,7 @@ impl HttpGraph {
             retry_replication: true,
         };
         let op = call.operation(&self.root);
-        let r = self.execute(&call).await?;
-        let wire: UnifiedRoleAssignmentScheduleRequest =
-            serde_json::from_slice(&r.body).map_err(|e| GraphError::decode(op, e.to_string()))?;
+        let wire: UnifiedRoleAssignmentScheduleRequest = self.execute(&call).await?.decode(&op)?;
         Ok(outcome(request.kind, wire, false))
     }
 
@@ -780,7 +999,14 @@ fn error_from_response(op: &str, r: &Response) -> GraphError {
             .and_then(|i| i.request_id.clone())
     });
     let message = if odata.error.message.is_empty() && odata.error.code.is_empty() {
-        String::from_utf8_lossy(&r.body).chars().take(200).collect()
+        // Content type first: the excerpt is what gets cut.
+        format!(
+            "({}) {}",
+            r.content_type
+                .as_deref()
+                .map_or("no content type".into(), |c| excerpt(c, 100)),
+            body_excerpt(&r.body, EXCERPT_CHARS)
+        )
     } else {
         odata.error.message
     };
@@ -1061,10 +1287,10 @@ impl Graph for HttpGraph {
                 idempotent: true,
                 retry_replication: false,
             };
-            let r = self.execute(&call).await?;
-            let page: Page<Value> = serde_json::from_slice(&r.body).map_err(|e| {
-                GraphError::decode("POST /directoryObjects/getByIds", e.to_string())
-            })?;
+            let page: Page<Value> = self
+                .execute(&call)
+                .await?
+                .decode("POST /directoryObjects/getByIds")?;
             Ok::<_, GraphError>(page.value)
         });
         let mut out = Vec::new();

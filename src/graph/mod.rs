@@ -28,6 +28,7 @@ mod auth;
 pub mod convert;
 mod error;
 mod http;
+mod link;
 pub mod resolve;
 mod retry;
 mod settings;
@@ -47,7 +48,7 @@ pub use http::{HttpGraph, Stats};
 pub use retry::{Backoff, Clock, RetryPolicy, TokioClock, parse_retry_after};
 pub use settings::{
     AuthMethod, Credentials, DEFAULT_AUTHORITY_HOST, DEFAULT_GRAPH_URL, GRAPH_SCOPE, GraphSettings,
-    SecretString,
+    ReadLimits, SecretString,
 };
 pub use tls::client_config;
 

@@ -101,6 +101,33 @@ pub struct Credentials {
     pub identity_endpoint: Option<String>,
 }
 
+/// How much of Graph pim reads, so that a broken or hostile server can make
+/// it neither buffer nor page without end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Bytes of one answer. The largest pim asks for is a `$top=999` page of
+    /// policy assignments with `$expand=policy($expand=rules)`: about 7 KB an
+    /// assignment in Microsoft's own example, so about 7 MB; 1,000 full
+    /// directory objects from `getByIds` are a few MB. 32 MiB leaves four
+    /// times the largest for longer rules (many approvers, recipients).
+    pub max_response_bytes: usize,
+    /// Pages of one collection. Entra documents no limit on role grants at
+    /// tenant scope, and a default quota of 300,000 directory objects; page
+    /// sizes of PIM collections are not documented (UNVERIFIED), so assume
+    /// Graph's default of 100: 10,000 pages is a million grants, beyond any
+    /// tenant, and still ends a read that a server keeps feeding new links.
+    pub max_pages: usize,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            max_response_bytes: 32 * 1024 * 1024,
+            max_pages: 10_000,
+        }
+    }
+}
+
 /// Everything the HTTP client needs.
 #[derive(Debug, Clone)]
 pub struct GraphSettings {
@@ -120,6 +147,7 @@ pub struct GraphSettings {
     /// Limit for one HTTP exchange.
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
+    pub limits: ReadLimits,
 }
 
 impl Default for GraphSettings {
@@ -136,6 +164,7 @@ impl Default for GraphSettings {
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(100),
             connect_timeout: Duration::from_secs(10),
+            limits: ReadLimits::default(),
         }
     }
 }
@@ -231,6 +260,11 @@ impl GraphSettings {
         }
         if self.parallelism == 0 {
             return Err(GraphError::config("parallelism must be at least 1"));
+        }
+        if self.limits.max_response_bytes == 0 || self.limits.max_pages == 0 {
+            return Err(GraphError::config(
+                "read limits must allow at least one byte and one page",
+            ));
         }
         Ok(())
     }
