@@ -325,3 +325,39 @@ fn a_passed_expiry_is_a_warning_not_an_error() {
         Expiration::At(Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap())
     );
 }
+
+#[test]
+fn many_duplicate_grants_are_each_reported_in_linear_time() {
+    // Every block declares the same grant: each is a duplicate of the first.
+    // The check is linear by construction (one hash lookup per grant, and
+    // each position looked up by line); this only shows it completes.
+    const N: usize = 20_000;
+    let mut text = String::with_capacity(N * 120);
+    for i in 0..N {
+        text.push_str(&format!(
+            "eligibility \"a{i}\" {{\n  principal = \"user:alice@contoso.com\"\n  role      = \"Global Reader\"\n  duration  = \"P90D\"\n}}\n"
+        ));
+    }
+    let files = vec![(PathBuf::from("dup.pim.hcl"), text)];
+    let started = std::time::Instant::now();
+    let err = config::load_sources(Path::new("."), files, &opts()).unwrap_err();
+    eprintln!("{N} duplicate grants checked in {:?}", started.elapsed());
+    let errors: Vec<String> = err
+        .diagnostics()
+        .errors()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(errors.len(), N - 1);
+    assert!(
+        errors[0].starts_with(
+            "dup.pim.hcl:7:15: error: user:alice@contoso.com is eligible for \"Global Reader\" at / twice: by eligibility.a0 and eligibility.a1"
+        ),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[N - 2].contains(&format!("by eligibility.a0 and eligibility.a{}", N - 1)),
+        "{}",
+        errors[N - 2]
+    );
+}

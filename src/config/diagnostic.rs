@@ -45,7 +45,24 @@ impl SourceFile {
         }
     }
 
-    pub fn line_text(&self, line: usize) -> &str {
+    /// The byte offset of a 1-based line and column (in characters), the
+    /// inverse of [`position`](Self::position); past the end of a line it
+    /// is the line's end. Looked up by line, so a position costs the
+    /// length of its line, not of the file before it.
+    pub fn offset(&self, pos: Pos) -> usize {
+        let Some(&start) = self.line_starts.get(pos.line.saturating_sub(1)) else {
+            return self.text.len();
+        };
+        let line = self.line_with_end(pos.line);
+        start
+            + line
+                .char_indices()
+                .nth(pos.col.saturating_sub(1))
+                .map_or(line.len(), |(o, _)| o)
+    }
+
+    /// A line with its line break.
+    fn line_with_end(&self, line: usize) -> &str {
         let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
             return "";
         };
@@ -54,10 +71,11 @@ impl SourceFile {
             .get(line)
             .copied()
             .unwrap_or(self.text.len());
-        self.text
-            .get(start..end)
-            .unwrap_or("")
-            .trim_end_matches(['\n', '\r'])
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    pub fn line_text(&self, line: usize) -> &str {
+        self.line_with_end(line).trim_end_matches(['\n', '\r'])
     }
 }
 
@@ -250,7 +268,9 @@ impl Diagnostics {
     pub fn sort(&mut self) {
         self.0.sort_by(|a, b| {
             a.severity.cmp(&b.severity).then_with(|| {
-                let key = |d: &Diagnostic| d.location().map(|l| (l.file.clone(), l.pos));
+                fn key(d: &Diagnostic) -> Option<(&Path, Pos)> {
+                    d.location().map(|l| (l.file.as_path(), l.pos))
+                }
                 key(a).cmp(&key(b))
             })
         });
@@ -288,5 +308,14 @@ mod tests {
         );
         assert_eq!(f.position(0), Pos { line: 1, col: 1 });
         assert_eq!(f.position(f.text.len()), Pos { line: 4, col: 1 });
+        for offset in 0..=f.text.len() {
+            assert_eq!(f.offset(f.position(offset)), offset);
+        }
+        assert_eq!(
+            f.offset(Pos { line: 1, col: 99 }),
+            4,
+            "past the end of a line"
+        );
+        assert_eq!(f.offset(Pos { line: 9, col: 1 }), f.text.len());
     }
 }

@@ -970,7 +970,9 @@ impl<'o> Loader<'o> {
             if let Some(k) = &key {
                 address = address.with_key(k.clone());
             }
-            let before = self.diags.errors().count();
+            // Only this instance's diagnostics: counting all of them per
+            // instance would make a file with many errors quadratic.
+            let before = self.diags.0.len();
             let mut b = Fields::new(self, item, s, Some(has_for_each));
             let principal = b.principal("principal", true);
             let role_name = b.required_string("role");
@@ -1006,7 +1008,7 @@ impl<'o> Loader<'o> {
                         .into(),
                 );
             }
-            if self.diags.errors().count() > before {
+            if self.diags.0[before..].iter().any(Diagnostic::is_error) {
                 continue;
             }
             let (Some(principal), Some(role), Some(schedule)) = (principal, role, schedule) else {
@@ -1051,6 +1053,7 @@ impl<'o> Loader<'o> {
         match v {
             Value::Array(items) => {
                 let mut out: Vec<(String, Value)> = Vec::new();
+                let mut seen: HashSet<String> = HashSet::new();
                 for it in items {
                     let Value::String(s) = &it else {
                         self.error(
@@ -1061,7 +1064,7 @@ impl<'o> Loader<'o> {
                         .hint = Some(hint.into());
                         return None;
                     };
-                    if out.iter().any(|(k, _)| k == s) {
+                    if !seen.insert(s.clone()) {
                         self.error(file, span.clone(), format!("for_each lists \"{s}\" twice"))
                             .hint = Some("wrap the list in toset(…) to drop duplicates".into());
                         return None;
@@ -1349,21 +1352,11 @@ fn hash_config(files: &[Parsed], vars: &hcl::Map<String, Value>) -> String {
 }
 
 fn offset_of(file: &SourceFile, at: &Location) -> usize {
-    offset_at(file, at.pos.line, at.pos.col)
+    file.offset(at.pos)
 }
 
 fn offset_at(file: &SourceFile, line: usize, col: usize) -> usize {
-    let mut offset = 0;
-    for (i, l) in file.text.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            return offset
-                + l.char_indices()
-                    .nth(col.saturating_sub(1))
-                    .map_or(l.len(), |(o, _)| o);
-        }
-        offset += l.len();
-    }
-    offset
+    file.offset(super::Pos { line, col })
 }
 
 /// Values given on the command line or in the environment: HCL literals
