@@ -13,6 +13,7 @@ use hcl::edit::structure::{Attribute, Block, Body, Structure};
 
 use super::diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
 use super::eval::{Reference, Scope, references, type_name};
+use super::read;
 use super::schema::{self, BlockSchema, Labels};
 use super::unclosed;
 use super::{
@@ -132,8 +133,8 @@ impl<'o> Loader<'o> {
     }
 
     fn read_dir(&mut self, dir: &Path) -> Vec<(PathBuf, String)> {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(e) => e,
+        let paths = match read::config_paths(dir) {
+            Ok(p) => p,
             Err(e) => {
                 self.diags.push(Diagnostic::error(format!(
                     "cannot read directory {}: {e}",
@@ -142,17 +143,6 @@ impl<'o> Loader<'o> {
                 return Vec::new();
             }
         };
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.is_file()
-                    && p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.ends_with(FILE_SUFFIX))
-            })
-            .collect();
-        paths.sort();
         if paths.is_empty() {
             self.diags.push(
                 Diagnostic::error(format!("no *{FILE_SUFFIX} files in {}", dir.display()))
@@ -161,15 +151,23 @@ impl<'o> Loader<'o> {
         }
         let mut out = Vec::new();
         for path in paths {
-            match std::fs::read_to_string(&path) {
+            match read::read_text(&path) {
                 Ok(t) => out.push((path, t)),
-                Err(e) => self.diags.push(Diagnostic::error(format!(
-                    "cannot read {}: {e}",
-                    path.display()
-                ))),
+                Err(e) => self.read_error(&e, ""),
             }
         }
         out
+    }
+
+    /// A file that could not be read: an error naming it, never a file skipped.
+    fn read_error(&mut self, e: &read::ReadError, what: &str) {
+        let mut d = Diagnostic::error(format!(
+            "cannot read {what}{}: {}",
+            e.path.display(),
+            e.reason
+        ));
+        d.hint = e.hint().map(String::from);
+        self.diags.push(d);
     }
 
     fn parse(&mut self, sources: Vec<(PathBuf, String)>) -> Vec<Parsed> {
@@ -572,13 +570,10 @@ impl<'o> Loader<'o> {
     }
 
     fn var_file(&mut self, path: &Path) -> Vec<(String, Value)> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match read::read_text(path) {
             Ok(t) => t,
             Err(e) => {
-                self.diags.push(Diagnostic::error(format!(
-                    "cannot read var file {}: {e}",
-                    path.display()
-                )));
+                self.read_error(&e, "var file ");
                 return Vec::new();
             }
         };
