@@ -212,33 +212,58 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Messages quote names from the configuration and the tenant, and
+        // the snippet quotes the file: hidden characters are shown escaped.
+        use crate::render::escape::text;
         let label = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
         match &self.source {
-            Some(s) => write!(f, "{}: {label}: {}", s.location, self.message)?,
-            None => write!(f, "{label}: {}", self.message)?,
+            Some(s) => write!(
+                f,
+                "{}: {label}: {}",
+                text(&s.location.to_string()),
+                text(&self.message)
+            )?,
+            None => write!(f, "{label}: {}", text(&self.message))?,
         }
         if let Some(s) = self.source.as_ref().filter(|s| s.width > 0) {
             let n = s.location.pos.line.to_string();
             let pad = " ".repeat(n.len());
-            // Tabs are kept so that the caret lines up under them in a terminal.
-            let lead: String = s
-                .line_text
-                .chars()
-                .take(s.location.pos.col - 1)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
+            // Tabs are kept so that the caret lines up under them in a
+            // terminal; every other character takes the width it is shown in.
+            let shown = |c: char| -> usize {
+                if c == '\t' {
+                    1
+                } else {
+                    text(c.encode_utf8(&mut [0; 4])).chars().count()
+                }
+            };
+            let chars: Vec<char> = s.line_text.chars().collect();
+            let col = (s.location.pos.col - 1).min(chars.len());
+            let lead: String = chars[..col]
+                .iter()
+                .map(|&c| {
+                    if c == '\t' {
+                        "\t".to_string()
+                    } else {
+                        " ".repeat(shown(c))
+                    }
+                })
                 .collect();
+            let under = &chars[col..(col + s.width).min(chars.len())];
+            let width = under.iter().map(|&c| shown(c)).sum::<usize>() + s.width - under.len();
+            let line: Vec<_> = s.line_text.split('\t').map(text).collect();
             write!(
                 f,
                 "\n{pad} |\n{n} | {}\n{pad} | {lead}{}",
-                s.line_text,
-                "^".repeat(s.width)
+                line.join("\t"),
+                "^".repeat(width)
             )?;
         }
         if let Some(h) = &self.hint {
-            write!(f, "\n  = hint: {h}")?;
+            write!(f, "\n  = hint: {}", text(h))?;
         }
         Ok(())
     }
@@ -294,6 +319,17 @@ impl std::error::Error for Diagnostics {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hidden_characters_in_the_quoted_line_are_escaped_and_the_caret_follows() {
+        let f = SourceFile::new("a.pim.hcl".into(), "\tx = \"\u{1b}[31m\" + nope\n".into());
+        let start = f.text.find("nope").unwrap();
+        let d = Diagnostic::error("unknown \"\u{1b}\"").at(&f, start..start + 4);
+        assert_eq!(
+            d.to_string(),
+            "a.pim.hcl:1:16: error: unknown \"\\u{1b}\"\n  |\n1 | \tx = \"\\u{1b}[31m\" + nope\n  | \t                   ^^^^"
+        );
+    }
 
     #[test]
     fn renders_with_caret() {

@@ -27,6 +27,10 @@ use crate::model::{
     Scope as DirScope, Ticket, closest_builtin_roles,
 };
 use crate::model::{closest_names, find_builtin_role};
+use crate::render::escape;
+
+const HIDDEN_HINT: &str = "names and for_each keys become addresses shown in plans and kept in state; \
+     remove the control characters (newlines, tabs, escapes, direction overrides)";
 
 /// Entra's upper bound on a single activation.
 const MAX_ACTIVATION: IsoDuration = IsoDuration::hours(8);
@@ -320,6 +324,19 @@ impl<'o> Loader<'o> {
                 Labels::One(what) => Some(format!("write {name} \"<{what}>\" {{ … }}")),
                 Labels::None => Some(format!("write {name} {{ … }}")),
             };
+            return None;
+        }
+        // Labels name what plans, state and logs show.
+        if let Some(label) = b.labels.iter().find(|l| escape::has_hidden(l.as_str())) {
+            self.error(
+                file,
+                span_of(label),
+                format!(
+                    "the label {} of \"{name}\" holds a control character",
+                    escape::quoted(label.as_str())
+                ),
+            )
+            .hint = Some(HIDDEN_HINT.into());
             return None;
         }
         let mut seen: HashMap<&str, Range<usize>> = HashMap::new();
@@ -1059,6 +1076,9 @@ impl<'o> Loader<'o> {
                         .hint = Some(hint.into());
                         return None;
                     };
+                    if !self.visible_key(file, &span, s) {
+                        return None;
+                    }
                     if !seen.insert(s.clone()) {
                         self.error(file, span.clone(), format!("for_each lists \"{s}\" twice"))
                             .hint = Some("wrap the list in toset(…) to drop duplicates".into());
@@ -1068,7 +1088,12 @@ impl<'o> Loader<'o> {
                 }
                 Some(out)
             }
-            Value::Object(map) => Some(map.into_iter().collect()),
+            Value::Object(map) => {
+                if map.keys().any(|k| !self.visible_key(file, &span, k)) {
+                    return None;
+                }
+                Some(map.into_iter().collect())
+            }
             other => {
                 self.error(
                     file,
@@ -1079,6 +1104,24 @@ impl<'o> Loader<'o> {
                 None
             }
         }
+    }
+
+    /// A `for_each` key becomes part of an address, printed in plans and
+    /// kept in state: it must not hold control characters.
+    fn visible_key(&mut self, file: &SourceFile, span: &Range<usize>, key: &str) -> bool {
+        if !escape::has_hidden(key) {
+            return true;
+        }
+        self.error(
+            file,
+            span.clone(),
+            format!(
+                "the for_each key {} holds a control character",
+                escape::quoted(key)
+            ),
+        )
+        .hint = Some(HIDDEN_HINT.into());
+        false
     }
 
     fn check_refs_scoped(
