@@ -8,15 +8,20 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::apply::{Progress, StepResult};
 use crate::plan::Change;
+use crate::render::escape::text;
 
 /// The line a finished step is logged as.
 fn step_line(change: &Change, result: &StepResult) -> String {
+    // The address may come from the tenant, the detail and error from Graph.
+    let address = change.address.to_string();
+    let address = text(&address);
     match result {
         StepResult::Done { detail } => {
-            format!("{}: {} done ({detail})", change.address, change.action)
+            format!("{address}: {} done ({})", change.action, text(detail))
         }
         StepResult::Failed { error } => {
-            format!("{}: {} FAILED: {error}", change.address, change.action)
+            let error = error.to_string();
+            format!("{address}: {} FAILED: {}", change.action, text(&error))
         }
     }
 }
@@ -61,14 +66,18 @@ impl Reporter {
 impl Progress for Reporter {
     fn started(&self, change: &Change) {
         if let Reporter::Bar(bar) = self {
-            bar.set_message(format!("{} {}", change.action, change.address));
+            bar.set_message(format!(
+                "{} {}",
+                change.action,
+                text(&change.address.to_string())
+            ));
         }
     }
 
     fn finished(&self, change: &Change, result: &StepResult) {
         let line = step_line(change, result);
         match self {
-            Reporter::Lines => eprintln!("{line}"),
+            Reporter::Lines => errln!("{line}"),
             Reporter::Bar(bar) => {
                 bar.println(line);
                 bar.inc(1);
