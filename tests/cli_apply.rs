@@ -117,9 +117,9 @@ fn a_failed_step_makes_the_apply_failed() {
     );
     assert!(!stdout.contains("Apply complete"), "{stdout}");
     assert!(
-        stdout.contains(&format!(
+        stdout.contains(
             "  failed: assignment.erin_security (create): RoleAssignmentRequestPolicyValidationFailed: The following policy rules failed: [\"MfaRule\"]"
-        )),
+        ),
         "{stdout}"
     );
     assert!(
@@ -474,7 +474,7 @@ fn pim_never_removes_the_identity_it_runs_as() {
         .unwrap();
     let emu = rt
         .block_on(Emulator::start(EmulatorConfig {
-            seed: Some(Tenant::from_file(&dir.join("tenant.json")).unwrap()),
+            seed: Some(Tenant::from_file(dir.join("tenant.json")).unwrap()),
             ..EmulatorConfig::default()
         }))
         .unwrap();
