@@ -647,7 +647,7 @@ async fn apply_locked(
         outln!(
             "  failed: {} ({action}): {}",
             shown(address),
-            escape::text(&error.to_string())
+            escape::text(error)
         )?;
         // Graph's refusal names a rule; the reader needs the line that caused it.
         if let Some(at) = plan

@@ -20,8 +20,7 @@ fn step_line(change: &Change, result: &StepResult) -> String {
             format!("{address}: {} done ({})", change.action, text(detail))
         }
         StepResult::Failed { error } => {
-            let error = error.to_string();
-            format!("{address}: {} FAILED: {}", change.action, text(&error))
+            format!("{address}: {} FAILED: {}", change.action, text(error))
         }
     }
 }
@@ -83,5 +82,39 @@ impl Progress for Reporter {
                 bar.inc(1);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Address, BlockKind, RuleSet};
+    use crate::plan::{Action, Reason, RulePatch, Step};
+
+    #[test]
+    fn step_lines_show_addresses_and_graph_messages_escaped() {
+        let change = Change {
+            address: Address::new(BlockKind::Role, "Global Administrator")
+                .with_key("eligible user:x\neligibility.fake: create done"),
+            action: Action::Remove,
+            reason: Reason::Exclusive,
+            role: "Global Administrator".into(),
+            before: None,
+            after: None,
+            origin: None,
+            step: Step::Rules(RulePatch {
+                policy_id: "p".into(),
+                role_id: "r".into(),
+                rules: RuleSet::default(),
+                settings: Vec::new(),
+            }),
+        };
+        let failed = StepResult::Failed {
+            error: "Denied\u{1b}[1A\u{1b}[2K".into(),
+        };
+        assert_eq!(
+            step_line(&change, &failed),
+            "role[\"Global Administrator\"][\"eligible user:x\\neligibility.fake: create done\"]: remove FAILED: Denied\\u{1b}[1A\\u{1b}[2K"
+        );
     }
 }
