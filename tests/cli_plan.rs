@@ -286,3 +286,55 @@ fn help_and_version_exit_0_on_stdout() {
         format!("pim {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// Runs `pim` with stdout (or stderr) a pipe whose reader is already gone,
+/// as `pim plan | head -1` leaves it once head has its line.
+fn pim_with_closed(stream: &str, args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pim"));
+    c.args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("PIM_GRAPH_URL")
+        .stdin(std::process::Stdio::null());
+    match stream {
+        "stdout" => c.stdout(writer).stderr(std::process::Stdio::piped()),
+        _ => c.stderr(writer).stdout(std::process::Stdio::piped()),
+    };
+    c.output().unwrap()
+}
+
+#[test]
+fn a_closed_stdout_ends_the_run_quietly_with_141() {
+    for args in [
+        &["validate", "-C", "examples/minimal"][..],
+        &["plan", "-C", "examples/contoso"],
+        &["plan", "-C", "examples/contoso", "--format", "markdown"],
+        &["drift", "-C", "examples/contoso"],
+    ] {
+        let out = pim_with_closed("stdout", args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("error"),
+            "{args:?}: quiet, not an error: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_closed_stderr_never_panics() {
+    // Diagnostics go to stderr; with nowhere to write them, the status still says.
+    let out = pim_with_closed(
+        "stderr",
+        &["validate", "-C", "tests/fixtures/invalid/unknown_role"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let out = pim_with_closed("stderr", &["validate", "-C", "examples/minimal"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Valid: 1 eligibility, 0 assignments, 0 policies, 0 role blocks.\n"
+    );
+}

@@ -344,3 +344,162 @@ fn a_justification_longer_than_pim_sends_is_an_error_at_its_line() {
         "{text}"
     );
 }
+
+#[test]
+fn many_duplicate_grants_are_each_reported_in_linear_time() {
+    // Every block declares the same grant: each is a duplicate of the first.
+    // The check is linear by construction (one hash lookup per grant, and
+    // each position looked up by line); this only shows it completes.
+    const N: usize = 20_000;
+    let mut text = String::with_capacity(N * 120);
+    for i in 0..N {
+        text.push_str(&format!(
+            "eligibility \"a{i}\" {{\n  principal = \"user:alice@contoso.com\"\n  role      = \"Global Reader\"\n  duration  = \"P90D\"\n}}\n"
+        ));
+    }
+    let files = vec![(PathBuf::from("dup.pim.hcl"), text)];
+    let started = std::time::Instant::now();
+    let err = config::load_sources(Path::new("."), files, &opts()).unwrap_err();
+    eprintln!("{N} duplicate grants checked in {:?}", started.elapsed());
+    let errors: Vec<String> = err
+        .diagnostics()
+        .errors()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(errors.len(), N - 1);
+    assert!(
+        errors[0].starts_with(
+            "dup.pim.hcl:7:15: error: user:alice@contoso.com is eligible for \"Global Reader\" at / twice: by eligibility.a0 and eligibility.a1"
+        ),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[N - 2].contains(&format!("by eligibility.a0 and eligibility.a{}", N - 1)),
+        "{}",
+        errors[N - 2]
+    );
+}
+
+/// An empty directory of its own under the system's temporary directory.
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("pim-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[cfg(unix)]
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo only reads it.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+/// `pim` with these arguments, killed and failed if it has not finished
+/// within a minute: a FIFO that is opened blocks forever.
+fn pim_within_a_minute(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pim"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("pim {args:?} hangs");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+const ONE_GRANT: &str = "eligibility \"a\" {\n  principal = \"user:alice@contoso.com\"\n  role      = \"Global Reader\"\n  duration  = \"P90D\"\n}\n";
+
+#[cfg(unix)]
+#[test]
+fn entries_that_are_not_regular_files_are_errors_at_their_path() {
+    use std::os::unix::fs::symlink;
+    let dir = fresh_dir("not-files");
+    std::fs::write(dir.join("real.hcl"), ONE_GRANT).unwrap();
+    symlink("real.hcl", dir.join("linked.pim.hcl")).unwrap();
+    symlink("missing.hcl", dir.join("dangling.pim.hcl")).unwrap();
+    symlink("loop.pim.hcl", dir.join("loop.pim.hcl")).unwrap();
+    std::fs::create_dir(dir.join("dir.pim.hcl")).unwrap();
+    mkfifo(&dir.join("fifo.pim.hcl"));
+    symlink("/dev/zero", dir.join("zero.pim.hcl")).unwrap();
+
+    let err = config::load(&dir, &opts()).unwrap_err();
+    let text = err
+        .diagnostics()
+        .to_string()
+        .replace(dir.to_str().unwrap(), "<dir>");
+    assert!(
+        !text.contains("linked.pim.hcl"),
+        "a link to a file is read: {text}"
+    );
+    insta::assert_snapshot!(text);
+
+    // What users ran into: validate said "Valid", or hung on the FIFO.
+    let out = pim_within_a_minute(&["validate".as_ref(), "-C".as_ref(), dir.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("fifo.pim.hcl: it is a FIFO, not a regular file"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("5 errors in"), "{stderr}");
+    let out = pim_within_a_minute(&[
+        "fmt".as_ref(),
+        "--check".as_ref(),
+        "-C".as_ref(),
+        dir.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "fmt reads the same way");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symbolic_link_to_a_regular_file_is_followed() {
+    let dir = fresh_dir("linked");
+    std::fs::write(dir.join("shared.hcl"), ONE_GRANT).unwrap();
+    std::os::unix::fs::symlink("shared.hcl", dir.join("main.pim.hcl")).unwrap();
+    let d = load_ok(dir.to_str().unwrap(), &opts());
+    assert_eq!(d.eligibilities.len(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_var_file_that_is_not_a_regular_file_is_an_error_not_a_hang() {
+    let dir = fresh_dir("var-fifo");
+    let fifo = dir.join("vars.hcl");
+    mkfifo(&fifo);
+    let mut o = opts();
+    o.var_files.push(fifo.clone());
+    let err = config::load(Path::new("examples/minimal"), &o).unwrap_err();
+    let text = err.diagnostics().to_string();
+    assert!(
+        text.starts_with(&format!(
+            "error: cannot read var file {}: it is a FIFO, not a regular file\n  = hint: ",
+            fifo.display()
+        )),
+        "{text}"
+    );
+
+    let out = pim_within_a_minute(&[
+        "validate".as_ref(),
+        "-C".as_ref(),
+        "examples/minimal".as_ref(),
+        "--var-file".as_ref(),
+        fifo.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

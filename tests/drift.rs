@@ -79,3 +79,67 @@ fn a_converged_tenant_has_no_drift() {
         "No drift: the tenant matches the configuration and state.\n"
     );
 }
+
+#[test]
+fn hostile_names_are_escaped_in_text_and_markdown() {
+    use pim::model::AssignmentKind;
+    use std::collections::BTreeMap;
+    // Everything here comes from the tenant, or from a state file.
+    let role = "Evil | Role\n```\n## No drift. All good\n```".to_string();
+    let d = drift::RoleDrift {
+        added: vec![drift::AddedHolder {
+            kind: AssignmentKind::Eligible,
+            principal: "user:kim\u{1b}[2K\r  + nothing to see@contoso.com".into(),
+            scope: "/administrativeUnits/Paris\u{202e}eciffO".into(),
+            since: None,
+            end: None,
+            request_id: Some("req\u{7}".into()),
+            schedule_id: "s-1".into(),
+            will_be_removed: false,
+        }],
+        changed: vec![drift::ChangedGrant {
+            address: "eligibility.x[\"a\u{1b}[8m\"]".into(),
+            what: "schedule changed outside of pim".into(),
+            before: BTreeMap::from([("end".to_string(), "2027\n  ~ forged".to_string())]),
+            after: BTreeMap::from([("end".to_string(), "2028".to_string())]),
+        }],
+        policy: vec![drift::ChangedSetting {
+            rule: "Expiration_EndUser_Assignment".into(),
+            setting: "activation.max_duration".into(),
+            applied: "PT4H".into(),
+            now: "PT8H\u{1b}[0m".into(),
+        }],
+        expiring: vec![],
+    };
+    let r = drift::DriftReport {
+        format_version: 1,
+        checked_at: common::now(),
+        has_drift: true,
+        roles: BTreeMap::from([(role, d)]),
+    };
+    let text = drift::render_text(&r);
+    let md = drift::render_markdown(&r);
+    for out in [&text, &md] {
+        let hidden: Vec<char> = out
+            .chars()
+            .filter(|&c| c != '\n' && pim::render::escape::is_hidden(c))
+            .collect();
+        assert!(hidden.is_empty(), "{hidden:?} in\n{out}");
+    }
+    insta::assert_snapshot!("hostile_text", text);
+    insta::assert_snapshot!("hostile_markdown", md);
+
+    use pulldown_cmark::{Event, Options, Parser, Tag};
+    let events: Vec<Event> = Parser::new_ext(&md, Options::ENABLE_TABLES).collect();
+    let count = |f: &dyn Fn(&Event) -> bool| events.iter().filter(|e| f(e)).count();
+    assert_eq!(
+        count(&|e| matches!(e, Event::Start(Tag::Heading { .. }))),
+        1
+    );
+    assert_eq!(count(&|e| matches!(e, Event::Start(Tag::CodeBlock(_)))), 1);
+    assert_eq!(
+        count(&|e| matches!(e, Event::Start(Tag::TableRow))),
+        1,
+        "one role row"
+    );
+}

@@ -66,10 +66,12 @@ pub struct Finding {
 
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Findings name principals and roles of the tenant: shown escaped.
+        use crate::render::escape::text;
         if let Some(l) = &self.location {
-            write!(f, "{l}: ")?;
+            write!(f, "{}: ", text(&l.to_string()))?;
         }
-        write!(f, "{} {}", self.code, self.message)
+        write!(f, "{} {}", self.code, text(&self.message))
     }
 }
 

@@ -122,15 +122,15 @@ pub fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
             std::fs::write(path, pem)
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
-        println!("pim emulator listening on {}", emu.base_url());
-        println!("  graph:  {}", emu.graph_url());
-        println!("  token:  {}", emu.token_url());
+        outln!("pim emulator listening on {}", emu.base_url())?;
+        outln!("  graph:  {}", emu.graph_url())?;
+        outln!("  token:  {}", emu.token_url())?;
         if let Some(path) = &args.cert_out {
-            println!("  CA:     {}", path.display());
+            outln!("  CA:     {}", path.display())?;
         } else if args.no_tls {
-            println!("  plain HTTP (no TLS)");
+            outln!("  plain HTTP (no TLS)")?;
         }
-        println!("Press Ctrl-C to stop.");
+        outln!("Press Ctrl-C to stop.")?;
         tokio::signal::ctrl_c()
             .await
             .context("cannot wait for Ctrl-C")?;

@@ -9,7 +9,10 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, LoadOptions};
+use crate::render::escape;
 
+#[macro_use]
+mod output;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 mod progress;
@@ -315,7 +318,7 @@ fn render_plan(plan: &crate::plan::Plan, format: Format) -> String {
 
 fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
     let plan = crate::plan::planfile::read(&args.file)?;
-    print!("{}", render_plan(&plan, args.format));
+    out!("{}", render_plan(&plan, args.format))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -330,35 +333,41 @@ fn load_config(args: &ConfigArgs) -> Option<config::Desired> {
     match config::load(&args.dir, &args.load_options()) {
         Ok(d) => {
             for w in d.warnings.warnings() {
-                eprintln!("{w}\n");
+                errln!("{w}\n");
             }
             Some(d)
         }
         Err(e) => {
-            eprintln!("{}", e.diagnostics());
+            errln!("{}", e.diagnostics());
             None
         }
     }
 }
 
-fn print_failure(diags: &config::Diagnostics, format: Format) {
+fn print_failure(diags: &config::Diagnostics, format: Format) -> anyhow::Result<()> {
     if format == Format::Json {
         let v = crate::render::plan_json_errors(diags);
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default())?;
     }
-    eprintln!("{diags}");
+    errln!("{diags}");
     let n = diags.errors().count();
-    eprintln!(
+    errln!(
         "\n{n} error{} found; nothing was planned.",
         if n == 1 { "" } else { "s" }
     );
+    Ok(())
+}
+
+/// An address or location for people to read, escaped.
+fn shown(x: &impl std::fmt::Display) -> String {
+    escape::text(&x.to_string()).into_owned()
 }
 
 fn print_refusals(plan: &crate::plan::Plan) {
     for r in &plan.refusals {
-        eprintln!("error: {r}");
+        errln!("error: {}", crate::render::refusal_text(r));
     }
-    eprintln!("\nThe plan is refused; nothing was saved or changed.");
+    errln!("\nThe plan is refused; nothing was saved or changed.");
 }
 
 fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
@@ -384,7 +393,7 @@ fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         let planned = match run::make_plan(&session, &desired, &backend, &opts).await {
             Ok(p) => p,
             Err(run::Failure::Diagnostics(d)) => {
-                print_failure(&d, args.format);
+                print_failure(&d, args.format)?;
                 return Ok(ExitCode::from(1));
             }
             Err(run::Failure::Other(e)) => return Err(e),
@@ -402,20 +411,20 @@ fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         if let Some(out) = args.out.as_ref().filter(|_| !refused) {
             crate::plan::planfile::write(out, &plan)?;
         }
-        print!("{}", render_plan(&plan, args.format));
+        out!("{}", render_plan(&plan, args.format))?;
         if refused {
             print_refusals(&plan);
             return Ok(ExitCode::from(1));
         }
         if let Some(out) = &args.out {
-            eprintln!(
+            errln!(
                 "Saved the plan to {}. Apply it with: {}",
                 out.display(),
                 apply_command_line(args, out)
             );
         }
         if args.strict && !findings.is_empty() {
-            eprintln!(
+            errln!(
                 "error: {} baseline finding(s) with --strict",
                 findings.len()
             );
@@ -471,7 +480,7 @@ fn confirm() -> anyhow::Result<bool> {
             "refusing to apply without confirmation: not on a terminal; review the plan and pass --auto-approve"
         );
     }
-    print!("\nDo you want to perform these actions? Only 'yes' will be accepted: ");
+    out!("\nDo you want to perform these actions? Only 'yes' will be accepted: ")?;
     std::io::stdout().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
@@ -522,7 +531,7 @@ async fn apply_locked(
     let planned = match run::make_plan(&session, desired, backend, opts).await {
         Ok(p) => p,
         Err(run::Failure::Diagnostics(d)) => {
-            print_failure(&d, Format::Text);
+            print_failure(&d, Format::Text)?;
             return Ok(ExitCode::from(1));
         }
         Err(run::Failure::Other(e)) => return Err(e),
@@ -534,7 +543,7 @@ async fn apply_locked(
                 Ok(Ok(plan)) => plan,
                 Ok(Err(e)) => anyhow::bail!("{}: {e}", file.display()),
                 Err(run::Failure::Diagnostics(d)) => {
-                    print_failure(&d, Format::Text);
+                    print_failure(&d, Format::Text)?;
                     return Ok(ExitCode::from(1));
                 }
                 Err(run::Failure::Other(e)) => return Err(e),
@@ -543,7 +552,7 @@ async fn apply_locked(
         None => planned.plan,
     };
     if !plan.refusals.is_empty() {
-        print!("{}", render_plan(&plan, Format::Text));
+        out!("{}", render_plan(&plan, Format::Text))?;
         print_refusals(&plan);
         return Ok(ExitCode::from(1));
     }
@@ -552,9 +561,9 @@ async fn apply_locked(
         .unwrap_or_else(|| crate::state::StateFile::new(uuid::Uuid::new_v4().to_string()));
     let upkeep = crate::plan::upkeep(desired, &planned.current, &planned.resolved, &state, opts);
     if plan.summary.has_changes() && args.plan.is_none() {
-        print!("{}", render_plan(&plan, Format::Text));
+        out!("{}", render_plan(&plan, Format::Text))?;
         if !args.auto_approve && !confirm()? {
-            println!("Apply cancelled.");
+            outln!("Apply cancelled.")?;
             return Ok(ExitCode::from(1));
         }
     }
@@ -565,14 +574,20 @@ async fn apply_locked(
         state.serial += 1;
         run::save(backend, lock, &state).await?;
         for a in &upkeep.forget {
-            eprintln!("{a}: forgotten (no longer declared, and nothing of it left to manage)");
+            errln!(
+                "{}: forgotten (no longer declared, and nothing of it left to manage)",
+                shown(a)
+            );
         }
         for r in &upkeep.record {
-            eprintln!("{}: recorded (the tenant has it as declared)", r.address);
+            errln!(
+                "{}: recorded (the tenant has it as declared)",
+                shown(&r.address)
+            );
         }
     }
     if !plan.summary.has_changes() {
-        println!("{}", crate::render::summary_line(&plan.summary));
+        outln!("{}", crate::render::summary_line(&plan.summary))?;
         return Ok(ExitCode::SUCCESS);
     }
     let sink = Arc::new(run::Sink {
@@ -596,14 +611,18 @@ async fn apply_locked(
     } else {
         "failed"
     };
-    println!(
+    outln!(
         "\nApply {outcome}: {} done, {} failed, {} not started.",
         report.done.len(),
         report.failed.len(),
         report.not_started.len()
-    );
+    )?;
     for (address, action, error) in &report.failed {
-        println!("  failed: {address} ({action}): {error}");
+        outln!(
+            "  failed: {} ({action}): {}",
+            shown(address),
+            escape::text(error)
+        )?;
         // Graph's refusal names a rule; the reader needs the line that caused it.
         if let Some(at) = plan
             .changes
@@ -611,11 +630,11 @@ async fn apply_locked(
             .find(|c| &c.address == address)
             .and_then(|c| c.origin.as_ref())
         {
-            println!("    declared at {at}");
+            outln!("    declared at {}", shown(at))?;
         }
     }
     for (address, action) in &report.not_started {
-        println!("  not started: {address} ({action})");
+        outln!("  not started: {} ({action})", shown(address))?;
     }
     Ok(if report.succeeded() {
         ExitCode::SUCCESS
@@ -656,7 +675,7 @@ fn plan_quietly(
         match run::make_plan(&session, &desired, &backend, &opts).await {
             Ok(p) => then(&desired, p, &opts).await,
             Err(run::Failure::Diagnostics(d)) => {
-                print_failure(&d, format);
+                print_failure(&d, format)?;
                 Ok(ExitCode::from(1))
             }
             Err(run::Failure::Other(e)) => Err(e),
@@ -674,9 +693,9 @@ fn drift_command(args: &DriftArgs) -> anyhow::Result<ExitCode> {
             let report =
                 crate::drift::report(&planned.plan, &planned.current, planned.state.as_ref());
             match format {
-                Format::Text => print!("{}", crate::drift::render_text(&report)),
-                Format::Markdown => print!("{}", crate::drift::render_markdown(&report)),
-                Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                Format::Text => out!("{}", crate::drift::render_text(&report))?,
+                Format::Markdown => out!("{}", crate::drift::render_markdown(&report))?,
+                Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?)?,
             }
             Ok(if report.has_drift {
                 ExitCode::from(2)
@@ -711,22 +730,22 @@ fn check_command(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                 &names,
             );
             if format == Format::Json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({ "findings": findings }))?
-                );
+                )?;
             } else if findings.is_empty() {
-                println!("No findings: the configuration meets the baseline.");
+                outln!("No findings: the configuration meets the baseline.")?;
             } else {
                 let label = if strict { "error" } else { "warning" };
                 for f in &findings {
-                    println!("{label}: {f}");
+                    outln!("{label}: {f}")?;
                 }
-                println!(
+                outln!(
                     "\n{} finding{}.",
                     findings.len(),
                     if findings.len() == 1 { "" } else { "s" }
-                );
+                )?;
             }
             Ok(if strict && !findings.is_empty() {
                 ExitCode::from(1)
@@ -758,14 +777,14 @@ fn state_command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
         match &cmd {
             StateCommand::List(_) => {
                 for r in run::load_state(&backend).await?.map(|s| s.resources).unwrap_or_default() {
-                    println!("{}", r.address);
+                    outln!("{}", shown(&r.address))?;
                 }
             }
             StateCommand::Show { address, .. } => {
                 let address = parse_address(address)?;
                 let state = run::load_state(&backend).await?.unwrap_or_else(|| crate::state::StateFile::new(String::new()));
                 let r = state.get(&address).ok_or_else(|| anyhow::anyhow!("{address} is not in the state"))?;
-                println!("{}", serde_json::to_string_pretty(r)?);
+                outln!("{}", serde_json::to_string_pretty(r)?)?;
             }
             StateCommand::Rm { address, .. } => {
                 let address = parse_address(address)?;
@@ -779,7 +798,7 @@ fn state_command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
                     }
                     state.serial += 1;
                     run::save(&backend, &lock, &state).await?;
-                    println!("Removed {address} from the state; the tenant was not changed.");
+                    outln!("Removed {} from the state; the tenant was not changed.", shown(&address))?;
                     Ok(())
                 }
                 .await;
@@ -789,7 +808,7 @@ fn state_command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
             StateCommand::Unlock { id, .. } => match &backend {
                 run::Backend::Azure(b) => {
                     let info = b.force_unlock(id).await?;
-                    println!("Broke the lock held by {info}.");
+                    outln!("Broke the lock held by {info}.")?;
                 }
                 run::Backend::Local(_) => {
                     anyhow::bail!("local state is locked by the operating system and freed when pim exits; there is nothing to break");
@@ -839,7 +858,7 @@ async fn import_locked(
     let (resolved, current) = match run::read_tenant(&session, desired).await {
         Ok(x) => x,
         Err(run::Failure::Diagnostics(d)) => {
-            print_failure(&d, Format::Text);
+            print_failure(&d, Format::Text)?;
             return Ok(ExitCode::from(1));
         }
         Err(run::Failure::Other(e)) => return Err(e),
@@ -889,7 +908,11 @@ async fn import_locked(
     state.resources.sort_by_key(|r| r.address.to_string());
     state.serial += 1;
     run::save(backend, lock, &state).await?;
-    println!("Imported {} as {address}.", grant.schedule_id);
+    outln!(
+        "Imported {} as {}.",
+        escape::text(&grant.schedule_id),
+        shown(address)
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -1003,13 +1026,13 @@ fn export_command(args: &ExportArgs) -> anyhow::Result<ExitCode> {
         if source.tenant.emulator.is_some() && data.exists() {
             std::fs::copy(&data, args.out.join(".pim-emulator.json"))?;
         }
-        println!(
+        outln!(
             "Exported {} grants in {} files to {}. Check it with: pim plan -C {}",
             out.state.resources.len(),
             out.files.len(),
             args.out.display(),
             args.out.display()
-        );
+        )?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -1046,8 +1069,11 @@ pub fn main() -> ExitCode {
     init_logging();
     match run(cli) {
         Ok(code) => code,
+        Err(e) if output::is_stdout_closed(&e) => ExitCode::from(output::STDOUT_CLOSED),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors quote addresses and Graph's messages; pim's own line
+            // breaks stay.
+            errln!("error: {}", escape::lines(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }
@@ -1115,16 +1141,16 @@ fn validate(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     match config::load(&args.dir, &args.load_options()) {
         Ok(desired) => {
             for w in desired.warnings.warnings() {
-                eprintln!("{w}\n");
+                errln!("{w}\n");
             }
-            println!("Valid: {}.", desired.summary());
+            outln!("Valid: {}.", desired.summary())?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             let diags = e.diagnostics();
-            eprintln!("{diags}");
+            errln!("{diags}");
             let n = diags.errors().count();
-            eprintln!(
+            errln!(
                 "\n{n} error{} in {}",
                 if n == 1 { "" } else { "s" },
                 args.dir.display()
@@ -1138,7 +1164,7 @@ fn fmt(dir: &Path, check: bool) -> anyhow::Result<ExitCode> {
     let changed = config::fmt::format_dir(dir, !check)
         .with_context(|| format!("formatting {}", dir.display()))?;
     for path in &changed {
-        println!("{}", path.display());
+        outln!("{}", shown(&path.display()))?;
     }
     Ok(if check && !changed.is_empty() {
         ExitCode::from(3)

@@ -8,15 +8,19 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::apply::{Progress, StepResult};
 use crate::plan::Change;
+use crate::render::escape::text;
 
 /// The line a finished step is logged as.
 fn step_line(change: &Change, result: &StepResult) -> String {
+    // The address may come from the tenant, the detail and error from Graph.
+    let address = change.address.to_string();
+    let address = text(&address);
     match result {
         StepResult::Done { detail } => {
-            format!("{}: {} done ({detail})", change.address, change.action)
+            format!("{address}: {} done ({})", change.action, text(detail))
         }
         StepResult::Failed { error } => {
-            format!("{}: {} FAILED: {error}", change.address, change.action)
+            format!("{address}: {} FAILED: {}", change.action, text(error))
         }
     }
 }
@@ -61,18 +65,56 @@ impl Reporter {
 impl Progress for Reporter {
     fn started(&self, change: &Change) {
         if let Reporter::Bar(bar) = self {
-            bar.set_message(format!("{} {}", change.action, change.address));
+            bar.set_message(format!(
+                "{} {}",
+                change.action,
+                text(&change.address.to_string())
+            ));
         }
     }
 
     fn finished(&self, change: &Change, result: &StepResult) {
         let line = step_line(change, result);
         match self {
-            Reporter::Lines => eprintln!("{line}"),
+            Reporter::Lines => errln!("{line}"),
             Reporter::Bar(bar) => {
                 bar.println(line);
                 bar.inc(1);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Address, BlockKind, RuleSet};
+    use crate::plan::{Action, Reason, RulePatch, Step};
+
+    #[test]
+    fn step_lines_show_addresses_and_graph_messages_escaped() {
+        let change = Change {
+            address: Address::new(BlockKind::Role, "Global Administrator")
+                .with_key("eligible user:x\neligibility.fake: create done"),
+            action: Action::Remove,
+            reason: Reason::Exclusive,
+            role: "Global Administrator".into(),
+            before: None,
+            after: None,
+            origin: None,
+            step: Step::Rules(RulePatch {
+                policy_id: "p".into(),
+                role_id: "r".into(),
+                rules: RuleSet::default(),
+                settings: Vec::new(),
+            }),
+        };
+        let failed = StepResult::Failed {
+            error: "Denied\u{1b}[1A\u{1b}[2K".into(),
+        };
+        assert_eq!(
+            step_line(&change, &failed),
+            "role[\"Global Administrator\"][\"eligible user:x\\neligibility.fake: create done\"]: remove FAILED: Denied\\u{1b}[1A\\u{1b}[2K"
+        );
     }
 }

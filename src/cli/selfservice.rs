@@ -203,7 +203,7 @@ fn tenant_config(dir: &Path) -> anyhow::Result<Option<Desired>> {
         return match config::load(dir, &opts) {
             Ok(d) => Ok(Some(d)),
             Err(e) => {
-                eprintln!("{}", e.diagnostics());
+                errln!("{}", e.diagnostics());
                 Ok(None)
             }
         };
@@ -245,7 +245,7 @@ where
         match body(&session).await {
             Ok(code) => Ok(code),
             Err(Failure::SelfService(e)) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 Ok(exit_for(&e))
             }
             Err(Failure::Other(e)) => Err(e),
@@ -270,6 +270,13 @@ impl From<crate::graph::GraphError> for Failure {
     }
 }
 
+/// A write to stdout that failed, closed stdout included.
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
 impl From<serde_json::Error> for Failure {
     fn from(e: serde_json::Error) -> Self {
         Failure::Other(e.into())
@@ -287,7 +294,7 @@ fn exit_for(e: &SelfServiceError) -> ExitCode {
 
 fn notes(list: &[String]) {
     for n in list {
-        eprintln!("note: {n}");
+        errln!("note: {n}");
     }
 }
 
@@ -351,14 +358,14 @@ pub fn activate(a: &ActivateArgs) -> anyhow::Result<ExitCode> {
         let checked = selfservice::check_activation(g, &clock, &me, &ask).await?;
         notes(&checked.notes);
         let out = selfservice::submit(g, &checked.request).await?;
-        println!(
+        outln!(
             "{}",
             activation_line(&target, &out, checked.approvers.as_deref())
-        );
+        )?;
         if !a.wait || Status::from_graph(&out.status) == Status::Provisioned {
             return Ok(ExitCode::SUCCESS);
         }
-        eprintln!(
+        errln!(
             "Waiting up to {} for {} to take effect…",
             a.timeout,
             target.subject()
@@ -368,7 +375,7 @@ pub fn activate(a: &ActivateArgs) -> anyhow::Result<ExitCode> {
             interval: std_duration(a.poll_interval).max(Duration::from_millis(100)),
         };
         let done = selfservice::wait_until_active(g, &clock, &out, &target, opts).await?;
-        println!("{}", activation_line(&target, &done, None));
+        outln!("{}", activation_line(&target, &done, None))?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -381,18 +388,18 @@ pub fn deactivate(a: &DeactivateArgs) -> anyhow::Result<ExitCode> {
         let d = selfservice::check_deactivation(g, &me, &target, a.justification.clone()).await?;
         match selfservice::submit(g, &d.request).await {
             Ok(out) => {
-                println!(
+                outln!(
                     "Deactivated {}. Request {}.",
                     target.subject(),
                     out.request_id
-                );
+                )?;
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
                 if e.graph_code() == Some("ActiveDurationTooShort")
                     && let Some(start) = d.activated
                 {
-                    eprintln!(
+                    errln!(
                         "note: it was activated at {}; it can be ended from {} on",
                         utc(start),
                         utc(start + chrono::TimeDelta::minutes(5))
@@ -428,19 +435,19 @@ pub fn extend(a: &ExtendArgs, renew: bool) -> anyhow::Result<ExitCode> {
         };
         let verb = if renew { "renew" } else { "extend" };
         match Status::from_graph(&out.status) {
-            Status::PendingAdminDecision => println!(
+            Status::PendingAdminDecision => outln!(
                 "Asked the administrators to {verb} your {what} of {} for {}. Request {} is waiting for their decision.",
                 target.subject(),
                 x.duration,
                 out.request_id
-            ),
-            _ => println!(
+            )?,
+            _ => outln!(
                 "Sent: {verb} your {what} of {} for {}: Graph says {}. Request {}.",
                 target.subject(),
                 x.duration,
                 out.status,
                 out.request_id
-            ),
+            )?,
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -453,8 +460,8 @@ pub fn my(cmd: &MyCommand) -> anyhow::Result<ExitCode> {
         let me = g.me().await?;
         let roles = selfservice::my_roles(g, &SystemClock, &me).await?;
         match format {
-            ListFormat::Text => print!("{}", selfservice::render_my_roles_text(&roles)),
-            ListFormat::Json => println!("{}", serde_json::to_string_pretty(&roles)?),
+            ListFormat::Text => out!("{}", selfservice::render_my_roles_text(&roles))?,
+            ListFormat::Json => outln!("{}", serde_json::to_string_pretty(&roles)?)?,
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -464,10 +471,13 @@ pub fn requests(a: &RequestsArgs) -> anyhow::Result<ExitCode> {
     if let Some(RequestsCommand::Cancel { id, person }) = &a.command {
         return with_session(person, true, async |s: &Session| {
             let before = selfservice::cancel(s.graph.as_ref(), id).await?;
-            println!(
+            outln!(
                 "Canceled request {id} ({} of {} at {}, which was {}).",
-                before.action, before.role, before.scope, before.status
-            );
+                before.action,
+                before.role,
+                before.scope,
+                before.status
+            )?;
             Ok(ExitCode::SUCCESS)
         });
     }
@@ -475,8 +485,8 @@ pub fn requests(a: &RequestsArgs) -> anyhow::Result<ExitCode> {
         let rows =
             selfservice::list_requests(s.graph.as_ref(), a.mine, a.status.as_deref()).await?;
         match a.format {
-            ListFormat::Text => print!("{}", selfservice::render_requests_text(&rows)),
-            ListFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+            ListFormat::Text => out!("{}", selfservice::render_requests_text(&rows))?,
+            ListFormat::Json => outln!("{}", serde_json::to_string_pretty(&rows)?)?,
         }
         Ok(ExitCode::SUCCESS)
     })

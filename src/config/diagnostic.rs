@@ -45,7 +45,24 @@ impl SourceFile {
         }
     }
 
-    pub fn line_text(&self, line: usize) -> &str {
+    /// The byte offset of a 1-based line and column (in characters), the
+    /// inverse of [`position`](Self::position); past the end of a line it
+    /// is the line's end. Looked up by line, so a position costs the
+    /// length of its line, not of the file before it.
+    pub fn offset(&self, pos: Pos) -> usize {
+        let Some(&start) = self.line_starts.get(pos.line.saturating_sub(1)) else {
+            return self.text.len();
+        };
+        let line = self.line_with_end(pos.line);
+        start
+            + line
+                .char_indices()
+                .nth(pos.col.saturating_sub(1))
+                .map_or(line.len(), |(o, _)| o)
+    }
+
+    /// A line with its line break.
+    fn line_with_end(&self, line: usize) -> &str {
         let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
             return "";
         };
@@ -54,10 +71,11 @@ impl SourceFile {
             .get(line)
             .copied()
             .unwrap_or(self.text.len());
-        self.text
-            .get(start..end)
-            .unwrap_or("")
-            .trim_end_matches(['\n', '\r'])
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    pub fn line_text(&self, line: usize) -> &str {
+        self.line_with_end(line).trim_end_matches(['\n', '\r'])
     }
 }
 
@@ -215,33 +233,58 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Messages quote names from the configuration and the tenant, and
+        // the snippet quotes the file: hidden characters are shown escaped.
+        use crate::render::escape::text;
         let label = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
         match &self.source {
-            Some(s) => write!(f, "{}: {label}: {}", s.location, self.message)?,
-            None => write!(f, "{label}: {}", self.message)?,
+            Some(s) => write!(
+                f,
+                "{}: {label}: {}",
+                text(&s.location.to_string()),
+                text(&self.message)
+            )?,
+            None => write!(f, "{label}: {}", text(&self.message))?,
         }
         if let Some(s) = self.source.as_ref().filter(|s| s.width > 0) {
             let n = s.location.pos.line.to_string();
             let pad = " ".repeat(n.len());
-            // Tabs are kept so that the caret lines up under them in a terminal.
-            let lead: String = s
-                .line_text
-                .chars()
-                .take(s.location.pos.col - 1)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
+            // Tabs are kept so that the caret lines up under them in a
+            // terminal; every other character takes the width it is shown in.
+            let shown = |c: char| -> usize {
+                if c == '\t' {
+                    1
+                } else {
+                    text(c.encode_utf8(&mut [0; 4])).chars().count()
+                }
+            };
+            let chars: Vec<char> = s.line_text.chars().collect();
+            let col = (s.location.pos.col - 1).min(chars.len());
+            let lead: String = chars[..col]
+                .iter()
+                .map(|&c| {
+                    if c == '\t' {
+                        "\t".to_string()
+                    } else {
+                        " ".repeat(shown(c))
+                    }
+                })
                 .collect();
+            let under = &chars[col..(col + s.width).min(chars.len())];
+            let width = under.iter().map(|&c| shown(c)).sum::<usize>() + s.width - under.len();
+            let line: Vec<_> = s.line_text.split('\t').map(text).collect();
             write!(
                 f,
                 "\n{pad} |\n{n} | {}\n{pad} | {lead}{}",
-                s.line_text,
-                "^".repeat(s.width)
+                line.join("\t"),
+                "^".repeat(width)
             )?;
         }
         if let Some(h) = &self.hint {
-            write!(f, "\n  = hint: {h}")?;
+            write!(f, "\n  = hint: {}", text(h))?;
         }
         Ok(())
     }
@@ -278,7 +321,9 @@ impl Diagnostics {
     pub fn sort(&mut self) {
         self.0.sort_by(|a, b| {
             a.severity.cmp(&b.severity).then_with(|| {
-                let key = |d: &Diagnostic| d.location().map(|l| (l.file.clone(), l.pos));
+                fn key(d: &Diagnostic) -> Option<(&Path, Pos)> {
+                    d.location().map(|l| (l.file.as_path(), l.pos))
+                }
                 key(a).cmp(&key(b))
             })
         });
@@ -304,6 +349,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn hidden_characters_in_the_quoted_line_are_escaped_and_the_caret_follows() {
+        let f = SourceFile::new("a.pim.hcl".into(), "\tx = \"\u{1b}[31m\" + nope\n".into());
+        let start = f.text.find("nope").unwrap();
+        let d = Diagnostic::error("unknown \"\u{1b}\"").at(&f, start..start + 4);
+        assert_eq!(
+            d.to_string(),
+            "a.pim.hcl:1:16: error: unknown \"\\u{1b}\"\n  |\n1 | \tx = \"\\u{1b}[31m\" + nope\n  | \t                   ^^^^"
+        );
+    }
+
+    #[test]
     fn renders_with_caret() {
         let f = SourceFile::new("a.pim.hcl".into(), "x {\n  role = \"Nope\"\n}\n".into());
         let start = f.text.find("\"Nope\"").unwrap();
@@ -316,5 +372,14 @@ mod tests {
         );
         assert_eq!(f.position(0), Pos { line: 1, col: 1 });
         assert_eq!(f.position(f.text.len()), Pos { line: 4, col: 1 });
+        for offset in 0..=f.text.len() {
+            assert_eq!(f.offset(f.position(offset)), offset);
+        }
+        assert_eq!(
+            f.offset(Pos { line: 1, col: 99 }),
+            4,
+            "past the end of a line"
+        );
+        assert_eq!(f.offset(Pos { line: 9, col: 1 }), f.text.len());
     }
 }

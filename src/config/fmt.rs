@@ -5,8 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use super::FILE_SUFFIX;
-
 #[derive(Debug, thiserror::Error)]
 pub enum FmtError {
     #[error("cannot read {path}: {source}")]
@@ -14,6 +12,8 @@ pub enum FmtError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    File(#[from] super::read::ReadError),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -33,26 +33,13 @@ pub enum FmtError {
 /// Formats every configuration file of `dir`. Returns the files that were
 /// (with `write`) or would be (without) changed.
 pub fn format_dir(dir: &Path, write: bool) -> Result<Vec<PathBuf>, FmtError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| FmtError::Read {
+    let paths = super::read::config_paths(dir).map_err(|source| FmtError::Read {
         path: dir.to_path_buf(),
         source,
     })?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(FILE_SUFFIX))
-        })
-        .collect();
-    paths.sort();
     let mut changed = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path).map_err(|source| FmtError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let text = super::read::read_text(&path)?;
         let formatted = format_source(&text).map_err(|e| e.with_path(&path))?;
         if formatted != text {
             if write {

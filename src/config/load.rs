@@ -13,6 +13,7 @@ use hcl::edit::structure::{Attribute, Block, Body, Structure};
 
 use super::diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
 use super::eval::{Reference, Scope, references, type_name};
+use super::read;
 use super::schema::{self, BlockSchema, Labels};
 use super::unclosed;
 use super::{
@@ -26,6 +27,10 @@ use crate::model::{
     Scope as DirScope, Ticket, closest_builtin_roles,
 };
 use crate::model::{closest_names, find_builtin_role};
+use crate::render::escape;
+
+const HIDDEN_HINT: &str = "names and for_each keys become addresses shown in plans and kept in state; \
+     remove the control characters (newlines, tabs, escapes, direction overrides)";
 
 /// Entra's upper bound on a single activation.
 const MAX_ACTIVATION: IsoDuration = IsoDuration::hours(8);
@@ -132,8 +137,8 @@ impl<'o> Loader<'o> {
     }
 
     fn read_dir(&mut self, dir: &Path) -> Vec<(PathBuf, String)> {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(e) => e,
+        let paths = match read::config_paths(dir) {
+            Ok(p) => p,
             Err(e) => {
                 self.diags.push(Diagnostic::error(format!(
                     "cannot read directory {}: {e}",
@@ -142,17 +147,6 @@ impl<'o> Loader<'o> {
                 return Vec::new();
             }
         };
-        let mut paths: Vec<PathBuf> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| {
-                p.is_file()
-                    && p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.ends_with(FILE_SUFFIX))
-            })
-            .collect();
-        paths.sort();
         if paths.is_empty() {
             self.diags.push(
                 Diagnostic::error(format!("no *{FILE_SUFFIX} files in {}", dir.display()))
@@ -161,15 +155,23 @@ impl<'o> Loader<'o> {
         }
         let mut out = Vec::new();
         for path in paths {
-            match std::fs::read_to_string(&path) {
+            match read::read_text(&path) {
                 Ok(t) => out.push((path, t)),
-                Err(e) => self.diags.push(Diagnostic::error(format!(
-                    "cannot read {}: {e}",
-                    path.display()
-                ))),
+                Err(e) => self.read_error(&e, ""),
             }
         }
         out
+    }
+
+    /// A file that could not be read: an error naming it, never a file skipped.
+    fn read_error(&mut self, e: &read::ReadError, what: &str) {
+        let mut d = Diagnostic::error(format!(
+            "cannot read {what}{}: {}",
+            e.path.display(),
+            e.reason
+        ));
+        d.hint = e.hint().map(String::from);
+        self.diags.push(d);
     }
 
     fn parse(&mut self, sources: Vec<(PathBuf, String)>) -> Vec<Parsed> {
@@ -323,6 +325,19 @@ impl<'o> Loader<'o> {
                 Labels::One(what) => Some(format!("write {name} \"<{what}>\" {{ … }}")),
                 Labels::None => Some(format!("write {name} {{ … }}")),
             };
+            return None;
+        }
+        // Labels name what plans, state and logs show.
+        if let Some(label) = b.labels.iter().find(|l| escape::has_hidden(l.as_str())) {
+            self.error(
+                file,
+                span_of(label),
+                format!(
+                    "the label {} of \"{name}\" holds a control character",
+                    escape::quoted(label.as_str())
+                ),
+            )
+            .hint = Some(HIDDEN_HINT.into());
             return None;
         }
         let mut seen: HashMap<&str, Range<usize>> = HashMap::new();
@@ -573,13 +588,10 @@ impl<'o> Loader<'o> {
     }
 
     fn var_file(&mut self, path: &Path) -> Vec<(String, Value)> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match read::read_text(path) {
             Ok(t) => t,
             Err(e) => {
-                self.diags.push(Diagnostic::error(format!(
-                    "cannot read var file {}: {e}",
-                    path.display()
-                )));
+                self.read_error(&e, "var file ");
                 return Vec::new();
             }
         };
@@ -971,7 +983,9 @@ impl<'o> Loader<'o> {
             if let Some(k) = &key {
                 address = address.with_key(k.clone());
             }
-            let before = self.diags.errors().count();
+            // Only this instance's diagnostics: counting all of them per
+            // instance would make a file with many errors quadratic.
+            let before = self.diags.0.len();
             let mut b = Fields::new(self, item, s, Some(has_for_each));
             let principal = b.principal("principal", true);
             let role_name = b.required_string("role");
@@ -1024,7 +1038,7 @@ impl<'o> Loader<'o> {
                         .into(),
                 );
             }
-            if self.diags.errors().count() > before {
+            if self.diags.0[before..].iter().any(Diagnostic::is_error) {
                 continue;
             }
             let (Some(principal), Some(role), Some(schedule)) = (principal, role, schedule) else {
@@ -1069,6 +1083,7 @@ impl<'o> Loader<'o> {
         match v {
             Value::Array(items) => {
                 let mut out: Vec<(String, Value)> = Vec::new();
+                let mut seen: HashSet<String> = HashSet::new();
                 for it in items {
                     let Value::String(s) = &it else {
                         self.error(
@@ -1079,7 +1094,10 @@ impl<'o> Loader<'o> {
                         .hint = Some(hint.into());
                         return None;
                     };
-                    if out.iter().any(|(k, _)| k == s) {
+                    if !self.visible_key(file, &span, s) {
+                        return None;
+                    }
+                    if !seen.insert(s.clone()) {
                         self.error(file, span.clone(), format!("for_each lists \"{s}\" twice"))
                             .hint = Some("wrap the list in toset(…) to drop duplicates".into());
                         return None;
@@ -1088,7 +1106,12 @@ impl<'o> Loader<'o> {
                 }
                 Some(out)
             }
-            Value::Object(map) => Some(map.into_iter().collect()),
+            Value::Object(map) => {
+                if map.keys().any(|k| !self.visible_key(file, &span, k)) {
+                    return None;
+                }
+                Some(map.into_iter().collect())
+            }
             other => {
                 self.error(
                     file,
@@ -1099,6 +1122,24 @@ impl<'o> Loader<'o> {
                 None
             }
         }
+    }
+
+    /// A `for_each` key becomes part of an address, printed in plans and
+    /// kept in state: it must not hold control characters.
+    fn visible_key(&mut self, file: &SourceFile, span: &Range<usize>, key: &str) -> bool {
+        if !escape::has_hidden(key) {
+            return true;
+        }
+        self.error(
+            file,
+            span.clone(),
+            format!(
+                "the for_each key {} holds a control character",
+                escape::quoted(key)
+            ),
+        )
+        .hint = Some(HIDDEN_HINT.into());
+        false
     }
 
     fn check_refs_scoped(
@@ -1367,21 +1408,11 @@ fn hash_config(files: &[Parsed], vars: &hcl::Map<String, Value>) -> String {
 }
 
 fn offset_of(file: &SourceFile, at: &Location) -> usize {
-    offset_at(file, at.pos.line, at.pos.col)
+    file.offset(at.pos)
 }
 
 fn offset_at(file: &SourceFile, line: usize, col: usize) -> usize {
-    let mut offset = 0;
-    for (i, l) in file.text.split_inclusive('\n').enumerate() {
-        if i + 1 == line {
-            return offset
-                + l.char_indices()
-                    .nth(col.saturating_sub(1))
-                    .map_or(l.len(), |(o, _)| o);
-        }
-        offset += l.len();
-    }
-    offset
+    file.offset(super::Pos { line, col })
 }
 
 /// Values given on the command line or in the environment: HCL literals

@@ -8,6 +8,7 @@ mod diagnostic;
 mod eval;
 pub mod fmt;
 mod load;
+pub mod read;
 pub mod schema;
 mod unclosed;
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::model::AssignmentKind;
 use crate::plan::{Action, Plan, Reason, Step};
+use crate::render::escape::{self, text};
 use crate::snapshot::Current;
 use crate::state::StateFile;
 
@@ -217,7 +218,7 @@ pub fn render_text(r: &DriftReport) -> String {
     };
     let mut out = String::new();
     for (role, d) in &r.roles {
-        let _ = writeln!(out, "{role}:");
+        let _ = writeln!(out, "{}:", text(role));
         for a in &d.added {
             let end = a.end.map_or_else(
                 || "permanent".to_string(),
@@ -226,7 +227,7 @@ pub fn render_text(r: &DriftReport) -> String {
             let via = a
                 .request_id
                 .as_deref()
-                .map(|id| format!(", request {id}"))
+                .map(|id| format!(", request {}", text(id)))
                 .unwrap_or_default();
             let fate = if a.will_be_removed {
                 " (exclusive role: apply removes it)"
@@ -237,17 +238,18 @@ pub fn render_text(r: &DriftReport) -> String {
                 out,
                 "  + {} {} at {} since {}, {end}{via}{fate}",
                 a.kind,
-                a.principal,
-                a.scope,
+                text(&a.principal),
+                text(&a.scope),
                 day(&a.since)
             );
         }
         for c in &d.changed {
-            let _ = writeln!(out, "  ~ {} {}", c.address, c.what);
+            let _ = writeln!(out, "  ~ {} {}", text(&c.address), c.what);
             for (k, v) in &c.after {
                 match c.before.get(k) {
                     Some(b) if b != v => {
-                        let _ = writeln!(out, "      {k}: {b} (declared {v})");
+                        let _ =
+                            writeln!(out, "      {}: {} (declared {})", text(k), text(b), text(v));
                     }
                     _ => {}
                 }
@@ -257,11 +259,20 @@ pub fn render_text(r: &DriftReport) -> String {
             let _ = writeln!(
                 out,
                 "  ~ {}: {} (pim applied {}) [{}]",
-                p.setting, p.now, p.applied, p.rule
+                text(&p.setting),
+                text(&p.now),
+                text(&p.applied),
+                text(&p.rule)
             );
         }
         for e in &d.expiring {
-            let _ = writeln!(out, "  ⟳ {} ({}) ends {}", e.address, e.principal, e.end);
+            let _ = writeln!(
+                out,
+                "  ⟳ {} ({}) ends {}",
+                text(&e.address),
+                text(&e.principal),
+                text(&e.end)
+            );
         }
         out.push('\n');
     }
@@ -293,15 +304,17 @@ pub fn render_markdown(r: &DriftReport) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} |",
-            role.replace('|', "\\|"),
+            escape::markdown(role),
             d.added.len(),
             d.changed.len(),
             d.policy.len(),
             d.expiring.len()
         );
     }
-    out.push_str("\n```\n");
-    out.push_str(&render_text(r));
-    out.push_str("```\n");
+    // render_text escapes every value, and the fence outlasts any
+    // backticks left in them.
+    let body = render_text(r);
+    let fence = escape::fence(&body);
+    let _ = write!(out, "\n{fence}\n{body}{fence}\n");
     out
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::escape::{self, code_span, html, markdown};
 use super::summary_line;
 use crate::plan::{Action, Change, Plan};
 
@@ -21,18 +22,15 @@ fn icon(a: Action) -> &'static str {
     }
 }
 
-/// Escapes text for a Markdown table cell.
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
-
 fn details(c: &Change) -> String {
     let mut out = String::new();
+    // Inside the code block: only hidden characters need escaping, and the
+    // fence is chosen once the block is written.
     let _ = writeln!(
         out,
         "{} {} ({}, {})",
         c.action.symbol(),
-        c.address,
+        escape::text(&c.address.to_string()),
         c.action,
         c.reason.describe()
     );
@@ -48,12 +46,14 @@ fn details(c: &Change) -> String {
             names.push(&a.name);
         }
     }
-    for n in names {
-        let line = match (find(&c.before, n), find(&c.after, n)) {
-            (Some(b), Some(a)) if a == b => format!("    {n} = {a:?}"),
-            (Some(b), Some(a)) => format!("-   {n} = {b:?}\n+   {n} = {a:?}"),
-            (None, Some(a)) => format!("+   {n} = {a:?}"),
-            (Some(b), None) => format!("-   {n} = {b:?}"),
+    for name in names {
+        let n = escape::text(name);
+        let q = |v: &str| escape::quoted(v);
+        let line = match (find(&c.before, name), find(&c.after, name)) {
+            (Some(b), Some(a)) if a == b => format!("    {n} = {}", q(&a)),
+            (Some(b), Some(a)) => format!("-   {n} = {}\n+   {n} = {}", q(&b), q(&a)),
+            (None, Some(a)) => format!("+   {n} = {}", q(&a)),
+            (Some(b), None) => format!("-   {n} = {}", q(&b)),
             (None, None) => continue,
         };
         let _ = writeln!(out, "{line}");
@@ -67,15 +67,18 @@ pub fn plan_markdown(plan: &Plan) -> String {
     let _ = writeln!(head, "**{}**\n", summary_line(&plan.summary));
     // Refusals lead: a reviewer must not take the plan for one to apply.
     for r in &plan.refusals {
-        let at = r
-            .origin
-            .as_ref()
-            .map_or_else(String::new, |l| format!(" (`{}`)", cell(&l.to_string())));
+        let at = r.origin.as_ref().map_or_else(String::new, |l| {
+            format!(" ({})", code_span(&l.to_string(), false))
+        });
         let hint = r
             .hint
             .as_ref()
-            .map_or_else(String::new, |h| format!(" {}", cell(h)));
-        let _ = writeln!(head, "> ⛔ **Refused:** {}{at}.{hint}", cell(&r.message));
+            .map_or_else(String::new, |h| format!(" {}", markdown(h)));
+        let _ = writeln!(
+            head,
+            "> ⛔ **Refused:** {}{at}.{hint}",
+            markdown(&r.message)
+        );
     }
     if !plan.refusals.is_empty() {
         head.push('\n');
@@ -95,18 +98,18 @@ pub fn plan_markdown(plan: &Plan) -> String {
             }
             let _ = writeln!(
                 head,
-                "| {} | {} | `{}` | {} | {} |",
+                "| {} | {} | {} | {} | {} |",
                 icon(c.action),
                 c.action,
-                cell(&c.address.to_string()),
-                cell(&c.role),
+                code_span(&c.address.to_string(), true),
+                markdown(&c.role),
                 c.reason.describe()
             );
         }
         head.push('\n');
     }
     for w in &plan.warnings {
-        let _ = writeln!(head, "> ⚠️ {}", cell(w));
+        let _ = writeln!(head, "> ⚠️ {}", markdown(w));
     }
     if !plan.warnings.is_empty() {
         head.push('\n');
@@ -119,17 +122,17 @@ pub fn plan_markdown(plan: &Plan) -> String {
     }
     for (role, changes) in by_role {
         let n = changes.len();
-        let mut s = format!(
-            "<details><summary>{} ({n} change{})</summary>\n\n```diff\n",
-            cell(role),
-            if n == 1 { "" } else { "s" }
-        );
+        let mut body = String::new();
         for c in changes {
-            s.push_str(&details(c));
-            s.push('\n');
+            body.push_str(&details(c));
+            body.push('\n');
         }
-        s.push_str("```\n\n</details>\n\n");
-        sections.push(s);
+        let fence = escape::fence(&body);
+        sections.push(format!(
+            "<details><summary>{} ({n} change{})</summary>\n\n{fence}diff\n{body}{fence}\n\n</details>\n\n",
+            html(role),
+            if n == 1 { "" } else { "s" }
+        ));
     }
     if !plan.unmanaged.is_empty() {
         let mut s = format!(
@@ -145,9 +148,9 @@ pub fn plan_markdown(plan: &Plan) -> String {
                 s,
                 "| {} | {} | {} | {} | {end} |",
                 u.kind,
-                cell(&u.principal),
-                cell(&u.role),
-                cell(&u.scope)
+                markdown(&u.principal),
+                markdown(&u.role),
+                markdown(&u.scope)
             );
         }
         s.push_str("\n</details>\n\n");

@@ -4,6 +4,7 @@
 //! decision is already in the plan.
 
 mod colour;
+pub mod escape;
 mod json;
 mod markdown;
 mod text;
@@ -12,7 +13,7 @@ pub use json::{plan_json, plan_json_errors};
 pub use markdown::{MARKDOWN_LIMIT, plan_markdown};
 pub use text::plan_text;
 
-use crate::plan::Summary;
+use crate::plan::{Refusal, Summary};
 
 /// `Plan: 3 to create, 1 to update, 1 to renew, 2 to remove, 2 policies to update.`
 pub fn summary_line(s: &Summary) -> String {
@@ -50,8 +51,24 @@ pub fn summary_line(s: &Summary) -> String {
 /// Writes a value the way HCL would: strings quoted, booleans and lists bare.
 fn quote(v: &str) -> String {
     if matches!(v, "true" | "false") || (v.starts_with('[') && v.ends_with(']')) {
-        v.to_string()
+        escape::text(v).into_owned()
     } else {
-        format!("{v:?}")
+        escape::quoted(v)
     }
+}
+
+/// A refusal as a terminal shows it: `file:line:col: message`, then its
+/// hint on a line of its own; each part escaped.
+pub fn refusal_text(r: &Refusal) -> String {
+    let mut out = String::new();
+    if let Some(at) = &r.origin {
+        out.push_str(&escape::text(&at.to_string()));
+        out.push_str(": ");
+    }
+    out.push_str(&escape::text(&r.message));
+    if let Some(h) = &r.hint {
+        out.push_str("\n  = hint: ");
+        out.push_str(&escape::text(h));
+    }
+    out
 }

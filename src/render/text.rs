@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 
 use super::colour::{ActionColour as _, Colour};
-use super::{quote, summary_line};
+use super::escape;
+use super::{quote, refusal_text, summary_line};
 use crate::plan::{Action, Attr, Change, Plan};
 
 const RESET: &str = "\x1b[0m";
@@ -53,34 +54,34 @@ pub fn plan_text(plan: &Plan, colour: bool) -> String {
     }
     if !plan.unmanaged.is_empty() {
         o.line(&o.bold("Unmanaged grants (neither declared nor in state; left as they are):"));
-        let width = plan
+        let shown: Vec<_> = plan
             .unmanaged
             .iter()
-            .map(|u| u.principal.chars().count())
-            .max()
-            .unwrap_or(0);
-        let role_width = plan
-            .unmanaged
-            .iter()
-            .map(|u| u.role.chars().count())
-            .max()
-            .unwrap_or(0);
-        for u in &plan.unmanaged {
+            .map(|u| {
+                (
+                    u,
+                    escape::text(&u.principal),
+                    escape::text(&u.role),
+                    escape::text(&u.scope),
+                )
+            })
+            .collect();
+        let width = shown.iter().map(|s| s.1.chars().count()).max().unwrap_or(0);
+        let role_width = shown.iter().map(|s| s.2.chars().count()).max().unwrap_or(0);
+        for (u, principal, role, scope) in &shown {
             let end = u.end.map_or_else(
                 || "permanent".to_string(),
                 |t| format!("until {}", t.format("%Y-%m-%d")),
             );
             let kind = format!("{:<8}", u.kind.to_string());
-            let line = format!(
-                "  {kind} {:<width$}  {:<role_width$}  at {}  {end}",
-                u.principal, u.role, u.scope
-            );
+            let line =
+                format!("  {kind} {principal:<width$}  {role:<role_width$}  at {scope}  {end}");
             o.line(line.trim_end());
         }
         o.line("");
     }
     for w in &plan.warnings {
-        let text = format!("Warning: {w}");
+        let text = format!("Warning: {}", escape::text(w));
         o.line(&o.paint(Colour::Yellow, &text));
     }
     if !plan.warnings.is_empty() {
@@ -91,7 +92,7 @@ pub fn plan_text(plan: &Plan, colour: bool) -> String {
     if !plan.refusals.is_empty() {
         o.line("");
         for r in &plan.refusals {
-            let text = format!("Refused: {r}");
+            let text = format!("Refused: {}", refusal_text(r));
             o.line(&o.paint(Colour::Red, &text));
         }
         o.line("");
@@ -104,21 +105,20 @@ pub fn plan_text(plan: &Plan, colour: bool) -> String {
 }
 
 fn change(o: &mut Out, c: &Change) {
-    let why = format!(
-        "# {} {} ({})",
-        c.address,
-        c.action.verb(),
-        c.reason.describe()
-    );
+    let address = c.address.to_string();
+    let address = escape::text(&address);
+    let why = format!("# {address} {} ({})", c.action.verb(), c.reason.describe());
     o.line(&format!("  {}", o.bold(&why)));
     if let Some(at) = &c.origin {
-        o.line(&format!("  # declared at {at}"));
+        o.line(&format!(
+            "  # declared at {}",
+            escape::text(&at.to_string())
+        ));
     }
     let sym = c.action.symbol().to_string();
     o.line(&format!(
-        "  {} {} {{",
+        "  {} {address} {{",
         o.paint(c.action.colour(), &sym),
-        c.address
     ));
     let rows = rows(c);
     let width = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
@@ -160,15 +160,25 @@ fn rows(c: &Change) -> Vec<(Option<Action>, String, String)> {
     }
     names
         .into_iter()
-        .map(|n| match (find(&c.before, &n), find(&c.after, &n)) {
-            (None, Some(a)) if c.action == Action::Create => (Some(Action::Create), n, quote(&a)),
-            (Some(b), None) if c.action == Action::Remove => (Some(Action::Remove), n, quote(&b)),
-            (Some(b), Some(a)) if a == b => (None, n, quote(&a)),
-            (Some(b), Some(a)) => (Some(Action::Update), n, diff_value(&b, &a)),
-            (None, Some(a)) => (Some(Action::Create), n, quote(&a)),
-            (Some(b), None) => (Some(Action::Remove), n, quote(&b)),
-            (None, None) => (None, n, String::new()),
+        .map(|n| {
+            let shown = escape::text(&n).into_owned();
+            (n, shown)
         })
+        .map(
+            |(n, shown)| match (find(&c.before, &n), find(&c.after, &n)) {
+                (None, Some(a)) if c.action == Action::Create => {
+                    (Some(Action::Create), shown, quote(&a))
+                }
+                (Some(b), None) if c.action == Action::Remove => {
+                    (Some(Action::Remove), shown, quote(&b))
+                }
+                (Some(b), Some(a)) if a == b => (None, shown, quote(&a)),
+                (Some(b), Some(a)) => (Some(Action::Update), shown, diff_value(&b, &a)),
+                (None, Some(a)) => (Some(Action::Create), shown, quote(&a)),
+                (Some(b), None) => (Some(Action::Remove), shown, quote(&b)),
+                (None, None) => (None, shown, String::new()),
+            },
+        )
         .collect()
 }
 
@@ -184,10 +194,10 @@ fn diff_value(before: &str, after: &str) -> String {
             similar::ChangeTag::Insert => '+',
             similar::ChangeTag::Equal => ' ',
         };
-        let _ = write!(out, "            {sign} {}", change.value());
-        if !change.value().ends_with('\n') {
-            out.push('\n');
-        }
+        // Each line's own characters are escaped; only the line breaks the
+        // diff is made of stay.
+        let line = change.value().strip_suffix('\n').unwrap_or(change.value());
+        let _ = writeln!(out, "            {sign} {}", escape::text(line));
     }
     out.push_str("        EOT");
     out

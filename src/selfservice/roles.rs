@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::graph::{Graph, Instance, Me};
 use crate::model::AssignmentKind;
+use crate::render::escape::text;
 use crate::snapshot::{ActiveType, MemberType};
 
 use super::error::human;
@@ -163,6 +164,12 @@ fn when(t: Option<DateTime<Utc>>) -> String {
 
 /// A plain table of rows; the last column is not padded.
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    // Cells hold the tenant's names: escaped before they are measured.
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| text(c).into_owned()).collect())
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -196,6 +203,7 @@ pub fn render_my_roles_text(r: &MyRoles) -> String {
         Some(upn) => format!("{} <{upn}>", r.principal.display_name),
         None => r.principal.display_name.clone(),
     };
+    let who = text(&who);
     let mut out = format!(
         "Roles of {who}, as of {} UTC\n",
         r.as_of.format("%Y-%m-%d %H:%M")
