@@ -33,8 +33,8 @@ pub enum Reason {
     LinkLoop,
     #[error("it is {0}, not a regular file")]
     NotAFile(&'static str),
-    #[error("it is larger than {} MiB", MAX_FILE_SIZE / (1024 * 1024))]
-    TooLarge,
+    #[error("it is larger than {} MiB", .0 / (1024 * 1024))]
+    TooLarge(u64),
 }
 
 impl ReadError {
@@ -45,7 +45,7 @@ impl ReadError {
             Reason::DanglingLink(_) | Reason::LinkLoop | Reason::NotAFile(_) => Some(
                 "configuration and var files must be regular files (a symbolic link to one is followed); fix or remove it",
             ),
-            Reason::TooLarge => Some("split the configuration into several *.pim.hcl files"),
+            Reason::TooLarge(_) => Some("split the configuration into several *.pim.hcl files"),
         }
     }
 }
@@ -71,13 +71,19 @@ pub fn config_paths(dir: &Path) -> io::Result<Vec<PathBuf>> {
 
 /// Reads a configuration or var file as text.
 pub fn read_text(path: &Path) -> Result<String, ReadError> {
-    read(path).map_err(|reason| ReadError {
+    read_text_limited(path, MAX_FILE_SIZE)
+}
+
+/// Reads any file pim takes as input (a saved plan, a state file) the same
+/// way, up to `max` bytes.
+pub fn read_text_limited(path: &Path, max: u64) -> Result<String, ReadError> {
+    read(path, max).map_err(|reason| ReadError {
         path: path.to_path_buf(),
         reason,
     })
 }
 
-fn read(path: &Path) -> Result<String, Reason> {
+fn read(path: &Path, max: u64) -> Result<String, Reason> {
     // The type is checked before opening: opening a FIFO for reading
     // blocks until something writes to it.
     let meta = match std::fs::metadata(path) {
@@ -93,17 +99,17 @@ fn read(path: &Path) -> Result<String, Reason> {
         Err(e) => return Err(Reason::Io(e)),
     };
     check_type(&meta)?;
-    if meta.len() > MAX_FILE_SIZE {
-        return Err(Reason::TooLarge);
+    if meta.len() > max {
+        return Err(Reason::TooLarge(max));
     }
     let file = open(path)?;
     // The path may have been replaced since it was looked at: what counts
     // is what was opened.
     check_type(&file.metadata()?)?;
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_SIZE {
-        return Err(Reason::TooLarge);
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(Reason::TooLarge(max));
     }
     String::from_utf8(bytes).map_err(|_| {
         Reason::Io(io::Error::new(
@@ -163,7 +169,7 @@ mod tests {
         // Sparse: no disk used, and never read.
         f.set_len(MAX_FILE_SIZE + 1).unwrap();
         let e = read_text(&path).unwrap_err();
-        assert!(matches!(e.reason, Reason::TooLarge), "{e}");
+        assert!(matches!(e.reason, Reason::TooLarge(_)), "{e}");
         f.set_len(3).unwrap();
         assert_eq!(read_text(&path).unwrap(), "\0\0\0");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -9,6 +9,10 @@ use super::{PLAN_FORMAT_VERSION, Plan};
 /// Marks a file as a pim plan, so `pim apply state.json` fails clearly.
 const KIND: &str = "pim-plan";
 
+/// The largest plan file read: a plan of every grant of a very large tenant
+/// (100,000 changes at a few kilobytes each) fits well within it.
+const MAX_PLAN_FILE: u64 = 1024 * 1024 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum PlanFileError {
     #[error("cannot read plan file {path}: {source}")]
@@ -74,10 +78,14 @@ pub fn write(path: &Path, plan: &Plan) -> Result<(), PlanFileError> {
 
 /// Reads a saved plan, refusing one whose bytes are not as written.
 pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
-    let bytes = std::fs::read(path).map_err(|source| PlanFileError::Read {
-        path: path.to_path_buf(),
-        source,
+    // As configuration is read: a FIFO must not block, a device not fill memory.
+    let text = crate::config::read::read_text_limited(path, MAX_PLAN_FILE).map_err(|e| {
+        PlanFileError::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e.reason.to_string()),
+        }
     })?;
+    let bytes = text.into_bytes();
     let not_a_plan = |reason: String| PlanFileError::NotAPlan {
         path: path.to_path_buf(),
         reason,
@@ -156,6 +164,21 @@ mod tests {
         longer.push(b'\n');
         std::fs::write(&flipped, &longer).unwrap();
         assert!(read(&flipped).is_err(), "a trailing byte was accepted");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let dir = std::env::temp_dir().join(format!("pim-planfifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("plan.bin");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only reads it.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read(&fifo).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
