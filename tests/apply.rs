@@ -2,7 +2,7 @@
 //! idempotent re-runs, failures that stop later phases, and state saved
 //! after every confirmed step.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -2,7 +2,7 @@
 //! groups, service principals, administrative units; unknown and ambiguous
 //! names as diagnostics at the config line, with candidates.
 
-mod graph_common;
+use crate::graph_common;
 
 use std::path::PathBuf;
 

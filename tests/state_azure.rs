@@ -2,7 +2,7 @@
 //! started by each test on a free loopback port (from `npm ci`'s
 //! node_modules) and killed when the test ends.
 
-mod cli_common;
+use crate::cli_common;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;

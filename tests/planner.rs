@@ -1,0 +1,20 @@
+//! The library's stages on their own: configuration, planning, apply
+//! against a fake tenant, drift, baseline checks and the JSON schemas.
+
+#[path = "common/mod.rs"]
+mod common;
+
+#[path = "apply.rs"]
+mod apply;
+#[path = "check.rs"]
+mod check;
+#[path = "config.rs"]
+mod config;
+#[path = "config_fuzz.rs"]
+mod config_fuzz;
+#[path = "drift.rs"]
+mod drift;
+#[path = "plan.rs"]
+mod plan;
+#[path = "schema.rs"]
+mod schema;
