@@ -489,7 +489,7 @@ fn apply_command(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     rt.block_on(async {
         // The lock comes first: a second run stops here, before it signs in
         // or starts anything.
-        let backend = Arc::new(run::backend(&desired)?);
+        let backend = run::backend(&desired)?;
         let lock = Arc::new(run::lock(&backend, "apply").await?);
         let result = apply_locked(args, &desired, &opts, &backend, &lock).await;
         let unlocked = match Arc::try_unwrap(lock) {
@@ -755,21 +755,31 @@ fn state_command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
         let backend = run::backend(&desired)?;
         match &cmd {
             StateCommand::List(_) => {
-                for r in run::load_state(&backend).await?.map(|s| s.resources).unwrap_or_default() {
+                for r in run::load_state(&backend)
+                    .await?
+                    .map(|s| s.resources)
+                    .unwrap_or_default()
+                {
                     println!("{}", r.address);
                 }
             }
             StateCommand::Show { address, .. } => {
                 let address = parse_address(address)?;
-                let state = run::load_state(&backend).await?.unwrap_or_else(|| crate::state::StateFile::new(String::new()));
-                let r = state.get(&address).ok_or_else(|| anyhow::anyhow!("{address} is not in the state"))?;
+                let state = run::load_state(&backend)
+                    .await?
+                    .unwrap_or_else(|| crate::state::StateFile::new(String::new()));
+                let r = state
+                    .get(&address)
+                    .ok_or_else(|| anyhow::anyhow!("{address} is not in the state"))?;
                 println!("{}", serde_json::to_string_pretty(r)?);
             }
             StateCommand::Rm { address, .. } => {
                 let address = parse_address(address)?;
                 let lock = run::lock(&backend, "state rm").await?;
                 let result = async {
-                    let mut state = run::load_state(&backend).await?.ok_or_else(|| anyhow::anyhow!("there is no state yet"))?;
+                    let mut state = run::load_state(&backend)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("there is no state yet"))?;
                     let before = state.resources.len();
                     state.resources.retain(|r| r.address != address);
                     if state.resources.len() == before {
@@ -784,15 +794,10 @@ fn state_command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
                 run::unlock(lock).await?;
                 result?;
             }
-            StateCommand::Unlock { id, .. } => match &backend {
-                run::Backend::Azure(b) => {
-                    let info = b.force_unlock(id).await?;
-                    println!("Broke the lock held by {info}.");
-                }
-                run::Backend::Local(_) => {
-                    anyhow::bail!("local state is locked by the operating system and freed when pim exits; there is nothing to break");
-                }
-            },
+            StateCommand::Unlock { id, .. } => {
+                let info = backend.force_unlock(id).await?;
+                println!("Broke the lock held by {info}.");
+            }
         }
         Ok(ExitCode::SUCCESS)
     })

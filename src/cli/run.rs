@@ -9,14 +9,14 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
 
-use crate::config::{Desired, Diagnostics, StateSettings};
+use crate::config::{Desired, Diagnostics};
 use crate::emulator::{Emulator, EmulatorConfig, Tenant};
 use crate::graph::resolve::{self, Resolution};
 use crate::graph::{AuthMethod, Credentials, GraphSettings, HttpGraph, SecretString};
 use crate::model::{RoleRef, Scope};
 use crate::plan::{self, Basis, Plan, PlanOptions, Resolved};
 use crate::snapshot::{self, Current, ReadOptions};
-use crate::state::{AzureBackend, AzureSettings, LocalBackend, StateFile};
+use crate::state::{self, OpenOptions, StateFile};
 
 /// A connection to the tenant, and the emulator behind it when embedded.
 pub struct Session {
@@ -195,33 +195,18 @@ async fn read_tenant_all(
     Ok((resolved, current, diags))
 }
 
-/// Where the configuration keeps its state.
-pub enum Backend {
-    Local(LocalBackend),
-    Azure(Box<AzureBackend>),
-}
+/// Where the configuration keeps its state, whichever backend that is.
+pub type Backend = dyn crate::state::Backend;
 
-pub fn backend(desired: &Desired) -> anyhow::Result<Backend> {
-    Ok(match &desired.state {
-        StateSettings::Local { path } => Backend::Local(LocalBackend::new(path.clone())),
-        StateSettings::AzureRm {
-            account,
-            container,
-            blob,
-            endpoint,
-        } => {
-            let settings =
-                AzureSettings::from_env(account, container, blob, endpoint.clone(), None)?;
-            Backend::Azure(Box::new(AzureBackend::new(settings)?))
-        }
-    })
+pub use crate::state::Lock;
+
+/// The backend the configuration's `state` block names.
+pub fn backend(desired: &Desired) -> anyhow::Result<Arc<Backend>> {
+    Ok(state::open(&desired.state, OpenOptions::default())?)
 }
 
 pub async fn load_state(backend: &Backend) -> anyhow::Result<Option<StateFile>> {
-    Ok(match backend {
-        Backend::Local(b) => b.load()?,
-        Backend::Azure(b) => b.load().await?,
-    })
+    Ok(backend.load().await?)
 }
 
 /// Everything a plan was made from, for the commands that go on with it.
@@ -377,56 +362,31 @@ pub fn replan_saved(
     Ok(Ok(fresh))
 }
 
-/// A held state lock.
-pub enum Lock {
-    Local(crate::state::LocalLock),
-    Azure(crate::state::AzureLock),
-}
-
 pub async fn lock(backend: &Backend, operation: &str) -> anyhow::Result<Lock> {
-    Ok(match backend {
-        Backend::Local(b) => Lock::Local(b.lock(operation)?),
-        Backend::Azure(b) => Lock::Azure(b.lock(operation).await?),
-    })
+    Ok(backend.lock(operation).await?)
 }
 
 pub async fn unlock(lock: Lock) -> anyhow::Result<()> {
-    match lock {
-        Lock::Local(l) => drop(l),
-        Lock::Azure(l) => l.release().await?,
-    }
-    Ok(())
+    Ok(lock.release().await?)
 }
 
 /// Saves the state under the held lock.
 pub async fn save(backend: &Backend, lock: &Lock, state: &StateFile) -> anyhow::Result<()> {
-    match (backend, lock) {
-        (Backend::Local(b), _) => b.save(state)?,
-        (Backend::Azure(b), Lock::Azure(l)) => b.save(l, state).await?,
-        (Backend::Azure(_), Lock::Local(_)) => anyhow::bail!("the azurerm backend needs its lease"),
-    }
-    Ok(())
+    Ok(backend.save(lock, state).await?)
 }
 
 /// Saves state through the backend after every step, under the held lock.
 pub struct Sink {
-    pub backend: std::sync::Arc<Backend>,
-    pub lock: std::sync::Arc<Lock>,
+    pub backend: Arc<Backend>,
+    pub lock: Arc<Lock>,
 }
 
 impl crate::apply::StateSink for Sink {
     fn save(&self, state: &StateFile) -> Result<(), String> {
-        match (&*self.backend, &*self.lock) {
-            (Backend::Local(b), _) => b.save(state).map_err(|e| e.to_string()),
-            (Backend::Azure(b), Lock::Azure(l)) => {
-                // Apply saves from its blocking pool, where waiting is allowed.
-                tokio::runtime::Handle::current()
-                    .block_on(b.save(l, state))
-                    .map_err(|e| e.to_string())
-            }
-            (Backend::Azure(_), Lock::Local(_)) => {
-                Err("the azurerm backend needs its lease".into())
-            }
-        }
+        // Apply saves from its blocking pool, where waiting is allowed.
+        tokio::runtime::Handle::try_current()
+            .map_err(|e| e.to_string())?
+            .block_on(self.backend.save(&self.lock, state))
+            .map_err(|e| e.to_string())
     }
 }

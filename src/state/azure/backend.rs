@@ -6,13 +6,14 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 
 use super::AzureError;
 use super::client::{Blob, Call, etag};
 use super::lease::{AzureLock, LOCK_METADATA, encode_info};
 use super::settings::{AzureSettings, LeaseTiming};
-use crate::state::{StateError, StateFile};
+use crate::state::{Backend, HeldLock, Lock, LockInfo, StateError, StateFile};
 
 /// What pim last saw of the blob, for conditional writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,6 +234,43 @@ impl AzureBackend {
             }),
         );
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Backend for AzureBackend {
+    fn describe(&self) -> String {
+        self.location().to_string()
+    }
+
+    async fn load(&self) -> Result<Option<StateFile>, StateError> {
+        AzureBackend::load(self).await
+    }
+
+    async fn lock(&self, operation: &str) -> Result<Lock, StateError> {
+        AzureBackend::lock(self, operation).await.map(Lock::new)
+    }
+
+    async fn save(&self, lock: &Lock, state: &StateFile) -> Result<(), StateError> {
+        let lease = lock.downcast_ref::<AzureLock>().ok_or_else(|| {
+            AzureError::Config("a save needs the blob's lease, not another backend's lock".into())
+        })?;
+        AzureBackend::save(self, lease, state).await
+    }
+
+    async fn force_unlock(&self, id: &str) -> Result<LockInfo, StateError> {
+        AzureBackend::force_unlock(self, id).await
+    }
+}
+
+#[async_trait]
+impl HeldLock for AzureLock {
+    fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    async fn release(self: Box<Self>) -> Result<(), StateError> {
+        AzureLock::release(*self).await
     }
 }
 
