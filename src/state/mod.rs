@@ -1,11 +1,12 @@
 //! The state file: what pim manages, by address, with the Graph ids and the
 //! attributes last applied. This module owns the format; where the file
-//! lives (local disk, Azure Blob) and how it is locked are its backends.
+//! lives (local disk, Azure Blob) and how it is locked are [`Backend`]s.
 
 mod azure;
 mod local;
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -133,9 +134,15 @@ impl fmt::Debug for Lock {
 /// What opening a backend takes besides the `state` block.
 #[derive(Clone, Default)]
 pub struct OpenOptions {
+    /// The environment, as a map: where Blob state finds its key
+    /// (`AZURE_STORAGE_KEY`, `ARM_ACCESS_KEY`), SAS token
+    /// (`AZURE_STORAGE_SAS_TOKEN`) and `PIM_STORAGE_ENDPOINT`.
+    pub env: HashMap<String, String>,
     /// Entra ID sign-in for Blob state, used when neither a key nor a SAS
     /// token is set.
     pub sign_in: Option<Arc<dyn TokenSource>>,
+    /// A PEM file of extra trusted roots for the Blob endpoint.
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// The backend the `state` block names.
@@ -151,13 +158,19 @@ pub fn open(
             blob,
             endpoint,
         } => {
-            let settings = AzureSettings::from_env(
+            let mut settings = AzureSettings::from_vars(
                 account,
                 container,
                 blob,
                 endpoint.clone(),
                 options.sign_in,
+                &options.env,
             )?;
+            if let Some(path) = options.ca_cert {
+                let pem = std::fs::read_to_string(&path)
+                    .map_err(|source| StateError::Io { path, source })?;
+                settings.ca_pem = Some(pem);
+            }
             Arc::new(AzureBackend::new(settings)?)
         }
     })

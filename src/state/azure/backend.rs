@@ -84,6 +84,7 @@ impl AzureBackend {
             endpoint,
             auth,
             lease,
+            ca_pem,
         } = settings;
         let config = |m: String| StateError::from(AzureError::Config(m));
         let secs = lease.duration.as_secs();
@@ -97,7 +98,7 @@ impl AzureBackend {
                 "the lease must be renewed more often than it lasts".into(),
             ));
         }
-        let blob = Blob::new(account, container, &blob, endpoint, auth)?;
+        let blob = Blob::new(account, container, &blob, endpoint, auth, ca_pem.as_deref())?;
         Ok(AzureBackend {
             inner: Arc::new(Inner {
                 blob,

@@ -42,6 +42,7 @@ impl Blob {
         blob: &str,
         endpoint: Option<String>,
         auth: AzureAuth,
+        ca_pem: Option<&str>,
     ) -> Result<Self, StateError> {
         let config = |m: String| StateError::from(AzureError::Config(m));
 
@@ -135,7 +136,7 @@ impl Blob {
             AzureAuth::Token(_) => None,
         };
 
-        let tls = tls_config(base.scheme() == "https")?;
+        let tls = tls_config(base.scheme() == "https", ca_pem)?;
         let client = build_client(&tls, loopback)?;
         Ok(Blob {
             client,
@@ -207,9 +208,9 @@ impl Blob {
                 let t = source
                     .token(STORAGE_SCOPE)
                     .await
-                    .map_err(|source| AzureError::Token {
+                    .map_err(|e| AzureError::Token {
                         location: self.location.clone(),
-                        source,
+                        reason: chain(e.as_ref()),
                     })?;
                 authorization = Some(format!("Bearer {t}"));
             }
@@ -263,20 +264,10 @@ impl Blob {
     pub(super) fn transport(&self, operation: &'static str, e: reqwest::Error) -> StateError {
         // The URL may carry a SAS token.
         let e = e.without_url();
-        let mut detail = e.to_string();
-        let mut cause = std::error::Error::source(&e);
-        while let Some(c) = cause {
-            let text = c.to_string();
-            if !detail.contains(&text) {
-                detail.push_str(": ");
-                detail.push_str(&text);
-            }
-            cause = c.source();
-        }
         AzureError::Transport {
             location: self.location.clone(),
             operation,
-            detail: self.scrub(&detail),
+            detail: self.scrub(&chain(&e)),
         }
         .into()
     }
@@ -392,6 +383,17 @@ impl Failure {
                     code: c.to_string(),
                 }
             }
+            // What Azure Storage answers a token without a data role.
+            c @ "AuthorizationPermissionMismatch"
+                if self.status == StatusCode::FORBIDDEN
+                    && matches!(blob.auth, AzureAuth::Token(_)) =>
+            {
+                AzureError::Forbidden {
+                    location: blob.location.clone(),
+                    operation,
+                    code: c.to_string(),
+                }
+            }
             _ => AzureError::Http {
                 location: blob.location.clone(),
                 operation,
@@ -401,6 +403,21 @@ impl Failure {
             },
         }
     }
+}
+
+/// An error and its causes on one line, each said once.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut detail = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !detail.contains(&text) {
+            detail.push_str(": ");
+            detail.push_str(&text);
+        }
+        cause = c.source();
+    }
+    detail
 }
 
 fn xml_element(body: &str, name: &str) -> Option<String> {
@@ -417,9 +434,12 @@ pub(super) fn etag(h: &HeaderMap) -> Option<String> {
         .map(str::to_string)
 }
 
-/// rustls with the ring provider; the system's roots for https endpoints,
-/// none for loopback http (nothing to verify).
-fn tls_config(https: bool) -> Result<rustls::ClientConfig, StateError> {
+/// rustls with the ring provider; the system's roots and `extra_pem` for
+/// https endpoints, none for loopback http (nothing to verify).
+fn tls_config(https: bool, extra_pem: Option<&str>) -> Result<rustls::ClientConfig, StateError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+
     let config = |m: String| StateError::from(AzureError::Config(m));
     let mut roots = rustls::RootCertStore::empty();
     if https {
@@ -427,6 +447,21 @@ fn tls_config(https: bool) -> Result<rustls::ClientConfig, StateError> {
         for cert in found.certs {
             // A malformed system certificate is skipped, not fatal.
             let _ = roots.add(cert);
+        }
+        if let Some(pem) = extra_pem {
+            let mut added = 0;
+            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                let cert = cert.map_err(|e| {
+                    config(format!("the extra CA certificate is not valid PEM: {e}"))
+                })?;
+                roots
+                    .add(cert)
+                    .map_err(|e| config(format!("the extra CA certificate cannot be used: {e}")))?;
+                added += 1;
+            }
+            if added == 0 {
+                return Err(config("the extra CA file holds no PEM certificate".into()));
+            }
         }
         if roots.is_empty() {
             return Err(config(
@@ -462,4 +497,51 @@ fn build_client(tls: &rustls::ClientConfig, loopback: bool) -> Result<reqwest::C
         ))
         .into()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::state::{BoxError, TokenFuture, TokenSource};
+
+    #[test]
+    fn a_token_without_a_data_role_is_told_which_role() {
+        let source: Arc<dyn TokenSource> = Arc::new(|_: &str| -> TokenFuture<'static> {
+            Box::pin(async { Ok::<_, BoxError>("t".to_string()) })
+        });
+        let blob = Blob::new(
+            "acct".into(),
+            "pim".into(),
+            "pim.state.json",
+            Some("http://127.0.0.1:1/acct".into()),
+            AzureAuth::Token(source),
+            None,
+        )
+        .unwrap();
+        let refused = |code: &str| Failure {
+            status: StatusCode::FORBIDDEN,
+            code: Some(code.into()),
+            message: None,
+        };
+        let err = refused("AuthorizationPermissionMismatch").into_error(&blob, "read");
+        assert!(matches!(err, AzureError::Forbidden { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("Storage Blob Data Contributor"),
+            "{err}"
+        );
+        // A refused token is not a missing role.
+        let err = refused("AuthenticationFailed").into_error(&blob, "read");
+        assert!(
+            matches!(err, AzureError::Http { status: 403, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn an_extra_ca_must_be_a_certificate() {
+        let err = tls_config(true, Some("not a certificate")).unwrap_err();
+        assert!(err.to_string().contains("PEM"), "{err}");
+    }
 }

@@ -51,11 +51,22 @@ pub enum AzureError {
          or expired, perhaps by `pim state unlock`; nothing was written"
     )]
     LeaseLost { location: String, code: String },
-    #[error("{location}: could not get a token for Azure Storage: {source}")]
-    Token {
+    /// Entra ID sign-in failed; `reason` is the credential's whole cause chain.
+    #[error(
+        "{location}: could not get a token for Azure Storage: {reason}; sign in to Entra ID \
+         (--auth), or set AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN to use the account \
+         key or a SAS token instead"
+    )]
+    Token { location: String, reason: String },
+    /// Signed in, but the identity may not use the container's data.
+    #[error(
+        "{location}: {operation} was refused (HTTP 403 {code}): the signed-in identity needs \
+         the Storage Blob Data Contributor role on the container (or the account)"
+    )]
+    Forbidden {
         location: String,
-        #[source]
-        source: BoxError,
+        operation: &'static str,
+        code: String,
     },
     #[error(
         "{location} is locked with id {holder_id}, not {given}: {holder}; nothing was unlocked"

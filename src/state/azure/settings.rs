@@ -2,6 +2,7 @@
 //! account key, a SAS token, or Entra ID bearer tokens from a
 //! [`TokenSource`], never shown in Debug output or errors.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -81,7 +82,12 @@ impl AzureAuth {
     /// A key from `AZURE_STORAGE_KEY` or `ARM_ACCESS_KEY`, else a SAS token
     /// from `AZURE_STORAGE_SAS_TOKEN`, else `None` (use a token source).
     pub fn from_env() -> Option<AzureAuth> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// [`AzureAuth::from_env`] with the environment given as a map.
+    pub fn from_vars(env: &HashMap<String, String>) -> Option<AzureAuth> {
+        let var = |name: &str| env.get(name).filter(|v| !v.trim().is_empty());
         if let Some(key) = var("AZURE_STORAGE_KEY").or_else(|| var("ARM_ACCESS_KEY")) {
             return Some(AzureAuth::SharedKey(Secret::new(key.trim())));
         }
@@ -118,6 +124,9 @@ pub struct AzureSettings {
     pub endpoint: Option<String>,
     pub auth: AzureAuth,
     pub lease: LeaseTiming,
+    /// Extra trusted root certificates (PEM) for an https endpoint, beside
+    /// the system's: a TLS-inspecting proxy's, or a test's.
+    pub ca_pem: Option<String>,
 }
 
 impl AzureSettings {
@@ -134,6 +143,7 @@ impl AzureSettings {
             endpoint: None,
             auth,
             lease: LeaseTiming::default(),
+            ca_pem: None,
         }
     }
 
@@ -148,7 +158,20 @@ impl AzureSettings {
         endpoint: Option<String>,
         token: Option<Arc<dyn TokenSource>>,
     ) -> Result<Self, StateError> {
-        let auth = match (AzureAuth::from_env(), token) {
+        let env = std::env::vars().collect();
+        Self::from_vars(account, container, blob, endpoint, token, &env)
+    }
+
+    /// [`AzureSettings::from_env`] with the environment given as a map.
+    pub fn from_vars(
+        account: impl Into<String>,
+        container: impl Into<String>,
+        blob: impl Into<String>,
+        endpoint: Option<String>,
+        token: Option<Arc<dyn TokenSource>>,
+        env: &HashMap<String, String>,
+    ) -> Result<Self, StateError> {
+        let auth = match (AzureAuth::from_vars(env), token) {
             (Some(a), _) => a,
             (None, Some(t)) => AzureAuth::Token(t),
             (None, None) => {
@@ -161,10 +184,68 @@ impl AzureSettings {
             }
         };
         let mut s = AzureSettings::new(account, container, blob, auth);
-        s.endpoint = std::env::var("PIM_STORAGE_ENDPOINT")
-            .ok()
+        s.endpoint = env
+            .get("PIM_STORAGE_ENDPOINT")
             .filter(|e| !e.trim().is_empty())
+            .cloned()
             .or(endpoint);
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn settings(pairs: &[(&str, &str)], token: bool) -> Result<AzureSettings, StateError> {
+        let token = token.then(|| {
+            let t: Arc<dyn TokenSource> = Arc::new(|_: &str| -> TokenFuture<'static> {
+                Box::pin(async { Ok::<_, BoxError>("t".to_string()) })
+            });
+            t
+        });
+        AzureSettings::from_vars("acct", "pim", "s.json", None, token, &env(pairs))
+    }
+
+    #[test]
+    fn a_key_then_a_sas_then_entra_id() {
+        let s = settings(
+            &[
+                ("ARM_ACCESS_KEY", "a2V5"),
+                ("AZURE_STORAGE_SAS_TOKEN", "sv=1"),
+            ],
+            true,
+        );
+        assert!(matches!(s.unwrap().auth, AzureAuth::SharedKey(_)));
+        let s = settings(
+            &[
+                ("AZURE_STORAGE_SAS_TOKEN", "sv=1"),
+                ("AZURE_STORAGE_KEY", " "),
+            ],
+            true,
+        );
+        assert!(matches!(s.unwrap().auth, AzureAuth::Sas(_)));
+        let s = settings(
+            &[("PIM_STORAGE_ENDPOINT", "https://127.0.0.1:1/acct")],
+            true,
+        )
+        .unwrap();
+        assert!(matches!(s.auth, AzureAuth::Token(_)));
+        assert_eq!(s.endpoint.as_deref(), Some("https://127.0.0.1:1/acct"));
+    }
+
+    #[test]
+    fn no_key_sas_or_sign_in_says_what_to_set() {
+        let err = settings(&[], false).unwrap_err().to_string();
+        for what in ["AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN", "Entra ID"] {
+            assert!(err.contains(what), "{err}");
+        }
     }
 }
