@@ -7,6 +7,7 @@ mod client;
 mod lease;
 mod settings;
 mod sharedkey;
+mod tls;
 
 pub use backend::AzureBackend;
 pub use lease::AzureLock;
