@@ -3,18 +3,16 @@
 //! certificate authority that both it and Azurite serve TLS under.
 #![allow(dead_code)]
 
-use std::convert::Infallible;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
 };
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 /// What the storage service takes as the audience of its tokens.
 pub const STORAGE_AUDIENCE: &str = "https://storage.azure.com";
@@ -147,16 +145,9 @@ impl TokenEndpoint {
                     };
                     let (acceptor, app) = (acceptor.clone(), app.clone());
                     tokio::spawn(async move {
-                        let Ok(stream) = acceptor.accept(tcp).await else {
-                            return;
-                        };
-                        let service = hyper::service::service_fn(move |req| {
-                            let app = app.clone();
-                            async move { Ok::<_, Infallible>(app.answer(req).await) }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                            .await;
+                        if let Ok(stream) = acceptor.accept(tcp).await {
+                            app.serve(stream).await;
+                        }
                     });
                 }
             });
@@ -193,52 +184,70 @@ struct App {
 }
 
 impl App {
-    async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let path = format!("/{}/oauth2/v2.0/token", self.tenant);
-        if req.method() != hyper::Method::POST || req.uri().path() != path {
-            return json(
-                StatusCode::NOT_FOUND,
-                serde_json::json!({ "error": "not_found" }),
-            );
-        }
-        let body = match req.into_body().collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => return json(StatusCode::BAD_REQUEST, serde_json::json!({})),
+    /// One request per connection (`Connection: close`): enough for the
+    /// token requests of `azure_identity`.
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin>(&self, mut s: S) {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
         };
-        let form: std::collections::HashMap<String, String> =
-            url::form_urlencoded::parse(&body).into_owned().collect();
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let request_line = head.lines().next().unwrap_or_default().to_string();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while buf.len() < head_end + length {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let (status, body) = self.answer(&request_line, &buf[head_end..head_end + length]);
+        let reply = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = s.write_all(reply.as_bytes()).await;
+        let _ = s.shutdown().await;
+    }
+
+    fn answer(&self, request_line: &str, body: &[u8]) -> (&'static str, String) {
+        let expected = format!("POST /{}/oauth2/v2.0/token ", self.tenant);
+        if !request_line.starts_with(&expected) {
+            return ("404 Not Found", r#"{"error":"not_found"}"#.into());
+        }
+        let form: HashMap<String, String> =
+            url::form_urlencoded::parse(body).into_owned().collect();
         let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
         if field("grant_type") != "client_credentials"
             || field("client_id") != self.client_id
             || field("client_secret") != self.secret
         {
-            return json(
-                StatusCode::UNAUTHORIZED,
-                serde_json::json!({ "error": "invalid_client" }),
-            );
+            return ("401 Unauthorized", r#"{"error":"invalid_client"}"#.into());
         }
         let scope = field("scope").to_string();
         self.scopes.lock().unwrap().push(scope.clone());
         let audience = scope.trim_end_matches("/.default");
         let token = access_token(&self.tenant, audience, 3600);
-        json(
-            StatusCode::OK,
-            serde_json::json!({
-                "token_type": "Bearer",
-                "expires_in": 3599,
-                "ext_expires_in": 3599,
-                "access_token": token,
-            }),
-        )
+        let body = serde_json::json!({
+            "token_type": "Bearer",
+            "expires_in": 3599,
+            "ext_expires_in": 3599,
+            "access_token": token,
+        });
+        ("200 OK", body.to_string())
     }
-}
-
-fn json(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    resp
 }
