@@ -16,7 +16,7 @@ use pim::apply::{Quiet, StateSink};
 use pim::cli::run::{self, Session};
 use pim::config::{LoadOptions, StateSettings};
 use pim::emulator::{Emulator, EmulatorConfig, Faults, Tenant, User};
-use pim::graph::{GraphSettings, HttpGraph, StaticToken};
+use pim::graph::{AuthMethod, GraphSettings, HttpGraph, StaticToken};
 use pim::state::StateFile;
 
 const ROLES: [&str; 2] = ["Helpdesk Administrator", "User Administrator"];
@@ -101,7 +101,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         settings,
         Arc::new(StaticToken(token)),
     )?);
-    let backend = Arc::new(run::backend(&desired)?);
+    let backend = run::backend(&desired, AuthMethod::Auto)?;
     let lock = Arc::new(run::lock(&backend, "apply").await?);
 
     let t0 = Instant::now();

@@ -69,7 +69,7 @@ async fn converges_through_server_errors_throttling_and_dropped_connections() {
     )
     .await;
     let session = session(&emu);
-    let backend = Arc::new(run::backend(&desired).unwrap());
+    let backend = run::backend(&desired, pim::graph::AuthMethod::Auto).unwrap();
     let lock = Arc::new(run::lock(&backend, "apply").await.unwrap());
 
     let planned = plan(&session, &desired, &backend).await;

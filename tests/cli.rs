@@ -1,10 +1,12 @@
 //! `pim` run as a user would: plan, apply, self-service, crashes, and
 //! remote state on Azurite.
 
-#[path = "cli_common/mod.rs"]
-mod cli_common;
 #[path = "apply_common/mod.rs"]
 mod apply_common;
+#[path = "cli_common/mod.rs"]
+mod cli_common;
+#[path = "entra_common/mod.rs"]
+mod entra_common;
 
 #[path = "cli_apply.rs"]
 mod cli_apply;

@@ -1,22 +1,22 @@
 //! The Graph client, name resolution, the snapshot, apply and self-service
 //! against the emulator in-process, and the client against hostile servers.
 
-#[path = "graph_common/mod.rs"]
-mod graph_common;
 #[path = "apply_common/mod.rs"]
 mod apply_common;
+#[path = "graph_common/mod.rs"]
+mod graph_common;
 #[path = "hostile_common/mod.rs"]
 mod hostile_common;
 
+#[path = "apply_faults.rs"]
+mod apply_faults;
 #[path = "graph_client.rs"]
 mod graph_client;
+#[path = "graph_hostile.rs"]
+mod graph_hostile;
 #[path = "graph_resolve.rs"]
 mod graph_resolve;
 #[path = "graph_snapshot.rs"]
 mod graph_snapshot;
-#[path = "graph_hostile.rs"]
-mod graph_hostile;
-#[path = "apply_faults.rs"]
-mod apply_faults;
 #[path = "selfservice.rs"]
 mod selfservice;

@@ -3,18 +3,24 @@
 //! node_modules) and killed when the test ends.
 
 use crate::cli_common;
+use crate::entra_common;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use entra_common::{STORAGE_AUDIENCE, TokenEndpoint, access_token};
 
 use pim::model::{Address, AssignmentKind, BlockKind};
 use pim::state::{
-    AzureAuth, AzureBackend, AzureError, AzureSettings, BoxError, LeaseTiming, Resource, Secret,
-    StateError, StateFile, TokenFuture,
+    AzureAuth, AzureBackend, AzureError, AzureSettings, BoxError, LeaseTiming, Resource,
+    STORAGE_SCOPE, Secret, StateError, StateFile, TokenFuture,
 };
+
+/// The tenant the test tokens come from.
+const TENANT: &str = "3f2a7c1e-5b4d-4e8f-9a6b-0c1d2e3f4a5b";
 
 /// Azurite's well-known development account.
 const ACCOUNT: &str = "devstoreaccount1";
@@ -26,10 +32,41 @@ struct Azurite {
     child: Child,
     endpoint: String,
     dir: PathBuf,
+    /// The CA of its certificate, when it serves https.
+    ca_pem: Option<String>,
 }
 
 impl Azurite {
     fn start(name: &str) -> Azurite {
+        Self::start_with(name, |_| Vec::new())
+    }
+
+    /// Azurite over https with its basic OAuth, which takes bearer tokens
+    /// beside keys and SAS tokens (see [`entra_common::access_token`]).
+    fn start_with_oauth(name: &str) -> (Azurite, entra_common::Tls) {
+        let mut tls = None;
+        let mut azurite = Self::start_with(name, |dir| {
+            let t = entra_common::Tls::new(dir);
+            let args = vec![
+                "--oauth".into(),
+                "basic".into(),
+                "--cert".into(),
+                t.cert_file.clone().into(),
+                "--key".into(),
+                t.key_file.clone().into(),
+            ];
+            tls = Some(t);
+            args
+        });
+        let tls = tls.expect("made before Azurite started");
+        azurite.ca_pem = Some(tls.ca_pem.clone());
+        (azurite, tls)
+    }
+
+    fn start_with(
+        name: &str,
+        extra: impl FnOnce(&std::path::Path) -> Vec<std::ffi::OsString>,
+    ) -> Azurite {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let bin = root.join("node_modules/.bin/azurite-blob");
         assert!(
@@ -53,6 +90,7 @@ impl Azurite {
                 "--silent",
                 "--disableTelemetry",
             ])
+            .args(extra(&dir))
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -66,7 +104,7 @@ impl Azurite {
             let mut sent = false;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if !sent && let Some(i) = line.find("listens on http://") {
+                if !sent && let Some(i) = line.find("listens on http") {
                     let url = line[i + "listens on ".len()..].trim().to_string();
                     let _ = tx.send(url);
                     sent = true;
@@ -77,6 +115,7 @@ impl Azurite {
             child,
             endpoint: String::new(),
             dir,
+            ca_pem: None,
         };
         match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(url) => azurite.endpoint = format!("{url}/{ACCOUNT}"),
@@ -93,6 +132,7 @@ impl Azurite {
             AzureAuth::SharedKey(Secret::new(KEY)),
         );
         s.endpoint = Some(self.endpoint.clone());
+        s.ca_pem = self.ca_pem.clone();
         s
     }
 
@@ -507,5 +547,181 @@ fn a_second_apply_fails_fast_on_the_lease_naming_the_first() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", cli_common::text(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A token source handing out `token` and noting the scopes asked for.
+fn fixed_token(token: String, scopes: Arc<Mutex<Vec<String>>>) -> AzureAuth {
+    AzureAuth::Token(Arc::new(move |scope: &str| -> TokenFuture<'static> {
+        scopes.lock().unwrap().push(scope.to_string());
+        let token = token.clone();
+        Box::pin(async move { Ok::<_, BoxError>(token) })
+    }))
+}
+
+// Entra ID sign-in is tested against Azurite's basic OAuth (`--oauth basic`,
+// https only). What it checks, from its BlobTokenAuthenticator (3.35): the
+// request came over https with `Authorization: Bearer`; the token decodes as
+// a JWT carrying `iat`, `nbf` and `exp`, and now lies between `nbf` and
+// `exp`; `iss` starts with https://sts.windows.net/ (or another cloud's STS;
+// the tenant is not compared); `aud` is https://storage.azure.com, the
+// storage app id or the account's own blob URL. It checks no signature,
+// scope or role, and not the x-ms-version either: the data role the README
+// names is Azure's check, not Azurite's.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entra_id_tokens_are_enough_for_a_whole_run() {
+    let (az, _tls) = Azurite::start_with_oauth("entra");
+    // The key over https: the client trusts the test's CA.
+    az.fresh("entra").await;
+    let scopes = Arc::new(Mutex::new(Vec::new()));
+    let mut s = az.settings("entra");
+    s.auth = fixed_token(access_token(TENANT, STORAGE_AUDIENCE, 3600), scopes.clone());
+    let b = AzureBackend::new(s).unwrap();
+
+    assert_eq!(b.load().await.unwrap(), None);
+    let lock = b.lock("apply").await.unwrap();
+    b.save(&lock, &state(1)).await.unwrap();
+    assert_eq!(b.load().await.unwrap(), Some(state(1)));
+    let err = az.backend("entra").lock("plan").await.unwrap_err();
+    assert!(matches!(err, StateError::Locked { .. }), "{err}");
+    assert!(err.to_string().contains(lock.id()), "{err}");
+    lock.release().await.unwrap();
+    let lock = b.lock("apply").await.unwrap();
+    b.force_unlock(lock.id()).await.unwrap();
+    drop(lock);
+    let scopes = scopes.lock().unwrap().clone();
+    assert!(scopes.len() >= 8, "a token for every request: {scopes:?}");
+    assert!(scopes.iter().all(|s| s == STORAGE_SCOPE), "{scopes:?}");
+
+    // Tokens the service must refuse are refused, and not echoed.
+    for (token, why) in [
+        (
+            access_token(TENANT, "https://graph.microsoft.com", 3600),
+            "Graph's audience",
+        ),
+        (access_token(TENANT, STORAGE_AUDIENCE, -120), "expired"),
+    ] {
+        let mut s = az.settings("entra");
+        s.auth = fixed_token(token.clone(), Arc::default());
+        let err = AzureBackend::new(s).unwrap().load().await.unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(
+            matches!(
+                err,
+                StateError::Azure(AzureError::Http {
+                    status: 403,
+                    ref code,
+                    ..
+                }) if code.as_deref() == Some("AuthenticationFailed")
+            ),
+            "{why}: {text}"
+        );
+        let payload = token.split('.').nth(1).unwrap();
+        assert!(!text.contains(payload), "{why}: {text}");
+    }
+}
+
+/// `pim apply` with `state { backend = "azurerm" }` and neither a key nor a
+/// SAS token: pim signs in to Entra ID with the client secret `--auth`
+/// names, at the authority `AZURE_AUTHORITY_HOST` gives, for a storage
+/// token, and trusts Azurite's certificate through `PIM_CA_CERT`.
+#[test]
+fn apply_signs_in_to_entra_id_for_blob_state_without_a_key_or_sas() {
+    let (az, tls) = Azurite::start_with_oauth("cli-entra");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(az.fresh("pim-entra"));
+    let (client_id, secret) = ("5a8e2f1c-pim-state", "state-client-secret-value");
+    let sts = TokenEndpoint::start(&tls, TENANT, client_id, secret);
+
+    let dir = cli_common::contoso("azurerm-entra", None);
+    let config = dir.join("contoso.pim.hcl");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let state_block = "state {\n  backend = \"local\"\n  path    = \"pim.state.json\"\n}\n";
+    assert!(text.contains(state_block));
+    let azurerm = format!(
+        "state {{\n  backend   = \"azurerm\"\n  account   = \"{ACCOUNT}\"\n  container = \"pim-entra\"\n  endpoint  = \"{}\"\n}}\n",
+        az.endpoint
+    );
+    std::fs::write(&config, text.replace(state_block, &azurerm)).unwrap();
+    let ca = tls.ca_file.to_string_lossy().into_owned();
+    let env = [
+        ("AZURE_TENANT_ID", TENANT),
+        ("AZURE_CLIENT_ID", client_id),
+        ("AZURE_CLIENT_SECRET", secret),
+        ("AZURE_AUTHORITY_HOST", sts.authority.as_str()),
+        ("PIM_CA_CERT", ca.as_str()),
+    ];
+    let pim = |args: &[&str]| {
+        let mut c = cli_common::pim(&dir, args, &env);
+        for var in [
+            "AZURE_STORAGE_KEY",
+            "ARM_ACCESS_KEY",
+            "AZURE_STORAGE_SAS_TOKEN",
+            "AZURE_FEDERATED_TOKEN_FILE",
+            "IDENTITY_ENDPOINT",
+            "MSI_ENDPOINT",
+        ] {
+            c.env_remove(var);
+        }
+        c.output().unwrap()
+    };
+
+    let out = pim(&["apply", "--auto-approve", "--auth", "client-secret"]);
+    let said = cli_common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(!said.contains(secret), "{said}");
+    assert!(
+        !dir.join("pim.state.json").exists(),
+        "the state went to the blob"
+    );
+    let saved = rt
+        .block_on(az.backend("pim-entra").load())
+        .unwrap()
+        .expect("the state is in the blob");
+    assert!(
+        saved
+            .resources
+            .iter()
+            .any(|r| r.address.to_string() == "eligibility.trent_exchange"),
+        "{saved:?}"
+    );
+
+    // Read back the same way: nothing left to do, and state subcommands
+    // take --auth too.
+    let out = pim(&["plan", "--detailed-exitcode", "--auth", "client-secret"]);
+    assert_eq!(out.status.code(), Some(0), "{}", cli_common::text(&out));
+    let out = pim(&["state", "list", "--auth", "client-secret"]);
+    assert_eq!(out.status.code(), Some(0), "{}", cli_common::text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("eligibility.trent_exchange"),
+        "{}",
+        cli_common::text(&out)
+    );
+    // Graph is the embedded emulator's: the sign-in was for storage alone.
+    let scopes = sts.scopes();
+    assert_eq!(
+        scopes, [STORAGE_SCOPE; 3],
+        "one sign-in per run, its token reused"
+    );
+
+    // The chosen method holds: without a secret it says what is missing.
+    let mut c = cli_common::pim(&dir, &["state", "list", "--auth", "client-secret"], &env);
+    c.env_remove("AZURE_CLIENT_SECRET");
+    for var in [
+        "AZURE_STORAGE_KEY",
+        "ARM_ACCESS_KEY",
+        "AZURE_STORAGE_SAS_TOKEN",
+    ] {
+        c.env_remove(var);
+    }
+    let out = c.output().unwrap();
+    let said = cli_common::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("AZURE_CLIENT_SECRET is not set"), "{said}");
+    assert!(said.contains("AZURE_STORAGE_KEY"), "{said}");
     let _ = std::fs::remove_dir_all(&dir);
 }

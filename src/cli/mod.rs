@@ -67,8 +67,7 @@ enum Command {
     )]
     Check(CheckArgs),
     /// Inspect and edit the state: list, show, rm, unlock.
-    #[command(subcommand)]
-    State(StateCommand),
+    State(StateArgs),
     /// Take an existing schedule under management at a declared address.
     #[command(
         after_help = "Example:\n  pim import -C examples/contoso 'eligibility.alice_ga' 9a052863-5fda-5235-a905-4d4beba2e028"
@@ -232,6 +231,15 @@ struct CheckArgs {
     format: Format,
 }
 
+#[derive(Debug, Args)]
+struct StateArgs {
+    /// How to sign in to Azure Storage for azurerm state without a key or SAS token: auto, client-secret, workload-identity, managed-identity or azure-cli.
+    #[arg(long, global = true, value_name = "METHOD", default_value = "auto", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<crate::graph::AuthMethod>()))]
+    auth: crate::graph::AuthMethod,
+    #[command(subcommand)]
+    command: StateCommand,
+}
+
 #[derive(Debug, Subcommand)]
 enum StateCommand {
     /// List the addresses pim manages.
@@ -389,7 +397,7 @@ fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
             args.out.is_some(),
         )
         .await?;
-        let backend = run::backend(&desired)?;
+        let backend = run::backend(&desired, args.tenant.auth)?;
         let planned = match run::make_plan(&session, &desired, &backend, &opts).await {
             Ok(p) => p,
             Err(run::Failure::Diagnostics(d)) => {
@@ -500,7 +508,7 @@ fn apply_command(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     rt.block_on(async {
         // The lock comes first: a second run stops here, before it signs in
         // or starts anything.
-        let backend = Arc::new(run::backend(&desired)?);
+        let backend = run::backend(&desired, args.tenant.auth)?;
         let lock = Arc::new(run::lock(&backend, "apply").await?);
         let result = apply_locked(args, &desired, &opts, &backend, &lock).await;
         let unlocked = match Arc::try_unwrap(lock) {
@@ -671,7 +679,7 @@ fn plan_quietly(
             false,
         )
         .await?;
-        let backend = run::backend(&desired)?;
+        let backend = run::backend(&desired, tenant.auth)?;
         match run::make_plan(&session, &desired, &backend, &opts).await {
             Ok(p) => then(&desired, p, &opts).await,
             Err(run::Failure::Diagnostics(d)) => {
@@ -762,7 +770,7 @@ fn parse_address(text: &str) -> anyhow::Result<crate::model::Address> {
     })
 }
 
-fn state_command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
+fn state_command(cmd: StateCommand, auth: crate::graph::AuthMethod) -> anyhow::Result<ExitCode> {
     let config = match &cmd {
         StateCommand::List(c) => c,
         StateCommand::Show { config, .. }
@@ -773,24 +781,34 @@ fn state_command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     runtime()?.block_on(async {
-        let backend = run::backend(&desired)?;
+        let backend = run::backend(&desired, auth)?;
         match &cmd {
             StateCommand::List(_) => {
-                for r in run::load_state(&backend).await?.map(|s| s.resources).unwrap_or_default() {
+                for r in run::load_state(&backend)
+                    .await?
+                    .map(|s| s.resources)
+                    .unwrap_or_default()
+                {
                     outln!("{}", shown(&r.address))?;
                 }
             }
             StateCommand::Show { address, .. } => {
                 let address = parse_address(address)?;
-                let state = run::load_state(&backend).await?.unwrap_or_else(|| crate::state::StateFile::new(String::new()));
-                let r = state.get(&address).ok_or_else(|| anyhow::anyhow!("{address} is not in the state"))?;
+                let state = run::load_state(&backend)
+                    .await?
+                    .unwrap_or_else(|| crate::state::StateFile::new(String::new()));
+                let r = state
+                    .get(&address)
+                    .ok_or_else(|| anyhow::anyhow!("{address} is not in the state"))?;
                 outln!("{}", serde_json::to_string_pretty(r)?)?;
             }
             StateCommand::Rm { address, .. } => {
                 let address = parse_address(address)?;
                 let lock = run::lock(&backend, "state rm").await?;
                 let result = async {
-                    let mut state = run::load_state(&backend).await?.ok_or_else(|| anyhow::anyhow!("there is no state yet"))?;
+                    let mut state = run::load_state(&backend)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("there is no state yet"))?;
                     let before = state.resources.len();
                     state.resources.retain(|r| r.address != address);
                     if state.resources.len() == before {
@@ -798,22 +816,20 @@ fn state_command(cmd: StateCommand) -> anyhow::Result<ExitCode> {
                     }
                     state.serial += 1;
                     run::save(&backend, &lock, &state).await?;
-                    outln!("Removed {} from the state; the tenant was not changed.", shown(&address))?;
+                    outln!(
+                        "Removed {} from the state; the tenant was not changed.",
+                        shown(&address)
+                    )?;
                     Ok(())
                 }
                 .await;
                 run::unlock(lock).await?;
                 result?;
             }
-            StateCommand::Unlock { id, .. } => match &backend {
-                run::Backend::Azure(b) => {
-                    let info = b.force_unlock(id).await?;
-                    outln!("Broke the lock held by {info}.")?;
-                }
-                run::Backend::Local(_) => {
-                    anyhow::bail!("local state is locked by the operating system and freed when pim exits; there is nothing to break");
-                }
-            },
+            StateCommand::Unlock { id, .. } => {
+                let info = backend.force_unlock(id).await?;
+                outln!("Broke the lock held by {info}.")?;
+            }
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -837,7 +853,7 @@ fn import_command(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         })?;
     runtime()?.block_on(async {
         // The lock first: what is read of the tenant must not race an apply.
-        let backend = run::backend(&desired)?;
+        let backend = run::backend(&desired, args.tenant.auth)?;
         let lock = run::lock(&backend, "import").await?;
         let result = import_locked(args, &desired, declared, &backend, &lock).await;
         run::unlock(lock).await?;
@@ -1122,7 +1138,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => apply_command(&args),
         Command::Drift(args) => drift_command(&args),
         Command::Check(args) => check_command(&args),
-        Command::State(cmd) => state_command(cmd),
+        Command::State(args) => state_command(args.command, args.auth),
         Command::Import(args) => import_command(&args),
         Command::Export(args) => export_command(&args),
         Command::Show(args) => show(&args),

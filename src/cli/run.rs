@@ -5,17 +5,18 @@
 //! benchmarks drive exactly what the commands do.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::anyhow;
 
-use crate::config::{Desired, Diagnostics, StateSettings};
+use crate::config::{Desired, Diagnostics, StateSettings, TenantSettings};
 use crate::graph::resolve::{self, Resolution};
-use crate::graph::{AuthMethod, GraphSettings, HttpGraph};
+use crate::graph::{AuthMethod, AzureCredential, GraphError, GraphSettings, HttpGraph, TokenCache};
 use crate::model::{RoleRef, Scope};
 use crate::plan::{self, Basis, Plan, PlanOptions, Resolved};
 use crate::snapshot::{self, Current, ReadOptions};
-use crate::state::{AzureBackend, AzureSettings, LocalBackend, StateFile};
+use crate::state::{self, OpenOptions, StateFile};
 
 /// A connection to the tenant, and the emulator behind it when embedded.
 pub struct Session {
@@ -221,33 +222,90 @@ async fn read_tenant_all(
     Ok((resolved, current, diags))
 }
 
-/// Where the configuration keeps its state.
-pub enum Backend {
-    Local(LocalBackend),
-    Azure(Box<AzureBackend>),
+/// Where the configuration keeps its state, whichever backend that is.
+pub type Backend = dyn crate::state::Backend;
+
+pub use crate::state::Lock;
+
+/// The backend the configuration's `state` block names. Blob state with
+/// neither a key nor a SAS token signs in to Entra ID as Graph does, with
+/// `auth`.
+pub fn backend(desired: &Desired, auth: AuthMethod) -> anyhow::Result<Arc<Backend>> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let backend = open_backend(&desired.state, &desired.tenant, env, auth)?;
+    tracing::debug!(state = %backend.describe(), "state backend");
+    Ok(backend)
 }
 
-pub fn backend(desired: &Desired) -> anyhow::Result<Backend> {
-    Ok(match &desired.state {
-        StateSettings::Local { path } => Backend::Local(LocalBackend::new(path.clone())),
-        StateSettings::AzureRm {
-            account,
-            container,
-            blob,
-            endpoint,
-        } => {
-            let settings =
-                AzureSettings::from_env(account, container, blob, endpoint.clone(), None)?;
-            Backend::Azure(Box::new(AzureBackend::new(settings)?))
-        }
-    })
+fn open_backend(
+    settings: &StateSettings,
+    tenant: &TenantSettings,
+    env: HashMap<String, String>,
+    auth: AuthMethod,
+) -> Result<Arc<Backend>, state::StateError> {
+    // The extra root Graph trusts (a TLS-inspecting proxy's) serves Blob
+    // Storage too.
+    let ca_cert = env
+        .get("PIM_CA_CERT")
+        .filter(|p| !p.trim().is_empty())
+        .map(PathBuf::from)
+        .or_else(|| tenant.ca_cert.clone());
+    let sign_in = StorageSignIn {
+        tenant: tenant.clone(),
+        env: env.clone(),
+        auth,
+        tokens: tokio::sync::OnceCell::new(),
+    };
+    state::open(
+        settings,
+        OpenOptions {
+            env,
+            sign_in: Some(Arc::new(sign_in)),
+            ca_cert,
+        },
+    )
+}
+
+/// Entra ID sign-in for Blob state: the credential Graph would sign in with
+/// (`--auth`, the environment, the tenant block), asking for Azure Storage
+/// tokens. Made at the first request, so state that has a key or a SAS
+/// token never needs one.
+struct StorageSignIn {
+    tenant: TenantSettings,
+    env: HashMap<String, String>,
+    auth: AuthMethod,
+    tokens: tokio::sync::OnceCell<TokenCache>,
+}
+
+impl StorageSignIn {
+    async fn tokens(&self) -> Result<&TokenCache, GraphError> {
+        self.tokens
+            .get_or_try_init(|| async {
+                let settings = GraphSettings::from_tenant(&self.tenant, &self.env, self.auth)?;
+                let client = HttpGraph::http_client(&settings)?;
+                let credential =
+                    AzureCredential::new(&settings, &client)?.for_scope(state::STORAGE_SCOPE);
+                Ok(TokenCache::new(Arc::new(credential)))
+            })
+            .await
+    }
+}
+
+impl state::TokenSource for StorageSignIn {
+    fn token<'a>(&'a self, scope: &'a str) -> state::TokenFuture<'a> {
+        Box::pin(async move {
+            if scope != state::STORAGE_SCOPE {
+                return Err(format!("signs in to Azure Storage only, not {scope}").into());
+            }
+            // The operation names Graph, which this is not: the message alone.
+            let tokens = self.tokens().await.map_err(|e| e.message)?;
+            Ok(tokens.get().await.map_err(|e| e.message)?)
+        })
+    }
 }
 
 pub async fn load_state(backend: &Backend) -> anyhow::Result<Option<StateFile>> {
-    Ok(match backend {
-        Backend::Local(b) => b.load()?,
-        Backend::Azure(b) => b.load().await?,
-    })
+    Ok(backend.load().await?)
 }
 
 /// Everything a plan was made from, for the commands that go on with it.
@@ -403,56 +461,118 @@ pub fn replan_saved(
     Ok(Ok(fresh))
 }
 
-/// A held state lock.
-pub enum Lock {
-    Local(crate::state::LocalLock),
-    Azure(crate::state::AzureLock),
-}
-
 pub async fn lock(backend: &Backend, operation: &str) -> anyhow::Result<Lock> {
-    Ok(match backend {
-        Backend::Local(b) => Lock::Local(b.lock(operation)?),
-        Backend::Azure(b) => Lock::Azure(b.lock(operation).await?),
-    })
+    Ok(backend.lock(operation).await?)
 }
 
 pub async fn unlock(lock: Lock) -> anyhow::Result<()> {
-    match lock {
-        Lock::Local(l) => drop(l),
-        Lock::Azure(l) => l.release().await?,
-    }
-    Ok(())
+    Ok(lock.release().await?)
 }
 
 /// Saves the state under the held lock.
 pub async fn save(backend: &Backend, lock: &Lock, state: &StateFile) -> anyhow::Result<()> {
-    match (backend, lock) {
-        (Backend::Local(b), _) => b.save(state)?,
-        (Backend::Azure(b), Lock::Azure(l)) => b.save(l, state).await?,
-        (Backend::Azure(_), Lock::Local(_)) => anyhow::bail!("the azurerm backend needs its lease"),
-    }
-    Ok(())
+    Ok(backend.save(lock, state).await?)
 }
 
 /// Saves state through the backend after every step, under the held lock.
 pub struct Sink {
-    pub backend: std::sync::Arc<Backend>,
-    pub lock: std::sync::Arc<Lock>,
+    pub backend: Arc<Backend>,
+    pub lock: Arc<Lock>,
 }
 
 impl crate::apply::StateSink for Sink {
     fn save(&self, state: &StateFile) -> Result<(), String> {
-        match (&*self.backend, &*self.lock) {
-            (Backend::Local(b), _) => b.save(state).map_err(|e| e.to_string()),
-            (Backend::Azure(b), Lock::Azure(l)) => {
-                // Apply saves from its blocking pool, where waiting is allowed.
-                tokio::runtime::Handle::current()
-                    .block_on(b.save(l, state))
-                    .map_err(|e| e.to_string())
-            }
-            (Backend::Azure(_), Lock::Local(_)) => {
-                Err("the azurerm backend needs its lease".into())
-            }
+        // Apply saves from its blocking pool, where waiting is allowed.
+        tokio::runtime::Handle::try_current()
+            .map_err(|e| e.to_string())?
+            .block_on(self.backend.save(&self.lock, state))
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob_state() -> StateSettings {
+        StateSettings::AzureRm {
+            account: "contosopimstate".into(),
+            container: "pim".into(),
+            blob: "pim.state.json".into(),
+            // Never reached: the sign-in fails first.
+            endpoint: Some("http://127.0.0.1:1/contosopimstate".into()),
         }
+    }
+
+    #[tokio::test]
+    async fn blob_state_with_no_key_sas_or_credential_says_what_to_set() {
+        let tenant = TenantSettings::default();
+        let backend = open_backend(
+            &blob_state(),
+            &tenant,
+            HashMap::new(),
+            AuthMethod::ClientSecret,
+        )
+        .unwrap();
+        let err = backend.load().await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                state::StateError::Azure(state::AzureError::Token { .. })
+            ),
+            "{err:?}"
+        );
+        let text = format!("{:#}", anyhow::Error::from(err));
+        for what in [
+            "could not get a token for Azure Storage",
+            "client-secret authentication needs AZURE_TENANT_ID",
+            "AZURE_STORAGE_KEY",
+            "AZURE_STORAGE_SAS_TOKEN",
+        ] {
+            assert!(text.contains(what), "{text}");
+        }
+        assert_eq!(
+            text.matches("needs AZURE_TENANT_ID").count(),
+            1,
+            "said once: {text}"
+        );
+
+        // A secret that is there but incomplete never shows.
+        let env = HashMap::from([
+            (
+                "AZURE_TENANT_ID".to_string(),
+                "contoso.onmicrosoft.com".to_string(),
+            ),
+            (
+                "AZURE_CLIENT_SECRET".to_string(),
+                "hunter2-secret".to_string(),
+            ),
+        ]);
+        let backend = open_backend(&blob_state(), &tenant, env, AuthMethod::Auto).unwrap();
+        let err = format!(
+            "{:#}",
+            anyhow::Error::from(backend.load().await.unwrap_err())
+        );
+        assert!(err.contains("AZURE_CLIENT_ID"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_key_or_sas_token_needs_no_sign_in() {
+        let env = HashMap::from([(
+            "AZURE_STORAGE_SAS_TOKEN".to_string(),
+            "sv=2021-08-06&sig=abc".to_string(),
+        )]);
+        let tenant = TenantSettings::default();
+        let backend = open_backend(&blob_state(), &tenant, env, AuthMethod::ClientSecret).unwrap();
+        let err = backend.load().await.unwrap_err();
+        // Nothing listens there: a connection error, not a sign-in one.
+        assert!(
+            matches!(
+                err,
+                state::StateError::Azure(state::AzureError::Transport { .. })
+            ),
+            "{err:?}"
+        );
     }
 }

@@ -82,6 +82,7 @@ impl TokenSource for StaticToken {
 pub struct AzureCredential {
     credential: Arc<dyn TokenCredential>,
     method: AuthMethod,
+    scope: &'static str,
 }
 
 fn auth_error(method: AuthMethod, e: impl std::fmt::Display) -> GraphError {
@@ -183,7 +184,17 @@ impl AzureCredential {
                     .map_err(|e| auth_error(method, e))?
             }
         };
-        Ok(AzureCredential { credential, method })
+        Ok(AzureCredential {
+            credential,
+            method,
+            scope: GRAPH_SCOPE,
+        })
+    }
+
+    /// The same sign-in, for tokens of another resource (Azure Storage, for
+    /// remote state).
+    pub fn for_scope(self, scope: &'static str) -> Self {
+        AzureCredential { scope, ..self }
     }
 }
 
@@ -192,7 +203,7 @@ impl TokenSource for AzureCredential {
     async fn token(&self) -> Result<Token, GraphError> {
         let t = self
             .credential
-            .get_token(&[GRAPH_SCOPE], None)
+            .get_token(&[self.scope], None)
             .await
             .map_err(|e| auth_error(self.method, e))?;
         let left = (t.expires_on - azure_core::time::OffsetDateTime::now_utc()).whole_seconds();

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{StateError, StateFile};
+use async_trait::async_trait;
+
+use super::{Backend, HeldLock, Lock, StateError, StateFile};
 
 /// Who holds a lock, written into the lock file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,6 +218,42 @@ impl LocalBackend {
                 let _ = std::fs::remove_file(e.path());
             }
         }
+    }
+}
+
+#[async_trait]
+impl Backend for LocalBackend {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    async fn load(&self) -> Result<Option<StateFile>, StateError> {
+        LocalBackend::load(self)
+    }
+
+    async fn lock(&self, operation: &str) -> Result<Lock, StateError> {
+        LocalBackend::lock(self, operation).map(Lock::new)
+    }
+
+    /// The lock file, held for the whole run, is what guards the write.
+    async fn save(&self, _lock: &Lock, state: &StateFile) -> Result<(), StateError> {
+        LocalBackend::save(self, state)
+    }
+
+    async fn force_unlock(&self, _id: &str) -> Result<LockInfo, StateError> {
+        Err(StateError::NothingToBreak)
+    }
+}
+
+#[async_trait]
+impl HeldLock for LocalLock {
+    fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    async fn release(self: Box<Self>) -> Result<(), StateError> {
+        // Dropping releases it.
+        Ok(())
     }
 }
 

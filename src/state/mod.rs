@@ -1,12 +1,17 @@
 //! The state file: what pim manages, by address, with the Graph ids and the
 //! attributes last applied. This module owns the format; where the file
-//! lives (local disk, Azure Blob) and how it is locked are its backends.
+//! lives (local disk, Azure Blob) and how it is locked are [`Backend`]s.
 
 mod azure;
 mod local;
 
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use azure::{
@@ -15,6 +20,7 @@ pub use azure::{
 };
 pub use local::{LocalBackend, LocalLock, LockInfo};
 
+use crate::config::StateSettings;
 use crate::model::{Address, AssignmentKind};
 
 /// Why state could not be read, written or locked.
@@ -32,8 +38,142 @@ pub enum StateError {
         path: PathBuf,
         holder: Option<String>,
     },
+    #[error(
+        "local state is locked by the operating system and freed when pim exits; there is \
+         nothing to break"
+    )]
+    NothingToBreak,
     #[error(transparent)]
     Azure(#[from] AzureError),
+}
+
+/// Where the state lives and how it is locked: what the commands hold,
+/// whichever backend the `state` block names.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// Where the state is, for messages: a path or a blob URL.
+    fn describe(&self) -> String;
+
+    /// Reads the state; `None` when there is none yet.
+    async fn load(&self) -> Result<Option<StateFile>, StateError>;
+
+    /// Takes the lock for the whole run, or fails at once naming the holder.
+    async fn lock(&self, operation: &str) -> Result<Lock, StateError>;
+
+    /// Writes the state under `lock`, which this backend gave.
+    async fn save(&self, lock: &Lock, state: &StateFile) -> Result<(), StateError>;
+
+    /// Breaks a lock whose holder is gone, given the id the lock error
+    /// named; returns who held it.
+    async fn force_unlock(&self, id: &str) -> Result<LockInfo, StateError>;
+}
+
+/// A shared backend is one, so commands can pass theirs on as it is.
+#[async_trait]
+impl<B: Backend + ?Sized> Backend for Arc<B> {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+
+    async fn load(&self) -> Result<Option<StateFile>, StateError> {
+        (**self).load().await
+    }
+
+    async fn lock(&self, operation: &str) -> Result<Lock, StateError> {
+        (**self).lock(operation).await
+    }
+
+    async fn save(&self, lock: &Lock, state: &StateFile) -> Result<(), StateError> {
+        (**self).save(lock, state).await
+    }
+
+    async fn force_unlock(&self, id: &str) -> Result<LockInfo, StateError> {
+        (**self).force_unlock(id).await
+    }
+}
+
+/// A lock as its backend holds it, inside a [`Lock`].
+#[async_trait]
+pub trait HeldLock: Any + Send + Sync {
+    fn info(&self) -> &LockInfo;
+
+    async fn release(self: Box<Self>) -> Result<(), StateError>;
+}
+
+/// A held lock on the state, released by [`Lock::release`] or, less
+/// gracefully, when dropped.
+pub struct Lock(Box<dyn HeldLock>);
+
+impl Lock {
+    pub fn new(held: impl HeldLock) -> Self {
+        Lock(Box::new(held))
+    }
+
+    /// Who holds it: this process.
+    pub fn info(&self) -> &LockInfo {
+        self.0.info()
+    }
+
+    pub async fn release(self) -> Result<(), StateError> {
+        self.0.release().await
+    }
+
+    /// The backend's own kind of lock, for its `save` to use.
+    pub fn downcast_ref<T: HeldLock>(&self) -> Option<&T> {
+        let held: &dyn Any = self.0.as_ref();
+        held.downcast_ref()
+    }
+}
+
+impl fmt::Debug for Lock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Lock").field(self.info()).finish()
+    }
+}
+
+/// What opening a backend takes besides the `state` block.
+#[derive(Clone, Default)]
+pub struct OpenOptions {
+    /// The environment, as a map: where Blob state finds its key
+    /// (`AZURE_STORAGE_KEY`, `ARM_ACCESS_KEY`), SAS token
+    /// (`AZURE_STORAGE_SAS_TOKEN`) and `PIM_STORAGE_ENDPOINT`.
+    pub env: HashMap<String, String>,
+    /// Entra ID sign-in for Blob state, used when neither a key nor a SAS
+    /// token is set.
+    pub sign_in: Option<Arc<dyn TokenSource>>,
+    /// A PEM file of extra trusted roots for the Blob endpoint.
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// The backend the `state` block names.
+pub fn open(
+    settings: &StateSettings,
+    options: OpenOptions,
+) -> Result<Arc<dyn Backend>, StateError> {
+    Ok(match settings {
+        StateSettings::Local { path } => Arc::new(LocalBackend::new(path.clone())),
+        StateSettings::AzureRm {
+            account,
+            container,
+            blob,
+            endpoint,
+        } => {
+            let mut settings = AzureSettings::from_vars(
+                account,
+                container,
+                blob,
+                endpoint.clone(),
+                options.sign_in,
+                &options.env,
+            )?;
+            if let Some(path) = options.ca_cert {
+                let pem = std::fs::read_to_string(&path)
+                    .map_err(|source| StateError::Io { path, source })?;
+                settings.ca_pem = Some(pem);
+            }
+            Arc::new(AzureBackend::new(settings)?)
+        }
+    })
 }
 
 /// Who takes a lock, as `user@host`, for whoever finds the state locked.
@@ -176,6 +316,44 @@ mod tests {
         });
         f(&mut v);
         StateFile::from_json(&serde_json::to_vec(&v).unwrap())
+    }
+
+    #[tokio::test]
+    async fn open_gives_the_backend_the_block_names_behind_one_trait() {
+        let dir = std::env::temp_dir().join(format!("pim-state-open-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pim.state.json");
+        let local = open(
+            &StateSettings::Local { path: path.clone() },
+            OpenOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(local.describe(), path.display().to_string());
+        let lock = local.lock("apply").await.unwrap();
+        assert_eq!(lock.info().operation, "apply");
+        local
+            .save(&lock, &StateFile::new("l".into()))
+            .await
+            .unwrap();
+        assert_eq!(local.load().await.unwrap().unwrap().lineage, "l");
+        let err = local.force_unlock(&lock.info().id).await.unwrap_err();
+        assert!(err.to_string().contains("nothing to break"), "{err}");
+        lock.release().await.unwrap();
+        assert!(!dir.join("pim.state.json.lock").exists(), "released");
+
+        // The Azure backend writes only under its own lease.
+        let mut settings = AzureSettings::new(
+            "devstoreaccount1",
+            "pim",
+            "pim.state.json",
+            AzureAuth::Sas(Secret::new("sv=1&sig=x")),
+        );
+        settings.endpoint = Some("http://127.0.0.1:1/devstoreaccount1".into());
+        let azure: Arc<dyn Backend> = Arc::new(AzureBackend::new(settings).unwrap());
+        let foreign = local.lock("apply").await.unwrap();
+        let err = azure.save(&foreign, &StateFile::new("l".into())).await;
+        assert!(err.unwrap_err().to_string().contains("lease"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
