@@ -1,0 +1,29 @@
+//! `pim drift`: what changed in the tenant outside pim.
+
+use std::process::ExitCode;
+
+use super::args::*;
+use super::*;
+
+pub(super) fn drift_command(args: &DriftArgs) -> anyhow::Result<ExitCode> {
+    let format = args.format;
+    plan_quietly(
+        &args.config,
+        &args.tenant,
+        format,
+        async move |_desired, planned, _opts| {
+            let report =
+                crate::drift::report(&planned.plan, &planned.current, planned.state.as_ref());
+            match format {
+                Format::Text => out!("{}", crate::drift::render_text(&report))?,
+                Format::Markdown => out!("{}", crate::drift::render_markdown(&report))?,
+                Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?)?,
+            }
+            Ok(if report.has_drift {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        },
+    )
+}

@@ -1,0 +1,52 @@
+//! The commands that need no tenant: `validate`, `fmt` and `show`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use super::args::*;
+use super::*;
+use crate::config;
+
+pub(super) fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
+    let plan = crate::plan::planfile::read(&args.file)?;
+    out!("{}", render_plan(&plan, args.format))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) fn validate(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+    match config::load(&args.dir, &args.load_options()) {
+        Ok(desired) => {
+            for w in desired.warnings.warnings() {
+                errln!("{w}\n");
+            }
+            outln!("Valid: {}.", desired.summary())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let diags = e.diagnostics();
+            errln!("{diags}");
+            let n = diags.errors().count();
+            errln!(
+                "\n{n} error{} in {}",
+                if n == 1 { "" } else { "s" },
+                args.dir.display()
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub(super) fn fmt(dir: &Path, check: bool) -> anyhow::Result<ExitCode> {
+    let changed = config::fmt::format_dir(dir, !check)
+        .with_context(|| format!("formatting {}", dir.display()))?;
+    for path in &changed {
+        outln!("{}", shown(&path.display()))?;
+    }
+    Ok(if check && !changed.is_empty() {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
