@@ -1,6 +1,5 @@
 //! `pim apply`: plan (or take a saved plan), confirm, carry it out, report.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::args::*;
@@ -21,9 +20,9 @@ pub(super) fn confirm() -> anyhow::Result<bool> {
     Ok(answer.trim() == "yes")
 }
 
-pub(super) fn apply_command(args: &ApplyArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn apply_command(args: &ApplyArgs) -> anyhow::Result<Exit> {
     let Some(desired) = load_config(&args.config) else {
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::Error);
     };
     let mut opts = crate::plan::PlanOptions::at(chrono::Utc::now());
     if let Some(r) = desired.tenant.renew_within {
@@ -54,7 +53,7 @@ pub(super) async fn apply_locked(
     opts: &crate::plan::PlanOptions,
     backend: &Arc<run::Backend>,
     lock: &Arc<run::Lock>,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Exit> {
     let session = run::connect(
         desired,
         args.tenant.auth,
@@ -66,7 +65,7 @@ pub(super) async fn apply_locked(
         Ok(p) => p,
         Err(run::Failure::Diagnostics(d)) => {
             print_failure(&d, Format::Text)?;
-            return Ok(ExitCode::from(1));
+            return Ok(Exit::Error);
         }
         Err(run::Failure::Other(e)) => return Err(e),
     };
@@ -78,7 +77,7 @@ pub(super) async fn apply_locked(
                 Ok(Err(e)) => anyhow::bail!("{}: {e}", file.display()),
                 Err(run::Failure::Diagnostics(d)) => {
                     print_failure(&d, Format::Text)?;
-                    return Ok(ExitCode::from(1));
+                    return Ok(Exit::Error);
                 }
                 Err(run::Failure::Other(e)) => return Err(e),
             }
@@ -88,7 +87,7 @@ pub(super) async fn apply_locked(
     if !plan.refusals.is_empty() {
         out!("{}", render_plan(&plan, Format::Text))?;
         print_refusals(&plan);
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::Error);
     }
     let mut state = planned
         .state
@@ -98,7 +97,7 @@ pub(super) async fn apply_locked(
         out!("{}", render_plan(&plan, Format::Text))?;
         if !args.auto_approve && !confirm()? {
             outln!("Apply cancelled.")?;
-            return Ok(ExitCode::from(1));
+            return Ok(Exit::Error);
         }
     }
     // What an earlier run did but could not record any more, and the like:
@@ -122,7 +121,7 @@ pub(super) async fn apply_locked(
     }
     if !plan.summary.has_changes() {
         outln!("{}", crate::render::summary_line(&plan.summary))?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Exit::Ok);
     }
     let sink = Arc::new(run::Sink {
         backend: backend.clone(),
@@ -171,8 +170,8 @@ pub(super) async fn apply_locked(
         outln!("  not started: {} ({action})", shown(address))?;
     }
     Ok(if report.succeeded() {
-        ExitCode::SUCCESS
+        Exit::Ok
     } else {
-        ExitCode::from(1)
+        Exit::Error
     })
 }

@@ -1,11 +1,9 @@
 //! `pim check`: the baseline findings of configuration and tenant.
 
-use std::process::ExitCode;
-
 use super::args::*;
 use super::*;
 
-pub(super) fn check_command(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn check_command(args: &CheckArgs) -> anyhow::Result<Exit> {
     let (format, strict) = (args.format, args.strict);
     plan_quietly(
         &args.config,
@@ -47,9 +45,9 @@ pub(super) fn check_command(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                 )?;
             }
             Ok(if strict && !findings.is_empty() {
-                ExitCode::from(1)
+                Exit::Error
             } else {
-                ExitCode::SUCCESS
+                Exit::Ok
             })
         },
     )

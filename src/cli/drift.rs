@@ -1,11 +1,9 @@
 //! `pim drift`: what changed in the tenant outside pim.
 
-use std::process::ExitCode;
-
 use super::args::*;
 use super::*;
 
-pub(super) fn drift_command(args: &DriftArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn drift_command(args: &DriftArgs) -> anyhow::Result<Exit> {
     let format = args.format;
     plan_quietly(
         &args.config,
@@ -20,9 +18,9 @@ pub(super) fn drift_command(args: &DriftArgs) -> anyhow::Result<ExitCode> {
                 Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?)?,
             }
             Ok(if report.has_drift {
-                ExitCode::from(2)
+                Exit::Drift
             } else {
-                ExitCode::SUCCESS
+                Exit::Ok
             })
         },
     )

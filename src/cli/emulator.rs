@@ -4,7 +4,8 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
+
+use super::Exit;
 
 use anyhow::Context;
 
@@ -84,7 +85,7 @@ fn check_rate(name: &str, v: f64) -> anyhow::Result<()> {
 }
 
 /// Start the emulator and serve until Ctrl-C.
-pub fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: EmulatorArgs) -> anyhow::Result<Exit> {
     check_rate("--fault-rate", args.fault_rate)?;
     check_rate("--reset-rate", args.reset_rate)?;
     let seed = match &args.seed {
@@ -135,6 +136,6 @@ pub fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
             .await
             .context("cannot wait for Ctrl-C")?;
         emu.stop().await;
-        Ok(ExitCode::SUCCESS)
+        Ok(Exit::Ok)
     })
 }

@@ -1,12 +1,10 @@
 //! `pim export`: an existing tenant written as configuration and state.
 
-use std::process::ExitCode;
-
 use super::args::*;
 use super::*;
 use crate::config;
 
-pub(super) fn export_command(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn export_command(args: &ExportArgs) -> anyhow::Result<Exit> {
     let source = match &args.from {
         Some(dir) => match load_config(&ConfigArgs {
             dir: dir.clone(),
@@ -14,7 +12,7 @@ pub(super) fn export_command(args: &ExportArgs) -> anyhow::Result<ExitCode> {
             var_files: Vec::new(),
         }) {
             Some(d) => d,
-            None => return Ok(ExitCode::from(1)),
+            None => return Ok(Exit::Error),
         },
         None => config::load_sources(
             &args.out,
@@ -123,6 +121,6 @@ pub(super) fn export_command(args: &ExportArgs) -> anyhow::Result<ExitCode> {
             args.out.display(),
             args.out.display()
         )?;
-        Ok(ExitCode::SUCCESS)
+        Ok(Exit::Ok)
     })
 }

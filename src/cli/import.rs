@@ -1,15 +1,13 @@
 //! `pim import`: take an existing schedule under management.
 
-use std::process::ExitCode;
-
 use super::args::*;
 use super::state::parse_address;
 use super::*;
 use crate::config;
 
-pub(super) fn import_command(args: &ImportArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn import_command(args: &ImportArgs) -> anyhow::Result<Exit> {
     let Some(desired) = load_config(&args.config) else {
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::Error);
     };
     let address = parse_address(&args.address)?;
     let declared = desired
@@ -39,7 +37,7 @@ pub(super) async fn import_locked(
     declared: &config::Declared<crate::model::Assignment>,
     backend: &run::Backend,
     lock: &run::Lock,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Exit> {
     let address = &declared.address;
     let parallelism = args.tenant.parallelism.map(usize::from);
     let session = run::connect(desired, args.tenant.auth, parallelism, true).await?;
@@ -47,7 +45,7 @@ pub(super) async fn import_locked(
         Ok(x) => x,
         Err(run::Failure::Diagnostics(d)) => {
             print_failure(&d, Format::Text)?;
-            return Ok(ExitCode::from(1));
+            return Ok(Exit::Error);
         }
         Err(run::Failure::Other(e)) => return Err(e),
     };
@@ -101,5 +99,5 @@ pub(super) async fn import_locked(
         escape::text(&grant.schedule_id),
         shown(address)
     )?;
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Ok)
 }

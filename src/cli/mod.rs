@@ -21,6 +21,7 @@ mod apply;
 mod args;
 mod check;
 mod drift;
+mod exit;
 mod export;
 mod import;
 mod offline;
@@ -29,6 +30,7 @@ mod state;
 
 pub use args::Cli;
 use args::*;
+pub use exit::Exit;
 
 /// Colour only for a terminal, and never when NO_COLOR is set.
 fn use_colour() -> bool {
@@ -106,10 +108,10 @@ fn plan_quietly(
         &config::Desired,
         run::Planned,
         &crate::plan::PlanOptions,
-    ) -> anyhow::Result<ExitCode>,
-) -> anyhow::Result<ExitCode> {
+    ) -> anyhow::Result<Exit>,
+) -> anyhow::Result<Exit> {
     let Some(desired) = load_config(config) else {
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::Error);
     };
     let mut opts = crate::plan::PlanOptions::at(chrono::Utc::now());
     if let Some(r) = desired.tenant.renew_within {
@@ -130,7 +132,7 @@ fn plan_quietly(
             Ok(p) => then(&desired, p, &opts).await,
             Err(run::Failure::Diagnostics(d)) => {
                 print_failure(&d, format)?;
-                Ok(ExitCode::from(1))
+                Ok(Exit::Error)
             }
             Err(run::Failure::Other(e)) => Err(e),
         }
@@ -144,16 +146,17 @@ pub fn main() -> ExitCode {
         Err(e) => return usage(&e),
     };
     init_logging();
-    match run(cli) {
-        Ok(code) => code,
-        Err(e) if output::is_stdout_closed(&e) => ExitCode::from(output::STDOUT_CLOSED),
+    let exit = match run(cli) {
+        Ok(exit) => exit,
+        Err(e) if output::is_stdout_closed(&e) => Exit::StdoutClosed,
         Err(e) => {
             // Errors quote addresses and Graph's messages; pim's own line
             // breaks stay.
             errln!("error: {}", escape::lines(&format!("{e:#}")));
-            ExitCode::from(1)
+            Exit::Error
         }
-    }
+    };
+    exit.into()
 }
 
 /// Prints clap's help, version or usage error (help and version on stdout,
@@ -165,9 +168,10 @@ fn usage(e: &clap::Error) -> ExitCode {
     // Nothing better to do if the terminal is gone.
     let _ = e.print();
     match e.kind() {
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
-        _ => ExitCode::from(1),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Exit::Ok,
+        _ => Exit::Error,
     }
+    .into()
 }
 
 /// Diagnostics on stderr: warnings (retries given up, a connection lost after
@@ -191,7 +195,7 @@ fn init_logging() {
         .try_init();
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Validate(args) => offline::validate(&args),
         Command::Fmt(args) => offline::fmt(&args.dir, args.check),

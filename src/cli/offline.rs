@@ -1,7 +1,6 @@
 //! The commands that need no tenant: `validate`, `fmt` and `show`.
 
 use std::path::Path;
-use std::process::ExitCode;
 
 use anyhow::Context as _;
 
@@ -9,20 +8,20 @@ use super::args::*;
 use super::*;
 use crate::config;
 
-pub(super) fn show(args: &ShowArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn show(args: &ShowArgs) -> anyhow::Result<Exit> {
     let plan = crate::plan::planfile::read(&args.file)?;
     out!("{}", render_plan(&plan, args.format))?;
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Ok)
 }
 
-pub(super) fn validate(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn validate(args: &ConfigArgs) -> anyhow::Result<Exit> {
     match config::load(&args.dir, &args.load_options()) {
         Ok(desired) => {
             for w in desired.warnings.warnings() {
                 errln!("{w}\n");
             }
             outln!("Valid: {}.", desired.summary())?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Ok)
         }
         Err(e) => {
             let diags = e.diagnostics();
@@ -33,20 +32,20 @@ pub(super) fn validate(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
                 if n == 1 { "" } else { "s" },
                 args.dir.display()
             );
-            Ok(ExitCode::from(1))
+            Ok(Exit::Error)
         }
     }
 }
 
-pub(super) fn fmt(dir: &Path, check: bool) -> anyhow::Result<ExitCode> {
+pub(super) fn fmt(dir: &Path, check: bool) -> anyhow::Result<Exit> {
     let changed = config::fmt::format_dir(dir, !check)
         .with_context(|| format!("formatting {}", dir.display()))?;
     for path in &changed {
         outln!("{}", shown(&path.display()))?;
     }
     Ok(if check && !changed.is_empty() {
-        ExitCode::from(3)
+        Exit::WouldChange
     } else {
-        ExitCode::SUCCESS
+        Exit::Ok
     })
 }

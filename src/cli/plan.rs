@@ -1,14 +1,13 @@
 //! `pim plan`: plan, show, save, and say how to apply what was saved.
 
 use std::path::Path;
-use std::process::ExitCode;
 
 use super::args::*;
 use super::*;
 
-pub(super) fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn plan_command(args: &PlanArgs) -> anyhow::Result<Exit> {
     let Some(desired) = load_config(&args.config) else {
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::Error);
     };
     let mut opts = crate::plan::PlanOptions::at(chrono::Utc::now());
     if let Some(r) = args.renew_within.or(desired.tenant.renew_within) {
@@ -30,7 +29,7 @@ pub(super) fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
             Ok(p) => p,
             Err(run::Failure::Diagnostics(d)) => {
                 print_failure(&d, args.format)?;
-                return Ok(ExitCode::from(1));
+                return Ok(Exit::Error);
             }
             Err(run::Failure::Other(e)) => return Err(e),
         };
@@ -50,7 +49,7 @@ pub(super) fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         out!("{}", render_plan(&plan, args.format))?;
         if refused {
             print_refusals(&plan);
-            return Ok(ExitCode::from(1));
+            return Ok(Exit::Error);
         }
         if let Some(out) = &args.out {
             errln!(
@@ -64,12 +63,12 @@ pub(super) fn plan_command(args: &PlanArgs) -> anyhow::Result<ExitCode> {
                 "error: {} baseline finding(s) with --strict",
                 findings.len()
             );
-            return Ok(ExitCode::from(1));
+            return Ok(Exit::Error);
         }
         Ok(if args.detailed_exitcode && plan.summary.has_changes() {
-            ExitCode::from(2)
+            Exit::Changes
         } else {
-            ExitCode::SUCCESS
+            Exit::Ok
         })
     })
 }

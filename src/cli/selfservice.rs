@@ -4,8 +4,8 @@
 //! 2 refused by the role's rules (nothing changed), 3 `--wait` timed out,
 //! 4 the request was denied, failed or canceled.
 
+use super::Exit;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -233,12 +233,12 @@ async fn connect(p: &PersonArgs, desired: &Desired, keep: bool) -> anyhow::Resul
 }
 
 /// Load, connect, run; errors of self-service become their exit status.
-fn with_session<F>(p: &PersonArgs, keep: bool, body: F) -> anyhow::Result<ExitCode>
+fn with_session<F>(p: &PersonArgs, keep: bool, body: F) -> anyhow::Result<Exit>
 where
-    F: AsyncFnOnce(&Session) -> Result<ExitCode, Failure>,
+    F: AsyncFnOnce(&Session) -> Result<Exit, Failure>,
 {
     let Some(desired) = tenant_config(&p.dir)? else {
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::Error);
     };
     super::runtime()?.block_on(async {
         let session = connect(p, &desired, keep).await?;
@@ -283,12 +283,12 @@ impl From<serde_json::Error> for Failure {
     }
 }
 
-fn exit_for(e: &SelfServiceError) -> ExitCode {
+fn exit_for(e: &SelfServiceError) -> Exit {
     match e {
-        SelfServiceError::TimedOut { .. } => ExitCode::from(3),
-        SelfServiceError::Ended { .. } => ExitCode::from(4),
-        e if e.is_refusal() => ExitCode::from(2),
-        _ => ExitCode::from(1),
+        SelfServiceError::TimedOut { .. } => Exit::TimedOut,
+        SelfServiceError::Ended { .. } => Exit::Denied,
+        e if e.is_refusal() => Exit::Refused,
+        _ => Exit::Error,
     }
 }
 
@@ -343,7 +343,7 @@ fn activation_line(t: &Target, out: &RequestOutcome, approvers: Option<&[String]
     }
 }
 
-pub fn activate(a: &ActivateArgs) -> anyhow::Result<ExitCode> {
+pub fn activate(a: &ActivateArgs) -> anyhow::Result<Exit> {
     with_session(&a.person, true, async |s: &Session| {
         let g = s.graph.as_ref();
         let clock = SystemClock;
@@ -363,7 +363,7 @@ pub fn activate(a: &ActivateArgs) -> anyhow::Result<ExitCode> {
             activation_line(&target, &out, checked.approvers.as_deref())
         )?;
         if !a.wait || Status::from_graph(&out.status) == Status::Provisioned {
-            return Ok(ExitCode::SUCCESS);
+            return Ok(Exit::Ok);
         }
         errln!(
             "Waiting up to {} for {} to take effect…",
@@ -376,11 +376,11 @@ pub fn activate(a: &ActivateArgs) -> anyhow::Result<ExitCode> {
         };
         let done = selfservice::wait_until_active(g, &clock, &out, &target, opts).await?;
         outln!("{}", activation_line(&target, &done, None))?;
-        Ok(ExitCode::SUCCESS)
+        Ok(Exit::Ok)
     })
 }
 
-pub fn deactivate(a: &DeactivateArgs) -> anyhow::Result<ExitCode> {
+pub fn deactivate(a: &DeactivateArgs) -> anyhow::Result<Exit> {
     with_session(&a.person, true, async |s: &Session| {
         let g = s.graph.as_ref();
         let target = selfservice::resolve_target(g, &a.target.role, &a.target.scope).await?;
@@ -393,7 +393,7 @@ pub fn deactivate(a: &DeactivateArgs) -> anyhow::Result<ExitCode> {
                     target.subject(),
                     out.request_id
                 )?;
-                Ok(ExitCode::SUCCESS)
+                Ok(Exit::Ok)
             }
             Err(e) => {
                 if e.graph_code() == Some("ActiveDurationTooShort")
@@ -411,7 +411,7 @@ pub fn deactivate(a: &DeactivateArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn extend(a: &ExtendArgs, renew: bool) -> anyhow::Result<ExitCode> {
+pub fn extend(a: &ExtendArgs, renew: bool) -> anyhow::Result<Exit> {
     with_session(&a.person, true, async |s: &Session| {
         let g = s.graph.as_ref();
         let target = selfservice::resolve_target(g, &a.target.role, &a.target.scope).await?;
@@ -449,11 +449,11 @@ pub fn extend(a: &ExtendArgs, renew: bool) -> anyhow::Result<ExitCode> {
                 out.request_id
             )?,
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(Exit::Ok)
     })
 }
 
-pub fn my(cmd: &MyCommand) -> anyhow::Result<ExitCode> {
+pub fn my(cmd: &MyCommand) -> anyhow::Result<Exit> {
     let MyCommand::Roles { format, person } = cmd;
     with_session(person, false, async |s: &Session| {
         let g = s.graph.as_ref();
@@ -463,11 +463,11 @@ pub fn my(cmd: &MyCommand) -> anyhow::Result<ExitCode> {
             ListFormat::Text => out!("{}", selfservice::render_my_roles_text(&roles))?,
             ListFormat::Json => outln!("{}", serde_json::to_string_pretty(&roles)?)?,
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(Exit::Ok)
     })
 }
 
-pub fn requests(a: &RequestsArgs) -> anyhow::Result<ExitCode> {
+pub fn requests(a: &RequestsArgs) -> anyhow::Result<Exit> {
     if let Some(RequestsCommand::Cancel { id, person }) = &a.command {
         return with_session(person, true, async |s: &Session| {
             let before = selfservice::cancel(s.graph.as_ref(), id).await?;
@@ -478,7 +478,7 @@ pub fn requests(a: &RequestsArgs) -> anyhow::Result<ExitCode> {
                 before.scope,
                 before.status
             )?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Ok)
         });
     }
     with_session(&a.person, false, async |s: &Session| {
@@ -488,7 +488,7 @@ pub fn requests(a: &RequestsArgs) -> anyhow::Result<ExitCode> {
             ListFormat::Text => out!("{}", selfservice::render_requests_text(&rows))?,
             ListFormat::Json => outln!("{}", serde_json::to_string_pretty(&rows)?)?,
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(Exit::Ok)
     })
 }
 

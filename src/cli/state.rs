@@ -1,7 +1,5 @@
 //! `pim state`: list, show, forget and unlock what the state records.
 
-use std::process::ExitCode;
-
 use super::args::*;
 use super::*;
 
@@ -14,7 +12,7 @@ pub(super) fn parse_address(text: &str) -> anyhow::Result<crate::model::Address>
 pub(super) fn state_command(
     cmd: StateCommand,
     auth: crate::graph::AuthMethod,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<Exit> {
     let config = match &cmd {
         StateCommand::List(c) => c,
         StateCommand::Show { config, .. }
@@ -22,7 +20,7 @@ pub(super) fn state_command(
         | StateCommand::Unlock { config, .. } => config,
     };
     let Some(desired) = load_config(config) else {
-        return Ok(ExitCode::from(1));
+        return Ok(Exit::Error);
     };
     runtime()?.block_on(async {
         let backend = run::backend(&desired, auth)?;
@@ -75,6 +73,6 @@ pub(super) fn state_command(
                 outln!("Broke the lock held by {info}.")?;
             }
         }
-        Ok(ExitCode::SUCCESS)
+        Ok(Exit::Ok)
     })
 }
