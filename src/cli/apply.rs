@@ -139,36 +139,7 @@ pub(super) async fn apply_locked(
     )
     .await;
     reporter.finish();
-    let outcome = if report.succeeded() {
-        "complete"
-    } else {
-        "failed"
-    };
-    outln!(
-        "\nApply {outcome}: {} done, {} failed, {} not started.",
-        report.done.len(),
-        report.failed.len(),
-        report.not_started.len()
-    )?;
-    for (address, action, error) in &report.failed {
-        outln!(
-            "  failed: {} ({action}): {}",
-            shown(address),
-            escape::text(error)
-        )?;
-        // Graph's refusal names a rule; the reader needs the line that caused it.
-        if let Some(at) = plan
-            .changes
-            .iter()
-            .find(|c| &c.address == address)
-            .and_then(|c| c.origin.as_ref())
-        {
-            outln!("    declared at {}", shown(at))?;
-        }
-    }
-    for (address, action) in &report.not_started {
-        outln!("  not started: {} ({action})", shown(address))?;
-    }
+    out!("{}", crate::render::apply_report(&report, &plan))?;
     Ok(if report.succeeded() {
         Exit::Ok
     } else {

@@ -10,39 +10,17 @@ pub(super) fn check_command(args: &CheckArgs) -> anyhow::Result<Exit> {
         &args.tenant,
         format,
         async move |desired, planned, opts| {
-            let effective =
-                crate::plan::effective_policies(desired, &planned.current, &planned.resolved, opts);
-            let names = |id: &str| {
-                planned
-                    .current
-                    .roles
-                    .get(id)
-                    .map_or_else(|| id.to_string(), |r| r.display_name.clone())
-            };
-            let findings = crate::check::baseline(
+            let findings = run::baseline(
                 desired,
+                &planned.current,
                 &planned.resolved,
-                &effective,
-                &planned.plan.unmanaged,
-                &names,
+                &planned.plan,
+                opts,
             );
             if format == Format::Json {
-                outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({ "findings": findings }))?
-                )?;
-            } else if findings.is_empty() {
-                outln!("No findings: the configuration meets the baseline.")?;
+                outln!("{}", crate::render::findings_json(&findings)?)?;
             } else {
-                let label = if strict { "error" } else { "warning" };
-                for f in &findings {
-                    outln!("{label}: {f}")?;
-                }
-                outln!(
-                    "\n{} finding{}.",
-                    findings.len(),
-                    if findings.len() == 1 { "" } else { "s" }
-                )?;
+                out!("{}", crate::render::findings_text(&findings, strict))?;
             }
             Ok(if strict && !findings.is_empty() {
                 Exit::Error

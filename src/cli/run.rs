@@ -361,6 +361,21 @@ pub fn add_baseline(
     plan: &mut Plan,
     opts: &PlanOptions,
 ) -> Vec<crate::check::Finding> {
+    let findings = baseline(desired, current, resolved, plan, opts);
+    plan.warnings
+        .extend(findings.iter().map(ToString::to_string));
+    findings
+}
+
+/// The baseline findings of the configuration and the tenant, with the
+/// policies as `plan` leaves them and the holders it leaves in place.
+pub fn baseline(
+    desired: &Desired,
+    current: &Current,
+    resolved: &Resolved,
+    plan: &Plan,
+    opts: &PlanOptions,
+) -> Vec<crate::check::Finding> {
     let effective = plan::effective_policies(desired, current, resolved, opts);
     let names = |id: &str| {
         current
@@ -368,10 +383,7 @@ pub fn add_baseline(
             .get(id)
             .map_or_else(|| id.to_string(), |r| r.display_name.clone())
     };
-    let findings = crate::check::baseline(desired, resolved, &effective, &plan.unmanaged, &names);
-    plan.warnings
-        .extend(findings.iter().map(ToString::to_string));
-    findings
+    crate::check::baseline(desired, resolved, &effective, &plan.unmanaged, &names)
 }
 
 /// Why a saved plan is not applied.

@@ -7,10 +7,12 @@ mod colour;
 pub mod escape;
 mod json;
 mod markdown;
+mod report;
 mod text;
 
 pub use json::{plan_json, plan_json_errors};
 pub use markdown::{MARKDOWN_LIMIT, plan_markdown};
+pub use report::{apply_report, findings_json, findings_text};
 pub use text::plan_text;
 
 use crate::plan::{Refusal, Summary};

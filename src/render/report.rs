@@ -1,0 +1,74 @@
+//! What people read after apply and check: the apply report, and the
+//! baseline findings as text or JSON.
+
+use std::fmt::Write as _;
+
+use super::escape;
+use crate::apply::ApplyReport;
+use crate::check::Finding;
+use crate::plan::Plan;
+
+fn shown(x: &impl std::fmt::Display) -> String {
+    escape::text(&x.to_string()).into_owned()
+}
+
+/// The report of an apply: counts, then what failed (with the configuration
+/// line that declared it, since Graph's refusal names only a rule) and what
+/// was not started.
+pub fn apply_report(report: &ApplyReport, plan: &Plan) -> String {
+    let outcome = if report.succeeded() {
+        "complete"
+    } else {
+        "failed"
+    };
+    let mut s = format!(
+        "\nApply {outcome}: {} done, {} failed, {} not started.\n",
+        report.done.len(),
+        report.failed.len(),
+        report.not_started.len()
+    );
+    for (address, action, error) in &report.failed {
+        let _ = writeln!(
+            s,
+            "  failed: {} ({action}): {}",
+            shown(address),
+            escape::text(error)
+        );
+        if let Some(at) = plan
+            .changes
+            .iter()
+            .find(|c| &c.address == address)
+            .and_then(|c| c.origin.as_ref())
+        {
+            let _ = writeln!(s, "    declared at {}", shown(at));
+        }
+    }
+    for (address, action) in &report.not_started {
+        let _ = writeln!(s, "  not started: {} ({action})", shown(address));
+    }
+    s
+}
+
+/// Baseline findings as `pim check` prints them: errors with `--strict`.
+pub fn findings_text(findings: &[Finding], strict: bool) -> String {
+    if findings.is_empty() {
+        return "No findings: the configuration meets the baseline.\n".to_string();
+    }
+    let label = if strict { "error" } else { "warning" };
+    let mut s = String::new();
+    for f in findings {
+        let _ = writeln!(s, "{label}: {f}");
+    }
+    let _ = writeln!(
+        s,
+        "\n{} finding{}.",
+        findings.len(),
+        if findings.len() == 1 { "" } else { "s" }
+    );
+    s
+}
+
+/// Baseline findings as JSON: `{"findings": [...]}`.
+pub fn findings_json(findings: &[Finding]) -> Result<String, serde_json::Error> {
+    serde_json::to_string_pretty(&serde_json::json!({ "findings": findings }))
+}
