@@ -13,6 +13,10 @@ use async_trait::async_trait;
 
 use super::{Backend, HeldLock, Lock, StateError, StateFile};
 
+/// The largest state file read: a few hundred bytes per managed grant, so
+/// a million grants fit.
+const MAX_STATE_FILE: u64 = 1024 * 1024 * 1024;
+
 /// Who holds a lock, written into the lock file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
@@ -78,13 +82,19 @@ impl LocalBackend {
 
     /// Reads the state; `None` when there is none yet.
     pub fn load(&self) -> Result<Option<StateFile>, StateError> {
-        let bytes = match std::fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
+        use crate::config::read::{Reason, read_text_limited};
+        // Read as configuration is: a FIFO in its place must not block the
+        // run, a device not fill memory.
+        let bytes = match read_text_limited(&self.path, MAX_STATE_FILE) {
+            Ok(text) => text.into_bytes(),
+            Err(e) if matches!(&e.reason, Reason::Io(io) if io.kind() == std::io::ErrorKind::NotFound) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => {
                 return Err(StateError::Io {
                     path: self.path.clone(),
-                    source,
+                    source: std::io::Error::other(e.reason.to_string()),
                 });
             }
         };
@@ -276,6 +286,27 @@ fn still_at(_file: &File, _path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_in_place_of_the_state_is_refused_without_blocking() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let dir = std::env::temp_dir().join(format!("pim-statefifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pim.state.json");
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only reads it.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = LocalBackend::new(path).load().unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        assert!(
+            LocalBackend::new(dir.join("none.json"))
+                .load()
+                .unwrap()
+                .is_none()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn temp(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("pim-state-{name}-{}", std::process::id()));
