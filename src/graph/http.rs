@@ -6,16 +6,13 @@
 //! unknown. What the server says is not trusted: answers are read up to a
 //! limit, and links and redirects are followed only within the Graph root.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use chrono::Utc;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use reqwest::{Method, Url};
-use serde::de::DeserializeOwned;
+use percent_encoding::utf8_percent_encode;
+use reqwest::Method;
 use serde_json::Value;
 use tokio::sync::{OnceCell, Semaphore};
 
@@ -27,16 +24,16 @@ use super::convert::{
     ConvertError, assignment_grant, eligibility_grant, expiration_from_wire, instance, parse_time,
     rule_set_from_wire, rule_to_wire, schedule_to_wire,
 };
-use super::error::{EXCERPT_CHARS, ErrorKind, GraphError, body_excerpt, excerpt};
+use super::error::{ErrorKind, GraphError};
 use super::link::{ApiRoot, redirect_policy};
-use super::retry::{Backoff, Clock, TokioClock, parse_retry_after};
+use super::retry::{Backoff, Clock, TokioClock};
 use super::settings::{GraphSettings, ReadLimits};
 use super::tls::client_config;
 use super::wire::{
-    self, BatchRequest, BatchRequestItem, BatchResponse, DirectoryObject, GetByIds,
-    NewScheduleRequest, ODataError, Page, TicketInfo, UnifiedRoleAssignmentSchedule,
-    UnifiedRoleAssignmentScheduleRequest, UnifiedRoleDefinition, UnifiedRoleEligibilitySchedule,
-    UnifiedRoleManagementPolicyAssignment, UnifiedRoleScheduleInstance,
+    self, DirectoryObject, GetByIds, NewScheduleRequest, Page, TicketInfo,
+    UnifiedRoleAssignmentSchedule, UnifiedRoleAssignmentScheduleRequest, UnifiedRoleDefinition,
+    UnifiedRoleEligibilitySchedule, UnifiedRoleManagementPolicyAssignment,
+    UnifiedRoleScheduleInstance,
 };
 use super::{
     DirectoryEntry, EntryKind, GrantFilter, Graph, Instance, Lookup, Me, RequestOutcome,
@@ -45,70 +42,14 @@ use super::{
 use crate::model::{AssignmentKind, PrincipalKind, RuleId, RuleValue, Schedule, Ticket};
 use crate::snapshot::{AdministrativeUnit, Grant, Policy, Principal, RoleDefinition};
 
-/// Characters left alone in query values and path segments: unreserved ones
-/// plus the OData punctuation Graph's own examples leave unencoded.
-const QUERY: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')')
-    .remove(b',')
-    .remove(b'/')
-    .remove(b':')
-    .remove(b'@')
-    .remove(b'$');
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'@')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')');
+mod batch;
+mod paging;
+mod query;
+mod send;
 
-/// `?k=v&…` with values percent-encoded.
-fn query(pairs: &[(&str, String)]) -> String {
-    let mut s = String::new();
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        s.push(if i == 0 { '?' } else { '&' });
-        s.push_str(k);
-        s.push('=');
-        s.push_str(&utf8_percent_encode(v, QUERY).to_string());
-    }
-    s
-}
-
-/// An OData string literal: quotes doubled.
-pub fn odata_string(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-fn set_name(kind: AssignmentKind, requests: bool) -> &'static str {
-    match (kind, requests) {
-        (AssignmentKind::Eligible, false) => "roleEligibilitySchedules",
-        (AssignmentKind::Active, false) => "roleAssignmentSchedules",
-        (AssignmentKind::Eligible, true) => "roleEligibilityScheduleRequests",
-        (AssignmentKind::Active, true) => "roleAssignmentScheduleRequests",
-    }
-}
-
-fn grant_filter(f: &GrantFilter) -> Option<String> {
-    let mut parts = Vec::new();
-    if let Some(p) = &f.principal_id {
-        parts.push(format!("principalId eq {}", odata_string(p)));
-    }
-    if let Some(r) = &f.role_id {
-        parts.push(format!("roleDefinitionId eq {}", odata_string(r)));
-    }
-    if let Some(s) = &f.scope_id {
-        parts.push(format!("directoryScopeId eq {}", odata_string(s)));
-    }
-    (!parts.is_empty()).then(|| parts.join(" and "))
-}
+use query::{SEGMENT, grant_filter, odata_string, query, set_name};
+pub(super) use send::read_capped;
+use send::{Call, root_cause};
 
 /// Counters of what the client sent, for tests and the benchmark.
 #[derive(Debug, Default)]
@@ -154,133 +95,6 @@ pub struct HttpGraph {
     backoff: Backoff,
     clock: Arc<dyn Clock>,
     stats: Arc<Stats>,
-}
-
-/// One logical call.
-struct Call {
-    method: Method,
-    url: String,
-    body: Option<Value>,
-    /// Safe to resend when the outcome is unknown.
-    idempotent: bool,
-    /// Retry `404 SubjectNotFound`/`RoleNotFound` (replication delay).
-    retry_replication: bool,
-}
-
-impl Call {
-    fn get(url: String) -> Self {
-        Call {
-            method: Method::GET,
-            url,
-            body: None,
-            idempotent: true,
-            retry_replication: false,
-        }
-    }
-
-    fn operation(&self, root: &str) -> String {
-        let path = self.url.strip_prefix(root).unwrap_or(&self.url);
-        let path = path.split('?').next().unwrap_or(path);
-        format!("{} {}", self.method, path)
-    }
-}
-
-struct Response {
-    status: u16,
-    retry_after: Option<Duration>,
-    request_id: Option<String>,
-    content_type: Option<String>,
-    /// A redirect's target, as sent (the client follows none that leave the root).
-    location: Option<String>,
-    body: bytes::Bytes,
-}
-
-impl Response {
-    /// The body as JSON; an answer that is not JSON at all (an HTML page
-    /// from a proxy) says so, with its content type and an excerpt.
-    fn decode<T: DeserializeOwned>(&self, op: &str) -> Result<T, GraphError> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            if serde_json::from_slice::<serde::de::IgnoredAny>(&self.body).is_ok() {
-                return GraphError::decode(op, e.to_string());
-            }
-            GraphError::new(
-                ErrorKind::Decode,
-                op,
-                format!(
-                    "the answer is not JSON ({}): {}",
-                    self.describe(),
-                    body_excerpt(&self.body, EXCERPT_CHARS)
-                ),
-            )
-        })
-    }
-
-    /// `200, text/html; charset=utf-8, 1234 bytes`.
-    fn describe(&self) -> String {
-        let ct = self
-            .content_type
-            .as_deref()
-            .map_or_else(|| "no content type".to_string(), |c| excerpt(c, 100));
-        format!("{}, {ct}, {} bytes", self.status, self.body.len())
-    }
-}
-
-/// Bytes of an error answer pim reads: Graph's error envelopes are well
-/// under 1 KiB, and only an excerpt of anything else is shown.
-const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
-
-/// The body, chunk by chunk, up to `limit` bytes; `true` when it went on
-/// past them (the rest is never read).
-pub(super) async fn read_capped(
-    resp: &mut reqwest::Response,
-    limit: usize,
-) -> Result<(bytes::Bytes, bool), reqwest::Error> {
-    // The announced length is only a hint: never trust it for an allocation.
-    let hint = resp.content_length().unwrap_or(0).min(1 << 20) as usize;
-    let mut buf = bytes::BytesMut::with_capacity(hint.min(limit));
-    while let Some(chunk) = resp.chunk().await? {
-        let room = limit - buf.len();
-        if chunk.len() > room {
-            buf.extend_from_slice(&chunk[..room]);
-            return Ok((buf.freeze(), true));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok((buf.freeze(), false))
-}
-
-fn mib(bytes: usize) -> String {
-    if bytes.is_multiple_of(1024 * 1024) {
-        format!("{} MiB", bytes / (1024 * 1024))
-    } else {
-        format!("{bytes} bytes")
-    }
-}
-
-/// A transport failure and whether the request may have reached Graph.
-struct Transport {
-    error: GraphError,
-    maybe_sent: bool,
-    /// A broken connection or a timeout, worth another attempt; not an
-    /// answer pim refuses to read.
-    retryable: bool,
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut msgs = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        msgs.push(s.to_string());
-        cur = s.source();
-    }
-    // The innermost message names the real cause (DNS, refused, reset…);
-    // the outer ones repeat the URL.
-    let last = msgs.pop().unwrap_or_default();
-    // rustls appends a link to its manual; the reason alone is the line people need.
-    match last.find(": https://docs.rs/") {
-        Some(i) => last[..i].to_string(),
-        None => last,
-    }
 }
 
 impl HttpGraph {
@@ -385,227 +199,6 @@ impl HttpGraph {
         format!("{}{path}", self.root)
     }
 
-    /// One HTTP exchange, holding a concurrency permit only while it runs.
-    async fn attempt(&self, call: &Call, client_request_id: &str) -> Result<Response, Transport> {
-        let token = self.tokens.get().await.map_err(|error| Transport {
-            error,
-            maybe_sent: false,
-            retryable: false,
-        })?;
-        let _permit = self.limit.acquire().await.map_err(|_| Transport {
-            error: GraphError::new(
-                ErrorKind::Network,
-                call.operation(&self.root),
-                "client is shutting down",
-            ),
-            maybe_sent: false,
-            retryable: false,
-        })?;
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let mut req = self
-            .client
-            .request(call.method.clone(), &call.url)
-            .bearer_auth(token)
-            .header("client-request-id", client_request_id)
-            .header("Accept", "application/json");
-        if let Some(b) = &call.body {
-            req = req.json(b);
-        }
-        let op = || call.operation(&self.root);
-        let transport = |e: reqwest::Error, sent: bool| {
-            let (kind, maybe_sent) = if e.is_connect() {
-                (ErrorKind::Connect, false)
-            } else if e.is_timeout() {
-                (ErrorKind::Timeout, true)
-            } else {
-                (ErrorKind::Network, sent)
-            };
-            Transport {
-                error: GraphError::new(kind, op(), root_cause(&e))
-                    .with_client_request_id(Some(client_request_id.to_string())),
-                maybe_sent,
-                // A redirect chain that never ends is no passing fault.
-                retryable: !e.is_redirect(),
-            }
-        };
-        let mut resp = req.send().await.map_err(|e| transport(e, true))?;
-        let status = resp.status().as_u16();
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let retry_after =
-            header("retry-after").and_then(|v| parse_retry_after(&v, SystemTime::now()));
-        let request_id = header("request-id");
-        let content_type = header("content-type");
-        let location = header("location");
-        let success = (200..300).contains(&status);
-        let limit = if success {
-            self.limits.max_response_bytes
-        } else {
-            MAX_ERROR_BODY_BYTES
-        };
-        let too_large = |what: String| Transport {
-            error: GraphError::new(
-                ErrorKind::TooLarge,
-                op(),
-                format!(
-                    "{what}; pim reads at most {} of one answer",
-                    mib(self.limits.max_response_bytes)
-                ),
-            )
-            .with_client_request_id(Some(client_request_id.to_string())),
-            maybe_sent: true,
-            retryable: false,
-        };
-        if let Some(n) = resp
-            .content_length()
-            .filter(|n| success && *n > limit as u64)
-        {
-            return Err(too_large(format!("it announces {n} bytes")));
-        }
-        let (body, cut) = read_capped(&mut resp, limit)
-            .await
-            .map_err(|e| transport(e, true))?;
-        // An error answer is only quoted: its first bytes are enough.
-        if cut && success {
-            return Err(too_large(format!("it runs past {}", mib(limit))));
-        }
-        Ok(Response {
-            status,
-            retry_after,
-            request_id,
-            content_type,
-            location,
-            body,
-        })
-    }
-
-    /// Run a call with retries. A non-idempotent call whose request may
-    /// have reached Graph comes back as `OutcomeUnknown`, never resent here.
-    async fn execute(&self, call: &Call) -> Result<Response, GraphError> {
-        let first = self.clock.now();
-        let client_request_id = uuid::Uuid::new_v4().to_string();
-        let op = call.operation(&self.root);
-        let mut attempt = 0u32;
-        let mut token_renewed = false;
-        loop {
-            attempt += 1;
-            let (retry_after, error) = match self.attempt(call, &client_request_id).await {
-                Ok(r) if (200..300).contains(&r.status) => return Ok(r),
-                Ok(r) if (300..400).contains(&r.status) && r.location.is_some() => {
-                    return Err(self
-                        .redirect_refused(&op, &call.url, &r)
-                        .with_client_request_id(Some(client_request_id.clone())));
-                }
-                Ok(r) => {
-                    let error = error_from_response(&op, &r)
-                        .with_client_request_id(Some(client_request_id.clone()));
-                    match r.status {
-                        401 if !token_renewed => {
-                            // A revoked or expired token: one fresh try.
-                            token_renewed = true;
-                            self.tokens.invalidate().await;
-                            attempt -= 1;
-                            continue;
-                        }
-                        // 504 means the gateway gave up waiting: a write may have happened.
-                        504 if !call.idempotent => {
-                            return Err(GraphError {
-                                kind: ErrorKind::OutcomeUnknown,
-                                ..error
-                            });
-                        }
-                        429 | 502 | 503 | 504 => (r.retry_after, error),
-                        404 if call.retry_replication && error.is_replication_delay() => {
-                            (None, error)
-                        }
-                        _ => {
-                            tracing::debug!(operation = %op, request_id = ?error.request_id, "{error}");
-                            return Err(error);
-                        }
-                    }
-                }
-                Err(Transport {
-                    error,
-                    maybe_sent,
-                    retryable,
-                }) => {
-                    if !retryable {
-                        return Err(error);
-                    }
-                    if maybe_sent && !call.idempotent {
-                        return Err(GraphError {
-                            kind: ErrorKind::OutcomeUnknown,
-                            ..error
-                        });
-                    }
-                    (None, error)
-                }
-            };
-            let wait = self.backoff.delay(attempt, retry_after);
-            if !self
-                .backoff
-                .may_retry(attempt, first, self.clock.now(), wait)
-            {
-                tracing::warn!(operation = %op, attempts = attempt, request_id = ?error.request_id, "giving up: {error}");
-                let kind = match error.status {
-                    Some(429 | 502 | 503 | 504) => ErrorKind::Throttled,
-                    _ => error.kind.clone(),
-                };
-                return Err(GraphError { kind, ..error });
-            }
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(
-                operation = %op,
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                status = ?error.status,
-                request_id = ?error.request_id,
-                "retrying Graph call: {error}"
-            );
-            self.clock.sleep(wait).await;
-        }
-    }
-
-    /// A redirect the client did not follow (see [`redirect_policy`]).
-    fn redirect_refused(&self, op: &str, from: &str, r: &Response) -> GraphError {
-        let target = r.location.as_deref().unwrap_or_default();
-        let to = match Url::parse(from).and_then(|f| f.join(target)) {
-            Ok(u) => self.api_root.describe(&u),
-            Err(_) => format!("{:?}", excerpt(target, EXCERPT_CHARS)),
-        };
-        GraphError {
-            status: Some(r.status),
-            request_id: r.request_id.as_deref().map(|id| excerpt(id, 100)),
-            ..GraphError::new(
-                ErrorKind::UntrustedUrl,
-                op,
-                format!(
-                    "it redirects ({}) to {to}, outside the Graph root {}; pim follows redirects only within it",
-                    r.status, self.root
-                ),
-            )
-        }
-    }
-
-    /// A next link, checked before the token goes with it.
-    fn next_url(&self, op: &str, link: &str, from: &str) -> Result<Url, GraphError> {
-        let from = Url::parse(from).map_err(|e| GraphError::decode(op, e.to_string()))?;
-        self.api_root.follow(link, &from).map_err(|to| {
-            GraphError::new(
-                ErrorKind::UntrustedUrl,
-                op,
-                format!(
-                    "its @odata.nextLink leads to {to}, outside the Graph root {}; pim follows links only within it",
-                    self.root
-                ),
-            )
-        })
-    }
-
     /// Who pim runs as. Entra's tokens are JWTs that say so (`oid`); a
     /// token that cannot be read is answered by Graph: `/me` for a user,
     /// the service principal of the client id for an application. When
@@ -662,12 +255,6 @@ impl HttpGraph {
         Ok(found.id.to_ascii_lowercase())
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, GraphError> {
-        let call = Call::get(self.url(path));
-        let op = call.operation(&self.root);
-        self.execute(&call).await?.decode(&op)
-    }
-
     /// Every schedule of `kind` the collection at `path` lists, as grants.
     async fn grants_at(
         &self,
@@ -689,229 +276,6 @@ impl HttpGraph {
                 .map(|s| assignment_grant(s).map_err(convert_err(op)))
                 .collect(),
         }
-    }
-
-    /// Every item of the collection at `path`, following `@odata.nextLink`
-    /// within the Graph root, each link at most once, each page no larger
-    /// than the `$top` in `path`, at most `max_pages` pages.
-    async fn get_all<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, GraphError> {
-        let first = Url::parse(&self.url(path))
-            .map_err(|e| GraphError::config(format!("cannot build a Graph URL: {e}")))?;
-        let top: Option<usize> = first
-            .query_pairs()
-            .find(|(k, _)| k == "$top")
-            .and_then(|(_, v)| v.parse().ok());
-        // Links compared as parsed, so spelling differences cannot hide a loop.
-        let mut seen: HashSet<String> = HashSet::from([first.to_string()]);
-        let mut out = Vec::new();
-        let mut next = Some(first.to_string());
-        while let Some(url) = next.take() {
-            let call = Call::get(url);
-            let op = call.operation(&self.root);
-            let page: Page<T> = self.execute(&call).await?.decode(&op)?;
-            if let Some(top) = top.filter(|t| page.value.len() > *t) {
-                return Err(GraphError::new(
-                    ErrorKind::Paging,
-                    op,
-                    format!(
-                        "a page held {} items, more than the $top={top} pim asked for",
-                        page.value.len()
-                    ),
-                ));
-            }
-            out.extend(page.value);
-            let Some(link) = page.next_link else {
-                break;
-            };
-            let url = self.next_url(&op, &link, &call.url)?;
-            if seen.len() >= self.limits.max_pages {
-                return Err(GraphError::new(
-                    ErrorKind::Paging,
-                    op,
-                    format!(
-                        "{} pages and still an @odata.nextLink; pim reads at most {} pages of one collection",
-                        seen.len(),
-                        self.limits.max_pages
-                    ),
-                ));
-            }
-            if !seen.insert(url.to_string()) {
-                return Err(GraphError::new(
-                    ErrorKind::Paging,
-                    op,
-                    format!(
-                        "@odata.nextLink goes back to a page already read (after {} pages)",
-                        seen.len()
-                    ),
-                ));
-            }
-            next = Some(url.to_string());
-        }
-        Ok(out)
-    }
-
-    /// Independent GETs (paths relative to the version root), packed 20 to a
-    /// `$batch`, the batches sent concurrently. Inner 429/503/504 answers are
-    /// retried in a later round after the longest `Retry-After`.
-    async fn batch_get(
-        &self,
-        paths: &[String],
-    ) -> Result<Vec<Result<Value, GraphError>>, GraphError> {
-        let chunks: Vec<&[String]> = paths.chunks(page_size::BATCH).collect();
-        let results =
-            futures::future::join_all(chunks.iter().map(|chunk| self.batch_chunk(chunk))).await;
-        let mut out = Vec::with_capacity(paths.len());
-        for r in results {
-            out.extend(r?);
-        }
-        Ok(out)
-    }
-
-    async fn batch_chunk(
-        &self,
-        paths: &[String],
-    ) -> Result<Vec<Result<Value, GraphError>>, GraphError> {
-        let mut results: Vec<Option<Result<Value, GraphError>>> = vec![None; paths.len()];
-        let first = self.clock.now();
-        let mut round = 0u32;
-        loop {
-            round += 1;
-            let pending: Vec<usize> = (0..paths.len()).filter(|i| results[*i].is_none()).collect();
-            if pending.is_empty() {
-                break;
-            }
-            let body = pack_batch(paths, &pending);
-            let call = Call {
-                method: Method::POST,
-                url: self.url("/$batch"),
-                body: Some(
-                    serde_json::to_value(&body)
-                        .map_err(|e| GraphError::decode("POST /$batch", e.to_string()))?,
-                ),
-                // Only GETs inside: resending is harmless.
-                idempotent: true,
-                retry_replication: false,
-            };
-            self.stats.batches.fetch_add(1, Ordering::Relaxed);
-            let parsed: BatchResponse = self.execute(&call).await?.decode("POST /$batch")?;
-            let mut wait: Option<Duration> = None;
-            let mut last_transient: BTreeMap<usize, GraphError> = BTreeMap::new();
-            // Answers are matched to requests by id, once each: one missing
-            // is a broken answer, not a passing fault to wait out.
-            let mut unanswered: BTreeSet<usize> = pending.iter().copied().collect();
-            for item in parsed.responses {
-                let Some(i) = item
-                    .id
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|i| unanswered.remove(i))
-                else {
-                    return Err(GraphError::decode(
-                        "POST /$batch",
-                        format!(
-                            "the $batch answer held a response for request {:?}, which was not asked or was answered twice",
-                            excerpt(&item.id, 40)
-                        ),
-                    ));
-                };
-                let op = format!("GET {}", paths[i].split('?').next().unwrap_or(&paths[i]));
-                if (200..300).contains(&item.status) {
-                    results[i] = Some(Ok(item.body.unwrap_or(Value::Null)));
-                    continue;
-                }
-                let inner_request_id = item
-                    .body
-                    .as_ref()
-                    .and_then(|b| b.pointer("/error/innerError/request-id"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .or_else(|| {
-                        item.headers
-                            .get("request-id")
-                            .and_then(Value::as_str)
-                            .map(str::to_string)
-                    });
-                let odata: ODataError = item
-                    .body
-                    .clone()
-                    .and_then(|b| serde_json::from_value(b).ok())
-                    .unwrap_or_default();
-                let err = GraphError::from_status(
-                    op,
-                    item.status,
-                    odata.error.code,
-                    odata.error.message,
-                    inner_request_id,
-                );
-                if matches!(item.status, 429 | 502 | 503 | 504) {
-                    let ra = item
-                        .headers
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
-                        .and_then(|(_, v)| {
-                            v.as_str()
-                                .map(str::to_string)
-                                .or_else(|| v.as_f64().map(|f| f.to_string()))
-                        })
-                        .and_then(|v| parse_retry_after(&v, SystemTime::now()));
-                    if let Some(ra) = ra {
-                        wait = Some(wait.map_or(ra, |w| w.max(ra)));
-                    }
-                    last_transient.insert(i, err);
-                } else {
-                    results[i] = Some(Err(err));
-                }
-            }
-            if let Some(&i) = unanswered.first() {
-                let more = match unanswered.len() - 1 {
-                    0 => String::new(),
-                    n => format!(" (nor for {n} more)"),
-                };
-                return Err(GraphError::decode(
-                    "POST /$batch",
-                    format!(
-                        "the $batch answer held no response for request {i} (GET {}){more}",
-                        paths[i].split('?').next().unwrap_or(&paths[i])
-                    ),
-                ));
-            }
-            if results.iter().all(Option::is_some) {
-                break;
-            }
-            let delay = self.backoff.delay(round, wait);
-            if !self
-                .backoff
-                .may_retry(round, first, self.clock.now(), delay)
-            {
-                for (i, slot) in results.iter_mut().enumerate() {
-                    if slot.is_none() {
-                        let err = last_transient.remove(&i).unwrap_or_else(|| {
-                            GraphError::decode(
-                                format!("GET {}", paths[i].split('?').next().unwrap_or(&paths[i])),
-                                "no answer in the $batch response",
-                            )
-                        });
-                        *slot = Some(Err(GraphError {
-                            kind: ErrorKind::Throttled,
-                            ..err
-                        }));
-                    }
-                }
-                break;
-            }
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(
-                round,
-                pending = paths.len(),
-                wait_ms = delay.as_millis() as u64,
-                "retrying part of a $batch"
-            );
-            self.clock.sleep(delay).await;
-        }
-        Ok(results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(GraphError::decode("POST /$batch", "missing answer"))))
-            .collect())
     }
 
     async fn post_request(&self, request: &ScheduleRequest) -> Result<RequestOutcome, GraphError> {
@@ -972,45 +336,6 @@ impl HttpGraph {
             })
             .max_by_key(|o| o.created))
     }
-}
-
-fn pack_batch(paths: &[String], pending: &[usize]) -> BatchRequest {
-    BatchRequest {
-        requests: pending
-            .iter()
-            .map(|i| BatchRequestItem {
-                id: i.to_string(),
-                method: "GET".into(),
-                url: paths[*i].clone(),
-                headers: None,
-                body: None,
-            })
-            .collect(),
-    }
-}
-
-fn error_from_response(op: &str, r: &Response) -> GraphError {
-    let odata: ODataError = serde_json::from_slice(&r.body).unwrap_or_default();
-    let request_id = r.request_id.clone().or_else(|| {
-        odata
-            .error
-            .inner_error
-            .as_ref()
-            .and_then(|i| i.request_id.clone())
-    });
-    let message = if odata.error.message.is_empty() && odata.error.code.is_empty() {
-        // Content type first: the excerpt is what gets cut.
-        format!(
-            "({}) {}",
-            r.content_type
-                .as_deref()
-                .map_or("no content type".into(), |c| excerpt(c, 100)),
-            body_excerpt(&r.body, EXCERPT_CHARS)
-        )
-    } else {
-        odata.error.message
-    };
-    GraphError::from_status(op, r.status, odata.error.code, message, request_id)
 }
 
 fn outcome(
@@ -1550,42 +875,9 @@ const MINE: &str = "filterByCurrentUser(on='principal')";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::retry::RetryPolicy;
-    use crate::graph::retry::tests::FakeClock;
-    use crate::graph::{GraphSettings, StaticToken};
-
-    #[tokio::test]
-    async fn retries_are_bounded_and_wait_on_the_injected_clock() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        drop(listener);
-        let settings = GraphSettings {
-            graph_url: format!("http://127.0.0.1:{port}/v1.0"),
-            retry: RetryPolicy {
-                max_attempts: 4,
-                ..RetryPolicy::default()
-            },
-            ..GraphSettings::default()
-        };
-        let clock = FakeClock::new();
-        let graph = HttpGraph::with_token_source(settings, Arc::new(StaticToken("t".into())))
-            .unwrap()
-            .with_clock(Arc::new(clock.clone()));
-        let e = graph.role_definitions().await.unwrap_err();
-        assert_eq!(e.kind, ErrorKind::Connect, "{e}");
-        assert_eq!(graph.stats().requests(), 4);
-        let slept = clock.slept.lock().unwrap().clone();
-        assert_eq!(slept.len(), 3);
-        // Exponential: each wait at least half of a doubling step.
-        assert!(slept[2] >= Duration::from_millis(500), "{slept:?}");
-        assert!(!e.to_string().contains('\n'));
-    }
 
     #[test]
-    fn encodes_filters_and_literals() {
-        assert_eq!(odata_string("O'Brien"), "'O''Brien'");
-        let q = query(&[("$filter", "displayName eq 'A & B'".into())]);
-        assert_eq!(q, "?$filter=displayName%20eq%20'A%20%26%20B'");
+    fn encodes_lookup_paths() {
         let (p, kind, single) = lookup_path(&Lookup::UserByUpn("a#EXT#@b.com".into()));
         assert!(p.starts_with("/users/a%23EXT%23@b.com?"), "{p}");
         assert_eq!((kind, single), (EntryKind::User, true));
@@ -1594,30 +886,5 @@ mod tests {
             p.starts_with("/servicePrincipals(appId='00000003-0000')"),
             "{p}"
         );
-        let f = grant_filter(&GrantFilter {
-            principal_id: Some("p".into()),
-            role_id: Some("r".into()),
-            scope_id: Some("/".into()),
-        });
-        assert_eq!(
-            f.as_deref(),
-            Some("principalId eq 'p' and roleDefinitionId eq 'r' and directoryScopeId eq '/'")
-        );
-    }
-
-    #[test]
-    fn packs_batches_of_twenty_with_index_ids() {
-        let paths: Vec<String> = (0..45).map(|i| format!("/users/u{i}@x.com")).collect();
-        let chunks: Vec<&[String]> = paths.chunks(page_size::BATCH).collect();
-        assert_eq!(
-            chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
-            vec![20, 20, 5]
-        );
-        let b = pack_batch(chunks[2], &[0, 3]);
-        let v = serde_json::to_value(&b).unwrap();
-        assert_eq!(v["requests"][1]["id"], "3");
-        assert_eq!(v["requests"][1]["method"], "GET");
-        assert_eq!(v["requests"][1]["url"], "/users/u43@x.com");
-        assert!(v["requests"][0].get("body").is_none());
     }
 }
