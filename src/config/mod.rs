@@ -6,6 +6,7 @@
 
 mod diagnostic;
 mod eval;
+mod fields;
 pub mod fmt;
 mod load;
 pub mod read;
