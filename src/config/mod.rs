@@ -12,6 +12,7 @@ mod load;
 pub mod read;
 pub mod schema;
 mod unclosed;
+mod vars;
 
 use std::path::PathBuf;
 
