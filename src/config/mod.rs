@@ -10,6 +10,7 @@ mod fields;
 pub mod fmt;
 mod load;
 pub mod read;
+mod role;
 pub mod schema;
 mod unclosed;
 mod vars;
