@@ -16,9 +16,7 @@ use super::fields::Fields;
 use super::read;
 use super::schema::{self, BlockSchema, Labels};
 use super::unclosed;
-use super::{
-    Declared, Desired, FILE_SUFFIX, LoadError, LoadOptions, Policy, StateSettings, TenantSettings,
-};
+use super::{Declared, Desired, FILE_SUFFIX, LoadError, LoadOptions, Policy, StateSettings};
 use crate::model::closest_names;
 use crate::model::{
     ActivationRules, Address, Approval, Assignment, AssignmentKind, AssignmentRules, BlockKind,
@@ -473,91 +471,6 @@ impl<'o> Loader<'o> {
             }
         }
         ok
-    }
-
-    fn tenant(
-        &mut self,
-        item: Item<'_>,
-        scope: &Scope,
-        custom: &HashSet<String>,
-    ) -> TenantSettings {
-        let mut b = Fields::new(self, item, scope, None);
-        let t = TenantSettings {
-            id: b.string("id"),
-            emulator: b.string("emulator").map(|p| b.loader.dir.join(p)),
-            graph_url: b.url("graph_url"),
-            authority_host: b.url("authority_host"),
-            ca_cert: b.string("ca_cert").map(|p| b.loader.dir.join(p)),
-            renew_within: b.duration("renew_within"),
-            tier0_roles: None,
-            protected: b.principals("protected").unwrap_or_default(),
-            protected_at: b
-                .attr("protected")
-                .map(|a| location(item.file, span_of(&a.value))),
-        };
-        let tier0 = b.strings("tier0_roles");
-        if let Some(id) = &t.id
-            && (id.trim().is_empty() || id.contains(char::is_whitespace))
-        {
-            let span = b.value_span("id");
-            b.loader
-                .error(item.file, span, format!("{id:?} is not a tenant id"))
-                .hint = Some(
-                "use the tenant's GUID or its primary domain, as in contoso.onmicrosoft.com".into(),
-            );
-        }
-        let roles = tier0.map(|names| {
-            names
-                .into_iter()
-                .filter_map(|(n, span)| self.builtin_role(item.file, span, &n, custom))
-                .collect()
-        });
-        TenantSettings {
-            tier0_roles: roles,
-            ..t
-        }
-    }
-
-    fn state(&mut self, item: Item<'_>, scope: &Scope) -> StateSettings {
-        let mut b = Fields::new(self, item, scope, None);
-        let backend = b.string("backend").unwrap_or_else(|| "local".into());
-        match backend.as_str() {
-            "local" => {
-                for name in ["account", "container", "blob", "endpoint"] {
-                    b.not_for(name, "the local backend");
-                }
-                let path = b.string("path").unwrap_or_else(|| "pim.state.json".into());
-                StateSettings::Local {
-                    path: b.loader.dir.join(path),
-                }
-            }
-            "azurerm" => {
-                b.not_for("path", "the azurerm backend");
-                let account = b.required_string("account").unwrap_or_default();
-                let container = b.required_string("container").unwrap_or_default();
-                let blob = b.string("blob").unwrap_or_else(|| "pim.state.json".into());
-                let endpoint = b.url("endpoint");
-                StateSettings::AzureRm {
-                    account,
-                    container,
-                    blob,
-                    endpoint,
-                }
-            }
-            other => {
-                let span = b.value_span("backend");
-                b.loader
-                    .error(
-                        item.file,
-                        span,
-                        format!("unknown state backend \"{other}\""),
-                    )
-                    .hint = Some("use \"local\" or \"azurerm\"".into());
-                StateSettings::Local {
-                    path: b.loader.dir.join("pim.state.json"),
-                }
-            }
-        }
     }
 
     fn grants(

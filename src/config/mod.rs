@@ -12,6 +12,8 @@ mod load;
 pub mod read;
 mod role;
 pub mod schema;
+mod state;
+mod tenant;
 mod unclosed;
 mod vars;
 
