@@ -8,12 +8,10 @@ use hcl::Value;
 use hcl::edit::structure::{Attribute, Body};
 
 use super::Origin;
-use super::diagnostic::{Diagnostic, Location, SourceFile};
+use super::diagnostic::{Location, SourceFile};
 use super::eval::{Scope, type_name};
 use super::load::{Item, Loader, location, span_of};
-use crate::model::{
-    AssignmentKind, Expiration, IsoDuration, PrincipalRef, Schedule, Scope as DirScope,
-};
+use crate::model::{IsoDuration, PrincipalRef, Scope as DirScope};
 
 /// Reads the attributes of one block, reporting type errors at the value.
 pub(super) struct Fields<'l, 'o, 'a, 's> {
@@ -309,76 +307,6 @@ impl<'l, 'o, 'a, 's> Fields<'l, 'o, 'a, 's> {
                 None
             }
         }
-    }
-
-    pub(super) fn schedule(&mut self, kind: AssignmentKind) -> Option<Schedule> {
-        let start = self.datetime("start");
-        let permanent_set = self.attr("permanent").is_some();
-        let permanent = self.bool("permanent");
-        let present: Vec<&str> = ["duration", "expires"]
-            .into_iter()
-            .filter(|n| self.attr(n).is_some())
-            .chain(permanent.filter(|p| *p).map(|_| "permanent"))
-            .collect();
-        if present.len() > 1 {
-            let span = self.value_span(present[1]);
-            self.loader
-                .error(
-                    self.item.file,
-                    span,
-                    format!(
-                        "\"{}\" cannot be combined with \"{}\"",
-                        present[1], present[0]
-                    ),
-                )
-                .hint = Some(
-                "a grant ends one way: set only one of duration, expires or permanent = true"
-                    .into(),
-            );
-            return None;
-        }
-        let expiration = match present.first().copied() {
-            Some("duration") => Expiration::After(self.duration("duration")?),
-            Some("expires") => {
-                let at = self.datetime("expires")?;
-                let now = self.loader.opts.now;
-                let span = self.value_span("expires");
-                // A date that has passed is the normal end of a grant, not a
-                // broken file: the plan forgets or leaves such a grant, and
-                // refuses only to create it.
-                if at <= now {
-                    let mut d = Diagnostic::warning(format!(
-                        "expires {} has passed: the grant has ended, and pim will not create it",
-                        at.format("%Y-%m-%dT%H:%M:%SZ")
-                    ))
-                    .at(self.item.file, span.clone());
-                    d.hint = Some(format!(
-                        "it is now {}; remove the block, or pick a later date or a duration",
-                        now.format("%Y-%m-%dT%H:%M:%SZ")
-                    ));
-                    self.loader.diags.push(d);
-                }
-                if start.is_some_and(|s| at <= s) {
-                    self.loader
-                        .error(self.item.file, span, "expires is not after start");
-                    return None;
-                }
-                Expiration::At(at)
-            }
-            Some(_) => Expiration::Permanent,
-            None => {
-                let span = if permanent_set {
-                    self.value_span("permanent")
-                } else {
-                    span_of(&self.item.block.ident)
-                };
-                let block = kind.block_name();
-                self.loader.error(self.item.file, span, format!("\"{block}\" block does not say when it ends")).hint =
-                    Some("set one of duration = \"P180D\", expires = \"2027-06-01T00:00:00Z\" or permanent = true".into());
-                return None;
-            }
-        };
-        Some(Schedule { start, expiration })
     }
 
     pub(super) fn not_for(&mut self, name: &str, what: &str) {

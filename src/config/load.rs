@@ -8,10 +8,10 @@ use std::sync::Arc;
 use hcl::Value;
 use hcl::edit::Span;
 use hcl::edit::expr::Expression as EditExpr;
-use hcl::edit::structure::{Attribute, Block, Body, Structure};
+use hcl::edit::structure::{Block, Body, Structure};
 
 use super::diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
-use super::eval::{Reference, Scope, references, type_name};
+use super::eval::{Reference, Scope, references};
 use super::fields::Fields;
 use super::read;
 use super::schema::{self, BlockSchema, Labels};
@@ -19,13 +19,13 @@ use super::unclosed;
 use super::{Declared, Desired, FILE_SUFFIX, LoadError, LoadOptions, Policy, StateSettings};
 use crate::model::closest_names;
 use crate::model::{
-    ActivationRules, Address, Approval, Assignment, AssignmentKind, AssignmentRules, BlockKind,
+    ActivationRules, Address, Approval, AssignmentKind, AssignmentRules, BlockKind,
     EligibilityRules, IsoDuration, NotificationEvent, NotificationLevel, NotificationRules,
-    PolicyRules, PrincipalKind, PrincipalRef, Scope as DirScope, Ticket,
+    PolicyRules,
 };
 use crate::render::escape;
 
-const HIDDEN_HINT: &str = "names and for_each keys become addresses shown in plans and kept in state; \
+pub(super) const HIDDEN_HINT: &str = "names and for_each keys become addresses shown in plans and kept in state; \
      remove the control characters (newlines, tabs, escapes, direction overrides)";
 
 /// Entra's upper bound on a single activation.
@@ -100,14 +100,6 @@ pub(super) fn location(file: &SourceFile, span: Range<usize>) -> Location {
 pub(super) fn suggest(name: &str, candidates: &[&str]) -> Option<String> {
     let close = closest_names(name, candidates.iter().copied(), 1, 0.8);
     close.first().map(|c| format!("did you mean \"{c}\"?"))
-}
-
-fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
 impl<'o> Loader<'o> {
@@ -375,7 +367,7 @@ impl<'o> Loader<'o> {
         Some(s)
     }
 
-    fn claim_address(
+    pub(super) fn claim_address(
         &mut self,
         seen: &mut HashMap<Address, Location>,
         address: &Address,
@@ -395,7 +387,7 @@ impl<'o> Loader<'o> {
         }
     }
 
-    fn file_for(&self, at: &Location) -> Option<Arc<SourceFile>> {
+    pub(super) fn file_for(&self, at: &Location) -> Option<Arc<SourceFile>> {
         self.files.get(&at.file).cloned()
     }
 
@@ -473,215 +465,6 @@ impl<'o> Loader<'o> {
         ok
     }
 
-    fn grants(
-        &mut self,
-        item: Item<'_>,
-        kind: AssignmentKind,
-        scope: &Scope,
-        custom: &HashSet<String>,
-        addresses: &mut HashMap<Address, Location>,
-    ) -> Vec<Declared<Assignment>> {
-        let Some(label) = item.block.labels.first() else {
-            return Vec::new();
-        };
-        let name = label.as_str().to_string();
-        let block_kind = if kind == AssignmentKind::Eligible {
-            BlockKind::Eligibility
-        } else {
-            BlockKind::Assignment
-        };
-        if !is_identifier(&name) {
-            self.error(
-                item.file,
-                span_of(label),
-                format!("\"{name}\" is not a valid block name"),
-            )
-            .hint =
-                Some("use letters, digits, _ and -, starting with a letter, as in alice_ga".into());
-            return Vec::new();
-        }
-        let instances: Vec<(Option<String>, Value)> =
-            match item.block.body.get_attribute("for_each") {
-                None => vec![(None, Value::Null)],
-                Some(attr) => match self.for_each(item.file, attr, scope) {
-                    Some(list) => list.into_iter().map(|(k, v)| (Some(k), v)).collect(),
-                    None => return Vec::new(),
-                },
-            };
-        let has_for_each = item.block.body.get_attribute("for_each").is_some();
-        let mut out = Vec::new();
-        for (key, value) in instances {
-            let each_scope;
-            let s = match &key {
-                Some(k) => {
-                    each_scope = scope.with_each(k, &value);
-                    &each_scope
-                }
-                None => scope,
-            };
-            let mut address = Address::new(block_kind, name.clone());
-            if let Some(k) = &key {
-                address = address.with_key(k.clone());
-            }
-            // Only this instance's diagnostics: counting all of them per
-            // instance would make a file with many errors quadratic.
-            let before = self.diags.0.len();
-            let mut b = Fields::new(self, item, s, Some(has_for_each));
-            let principal = b.principal("principal", true);
-            let role_name = b.required_string("role");
-            let dir_scope = b.scope("scope");
-            let schedule = b.schedule(kind);
-            let justification = b.string("justification");
-            if let Some(j) = &justification
-                && j.chars().count() > crate::model::MAX_JUSTIFICATION_CHARS
-            {
-                let span = b.value_span("justification");
-                b.loader
-                    .error(
-                        item.file,
-                        span,
-                        format!(
-                            "justification is {} characters long; pim sends at most {}",
-                            j.chars().count(),
-                            crate::model::MAX_JUSTIFICATION_CHARS
-                        ),
-                    )
-                    .hint =
-                    Some("say why in a sentence or two, and put the rest in the ticket".into());
-            }
-            let ticket = b.string("ticket").map(|t| match t.split_once(':') {
-                Some((sys, num)) => Ticket {
-                    system: Some(sys.trim().to_string()),
-                    number: num.trim().to_string(),
-                },
-                None => Ticket {
-                    system: None,
-                    number: t,
-                },
-            });
-            let origin = b.origin();
-            let role_span = b.value_span("role");
-            let principal_span = b.value_span("principal");
-            let role = role_name.and_then(|n| self.builtin_role(item.file, role_span, &n, custom));
-            if kind == AssignmentKind::Eligible
-                && principal
-                    .as_ref()
-                    .is_some_and(|p| p.kind() == Some(PrincipalKind::ServicePrincipal))
-            {
-                self.error(
-                    item.file,
-                    principal_span,
-                    "a service principal cannot be made eligible",
-                )
-                .hint = Some(
-                    "service principals can only hold active assignments: use an assignment block"
-                        .into(),
-                );
-            }
-            if self.diags.0[before..].iter().any(Diagnostic::is_error) {
-                continue;
-            }
-            let (Some(principal), Some(role), Some(schedule)) = (principal, role, schedule) else {
-                continue;
-            };
-            self.claim_address(addresses, &address, &origin.block);
-            out.push(Declared {
-                address,
-                origin,
-                item: Assignment {
-                    kind,
-                    principal,
-                    role,
-                    scope: dir_scope,
-                    schedule,
-                    justification,
-                    ticket,
-                },
-            });
-        }
-        out
-    }
-
-    fn for_each(
-        &mut self,
-        file: &SourceFile,
-        attr: &Attribute,
-        scope: &Scope,
-    ) -> Option<Vec<(String, Value)>> {
-        let span = span_of(&attr.value);
-        if !self.check_refs_scoped(file, &attr.value, scope, false) {
-            return None;
-        }
-        let v = match scope.eval(&attr.value) {
-            Ok(v) => v,
-            Err(e) => {
-                self.error(file, span, format!("cannot evaluate for_each: {e}"));
-                return None;
-            }
-        };
-        let hint = "for_each takes a set or list of strings, as in toset([\"user:a@contoso.com\"]), or a map";
-        match v {
-            Value::Array(items) => {
-                let mut out: Vec<(String, Value)> = Vec::new();
-                let mut seen: HashSet<String> = HashSet::new();
-                for it in items {
-                    let Value::String(s) = &it else {
-                        self.error(
-                            file,
-                            span.clone(),
-                            format!("for_each over a list of {}s", type_name(&it)),
-                        )
-                        .hint = Some(hint.into());
-                        return None;
-                    };
-                    if !self.visible_key(file, &span, s) {
-                        return None;
-                    }
-                    if !seen.insert(s.clone()) {
-                        self.error(file, span.clone(), format!("for_each lists \"{s}\" twice"))
-                            .hint = Some("wrap the list in toset(…) to drop duplicates".into());
-                        return None;
-                    }
-                    out.push((s.clone(), it.clone()));
-                }
-                Some(out)
-            }
-            Value::Object(map) => {
-                if map.keys().any(|k| !self.visible_key(file, &span, k)) {
-                    return None;
-                }
-                Some(map.into_iter().collect())
-            }
-            other => {
-                self.error(
-                    file,
-                    span,
-                    format!("for_each must be a collection, not a {}", type_name(&other)),
-                )
-                .hint = Some(hint.into());
-                None
-            }
-        }
-    }
-
-    /// A `for_each` key becomes part of an address, printed in plans and
-    /// kept in state: it must not hold control characters.
-    fn visible_key(&mut self, file: &SourceFile, span: &Range<usize>, key: &str) -> bool {
-        if !escape::has_hidden(key) {
-            return true;
-        }
-        self.error(
-            file,
-            span.clone(),
-            format!(
-                "the for_each key {} holds a control character",
-                escape::quoted(key)
-            ),
-        )
-        .hint = Some(HIDDEN_HINT.into());
-        false
-    }
-
     pub(super) fn check_refs_scoped(
         &mut self,
         file: &SourceFile,
@@ -691,45 +474,6 @@ impl<'o> Loader<'o> {
     ) -> bool {
         let locals: HashSet<String> = scope.locals().keys().cloned().collect();
         self.check_refs(file, expr, Some(scope.vars()), Some(&locals), each)
-    }
-
-    fn check_duplicate_grants(&mut self, grants: &[Declared<Assignment>]) {
-        let mut seen: HashMap<
-            (AssignmentKind, PrincipalRef, String, DirScope),
-            &Declared<Assignment>,
-        > = HashMap::new();
-        for g in grants {
-            let a = &g.item;
-            let key = (
-                a.kind,
-                a.principal.normalized(),
-                a.role.to_string().to_lowercase(),
-                a.scope.clone(),
-            );
-            if let Some(first) = seen.get(&key) {
-                let what = if a.kind == AssignmentKind::Eligible {
-                    "eligible for"
-                } else {
-                    "assigned"
-                };
-                let msg = format!(
-                    "{} is {what} \"{}\" at {} twice: by {} and {}",
-                    a.principal, a.role, a.scope, first.address, g.address
-                );
-                let hint = format!(
-                    "{} is declared at {}; keep one of them",
-                    first.address, first.origin.block
-                );
-                let mut d = Diagnostic::error(msg).with_hint(hint);
-                if let Some(file) = self.file_for(&g.origin.block) {
-                    let o = offset_of(&file, g.origin.attribute("principal"));
-                    d = d.at(&file, o..o + 1);
-                }
-                self.diags.push(d);
-            } else {
-                seen.insert(key, g);
-            }
-        }
     }
 
     fn policy(
@@ -947,6 +691,6 @@ fn hash_config(files: &[Parsed], vars: &hcl::Map<String, Value>) -> String {
     format!("sha256:{:x}", h.finalize())
 }
 
-fn offset_of(file: &SourceFile, at: &Location) -> usize {
+pub(super) fn offset_of(file: &SourceFile, at: &Location) -> usize {
     file.offset(at.pos)
 }

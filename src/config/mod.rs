@@ -8,6 +8,7 @@ mod diagnostic;
 mod eval;
 mod fields;
 pub mod fmt;
+mod grant;
 mod load;
 pub mod read;
 mod role;
