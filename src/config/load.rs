@@ -12,24 +12,16 @@ use hcl::edit::structure::{Block, Body, Structure};
 
 use super::diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
 use super::eval::{Reference, Scope, references};
-use super::fields::Fields;
 use super::read;
 use super::schema::{self, BlockSchema, Labels};
 use super::unclosed;
-use super::{Declared, Desired, FILE_SUFFIX, LoadError, LoadOptions, Policy, StateSettings};
+use super::{Desired, FILE_SUFFIX, LoadError, LoadOptions, StateSettings};
 use crate::model::closest_names;
-use crate::model::{
-    ActivationRules, Address, Approval, AssignmentKind, AssignmentRules, BlockKind,
-    EligibilityRules, IsoDuration, NotificationEvent, NotificationLevel, NotificationRules,
-    PolicyRules,
-};
+use crate::model::{Address, AssignmentKind};
 use crate::render::escape;
 
 pub(super) const HIDDEN_HINT: &str = "names and for_each keys become addresses shown in plans and kept in state; \
      remove the control characters (newlines, tabs, escapes, direction overrides)";
-
-/// Entra's upper bound on a single activation.
-const MAX_ACTIVATION: IsoDuration = IsoDuration::hours(8);
 
 /// Loads and validates every configuration file in `dir`.
 pub fn load(dir: &Path, opts: &LoadOptions) -> Result<Desired, LoadError> {
@@ -474,171 +466,6 @@ impl<'o> Loader<'o> {
     ) -> bool {
         let locals: HashSet<String> = scope.locals().keys().cloned().collect();
         self.check_refs(file, expr, Some(scope.vars()), Some(&locals), each)
-    }
-
-    fn policy(
-        &mut self,
-        item: Item<'_>,
-        scope: &Scope,
-        custom: &HashSet<String>,
-    ) -> Option<Declared<Policy>> {
-        let label = item.block.labels.first()?;
-        let role = self.builtin_role(item.file, span_of(label), label.as_str(), custom);
-        let mut rules = PolicyRules::default();
-        let b = Fields::new(self, item, scope, None);
-        let origin = b.origin();
-        let mut notified: HashMap<NotificationEvent, Location> = HashMap::new();
-        for inner in item.block.body.blocks() {
-            let sub = Item {
-                file: item.file,
-                block: inner,
-            };
-            match inner.ident.as_str() {
-                "activation" => rules.activation = self.activation(sub, scope),
-                "eligibility" => {
-                    let mut f = Fields::new(self, sub, scope, None);
-                    rules.eligibility = EligibilityRules {
-                        allow_permanent: f.bool("allow_permanent"),
-                        max_duration: f.duration("max_duration"),
-                    };
-                }
-                "active_assignment" => {
-                    let mut f = Fields::new(self, sub, scope, None);
-                    rules.active_assignment = AssignmentRules {
-                        allow_permanent: f.bool("allow_permanent"),
-                        max_duration: f.duration("max_duration"),
-                        require_mfa: f.bool("require_mfa"),
-                        require_justification: f.bool("require_justification"),
-                    };
-                }
-                "notification" => {
-                    let Some(label) = inner.labels.first() else {
-                        continue;
-                    };
-                    let Some(event) = NotificationEvent::parse(label.as_str()) else {
-                        let names: Vec<&str> =
-                            NotificationEvent::ALL.iter().map(|e| e.as_str()).collect();
-                        self.error(
-                            item.file,
-                            span_of(label),
-                            format!("unknown notification \"{}\"", label.as_str()),
-                        )
-                        .hint = suggest(label.as_str(), &names)
-                            .or_else(|| Some(format!("expected one of: {}", names.join(", "))));
-                        continue;
-                    };
-                    let at = location(item.file, span_of(label));
-                    if let Some(first) = notified.insert(event, at) {
-                        self.error(
-                            item.file,
-                            span_of(label),
-                            format!("notification \"{}\" is configured twice", event.as_str()),
-                        )
-                        .hint = Some(format!("the first is at {first}"));
-                        continue;
-                    }
-                    let mut f = Fields::new(self, sub, scope, None);
-                    let recipients = f.emails("recipients");
-                    let default_recipients = f.bool("default_recipients");
-                    let level = f.string("level").and_then(|l| {
-                        let parsed = NotificationLevel::parse(&l);
-                        if parsed.is_none() {
-                            let span = f.value_span("level");
-                            f.loader
-                                .error(
-                                    item.file,
-                                    span,
-                                    format!("unknown notification level \"{l}\""),
-                                )
-                                .hint = Some("use \"all\", \"critical\" or \"none\"".into());
-                        }
-                        parsed
-                    });
-                    rules.notifications.push(NotificationRules {
-                        event,
-                        recipients,
-                        default_recipients,
-                        level,
-                    });
-                }
-                _ => {}
-            }
-        }
-        rules.notifications.sort_by_key(|n| n.event);
-        let role = role?;
-        Some(Declared {
-            address: Address::new(BlockKind::Policy, role.to_string()),
-            origin,
-            item: Policy { role, rules },
-        })
-    }
-
-    fn activation(&mut self, item: Item<'_>, scope: &Scope) -> ActivationRules {
-        let mut f = Fields::new(self, item, scope, None);
-        let max_duration = f.duration("max_duration");
-        if let Some(d) =
-            max_duration.filter(|d| d.approx_seconds() > MAX_ACTIVATION.approx_seconds())
-        {
-            let span = f.value_span("max_duration");
-            f.loader
-                .error(
-                    item.file,
-                    span,
-                    format!("activation max_duration {d} is longer than Entra allows"),
-                )
-                .hint = Some(format!("activations last at most {MAX_ACTIVATION}"));
-        }
-        let rules = ActivationRules {
-            max_duration,
-            require_mfa: f.bool("require_mfa"),
-            require_justification: f.bool("require_justification"),
-            require_ticket: f.bool("require_ticket"),
-            authentication_context: f.string("authentication_context"),
-            approval: None,
-        };
-        let approval = item
-            .block
-            .body
-            .blocks()
-            .find(|b| b.ident.as_str() == "approval")
-            .map(|b| {
-                let mut a = Fields::new(
-                    self,
-                    Item {
-                        file: item.file,
-                        block: b,
-                    },
-                    scope,
-                    None,
-                );
-                let listed = a.principals("approvers");
-                let unreadable = listed.is_none() && a.attr("approvers").is_some();
-                let approvers = listed.unwrap_or_default();
-                let required = a.bool("required").unwrap_or(true);
-                let require_for_extension = a.bool("require_for_extension");
-                if required && approvers.is_empty() && !unreadable {
-                    let span = a.value_span("approvers");
-                    let span = if span.is_empty() {
-                        span_of(&b.ident)
-                    } else {
-                        span
-                    };
-                    a.loader
-                        .error(
-                            item.file,
-                            span,
-                            "approval is required but names no approvers",
-                        )
-                        .hint =
-                        Some("list at least one: approvers = [\"group:PIM Approvers\"]".into());
-                }
-                Approval {
-                    required,
-                    approvers,
-                    require_for_extension,
-                }
-            });
-        ActivationRules { approval, ..rules }
     }
 }
 

@@ -10,6 +10,7 @@ mod fields;
 pub mod fmt;
 mod grant;
 mod load;
+mod policy;
 pub mod read;
 mod role;
 pub mod schema;
