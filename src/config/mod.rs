@@ -4,6 +4,7 @@
 //! Nothing here talks to the tenant: custom roles and principals are
 //! resolved later, against Graph.
 
+mod check;
 mod diagnostic;
 mod eval;
 mod fields;
