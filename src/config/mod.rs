@@ -4,13 +4,21 @@
 //! Nothing here talks to the tenant: custom roles and principals are
 //! resolved later, against Graph.
 
+mod check;
 mod diagnostic;
 mod eval;
+mod fields;
 pub mod fmt;
+mod grant;
 mod load;
+mod policy;
 pub mod read;
+mod role;
 pub mod schema;
+mod state;
+mod tenant;
 mod unclosed;
+mod vars;
 
 use std::path::PathBuf;
 
