@@ -1,0 +1,383 @@
+//! `roleManagement/directory`: the schedule requests, schedules and
+//! instances of both kinds, with their `$expand`s, and the role definitions.
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value, json};
+
+use super::listing::{Listing, list, list_page, no_expand, page_window};
+use super::{GraphResponse, Link, METADATA, Set, with_context};
+use crate::error::{GraphError, GraphResult};
+use crate::odata::{ExpandItem, Query, apply_select, context_projection};
+use crate::store::{Kind, Store};
+
+pub(super) const REQUEST_FILTER: &[&str] = &[
+    "id",
+    "principalId",
+    "roleDefinitionId",
+    "directoryScopeId",
+    "appScopeId",
+    "status",
+    "targetScheduleId",
+    "action",
+    "isValidationOnly",
+    "createdBy/user/id",
+];
+const SCHEDULE_FILTER: &[&str] = &[
+    "id",
+    "principalId",
+    "roleDefinitionId",
+    "directoryScopeId",
+    "appScopeId",
+    "status",
+    "memberType",
+    "assignmentType",
+    "createdUsing",
+];
+const INSTANCE_FILTER: &[&str] = &[
+    "id",
+    "principalId",
+    "roleDefinitionId",
+    "directoryScopeId",
+    "appScopeId",
+    "memberType",
+    "assignmentType",
+    "roleAssignmentOriginId",
+    "roleAssignmentScheduleId",
+    "roleEligibilityScheduleId",
+    "startDateTime",
+    "endDateTime",
+];
+
+fn set_name(kind: Kind, what: Set) -> &'static str {
+    match what {
+        Set::Requests => kind.requests_set(),
+        Set::Schedules => kind.schedules_set(),
+        Set::Instances => kind.instances_set(),
+    }
+}
+
+pub(super) fn type_name(kind: Kind, what: Set) -> &'static str {
+    match what {
+        Set::Requests => kind.request_type(),
+        Set::Schedules => kind.schedule_type(),
+        Set::Instances => kind.instance_type(),
+    }
+}
+
+/// `prop eq 'value'` conditions every result must meet (top-level `and`s).
+fn required_equalities(filter: Option<&crate::odata::Expr>) -> Vec<(&str, &str)> {
+    use crate::odata::{CmpOp, Expr, Lit};
+    filter
+        .map(|f| {
+            f.conjuncts()
+                .into_iter()
+                .filter_map(|c| match c {
+                    Expr::Cmp(p, CmpOp::Eq, Lit::Str(v)) => Some((p.as_str(), v.as_str())),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn pim_items<'a>(
+    store: &'a Store,
+    kind: Kind,
+    what: Set,
+    now: chrono::DateTime<chrono::Utc>,
+    filter: Option<&crate::odata::Expr>,
+) -> Vec<Cow<'a, Value>> {
+    // Skip rendering schedules the filter rules out anyway: rendering is
+    // most of the cost of a filtered list.
+    let required = required_equalities(filter);
+    let store_view: Vec<&crate::store::ScheduleRec> = store
+        .visible_schedules(kind, now)
+        .filter(|s| {
+            required.iter().all(|(p, v)| match *p {
+                "principalId" => s.principal_id.eq_ignore_ascii_case(v),
+                "roleDefinitionId" => s.role_id.eq_ignore_ascii_case(v),
+                "directoryScopeId" => s.scope.eq_ignore_ascii_case(v),
+                _ => true,
+            })
+        })
+        .collect();
+    match what {
+        Set::Requests => store
+            .requests
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, v)| Cow::Borrowed(v))
+            .collect(),
+        Set::Schedules => store_view
+            .into_iter()
+            .map(|s| Cow::Owned(s.to_json(now)))
+            .collect(),
+        Set::Instances => store_view
+            .into_iter()
+            .filter(|s| s.is_active(now))
+            .map(|s| Cow::Owned(s.instance_json()))
+            .collect(),
+    }
+}
+
+pub(super) fn list_pim(
+    store: &Store,
+    kind: Kind,
+    what: Set,
+    q: &Query,
+    link: &Link<'_>,
+    only_principal: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> GraphResult<GraphResponse> {
+    let set = set_name(kind, what);
+    if q.filter.is_none() && only_principal.is_none() && what != Set::Requests {
+        return list_pim_unfiltered(store, kind, what, q, link, now);
+    }
+    let mut items = pim_items(store, kind, what, now, q.filter.as_ref());
+    let function_result = only_principal.is_some() && what != Set::Requests;
+    if let Some(p) = only_principal {
+        items.retain(|i| {
+            i.get("principalId")
+                .and_then(Value::as_str)
+                .is_some_and(|x| x.eq_ignore_ascii_case(p))
+        });
+        if function_result {
+            let t = format!("#microsoft.graph.{}", type_name(kind, what));
+            for i in &mut items {
+                with_type(i.to_mut(), &t);
+            }
+        }
+    }
+    let context = if function_result {
+        format!("{METADATA}Collection({})", type_name(kind, what))
+    } else {
+        format!("{METADATA}roleManagement/directory/{set}")
+    };
+    let filterable = match what {
+        Set::Requests => REQUEST_FILTER,
+        Set::Schedules => SCHEDULE_FILTER,
+        Set::Instances => INSTANCE_FILTER,
+    };
+    let spec = Listing {
+        context,
+        entity: type_name(kind, what),
+        filterable,
+        ordered: &["startDateTime", "endDateTime"],
+    };
+    list(items, &spec, q, link, link.page, |item, e| {
+        expand_pim(store, kind, what, item, e, now)
+    })
+}
+
+/// Schedules or instances without a filter: only the page asked for is
+/// rendered, so reading a tenant of 50,000 schedules page by page renders
+/// each once, not once per page.
+fn list_pim_unfiltered(
+    store: &Store,
+    kind: Kind,
+    what: Set,
+    q: &Query,
+    link: &Link<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> GraphResult<GraphResponse> {
+    let recs: Vec<&crate::store::ScheduleRec> = store
+        .visible_schedules(kind, now)
+        .filter(|s| what != Set::Instances || s.is_active(now))
+        .collect();
+    let (start, end) = page_window(q, link.page, recs.len());
+    let page = recs[start..end]
+        .iter()
+        .map(|s| {
+            Cow::Owned(match what {
+                Set::Instances => s.instance_json(),
+                _ => s.to_json(now),
+            })
+        })
+        .collect();
+    let spec = Listing {
+        context: format!(
+            "{METADATA}roleManagement/directory/{}",
+            set_name(kind, what)
+        ),
+        entity: type_name(kind, what),
+        filterable: &[],
+        ordered: &[],
+    };
+    list_page(page, recs.len(), end, &spec, q, link, |item, e| {
+        expand_pim(store, kind, what, item, e, now)
+    })
+}
+
+fn with_type(v: &mut Value, t: &str) {
+    if let Some(o) = v.as_object_mut() {
+        let mut m = Map::new();
+        m.insert("@odata.type".into(), json!(t));
+        m.extend(std::mem::take(o));
+        *o = m;
+    }
+}
+
+pub(super) fn get_pim(
+    store: &Store,
+    kind: Kind,
+    what: Set,
+    id: &str,
+    q: &Query,
+    now: chrono::DateTime<chrono::Utc>,
+) -> GraphResult<GraphResponse> {
+    q.only(&["$select", "$expand"])?;
+    let set = set_name(kind, what);
+    let found = match what {
+        Set::Requests => store
+            .requests
+            .iter()
+            .find(|(k, r)| {
+                *k == kind
+                    && r.get("id")
+                        .and_then(Value::as_str)
+                        .is_some_and(|x| x.eq_ignore_ascii_case(id))
+            })
+            .map(|(_, v)| v.clone()),
+        Set::Schedules => store
+            .visible_schedules(kind, now)
+            .find(|s| s.id.eq_ignore_ascii_case(id))
+            .map(|s| s.to_json(now)),
+        Set::Instances => store
+            .visible_schedules(kind, now)
+            .filter(|s| s.is_active(now))
+            .find(|s| s.instance_id().eq_ignore_ascii_case(id))
+            .map(|s| s.instance_json()),
+    };
+    let mut item = found.ok_or_else(|| {
+        GraphError::not_found(format!(
+            "No {} with id '{id}' was found.",
+            type_name(kind, what)
+        ))
+    })?;
+    for e in &q.expand {
+        expand_pim(store, kind, what, &mut item, e, now)?;
+    }
+    apply_select(&mut item, &q.select, &q.expand);
+    let ctx = format!(
+        "{METADATA}roleManagement/directory/{set}{}/$entity",
+        context_projection(&q.select, &q.expand)
+    );
+    with_context(&mut item, &ctx);
+    Ok(GraphResponse::ok(item))
+}
+
+pub(super) fn expand_pim(
+    store: &Store,
+    kind: Kind,
+    what: Set,
+    item: &mut Value,
+    e: &ExpandItem,
+    now: chrono::DateTime<chrono::Utc>,
+) -> GraphResult<()> {
+    let get = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
+    let mut v = match e.name.as_str() {
+        "principal" => get("principalId")
+            .and_then(|p| store.directory_object(&p))
+            .unwrap_or(Value::Null),
+        "roleDefinition" => get("roleDefinitionId")
+            .and_then(|r| store.role(&r).map(|r| r.to_json()))
+            .unwrap_or(Value::Null),
+        "directoryScope" => match get("directoryScopeId").as_deref() {
+            None | Some("/") => Value::Null,
+            Some(s) => store
+                .directory_object(s.rsplit('/').next().unwrap_or(s))
+                .unwrap_or(Value::Null),
+        },
+        "appScope" => Value::Null,
+        "activatedUsing" if kind == Kind::Assignment => {
+            let schedule_id = match what {
+                Set::Instances => get("roleAssignmentScheduleId"),
+                Set::Requests => get("targetScheduleId"),
+                Set::Schedules => get("id"),
+            };
+            schedule_id
+                .and_then(|id| {
+                    store
+                        .schedules
+                        .iter()
+                        .find(|s| s.kind == Kind::Assignment && s.id == id)
+                })
+                .and_then(|s| s.activated_using.clone())
+                .and_then(|e| {
+                    store
+                        .schedules
+                        .iter()
+                        .find(|s| s.kind == Kind::Eligibility && s.id == e)
+                })
+                .map(|s| match what {
+                    Set::Instances => s.instance_json(),
+                    _ => s.to_json(now),
+                })
+                .unwrap_or(Value::Null)
+        }
+        "targetSchedule" if what == Set::Requests => get("targetScheduleId")
+            .and_then(|t| {
+                store
+                    .schedules
+                    .iter()
+                    .find(|s| s.kind == kind && s.id == t)
+                    .map(|s| s.to_json(now))
+            })
+            .unwrap_or(Value::Null),
+        other => {
+            return Err(GraphError::bad_request(format!(
+                "Could not find a property named '{other}' on type 'microsoft.graph.{}'.",
+                type_name(kind, what)
+            )));
+        }
+    };
+    if !e.expand.is_empty() {
+        return Err(GraphError::bad_request(format!(
+            "Nested $expand is not supported on '{}'.",
+            e.name
+        )));
+    }
+    apply_select(&mut v, &e.select, &[]);
+    if let Some(o) = item.as_object_mut() {
+        o.insert(e.name.clone(), v);
+    }
+    Ok(())
+}
+
+pub(super) fn role_definitions(
+    store: &Store,
+    m: &str,
+    rest: &[&str],
+    q: &Query,
+    link: &Link<'_>,
+) -> GraphResult<GraphResponse> {
+    match (m, rest) {
+        ("GET", []) => {
+            let items = store.rendered.roles.iter().map(Cow::Borrowed).collect();
+            let spec = Listing {
+                context: format!("{METADATA}roleManagement/directory/roleDefinitions"),
+                entity: "unifiedRoleDefinition",
+                filterable: &["id", "displayName", "isBuiltIn", "templateId", "isEnabled"],
+                ordered: &[],
+            };
+            list(items, &spec, q, link, 1000, |_, e| {
+                no_expand(e, "unifiedRoleDefinition")
+            })
+        }
+        ("GET", [id]) => {
+            q.only(&["$select"])?;
+            let r = store.role(id).ok_or_else(|| {
+                GraphError::not_found(format!("No role definition with id '{id}'."))
+            })?;
+            let mut v = r.to_json();
+            apply_select(&mut v, &q.select, &[]);
+            with_context(
+                &mut v,
+                &format!("{METADATA}roleManagement/directory/roleDefinitions/$entity"),
+            );
+            Ok(GraphResponse::ok(v))
+        }
+        _ => Err(GraphError::method_not_allowed()),
+    }
+}

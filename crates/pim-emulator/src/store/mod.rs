@@ -1,0 +1,127 @@
+//! The tenant's state while the emulator runs: the store and its rendered
+//! indexes, timestamps and the two kinds of grant; what it holds is in the
+//! modules below (seeding, schedules, policies, principals).
+
+mod policies;
+mod principals;
+mod schedules;
+mod seed;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+
+use super::tenant::{AdministrativeUnit, Application, Group, ServicePrincipal, User};
+pub(crate) use policies::{PolicyRec, RoleRec, merge, normalize_rule};
+pub(crate) use principals::PrincipalType;
+pub(crate) use schedules::{Exp, ScheduleRec};
+
+/// Graph's timestamp rendering (`2026-12-01T10:00:00Z`, or milliseconds
+/// when there are any: `2022-04-11T11:50:06.343Z`). Never more digits: the
+/// SDKs' parsers (.NET's among them) accept at most seven.
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    if t.timestamp_subsec_millis() == 0 {
+        t.to_rfc3339_opts(SecondsFormat::Secs, true)
+    } else {
+        t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+}
+
+pub(crate) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// Eligible (roleEligibility*) or active (roleAssignment*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    Eligibility,
+    Assignment,
+}
+
+impl Kind {
+    pub fn requests_set(self) -> &'static str {
+        match self {
+            Kind::Eligibility => "roleEligibilityScheduleRequests",
+            Kind::Assignment => "roleAssignmentScheduleRequests",
+        }
+    }
+    pub fn schedules_set(self) -> &'static str {
+        match self {
+            Kind::Eligibility => "roleEligibilitySchedules",
+            Kind::Assignment => "roleAssignmentSchedules",
+        }
+    }
+    pub fn instances_set(self) -> &'static str {
+        match self {
+            Kind::Eligibility => "roleEligibilityScheduleInstances",
+            Kind::Assignment => "roleAssignmentScheduleInstances",
+        }
+    }
+    pub fn schedule_type(self) -> &'static str {
+        match self {
+            Kind::Eligibility => "unifiedRoleEligibilitySchedule",
+            Kind::Assignment => "unifiedRoleAssignmentSchedule",
+        }
+    }
+    pub fn request_type(self) -> &'static str {
+        match self {
+            Kind::Eligibility => "unifiedRoleEligibilityScheduleRequest",
+            Kind::Assignment => "unifiedRoleAssignmentScheduleRequest",
+        }
+    }
+    pub fn instance_type(self) -> &'static str {
+        match self {
+            Kind::Eligibility => "unifiedRoleEligibilityScheduleInstance",
+            Kind::Assignment => "unifiedRoleAssignmentScheduleInstance",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    pub tenant_id: String,
+    pub domains: Vec<String>,
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    pub service_principals: Vec<ServicePrincipal>,
+    pub administrative_units: Vec<AdministrativeUnit>,
+    pub applications: Vec<Application>,
+    pub roles: Vec<RoleRec>,
+    pub policies: Vec<PolicyRec>,
+    pub schedules: Vec<ScheduleRec>,
+    pub requests: Vec<(Kind, Value)>,
+    /// Graph renderings of the read-only collections, made once: listing
+    /// them is the hot path and rendering per request dominated its cost.
+    pub rendered: Rendered,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rendered {
+    pub users: Vec<Value>,
+    pub groups: Vec<Value>,
+    pub service_principals: Vec<Value>,
+    pub administrative_units: Vec<Value>,
+    pub roles: Vec<Value>,
+    /// Users by lower-case id and user principal name, to position in
+    /// `users`: `GET /users/{id | upn}` is how clients resolve names, once
+    /// per declared principal.
+    pub user_keys: std::collections::HashMap<String, usize>,
+}
+
+#[cfg(test)]
+mod timestamp_tests {
+    use super::*;
+    use chrono::{TimeDelta, TimeZone};
+
+    #[test]
+    fn timestamps_have_at_most_millisecond_precision() {
+        let t = Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap();
+        assert_eq!(ts(t), "2026-12-01T10:00:00Z");
+        assert_eq!(
+            ts(t + TimeDelta::nanoseconds(356_737_148)),
+            "2026-12-01T10:00:00.356Z"
+        );
+        assert_eq!(ts(t + TimeDelta::nanoseconds(999)), "2026-12-01T10:00:00Z");
+    }
+}

@@ -1,0 +1,205 @@
+//! Role definitions and their policies: the rules, the defaults every
+//! policy starts from, rule normalization and merge, lookups by role or id.
+
+use std::sync::LazyLock;
+
+use serde_json::{Value, json};
+
+use super::Store;
+use pim_model::{IsoDuration, RuleId, default_rules_json};
+
+#[derive(Debug, Clone)]
+pub(crate) struct RoleRec {
+    pub id: String,
+    pub display_name: String,
+    pub description: String,
+    pub builtin: bool,
+    pub enabled: bool,
+    pub actions: Vec<String>,
+}
+
+impl RoleRec {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "description": self.description,
+            "displayName": self.display_name,
+            "isBuiltIn": self.builtin,
+            "isEnabled": self.enabled,
+            "resourceScopes": ["/"],
+            "templateId": self.id,
+            "version": if self.builtin { Value::from("1") } else { Value::Null },
+            "rolePermissions": [{ "allowedResourceActions": self.actions, "condition": null }],
+            "inheritsPermissionsFrom": [],
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PolicyRec {
+    /// `<tenantId>_<policyGuid>`; the id is `<scopeType>_` + this.
+    pub suffix: String,
+    pub role_id: String,
+    pub rules: Vec<Value>,
+    pub last_modified: Option<String>,
+    pub last_modified_by: Option<String>,
+}
+
+impl PolicyRec {
+    pub fn id(&self, scope_type: &str) -> String {
+        format!("{scope_type}_{}", self.suffix)
+    }
+
+    pub fn to_json(&self, scope_type: &str) -> Value {
+        json!({
+            "id": self.id(scope_type),
+            "displayName": scope_type,
+            "description": scope_type,
+            "isOrganizationDefault": false,
+            "scopeId": "/",
+            "scopeType": scope_type,
+            "lastModifiedDateTime": self.last_modified,
+            "lastModifiedBy": { "displayName": self.last_modified_by, "id": null },
+        })
+    }
+
+    pub fn rule(&self, id: RuleId) -> Option<&Value> {
+        self.rules
+            .iter()
+            .find(|r| r.get("id").and_then(Value::as_str) == Some(id.as_str()))
+    }
+
+    /// `(isExpirationRequired, maximumDuration)` of an expiration rule.
+    pub fn expiration(&self, id: RuleId) -> (bool, Option<IsoDuration>) {
+        let rule = self.rule(id);
+        let required = rule
+            .and_then(|r| r.get("isExpirationRequired"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let max = rule
+            .and_then(|r| r.get("maximumDuration"))
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok());
+        (required, max)
+    }
+
+    pub fn enabled_rules(&self, id: RuleId) -> Vec<String> {
+        self.rule(id)
+            .and_then(|r| r.get("enabledRules"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+static DEFAULT_RULES: LazyLock<Vec<Value>> = LazyLock::new(|| {
+    let doc: Value = serde_json::from_str(default_rules_json()).unwrap_or(Value::Null);
+    doc.get("rules")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+});
+
+pub(crate) fn default_rule(id: RuleId) -> Option<Value> {
+    DEFAULT_RULES
+        .iter()
+        .find(|r| r.get("id").and_then(Value::as_str) == Some(id.as_str()))
+        .cloned()
+}
+
+pub(super) fn default_rules() -> Vec<Value> {
+    RuleId::ALL
+        .iter()
+        .filter_map(|id| default_rule(*id))
+        .collect()
+}
+
+/// Put a rule in the form Graph returns: `operations` lowercase, no
+/// `@odata.type` on nested complex values, target fixed by the rule id.
+pub(crate) fn normalize_rule(id: RuleId, rule: &mut Value) {
+    let Some(obj) = rule.as_object_mut() else {
+        return;
+    };
+    obj.insert("@odata.type".into(), json!(id.odata_type()));
+    obj.insert("id".into(), json!(id.as_str()));
+    let (caller, level) = id.target();
+    let target = obj.entry("target").or_insert_with(|| json!({}));
+    if let Some(t) = target.as_object_mut() {
+        t.remove("@odata.type");
+        let ops: Vec<Value> = t
+            .get("operations")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(|s| json!(s.to_ascii_lowercase()))
+                    .collect()
+            })
+            .unwrap_or_else(|| vec![json!("all")]);
+        t.insert("caller".into(), json!(caller));
+        t.insert("operations".into(), Value::Array(ops));
+        t.insert("level".into(), json!(level));
+        t.entry("inheritableSettings").or_insert_with(|| json!([]));
+        t.entry("enforcedSettings").or_insert_with(|| json!([]));
+    }
+    if let Some(setting) = obj.get_mut("setting").and_then(Value::as_object_mut) {
+        setting.remove("@odata.type");
+        if let Some(stages) = setting
+            .get_mut("approvalStages")
+            .and_then(Value::as_array_mut)
+        {
+            for s in stages.iter_mut().filter_map(Value::as_object_mut) {
+                s.remove("@odata.type");
+            }
+        }
+    }
+}
+
+/// Shallow merge of `patch` over `base` (Graph PATCH semantics for a rule).
+pub(crate) fn merge(base: &mut Value, patch: &Value) {
+    if let (Some(b), Some(p)) = (base.as_object_mut(), patch.as_object()) {
+        for (k, v) in p {
+            if k != "@odata.context" {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+impl Store {
+    pub fn role_by_id_or_name(&self, text: &str) -> Option<&RoleRec> {
+        self.roles
+            .iter()
+            .find(|r| r.id.eq_ignore_ascii_case(text))
+            .or_else(|| {
+                self.roles
+                    .iter()
+                    .find(|r| r.display_name.eq_ignore_ascii_case(text))
+            })
+    }
+
+    pub fn role(&self, id: &str) -> Option<&RoleRec> {
+        self.roles.iter().find(|r| r.id.eq_ignore_ascii_case(id))
+    }
+
+    pub fn policy_for_role(&self, role_id: &str) -> Option<&PolicyRec> {
+        self.policies
+            .iter()
+            .find(|p| p.role_id.eq_ignore_ascii_case(role_id))
+    }
+
+    /// The policy with this id, accepting both the `Directory_` and `DirectoryRole_` forms.
+    pub fn policy_index(&self, id: &str) -> Option<usize> {
+        let suffix = id
+            .strip_prefix("DirectoryRole_")
+            .or_else(|| id.strip_prefix("Directory_"))?;
+        self.policies
+            .iter()
+            .position(|p| p.suffix.eq_ignore_ascii_case(suffix))
+    }
+}

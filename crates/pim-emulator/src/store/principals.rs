@@ -1,0 +1,171 @@
+//! Principals and scopes: resolving `user:`/`group:`/`sp:` references and
+//! scope paths, and the Graph renderings of directory objects.
+
+use serde_json::{Map, Value, json};
+
+use super::Store;
+use crate::tenant::{AdministrativeUnit, Group, ServicePrincipal, User};
+
+/// What kind of directory object a principal id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PrincipalType {
+    User,
+    Group { assignable: bool },
+    ServicePrincipal,
+}
+
+impl Store {
+    /// An object id or `user:`/`group:`/`sp:` reference → object id and type.
+    pub fn resolve_principal(&self, text: &str) -> Option<(String, PrincipalType)> {
+        if let Some(upn) = text.strip_prefix("user:") {
+            return self.user(upn).map(|u| (u.id.clone(), PrincipalType::User));
+        }
+        if let Some(name) = text.strip_prefix("group:") {
+            return self
+                .groups
+                .iter()
+                .find(|g| g.display_name.eq_ignore_ascii_case(name))
+                .map(|g| {
+                    (
+                        g.id.clone(),
+                        PrincipalType::Group {
+                            assignable: g.is_assignable_to_role,
+                        },
+                    )
+                });
+        }
+        if let Some(name) = text.strip_prefix("sp:") {
+            return self
+                .service_principals
+                .iter()
+                .find(|s| {
+                    s.display_name.eq_ignore_ascii_case(name) || s.app_id.eq_ignore_ascii_case(name)
+                })
+                .map(|s| (s.id.clone(), PrincipalType::ServicePrincipal));
+        }
+        self.principal_type(text)
+            .map(|t| (text.to_ascii_lowercase(), t))
+    }
+
+    /// A user by id or user principal name, in any case.
+    pub fn user(&self, key: &str) -> Option<&User> {
+        self.rendered
+            .user_keys
+            .get(&key.to_ascii_lowercase())
+            .and_then(|&i| self.users.get(i))
+    }
+
+    pub fn principal_type(&self, id: &str) -> Option<PrincipalType> {
+        if self.user(id).is_some_and(|u| u.id.eq_ignore_ascii_case(id)) {
+            return Some(PrincipalType::User);
+        }
+        if let Some(g) = self.groups.iter().find(|g| g.id.eq_ignore_ascii_case(id)) {
+            return Some(PrincipalType::Group {
+                assignable: g.is_assignable_to_role,
+            });
+        }
+        self.service_principals
+            .iter()
+            .any(|s| s.id.eq_ignore_ascii_case(id))
+            .then_some(PrincipalType::ServicePrincipal)
+    }
+
+    /// `/`, `/administrativeUnits/<id or name>` or `/<object id>` → canonical scope id.
+    pub fn resolve_scope(&self, text: &str) -> Option<String> {
+        if text == "/" {
+            return Some("/".into());
+        }
+        if let Some(rest) = text.strip_prefix("/administrativeUnits/") {
+            return self
+                .administrative_units
+                .iter()
+                .find(|a| a.id.eq_ignore_ascii_case(rest))
+                .or_else(|| {
+                    self.administrative_units
+                        .iter()
+                        .find(|a| a.display_name.eq_ignore_ascii_case(rest))
+                })
+                .map(|a| format!("/administrativeUnits/{}", a.id));
+        }
+        let id = text.strip_prefix('/')?;
+        (self.principal_type(id).is_some() || uuid::Uuid::parse_str(id).is_ok())
+            .then(|| text.to_string())
+    }
+
+    pub fn user_json(u: &User) -> Value {
+        json!({
+            "id": u.id,
+            "businessPhones": [],
+            "displayName": u.display_name,
+            "givenName": null,
+            "jobTitle": u.job_title,
+            "mail": u.mail,
+            "mobilePhone": null,
+            "officeLocation": null,
+            "preferredLanguage": null,
+            "surname": null,
+            "userPrincipalName": u.user_principal_name,
+            "accountEnabled": u.account_enabled,
+        })
+    }
+
+    pub fn group_json(g: &Group) -> Value {
+        json!({
+            "id": g.id,
+            "displayName": g.display_name,
+            "description": g.description,
+            "isAssignableToRole": g.is_assignable_to_role,
+            "mail": g.mail,
+            "mailEnabled": false,
+            "securityEnabled": true,
+            "groupTypes": [],
+        })
+    }
+
+    pub fn sp_json(s: &ServicePrincipal) -> Value {
+        json!({
+            "id": s.id,
+            "accountEnabled": true,
+            "appId": s.app_id,
+            "displayName": s.display_name,
+            "servicePrincipalType": "Application",
+        })
+    }
+
+    pub fn au_json(a: &AdministrativeUnit) -> Value {
+        json!({ "id": a.id, "displayName": a.display_name, "description": a.description, "visibility": null })
+    }
+
+    /// A directory object with its `@odata.type`, as `$expand=principal` and getByIds show it.
+    pub fn directory_object(&self, id: &str) -> Option<Value> {
+        let with_type = |mut v: Value, t: &str| {
+            if let Some(o) = v.as_object_mut() {
+                let mut m = Map::new();
+                m.insert("@odata.type".into(), json!(t));
+                m.extend(std::mem::take(o));
+                *o = m;
+            }
+            v
+        };
+        if let Some(u) = self.users.iter().find(|u| u.id.eq_ignore_ascii_case(id)) {
+            return Some(with_type(Store::user_json(u), "#microsoft.graph.user"));
+        }
+        if let Some(g) = self.groups.iter().find(|g| g.id.eq_ignore_ascii_case(id)) {
+            return Some(with_type(Store::group_json(g), "#microsoft.graph.group"));
+        }
+        if let Some(s) = self
+            .service_principals
+            .iter()
+            .find(|s| s.id.eq_ignore_ascii_case(id))
+        {
+            return Some(with_type(
+                Store::sp_json(s),
+                "#microsoft.graph.servicePrincipal",
+            ));
+        }
+        self.administrative_units
+            .iter()
+            .find(|a| a.id.eq_ignore_ascii_case(id))
+            .map(|a| with_type(Store::au_json(a), "#microsoft.graph.administrativeUnit"))
+    }
+}
