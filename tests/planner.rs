@@ -16,5 +16,9 @@ mod config_fuzz;
 mod drift;
 #[path = "plan.rs"]
 mod plan;
+#[path = "plan_guards.rs"]
+mod plan_guards;
+#[path = "plan_render.rs"]
+mod plan_render;
 #[path = "schema.rs"]
 mod schema;
