@@ -5,18 +5,23 @@
 //! benchmarks drive exactly what the commands do.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::anyhow;
 
-use crate::config::{Desired, Diagnostics, StateSettings, TenantSettings};
+use crate::config::{Desired, Diagnostics};
 use crate::graph::resolve::{self, Resolution};
-use crate::graph::{AuthMethod, AzureCredential, GraphError, GraphSettings, HttpGraph, TokenCache};
+use crate::graph::{AuthMethod, GraphSettings, HttpGraph};
 use crate::model::{RoleRef, Scope};
 use crate::plan::{self, Basis, Plan, PlanOptions, Resolved};
 use crate::snapshot::{self, Current, ReadOptions};
-use crate::state::{self, OpenOptions, StateFile};
+use crate::state::StateFile;
+
+mod saved;
+mod state;
+
+pub use saved::{SavedPlanError, replan_saved};
+pub use state::{Backend, Lock, Sink, backend, lock, save, unlock};
 
 /// A connection to the tenant, and the emulator behind it when embedded.
 pub struct Session {
@@ -222,88 +227,6 @@ async fn read_tenant_all(
     Ok((resolved, current, diags))
 }
 
-/// Where the configuration keeps its state, whichever backend that is.
-pub type Backend = dyn crate::state::Backend;
-
-pub use crate::state::Lock;
-
-/// The backend the configuration's `state` block names. Blob state with
-/// neither a key nor a SAS token signs in to Entra ID as Graph does, with
-/// `auth`.
-pub fn backend(desired: &Desired, auth: AuthMethod) -> anyhow::Result<Arc<Backend>> {
-    let env: HashMap<String, String> = std::env::vars().collect();
-    let backend = open_backend(&desired.state, &desired.tenant, env, auth)?;
-    tracing::debug!(state = %backend.describe(), "state backend");
-    Ok(backend)
-}
-
-fn open_backend(
-    settings: &StateSettings,
-    tenant: &TenantSettings,
-    env: HashMap<String, String>,
-    auth: AuthMethod,
-) -> Result<Arc<Backend>, state::StateError> {
-    // The extra root Graph trusts (a TLS-inspecting proxy's) serves Blob
-    // Storage too.
-    let ca_cert = env
-        .get("PIM_CA_CERT")
-        .filter(|p| !p.trim().is_empty())
-        .map(PathBuf::from)
-        .or_else(|| tenant.ca_cert.clone());
-    let sign_in = StorageSignIn {
-        tenant: tenant.clone(),
-        env: env.clone(),
-        auth,
-        tokens: tokio::sync::OnceCell::new(),
-    };
-    state::open(
-        settings,
-        OpenOptions {
-            env,
-            sign_in: Some(Arc::new(sign_in)),
-            ca_cert,
-        },
-    )
-}
-
-/// Entra ID sign-in for Blob state: the credential Graph would sign in with
-/// (`--auth`, the environment, the tenant block), asking for Azure Storage
-/// tokens. Made at the first request, so state that has a key or a SAS
-/// token never needs one.
-struct StorageSignIn {
-    tenant: TenantSettings,
-    env: HashMap<String, String>,
-    auth: AuthMethod,
-    tokens: tokio::sync::OnceCell<TokenCache>,
-}
-
-impl StorageSignIn {
-    async fn tokens(&self) -> Result<&TokenCache, GraphError> {
-        self.tokens
-            .get_or_try_init(|| async {
-                let settings = GraphSettings::from_tenant(&self.tenant, &self.env, self.auth)?;
-                let client = HttpGraph::http_client(&settings)?;
-                let credential =
-                    AzureCredential::new(&settings, &client)?.for_scope(state::STORAGE_SCOPE);
-                Ok(TokenCache::new(Arc::new(credential)))
-            })
-            .await
-    }
-}
-
-impl state::TokenSource for StorageSignIn {
-    fn token<'a>(&'a self, scope: &'a str) -> state::TokenFuture<'a> {
-        Box::pin(async move {
-            if scope != state::STORAGE_SCOPE {
-                return Err(format!("signs in to Azure Storage only, not {scope}").into());
-            }
-            // The operation names Graph, which this is not: the message alone.
-            let tokens = self.tokens().await.map_err(|e| e.message)?;
-            Ok(tokens.get().await.map_err(|e| e.message)?)
-        })
-    }
-}
-
 pub async fn load_state(backend: &Backend) -> anyhow::Result<Option<StateFile>> {
     Ok(backend.load().await?)
 }
@@ -384,207 +307,4 @@ pub fn baseline(
             .map_or_else(|| id.to_string(), |r| r.display_name.clone())
     };
     crate::check::baseline(desired, resolved, &effective, &plan.unmanaged, &names)
-}
-
-/// Why a saved plan is not applied.
-#[derive(Debug, thiserror::Error)]
-pub enum SavedPlanError {
-    #[error("the saved plan is stale: {}; make a new one with pim plan", .0.join(", "))]
-    Stale(Vec<&'static str>),
-    #[error(
-        "the saved plan is not what this configuration, state and tenant plan: {0}. It may have been edited; make a new one with pim plan and review it"
-    )]
-    Mismatch(String),
-    #[error("the saved plan is too old: {0}; make a new one with pim plan")]
-    Expired(String),
-}
-
-/// What applying a saved plan runs: the plan made again, from the
-/// configuration, state and tenant of now, as of the moment the saved plan
-/// was made (so time-bound ends come out the same), with today's safety
-/// rails. The saved plan must be exactly that plan: a file that travelled
-/// between jobs is checked against the source, never trusted. A plan whose
-/// rails refuse it comes back as `Ok` with its refusals, for the caller to
-/// show and refuse.
-pub fn replan_saved(
-    desired: &Desired,
-    planned: &Planned,
-    saved: &Plan,
-    opts: &PlanOptions,
-) -> Result<Result<Plan, SavedPlanError>, Failure> {
-    let why = saved.basis.stale_reasons(&planned.plan.basis);
-    if !why.is_empty() {
-        return Ok(Err(SavedPlanError::Stale(why)));
-    }
-    let mut then = opts.clone();
-    then.now = saved.created_at;
-    if let Some(r) = saved.basis.renew_within {
-        then.renew_within = r;
-    }
-    let basis = Basis {
-        renew_within: Some(then.renew_within),
-        ..planned.plan.basis.clone()
-    };
-    let state = planned.state.as_ref();
-    let mut fresh = match plan::plan(
-        desired,
-        &planned.current,
-        &planned.resolved,
-        state,
-        basis,
-        &then,
-    ) {
-        Ok(p) => p,
-        Err(plan::PlanError::Invalid(mut d)) => {
-            d.quote_from(&desired.sources);
-            return Err(Failure::Diagnostics(d));
-        }
-    };
-    add_baseline(
-        desired,
-        &planned.current,
-        &planned.resolved,
-        &mut fresh,
-        &then,
-    );
-    if !fresh.refusals.is_empty() {
-        return Ok(Ok(fresh));
-    }
-    if let Some(diff) = fresh.first_difference(saved) {
-        return Ok(Err(SavedPlanError::Mismatch(diff)));
-    }
-    // Ends were worked out when the plan was made: none may have come to pass.
-    let soon = opts.now + chrono::Duration::minutes(5);
-    for c in &fresh.changes {
-        if let plan::Step::Grant { requests, .. } = &c.step {
-            for r in requests {
-                if let Some(crate::model::Expiration::At(end)) =
-                    r.schedule.as_ref().map(|s| &s.expiration)
-                    && *end <= soon
-                {
-                    return Ok(Err(SavedPlanError::Expired(format!(
-                        "it would set {} to end at {end}, which has passed or is less than five minutes away",
-                        c.address
-                    ))));
-                }
-            }
-        }
-    }
-    Ok(Ok(fresh))
-}
-
-pub async fn lock(backend: &Backend, operation: &str) -> anyhow::Result<Lock> {
-    Ok(backend.lock(operation).await?)
-}
-
-pub async fn unlock(lock: Lock) -> anyhow::Result<()> {
-    Ok(lock.release().await?)
-}
-
-/// Saves the state under the held lock.
-pub async fn save(backend: &Backend, lock: &Lock, state: &StateFile) -> anyhow::Result<()> {
-    Ok(backend.save(lock, state).await?)
-}
-
-/// Saves state through the backend after every step, under the held lock.
-pub struct Sink {
-    pub backend: Arc<Backend>,
-    pub lock: Arc<Lock>,
-}
-
-impl crate::apply::StateSink for Sink {
-    fn save(&self, state: &StateFile) -> Result<(), String> {
-        // Apply saves from its blocking pool, where waiting is allowed.
-        tokio::runtime::Handle::try_current()
-            .map_err(|e| e.to_string())?
-            .block_on(self.backend.save(&self.lock, state))
-            .map_err(|e| e.to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn blob_state() -> StateSettings {
-        StateSettings::AzureRm {
-            account: "contosopimstate".into(),
-            container: "pim".into(),
-            blob: "pim.state.json".into(),
-            // Never reached: the sign-in fails first.
-            endpoint: Some("http://127.0.0.1:1/contosopimstate".into()),
-        }
-    }
-
-    #[tokio::test]
-    async fn blob_state_with_no_key_sas_or_credential_says_what_to_set() {
-        let tenant = TenantSettings::default();
-        let backend = open_backend(
-            &blob_state(),
-            &tenant,
-            HashMap::new(),
-            AuthMethod::ClientSecret,
-        )
-        .unwrap();
-        let err = backend.load().await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                state::StateError::Azure(state::AzureError::Token { .. })
-            ),
-            "{err:?}"
-        );
-        let text = format!("{:#}", anyhow::Error::from(err));
-        for what in [
-            "could not get a token for Azure Storage",
-            "client-secret authentication needs AZURE_TENANT_ID",
-            "AZURE_STORAGE_KEY",
-            "AZURE_STORAGE_SAS_TOKEN",
-        ] {
-            assert!(text.contains(what), "{text}");
-        }
-        assert_eq!(
-            text.matches("needs AZURE_TENANT_ID").count(),
-            1,
-            "said once: {text}"
-        );
-
-        // A secret that is there but incomplete never shows.
-        let env = HashMap::from([
-            (
-                "AZURE_TENANT_ID".to_string(),
-                "contoso.onmicrosoft.com".to_string(),
-            ),
-            (
-                "AZURE_CLIENT_SECRET".to_string(),
-                "hunter2-secret".to_string(),
-            ),
-        ]);
-        let backend = open_backend(&blob_state(), &tenant, env, AuthMethod::Auto).unwrap();
-        let err = format!(
-            "{:#}",
-            anyhow::Error::from(backend.load().await.unwrap_err())
-        );
-        assert!(err.contains("AZURE_CLIENT_ID"), "{err}");
-        assert!(!err.contains("hunter2"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn a_key_or_sas_token_needs_no_sign_in() {
-        let env = HashMap::from([(
-            "AZURE_STORAGE_SAS_TOKEN".to_string(),
-            "sv=2021-08-06&sig=abc".to_string(),
-        )]);
-        let tenant = TenantSettings::default();
-        let backend = open_backend(&blob_state(), &tenant, env, AuthMethod::ClientSecret).unwrap();
-        let err = backend.load().await.unwrap_err();
-        // Nothing listens there: a connection error, not a sign-in one.
-        assert!(
-            matches!(
-                err,
-                state::StateError::Azure(state::AzureError::Transport { .. })
-            ),
-            "{err:?}"
-        );
-    }
 }

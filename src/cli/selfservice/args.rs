@@ -1,0 +1,171 @@
+//! The self-service commands' arguments: who signs in, which role, and
+//! what is asked for.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::*;
+
+/// Who signs in, and where the tenant is.
+#[derive(Debug, Args)]
+pub struct PersonArgs {
+    /// A directory whose *.pim.hcl tenant block names the tenant (or its emulator); without one, AZURE_TENANT_ID and PIM_GRAPH_URL do.
+    #[arg(short = 'C', long = "dir", value_name = "DIR", default_value = ".")]
+    pub(super) dir: PathBuf,
+    /// How to sign in: auto, azure-cli (after az login, or az login --use-device-code without a browser), client-secret, workload-identity or managed-identity.
+    #[arg(long, value_name = "METHOD", default_value = "auto", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<AuthMethod>()))]
+    pub(super) auth: AuthMethod,
+    /// Emulator only: act as this seeded user (UPN or object id). Refused against Microsoft Graph.
+    #[arg(long = "as", value_name = "UPN", env = "PIM_EMULATOR_USER")]
+    pub(super) as_user: Option<String>,
+    /// Emulator only, with --as: the sign-in counts as multi-factor.
+    #[arg(long, env = "PIM_EMULATOR_MFA")]
+    pub(super) mfa: bool,
+}
+
+/// Which role, where.
+#[derive(Debug, Args)]
+pub struct RoleArgs {
+    /// The role: display name (quoted) or role definition id.
+    #[arg(value_name = "ROLE")]
+    pub(super) role: String,
+    /// Where the role applies: / (the tenant) or /administrativeUnits/<id or display name>.
+    #[arg(long, value_name = "SCOPE", default_value = "/")]
+    pub(super) scope: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ActivateArgs {
+    #[command(flatten)]
+    pub(super) target: RoleArgs,
+    /// How long, as an ISO 8601 duration such as PT2H; default: the most the role allows.
+    #[arg(long, value_name = "DURATION")]
+    pub(super) duration: Option<IsoDuration>,
+    /// Why you need the role (most roles require it).
+    #[arg(long, value_name = "TEXT")]
+    pub(super) justification: Option<String>,
+    /// The change or incident ticket, as SYSTEM:NUMBER (or NUMBER), when the role requires one.
+    #[arg(long, value_name = "SYSTEM:NUMBER", value_parser = parse_ticket)]
+    pub(super) ticket: Option<Ticket>,
+    /// Wait until the role is in effect, or the request is denied, up to --timeout.
+    #[arg(long)]
+    pub(super) wait: bool,
+    /// How long --wait waits, as an ISO 8601 duration.
+    #[arg(long, value_name = "DURATION", default_value = "PT10M")]
+    pub(super) timeout: IsoDuration,
+    /// How often --wait asks Graph, as an ISO 8601 duration.
+    #[arg(long, value_name = "DURATION", default_value = "PT5S")]
+    pub(super) poll_interval: IsoDuration,
+    #[command(flatten)]
+    pub(super) person: PersonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeactivateArgs {
+    #[command(flatten)]
+    pub(super) target: RoleArgs,
+    /// Why you end it early (optional).
+    #[arg(long, value_name = "TEXT")]
+    pub(super) justification: Option<String>,
+    #[command(flatten)]
+    pub(super) person: PersonArgs,
+}
+
+/// Eligible or active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KindArg {
+    Eligible,
+    Active,
+}
+
+#[derive(Debug, Args)]
+pub struct ExtendArgs {
+    #[command(flatten)]
+    pub(super) target: RoleArgs,
+    /// Your eligibility or your active assignment (needed only when you hold both; renew defaults to eligible).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub(super) kind: Option<KindArg>,
+    /// How long it should last from now, as an ISO 8601 duration such as P90D; default: the most the role allows.
+    #[arg(long, value_name = "DURATION")]
+    pub(super) duration: Option<IsoDuration>,
+    /// Why you still need it: the administrators who decide read it.
+    #[arg(long, value_name = "TEXT")]
+    pub(super) justification: Option<String>,
+    /// A ticket, as SYSTEM:NUMBER (or NUMBER).
+    #[arg(long, value_name = "SYSTEM:NUMBER", value_parser = parse_ticket)]
+    pub(super) ticket: Option<Ticket>,
+    #[command(flatten)]
+    pub(super) person: PersonArgs,
+}
+
+/// Output of the listing commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MyCommand {
+    /// Your eligible and active roles: scope, start, end and time left.
+    #[command(
+        after_help = "Exit status: 0 on success, 1 on error.\n\nExample:\n  pim my roles --format json"
+    )]
+    Roles {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ListFormat,
+        #[command(flatten)]
+        person: PersonArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RequestsArgs {
+    #[command(subcommand)]
+    pub(super) command: Option<RequestsCommand>,
+    /// Only your own requests (otherwise every request the tenant keeps, which needs an administrator).
+    #[arg(long)]
+    pub(super) mine: bool,
+    /// Only requests with this status (PendingApproval, Provisioned, Denied, Canceled…).
+    #[arg(long, value_name = "STATUS")]
+    pub(super) status: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub(super) format: ListFormat,
+    #[command(flatten)]
+    pub(super) person: PersonArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestsCommand {
+    /// Cancel a request still waiting (for approval, an administrator, or its start).
+    #[command(
+        after_help = "Exit status: 0 canceled, 2 not cancelable (RequestCannotBeCancelled), 1 other errors.\n\nExample:\n  pim requests cancel 6f2a…"
+    )]
+    Cancel {
+        /// The request id, as pim requests --mine shows it.
+        id: String,
+        #[command(flatten)]
+        person: PersonArgs,
+    },
+}
+
+pub(super) fn parse_ticket(s: &str) -> Result<Ticket, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("a ticket needs a number: SYSTEM:NUMBER".into());
+    }
+    Ok(match s.split_once(':') {
+        Some((system, number)) if !number.trim().is_empty() => Ticket {
+            system: Some(system.trim().to_string()).filter(|x| !x.is_empty()),
+            number: number.trim().to_string(),
+        },
+        _ => Ticket {
+            system: None,
+            number: s.to_string(),
+        },
+    })
+}
