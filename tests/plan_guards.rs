@@ -313,30 +313,15 @@ fn emptying_a_tier0_role_is_refused_unless_it_may_be_empty() {
     assert!(p.refusals.is_empty(), "{:?}", p.refusals);
 
     // A role that is not tier 0 may be emptied.
-    let mut t = Tenant::new();
-    let id = t.grant(
-        AssignmentKind::Eligible,
-        "walter",
-        "Helpdesk Administrator",
-        10,
-        Some(100),
-    );
-    let mut state = StateFile::new("l".into());
-    state.resources.push(managed(
-        "eligibility.walter",
-        AssignmentKind::Eligible,
-        &id,
-        "u-walter",
-        "Helpdesk Administrator",
-        json!({"duration": "P100D"}),
-    ));
+    let (t, state) = walter_helpdesk();
     let p = plan_with(&t, &desired, Some(&state));
     assert_eq!(removed_addresses(&p), ["eligibility.walter"]);
     assert!(p.refusals.is_empty());
 }
 
-#[test]
-fn a_custom_tier0_list_is_guarded_too() {
+/// Walter's eligibility for Helpdesk Administrator (not tier 0), managed
+/// by pim at `eligibility.walter`.
+fn walter_helpdesk() -> (Tenant, StateFile) {
     let mut t = Tenant::new();
     let id = t.grant(
         AssignmentKind::Eligible,
@@ -354,6 +339,12 @@ fn a_custom_tier0_list_is_guarded_too() {
         "Helpdesk Administrator",
         json!({"duration": "P100D"}),
     ));
+    (t, state)
+}
+
+#[test]
+fn a_custom_tier0_list_is_guarded_too() {
+    let (t, state) = walter_helpdesk();
     let desired = load_str("tenant {\n  tier0_roles = [\"Helpdesk Administrator\"]\n}\n");
     let p = plan_with(&t, &desired, Some(&state));
     assert_eq!(p.refusals.len(), 1);
