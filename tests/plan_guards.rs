@@ -39,37 +39,27 @@ fn removed_addresses(p: &Plan) -> Vec<String> {
 /// eve is eligible, both managed by pim under their own addresses.
 fn breakglass_tenant() -> (Tenant, StateFile) {
     let mut t = Tenant::new();
-    let bg = t.grant(
+    let mut state = StateFile::new("l".into());
+    t.grant_managed(
+        &mut state,
+        "assignment.breakglass_ga",
         AssignmentKind::Active,
         "breakglass1",
         "Global Administrator",
         300,
         None,
+        "permanent",
     );
-    let eve = t.grant(
+    t.grant_managed(
+        &mut state,
+        "eligibility.eve_ga",
         AssignmentKind::Eligible,
         "eve",
         "Global Administrator",
         30,
         Some(300),
+        "P300D",
     );
-    let mut state = StateFile::new("l".into());
-    state.resources.push(managed(
-        "assignment.breakglass_ga",
-        AssignmentKind::Active,
-        &bg,
-        "u-breakglass1",
-        "Global Administrator",
-        json!({"duration": "permanent"}),
-    ));
-    state.resources.push(managed(
-        "eligibility.eve_ga",
-        AssignmentKind::Eligible,
-        &eve,
-        "u-eve",
-        "Global Administrator",
-        json!({"duration": "P300D"}),
-    ));
     (t, state)
 }
 
@@ -323,22 +313,17 @@ fn emptying_a_tier0_role_is_refused_unless_it_may_be_empty() {
 /// by pim at `eligibility.walter`.
 fn walter_helpdesk() -> (Tenant, StateFile) {
     let mut t = Tenant::new();
-    let id = t.grant(
+    let mut state = StateFile::new("l".into());
+    t.grant_managed(
+        &mut state,
+        "eligibility.walter",
         AssignmentKind::Eligible,
         "walter",
         "Helpdesk Administrator",
         10,
         Some(100),
+        "P100D",
     );
-    let mut state = StateFile::new("l".into());
-    state.resources.push(managed(
-        "eligibility.walter",
-        AssignmentKind::Eligible,
-        &id,
-        "u-walter",
-        "Helpdesk Administrator",
-        json!({"duration": "P100D"}),
-    ));
     (t, state)
 }
 

@@ -156,6 +156,32 @@ impl Tenant {
         id
     }
 
+    /// [`Tenant::grant`], recorded in `state` at `address` with the
+    /// duration last applied, as if pim had applied it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn grant_managed(
+        &mut self,
+        state: &mut pim::state::StateFile,
+        address: &str,
+        kind: AssignmentKind,
+        user: &str,
+        role: &str,
+        start_days_ago: i64,
+        days: Option<i64>,
+        duration: &str,
+    ) -> String {
+        let id = self.grant(kind, user, role, start_days_ago, days);
+        state.resources.push(managed(
+            address,
+            kind,
+            &id,
+            &format!("u-{user}"),
+            role,
+            serde_json::json!({ "duration": duration }),
+        ));
+        id
+    }
+
     pub fn policy_mut(&mut self, role: &str) -> &mut RuleSet {
         &mut self.current.policies.get_mut(&role_id(role)).unwrap().rules
     }
