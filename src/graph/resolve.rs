@@ -356,12 +356,20 @@ pub async fn resolve_all(
                     })
                     .collect();
                 let close = closest_names(&name, labels.iter().map(String::as_str), 3, 0.6);
-                let mut d = Diagnostic::error(format!("{label} does not exist in the tenant"))
-                    .at_location(at);
-                if !close.is_empty() {
-                    d = d.with_hint(format!("did you mean {}?", quote_list(&close)));
-                }
-                diags.push(d);
+                // Every unknown name gets a hint: candidates when some are close,
+                // else how names are written.
+                let hint = if close.is_empty() {
+                    "check the spelling: users by user:UPN, groups by group:Display Name, \
+                     service principals by sp:Display Name or appId, or an object id"
+                        .to_string()
+                } else {
+                    format!("did you mean {}?", quote_list(&close))
+                };
+                diags.push(
+                    Diagnostic::error(format!("{label} does not exist in the tenant"))
+                        .with_hint(hint)
+                        .at_location(at),
+                );
             }
             many => diags.push(
                 Diagnostic::error(format!(
