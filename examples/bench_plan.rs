@@ -85,6 +85,7 @@ fn main() {
         };
         if let Some(address) = managed {
             state.resources.push(Resource {
+                surface: pim::model::SurfaceKind::DirectoryRole,
                 address,
                 kind: Some(AssignmentKind::Eligible),
                 schedule_id: Some(format!("s{i}")),
@@ -96,6 +97,7 @@ fn main() {
             });
         }
         current.grants.push(Grant {
+            surface: pim::model::SurfaceKind::DirectoryRole,
             kind: AssignmentKind::Eligible,
             schedule_id: format!("s{i}"),
             principal_id: format!("00000000-0000-4000-8000-{i:012}"),

@@ -21,3 +21,4 @@ pub mod render;
 pub mod selfservice;
 pub mod snapshot;
 pub mod state;
+pub mod surface;

@@ -15,6 +15,7 @@ fn every_kind_of_drift_is_reported_by_role() {
     // now has the default again, so it was changed outside of pim.
     let mut state = state;
     state.resources.push(Resource {
+        surface: pim::model::SurfaceKind::DirectoryRole,
         address: Address::parse("policy[\"Global Administrator\"]").unwrap(),
         kind: None,
         schedule_id: None,

@@ -17,6 +17,7 @@ use pim::model::{AssignmentKind, Expiration, IsoDuration, RuleId, RuleValue, Sch
 
 fn request(kind: AssignmentKind, principal: &str, role: &str) -> ScheduleRequest {
     ScheduleRequest {
+        surface: pim::model::SurfaceKind::DirectoryRole,
         kind,
         action: RequestAction::AdminAssign,
         principal_id: principal.to_string(),

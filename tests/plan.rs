@@ -659,6 +659,7 @@ fn state_entries_with_nothing_left_to_manage_are_orphans() {
         ));
     }
     state.resources.push(pim::state::Resource {
+        surface: pim::model::SurfaceKind::DirectoryRole,
         address: Address::new(BlockKind::Policy, "Global Reader"),
         kind: None,
         schedule_id: None,

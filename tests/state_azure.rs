@@ -160,6 +160,7 @@ fn state(serial: u64) -> StateFile {
     let mut s = StateFile::new("5f0c7b9e-lineage".into());
     s.serial = serial;
     s.resources.push(Resource {
+        surface: pim::model::SurfaceKind::DirectoryRole,
         address: Address::new(BlockKind::Eligibility, "alice_ga"),
         kind: Some(AssignmentKind::Eligible),
         schedule_id: Some("sched-1".into()),

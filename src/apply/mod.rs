@@ -314,6 +314,7 @@ async fn run_step<T: Target>(change: &Change, target: &T, journal: &Journal) -> 
                             .map(|x| x.value.clone())
                     });
                 let resource = Resource {
+                    surface: subject.surface,
                     address: change.address.clone(),
                     kind: Some(subject.kind),
                     schedule_id: schedule,
@@ -421,6 +422,7 @@ mod tests {
 
     fn resource(name: &str, schedule: &str) -> Resource {
         Resource {
+            surface: crate::model::SurfaceKind::DirectoryRole,
             address: Address::new(BlockKind::Eligibility, name),
             kind: Some(crate::model::AssignmentKind::Eligible),
             schedule_id: Some(schedule.into()),

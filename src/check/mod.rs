@@ -12,8 +12,9 @@ use crate::model::{
     AssignmentKind, EnablementFactor, IsoDuration, RoleRef, RuleId, RuleSet, RuleValue,
     find_builtin_role,
 };
-pub use crate::plan::{DEFAULT_TIER0, tier0_ids};
+pub use crate::plan::tier0_ids;
 use crate::plan::{Resolved, Unmanaged};
+pub use crate::surface::DEFAULT_TIER0;
 
 /// The longest activation the baseline accepts for tier-0 roles.
 const TIER0_MAX_ACTIVATION: IsoDuration = IsoDuration::hours(4);

@@ -82,6 +82,7 @@ pub(super) async fn import_locked(
         anyhow::bail!("{address} is already managed; remove it with pim state rm first");
     }
     state.resources.push(crate::state::Resource {
+        surface: grant.surface,
         address: address.clone(),
         kind: Some(grant.kind),
         schedule_id: Some(grant.schedule_id.clone()),

@@ -103,6 +103,7 @@ mod tests {
             after: None,
             origin: None,
             step: Step::Rules(RulePatch {
+                surface: crate::model::SurfaceKind::DirectoryRole,
                 policy_id: "p".into(),
                 role_id: "r".into(),
                 rules: RuleSet::default(),

@@ -12,6 +12,7 @@ use super::diagnostic::{Location, SourceFile};
 use super::eval::{Scope, type_name};
 use super::load::{Item, Loader, location, span_of};
 use crate::model::{IsoDuration, PrincipalRef, Scope as DirScope};
+use crate::surface::Surface;
 
 /// Reads the attributes of one block, reporting type errors at the value.
 pub(super) struct Fields<'l, 'o, 'a, 's> {
@@ -249,17 +250,18 @@ impl<'l, 'o, 'a, 's> Fields<'l, 'o, 'a, 's> {
         )
     }
 
-    pub(super) fn scope(&mut self, name: &str) -> DirScope {
-        let Some(text) = self.string(name) else {
-            return DirScope::Directory;
-        };
-        match text.parse::<DirScope>() {
+    /// Where a grant applies, as its surface reads the scope attribute.
+    pub(super) fn scope(&mut self, surface: &dyn Surface) -> DirScope {
+        let name = surface.scope_attribute();
+        let text = self.string(name);
+        match surface.parse_scope(text.as_deref()) {
             Ok(s) => s,
-            Err(e) => {
+            Err(problem) => {
                 let span = self.value_span(name);
-                self.loader.error(self.item.file, span, e.to_string()).hint =
-                    Some(e.hint().to_string());
-                DirScope::Directory
+                self.loader
+                    .error(self.item.file, span, problem.message)
+                    .hint = problem.hint;
+                DirScope::default()
             }
         }
     }

@@ -14,7 +14,7 @@ use super::fields::Fields;
 use super::load::{HIDDEN_HINT, Item, Loader, offset_of, span_of};
 use crate::model::{
     Address, Assignment, AssignmentKind, BlockKind, Expiration, PrincipalKind, PrincipalRef,
-    Schedule, Scope as DirScope, Ticket,
+    Schedule, Scope as DirScope, SurfaceKind, Ticket,
 };
 use crate::render::escape;
 
@@ -72,10 +72,11 @@ impl Loader<'_> {
             // Only this instance's diagnostics: counting all of them per
             // instance would make a file with many errors quadratic.
             let before = self.diags.0.len();
+            let surface = crate::surface::for_block(|a| item.block.body.get_attribute(a).is_some());
             let mut b = Fields::new(self, item, s, Some(has_for_each));
             let principal = b.principal("principal", true);
-            let role_name = b.required_string("role");
-            let dir_scope = b.scope("scope");
+            let role_name = b.required_string(surface.role_attribute());
+            let dir_scope = b.scope(surface);
             let schedule = b.schedule(kind);
             let justification = b.string("justification");
             if let Some(j) = &justification
@@ -106,9 +107,10 @@ impl Loader<'_> {
                 },
             });
             let origin = b.origin();
-            let role_span = b.value_span("role");
+            let role_span = b.value_span(surface.role_attribute());
             let principal_span = b.value_span("principal");
-            let role = role_name.and_then(|n| self.builtin_role(item.file, role_span, &n, custom));
+            let role =
+                role_name.and_then(|n| self.role_name(surface, item.file, role_span, &n, custom));
             if kind == AssignmentKind::Eligible
                 && principal
                     .as_ref()
@@ -135,6 +137,7 @@ impl Loader<'_> {
                 address,
                 origin,
                 item: Assignment {
+                    surface: surface.kind(),
                     kind,
                     principal,
                     role,
@@ -230,12 +233,13 @@ impl Loader<'_> {
 
     pub(super) fn check_duplicate_grants(&mut self, grants: &[Declared<Assignment>]) {
         let mut seen: HashMap<
-            (AssignmentKind, PrincipalRef, String, DirScope),
+            (SurfaceKind, AssignmentKind, PrincipalRef, String, DirScope),
             &Declared<Assignment>,
         > = HashMap::new();
         for g in grants {
             let a = &g.item;
             let key = (
+                a.surface,
                 a.kind,
                 a.principal.normalized(),
                 a.role.to_string().to_lowercase(),

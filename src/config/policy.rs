@@ -9,8 +9,8 @@ use super::fields::Fields;
 use super::load::{Item, Loader, location, span_of, suggest};
 use super::{Declared, Policy};
 use crate::model::{
-    ActivationRules, Address, Approval, AssignmentRules, BlockKind, EligibilityRules, IsoDuration,
-    NotificationEvent, NotificationLevel, NotificationRules, PolicyRules,
+    ActivationRules, Approval, AssignmentRules, BlockKind, EligibilityRules, IsoDuration,
+    NotificationEvent, NotificationLevel, NotificationRules, PolicyRules, SurfaceKind,
 };
 
 /// Entra's upper bound on a single activation.
@@ -108,7 +108,8 @@ impl Loader<'_> {
         rules.notifications.sort_by_key(|n| n.event);
         let role = role?;
         Some(Declared {
-            address: Address::new(BlockKind::Policy, role.to_string()),
+            address: crate::surface::get(SurfaceKind::DirectoryRole)
+                .role_block_address(BlockKind::Policy, &role),
             origin,
             item: Policy { role, rules },
         })

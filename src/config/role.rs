@@ -9,7 +9,8 @@ use super::eval::Scope;
 use super::fields::Fields;
 use super::load::{Item, Loader, span_of};
 use super::{Declared, RoleSettings};
-use crate::model::{Address, BlockKind, RoleRef, closest_builtin_roles, find_builtin_role};
+use crate::model::{BlockKind, RoleRef, SurfaceKind, find_builtin_role};
+use crate::surface::Surface;
 
 impl Loader<'_> {
     pub(super) fn roles(
@@ -45,8 +46,10 @@ impl Loader<'_> {
                     None => continue,
                 }
             };
+            let address = crate::surface::get(SurfaceKind::DirectoryRole)
+                .role_block_address(BlockKind::Role, &role);
             out.push(Declared {
-                address: Address::new(BlockKind::Role, role.to_string()),
+                address,
                 origin,
                 item: RoleSettings {
                     role,
@@ -60,8 +63,28 @@ impl Loader<'_> {
         out
     }
 
-    /// Resolves a role name offline: a built-in role, or a custom role that a
-    /// `role` block declares. Reports an unknown name with the closest ones.
+    /// Resolves a role name offline, as `surface` names roles: a built-in
+    /// role, or a custom role that a `role` block declares. Reports an
+    /// unknown name with the closest ones.
+    pub(super) fn role_name(
+        &mut self,
+        surface: &dyn Surface,
+        file: &SourceFile,
+        span: Range<usize>,
+        name: &str,
+        custom: &HashSet<String>,
+    ) -> Option<RoleRef> {
+        match surface.parse_role(name, custom) {
+            Ok(r) => Some(r),
+            Err(problem) => {
+                self.error(file, span, problem.message).hint = problem.hint;
+                None
+            }
+        }
+    }
+
+    /// A directory role's name: `policy`, `role` and `tenant` blocks name
+    /// directory roles.
     pub(super) fn builtin_role(
         &mut self,
         file: &SourceFile,
@@ -69,31 +92,7 @@ impl Loader<'_> {
         name: &str,
         custom: &HashSet<String>,
     ) -> Option<RoleRef> {
-        let r = RoleRef::parse(name);
-        if let Some(b) = r.builtin() {
-            return Some(RoleRef::Name(b.display_name.clone()));
-        }
-        if custom.contains(&name.trim().to_lowercase()) {
-            return Some(r);
-        }
-        if let RoleRef::Id(id) = &r {
-            self.error(file, span, format!("no built-in role has the id {id}"))
-                .hint = Some(format!(
-                "for a custom role, declare it: role \"{id}\" {{ custom = true }}"
-            ));
-            return None;
-        }
-        let close = closest_builtin_roles(name, 3);
-        let mut hint = String::new();
-        if !close.is_empty() {
-            let quoted: Vec<String> = close.iter().map(|c| format!("\"{c}\"")).collect();
-            hint = format!("did you mean {}? ", quoted.join(", "));
-        }
-        hint.push_str(&format!(
-            "A custom role must be declared: role \"{name}\" {{ custom = true }}"
-        ));
-        self.error(file, span, format!("unknown role \"{name}\""))
-            .hint = Some(hint);
-        None
+        let surface = crate::surface::get(SurfaceKind::DirectoryRole);
+        self.role_name(surface, file, span, name, custom)
     }
 }

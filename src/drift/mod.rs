@@ -137,7 +137,10 @@ pub fn report(plan: &Plan, current: &Current, state: Option<&StateFile>) -> Drif
                 entry.added.push(AddedHolder {
                     kind: subject.kind,
                     principal: before.get("principal").cloned().unwrap_or_default(),
-                    scope: before.get("scope").cloned().unwrap_or_default(),
+                    scope: before
+                        .get(crate::surface::get(subject.surface).scope_attribute())
+                        .cloned()
+                        .unwrap_or_default(),
                     since: g.and_then(|g| g.created.or(g.start)),
                     end: g.and_then(|g| g.end()),
                     request_id: g.and_then(|g| g.created_using.clone()),

@@ -187,6 +187,7 @@ pub fn export(current: &Current, defaults: &RuleSet, opts: &ExportOptions) -> Ex
             };
             text.push_str("}\n\n");
             state.resources.push(Resource {
+                surface: g.surface,
                 address: Address::new(kind, block),
                 kind: Some(g.kind),
                 schedule_id: Some(g.schedule_id.clone()),

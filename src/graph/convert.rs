@@ -12,7 +12,8 @@ use super::wire::{
 };
 use crate::model::{
     ApprovalSetting, ApprovalStage, Approver, AssignmentKind, EnablementFactor, Expiration,
-    IsoDuration, NotificationLevel, RuleId, RuleSet, RuleValue, Schedule, default_rules_json,
+    IsoDuration, NotificationLevel, RuleId, RuleSet, RuleValue, Schedule, SurfaceKind,
+    default_rules_json,
 };
 use crate::snapshot::{ActiveType, Grant, MemberType};
 
@@ -114,6 +115,7 @@ fn scope(directory: Option<String>, app: Option<String>) -> String {
 pub fn eligibility_grant(s: UnifiedRoleEligibilitySchedule) -> Result<Grant, ConvertError> {
     let info = s.schedule_info.unwrap_or_default();
     Ok(Grant {
+        surface: SurfaceKind::DirectoryRole,
         kind: AssignmentKind::Eligible,
         expiration: expiration_from_wire(info.expiration.as_ref())?,
         start: info.start_date_time.as_deref().and_then(parse_time),
@@ -136,6 +138,7 @@ pub fn assignment_grant(s: UnifiedRoleAssignmentSchedule) -> Result<Grant, Conve
         _ => ActiveType::Assigned,
     };
     Ok(Grant {
+        surface: SurfaceKind::DirectoryRole,
         kind: AssignmentKind::Active,
         expiration: expiration_from_wire(info.expiration.as_ref())?,
         start: info.start_date_time.as_deref().and_then(parse_time),

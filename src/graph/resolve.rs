@@ -65,12 +65,13 @@ impl Names {
             n.holders
                 .entry(a.principal.normalized())
                 .or_insert_with(|| d.origin.attribute("principal").clone());
+            let surface = crate::surface::get(a.surface);
             n.roles
                 .entry(a.role.clone())
-                .or_insert_with(|| d.origin.attribute("role").clone());
+                .or_insert_with(|| d.origin.attribute(surface.role_attribute()).clone());
             n.scopes
                 .entry(a.scope.clone())
-                .or_insert_with(|| d.origin.attribute("scope").clone());
+                .or_insert_with(|| d.origin.attribute(surface.scope_attribute()).clone());
         }
         for p in &desired.policies {
             n.roles

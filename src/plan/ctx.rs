@@ -11,7 +11,7 @@ use foldhash::fast::FixedState;
 use super::grant::ResolvedGrant;
 use super::{Attr, PlanOptions};
 use crate::config::{Diagnostic, Diagnostics, Location};
-use crate::model::{Assignment, AssignmentKind, Expiration, PrincipalKind};
+use crate::model::{Assignment, AssignmentKind, Expiration, PrincipalKind, SurfaceKind};
 use crate::snapshot::{ActiveType, Current, Grant, MemberType};
 
 /// How far two instants may be apart and still be the same end or start:
@@ -72,20 +72,22 @@ impl Hash for Id<'_> {
 pub(super) type Map<K, V> = HashMap<K, V, FixedState>;
 pub(super) type Set<K> = HashSet<K, FixedState>;
 
-/// What makes two grants the same grant: kind, principal, role, scope.
-pub(super) type Key<'a> = (AssignmentKind, Id<'a>, Id<'a>, &'a str);
+/// What makes two grants the same grant: surface, kind, principal, role,
+/// scope.
+pub(super) type Key<'a> = (SurfaceKind, AssignmentKind, Id<'a>, Id<'a>, &'a str);
 
 pub(super) fn key<'a>(
+    surface: SurfaceKind,
     kind: AssignmentKind,
     principal: &'a str,
     role: &'a str,
     scope: &'a str,
 ) -> Key<'a> {
-    (kind, Id(principal), Id(role), scope)
+    (surface, kind, Id(principal), Id(role), scope)
 }
 
 pub(super) fn grant_key(g: &Grant) -> Key<'_> {
-    key(g.kind, &g.principal_id, &g.role_id, &g.scope_id)
+    key(g.surface, g.kind, &g.principal_id, &g.role_id, &g.scope_id)
 }
 
 pub(super) struct Ctx<'a> {
@@ -120,13 +122,8 @@ impl<'a> Ctx<'a> {
         self.diags.push(d);
     }
 
-    pub(super) fn role_name(&self, role_id: &str) -> String {
-        if let Some(r) = self.current.roles.get(role_id) {
-            return r.display_name.clone();
-        }
-        crate::model::RoleRef::Id(role_id.to_string())
-            .builtin()
-            .map_or_else(|| role_id.to_string(), |b| b.display_name.clone())
+    pub(super) fn role_name(&self, surface: SurfaceKind, role_id: &str) -> String {
+        crate::surface::get(surface).role_name(self.current, role_id)
     }
 
     pub(super) fn principal_name(&self, id: &str) -> String {
@@ -152,14 +149,8 @@ impl<'a> Ctx<'a> {
         s
     }
 
-    pub(super) fn scope_name(&self, scope_id: &str) -> String {
-        match scope_id.strip_prefix("/administrativeUnits/") {
-            Some(id) => match self.current.administrative_units.get(id) {
-                Some(au) => format!("/administrativeUnits/{}", au.display_name),
-                None => scope_id.to_string(),
-            },
-            None => scope_id.to_string(),
-        }
+    pub(super) fn scope_name(&self, surface: SurfaceKind, scope_id: &str) -> String {
+        crate::surface::get(surface).scope_name(self.current, scope_id)
     }
 
     pub(super) fn show_time(t: DateTime<Utc>) -> String {
@@ -167,10 +158,17 @@ impl<'a> Ctx<'a> {
     }
 
     pub(super) fn current_attrs(&self, g: &Grant) -> Vec<Attr> {
+        let surface = crate::surface::get(g.surface);
         let mut v = vec![
             attr("principal", self.principal_name(&g.principal_id)),
-            attr("role", self.role_name(&g.role_id)),
-            attr("scope", self.scope_name(&g.scope_id)),
+            attr(
+                surface.role_attribute(),
+                surface.role_name(self.current, &g.role_id),
+            ),
+            attr(
+                surface.scope_attribute(),
+                surface.scope_name(self.current, &g.scope_id),
+            ),
         ];
         if let Some(s) = g.start {
             v.push(attr("start", Self::show_time(s)));
@@ -194,16 +192,18 @@ impl<'a> Ctx<'a> {
         start: Option<DateTime<Utc>>,
         end: Option<DateTime<Utc>>,
     ) -> Vec<Attr> {
+        let surface = crate::surface::get(a.surface);
+        let (role, scope) = (surface.role_attribute(), surface.scope_attribute());
         let mut v = match ids {
             Some(ids) => vec![
                 attr("principal", self.principal_name(&ids.principal_id)),
-                attr("role", self.role_name(&ids.role_id)),
-                attr("scope", self.scope_name(&ids.scope_id)),
+                attr(role, surface.role_name(self.current, &ids.role_id)),
+                attr(scope, surface.scope_name(self.current, &ids.scope_id)),
             ],
             None => vec![
                 attr("principal", a.principal.to_string()),
-                attr("role", a.role.to_string()),
-                attr("scope", a.scope.to_string()),
+                attr(role, a.role.to_string()),
+                attr(scope, a.scope.to_string()),
             ],
         };
         if let Some(s) = start.or(a.schedule.start) {

@@ -11,7 +11,7 @@ use super::{
     Action, Basis, Change, PLAN_FORMAT_VERSION, Plan, PlanError, PlanOptions, Resolved, Summary,
 };
 use crate::config::{Declared, Desired};
-use crate::model::{Address, Assignment};
+use crate::model::{Address, Assignment, SurfaceKind};
 use crate::snapshot::{Current, Grant};
 use crate::state::{Resource, StateFile};
 
@@ -52,7 +52,13 @@ pub fn plan(
     let mut role_names: Map<&str, String> = Map::default();
     let mut no_op = 0;
     for (d, ids) in &grants {
-        let k = key(d.item.kind, &ids.principal_id, &ids.role_id, &ids.scope_id);
+        let k = key(
+            d.item.surface,
+            d.item.kind,
+            &ids.principal_id,
+            &ids.role_id,
+            &ids.scope_id,
+        );
         let have: Option<&Grant> = index.by_key.get(&k).copied();
         if let Some(g) = have {
             matched.insert(&g.schedule_id);
@@ -65,7 +71,7 @@ pub fn plan(
         let role = |ctx: &Ctx<'_>| {
             role_names
                 .entry(&ids.role_id)
-                .or_insert_with(|| ctx.role_name(&ids.role_id))
+                .or_insert_with(|| ctx.role_name(d.item.surface, &ids.role_id))
                 .clone()
         };
         match decide(&mut ctx, d, ids, found, rules, role) {
@@ -101,7 +107,7 @@ pub fn plan(
         &changes,
         &|id| removed.contains(id),
         opts.max_removals,
-        &|id| ctx.role_name(id),
+        &|id| ctx.role_name(SurfaceKind::DirectoryRole, id),
     );
     let unmanaged = super::unmanaged::unmanaged(&ctx, state, &matched, &removed, &mut role_names);
 
@@ -133,7 +139,13 @@ fn declared_once<'g>(
 ) -> Set<Key<'g>> {
     let mut first_of: Map<Key<'g>, &Declared<Assignment>> = Map::default();
     for (d, r) in grants {
-        let k = key(d.item.kind, &r.principal_id, &r.role_id, &r.scope_id);
+        let k = key(
+            d.item.surface,
+            d.item.kind,
+            &r.principal_id,
+            &r.role_id,
+            &r.scope_id,
+        );
         match first_of.get(&k) {
             Some(first) => ctx.error(
                 Some(&d.origin.block),

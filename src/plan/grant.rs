@@ -60,6 +60,7 @@ pub(super) fn decide(
     }
     let role = role(ctx);
     let base = ScheduleRequest {
+        surface: d.item.surface,
         kind: d.item.kind,
         action: RequestAction::AdminAssign,
         principal_id: ids.principal_id.clone(),
@@ -99,6 +100,7 @@ fn expiring(ctx: &Ctx<'_>, a: &Assignment, g: &Grant) -> bool {
 
 fn subject(r: &ScheduleRequest) -> Subject {
     Subject {
+        surface: r.surface,
         kind: r.kind,
         principal_id: r.principal_id.clone(),
         role_id: r.role_id.clone(),
@@ -352,16 +354,17 @@ pub(super) fn resolve_grant(
             None,
         );
     }
+    let surface = crate::surface::get(a.surface);
     if role.is_none() {
         ctx.error(
-            Some(d.origin.attribute("role")),
+            Some(d.origin.attribute(surface.role_attribute())),
             format!("role \"{}\" was not found in the tenant", a.role),
             None,
         );
     }
     if scope.is_none() {
         ctx.error(
-            Some(d.origin.attribute("scope")),
+            Some(d.origin.attribute(surface.scope_attribute())),
             format!("scope {} was not found in the tenant", a.scope),
             None,
         );
@@ -532,7 +535,7 @@ pub(super) fn check_grant(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::IsoDuration;
+    use crate::model::{IsoDuration, SurfaceKind};
     use crate::snapshot::{ActiveType, Current, MemberType};
     use chrono::TimeZone;
 
@@ -554,6 +557,7 @@ mod tests {
     fn grant(began_days_ago: i64, lasts_days: Option<i64>) -> Grant {
         let start = now() - Duration::days(began_days_ago);
         Grant {
+            surface: SurfaceKind::DirectoryRole,
             kind: AssignmentKind::Eligible,
             schedule_id: "s1".into(),
             principal_id: "p1".into(),
@@ -573,6 +577,7 @@ mod tests {
 
     fn managed(duration: &str) -> Resource {
         Resource {
+            surface: SurfaceKind::DirectoryRole,
             address: crate::model::Address::parse("eligibility.a").unwrap(),
             kind: Some(AssignmentKind::Eligible),
             schedule_id: Some("s1".into()),

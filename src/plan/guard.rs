@@ -7,25 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::{Action, Change, Refusal, Resolved, Step};
 use crate::config::{Declared, Desired, RoleSettings};
-use crate::model::{AssignmentKind, find_builtin_role};
+use crate::model::{AssignmentKind, SurfaceKind, find_builtin_role};
 use crate::snapshot::{ActiveType, Current};
-
-/// Roles treated as tier 0 unless `tenant { tier0_roles = […] }` says
-/// otherwise: those that can take over the tenant or its security controls.
-pub const DEFAULT_TIER0: &[&str] = &[
-    "Global Administrator",
-    "Privileged Role Administrator",
-    "Privileged Authentication Administrator",
-    "Security Administrator",
-    "Conditional Access Administrator",
-    "Hybrid Identity Administrator",
-    "Application Administrator",
-    "Cloud Application Administrator",
-    "Authentication Policy Administrator",
-    "Domain Name Administrator",
-    "Partner Tier2 Support",
-    "External Identity Provider Administrator",
-];
 
 /// Role definition ids of the tier-0 roles, lower case.
 pub fn tier0_ids(desired: &Desired, resolved: &Resolved) -> BTreeSet<String> {
@@ -35,7 +18,8 @@ pub fn tier0_ids(desired: &Desired, resolved: &Resolved) -> BTreeSet<String> {
             .filter_map(|r| resolved.role(r))
             .map(|id| id.to_ascii_lowercase())
             .collect(),
-        None => DEFAULT_TIER0
+        None => crate::surface::get(SurfaceKind::DirectoryRole)
+            .default_tier0()
             .iter()
             .filter_map(|n| find_builtin_role(n))
             .map(|r| r.id.to_ascii_lowercase())

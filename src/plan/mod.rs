@@ -22,13 +22,15 @@ use serde::{Deserialize, Serialize};
 pub use crate::model::{RequestAction, ScheduleRequest};
 pub use action::{Action, Reason};
 pub use diff::plan;
-pub use guard::{DEFAULT_TIER0, tier0_ids};
+pub use guard::tier0_ids;
 pub use policy::effective_policies;
 pub use rules::{RulesError, SettingChange, desired_rules, diff_rules, named_rules, rule_settings};
 pub use upkeep::{Upkeep, upkeep};
 
 use crate::config::{Diagnostics, Location};
-use crate::model::{Address, AssignmentKind, IsoDuration, PrincipalRef, RoleRef, RuleSet, Scope};
+use crate::model::{
+    Address, AssignmentKind, IsoDuration, PrincipalRef, RoleRef, RuleSet, Scope, SurfaceKind,
+};
 
 /// The version of the plan format (JSON and saved plans).
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -105,6 +107,8 @@ pub struct Attr {
 /// Rule updates of one role's policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RulePatch {
+    #[serde(default, skip_serializing_if = "SurfaceKind::is_directory_role")]
+    pub surface: SurfaceKind,
     pub policy_id: String,
     pub role_id: String,
     /// The complete rules after the change, only those that change.
@@ -115,6 +119,8 @@ pub struct RulePatch {
 /// Which grant a change is about, by ids.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subject {
+    #[serde(default, skip_serializing_if = "SurfaceKind::is_directory_role")]
+    pub surface: SurfaceKind,
     pub kind: AssignmentKind,
     pub principal_id: String,
     pub role_id: String,

@@ -183,11 +183,12 @@ pub(super) fn policy_change(
         address: p.address.clone(),
         action: Action::UpdateRules,
         reason: Reason::Declared,
-        role: ctx.role_name(&role_id),
+        role: ctx.role_name(current.surface, &role_id),
         before: Some(before),
         after: Some(after_attrs),
         origin: Some(p.origin.block.clone()),
         step: Step::Rules(RulePatch {
+            surface: current.surface,
             policy_id: current.policy_id.clone(),
             role_id,
             rules,

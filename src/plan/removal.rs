@@ -45,9 +45,13 @@ pub(super) fn not_declared<'a>(
             .as_deref()
             .and_then(|id| index.by_schedule.get(id))
             .or_else(|| {
-                index
-                    .by_key
-                    .get(&key(kind, &r.principal_id, &r.role_id, &r.scope_id))
+                index.by_key.get(&key(
+                    r.surface,
+                    kind,
+                    &r.principal_id,
+                    &r.role_id,
+                    &r.scope_id,
+                ))
             })
             .copied();
         let Some(g) = found else { continue };
@@ -120,12 +124,13 @@ pub(super) fn removal(ctx: &Ctx<'_>, address: Address, g: &Grant, reason: Reason
         address,
         action: Action::Remove,
         reason,
-        role: ctx.role_name(&g.role_id),
+        role: ctx.role_name(g.surface, &g.role_id),
         before: Some(ctx.current_attrs(g)),
         after: None,
         origin: None,
         step: Step::Grant {
             subject: Subject {
+                surface: g.surface,
                 kind: g.kind,
                 principal_id: g.principal_id.clone(),
                 role_id: g.role_id.clone(),
@@ -134,6 +139,7 @@ pub(super) fn removal(ctx: &Ctx<'_>, address: Address, g: &Grant, reason: Reason
             schedule_id: Some(g.schedule_id.clone()),
             declared: None,
             requests: vec![ScheduleRequest {
+                surface: g.surface,
                 kind: g.kind,
                 action: RequestAction::AdminRemove,
                 principal_id: g.principal_id.clone(),

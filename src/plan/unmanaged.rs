@@ -37,11 +37,11 @@ pub(super) fn unmanaged<'a>(
             principal: ctx.principal_name(&g.principal_id),
             role: role_names
                 .entry(&g.role_id)
-                .or_insert_with(|| ctx.role_name(&g.role_id))
+                .or_insert_with(|| ctx.role_name(g.surface, &g.role_id))
                 .clone(),
             scope: scope_names
                 .entry(&g.scope_id)
-                .or_insert_with(|| ctx.scope_name(&g.scope_id))
+                .or_insert_with(|| ctx.scope_name(g.surface, &g.scope_id))
                 .clone(),
             end: g.end(),
             schedule_id: g.schedule_id.clone(),

@@ -5,12 +5,14 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
-use super::ctx::{Ctx, Key, Set, key, manageable};
+use super::ctx::{Ctx, Key, Set, grant_key, key, manageable};
 use super::policy::{approver_name, policy_target};
 use super::rules::{named_rules, rule_settings};
 use super::{PlanOptions, Resolved};
 use crate::config::{Declared, Desired};
-use crate::model::{Address, Approver, Assignment, AssignmentKind, BlockKind, Expiration};
+use crate::model::{
+    Address, Approver, Assignment, AssignmentKind, BlockKind, Expiration, SurfaceKind,
+};
 use crate::snapshot::Current;
 use crate::state::{Resource, StateFile};
 
@@ -99,7 +101,7 @@ fn orphans(
     now: DateTime<Utc>,
 ) -> Vec<Address> {
     let passed = |d: &&Declared<Assignment>| matches!(d.item.schedule.expiration, Expiration::At(t) if t <= now);
-    let ids_of: Vec<(AssignmentKind, [String; 3])> = desired
+    let ids_of: Vec<(SurfaceKind, AssignmentKind, [String; 3])> = desired
         .eligibilities
         .iter()
         .chain(&desired.assignments)
@@ -107,6 +109,7 @@ fn orphans(
         .filter_map(|d| {
             let a = &d.item;
             Some((
+                a.surface,
                 a.kind,
                 [
                     resolved.principal(&a.principal)?,
@@ -118,7 +121,7 @@ fn orphans(
         .collect();
     let declared_keys: Set<Key> = ids_of
         .iter()
-        .map(|(kind, [p, r, s])| key(*kind, p, r, s))
+        .map(|(surface, kind, [p, r, s])| key(*surface, *kind, p, r, s))
         .collect();
     let declared: HashSet<&Address> = desired
         .eligibilities
@@ -132,7 +135,7 @@ fn orphans(
         .grants
         .iter()
         .filter(|g| manageable(g))
-        .map(|g| key(g.kind, &g.principal_id, &g.role_id, &g.scope_id))
+        .map(grant_key)
         .collect();
     let ids: HashSet<&str> = current
         .grants
@@ -147,7 +150,7 @@ fn orphans(
         .filter(|r| match r.kind {
             None => r.address.kind == BlockKind::Policy,
             Some(kind) => {
-                let k = key(kind, &r.principal_id, &r.role_id, &r.scope_id);
+                let k = key(r.surface, kind, &r.principal_id, &r.role_id, &r.scope_id);
                 declared_keys.contains(&k)
                     || (!r.schedule_id.as_deref().is_some_and(|id| ids.contains(id))
                         && !present.contains(&k))

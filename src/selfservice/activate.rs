@@ -276,6 +276,7 @@ pub async fn check_activation(
         None => None,
     };
     let request = ScheduleRequest {
+        surface: crate::model::SurfaceKind::DirectoryRole,
         kind: AssignmentKind::Active,
         action: RequestAction::SelfActivate,
         principal_id: me.id.clone(),

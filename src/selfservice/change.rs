@@ -54,6 +54,7 @@ pub async fn check_deactivation(
     Ok(Deactivation {
         target: target.clone(),
         request: ScheduleRequest {
+            surface: crate::model::SurfaceKind::DirectoryRole,
             kind: AssignmentKind::Active,
             action: RequestAction::SelfDeactivate,
             principal_id: me.id.clone(),
@@ -209,6 +210,7 @@ pub async fn check_extension(
     Ok(Extension {
         target: t.clone(),
         request: ScheduleRequest {
+            surface: crate::model::SurfaceKind::DirectoryRole,
             kind,
             action: if renew {
                 RequestAction::SelfRenew

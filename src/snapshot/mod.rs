@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::model::{AssignmentKind, Expiration, PrincipalKind, RuleSet};
+use crate::model::{AssignmentKind, Expiration, PrincipalKind, RuleSet, SurfaceKind};
 
 /// How a principal holds a grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -36,6 +36,8 @@ pub enum ActiveType {
 /// One schedule of the tenant: an eligibility or an active assignment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
+    #[serde(default, skip_serializing_if = "SurfaceKind::is_directory_role")]
+    pub surface: SurfaceKind,
     pub kind: AssignmentKind,
     /// The schedule id, which pim records in state.
     pub schedule_id: String,
@@ -91,6 +93,8 @@ pub struct RoleDefinition {
 /// A role's PIM policy at scope `/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
+    #[serde(default, skip_serializing_if = "SurfaceKind::is_directory_role")]
+    pub surface: SurfaceKind,
     pub policy_id: String,
     pub role_id: String,
     pub rules: RuleSet,
@@ -145,6 +149,7 @@ mod tests {
 
     fn grant(id: &str) -> Grant {
         Grant {
+            surface: SurfaceKind::DirectoryRole,
             kind: AssignmentKind::Eligible,
             schedule_id: id.into(),
             principal_id: "p".into(),

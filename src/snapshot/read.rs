@@ -1,15 +1,15 @@
-//! Reading the tenant into a `Current` with the fewest Graph calls: whole
-//! collections paged at the largest page size (never one call per object),
-//! all policies with their rules in one expanded list, principal names in
-//! `getByIds` calls of up to 1000 ids, and independent reads in parallel.
+//! Reading the tenant into a `Current` with the fewest Graph calls: each
+//! surface reads its grants, policies and roles (see `surface`), principal
+//! names come in `getByIds` calls of up to 1000 ids for every surface at
+//! once, and independent reads run in parallel.
 
 #![allow(clippy::result_large_err)] // see `graph`: GraphError is deliberately rich
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{AdministrativeUnit, Current, RoleDefinition};
-use crate::graph::{GrantFilter, Graph, GraphError};
-use crate::model::{AssignmentKind, builtin_roles};
+use crate::graph::{Graph, GraphError};
+use crate::surface::{self, Clients};
 
 /// Which policies to read besides those of roles holding grants.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,30 +27,29 @@ impl ReadOptions {
     }
 }
 
-/// The tenant as it is now.
+/// The tenant as it is now: every surface's grants, policies and names.
 pub async fn read(graph: &dyn Graph, options: &ReadOptions) -> Result<Current, GraphError> {
-    let all = GrantFilter::default();
+    let clients = Clients { graph };
     let policy_roles: Option<Vec<String>> = options
         .policy_roles
         .as_ref()
         .map(|s| s.iter().cloned().collect());
     // Not knowing who pim runs as fails the read: a plan that cannot tell
     // would be free to remove the caller's own grants.
-    let (eligible, active, policies, roles, caller) = futures::try_join!(
-        graph.grants(AssignmentKind::Eligible, &all),
-        graph.grants(AssignmentKind::Active, &all),
-        async {
-            match &policy_roles {
-                Some(ids) if ids.is_empty() => Ok(Vec::new()),
-                Some(ids) => graph.policies(Some(ids)).await,
-                None => graph.policies(None).await,
-            }
-        },
-        graph.role_definitions(),
+    let (reads, caller) = futures::try_join!(
+        futures::future::try_join_all(
+            surface::all().map(|s| s.read(clients, policy_roles.as_deref()))
+        ),
         graph.caller_id(),
     )?;
-    let mut grants = eligible;
-    grants.extend(active);
+    let mut grants = Vec::new();
+    let mut policies = Vec::new();
+    let mut roles = Vec::new();
+    for r in reads {
+        grants.extend(r.grants);
+        policies.extend(r.policies);
+        roles.extend(r.roles);
+    }
 
     let principal_ids: Vec<String> = grants
         .iter()
@@ -58,10 +57,7 @@ pub async fn read(graph: &dyn Graph, options: &ReadOptions) -> Result<Current, G
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let needs_aus = grants
-        .iter()
-        .any(|g| g.scope_id.starts_with("/administrativeUnits/"));
-    let (principals, aus) = futures::try_join!(
+    let (principals, scopes) = futures::try_join!(
         async {
             if principal_ids.is_empty() {
                 Ok(Vec::new())
@@ -69,28 +65,11 @@ pub async fn read(graph: &dyn Graph, options: &ReadOptions) -> Result<Current, G
                 graph.principals_by_ids(&principal_ids).await
             }
         },
-        async {
-            if needs_aus {
-                graph.administrative_units().await
-            } else {
-                Ok(Vec::new())
-            }
-        },
+        futures::future::try_join_all(surface::all().map(|s| s.scope_names(clients, &grants))),
     )?;
+    let aus = scopes.into_iter().flatten();
 
-    let mut role_map: BTreeMap<String, RoleDefinition> = builtin_roles()
-        .iter()
-        .map(|b| {
-            (
-                b.id.to_ascii_lowercase(),
-                RoleDefinition {
-                    id: b.id.to_ascii_lowercase(),
-                    display_name: b.display_name.clone(),
-                    is_builtin: true,
-                },
-            )
-        })
-        .collect();
+    let mut role_map: BTreeMap<String, RoleDefinition> = BTreeMap::new();
     for r in roles {
         role_map.insert(r.id.clone(), r);
     }

@@ -21,7 +21,7 @@ pub use azure::{
 pub use local::{LocalBackend, LocalLock, LockInfo};
 
 use crate::config::StateSettings;
-use crate::model::{Address, AssignmentKind};
+use crate::model::{Address, AssignmentKind, SurfaceKind};
 
 /// Why state could not be read, written or locked.
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +201,8 @@ const MAX_SERIAL: u64 = (1 << 53) - 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resource {
     pub address: Address,
+    #[serde(default, skip_serializing_if = "SurfaceKind::is_directory_role")]
+    pub surface: SurfaceKind,
     /// `None` for policy resources.
     pub kind: Option<AssignmentKind>,
     /// Graph ids, for grants: the schedule and the request that made it.
@@ -223,6 +225,7 @@ impl Resource {
         settings: impl IntoIterator<Item = (String, String)>,
     ) -> Resource {
         Resource {
+            surface: SurfaceKind::DirectoryRole,
             address,
             kind: None,
             schedule_id: None,

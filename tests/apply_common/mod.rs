@@ -134,6 +134,7 @@ pub fn state(s: Sizes) -> StateFile {
     state.serial = 1;
     for i in 0..s.managed() {
         state.resources.push(Resource {
+            surface: pim::model::SurfaceKind::DirectoryRole,
             address: address(i),
             kind: Some(kind(i)),
             schedule_id: Some(seeded_schedule_id(i)),

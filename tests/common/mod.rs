@@ -60,6 +60,7 @@ impl Tenant {
             t.current.policies.insert(
                 id.clone(),
                 Policy {
+                    surface: pim::model::SurfaceKind::DirectoryRole,
                     policy_id: format!("DirectoryRole_contoso_{}", &id[..8]),
                     role_id: id,
                     rules: default_rules(),
@@ -140,6 +141,7 @@ impl Tenant {
             role.to_lowercase().replace(' ', "-")
         );
         self.current.grants.push(Grant {
+            surface: pim::model::SurfaceKind::DirectoryRole,
             kind,
             schedule_id: id.clone(),
             principal_id: principal,
@@ -243,6 +245,7 @@ pub fn managed(
     attrs: serde_json::Value,
 ) -> pim::state::Resource {
     pim::state::Resource {
+        surface: pim::model::SurfaceKind::DirectoryRole,
         address: pim::model::Address::parse(address).unwrap(),
         kind: Some(kind),
         schedule_id: Some(schedule.into()),

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{PrincipalRef, RoleRef, Schedule, Scope};
+use super::{PrincipalRef, RoleRef, Schedule, Scope, SurfaceKind};
 
 /// The longest justification pim sends. UNVERIFIED: Graph documents no
 /// limit for `justification`; the Entra admin center's PIM forms take at
@@ -47,9 +47,12 @@ pub struct Ticket {
     pub number: String,
 }
 
-/// One eligibility or active assignment of a role to a principal at a scope.
+/// One eligibility or active assignment of a role to a principal at a
+/// scope, on one surface.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Assignment {
+    #[serde(default, skip_serializing_if = "SurfaceKind::is_directory_role")]
+    pub surface: SurfaceKind,
     pub kind: AssignmentKind,
     pub principal: PrincipalRef,
     pub role: RoleRef,
@@ -60,10 +63,11 @@ pub struct Assignment {
 }
 
 impl Assignment {
-    /// What makes two grants the same grant in Entra: at most one schedule
-    /// exists per kind, principal, role and scope.
-    pub fn identity(&self) -> (AssignmentKind, PrincipalRef, &RoleRef, &Scope) {
+    /// What makes two grants the same grant: at most one schedule exists
+    /// per surface, kind, principal, role and scope.
+    pub fn identity(&self) -> (SurfaceKind, AssignmentKind, PrincipalRef, &RoleRef, &Scope) {
         (
+            self.surface,
             self.kind,
             self.principal.normalized(),
             &self.role,
@@ -117,11 +121,14 @@ impl RequestAction {
 /// planner decides, apply carries and the Graph client sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduleRequest {
+    #[serde(default, skip_serializing_if = "SurfaceKind::is_directory_role")]
+    pub surface: SurfaceKind,
     pub kind: AssignmentKind,
     pub action: RequestAction,
     pub principal_id: String,
     pub role_id: String,
-    /// `/` or `/administrativeUnits/{id}`.
+    /// Where, as the surface writes it: `/` or `/administrativeUnits/{id}`
+    /// for directory roles.
     pub scope_id: String,
     /// `None` for removals (never sent with `AdminRemove`).
     pub schedule: Option<Schedule>,

@@ -1,5 +1,5 @@
-//! The domain shared by every stage: principals, roles, scopes, schedules,
-//! assignments, policy rules and addresses. No I/O and no wire formats live
+//! The domain shared by every stage: surfaces, principals, roles, scopes,
+//! schedules, assignments, policy rules and addresses. No I/O and no wire formats live
 //! here; `graph` and `emulator` convert Graph JSON to and from these types.
 
 mod address;
@@ -10,6 +10,7 @@ mod principal;
 mod role;
 mod schedule;
 mod scope;
+mod surface;
 
 pub use address::{Address, BlockKind};
 pub use assignment::{
@@ -27,3 +28,4 @@ pub use role::{
 };
 pub use schedule::{Expiration, Schedule};
 pub use scope::{Scope, ScopeError};
+pub use surface::SurfaceKind;

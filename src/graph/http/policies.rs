@@ -11,7 +11,7 @@ use crate::graph::convert::{rule_set_from_wire, rule_to_wire};
 use crate::graph::error::GraphError;
 use crate::graph::page_size;
 use crate::graph::wire::{Page, UnifiedRoleManagementPolicyAssignment};
-use crate::model::{RuleId, RuleValue};
+use crate::model::{RuleId, RuleValue, SurfaceKind};
 use crate::snapshot::Policy;
 
 impl HttpGraph {
@@ -75,6 +75,7 @@ impl HttpGraph {
                 None => return Err(GraphError::decode(op, "policy was not expanded")),
             };
             out.push(Policy {
+                surface: SurfaceKind::DirectoryRole,
                 policy_id: a.policy_id,
                 role_id: role,
                 rules,
