@@ -52,11 +52,11 @@ fn main() {
         let id = format!("00000000-0000-4000-8000-{i:012}");
         resolved
             .principals
-            .insert(PrincipalRef::User(upn.clone()), id.clone());
+            .insert(PrincipalRef::User(upn.clone()), id.clone().into());
         principals.insert(
-            id.clone(),
+            id.clone().into(),
             Principal {
-                id,
+                id: id.into(),
                 kind: PrincipalKind::User,
                 display_name: upn.clone(),
                 user_principal_name: Some(upn),
@@ -90,8 +90,8 @@ fn main() {
                 kind: Some(AssignmentKind::Eligible),
                 schedule_id: Some(format!("s{i}")),
                 request_id: None,
-                principal_id: format!("00000000-0000-4000-8000-{i:012}"),
-                role_id: role.clone(),
+                principal_id: format!("00000000-0000-4000-8000-{i:012}").into(),
+                role_id: role.clone().into(),
                 scope_id: "/".into(),
                 attributes: serde_json::json!({ "duration": "P90D" }),
             });
@@ -100,8 +100,8 @@ fn main() {
             surface: pim::model::SurfaceKind::DirectoryRole,
             kind: AssignmentKind::Eligible,
             schedule_id: format!("s{i}"),
-            principal_id: format!("00000000-0000-4000-8000-{i:012}"),
-            role_id: role.clone(),
+            principal_id: format!("00000000-0000-4000-8000-{i:012}").into(),
+            role_id: role.clone().into(),
             scope_id: "/".into(),
             start: Some(now - Duration::days(10)),
             expiration: Expiration::At(now + Duration::days(80)),

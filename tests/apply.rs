@@ -39,7 +39,7 @@ impl Target for Fake {
     async fn send(&self, r: &ScheduleRequest) -> Result<RequestOutcome, TargetError> {
         self.enter(format!("{} {}", r.action.as_str(), r.principal_id))
             .await;
-        if let Some(code) = self.fail.get(&r.principal_id) {
+        if let Some(code) = self.fail.get(r.principal_id.as_str()) {
             return Err(TargetError {
                 code: code.clone(),
                 message: "refused".into(),

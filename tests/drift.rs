@@ -20,8 +20,8 @@ fn every_kind_of_drift_is_reported_by_role() {
         kind: None,
         schedule_id: None,
         request_id: None,
-        principal_id: String::new(),
-        role_id: common::role_id("Global Administrator"),
+        principal_id: Default::default(),
+        role_id: common::role_id("Global Administrator").into(),
         scope_id: "/".into(),
         attributes: json!({"settings": [{"setting": "activation.max_duration", "value": "PT4H"}]}),
     });

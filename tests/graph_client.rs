@@ -20,8 +20,8 @@ fn request(kind: AssignmentKind, principal: &str, role: &str) -> ScheduleRequest
         surface: pim::model::SurfaceKind::DirectoryRole,
         kind,
         action: RequestAction::AdminAssign,
-        principal_id: principal.to_string(),
-        role_id: role.to_string(),
+        principal_id: principal.into(),
+        role_id: role.into(),
         scope_id: "/".into(),
         schedule: Some(Schedule {
             start: None,
@@ -54,7 +54,7 @@ async fn client_secret_sign_in_over_tls_and_paging() {
         .grants(
             AssignmentKind::Eligible,
             &GrantFilter {
-                principal_id: Some(user_id(3)),
+                principal_id: Some(user_id(3).into()),
                 role_id: Some(ROLES[0].into()),
                 scope_id: Some("/".into()),
             },
@@ -314,7 +314,7 @@ async fn writes_requests_and_rules() {
     assert!(e.request_id.is_some());
 
     // Permanent active assignment against a policy that requires expiration.
-    let policies = graph.policies(Some(&[role.to_string()])).await.unwrap();
+    let policies = graph.policies(Some(&[role.into()])).await.unwrap();
     let policy = &policies[0];
     assert_eq!(policy.rules, default_rule_set());
     graph
@@ -332,7 +332,7 @@ async fn writes_requests_and_rules() {
     req.schedule = Some(Schedule::permanent());
     let e = graph.create_request(&req).await.unwrap_err();
     assert_eq!(e.failed_rules(), ["ExpirationRule"], "{e}");
-    let reread = graph.policies(Some(&[role.to_string()])).await.unwrap();
+    let reread = graph.policies(Some(&[role.into()])).await.unwrap();
     assert_eq!(
         reread[0]
             .rules
@@ -352,7 +352,7 @@ async fn writes_requests_and_rules() {
         .list_requests(
             AssignmentKind::Eligible,
             &GrantFilter {
-                principal_id: Some(user_id(1)),
+                principal_id: Some(user_id(1).into()),
                 ..GrantFilter::default()
             },
         )

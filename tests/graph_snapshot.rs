@@ -93,7 +93,10 @@ async fn snapshot_is_complete_and_cheap() {
     assert!(current.policies.values().all(|p| p.rules.rules.len() == 17));
     let users = n.div_ceil(ROLES.len() * 2);
     assert_eq!(current.principals.len(), users);
-    assert_eq!(current.principals[&user_id(5)].display_name, "User 5");
+    assert_eq!(
+        current.principals[user_id(5).as_str()].display_name,
+        "User 5"
+    );
     // Lower bound: schedule pages + policy page + role definitions + getByIds.
     let bound = eligible.div_ceil(999) + active.div_ceil(999) + 1 + 1 + users.div_ceil(1000);
     assert_eq!(requests, bound as u64);

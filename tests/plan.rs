@@ -664,8 +664,8 @@ fn state_entries_with_nothing_left_to_manage_are_orphans() {
         kind: None,
         schedule_id: None,
         request_id: None,
-        principal_id: String::new(),
-        role_id: common::role_id("Global Reader"),
+        principal_id: Default::default(),
+        role_id: common::role_id("Global Reader").into(),
         scope_id: "/".into(),
         attributes: json!({}),
     });

@@ -427,8 +427,8 @@ mod tests {
             kind: Some(crate::model::AssignmentKind::Eligible),
             schedule_id: Some(schedule.into()),
             request_id: None,
-            principal_id: String::new(),
-            role_id: String::new(),
+            principal_id: crate::model::ObjectId::default(),
+            role_id: crate::model::ObjectId::default(),
             scope_id: "/".into(),
             attributes: serde_json::Value::Null,
         }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::config::{Desired, Location};
 use crate::model::{
-    AssignmentKind, EnablementFactor, IsoDuration, RoleRef, RuleId, RuleSet, RuleValue,
+    AssignmentKind, EnablementFactor, IsoDuration, ObjectId, RoleRef, RuleId, RuleSet, RuleValue,
     find_builtin_role,
 };
 pub use crate::plan::tier0_ids;
@@ -82,13 +82,13 @@ impl std::fmt::Display for Finding {
 pub fn baseline(
     desired: &Desired,
     resolved: &Resolved,
-    effective: &HashMap<String, RuleSet>,
+    effective: &HashMap<ObjectId, RuleSet>,
     unmanaged: &[Unmanaged],
     role_names: &dyn Fn(&str) -> String,
 ) -> Vec<Finding> {
     let tier0 = tier0_ids(desired, resolved);
     let mut out = Vec::new();
-    let role_id = |r: &RoleRef| resolved.role(r).map(|id| id.to_ascii_lowercase());
+    let role_id = |r: &RoleRef| resolved.role(r).map(ObjectId::into_string);
 
     for a in &desired.assignments {
         let Some(id) = role_id(&a.item.role) else {
@@ -124,7 +124,7 @@ pub fn baseline(
         let Some(r) = find_builtin_role(&u.role) else {
             continue;
         };
-        if tier0.contains(&r.id.to_ascii_lowercase()) {
+        if tier0.contains(r.id.as_str()) {
             out.push(Finding {
                 rule: Rule::PermanentTier0Assignment,
                 code: Rule::PermanentTier0Assignment.code(),
@@ -186,7 +186,7 @@ pub fn baseline(
         }
     }
     for (id, at) in policy_sites {
-        let Some(rules) = effective.get(&id) else {
+        let Some(rules) = effective.get(id.as_str()) else {
             continue;
         };
         let name = role_names(&id);
@@ -241,7 +241,7 @@ pub fn baseline(
         }
     }
 
-    let ga = find_builtin_role("Global Administrator").map(|r| r.id.to_ascii_lowercase());
+    let ga = find_builtin_role("Global Administrator").map(|r| r.id.clone());
     let mut holders: BTreeSet<String> = desired
         .eligibilities
         .iter()

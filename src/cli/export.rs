@@ -3,6 +3,7 @@
 use super::args::*;
 use super::*;
 use crate::config;
+use crate::model::ObjectId;
 
 pub(super) fn export_command(args: &ExportArgs) -> anyhow::Result<Exit> {
     let source = match &args.from {
@@ -75,14 +76,14 @@ pub(super) fn export_command(args: &ExportArgs) -> anyhow::Result<Exit> {
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
         // Approvers are named like holders, so fetch any the snapshot did not need.
-        let missing: Vec<String> = current
+        let missing: Vec<ObjectId> = current
             .policies
             .values()
             .filter_map(|p| p.rules.approval())
             .flat_map(|a| {
                 a.stages
                     .iter()
-                    .flat_map(|s| s.primary_approvers.iter().map(|ap| ap.id().to_string()))
+                    .flat_map(|s| s.primary_approvers.iter().map(|ap| ObjectId::new(ap.id())))
             })
             .filter(|id| !current.principals.contains_key(id))
             .collect::<std::collections::BTreeSet<_>>()

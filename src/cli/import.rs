@@ -57,16 +57,14 @@ pub(super) async fn import_locked(
     let a = &declared.item;
     let want = (
         a.kind,
-        resolved
-            .principal(&a.principal)
-            .map(|p| p.to_ascii_lowercase()),
-        resolved.role(&a.role).map(|r| r.to_ascii_lowercase()),
+        resolved.principal(&a.principal),
+        resolved.role(&a.role),
         resolved.scope(&a.scope),
     );
     let have = (
         grant.kind,
-        Some(grant.principal_id.to_ascii_lowercase()),
-        Some(grant.role_id.to_ascii_lowercase()),
+        Some(grant.principal_id.clone()),
+        Some(grant.role_id.clone()),
         Some(grant.scope_id.clone()),
     );
     if want != have {

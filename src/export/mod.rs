@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::model::{
     Address, ApprovalSetting, AssignmentKind, BlockKind, EnablementFactor, Expiration,
-    NotificationEvent, NotificationLevel, PrincipalKind, RuleId, RuleSet, RuleValue,
+    NotificationEvent, NotificationLevel, ObjectId, PrincipalKind, RuleId, RuleSet, RuleValue,
 };
 use crate::snapshot::{ActiveType, Current, Grant, MemberType};
 use crate::state::{Resource, StateFile};
@@ -112,7 +112,7 @@ pub fn export(current: &Current, defaults: &RuleSet, opts: &ExportOptions) -> Ex
                 .iter()
                 .any(|r| r.eq_ignore_ascii_case(&role_name(id)))
     };
-    let mut by_role: BTreeMap<String, Vec<&Grant>> = BTreeMap::new();
+    let mut by_role: BTreeMap<ObjectId, Vec<&Grant>> = BTreeMap::new();
     for g in &current.grants {
         if g.member_type == MemberType::Direct
             && g.active_type != Some(ActiveType::Activated)
@@ -133,7 +133,7 @@ pub fn export(current: &Current, defaults: &RuleSet, opts: &ExportOptions) -> Ex
     tenant.push_str("}\n");
     files.insert("tenant.pim.hcl".to_string(), tenant);
 
-    let mut role_ids: BTreeSet<String> = by_role.keys().cloned().collect();
+    let mut role_ids: BTreeSet<ObjectId> = by_role.keys().cloned().collect();
     role_ids.extend(
         current
             .policies

@@ -12,7 +12,7 @@ use super::wire::{
 };
 use crate::model::{
     ApprovalSetting, ApprovalStage, Approver, AssignmentKind, EnablementFactor, Expiration,
-    IsoDuration, NotificationLevel, RuleId, RuleSet, RuleValue, Schedule, SurfaceKind,
+    IsoDuration, NotificationLevel, ObjectId, RuleId, RuleSet, RuleValue, Schedule, SurfaceKind,
     default_rules_json,
 };
 use crate::snapshot::{ActiveType, Grant, MemberType};
@@ -120,8 +120,8 @@ pub fn eligibility_grant(s: UnifiedRoleEligibilitySchedule) -> Result<Grant, Con
         expiration: expiration_from_wire(info.expiration.as_ref())?,
         start: info.start_date_time.as_deref().and_then(parse_time),
         schedule_id: s.id,
-        principal_id: s.principal_id.to_ascii_lowercase(),
-        role_id: s.role_definition_id.to_ascii_lowercase(),
+        principal_id: ObjectId::new(s.principal_id),
+        role_id: ObjectId::new(s.role_definition_id),
         scope_id: scope(s.directory_scope_id, s.app_scope_id),
         member_type: member_type(s.member_type.as_deref()),
         active_type: None,
@@ -143,8 +143,8 @@ pub fn assignment_grant(s: UnifiedRoleAssignmentSchedule) -> Result<Grant, Conve
         expiration: expiration_from_wire(info.expiration.as_ref())?,
         start: info.start_date_time.as_deref().and_then(parse_time),
         schedule_id: s.id,
-        principal_id: s.principal_id.to_ascii_lowercase(),
-        role_id: s.role_definition_id.to_ascii_lowercase(),
+        principal_id: ObjectId::new(s.principal_id),
+        role_id: ObjectId::new(s.role_definition_id),
         scope_id: scope(s.directory_scope_id, s.app_scope_id),
         member_type: member_type(s.member_type.as_deref()),
         active_type: Some(active_type),
@@ -165,8 +165,8 @@ pub fn instance(kind: AssignmentKind, i: UnifiedRoleScheduleInstance) -> Instanc
     Instance {
         kind,
         id: i.id,
-        principal_id: i.principal_id.to_ascii_lowercase(),
-        role_id: i.role_definition_id.to_ascii_lowercase(),
+        principal_id: ObjectId::new(i.principal_id),
+        role_id: ObjectId::new(i.role_definition_id),
         scope_id: scope(i.directory_scope_id, i.app_scope_id),
         start: i.start_date_time.as_deref().and_then(parse_time),
         end: i.end_date_time.as_deref().and_then(parse_time),
@@ -186,14 +186,14 @@ fn approver_from_wire(s: &SubjectSet) -> Approver {
             user_id,
             description,
         } => Approver::User {
-            id: user_id.to_ascii_lowercase(),
+            id: ObjectId::new(user_id),
             description: description.clone(),
         },
         SubjectSet::GroupMembers {
             group_id,
             description,
         } => Approver::Group {
-            id: group_id.to_ascii_lowercase(),
+            id: ObjectId::new(group_id),
             description: description.clone(),
         },
     }
@@ -202,11 +202,11 @@ fn approver_from_wire(s: &SubjectSet) -> Approver {
 fn approver_to_wire(a: &Approver) -> SubjectSet {
     match a {
         Approver::User { id, description } => SubjectSet::SingleUser {
-            user_id: id.clone(),
+            user_id: id.to_string(),
             description: description.clone(),
         },
         Approver::Group { id, description } => SubjectSet::GroupMembers {
-            group_id: id.clone(),
+            group_id: id.to_string(),
             description: description.clone(),
         },
     }

@@ -19,7 +19,7 @@ use super::{
     DirectoryEntry, GrantFilter, Graph, Instance, Lookup, Me, RequestOutcome, RequestParty,
     ScheduleRequest,
 };
-use crate::model::{AssignmentKind, RuleId, RuleValue};
+use crate::model::{AssignmentKind, ObjectId, RuleId, RuleValue};
 use crate::snapshot::{AdministrativeUnit, Grant, Policy, Principal, RoleDefinition};
 
 mod batch;
@@ -72,7 +72,7 @@ pub struct HttpGraph {
     client_id: Option<String>,
     tokens: TokenCache,
     /// Who pim runs as, once known: asked at most once per client.
-    caller: OnceCell<String>,
+    caller: OnceCell<ObjectId>,
     limit: Arc<Semaphore>,
     parallelism: usize,
     backoff: Backoff,
@@ -193,7 +193,7 @@ impl Graph for HttpGraph {
         self.tenant_id.clone()
     }
 
-    async fn caller_id(&self) -> Result<String, GraphError> {
+    async fn caller_id(&self) -> Result<ObjectId, GraphError> {
         self.caller
             .get_or_try_init(|| self.identify_caller())
             .await
@@ -208,7 +208,7 @@ impl Graph for HttpGraph {
         self.read_grants(kind, filter).await
     }
 
-    async fn policies(&self, role_ids: Option<&[String]>) -> Result<Vec<Policy>, GraphError> {
+    async fn policies(&self, role_ids: Option<&[ObjectId]>) -> Result<Vec<Policy>, GraphError> {
         self.read_policies(role_ids).await
     }
 
@@ -216,7 +216,7 @@ impl Graph for HttpGraph {
         self.read_role_definitions().await
     }
 
-    async fn principals_by_ids(&self, ids: &[String]) -> Result<Vec<Principal>, GraphError> {
+    async fn principals_by_ids(&self, ids: &[ObjectId]) -> Result<Vec<Principal>, GraphError> {
         self.read_principals(ids).await
     }
 

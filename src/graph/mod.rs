@@ -52,7 +52,7 @@ pub use settings::{
 };
 pub use tls::client_config;
 
-use crate::model::{AssignmentKind, RuleId, RuleValue, Schedule, Ticket};
+use crate::model::{AssignmentKind, ObjectId, RuleId, RuleValue, Schedule, Ticket};
 pub use crate::model::{RequestAction, ScheduleRequest};
 use crate::snapshot::{
     ActiveType, AdministrativeUnit, Grant, MemberType, Policy, Principal, RoleDefinition,
@@ -82,8 +82,8 @@ pub struct RequestOutcome {
     /// `Provisioned`, `Granted`, `PendingApproval`, `Revoked`, …
     pub status: String,
     pub action: String,
-    pub principal_id: String,
-    pub role_id: String,
+    pub principal_id: ObjectId,
+    pub role_id: ObjectId,
     pub scope_id: String,
     /// The schedule the request made or changed (`null` for removals).
     pub target_schedule_id: Option<String>,
@@ -94,7 +94,7 @@ pub struct RequestOutcome {
     pub schedule: Option<Schedule>,
     pub ticket: Option<Ticket>,
     /// Object id of the user (or application) that made the request.
-    pub created_by: Option<String>,
+    pub created_by: Option<ObjectId>,
     pub completed: Option<DateTime<Utc>>,
     /// True when the connection broke after sending and pim established
     /// the outcome by reading the request back instead of resending.
@@ -104,7 +104,7 @@ pub struct RequestOutcome {
 /// The signed-in user (`GET /me`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Me {
-    pub id: String,
+    pub id: ObjectId,
     pub display_name: String,
     pub user_principal_name: Option<String>,
 }
@@ -114,8 +114,8 @@ pub struct Me {
 pub struct Instance {
     pub kind: AssignmentKind,
     pub id: String,
-    pub principal_id: String,
-    pub role_id: String,
+    pub principal_id: ObjectId,
+    pub role_id: ObjectId,
     pub scope_id: String,
     /// `None` for permanent assignments made outside PIM.
     pub start: Option<DateTime<Utc>>,
@@ -149,15 +149,15 @@ impl RequestParty {
 /// Narrows a list of schedules or requests server-side.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GrantFilter {
-    pub principal_id: Option<String>,
-    pub role_id: Option<String>,
+    pub principal_id: Option<ObjectId>,
+    pub role_id: Option<ObjectId>,
     pub scope_id: Option<String>,
 }
 
 /// A directory object found by a lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryEntry {
-    pub id: String,
+    pub id: ObjectId,
     pub kind: EntryKind,
     pub display_name: String,
     pub user_principal_name: Option<String>,
@@ -184,7 +184,7 @@ pub enum Lookup {
     /// `GET /servicePrincipals?$filter=displayName eq '…'`.
     ServicePrincipalsByName(String),
     /// `GET /servicePrincipals(appId='…')`.
-    ServicePrincipalByAppId(String),
+    ServicePrincipalByAppId(ObjectId),
     /// `GET /directory/administrativeUnits?$filter=displayName eq '…'`.
     AdministrativeUnitsByName(String),
     /// Objects of a kind whose name starts with a prefix: suggestions for a
@@ -202,7 +202,7 @@ pub trait Graph: Send + Sync {
     /// token or, when it cannot be read, from Graph. Fails rather than
     /// guessing: exclusive roles would otherwise remove the caller's own
     /// grants.
-    async fn caller_id(&self) -> Result<String, GraphError>;
+    async fn caller_id(&self) -> Result<ObjectId, GraphError>;
 
     /// Every eligibility (or active assignment) schedule matching `filter`, all pages.
     async fn grants(
@@ -212,13 +212,13 @@ pub trait Graph: Send + Sync {
     ) -> Result<Vec<Grant>, GraphError>;
 
     /// The policies at scope `/` of the given roles (all roles when `None`).
-    async fn policies(&self, role_ids: Option<&[String]>) -> Result<Vec<Policy>, GraphError>;
+    async fn policies(&self, role_ids: Option<&[ObjectId]>) -> Result<Vec<Policy>, GraphError>;
 
     /// All role definitions, built-in and custom.
     async fn role_definitions(&self) -> Result<Vec<RoleDefinition>, GraphError>;
 
     /// Users, groups and service principals by object id; unknown ids are absent.
-    async fn principals_by_ids(&self, ids: &[String]) -> Result<Vec<Principal>, GraphError>;
+    async fn principals_by_ids(&self, ids: &[ObjectId]) -> Result<Vec<Principal>, GraphError>;
 
     /// Every administrative unit (id and display name), all pages.
     async fn administrative_units(&self) -> Result<Vec<AdministrativeUnit>, GraphError>;

@@ -9,26 +9,26 @@ use std::collections::BTreeMap;
 
 use super::{DirectoryEntry, EntryKind, Graph, GraphError, Lookup};
 use crate::config::{Desired, Diagnostic, Diagnostics, Location};
-use crate::model::{PrincipalRef, RoleRef, Scope, closest_names};
+use crate::model::{ObjectId, PrincipalRef, RoleRef, Scope, closest_names};
 
 /// What every name of the configuration stands for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resolution {
     /// Role reference → role definition id.
-    pub roles: BTreeMap<RoleRef, String>,
+    pub roles: BTreeMap<RoleRef, ObjectId>,
     /// Normalized principal reference → object id.
-    pub principals: BTreeMap<PrincipalRef, String>,
+    pub principals: BTreeMap<PrincipalRef, ObjectId>,
     /// Scope → `directoryScopeId` (`/` or `/administrativeUnits/{id}`).
     pub scopes: BTreeMap<Scope, String>,
 }
 
 impl Resolution {
     pub fn principal(&self, r: &PrincipalRef) -> Option<&str> {
-        self.principals.get(&r.normalized()).map(String::as_str)
+        self.principals.get(&r.normalized()).map(ObjectId::as_str)
     }
 
     pub fn role(&self, r: &RoleRef) -> Option<&str> {
-        self.roles.get(r).map(String::as_str)
+        self.roles.get(r).map(ObjectId::as_str)
     }
 
     pub fn scope(&self, s: &Scope) -> Option<&str> {
@@ -149,7 +149,7 @@ pub async fn resolve_all(
     for (r, at) in &names.roles {
         match r.builtin() {
             Some(b) => {
-                out.roles.insert(r.clone(), b.id.clone());
+                out.roles.insert(r.clone(), ObjectId::new(b.id.as_str()));
             }
             None => custom.push((r, at)),
         }
@@ -160,7 +160,7 @@ pub async fn resolve_all(
             let hits: Vec<_> = defs
                 .iter()
                 .filter(|d| match r {
-                    RoleRef::Id(id) => d.id.eq_ignore_ascii_case(id),
+                    RoleRef::Id(id) => d.id == *id,
                     RoleRef::Name(n) => d.display_name.eq_ignore_ascii_case(n.trim()),
                 })
                 .collect();
@@ -217,7 +217,7 @@ pub async fn resolve_all(
             PrincipalRef::User(upn) => Lookup::UserByUpn(upn.clone()),
             PrincipalRef::Group(n) => Lookup::GroupsByName(n.clone()),
             PrincipalRef::ServicePrincipal(n) if is_guid(n) => {
-                Lookup::ServicePrincipalByAppId(n.to_ascii_lowercase())
+                Lookup::ServicePrincipalByAppId(ObjectId::new(n.as_str()))
             }
             PrincipalRef::ServicePrincipal(n) => Lookup::ServicePrincipalsByName(n.clone()),
         };
@@ -232,7 +232,7 @@ pub async fn resolve_all(
             Scope::AdministrativeUnit(id) if is_guid(id) => {
                 out.scopes.insert(
                     s.clone(),
-                    format!("/administrativeUnits/{}", id.to_ascii_lowercase()),
+                    format!("/administrativeUnits/{}", ObjectId::new(id.as_str())),
                 );
             }
             Scope::AdministrativeUnit(name) => {
@@ -388,15 +388,15 @@ pub async fn resolve_all(
 
     // Raw object ids: verified to exist, all in as few getByIds calls as possible.
     if !object_ids.is_empty() {
-        let ids: Vec<String> = object_ids
+        let ids: Vec<ObjectId> = object_ids
             .iter()
-            .map(|(p, _)| p.name().to_ascii_lowercase())
+            .map(|(p, _)| ObjectId::new(p.name()))
             .collect();
-        let found: BTreeMap<String, Option<bool>> = graph
+        let found: BTreeMap<ObjectId, Option<bool>> = graph
             .principals_by_ids(&ids)
             .await?
             .into_iter()
-            .map(|p| (p.id.to_ascii_lowercase(), p.is_assignable_to_role))
+            .map(|p| (p.id, p.is_assignable_to_role))
             .collect();
         for ((p, at), id) in object_ids.into_iter().zip(ids) {
             if let Some(assignable) = found.get(&id) {

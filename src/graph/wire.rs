@@ -397,7 +397,7 @@ pub enum DirectoryObject {
 /// The body of `POST /directoryObjects/getByIds`.
 #[derive(Debug, Clone, Serialize)]
 pub struct GetByIds<'a> {
-    pub ids: &'a [String],
+    pub ids: &'a [crate::model::ObjectId],
     pub types: &'a [&'a str],
 }
 

@@ -3,7 +3,6 @@
 //! that make two grants the same grant.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use foldhash::fast::FixedState;
@@ -25,56 +24,15 @@ pub(super) const MIN_GRANT_MINUTES: i64 = 5;
 /// a renewal is an update.
 pub(super) const EXTEND_WINDOW_DAYS: i64 = 14;
 
-/// A Graph object id, equal to another regardless of ASCII case, as Graph
-/// compares them. Borrowed, so indexing a tenant of tens of thousands of
-/// grants allocates nothing per grant.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Id<'a>(pub(super) &'a str);
-
-impl PartialEq for Id<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.eq_ignore_ascii_case(other.0)
-    }
-}
-
-impl Eq for Id<'_> {}
-
-impl Hash for Id<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        let bytes = self.0.as_bytes();
-        // Graph writes ids in lower case: hash those as they are. (A fold,
-        // not `any`, so the check is vectorised.)
-        // Both ways write the same pieces, so equal ids hash alike.
-        const PIECE: usize = 64;
-        if !bytes
-            .iter()
-            .fold(false, |up, b| up | b.is_ascii_uppercase())
-        {
-            for chunk in bytes.chunks(PIECE) {
-                state.write(chunk);
-            }
-            state.write_u8(0xff);
-            return;
-        }
-        let mut buf = [0u8; PIECE];
-        for chunk in bytes.chunks(PIECE) {
-            let lower = &mut buf[..chunk.len()];
-            lower.copy_from_slice(chunk);
-            lower.make_ascii_lowercase();
-            state.write(lower);
-        }
-        state.write_u8(0xff);
-    }
-}
-
 /// Hash maps and sets of the diff: its keys are ids, not attacker-chosen,
 /// and a fixed seed keeps runs alike.
 pub(super) type Map<K, V> = HashMap<K, V, FixedState>;
 pub(super) type Set<K> = HashSet<K, FixedState>;
 
 /// What makes two grants the same grant: surface, kind, principal, role,
-/// scope.
-pub(super) type Key<'a> = (SurfaceKind, AssignmentKind, Id<'a>, Id<'a>, &'a str);
+/// scope. Ids are `ObjectId`s, lower case from the start, so they compare
+/// as they are.
+pub(super) type Key<'a> = (SurfaceKind, AssignmentKind, &'a str, &'a str, &'a str);
 
 pub(super) fn key<'a>(
     surface: SurfaceKind,
@@ -83,7 +41,7 @@ pub(super) fn key<'a>(
     role: &'a str,
     scope: &'a str,
 ) -> Key<'a> {
-    (surface, kind, Id(principal), Id(role), scope)
+    (surface, kind, principal, role, scope)
 }
 
 pub(super) fn grant_key(g: &Grant) -> Key<'_> {
@@ -238,29 +196,4 @@ pub(super) fn manageable(g: &Grant) -> bool {
 
 pub(super) fn close(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
     (a - b).num_seconds().abs() <= TOLERANCE_SECONDS
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::hash::BuildHasher;
-
-    #[test]
-    fn ids_are_one_key_whatever_their_case() {
-        let hasher = FixedState::default();
-        let long = "62E90394-69F5-4237-9190-012177145E10".repeat(3);
-        for (a, b) in [
-            (
-                "62e90394-69f5-4237-9190-012177145e10",
-                "62E90394-69F5-4237-9190-012177145E10",
-            ),
-            ("abc", "ABC"),
-            (long.as_str(), &long.to_ascii_lowercase()),
-        ] {
-            assert_eq!(Id(a), Id(b));
-            assert_eq!(hasher.hash_one(Id(a)), hasher.hash_one(Id(b)), "{a} / {b}");
-        }
-        assert_ne!(Id("abc"), Id("abd"));
-        assert_ne!(hasher.hash_one(Id("ab")), hasher.hash_one(Id("abc")));
-    }
 }

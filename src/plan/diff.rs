@@ -67,7 +67,7 @@ pub fn plan(
             have,
             managed: managed.get(&d.address).copied(),
         };
-        let rules = effective.get(&ids.role_id.to_ascii_lowercase());
+        let rules = effective.get(&ids.role_id);
         let role = |ctx: &Ctx<'_>| {
             role_names
                 .entry(&ids.role_id)

@@ -10,7 +10,8 @@ use super::{
 };
 use crate::config::{Declared, Origin};
 use crate::model::{
-    Assignment, AssignmentKind, EnablementFactor, Expiration, RuleId, RuleSet, RuleValue, Schedule,
+    Assignment, AssignmentKind, EnablementFactor, Expiration, ObjectId, RuleId, RuleSet, RuleValue,
+    Schedule,
 };
 use crate::snapshot::Grant;
 use crate::state::Resource;
@@ -378,8 +379,8 @@ pub(super) fn resolve_grant(
 
 /// The ids a declared grant resolves to.
 pub(super) struct ResolvedGrant {
-    pub(super) principal_id: String,
-    pub(super) role_id: String,
+    pub(super) principal_id: ObjectId,
+    pub(super) role_id: ObjectId,
     pub(super) scope_id: String,
 }
 

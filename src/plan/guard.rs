@@ -7,22 +7,18 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::{Action, Change, Refusal, Resolved, Step};
 use crate::config::{Declared, Desired, RoleSettings};
-use crate::model::{AssignmentKind, SurfaceKind, find_builtin_role};
+use crate::model::{AssignmentKind, ObjectId, SurfaceKind, find_builtin_role};
 use crate::snapshot::{ActiveType, Current};
 
-/// Role definition ids of the tier-0 roles, lower case.
-pub fn tier0_ids(desired: &Desired, resolved: &Resolved) -> BTreeSet<String> {
+/// Role definition ids of the tier-0 roles.
+pub fn tier0_ids(desired: &Desired, resolved: &Resolved) -> BTreeSet<ObjectId> {
     match &desired.tenant.tier0_roles {
-        Some(roles) => roles
-            .iter()
-            .filter_map(|r| resolved.role(r))
-            .map(|id| id.to_ascii_lowercase())
-            .collect(),
+        Some(roles) => roles.iter().filter_map(|r| resolved.role(r)).collect(),
         None => crate::surface::get(SurfaceKind::DirectoryRole)
             .default_tier0()
             .iter()
             .filter_map(|n| find_builtin_role(n))
-            .map(|r| r.id.to_ascii_lowercase())
+            .map(|r| ObjectId::new(r.id.as_str()))
             .collect(),
     }
 }
@@ -62,43 +58,39 @@ pub(super) fn keep_protected(
     changes: &mut Vec<Change>,
     warnings: &mut Vec<String>,
 ) -> Vec<String> {
-    let ids = |list: &[crate::model::PrincipalRef]| -> HashSet<String> {
-        list.iter()
-            .filter_map(|p| resolved.principal(p))
-            .map(|id| id.to_ascii_lowercase())
-            .collect()
+    let ids = |list: &[crate::model::PrincipalRef]| -> HashSet<ObjectId> {
+        list.iter().filter_map(|p| resolved.principal(p)).collect()
     };
-    let by_role: Vec<(String, &Declared<RoleSettings>, HashSet<String>)> = desired
+    let by_role: Vec<(ObjectId, &Declared<RoleSettings>, HashSet<ObjectId>)> = desired
         .roles
         .iter()
         .filter_map(|r| {
-            let role = resolved.role(&r.item.role)?.to_ascii_lowercase();
+            let role = resolved.role(&r.item.role)?;
             Some((role, r, ids(&r.item.protected)))
         })
         .collect();
     let everywhere = ids(&desired.tenant.protected);
-    let caller = current.caller_id.as_deref().map(str::to_ascii_lowercase);
+    let caller = current.caller_id.as_ref();
     let mut kept = Vec::new();
     let mut removals = 0;
     changes.retain(|c| {
         let Some((subject, schedule_id)) = removed_grant(c) else {
             return true;
         };
-        let principal = subject.principal_id.to_ascii_lowercase();
-        let role = subject.role_id.to_ascii_lowercase();
+        let (principal, role) = (&subject.principal_id, &subject.role_id);
         let who = principal_of(c);
-        let why = if caller.as_deref() == Some(principal.as_str()) {
+        let why = if caller == Some(principal) {
             Some(format!("{who} is the identity pim runs as"))
         } else if let Some((_, block, _)) = by_role
             .iter()
-            .find(|(r, _, p)| *r == role && p.contains(&principal))
+            .find(|(r, _, p)| r == role && p.contains(principal))
         {
             Some(format!(
                 "{who} is protected in role \"{}\" ({})",
                 c.role,
                 block.origin.attribute("protected")
             ))
-        } else if everywhere.contains(&principal) {
+        } else if everywhere.contains(principal) {
             let at = desired
                 .tenant
                 .protected_at
@@ -149,10 +141,7 @@ pub(super) fn warn_tier0_removals(
             .iter()
             .flatten()
             .any(|a| a.name == "end" && a.value == "permanent");
-        if subject.kind == AssignmentKind::Active
-            && permanent
-            && tier0.contains(&subject.role_id.to_ascii_lowercase())
-        {
+        if subject.kind == AssignmentKind::Active && permanent && tier0.contains(&subject.role_id) {
             warnings.push(format!(
                 "{}: removes the permanent active assignment of {} to tier-0 role \"{}\"; if it is an emergency access account, make sure another one remains",
                 c.address,
@@ -192,7 +181,7 @@ pub(super) fn refusals(
     }
 
     // Each guarded role once: (tier 0, its role block).
-    let mut guarded: BTreeMap<String, (bool, Option<&Declared<RoleSettings>>)> =
+    let mut guarded: BTreeMap<ObjectId, (bool, Option<&Declared<RoleSettings>>)> =
         tier0_ids(desired, resolved)
             .into_iter()
             .map(|id| (id, (true, None)))
@@ -201,7 +190,6 @@ pub(super) fn refusals(
         let Some(id) = resolved.role(&r.item.role) else {
             continue;
         };
-        let id = id.to_ascii_lowercase();
         let tier0 = guarded.get(&id).is_some_and(|g| g.0);
         if tier0 || r.item.exclusive {
             guarded.insert(id, (tier0, Some(r)));
@@ -213,7 +201,7 @@ pub(super) fn refusals(
             continue;
         }
         let exclusive = settings.is_some_and(|s| s.exclusive);
-        let same = |id: &str| id.eq_ignore_ascii_case(&role_id);
+        let same = |id: &ObjectId| *id == role_id;
         let taken: Vec<&Change> = removals
             .iter()
             .filter(|(_, s)| same(&s.role_id))

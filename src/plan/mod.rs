@@ -29,7 +29,8 @@ pub use upkeep::{Upkeep, upkeep};
 
 use crate::config::{Diagnostics, Location};
 use crate::model::{
-    Address, AssignmentKind, IsoDuration, PrincipalRef, RoleRef, RuleSet, Scope, SurfaceKind,
+    Address, AssignmentKind, IsoDuration, ObjectId, PrincipalRef, RoleRef, RuleSet, Scope,
+    SurfaceKind,
 };
 
 /// The version of the plan format (JSON and saved plans).
@@ -39,10 +40,10 @@ pub const PLAN_FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Clone, Default)]
 pub struct Resolved {
     /// Principal references, normalised (`PrincipalRef::normalized`), to object ids.
-    pub principals: HashMap<PrincipalRef, String>,
+    pub principals: HashMap<PrincipalRef, ObjectId>,
     /// Custom roles by display name (lower case) to role definition ids.
     /// Built-in roles resolve without the tenant.
-    pub custom_roles: HashMap<String, String>,
+    pub custom_roles: HashMap<String, ObjectId>,
     /// Scopes to `directoryScopeId` values.
     pub scopes: HashMap<Scope, String>,
     /// Names that did not resolve were reported already (with candidates),
@@ -51,20 +52,20 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    pub fn principal(&self, p: &PrincipalRef) -> Option<String> {
+    pub fn principal(&self, p: &PrincipalRef) -> Option<ObjectId> {
         match (self.principals.get(&p.normalized()), p) {
             (Some(id), _) => Some(id.clone()),
-            (None, PrincipalRef::ObjectId(id)) => Some(id.clone()),
+            (None, PrincipalRef::ObjectId(id)) => Some(ObjectId::new(id.as_str())),
             (None, _) => None,
         }
     }
 
-    pub fn role(&self, r: &RoleRef) -> Option<String> {
+    pub fn role(&self, r: &RoleRef) -> Option<ObjectId> {
         if let Some(b) = r.builtin() {
-            return Some(b.id.clone());
+            return Some(ObjectId::new(b.id.as_str()));
         }
         match r {
-            RoleRef::Id(id) => Some(id.clone()),
+            RoleRef::Id(id) => Some(ObjectId::new(id.as_str())),
             RoleRef::Name(n) => self.custom_roles.get(&n.to_lowercase()).cloned(),
         }
     }
@@ -110,7 +111,7 @@ pub struct RulePatch {
     #[serde(default, skip_serializing_if = "SurfaceKind::is_directory_role")]
     pub surface: SurfaceKind,
     pub policy_id: String,
-    pub role_id: String,
+    pub role_id: ObjectId,
     /// The complete rules after the change, only those that change.
     pub rules: RuleSet,
     pub settings: Vec<SettingChange>,
@@ -122,8 +123,8 @@ pub struct Subject {
     #[serde(default, skip_serializing_if = "SurfaceKind::is_directory_role")]
     pub surface: SurfaceKind,
     pub kind: AssignmentKind,
-    pub principal_id: String,
-    pub role_id: String,
+    pub principal_id: ObjectId,
+    pub role_id: ObjectId,
     pub scope_id: String,
 }
 

@@ -7,33 +7,33 @@ use super::ctx::{Ctx, attr};
 use super::rules::{desired_rules, diff_rules};
 use super::{Action, Change, PlanOptions, Reason, Resolved, RulePatch, Step};
 use crate::config::{Declared, Desired};
-use crate::model::{Approver, PrincipalKind, RuleId, RuleSet};
+use crate::model::{Approver, ObjectId, PrincipalKind, RuleId, RuleSet};
 use crate::snapshot::Current;
 
 /// Each role's policy as it will be once the configuration's rule updates
-/// are applied, by lower-case role definition id.
+/// are applied, by role definition id.
 pub fn effective_policies(
     desired: &Desired,
     current: &Current,
     resolved: &Resolved,
     opts: &PlanOptions,
-) -> HashMap<String, RuleSet> {
+) -> HashMap<ObjectId, RuleSet> {
     // Problems are the plan's to report; here they only leave the tenant's rules in place.
     policy_changes(&mut Ctx::new(current, opts), desired, resolved).0
 }
 
 /// The rule updates the configuration asks for, and each role's policy
-/// once they are made (by lower-case role definition id).
+/// once they are made (by role definition id).
 pub(super) fn policy_changes(
     ctx: &mut Ctx<'_>,
     desired: &Desired,
     resolved: &Resolved,
-) -> (HashMap<String, RuleSet>, Vec<Change>) {
-    let mut effective: HashMap<String, RuleSet> = ctx
+) -> (HashMap<ObjectId, RuleSet>, Vec<Change>) {
+    let mut effective: HashMap<ObjectId, RuleSet> = ctx
         .current
         .policies
         .iter()
-        .map(|(role, p)| (role.to_ascii_lowercase(), p.rules.clone()))
+        .map(|(role, p)| (role.clone(), p.rules.clone()))
         .collect();
     let changes = desired
         .policies
@@ -45,7 +45,7 @@ pub(super) fn policy_changes(
 
 /// A declared policy worked out against the tenant: the rules it will have.
 pub(super) struct PolicyTarget<'c> {
-    pub(super) role_id: String,
+    pub(super) role_id: ObjectId,
     pub(super) current: &'c crate::snapshot::Policy,
     pub(super) after: RuleSet,
 }
@@ -57,17 +57,13 @@ pub(super) struct PolicyTarget<'c> {
 pub(super) fn approver_name(ctx: &Ctx<'_>, resolved: &Resolved, a: &Approver) -> String {
     let id = a.id();
     let principals = &ctx.current.principals;
-    let known = principals
-        .get_key_value(id)
-        .map(|(k, _)| k)
-        .or_else(|| principals.keys().find(|k| k.eq_ignore_ascii_case(id)));
-    if let Some(k) = known {
+    if let Some((k, _)) = principals.get_key_value(id) {
         return ctx.principal_name(k);
     }
     resolved
         .principals
         .iter()
-        .find(|(_, v)| v.eq_ignore_ascii_case(id))
+        .find(|(_, v)| v.as_str() == id)
         .map_or_else(|| id.to_string(), |(r, _)| r.to_string())
 }
 
@@ -88,12 +84,7 @@ pub(super) fn policy_target<'c>(
         return None;
     };
     let all = ctx.current;
-    let Some(current) = all.policies.get(&role_id).or_else(|| {
-        all.policies
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(&role_id))
-            .map(|(_, v)| v)
-    }) else {
+    let Some(current) = all.policies.get(&role_id) else {
         ctx.error(
             at,
             format!("the tenant has no PIM policy for role \"{}\"", p.item.role),
@@ -153,10 +144,10 @@ pub(super) fn policy_change(
     ctx: &mut Ctx<'_>,
     p: &Declared<crate::config::Policy>,
     resolved: &Resolved,
-    effective: &mut HashMap<String, RuleSet>,
+    effective: &mut HashMap<ObjectId, RuleSet>,
 ) -> Option<Change> {
     let t = policy_target(ctx, p, resolved)?;
-    effective.insert(t.role_id.to_ascii_lowercase(), t.after.clone());
+    effective.insert(t.role_id.clone(), t.after.clone());
     let name = |a: &Approver| approver_name(ctx, resolved, a);
     let (role_id, current, after) = (t.role_id.clone(), t.current, t.after.clone());
     let settings = diff_rules(&current.rules, &after, &name);

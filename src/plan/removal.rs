@@ -81,7 +81,7 @@ pub(super) fn exclusive_sweep<'a>(
         let mut holders: Vec<&Grant> = current
             .grants
             .iter()
-            .filter(|g| manageable(g) && g.role_id.eq_ignore_ascii_case(&role_id))
+            .filter(|g| manageable(g) && g.role_id == role_id)
             .filter(|g| {
                 !matched.contains(g.schedule_id.as_str())
                     && !removed.contains(g.schedule_id.as_str())

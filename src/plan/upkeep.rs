@@ -11,7 +11,7 @@ use super::rules::{named_rules, rule_settings};
 use super::{PlanOptions, Resolved};
 use crate::config::{Declared, Desired};
 use crate::model::{
-    Address, Approver, Assignment, AssignmentKind, BlockKind, Expiration, SurfaceKind,
+    Address, Approver, Assignment, AssignmentKind, BlockKind, Expiration, ObjectId, SurfaceKind,
 };
 use crate::snapshot::Current;
 use crate::state::{Resource, StateFile};
@@ -101,7 +101,7 @@ fn orphans(
     now: DateTime<Utc>,
 ) -> Vec<Address> {
     let passed = |d: &&Declared<Assignment>| matches!(d.item.schedule.expiration, Expiration::At(t) if t <= now);
-    let ids_of: Vec<(SurfaceKind, AssignmentKind, [String; 3])> = desired
+    let ids_of: Vec<(SurfaceKind, AssignmentKind, ObjectId, ObjectId, String)> = desired
         .eligibilities
         .iter()
         .chain(&desired.assignments)
@@ -111,17 +111,15 @@ fn orphans(
             Some((
                 a.surface,
                 a.kind,
-                [
-                    resolved.principal(&a.principal)?,
-                    resolved.role(&a.role)?,
-                    resolved.scope(&a.scope)?,
-                ],
+                resolved.principal(&a.principal)?,
+                resolved.role(&a.role)?,
+                resolved.scope(&a.scope)?,
             ))
         })
         .collect();
     let declared_keys: Set<Key> = ids_of
         .iter()
-        .map(|(surface, kind, [p, r, s])| key(*surface, *kind, p, r, s))
+        .map(|(surface, kind, p, r, s)| key(*surface, *kind, p, r, s))
         .collect();
     let declared: HashSet<&Address> = desired
         .eligibilities

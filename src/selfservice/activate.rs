@@ -10,7 +10,7 @@ use crate::graph::{
     ErrorKind, Graph, GraphError, Me, RequestOutcome, RequestParty, ScheduleRequest,
 };
 use crate::model::{
-    Approver, AssignmentKind, EnablementFactor, Expiration, IsoDuration, PrincipalKind,
+    Approver, AssignmentKind, EnablementFactor, Expiration, IsoDuration, ObjectId, PrincipalKind,
     RequestAction, RuleId, RuleSet, Schedule, Ticket,
 };
 
@@ -50,7 +50,7 @@ pub(crate) async fn policy_rules(
     role_id: &str,
     notes: &mut Vec<String>,
 ) -> Result<Option<RuleSet>, GraphError> {
-    match graph.policies(Some(&[role_id.to_string()])).await {
+    match graph.policies(Some(&[ObjectId::new(role_id)])).await {
         Ok(p) => Ok(p.into_iter().next().map(|p| p.rules)),
         Err(e) if matches!(e.kind, ErrorKind::Forbidden | ErrorKind::Unauthorized) => {
             notes.push(
@@ -65,23 +65,21 @@ pub(crate) async fn policy_rules(
 
 /// Approvers by name: `PIM Approvers (group)`, `Carol White <carol@contoso.com>`.
 async fn approver_names(graph: &dyn Graph, approvers: &[&Approver]) -> Vec<String> {
-    let ids: Vec<String> = approvers.iter().map(|a| a.id().to_string()).collect();
+    let ids: Vec<ObjectId> = approvers.iter().map(|a| ObjectId::new(a.id())).collect();
     let found = graph.principals_by_ids(&ids).await.unwrap_or_default();
     approvers
         .iter()
-        .map(
-            |a| match found.iter().find(|p| p.id.eq_ignore_ascii_case(a.id())) {
-                Some(p) if p.kind == PrincipalKind::Group => format!("{} (group)", p.display_name),
-                Some(p) => match &p.user_principal_name {
-                    Some(upn) => format!("{} <{upn}>", p.display_name),
-                    None => p.display_name.clone(),
-                },
-                None => match a {
-                    Approver::Group { id, .. } => format!("group {id}"),
-                    Approver::User { id, .. } => format!("user {id}"),
-                },
+        .map(|a| match found.iter().find(|p| p.id == a.id()) {
+            Some(p) if p.kind == PrincipalKind::Group => format!("{} (group)", p.display_name),
+            Some(p) => match &p.user_principal_name {
+                Some(upn) => format!("{} <{upn}>", p.display_name),
+                None => p.display_name.clone(),
             },
-        )
+            None => match a {
+                Approver::Group { id, .. } => format!("group {id}"),
+                Approver::User { id, .. } => format!("user {id}"),
+            },
+        })
         .collect()
 }
 

@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 
 use crate::graph::Graph;
-use crate::model::{builtin_roles, closest_names, find_builtin_role};
+use crate::model::{ObjectId, RoleRef, builtin_roles, closest_names};
 
 use super::SelfServiceError;
 
 /// A role at a scope, with ids for Graph and names for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    pub role_id: String,
+    pub role_id: ObjectId,
     pub role_name: String,
     /// `/` or `/administrativeUnits/{id}`.
     pub scope_id: String,
@@ -27,7 +27,7 @@ impl Target {
     }
 
     pub fn matches(&self, role_id: &str, scope_id: &str) -> bool {
-        self.role_id.eq_ignore_ascii_case(role_id) && self.scope_id.eq_ignore_ascii_case(scope_id)
+        self.role_id == role_id && self.scope_id.eq_ignore_ascii_case(scope_id)
     }
 }
 
@@ -47,7 +47,7 @@ pub async fn resolve_target(
         let aus = graph.administrative_units().await?;
         let au = aus
             .iter()
-            .find(|a| a.id.eq_ignore_ascii_case(key))
+            .find(|a| a.id == key)
             .or_else(|| {
                 aus.iter()
                     .find(|a| a.display_name.eq_ignore_ascii_case(key))
@@ -68,22 +68,21 @@ pub async fn resolve_target(
     })
 }
 
-async fn resolve_role(graph: &dyn Graph, role: &str) -> Result<(String, String), SelfServiceError> {
+async fn resolve_role(
+    graph: &dyn Graph,
+    role: &str,
+) -> Result<(ObjectId, String), SelfServiceError> {
     let role = role.trim();
-    if let Some(r) = find_builtin_role(role).or_else(|| {
-        builtin_roles()
-            .iter()
-            .find(|r| r.id.eq_ignore_ascii_case(role))
-    }) {
-        return Ok((r.id.to_ascii_lowercase(), r.display_name.clone()));
+    if let Some(r) = RoleRef::parse(role).builtin() {
+        return Ok((ObjectId::new(r.id.as_str()), r.display_name.clone()));
     }
     // A custom role: only the tenant knows it.
     let defs = graph.role_definitions().await?;
     if let Some(d) = defs
         .iter()
-        .find(|d| d.id.eq_ignore_ascii_case(role) || d.display_name.eq_ignore_ascii_case(role))
+        .find(|d| d.id == role || d.display_name.eq_ignore_ascii_case(role))
     {
-        return Ok((d.id.to_ascii_lowercase(), d.display_name.clone()));
+        return Ok((d.id.clone(), d.display_name.clone()));
     }
     let suggestions = closest_names(role, defs.iter().map(|d| d.display_name.as_str()), 3, 0.6)
         .into_iter()
@@ -99,8 +98,8 @@ async fn resolve_role(graph: &dyn Graph, role: &str) -> Result<(String, String),
 /// the table, custom roles and administrative units read once, when needed.
 #[derive(Debug, Default)]
 pub(crate) struct Names {
-    roles: BTreeMap<String, String>,
-    units: BTreeMap<String, String>,
+    roles: BTreeMap<ObjectId, String>,
+    units: BTreeMap<ObjectId, String>,
 }
 
 impl Names {
@@ -112,11 +111,8 @@ impl Names {
         let mut names = Names::default();
         let mut unknown = false;
         for id in role_ids {
-            let id = id.to_ascii_lowercase();
-            match builtin_roles()
-                .iter()
-                .find(|r| r.id.eq_ignore_ascii_case(&id))
-            {
+            let id = ObjectId::new(id);
+            match builtin_roles().iter().find(|r| id == r.id) {
                 Some(r) => {
                     names.roles.insert(id, r.display_name.clone());
                 }
@@ -125,16 +121,12 @@ impl Names {
         }
         if unknown {
             for d in graph.role_definitions().await? {
-                names
-                    .roles
-                    .insert(d.id.to_ascii_lowercase(), d.display_name);
+                names.roles.insert(d.id, d.display_name);
             }
         }
         if scope_ids.into_iter().any(|s| s != "/") {
             for a in graph.administrative_units().await? {
-                names
-                    .units
-                    .insert(a.id.to_ascii_lowercase(), a.display_name);
+                names.units.insert(a.id, a.display_name);
             }
         }
         Ok(names)
@@ -142,14 +134,14 @@ impl Names {
 
     pub fn role(&self, id: &str) -> String {
         self.roles
-            .get(&id.to_ascii_lowercase())
+            .get(ObjectId::new(id).as_str())
             .cloned()
             .unwrap_or_else(|| id.to_string())
     }
 
     pub fn scope(&self, id: &str) -> String {
         match id.strip_prefix(AU_PREFIX) {
-            Some(au) => match self.units.get(&au.to_ascii_lowercase()) {
+            Some(au) => match self.units.get(ObjectId::new(au).as_str()) {
                 Some(name) => format!("{AU_PREFIX}{name}"),
                 None => id.to_string(),
             },

@@ -63,7 +63,7 @@ fn held(names: &Names, now: DateTime<Utc>, i: &Instance, in_effect: bool) -> Hel
     let left = i.end.map(|e| (e - now).num_seconds().max(0));
     HeldRole {
         role: names.role(&i.role_id),
-        role_id: i.role_id.clone(),
+        role_id: i.role_id.to_string(),
         scope: names.scope(&i.scope_id),
         scope_id: i.scope_id.clone(),
         assignment: match i.active_type {
@@ -133,7 +133,7 @@ pub async fn my_roles(
     .await?;
     let mut out = MyRoles {
         principal: PrincipalInfo {
-            id: me.id.clone(),
+            id: me.id.to_string(),
             display_name: me.display_name.clone(),
             user_principal_name: me.user_principal_name.clone(),
         },

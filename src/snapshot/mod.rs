@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::model::{AssignmentKind, Expiration, PrincipalKind, RuleSet, SurfaceKind};
+use crate::model::{AssignmentKind, Expiration, ObjectId, PrincipalKind, RuleSet, SurfaceKind};
 
 /// How a principal holds a grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -41,8 +41,8 @@ pub struct Grant {
     pub kind: AssignmentKind,
     /// The schedule id, which pim records in state.
     pub schedule_id: String,
-    pub principal_id: String,
-    pub role_id: String,
+    pub principal_id: ObjectId,
+    pub role_id: ObjectId,
     /// `directoryScopeId` as Graph returns it: `/` or `/administrativeUnits/{id}`.
     pub scope_id: String,
     pub start: Option<DateTime<Utc>>,
@@ -70,7 +70,7 @@ impl Grant {
 /// A directory object that holds, approves or is named by a grant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
-    pub id: String,
+    pub id: ObjectId,
     pub kind: PrincipalKind,
     pub display_name: String,
     /// Users only.
@@ -85,7 +85,7 @@ pub struct Principal {
 /// A role definition of the tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoleDefinition {
-    pub id: String,
+    pub id: ObjectId,
     pub display_name: String,
     pub is_builtin: bool,
 }
@@ -96,14 +96,14 @@ pub struct Policy {
     #[serde(default, skip_serializing_if = "SurfaceKind::is_directory_role")]
     pub surface: SurfaceKind,
     pub policy_id: String,
-    pub role_id: String,
+    pub role_id: ObjectId,
     pub rules: RuleSet,
 }
 
 /// An administrative unit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdministrativeUnit {
-    pub id: String,
+    pub id: ObjectId,
     pub display_name: String,
 }
 
@@ -112,16 +112,16 @@ pub struct AdministrativeUnit {
 pub struct Current {
     pub tenant_id: String,
     /// Object id of the identity pim runs as, which exclusive roles never remove.
-    pub caller_id: Option<String>,
+    pub caller_id: Option<ObjectId>,
     pub grants: Vec<Grant>,
     /// By role definition id.
-    pub policies: BTreeMap<String, Policy>,
+    pub policies: BTreeMap<ObjectId, Policy>,
     /// By role definition id.
-    pub roles: BTreeMap<String, RoleDefinition>,
+    pub roles: BTreeMap<ObjectId, RoleDefinition>,
     /// By object id.
-    pub principals: BTreeMap<String, Principal>,
+    pub principals: BTreeMap<ObjectId, Principal>,
     /// By object id.
-    pub administrative_units: BTreeMap<String, AdministrativeUnit>,
+    pub administrative_units: BTreeMap<ObjectId, AdministrativeUnit>,
 }
 
 impl Current {

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{AdministrativeUnit, Current, RoleDefinition};
 use crate::graph::{Graph, GraphError};
+use crate::model::ObjectId;
 use crate::surface::{self, Clients};
 
 /// Which policies to read besides those of roles holding grants.
@@ -16,13 +17,13 @@ use crate::surface::{self, Clients};
 pub struct ReadOptions {
     /// Role definition ids whose policy is needed (roles the configuration
     /// touches or declares exclusive). `None`: every role's policy.
-    pub policy_roles: Option<BTreeSet<String>>,
+    pub policy_roles: Option<BTreeSet<ObjectId>>,
 }
 
 impl ReadOptions {
-    pub fn roles(ids: impl IntoIterator<Item = String>) -> Self {
+    pub fn roles(ids: impl IntoIterator<Item = ObjectId>) -> Self {
         ReadOptions {
-            policy_roles: Some(ids.into_iter().map(|i| i.to_ascii_lowercase()).collect()),
+            policy_roles: Some(ids.into_iter().collect()),
         }
     }
 }
@@ -30,7 +31,7 @@ impl ReadOptions {
 /// The tenant as it is now: every surface's grants, policies and names.
 pub async fn read(graph: &dyn Graph, options: &ReadOptions) -> Result<Current, GraphError> {
     let clients = Clients { graph };
-    let policy_roles: Option<Vec<String>> = options
+    let policy_roles: Option<Vec<ObjectId>> = options
         .policy_roles
         .as_ref()
         .map(|s| s.iter().cloned().collect());
@@ -51,7 +52,7 @@ pub async fn read(graph: &dyn Graph, options: &ReadOptions) -> Result<Current, G
         roles.extend(r.roles);
     }
 
-    let principal_ids: Vec<String> = grants
+    let principal_ids: Vec<ObjectId> = grants
         .iter()
         .map(|g| g.principal_id.clone())
         .collect::<BTreeSet<_>>()
@@ -69,7 +70,7 @@ pub async fn read(graph: &dyn Graph, options: &ReadOptions) -> Result<Current, G
     )?;
     let aus = scopes.into_iter().flatten();
 
-    let mut role_map: BTreeMap<String, RoleDefinition> = BTreeMap::new();
+    let mut role_map: BTreeMap<ObjectId, RoleDefinition> = BTreeMap::new();
     for r in roles {
         role_map.insert(r.id.clone(), r);
     }

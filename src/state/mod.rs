@@ -21,7 +21,7 @@ pub use azure::{
 pub use local::{LocalBackend, LocalLock, LockInfo};
 
 use crate::config::StateSettings;
-use crate::model::{Address, AssignmentKind, SurfaceKind};
+use crate::model::{Address, AssignmentKind, ObjectId, SurfaceKind};
 
 /// Why state could not be read, written or locked.
 #[derive(Debug, thiserror::Error)]
@@ -208,8 +208,8 @@ pub struct Resource {
     /// Graph ids, for grants: the schedule and the request that made it.
     pub schedule_id: Option<String>,
     pub request_id: Option<String>,
-    pub principal_id: String,
-    pub role_id: String,
+    pub principal_id: ObjectId,
+    pub role_id: ObjectId,
     pub scope_id: String,
     /// What was last applied, for drift reports.
     #[serde(default)]
@@ -230,8 +230,8 @@ impl Resource {
             kind: None,
             schedule_id: None,
             request_id: None,
-            principal_id: String::new(),
-            role_id: role_id.to_string(),
+            principal_id: ObjectId::default(),
+            role_id: ObjectId::new(role_id),
             scope_id: "/".into(),
             attributes: serde_json::json!({
                 "policy_id": policy_id,

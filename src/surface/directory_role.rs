@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use super::{Clients, Surface, SurfaceRead, TargetProblem};
 use crate::graph::{GrantFilter, GraphError, RequestOutcome};
 use crate::model::{
-    Address, AssignmentKind, BlockKind, RoleRef, RuleId, RuleSet, RuleValue, ScheduleRequest,
-    Scope, SurfaceKind, builtin_roles, closest_builtin_roles,
+    Address, AssignmentKind, BlockKind, ObjectId, RoleRef, RuleId, RuleSet, RuleValue,
+    ScheduleRequest, Scope, SurfaceKind, builtin_roles, closest_builtin_roles,
 };
 use crate::snapshot::{ActiveType, AdministrativeUnit, Current, Grant, MemberType, RoleDefinition};
 
@@ -129,7 +129,7 @@ impl Surface for DirectoryRoles {
     async fn read(
         &self,
         clients: Clients<'_>,
-        policy_roles: Option<&[String]>,
+        policy_roles: Option<&[ObjectId]>,
     ) -> Result<SurfaceRead, GraphError> {
         let graph = clients.graph;
         let all = GrantFilter::default();
@@ -151,7 +151,7 @@ impl Surface for DirectoryRoles {
         let mut all_roles: Vec<RoleDefinition> = builtin_roles()
             .iter()
             .map(|b| RoleDefinition {
-                id: b.id.to_ascii_lowercase(),
+                id: ObjectId::new(b.id.as_str()),
                 display_name: b.display_name.clone(),
                 is_builtin: true,
             })

@@ -30,7 +30,8 @@ pub use directory_role::{DEFAULT_TIER0, DirectoryRoles};
 
 use crate::graph::{Graph, GraphError, RequestOutcome};
 use crate::model::{
-    Address, BlockKind, RoleRef, RuleId, RuleSet, RuleValue, ScheduleRequest, Scope, SurfaceKind,
+    Address, BlockKind, ObjectId, RoleRef, RuleId, RuleSet, RuleValue, ScheduleRequest, Scope,
+    SurfaceKind,
 };
 use crate::snapshot::{AdministrativeUnit, Current, Grant, Policy, RoleDefinition};
 
@@ -99,7 +100,7 @@ pub trait Surface: Send + Sync {
     async fn read(
         &self,
         clients: Clients<'_>,
-        policy_roles: Option<&[String]>,
+        policy_roles: Option<&[ObjectId]>,
     ) -> Result<SurfaceRead, GraphError>;
 
     /// The names of the scopes `grants` name, when they are not known

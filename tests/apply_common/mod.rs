@@ -139,8 +139,8 @@ pub fn state(s: Sizes) -> StateFile {
             kind: Some(kind(i)),
             schedule_id: Some(seeded_schedule_id(i)),
             request_id: Some(seeded_schedule_id(i)),
-            principal_id: user_id(i),
-            role_id: role_id(role(i)),
+            principal_id: user_id(i).into(),
+            role_id: role_id(role(i)).into(),
             scope_id: "/".into(),
             attributes: json!({ "duration": "P90D", "justification": null }),
         });

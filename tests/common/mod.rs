@@ -50,19 +50,19 @@ impl Tenant {
         ] {
             let id = role_id(role);
             t.current.roles.insert(
-                id.clone(),
+                id.clone().into(),
                 RoleDefinition {
-                    id: id.clone(),
+                    id: id.clone().into(),
                     display_name: role.into(),
                     is_builtin: true,
                 },
             );
             t.current.policies.insert(
-                id.clone(),
+                id.clone().into(),
                 Policy {
                     surface: pim::model::SurfaceKind::DirectoryRole,
                     policy_id: format!("DirectoryRole_contoso_{}", &id[..8]),
-                    role_id: id,
+                    role_id: id.into(),
                     rules: default_rules(),
                 },
             );
@@ -86,9 +86,9 @@ impl Tenant {
         let id = format!("u-{name}");
         let upn = format!("{name}@contoso.com");
         self.current.principals.insert(
-            id.clone(),
+            id.clone().into(),
             Principal {
-                id: id.clone(),
+                id: id.clone().into(),
                 kind: PrincipalKind::User,
                 display_name: name.into(),
                 user_principal_name: Some(upn.clone()),
@@ -98,16 +98,16 @@ impl Tenant {
         );
         self.resolved
             .principals
-            .insert(PrincipalRef::User(upn).normalized(), id.clone());
+            .insert(PrincipalRef::User(upn).normalized(), id.clone().into());
         id
     }
 
     pub fn group(&mut self, name: &str) -> String {
         let id = format!("g-{}", name.to_lowercase().replace(' ', "-"));
         self.current.principals.insert(
-            id.clone(),
+            id.clone().into(),
             Principal {
-                id: id.clone(),
+                id: id.clone().into(),
                 kind: PrincipalKind::Group,
                 display_name: name.into(),
                 user_principal_name: None,
@@ -117,7 +117,7 @@ impl Tenant {
         );
         self.resolved
             .principals
-            .insert(PrincipalRef::Group(name.into()), id.clone());
+            .insert(PrincipalRef::Group(name.into()), id.clone().into());
         id
     }
 
@@ -144,8 +144,8 @@ impl Tenant {
             surface: pim::model::SurfaceKind::DirectoryRole,
             kind,
             schedule_id: id.clone(),
-            principal_id: principal,
-            role_id: role_id(role),
+            principal_id: principal.into(),
+            role_id: role_id(role).into(),
             scope_id: "/".into(),
             start: Some(start),
             expiration,
@@ -251,7 +251,7 @@ pub fn managed(
         schedule_id: Some(schedule.into()),
         request_id: Some(schedule.into()),
         principal_id: principal.into(),
-        role_id: role_id(role),
+        role_id: role_id(role).into(),
         scope_id: "/".into(),
         attributes: attrs,
     }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{PrincipalRef, RoleRef, Schedule, Scope, SurfaceKind};
+use super::{ObjectId, PrincipalRef, RoleRef, Schedule, Scope, SurfaceKind};
 
 /// The longest justification pim sends. UNVERIFIED: Graph documents no
 /// limit for `justification`; the Entra admin center's PIM forms take at
@@ -125,8 +125,8 @@ pub struct ScheduleRequest {
     pub surface: SurfaceKind,
     pub kind: AssignmentKind,
     pub action: RequestAction,
-    pub principal_id: String,
-    pub role_id: String,
+    pub principal_id: ObjectId,
+    pub role_id: ObjectId,
     /// Where, as the surface writes it: `/` or `/administrativeUnits/{id}`
     /// for directory roles.
     pub scope_id: String,

@@ -5,6 +5,7 @@
 mod address;
 mod assignment;
 mod duration;
+mod id;
 mod policy;
 mod principal;
 mod role;
@@ -17,6 +18,7 @@ pub use assignment::{
     Assignment, AssignmentKind, MAX_JUSTIFICATION_CHARS, RequestAction, ScheduleRequest, Ticket,
 };
 pub use duration::{DurationError, IsoDuration};
+pub use id::ObjectId;
 pub use policy::{
     ActivationRules, Approval, ApprovalSetting, ApprovalStage, Approver, AssignmentRules,
     EligibilityRules, EnablementFactor, NotificationEvent, NotificationLevel, NotificationRules,

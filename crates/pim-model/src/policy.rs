@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{IsoDuration, PrincipalRef};
+use super::{IsoDuration, ObjectId, PrincipalRef};
 
 /// The fixed rule ids of a directory-role policy. The id determines the
 /// rule's type and target, so a rule is never addressed any other way.
@@ -356,11 +356,11 @@ impl EnablementFactor {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Approver {
     User {
-        id: String,
+        id: ObjectId,
         description: Option<String>,
     },
     Group {
-        id: String,
+        id: ObjectId,
         description: Option<String>,
     },
 }

@@ -12,7 +12,7 @@ use crate::graph::auth::{SignIn, object_id_from_token};
 use crate::graph::error::{ErrorKind, GraphError};
 use crate::graph::wire::{self, DirectoryObject, GetByIds, Page, UnifiedRoleDefinition};
 use crate::graph::{DirectoryEntry, EntryKind, Lookup, Me, page_size};
-use crate::model::PrincipalKind;
+use crate::model::{ObjectId, PrincipalKind};
 use crate::snapshot::{AdministrativeUnit, Principal, RoleDefinition};
 
 impl HttpGraph {
@@ -23,10 +23,10 @@ impl HttpGraph {
     /// principal only when Graph answers 400 (its answer to an app-only
     /// token): a 403 or 404 may come with a delegated token, and the client
     /// application's service principal is then not the caller.
-    pub(super) async fn identify_caller(&self) -> Result<String, GraphError> {
+    pub(super) async fn identify_caller(&self) -> Result<ObjectId, GraphError> {
         let token = self.tokens.get().await?;
         if let Some(oid) = object_id_from_token(&token) {
-            return Ok(oid);
+            return Ok(ObjectId::new(oid));
         }
         let found = match self.tokens.sign_in() {
             SignIn::User => self.my_id().await,
@@ -42,12 +42,12 @@ impl HttpGraph {
         })
     }
 
-    async fn my_id(&self) -> Result<String, GraphError> {
+    async fn my_id(&self) -> Result<ObjectId, GraphError> {
         let path = format!("/me{}", query(&[("$select", "id".into())]));
         self.object_id(&path).await
     }
 
-    async fn service_principal_id(&self) -> Result<String, GraphError> {
+    async fn service_principal_id(&self) -> Result<ObjectId, GraphError> {
         let app_id = self.client_id.as_deref().ok_or_else(|| {
             GraphError::config(
                 "the token does not say which identity pim runs as, and without a client id \
@@ -63,13 +63,13 @@ impl HttpGraph {
     }
 
     /// The `id` of the one object at `path`.
-    async fn object_id(&self, path: &str) -> Result<String, GraphError> {
+    async fn object_id(&self, path: &str) -> Result<ObjectId, GraphError> {
         #[derive(serde::Deserialize)]
         struct Id {
             id: String,
         }
         let found: Id = self.get_json(path).await?;
-        Ok(found.id.to_ascii_lowercase())
+        Ok(ObjectId::new(found.id))
     }
 
     pub(super) async fn read_me(&self) -> Result<Me, GraphError> {
@@ -80,7 +80,7 @@ impl HttpGraph {
             ))
             .await?;
         Ok(Me {
-            id: u.id.to_ascii_lowercase(),
+            id: ObjectId::new(u.id),
             display_name: u.display_name.unwrap_or_default(),
             user_principal_name: u.user_principal_name,
         })
@@ -98,7 +98,7 @@ impl HttpGraph {
         Ok(defs
             .into_iter()
             .map(|d| RoleDefinition {
-                id: d.id.to_ascii_lowercase(),
+                id: ObjectId::new(d.id),
                 display_name: d.display_name,
                 is_builtin: d.is_built_in,
             })
@@ -107,7 +107,7 @@ impl HttpGraph {
 
     pub(super) async fn read_principals(
         &self,
-        ids: &[String],
+        ids: &[ObjectId],
     ) -> Result<Vec<Principal>, GraphError> {
         const TYPES: [&str; 3] = ["user", "group", "servicePrincipal"];
         let calls = ids.chunks(page_size::GET_BY_IDS).map(|chunk| async move {
@@ -138,7 +138,7 @@ impl HttpGraph {
                 };
                 out.push(match obj {
                     DirectoryObject::User(u) => Principal {
-                        id: u.id.to_ascii_lowercase(),
+                        id: ObjectId::new(u.id),
                         kind: PrincipalKind::User,
                         display_name: u.display_name.unwrap_or_default(),
                         user_principal_name: u.user_principal_name,
@@ -146,7 +146,7 @@ impl HttpGraph {
                         is_assignable_to_role: None,
                     },
                     DirectoryObject::Group(g) => Principal {
-                        id: g.id.to_ascii_lowercase(),
+                        id: ObjectId::new(g.id),
                         kind: PrincipalKind::Group,
                         display_name: g.display_name.unwrap_or_default(),
                         user_principal_name: None,
@@ -154,7 +154,7 @@ impl HttpGraph {
                         is_assignable_to_role: g.is_assignable_to_role,
                     },
                     DirectoryObject::ServicePrincipal(s) => Principal {
-                        id: s.id.to_ascii_lowercase(),
+                        id: ObjectId::new(s.id),
                         kind: PrincipalKind::ServicePrincipal,
                         display_name: s.display_name.unwrap_or_default(),
                         user_principal_name: None,
@@ -182,7 +182,7 @@ impl HttpGraph {
         Ok(aus
             .into_iter()
             .map(|a| AdministrativeUnit {
-                id: a.id.to_ascii_lowercase(),
+                id: ObjectId::new(a.id),
                 display_name: a.display_name.unwrap_or_default(),
             })
             .collect())
@@ -215,7 +215,7 @@ impl HttpGraph {
 fn entry(kind: EntryKind, v: &Value) -> Option<DirectoryEntry> {
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     Some(DirectoryEntry {
-        id: s("id")?.to_ascii_lowercase(),
+        id: ObjectId::new(s("id")?),
         kind,
         display_name: s("displayName").unwrap_or_default(),
         user_principal_name: s("userPrincipalName"),

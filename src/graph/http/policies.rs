@@ -11,13 +11,13 @@ use crate::graph::convert::{rule_set_from_wire, rule_to_wire};
 use crate::graph::error::GraphError;
 use crate::graph::page_size;
 use crate::graph::wire::{Page, UnifiedRoleManagementPolicyAssignment};
-use crate::model::{RuleId, RuleValue, SurfaceKind};
+use crate::model::{ObjectId, RuleId, RuleValue, SurfaceKind};
 use crate::snapshot::Policy;
 
 impl HttpGraph {
     pub(super) async fn read_policies(
         &self,
-        role_ids: Option<&[String]>,
+        role_ids: Option<&[ObjectId]>,
     ) -> Result<Vec<Policy>, GraphError> {
         const SCOPE: &str = "scopeId eq '/' and scopeType eq 'DirectoryRole'";
         const EXPAND: &str = "policy($expand=rules)";
@@ -62,11 +62,11 @@ impl HttpGraph {
                 self.get_all(&path).await?
             }
         };
-        let wanted: Option<std::collections::BTreeSet<String>> =
-            role_ids.map(|ids| ids.iter().map(|i| i.to_ascii_lowercase()).collect());
+        let wanted: Option<std::collections::BTreeSet<&ObjectId>> =
+            role_ids.map(|ids| ids.iter().collect());
         let mut out = Vec::new();
         for a in assignments {
-            let role = a.role_definition_id.to_ascii_lowercase();
+            let role = ObjectId::new(a.role_definition_id);
             if wanted.as_ref().is_some_and(|w| !w.contains(&role)) {
                 continue;
             }

@@ -14,6 +14,7 @@ use crate::graph::convert::{expiration_from_wire, parse_time, schedule_to_wire};
 use crate::graph::error::{ErrorKind, GraphError};
 use crate::graph::wire::{NewScheduleRequest, TicketInfo, UnifiedRoleAssignmentScheduleRequest};
 use crate::graph::{GrantFilter, RequestOutcome, RequestParty, ScheduleRequest, page_size};
+use crate::model::ObjectId;
 use crate::model::{AssignmentKind, Schedule, Ticket};
 
 impl HttpGraph {
@@ -128,8 +129,8 @@ impl HttpGraph {
     async fn post_request(&self, request: &ScheduleRequest) -> Result<RequestOutcome, GraphError> {
         let body = NewScheduleRequest {
             action: request.action.as_str().to_string(),
-            principal_id: request.principal_id.clone(),
-            role_definition_id: request.role_id.clone(),
+            principal_id: request.principal_id.to_string(),
+            role_definition_id: request.role_id.to_string(),
             directory_scope_id: request.scope_id.clone(),
             justification: request.justification.clone(),
             schedule_info: request
@@ -207,7 +208,7 @@ fn outcome(
             .as_ref()
             .or(c.application.as_ref())
             .and_then(|i| i.id.as_ref())
-            .map(|id| id.to_ascii_lowercase())
+            .map(ObjectId::new)
     });
     RequestOutcome {
         schedule,
@@ -218,8 +219,8 @@ fn outcome(
         request_id: w.id,
         status: w.status,
         action: w.action.unwrap_or_default(),
-        principal_id: w.principal_id.to_ascii_lowercase(),
-        role_id: w.role_definition_id.to_ascii_lowercase(),
+        principal_id: ObjectId::new(w.principal_id),
+        role_id: ObjectId::new(w.role_definition_id),
         scope_id: w.directory_scope_id.unwrap_or_else(|| "/".into()),
         target_schedule_id: w.target_schedule_id,
         justification: w.justification,
