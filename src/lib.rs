@@ -16,6 +16,7 @@ pub use pim_emulator as emulator;
 pub mod export;
 pub mod graph;
 pub use pim_model as model;
+pub mod pipeline;
 pub mod plan;
 pub mod render;
 pub mod selfservice;

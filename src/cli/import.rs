@@ -4,6 +4,8 @@ use super::args::*;
 use super::state::parse_address;
 use super::*;
 use crate::config;
+use crate::pipeline::{self, PipelineError};
+use crate::state::{Backend, Lock, StateFile};
 
 pub(super) fn import_command(args: &ImportArgs) -> anyhow::Result<Exit> {
     let Some(desired) = load_config(&args.config) else {
@@ -24,9 +26,9 @@ pub(super) fn import_command(args: &ImportArgs) -> anyhow::Result<Exit> {
     runtime()?.block_on(async {
         // The lock first: what is read of the tenant must not race an apply.
         let backend = run::backend(&desired, args.tenant.auth)?;
-        let lock = run::lock(&backend, "import").await?;
-        let result = import_locked(args, &desired, declared, &backend, &lock).await;
-        run::unlock(lock).await?;
+        let lock = backend.lock("import").await?;
+        let result = import_locked(args, &desired, declared, backend.as_ref(), &lock).await;
+        lock.release().await?;
         result
     })
 }
@@ -35,19 +37,19 @@ pub(super) async fn import_locked(
     args: &ImportArgs,
     desired: &config::Desired,
     declared: &config::Declared<crate::model::Assignment>,
-    backend: &run::Backend,
-    lock: &run::Lock,
+    backend: &dyn Backend,
+    lock: &Lock,
 ) -> anyhow::Result<Exit> {
     let address = &declared.address;
     let parallelism = args.tenant.parallelism.map(usize::from);
     let session = run::connect(desired, args.tenant.auth, parallelism, true).await?;
-    let (resolved, current) = match run::read_tenant(&session, desired).await {
+    let (resolved, current) = match pipeline::read(session.graph.as_ref(), desired).await {
         Ok(x) => x,
-        Err(run::Failure::Diagnostics(d)) => {
+        Err(PipelineError::Invalid(d)) => {
             print_failure(&d, Format::Text)?;
             return Ok(Exit::Error);
         }
-        Err(run::Failure::Other(e)) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let grant = current
         .grants
@@ -75,9 +77,7 @@ pub(super) async fn import_locked(
             grant.schedule_id
         );
     }
-    let mut state = run::load_state(backend)
-        .await?
-        .unwrap_or_else(|| crate::state::StateFile::new(uuid::Uuid::new_v4().to_string()));
+    let mut state = backend.load().await?.unwrap_or_else(StateFile::new_lineage);
     if state.get(address).is_some() {
         anyhow::bail!("{address} is already managed; remove it with pim state rm first");
     }
@@ -93,7 +93,7 @@ pub(super) async fn import_locked(
     });
     state.resources.sort_by_key(|r| r.address.to_string());
     state.serial += 1;
-    run::save(backend, lock, &state).await?;
+    backend.save(lock, &state).await?;
     outln!(
         "Imported {} as {}.",
         escape::text(&grant.schedule_id),
