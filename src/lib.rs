@@ -15,6 +15,7 @@ pub mod drift;
 pub use pim_emulator as emulator;
 pub mod export;
 pub mod graph;
+pub mod import;
 pub use pim_model as model;
 pub mod pipeline;
 pub mod plan;
