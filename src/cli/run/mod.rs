@@ -13,6 +13,10 @@ mod state;
 
 pub use state::backend;
 
+/// Where the embedded emulator keeps what runs changed, beside the
+/// configuration.
+const EMULATOR_DATA: &str = ".pim-emulator.json";
+
 /// A connection to the tenant, and the emulator behind it when embedded.
 pub struct Session {
     pub graph: Arc<HttpGraph>,
@@ -100,7 +104,7 @@ async fn start_embedded(
     use crate::emulator::{Emulator, EmulatorConfig, Tenant};
     use crate::graph::{Credentials, SecretString};
     use anyhow::Context as _;
-    let data = desired.dir.join(".pim-emulator.json");
+    let data = desired.dir.join(EMULATOR_DATA);
     let source = if !keep && data.exists() {
         data.clone()
     } else {
@@ -142,4 +146,14 @@ async fn start_embedded(
          remove `emulator` from the tenant block to plan a real tenant, or set PIM_GRAPH_URL",
         seed_path.display()
     )
+}
+
+/// An embedded emulator's tenant, copied to `dir` along with an export of
+/// it, so the export manages the same tenant.
+pub fn copy_emulated_tenant(desired: &Desired, dir: &std::path::Path) -> std::io::Result<()> {
+    let data = desired.dir.join(EMULATOR_DATA);
+    if desired.tenant.emulator.is_some() && data.exists() {
+        std::fs::copy(&data, dir.join(EMULATOR_DATA))?;
+    }
+    Ok(())
 }
