@@ -49,7 +49,7 @@ pub async fn connect(
 }
 
 /// A seeded user of the emulator to sign in as (`--as`, `--mfa`).
-pub struct EmulatorUser<'a> {
+pub struct SignInAs<'a> {
     pub user: &'a str,
     pub mfa: bool,
 }
@@ -61,7 +61,7 @@ pub async fn connect_as(
     auth: AuthMethod,
     parallelism: Option<usize>,
     keep: bool,
-    user: Option<EmulatorUser<'_>>,
+    user: Option<SignInAs<'_>>,
 ) -> anyhow::Result<Session> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let embedded = desired
