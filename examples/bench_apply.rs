@@ -17,13 +17,14 @@ use pim::cli::run::{self, Session};
 use pim::config::{LoadOptions, StateSettings};
 use pim::emulator::{Emulator, EmulatorConfig, Faults, Tenant, User};
 use pim::graph::{AuthMethod, GraphSettings, HttpGraph, StaticToken};
-use pim::state::StateFile;
+use pim::pipeline::{self, BackendSink, PipelineError};
+use pim::state::{Backend as _, StateFile};
 
 const ROLES: [&str; 2] = ["Helpdesk Administrator", "User Administrator"];
 
 /// Counts the saves apply asks for, and the time they take.
 struct Counting {
-    inner: run::Sink,
+    inner: BackendSink,
     saves: AtomicU64,
     micros: AtomicU64,
 }
@@ -102,11 +103,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Arc::new(StaticToken(token)),
     )?);
     let backend = run::backend(&desired, AuthMethod::Auto)?;
-    let lock = Arc::new(run::lock(&backend, "apply").await?);
+    let lock = Arc::new(backend.lock("apply").await?);
 
     let t0 = Instant::now();
-    let planned = match run::make_plan(
-        &session,
+    let planned = match pipeline::make_plan(
+        session.graph.as_ref(),
         &desired,
         &backend,
         &pim::plan::PlanOptions::at(chrono::Utc::now()),
@@ -114,15 +115,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await
     {
         Ok(p) => p,
-        Err(run::Failure::Diagnostics(d)) => return Err(d.to_string().into()),
-        Err(run::Failure::Other(e)) => return Err(e.into()),
+        Err(PipelineError::Invalid(d)) => return Err(d.to_string().into()),
+        Err(e) => return Err(e.into()),
     };
     let plan_wall = t0.elapsed().as_secs_f64();
     let plan_requests = served(&emu);
     let creates = planned.plan.summary.create;
 
     let sink = Arc::new(Counting {
-        inner: run::Sink {
+        inner: BackendSink {
             backend: backend.clone(),
             lock: lock.clone(),
         },
@@ -172,7 +173,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     drop(sink);
     if let Ok(lock) = Arc::try_unwrap(lock) {
-        run::unlock(lock).await?;
+        lock.release().await?;
     }
     emu.stop().await;
     let _ = std::fs::remove_dir_all(&dir);

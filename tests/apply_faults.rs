@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use apply_common::Sizes;
 use pim::apply::Quiet;
-use pim::cli::run::{self, Failure, Planned, Session};
+use pim::cli::run::{self, Session};
 use pim::config::LoadOptions;
 use pim::emulator::{Emulator, Faults};
+use pim::pipeline::{self, BackendSink, PipelineError, Planned};
 use pim::plan::PlanOptions;
-use pim::state::LocalBackend;
+use pim::state::{Backend, LocalBackend};
 
 const SIZES: Sizes = Sizes {
     kept: 10,
@@ -25,17 +26,13 @@ const SIZES: Sizes = Sizes {
     policies: 2,
 };
 
-async fn plan(
-    session: &Session,
-    desired: &pim::config::Desired,
-    backend: &run::Backend,
-) -> Planned {
+async fn plan(session: &Session, desired: &pim::config::Desired, backend: &dyn Backend) -> Planned {
     let mut opts = PlanOptions::at(chrono::Utc::now());
     opts.max_removals = usize::MAX;
-    match run::make_plan(session, desired, backend, &opts).await {
+    match pipeline::make_plan(session.graph.as_ref(), desired, backend, &opts).await {
         Ok(p) => p,
-        Err(Failure::Diagnostics(d)) => panic!("{d}"),
-        Err(Failure::Other(e)) => panic!("{e:#}"),
+        Err(PipelineError::Invalid(d)) => panic!("{d}"),
+        Err(e) => panic!("{:#}", anyhow::Error::from(e)),
     }
 }
 
@@ -70,7 +67,7 @@ async fn converges_through_server_errors_throttling_and_dropped_connections() {
     .await;
     let session = session(&emu);
     let backend = run::backend(&desired, pim::graph::AuthMethod::Auto).unwrap();
-    let lock = Arc::new(run::lock(&backend, "apply").await.unwrap());
+    let lock = Arc::new(backend.lock("apply").await.unwrap());
 
     let planned = plan(&session, &desired, &backend).await;
     let s = planned.plan.summary;
@@ -83,7 +80,7 @@ async fn converges_through_server_errors_throttling_and_dropped_connections() {
         &planned.plan,
         session.graph.clone(),
         planned.state.expect("the scenario's state"),
-        Arc::new(run::Sink {
+        Arc::new(BackendSink {
             backend: backend.clone(),
             lock: lock.clone(),
         }),
@@ -124,7 +121,7 @@ async fn converges_through_server_errors_throttling_and_dropped_connections() {
     );
     drop(again);
     if let Ok(lock) = Arc::try_unwrap(lock) {
-        run::unlock(lock).await.unwrap();
+        lock.release().await.unwrap();
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use super::args::*;
 use super::*;
 use crate::config;
+use crate::pipeline::{self, SavedPlanError};
+use crate::state::{Backend, Lock, StateFile};
 
 pub(super) fn confirm() -> anyhow::Result<bool> {
     use std::io::{BufRead as _, IsTerminal as _, Write as _};
@@ -34,10 +36,10 @@ pub(super) fn apply_command(args: &ApplyArgs) -> anyhow::Result<Exit> {
         // The lock comes first: a second run stops here, before it signs in
         // or starts anything.
         let backend = run::backend(&desired, args.tenant.auth)?;
-        let lock = Arc::new(run::lock(&backend, "apply").await?);
+        let lock = Arc::new(backend.lock("apply").await?);
         let result = apply_locked(args, &desired, &opts, &backend, &lock).await;
         let unlocked = match Arc::try_unwrap(lock) {
-            Ok(lock) => run::unlock(lock).await,
+            Ok(lock) => lock.release().await,
             Err(_) => Ok(()),
         };
         let code = result?;
@@ -51,8 +53,8 @@ pub(super) async fn apply_locked(
     args: &ApplyArgs,
     desired: &config::Desired,
     opts: &crate::plan::PlanOptions,
-    backend: &Arc<run::Backend>,
-    lock: &Arc<run::Lock>,
+    backend: &Arc<dyn Backend>,
+    lock: &Arc<Lock>,
 ) -> anyhow::Result<Exit> {
     let session = run::connect(
         desired,
@@ -61,38 +63,37 @@ pub(super) async fn apply_locked(
         true,
     )
     .await?;
-    let planned = match run::make_plan(&session, desired, backend, opts).await {
-        Ok(p) => p,
-        Err(run::Failure::Diagnostics(d)) => {
-            print_failure(&d, Format::Text)?;
-            return Ok(Exit::Error);
-        }
-        Err(run::Failure::Other(e)) => return Err(e),
-    };
-    let plan = match &args.plan {
+    let mut planned =
+        match pipeline::make_plan(session.graph.as_ref(), desired, backend, opts).await {
+            Ok(p) => p,
+            Err(PipelineError::Invalid(d)) => {
+                print_failure(&d, Format::Text)?;
+                return Ok(Exit::Error);
+            }
+            Err(e) => return Err(e.into()),
+        };
+    let replanned = match &args.plan {
         Some(file) => {
             let saved = crate::plan::planfile::read(file)?;
-            match run::replan_saved(desired, &planned, &saved, opts) {
-                Ok(Ok(plan)) => plan,
-                Ok(Err(e)) => anyhow::bail!("{}: {e}", file.display()),
-                Err(run::Failure::Diagnostics(d)) => {
+            match pipeline::replan_saved(desired, &planned, &saved, opts) {
+                Ok(plan) => Some(plan),
+                Err(SavedPlanError::Invalid(d)) => {
                     print_failure(&d, Format::Text)?;
                     return Ok(Exit::Error);
                 }
-                Err(run::Failure::Other(e)) => return Err(e),
+                Err(e) => anyhow::bail!("{}: {e}", file.display()),
             }
         }
-        None => planned.plan,
+        None => None,
     };
+    let mut state = planned.state.take().unwrap_or_else(StateFile::new_lineage);
+    let upkeep = planned.upkeep(desired, &state, opts);
+    let plan = replanned.unwrap_or(planned.plan);
     if !plan.refusals.is_empty() {
         out!("{}", render_plan(&plan, Format::Text))?;
         print_refusals(&plan);
         return Ok(Exit::Error);
     }
-    let mut state = planned
-        .state
-        .unwrap_or_else(|| crate::state::StateFile::new(uuid::Uuid::new_v4().to_string()));
-    let upkeep = crate::plan::upkeep(desired, &planned.current, &planned.resolved, &state, opts);
     if plan.summary.has_changes() && args.plan.is_none() {
         out!("{}", render_plan(&plan, Format::Text))?;
         if !args.auto_approve && !confirm()? {
@@ -103,27 +104,14 @@ pub(super) async fn apply_locked(
     // What an earlier run did but could not record any more, and the like:
     // nothing to send, only to write down.
     if !upkeep.is_empty() {
-        upkeep.apply_to(&mut state);
-        state.serial += 1;
-        run::save(backend, lock, &state).await?;
-        for a in &upkeep.forget {
-            errln!(
-                "{}: forgotten (no longer declared, and nothing of it left to manage)",
-                shown(a)
-            );
-        }
-        for r in &upkeep.record {
-            errln!(
-                "{}: recorded (the tenant has it as declared)",
-                shown(&r.address)
-            );
-        }
+        pipeline::record_upkeep(backend.as_ref(), lock, &mut state, &upkeep).await?;
+        errln!("{}", crate::render::upkeep_text(&upkeep));
     }
     if !plan.summary.has_changes() {
         outln!("{}", crate::render::summary_line(&plan.summary))?;
         return Ok(Exit::Ok);
     }
-    let sink = Arc::new(run::Sink {
+    let sink = Arc::new(pipeline::BackendSink {
         backend: backend.clone(),
         lock: lock.clone(),
     });

@@ -10,13 +10,7 @@ pub(super) fn check_command(args: &CheckArgs) -> anyhow::Result<Exit> {
         &args.tenant,
         format,
         async move |desired, planned, opts| {
-            let findings = run::baseline(
-                desired,
-                &planned.current,
-                &planned.resolved,
-                &planned.plan,
-                opts,
-            );
+            let findings = planned.baseline(desired, opts);
             if format == Format::Json {
                 outln!("{}", crate::render::findings_json(&findings)?)?;
             } else {

@@ -10,8 +10,7 @@ pub(super) fn drift_command(args: &DriftArgs) -> anyhow::Result<Exit> {
         &args.tenant,
         format,
         async move |_desired, planned, _opts| {
-            let report =
-                crate::drift::report(&planned.plan, &planned.current, planned.state.as_ref());
+            let report = planned.drift();
             match format {
                 Format::Text => out!("{}", crate::drift::render_text(&report))?,
                 Format::Markdown => out!("{}", crate::drift::render_markdown(&report))?,

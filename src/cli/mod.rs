@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::config::{self, LoadOptions};
+use crate::pipeline::{PipelineError, Planned};
 use crate::render::escape;
 
 #[macro_use]
@@ -104,11 +105,7 @@ fn plan_quietly(
     config: &ConfigArgs,
     tenant: &TenantArgs,
     format: Format,
-    then: impl AsyncFnOnce(
-        &config::Desired,
-        run::Planned,
-        &crate::plan::PlanOptions,
-    ) -> anyhow::Result<Exit>,
+    then: impl AsyncFnOnce(&config::Desired, Planned, &crate::plan::PlanOptions) -> anyhow::Result<Exit>,
 ) -> anyhow::Result<Exit> {
     let Some(desired) = load_config(config) else {
         return Ok(Exit::Error);
@@ -128,13 +125,13 @@ fn plan_quietly(
         )
         .await?;
         let backend = run::backend(&desired, tenant.auth)?;
-        match run::make_plan(&session, &desired, &backend, &opts).await {
+        match crate::pipeline::make_plan(session.graph.as_ref(), &desired, &backend, &opts).await {
             Ok(p) => then(&desired, p, &opts).await,
-            Err(run::Failure::Diagnostics(d)) => {
+            Err(PipelineError::Invalid(d)) => {
                 print_failure(&d, format)?;
                 Ok(Exit::Error)
             }
-            Err(run::Failure::Other(e)) => Err(e),
+            Err(e) => Err(e.into()),
         }
     })
 }

@@ -25,22 +25,19 @@ pub(super) fn plan_command(args: &PlanArgs) -> anyhow::Result<Exit> {
         )
         .await?;
         let backend = run::backend(&desired, args.tenant.auth)?;
-        let planned = match run::make_plan(&session, &desired, &backend, &opts).await {
-            Ok(p) => p,
-            Err(run::Failure::Diagnostics(d)) => {
-                print_failure(&d, args.format)?;
-                return Ok(Exit::Error);
-            }
-            Err(run::Failure::Other(e)) => return Err(e),
-        };
-        let mut plan = planned.plan;
-        let findings = run::add_baseline(
-            &desired,
-            &planned.current,
-            &planned.resolved,
-            &mut plan,
-            &opts,
-        );
+        let mut planned =
+            match crate::pipeline::make_plan(session.graph.as_ref(), &desired, &backend, &opts)
+                .await
+            {
+                Ok(p) => p,
+                Err(PipelineError::Invalid(d)) => {
+                    print_failure(&d, args.format)?;
+                    return Ok(Exit::Error);
+                }
+                Err(e) => return Err(e.into()),
+            };
+        let findings = planned.add_baseline(&desired, &opts);
+        let plan = planned.plan;
         // A refused plan is shown in full for review, never saved to apply.
         let refused = !plan.refusals.is_empty();
         if let Some(out) = args.out.as_ref().filter(|_| !refused) {

@@ -2,6 +2,7 @@
 
 use super::args::*;
 use super::*;
+use crate::state;
 
 pub(super) fn parse_address(text: &str) -> anyhow::Result<crate::model::Address> {
     crate::model::Address::parse(text).ok_or_else(|| {
@@ -26,51 +27,28 @@ pub(super) fn state_command(
         let backend = run::backend(&desired, auth)?;
         match &cmd {
             StateCommand::List(_) => {
-                for r in run::load_state(&backend)
-                    .await?
-                    .map(|s| s.resources)
-                    .unwrap_or_default()
-                {
-                    outln!("{}", shown(&r.address))?;
-                }
+                let state = backend.load().await?;
+                out!("{}", crate::render::state_list(state.as_ref()))?;
             }
             StateCommand::Show { address, .. } => {
                 let address = parse_address(address)?;
-                let state = run::load_state(&backend)
-                    .await?
-                    .unwrap_or_else(|| crate::state::StateFile::new(String::new()));
-                let r = state
-                    .get(&address)
-                    .ok_or_else(|| anyhow::anyhow!("{address} is not in the state"))?;
-                outln!("{}", serde_json::to_string_pretty(r)?)?;
+                let r = state::resource(backend.as_ref(), &address).await?;
+                outln!("{}", crate::render::resource_json(&r)?)?;
             }
             StateCommand::Rm { address, .. } => {
                 let address = parse_address(address)?;
-                let lock = run::lock(&backend, "state rm").await?;
+                let lock = backend.lock("state rm").await?;
                 let result = async {
-                    let mut state = run::load_state(&backend)
-                        .await?
-                        .ok_or_else(|| anyhow::anyhow!("there is no state yet"))?;
-                    let before = state.resources.len();
-                    state.resources.retain(|r| r.address != address);
-                    if state.resources.len() == before {
-                        anyhow::bail!("{address} is not in the state");
-                    }
-                    state.serial += 1;
-                    run::save(&backend, &lock, &state).await?;
-                    outln!(
-                        "Removed {} from the state; the tenant was not changed.",
-                        shown(&address)
-                    )?;
-                    Ok(())
+                    state::forget(backend.as_ref(), &lock, &address).await?;
+                    outln!("{}", crate::render::forgotten_line(&address))
                 }
                 .await;
-                run::unlock(lock).await?;
+                lock.release().await?;
                 result?;
             }
             StateCommand::Unlock { id, .. } => {
                 let info = backend.force_unlock(id).await?;
-                outln!("Broke the lock held by {info}.")?;
+                outln!("{}", crate::render::lock_broken_line(&info))?;
             }
         }
         Ok(Exit::Ok)

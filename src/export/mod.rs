@@ -4,6 +4,8 @@
 //! settings are written only where they differ from Microsoft's defaults
 //! unless every setting is asked for.
 
+mod io;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
@@ -15,6 +17,8 @@ use crate::model::{
 };
 use crate::snapshot::{ActiveType, Current, Grant, MemberType};
 use crate::state::{Resource, StateFile};
+
+pub use io::{ExportError, ensure_empty, export_to, read, tenant_block};
 
 /// What to export.
 #[derive(Debug, Clone, Default)]

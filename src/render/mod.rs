@@ -1,18 +1,27 @@
 //! What people and machines read: plans as coloured text (Terraform's
 //! layout), Markdown for pull-request comments, and JSON with a documented
-//! schema (`schemas/plan.schema.json`). Renderers only format; every
-//! decision is already in the plan.
+//! schema (`schemas/plan.schema.json`); and what the other commands report.
+//! Renderers only format; every decision is already made.
 
 mod colour;
 pub mod escape;
 mod json;
 mod markdown;
 mod report;
+mod selfservice;
+mod state;
 mod text;
 
 pub use json::{plan_json, plan_json_errors};
 pub use markdown::{MARKDOWN_LIMIT, plan_markdown};
 pub use report::{apply_report, findings_json, findings_text};
+pub use selfservice::{
+    activation_line, canceled_line, deactivated_line, extension_line, too_soon_note,
+};
+pub use state::{
+    exported_line, forgotten_line, imported_line, lock_broken_line, resource_json, state_list,
+    upkeep_text,
+};
 pub use text::plan_text;
 
 use crate::plan::{Refusal, Summary};

@@ -1,8 +1,10 @@
 //! The state file: what pim manages, by address, with the Graph ids and the
-//! attributes last applied. This module owns the format; where the file
-//! lives (local disk, Azure Blob) and how it is locked are [`Backend`]s.
+//! attributes last applied. This module owns the format and its edits by
+//! address; where the file lives (local disk, Azure Blob) and how it is
+//! locked are [`Backend`]s.
 
 mod azure;
+mod edit;
 mod local;
 
 use std::any::Any;
@@ -18,6 +20,7 @@ pub use azure::{
     AzureAuth, AzureBackend, AzureError, AzureLock, AzureSettings, BoxError, LeaseTiming,
     STORAGE_SCOPE, Secret, TokenFuture, TokenSource,
 };
+pub use edit::{ResourceError, adopt, forget, resource};
 pub use local::{LocalBackend, LocalLock, LockInfo};
 
 use crate::config::StateSettings;

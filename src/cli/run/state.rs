@@ -1,25 +1,18 @@
-//! Where the configuration keeps its state: the backend it names (with
-//! Entra ID sign-in for Blob state), and loading, locking and saving
-//! through it, after every step of an apply too.
+//! Where the configuration keeps its state: the backend it names, with
+//! Entra ID sign-in for Blob state.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::*;
-use crate::config::{StateSettings, TenantSettings};
-use crate::graph::{AuthMethod, AzureCredential, GraphError, GraphSettings, TokenCache};
-use crate::state::{self, OpenOptions, StateFile};
-
-/// Where the configuration keeps its state, whichever backend that is.
-pub type Backend = dyn crate::state::Backend;
-
-pub use crate::state::Lock;
+use crate::config::{Desired, StateSettings, TenantSettings};
+use crate::graph::{AuthMethod, AzureCredential, GraphError, GraphSettings, HttpGraph, TokenCache};
+use crate::state::{self, Backend, OpenOptions};
 
 /// The backend the configuration's `state` block names. Blob state with
 /// neither a key nor a SAS token signs in to Entra ID as Graph does, with
 /// `auth`.
-pub fn backend(desired: &Desired, auth: AuthMethod) -> anyhow::Result<Arc<Backend>> {
+pub fn backend(desired: &Desired, auth: AuthMethod) -> anyhow::Result<Arc<dyn Backend>> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let backend = open_backend(&desired.state, &desired.tenant, env, auth)?;
     tracing::debug!(state = %backend.describe(), "state backend");
@@ -31,7 +24,7 @@ fn open_backend(
     tenant: &TenantSettings,
     env: HashMap<String, String>,
     auth: AuthMethod,
-) -> Result<Arc<Backend>, state::StateError> {
+) -> Result<Arc<dyn Backend>, state::StateError> {
     // The extra root Graph trusts (a TLS-inspecting proxy's) serves Blob
     // Storage too.
     let ca_cert = env
@@ -90,35 +83,6 @@ impl state::TokenSource for StorageSignIn {
             let tokens = self.tokens().await.map_err(|e| e.message)?;
             Ok(tokens.get().await.map_err(|e| e.message)?)
         })
-    }
-}
-
-pub async fn lock(backend: &Backend, operation: &str) -> anyhow::Result<Lock> {
-    Ok(backend.lock(operation).await?)
-}
-
-pub async fn unlock(lock: Lock) -> anyhow::Result<()> {
-    Ok(lock.release().await?)
-}
-
-/// Saves the state under the held lock.
-pub async fn save(backend: &Backend, lock: &Lock, state: &StateFile) -> anyhow::Result<()> {
-    Ok(backend.save(lock, state).await?)
-}
-
-/// Saves state through the backend after every step, under the held lock.
-pub struct Sink {
-    pub backend: Arc<Backend>,
-    pub lock: Arc<Lock>,
-}
-
-impl crate::apply::StateSink for Sink {
-    fn save(&self, state: &StateFile) -> Result<(), String> {
-        // Apply saves from its blocking pool, where waiting is allowed.
-        tokio::runtime::Handle::try_current()
-            .map_err(|e| e.to_string())?
-            .block_on(self.backend.save(&self.lock, state))
-            .map_err(|e| e.to_string())
     }
 }
 

@@ -10,13 +10,13 @@ use std::time::Duration;
 
 mod args;
 
-use super::run::{self, EmulatorUser, Session};
+use super::run::{self, Session, SignInAs};
 use crate::config::{self, Desired, LoadOptions};
-use crate::graph::{AuthMethod, Graph as _, RequestOutcome};
+use crate::graph::{AuthMethod, Graph as _};
 use crate::model::{AssignmentKind, IsoDuration, Ticket};
+use crate::render;
 use crate::selfservice::{
-    self, ActivationRequest, ExtensionRequest, SelfServiceError, Status, SystemClock, Target,
-    WaitOptions,
+    self, ActivationRequest, ExtensionRequest, SelfServiceError, Status, SystemClock, WaitOptions,
 };
 pub use args::*;
 
@@ -66,14 +66,14 @@ async fn connect(p: &PersonArgs, desired: &Desired, keep: bool) -> anyhow::Resul
     let user = p
         .as_user
         .as_deref()
-        .map(|user| EmulatorUser { user, mfa: p.mfa });
+        .map(|user| SignInAs { user, mfa: p.mfa });
     run::connect_as(desired, p.auth, None, keep, user).await
 }
 
 /// Load, connect, run; errors of self-service become their exit status.
 fn with_session<F>(p: &PersonArgs, keep: bool, body: F) -> anyhow::Result<Exit>
 where
-    F: AsyncFnOnce(&Session) -> Result<Exit, Failure>,
+    F: AsyncFnOnce(&Session) -> Result<Exit, SelfServiceFailure>,
 {
     let Some(desired) = tenant_config(&p.dir)? else {
         return Ok(Exit::Error);
@@ -82,42 +82,44 @@ where
         let session = connect(p, &desired, keep).await?;
         match body(&session).await {
             Ok(code) => Ok(code),
-            Err(Failure::SelfService(e)) => {
+            Err(SelfServiceFailure::SelfService(e)) => {
                 errln!("error: {e}");
                 Ok(exit_for(&e))
             }
-            Err(Failure::Other(e)) => Err(e),
+            Err(SelfServiceFailure::Other(e)) => Err(e),
         }
     })
 }
 
-enum Failure {
+/// Why a self-service command stopped: a refusal or error of self-service,
+/// which becomes its exit status, or anything else.
+enum SelfServiceFailure {
     SelfService(Box<SelfServiceError>),
     Other(anyhow::Error),
 }
 
-impl From<SelfServiceError> for Failure {
+impl From<SelfServiceError> for SelfServiceFailure {
     fn from(e: SelfServiceError) -> Self {
-        Failure::SelfService(Box::new(e))
+        SelfServiceFailure::SelfService(Box::new(e))
     }
 }
 
-impl From<crate::graph::GraphError> for Failure {
+impl From<crate::graph::GraphError> for SelfServiceFailure {
     fn from(e: crate::graph::GraphError) -> Self {
-        Failure::SelfService(Box::new(e.into()))
+        SelfServiceFailure::SelfService(Box::new(e.into()))
     }
 }
 
 /// A write to stdout that failed, closed stdout included.
-impl From<anyhow::Error> for Failure {
+impl From<anyhow::Error> for SelfServiceFailure {
     fn from(e: anyhow::Error) -> Self {
-        Failure::Other(e)
+        SelfServiceFailure::Other(e)
     }
 }
 
-impl From<serde_json::Error> for Failure {
+impl From<serde_json::Error> for SelfServiceFailure {
     fn from(e: serde_json::Error) -> Self {
-        Failure::Other(e.into())
+        SelfServiceFailure::Other(e.into())
     }
 }
 
@@ -136,51 +138,6 @@ fn notes(list: &[String]) {
     }
 }
 
-fn utc(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-/// What an accepted activation means, in one line.
-fn activation_line(t: &Target, out: &RequestOutcome, approvers: Option<&[String]>) -> String {
-    let now = chrono::Utc::now();
-    let start = out.schedule.as_ref().and_then(|s| s.start);
-    let end = out.schedule.as_ref().and_then(|s| s.end(now));
-    match Status::from_graph(&out.status) {
-        Status::Provisioned => format!(
-            "Activated {}{}. Request {}.",
-            t.subject(),
-            end.map(|e| format!(" until {}", utc(e)))
-                .unwrap_or_default(),
-            out.request_id
-        ),
-        Status::Scheduled => format!(
-            "Scheduled {}{}{}. Request {}.",
-            t.subject(),
-            start
-                .map(|s| format!(" from {}", utc(s)))
-                .unwrap_or_default(),
-            end.map(|e| format!(" until {}", utc(e)))
-                .unwrap_or_default(),
-            out.request_id
-        ),
-        Status::PendingApproval => format!(
-            "Requested {}: waiting for approval by {}. Request {}.\nFollow it with: pim requests --mine; cancel it with: pim requests cancel {}",
-            t.subject(),
-            approvers
-                .filter(|a| !a.is_empty())
-                .map_or_else(|| "the role's approvers".to_string(), |a| a.join(", ")),
-            out.request_id,
-            out.request_id
-        ),
-        _ => format!(
-            "Sent the activation of {}: Graph says {}. Request {}.",
-            t.subject(),
-            out.status,
-            out.request_id
-        ),
-    }
-}
-
 pub fn activate(a: &ActivateArgs) -> anyhow::Result<Exit> {
     with_session(&a.person, true, async |s: &Session| {
         let g = s.graph.as_ref();
@@ -196,9 +153,10 @@ pub fn activate(a: &ActivateArgs) -> anyhow::Result<Exit> {
         let checked = selfservice::check_activation(g, &clock, &me, &ask).await?;
         notes(&checked.notes);
         let out = selfservice::submit(g, &checked.request).await?;
+        let approvers = checked.approvers.as_deref();
         outln!(
             "{}",
-            activation_line(&target, &out, checked.approvers.as_deref())
+            render::activation_line(&target, &out, approvers, chrono::Utc::now())
         )?;
         if !a.wait || Status::from_graph(&out.status) == Status::Provisioned {
             return Ok(Exit::Ok);
@@ -213,7 +171,10 @@ pub fn activate(a: &ActivateArgs) -> anyhow::Result<Exit> {
             interval: std_duration(a.poll_interval).max(Duration::from_millis(100)),
         };
         let done = selfservice::wait_until_active(g, &clock, &out, &target, opts).await?;
-        outln!("{}", activation_line(&target, &done, None))?;
+        outln!(
+            "{}",
+            render::activation_line(&target, &done, None, chrono::Utc::now())
+        )?;
         Ok(Exit::Ok)
     })
 }
@@ -226,22 +187,14 @@ pub fn deactivate(a: &DeactivateArgs) -> anyhow::Result<Exit> {
         let d = selfservice::check_deactivation(g, &me, &target, a.justification.clone()).await?;
         match selfservice::submit(g, &d.request).await {
             Ok(out) => {
-                outln!(
-                    "Deactivated {}. Request {}.",
-                    target.subject(),
-                    out.request_id
-                )?;
+                outln!("{}", render::deactivated_line(&target, &out))?;
                 Ok(Exit::Ok)
             }
             Err(e) => {
                 if e.graph_code() == Some("ActiveDurationTooShort")
                     && let Some(start) = d.activated
                 {
-                    errln!(
-                        "note: it was activated at {}; it can be ended from {} on",
-                        utc(start),
-                        utc(start + chrono::TimeDelta::minutes(5))
-                    );
+                    errln!("{}", render::too_soon_note(start));
                 }
                 Err(e.into())
             }
@@ -267,26 +220,7 @@ pub fn extend(a: &ExtendArgs, renew: bool) -> anyhow::Result<Exit> {
         let x = selfservice::check_extension(g, &SystemClock, &me, &ask, renew).await?;
         notes(&x.notes);
         let out = selfservice::submit(g, &x.request).await?;
-        let what = match x.request.kind {
-            AssignmentKind::Eligible => "eligibility",
-            AssignmentKind::Active => "active assignment",
-        };
-        let verb = if renew { "renew" } else { "extend" };
-        match Status::from_graph(&out.status) {
-            Status::PendingAdminDecision => outln!(
-                "Asked the administrators to {verb} your {what} of {} for {}. Request {} is waiting for their decision.",
-                target.subject(),
-                x.duration,
-                out.request_id
-            )?,
-            _ => outln!(
-                "Sent: {verb} your {what} of {} for {}: Graph says {}. Request {}.",
-                target.subject(),
-                x.duration,
-                out.status,
-                out.request_id
-            )?,
-        }
+        outln!("{}", render::extension_line(&target, &x, &out, renew))?;
         Ok(Exit::Ok)
     })
 }
@@ -309,13 +243,7 @@ pub fn requests(a: &RequestsArgs) -> anyhow::Result<Exit> {
     if let Some(RequestsCommand::Cancel { id, person }) = &a.command {
         return with_session(person, true, async |s: &Session| {
             let before = selfservice::cancel(s.graph.as_ref(), id).await?;
-            outln!(
-                "Canceled request {id} ({} of {} at {}, which was {}).",
-                before.action,
-                before.role,
-                before.scope,
-                before.status
-            )?;
+            outln!("{}", render::canceled_line(id, &before))?;
             Ok(Exit::Ok)
         });
     }

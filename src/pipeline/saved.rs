@@ -1,5 +1,7 @@
 //! Applying a saved plan: the plan made again and compared with it.
-use super::*;
+
+use super::{Planned, add_baseline};
+use crate::config::{Desired, Diagnostics};
 use crate::plan::{self, Basis, Plan, PlanOptions};
 
 /// Why a saved plan is not applied.
@@ -13,6 +15,10 @@ pub enum SavedPlanError {
     Mismatch(String),
     #[error("the saved plan is too old: {0}; make a new one with pim plan")]
     Expired(String),
+    /// The planner refuses the configuration as of the saved plan's time,
+    /// quoted from the sources.
+    #[error("{0}")]
+    Invalid(Diagnostics),
 }
 
 /// What applying a saved plan runs: the plan made again, from the
@@ -27,10 +33,10 @@ pub fn replan_saved(
     planned: &Planned,
     saved: &Plan,
     opts: &PlanOptions,
-) -> Result<Result<Plan, SavedPlanError>, Failure> {
+) -> Result<Plan, SavedPlanError> {
     let why = saved.basis.stale_reasons(&planned.plan.basis);
     if !why.is_empty() {
-        return Ok(Err(SavedPlanError::Stale(why)));
+        return Err(SavedPlanError::Stale(why));
     }
     let mut then = opts.clone();
     then.now = saved.created_at;
@@ -53,7 +59,7 @@ pub fn replan_saved(
         Ok(p) => p,
         Err(plan::PlanError::Invalid(mut d)) => {
             d.quote_from(&desired.sources);
-            return Err(Failure::Diagnostics(d));
+            return Err(SavedPlanError::Invalid(d));
         }
     };
     add_baseline(
@@ -64,10 +70,10 @@ pub fn replan_saved(
         &then,
     );
     if !fresh.refusals.is_empty() {
-        return Ok(Ok(fresh));
+        return Ok(fresh);
     }
     if let Some(diff) = fresh.first_difference(saved) {
-        return Ok(Err(SavedPlanError::Mismatch(diff)));
+        return Err(SavedPlanError::Mismatch(diff));
     }
     // Ends were worked out when the plan was made: none may have come to pass.
     let soon = opts.now + chrono::Duration::minutes(5);
@@ -78,13 +84,13 @@ pub fn replan_saved(
                     r.schedule.as_ref().map(|s| &s.expiration)
                     && *end <= soon
                 {
-                    return Ok(Err(SavedPlanError::Expired(format!(
+                    return Err(SavedPlanError::Expired(format!(
                         "it would set {} to end at {end}, which has passed or is less than five minutes away",
                         c.address
-                    ))));
+                    )));
                 }
             }
         }
     }
-    Ok(Ok(fresh))
+    Ok(fresh)
 }

@@ -1,0 +1,217 @@
+//! The stages run in order against a tenant: names resolved, the tenant and
+//! the state read, the plan made (with its baseline findings), a saved plan
+//! made again and checked, and state saved as apply goes. What the
+//! commands, the end-to-end tests and the benchmarks all run.
+
+use std::sync::Arc;
+
+use crate::check::Finding;
+use crate::config::{Desired, Diagnostics};
+use crate::drift::DriftReport;
+use crate::graph::resolve::{self, Resolution};
+use crate::graph::{Graph, GraphError};
+use crate::model::{RoleRef, Scope};
+use crate::plan::{self, Basis, Plan, PlanOptions, Resolved, Upkeep};
+use crate::snapshot::{self, Current, ReadOptions};
+use crate::state::{Backend, Lock, StateError, StateFile};
+
+mod saved;
+
+pub use saved::{SavedPlanError, replan_saved};
+
+/// Why no plan could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Names that do not resolve or a configuration the planner refuses,
+    /// quoted from the sources, for the user to fix at their lines.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// Everything a plan was made from, for the commands that go on with it.
+pub struct Planned {
+    pub plan: Plan,
+    pub current: Current,
+    pub resolved: Resolved,
+    /// The state the plan was made against; apply starts from it.
+    pub state: Option<StateFile>,
+}
+
+/// The planner's view of resolved names.
+fn to_resolved(r: &Resolution) -> Resolved {
+    let mut out = Resolved::default();
+    for (p, id) in &r.principals {
+        out.principals.insert(p.normalized(), id.clone());
+    }
+    for (role, id) in &r.roles {
+        if let RoleRef::Name(n) = role
+            && role.builtin().is_none()
+        {
+            out.custom_roles.insert(n.to_lowercase(), id.clone());
+        }
+    }
+    for (s, id) in &r.scopes {
+        if *s != Scope::Directory {
+            out.scopes.insert(s.clone(), id.clone());
+        }
+    }
+    out
+}
+
+/// Names resolved and the tenant read; names that do not resolve are
+/// diagnostics, quoted from the sources.
+pub async fn read(
+    graph: &dyn Graph,
+    desired: &Desired,
+) -> Result<(Resolved, Current), PipelineError> {
+    let (resolved, current, mut diags) = read_all(graph, desired).await?;
+    if diags.has_errors() {
+        diags.quote_from(&desired.sources);
+        return Err(PipelineError::Invalid(diags));
+    }
+    Ok((resolved, current))
+}
+
+/// [`read`], going on past names that do not resolve (reported in the
+/// diagnostics), so that a plan reports every problem at once.
+async fn read_all(
+    graph: &dyn Graph,
+    desired: &Desired,
+) -> Result<(Resolved, Current, Diagnostics), GraphError> {
+    let names = resolve::Names::of(desired);
+    let (resolution, diags) = resolve::resolve_all(graph, &names).await?;
+    let mut resolved = to_resolved(&resolution);
+    resolved.names_reported = diags.has_errors();
+    let roles = desired
+        .eligibilities
+        .iter()
+        .chain(&desired.assignments)
+        .map(|d| &d.item.role)
+        .chain(desired.policies.iter().map(|p| &p.item.role))
+        .chain(desired.roles.iter().map(|r| &r.item.role))
+        .filter_map(|r| resolved.role(r));
+    let current = snapshot::read(graph, &ReadOptions::roles(roles)).await?;
+    Ok((resolved, current, diags))
+}
+
+/// Plans `desired` against the tenant and the state `backend` holds.
+pub async fn make_plan(
+    graph: &dyn Graph,
+    desired: &Desired,
+    backend: &dyn Backend,
+    opts: &PlanOptions,
+) -> Result<Planned, PipelineError> {
+    let (resolved, current, mut diags) = read_all(graph, desired).await?;
+    let state = backend.load().await?;
+    let basis = Basis {
+        config_hash: desired.config_hash.clone(),
+        state_lineage: state.as_ref().map(|s| s.lineage.clone()),
+        state_serial: state.as_ref().map(|s| s.serial),
+        snapshot_fingerprint: current.fingerprint(),
+        renew_within: Some(opts.renew_within),
+    };
+    diags.quote_from(&desired.sources);
+    match plan::plan(desired, &current, &resolved, state.as_ref(), basis, opts) {
+        Ok(_) if diags.has_errors() => Err(PipelineError::Invalid(diags)),
+        Ok(plan) => Ok(Planned {
+            plan,
+            current,
+            resolved,
+            state,
+        }),
+        Err(plan::PlanError::Invalid(mut d)) => {
+            d.quote_from(&desired.sources);
+            diags.0.extend(d.0);
+            diags.sort();
+            Err(PipelineError::Invalid(diags))
+        }
+    }
+}
+
+impl Planned {
+    /// The baseline findings of the configuration and the tenant, with the
+    /// policies as the plan leaves them and the holders it leaves in place.
+    pub fn baseline(&self, desired: &Desired, opts: &PlanOptions) -> Vec<Finding> {
+        baseline(desired, &self.current, &self.resolved, &self.plan, opts)
+    }
+
+    /// [`Planned::baseline`], added to the plan's warnings as `pim plan`
+    /// shows and saves them.
+    pub fn add_baseline(&mut self, desired: &Desired, opts: &PlanOptions) -> Vec<Finding> {
+        add_baseline(desired, &self.current, &self.resolved, &mut self.plan, opts)
+    }
+
+    /// What changed in the tenant outside pim.
+    pub fn drift(&self) -> DriftReport {
+        crate::drift::report(&self.plan, &self.current, self.state.as_ref())
+    }
+
+    /// What `state` needs written down that no Graph request changes.
+    pub fn upkeep(&self, desired: &Desired, state: &StateFile, opts: &PlanOptions) -> Upkeep {
+        plan::upkeep(desired, &self.current, &self.resolved, state, opts)
+    }
+}
+
+fn add_baseline(
+    desired: &Desired,
+    current: &Current,
+    resolved: &Resolved,
+    plan: &mut Plan,
+    opts: &PlanOptions,
+) -> Vec<Finding> {
+    let findings = baseline(desired, current, resolved, plan, opts);
+    plan.warnings
+        .extend(findings.iter().map(ToString::to_string));
+    findings
+}
+
+fn baseline(
+    desired: &Desired,
+    current: &Current,
+    resolved: &Resolved,
+    plan: &Plan,
+    opts: &PlanOptions,
+) -> Vec<Finding> {
+    let effective = plan::effective_policies(desired, current, resolved, opts);
+    let names = |id: &str| {
+        current
+            .roles
+            .get(id)
+            .map_or_else(|| id.to_string(), |r| r.display_name.clone())
+    };
+    crate::check::baseline(desired, resolved, &effective, &plan.unmanaged, &names)
+}
+
+/// Writes down what upkeep found, under the held lock, as the state's next
+/// version.
+pub async fn record_upkeep(
+    backend: &dyn Backend,
+    lock: &Lock,
+    state: &mut StateFile,
+    upkeep: &Upkeep,
+) -> Result<(), StateError> {
+    upkeep.apply_to(state);
+    state.serial += 1;
+    backend.save(lock, state).await
+}
+
+/// Saves state through the backend after every step of an apply, under the
+/// held lock.
+pub struct BackendSink {
+    pub backend: Arc<dyn Backend>,
+    pub lock: Arc<Lock>,
+}
+
+impl crate::apply::StateSink for BackendSink {
+    fn save(&self, state: &StateFile) -> Result<(), String> {
+        // Apply saves from its blocking pool, where waiting is allowed.
+        tokio::runtime::Handle::try_current()
+            .map_err(|e| e.to_string())?
+            .block_on(self.backend.save(&self.lock, state))
+            .map_err(|e| e.to_string())
+    }
+}
