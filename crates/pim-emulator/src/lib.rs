@@ -48,12 +48,12 @@ pub use error::EmulatorError;
 pub use faults::Faults;
 pub use selfservice::Decision;
 pub use tenant::{
-    AdministrativeUnit, Application, CustomRole, DEFAULT_TENANT_ID, Group, PolicySeed,
+    AdministrativeUnitSeed, Application, CustomRole, DEFAULT_TENANT_ID, Group, PolicySeed,
     ScheduleSeed, ServicePrincipal, Tenant, User,
 };
 pub use token::TokenFormat;
 
-use faults::{FaultState, Stats};
+use faults::{Counters, FaultState};
 use store::Store;
 use token::{ClientAuth, Tokens};
 
@@ -130,7 +130,7 @@ pub(crate) struct Shared {
     /// temporary file nor put an older tenant over a newer one.
     persisting: Mutex<()>,
     tokens: Mutex<Tokens>,
-    stats: Mutex<Stats>,
+    stats: Mutex<Counters>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -169,11 +169,11 @@ impl Shared {
         id: &str,
         decision: Decision,
         approver: Option<&str>,
-    ) -> Result<serde_json::Value, error::GraphError> {
+    ) -> Result<serde_json::Value, error::ApiError> {
         let now = self.clock.now();
         let req = selfservice::decide(&mut self.lock_store(), id, decision, approver, now)?;
         self.persist().map_err(|e| {
-            error::GraphError::new(
+            error::ApiError::new(
                 500,
                 "InternalServerError",
                 format!("The emulator could not save its data: {e}"),
@@ -280,7 +280,7 @@ impl Emulator {
                 config.token_format,
                 config.token_lifetime.as_secs(),
             )?),
-            stats: Mutex::new(Stats::default()),
+            stats: Mutex::new(Counters::default()),
         });
         // A data file that exists already holds this tenant: rewriting it
         // would only race another process serving from it.
