@@ -15,7 +15,7 @@ use crate::model::{
 };
 
 use super::error::Human;
-use super::names::Names;
+use super::names::DisplayNames;
 use super::{Clock, Problem, SelfServiceError, Status, Target};
 
 /// What the person asks for.
@@ -112,7 +112,7 @@ pub async fn check_activation(
             ),
             None => "you are not eligible for it".to_string(),
         };
-        let names = Names::load(
+        let names = DisplayNames::load(
             graph,
             eligible.iter().map(|i| i.role_id.as_str()),
             eligible.iter().map(|i| i.scope_id.as_str()),
