@@ -16,8 +16,8 @@ use super::retry::{Backoff, Clock, TokioClock};
 use super::settings::{GraphSettings, ReadLimits};
 use super::tls::client_config;
 use super::{
-    DirectoryEntry, GrantFilter, Graph, Instance, Lookup, Me, RequestOutcome, RequestParty,
-    ScheduleRequest,
+    DirectoryEntry, GrantFilter, Graph, GraphWrite, Instance, Lookup, Me, RequestOutcome,
+    RequestParty, ScheduleRequest,
 };
 use crate::model::{AssignmentKind, RuleId, RuleValue};
 use crate::snapshot::{AdministrativeUnit, Grant, Policy, Principal, RoleDefinition};
@@ -188,6 +188,33 @@ fn convert_err(op: &str) -> impl Fn(ConvertError) -> GraphError + '_ {
 }
 
 #[async_trait]
+impl GraphWrite for HttpGraph {
+    async fn grants(
+        &self,
+        kind: AssignmentKind,
+        filter: &GrantFilter,
+    ) -> Result<Vec<Grant>, GraphError> {
+        self.read_grants(kind, filter).await
+    }
+
+    async fn create_request(
+        &self,
+        request: &ScheduleRequest,
+    ) -> Result<RequestOutcome, GraphError> {
+        self.send_request(request).await
+    }
+
+    async fn update_rule(
+        &self,
+        policy_id: &str,
+        rule: RuleId,
+        value: &RuleValue,
+    ) -> Result<(), GraphError> {
+        self.patch_rule(policy_id, rule, value).await
+    }
+}
+
+#[async_trait]
 impl Graph for HttpGraph {
     fn tenant_id(&self) -> Option<String> {
         self.tenant_id.clone()
@@ -198,14 +225,6 @@ impl Graph for HttpGraph {
             .get_or_try_init(|| self.identify_caller())
             .await
             .cloned()
-    }
-
-    async fn grants(
-        &self,
-        kind: AssignmentKind,
-        filter: &GrantFilter,
-    ) -> Result<Vec<Grant>, GraphError> {
-        self.read_grants(kind, filter).await
     }
 
     async fn policies(&self, role_ids: Option<&[String]>) -> Result<Vec<Policy>, GraphError> {
@@ -231,13 +250,6 @@ impl Graph for HttpGraph {
         self.look_up(queries).await
     }
 
-    async fn create_request(
-        &self,
-        request: &ScheduleRequest,
-    ) -> Result<RequestOutcome, GraphError> {
-        self.send_request(request).await
-    }
-
     async fn get_request(
         &self,
         kind: AssignmentKind,
@@ -252,15 +264,6 @@ impl Graph for HttpGraph {
         filter: &GrantFilter,
     ) -> Result<Vec<RequestOutcome>, GraphError> {
         self.read_requests(kind, filter).await
-    }
-
-    async fn update_rule(
-        &self,
-        policy_id: &str,
-        rule: RuleId,
-        value: &RuleValue,
-    ) -> Result<(), GraphError> {
-        self.patch_rule(policy_id, rule, value).await
     }
 
     async fn me(&self) -> Result<Me, GraphError> {
