@@ -12,14 +12,14 @@ use super::auth::{AzureCredential, EmulatorUser, TokenCache, TokenSource, mfa_fr
 use super::convert::ConvertError;
 use super::error::GraphError;
 use super::link::{ApiRoot, redirect_policy};
-use super::retry::{Backoff, Clock, TokioClock};
+use super::retry::{Backoff, Timer};
 use super::settings::{GraphSettings, ReadLimits};
 use super::tls::client_config;
 use super::{
     DirectoryEntry, GrantFilter, Graph, GraphWrite, Instance, Lookup, Me, RequestOutcome,
     RequestParty, ScheduleRequest,
 };
-use crate::model::{AssignmentKind, RuleId, RuleValue};
+use crate::model::{AssignmentKind, RuleId, RuleValue, SystemClock};
 use crate::snapshot::{AdministrativeUnit, Grant, Policy, Principal, RoleDefinition};
 
 mod batch;
@@ -76,7 +76,7 @@ pub struct HttpGraph {
     limit: Arc<Semaphore>,
     parallelism: usize,
     backoff: Backoff,
-    clock: Arc<dyn Clock>,
+    clock: Arc<dyn Timer>,
     stats: Arc<Stats>,
 }
 
@@ -110,7 +110,7 @@ impl HttpGraph {
     }
 
     /// Replace the clock used for retry waits (tests).
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_clock(mut self, clock: Arc<dyn Timer>) -> Self {
         self.clock = clock;
         self
     }
@@ -173,7 +173,7 @@ impl HttpGraph {
             limit: Arc::new(Semaphore::new(settings.parallelism.max(1))),
             parallelism: settings.parallelism.max(1),
             backoff: Backoff::new(settings.retry.clone()),
-            clock: Arc::new(TokioClock),
+            clock: Arc::new(SystemClock),
             stats: Arc::new(Stats::default()),
         })
     }

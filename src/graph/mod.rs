@@ -46,7 +46,7 @@ pub use auth::{
 pub use convert::default_rule_set;
 pub use error::{ErrorKind, GraphError, failed_rules, permission_for};
 pub use http::{HttpGraph, Stats};
-pub use retry::{Backoff, Clock, RetryPolicy, TokioClock, parse_retry_after};
+pub use retry::{Backoff, RetryPolicy, Timer, parse_retry_after};
 pub use settings::{
     AuthMethod, Credentials, DEFAULT_AUTHORITY_HOST, DEFAULT_GRAPH_URL, GRAPH_SCOPE, GraphSettings,
     ReadLimits, SecretString,

@@ -7,16 +7,16 @@
 use std::time::Duration;
 
 use crate::graph::{
-    ErrorKind, Graph, GraphError, Me, RequestOutcome, RequestParty, ScheduleRequest,
+    ErrorKind, Graph, GraphError, Me, RequestOutcome, RequestParty, ScheduleRequest, Timer,
 };
 use crate::model::{
-    Approver, AssignmentKind, EnablementFactor, Expiration, IsoDuration, PrincipalKind,
+    Approver, AssignmentKind, Clock, EnablementFactor, Expiration, IsoDuration, PrincipalKind,
     RequestAction, RuleId, RuleSet, Schedule, Ticket,
 };
 
 use super::error::Human;
 use super::names::DisplayNames;
-use super::{Clock, Problem, SelfServiceError, Status, Target};
+use super::{Problem, SelfServiceError, Status, Target};
 
 /// What the person asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -317,7 +317,7 @@ impl Default for WaitOptions {
 /// it is denied, fails or is canceled, or `timeout` passes.
 pub async fn wait_until_active(
     graph: &dyn Graph,
-    clock: &dyn Clock,
+    clock: &dyn Timer,
     submitted: &RequestOutcome,
     target: &Target,
     opts: WaitOptions,

@@ -5,13 +5,13 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 use serde::Serialize;
 
 use crate::graph::{Graph, Instance, Me};
-use crate::model::AssignmentKind;
+use crate::model::{AssignmentKind, Clock};
 use crate::render::escape::text;
 use crate::snapshot::{ActiveType, MemberType};
 
+use super::SelfServiceError;
 use super::error::human;
 use super::names::DisplayNames;
-use super::{Clock, SelfServiceError};
 
 /// Who the roles belong to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

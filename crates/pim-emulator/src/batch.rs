@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use pim_model::Clock as _;
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, ApiResult};

@@ -38,12 +38,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use pim_model::Clock as _;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use auth::USER_GRANT;
-pub use clock::Clock;
+pub use clock::EmulatorClock;
 pub use error::EmulatorError;
 pub use faults::Faults;
 pub use selfservice::Decision;
@@ -70,7 +71,7 @@ pub struct EmulatorConfig {
     pub page_size: usize,
     /// Faults to inject; when left at the default, the seed's `faults` (if any) apply.
     pub faults: Faults,
-    pub clock: Clock,
+    pub clock: EmulatorClock,
     /// Persist the tenant here after every write (and load it at start if it exists).
     pub data_file: Option<PathBuf>,
     /// Whether tokens from the token endpoint carry an MFA claim (app tokens normally don't).
@@ -91,7 +92,7 @@ impl Default for EmulatorConfig {
             tls: true,
             page_size: 100,
             faults: Faults::default(),
-            clock: Clock::system(),
+            clock: EmulatorClock::system(),
             data_file: None,
             tokens_have_mfa: false,
             rule_patch_returns_body: false,
@@ -119,7 +120,7 @@ pub(crate) struct Caller {
 pub(crate) struct Shared {
     store: Mutex<Store>,
     seed: Tenant,
-    pub clock: Clock,
+    pub clock: EmulatorClock,
     pub page_size: usize,
     pub base_url: String,
     pub tokens_have_mfa: bool,
@@ -367,7 +368,7 @@ impl Emulator {
         self.shared.issue_token(&caller, auth).0
     }
 
-    pub fn clock(&self) -> &Clock {
+    pub fn clock(&self) -> &EmulatorClock {
         &self.shared.clock
     }
 

@@ -1,9 +1,11 @@
 //! The domain shared by every stage: principals, roles, scopes, schedules,
-//! assignments, policy rules and addresses. No I/O and no wire formats live
-//! here; `graph` and `emulator` convert Graph JSON to and from these types.
+//! assignments, policy rules, addresses, and the clock they are read
+//! against. No I/O and no wire formats live here; `graph` and `emulator`
+//! convert Graph JSON to and from these types.
 
 mod address;
 mod assignment;
+mod clock;
 mod duration;
 mod policy;
 mod principal;
@@ -15,6 +17,7 @@ pub use address::{Address, BlockKind};
 pub use assignment::{
     Assignment, AssignmentKind, MAX_JUSTIFICATION_CHARS, RequestAction, ScheduleRequest, Ticket,
 };
+pub use clock::{Clock, SystemClock};
 pub use duration::{DurationError, IsoDuration};
 pub use policy::{
     ActivationRules, Approval, ApprovalSetting, ApprovalStage, Approver, AssignmentRules,

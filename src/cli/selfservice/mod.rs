@@ -13,10 +13,9 @@ mod args;
 use super::run::{self, EmulatorUser, Session};
 use crate::config::{self, Desired, LoadOptions};
 use crate::graph::{AuthMethod, Graph as _, RequestOutcome};
-use crate::model::{AssignmentKind, IsoDuration, Ticket};
+use crate::model::{AssignmentKind, IsoDuration, SystemClock, Ticket};
 use crate::selfservice::{
-    self, ActivationRequest, ExtensionRequest, SelfServiceError, Status, SystemClock, Target,
-    WaitOptions,
+    self, ActivationRequest, ExtensionRequest, SelfServiceError, Status, Target, WaitOptions,
 };
 pub use args::*;
 

@@ -10,6 +10,7 @@ mod rules;
 
 use std::borrow::Cow;
 
+use pim_model::Clock as _;
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, ApiResult};
