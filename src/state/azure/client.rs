@@ -204,14 +204,16 @@ impl Blob {
                 url.set_query(Some(&q));
             }
             AzureAuth::Token(source) => {
+                // The error's operation names Graph, which this is not:
+                // the message alone.
                 let t = source
                     .token(STORAGE_SCOPE)
                     .await
                     .map_err(|e| AzureError::Token {
                         location: self.location.clone(),
-                        reason: chain(e.as_ref()),
+                        reason: e.message,
                     })?;
-                authorization = Some(format!("Bearer {t}"));
+                authorization = Some(format!("Bearer {}", t.secret));
             }
         }
 
@@ -438,13 +440,11 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::state::{BoxError, TokenFuture, TokenSource};
+    use crate::graph::{StaticToken, TokenSource};
 
     #[test]
     fn a_token_without_a_data_role_is_told_which_role() {
-        let source: Arc<dyn TokenSource> = Arc::new(|_: &str| -> TokenFuture<'static> {
-            Box::pin(async { Ok::<_, BoxError>("t".to_string()) })
-        });
+        let source: Arc<dyn TokenSource> = Arc::new(StaticToken("t".to_string()));
         let blob = Blob::new(
             "acct".into(),
             "pim".into(),
