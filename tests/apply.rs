@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pim::apply::{
-    self, ApplyReport, Progress, Quiet, RequestOutcome, StateSink, StepResult, Target, TargetError,
-};
-use pim::model::{RuleId, RuleValue};
+use async_trait::async_trait;
+use pim::apply::{self, ApplyReport, Progress, Quiet, StateSink, StepResult};
+use pim::graph::{GrantFilter, GraphError, GraphWrite, RequestOutcome};
+use pim::model::{AssignmentKind, Expiration, RuleId, RuleValue};
 use pim::plan::{Action, Change, RequestAction, ScheduleRequest};
+use pim::snapshot::{Grant, MemberType};
 use pim::state::StateFile;
 
 #[derive(Default)]
@@ -35,16 +36,19 @@ impl Fake {
     }
 }
 
-impl Target for Fake {
-    async fn send(&self, r: &ScheduleRequest) -> Result<RequestOutcome, TargetError> {
+#[async_trait]
+impl GraphWrite for Fake {
+    async fn create_request(&self, r: &ScheduleRequest) -> Result<RequestOutcome, GraphError> {
         self.enter(format!("{} {}", r.action.as_str(), r.principal_id))
             .await;
         if let Some(code) = self.fail.get(r.principal_id.as_str()) {
-            return Err(TargetError {
-                code: code.clone(),
-                message: "refused".into(),
-                request_id: Some("req-x".into()),
-            });
+            return Err(GraphError::from_status(
+                "POST /roleManagement/directory/roleEligibilityScheduleRequests",
+                400,
+                code.clone(),
+                "refused".into(),
+                Some("req-x".into()),
+            ));
         }
         let status = if r.action == RequestAction::AdminRemove {
             "Revoked"
@@ -53,24 +57,57 @@ impl Target for Fake {
         };
         let id = format!("new-{}", r.principal_id);
         Ok(RequestOutcome {
-            status: status.into(),
+            kind: r.kind,
             request_id: id.clone(),
-            schedule_id: Some(id),
+            status: status.into(),
+            action: r.action.as_str().into(),
+            principal_id: r.principal_id.clone(),
+            role_id: r.role_id.clone(),
+            scope_id: r.scope_id.clone(),
+            target_schedule_id: Some(id),
+            justification: r.justification.clone(),
+            created: None,
+            approval_id: None,
+            schedule: r.schedule.clone(),
+            ticket: None,
+            created_by: None,
+            completed: None,
+            reconciled: false,
         })
     }
 
-    async fn patch_rule(
+    async fn update_rule(
         &self,
         policy_id: &str,
         rule: RuleId,
         _value: &RuleValue,
-    ) -> Result<(), TargetError> {
+    ) -> Result<(), GraphError> {
         self.enter(format!("patch {policy_id} {rule}")).await;
         Ok(())
     }
 
-    async fn find_schedule(&self, r: &ScheduleRequest) -> Result<Option<String>, TargetError> {
-        Ok(Some(format!("existing-{}", r.principal_id)))
+    /// Whatever is asked for exists already, as a direct grant.
+    async fn grants(
+        &self,
+        kind: AssignmentKind,
+        filter: &GrantFilter,
+    ) -> Result<Vec<Grant>, GraphError> {
+        let principal_id = filter.principal_id.clone().unwrap_or_default();
+        Ok(vec![Grant {
+            surface: pim::model::SurfaceKind::DirectoryRole,
+            kind,
+            schedule_id: format!("existing-{principal_id}"),
+            principal_id,
+            role_id: filter.role_id.clone().unwrap_or_default(),
+            scope_id: filter.scope_id.clone().unwrap_or_default(),
+            start: None,
+            expiration: Expiration::Permanent,
+            member_type: MemberType::Direct,
+            active_type: None,
+            created_using: None,
+            created: None,
+            status: "Provisioned".into(),
+        }])
     }
 }
 

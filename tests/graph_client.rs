@@ -10,8 +10,8 @@ use std::time::Duration;
 use graph_common::*;
 use pim::emulator::{Faults, Tenant, TokenFormat};
 use pim::graph::{
-    ErrorKind, GrantFilter, Graph, HttpGraph, Lookup, RequestAction, ScheduleRequest, StaticToken,
-    default_rule_set,
+    ErrorKind, GrantFilter, Graph, GraphWrite, HttpGraph, Lookup, RequestAction, ScheduleRequest,
+    StaticToken, default_rule_set,
 };
 use pim::model::{AssignmentKind, Expiration, IsoDuration, RuleId, RuleValue, Schedule};
 

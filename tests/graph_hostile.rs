@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hostile_common::*;
-use pim::graph::{ErrorKind, GrantFilter, Graph, GraphSettings, Lookup, ReadLimits, RetryPolicy};
+use pim::graph::{
+    ErrorKind, GrantFilter, Graph, GraphSettings, GraphWrite, Lookup, ReadLimits, RetryPolicy,
+};
 use pim::model::AssignmentKind;
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use graph_common::*;
 use pim::config::{Location, Pos};
-use pim::emulator::{AdministrativeUnit, CustomRole, Faults, Group, ServicePrincipal, Tenant};
+use pim::emulator::{AdministrativeUnitSeed, CustomRole, Faults, Group, ServicePrincipal, Tenant};
 use pim::graph::resolve::{Names, ResolveError, resolve_names};
 use pim::model::{PrincipalRef, RoleRef, Scope};
 
@@ -52,7 +52,7 @@ fn tenant() -> Tenant {
         app_id: "cccccccc-0000-4000-8000-000000000001".into(),
         display_name: "Deploy Bot".into(),
     }];
-    t.administrative_units = vec![AdministrativeUnit {
+    t.administrative_units = vec![AdministrativeUnitSeed {
         id: "dddddddd-0000-4000-8000-000000000001".into(),
         display_name: "Paris Office".into(),
         description: None,
@@ -194,7 +194,7 @@ async fn groups_that_cannot_hold_roles_and_unknown_units_are_reported_together()
         is_assignable_to_role: false,
         ..Group::default()
     });
-    t.administrative_units.push(AdministrativeUnit {
+    t.administrative_units.push(AdministrativeUnitSeed {
         id: "dddddddd-0000-4000-8000-000000000002".into(),
         display_name: "Lyon Office".into(),
         description: None,

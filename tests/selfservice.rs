@@ -9,12 +9,12 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::BoxFuture;
 use pim::emulator::{
-    Clock as EmuClockHandle, Decision, Emulator, EmulatorConfig, Tenant, TokenFormat,
+    Decision, Emulator, EmulatorClock as EmuClockHandle, EmulatorConfig, Tenant, TokenFormat,
 };
-use pim::graph::{Graph, GraphSettings, HttpGraph, Me, StaticToken};
-use pim::model::{AssignmentKind, IsoDuration, Ticket};
+use pim::graph::{Graph, GraphSettings, HttpGraph, Me, StaticToken, Timer};
+use pim::model::{AssignmentKind, Clock, IsoDuration, Ticket};
 use pim::selfservice::{
-    self, ActivationRequest, Clock, ExtensionRequest, SelfServiceError, Status, Target, WaitOptions,
+    self, ActivationRequest, ExtensionRequest, SelfServiceError, Status, Target, WaitOptions,
 };
 
 const ALICE: &str = "5e1f0000-0000-4000-8000-000000000001";
@@ -31,7 +31,9 @@ impl Clock for EmuClock {
     fn now(&self) -> DateTime<Utc> {
         self.0.now()
     }
+}
 
+impl Timer for EmuClock {
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
         self.0
             .advance(TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX));

@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 
 use entra_common::{STORAGE_AUDIENCE, TokenEndpoint, access_token};
 
+use async_trait::async_trait;
+use pim::graph::{ErrorKind, GraphError, StaticToken, Token, TokenSource};
 use pim::model::{Address, AssignmentKind, BlockKind};
 use pim::state::{
-    AzureAuth, AzureBackend, AzureError, AzureSettings, BoxError, LeaseTiming, Resource,
-    STORAGE_SCOPE, Secret, StateError, StateFile, TokenFuture,
+    AzureAuth, AzureBackend, AzureError, AzureSettings, LeaseTiming, Resource, STORAGE_SCOPE,
+    Secret, StateError, StateFile,
 };
 
 /// The tenant the test tokens come from.
@@ -460,17 +462,13 @@ async fn credentials_stay_out_of_errors_and_debug_output() {
     assert!(text.contains("onnect"), "says why: {text}");
 
     // A bearer token is not echoed either; a failing source is reported.
-    let token_source = Arc::new(|_scope: &str| -> TokenFuture<'static> {
-        Box::pin(async { Ok::<_, BoxError>("eyJ0eXAiOiJKV1QiSecretToken".to_string()) })
-    });
+    let token_source = Arc::new(StaticToken("eyJ0eXAiOiJKV1QiSecretToken".to_string()));
     let mut s = az.settings("secrets");
     s.auth = AzureAuth::Token(token_source);
     let err = AzureBackend::new(s).unwrap().load().await.unwrap_err();
     let text = format!("{err} {err:?}");
     assert!(!text.contains("SecretToken"), "{text}");
-    let failing = Arc::new(|_scope: &str| -> TokenFuture<'static> {
-        Box::pin(async { Err::<String, BoxError>("no credential in the chain".into()) })
-    });
+    let failing = Arc::new(NoCredential);
     let mut s = az.settings("secrets");
     s.auth = AzureAuth::Token(failing);
     let err = AzureBackend::new(s).unwrap().load().await.unwrap_err();
@@ -551,13 +549,48 @@ fn a_second_apply_fails_fast_on_the_lease_naming_the_first() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A token source that has no credential to sign in with.
+struct NoCredential;
+
+#[async_trait]
+impl TokenSource for NoCredential {
+    async fn token(&self, _scope: &str) -> Result<Token, GraphError> {
+        Err(GraphError::new(
+            ErrorKind::Auth,
+            "get a token",
+            "no credential in the chain",
+        ))
+    }
+
+    fn describe(&self) -> String {
+        "no credential".into()
+    }
+}
+
+/// A token source handing out one token and noting the scopes asked for.
+struct FixedToken {
+    token: String,
+    scopes: Arc<Mutex<Vec<String>>>,
+}
+
+#[async_trait]
+impl TokenSource for FixedToken {
+    async fn token(&self, scope: &str) -> Result<Token, GraphError> {
+        self.scopes.lock().unwrap().push(scope.to_string());
+        Ok(Token {
+            secret: self.token.clone(),
+            expires: Instant::now() + Duration::from_secs(3600),
+        })
+    }
+
+    fn describe(&self) -> String {
+        "a fixed token".into()
+    }
+}
+
 /// A token source handing out `token` and noting the scopes asked for.
 fn fixed_token(token: String, scopes: Arc<Mutex<Vec<String>>>) -> AzureAuth {
-    AzureAuth::Token(Arc::new(move |scope: &str| -> TokenFuture<'static> {
-        scopes.lock().unwrap().push(scope.to_string());
-        let token = token.clone();
-        Box::pin(async move { Ok::<_, BoxError>(token) })
-    }))
+    AzureAuth::Token(Arc::new(FixedToken { token, scopes }))
 }
 
 // Entra ID sign-in is tested against Azurite's basic OAuth (`--oauth basic`,

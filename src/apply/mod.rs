@@ -6,58 +6,18 @@
 
 mod graph;
 
-use std::future::Future;
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::{Mutex, Semaphore};
 
-use crate::model::{Address, RuleId, RuleValue};
-use crate::plan::{Action, Change, Plan, RequestAction, ScheduleRequest, Step};
+use crate::graph::GraphWrite;
+use crate::model::Address;
+use crate::plan::{Action, Change, Plan, RequestAction, Step};
 use crate::state::{Resource, StateFile};
 
 pub use graph::DEFAULT_JUSTIFICATION;
-
-/// What Graph answered to a schedule request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestOutcome {
-    /// `Provisioned`, `Granted`, `PendingProvisioning`, `Revoked`, …
-    pub status: String,
-    pub request_id: String,
-    /// The schedule the request made or changed, when Graph says.
-    pub schedule_id: Option<String>,
-}
-
-/// A failed call, with what Graph said.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}{}", request_id.as_deref().map(|r| format!(" (request-id {r})")).unwrap_or_default())]
-pub struct TargetError {
-    pub code: String,
-    pub message: String,
-    pub request_id: Option<String>,
-}
-
-/// The tenant as apply drives it. The Graph client ([`crate::graph::HttpGraph`])
-/// implements it; tests use a fake.
-pub trait Target: Send + Sync {
-    fn send(
-        &self,
-        request: &ScheduleRequest,
-    ) -> impl Future<Output = Result<RequestOutcome, TargetError>> + Send;
-    fn patch_rule(
-        &self,
-        policy_id: &str,
-        rule: RuleId,
-        value: &RuleValue,
-    ) -> impl Future<Output = Result<(), TargetError>> + Send;
-    /// The schedule that now holds (kind, principal, role, scope), if any:
-    /// how an idempotent re-run learns the id of what already exists.
-    fn find_schedule(
-        &self,
-        request: &ScheduleRequest,
-    ) -> impl Future<Output = Result<Option<String>, TargetError>> + Send;
-}
 
 /// Where state goes as steps end. Called on a thread that may block
 /// (tokio's blocking pool), one save at a time, each with a higher serial.
@@ -99,9 +59,9 @@ impl ApplyReport {
 /// Runs `plan` against `target`, starting from `state`; returns the report
 /// and the final state (also saved through `sink`, each step's change before
 /// the step is reported).
-pub async fn apply<T: Target + 'static>(
+pub async fn apply<G: GraphWrite + ?Sized + 'static>(
     plan: &Plan,
-    target: Arc<T>,
+    target: Arc<G>,
     state: StateFile,
     sink: Arc<dyn StateSink>,
     progress: Arc<dyn Progress>,
@@ -203,13 +163,17 @@ fn accepted(status: &str) -> bool {
     )
 }
 
-async fn run_step<T: Target>(change: &Change, target: &T, journal: &Journal) -> StepResult {
+async fn run_step<G: GraphWrite + ?Sized>(
+    change: &Change,
+    target: &G,
+    journal: &Journal,
+) -> StepResult {
     match &change.step {
         Step::Rules(patch) => {
             for (id, value) in &patch.rules.rules {
-                if let Err(e) = target.patch_rule(&patch.policy_id, *id, value).await {
+                if let Err(e) = target.update_rule(&patch.policy_id, *id, value).await {
                     return StepResult::Failed {
-                        error: format!("{id}: {e}"),
+                        error: format!("{id}: {}", graph::describe(&e)),
                     };
                 }
             }
@@ -241,12 +205,12 @@ async fn run_step<T: Target>(change: &Change, target: &T, journal: &Journal) -> 
             let mut request_id = None;
             let mut details = Vec::new();
             for req in requests {
-                match target.send(req).await {
+                match graph::send(target, req).await {
                     Ok(out) if accepted(&out.status) => {
                         details.push(format!("{} {}", req.action.as_str(), out.status));
                         request_id = Some(out.request_id.clone());
                         if req.action != RequestAction::AdminRemove {
-                            schedule = out.schedule_id.or(schedule);
+                            schedule = out.target_schedule_id.or(schedule);
                         }
                     }
                     Ok(out) => {
@@ -261,35 +225,39 @@ async fn run_step<T: Target>(change: &Change, target: &T, journal: &Journal) -> 
                     }
                     // Re-runs converge: what exists already, or is gone already, is success.
                     Err(e)
-                        if e.code == "RoleAssignmentExists"
+                        if graph::code(&e) == "RoleAssignmentExists"
                             && req.action == RequestAction::AdminAssign =>
                     {
-                        match target.find_schedule(req).await {
+                        match graph::find_schedule(target, req).await {
                             Ok(Some(id)) => {
                                 details.push("already exists".into());
                                 schedule = Some(id);
                             }
                             Ok(None) => {
                                 return StepResult::Failed {
-                                    error: e.to_string(),
+                                    error: graph::describe(&e),
                                 };
                             }
                             Err(e2) => {
                                 return StepResult::Failed {
-                                    error: format!("{e}; then {e2}"),
+                                    error: format!(
+                                        "{}; then {}",
+                                        graph::describe(&e),
+                                        graph::describe(&e2)
+                                    ),
                                 };
                             }
                         }
                     }
                     Err(e)
-                        if e.code == "RoleAssignmentDoesNotExist"
+                        if graph::code(&e) == "RoleAssignmentDoesNotExist"
                             && req.action == RequestAction::AdminRemove =>
                     {
                         details.push("already removed".into());
                     }
                     Err(e) => {
                         return StepResult::Failed {
-                            error: e.to_string(),
+                            error: graph::describe(&e),
                         };
                     }
                 }

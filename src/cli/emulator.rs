@@ -9,7 +9,7 @@ use super::Exit;
 
 use anyhow::Context;
 
-use crate::emulator::{Clock, Emulator, EmulatorConfig, Faults, Tenant};
+use crate::emulator::{Emulator, EmulatorClock, EmulatorConfig, Faults, Tenant};
 
 /// Serve a local, stateful Microsoft Graph PIM emulator.
 ///
@@ -107,7 +107,7 @@ pub fn run(args: EmulatorArgs) -> anyhow::Result<Exit> {
             rng_seed: args.seed_rng,
             ..Faults::default()
         },
-        clock: Clock::system(),
+        clock: EmulatorClock::system(),
         data_file: args.data.clone(),
         tokens_have_mfa: args.mfa,
         rule_patch_returns_body: false,

@@ -9,7 +9,7 @@ use hcl::edit::expr::Expression as EditExpr;
 use hcl::edit::structure::{Block, Structure};
 
 use super::diagnostic::SourceFile;
-use super::eval::{Reference, Scope, references};
+use super::eval::{EvalScope, Reference, references};
 use super::load::{HIDDEN_HINT, Loader, location, span_of, suggest};
 use super::schema::{self, BlockSchema, Labels};
 use crate::render::escape;
@@ -186,7 +186,7 @@ impl Loader<'_> {
         &mut self,
         file: &SourceFile,
         expr: &EditExpr,
-        scope: &Scope,
+        scope: &EvalScope,
         each: bool,
     ) -> bool {
         let locals: HashSet<String> = scope.locals().keys().cloned().collect();

@@ -78,15 +78,15 @@ pub fn references(expr: &EditExpr) -> Vec<Reference> {
 }
 
 /// The namespaces an expression is evaluated in.
-pub struct Scope {
+pub struct EvalScope {
     vars: hcl::Map<String, Value>,
     locals: hcl::Map<String, Value>,
     ctx: Context<'static>,
 }
 
-impl Scope {
+impl EvalScope {
     pub fn new(vars: &hcl::Map<String, Value>, locals: &hcl::Map<String, Value>) -> Self {
-        Scope::build(vars.clone(), locals.clone(), None)
+        EvalScope::build(vars.clone(), locals.clone(), None)
     }
 
     fn build(
@@ -103,15 +103,15 @@ impl Scope {
         if let Some(each) = each {
             ctx.declare_var("each", each);
         }
-        Scope { vars, locals, ctx }
+        EvalScope { vars, locals, ctx }
     }
 
     /// A scope with `each.key` and `each.value` set.
-    pub fn with_each(&self, key: &str, value: &Value) -> Scope {
+    pub fn with_each(&self, key: &str, value: &Value) -> EvalScope {
         let mut each = hcl::Map::new();
         each.insert("key".to_string(), Value::String(key.to_string()));
         each.insert("value".to_string(), value.clone());
-        Scope::build(
+        EvalScope::build(
             self.vars.clone(),
             self.locals.clone(),
             Some(Value::Object(each)),
@@ -328,7 +328,7 @@ mod tests {
         let expr = hcl::edit::parser::parse_expr(src).unwrap();
         let mut vars = hcl::Map::new();
         vars.insert("names".to_string(), Value::from(vec!["b", "a", "b"]));
-        Scope::new(&vars, &hcl::Map::new()).eval(&expr)
+        EvalScope::new(&vars, &hcl::Map::new()).eval(&expr)
     }
 
     #[test]

@@ -9,7 +9,7 @@ use hcl::edit::structure::{Attribute, Body};
 
 use super::Origin;
 use super::diagnostic::{Location, SourceFile};
-use super::eval::{Scope, type_name};
+use super::eval::{EvalScope, type_name};
 use super::load::{Item, Loader, location, span_of};
 use crate::model::{IsoDuration, PrincipalRef, Scope as DirScope};
 use crate::surface::Surface;
@@ -18,7 +18,7 @@ use crate::surface::Surface;
 pub(super) struct Fields<'l, 'o, 'a, 's> {
     pub(super) loader: &'l mut Loader<'o>,
     pub(super) item: Item<'a>,
-    pub(super) scope: &'s Scope,
+    pub(super) scope: &'s EvalScope,
     /// `Some(has_for_each)` in blocks where `each` may be used.
     pub(super) each: Option<bool>,
 }
@@ -27,7 +27,7 @@ impl<'l, 'o, 'a, 's> Fields<'l, 'o, 'a, 's> {
     pub(super) fn new(
         loader: &'l mut Loader<'o>,
         item: Item<'a>,
-        scope: &'s Scope,
+        scope: &'s EvalScope,
         each: Option<bool>,
     ) -> Self {
         Fields {

@@ -89,17 +89,17 @@ pub fn format_source(text: &str) -> Result<String, FmtError> {
     while i < lines.len() {
         let line = &lines[i];
         match line.kind {
-            Kind::Verbatim => out.push(line.text.trim_end_matches('\r').to_string()),
-            Kind::Blank => {
+            LineKind::Verbatim => out.push(line.text.trim_end_matches('\r').to_string()),
+            LineKind::Blank => {
                 if out.last().is_some_and(|l| !l.is_empty()) {
                     out.push(String::new());
                 }
             }
-            Kind::Code => {
+            LineKind::Code => {
                 // A run of single-line attributes at one depth is aligned on `=`.
                 let mut j = i;
                 while j < lines.len()
-                    && lines[j].kind == Kind::Code
+                    && lines[j].kind == LineKind::Code
                     && lines[j].depth == line.depth
                     && attr_key(&lines[j]).is_some()
                 {
@@ -163,7 +163,7 @@ fn indent(n: usize) -> String {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+enum LineKind {
     /// Inside a heredoc or block comment: kept byte for byte.
     Verbatim,
     Blank,
@@ -173,7 +173,7 @@ enum Kind {
 #[derive(Debug)]
 struct Line<'a> {
     text: &'a str,
-    kind: Kind,
+    kind: LineKind,
     /// Bracket depth at the start of the line.
     depth: usize,
     /// Indentation level to print the line at.
@@ -222,7 +222,7 @@ fn classify(text: &str) -> Vec<Line<'_>> {
             }
             out.push(Line {
                 text: raw,
-                kind: Kind::Verbatim,
+                kind: LineKind::Verbatim,
                 depth,
                 indent: 0,
                 continues: false,
@@ -235,7 +235,7 @@ fn classify(text: &str) -> Vec<Line<'_>> {
             }
             out.push(Line {
                 text: raw,
-                kind: Kind::Verbatim,
+                kind: LineKind::Verbatim,
                 depth,
                 indent: 0,
                 continues: false,
@@ -245,7 +245,7 @@ fn classify(text: &str) -> Vec<Line<'_>> {
         if raw.trim().is_empty() && stack.is_empty() {
             out.push(Line {
                 text: raw,
-                kind: Kind::Blank,
+                kind: LineKind::Blank,
                 depth,
                 indent: 0,
                 continues: false,
@@ -320,7 +320,7 @@ fn classify(text: &str) -> Vec<Line<'_>> {
         let indent = start_depth.saturating_sub(leading_closers.min(start_depth));
         out.push(Line {
             text: raw,
-            kind: Kind::Code,
+            kind: LineKind::Code,
             depth: start_depth,
             indent,
             continues: depth > start_depth,

@@ -9,7 +9,7 @@ use hcl::edit::structure::Attribute;
 
 use super::Declared;
 use super::diagnostic::{Diagnostic, Location, SourceFile};
-use super::eval::{Scope, type_name};
+use super::eval::{EvalScope, type_name};
 use super::fields::Fields;
 use super::load::{HIDDEN_HINT, Item, Loader, offset_of, span_of};
 use crate::model::{
@@ -23,7 +23,7 @@ impl Loader<'_> {
         &mut self,
         item: Item<'_>,
         kind: AssignmentKind,
-        scope: &Scope,
+        scope: &EvalScope,
         custom: &HashSet<String>,
         addresses: &mut HashMap<Address, Location>,
     ) -> Vec<Declared<Assignment>> {
@@ -155,7 +155,7 @@ impl Loader<'_> {
         &mut self,
         file: &SourceFile,
         attr: &Attribute,
-        scope: &Scope,
+        scope: &EvalScope,
     ) -> Option<Vec<(String, Value)>> {
         let span = span_of(&attr.value);
         if !self.check_refs_scoped(file, &attr.value, scope, false) {

@@ -10,7 +10,7 @@ use hcl::edit::Span;
 use hcl::edit::structure::{Block, Body, Structure};
 
 use super::diagnostic::{Diagnostic, Diagnostics, Location, SourceFile};
-use super::eval::Scope;
+use super::eval::EvalScope;
 use super::read;
 use super::schema;
 use super::unclosed;
@@ -64,7 +64,7 @@ pub(super) struct Loader<'o> {
 }
 
 /// A parsed file.
-struct Parsed {
+struct ParsedFile {
     file: Arc<SourceFile>,
     body: Body,
 }
@@ -152,20 +152,20 @@ impl<'o> Loader<'o> {
         self.diags.push(d);
     }
 
-    fn parse(&mut self, sources: Vec<(PathBuf, String)>) -> Vec<Parsed> {
+    fn parse(&mut self, sources: Vec<(PathBuf, String)>) -> Vec<ParsedFile> {
         let mut parsed = Vec::new();
         for (path, text) in sources {
             let file = SourceFile::new(path, text);
             self.files.insert(file.path.clone(), file.clone());
             match hcl::edit::parser::parse_body(&file.text) {
-                Ok(body) => parsed.push(Parsed { file, body }),
+                Ok(body) => parsed.push(ParsedFile { file, body }),
                 Err(e) => self.diags.push(syntax_error(&file, &e)),
             }
         }
         parsed
     }
 
-    fn build(&mut self, files: &[Parsed]) -> Option<Desired> {
+    fn build(&mut self, files: &[ParsedFile]) -> Option<Desired> {
         let mut by_kind: BTreeMap<&'static str, Vec<Item<'_>>> = BTreeMap::new();
         for p in files {
             for s in p.body.iter() {
@@ -204,7 +204,7 @@ impl<'o> Loader<'o> {
         let vars = self.variables(&items("variable"));
         let config_hash = hash_config(files, &vars);
         let locals = self.locals(&items("locals"), &vars);
-        let scope = Scope::new(&vars, &locals);
+        let scope = EvalScope::new(&vars, &locals);
 
         let state = items("state")
             .first()
@@ -318,7 +318,7 @@ pub(super) fn syntax_error(file: &SourceFile, e: &hcl::edit::parser::Error) -> D
     Diagnostic::error(msg).at(file, offset..offset + 1)
 }
 
-fn hash_config(files: &[Parsed], vars: &hcl::Map<String, Value>) -> String {
+fn hash_config(files: &[ParsedFile], vars: &hcl::Map<String, Value>) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     for p in files {

@@ -86,7 +86,7 @@ pub struct Declared<T> {
 
 /// A `policy` block: the settings it manages for one role.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Policy {
+pub struct PolicySettings {
     pub role: RoleRef,
     pub rules: PolicyRules,
 }
@@ -149,7 +149,7 @@ pub struct Desired {
     pub state: StateSettings,
     pub eligibilities: Vec<Declared<Assignment>>,
     pub assignments: Vec<Declared<Assignment>>,
-    pub policies: Vec<Declared<Policy>>,
+    pub policies: Vec<Declared<PolicySettings>>,
     pub roles: Vec<Declared<RoleSettings>>,
     /// Warnings found while loading; errors never reach a `Desired`.
     pub warnings: Diagnostics,

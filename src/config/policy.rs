@@ -4,10 +4,10 @@
 use std::collections::{HashMap, HashSet};
 
 use super::diagnostic::Location;
-use super::eval::Scope;
+use super::eval::EvalScope;
 use super::fields::Fields;
 use super::load::{Item, Loader, location, span_of, suggest};
-use super::{Declared, Policy};
+use super::{Declared, PolicySettings};
 use crate::model::{
     ActivationRules, Approval, AssignmentRules, BlockKind, EligibilityRules, IsoDuration,
     NotificationEvent, NotificationLevel, NotificationRules, PolicyRules, SurfaceKind,
@@ -20,9 +20,9 @@ impl Loader<'_> {
     pub(super) fn policy(
         &mut self,
         item: Item<'_>,
-        scope: &Scope,
+        scope: &EvalScope,
         custom: &HashSet<String>,
-    ) -> Option<Declared<Policy>> {
+    ) -> Option<Declared<PolicySettings>> {
         let label = item.block.labels.first()?;
         let role = self.builtin_role(item.file, span_of(label), label.as_str(), custom);
         let mut rules = PolicyRules::default();
@@ -111,11 +111,11 @@ impl Loader<'_> {
             address: crate::surface::get(SurfaceKind::DirectoryRole)
                 .role_block_address(BlockKind::Policy, &role),
             origin,
-            item: Policy { role, rules },
+            item: PolicySettings { role, rules },
         })
     }
 
-    fn activation(&mut self, item: Item<'_>, scope: &Scope) -> ActivationRules {
+    fn activation(&mut self, item: Item<'_>, scope: &EvalScope) -> ActivationRules {
         let mut f = Fields::new(self, item, scope, None);
         let max_duration = f.duration("max_duration");
         if let Some(d) =

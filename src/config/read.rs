@@ -20,11 +20,11 @@ pub const MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
 #[error("cannot read {}: {reason}", path.display())]
 pub struct ReadError {
     pub path: PathBuf,
-    pub reason: Reason,
+    pub reason: ReadErrorKind,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum Reason {
+pub enum ReadErrorKind {
     #[error("{0}")]
     Io(#[from] io::Error),
     #[error("it is a symbolic link to {}, which does not exist", .0.display())]
@@ -41,11 +41,15 @@ impl ReadError {
     /// What to do about it, when there is something to say.
     pub fn hint(&self) -> Option<&'static str> {
         match self.reason {
-            Reason::Io(_) => None,
-            Reason::DanglingLink(_) | Reason::LinkLoop | Reason::NotAFile(_) => Some(
+            ReadErrorKind::Io(_) => None,
+            ReadErrorKind::DanglingLink(_)
+            | ReadErrorKind::LinkLoop
+            | ReadErrorKind::NotAFile(_) => Some(
                 "configuration and var files must be regular files (a symbolic link to one is followed); fix or remove it",
             ),
-            Reason::TooLarge(_) => Some("split the configuration into several *.pim.hcl files"),
+            ReadErrorKind::TooLarge(_) => {
+                Some("split the configuration into several *.pim.hcl files")
+            }
         }
     }
 }
@@ -83,24 +87,24 @@ pub fn read_text_limited(path: &Path, max: u64) -> Result<String, ReadError> {
     })
 }
 
-fn read(path: &Path, max: u64) -> Result<String, Reason> {
+fn read(path: &Path, max: u64) -> Result<String, ReadErrorKind> {
     // The type is checked before opening: opening a FIFO for reading
     // blocks until something writes to it.
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(match std::fs::read_link(path) {
-                Ok(target) => Reason::DanglingLink(target),
-                Err(_) => Reason::Io(e),
+                Ok(target) => ReadErrorKind::DanglingLink(target),
+                Err(_) => ReadErrorKind::Io(e),
             });
         }
         #[cfg(unix)]
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(Reason::LinkLoop),
-        Err(e) => return Err(Reason::Io(e)),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(ReadErrorKind::LinkLoop),
+        Err(e) => return Err(ReadErrorKind::Io(e)),
     };
     check_type(&meta)?;
     if meta.len() > max {
-        return Err(Reason::TooLarge(max));
+        return Err(ReadErrorKind::TooLarge(max));
     }
     let file = open(path)?;
     // The path may have been replaced since it was looked at: what counts
@@ -109,10 +113,10 @@ fn read(path: &Path, max: u64) -> Result<String, Reason> {
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     file.take(max + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
-        return Err(Reason::TooLarge(max));
+        return Err(ReadErrorKind::TooLarge(max));
     }
     String::from_utf8(bytes).map_err(|_| {
-        Reason::Io(io::Error::new(
+        ReadErrorKind::Io(io::Error::new(
             io::ErrorKind::InvalidData,
             "it is not UTF-8 text",
         ))
@@ -132,28 +136,28 @@ fn open(path: &Path) -> io::Result<File> {
     o.open(path)
 }
 
-fn check_type(meta: &std::fs::Metadata) -> Result<(), Reason> {
+fn check_type(meta: &std::fs::Metadata) -> Result<(), ReadErrorKind> {
     let t = meta.file_type();
     if t.is_file() {
         return Ok(());
     }
     if t.is_dir() {
-        return Err(Reason::NotAFile("a directory"));
+        return Err(ReadErrorKind::NotAFile("a directory"));
     }
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt as _;
         if t.is_fifo() {
-            return Err(Reason::NotAFile("a FIFO"));
+            return Err(ReadErrorKind::NotAFile("a FIFO"));
         }
         if t.is_char_device() || t.is_block_device() {
-            return Err(Reason::NotAFile("a device"));
+            return Err(ReadErrorKind::NotAFile("a device"));
         }
         if t.is_socket() {
-            return Err(Reason::NotAFile("a socket"));
+            return Err(ReadErrorKind::NotAFile("a socket"));
         }
     }
-    Err(Reason::NotAFile("a special file"))
+    Err(ReadErrorKind::NotAFile("a special file"))
 }
 
 #[cfg(test)]
@@ -169,7 +173,7 @@ mod tests {
         // Sparse: no disk used, and never read.
         f.set_len(MAX_FILE_SIZE + 1).unwrap();
         let e = read_text(&path).unwrap_err();
-        assert!(matches!(e.reason, Reason::TooLarge(_)), "{e}");
+        assert!(matches!(e.reason, ReadErrorKind::TooLarge(_)), "{e}");
         f.set_len(3).unwrap();
         assert_eq!(read_text(&path).unwrap(), "\0\0\0");
         std::fs::remove_dir_all(&dir).unwrap();

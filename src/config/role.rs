@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::ops::Range;
 
 use super::diagnostic::SourceFile;
-use super::eval::Scope;
+use super::eval::EvalScope;
 use super::fields::Fields;
 use super::load::{Item, Loader, span_of};
 use super::{Declared, RoleSettings};
@@ -16,7 +16,7 @@ impl Loader<'_> {
     pub(super) fn roles(
         &mut self,
         items: &[Item<'_>],
-        scope: &Scope,
+        scope: &EvalScope,
     ) -> Vec<Declared<RoleSettings>> {
         let mut out = Vec::new();
         for item in items {

@@ -1,12 +1,12 @@
 //! The `state` block: where state is kept, a local file or an azurerm blob.
 
 use super::StateSettings;
-use super::eval::Scope;
+use super::eval::EvalScope;
 use super::fields::Fields;
 use super::load::{Item, Loader};
 
 impl Loader<'_> {
-    pub(super) fn state(&mut self, item: Item<'_>, scope: &Scope) -> StateSettings {
+    pub(super) fn state(&mut self, item: Item<'_>, scope: &EvalScope) -> StateSettings {
         let mut b = Fields::new(self, item, scope, None);
         let backend = b.string("backend").unwrap_or_else(|| "local".into());
         match backend.as_str() {

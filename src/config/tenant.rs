@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::TenantSettings;
-use super::eval::Scope;
+use super::eval::EvalScope;
 use super::fields::Fields;
 use super::load::{Item, Loader, location, span_of};
 
@@ -12,7 +12,7 @@ impl Loader<'_> {
     pub(super) fn tenant(
         &mut self,
         item: Item<'_>,
-        scope: &Scope,
+        scope: &EvalScope,
         custom: &HashSet<String>,
     ) -> TenantSettings {
         let mut b = Fields::new(self, item, scope, None);

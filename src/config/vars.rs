@@ -10,7 +10,7 @@ use hcl::Value;
 use hcl::edit::structure::{Attribute, Structure};
 
 use super::diagnostic::{Diagnostic, Location, SourceFile};
-use super::eval::{Scope, references};
+use super::eval::{EvalScope, references};
 use super::load::{Item, Loader, location, span_of, suggest, syntax_error};
 use super::read;
 
@@ -19,7 +19,7 @@ impl Loader<'_> {
         let mut values = hcl::Map::new();
         let mut declared: HashMap<String, Location> = HashMap::new();
         let mut missing: Vec<(String, Arc<SourceFile>, Range<usize>)> = Vec::new();
-        let empty = Scope::new(&hcl::Map::new(), &hcl::Map::new());
+        let empty = EvalScope::new(&hcl::Map::new(), &hcl::Map::new());
         for item in items {
             let Some(label) = item.block.labels.first() else {
                 continue;
@@ -156,7 +156,7 @@ impl Loader<'_> {
                 return Vec::new();
             }
         };
-        let empty = Scope::new(&hcl::Map::new(), &hcl::Map::new());
+        let empty = EvalScope::new(&hcl::Map::new(), &hcl::Map::new());
         let mut out = Vec::new();
         for st in body.iter() {
             match st {
@@ -287,7 +287,7 @@ impl Loader<'_> {
                 broken.insert(name);
                 continue;
             }
-            match Scope::new(vars, &values).eval(&attr.value) {
+            match EvalScope::new(vars, &values).eval(&attr.value) {
                 Ok(v) => {
                     values.insert(name, v);
                 }
@@ -320,7 +320,7 @@ fn parse_cli_value(s: &str) -> Value {
         || (!t.is_empty() && t.parse::<f64>().is_ok());
     if literal
         && let Ok(expr) = hcl::edit::parser::parse_expr(t)
-        && let Ok(v) = Scope::new(&hcl::Map::new(), &hcl::Map::new()).eval(&expr)
+        && let Ok(v) = EvalScope::new(&hcl::Map::new(), &hcl::Map::new()).eval(&expr)
     {
         return v;
     }

@@ -1,7 +1,7 @@
-//! Tokens for Graph: an `azure_identity` credential chosen from the
-//! settings, sharing the Graph client's `reqwest::Client` (and so its TLS
-//! roots), behind a cache that renews a token five minutes before it
-//! expires. Tokens and secrets are never logged or printed.
+//! Tokens for Graph and for Blob state: an `azure_identity` credential
+//! chosen from the settings, sharing the Graph client's `reqwest::Client`
+//! (and so its TLS roots), behind a cache that renews a token five minutes
+//! before it expires. Tokens and secrets are never logged or printed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,10 +31,12 @@ impl std::fmt::Debug for Token {
     }
 }
 
-/// Where bearer tokens come from. Tests may supply their own.
+/// Where bearer tokens come from, for Graph and for Azure Storage alike.
+/// Tests may supply their own.
 #[async_trait]
 pub trait TokenSource: Send + Sync {
-    async fn token(&self) -> Result<Token, GraphError>;
+    /// A token for `scope` ([`GRAPH_SCOPE`], or Azure Storage's).
+    async fn token(&self, scope: &str) -> Result<Token, GraphError>;
     /// Which method this is, for messages.
     fn describe(&self) -> String;
     /// Whether the tokens carry a multi-factor sign-in, when the source
@@ -66,7 +68,7 @@ pub struct StaticToken(pub String);
 
 #[async_trait]
 impl TokenSource for StaticToken {
-    async fn token(&self) -> Result<Token, GraphError> {
+    async fn token(&self, _scope: &str) -> Result<Token, GraphError> {
         Ok(Token {
             secret: self.0.clone(),
             expires: Instant::now() + Duration::from_secs(3600),
@@ -82,7 +84,6 @@ impl TokenSource for StaticToken {
 pub struct AzureCredential {
     credential: Arc<dyn TokenCredential>,
     method: AuthMethod,
-    scope: &'static str,
 }
 
 fn auth_error(method: AuthMethod, e: impl std::fmt::Display) -> GraphError {
@@ -184,26 +185,16 @@ impl AzureCredential {
                     .map_err(|e| auth_error(method, e))?
             }
         };
-        Ok(AzureCredential {
-            credential,
-            method,
-            scope: GRAPH_SCOPE,
-        })
-    }
-
-    /// The same sign-in, for tokens of another resource (Azure Storage, for
-    /// remote state).
-    pub fn for_scope(self, scope: &'static str) -> Self {
-        AzureCredential { scope, ..self }
+        Ok(AzureCredential { credential, method })
     }
 }
 
 #[async_trait]
 impl TokenSource for AzureCredential {
-    async fn token(&self) -> Result<Token, GraphError> {
+    async fn token(&self, scope: &str) -> Result<Token, GraphError> {
         let t = self
             .credential
-            .get_token(&[self.scope], None)
+            .get_token(&[scope], None)
             .await
             .map_err(|e| auth_error(self.method, e))?;
         let left = (t.expires_on - azure_core::time::OffsetDateTime::now_utc()).whole_seconds();
@@ -229,10 +220,12 @@ impl TokenSource for AzureCredential {
     }
 }
 
-/// Keeps one token and renews it shortly before it expires; concurrent
-/// callers wait for the one renewal in flight instead of starting their own.
+/// Keeps one token (for Graph, unless [`TokenCache::for_scope`] says
+/// otherwise) and renews it shortly before it expires; concurrent callers
+/// wait for the one renewal in flight instead of starting their own.
 pub struct TokenCache {
     source: Arc<dyn TokenSource>,
+    scope: &'static str,
     current: Mutex<Option<Token>>,
     margin: Duration,
 }
@@ -241,22 +234,32 @@ impl TokenCache {
     pub fn new(source: Arc<dyn TokenSource>) -> Self {
         TokenCache {
             source,
+            scope: GRAPH_SCOPE,
             current: Mutex::new(None),
             margin: Duration::from_secs(300),
         }
     }
 
+    /// The same cache, keeping tokens of another resource (Azure Storage,
+    /// for remote state).
+    pub fn for_scope(self, scope: &'static str) -> Self {
+        TokenCache { scope, ..self }
+    }
+
     pub async fn get(&self) -> Result<String, GraphError> {
+        Ok(self.current().await?.secret)
+    }
+
+    async fn current(&self) -> Result<Token, GraphError> {
         let mut current = self.current.lock().await;
         if let Some(t) = current.as_ref()
             && t.expires > Instant::now() + self.margin
         {
-            return Ok(t.secret.clone());
+            return Ok(t.clone());
         }
-        let t = self.source.token().await?;
-        let secret = t.secret.clone();
-        *current = Some(t);
-        Ok(secret)
+        let t = self.source.token(self.scope).await?;
+        *current = Some(t.clone());
+        Ok(t)
     }
 
     /// Forget the token (Graph answered 401: it may have been revoked).
@@ -275,6 +278,31 @@ impl TokenCache {
 
     /// Whom the source's tokens act for (see [`TokenSource::sign_in`]).
     pub fn sign_in(&self) -> SignIn {
+        self.source.sign_in()
+    }
+}
+
+/// A cache is a source too: its own scope's tokens from the cache, any
+/// other scope's straight from the source.
+#[async_trait]
+impl TokenSource for TokenCache {
+    async fn token(&self, scope: &str) -> Result<Token, GraphError> {
+        if scope == self.scope {
+            self.current().await
+        } else {
+            self.source.token(scope).await
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.source.describe()
+    }
+
+    fn mfa(&self) -> Option<bool> {
+        self.source.mfa()
+    }
+
+    fn sign_in(&self) -> SignIn {
         self.source.sign_in()
     }
 }
@@ -336,14 +364,14 @@ impl EmulatorUser {
 
 #[async_trait]
 impl TokenSource for EmulatorUser {
-    async fn token(&self) -> Result<Token, GraphError> {
+    async fn token(&self, scope: &str) -> Result<Token, GraphError> {
         let op = "get a Graph token (emulator user)";
         let mfa = if self.mfa { "true" } else { "false" };
         let form = [
             ("grant_type", "urn:pim:emulator:grant-type:user"),
             ("username", self.username.as_str()),
             ("mfa", mfa),
-            ("scope", GRAPH_SCOPE),
+            ("scope", scope),
         ];
         let mut resp = self
             .client
@@ -506,7 +534,7 @@ mod tests {
 
     #[async_trait]
     impl TokenSource for Counting {
-        async fn token(&self) -> Result<Token, GraphError> {
+        async fn token(&self, _scope: &str) -> Result<Token, GraphError> {
             let n = self.0.fetch_add(1, Ordering::SeqCst);
             Ok(Token {
                 secret: format!("t{n}"),

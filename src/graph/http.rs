@@ -12,14 +12,14 @@ use super::auth::{AzureCredential, EmulatorUser, TokenCache, TokenSource, mfa_fr
 use super::convert::ConvertError;
 use super::error::GraphError;
 use super::link::{ApiRoot, redirect_policy};
-use super::retry::{Backoff, Clock, TokioClock};
+use super::retry::{Backoff, Timer};
 use super::settings::{GraphSettings, ReadLimits};
 use super::tls::client_config;
 use super::{
-    DirectoryEntry, GrantFilter, Graph, Instance, Lookup, Me, RequestOutcome, RequestParty,
-    ScheduleRequest,
+    DirectoryEntry, GrantFilter, Graph, GraphWrite, Instance, Lookup, Me, RequestOutcome,
+    RequestParty, ScheduleRequest,
 };
-use crate::model::{AssignmentKind, ObjectId, RuleId, RuleValue};
+use crate::model::{AssignmentKind, ObjectId, RuleId, RuleValue, SystemClock};
 use crate::snapshot::{AdministrativeUnit, Grant, Policy, Principal, RoleDefinition};
 
 mod batch;
@@ -76,7 +76,7 @@ pub struct HttpGraph {
     limit: Arc<Semaphore>,
     parallelism: usize,
     backoff: Backoff,
-    clock: Arc<dyn Clock>,
+    clock: Arc<dyn Timer>,
     stats: Arc<Stats>,
 }
 
@@ -110,7 +110,7 @@ impl HttpGraph {
     }
 
     /// Replace the clock used for retry waits (tests).
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_clock(mut self, clock: Arc<dyn Timer>) -> Self {
         self.clock = clock;
         self
     }
@@ -173,7 +173,7 @@ impl HttpGraph {
             limit: Arc::new(Semaphore::new(settings.parallelism.max(1))),
             parallelism: settings.parallelism.max(1),
             backoff: Backoff::new(settings.retry.clone()),
-            clock: Arc::new(TokioClock),
+            clock: Arc::new(SystemClock),
             stats: Arc::new(Stats::default()),
         })
     }
@@ -188,6 +188,33 @@ fn convert_err(op: &str) -> impl Fn(ConvertError) -> GraphError + '_ {
 }
 
 #[async_trait]
+impl GraphWrite for HttpGraph {
+    async fn grants(
+        &self,
+        kind: AssignmentKind,
+        filter: &GrantFilter,
+    ) -> Result<Vec<Grant>, GraphError> {
+        self.read_grants(kind, filter).await
+    }
+
+    async fn create_request(
+        &self,
+        request: &ScheduleRequest,
+    ) -> Result<RequestOutcome, GraphError> {
+        self.send_request(request).await
+    }
+
+    async fn update_rule(
+        &self,
+        policy_id: &str,
+        rule: RuleId,
+        value: &RuleValue,
+    ) -> Result<(), GraphError> {
+        self.patch_rule(policy_id, rule, value).await
+    }
+}
+
+#[async_trait]
 impl Graph for HttpGraph {
     fn tenant_id(&self) -> Option<String> {
         self.tenant_id.clone()
@@ -198,14 +225,6 @@ impl Graph for HttpGraph {
             .get_or_try_init(|| self.identify_caller())
             .await
             .cloned()
-    }
-
-    async fn grants(
-        &self,
-        kind: AssignmentKind,
-        filter: &GrantFilter,
-    ) -> Result<Vec<Grant>, GraphError> {
-        self.read_grants(kind, filter).await
     }
 
     async fn policies(&self, role_ids: Option<&[ObjectId]>) -> Result<Vec<Policy>, GraphError> {
@@ -231,13 +250,6 @@ impl Graph for HttpGraph {
         self.look_up(queries).await
     }
 
-    async fn create_request(
-        &self,
-        request: &ScheduleRequest,
-    ) -> Result<RequestOutcome, GraphError> {
-        self.send_request(request).await
-    }
-
     async fn get_request(
         &self,
         kind: AssignmentKind,
@@ -252,15 +264,6 @@ impl Graph for HttpGraph {
         filter: &GrantFilter,
     ) -> Result<Vec<RequestOutcome>, GraphError> {
         self.read_requests(kind, filter).await
-    }
-
-    async fn update_rule(
-        &self,
-        policy_id: &str,
-        rule: RuleId,
-        value: &RuleValue,
-    ) -> Result<(), GraphError> {
-        self.patch_rule(policy_id, rule, value).await
     }
 
     async fn me(&self) -> Result<Me, GraphError> {

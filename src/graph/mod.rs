@@ -4,8 +4,9 @@
 //! what to change: that is the planner's.
 //!
 //! The rest of pim talks to Graph through the object-safe [`Graph`] trait
-//! (`&dyn Graph`, boxed futures via `async_trait`), so the planner, apply and
-//! the snapshot reader run unchanged against [`HttpGraph`] or a test fake.
+//! (`&dyn Graph`, boxed futures via `async_trait`), and apply through the
+//! part of it that writes, [`GraphWrite`], so the planner, apply and the
+//! snapshot reader run unchanged against [`HttpGraph`] or a test fake.
 //!
 //! ```no_run
 //! # async fn demo(tenant: &pim::config::TenantSettings) -> Result<(), pim::graph::GraphError> {
@@ -45,7 +46,7 @@ pub use auth::{
 pub use convert::default_rule_set;
 pub use error::{ErrorKind, GraphError, failed_rules, permission_for};
 pub use http::{HttpGraph, Stats};
-pub use retry::{Backoff, Clock, RetryPolicy, TokioClock, parse_retry_after};
+pub use retry::{Backoff, RetryPolicy, Timer, parse_retry_after};
 pub use settings::{
     AuthMethod, Credentials, DEFAULT_AUTHORITY_HOST, DEFAULT_GRAPH_URL, GRAPH_SCOPE, GraphSettings,
     ReadLimits, SecretString,
@@ -192,9 +193,35 @@ pub enum Lookup {
     StartingWith(EntryKind, String),
 }
 
+/// What apply drives: the two writes, and the read that finds what a
+/// write made (an idempotent re-run learns the id of what exists already).
+/// Split out of [`Graph`] so apply's tests fake these three calls alone.
+#[async_trait]
+pub trait GraphWrite: Send + Sync {
+    /// Every eligibility (or active assignment) schedule matching `filter`, all pages.
+    async fn grants(
+        &self,
+        kind: AssignmentKind,
+        filter: &GrantFilter,
+    ) -> Result<Vec<Grant>, GraphError>;
+
+    /// Submit a schedule request. Never resent blindly: if the connection
+    /// breaks after sending, the outcome is read back (`reconciled`).
+    async fn create_request(&self, request: &ScheduleRequest)
+    -> Result<RequestOutcome, GraphError>;
+
+    /// Replace one rule of a policy with `value` (the full rule is sent).
+    async fn update_rule(
+        &self,
+        policy_id: &str,
+        rule: RuleId,
+        value: &RuleValue,
+    ) -> Result<(), GraphError>;
+}
+
 /// Microsoft Graph as pim uses it. Implemented over HTTP by [`HttpGraph`].
 #[async_trait]
-pub trait Graph: Send + Sync {
+pub trait Graph: GraphWrite {
     /// The tenant id (or domain) the client signs in to, if known.
     fn tenant_id(&self) -> Option<String>;
 
@@ -203,13 +230,6 @@ pub trait Graph: Send + Sync {
     /// guessing: exclusive roles would otherwise remove the caller's own
     /// grants.
     async fn caller_id(&self) -> Result<ObjectId, GraphError>;
-
-    /// Every eligibility (or active assignment) schedule matching `filter`, all pages.
-    async fn grants(
-        &self,
-        kind: AssignmentKind,
-        filter: &GrantFilter,
-    ) -> Result<Vec<Grant>, GraphError>;
 
     /// The policies at scope `/` of the given roles (all roles when `None`).
     async fn policies(&self, role_ids: Option<&[ObjectId]>) -> Result<Vec<Policy>, GraphError>;
@@ -230,11 +250,6 @@ pub trait Graph: Send + Sync {
         queries: &[Lookup],
     ) -> Result<Vec<Result<Vec<DirectoryEntry>, GraphError>>, GraphError>;
 
-    /// Submit a schedule request. Never resent blindly: if the connection
-    /// breaks after sending, the outcome is read back (`reconciled`).
-    async fn create_request(&self, request: &ScheduleRequest)
-    -> Result<RequestOutcome, GraphError>;
-
     async fn get_request(
         &self,
         kind: AssignmentKind,
@@ -246,14 +261,6 @@ pub trait Graph: Send + Sync {
         kind: AssignmentKind,
         filter: &GrantFilter,
     ) -> Result<Vec<RequestOutcome>, GraphError>;
-
-    /// Replace one rule of a policy with `value` (the full rule is sent).
-    async fn update_rule(
-        &self,
-        policy_id: &str,
-        rule: RuleId,
-        value: &RuleValue,
-    ) -> Result<(), GraphError>;
 
     /// The signed-in user (`GET /me`); an application has none.
     async fn me(&self) -> Result<Me, GraphError>;

@@ -1,14 +1,17 @@
 //! When and how long to wait before trying a Graph call again: the server's
 //! `Retry-After` when it gives one, else exponential backoff with jitter,
 //! within a bounded number of attempts and a bounded total time. Time is
-//! behind the `Clock` trait so tests run instantly and deterministically.
+//! behind the `Timer` trait so tests run instantly and deterministically.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+use crate::model::{Clock, SystemClock};
 
 /// Limits on retrying one call.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,21 +40,14 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Time as the client sees it: a monotonic now and a sleep.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> Instant;
+/// A clock that can also wait: what retries and polling need, so tests
+/// can move time instead of spending it.
+pub trait Timer: Clock {
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()>;
 }
 
-/// Real time, through tokio.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TokioClock;
-
-impl Clock for TokioClock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-
+/// Wall-clock time, and real sleeps through tokio.
+impl Timer for SystemClock {
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
         Box::pin(tokio::time::sleep(d))
     }
@@ -100,9 +96,16 @@ impl Backoff {
 
     /// Whether another attempt may start after `attempt` failures, having
     /// started at `first`, if it would begin after waiting `wait`.
-    pub fn may_retry(&self, attempt: u32, first: Instant, now: Instant, wait: Duration) -> bool {
-        attempt < self.policy.max_attempts
-            && now.saturating_duration_since(first) + wait <= self.policy.max_total
+    pub fn may_retry(
+        &self,
+        attempt: u32,
+        first: DateTime<Utc>,
+        now: DateTime<Utc>,
+        wait: Duration,
+    ) -> bool {
+        // A clock set back reads as no time passed.
+        let passed = (now - first).to_std().unwrap_or(Duration::ZERO);
+        attempt < self.policy.max_attempts && passed + wait <= self.policy.max_total
     }
 }
 
@@ -124,14 +127,14 @@ pub(crate) mod tests {
     /// A clock that moves only when slept on, recording every sleep.
     #[derive(Clone)]
     pub struct FakeClock {
-        pub start: Instant,
+        pub start: DateTime<Utc>,
         pub slept: Arc<Mutex<Vec<Duration>>>,
     }
 
     impl FakeClock {
         pub fn new() -> Self {
             FakeClock {
-                start: Instant::now(),
+                start: Utc::now(),
                 slept: Arc::new(Mutex::new(Vec::new())),
             }
         }
@@ -142,10 +145,12 @@ pub(crate) mod tests {
     }
 
     impl Clock for FakeClock {
-        fn now(&self) -> Instant {
+        fn now(&self) -> DateTime<Utc> {
             self.start + self.total()
         }
+    }
 
+    impl Timer for FakeClock {
         fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
             self.slept.lock().unwrap().push(d);
             Box::pin(async {})
@@ -204,7 +209,7 @@ pub(crate) mod tests {
             max_total: Duration::from_secs(10),
             ..RetryPolicy::default()
         });
-        let t0 = Instant::now();
+        let t0 = Utc::now();
         assert!(b.may_retry(1, t0, t0, Duration::from_secs(1)));
         assert!(!b.may_retry(3, t0, t0, Duration::from_secs(1)));
         assert!(!b.may_retry(1, t0, t0 + Duration::from_secs(9), Duration::from_secs(2)));

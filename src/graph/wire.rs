@@ -348,7 +348,7 @@ pub struct UnifiedRoleDefinition {
 /// `user`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct User {
+pub struct UserObject {
     pub id: String,
     pub display_name: Option<String>,
     pub user_principal_name: Option<String>,
@@ -357,7 +357,7 @@ pub struct User {
 /// `group`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct Group {
+pub struct GroupObject {
     pub id: String,
     pub display_name: Option<String>,
     pub is_assignable_to_role: Option<bool>,
@@ -366,7 +366,7 @@ pub struct Group {
 /// `servicePrincipal`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct ServicePrincipal {
+pub struct ServicePrincipalObject {
     pub id: String,
     pub display_name: Option<String>,
     pub app_id: Option<String>,
@@ -375,7 +375,7 @@ pub struct ServicePrincipal {
 /// `administrativeUnit`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-pub struct AdministrativeUnit {
+pub struct AdministrativeUnitObject {
     pub id: String,
     pub display_name: Option<String>,
 }
@@ -385,11 +385,11 @@ pub struct AdministrativeUnit {
 #[serde(tag = "@odata.type")]
 pub enum DirectoryObject {
     #[serde(rename = "#microsoft.graph.user")]
-    User(User),
+    User(UserObject),
     #[serde(rename = "#microsoft.graph.group")]
-    Group(Group),
+    Group(GroupObject),
     #[serde(rename = "#microsoft.graph.servicePrincipal")]
-    ServicePrincipal(ServicePrincipal),
+    ServicePrincipal(ServicePrincipalObject),
     #[serde(other)]
     Other,
 }

@@ -69,7 +69,7 @@ pub(super) fn approver_name(ctx: &Ctx<'_>, resolved: &Resolved, a: &Approver) ->
 
 pub(super) fn policy_target<'c>(
     ctx: &mut Ctx<'c>,
-    p: &Declared<crate::config::Policy>,
+    p: &Declared<crate::config::PolicySettings>,
     resolved: &Resolved,
 ) -> Option<PolicyTarget<'c>> {
     let at = Some(&p.origin.block);
@@ -142,7 +142,7 @@ pub(super) fn policy_target<'c>(
 
 pub(super) fn policy_change(
     ctx: &mut Ctx<'_>,
-    p: &Declared<crate::config::Policy>,
+    p: &Declared<crate::config::PolicySettings>,
     resolved: &Resolved,
     effective: &mut HashMap<ObjectId, RuleSet>,
 ) -> Option<Change> {

@@ -7,16 +7,16 @@
 use std::time::Duration;
 
 use crate::graph::{
-    ErrorKind, Graph, GraphError, Me, RequestOutcome, RequestParty, ScheduleRequest,
+    ErrorKind, Graph, GraphError, Me, RequestOutcome, RequestParty, ScheduleRequest, Timer,
 };
 use crate::model::{
-    Approver, AssignmentKind, EnablementFactor, Expiration, IsoDuration, ObjectId, PrincipalKind,
-    RequestAction, RuleId, RuleSet, Schedule, Ticket,
+    Approver, AssignmentKind, Clock, EnablementFactor, Expiration, IsoDuration, ObjectId,
+    PrincipalKind, RequestAction, RuleId, RuleSet, Schedule, Ticket,
 };
 
 use super::error::Human;
-use super::names::Names;
-use super::{Clock, Problem, SelfServiceError, Status, Target};
+use super::names::DisplayNames;
+use super::{Problem, SelfServiceError, Status, Target};
 
 /// What the person asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +110,7 @@ pub async fn check_activation(
             ),
             None => "you are not eligible for it".to_string(),
         };
-        let names = Names::load(
+        let names = DisplayNames::load(
             graph,
             eligible.iter().map(|i| i.role_id.as_str()),
             eligible.iter().map(|i| i.scope_id.as_str()),
@@ -316,7 +316,7 @@ impl Default for WaitOptions {
 /// it is denied, fails or is canceled, or `timeout` passes.
 pub async fn wait_until_active(
     graph: &dyn Graph,
-    clock: &dyn Clock,
+    clock: &dyn Timer,
     submitted: &RequestOutcome,
     target: &Target,
     opts: WaitOptions,

@@ -6,12 +6,12 @@ use chrono::{DateTime, Utc};
 
 use crate::graph::{Graph, Me, ScheduleRequest};
 use crate::model::{
-    AssignmentKind, Expiration, IsoDuration, RequestAction, RuleId, Schedule, Ticket,
+    AssignmentKind, Clock, Expiration, IsoDuration, RequestAction, RuleId, Schedule, Ticket,
 };
 use crate::snapshot::{ActiveType, Grant, MemberType};
 
 use super::activate::policy_rules;
-use super::{Clock, Problem, SelfServiceError, Target};
+use super::{Problem, SelfServiceError, Target};
 
 /// A checked deactivation, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]

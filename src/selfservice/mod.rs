@@ -12,11 +12,6 @@ mod names;
 mod requests;
 mod roles;
 
-use std::time::Duration;
-
-use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
-
 pub use activate::{
     Activation, ActivationRequest, WaitOptions, check_activation, wait_until_active,
 };
@@ -27,26 +22,6 @@ pub use requests::{RequestRow, cancel, list_requests, render_requests_text};
 pub use roles::{HeldRole, MyRoles, PrincipalInfo, my_roles, render_my_roles_text};
 
 use crate::graph::{Graph, RequestOutcome, ScheduleRequest};
-
-/// The caller's clock, injected so tests can fix and move time.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()>;
-}
-
-/// Wall-clock time and real sleeps.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-
-    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(tokio::time::sleep(d))
-    }
-}
 
 /// Where a request stands, from Graph's `status`.
 #[derive(Debug, Clone, PartialEq, Eq)]

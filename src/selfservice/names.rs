@@ -97,18 +97,18 @@ async fn resolve_role(
 /// Names for the role and scope ids of what is shown: built-in roles from
 /// the table, custom roles and administrative units read once, when needed.
 #[derive(Debug, Default)]
-pub(crate) struct Names {
+pub(crate) struct DisplayNames {
     roles: BTreeMap<ObjectId, String>,
     units: BTreeMap<ObjectId, String>,
 }
 
-impl Names {
+impl DisplayNames {
     pub async fn load<'a>(
         graph: &dyn Graph,
         role_ids: impl IntoIterator<Item = &'a str>,
         scope_ids: impl IntoIterator<Item = &'a str>,
-    ) -> Result<Names, crate::graph::GraphError> {
-        let mut names = Names::default();
+    ) -> Result<DisplayNames, crate::graph::GraphError> {
+        let mut names = DisplayNames::default();
         let mut unknown = false;
         for id in role_ids {
             let id = ObjectId::new(id);

@@ -8,7 +8,7 @@ use crate::graph::{ErrorKind, GrantFilter, Graph, RequestOutcome, RequestParty};
 use crate::model::AssignmentKind;
 
 use super::SelfServiceError;
-use super::names::Names;
+use super::names::DisplayNames;
 use super::roles::table;
 
 /// One request, for people and for `--format json`.
@@ -33,7 +33,7 @@ pub struct RequestRow {
     pub approval_id: Option<String>,
 }
 
-fn row(names: &Names, r: RequestOutcome) -> RequestRow {
+fn row(names: &DisplayNames, r: RequestOutcome) -> RequestRow {
     use crate::model::Expiration;
     let (start, expiration) = match &r.schedule {
         Some(s) => (
@@ -87,7 +87,7 @@ pub async fn list_requests(
     if let Some(s) = status {
         all.retain(|r| r.status.eq_ignore_ascii_case(s));
     }
-    let names = Names::load(
+    let names = DisplayNames::load(
         graph,
         all.iter().map(|r| r.role_id.as_str()),
         all.iter().map(|r| r.scope_id.as_str()),
@@ -140,7 +140,8 @@ pub async fn cancel(graph: &dyn Graph, id: &str) -> Result<RequestRow, SelfServi
             .cancel_request(kind, id)
             .await
             .map_err(SelfServiceError::cancel_rejected)?;
-        let names = Names::load(graph, [found.role_id.as_str()], [found.scope_id.as_str()]).await?;
+        let names =
+            DisplayNames::load(graph, [found.role_id.as_str()], [found.scope_id.as_str()]).await?;
         return Ok(row(&names, found));
     }
     Err(SelfServiceError::NoSuchRequest(id.to_string()))

@@ -5,13 +5,13 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 use serde::Serialize;
 
 use crate::graph::{Graph, Instance, Me};
-use crate::model::AssignmentKind;
+use crate::model::{AssignmentKind, Clock};
 use crate::render::escape::text;
 use crate::snapshot::{ActiveType, MemberType};
 
+use super::SelfServiceError;
 use super::error::human;
-use super::names::Names;
-use super::{Clock, SelfServiceError};
+use super::names::DisplayNames;
 
 /// Who the roles belong to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,7 +59,7 @@ fn member(m: MemberType) -> &'static str {
     }
 }
 
-fn held(names: &Names, now: DateTime<Utc>, i: &Instance, in_effect: bool) -> HeldRole {
+fn held(names: &DisplayNames, now: DateTime<Utc>, i: &Instance, in_effect: bool) -> HeldRole {
     let left = i.end.map(|e| (e - now).num_seconds().max(0));
     HeldRole {
         role: names.role(&i.role_id),
@@ -125,7 +125,7 @@ pub async fn my_roles(
         lists.push((kind, items));
     }
     let all = lists.iter().flat_map(|(_, l)| l.iter().map(|(i, _)| i));
-    let names = Names::load(
+    let names = DisplayNames::load(
         graph,
         all.clone().map(|i| i.role_id.as_str()),
         all.map(|i| i.scope_id.as_str()),

@@ -82,12 +82,12 @@ impl LocalBackend {
 
     /// Reads the state; `None` when there is none yet.
     pub fn load(&self) -> Result<Option<StateFile>, StateError> {
-        use crate::config::read::{Reason, read_text_limited};
+        use crate::config::read::{ReadErrorKind, read_text_limited};
         // Read as configuration is: a FIFO in its place must not block the
         // run, a device not fill memory.
         let bytes = match read_text_limited(&self.path, MAX_STATE_FILE) {
             Ok(text) => text.into_bytes(),
-            Err(e) if matches!(&e.reason, Reason::Io(io) if io.kind() == std::io::ErrorKind::NotFound) =>
+            Err(e) if matches!(&e.reason, ReadErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound) =>
             {
                 return Ok(None);
             }

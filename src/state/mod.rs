@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use azure::{
-    AzureAuth, AzureBackend, AzureError, AzureLock, AzureSettings, BoxError, LeaseTiming,
-    STORAGE_SCOPE, Secret, TokenFuture, TokenSource,
+    AzureAuth, AzureBackend, AzureError, AzureLock, AzureSettings, LeaseTiming, STORAGE_SCOPE,
+    Secret,
 };
 pub use edit::{ResourceError, adopt, forget, resource};
 pub use local::{LocalBackend, LocalLock, LockInfo};
@@ -143,7 +143,7 @@ pub struct OpenOptions {
     pub env: HashMap<String, String>,
     /// Entra ID sign-in for Blob state, used when neither a key nor a SAS
     /// token is set.
-    pub sign_in: Option<Arc<dyn TokenSource>>,
+    pub sign_in: Option<Arc<dyn crate::graph::TokenSource>>,
     /// A PEM file of extra trusted roots for the Blob endpoint.
     pub ca_cert: Option<PathBuf>,
 }

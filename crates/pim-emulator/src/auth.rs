@@ -9,6 +9,7 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use pim_model::Clock as _;
 use serde_json::json;
 use uuid::Uuid;
 

@@ -4,15 +4,16 @@
 
 use std::collections::HashMap;
 
+use pim_model::Clock as _;
 use serde_json::{Map, Value, json};
 
-use super::error::{GraphError, GraphResult};
-use super::graph::{Call, dispatch};
+use super::error::{ApiError, ApiResult};
+use super::graph::{IncomingCall, dispatch};
 use super::{Caller, Shared};
 
 const MAX_REQUESTS: usize = 20;
 
-struct Step {
+struct BatchItem {
     id: String,
     method: String,
     url: String,
@@ -20,19 +21,19 @@ struct Step {
     depends_on: Vec<String>,
 }
 
-fn parse(body: &[u8]) -> GraphResult<Vec<Step>> {
+fn parse(body: &[u8]) -> ApiResult<Vec<BatchItem>> {
     let v: Value = serde_json::from_slice(body)
-        .map_err(|e| GraphError::bad_request(format!("Invalid batch payload: {e}")))?;
+        .map_err(|e| ApiError::bad_request(format!("Invalid batch payload: {e}")))?;
     let reqs = v
         .get("requests")
         .and_then(Value::as_array)
-        .ok_or_else(|| GraphError::bad_request("Invalid batch payload: 'requests' is required."))?;
+        .ok_or_else(|| ApiError::bad_request("Invalid batch payload: 'requests' is required."))?;
     if reqs.len() > MAX_REQUESTS {
-        return Err(GraphError::bad_request(format!(
+        return Err(ApiError::bad_request(format!(
             "Number of batch request steps exceeds the maximum of {MAX_REQUESTS}."
         )));
     }
-    let mut steps: Vec<Step> = Vec::new();
+    let mut steps: Vec<BatchItem> = Vec::new();
     for r in reqs {
         let id = r
             .get("id")
@@ -41,9 +42,9 @@ fn parse(body: &[u8]) -> GraphResult<Vec<Step>> {
                     .map(str::to_string)
                     .or_else(|| v.as_u64().map(|n| n.to_string()))
             })
-            .ok_or_else(|| GraphError::bad_request("Every batch request needs an 'id'."))?;
+            .ok_or_else(|| ApiError::bad_request("Every batch request needs an 'id'."))?;
         if steps.iter().any(|s| s.id.eq_ignore_ascii_case(&id)) {
-            return Err(GraphError::bad_request(format!(
+            return Err(ApiError::bad_request(format!(
                 "Batch request contains the id '{id}' more than once."
             )));
         }
@@ -51,13 +52,13 @@ fn parse(body: &[u8]) -> GraphResult<Vec<Step>> {
             .get("method")
             .and_then(Value::as_str)
             .ok_or_else(|| {
-                GraphError::bad_request(format!("Batch request '{id}' needs a 'method'."))
+                ApiError::bad_request(format!("Batch request '{id}' needs a 'method'."))
             })?
             .to_ascii_uppercase();
         let url = r
             .get("url")
             .and_then(Value::as_str)
-            .ok_or_else(|| GraphError::bad_request(format!("Batch request '{id}' needs a 'url'.")))?
+            .ok_or_else(|| ApiError::bad_request(format!("Batch request '{id}' needs a 'url'.")))?
             .to_string();
         let body = r.get("body").filter(|b| !b.is_null()).cloned();
         if body.is_some() {
@@ -66,7 +67,7 @@ fn parse(body: &[u8]) -> GraphResult<Vec<Step>> {
                 .and_then(Value::as_object)
                 .is_some_and(|h| h.keys().any(|k| k.eq_ignore_ascii_case("content-type")));
             if !has_ct {
-                return Err(GraphError::bad_request(format!(
+                return Err(ApiError::bad_request(format!(
                     "Batch request '{id}' has a body but no Content-Type header."
                 )));
             }
@@ -79,19 +80,19 @@ fn parse(body: &[u8]) -> GraphResult<Vec<Step>> {
                 .map(str::to_string)
                 .collect(),
             Some(_) => {
-                return Err(GraphError::bad_request(format!(
+                return Err(ApiError::bad_request(format!(
                     "Batch request '{id}': 'dependsOn' must be an array."
                 )));
             }
         };
         for d in &depends_on {
             if !steps.iter().any(|s| s.id.eq_ignore_ascii_case(d)) {
-                return Err(GraphError::bad_request(format!(
+                return Err(ApiError::bad_request(format!(
                     "Batch request '{id}' depends on '{d}', which is not an earlier request of the batch."
                 )));
             }
         }
-        steps.push(Step {
+        steps.push(BatchItem {
             id,
             method,
             url,
@@ -108,7 +109,7 @@ pub(crate) fn run(
     caller: &Caller,
     client: &str,
     body: &[u8],
-) -> GraphResult<(Value, bool)> {
+) -> ApiResult<(Value, bool)> {
     let steps = parse(body)?;
     let mut statuses: HashMap<String, u16> = HashMap::new();
     let mut responses = Vec::new();
@@ -121,7 +122,7 @@ pub(crate) fn run(
                 .is_none_or(|s| *s >= 400)
         });
         let (status, headers, body) = if let Some(d) = failed_dep {
-            let e = GraphError::new(
+            let e = ApiError::new(
                 424,
                 "FailedDependency",
                 format!("The request depends on request '{d}', which failed."),
@@ -149,7 +150,7 @@ pub(crate) fn run(
                 .as_ref()
                 .map(|b| b.to_string().into_bytes())
                 .unwrap_or_default();
-            let call = Call {
+            let call = IncomingCall {
                 method: &step.method,
                 path: &path,
                 raw_query: query,
@@ -157,7 +158,7 @@ pub(crate) fn run(
                 caller,
             };
             let result = if path.trim_end_matches('/').ends_with("$batch") {
-                Err(GraphError::bad_request(
+                Err(ApiError::bad_request(
                     "A batch cannot contain another batch.",
                 ))
             } else {
@@ -190,7 +191,7 @@ pub(crate) fn run(
     Ok((json!({ "responses": responses }), wrote))
 }
 
-fn error_parts(shared: &Shared, e: &GraphError, request_id: &str) -> (u16, Value, Value) {
+fn error_parts(shared: &Shared, e: &ApiError, request_id: &str) -> (u16, Value, Value) {
     let date = shared.clock.now().format("%Y-%m-%dT%H:%M:%S").to_string();
     let mut h = Map::new();
     h.insert("Content-Type".into(), json!("application/json"));

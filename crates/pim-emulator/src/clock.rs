@@ -4,21 +4,23 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use pim_model::Clock;
 
-/// A shared, cloneable clock. Clones see the same time, so a test can keep one
-/// handle and move the emulator's time with [`Clock::set`] or [`Clock::advance`].
+/// A shared, cloneable clock. Clones see the same time, so a test can keep
+/// one handle and move the emulator's time with [`EmulatorClock::set`] or
+/// [`EmulatorClock::advance`].
 #[derive(Clone)]
-pub struct Clock(Arc<Mutex<ClockState>>);
+pub struct EmulatorClock(Arc<Mutex<ClockState>>);
 
 struct ClockState {
     fixed: Option<DateTime<Utc>>,
     offset: TimeDelta,
 }
 
-impl Clock {
-    /// Wall-clock time (plus any offset given with [`Clock::advance`]).
+impl EmulatorClock {
+    /// Wall-clock time (plus any offset given with [`EmulatorClock::advance`]).
     pub fn system() -> Self {
-        Clock(Arc::new(Mutex::new(ClockState {
+        EmulatorClock(Arc::new(Mutex::new(ClockState {
             fixed: None,
             offset: TimeDelta::zero(),
         })))
@@ -26,15 +28,10 @@ impl Clock {
 
     /// A clock standing still at `t` until moved.
     pub fn fixed(t: DateTime<Utc>) -> Self {
-        Clock(Arc::new(Mutex::new(ClockState {
+        EmulatorClock(Arc::new(Mutex::new(ClockState {
             fixed: Some(t),
             offset: TimeDelta::zero(),
         })))
-    }
-
-    pub fn now(&self) -> DateTime<Utc> {
-        let s = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        s.fixed.unwrap_or_else(Utc::now) + s.offset
     }
 
     /// Stop the clock at `t`.
@@ -51,14 +48,21 @@ impl Clock {
     }
 }
 
-impl Default for Clock {
-    fn default() -> Self {
-        Clock::system()
+impl Clock for EmulatorClock {
+    fn now(&self) -> DateTime<Utc> {
+        let s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        s.fixed.unwrap_or_else(Utc::now) + s.offset
     }
 }
 
-impl std::fmt::Debug for Clock {
+impl Default for EmulatorClock {
+    fn default() -> Self {
+        EmulatorClock::system()
+    }
+}
+
+impl std::fmt::Debug for EmulatorClock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Clock({})", self.now())
+        write!(f, "EmulatorClock({})", self.now())
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 /// An error answer in Graph's shape; `innerError` is filled in at the edge
 /// where the request ids and the date are known.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct GraphError {
+pub(crate) struct ApiError {
     pub status: u16,
     pub code: String,
     pub message: String,
@@ -19,11 +19,11 @@ pub(crate) struct GraphError {
     pub inner: Option<Value>,
 }
 
-pub(crate) type GraphResult<T> = Result<T, GraphError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
-impl GraphError {
+impl ApiError {
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
-        GraphError {
+        ApiError {
             status,
             code: code.to_string(),
             message: message.into(),
@@ -33,11 +33,11 @@ impl GraphError {
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        GraphError::new(400, "BadRequest", message)
+        ApiError::new(400, "BadRequest", message)
     }
 
     pub fn invalid_filter(message: impl Into<String>) -> Self {
-        GraphError::new(
+        ApiError::new(
             400,
             "BadRequest",
             format!("Invalid filter clause: {}", message.into()),
@@ -45,11 +45,11 @@ impl GraphError {
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
-        GraphError::new(404, "ResourceNotFound", message)
+        ApiError::new(404, "ResourceNotFound", message)
     }
 
     pub fn directory_object_not_found(id: &str) -> Self {
-        GraphError::new(
+        ApiError::new(
             404,
             "Request_ResourceNotFound",
             format!(
@@ -60,7 +60,7 @@ impl GraphError {
 
     /// What the PIM backend answers for a policy query without the scope filter.
     pub fn missing_provider() -> Self {
-        GraphError::new(
+        ApiError::new(
             400,
             "UnknownError",
             r#"{"errorCode":"MissingProvider","message":"The provider is missing.","instanceAnnotations":[]}"#,
@@ -68,7 +68,7 @@ impl GraphError {
     }
 
     pub fn no_route(method: &str, path: &str) -> Self {
-        GraphError::new(
+        ApiError::new(
             400,
             "BadRequest",
             format!(
@@ -79,7 +79,7 @@ impl GraphError {
     }
 
     pub fn method_not_allowed() -> Self {
-        GraphError::new(
+        ApiError::new(
             405,
             "Request_BadRequest",
             "Specified HTTP method is not allowed for the request uri.",
@@ -87,7 +87,7 @@ impl GraphError {
     }
 
     pub fn internal() -> Self {
-        GraphError::new(500, "", "An error has occurred.")
+        ApiError::new(500, "", "An error has occurred.")
     }
 
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {

@@ -139,13 +139,13 @@ impl FaultState {
 
 /// Counters served at `/_emulator/stats`.
 #[derive(Debug, Default)]
-pub(crate) struct Stats {
+pub(crate) struct Counters {
     total: u64,
     by_route: BTreeMap<String, u64>,
     by_status: BTreeMap<String, u64>,
 }
 
-impl Stats {
+impl Counters {
     pub fn record(&mut self, route: &str, status: &str) {
         self.total += 1;
         // Look up before inserting: the keys repeat, and allocating them on

@@ -38,22 +38,23 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use pim_model::Clock as _;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use auth::USER_GRANT;
-pub use clock::Clock;
+pub use clock::EmulatorClock;
 pub use error::EmulatorError;
 pub use faults::Faults;
 pub use selfservice::Decision;
 pub use tenant::{
-    AdministrativeUnit, Application, CustomRole, DEFAULT_TENANT_ID, Group, PolicySeed,
+    AdministrativeUnitSeed, Application, CustomRole, DEFAULT_TENANT_ID, Group, PolicySeed,
     ScheduleSeed, ServicePrincipal, Tenant, User,
 };
 pub use token::TokenFormat;
 
-use faults::{FaultState, Stats};
+use faults::{Counters, FaultState};
 use store::Store;
 use token::{ClientAuth, Tokens};
 
@@ -70,7 +71,7 @@ pub struct EmulatorConfig {
     pub page_size: usize,
     /// Faults to inject; when left at the default, the seed's `faults` (if any) apply.
     pub faults: Faults,
-    pub clock: Clock,
+    pub clock: EmulatorClock,
     /// Persist the tenant here after every write (and load it at start if it exists).
     pub data_file: Option<PathBuf>,
     /// Whether tokens from the token endpoint carry an MFA claim (app tokens normally don't).
@@ -91,7 +92,7 @@ impl Default for EmulatorConfig {
             tls: true,
             page_size: 100,
             faults: Faults::default(),
-            clock: Clock::system(),
+            clock: EmulatorClock::system(),
             data_file: None,
             tokens_have_mfa: false,
             rule_patch_returns_body: false,
@@ -119,7 +120,7 @@ pub(crate) struct Caller {
 pub(crate) struct Shared {
     store: Mutex<Store>,
     seed: Tenant,
-    pub clock: Clock,
+    pub clock: EmulatorClock,
     pub page_size: usize,
     pub base_url: String,
     pub tokens_have_mfa: bool,
@@ -130,7 +131,7 @@ pub(crate) struct Shared {
     /// temporary file nor put an older tenant over a newer one.
     persisting: Mutex<()>,
     tokens: Mutex<Tokens>,
-    stats: Mutex<Stats>,
+    stats: Mutex<Counters>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -169,11 +170,11 @@ impl Shared {
         id: &str,
         decision: Decision,
         approver: Option<&str>,
-    ) -> Result<serde_json::Value, error::GraphError> {
+    ) -> Result<serde_json::Value, error::ApiError> {
         let now = self.clock.now();
         let req = selfservice::decide(&mut self.lock_store(), id, decision, approver, now)?;
         self.persist().map_err(|e| {
-            error::GraphError::new(
+            error::ApiError::new(
                 500,
                 "InternalServerError",
                 format!("The emulator could not save its data: {e}"),
@@ -280,7 +281,7 @@ impl Emulator {
                 config.token_format,
                 config.token_lifetime.as_secs(),
             )?),
-            stats: Mutex::new(Stats::default()),
+            stats: Mutex::new(Counters::default()),
         });
         // A data file that exists already holds this tenant: rewriting it
         // would only race another process serving from it.
@@ -367,7 +368,7 @@ impl Emulator {
         self.shared.issue_token(&caller, auth).0
     }
 
-    pub fn clock(&self) -> &Clock {
+    pub fn clock(&self) -> &EmulatorClock {
         &self.shared.clock
     }
 

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::error::{GraphError, GraphResult};
+use super::error::{ApiError, ApiResult};
 
 /// Parsed query options of one request.
 #[derive(Debug, Clone, Default)]
@@ -35,7 +35,7 @@ pub(crate) fn percent_decode(s: &str) -> String {
 }
 
 impl Query {
-    pub fn parse(raw: &str) -> GraphResult<Query> {
+    pub fn parse(raw: &str) -> ApiResult<Query> {
         let mut q = Query::default();
         for pair in raw.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -52,7 +52,7 @@ impl Query {
                 "$expand" => q.expand = parse_expand(&value)?,
                 "$top" => {
                     let n: usize = value.trim().parse().map_err(|_| {
-                        GraphError::bad_request(format!(
+                        ApiError::bad_request(format!(
                             "Invalid value '{value}' for query option $top."
                         ))
                     })?;
@@ -63,7 +63,7 @@ impl Query {
                         "true" => true,
                         "false" => false,
                         _ => {
-                            return Err(GraphError::bad_request(format!(
+                            return Err(ApiError::bad_request(format!(
                                 "Invalid value '{value}' for $count."
                             )));
                         }
@@ -71,12 +71,12 @@ impl Query {
                 }
                 "$skiptoken" => {
                     q.skip = decode_skiptoken(&value).ok_or_else(|| {
-                        GraphError::bad_request("The $skiptoken is invalid or has expired.")
+                        ApiError::bad_request("The $skiptoken is invalid or has expired.")
                     })?;
                     continue;
                 }
                 k if k.starts_with('$') => {
-                    return Err(GraphError::bad_request(format!(
+                    return Err(ApiError::bad_request(format!(
                         "Query option '{k}' is not supported."
                     )));
                 }
@@ -88,7 +88,7 @@ impl Query {
     }
 
     /// Reject options an endpoint does not support (e.g. `$filter` on a single entity).
-    pub fn only(&self, allowed: &[&str]) -> GraphResult<()> {
+    pub fn only(&self, allowed: &[&str]) -> ApiResult<()> {
         let used = [
             ("$filter", self.filter.is_some()),
             ("$select", !self.select.is_empty()),
@@ -98,7 +98,7 @@ impl Query {
         ];
         for (name, present) in used {
             if present && !allowed.contains(&name) {
-                return Err(GraphError::bad_request(format!(
+                return Err(ApiError::bad_request(format!(
                     "Query option '{name}' is not allowed on this resource."
                 )));
             }
@@ -167,14 +167,14 @@ fn split_list(s: &str) -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn parse_expand(s: &str) -> GraphResult<Vec<ExpandItem>> {
+pub(crate) fn parse_expand(s: &str) -> ApiResult<Vec<ExpandItem>> {
     let mut items = Vec::new();
     for part in split_list(s) {
         let part = part.trim();
         let (name, opts) = match part.find('(') {
             Some(i) => {
                 let inner = part[i + 1..].strip_suffix(')').ok_or_else(|| {
-                    GraphError::bad_request(format!("Invalid $expand item '{part}'."))
+                    ApiError::bad_request(format!("Invalid $expand item '{part}'."))
                 })?;
                 (&part[..i], Some(inner))
             }
@@ -186,12 +186,12 @@ pub(crate) fn parse_expand(s: &str) -> GraphResult<Vec<ExpandItem>> {
             expand: Vec::new(),
         };
         if item.name.is_empty() {
-            return Err(GraphError::bad_request("Empty $expand item."));
+            return Err(ApiError::bad_request("Empty $expand item."));
         }
         if let Some(opts) = opts {
             for opt in split_at_depth0(opts, ';') {
                 let (k, v) = opt.split_once('=').ok_or_else(|| {
-                    GraphError::bad_request(format!("Invalid $expand option '{opt}'."))
+                    ApiError::bad_request(format!("Invalid $expand option '{opt}'."))
                 })?;
                 match k.trim() {
                     "$select" => {
@@ -202,7 +202,7 @@ pub(crate) fn parse_expand(s: &str) -> GraphResult<Vec<ExpandItem>> {
                     }
                     "$expand" => item.expand = parse_expand(v)?,
                     other => {
-                        return Err(GraphError::bad_request(format!(
+                        return Err(ApiError::bad_request(format!(
                             "Query option '{other}' is not supported inside $expand."
                         )));
                     }
@@ -285,7 +285,7 @@ enum Tok {
     Comma,
 }
 
-fn tokenize(s: &str) -> GraphResult<Vec<Tok>> {
+fn tokenize(s: &str) -> ApiResult<Vec<Tok>> {
     let chars: Vec<char> = s.chars().collect();
     let mut i = 0;
     let mut out = Vec::new();
@@ -311,7 +311,7 @@ fn tokenize(s: &str) -> GraphResult<Vec<Tok>> {
                 loop {
                     match chars.get(i) {
                         None => {
-                            return Err(GraphError::invalid_filter("unterminated string literal"));
+                            return Err(ApiError::invalid_filter("unterminated string literal"));
                         }
                         Some('\'') if chars.get(i + 1) == Some(&'\'') => {
                             v.push('\'');
@@ -339,7 +339,7 @@ fn tokenize(s: &str) -> GraphResult<Vec<Tok>> {
                 }
                 let text: String = chars[start..i].iter().collect();
                 let n = text.parse::<f64>().map_err(|_| {
-                    GraphError::invalid_filter(format!(
+                    ApiError::invalid_filter(format!(
                         "'{text}' is not a valid literal; quote strings with '"
                     ))
                 })?;
@@ -355,7 +355,7 @@ fn tokenize(s: &str) -> GraphResult<Vec<Tok>> {
                 out.push(Tok::Ident(chars[start..i].iter().collect()));
             }
             other => {
-                return Err(GraphError::invalid_filter(format!(
+                return Err(ApiError::invalid_filter(format!(
                     "unexpected character '{other}'"
                 )));
             }
@@ -381,14 +381,14 @@ impl Parser {
     fn peek_kw(&self, kw: &str) -> bool {
         matches!(self.peek(), Some(Tok::Ident(s)) if s.eq_ignore_ascii_case(kw))
     }
-    fn expect(&mut self, t: Tok, what: &str) -> GraphResult<()> {
+    fn expect(&mut self, t: Tok, what: &str) -> ApiResult<()> {
         match self.next() {
             Some(x) if x == t => Ok(()),
-            _ => Err(GraphError::invalid_filter(format!("expected {what}"))),
+            _ => Err(ApiError::invalid_filter(format!("expected {what}"))),
         }
     }
 
-    fn or(&mut self) -> GraphResult<Expr> {
+    fn or(&mut self) -> ApiResult<Expr> {
         let mut left = self.and()?;
         while self.peek_kw("or") {
             self.pos += 1;
@@ -398,7 +398,7 @@ impl Parser {
         Ok(left)
     }
 
-    fn and(&mut self) -> GraphResult<Expr> {
+    fn and(&mut self) -> ApiResult<Expr> {
         let mut left = self.unary()?;
         while self.peek_kw("and") {
             self.pos += 1;
@@ -408,7 +408,7 @@ impl Parser {
         Ok(left)
     }
 
-    fn unary(&mut self) -> GraphResult<Expr> {
+    fn unary(&mut self) -> ApiResult<Expr> {
         if self.peek_kw("not") {
             self.pos += 1;
             return Ok(Expr::Not(Box::new(self.unary()?)));
@@ -416,21 +416,21 @@ impl Parser {
         self.primary()
     }
 
-    fn literal(&mut self) -> GraphResult<Lit> {
+    fn literal(&mut self) -> ApiResult<Lit> {
         match self.next() {
             Some(Tok::Str(s)) => Ok(Lit::Str(s)),
             Some(Tok::Num(n)) => Ok(Lit::Num(n)),
             Some(Tok::Ident(s)) if s == "true" => Ok(Lit::Bool(true)),
             Some(Tok::Ident(s)) if s == "false" => Ok(Lit::Bool(false)),
             Some(Tok::Ident(s)) if s == "null" => Ok(Lit::Null),
-            Some(Tok::Ident(s)) => Err(GraphError::invalid_filter(format!(
+            Some(Tok::Ident(s)) => Err(ApiError::invalid_filter(format!(
                 "'{s}' is not a literal; quote strings with '"
             ))),
-            _ => Err(GraphError::invalid_filter("expected a literal")),
+            _ => Err(ApiError::invalid_filter("expected a literal")),
         }
     }
 
-    fn primary(&mut self) -> GraphResult<Expr> {
+    fn primary(&mut self) -> ApiResult<Expr> {
         match self.next() {
             Some(Tok::LParen) => {
                 let e = self.or()?;
@@ -444,7 +444,7 @@ impl Parser {
                 let op = match self.next() {
                     Some(Tok::Ident(op)) => op.to_ascii_lowercase(),
                     _ => {
-                        return Err(GraphError::invalid_filter(format!(
+                        return Err(ApiError::invalid_filter(format!(
                             "expected an operator after '{name}'"
                         )));
                     }
@@ -467,22 +467,22 @@ impl Parser {
                         return Ok(Expr::In(name, list));
                     }
                     other => {
-                        return Err(GraphError::invalid_filter(format!(
+                        return Err(ApiError::invalid_filter(format!(
                             "unsupported operator '{other}'"
                         )));
                     }
                 };
                 Ok(Expr::Cmp(name, cmp, self.literal()?))
             }
-            _ => Err(GraphError::invalid_filter(
+            _ => Err(ApiError::invalid_filter(
                 "expected a property, '(' or a function",
             )),
         }
     }
 
-    fn function(&mut self, name: &str) -> GraphResult<Expr> {
+    fn function(&mut self, name: &str) -> ApiResult<Expr> {
         if !name.eq_ignore_ascii_case("startswith") {
-            return Err(GraphError::invalid_filter(format!(
+            return Err(ApiError::invalid_filter(format!(
                 "unsupported function '{name}'"
             )));
         }
@@ -490,29 +490,29 @@ impl Parser {
         let prop = match self.next() {
             Some(Tok::Ident(p)) => p,
             _ => {
-                return Err(GraphError::invalid_filter(
+                return Err(ApiError::invalid_filter(
                     "startswith expects a property first",
                 ));
             }
         };
         self.expect(Tok::Comma, "','")?;
         let Lit::Str(prefix) = self.literal()? else {
-            return Err(GraphError::invalid_filter("startswith expects a string"));
+            return Err(ApiError::invalid_filter("startswith expects a string"));
         };
         self.expect(Tok::RParen, "')'")?;
         Ok(Expr::StartsWith(prop, prefix))
     }
 }
 
-pub(crate) fn parse_filter(s: &str) -> GraphResult<Expr> {
+pub(crate) fn parse_filter(s: &str) -> ApiResult<Expr> {
     let toks = tokenize(s)?;
     if toks.is_empty() {
-        return Err(GraphError::invalid_filter("the filter is empty"));
+        return Err(ApiError::invalid_filter("the filter is empty"));
     }
     let mut p = Parser { toks, pos: 0 };
     let e = p.or()?;
     if p.pos != p.toks.len() {
-        return Err(GraphError::invalid_filter(format!(
+        return Err(ApiError::invalid_filter(format!(
             "unexpected text after position {}",
             p.pos
         )));
@@ -603,12 +603,12 @@ pub(crate) fn validate_filter(
     entity: &str,
     filterable: &[&str],
     ordered: &[&str],
-) -> GraphResult<()> {
+) -> ApiResult<()> {
     let mut props = Vec::new();
     expr.properties(&mut props);
     for p in &props {
         if !filterable.iter().any(|f| f.eq_ignore_ascii_case(p)) {
-            return Err(GraphError::bad_request(format!(
+            return Err(ApiError::bad_request(format!(
                 "Invalid filter clause: Could not find a property named '{p}' on type 'microsoft.graph.{entity}', or filtering on it is not supported."
             )));
         }
@@ -616,7 +616,7 @@ pub(crate) fn validate_filter(
     check_ops(expr, ordered)
 }
 
-fn check_ops(expr: &Expr, ordered: &[&str]) -> GraphResult<()> {
+fn check_ops(expr: &Expr, ordered: &[&str]) -> ApiResult<()> {
     match expr {
         Expr::And(a, b) | Expr::Or(a, b) => {
             check_ops(a, ordered)?;
@@ -626,7 +626,7 @@ fn check_ops(expr: &Expr, ordered: &[&str]) -> GraphResult<()> {
         Expr::Cmp(p, op, _)
             if !matches!(op, CmpOp::Eq | CmpOp::Ne) && !ordered.contains(&p.as_str()) =>
         {
-            Err(GraphError::new(
+            Err(ApiError::new(
                 400,
                 "Request_UnsupportedQuery",
                 format!("Unsupported filter operator on property '{p}'."),

@@ -9,58 +9,37 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::Caller;
-use super::error::{GraphError, GraphResult};
+use super::error::{ApiError, ApiResult};
 use super::store::{Exp, Kind, PrincipalType, ScheduleRec, Store, parse_ts, ts};
-use pim_model::{IsoDuration, RuleId};
+use pim_model::{IsoDuration, RequestAction, RuleId};
 
-/// The request actions Graph defines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Action {
-    AdminAssign,
-    AdminUpdate,
-    AdminRemove,
-    AdminExtend,
-    AdminRenew,
-    SelfActivate,
-    SelfDeactivate,
-    SelfExtend,
-    SelfRenew,
+/// The request action Graph's `action` names, in any case.
+pub(super) fn parse_action(s: &str) -> Option<RequestAction> {
+    use RequestAction::*;
+    [
+        AdminAssign,
+        AdminUpdate,
+        AdminRemove,
+        AdminExtend,
+        AdminRenew,
+        SelfActivate,
+        SelfDeactivate,
+        SelfExtend,
+        SelfRenew,
+    ]
+    .into_iter()
+    .find(|a| a.as_str().eq_ignore_ascii_case(s))
 }
 
-impl Action {
-    const ALL: [(Action, &'static str); 9] = [
-        (Action::AdminAssign, "adminAssign"),
-        (Action::AdminUpdate, "adminUpdate"),
-        (Action::AdminRemove, "adminRemove"),
-        (Action::AdminExtend, "adminExtend"),
-        (Action::AdminRenew, "adminRenew"),
-        (Action::SelfActivate, "selfActivate"),
-        (Action::SelfDeactivate, "selfDeactivate"),
-        (Action::SelfExtend, "selfExtend"),
-        (Action::SelfRenew, "selfRenew"),
-    ];
-
-    pub(super) fn parse(s: &str) -> Option<Action> {
-        Action::ALL
-            .iter()
-            .find(|(_, n)| n.eq_ignore_ascii_case(s))
-            .map(|(a, _)| *a)
-    }
-
-    pub(super) fn as_str(self) -> &'static str {
-        Action::ALL
-            .iter()
-            .find(|(a, _)| *a == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("unknownFutureValue")
-    }
-
-    pub(super) fn is_self(self) -> bool {
-        matches!(
-            self,
-            Action::SelfActivate | Action::SelfDeactivate | Action::SelfExtend | Action::SelfRenew
-        )
-    }
+/// What a principal asks about their own grants.
+pub(super) fn is_self(action: RequestAction) -> bool {
+    matches!(
+        action,
+        RequestAction::SelfActivate
+            | RequestAction::SelfDeactivate
+            | RequestAction::SelfExtend
+            | RequestAction::SelfRenew
+    )
 }
 
 pub(super) const MIN_GRANT: TimeDelta = TimeDelta::minutes(5);
@@ -69,20 +48,20 @@ pub(super) const MIN_GRANT: TimeDelta = TimeDelta::minutes(5);
 /// `model::MAX_JUSTIFICATION_CHARS`).
 const MAX_JUSTIFICATION: usize = pim_model::MAX_JUSTIFICATION_CHARS;
 
-fn str_field<'a>(body: &'a Value, key: &str) -> GraphResult<Option<&'a str>> {
+fn str_field<'a>(body: &'a Value, key: &str) -> ApiResult<Option<&'a str>> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
-        Some(_) => Err(GraphError::bad_request(format!(
+        Some(_) => Err(ApiError::bad_request(format!(
             "Invalid value for property '{key}': a string is expected."
         ))),
     }
 }
 
-fn required<'a>(body: &'a Value, key: &str) -> GraphResult<&'a str> {
+fn required<'a>(body: &'a Value, key: &str) -> ApiResult<&'a str> {
     str_field(body, key)?
         .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| GraphError::bad_request(format!("The property '{key}' is required.")))
+        .ok_or_else(|| ApiError::bad_request(format!("The property '{key}' is required.")))
 }
 
 /// The requested schedule, start already clamped to now.
@@ -91,15 +70,15 @@ pub(super) struct Requested {
     pub exp: Exp,
 }
 
-pub(super) fn parse_schedule(info: &Value, now: DateTime<Utc>) -> GraphResult<Requested> {
+pub(super) fn parse_schedule(info: &Value, now: DateTime<Utc>) -> ApiResult<Requested> {
     if !info.is_object() {
-        return Err(GraphError::bad_request(
+        return Err(ApiError::bad_request(
             "Invalid value for property 'scheduleInfo'.",
         ));
     }
     let start = match str_field(info, "startDateTime")? {
         Some(s) => parse_ts(s).ok_or_else(|| {
-            GraphError::bad_request(format!(
+            ApiError::bad_request(format!(
                 "Cannot convert the literal '{s}' to the expected type 'Edm.DateTimeOffset'."
             ))
         })?,
@@ -115,28 +94,26 @@ pub(super) fn parse_schedule(info: &Value, now: DateTime<Utc>) -> GraphResult<Re
         "noexpiration" | "notspecified" => Exp::Never,
         "afterdatetime" => {
             let end = str_field(&exp_v, "endDateTime")?.ok_or_else(|| {
-                GraphError::bad_request(
-                    "expiration.endDateTime is required with type afterDateTime.",
-                )
+                ApiError::bad_request("expiration.endDateTime is required with type afterDateTime.")
             })?;
             Exp::At(parse_ts(end).ok_or_else(|| {
-                GraphError::bad_request(format!(
+                ApiError::bad_request(format!(
                     "Cannot convert the literal '{end}' to the expected type 'Edm.DateTimeOffset'."
                 ))
             })?)
         }
         "afterduration" => {
             let d = str_field(&exp_v, "duration")?.ok_or_else(|| {
-                GraphError::bad_request("expiration.duration is required with type afterDuration.")
+                ApiError::bad_request("expiration.duration is required with type afterDuration.")
             })?;
             Exp::After(d.parse::<IsoDuration>().map_err(|_| {
-                GraphError::bad_request(format!(
+                ApiError::bad_request(format!(
                     "Cannot convert the literal '{d}' to the expected type 'Edm.Duration'."
                 ))
             })?)
         }
         other => {
-            return Err(GraphError::bad_request(format!(
+            return Err(ApiError::bad_request(format!(
                 "Requested value '{other}' was not found for property 'expiration.type'."
             )));
         }
@@ -241,33 +218,33 @@ pub(super) fn policy_failures(
     failed
 }
 
-pub(super) fn policy_error(failed: &[&str]) -> GraphError {
+pub(super) fn policy_error(failed: &[&str]) -> ApiError {
     let list: Vec<String> = failed.iter().map(|f| format!("\"{f}\"")).collect();
-    GraphError::new(
+    ApiError::new(
         400,
         "RoleAssignmentRequestPolicyValidationFailed",
         format!("The following policy rules failed: [{}]", list.join(",")),
     )
 }
 
-pub(super) fn active_duration_too_short() -> GraphError {
-    GraphError::new(
+pub(super) fn active_duration_too_short() -> ApiError {
+    ApiError::new(
         400,
         "ActiveDurationTooShort",
         "The Active duration is too short. Miniumum Required is 5 minutes.",
     )
 }
 
-pub(super) fn does_not_exist() -> GraphError {
-    GraphError::new(
+pub(super) fn does_not_exist() -> ApiError {
+    ApiError::new(
         400,
         "RoleAssignmentDoesNotExist",
         "The Role assignment does not exist.",
     )
 }
 
-pub(super) fn exists() -> GraphError {
-    GraphError::new(
+pub(super) fn exists() -> ApiError {
+    ApiError::new(
         400,
         "RoleAssignmentExists",
         "The Role assignment already exists.",
@@ -276,7 +253,7 @@ pub(super) fn exists() -> GraphError {
 
 /// A create request's parts, read and checked against the directory.
 pub(super) struct Parsed {
-    pub action: Action,
+    pub action: RequestAction,
     pub principal: String,
     pub role_id: String,
     pub scope: String,
@@ -287,48 +264,43 @@ pub(super) struct Parsed {
     pub requested: Option<Requested>,
 }
 
-fn parse_request(
-    store: &Store,
-    kind: Kind,
-    body: &Value,
-    now: DateTime<Utc>,
-) -> GraphResult<Parsed> {
+fn parse_request(store: &Store, kind: Kind, body: &Value, now: DateTime<Utc>) -> ApiResult<Parsed> {
     if !body.is_object() {
-        return Err(GraphError::bad_request(
+        return Err(ApiError::bad_request(
             "The request body must be a JSON object.",
         ));
     }
     let action_text = required(body, "action")?;
-    let action = Action::parse(action_text).ok_or_else(|| {
-        GraphError::bad_request(format!(
+    let action = parse_action(action_text).ok_or_else(|| {
+        ApiError::bad_request(format!(
             "Requested value '{action_text}' was not found for property 'action'."
         ))
     })?;
     let principal = required(body, "principalId")?.to_ascii_lowercase();
     let role_in = required(body, "roleDefinitionId")?;
     if str_field(body, "appScopeId")?.is_some() {
-        return Err(GraphError::bad_request(
+        return Err(ApiError::bad_request(
             "appScopeId is not supported for directory roles here; use directoryScopeId.",
         ));
     }
     let scope_in = str_field(body, "directoryScopeId")?.ok_or_else(|| {
-        GraphError::bad_request("Either directoryScopeId or appScopeId is required.")
+        ApiError::bad_request("Either directoryScopeId or appScopeId is required.")
     })?;
     let role_id = store
         .role(role_in)
         .map(|r| r.id.clone())
-        .ok_or_else(|| GraphError::new(404, "RoleNotFound", "The role is not found."))?;
+        .ok_or_else(|| ApiError::new(404, "RoleNotFound", "The role is not found."))?;
     let ptype = store
         .principal_type(&principal)
-        .ok_or_else(|| GraphError::new(404, "SubjectNotFound", "The subject is not found."))?;
+        .ok_or_else(|| ApiError::new(404, "SubjectNotFound", "The subject is not found."))?;
     match ptype {
         PrincipalType::ServicePrincipal if kind == Kind::Eligibility => {
-            return Err(GraphError::bad_request(
+            return Err(ApiError::bad_request(
                 "Service principals can only have active assignments, not eligible ones.",
             ));
         }
         PrincipalType::Group { assignable: false } => {
-            return Err(GraphError::bad_request(
+            return Err(ApiError::bad_request(
                 "Only role-assignable groups (isAssignableToRole) can be assigned a role.",
             ));
         }
@@ -339,13 +311,13 @@ fn parse_request(
         .flatten()
         .filter(|s| s == "/" || s.eq_ignore_ascii_case(scope_in))
         .ok_or_else(|| {
-            GraphError::bad_request(format!("The directoryScopeId '{scope_in}' is invalid."))
+            ApiError::bad_request(format!("The directoryScopeId '{scope_in}' is invalid."))
         })?;
     let validation_only = match body.get("isValidationOnly") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
-            return Err(GraphError::bad_request(
+            return Err(ApiError::bad_request(
                 "Invalid value for property 'isValidationOnly'.",
             ));
         }
@@ -358,7 +330,7 @@ fn parse_request(
         // UNVERIFIED: Graph documents no limit and its answer to a long
         // justification is not known; the emulator refuses what pim would
         // never send, as a 400, to catch a client that does.
-        return Err(GraphError::bad_request(format!(
+        return Err(ApiError::bad_request(format!(
             "The justification is longer than {MAX_JUSTIFICATION} characters."
         )));
     }
@@ -368,9 +340,9 @@ fn parse_request(
         "ticketSystem": ticket.get("ticketSystem").cloned().unwrap_or(Value::Null),
     });
     let requested = match (action, body.get("scheduleInfo")) {
-        (Action::AdminRemove | Action::SelfDeactivate, _) => None,
+        (RequestAction::AdminRemove | RequestAction::SelfDeactivate, _) => None,
         (_, None | Some(Value::Null)) => {
-            return Err(GraphError::bad_request(format!(
+            return Err(ApiError::bad_request(format!(
                 "scheduleInfo is required for action '{}'.",
                 action.as_str()
             )));
@@ -511,9 +483,9 @@ pub(crate) fn create_request(
     caller: &Caller,
     now: DateTime<Utc>,
     replication_delay: Option<Duration>,
-) -> GraphResult<Value> {
+) -> ApiResult<Value> {
     let p = parse_request(store, kind, body, now)?;
-    if p.action.is_self() {
+    if is_self(p.action) {
         return super::selfservice::create_request(
             store,
             kind,
@@ -528,15 +500,15 @@ pub(crate) fn create_request(
     let existing = store.schedules.iter().position(|s| {
         s.same_tuple(kind, &p.principal, &p.role_id, &p.scope)
             && s.member_type == "Direct"
-            && if action == Action::AdminRenew {
+            && if action == RequestAction::AdminRenew {
                 store.renewable(s, now)
             } else {
                 !s.is_expired(now)
             }
     });
     match (action, existing) {
-        (Action::AdminAssign, Some(_)) => return Err(exists()),
-        (Action::AdminAssign, None) => {}
+        (RequestAction::AdminAssign, Some(_)) => return Err(exists()),
+        (RequestAction::AdminAssign, None) => {}
         (_, None) => return Err(does_not_exist()),
         _ => {}
     }
@@ -546,7 +518,7 @@ pub(crate) fn create_request(
             return Err(policy_error(&failed));
         }
     }
-    if action == Action::AdminRemove
+    if action == RequestAction::AdminRemove
         && let Some(i) = existing
         && store.schedules[i].start + MIN_GRANT > now
     {
@@ -591,14 +563,14 @@ pub(crate) fn cancel_request(
     kind: Kind,
     id: &str,
     now: DateTime<Utc>,
-) -> GraphResult<()> {
+) -> ApiResult<()> {
     let Some((_, req)) = store.requests.iter_mut().find(|(k, r)| {
         *k == kind
             && r.get("id")
                 .and_then(Value::as_str)
                 .is_some_and(|x| x.eq_ignore_ascii_case(id))
     }) else {
-        return Err(GraphError::not_found(format!(
+        return Err(ApiError::not_found(format!(
             "The request '{id}' was not found."
         )));
     };
@@ -608,7 +580,7 @@ pub(crate) fn cancel_request(
         .unwrap_or("")
         .to_string();
     if !CANCELABLE.contains(&status.as_str()) {
-        return Err(GraphError::new(
+        return Err(ApiError::new(
             400,
             "RequestCannotBeCancelled",
             "Request is not in cancellable state.",

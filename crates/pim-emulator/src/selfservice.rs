@@ -10,17 +10,17 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::Caller;
-use super::error::{GraphError, GraphResult};
+use super::error::{ApiError, ApiResult};
 use super::pim::{
-    Action, Answer, MIN_GRANT, Parsed, Rules, active_duration_too_short, does_not_exist, entity,
-    exists, new_schedule, parse_schedule, policy_error, policy_failures,
+    Answer, MIN_GRANT, Parsed, Rules, active_duration_too_short, does_not_exist, entity, exists,
+    new_schedule, parse_action, parse_schedule, policy_error, policy_failures,
 };
 use super::store::{Kind, Store, ts};
-use pim_model::RuleId;
+use pim_model::{RequestAction, RuleId};
 
 /// What Graph answers when the signed-in identity asks for someone else.
-fn not_for_others(action: Action) -> GraphError {
-    GraphError::new(
+fn not_for_others(action: RequestAction) -> ApiError {
+    ApiError::new(
         403,
         "Authorization_RequestDenied",
         format!(
@@ -30,8 +30,8 @@ fn not_for_others(action: Action) -> GraphError {
     )
 }
 
-fn pending_exists() -> GraphError {
-    GraphError::new(
+fn pending_exists() -> ApiError {
+    ApiError::new(
         400,
         "PendingRoleAssignmentRequest",
         "There already exists a pending request for this role assignment.",
@@ -55,14 +55,14 @@ fn pending(store: &Store, kind: Kind, p: &Parsed, status: &str) -> bool {
 
 /// A primary approver of a role's activations.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Approver {
+pub(crate) enum PrimaryApprover {
     User(String),
     Group(String),
 }
 
 /// `Approval_EndUser_Assignment` of the role: `(isApprovalRequired,
 /// isRequestorJustificationRequired, primary approvers of every stage)`.
-fn approval(store: &Store, role_id: &str) -> (bool, bool, Vec<Approver>) {
+fn approval(store: &Store, role_id: &str) -> (bool, bool, Vec<PrimaryApprover>) {
     let Some(setting) = store
         .policy_for_role(role_id)
         .and_then(|p| p.rule(RuleId::ApprovalEndUserAssignment))
@@ -87,9 +87,9 @@ fn approval(store: &Store, role_id: &str) -> (bool, bool, Vec<Approver>) {
                     .map(str::to_ascii_lowercase)
             };
             if t.ends_with("groupmembers") {
-                id(["groupId", "id"]).map(Approver::Group)
+                id(["groupId", "id"]).map(PrimaryApprover::Group)
             } else if t.ends_with("singleuser") {
-                id(["userId", "id"]).map(Approver::User)
+                id(["userId", "id"]).map(PrimaryApprover::User)
             } else {
                 None
             }
@@ -106,8 +106,8 @@ fn approval(store: &Store, role_id: &str) -> (bool, bool, Vec<Approver>) {
 /// member of an approver group).
 pub(crate) fn is_approver(store: &Store, role_id: &str, user_id: &str) -> bool {
     approval(store, role_id).2.iter().any(|a| match a {
-        Approver::User(id) => id.eq_ignore_ascii_case(user_id),
-        Approver::Group(gid) => store.groups.iter().any(|g| {
+        PrimaryApprover::User(id) => id.eq_ignore_ascii_case(user_id),
+        PrimaryApprover::Group(gid) => store.groups.iter().any(|g| {
             g.id.eq_ignore_ascii_case(gid)
                 && g.members.iter().any(|m| m.eq_ignore_ascii_case(user_id))
         }),
@@ -133,19 +133,21 @@ pub(super) fn create_request(
     caller: &Caller,
     now: DateTime<Utc>,
     replication_delay: Option<Duration>,
-) -> GraphResult<Value> {
+) -> ApiResult<Value> {
     if !p.principal.eq_ignore_ascii_case(&caller.object_id) {
         return Err(not_for_others(p.action));
     }
     match p.action {
-        Action::SelfActivate | Action::SelfDeactivate if kind == Kind::Eligibility => {
-            Err(GraphError::bad_request(format!(
+        RequestAction::SelfActivate | RequestAction::SelfDeactivate
+            if kind == Kind::Eligibility =>
+        {
+            Err(ApiError::bad_request(format!(
                 "The action '{}' is not valid on roleEligibilityScheduleRequests; eligibilities are activated and deactivated through roleAssignmentScheduleRequests.",
                 p.action.as_str()
             )))
         }
-        Action::SelfActivate => activate(store, p, body, caller, now, replication_delay),
-        Action::SelfDeactivate => deactivate(store, p, body, caller, now),
+        RequestAction::SelfActivate => activate(store, p, body, caller, now, replication_delay),
+        RequestAction::SelfDeactivate => deactivate(store, p, body, caller, now),
         _ => extend(store, kind, p, body, caller, now),
     }
 }
@@ -157,9 +159,9 @@ fn activate(
     caller: &Caller,
     now: DateTime<Utc>,
     replication_delay: Option<Duration>,
-) -> GraphResult<Value> {
+) -> ApiResult<Value> {
     let Some(r) = &p.requested else {
-        return Err(GraphError::bad_request(
+        return Err(ApiError::bad_request(
             "scheduleInfo is required for action 'selfActivate'.",
         ));
     };
@@ -216,7 +218,7 @@ fn deactivate(
     body: &Value,
     caller: &Caller,
     now: DateTime<Utc>,
-) -> GraphResult<Value> {
+) -> ApiResult<Value> {
     let Some(i) = store.schedules.iter().position(|s| {
         s.same_tuple(Kind::Assignment, &p.principal, &p.role_id, &p.scope)
             && s.assignment_type == "Activated"
@@ -245,7 +247,7 @@ fn extension_target(store: &Store, kind: Kind, p: &Parsed, now: DateTime<Utc>) -
         s.same_tuple(kind, &p.principal, &p.role_id, &p.scope)
             && s.member_type == "Direct"
             && s.assignment_type != "Activated"
-            && if p.action == Action::SelfRenew {
+            && if p.action == RequestAction::SelfRenew {
                 store.renewable(s, now)
             } else {
                 !s.is_expired(now)
@@ -262,9 +264,9 @@ fn extend(
     body: &Value,
     caller: &Caller,
     now: DateTime<Utc>,
-) -> GraphResult<Value> {
+) -> ApiResult<Value> {
     let Some(r) = &p.requested else {
-        return Err(GraphError::bad_request(format!(
+        return Err(ApiError::bad_request(format!(
             "scheduleInfo is required for action '{}'.",
             p.action.as_str()
         )));
@@ -272,8 +274,8 @@ fn extend(
     let Some(i) = extension_target(store, kind, p, now) else {
         return Err(does_not_exist());
     };
-    if p.action == Action::SelfExtend && store.schedules[i].end().is_none() {
-        return Err(GraphError::bad_request(
+    if p.action == RequestAction::SelfExtend && store.schedules[i].end().is_none() {
+        return Err(ApiError::bad_request(
             "The Role assignment does not expire: there is nothing to extend.",
         ));
     }
@@ -316,18 +318,18 @@ pub(crate) fn decide(
     decision: Decision,
     approver: Option<&str>,
     now: DateTime<Utc>,
-) -> GraphResult<Value> {
+) -> ApiResult<Value> {
     let Some(i) = store.requests.iter().position(|(_, r)| {
         str_of(r, "approvalId").eq_ignore_ascii_case(id) || str_of(r, "id").eq_ignore_ascii_case(id)
     }) else {
-        return Err(GraphError::not_found(format!(
+        return Err(ApiError::not_found(format!(
             "No request or approval with id '{id}' was found."
         )));
     };
     let (kind, req) = store.requests[i].clone();
     let status = str_of(&req, "status");
     if status != "PendingApproval" && status != "PendingAdminDecision" {
-        return Err(GraphError::bad_request(format!(
+        return Err(ApiError::bad_request(format!(
             "The request is {status}; only a request waiting for a decision can be approved or denied."
         )));
     }
@@ -341,16 +343,16 @@ pub(crate) fn decide(
                 u.id.eq_ignore_ascii_case(who) || u.user_principal_name.eq_ignore_ascii_case(who)
             })
             .map(|u| u.id.clone())
-            .ok_or_else(|| GraphError::directory_object_not_found(who))?;
+            .ok_or_else(|| ApiError::directory_object_not_found(who))?;
         if user.eq_ignore_ascii_case(&principal) {
-            return Err(GraphError::new(
+            return Err(ApiError::new(
                 403,
                 "Authorization_RequestDenied",
                 "A requestor cannot approve their own request.",
             ));
         }
         if status == "PendingApproval" && !is_approver(store, &role_id, &user) {
-            return Err(GraphError::new(
+            return Err(ApiError::new(
                 403,
                 "Authorization_RequestDenied",
                 format!("{who} is not an approver of this role's activations."),
@@ -365,7 +367,7 @@ pub(crate) fn decide(
         return Ok(req);
     }
     let scope = str_of(&req, "directoryScopeId").to_string();
-    let action = Action::parse(str_of(&req, "action")).unwrap_or(Action::SelfActivate);
+    let action = parse_action(str_of(&req, "action")).unwrap_or(RequestAction::SelfActivate);
     let r = parse_schedule(req.get("scheduleInfo").unwrap_or(&Value::Null), now)?;
     let p = Parsed {
         action,
@@ -381,7 +383,7 @@ pub(crate) fn decide(
     let mut schedule = new_schedule(&request_id, kind, &p, &r, now, None);
     // Graph re-checks at decision time: the grant may have changed meanwhile.
     let ready = match action {
-        Action::SelfActivate => {
+        RequestAction::SelfActivate => {
             let active = store.schedules.iter().any(|s| {
                 s.same_tuple(Kind::Assignment, &p.principal, &p.role_id, &p.scope)
                     && !s.is_expired(now)

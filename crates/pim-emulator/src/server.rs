@@ -12,15 +12,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use hyper_util::rt::TokioIo;
+use pim_model::Clock as _;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use super::error::GraphError;
+use super::error::ApiError;
 use super::faults::{Reset, route_key};
-use super::graph::{Call, GraphResponse, dispatch, is_write};
+use super::graph::{GraphResponse, IncomingCall, dispatch, is_write};
 use super::{Caller, Decision, Shared, auth, batch};
 
 /// Lets a handler drop its own connection (connection-reset faults).
@@ -65,20 +66,20 @@ async fn approve(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let parsed: Result<Value, _> = serde_json::from_slice(&body);
     let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let result = match parsed {
-        Err(e) => Err(GraphError::bad_request(format!(
+        Err(e) => Err(ApiError::bad_request(format!(
             "Unable to read JSON request payload: {e}"
         ))),
         Ok(v) => {
             let decision = match field(&v, "reviewResult").as_deref() {
                 Some(r) if r.eq_ignore_ascii_case("Approve") => Ok(Decision::Approve),
                 Some(r) if r.eq_ignore_ascii_case("Deny") => Ok(Decision::Deny),
-                _ => Err(GraphError::bad_request(
+                _ => Err(ApiError::bad_request(
                     "reviewResult must be Approve or Deny.",
                 )),
             };
             match (field(&v, "id"), decision) {
                 (Some(id), Ok(d)) => shared.decide(&id, d, field(&v, "approver").as_deref()),
-                (None, _) => Err(GraphError::bad_request("The property 'id' is required.")),
+                (None, _) => Err(ApiError::bad_request("The property 'id' is required.")),
                 (_, Err(e)) => Err(e),
             }
         }
@@ -100,23 +101,23 @@ async fn approve(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     resp
 }
 
-pub(crate) fn throttled(retry_after: u64) -> GraphError {
-    let mut e = GraphError::new(429, "TooManyRequests", "Please retry again later.")
+pub(crate) fn throttled(retry_after: u64) -> ApiError {
+    let mut e = ApiError::new(429, "TooManyRequests", "Please retry again later.")
         .with_header("Retry-After", retry_after.to_string());
     e.inner = Some(json!({ "code": "429", "message": "Please retry after", "status": "429" }));
     e
 }
 
-fn server_error(status: u16) -> GraphError {
+fn server_error(status: u16) -> ApiError {
     if status == 503 {
-        GraphError::new(
+        ApiError::new(
             503,
             "serviceNotAvailable",
             "The service is temporarily unavailable. Please retry later.",
         )
         .with_header("Retry-After", "1")
     } else {
-        GraphError::new(
+        ApiError::new(
             504,
             "GatewayTimeout",
             "The gateway did not receive a timely response.",
@@ -129,7 +130,7 @@ struct Ids {
     client_request_id: String,
 }
 
-fn error_response(shared: &Shared, e: &GraphError, ids: &Ids) -> Response {
+fn error_response(shared: &Shared, e: &ApiError, ids: &Ids) -> Response {
     let date = shared.clock.now().format("%Y-%m-%dT%H:%M:%S").to_string();
     let body = e.body(&date, &ids.request_id, &ids.client_request_id);
     let mut resp = json_response(e.status, Some(body));
@@ -160,7 +161,7 @@ fn json_response(status: u16, body: Option<Value>) -> Response {
     }
 }
 
-fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Caller, GraphError> {
+fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let raw = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -171,7 +172,7 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Caller, GraphErr
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| {
-            GraphError::new(401, "InvalidAuthenticationToken", "Access token is empty.")
+            ApiError::new(401, "InvalidAuthenticationToken", "Access token is empty.")
         })?;
     shared.caller(token).map_err(|why| why.to_graph())
 }
@@ -261,11 +262,11 @@ async fn handle(
     let bytes: Bytes = match axum::body::to_bytes(body, 16 * 1024 * 1024).await {
         Ok(b) => b,
         Err(_) => {
-            let e = GraphError::bad_request("The request body could not be read.");
+            let e = ApiError::bad_request("The request body could not be read.");
             return (error_response(shared, &e, ids), "400".into());
         }
     };
-    let call = Call {
+    let call = IncomingCall {
         method,
         path,
         raw_query,
@@ -274,7 +275,7 @@ async fn handle(
     };
     let result = if path.trim_end_matches('/').ends_with("/$batch") {
         if method != "POST" {
-            Err(GraphError::method_not_allowed())
+            Err(ApiError::method_not_allowed())
         } else {
             batch::run(shared, &caller, &client, &bytes).map(|(body, wrote)| GraphResponse {
                 status: 200,
@@ -292,7 +293,7 @@ async fn handle(
                 && let Err(e) = shared.persist()
             {
                 tracing::error!(target: "pim::emulator", "cannot persist the tenant: {e}");
-                let e = GraphError::new(
+                let e = ApiError::new(
                     500,
                     "InternalServerError",
                     format!("The emulator could not save its data: {e}"),

@@ -32,7 +32,7 @@ pub struct Tenant {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub service_principals: Vec<ServicePrincipal>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub administrative_units: Vec<AdministrativeUnit>,
+    pub administrative_units: Vec<AdministrativeUnitSeed>,
     /// App registrations allowed to get tokens. Empty: any client id and secret is accepted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub applications: Vec<Application>,
@@ -95,7 +95,7 @@ pub struct ServicePrincipal {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AdministrativeUnit {
+pub struct AdministrativeUnitSeed {
     pub id: String,
     pub display_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::Caller;
-use super::error::{EmulatorError, GraphError};
+use super::error::{ApiError, EmulatorError};
 
 /// The resource every token is for: v1.0 tokens name Graph by its URI.
 /// (A token asked for with the app id GUID as audience carries
@@ -90,7 +90,7 @@ pub(crate) enum Invalid {
 }
 
 impl Invalid {
-    pub(crate) fn to_graph(self) -> GraphError {
+    pub(crate) fn to_graph(self) -> ApiError {
         let message = match self {
             Invalid::Malformed => "CompactToken parsing failed with error code: 80049217",
             Invalid::Signature => "Access token validation failure.",
@@ -98,7 +98,7 @@ impl Invalid {
             Invalid::Expired => "Lifetime validation failed, the token is expired.",
             Invalid::NotYetValid => "Lifetime validation failed, the token is not yet valid.",
         };
-        GraphError::new(401, "InvalidAuthenticationToken", message)
+        ApiError::new(401, "InvalidAuthenticationToken", message)
     }
 }
 

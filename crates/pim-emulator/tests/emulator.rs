@@ -1,6 +1,6 @@
 //! End-to-end tests of the emulator over HTTP, one module per concern; the
 //! seeded tenant, its ids and the request builders they share are here.
-//! Time is fixed with `Clock::fixed`; faults are seeded.
+//! Time is fixed with `EmulatorClock::fixed`; faults are seeded.
 
 mod emulator_common;
 

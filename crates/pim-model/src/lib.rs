@@ -1,9 +1,11 @@
 //! The domain shared by every stage: surfaces, principals, roles, scopes,
-//! schedules, assignments, policy rules and addresses. No I/O and no wire formats live
-//! here; `graph` and `emulator` convert Graph JSON to and from these types.
+//! schedules, assignments, policy rules, addresses, and the clock they are
+//! read against. No I/O and no wire formats live here; `graph` and
+//! `emulator` convert Graph JSON to and from these types.
 
 mod address;
 mod assignment;
+mod clock;
 mod duration;
 mod id;
 mod policy;
@@ -17,6 +19,7 @@ pub use address::{Address, BlockKind};
 pub use assignment::{
     Assignment, AssignmentKind, MAX_JUSTIFICATION_CHARS, RequestAction, ScheduleRequest, Ticket,
 };
+pub use clock::{Clock, SystemClock};
 pub use duration::{DurationError, IsoDuration};
 pub use id::ObjectId;
 pub use policy::{

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::{Desired, StateSettings, TenantSettings};
-use crate::graph::{AuthMethod, AzureCredential, GraphError, GraphSettings, HttpGraph, TokenCache};
+use crate::graph::{
+    AuthMethod, AzureCredential, ErrorKind, GraphError, GraphSettings, HttpGraph, Token,
+    TokenCache, TokenSource,
+};
 use crate::state::{self, Backend, OpenOptions};
 
 /// The backend the configuration's `state` block names. Blob state with
@@ -65,24 +68,28 @@ impl StorageSignIn {
             .get_or_try_init(|| async {
                 let settings = GraphSettings::from_tenant(&self.tenant, &self.env, self.auth)?;
                 let client = HttpGraph::http_client(&settings)?;
-                let credential =
-                    AzureCredential::new(&settings, &client)?.for_scope(state::STORAGE_SCOPE);
-                Ok(TokenCache::new(Arc::new(credential)))
+                let credential = AzureCredential::new(&settings, &client)?;
+                Ok(TokenCache::new(Arc::new(credential)).for_scope(state::STORAGE_SCOPE))
             })
             .await
     }
 }
 
-impl state::TokenSource for StorageSignIn {
-    fn token<'a>(&'a self, scope: &'a str) -> state::TokenFuture<'a> {
-        Box::pin(async move {
-            if scope != state::STORAGE_SCOPE {
-                return Err(format!("signs in to Azure Storage only, not {scope}").into());
-            }
-            // The operation names Graph, which this is not: the message alone.
-            let tokens = self.tokens().await.map_err(|e| e.message)?;
-            Ok(tokens.get().await.map_err(|e| e.message)?)
-        })
+#[async_trait::async_trait]
+impl TokenSource for StorageSignIn {
+    async fn token(&self, scope: &str) -> Result<Token, GraphError> {
+        if scope != state::STORAGE_SCOPE {
+            return Err(GraphError::new(
+                ErrorKind::Auth,
+                "get an Azure Storage token",
+                format!("signs in to Azure Storage only, not {scope}"),
+            ));
+        }
+        self.tokens().await?.token(scope).await
+    }
+
+    fn describe(&self) -> String {
+        format!("{} (for Azure Storage)", self.auth.as_str())
     }
 }
 

@@ -13,10 +13,10 @@ mod args;
 use super::run::{self, Session, SignInAs};
 use crate::config::{self, Desired, LoadOptions};
 use crate::graph::{AuthMethod, Graph as _};
-use crate::model::{AssignmentKind, IsoDuration, Ticket};
+use crate::model::{AssignmentKind, IsoDuration, SystemClock, Ticket};
 use crate::render;
 use crate::selfservice::{
-    self, ActivationRequest, ExtensionRequest, SelfServiceError, Status, SystemClock, WaitOptions,
+    self, ActivationRequest, ExtensionRequest, SelfServiceError, Status, WaitOptions,
 };
 pub use args::*;
 

@@ -65,15 +65,15 @@ impl HttpGraph {
     /// The `id` of the one object at `path`.
     async fn object_id(&self, path: &str) -> Result<ObjectId, GraphError> {
         #[derive(serde::Deserialize)]
-        struct Id {
+        struct IdOnly {
             id: String,
         }
-        let found: Id = self.get_json(path).await?;
+        let found: IdOnly = self.get_json(path).await?;
         Ok(ObjectId::new(found.id))
     }
 
     pub(super) async fn read_me(&self) -> Result<Me, GraphError> {
-        let u: wire::User = self
+        let u: wire::UserObject = self
             .get_json(&format!(
                 "/me{}",
                 query(&[("$select", "id,displayName,userPrincipalName".into())])
@@ -178,7 +178,7 @@ impl HttpGraph {
                 ("$top", page_size::DIRECTORY.to_string()),
             ])
         );
-        let aus: Vec<wire::AdministrativeUnit> = self.get_all(&path).await?;
+        let aus: Vec<wire::AdministrativeUnitObject> = self.get_all(&path).await?;
         Ok(aus
             .into_iter()
             .map(|a| AdministrativeUnit {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 
 use super::AzureError;
-use super::client::{Blob, Call, etag};
+use super::client::{Blob, BlobRequest, etag};
 use super::lease::{AzureLock, LOCK_METADATA, encode_info};
 use super::settings::{AzureSettings, LeaseTiming};
 use crate::state::{Backend, HeldLock, Lock, LockInfo, StateError, StateFile};
@@ -117,7 +117,7 @@ impl AzureBackend {
     /// itself never does this (like Terraform's): it is for setup and tests.
     pub async fn create_container(&self) -> Result<bool, StateError> {
         let blob = &self.inner.blob;
-        let call = Call::new("create container", Method::PUT, &blob.container_url)
+        let call = BlobRequest::new("create container", Method::PUT, &blob.container_url)
             .query("restype", "container");
         let resp = blob.send(&blob.client, call).await?;
         if resp.status().is_success() {
@@ -136,7 +136,10 @@ impl AzureBackend {
         let inner = &self.inner;
         let blob = &inner.blob;
         let resp = blob
-            .send(&blob.client, Call::new("read", Method::GET, &blob.blob_url))
+            .send(
+                &blob.client,
+                BlobRequest::new("read", Method::GET, &blob.blob_url),
+            )
             .await?;
         if !resp.status().is_success() {
             let f = blob.failure(resp).await;
@@ -163,7 +166,7 @@ impl AzureBackend {
     /// The blob's ETag and content.
     pub(super) async fn fetch(&self) -> Result<(Option<String>, Vec<u8>), StateError> {
         let blob = &self.inner.blob;
-        let call = Call::new("read", Method::GET, &blob.blob_url);
+        let call = BlobRequest::new("read", Method::GET, &blob.blob_url);
         let resp = blob.send_ok(&blob.client, call).await?;
         let etag = etag(resp.headers());
         let bytes = resp.bytes().await.map_err(|e| blob.transport("read", e))?;
@@ -173,7 +176,7 @@ impl AzureBackend {
     /// An empty blob to lease; `false` when another pim made one first.
     pub(super) async fn create_placeholder(&self) -> Result<bool, StateError> {
         let blob = &self.inner.blob;
-        let call = Call::new("create the state blob", Method::PUT, &blob.blob_url)
+        let call = BlobRequest::new("create the state blob", Method::PUT, &blob.blob_url)
             .header("x-ms-blob-type", "BlockBlob")
             .header("Content-Type", "application/json")
             .header("If-None-Match", "*");
@@ -200,7 +203,7 @@ impl AzureBackend {
             ))
             .into());
         }
-        let mut call = Call::new("write", Method::PUT, &blob.blob_url)
+        let mut call = BlobRequest::new("write", Method::PUT, &blob.blob_url)
             .header("x-ms-blob-type", "BlockBlob")
             .header("Content-Type", "application/json")
             .header("x-ms-lease-id", lock.info.id.clone())

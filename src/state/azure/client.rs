@@ -159,7 +159,7 @@ impl Blob {
     /// Properties of the blob (a HEAD has no body, so the error code comes
     /// only from the `x-ms-error-code` header).
     pub(super) async fn head(&self) -> Result<HeaderMap, StateError> {
-        let call = Call::new("read properties", Method::HEAD, &self.blob_url);
+        let call = BlobRequest::new("read properties", Method::HEAD, &self.blob_url);
         let resp = self.send_ok(&self.client, call).await?;
         Ok(resp.headers().clone())
     }
@@ -168,9 +168,9 @@ impl Blob {
     pub(super) async fn send(
         &self,
         client: &reqwest::Client,
-        call: Call,
+        call: BlobRequest,
     ) -> Result<reqwest::Response, StateError> {
-        let Call {
+        let BlobRequest {
             operation,
             method,
             mut url,
@@ -204,14 +204,16 @@ impl Blob {
                 url.set_query(Some(&q));
             }
             AzureAuth::Token(source) => {
+                // The error's operation names Graph, which this is not:
+                // the message alone.
                 let t = source
                     .token(STORAGE_SCOPE)
                     .await
                     .map_err(|e| AzureError::Token {
                         location: self.location.clone(),
-                        reason: chain(e.as_ref()),
+                        reason: e.message,
                     })?;
-                authorization = Some(format!("Bearer {t}"));
+                authorization = Some(format!("Bearer {}", t.secret));
             }
         }
 
@@ -250,7 +252,7 @@ impl Blob {
     pub(super) async fn send_ok(
         &self,
         client: &reqwest::Client,
-        call: Call,
+        call: BlobRequest,
     ) -> Result<reqwest::Response, StateError> {
         let operation = call.operation;
         let resp = self.send(client, call).await?;
@@ -272,7 +274,7 @@ impl Blob {
     }
 
     /// Reads the service's error code and message from a failed response.
-    pub(super) async fn failure(&self, resp: reqwest::Response) -> Failure {
+    pub(super) async fn failure(&self, resp: reqwest::Response) -> ErrorResponse {
         let status = resp.status();
         let mut code = resp
             .headers()
@@ -288,7 +290,7 @@ impl Blob {
         let message = xml_element(&body, "Message")
             .and_then(|m| m.lines().next().map(|l| self.scrub(l.trim())))
             .filter(|m| !m.is_empty());
-        Failure {
+        ErrorResponse {
             status,
             code,
             message,
@@ -325,7 +327,7 @@ impl Blob {
 }
 
 /// One request to the Blob service, before authorization.
-pub(super) struct Call {
+pub(super) struct BlobRequest {
     pub(super) operation: &'static str,
     method: Method,
     url: Url,
@@ -333,9 +335,9 @@ pub(super) struct Call {
     pub(super) body: Vec<u8>,
 }
 
-impl Call {
+impl BlobRequest {
     pub(super) fn new(operation: &'static str, method: Method, url: &Url) -> Self {
-        Call {
+        BlobRequest {
             operation,
             method,
             url: url.clone(),
@@ -356,13 +358,13 @@ impl Call {
 }
 
 /// A non-success answer: status and the service's error code.
-pub(super) struct Failure {
+pub(super) struct ErrorResponse {
     pub(super) status: StatusCode,
     code: Option<String>,
     message: Option<String>,
 }
 
-impl Failure {
+impl ErrorResponse {
     pub(super) fn code(&self) -> &str {
         self.code.as_deref().unwrap_or("")
     }
@@ -438,13 +440,11 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::state::{BoxError, TokenFuture, TokenSource};
+    use crate::graph::{StaticToken, TokenSource};
 
     #[test]
     fn a_token_without_a_data_role_is_told_which_role() {
-        let source: Arc<dyn TokenSource> = Arc::new(|_: &str| -> TokenFuture<'static> {
-            Box::pin(async { Ok::<_, BoxError>("t".to_string()) })
-        });
+        let source: Arc<dyn TokenSource> = Arc::new(StaticToken("t".to_string()));
         let blob = Blob::new(
             "acct".into(),
             "pim".into(),
@@ -454,7 +454,7 @@ mod tests {
             None,
         )
         .unwrap();
-        let refused = |code: &str| Failure {
+        let refused = |code: &str| ErrorResponse {
             status: StatusCode::FORBIDDEN,
             code: Some(code.into()),
             message: None,

@@ -16,7 +16,7 @@ use reqwest::{Method, StatusCode};
 
 use super::AzureError;
 use super::backend::{AzureBackend, Inner, Seen, is_blank};
-use super::client::{Call, etag};
+use super::client::{BlobRequest, etag};
 use crate::state::{LockInfo, StateError};
 
 /// The metadata entry naming the lock holder (base64 JSON of a [`LockInfo`]).
@@ -147,7 +147,7 @@ impl AzureBackend {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let call = Call::new("lock", Method::PUT, &blob.blob_url)
+            let call = BlobRequest::new("lock", Method::PUT, &blob.blob_url)
                 .query("comp", "lease")
                 .header("x-ms-lease-action", "acquire")
                 .header(
@@ -210,7 +210,7 @@ impl AzureBackend {
             seen = Seen::of(etag, &bytes);
         }
         for _ in 0..3 {
-            let mut call = Call::new("lock", Method::PUT, &blob.blob_url)
+            let mut call = BlobRequest::new("lock", Method::PUT, &blob.blob_url)
                 .query("comp", "metadata")
                 .header("x-ms-lease-id", info.id.clone())
                 .header(LOCK_METADATA, encode_info(info));
@@ -293,7 +293,7 @@ impl AzureBackend {
         };
         // Conditional on the ETag read above: a lock taken since rewrites
         // the metadata, and must not be broken on the strength of this one.
-        let mut call = Call::new("unlock", Method::PUT, &blob.blob_url)
+        let mut call = BlobRequest::new("unlock", Method::PUT, &blob.blob_url)
             .query("comp", "lease")
             .header("x-ms-lease-action", "break")
             .header("x-ms-lease-break-period", "0");
@@ -317,7 +317,7 @@ pub(super) async fn release(
 ) -> Result<(), StateError> {
     let blob = &inner.blob;
     // Conditional on the lease: never clears a later holder's name.
-    let call = Call::new("unlock", Method::PUT, &blob.blob_url)
+    let call = BlobRequest::new("unlock", Method::PUT, &blob.blob_url)
         .query("comp", "metadata")
         .header("x-ms-lease-id", id.to_string());
     let resp = blob.send_ok(client, call).await?;
@@ -325,7 +325,7 @@ pub(super) async fn release(
         // Only a metadata change: what was read is still current.
         inner.set_seen(Seen::Read { etag, digest });
     }
-    let call = Call::new("unlock", Method::PUT, &blob.blob_url)
+    let call = BlobRequest::new("unlock", Method::PUT, &blob.blob_url)
         .query("comp", "lease")
         .header("x-ms-lease-action", "release")
         .header("x-ms-lease-id", id.to_string());
@@ -342,7 +342,7 @@ async fn renew_loop(inner: Arc<Inner>, id: String, status: Arc<RenewStatus>) {
     ticker.tick().await;
     loop {
         ticker.tick().await;
-        let call = Call::new("renew the lock", Method::PUT, &blob.blob_url)
+        let call = BlobRequest::new("renew the lock", Method::PUT, &blob.blob_url)
             .query("comp", "lease")
             .header("x-ms-lease-action", "renew")
             .header("x-ms-lease-id", id.clone());

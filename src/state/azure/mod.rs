@@ -11,10 +11,7 @@ mod tls;
 
 pub use backend::AzureBackend;
 pub use lease::AzureLock;
-pub use settings::{
-    AzureAuth, AzureSettings, BoxError, LeaseTiming, STORAGE_SCOPE, Secret, TokenFuture,
-    TokenSource,
-};
+pub use settings::{AzureAuth, AzureSettings, LeaseTiming, STORAGE_SCOPE, Secret};
 
 /// Why the Azure backend failed. Never carries a credential: URLs are
 /// shown without their query string and service messages are scrubbed.

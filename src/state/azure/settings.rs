@@ -4,38 +4,15 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::AzureError;
+use crate::graph::TokenSource;
 use crate::state::StateError;
 
 /// The OAuth scope of a token for Azure Storage.
 pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
-
-/// Any error a token source may return.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// What [`TokenSource::token`] returns.
-pub type TokenFuture<'a> = Pin<Box<dyn Future<Output = Result<String, BoxError>> + Send + 'a>>;
-
-/// Gives bearer tokens for Azure Storage (Entra ID auth), so the credential
-/// chain the Graph client uses can be plugged in here. Called before every
-/// request; caching is the source's business.
-pub trait TokenSource: Send + Sync {
-    fn token<'a>(&'a self, scope: &'a str) -> TokenFuture<'a>;
-}
-
-impl<F> TokenSource for F
-where
-    F: Fn(&str) -> TokenFuture<'static> + Send + Sync,
-{
-    fn token<'a>(&'a self, scope: &'a str) -> TokenFuture<'a> {
-        self(scope)
-    }
-}
 
 /// A credential that never shows in Debug output or errors.
 #[derive(Clone)]
@@ -64,7 +41,9 @@ pub enum AzureAuth {
     SharedKey(Secret),
     /// A SAS token (the query string, with or without the leading `?`).
     Sas(Secret),
-    /// Entra ID bearer tokens for [`STORAGE_SCOPE`].
+    /// Entra ID bearer tokens for [`STORAGE_SCOPE`], asked for before every
+    /// request (caching is the source's business): the sign-in the Graph
+    /// client uses can be plugged in here.
     Token(Arc<dyn TokenSource>),
 }
 
@@ -206,9 +185,7 @@ mod tests {
 
     fn settings(pairs: &[(&str, &str)], token: bool) -> Result<AzureSettings, StateError> {
         let token = token.then(|| {
-            let t: Arc<dyn TokenSource> = Arc::new(|_: &str| -> TokenFuture<'static> {
-                Box::pin(async { Ok::<_, BoxError>("t".to_string()) })
-            });
+            let t: Arc<dyn TokenSource> = Arc::new(crate::graph::StaticToken("t".to_string()));
             t
         });
         AzureSettings::from_vars("acct", "pim", "s.json", None, token, &env(pairs))

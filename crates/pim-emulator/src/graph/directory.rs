@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::listing::{Listing, entity_context, list, no_expand};
 use super::{GraphResponse, Link, METADATA, parse_body, with_context};
 use crate::Caller;
-use crate::error::{GraphError, GraphResult};
+use crate::error::{ApiError, ApiResult};
 use crate::odata::{Query, apply_select};
 use crate::store::Store;
 
@@ -27,9 +27,9 @@ pub(super) fn directory(
     rest: &[&str],
     q: &Query,
     link: &Link<'_>,
-) -> GraphResult<GraphResponse> {
+) -> ApiResult<GraphResponse> {
     if m != "GET" {
-        return Err(GraphError::method_not_allowed());
+        return Err(ApiError::method_not_allowed());
     }
     let (set, entity, filterable, items): (&str, &str, &[&str], &[Value]) = match d {
         Dir::Users => (
@@ -109,20 +109,20 @@ pub(super) fn directory(
             };
             let mut v = found
                 .cloned()
-                .ok_or_else(|| GraphError::directory_object_not_found(key))?;
+                .ok_or_else(|| ApiError::directory_object_not_found(key))?;
             apply_select(&mut v, &q.select, &[]);
             with_context(&mut v, &entity_context(set, &q.select));
             Ok(GraphResponse::ok(v))
         }
-        _ => Err(GraphError::no_route(m, link.path)),
+        _ => Err(ApiError::no_route(m, link.path)),
     }
 }
 
 /// `GET /me`: the signed-in user; app-only tokens have no "me", whatever
 /// the application is.
-pub(super) fn me(store: &Store, caller: &Caller, q: &Query) -> GraphResult<GraphResponse> {
+pub(super) fn me(store: &Store, caller: &Caller, q: &Query) -> ApiResult<GraphResponse> {
     if caller.app_id.is_some() {
-        return Err(GraphError::bad_request(
+        return Err(ApiError::bad_request(
             "/me request is only valid with delegated authentication flow.",
         ));
     }
@@ -131,21 +131,21 @@ pub(super) fn me(store: &Store, caller: &Caller, q: &Query) -> GraphResult<Graph
         .users
         .iter()
         .find(|u| u.id.eq_ignore_ascii_case(&caller.object_id))
-        .ok_or_else(|| GraphError::directory_object_not_found(&caller.object_id))?;
+        .ok_or_else(|| ApiError::directory_object_not_found(&caller.object_id))?;
     let mut v = Store::user_json(user);
     apply_select(&mut v, &q.select, &[]);
     with_context(&mut v, &entity_context("users", &q.select));
     Ok(GraphResponse::ok(v))
 }
 
-pub(super) fn get_by_ids(store: &Store, body: &[u8]) -> GraphResult<GraphResponse> {
+pub(super) fn get_by_ids(store: &Store, body: &[u8]) -> ApiResult<GraphResponse> {
     let body = parse_body(body)?;
     let ids = body
         .get("ids")
         .and_then(Value::as_array)
-        .ok_or_else(|| GraphError::bad_request("The property 'ids' is required."))?;
+        .ok_or_else(|| ApiError::bad_request("The property 'ids' is required."))?;
     if ids.len() > 1000 {
-        return Err(GraphError::bad_request(
+        return Err(ApiError::bad_request(
             "Too many ids: at most 1000 are allowed.",
         ));
     }
@@ -157,9 +157,7 @@ pub(super) fn get_by_ids(store: &Store, body: &[u8]) -> GraphResult<GraphRespons
             .map(str::to_ascii_lowercase)
             .collect(),
         Some(_) => {
-            return Err(GraphError::bad_request(
-                "Invalid value for property 'types'.",
-            ));
+            return Err(ApiError::bad_request("Invalid value for property 'types'."));
         }
     };
     let mut value = Vec::new();

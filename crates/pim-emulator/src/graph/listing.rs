@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use serde_json::{Map, Value, json};
 
 use super::{GraphResponse, Link, METADATA};
-use crate::error::{GraphError, GraphResult};
+use crate::error::{ApiError, ApiResult};
 use crate::odata::{
     ExpandItem, Query, apply_select, context_projection, encode_skiptoken, validate_filter,
 };
@@ -27,9 +27,9 @@ pub(super) fn list<F>(
     link: &Link<'_>,
     default_page: usize,
     expand: F,
-) -> GraphResult<GraphResponse>
+) -> ApiResult<GraphResponse>
 where
-    F: Fn(&mut Value, &ExpandItem) -> GraphResult<()>,
+    F: Fn(&mut Value, &ExpandItem) -> ApiResult<()>,
 {
     let mut items = items;
     if let Some(f) = &q.filter {
@@ -62,9 +62,9 @@ pub(super) fn list_page<F>(
     q: &Query,
     link: &Link<'_>,
     expand: F,
-) -> GraphResult<GraphResponse>
+) -> ApiResult<GraphResponse>
 where
-    F: Fn(&mut Value, &ExpandItem) -> GraphResult<()>,
+    F: Fn(&mut Value, &ExpandItem) -> ApiResult<()>,
 {
     let mut value = Vec::with_capacity(page.len());
     for item in page {
@@ -99,8 +99,8 @@ where
     Ok(GraphResponse::ok(Value::Object(out)))
 }
 
-pub(super) fn no_expand(e: &ExpandItem, entity: &str) -> GraphResult<()> {
-    Err(GraphError::bad_request(format!(
+pub(super) fn no_expand(e: &ExpandItem, entity: &str) -> ApiResult<()> {
+    Err(ApiError::bad_request(format!(
         "Could not find a property named '{}' on type 'microsoft.graph.{entity}'.",
         e.name
     )))

@@ -10,9 +10,10 @@ mod rules;
 
 use std::borrow::Cow;
 
+use pim_model::Clock as _;
 use serde_json::{Map, Value, json};
 
-use super::error::{GraphError, GraphResult};
+use super::error::{ApiError, ApiResult};
 use super::odata::{Query, apply_select, percent_decode};
 use super::pim;
 use super::store::{Kind, Store};
@@ -62,7 +63,7 @@ impl GraphResponse {
 }
 
 /// One incoming Graph call, already authenticated.
-pub(crate) struct Call<'a> {
+pub(crate) struct IncomingCall<'a> {
     pub method: &'a str,
     /// Full path, including the `/v1.0` (or `/beta`) prefix.
     pub path: &'a str,
@@ -76,14 +77,14 @@ pub(crate) fn is_write(method: &str, path: &str) -> bool {
     method == "PATCH" || (method == "POST" && !path.ends_with("getByIds"))
 }
 
-fn segments(path: &str) -> GraphResult<(&str, Vec<String>)> {
+fn segments(path: &str) -> ApiResult<(&str, Vec<String>)> {
     let trimmed = path.trim_end_matches('/');
     let (version, rest) = if let Some(r) = trimmed.strip_prefix("/v1.0") {
         ("/v1.0", r)
     } else if let Some(r) = trimmed.strip_prefix("/beta") {
         ("/beta", r)
     } else {
-        return Err(GraphError::new(
+        return Err(ApiError::new(
             400,
             "BadRequest",
             "Invalid version: the URL must start with /v1.0.",
@@ -97,16 +98,16 @@ fn segments(path: &str) -> GraphResult<(&str, Vec<String>)> {
     Ok((version, segs))
 }
 
-fn parse_body(body: &[u8]) -> GraphResult<Value> {
+fn parse_body(body: &[u8]) -> ApiResult<Value> {
     if body.is_empty() {
         return Ok(Value::Null);
     }
     serde_json::from_slice(body)
-        .map_err(|e| GraphError::bad_request(format!("Unable to read JSON request payload: {e}")))
+        .map_err(|e| ApiError::bad_request(format!("Unable to read JSON request payload: {e}")))
 }
 
 /// Route one call. `$batch` is handled by the caller (it re-enters here).
-pub(crate) fn dispatch(shared: &Shared, call: &Call<'_>) -> GraphResult<GraphResponse> {
+pub(crate) fn dispatch(shared: &Shared, call: &IncomingCall<'_>) -> ApiResult<GraphResponse> {
     let (_version, segs) = segments(call.path)?;
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let q = Query::parse(call.raw_query)?;
@@ -126,16 +127,16 @@ pub(crate) fn dispatch(shared: &Shared, call: &Call<'_>) -> GraphResult<GraphRes
                 return role_definitions(store, m, rest, &q, &link);
             }
             let (kind, what) = match *set {
-                "roleEligibilityScheduleRequests" => (Kind::Eligibility, Set::Requests),
-                "roleAssignmentScheduleRequests" => (Kind::Assignment, Set::Requests),
-                "roleEligibilitySchedules" => (Kind::Eligibility, Set::Schedules),
-                "roleAssignmentSchedules" => (Kind::Assignment, Set::Schedules),
-                "roleEligibilityScheduleInstances" => (Kind::Eligibility, Set::Instances),
-                "roleAssignmentScheduleInstances" => (Kind::Assignment, Set::Instances),
-                _ => return Err(GraphError::no_route(m, call.path)),
+                "roleEligibilityScheduleRequests" => (Kind::Eligibility, EntitySet::Requests),
+                "roleAssignmentScheduleRequests" => (Kind::Assignment, EntitySet::Requests),
+                "roleEligibilitySchedules" => (Kind::Eligibility, EntitySet::Schedules),
+                "roleAssignmentSchedules" => (Kind::Assignment, EntitySet::Schedules),
+                "roleEligibilityScheduleInstances" => (Kind::Eligibility, EntitySet::Instances),
+                "roleAssignmentScheduleInstances" => (Kind::Assignment, EntitySet::Instances),
+                _ => return Err(ApiError::no_route(m, call.path)),
             };
             match (what, m, rest) {
-                (Set::Requests, "POST", []) => {
+                (EntitySet::Requests, "POST", []) => {
                     q.only(&[])?;
                     let body = parse_body(call.body)?;
                     let delay = shared.faults.replication_delay();
@@ -153,7 +154,7 @@ pub(crate) fn dispatch(shared: &Shared, call: &Call<'_>) -> GraphResult<GraphRes
                     r.wrote = wrote;
                     Ok(r)
                 }
-                (Set::Requests, "POST", [id, "cancel"]) => {
+                (EntitySet::Requests, "POST", [id, "cancel"]) => {
                     q.only(&[])?;
                     pim::cancel_request(store, kind, id, now)?;
                     Ok(GraphResponse::no_content(true))
@@ -171,7 +172,7 @@ pub(crate) fn dispatch(shared: &Shared, call: &Call<'_>) -> GraphResult<GraphRes
                             Some(&call.caller.object_id),
                             now,
                         ),
-                        "approver" if what == Set::Requests => {
+                        "approver" if what == EntitySet::Requests => {
                             let items = match kind {
                                 Kind::Assignment => {
                                     super::selfservice::awaiting(store, &call.caller.object_id)
@@ -194,22 +195,22 @@ pub(crate) fn dispatch(shared: &Shared, call: &Call<'_>) -> GraphResult<GraphRes
                                 |item, e| expand_pim(store, kind, what, item, e, now),
                             )
                         }
-                        "createdBy" if what == Set::Requests => {
+                        "createdBy" if what == EntitySet::Requests => {
                             let ctx = format!("{METADATA}roleManagement/directory/{set}");
                             Ok(GraphResponse::ok(
                                 json!({ "@odata.context": ctx, "value": [] }),
                             ))
                         }
-                        other => Err(GraphError::bad_request(format!(
+                        other => Err(ApiError::bad_request(format!(
                             "The value '{other}' is not valid for parameter 'on' of filterByCurrentUser."
                         ))),
                     }
                 }
                 (_, "GET", [id]) => get_pim(store, kind, what, id, &q, now),
                 (_, "GET" | "POST" | "PATCH" | "DELETE" | "PUT", _) => {
-                    Err(GraphError::method_not_allowed())
+                    Err(ApiError::method_not_allowed())
                 }
-                _ => Err(GraphError::no_route(m, call.path)),
+                _ => Err(ApiError::no_route(m, call.path)),
             }
         }
         ["policies", "roleManagementPolicies", rest @ ..] => {
@@ -237,7 +238,7 @@ pub(crate) fn dispatch(shared: &Shared, call: &Call<'_>) -> GraphResult<GraphRes
                 .service_principals
                 .iter()
                 .find(|s| s.app_id.eq_ignore_ascii_case(&app_id))
-                .ok_or_else(|| GraphError::directory_object_not_found(&app_id))?;
+                .ok_or_else(|| ApiError::directory_object_not_found(&app_id))?;
             let mut v = Store::sp_json(sp);
             apply_select(&mut v, &q.select, &[]);
             with_context(&mut v, &entity_context("servicePrincipals", &q.select));
@@ -247,12 +248,12 @@ pub(crate) fn dispatch(shared: &Shared, call: &Call<'_>) -> GraphResult<GraphRes
             directory(store, Dir::AdministrativeUnits, m, rest, &q, &link)
         }
         ["directoryObjects", "getByIds"] if m == "POST" => get_by_ids(store, call.body),
-        _ => Err(GraphError::no_route(m, call.path)),
+        _ => Err(ApiError::no_route(m, call.path)),
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Set {
+enum EntitySet {
     Requests,
     Schedules,
     Instances,
@@ -278,17 +279,17 @@ fn with_context(v: &mut Value, ctx: &str) {
 }
 
 /// `name(key='value')` or `name(key=value)` → value.
-fn parse_function_arg(seg: &str, name: &str, key: &str) -> GraphResult<String> {
+fn parse_function_arg(seg: &str, name: &str, key: &str) -> ApiResult<String> {
     let inner = seg
         .strip_prefix(name)
         .and_then(|s| s.strip_prefix('('))
         .and_then(|s| s.strip_suffix(')'))
-        .ok_or_else(|| GraphError::bad_request(format!("Invalid segment '{seg}'.")))?;
+        .ok_or_else(|| ApiError::bad_request(format!("Invalid segment '{seg}'.")))?;
     let (k, v) = inner
         .split_once('=')
-        .ok_or_else(|| GraphError::bad_request(format!("Invalid segment '{seg}'.")))?;
+        .ok_or_else(|| ApiError::bad_request(format!("Invalid segment '{seg}'.")))?;
     if !k.trim().eq_ignore_ascii_case(key) {
-        return Err(GraphError::bad_request(format!(
+        return Err(ApiError::bad_request(format!(
             "Unknown parameter '{}' in '{seg}'.",
             k.trim()
         )));
@@ -297,10 +298,10 @@ fn parse_function_arg(seg: &str, name: &str, key: &str) -> GraphResult<String> {
 }
 
 /// `users('key')` → key.
-fn parse_key(seg: &str, name: &str) -> GraphResult<String> {
+fn parse_key(seg: &str, name: &str) -> ApiResult<String> {
     seg.strip_prefix(name)
         .and_then(|s| s.strip_prefix('('))
         .and_then(|s| s.strip_suffix(')'))
         .map(|s| s.trim_matches('\'').replace("''", "'"))
-        .ok_or_else(|| GraphError::bad_request(format!("Invalid segment '{seg}'.")))
+        .ok_or_else(|| ApiError::bad_request(format!("Invalid segment '{seg}'.")))
 }

@@ -7,18 +7,18 @@ use serde_json::{Value, json};
 
 use super::listing::{Listing, list, no_expand};
 use super::rules::patch_rule;
-use super::{Call, GraphResponse, Link, METADATA, parse_body, with_context};
+use super::{GraphResponse, IncomingCall, Link, METADATA, parse_body, with_context};
 use crate::Caller;
-use crate::error::{GraphError, GraphResult};
+use crate::error::{ApiError, ApiResult};
 use crate::odata::{ExpandItem, Query, apply_select, context_projection};
 use crate::store::{PolicyRec, Store, ts};
 use pim_model::RuleId;
 
 /// The scope type a policy query asks for; anything but the tenant scope of
 /// directory roles is the PIM backend's MissingProvider error.
-fn required_scope(q: &Query) -> GraphResult<&'static str> {
+fn required_scope(q: &Query) -> ApiResult<&'static str> {
     let Some(f) = &q.filter else {
-        return Err(GraphError::missing_provider());
+        return Err(ApiError::missing_provider());
     };
     let mut scope_id = None;
     let mut scope_type = None;
@@ -34,7 +34,7 @@ fn required_scope(q: &Query) -> GraphResult<&'static str> {
     match (scope_id.as_deref(), scope_type.as_deref()) {
         (Some("/"), Some(t)) if t.eq_ignore_ascii_case("DirectoryRole") => Ok("DirectoryRole"),
         (Some("/"), Some(t)) if t.eq_ignore_ascii_case("Directory") => Ok("Directory"),
-        _ => Err(GraphError::missing_provider()),
+        _ => Err(ApiError::missing_provider()),
     }
 }
 
@@ -48,12 +48,12 @@ fn scope_type_of(id: &str) -> &'static str {
 
 /// The policy whose id a rendered item holds under `key`; the item was
 /// rendered from the store, so a miss is the emulator's own fault.
-fn policy_named<'s>(store: &'s Store, item: &Value, key: &str) -> GraphResult<&'s PolicyRec> {
+fn policy_named<'s>(store: &'s Store, item: &Value, key: &str) -> ApiResult<&'s PolicyRec> {
     item.get(key)
         .and_then(Value::as_str)
         .and_then(|id| store.policy_index(id))
         .map(|i| &store.policies[i])
-        .ok_or_else(GraphError::internal)
+        .ok_or_else(ApiError::internal)
 }
 
 fn rules_json(p: &PolicyRec, select: &[String]) -> Vec<Value> {
@@ -72,11 +72,11 @@ fn expand_policy(
     scope_type: &str,
     item: &mut Value,
     e: &ExpandItem,
-) -> GraphResult<()> {
+) -> ApiResult<()> {
     match e.name.as_str() {
         "rules" | "effectiveRules" => {
             if !e.expand.is_empty() {
-                return Err(GraphError::bad_request(
+                return Err(ApiError::bad_request(
                     "Nested $expand is not supported on rules.",
                 ));
             }
@@ -96,7 +96,7 @@ fn expand_policy(
             }
             Ok(())
         }
-        other => Err(GraphError::bad_request(format!(
+        other => Err(ApiError::bad_request(format!(
             "Could not find a property named '{other}' on type 'microsoft.graph.unifiedRoleManagementPolicy'."
         ))),
     }
@@ -104,12 +104,12 @@ fn expand_policy(
 
 pub(super) fn policies(
     store: &mut Store,
-    call: &Call<'_>,
+    call: &IncomingCall<'_>,
     rest: &[&str],
     q: &Query,
     link: &Link<'_>,
     now: chrono::DateTime<chrono::Utc>,
-) -> GraphResult<GraphResponse> {
+) -> ApiResult<GraphResponse> {
     match (call.method, rest) {
         ("GET", []) => {
             let scope_type = required_scope(q)?;
@@ -160,13 +160,13 @@ pub(super) fn policies(
             let rules = body
                 .get("rules")
                 .and_then(Value::as_array)
-                .ok_or_else(|| GraphError::bad_request("The request body must contain 'rules'."))?;
+                .ok_or_else(|| ApiError::bad_request("The request body must contain 'rules'."))?;
             let mut updated = store.policies[i].clone();
             for r in rules {
                 let rid = r
                     .get("id")
                     .and_then(Value::as_str)
-                    .ok_or_else(|| GraphError::bad_request("Every rule needs an 'id'."))?;
+                    .ok_or_else(|| ApiError::bad_request("Every rule needs an 'id'."))?;
                 patch_rule(&mut updated, rid, r)?;
             }
             updated.last_modified = Some(ts(now));
@@ -236,7 +236,7 @@ pub(super) fn policies(
             }
             Ok(GraphResponse::no_content(true))
         }
-        _ => Err(GraphError::no_route(call.method, call.path)),
+        _ => Err(ApiError::no_route(call.method, call.path)),
     }
 }
 
@@ -259,14 +259,14 @@ fn caller_name(store: &Store, caller: &Caller) -> String {
         .unwrap_or_else(|| id.to_string())
 }
 
-fn find_policy(store: &Store, id: &str) -> GraphResult<usize> {
+fn find_policy(store: &Store, id: &str) -> ApiResult<usize> {
     store
         .policy_index(id)
-        .ok_or_else(|| GraphError::not_found(format!("No policy with id '{id}' was found.")))
+        .ok_or_else(|| ApiError::not_found(format!("No policy with id '{id}' was found.")))
 }
 
-pub(super) fn invalid_rule(id: &str) -> GraphError {
-    GraphError::bad_request(format!("The policy rule id {id} is invalid."))
+pub(super) fn invalid_rule(id: &str) -> ApiError {
+    ApiError::bad_request(format!("The policy rule id {id} is invalid."))
 }
 
 pub(super) fn policy_assignments(
@@ -275,7 +275,7 @@ pub(super) fn policy_assignments(
     rest: &[&str],
     q: &Query,
     link: &Link<'_>,
-) -> GraphResult<GraphResponse> {
+) -> ApiResult<GraphResponse> {
     let assignment = |p: &PolicyRec, st: &str| {
         json!({
             "id": format!("{}_{}", p.id(st), p.role_id),
@@ -285,7 +285,7 @@ pub(super) fn policy_assignments(
             "roleDefinitionId": p.role_id,
         })
     };
-    let expand = |item: &mut Value, e: &ExpandItem, st: &str| -> GraphResult<()> {
+    let expand = |item: &mut Value, e: &ExpandItem, st: &str| -> ApiResult<()> {
         if e.name != "policy" {
             return no_expand(e, "unifiedRoleManagementPolicyAssignment");
         }
@@ -331,7 +331,7 @@ pub(super) fn policy_assignments(
                         .is_some_and(|x| x.eq_ignore_ascii_case(id))
                 })
                 .ok_or_else(|| {
-                    GraphError::not_found(format!("No policy assignment with id '{id}' was found."))
+                    ApiError::not_found(format!("No policy assignment with id '{id}' was found."))
                 })?;
             for e in &q.expand {
                 expand(&mut v, e, st)?;
@@ -346,6 +346,6 @@ pub(super) fn policy_assignments(
             );
             Ok(GraphResponse::ok(v))
         }
-        _ => Err(GraphError::method_not_allowed()),
+        _ => Err(ApiError::method_not_allowed()),
     }
 }

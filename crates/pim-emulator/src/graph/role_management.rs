@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use serde_json::{Map, Value, json};
 
 use super::listing::{Listing, list, list_page, no_expand, page_window};
-use super::{GraphResponse, Link, METADATA, Set, with_context};
-use crate::error::{GraphError, GraphResult};
+use super::{EntitySet, GraphResponse, Link, METADATA, with_context};
+use crate::error::{ApiError, ApiResult};
 use crate::odata::{ExpandItem, Query, apply_select, context_projection};
 use crate::store::{Kind, Store};
 
@@ -49,19 +49,19 @@ const INSTANCE_FILTER: &[&str] = &[
     "endDateTime",
 ];
 
-fn set_name(kind: Kind, what: Set) -> &'static str {
+fn set_name(kind: Kind, what: EntitySet) -> &'static str {
     match what {
-        Set::Requests => kind.requests_set(),
-        Set::Schedules => kind.schedules_set(),
-        Set::Instances => kind.instances_set(),
+        EntitySet::Requests => kind.requests_set(),
+        EntitySet::Schedules => kind.schedules_set(),
+        EntitySet::Instances => kind.instances_set(),
     }
 }
 
-pub(super) fn type_name(kind: Kind, what: Set) -> &'static str {
+pub(super) fn type_name(kind: Kind, what: EntitySet) -> &'static str {
     match what {
-        Set::Requests => kind.request_type(),
-        Set::Schedules => kind.schedule_type(),
-        Set::Instances => kind.instance_type(),
+        EntitySet::Requests => kind.request_type(),
+        EntitySet::Schedules => kind.schedule_type(),
+        EntitySet::Instances => kind.instance_type(),
     }
 }
 
@@ -84,7 +84,7 @@ fn required_equalities(filter: Option<&crate::odata::Expr>) -> Vec<(&str, &str)>
 fn pim_items<'a>(
     store: &'a Store,
     kind: Kind,
-    what: Set,
+    what: EntitySet,
     now: chrono::DateTime<chrono::Utc>,
     filter: Option<&crate::odata::Expr>,
 ) -> Vec<Cow<'a, Value>> {
@@ -103,17 +103,17 @@ fn pim_items<'a>(
         })
         .collect();
     match what {
-        Set::Requests => store
+        EntitySet::Requests => store
             .requests
             .iter()
             .filter(|(k, _)| *k == kind)
             .map(|(_, v)| Cow::Borrowed(v))
             .collect(),
-        Set::Schedules => store_view
+        EntitySet::Schedules => store_view
             .into_iter()
             .map(|s| Cow::Owned(s.to_json(now)))
             .collect(),
-        Set::Instances => store_view
+        EntitySet::Instances => store_view
             .into_iter()
             .filter(|s| s.is_active(now))
             .map(|s| Cow::Owned(s.instance_json()))
@@ -124,18 +124,18 @@ fn pim_items<'a>(
 pub(super) fn list_pim(
     store: &Store,
     kind: Kind,
-    what: Set,
+    what: EntitySet,
     q: &Query,
     link: &Link<'_>,
     only_principal: Option<&str>,
     now: chrono::DateTime<chrono::Utc>,
-) -> GraphResult<GraphResponse> {
+) -> ApiResult<GraphResponse> {
     let set = set_name(kind, what);
-    if q.filter.is_none() && only_principal.is_none() && what != Set::Requests {
+    if q.filter.is_none() && only_principal.is_none() && what != EntitySet::Requests {
         return list_pim_unfiltered(store, kind, what, q, link, now);
     }
     let mut items = pim_items(store, kind, what, now, q.filter.as_ref());
-    let function_result = only_principal.is_some() && what != Set::Requests;
+    let function_result = only_principal.is_some() && what != EntitySet::Requests;
     if let Some(p) = only_principal {
         items.retain(|i| {
             i.get("principalId")
@@ -155,9 +155,9 @@ pub(super) fn list_pim(
         format!("{METADATA}roleManagement/directory/{set}")
     };
     let filterable = match what {
-        Set::Requests => REQUEST_FILTER,
-        Set::Schedules => SCHEDULE_FILTER,
-        Set::Instances => INSTANCE_FILTER,
+        EntitySet::Requests => REQUEST_FILTER,
+        EntitySet::Schedules => SCHEDULE_FILTER,
+        EntitySet::Instances => INSTANCE_FILTER,
     };
     let spec = Listing {
         context,
@@ -176,21 +176,21 @@ pub(super) fn list_pim(
 fn list_pim_unfiltered(
     store: &Store,
     kind: Kind,
-    what: Set,
+    what: EntitySet,
     q: &Query,
     link: &Link<'_>,
     now: chrono::DateTime<chrono::Utc>,
-) -> GraphResult<GraphResponse> {
+) -> ApiResult<GraphResponse> {
     let recs: Vec<&crate::store::ScheduleRec> = store
         .visible_schedules(kind, now)
-        .filter(|s| what != Set::Instances || s.is_active(now))
+        .filter(|s| what != EntitySet::Instances || s.is_active(now))
         .collect();
     let (start, end) = page_window(q, link.page, recs.len());
     let page = recs[start..end]
         .iter()
         .map(|s| {
             Cow::Owned(match what {
-                Set::Instances => s.instance_json(),
+                EntitySet::Instances => s.instance_json(),
                 _ => s.to_json(now),
             })
         })
@@ -221,15 +221,15 @@ fn with_type(v: &mut Value, t: &str) {
 pub(super) fn get_pim(
     store: &Store,
     kind: Kind,
-    what: Set,
+    what: EntitySet,
     id: &str,
     q: &Query,
     now: chrono::DateTime<chrono::Utc>,
-) -> GraphResult<GraphResponse> {
+) -> ApiResult<GraphResponse> {
     q.only(&["$select", "$expand"])?;
     let set = set_name(kind, what);
     let found = match what {
-        Set::Requests => store
+        EntitySet::Requests => store
             .requests
             .iter()
             .find(|(k, r)| {
@@ -239,18 +239,18 @@ pub(super) fn get_pim(
                         .is_some_and(|x| x.eq_ignore_ascii_case(id))
             })
             .map(|(_, v)| v.clone()),
-        Set::Schedules => store
+        EntitySet::Schedules => store
             .visible_schedules(kind, now)
             .find(|s| s.id.eq_ignore_ascii_case(id))
             .map(|s| s.to_json(now)),
-        Set::Instances => store
+        EntitySet::Instances => store
             .visible_schedules(kind, now)
             .filter(|s| s.is_active(now))
             .find(|s| s.instance_id().eq_ignore_ascii_case(id))
             .map(|s| s.instance_json()),
     };
     let mut item = found.ok_or_else(|| {
-        GraphError::not_found(format!(
+        ApiError::not_found(format!(
             "No {} with id '{id}' was found.",
             type_name(kind, what)
         ))
@@ -270,11 +270,11 @@ pub(super) fn get_pim(
 pub(super) fn expand_pim(
     store: &Store,
     kind: Kind,
-    what: Set,
+    what: EntitySet,
     item: &mut Value,
     e: &ExpandItem,
     now: chrono::DateTime<chrono::Utc>,
-) -> GraphResult<()> {
+) -> ApiResult<()> {
     let get = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
     let mut v = match e.name.as_str() {
         "principal" => get("principalId")
@@ -292,9 +292,9 @@ pub(super) fn expand_pim(
         "appScope" => Value::Null,
         "activatedUsing" if kind == Kind::Assignment => {
             let schedule_id = match what {
-                Set::Instances => get("roleAssignmentScheduleId"),
-                Set::Requests => get("targetScheduleId"),
-                Set::Schedules => get("id"),
+                EntitySet::Instances => get("roleAssignmentScheduleId"),
+                EntitySet::Requests => get("targetScheduleId"),
+                EntitySet::Schedules => get("id"),
             };
             schedule_id
                 .and_then(|id| {
@@ -311,12 +311,12 @@ pub(super) fn expand_pim(
                         .find(|s| s.kind == Kind::Eligibility && s.id == e)
                 })
                 .map(|s| match what {
-                    Set::Instances => s.instance_json(),
+                    EntitySet::Instances => s.instance_json(),
                     _ => s.to_json(now),
                 })
                 .unwrap_or(Value::Null)
         }
-        "targetSchedule" if what == Set::Requests => get("targetScheduleId")
+        "targetSchedule" if what == EntitySet::Requests => get("targetScheduleId")
             .and_then(|t| {
                 store
                     .schedules
@@ -326,14 +326,14 @@ pub(super) fn expand_pim(
             })
             .unwrap_or(Value::Null),
         other => {
-            return Err(GraphError::bad_request(format!(
+            return Err(ApiError::bad_request(format!(
                 "Could not find a property named '{other}' on type 'microsoft.graph.{}'.",
                 type_name(kind, what)
             )));
         }
     };
     if !e.expand.is_empty() {
-        return Err(GraphError::bad_request(format!(
+        return Err(ApiError::bad_request(format!(
             "Nested $expand is not supported on '{}'.",
             e.name
         )));
@@ -351,7 +351,7 @@ pub(super) fn role_definitions(
     rest: &[&str],
     q: &Query,
     link: &Link<'_>,
-) -> GraphResult<GraphResponse> {
+) -> ApiResult<GraphResponse> {
     match (m, rest) {
         ("GET", []) => {
             let items = store.rendered.roles.iter().map(Cow::Borrowed).collect();
@@ -368,7 +368,7 @@ pub(super) fn role_definitions(
         ("GET", [id]) => {
             q.only(&["$select"])?;
             let r = store.role(id).ok_or_else(|| {
-                GraphError::not_found(format!("No role definition with id '{id}'."))
+                ApiError::not_found(format!("No role definition with id '{id}'."))
             })?;
             let mut v = r.to_json();
             apply_select(&mut v, &q.select, &[]);
@@ -378,6 +378,6 @@ pub(super) fn role_definitions(
             );
             Ok(GraphResponse::ok(v))
         }
-        _ => Err(GraphError::method_not_allowed()),
+        _ => Err(ApiError::method_not_allowed()),
     }
 }

@@ -4,16 +4,16 @@
 use serde_json::Value;
 
 use super::policies::invalid_rule;
-use crate::error::{GraphError, GraphResult};
+use crate::error::{ApiError, ApiResult};
 use crate::store::{PolicyRec, merge, normalize_rule};
 use pim_model::RuleId;
 
 /// Apply one rule PATCH: the `@odata.type` must match the rule id (Graph
 /// answers a bare 500 otherwise), known keys must have the right types.
-pub(super) fn patch_rule(p: &mut PolicyRec, rule_id: &str, body: &Value) -> GraphResult<()> {
+pub(super) fn patch_rule(p: &mut PolicyRec, rule_id: &str, body: &Value) -> ApiResult<()> {
     let rid = RuleId::parse(rule_id).ok_or_else(|| invalid_rule(rule_id))?;
     if !body.is_object() {
-        return Err(GraphError::bad_request(
+        return Err(ApiError::bad_request(
             "The request body must be a JSON object.",
         ));
     }
@@ -26,7 +26,7 @@ pub(super) fn patch_rule(p: &mut PolicyRec, rule_id: &str, body: &Value) -> Grap
         Some(t)
             if t.trim_start_matches('#')
                 .eq_ignore_ascii_case(rid.odata_type().trim_start_matches('#')) => {}
-        _ => return Err(GraphError::internal()),
+        _ => return Err(ApiError::internal()),
     }
     let Some(rule) = p
         .rules
@@ -43,9 +43,9 @@ pub(super) fn patch_rule(p: &mut PolicyRec, rule_id: &str, body: &Value) -> Grap
     Ok(())
 }
 
-fn validate_rule(rid: RuleId, r: &Value) -> GraphResult<()> {
+fn validate_rule(rid: RuleId, r: &Value) -> ApiResult<()> {
     let bad = |k: &str| {
-        GraphError::bad_request(format!(
+        ApiError::bad_request(format!(
             "Invalid value for property '{k}' of rule {}.",
             rid.as_str()
         ))

@@ -10,7 +10,7 @@ mod seed;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
-use super::tenant::{AdministrativeUnit, Application, Group, ServicePrincipal, User};
+use super::tenant::{AdministrativeUnitSeed, Application, Group, ServicePrincipal, User};
 pub(crate) use policies::{PolicyRec, RoleRec, merge, normalize_rule};
 pub(crate) use principals::PrincipalType;
 pub(crate) use schedules::{Exp, ScheduleRec};
@@ -85,7 +85,7 @@ pub(crate) struct Store {
     pub users: Vec<User>,
     pub groups: Vec<Group>,
     pub service_principals: Vec<ServicePrincipal>,
-    pub administrative_units: Vec<AdministrativeUnit>,
+    pub administrative_units: Vec<AdministrativeUnitSeed>,
     pub applications: Vec<Application>,
     pub roles: Vec<RoleRec>,
     pub policies: Vec<PolicyRec>,

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::Store;
-use crate::tenant::{AdministrativeUnit, Group, ServicePrincipal, User};
+use crate::tenant::{AdministrativeUnitSeed, Group, ServicePrincipal, User};
 
 /// What kind of directory object a principal id names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +132,7 @@ impl Store {
         })
     }
 
-    pub fn au_json(a: &AdministrativeUnit) -> Value {
+    pub fn au_json(a: &AdministrativeUnitSeed) -> Value {
         json!({ "id": a.id, "displayName": a.display_name, "description": a.description, "visibility": null })
     }
 

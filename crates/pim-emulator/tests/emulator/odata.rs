@@ -4,7 +4,7 @@
 use super::{ALICE, BOB, HELPDESK, NOW, SP, harness, permanent, request, tenant};
 use crate::emulator_common;
 use crate::emulator_common::{Harness, assert_graph_error, at};
-use pim_emulator::{Clock, EmulatorConfig};
+use pim_emulator::{EmulatorClock, EmulatorConfig};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -13,7 +13,7 @@ async fn paging_walks_three_pages_with_opaque_skiptokens() {
         seed: Some(tenant()),
         tls: false,
         page_size: 10,
-        clock: Clock::fixed(at(NOW)),
+        clock: EmulatorClock::fixed(at(NOW)),
         ..EmulatorConfig::default()
     })
     .await;

@@ -3,7 +3,7 @@
 
 use super::{BOB, ELIGIBLE, GA, NOW, for_duration, request, tenant};
 use crate::emulator_common::{Harness, at};
-use pim_emulator::{Clock, EmulatorConfig, Tenant};
+use pim_emulator::{EmulatorClock, EmulatorConfig, Tenant};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -14,7 +14,7 @@ async fn a_persisted_tenant_survives_a_restart() {
     let config = || EmulatorConfig {
         seed: Some(tenant()),
         tls: false,
-        clock: Clock::fixed(at(NOW)),
+        clock: EmulatorClock::fixed(at(NOW)),
         data_file: Some(data.clone()),
         ..EmulatorConfig::default()
     };

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Utc};
-use pim_emulator::{Clock, Emulator, EmulatorConfig, Faults, Tenant};
+use pim_emulator::{Emulator, EmulatorClock, EmulatorConfig, Faults, Tenant};
 use serde_json::Value;
 
 pub const CALLER: &str = "3fbd929d-8c56-4462-851e-0eb9a7b3a2a5";
@@ -54,7 +54,7 @@ impl Harness {
         Harness::start(EmulatorConfig {
             seed: Some(seed),
             tls: false,
-            clock: Clock::fixed(at(now)),
+            clock: EmulatorClock::fixed(at(now)),
             ..EmulatorConfig::default()
         })
         .await
@@ -64,7 +64,7 @@ impl Harness {
         Harness::start(EmulatorConfig {
             seed: Some(seed),
             tls: false,
-            clock: Clock::fixed(at("2026-12-01T10:00:00Z")),
+            clock: EmulatorClock::fixed(at("2026-12-01T10:00:00Z")),
             faults,
             ..EmulatorConfig::default()
         })
