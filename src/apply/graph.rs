@@ -1,10 +1,11 @@
-//! Apply's calls to Graph: requests go out as they are planned (with a
-//! default justification, which Graph's policies often require), and a
-//! failure reads as Graph's code, message and request id.
+//! Apply's calls, through the surface a step names: requests go out as
+//! they are planned (with a default justification, which Graph's policies
+//! often require), and a failure reads as Graph's code, message and
+//! request id.
 
-use crate::graph::{GrantFilter, GraphError, GraphWrite, RequestOutcome};
+use crate::graph::{GraphError, RequestOutcome};
 use crate::model::ScheduleRequest;
-use crate::snapshot::{ActiveType, MemberType};
+use crate::surface::{self, Writers};
 
 /// Sent when the configuration gives no justification.
 pub const DEFAULT_JUSTIFICATION: &str = "Managed by pim";
@@ -28,37 +29,26 @@ pub(super) fn describe(e: &GraphError) -> String {
     format!("{}: {}{request_id}", code(e), e.message)
 }
 
-pub(super) async fn send<G: GraphWrite + ?Sized>(
-    graph: &G,
+pub(super) async fn send(
+    to: Writers<'_>,
     r: &ScheduleRequest,
 ) -> Result<RequestOutcome, GraphError> {
+    let surface = surface::get(r.surface);
     if r.justification.is_some() {
-        return graph.create_request(r).await;
+        return surface.submit(to, r).await;
     }
     let justified = ScheduleRequest {
         justification: Some(DEFAULT_JUSTIFICATION.into()),
         ..r.clone()
     };
-    graph.create_request(&justified).await
+    surface.submit(to, &justified).await
 }
 
-/// The schedule that now holds (kind, principal, role, scope), if any: how
-/// an idempotent re-run learns the id of what already exists. Only a direct
-/// grant counts, and no activation: those are not what a request made.
-pub(super) async fn find_schedule<G: GraphWrite + ?Sized>(
-    graph: &G,
+/// The schedule that now holds what `r` names, if any: how an idempotent
+/// re-run learns the id of what already exists.
+pub(super) async fn find_schedule(
+    to: Writers<'_>,
     r: &ScheduleRequest,
 ) -> Result<Option<String>, GraphError> {
-    let filter = GrantFilter {
-        principal_id: Some(r.principal_id.clone()),
-        role_id: Some(r.role_id.clone()),
-        scope_id: Some(r.scope_id.clone()),
-    };
-    let grants = graph.grants(r.kind, &filter).await?;
-    Ok(grants
-        .into_iter()
-        .find(|g| {
-            g.member_type == MemberType::Direct && g.active_type != Some(ActiveType::Activated)
-        })
-        .map(|g| g.schedule_id))
+    surface::get(r.surface).find_schedule(to, r).await
 }

@@ -16,6 +16,7 @@ use crate::graph::GraphWrite;
 use crate::model::Address;
 use crate::plan::{Action, Change, Plan, RequestAction, Step};
 use crate::state::{Resource, StateFile};
+use crate::surface::Writers;
 
 pub use graph::DEFAULT_JUSTIFICATION;
 
@@ -59,7 +60,7 @@ impl ApplyReport {
 /// Runs `plan` against `target`, starting from `state`; returns the report
 /// and the final state (also saved through `sink`, each step's change before
 /// the step is reported).
-pub async fn apply<G: GraphWrite + ?Sized + 'static>(
+pub async fn apply<G: GraphWrite + 'static>(
     plan: &Plan,
     target: Arc<G>,
     state: StateFile,
@@ -163,15 +164,13 @@ fn accepted(status: &str) -> bool {
     )
 }
 
-async fn run_step<G: GraphWrite + ?Sized>(
-    change: &Change,
-    target: &G,
-    journal: &Journal,
-) -> StepResult {
+async fn run_step(change: &Change, target: &dyn GraphWrite, journal: &Journal) -> StepResult {
+    let to = Writers { graph: target };
     match &change.step {
         Step::Rules(patch) => {
             for (id, value) in &patch.rules.rules {
-                if let Err(e) = target.update_rule(&patch.policy_id, *id, value).await {
+                let surface = crate::surface::get(patch.surface);
+                if let Err(e) = surface.update_rule(to, &patch.policy_id, *id, value).await {
                     return StepResult::Failed {
                         error: format!("{id}: {}", graph::describe(&e)),
                     };
@@ -205,7 +204,7 @@ async fn run_step<G: GraphWrite + ?Sized>(
             let mut request_id = None;
             let mut details = Vec::new();
             for req in requests {
-                match graph::send(target, req).await {
+                match graph::send(to, req).await {
                     Ok(out) if accepted(&out.status) => {
                         details.push(format!("{} {}", req.action.as_str(), out.status));
                         request_id = Some(out.request_id.clone());
@@ -228,7 +227,7 @@ async fn run_step<G: GraphWrite + ?Sized>(
                         if graph::code(&e) == "RoleAssignmentExists"
                             && req.action == RequestAction::AdminAssign =>
                     {
-                        match graph::find_schedule(target, req).await {
+                        match graph::find_schedule(to, req).await {
                             Ok(Some(id)) => {
                                 details.push("already exists".into());
                                 schedule = Some(id);

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::config::{Desired, Location};
 use crate::model::{
-    AssignmentKind, EnablementFactor, IsoDuration, ObjectId, RoleRef, RuleId, RuleSet, RuleValue,
-    find_builtin_role,
+    AssignmentKind, Caseless, EnablementFactor, IsoDuration, ObjectId, RoleRef, RuleId, RuleSet,
+    RuleValue, find_builtin_role,
 };
 pub use crate::plan::tier0_ids;
 use crate::plan::{Resolved, Unmanaged};
@@ -253,7 +253,7 @@ pub fn baseline(
         unmanaged
             .iter()
             .filter(|u| u.role == "Global Administrator")
-            .map(|u| u.principal.to_ascii_lowercase()),
+            .map(|u| Caseless::ascii(&u.principal).into_string()),
     );
     if holders.len() > MAX_GLOBAL_ADMINS {
         out.push(Finding {

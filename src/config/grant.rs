@@ -13,8 +13,8 @@ use super::eval::{EvalScope, type_name};
 use super::fields::Fields;
 use super::load::{HIDDEN_HINT, Item, Loader, offset_of, span_of};
 use crate::model::{
-    Address, Assignment, AssignmentKind, BlockKind, Expiration, PrincipalKind, PrincipalRef,
-    Schedule, Scope as DirScope, SurfaceKind, Ticket,
+    Address, Assignment, AssignmentKind, BlockKind, Caseless, Expiration, PrincipalKind,
+    PrincipalRef, Schedule, Scope as DirScope, SurfaceKind, Ticket,
 };
 use crate::render::escape;
 
@@ -24,7 +24,7 @@ impl Loader<'_> {
         item: Item<'_>,
         kind: AssignmentKind,
         scope: &EvalScope,
-        custom: &HashSet<String>,
+        custom: &HashSet<Caseless>,
         addresses: &mut HashMap<Address, Location>,
     ) -> Vec<Declared<Assignment>> {
         let Some(label) = item.block.labels.first() else {
@@ -233,7 +233,13 @@ impl Loader<'_> {
 
     pub(super) fn check_duplicate_grants(&mut self, grants: &[Declared<Assignment>]) {
         let mut seen: HashMap<
-            (SurfaceKind, AssignmentKind, PrincipalRef, String, DirScope),
+            (
+                SurfaceKind,
+                AssignmentKind,
+                PrincipalRef,
+                Caseless,
+                DirScope,
+            ),
             &Declared<Assignment>,
         > = HashMap::new();
         for g in grants {
@@ -242,7 +248,7 @@ impl Loader<'_> {
                 a.surface,
                 a.kind,
                 a.principal.normalized(),
-                a.role.to_string().to_lowercase(),
+                Caseless::new(&a.role.to_string()),
                 a.scope.clone(),
             );
             if let Some(first) = seen.get(&key) {

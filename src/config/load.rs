@@ -15,8 +15,8 @@ use super::read;
 use super::schema;
 use super::unclosed;
 use super::{Desired, FILE_SUFFIX, LoadError, LoadOptions, StateSettings};
-use crate::model::closest_names;
 use crate::model::{Address, AssignmentKind};
+use crate::model::{Caseless, closest_names};
 
 pub(super) const HIDDEN_HINT: &str = "names and for_each keys become addresses shown in plans and kept in state; \
      remove the control characters (newlines, tabs, escapes, direction overrides)";
@@ -214,10 +214,10 @@ impl<'o> Loader<'o> {
             });
 
         let roles = self.roles(&items("role"), &scope);
-        let custom: HashSet<String> = roles
+        let custom: HashSet<Caseless> = roles
             .iter()
             .filter(|r| r.item.custom)
-            .map(|r| r.item.role.to_string().to_lowercase())
+            .map(|r| Caseless::new(&r.item.role.to_string()))
             .collect();
         let tenant = items("tenant")
             .first()

@@ -9,7 +9,7 @@ use super::fields::Fields;
 use super::load::{Item, Loader, location, span_of, suggest};
 use super::{Declared, PolicySettings};
 use crate::model::{
-    ActivationRules, Approval, AssignmentRules, BlockKind, EligibilityRules, IsoDuration,
+    ActivationRules, Approval, AssignmentRules, BlockKind, Caseless, EligibilityRules, IsoDuration,
     NotificationEvent, NotificationLevel, NotificationRules, PolicyRules, SurfaceKind,
 };
 
@@ -21,7 +21,7 @@ impl Loader<'_> {
         &mut self,
         item: Item<'_>,
         scope: &EvalScope,
-        custom: &HashSet<String>,
+        custom: &HashSet<Caseless>,
     ) -> Option<Declared<PolicySettings>> {
         let label = item.block.labels.first()?;
         let role = self.builtin_role(item.file, span_of(label), label.as_str(), custom);

@@ -9,7 +9,7 @@ use super::eval::EvalScope;
 use super::fields::Fields;
 use super::load::{Item, Loader, span_of};
 use super::{Declared, RoleSettings};
-use crate::model::{BlockKind, RoleRef, SurfaceKind, find_builtin_role};
+use crate::model::{BlockKind, Caseless, RoleRef, SurfaceKind, find_builtin_role};
 use crate::surface::Surface;
 
 impl Loader<'_> {
@@ -72,7 +72,7 @@ impl Loader<'_> {
         file: &SourceFile,
         span: Range<usize>,
         name: &str,
-        custom: &HashSet<String>,
+        custom: &HashSet<Caseless>,
     ) -> Option<RoleRef> {
         match surface.parse_role(name, custom) {
             Ok(r) => Some(r),
@@ -90,7 +90,7 @@ impl Loader<'_> {
         file: &SourceFile,
         span: Range<usize>,
         name: &str,
-        custom: &HashSet<String>,
+        custom: &HashSet<Caseless>,
     ) -> Option<RoleRef> {
         let surface = crate::surface::get(SurfaceKind::DirectoryRole);
         self.role_name(surface, file, span, name, custom)

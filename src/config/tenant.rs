@@ -7,13 +7,14 @@ use super::TenantSettings;
 use super::eval::EvalScope;
 use super::fields::Fields;
 use super::load::{Item, Loader, location, span_of};
+use crate::model::Caseless;
 
 impl Loader<'_> {
     pub(super) fn tenant(
         &mut self,
         item: Item<'_>,
         scope: &EvalScope,
-        custom: &HashSet<String>,
+        custom: &HashSet<Caseless>,
     ) -> TenantSettings {
         let mut b = Fields::new(self, item, scope, None);
         let t = TenantSettings {

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use crate::model::{
-    Address, ApprovalSetting, AssignmentKind, BlockKind, EnablementFactor, Expiration,
+    Address, ApprovalSetting, AssignmentKind, BlockKind, Caseless, EnablementFactor, Expiration,
     NotificationEvent, NotificationLevel, ObjectId, PrincipalKind, RuleId, RuleSet, RuleValue,
 };
 use crate::snapshot::{ActiveType, Current, Grant, MemberType};
@@ -41,12 +41,12 @@ fn slug(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars() {
         if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
+            out.push(c);
         } else if !out.ends_with('_') {
             out.push('_');
         }
     }
-    let out = out.trim_matches('_').to_string();
+    let out = Caseless::ascii(out.trim_matches('_')).into_string();
     if out.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
         out
     } else {
@@ -110,11 +110,7 @@ pub fn export(current: &Current, defaults: &RuleSet, opts: &ExportOptions) -> Ex
             .map_or_else(|| id.to_string(), |r| r.display_name.clone())
     };
     let wanted = |id: &str| {
-        opts.roles.is_empty()
-            || opts
-                .roles
-                .iter()
-                .any(|r| r.eq_ignore_ascii_case(&role_name(id)))
+        opts.roles.is_empty() || opts.roles.iter().any(|r| Caseless::same(r, &role_name(id)))
     };
     let mut by_role: BTreeMap<ObjectId, Vec<&Grant>> = BTreeMap::new();
     for g in &current.grants {

@@ -324,7 +324,7 @@ fn is_loopback(url: &str) -> bool {
         .as_ref()
         .and_then(|u| u.host())
     {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Domain(d)) => crate::model::Caseless::same(d, "localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
@@ -451,7 +451,7 @@ pub fn object_id_from_token(token: &str) -> Option<String> {
     claims(token)?
         .get("oid")
         .and_then(serde_json::Value::as_str)
-        .map(str::to_ascii_lowercase)
+        .map(|oid| crate::model::ObjectId::new(oid).into_string())
 }
 
 /// Whether a JWT's `amr` (authentication methods) claim lists `mfa`;

@@ -11,9 +11,9 @@ use super::wire::{
     UnifiedRoleManagementPolicyRuleTarget, UnifiedRoleScheduleInstance,
 };
 use crate::model::{
-    ApprovalSetting, ApprovalStage, Approver, AssignmentKind, EnablementFactor, Expiration,
-    IsoDuration, NotificationLevel, ObjectId, RuleId, RuleSet, RuleValue, Schedule, SurfaceKind,
-    default_rules_json,
+    ApprovalSetting, ApprovalStage, Approver, AssignmentKind, Caseless, EnablementFactor,
+    Expiration, IsoDuration, NotificationLevel, ObjectId, RuleId, RuleSet, RuleValue, Schedule,
+    SurfaceKind, default_rules_json,
 };
 use crate::snapshot::{ActiveType, Grant, MemberType};
 
@@ -38,7 +38,7 @@ pub fn expiration_from_wire(e: Option<&ExpirationPattern>) -> Result<Expiration,
         return Ok(Expiration::Permanent);
     };
     let kind = e.kind.as_deref().unwrap_or("noExpiration");
-    match kind.to_ascii_lowercase().as_str() {
+    match Caseless::ascii(kind).as_str() {
         "afterdatetime" => {
             let end = e
                 .end_date_time
@@ -99,7 +99,7 @@ pub fn schedule_to_wire(s: &Schedule, now: DateTime<Utc>) -> RequestSchedule {
 }
 
 fn member_type(s: Option<&str>) -> MemberType {
-    match s.map(str::to_ascii_lowercase).as_deref() {
+    match s.map(Caseless::ascii).as_deref() {
         Some("group") => MemberType::Group,
         Some("inherited") => MemberType::Inherited,
         _ => MemberType::Direct,
@@ -133,8 +133,8 @@ pub fn eligibility_grant(s: UnifiedRoleEligibilitySchedule) -> Result<Grant, Con
 
 pub fn assignment_grant(s: UnifiedRoleAssignmentSchedule) -> Result<Grant, ConvertError> {
     let info = s.schedule_info.unwrap_or_default();
-    let active_type = match s.assignment_type.as_deref().map(str::to_ascii_lowercase) {
-        Some(t) if t == "activated" => ActiveType::Activated,
+    let active_type = match s.assignment_type.as_deref().map(Caseless::ascii) {
+        Some(t) if t.as_str() == "activated" => ActiveType::Activated,
         _ => ActiveType::Assigned,
     };
     Ok(Grant {
@@ -157,8 +157,8 @@ pub fn assignment_grant(s: UnifiedRoleAssignmentSchedule) -> Result<Grant, Conve
 /// An instance (what is in effect now) of either kind.
 pub fn instance(kind: AssignmentKind, i: UnifiedRoleScheduleInstance) -> Instance {
     let active_type = (kind == AssignmentKind::Active).then(|| {
-        match i.assignment_type.as_deref().map(str::to_ascii_lowercase) {
-            Some(t) if t == "activated" => ActiveType::Activated,
+        match i.assignment_type.as_deref().map(Caseless::ascii) {
+            Some(t) if t.as_str() == "activated" => ActiveType::Activated,
             _ => ActiveType::Assigned,
         }
     });

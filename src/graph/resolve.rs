@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use super::{DirectoryEntry, EntryKind, Graph, GraphError, Lookup};
 use crate::config::{Desired, Diagnostic, Diagnostics, Location};
-use crate::model::{ObjectId, PrincipalRef, RoleRef, Scope, closest_names};
+use crate::model::{Caseless, ObjectId, PrincipalRef, RoleRef, Scope, closest_names};
 
 /// What every name of the configuration stands for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -161,7 +161,7 @@ pub async fn resolve_all(
                 .iter()
                 .filter(|d| match r {
                     RoleRef::Id(id) => d.id == *id,
-                    RoleRef::Name(n) => d.display_name.eq_ignore_ascii_case(n.trim()),
+                    RoleRef::Name(n) => Caseless::same(&d.display_name, n.trim()),
                 })
                 .collect();
             match hits.as_slice() {

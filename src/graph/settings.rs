@@ -56,7 +56,7 @@ impl FromStr for AuthMethod {
             AuthMethod::AzureCli,
         ]
         .into_iter()
-        .find(|m| m.as_str().eq_ignore_ascii_case(s.trim()))
+        .find(|m| crate::model::Caseless::same(m.as_str(), s.trim()))
         .ok_or_else(|| {
             format!(
                 "unknown auth method {s:?}: use auto, client-secret, workload-identity, managed-identity or azure-cli"
@@ -296,7 +296,7 @@ fn check_url(what: &str, url: &str) -> Result<(), GraphError> {
         "https" => Ok(()),
         "http" => {
             let loopback = match u.host() {
-                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Domain(d)) => crate::model::Caseless::same(d, "localhost"),
                 Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
                 Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
                 None => false,

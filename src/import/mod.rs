@@ -79,7 +79,7 @@ pub fn matching<'a>(
     let grant = current
         .grants
         .iter()
-        .find(|g| g.schedule_id.eq_ignore_ascii_case(schedule_id))
+        .find(|g| crate::model::Caseless::same(&g.schedule_id, schedule_id))
         .ok_or_else(|| ImportError::NoSchedule(schedule_id.to_string()))?;
     let a = &declared.item;
     let want = (

@@ -10,7 +10,7 @@ use crate::config::{Desired, Diagnostics};
 use crate::drift::DriftReport;
 use crate::graph::resolve::{self, Resolution};
 use crate::graph::{Graph, GraphError};
-use crate::model::{RoleRef, Scope};
+use crate::model::{Caseless, RoleRef, Scope};
 use crate::plan::{self, Basis, Plan, PlanOptions, Resolved, Upkeep};
 use crate::snapshot::{self, Current, ReadOptions};
 use crate::state::{Backend, Lock, StateError, StateFile};
@@ -51,7 +51,7 @@ fn to_resolved(r: &Resolution) -> Resolved {
         if let RoleRef::Name(n) = role
             && role.builtin().is_none()
         {
-            out.custom_roles.insert(n.to_lowercase(), id.clone());
+            out.custom_roles.insert(Caseless::new(n), id.clone());
         }
     }
     for (s, id) in &r.scopes {

@@ -29,8 +29,8 @@ pub use upkeep::{Upkeep, upkeep};
 
 use crate::config::{Diagnostics, Location};
 use crate::model::{
-    Address, AssignmentKind, IsoDuration, ObjectId, PrincipalRef, RoleRef, RuleSet, Scope,
-    SurfaceKind,
+    Address, AssignmentKind, Caseless, IsoDuration, ObjectId, PrincipalRef, RoleRef, RuleSet,
+    Scope, SurfaceKind,
 };
 
 /// The version of the plan format (JSON and saved plans).
@@ -43,7 +43,7 @@ pub struct Resolved {
     pub principals: HashMap<PrincipalRef, ObjectId>,
     /// Custom roles by display name (lower case) to role definition ids.
     /// Built-in roles resolve without the tenant.
-    pub custom_roles: HashMap<String, ObjectId>,
+    pub custom_roles: HashMap<Caseless, ObjectId>,
     /// Scopes to `directoryScopeId` values.
     pub scopes: HashMap<Scope, String>,
     /// Names that did not resolve were reported already (with candidates),
@@ -66,7 +66,7 @@ impl Resolved {
         }
         match r {
             RoleRef::Id(id) => Some(ObjectId::new(id.as_str())),
-            RoleRef::Name(n) => self.custom_roles.get(&n.to_lowercase()).cloned(),
+            RoleRef::Name(n) => self.custom_roles.get(&Caseless::new(n)).cloned(),
         }
     }
 

@@ -146,8 +146,7 @@ pub async fn check_activation(
         .await?
         .into_iter()
         .find(|r| {
-            r.action
-                .eq_ignore_ascii_case(RequestAction::SelfActivate.as_str())
+            crate::model::Caseless::same(&r.action, RequestAction::SelfActivate.as_str())
                 && Status::from_graph(&r.status) == Status::PendingApproval
                 && t.matches(&r.role_id, &r.scope_id)
         });

@@ -45,7 +45,7 @@ pub enum Status {
 
 impl Status {
     pub fn from_graph(s: &str) -> Status {
-        match s.to_ascii_lowercase().as_str() {
+        match crate::model::Caseless::ascii(s).as_str() {
             "provisioned" => Status::Provisioned,
             "granted" | "schedulecreated" => Status::Scheduled,
             "pendingapproval" => Status::PendingApproval,

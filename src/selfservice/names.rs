@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::graph::Graph;
-use crate::model::{ObjectId, RoleRef, builtin_roles, closest_names};
+use crate::model::{Caseless, ObjectId, RoleRef, builtin_roles, closest_names};
 
 use super::SelfServiceError;
 
@@ -27,7 +27,7 @@ impl Target {
     }
 
     pub fn matches(&self, role_id: &str, scope_id: &str) -> bool {
-        self.role_id == role_id && self.scope_id.eq_ignore_ascii_case(scope_id)
+        self.role_id == role_id && Caseless::same(&self.scope_id, scope_id)
     }
 }
 
@@ -48,10 +48,7 @@ pub async fn resolve_target(
         let au = aus
             .iter()
             .find(|a| a.id == key)
-            .or_else(|| {
-                aus.iter()
-                    .find(|a| a.display_name.eq_ignore_ascii_case(key))
-            })
+            .or_else(|| aus.iter().find(|a| Caseless::same(&a.display_name, key)))
             .ok_or_else(|| SelfServiceError::UnknownScope(scope.to_string()))?;
         (
             format!("{AU_PREFIX}{}", au.id),
@@ -80,7 +77,7 @@ async fn resolve_role(
     let defs = graph.role_definitions().await?;
     if let Some(d) = defs
         .iter()
-        .find(|d| d.id == role || d.display_name.eq_ignore_ascii_case(role))
+        .find(|d| d.id == role || Caseless::same(&d.display_name, role))
     {
         return Ok((d.id.clone(), d.display_name.clone()));
     }

@@ -85,7 +85,7 @@ pub async fn list_requests(
         });
     }
     if let Some(s) = status {
-        all.retain(|r| r.status.eq_ignore_ascii_case(s));
+        all.retain(|r| crate::model::Caseless::same(&r.status, s));
     }
     let names = DisplayNames::load(
         graph,

@@ -6,10 +6,10 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 
-use super::{Clients, Surface, SurfaceRead, TargetProblem};
+use super::{Clients, Surface, SurfaceRead, TargetProblem, Writers};
 use crate::graph::{GrantFilter, GraphError, RequestOutcome};
 use crate::model::{
-    Address, AssignmentKind, BlockKind, ObjectId, RoleRef, RuleId, RuleSet, RuleValue,
+    Address, AssignmentKind, BlockKind, Caseless, ObjectId, RoleRef, RuleId, RuleSet, RuleValue,
     ScheduleRequest, Scope, SurfaceKind, builtin_roles, closest_builtin_roles,
 };
 use crate::snapshot::{ActiveType, AdministrativeUnit, Current, Grant, MemberType, RoleDefinition};
@@ -52,12 +52,12 @@ impl Surface for DirectoryRoles {
     /// A built-in role (named as Entra names it, whatever the case, or by
     /// template id), or a custom role that a `role` block declares; an
     /// unknown name comes with the closest built-in ones.
-    fn parse_role(&self, name: &str, custom: &HashSet<String>) -> Result<RoleRef, TargetProblem> {
+    fn parse_role(&self, name: &str, custom: &HashSet<Caseless>) -> Result<RoleRef, TargetProblem> {
         let r = RoleRef::parse(name);
         if let Some(b) = r.builtin() {
             return Ok(RoleRef::Name(b.display_name.clone()));
         }
-        if custom.contains(&name.trim().to_lowercase()) {
+        if custom.contains(&Caseless::new(name.trim())) {
             return Ok(r);
         }
         if let RoleRef::Id(id) = &r {
@@ -183,25 +183,27 @@ impl Surface for DirectoryRoles {
 
     async fn submit(
         &self,
-        clients: Clients<'_>,
+        to: Writers<'_>,
         request: &ScheduleRequest,
     ) -> Result<RequestOutcome, GraphError> {
-        clients.graph.create_request(request).await
+        to.graph.create_request(request).await
     }
 
     async fn update_rule(
         &self,
-        clients: Clients<'_>,
+        to: Writers<'_>,
         policy_id: &str,
         rule: RuleId,
         value: &RuleValue,
     ) -> Result<(), GraphError> {
-        clients.graph.update_rule(policy_id, rule, value).await
+        to.graph.update_rule(policy_id, rule, value).await
     }
 
+    /// Only a direct grant counts, and no activation: those are not what a
+    /// request made.
     async fn find_schedule(
         &self,
-        clients: Clients<'_>,
+        to: Writers<'_>,
         r: &ScheduleRequest,
     ) -> Result<Option<String>, GraphError> {
         let filter = GrantFilter {
@@ -209,7 +211,7 @@ impl Surface for DirectoryRoles {
             role_id: Some(r.role_id.clone()),
             scope_id: Some(r.scope_id.clone()),
         };
-        let grants = clients.graph.grants(r.kind, &filter).await?;
+        let grants = to.graph.grants(r.kind, &filter).await?;
         Ok(grants
             .into_iter()
             .find(|g| {
@@ -235,7 +237,7 @@ mod tests {
             s.parse_role("62e90394-69f5-4237-9190-012177145e10", &none),
             Ok(RoleRef::Name("Global Administrator".into()))
         );
-        let custom: HashSet<String> = ["helpdesk tier 1".to_string()].into();
+        let custom: HashSet<Caseless> = [Caseless::new("Helpdesk Tier 1")].into();
         assert_eq!(
             s.parse_role("Helpdesk Tier 1", &custom),
             Ok(RoleRef::Name("Helpdesk Tier 1".into()))

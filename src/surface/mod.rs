@@ -28,17 +28,24 @@ use async_trait::async_trait;
 
 pub use directory_role::{DEFAULT_TIER0, DirectoryRoles};
 
-use crate::graph::{Graph, GraphError, RequestOutcome};
+use crate::graph::{Graph, GraphError, GraphWrite, RequestOutcome};
 use crate::model::{
-    Address, BlockKind, ObjectId, RoleRef, RuleId, RuleSet, RuleValue, ScheduleRequest, Scope,
-    SurfaceKind,
+    Address, BlockKind, Caseless, ObjectId, RoleRef, RuleId, RuleSet, RuleValue, ScheduleRequest,
+    Scope, SurfaceKind,
 };
 use crate::snapshot::{AdministrativeUnit, Current, Grant, Policy, RoleDefinition};
 
-/// The services a surface reads and changes the tenant through.
+/// The services a surface reads the tenant through.
 #[derive(Clone, Copy)]
 pub struct Clients<'a> {
     pub graph: &'a dyn Graph,
+}
+
+/// The services a surface changes the tenant through: the write ports
+/// apply drives (and reads back what a write made).
+#[derive(Clone, Copy)]
+pub struct Writers<'a> {
+    pub graph: &'a dyn GraphWrite,
 }
 
 /// Why a target written in configuration is not one: said at the
@@ -71,8 +78,8 @@ pub trait Surface: Send + Sync {
     fn scope_attribute(&self) -> &'static str;
 
     /// The role as configuration writes it, checked offline: `custom`
-    /// holds the lower-case names of roles declared custom.
-    fn parse_role(&self, text: &str, custom: &HashSet<String>) -> Result<RoleRef, TargetProblem>;
+    /// holds the names of roles declared custom.
+    fn parse_role(&self, text: &str, custom: &HashSet<Caseless>) -> Result<RoleRef, TargetProblem>;
 
     /// The scope as configuration writes it; `None` when it is left out.
     fn parse_scope(&self, text: Option<&str>) -> Result<Scope, TargetProblem>;
@@ -114,14 +121,14 @@ pub trait Surface: Send + Sync {
     /// Sends one schedule request, as it is.
     async fn submit(
         &self,
-        clients: Clients<'_>,
+        to: Writers<'_>,
         request: &ScheduleRequest,
     ) -> Result<RequestOutcome, GraphError>;
 
     /// Replaces one rule of a policy.
     async fn update_rule(
         &self,
-        clients: Clients<'_>,
+        to: Writers<'_>,
         policy_id: &str,
         rule: RuleId,
         value: &RuleValue,
@@ -132,7 +139,7 @@ pub trait Surface: Send + Sync {
     /// learns the id of what already exists.
     async fn find_schedule(
         &self,
-        clients: Clients<'_>,
+        to: Writers<'_>,
         request: &ScheduleRequest,
     ) -> Result<Option<String>, GraphError>;
 }

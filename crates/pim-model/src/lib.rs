@@ -5,6 +5,7 @@
 
 mod address;
 mod assignment;
+mod caseless;
 mod clock;
 mod duration;
 mod id;
@@ -19,6 +20,7 @@ pub use address::{Address, BlockKind};
 pub use assignment::{
     Assignment, AssignmentKind, MAX_JUSTIFICATION_CHARS, RequestAction, ScheduleRequest, Ticket,
 };
+pub use caseless::Caseless;
 pub use clock::{Clock, SystemClock};
 pub use duration::{DurationError, IsoDuration};
 pub use id::ObjectId;

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{IsoDuration, ObjectId, PrincipalRef};
+use super::{Caseless, IsoDuration, ObjectId, PrincipalRef};
 
 /// The fixed rule ids of a directory-role policy. The id determines the
 /// rule's type and target, so a rule is never addressed any other way.
@@ -105,7 +105,7 @@ impl RuleId {
     pub fn parse(s: &str) -> Option<RuleId> {
         RuleId::ALL
             .into_iter()
-            .find(|r| r.as_str().eq_ignore_ascii_case(s))
+            .find(|r| Caseless::same(r.as_str(), s))
     }
 
     /// The `@odata.type` Graph requires on this rule.
@@ -272,7 +272,7 @@ pub enum NotificationLevel {
 
 impl NotificationLevel {
     pub fn parse(s: &str) -> Option<NotificationLevel> {
-        match s.to_ascii_lowercase().as_str() {
+        match Caseless::ascii(s).as_str() {
             "all" => Some(NotificationLevel::All),
             "critical" => Some(NotificationLevel::Critical),
             "none" => Some(NotificationLevel::None),
@@ -347,7 +347,7 @@ impl EnablementFactor {
             EnablementFactor::Ticketing,
         ]
         .into_iter()
-        .find(|f| f.as_str().eq_ignore_ascii_case(s))
+        .find(|f| Caseless::same(f.as_str(), s))
     }
 }
 

@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::{Caseless, ObjectId};
+
 /// Who a reference names: `user:UPN`, `group:Display Name`,
 /// `sp:Display Name or appId`, or a bare directory object id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,8 +86,8 @@ impl PrincipalRef {
     /// (UPNs and ids are case-insensitive in Entra; display names are not).
     pub fn normalized(&self) -> PrincipalRef {
         match self {
-            PrincipalRef::User(s) => PrincipalRef::User(s.to_ascii_lowercase()),
-            PrincipalRef::ObjectId(s) => PrincipalRef::ObjectId(s.to_ascii_lowercase()),
+            PrincipalRef::User(s) => PrincipalRef::User(Caseless::ascii(s).into_string()),
+            PrincipalRef::ObjectId(s) => PrincipalRef::ObjectId(ObjectId::new(s.as_str()).into()),
             other => other.clone(),
         }
     }
@@ -106,7 +108,7 @@ impl FromStr for PrincipalRef {
         if name.is_empty() {
             return Err(PrincipalError::Empty(s.to_string()));
         }
-        match prefix.trim().to_ascii_lowercase().as_str() {
+        match Caseless::ascii(prefix.trim()).as_str() {
             "user" => {
                 let ok = name.split_once('@').is_some_and(|(local, domain)| {
                     !local.is_empty() && domain.contains('.') && !name.contains(' ')

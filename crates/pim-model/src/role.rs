@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 use serde::{Deserialize, Serialize};
 
 use super::principal::is_guid;
+use super::{Caseless, ObjectId};
 
 /// A role as configuration names it: a display name or a template id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -19,7 +20,7 @@ impl RoleRef {
     pub fn parse(text: &str) -> RoleRef {
         let t = text.trim();
         if is_guid(t) {
-            RoleRef::Id(t.to_ascii_lowercase())
+            RoleRef::Id(ObjectId::new(t).into_string())
         } else {
             RoleRef::Name(t.to_string())
         }
@@ -29,7 +30,7 @@ impl RoleRef {
     /// without regard to case, as the Entra admin center does.
     pub fn builtin(&self) -> Option<&'static BuiltinRole> {
         match self {
-            RoleRef::Id(id) => lookup(id).filter(|r| r.id.eq_ignore_ascii_case(id)),
+            RoleRef::Id(id) => by_id(id),
             RoleRef::Name(name) => find_builtin_role(name),
         }
     }
@@ -54,36 +55,45 @@ pub struct BuiltinRole {
 
 struct Table {
     roles: Vec<BuiltinRole>,
-    /// Lower-case display name and id to position in `roles`: lookups run
-    /// once per grant, on tenants of tens of thousands of grants.
-    index: std::collections::HashMap<String, usize>,
+    /// Display name and id to position in `roles`: lookups run once per
+    /// grant, on tenants of tens of thousands of grants.
+    by_name: std::collections::HashMap<Caseless, usize>,
+    by_id: std::collections::HashMap<ObjectId, usize>,
 }
 
 static BUILTIN_ROLES: LazyLock<Table> = LazyLock::new(|| {
     // The table is compiled in and checked by a unit test, so it cannot fail at run time.
     let roles: Vec<BuiltinRole> = serde_json::from_str(include_str!("builtin_roles.json"))
         .expect("embedded built-in role table is valid JSON");
-    let mut index = std::collections::HashMap::new();
+    let mut by_name = std::collections::HashMap::new();
+    let mut by_id = std::collections::HashMap::new();
     for (i, r) in roles.iter().enumerate() {
-        index.insert(r.display_name.to_lowercase(), i);
-        index.insert(r.id.to_ascii_lowercase(), i);
+        by_name.insert(Caseless::new(&r.display_name), i);
+        by_id.insert(ObjectId::new(r.id.as_str()), i);
     }
-    Table { roles, index }
+    Table {
+        roles,
+        by_name,
+        by_id,
+    }
 });
 
 pub fn builtin_roles() -> &'static [BuiltinRole] {
     &BUILTIN_ROLES.roles
 }
 
-fn lookup(key: &str) -> Option<&'static BuiltinRole> {
+fn by_id(id: &str) -> Option<&'static BuiltinRole> {
     let t = &*BUILTIN_ROLES;
-    t.index
-        .get(&key.trim().to_lowercase())
+    t.by_id
+        .get(ObjectId::new(id.trim()).as_str())
         .map(|&i| &t.roles[i])
 }
 
 pub fn find_builtin_role(name: &str) -> Option<&'static BuiltinRole> {
-    lookup(name).filter(|r| r.display_name.eq_ignore_ascii_case(name.trim()))
+    let t = &*BUILTIN_ROLES;
+    t.by_name
+        .get(Caseless::new(name.trim()).as_str())
+        .map(|&i| &t.roles[i])
 }
 
 /// Up to `n` names from `candidates` closest to `name`, best first: what a
@@ -96,13 +106,15 @@ pub fn closest_names<'a>(
     n: usize,
     min_score: f64,
 ) -> Vec<&'a str> {
-    let needle = name.to_lowercase();
+    let needle = Caseless::new(name);
     let mut scored: Vec<(f64, &str)> = candidates
         .into_iter()
         .map(|c| {
-            let hay = c.to_lowercase();
+            let hay = Caseless::new(c);
             let mut score = strsim::jaro_winkler(&needle, &hay);
-            if !needle.is_empty() && (hay.contains(&needle) || needle.contains(&hay)) {
+            if !needle.is_empty()
+                && (hay.contains(needle.as_str()) || needle.contains(hay.as_str()))
+            {
                 score += 0.2;
             }
             (score, c)
@@ -132,7 +144,7 @@ mod tests {
         assert!(roles.len() > 100);
         let mut names: Vec<_> = roles
             .iter()
-            .map(|r| r.display_name.to_lowercase())
+            .map(|r| Caseless::new(&r.display_name))
             .collect();
         names.sort();
         names.dedup();

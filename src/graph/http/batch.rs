@@ -113,7 +113,7 @@ impl HttpGraph {
                     let ra = item
                         .headers
                         .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+                        .find(|(k, _)| crate::model::Caseless::same(k, "retry-after"))
                         .and_then(|(_, v)| {
                             v.as_str()
                                 .map(str::to_string)

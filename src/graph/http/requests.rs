@@ -14,8 +14,8 @@ use crate::graph::convert::{expiration_from_wire, parse_time, schedule_to_wire};
 use crate::graph::error::{ErrorKind, GraphError};
 use crate::graph::wire::{NewScheduleRequest, TicketInfo, UnifiedRoleAssignmentScheduleRequest};
 use crate::graph::{GrantFilter, RequestOutcome, RequestParty, ScheduleRequest, page_size};
-use crate::model::ObjectId;
 use crate::model::{AssignmentKind, Schedule, Ticket};
+use crate::model::{Caseless, ObjectId};
 
 impl HttpGraph {
     pub(super) async fn send_request(
@@ -178,7 +178,7 @@ impl HttpGraph {
         Ok(found
             .into_iter()
             .filter(|o| {
-                o.action.eq_ignore_ascii_case(request.action.as_str())
+                Caseless::same(&o.action, request.action.as_str())
                     && o.justification == request.justification
                     && o.created.is_none_or(|c| c >= sent_after)
             })

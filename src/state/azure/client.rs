@@ -87,7 +87,7 @@ impl Blob {
         let loopback = match base.host() {
             Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
             Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Domain(d)) => crate::model::Caseless::same(d, "localhost"),
             None => false,
         };
         match base.scheme() {

@@ -8,6 +8,8 @@ use hmac::{Hmac, Mac};
 use reqwest::Url;
 use sha2::Sha256;
 
+use crate::model::Caseless;
+
 /// The standard headers that take a fixed line of the string to sign, in
 /// order; `x-ms-*` headers follow, then the resource.
 const SIGNED_STANDARD: [&str; 11] = [
@@ -42,7 +44,7 @@ pub(super) fn string_to_sign(
             if content_length > 0 {
                 out.push_str(&content_length.to_string());
             }
-        } else if let Some((_, v)) = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        } else if let Some((_, v)) = headers.iter().find(|(n, _)| Caseless::same(n, name)) {
             out.push_str(v);
         }
         out.push('\n');
@@ -50,8 +52,9 @@ pub(super) fn string_to_sign(
 
     let mut ms: Vec<(String, String)> = headers
         .iter()
-        .filter(|(n, _)| n.to_ascii_lowercase().starts_with("x-ms-"))
-        .map(|(n, v)| (n.to_ascii_lowercase(), unfold(v)))
+        .map(|(n, v)| (Caseless::ascii(n).into_string(), v))
+        .filter(|(n, _)| n.starts_with("x-ms-"))
+        .map(|(n, v)| (n, unfold(v)))
         .collect();
     ms.sort();
     for (n, v) in ms {
@@ -68,7 +71,7 @@ pub(super) fn string_to_sign(
     out.push_str(url.path());
     let mut params: Vec<(String, Vec<String>)> = Vec::new();
     for (k, v) in url.query_pairs() {
-        let k = k.to_lowercase();
+        let k = Caseless::new(&k).into_string();
         match params.iter_mut().find(|(n, _)| *n == k) {
             Some((_, vs)) => vs.push(v.into_owned()),
             None => params.push((k, vec![v.into_owned()])),
