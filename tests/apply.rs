@@ -2,7 +2,7 @@
 //! idempotent re-runs, failures that stop later phases, and state saved
 //! after every confirmed step.
 
-use crate::common;
+use crate::support::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,8 +4,8 @@
 //! still converges, with no grant lost or made twice, and a new plan has
 //! nothing left to do. The faults are seeded, so a failure replays.
 
-use crate::apply_common;
-use crate::graph_common;
+use crate::support::apply_common;
+use crate::support::graph_common;
 
 use std::sync::Arc;
 

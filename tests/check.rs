@@ -1,7 +1,7 @@
 //! Baseline checks: each rule fires on a non-compliant configuration and
 //! all stay quiet on a compliant one.
 
-use crate::common;
+use crate::support::common;
 
 use common::{Tenant, load_dir, now};
 use pim::check::{self, Rule};

@@ -1,12 +1,8 @@
 //! `pim` run as a user would: plan, apply, self-service, crashes, and
 //! remote state on Azurite.
 
-#[path = "apply_common/mod.rs"]
-mod apply_common;
-#[path = "cli_common/mod.rs"]
-mod cli_common;
-#[path = "entra_common/mod.rs"]
-mod entra_common;
+#[path = "support/mod.rs"]
+mod support;
 
 #[path = "cli_apply.rs"]
 mod cli_apply;

@@ -2,7 +2,7 @@
 //! converge, change the configuration and converge again, refuse stale saved
 //! plans and a second run while the state is locked.
 
-use crate::cli_common;
+use crate::support::cli_common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -5,7 +5,7 @@
 //! tenant exactly what the configuration declares, and a plan after it has
 //! nothing to do.
 
-use crate::apply_common;
+use crate::support::apply_common;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead as _, BufReader};

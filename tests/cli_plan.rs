@@ -2,7 +2,7 @@
 //! emulator, through the real client (TLS, azure_identity, paging), as the
 //! README's first command runs it.
 
-use crate::cli_common;
+use crate::support::cli_common;
 
 use std::process::Command;
 

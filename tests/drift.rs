@@ -1,7 +1,7 @@
 //! Drift of every kind, reported by role, with JSON that validates against
 //! `schemas/drift.schema.json`.
 
-use crate::common;
+use crate::support::common;
 
 use pim::drift;
 use pim::model::Address;

@@ -1,12 +1,8 @@
 //! The Graph client, name resolution, the snapshot, apply and self-service
 //! against the emulator in-process, and the client against hostile servers.
 
-#[path = "apply_common/mod.rs"]
-mod apply_common;
-#[path = "graph_common/mod.rs"]
-mod graph_common;
-#[path = "hostile_common/mod.rs"]
-mod hostile_common;
+#[path = "support/mod.rs"]
+mod support;
 
 #[path = "apply_faults.rs"]
 mod apply_faults;

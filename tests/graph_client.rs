@@ -2,7 +2,7 @@
 //! client-secret sign-in over TLS, who the caller is, paging, `$batch`,
 //! every fault mode, the write calls, and one-line errors.
 
-use crate::graph_common;
+use crate::support::graph_common;
 
 use std::sync::Arc;
 use std::time::Duration;

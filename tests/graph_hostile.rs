@@ -2,7 +2,7 @@
 //! redirects that lead elsewhere, paging that never ends, answers too large
 //! to hold, `$batch` answers without the answers, HTML instead of JSON.
 
-use crate::hostile_common;
+use crate::support::hostile_common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! groups, service principals, administrative units; unknown and ambiguous
 //! names as diagnostics at the config line, with candidates.
 
-use crate::graph_common;
+use crate::support::graph_common;
 
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! identical with 20% server errors, throttling and latency to the
 //! fault-free read; and the identity pim runs as, whatever its token.
 
-use crate::graph_common;
+use crate::support::graph_common;
 
 use graph_common::*;
 use pim::emulator::{Faults, TokenFormat};

@@ -2,7 +2,7 @@
 //! reason (snapshots of the text, Markdown and JSON people read), and
 //! table-driven cases for the rules of the diff.
 
-use crate::common;
+use crate::support::common;
 
 use chrono::Duration;
 use common::{Tenant, basis, load_str, managed, now, scenario};

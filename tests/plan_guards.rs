@@ -1,8 +1,8 @@
 //! The plan's safety rails, one test per removal path, and what a rolling
 //! duration, a passed expiry and an end too close mean for each change.
 
-use crate::common;
 use crate::plan::errors_of;
+use crate::support::common;
 
 use common::{Tenant, basis, load_str, managed, now};
 use pim::model::{AssignmentKind, RuleId, RuleValue};

@@ -1,8 +1,8 @@
 //! Names from configuration, the tenant or a saved plan cannot forge what
 //! a reviewer reads: plans with hostile names, as text and as Markdown.
 
-use crate::common;
 use crate::plan_guards::plan_with;
+use crate::support::common;
 
 use common::{Tenant, load_str};
 use pim::model::{Address, AssignmentKind, BlockKind};

@@ -1,8 +1,8 @@
 //! The library's stages on their own: configuration, planning, apply
 //! against a fake tenant, drift, baseline checks and the JSON schemas.
 
-#[path = "common/mod.rs"]
-mod common;
+#[path = "support/mod.rs"]
+mod support;
 
 #[path = "apply.rs"]
 mod apply;

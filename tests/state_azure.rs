@@ -2,8 +2,8 @@
 //! started by each test on a free loopback port (from `npm ci`'s
 //! node_modules) and killed when the test ends.
 
-use crate::cli_common;
-use crate::entra_common;
+use crate::support::cli_common;
+use crate::support::entra_common;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;

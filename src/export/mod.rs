@@ -87,16 +87,6 @@ fn principal_ref(current: &Current, id: &str) -> String {
     }
 }
 
-fn scope_ref(current: &Current, scope_id: &str) -> String {
-    match scope_id.strip_prefix("/administrativeUnits/") {
-        Some(id) => current.administrative_units.get(id).map_or_else(
-            || scope_id.to_string(),
-            |au| format!("/administrativeUnits/{}", au.display_name),
-        ),
-        None => scope_id.to_string(),
-    }
-}
-
 fn time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
@@ -159,8 +149,11 @@ pub fn export(current: &Current, defaults: &RuleSet, opts: &ExportOptions) -> Ex
                 slug(principal.split_once(':').map_or(&principal, |(_, n)| n)),
                 slug(&name)
             );
+            // The target as its surface writes it in configuration.
+            let surface = crate::surface::get(g.surface);
             if g.scope_id != "/" {
-                block = format!("{block}__{}", slug(&scope_ref(current, &g.scope_id)));
+                let scope = surface.scope_name(current, &g.scope_id);
+                block = format!("{block}__{}", slug(&scope));
             }
             while !used.insert(format!("{}.{block}", g.kind)) {
                 block.push('_');
@@ -171,9 +164,10 @@ pub fn export(current: &Current, defaults: &RuleSet, opts: &ExportOptions) -> Ex
             };
             let _ = writeln!(text, "{} {} {{", kind.as_str(), quote(&block));
             let _ = writeln!(text, "principal = {}", quote(&principal));
-            let _ = writeln!(text, "role = {}", quote(&name));
+            let _ = writeln!(text, "{} = {}", surface.role_attribute(), quote(&name));
             if g.scope_id != "/" {
-                let _ = writeln!(text, "scope = {}", quote(&scope_ref(current, &g.scope_id)));
+                let scope = surface.scope_name(current, &g.scope_id);
+                let _ = writeln!(text, "{} = {}", surface.scope_attribute(), quote(&scope));
             }
             let declared = match (&g.expiration, g.end()) {
                 (Expiration::Permanent, _) | (_, None) => {

@@ -3,7 +3,6 @@
 //! of them, changes some, drops some, adds many and updates policy rules;
 //! plus the checks that the tenant and the state hold exactly what the
 //! configuration declares.
-#![allow(dead_code)]
 
 use std::collections::BTreeSet;
 use std::path::Path;

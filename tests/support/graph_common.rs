@@ -1,7 +1,6 @@
 //! Shared helpers of the `graph_*` tests: an in-process emulator with TLS,
 //! a client that signs in through azure_identity's client-secret flow
 //! against the emulator's token endpoint, and generated tenants.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::sync::Arc;

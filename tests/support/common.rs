@@ -1,6 +1,5 @@
 //! Builders shared by the planner's tests: a small tenant with the
 //! principals, roles and policies the plan fixtures name.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 

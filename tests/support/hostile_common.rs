@@ -1,7 +1,6 @@
 //! A hostile Graph for the `graph_hostile` tests: a few lines of HTTP/1.1
 //! on 127.0.0.1 (TLS where it matters) answering what each test tells it
 //! to, and recording what reached it.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,6 +1,5 @@
 //! Running `pim` as a user would, on a private copy of the contoso example
 //! (its embedded emulator's data file and the state stay in the copy).
-#![allow(dead_code)]
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,6 @@
 //! A stand-in for Entra ID's token endpoint on 127.0.0.1, minting the
 //! unsigned storage tokens Azurite's basic OAuth accepts, and the throwaway
 //! certificate authority that both it and Azurite serve TLS under.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
