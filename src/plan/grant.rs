@@ -590,110 +590,115 @@ mod tests {
         }
     }
 
+    /// A row of the decision's table: its name, the tenant's grant (began
+    /// days ago, lasting days), the state's declared duration, the declared
+    /// duration, and the decision.
+    type Row = (
+        &'static str,
+        Option<(i64, Option<i64>)>,
+        Option<&'static str>,
+        &'static str,
+        Option<(Action, Reason, Option<RequestAction>)>,
+    );
+
     /// The decision's table: what exists of a grant declared with a rolling
     /// duration, and what is decided.
+    const ROWS: [Row; 9] = [
+        (
+            "absent",
+            None,
+            None,
+            "P30D",
+            Some((
+                Action::Create,
+                Reason::Declared,
+                Some(RequestAction::AdminAssign),
+            )),
+        ),
+        (
+            "absent but managed",
+            None,
+            Some("P30D"),
+            "P30D",
+            Some((
+                Action::Create,
+                Reason::Drift,
+                Some(RequestAction::AdminAssign),
+            )),
+        ),
+        (
+            "unmanaged, within the duration",
+            Some((10, Some(40))),
+            None,
+            "P30D",
+            Some((Action::Adopt, Reason::Declared, None)),
+        ),
+        (
+            "unmanaged, longer",
+            Some((45, Some(400))),
+            None,
+            "P30D",
+            Some((
+                Action::Adopt,
+                Reason::Declared,
+                Some(RequestAction::AdminUpdate),
+            )),
+        ),
+        (
+            "unmanaged, ending soon",
+            Some((80, Some(85))),
+            None,
+            "P90D",
+            Some((
+                Action::Adopt,
+                Reason::Expiring,
+                Some(RequestAction::AdminExtend),
+            )),
+        ),
+        (
+            "managed, in step",
+            Some((10, Some(40))),
+            Some("P30D"),
+            "P30D",
+            None,
+        ),
+        (
+            "managed, ending soon",
+            Some((80, Some(85))),
+            Some("P90D"),
+            "P90D",
+            Some((
+                Action::Renew,
+                Reason::Expiring,
+                Some(RequestAction::AdminExtend),
+            )),
+        ),
+        (
+            "managed, declaration changed",
+            Some((45, Some(135))),
+            Some("P90D"),
+            "P30D",
+            Some((
+                Action::Update,
+                Reason::Declared,
+                Some(RequestAction::AdminUpdate),
+            )),
+        ),
+        (
+            "managed, changed outside pim",
+            Some((45, Some(400))),
+            Some("P30D"),
+            "P30D",
+            Some((
+                Action::Update,
+                Reason::Drift,
+                Some(RequestAction::AdminUpdate),
+            )),
+        ),
+    ];
+
     #[test]
     fn decisions_for_one_declared_grant() {
-        type Row = (
-            &'static str,
-            Option<(i64, Option<i64>)>,
-            Option<&'static str>,
-            &'static str,
-            Option<(Action, Reason, Option<RequestAction>)>,
-        );
-        let rows: [Row; 9] = [
-            (
-                "absent",
-                None,
-                None,
-                "P30D",
-                Some((
-                    Action::Create,
-                    Reason::Declared,
-                    Some(RequestAction::AdminAssign),
-                )),
-            ),
-            (
-                "absent but managed",
-                None,
-                Some("P30D"),
-                "P30D",
-                Some((
-                    Action::Create,
-                    Reason::Drift,
-                    Some(RequestAction::AdminAssign),
-                )),
-            ),
-            (
-                "unmanaged, within the duration",
-                Some((10, Some(40))),
-                None,
-                "P30D",
-                Some((Action::Adopt, Reason::Declared, None)),
-            ),
-            (
-                "unmanaged, longer",
-                Some((45, Some(400))),
-                None,
-                "P30D",
-                Some((
-                    Action::Adopt,
-                    Reason::Declared,
-                    Some(RequestAction::AdminUpdate),
-                )),
-            ),
-            (
-                "unmanaged, ending soon",
-                Some((80, Some(85))),
-                None,
-                "P90D",
-                Some((
-                    Action::Adopt,
-                    Reason::Expiring,
-                    Some(RequestAction::AdminExtend),
-                )),
-            ),
-            (
-                "managed, in step",
-                Some((10, Some(40))),
-                Some("P30D"),
-                "P30D",
-                None,
-            ),
-            (
-                "managed, ending soon",
-                Some((80, Some(85))),
-                Some("P90D"),
-                "P90D",
-                Some((
-                    Action::Renew,
-                    Reason::Expiring,
-                    Some(RequestAction::AdminExtend),
-                )),
-            ),
-            (
-                "managed, declaration changed",
-                Some((45, Some(135))),
-                Some("P90D"),
-                "P30D",
-                Some((
-                    Action::Update,
-                    Reason::Declared,
-                    Some(RequestAction::AdminUpdate),
-                )),
-            ),
-            (
-                "managed, changed outside pim",
-                Some((45, Some(400))),
-                Some("P30D"),
-                "P30D",
-                Some((
-                    Action::Update,
-                    Reason::Drift,
-                    Some(RequestAction::AdminUpdate),
-                )),
-            ),
-        ];
         let current = Current::default();
         let mut opts = super::super::PlanOptions::at(now());
         opts.renew_within = IsoDuration::days(14);
@@ -702,7 +707,7 @@ mod tests {
             role_id: "r1".into(),
             scope_id: "/".into(),
         };
-        for (name, have, state, duration, want) in rows {
+        for (name, have, state, duration, want) in ROWS {
             let mut ctx = Ctx::new(&current, &opts);
             let d = declared(&format!(
                 "eligibility \"a\" {{\n  principal = \"user:a@contoso.com\"\n  role = \"Global Reader\"\n  duration = \"{duration}\"\n}}\n"

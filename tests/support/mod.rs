@@ -2,8 +2,10 @@
 //! planner's small tenant), `apply_common` (an apply scenario against the
 //! emulator), `graph_common` (an in-process emulator and a client signed in
 //! to it), `hostile_common` (a Graph that misbehaves on purpose),
-//! `cli_common` (running `pim` as a user would) and `entra_common` (a token
-//! endpoint and certificate authority for Azurite). Each binary uses some.
+//! `cli_common` (running `pim` as a user would), `entra_common` (a token
+//! endpoint and certificate authority for Azurite) and `http` (one request
+//! read off a connection, for the hand-written servers). Each binary uses
+//! some of them.
 #![allow(dead_code)]
 
 pub mod apply_common;
@@ -12,3 +14,4 @@ pub mod common;
 pub mod entra_common;
 pub mod graph_common;
 pub mod hostile_common;
+pub mod http;

@@ -13,24 +13,6 @@ use super::error::{ApiError, ApiResult};
 use super::store::{Exp, Kind, PrincipalType, ScheduleRec, Store, parse_ts, ts};
 use pim_model::{IsoDuration, RequestAction, RuleId};
 
-/// The request action Graph's `action` names, in any case.
-pub(super) fn parse_action(s: &str) -> Option<RequestAction> {
-    use RequestAction::*;
-    [
-        AdminAssign,
-        AdminUpdate,
-        AdminRemove,
-        AdminExtend,
-        AdminRenew,
-        SelfActivate,
-        SelfDeactivate,
-        SelfExtend,
-        SelfRenew,
-    ]
-    .into_iter()
-    .find(|a| a.as_str().eq_ignore_ascii_case(s))
-}
-
 /// What a principal asks about their own grants.
 pub(super) fn is_self(action: RequestAction) -> bool {
     matches!(
@@ -271,7 +253,7 @@ fn parse_request(store: &Store, kind: Kind, body: &Value, now: DateTime<Utc>) ->
         ));
     }
     let action_text = required(body, "action")?;
-    let action = parse_action(action_text).ok_or_else(|| {
+    let action = RequestAction::parse(action_text).ok_or_else(|| {
         ApiError::bad_request(format!(
             "Requested value '{action_text}' was not found for property 'action'."
         ))

@@ -13,7 +13,7 @@ use super::Caller;
 use super::error::{ApiError, ApiResult};
 use super::pim::{
     Answer, MIN_GRANT, Parsed, Rules, active_duration_too_short, does_not_exist, entity, exists,
-    new_schedule, parse_action, parse_schedule, policy_error, policy_failures,
+    new_schedule, parse_schedule, policy_error, policy_failures,
 };
 use super::store::{Kind, Store, ts};
 use pim_model::{RequestAction, RuleId};
@@ -367,7 +367,8 @@ pub(crate) fn decide(
         return Ok(req);
     }
     let scope = str_of(&req, "directoryScopeId").to_string();
-    let action = parse_action(str_of(&req, "action")).unwrap_or(RequestAction::SelfActivate);
+    let action =
+        RequestAction::parse(str_of(&req, "action")).unwrap_or(RequestAction::SelfActivate);
     let r = parse_schedule(req.get("scheduleInfo").unwrap_or(&Value::Null), now)?;
     let p = Parsed {
         action,

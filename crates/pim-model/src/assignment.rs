@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ObjectId, PrincipalRef, RoleRef, Schedule, Scope, SurfaceKind};
+use super::{Caseless, ObjectId, PrincipalRef, RoleRef, Schedule, Scope, SurfaceKind};
 
 /// The longest justification pim sends. UNVERIFIED: Graph documents no
 /// limit for `justification`; the Entra admin center's PIM forms take at
@@ -94,6 +94,25 @@ pub enum RequestAction {
 }
 
 impl RequestAction {
+    pub const ALL: [RequestAction; 9] = [
+        RequestAction::AdminAssign,
+        RequestAction::AdminUpdate,
+        RequestAction::AdminRemove,
+        RequestAction::AdminExtend,
+        RequestAction::AdminRenew,
+        RequestAction::SelfActivate,
+        RequestAction::SelfDeactivate,
+        RequestAction::SelfExtend,
+        RequestAction::SelfRenew,
+    ];
+
+    /// The action Graph's `action` names, in any case.
+    pub fn parse(s: &str) -> Option<RequestAction> {
+        RequestAction::ALL
+            .into_iter()
+            .find(|a| Caseless::same(a.as_str(), s))
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RequestAction::AdminAssign => "adminAssign",
