@@ -3,7 +3,7 @@
 //! exclusive roles are never emptied, and a removal wave beyond the limit
 //! is refused. They see only the changes, so a new removal path is covered.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::{Action, Change, Refusal, Resolved, Step};
 use crate::config::{Declared, Desired, RoleSettings};
@@ -195,36 +195,66 @@ pub(super) fn refusals(
             guarded.insert(id, (tier0, Some(r)));
         }
     }
+    // Who holds what, worked out once and only when a guarded role loses a
+    // grant or is exclusive: most plans remove nothing from tier-0 roles.
+    let mut holders: Option<HashMap<&str, usize>> = None;
+    let mut created: Option<HashSet<&str>> = None;
+    let mut declared: Option<HashSet<ObjectId>> = None;
     for (role_id, (tier0, block)) in guarded {
         let settings = block.map(|b| &b.item);
         if settings.is_some_and(|s| s.allow_empty) {
             continue;
         }
         let exclusive = settings.is_some_and(|s| s.exclusive);
-        let same = |id: &ObjectId| *id == role_id;
         let taken: Vec<&Change> = removals
             .iter()
-            .filter(|(_, s)| same(&s.role_id))
+            .filter(|(_, s)| s.role_id == role_id)
             .map(|(c, _)| *c)
             .collect();
-        // Activations end with their eligibility: they are no holders.
-        let kept = current
-            .grants
-            .iter()
-            .filter(|g| same(&g.role_id) && g.active_type != Some(ActiveType::Activated))
-            .filter(|g| !removed(&g.schedule_id))
-            .count();
-        let created = changes
-            .iter()
-            .filter(|c| c.action == Action::Create)
-            .filter(|c| matches!(&c.step, Step::Grant { subject, .. } if same(&subject.role_id)))
-            .count();
-        let declared = desired
-            .eligibilities
-            .iter()
-            .chain(&desired.assignments)
-            .any(|d| resolved.role(&d.item.role).is_some_and(|r| same(&r)));
-        if kept + created > 0 || (taken.is_empty() && (declared || !exclusive)) {
+        if taken.is_empty() && !exclusive {
+            continue;
+        }
+        let kept = holders
+            .get_or_insert_with(|| {
+                let mut n: HashMap<&str, usize> = HashMap::new();
+                // Activations end with their eligibility: they are no holders.
+                for g in current.grants.iter().filter(|g| {
+                    g.active_type != Some(ActiveType::Activated) && !removed(&g.schedule_id)
+                }) {
+                    *n.entry(g.role_id.as_str()).or_default() += 1;
+                }
+                n
+            })
+            .get(role_id.as_str())
+            .copied()
+            .unwrap_or(0);
+        let gains = created
+            .get_or_insert_with(|| {
+                changes
+                    .iter()
+                    .filter(|c| c.action == Action::Create)
+                    .filter_map(|c| match &c.step {
+                        Step::Grant { subject, .. } => Some(subject.role_id.as_str()),
+                        Step::Rules(_) => None,
+                    })
+                    .collect()
+            })
+            .contains(role_id.as_str());
+        if kept > 0 || gains {
+            continue;
+        }
+        if taken.is_empty()
+            && declared
+                .get_or_insert_with(|| {
+                    desired
+                        .eligibilities
+                        .iter()
+                        .chain(&desired.assignments)
+                        .filter_map(|d| resolved.role(&d.item.role))
+                        .collect()
+                })
+                .contains(&role_id)
+        {
             continue;
         }
         let name = role_name(&role_id);
