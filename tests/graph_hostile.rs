@@ -374,3 +374,71 @@ async fn html_instead_of_json_is_named_for_what_it_is() {
     assert!(!text.contains("$select"), "no query: {text}");
     assert!(!text.contains("line 1 column 1"), "{text}");
 }
+
+/// Time that passes only when the client waits, and the waits it asked for.
+#[derive(Clone, Default)]
+struct Waits {
+    slept: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl pim::model::Clock for Waits {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let spent: Duration = self.slept.lock().unwrap().iter().sum();
+        chrono::DateTime::UNIX_EPOCH + spent
+    }
+}
+
+impl pim::graph::Timer for Waits {
+    fn sleep(&self, d: Duration) -> futures::future::BoxFuture<'static, ()> {
+        self.slept.lock().unwrap().push(d);
+        Box::pin(async {})
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_is_waited_in_full_within_the_deadline() {
+    let calls = Arc::new(AtomicU64::new(0));
+    let n = calls.clone();
+    let graph = Server::start(None, move |_| {
+        if n.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply::Raw {
+                status: 429,
+                headers: vec![
+                    ("Content-Type", "application/json".into()),
+                    ("Retry-After", "45".into()),
+                ],
+                body: br#"{"error":{"code":"TooManyRequests","message":"slow down"}}"#.to_vec(),
+            }
+        } else {
+            Reply::Json(200, units(1, None))
+        }
+    })
+    .await;
+    let waits = Waits::default();
+    // Far beyond one backoff step (50 ms here): the server's word counts.
+    let g = client(settings(&graph)).with_clock(Arc::new(waits.clone()));
+    assert_eq!(g.administrative_units().await.unwrap().len(), 1);
+    assert_eq!(*waits.slept.lock().unwrap(), [Duration::from_secs(45)]);
+}
+
+#[tokio::test]
+async fn a_retry_after_past_the_deadline_ends_the_call_saying_so() {
+    let graph = Server::start(None, |_| Reply::Raw {
+        status: 429,
+        headers: vec![
+            ("Content-Type", "application/json".into()),
+            ("Retry-After", "600".into()),
+        ],
+        body: br#"{"error":{"code":"TooManyRequests","message":"slow down"}}"#.to_vec(),
+    })
+    .await;
+    let waits = Waits::default();
+    let g = client(settings(&graph)).with_clock(Arc::new(waits.clone()));
+    let e = g.administrative_units().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Throttled, "{e}");
+    let line = check_line(&e);
+    assert!(line.contains("asked to wait 600 s"), "{line}");
+    assert!(line.contains("PIM_RETRY_DEADLINE"), "{line}");
+    assert!(waits.slept.lock().unwrap().is_empty());
+    assert_eq!(graph.seen().len(), 1);
+}

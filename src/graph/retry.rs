@@ -18,11 +18,15 @@ use crate::model::{Clock, SystemClock};
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
     pub max_attempts: u32,
-    /// No retry starts once this much time has passed since the first attempt.
+    /// No retry starts once this much time has passed since the first
+    /// attempt, nor one whose wait would end past it: the deadline a user
+    /// sets with `PIM_RETRY_DEADLINE`.
     pub max_total: Duration,
     /// First backoff step; doubles per attempt.
     pub base_delay: Duration,
-    /// Cap of one wait, `Retry-After` included.
+    /// Cap of one backoff step. A server's `Retry-After` is waited in full
+    /// (within `max_total`): retrying sooner only spends an attempt on
+    /// another refusal.
     pub max_delay: Duration,
     /// Seed of the jitter RNG (deterministic runs).
     pub seed: u64,
@@ -78,7 +82,7 @@ impl Backoff {
     /// clients that failed together do not come back together.
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(d) = retry_after {
-            return d.min(self.policy.max_delay);
+            return d;
         }
         let exp = attempt.saturating_sub(1).min(20);
         let step = self
@@ -192,9 +196,10 @@ pub(crate) mod tests {
                 "attempt {n}: {d:?} vs {step:?}"
             );
         }
+        // The server's word is waited in full, beyond the backoff cap.
         assert_eq!(
             a.delay(1, Some(Duration::from_secs(60))),
-            Duration::from_secs(2)
+            Duration::from_secs(60)
         );
         assert_eq!(
             a.delay(1, Some(Duration::from_millis(1500))),

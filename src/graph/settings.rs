@@ -190,7 +190,8 @@ fn non_empty(env: &HashMap<String, String>, key: &str) -> Option<String> {
 impl GraphSettings {
     /// Settings from the `tenant` block, overridden by the environment:
     /// `PIM_GRAPH_URL`, `AZURE_AUTHORITY_HOST`, `AZURE_TENANT_ID`,
-    /// `PIM_CA_CERT` (an extra trusted root), `PIM_PARALLELISM`, and the
+    /// `PIM_CA_CERT` (an extra trusted root), `PIM_PARALLELISM`,
+    /// `PIM_RETRY_DEADLINE` (seconds a call may spend retrying), and the
     /// credential variables `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`,
     /// `AZURE_FEDERATED_TOKEN_FILE`, `IDENTITY_ENDPOINT`/`MSI_ENDPOINT`.
     pub fn from_tenant(
@@ -224,6 +225,18 @@ impl GraphSettings {
                         "PIM_PARALLELISM={p:?} is not a number from 1 to 64"
                     ))
                 })?;
+        }
+        if let Some(d) = non_empty(env, "PIM_RETRY_DEADLINE") {
+            let secs = d
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=86_400).contains(n))
+                .ok_or_else(|| {
+                    GraphError::config(format!(
+                        "PIM_RETRY_DEADLINE={d:?} is not a number of seconds from 1 to 86400"
+                    ))
+                })?;
+            s.retry.max_total = std::time::Duration::from_secs(secs);
         }
         s.credentials = Credentials {
             client_id: non_empty(env, "AZURE_CLIENT_ID"),
@@ -361,6 +374,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.effective_auth(), AuthMethod::WorkloadIdentity);
+    }
+
+    #[test]
+    fn the_retry_deadline_is_the_users_to_set() {
+        let t = TenantSettings::default();
+        let s = GraphSettings::from_tenant(&t, &env(&[]), AuthMethod::Auto).unwrap();
+        assert_eq!(s.retry.max_total, std::time::Duration::from_secs(180));
+        let s = GraphSettings::from_tenant(
+            &t,
+            &env(&[("PIM_RETRY_DEADLINE", "900")]),
+            AuthMethod::Auto,
+        )
+        .unwrap();
+        assert_eq!(s.retry.max_total, std::time::Duration::from_secs(900));
+        for bad in ["0", "soon", "-5", "100000"] {
+            let e = GraphSettings::from_tenant(
+                &t,
+                &env(&[("PIM_RETRY_DEADLINE", bad)]),
+                AuthMethod::Auto,
+            )
+            .unwrap_err();
+            assert!(e.to_string().contains("PIM_RETRY_DEADLINE"), "{e}");
+        }
     }
 
     #[test]

@@ -87,6 +87,9 @@ impl Response {
 /// under 1 KiB, and only an excerpt of anything else is shown.
 const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
+/// A retry wait this long is said at the default log level.
+const LONG_WAIT: Duration = Duration::from_secs(10);
+
 /// The body, chunk by chunk, up to `limit` bytes; `true` when it went on
 /// past them (the rest is never read).
 pub(in crate::graph) async fn read_capped(
@@ -312,17 +315,41 @@ impl HttpGraph {
                     Some(429 | 502 | 503 | 504) => ErrorKind::Throttled,
                     _ => error.kind.clone(),
                 };
-                return Err(GraphError { kind, ..error });
+                let message = match retry_after {
+                    Some(d) if attempt < self.backoff.policy().max_attempts => format!(
+                        "{} (Graph asked to wait {} s, past the retry deadline of {} s; PIM_RETRY_DEADLINE sets it)",
+                        error.message,
+                        d.as_secs(),
+                        self.backoff.policy().max_total.as_secs()
+                    ),
+                    _ => error.message.clone(),
+                };
+                return Err(GraphError {
+                    kind,
+                    message,
+                    ..error
+                });
             }
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(
-                operation = %op,
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                status = ?error.status,
-                request_id = ?error.request_id,
-                "retrying Graph call: {error}"
-            );
+            if wait >= LONG_WAIT {
+                // Shown by default: a run that goes quiet for this long
+                // looks hung otherwise.
+                tracing::warn!(
+                    operation = %op,
+                    status = ?error.status,
+                    "Graph asked to wait {} s before trying again; waiting",
+                    wait.as_secs()
+                );
+            } else {
+                tracing::info!(
+                    operation = %op,
+                    attempt,
+                    wait_ms = wait.as_millis() as u64,
+                    status = ?error.status,
+                    request_id = ?error.request_id,
+                    "retrying Graph call: {error}"
+                );
+            }
             self.clock.sleep(wait).await;
         }
     }
