@@ -125,3 +125,83 @@ async fn converges_through_server_errors_throttling_and_dropped_connections() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Graph purges schedule requests (about 45 days after creation): apply must
+/// not need one after it took effect. Here every request is gone at once,
+/// so a write whose answer was lost cannot be read back; resending meets
+/// the grant it made (`RoleAssignmentExists`, or already removed) and the
+/// run still converges with nothing made twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converges_when_the_requests_are_gone() {
+    const SMALL: Sizes = Sizes {
+        kept: 4,
+        updated: 6,
+        removed: 6,
+        created: 20,
+        policies: 1,
+    };
+    let dir = std::env::temp_dir().join(format!("pim-apply-purged-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    apply_common::write_config(&dir, SMALL, "");
+    LocalBackend::new(dir.join("pim.state.json"))
+        .save(&apply_common::state(SMALL))
+        .unwrap();
+    let desired = pim::config::load(&dir, &LoadOptions::at(chrono::Utc::now()))
+        .unwrap_or_else(|e| panic!("{}", e.diagnostics()));
+    let emu = Emulator::start(pim::emulator::EmulatorConfig {
+        seed: Some(apply_common::tenant(SMALL)),
+        faults: Faults {
+            reset_rate: 0.15,
+            reset_after_write_share: 1.0,
+            rng_seed: 451,
+            ..Faults::default()
+        },
+        // Purged as soon as made: the request of a lost answer is never there.
+        request_retention: chrono::TimeDelta::zero(),
+        ..pim::emulator::EmulatorConfig::default()
+    })
+    .await
+    .expect("emulator starts");
+    let session = session(&emu);
+    let backend = run::backend(&desired, pim::graph::AuthMethod::Auto).unwrap();
+    let lock = Arc::new(backend.lock("apply").await.unwrap());
+
+    let planned = plan(&session, &desired, &backend).await;
+    let (report, state) = pim::apply::apply(
+        &planned.plan,
+        session.graph.clone(),
+        planned.state.expect("the scenario's state"),
+        Arc::new(BackendSink {
+            backend: backend.clone(),
+            lock: lock.clone(),
+        }),
+        Arc::new(Quiet),
+        session.graph.parallelism(),
+    )
+    .await;
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!(report.done.len(), SMALL.changes());
+    let stats = emu.stats();
+    assert!(
+        stats["byStatus"]["reset-after-write"].as_u64().unwrap_or(0) > 0,
+        "the emulator dropped answers to writes: {stats}"
+    );
+    assert_eq!(
+        session.graph.stats().reconciled(),
+        0,
+        "no request was left to read back"
+    );
+    apply_common::assert_converged(&emu.snapshot(), &state, SMALL);
+
+    let again = plan(&session, &desired, &backend).await;
+    assert!(
+        !again.plan.summary.has_changes(),
+        "a new plan has nothing to do: {:#?}",
+        again.plan.changes
+    );
+    drop(again);
+    if let Ok(lock) = Arc::try_unwrap(lock) {
+        lock.release().await.unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

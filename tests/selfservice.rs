@@ -588,3 +588,31 @@ fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
         .unwrap()
         .with_timezone(&chrono::Utc)
 }
+
+#[tokio::test]
+async fn requests_graph_has_purged_are_gone_from_the_list_and_cannot_be_canceled() {
+    let w = world().await;
+    let bob = w.as_user("bob@contoso.com", true);
+    let me_bob = whoami(&bob).await;
+    let t = target(&bob, "Privileged Role Administrator", "/").await;
+    let a =
+        selfservice::check_activation(&bob, &w.clock, &me_bob, &ask(t, Some("PT1H"), Some("x")))
+            .await
+            .unwrap();
+    let pending = selfservice::submit(&bob, &a.request).await.unwrap();
+    assert_eq!(
+        selfservice::list_requests(&bob, true, None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Graph keeps a request about 45 days.
+    w.emu.clock().advance(TimeDelta::days(46));
+    let rows = selfservice::list_requests(&bob, true, None).await.unwrap();
+    assert!(rows.is_empty(), "{rows:?}");
+    let e = selfservice::cancel(&bob, &pending.request_id)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SelfServiceError::NoSuchRequest(_)), "{e}");
+}

@@ -62,11 +62,11 @@ use crate::snapshot::{
 /// Page sizes (`$top`) per collection: the most each endpoint hands out in
 /// one page, so a full read takes the fewest round trips. Graph documents
 /// no maximum for PIM collections; 999 is the directory maximum and what
-/// the emulator allows.
+/// the emulator allows. Policy assignments take no `$top` (their docs list
+/// none): their pages are the server's.
 pub mod page_size {
     pub const SCHEDULES: usize = 999;
     pub const REQUESTS: usize = 999;
-    pub const POLICY_ASSIGNMENTS: usize = 999;
     pub const ROLE_DEFINITIONS: usize = 999;
     pub const DIRECTORY: usize = 999;
     /// `directoryObjects/getByIds` takes at most this many ids.

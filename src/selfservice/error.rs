@@ -170,9 +170,7 @@ fn hint_for(action: Option<RequestAction>, e: &GraphError) -> Option<String> {
         (_, "PendingRoleAssignmentRequest") => {
             "a request for it is already waiting: see pim requests --mine"
         }
-        (_, "RequestCannotBeCancelled") => {
-            "only a request still waiting can be canceled; end an active role with pim deactivate"
-        }
+        (_, "RequestCannotBeCancelled") => CANCEL_REFUSED,
         (ErrorKind::Unauthorized | ErrorKind::Forbidden, _) => {
             "sign in as the person who holds the role (az login), with a token for Microsoft Graph"
         }
@@ -180,6 +178,10 @@ fn hint_for(action: Option<RequestAction>, e: &GraphError) -> Option<String> {
     };
     Some(h.to_string())
 }
+
+/// What a refused cancel means, whichever code Graph gave it.
+const CANCEL_REFUSED: &str =
+    "only a request still waiting can be canceled; end an active role with pim deactivate";
 
 impl SelfServiceError {
     pub(crate) fn rejected(action: RequestAction, error: GraphError) -> Self {
@@ -191,9 +193,20 @@ impl SelfServiceError {
     }
 
     pub(crate) fn cancel_rejected(error: GraphError) -> Self {
+        // The v1.0 docs give a refused cancel a 400 and no code; the legacy
+        // API's `RequestCannotBeCancelled` may or may not be what comes, so
+        // any 400 gets the same hint.
+        let hint = match (error.status, &error.kind) {
+            (Some(400), _) => Some(CANCEL_REFUSED.to_string()),
+            (_, ErrorKind::NotFound) => Some(
+                "Graph no longer holds that request (it keeps requests about 45 days): see pim requests"
+                    .to_string(),
+            ),
+            _ => hint_for(None, &error),
+        };
         SelfServiceError::Rejected {
             what: "cancel".to_string(),
-            hint: hint_for(None, &error),
+            hint,
             error,
         }
     }
@@ -243,6 +256,29 @@ impl fmt::Display for Human {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn graph(status: u16, kind: ErrorKind, code: &str) -> GraphError {
+        GraphError {
+            status: Some(status),
+            code: code.into(),
+            ..GraphError::new(kind, "POST …/cancel", "refused")
+        }
+    }
+
+    #[test]
+    fn a_refused_cancel_reads_the_same_whichever_code_graph_gives() {
+        for code in ["RequestCannotBeCancelled", "BadRequest", ""] {
+            let e = SelfServiceError::cancel_rejected(graph(400, ErrorKind::BadRequest, code));
+            assert!(e.is_refusal(), "{code}");
+            assert!(e.to_string().contains("pim deactivate"), "{code}: {e}");
+        }
+        let gone = SelfServiceError::cancel_rejected(graph(
+            404,
+            ErrorKind::NotFound,
+            "RoleAssignmentRequestNotFound",
+        ));
+        assert!(gone.to_string().contains("45 days"), "{gone}");
+    }
 
     #[test]
     fn refusals_are_one_line_naming_the_rule() {

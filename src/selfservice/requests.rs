@@ -127,7 +127,7 @@ pub fn render_requests_text(rows: &[RequestRow]) -> String {
 
 /// Cancel a request still waiting (for approval, an administrator, or its
 /// start), among active-assignment requests first, then eligibility ones.
-/// Whether it may be canceled is Graph's call (`RequestCannotBeCancelled`).
+/// Whether it may be canceled is Graph's call (a 400 when it may not).
 /// Returns the request as it was before.
 pub async fn cancel(graph: &dyn Graph, id: &str) -> Result<RequestRow, SelfServiceError> {
     for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {

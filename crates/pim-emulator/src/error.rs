@@ -48,6 +48,17 @@ impl ApiError {
         ApiError::new(404, "ResourceNotFound", message)
     }
 
+    /// A schedule request Graph does not hold (never made, or purged after
+    /// about 45 days); code and message as observed on both request sets
+    /// (terraform-provider-azuread #1904).
+    pub fn request_not_found() -> Self {
+        ApiError::new(
+            404,
+            "RoleAssignmentRequestNotFound",
+            "The role assignment request is not found",
+        )
+    }
+
     pub fn directory_object_not_found(id: &str) -> Self {
         ApiError::new(
             404,

@@ -82,6 +82,45 @@ pub struct EmulatorConfig {
     pub token_format: TokenFormat,
     /// How long a token is valid (`expires_in`), in real time: whole seconds.
     pub token_lifetime: Duration,
+    /// Page size of the two policy collections; `None` answers each in one
+    /// page. UNVERIFIED: no public trace shows Graph paging them (pim and
+    /// other clients read ~130 directory-role policies in one response);
+    /// set a size to make a client follow `@odata.nextLink` there.
+    pub policy_page_size: Option<usize>,
+    /// What `$top` on `policies/roleManagementPolicyAssignments` gets.
+    pub policy_assignments_top: TopOption,
+    /// Which schedule requests `…/cancel` accepts, and how it refuses.
+    pub cancel: CancelRule,
+    /// How long after creation Graph keeps a schedule request: reads and
+    /// cancels of an older one answer `404 RoleAssignmentRequestNotFound`.
+    /// Observed as about 45 days (terraform-provider-azuread #1306, #1682,
+    /// #1904); measured on the emulator's clock.
+    pub request_retention: chrono::TimeDelta,
+}
+
+/// How a collection whose documentation lists no `$top` answers one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TopOption {
+    /// Serve the page as if `$top` were not there (UNVERIFIED: what Graph
+    /// is expected to do; the docs list only `$filter`, `$select`, `$expand`).
+    #[default]
+    Ignore,
+    /// `400 Request_UnsupportedQuery` (UNVERIFIED: the other plausible answer).
+    Reject,
+}
+
+/// Which requests cancel accepts (graph-pim.md §1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CancelRule {
+    /// `Granted` (documented) and the statuses still waiting for a decision
+    /// or a start (UNVERIFIED; the legacy PIM API allowed those); anything
+    /// else is `400 RequestCannotBeCancelled`, the legacy API's code
+    /// (UNVERIFIED for v1.0, whose docs give the status only).
+    #[default]
+    Waiting,
+    /// Only `Granted`, as the v1.0 docs state; anything else a `400` with
+    /// Graph's generic `BadRequest` code, since none is documented.
+    GrantedOnly,
 }
 
 impl Default for EmulatorConfig {
@@ -99,6 +138,10 @@ impl Default for EmulatorConfig {
             token_format: TokenFormat::Jwt,
             // What Entra's token endpoint says in `expires_in`.
             token_lifetime: Duration::from_secs(3599),
+            policy_page_size: None,
+            policy_assignments_top: TopOption::Ignore,
+            cancel: CancelRule::Waiting,
+            request_retention: chrono::TimeDelta::days(45),
         }
     }
 }
@@ -125,6 +168,10 @@ pub(crate) struct Shared {
     pub base_url: String,
     pub tokens_have_mfa: bool,
     pub rule_patch_returns_body: bool,
+    pub policy_page_size: Option<usize>,
+    pub policy_assignments_top: TopOption,
+    pub cancel: CancelRule,
+    pub request_retention: chrono::TimeDelta,
     pub faults: FaultState,
     data_file: Option<PathBuf>,
     /// Held from snapshot to rename, so concurrent writes neither share a
@@ -172,7 +219,10 @@ impl Shared {
         approver: Option<&str>,
     ) -> Result<serde_json::Value, error::ApiError> {
         let now = self.clock.now();
-        let req = selfservice::decide(&mut self.lock_store(), id, decision, approver, now)?;
+        let mut store = self.lock_store();
+        store.purge_requests(now - self.request_retention);
+        let req = selfservice::decide(&mut store, id, decision, approver, now)?;
+        drop(store);
         self.persist().map_err(|e| {
             error::ApiError::new(
                 500,
@@ -274,6 +324,10 @@ impl Emulator {
             base_url,
             tokens_have_mfa: config.tokens_have_mfa,
             rule_patch_returns_body: config.rule_patch_returns_body,
+            policy_page_size: config.policy_page_size.map(|n| n.max(1)),
+            policy_assignments_top: config.policy_assignments_top,
+            cancel: config.cancel,
+            request_retention: config.request_retention,
             faults: FaultState::new(faults),
             data_file: config.data_file.clone(),
             persisting: Mutex::new(()),

@@ -8,6 +8,8 @@ mod emulator_common;
 mod auth;
 #[path = "emulator/faults.rs"]
 mod faults;
+#[path = "emulator/fidelity.rs"]
+mod fidelity;
 #[path = "emulator/odata.rs"]
 mod odata;
 #[path = "emulator/policies.rs"]

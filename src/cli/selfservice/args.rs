@@ -143,7 +143,7 @@ pub struct RequestsArgs {
 pub enum RequestsCommand {
     /// Cancel a request still waiting (for approval, an administrator, or its start).
     #[command(
-        after_help = "Exit status: 0 canceled, 2 not cancelable (RequestCannotBeCancelled), 1 other errors.\n\nExample:\n  pim requests cancel 6f2a…"
+        after_help = "Exit status: 0 canceled, 2 not cancelable (Graph refused it with a 400), 1 other errors.\n\nExample:\n  pim requests cancel 6f2a…"
     )]
     Cancel {
         /// The request id, as pim requests --mine shows it.

@@ -9,7 +9,6 @@ use super::send::Call;
 use super::{HttpGraph, convert_err};
 use crate::graph::convert::{rule_set_from_wire, rule_to_wire};
 use crate::graph::error::GraphError;
-use crate::graph::page_size;
 use crate::graph::wire::{Page, UnifiedRoleManagementPolicyAssignment};
 use crate::model::{ObjectId, RuleId, RuleValue, SurfaceKind};
 use crate::snapshot::Policy;
@@ -49,14 +48,16 @@ impl HttpGraph {
                 }
                 all
             }
-            // Many roles: the whole list at once is fewer calls than one per role.
+            // Many roles: the whole list at once is fewer calls than one per
+            // role. No `$top`: the docs list only `$filter`, `$select` and
+            // `$expand` here, so the pages are the server's, followed by
+            // `@odata.nextLink`.
             _ => {
                 let path = format!(
                     "/policies/roleManagementPolicyAssignments{}",
                     query(&[
                         ("$filter", SCOPE.to_string()),
                         ("$expand", EXPAND.to_string()),
-                        ("$top", page_size::POLICY_ASSIGNMENTS.to_string()),
                     ])
                 );
                 self.get_all(&path).await?

@@ -50,7 +50,7 @@ pub(super) fn page_window(q: &Query, default_page: usize, total: usize) -> (usiz
         .unwrap_or(default_page)
         .max(1);
     let start = q.skip.min(total);
-    (start, (start + page).min(total))
+    (start, start.saturating_add(page).min(total))
 }
 
 /// One page of a collection, of `total` items, that ends at position `end`.

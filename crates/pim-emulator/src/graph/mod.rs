@@ -115,6 +115,8 @@ pub(crate) fn dispatch(shared: &Shared, call: &IncomingCall<'_>) -> ApiResult<Gr
         base: &shared.base_url,
         path: call.path.trim_end_matches('/'),
         page: shared.page_size,
+        // Unpaged: the whole collection fits the window.
+        policy_page: shared.policy_page_size.unwrap_or(usize::MAX),
         rule_patch_body: shared.rule_patch_returns_body,
     };
     let now = shared.clock.now();
@@ -125,6 +127,9 @@ pub(crate) fn dispatch(shared: &Shared, call: &IncomingCall<'_>) -> ApiResult<Gr
         ["roleManagement", "directory", set, rest @ ..] => {
             if *set == "roleDefinitions" {
                 return role_definitions(store, m, rest, &q, &link);
+            }
+            if set.ends_with("ScheduleRequests") {
+                store.purge_requests(now - shared.request_retention);
             }
             let (kind, what) = match *set {
                 "roleEligibilityScheduleRequests" => (Kind::Eligibility, EntitySet::Requests),
@@ -156,7 +161,7 @@ pub(crate) fn dispatch(shared: &Shared, call: &IncomingCall<'_>) -> ApiResult<Gr
                 }
                 (EntitySet::Requests, "POST", [id, "cancel"]) => {
                     q.only(&[])?;
-                    pim::cancel_request(store, kind, id, now)?;
+                    pim::cancel_request(store, kind, id, now, shared.cancel)?;
                     Ok(GraphResponse::no_content(true))
                 }
                 (_, "GET", []) => list_pim(store, kind, what, &q, &link, None, now),
@@ -217,6 +222,17 @@ pub(crate) fn dispatch(shared: &Shared, call: &IncomingCall<'_>) -> ApiResult<Gr
             policies(store, call, rest, &q, &link, now)
         }
         ["policies", "roleManagementPolicyAssignments", rest @ ..] => {
+            if q.top.is_some() && shared.policy_assignments_top == crate::TopOption::Reject {
+                // UNVERIFIED: the code Graph gives query options a resource does not support.
+                return Err(ApiError::new(
+                    400,
+                    "Request_UnsupportedQuery",
+                    "Query option '$top' is not supported on policies/roleManagementPolicyAssignments.",
+                ));
+            }
+            // The docs list no `$top` here; by default it is ignored, as an
+            // unsupported option is on many Graph collections (UNVERIFIED).
+            let q = Query { top: None, ..q };
             policy_assignments(store, m, rest, &q, &link)
         }
         ["me"] if m == "GET" => me(store, call.caller, &q),
@@ -265,6 +281,8 @@ struct Link<'a> {
     path: &'a str,
     /// Server page size when the client gives no `$top`.
     page: usize,
+    /// Server page size of the policy collections (`usize::MAX`: unpaged).
+    policy_page: usize,
     /// Answer rule PATCH with 200 + the rule (newer beta behaviour) instead of 204.
     rule_patch_body: bool,
 }

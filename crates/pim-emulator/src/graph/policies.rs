@@ -131,7 +131,7 @@ pub(super) fn policies(
                 ordered: &[],
             };
             let st = scope_type;
-            list(items, &spec, q, link, link.page, |item, e| {
+            list(items, &spec, q, link, link.policy_page, |item, e| {
                 expand_policy(policy_named(store, item, "id")?, st, item, e)
             })
         }
@@ -314,7 +314,7 @@ pub(super) fn policy_assignments(
                 filterable: &["scopeId", "scopeType", "roleDefinitionId", "policyId", "id"],
                 ordered: &[],
             };
-            list(items, &spec, q, link, link.page, |item, e| {
+            list(items, &spec, q, link, link.policy_page, |item, e| {
                 expand(item, e, st)
             })
         }

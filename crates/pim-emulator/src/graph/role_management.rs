@@ -249,11 +249,12 @@ pub(super) fn get_pim(
             .find(|s| s.instance_id().eq_ignore_ascii_case(id))
             .map(|s| s.instance_json()),
     };
-    let mut item = found.ok_or_else(|| {
-        ApiError::not_found(format!(
+    let mut item = found.ok_or_else(|| match what {
+        EntitySet::Requests => ApiError::request_not_found(),
+        _ => ApiError::not_found(format!(
             "No {} with id '{id}' was found.",
             type_name(kind, what)
-        ))
+        )),
     })?;
     for e in &q.expand {
         expand_pim(store, kind, what, &mut item, e, now)?;
@@ -284,7 +285,9 @@ pub(super) fn expand_pim(
             .and_then(|r| store.role(&r).map(|r| r.to_json()))
             .unwrap_or(Value::Null),
         "directoryScope" => match get("directoryScopeId").as_deref() {
-            None | Some("/") => Value::Null,
+            // Graph answers the tenant scope as an object whose id is `/`.
+            Some("/") => json!({ "id": "/" }),
+            None => Value::Null,
             Some(s) => store
                 .directory_object(s.rsplit('/').next().unwrap_or(s))
                 .unwrap_or(Value::Null),

@@ -96,6 +96,21 @@ pub(crate) struct Store {
     pub rendered: Rendered,
 }
 
+impl Store {
+    /// Forget schedule requests created at `cutoff` or before: Graph keeps a
+    /// request as an audit record for a while (about 45 days, observed),
+    /// while the schedule it made lives on. A request whose creation time
+    /// cannot be read is kept.
+    pub fn purge_requests(&mut self, cutoff: DateTime<Utc>) {
+        self.requests.retain(|(_, r)| {
+            r.get("createdDateTime")
+                .and_then(Value::as_str)
+                .and_then(parse_ts)
+                .is_none_or(|created| created > cutoff)
+        });
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Rendered {
     pub users: Vec<Value>,

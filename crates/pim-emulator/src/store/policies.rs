@@ -120,7 +120,11 @@ pub(super) fn default_rules() -> Vec<Value> {
 }
 
 /// Put a rule in the form Graph returns: `operations` lowercase, no
-/// `@odata.type` on nested complex values, target fixed by the rule id.
+/// `@odata.type` on nested complex values. The target's `caller` and
+/// `level` are kept as sent, as Graph stores them: rewriting them from the
+/// rule id would hide a client that sent a wrong target. Only when they
+/// are missing are they filled in from the rule id (UNVERIFIED what Graph
+/// stores then).
 pub(crate) fn normalize_rule(id: RuleId, rule: &mut Value) {
     let Some(obj) = rule.as_object_mut() else {
         return;
@@ -141,9 +145,9 @@ pub(crate) fn normalize_rule(id: RuleId, rule: &mut Value) {
                     .collect()
             })
             .unwrap_or_else(|| vec![json!("all")]);
-        t.insert("caller".into(), json!(caller));
+        t.entry("caller").or_insert_with(|| json!(caller));
         t.insert("operations".into(), Value::Array(ops));
-        t.insert("level".into(), json!(level));
+        t.entry("level").or_insert_with(|| json!(level));
         t.entry("inheritableSettings").or_insert_with(|| json!([]));
         t.entry("enforcedSettings").or_insert_with(|| json!([]));
     }

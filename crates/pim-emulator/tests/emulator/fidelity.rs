@@ -1,0 +1,235 @@
+//! Where the emulator follows what Graph is seen to do beyond its docs:
+//! `$top` on policy assignments, the policy pages, requests purged after
+//! 45 days, which requests cancel accepts, the tenant scope expanded, and
+//! rule targets stored as sent. Options switch the UNVERIFIED choices.
+
+use super::{ALICE, ASSIGN, BOB, ELIGIBLE, GA, GLOBAL_READER, NOW, harness, request, tenant};
+use crate::emulator_common::{Harness, assert_graph_error, at};
+use chrono::TimeDelta;
+use pim_emulator::{CancelRule, EmulatorClock, EmulatorConfig, TopOption};
+use serde_json::{Value, json};
+
+const ASSIGNMENTS: &str = "/v1.0/policies/roleManagementPolicyAssignments?$filter=scopeId eq '/' and scopeType eq 'DirectoryRole'";
+
+async fn with(config: EmulatorConfig) -> Harness {
+    Harness::start(EmulatorConfig {
+        seed: Some(tenant()),
+        tls: false,
+        clock: EmulatorClock::fixed(at(NOW)),
+        ..config
+    })
+    .await
+}
+
+/// Every page of `path`, by `@odata.nextLink`: (items, pages).
+async fn read_all(h: &Harness, path: &str) -> (Vec<Value>, usize) {
+    let mut items = Vec::new();
+    let mut pages = 0;
+    let mut next = Some(path.to_string());
+    while let Some(url) = next.take() {
+        let r = h.get(&url).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        pages += 1;
+        items.extend(r.body["value"].as_array().unwrap().iter().cloned());
+        next = r.body["@odata.nextLink"].as_str().map(str::to_string);
+    }
+    (items, pages)
+}
+
+#[tokio::test]
+async fn policy_assignments_are_one_page_and_ignore_top() {
+    let h = harness().await;
+    let (all, pages) = read_all(&h, ASSIGNMENTS).await;
+    assert_eq!(pages, 1, "every policy in one answer");
+    assert!(all.len() > 100, "{}", all.len());
+    let r = h.get(&format!("{ASSIGNMENTS}&$top=5")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["value"].as_array().unwrap().len(), all.len());
+    assert!(r.body.get("@odata.nextLink").is_none());
+}
+
+#[tokio::test]
+async fn policy_assignments_can_refuse_top_and_page_by_next_link() {
+    let h = with(EmulatorConfig {
+        policy_assignments_top: TopOption::Reject,
+        policy_page_size: Some(10),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let r = h.get(&format!("{ASSIGNMENTS}&$top=999")).await;
+    assert_graph_error(&r, 400, "Request_UnsupportedQuery");
+    let (all, pages) = read_all(&h, &format!("{ASSIGNMENTS}&$expand=policy($expand=rules)")).await;
+    assert_eq!(pages, all.len().div_ceil(10));
+    assert!(
+        all.iter()
+            .all(|a| a["policy"]["rules"].as_array().unwrap().len() == 17)
+    );
+    let ids: std::collections::BTreeSet<String> = all.iter().map(|a| a["id"].to_string()).collect();
+    assert_eq!(ids.len(), all.len(), "no assignment twice");
+}
+
+#[tokio::test]
+async fn requests_are_purged_after_45_days_and_then_not_found() {
+    let h = harness().await;
+    let body = request(
+        "adminAssign",
+        ALICE,
+        GLOBAL_READER,
+        Some(super::permanent()),
+    );
+    let r = h.post(ELIGIBLE, &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+
+    h.emu.clock().advance(TimeDelta::days(44));
+    assert_eq!(h.get(&format!("{ELIGIBLE}/{id}")).await.status, 200);
+    h.emu.clock().advance(TimeDelta::days(1));
+    let r = h.get(&format!("{ELIGIBLE}/{id}")).await;
+    let m = assert_graph_error(&r, 404, "RoleAssignmentRequestNotFound");
+    assert_eq!(m, "The role assignment request is not found");
+    let list = h.get(ELIGIBLE).await;
+    assert!(
+        list.body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["id"] != id.as_str()),
+        "{}",
+        list.body
+    );
+    let c = h
+        .call("POST", &format!("{ELIGIBLE}/{id}/cancel"), None)
+        .await;
+    assert_graph_error(&c, 404, "RoleAssignmentRequestNotFound");
+    // The grant the request made outlives it.
+    let s = h
+        .get(&format!(
+            "/v1.0/roleManagement/directory/roleEligibilitySchedules/{id}"
+        ))
+        .await;
+    assert_eq!(s.status, 200, "{}", s.body);
+
+    let never = h
+        .get(&format!("{ASSIGN}/00000000-0000-0000-0000-000000000000"))
+        .await;
+    assert_graph_error(&never, 404, "RoleAssignmentRequestNotFound");
+}
+
+#[tokio::test]
+async fn request_retention_is_an_option() {
+    let h = with(EmulatorConfig {
+        request_retention: TimeDelta::zero(),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let r = h
+        .post(
+            ELIGIBLE,
+            &request(
+                "adminAssign",
+                ALICE,
+                GLOBAL_READER,
+                Some(super::permanent()),
+            ),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let r = h.get(&format!("{ELIGIBLE}/{id}")).await;
+    assert_graph_error(&r, 404, "RoleAssignmentRequestNotFound");
+}
+
+fn later() -> Value {
+    json!({ "startDateTime": "2026-12-05T00:00:00Z",
+            "expiration": { "type": "afterDuration", "duration": "P30D" } })
+}
+
+#[tokio::test]
+async fn cancel_granted_only_refuses_waiting_requests_with_a_bare_400() {
+    let h = with(EmulatorConfig {
+        cancel: CancelRule::GrantedOnly,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    // Granted (a start in the future): what the docs allow.
+    let r = h
+        .post(ELIGIBLE, &request("adminAssign", BOB, GA, Some(later())))
+        .await;
+    assert_eq!(r.body["status"], "Granted", "{}", r.body);
+    let id = r.body["id"].as_str().unwrap();
+    let c = h
+        .call("POST", &format!("{ELIGIBLE}/{id}/cancel"), None)
+        .await;
+    assert_eq!(c.status, 204, "{}", c.body);
+    // Provisioned: refused, with no invented code.
+    let r = h
+        .post(
+            ELIGIBLE,
+            &request(
+                "adminAssign",
+                ALICE,
+                GLOBAL_READER,
+                Some(super::permanent()),
+            ),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap();
+    let c = h
+        .call("POST", &format!("{ELIGIBLE}/{id}/cancel"), None)
+        .await;
+    assert_graph_error(&c, 400, "BadRequest");
+}
+
+#[tokio::test]
+async fn the_tenant_scope_expands_to_an_object_with_id_slash() {
+    let h = harness().await;
+    let r = h
+        .post(
+            ELIGIBLE,
+            &request(
+                "adminAssign",
+                ALICE,
+                GLOBAL_READER,
+                Some(super::permanent()),
+            ),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap();
+    let got = h
+        .get(&format!("{ELIGIBLE}/{id}?$expand=directoryScope"))
+        .await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.body["directoryScope"], json!({ "id": "/" }));
+    let s = h
+        .get(&format!(
+            "/v1.0/roleManagement/directory/roleEligibilitySchedules?$filter=principalId eq '{ALICE}'&$expand=directoryScope"
+        ))
+        .await;
+    assert_eq!(s.body["value"][0]["directoryScope"], json!({ "id": "/" }));
+}
+
+#[tokio::test]
+async fn a_patched_rule_keeps_the_target_it_was_sent() {
+    let h = harness().await;
+    let a = h
+        .get(&format!("{ASSIGNMENTS} and roleDefinitionId eq '{GA}'"))
+        .await;
+    let pid = a.body["value"][0]["policyId"].as_str().unwrap().to_string();
+    let url =
+        format!("/v1.0/policies/roleManagementPolicies/{pid}/rules/Expiration_EndUser_Assignment");
+    // A wrong target (Admin / Eligibility on an EndUser / Assignment rule)
+    // reads back as sent, so a client's mistake shows.
+    let body = json!({
+        "@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyExpirationRule",
+        "id": "Expiration_EndUser_Assignment",
+        "isExpirationRequired": true,
+        "maximumDuration": "PT4H",
+        "target": { "caller": "Admin", "operations": ["All"], "level": "Eligibility",
+                    "inheritableSettings": [], "enforcedSettings": [] }
+    });
+    let r = h.call("PATCH", &url, Some(&body)).await;
+    assert_eq!(r.status, 204, "{}", r.body);
+    let got = h.get(&url).await;
+    assert_eq!(got.body["target"]["caller"], "Admin");
+    assert_eq!(got.body["target"]["level"], "Eligibility");
+    assert_eq!(got.body["target"]["operations"], json!(["all"]));
+}
