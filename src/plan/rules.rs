@@ -349,6 +349,9 @@ fn settings(
                     max: ma,
                 },
             ) => {
+                // A duration is its length: the tenant's `P1D` and a declared
+                // `PT24H` are one setting, shown as the tenant has it.
+                let ma = if ma == mb { mb } else { ma };
                 if id == RuleId::ExpirationEndUserAssignment {
                     push("max_duration", show_duration(*mb), show_duration(*ma));
                 } else {
