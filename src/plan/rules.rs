@@ -516,4 +516,28 @@ mod tests {
         // Applying the same settings again changes nothing.
         assert_eq!(desired_rules(&after, &rules, &approvers).unwrap(), after);
     }
+
+    #[test]
+    fn a_duration_of_the_same_length_is_no_change_whatever_its_spelling() {
+        let current = defaults();
+        let name = |a: &Approver| a.id().to_string();
+        let rules = PolicyRules {
+            activation: ActivationRules {
+                max_duration: Some("PT480M".parse().unwrap()),
+                ..ActivationRules::default()
+            },
+            eligibility: EligibilityRules {
+                // The tenant's P365D, in hours, with a setting that does change.
+                allow_permanent: Some(false),
+                max_duration: Some("PT8760H".parse().unwrap()),
+            },
+            ..PolicyRules::default()
+        };
+        let after = desired_rules(&current, &rules, &[]).unwrap();
+        let changes: Vec<String> = diff_rules(&current, &after, &name)
+            .iter()
+            .map(|c| format!("{}: {} -> {}", c.setting, c.before, c.after))
+            .collect();
+        assert_eq!(changes, ["eligibility.allow_permanent: true -> false"]);
+    }
 }
