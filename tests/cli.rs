@@ -8,6 +8,8 @@ mod support;
 mod cli_apply;
 #[path = "cli_crash.rs"]
 mod cli_crash;
+#[path = "cli_durations.rs"]
+mod cli_durations;
 #[path = "cli_plan.rs"]
 mod cli_plan;
 #[path = "cli_selfservice.rs"]

@@ -218,7 +218,7 @@ pub fn baseline(
             ));
         }
         if let Some((_, Some(max))) = rules.expiration(RuleId::ExpirationEndUserAssignment)
-            && max.approx_seconds() > TIER0_MAX_ACTIVATION.approx_seconds()
+            && max.as_seconds() > TIER0_MAX_ACTIVATION.as_seconds()
         {
             out.push(finding(
                 Rule::LongTier0Activation,

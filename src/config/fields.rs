@@ -11,7 +11,7 @@ use super::Origin;
 use super::diagnostic::{Location, SourceFile};
 use super::eval::{EvalScope, type_name};
 use super::load::{Item, Loader, location, span_of};
-use crate::model::{IsoDuration, PrincipalRef, Scope as DirScope};
+use crate::model::{DurationError, IsoDuration, PrincipalRef, Scope as DirScope};
 use crate::surface::Surface;
 
 /// Reads the attributes of one block, reporting type errors at the value.
@@ -285,9 +285,23 @@ impl<'l, 'o, 'a, 's> Fields<'l, 'o, 'a, 's> {
                 None
             }
             Ok(d) => Some(d),
+            // Graph refuses years, months and weeks: name the same length in
+            // days (a year as 365 days, a month as 30, see DAYS_PER_MONTH).
+            Err(DurationError::Calendar { text, units, days }) => {
+                self.loader
+                    .error(
+                        self.item.file,
+                        span,
+                        format!("{text:?} counts {units}, which Graph's durations cannot hold"),
+                    )
+                    .hint = Some(format!(
+                    "write \"{days}\": durations count days, hours, minutes and seconds (a year is 365 days, a month 30)"
+                ));
+                None
+            }
             Err(e) => {
                 self.loader.error(self.item.file, span, e.to_string()).hint =
-                    Some("ISO 8601 durations look like P90D, PT8H, P1Y2M or P1DT12H".into());
+                    Some("ISO 8601 durations look like P90D, PT8H, PT1H30M or P1DT12H".into());
                 None
             }
         }

@@ -118,9 +118,7 @@ impl Loader<'_> {
     fn activation(&mut self, item: Item<'_>, scope: &EvalScope) -> ActivationRules {
         let mut f = Fields::new(self, item, scope, None);
         let max_duration = f.duration("max_duration");
-        if let Some(d) =
-            max_duration.filter(|d| d.approx_seconds() > MAX_ACTIVATION.approx_seconds())
-        {
+        if let Some(d) = max_duration.filter(|d| d.as_seconds() > MAX_ACTIVATION.as_seconds()) {
             let span = f.value_span("max_duration");
             f.loader
                 .error(

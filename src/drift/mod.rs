@@ -184,7 +184,7 @@ pub fn report(plan: &Plan, current: &Current, state: Option<&StateFile>) -> Drif
                         .iter()
                         .find(|a| a["setting"] == s.setting.as_str())
                         .and_then(|a| a["value"].as_str());
-                    if last == Some(s.after.as_str()) {
+                    if last.is_some_and(|l| crate::state::same_recorded(l, &s.after)) {
                         entry.policy.push(ChangedSetting {
                             rule: s.rule.to_string(),
                             setting: s.setting.clone(),

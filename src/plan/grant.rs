@@ -307,7 +307,7 @@ pub(super) fn schedule_matches(
         (Expiration::At(t), Some(end)) => close(*t, end),
         (Expiration::After(d), Some(end)) => {
             if let Some(last) = last_applied_duration
-                && last != d.to_string()
+                && !crate::state::same_recorded(last, &d.to_string())
             {
                 return false;
             }
@@ -327,7 +327,10 @@ pub(crate) fn declared_expiration(a: &Assignment) -> String {
 }
 
 pub(super) fn same_declaration(m: &crate::state::Resource, a: &Assignment) -> bool {
-    m.attributes.get("duration").and_then(|v| v.as_str()) == Some(declared_expiration(a).as_str())
+    m.attributes
+        .get("duration")
+        .and_then(|v| v.as_str())
+        .is_some_and(|last| crate::state::same_recorded(last, &declared_expiration(a)))
 }
 
 /// Resolves a declared grant's principal, role and scope to ids, reporting
@@ -489,7 +492,7 @@ pub(super) fn check_grant(
         } else if let (true, Some(max), Some(end)) = (required, max, end) {
             // Like Graph, the maximum binds only while expiration is required:
             // a policy that allows permanent grants allows any length.
-            if (end - from).num_seconds() > max.approx_seconds() + TOLERANCE_SECONDS {
+            if (end - from).num_seconds() > max.as_seconds() + TOLERANCE_SECONDS {
                 ctx.error(
                     Some(origin.attribute(attr_name)),
                     format!(

@@ -35,6 +35,11 @@ pub enum PlanFileError {
         "{path} was saved by a pim whose plan format is {found}; this pim reads format {PLAN_FORMAT_VERSION}"
     )]
     Version { path: PathBuf, found: u32 },
+    /// A plan file of this format that holds what this pim no longer reads,
+    /// such as a duration in years or months that an earlier pim accepted
+    /// and Graph refuses: it cannot be applied as saved.
+    #[error("{path} holds a plan this pim cannot apply ({reason}); make a new plan with pim plan")]
+    Unreadable { path: PathBuf, reason: String },
 }
 
 /// The file as written: compact, with the plan's digest beside it, so any
@@ -117,7 +122,10 @@ pub fn read(path: &Path) -> Result<Plan, PlanFileError> {
             found: u32::try_from(found).unwrap_or(u32::MAX),
         });
     }
-    serde_json::from_value(v).map_err(|e| not_a_plan(e.to_string()))
+    serde_json::from_value(v).map_err(|e| PlanFileError::Unreadable {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -164,6 +172,29 @@ mod tests {
         longer.push(b'\n');
         std::fs::write(&flipped, &longer).unwrap();
         assert!(read(&flipped).is_err(), "a trailing byte was accepted");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_saved_calendar_duration_asks_for_a_new_plan() {
+        let dir = std::env::temp_dir().join(format!("pim-plancal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("plan.bin");
+        // As an earlier pim, which accepted weeks, saved it.
+        let mut v = serde_json::to_value(plan()).unwrap();
+        v["basis"]["renew_within"] = serde_json::json!("P2W");
+        let body = serde_json::to_string_pretty(&v).unwrap();
+        let file = format!(
+            "{{\"kind\":\"{KIND}\",\"digest\":\"{}\",\"plan\":{body}}}",
+            digest(body.as_bytes())
+        );
+        std::fs::write(&path, file).unwrap();
+        let e = read(&path).unwrap_err();
+        assert!(matches!(e, PlanFileError::Unreadable { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains("\"P2W\" counts weeks"), "{text}");
+        assert!(text.contains("write \"P14D\""), "{text}");
+        assert!(text.ends_with("make a new plan with pim plan"), "{text}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -349,6 +349,9 @@ fn settings(
                     max: ma,
                 },
             ) => {
+                // A duration is its length: the tenant's `P1D` and a declared
+                // `PT24H` are one setting, shown as the tenant has it.
+                let ma = if ma == mb { mb } else { ma };
                 if id == RuleId::ExpirationEndUserAssignment {
                     push("max_duration", show_duration(*mb), show_duration(*ma));
                 } else {
@@ -512,5 +515,29 @@ mod tests {
         );
         // Applying the same settings again changes nothing.
         assert_eq!(desired_rules(&after, &rules, &approvers).unwrap(), after);
+    }
+
+    #[test]
+    fn a_duration_of_the_same_length_is_no_change_whatever_its_spelling() {
+        let current = defaults();
+        let name = |a: &Approver| a.id().to_string();
+        let rules = PolicyRules {
+            activation: ActivationRules {
+                max_duration: Some("PT480M".parse().unwrap()),
+                ..ActivationRules::default()
+            },
+            eligibility: EligibilityRules {
+                // The tenant's P365D, in hours, with a setting that does change.
+                allow_permanent: Some(false),
+                max_duration: Some("PT8760H".parse().unwrap()),
+            },
+            ..PolicyRules::default()
+        };
+        let after = desired_rules(&current, &rules, &[]).unwrap();
+        let changes: Vec<String> = diff_rules(&current, &after, &name)
+            .iter()
+            .map(|c| format!("{}: {} -> {}", c.setting, c.before, c.after))
+            .collect();
+        assert_eq!(changes, ["eligibility.allow_permanent: true -> false"]);
     }
 }

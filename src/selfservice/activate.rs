@@ -173,7 +173,7 @@ pub async fn check_activation(
         .unwrap_or(DEFAULT_MAX);
     let duration = ask.duration.unwrap_or(max);
     let rule = RuleId::ExpirationEndUserAssignment.as_str();
-    if duration.approx_seconds() > max.approx_seconds() {
+    if duration.as_seconds() > max.as_seconds() {
         problems.push(
             Problem::new(format!(
                 "{duration} is longer than the {max} the role allows"
@@ -181,7 +181,7 @@ pub async fn check_activation(
             .rule(rule)
             .hint(format!("ask for --duration {max} or less")),
         );
-    } else if duration.approx_seconds() < MIN_SECONDS {
+    } else if duration.as_seconds() < MIN_SECONDS {
         problems.push(
             Problem::new(format!(
                 "{duration} is shorter than the 5 minutes an activation lasts at least"

@@ -183,7 +183,7 @@ pub async fn check_extension(
     };
     let mut problems = Vec::new();
     if let Some(m) = max.filter(|_| required)
-        && duration.approx_seconds() > m.approx_seconds()
+        && duration.as_seconds() > m.as_seconds()
     {
         problems.push(
             Problem::new(format!("{duration} is longer than the {m} the role allows"))

@@ -304,9 +304,47 @@ impl StateFile {
     }
 }
 
+/// Whether a value state recorded as last applied (a grant's `duration`, a
+/// rule setting's value) says what `value` says. Durations are lengths, as
+/// Graph stores them, so `PT24H` is `P1D`; and a duration in years, months or
+/// weeks that an earlier pim recorded reads as the days pim now asks for
+/// (`P1Y` as `P365D`), so following that advice is not a change. Anything
+/// else compares by its text.
+pub fn same_recorded(recorded: &str, value: &str) -> bool {
+    use crate::model::IsoDuration;
+    recorded == value
+        || matches!(
+            (IsoDuration::parse_recorded(recorded), IsoDuration::parse_recorded(value)),
+            (Ok(a), Ok(b)) if a == b
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_values_compare_durations_by_length() {
+        for (recorded, value) in [
+            ("PT24H", "P1D"),
+            ("PT90M", "PT1H30M"),
+            ("P1Y", "P365D"),
+            ("P2W", "P14D"),
+            ("permanent", "permanent"),
+            ("true", "true"),
+        ] {
+            assert!(same_recorded(recorded, value), "{recorded} {value}");
+        }
+        for (recorded, value) in [
+            ("PT24H", "P2D"),
+            ("P1Y", "P366D"),
+            ("permanent", "P90D"),
+            ("2027-01-01T00:00:00Z", "P90D"),
+            ("true", "false"),
+        ] {
+            assert!(!same_recorded(recorded, value), "{recorded} {value}");
+        }
+    }
 
     fn with(f: impl FnOnce(&mut serde_json::Value)) -> Result<StateFile, String> {
         let mut v = serde_json::json!({

@@ -88,6 +88,9 @@ pub(super) fn parse_schedule(info: &Value, now: DateTime<Utc>) -> ApiResult<Requ
             let d = str_field(&exp_v, "duration")?.ok_or_else(|| {
                 ApiError::bad_request("expiration.duration is required with type afterDuration.")
             })?;
+            // Edm.Duration has no years, months or weeks, so `P1Y` is refused
+            // like any malformed literal. UNVERIFIED: Graph's exact code and
+            // message for it (users report a 400 asking for `P365D`).
             Exp::After(d.parse::<IsoDuration>().map_err(|_| {
                 ApiError::bad_request(format!(
                     "Cannot convert the literal '{d}' to the expected type 'Edm.Duration'."
@@ -108,7 +111,7 @@ fn length_seconds(r: &Requested) -> Option<i64> {
     match &r.exp {
         Exp::Never => None,
         Exp::At(end) => Some((*end - r.start).num_seconds()),
-        Exp::After(d) => Some(d.approx_seconds()),
+        Exp::After(d) => Some(d.as_seconds()),
     }
 }
 
@@ -168,7 +171,7 @@ pub(super) fn policy_failures(
         // expiration is optional: the cap only binds when expiration is required.
         Some(len) => {
             len >= MIN_GRANT.num_seconds()
-                && !(required && max.is_some_and(|m| len > m.approx_seconds()))
+                && !(required && max.is_some_and(|m| len > m.as_seconds()))
         }
     };
     if !expiration_ok {

@@ -235,7 +235,7 @@ pub(crate) fn resolve_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Ut
     }
     if let Some(rest) = t.strip_prefix('-') {
         let d: IsoDuration = rest.parse().map_err(|e| format!("{t:?}: {e}"))?;
-        return chrono::TimeDelta::try_seconds(d.approx_seconds())
+        return chrono::TimeDelta::try_seconds(d.as_seconds())
             .and_then(|delta| now.checked_sub_signed(delta))
             .ok_or_else(|| format!("{t:?} is out of range"));
     }

@@ -6,6 +6,8 @@ mod emulator_common;
 
 #[path = "emulator/auth.rs"]
 mod auth;
+#[path = "emulator/durations.rs"]
+mod durations;
 #[path = "emulator/faults.rs"]
 mod faults;
 #[path = "emulator/fidelity.rs"]

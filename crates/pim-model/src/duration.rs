@@ -1,22 +1,26 @@
-//! ISO 8601 durations as Graph uses them (`P90D`, `PT8H`, `P1Y2M`, `P2W`).
+//! ISO 8601 durations as Graph's `Edm.Duration` holds them: days, hours,
+//! minutes and seconds (`P90D`, `PT8H`, `P1DT12H`).
+//!
+//! Years, months and weeks are ISO 8601 but not `Edm.Duration` (OData's ABNF
+//! has only D, H, M and S after P, and Graph refuses `P1Y` or `P6M` asking for
+//! `P365D`): this type cannot hold them, so nothing pim sends can carry one.
 
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
-use chrono::{DateTime, Days, Months, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// A non-negative ISO 8601 duration, kept field by field so that it prints
-/// back as written (`P1Y2M` stays `P1Y2M`, not a count of seconds).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// A non-negative duration, kept field by field so that it prints back as
+/// written (`PT24H` stays `PT24H`), yet equal to any other spelling of the
+/// same length (`PT24H == P1D`): Graph stores a length, not the spelling.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct IsoDuration {
-    pub years: u32,
-    pub months: u32,
-    pub weeks: u32,
-    pub days: u32,
-    pub hours: u32,
-    pub minutes: u32,
-    pub seconds: u32,
+    days: u32,
+    hours: u32,
+    minutes: u32,
+    seconds: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,14 +29,40 @@ pub enum DurationError {
     Negative(String),
     #[error("{0:?} is not an ISO 8601 duration ({1})")]
     Malformed(String, &'static str),
+    /// Years, months or weeks: well-formed ISO 8601 that Graph refuses.
+    /// `days` is the same length counted in days.
+    #[error("{text:?} counts {units}, which Graph's durations cannot hold; write \"{days}\"")]
+    Calendar {
+        text: String,
+        units: String,
+        days: IsoDuration,
+    },
+}
+
+/// Days in a year and in a month when a calendar duration is written in
+/// days: Entra's own defaults label `P365D` a year and `P180D` six months.
+/// UNVERIFIED that Entra counts a month as exactly 30 days everywhere.
+pub const DAYS_PER_YEAR: u64 = 365;
+pub const DAYS_PER_MONTH: u64 = 30;
+
+impl PartialEq for IsoDuration {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_seconds() == other.as_seconds()
+    }
+}
+
+impl Eq for IsoDuration {}
+
+impl Hash for IsoDuration {
+    // Equal lengths must hash alike, whatever their spelling.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_seconds().hash(state);
+    }
 }
 
 impl IsoDuration {
     pub const fn hours(h: u32) -> Self {
         IsoDuration {
-            years: 0,
-            months: 0,
-            weeks: 0,
             days: 0,
             hours: h,
             minutes: 0,
@@ -42,9 +72,6 @@ impl IsoDuration {
 
     pub const fn days(d: u32) -> Self {
         IsoDuration {
-            years: 0,
-            months: 0,
-            weeks: 0,
             days: d,
             hours: 0,
             minutes: 0,
@@ -52,32 +79,21 @@ impl IsoDuration {
         }
     }
 
-    /// Length in seconds with years as 365 days and months as 30 days: the
-    /// measure Graph uses when it compares a request with `maximumDuration`.
-    pub fn approx_seconds(&self) -> i64 {
-        let days = i64::from(self.years) * 365
-            + i64::from(self.months) * 30
-            + i64::from(self.weeks) * 7
-            + i64::from(self.days);
-        days * 86_400
+    /// The length in seconds: exact, as every unit this type holds is fixed.
+    pub fn as_seconds(&self) -> i64 {
+        i64::from(self.days) * 86_400
             + i64::from(self.hours) * 3_600
             + i64::from(self.minutes) * 60
             + i64::from(self.seconds)
     }
 
     pub fn is_zero(&self) -> bool {
-        self.approx_seconds() == 0
+        self.as_seconds() == 0
     }
 
-    /// `start` plus this duration on the calendar (months and years by
-    /// calendar, the rest exactly). `None` on overflow.
+    /// `start` plus this duration. `None` on overflow.
     pub fn add_to(&self, start: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let months = self.years.checked_mul(12)?.checked_add(self.months)?;
-        let t = start.checked_add_months(Months::new(months))?;
-        let t = t.checked_add_days(Days::new(u64::from(self.weeks) * 7 + u64::from(self.days)))?;
-        let rest =
-            i64::from(self.hours) * 3_600 + i64::from(self.minutes) * 60 + i64::from(self.seconds);
-        t.checked_add_signed(TimeDelta::try_seconds(rest)?)
+        start.checked_add_signed(TimeDelta::try_seconds(self.as_seconds())?)
     }
 
     /// The duration of a whole number of seconds, in days, hours, minutes and
@@ -89,7 +105,24 @@ impl IsoDuration {
             hours: clamp(total % 86_400 / 3_600),
             minutes: clamp(total % 3_600 / 60),
             seconds: clamp(total % 60),
-            ..IsoDuration::default()
+        }
+    }
+
+    /// The same length as Graph writes it back: days, then hours, minutes
+    /// and seconds, largest units first (`PT24H` is `P1D`, `PT90M` is
+    /// `PT1H30M`), as .NET writes a TimeSpan.
+    pub fn canonical(&self) -> Self {
+        IsoDuration::from_seconds(u64::try_from(self.as_seconds()).unwrap_or(0))
+    }
+
+    /// Reads a duration pim may have recorded before it refused years,
+    /// months and weeks (a state file of an earlier pim): those count as the
+    /// days the refusal's hint names, so a configuration that followed the
+    /// hint matches what was recorded.
+    pub fn parse_recorded(s: &str) -> Result<Self, DurationError> {
+        match s.parse() {
+            Err(DurationError::Calendar { days, .. }) => Ok(days),
+            other => other,
         }
     }
 }
@@ -111,6 +144,8 @@ impl FromStr for IsoDuration {
             return Err(malformed("nothing follows P"));
         }
         let mut d = IsoDuration::default();
+        // Years, months and weeks are read only to say what they come to in days.
+        let mut calendar = [None::<u32>; 3];
         let mut in_time = false;
         let mut number = String::new();
         let mut seen_any = false;
@@ -133,10 +168,11 @@ impl FromStr for IsoDuration {
                         .parse()
                         .map_err(|_| malformed("a number is too large"))?;
                     number.clear();
+                    let [years, months, weeks] = &mut calendar;
                     let (slot, rank) = match (in_time, ch.to_ascii_uppercase()) {
-                        (false, 'Y') => (&mut d.years, 1),
-                        (false, 'M') => (&mut d.months, 2),
-                        (false, 'W') => (&mut d.weeks, 3),
+                        (false, 'Y') => (years.insert(0), 1),
+                        (false, 'M') => (months.insert(0), 2),
+                        (false, 'W') => (weeks.insert(0), 3),
                         (false, 'D') => (&mut d.days, 4),
                         (true, 'H') => (&mut d.hours, 5),
                         (true, 'M') => (&mut d.minutes, 6),
@@ -147,9 +183,7 @@ impl FromStr for IsoDuration {
                             ));
                         }
                         _ => {
-                            return Err(malformed(
-                                "unknown designator; use Y, M, W, D, then T and H, M, S",
-                            ));
+                            return Err(malformed("unknown designator; use D, then T and H, M, S"));
                         }
                     };
                     if rank <= last_rank {
@@ -167,22 +201,43 @@ impl FromStr for IsoDuration {
         if !seen_any {
             return Err(malformed("no value after T"));
         }
+        if calendar.iter().any(Option::is_some) {
+            return Err(calendar_error(s, calendar, d));
+        }
         Ok(d)
+    }
+}
+
+/// The refusal of a duration with years, months or weeks, naming them and
+/// the same length in days.
+fn calendar_error(text: &str, calendar: [Option<u32>; 3], rest: IsoDuration) -> DurationError {
+    let [years, months, weeks] = calendar.map(|v| u64::from(v.unwrap_or(0)));
+    let days = years * DAYS_PER_YEAR + months * DAYS_PER_MONTH + weeks * 7 + u64::from(rest.days);
+    let Ok(days) = u32::try_from(days) else {
+        return DurationError::Malformed(text.to_string(), "a number is too large");
+    };
+    let names: Vec<&str> = ["years", "months", "weeks"]
+        .into_iter()
+        .zip(calendar)
+        .filter_map(|(name, v)| v.map(|_| name))
+        .collect();
+    let units = match names.as_slice() {
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        [] => String::new(),
+    };
+    DurationError::Calendar {
+        text: text.to_string(),
+        units,
+        days: IsoDuration { days, ..rest },
     }
 }
 
 impl fmt::Display for IsoDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("P")?;
-        for (v, c) in [
-            (self.years, 'Y'),
-            (self.months, 'M'),
-            (self.weeks, 'W'),
-            (self.days, 'D'),
-        ] {
-            if v > 0 {
-                write!(f, "{v}{c}")?;
-            }
+        if self.days > 0 {
+            write!(f, "{}D", self.days)?;
         }
         if self.hours > 0 || self.minutes > 0 || self.seconds > 0 {
             f.write_str("T")?;
@@ -216,22 +271,20 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    fn d(s: &str) -> IsoDuration {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn parses_and_prints_graph_durations() {
         for s in [
-            "P90D", "PT8H", "P1Y2M", "P2W", "PT1H45M", "P1DT12H", "PT30S", "P365D",
+            "P90D", "PT8H", "PT1H45M", "P1DT12H", "PT30S", "P365D", "PT24H",
         ] {
-            let d: IsoDuration = s.parse().unwrap();
-            assert_eq!(d.to_string(), s);
+            assert_eq!(d(s).to_string(), s);
         }
-        assert_eq!(
-            "PT8H".parse::<IsoDuration>().unwrap().approx_seconds(),
-            8 * 3600
-        );
-        assert_eq!(
-            "P1Y".parse::<IsoDuration>().unwrap().approx_seconds(),
-            365 * 86400
-        );
+        assert_eq!(d("PT8H").as_seconds(), 8 * 3600);
+        assert_eq!(d("P1DT1M").as_seconds(), 86_400 + 60);
+        assert_eq!(IsoDuration::default().to_string(), "PT0S");
     }
 
     #[test]
@@ -241,7 +294,8 @@ mod tests {
             Err(DurationError::Negative(_))
         ));
         for s in [
-            "", "P", "PT", "90D", "P8H", "PT8D", "P1D2Y", "P1DD", "P1.5D", "PXD", "P1",
+            "", "P", "PT", "90D", "P8H", "PT8D", "P1D2Y", "P1DD", "P1.5D", "PXD", "P1", "P1YX",
+            "PT1W",
         ] {
             assert!(
                 matches!(s.parse::<IsoDuration>(), Err(DurationError::Malformed(..))),
@@ -251,12 +305,90 @@ mod tests {
     }
 
     #[test]
-    fn adds_on_the_calendar() {
-        let start = Utc.with_ymd_and_hms(2026, 1, 31, 0, 0, 0).unwrap();
-        let d: IsoDuration = "P1M".parse().unwrap();
+    fn years_months_and_weeks_are_refused_with_their_days() {
+        for (s, units, days) in [
+            ("P1Y", "years", "P365D"),
+            ("P6M", "months", "P180D"),
+            ("P2W", "weeks", "P14D"),
+            ("P1Y2M", "years and months", "P425D"),
+            ("P1Y2M3W4DT5H", "years, months and weeks", "P450DT5H"),
+            ("P0Y", "years", "PT0S"),
+        ] {
+            match s.parse::<IsoDuration>() {
+                Err(DurationError::Calendar {
+                    text,
+                    units: u,
+                    days: dd,
+                }) => {
+                    assert_eq!((text.as_str(), u.as_str()), (s, units));
+                    assert_eq!(dd.to_string(), days, "{s}");
+                }
+                other => panic!("{s}: {other:?}"),
+            }
+        }
         assert_eq!(
-            d.add_to(start).unwrap(),
-            Utc.with_ymd_and_hms(2026, 2, 28, 0, 0, 0).unwrap()
+            "P1Y".parse::<IsoDuration>().unwrap_err().to_string(),
+            "\"P1Y\" counts years, which Graph's durations cannot hold; write \"P365D\""
+        );
+        assert!(matches!(
+            "P4294967295Y".parse::<IsoDuration>(),
+            Err(DurationError::Malformed(..))
+        ));
+        assert!("P1Y".parse::<IsoDuration>().is_err());
+        assert!(serde_json::from_str::<IsoDuration>("\"P6M\"").is_err());
+    }
+
+    #[test]
+    fn recorded_calendar_durations_read_as_days() {
+        assert_eq!(
+            IsoDuration::parse_recorded("P1Y"),
+            Ok(IsoDuration::days(365))
+        );
+        assert_eq!(
+            IsoDuration::parse_recorded("P2W").unwrap().to_string(),
+            "P14D"
+        );
+        assert_eq!(
+            IsoDuration::parse_recorded("PT8H"),
+            Ok(IsoDuration::hours(8))
+        );
+        assert!(IsoDuration::parse_recorded("8 hours").is_err());
+    }
+
+    #[test]
+    fn equal_lengths_are_equal_whatever_the_spelling() {
+        use std::collections::HashSet;
+        assert_eq!(d("PT24H"), d("P1D"));
+        assert_eq!(d("PT90M"), d("PT1H30M"));
+        assert_eq!(d("PT3600S"), IsoDuration::hours(1));
+        assert_ne!(d("PT24H"), d("P1DT1S"));
+        let set: HashSet<IsoDuration> = [d("PT24H"), d("P1D"), d("PT1440M")].into();
+        assert_eq!(set.len(), 1);
+        // Spelling survives for display.
+        assert_eq!(d("PT24H").to_string(), "PT24H");
+    }
+
+    #[test]
+    fn canonical_form_is_days_then_time_largest_first() {
+        for (s, want) in [
+            ("PT24H", "P1D"),
+            ("PT90M", "PT1H30M"),
+            ("PT36H", "P1DT12H"),
+            ("PT86461S", "P1DT1M1S"),
+            ("P365D", "P365D"),
+            ("PT1H45M", "PT1H45M"),
+            ("PT0M", "PT0S"),
+        ] {
+            assert_eq!(d(s).canonical().to_string(), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn adds_exactly() {
+        let start = Utc.with_ymd_and_hms(2026, 1, 31, 0, 0, 0).unwrap();
+        assert_eq!(
+            d("P30DT1H").add_to(start).unwrap(),
+            Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0).unwrap()
         );
         assert_eq!(IsoDuration::from_seconds(5400).to_string(), "PT1H30M");
     }

@@ -50,7 +50,7 @@ impl Schedule {
     pub fn length_seconds(&self, now: DateTime<Utc>) -> Option<i64> {
         match &self.expiration {
             Expiration::Permanent => None,
-            Expiration::After(d) => Some(d.approx_seconds()),
+            Expiration::After(d) => Some(d.as_seconds()),
             Expiration::At(t) => Some((*t - self.start.unwrap_or(now)).num_seconds()),
         }
     }

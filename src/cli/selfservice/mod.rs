@@ -21,7 +21,7 @@ use crate::selfservice::{
 pub use args::*;
 
 fn std_duration(d: IsoDuration) -> Duration {
-    Duration::from_secs(u64::try_from(d.approx_seconds()).unwrap_or(0))
+    Duration::from_secs(u64::try_from(d.as_seconds()).unwrap_or(0))
 }
 
 /// The configuration in `dir` when it has one (for its tenant block), else

@@ -88,6 +88,9 @@ fn validate_rule(rid: RuleId, r: &Value) -> ApiResult<()> {
                         return Err(bad("maximumDuration"));
                     }
                 }
+                // An Edm.Duration: days, hours, minutes and seconds, never
+                // years, months or weeks (`P1Y` is refused, `P365D` taken).
+                // UNVERIFIED: Graph's exact code and message for `P1Y`.
                 Some(Value::String(s)) if s.parse::<pim_model::IsoDuration>().is_ok() => {}
                 Some(_) => return Err(bad("maximumDuration")),
             }

@@ -131,6 +131,15 @@ pub(crate) fn normalize_rule(id: RuleId, rule: &mut Value) {
     };
     obj.insert("@odata.type".into(), json!(id.odata_type()));
     obj.insert("id".into(), json!(id.as_str()));
+    // Graph stores maximumDuration as a TimeSpan and answers it in canonical
+    // form (`PT24H` as `P1D`); what cannot be read is left for validation.
+    if let Some(d) = obj
+        .get("maximumDuration")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<IsoDuration>().ok())
+    {
+        obj.insert("maximumDuration".into(), json!(d.canonical().to_string()));
+    }
     let (caller, level) = id.target();
     let target = obj.entry("target").or_insert_with(|| json!({}));
     if let Some(t) = target.as_object_mut() {

@@ -24,9 +24,13 @@ impl Exp {
             Exp::At(t) => {
                 json!({ "type": "afterDateTime", "endDateTime": ts(*t), "duration": null })
             }
-            Exp::After(d) => {
-                json!({ "type": "afterDuration", "endDateTime": null, "duration": d.to_string() })
-            }
+            // Graph keeps a TimeSpan, not the text it was sent: `PT24H` comes
+            // back as `P1D`.
+            Exp::After(d) => json!({
+                "type": "afterDuration",
+                "endDateTime": null,
+                "duration": d.canonical().to_string()
+            }),
         }
     }
 

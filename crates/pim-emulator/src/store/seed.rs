@@ -156,6 +156,12 @@ impl Store {
                 continue;
             };
             merge(rule, patch);
+            // A seed must not hold what Graph would refuse to store (`P1Y`).
+            if let Some(d) = rule.get("maximumDuration").and_then(Value::as_str)
+                && let Err(e) = d.parse::<pim_model::IsoDuration>()
+            {
+                return Err(format!("policy of {:?}: maximumDuration: {e}", p.role));
+            }
             normalize_rule(rid, rule);
         }
         policy.last_modified = p.last_modified_date_time.clone();
