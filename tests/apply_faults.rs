@@ -36,6 +36,27 @@ async fn plan(session: &Session, desired: &pim::config::Desired, backend: &dyn B
     }
 }
 
+/// Applies `planned` as `pim apply` does, saving state under `lock`.
+async fn apply(
+    session: &Session,
+    planned: Planned,
+    backend: &Arc<dyn Backend>,
+    lock: &Arc<pim::state::Lock>,
+) -> (pim::apply::ApplyReport, pim::state::StateFile) {
+    pim::apply::apply(
+        &planned.plan,
+        session.graph.clone(),
+        planned.state.expect("the scenario's state"),
+        Arc::new(BackendSink {
+            backend: backend.clone(),
+            lock: lock.clone(),
+        }),
+        Arc::new(Quiet),
+        session.graph.parallelism(),
+    )
+    .await
+}
+
 fn session(emu: &Emulator) -> Session {
     Session::new(graph_common::client_with_token(emu))
 }
@@ -76,18 +97,7 @@ async fn converges_through_server_errors_throttling_and_dropped_connections() {
         (SIZES.created, SIZES.updated, SIZES.removed, SIZES.policies),
         "{s:?}"
     );
-    let (report, state) = pim::apply::apply(
-        &planned.plan,
-        session.graph.clone(),
-        planned.state.expect("the scenario's state"),
-        Arc::new(BackendSink {
-            backend: backend.clone(),
-            lock: lock.clone(),
-        }),
-        Arc::new(Quiet),
-        session.graph.parallelism(),
-    )
-    .await;
+    let (report, state) = apply(&session, planned, &backend, &lock).await;
     assert!(report.succeeded(), "{report:#?}");
     assert_eq!(report.done.len(), SIZES.changes());
 
@@ -167,18 +177,7 @@ async fn converges_when_the_requests_are_gone() {
     let lock = Arc::new(backend.lock("apply").await.unwrap());
 
     let planned = plan(&session, &desired, &backend).await;
-    let (report, state) = pim::apply::apply(
-        &planned.plan,
-        session.graph.clone(),
-        planned.state.expect("the scenario's state"),
-        Arc::new(BackendSink {
-            backend: backend.clone(),
-            lock: lock.clone(),
-        }),
-        Arc::new(Quiet),
-        session.graph.parallelism(),
-    )
-    .await;
+    let (report, state) = apply(&session, planned, &backend, &lock).await;
     assert!(report.succeeded(), "{report:#?}");
     assert_eq!(report.done.len(), SMALL.changes());
     let stats = emu.stats();

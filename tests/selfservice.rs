@@ -121,6 +121,22 @@ fn ask(target: Target, duration: Option<&str>, justification: Option<&str>) -> A
     }
 }
 
+/// Bob asks to activate Privileged Role Administrator for an hour: a
+/// request that waits for approval. His sign-in, and Graph's answer.
+async fn bob_asks_for_privileged_role_administrator(
+    w: &World,
+) -> (HttpGraph, pim::graph::RequestOutcome) {
+    let bob = w.as_user("bob@contoso.com", true);
+    let me_bob = whoami(&bob).await;
+    let t = target(&bob, "Privileged Role Administrator", "/").await;
+    let a =
+        selfservice::check_activation(&bob, &w.clock, &me_bob, &ask(t, Some("PT1H"), Some("x")))
+            .await
+            .unwrap();
+    let pending = selfservice::submit(&bob, &a.request).await.unwrap();
+    (bob, pending)
+}
+
 async fn whoami(g: &dyn Graph) -> Me {
     g.me().await.unwrap()
 }
@@ -413,14 +429,7 @@ async fn deactivation_within_five_minutes_is_refused_with_graphs_code() {
 #[tokio::test]
 async fn cancel_works_on_a_pending_request_and_not_on_a_provisioned_one() {
     let w = world().await;
-    let bob = w.as_user("bob@contoso.com", true);
-    let me_bob = whoami(&bob).await;
-    let t = target(&bob, "Privileged Role Administrator", "/").await;
-    let a =
-        selfservice::check_activation(&bob, &w.clock, &me_bob, &ask(t, Some("PT1H"), Some("x")))
-            .await
-            .unwrap();
-    let pending = selfservice::submit(&bob, &a.request).await.unwrap();
+    let (bob, pending) = bob_asks_for_privileged_role_administrator(&w).await;
     let before = selfservice::cancel(&bob, &pending.request_id)
         .await
         .unwrap();
@@ -592,14 +601,7 @@ fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
 #[tokio::test]
 async fn requests_graph_has_purged_are_gone_from_the_list_and_cannot_be_canceled() {
     let w = world().await;
-    let bob = w.as_user("bob@contoso.com", true);
-    let me_bob = whoami(&bob).await;
-    let t = target(&bob, "Privileged Role Administrator", "/").await;
-    let a =
-        selfservice::check_activation(&bob, &w.clock, &me_bob, &ask(t, Some("PT1H"), Some("x")))
-            .await
-            .unwrap();
-    let pending = selfservice::submit(&bob, &a.request).await.unwrap();
+    let (bob, pending) = bob_asks_for_privileged_role_administrator(&w).await;
     assert_eq!(
         selfservice::list_requests(&bob, true, None)
             .await

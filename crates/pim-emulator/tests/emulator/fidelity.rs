@@ -21,6 +21,20 @@ async fn with(config: EmulatorConfig) -> Harness {
     .await
 }
 
+/// Makes Alice permanently eligible for Global Reader: the id of the
+/// request, which has taken effect (`Provisioned`).
+async fn assign_alice(h: &Harness) -> String {
+    let body = request(
+        "adminAssign",
+        ALICE,
+        GLOBAL_READER,
+        Some(super::permanent()),
+    );
+    let r = h.post(ELIGIBLE, &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body["id"].as_str().unwrap().to_string()
+}
+
 /// Every page of `path`, by `@odata.nextLink`: (items, pages).
 async fn read_all(h: &Harness, path: &str) -> (Vec<Value>, usize) {
     let mut items = Vec::new();
@@ -71,15 +85,7 @@ async fn policy_assignments_can_refuse_top_and_page_by_next_link() {
 #[tokio::test]
 async fn requests_are_purged_after_45_days_and_then_not_found() {
     let h = harness().await;
-    let body = request(
-        "adminAssign",
-        ALICE,
-        GLOBAL_READER,
-        Some(super::permanent()),
-    );
-    let r = h.post(ELIGIBLE, &body).await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let id = r.body["id"].as_str().unwrap().to_string();
+    let id = assign_alice(&h).await;
 
     h.emu.clock().advance(TimeDelta::days(44));
     assert_eq!(h.get(&format!("{ELIGIBLE}/{id}")).await.status, 200);
@@ -122,18 +128,7 @@ async fn request_retention_is_an_option() {
         ..EmulatorConfig::default()
     })
     .await;
-    let r = h
-        .post(
-            ELIGIBLE,
-            &request(
-                "adminAssign",
-                ALICE,
-                GLOBAL_READER,
-                Some(super::permanent()),
-            ),
-        )
-        .await;
-    let id = r.body["id"].as_str().unwrap().to_string();
+    let id = assign_alice(&h).await;
     let r = h.get(&format!("{ELIGIBLE}/{id}")).await;
     assert_graph_error(&r, 404, "RoleAssignmentRequestNotFound");
 }
@@ -161,18 +156,7 @@ async fn cancel_granted_only_refuses_waiting_requests_with_a_bare_400() {
         .await;
     assert_eq!(c.status, 204, "{}", c.body);
     // Provisioned: refused, with no invented code.
-    let r = h
-        .post(
-            ELIGIBLE,
-            &request(
-                "adminAssign",
-                ALICE,
-                GLOBAL_READER,
-                Some(super::permanent()),
-            ),
-        )
-        .await;
-    let id = r.body["id"].as_str().unwrap();
+    let id = assign_alice(&h).await;
     let c = h
         .call("POST", &format!("{ELIGIBLE}/{id}/cancel"), None)
         .await;
@@ -182,18 +166,7 @@ async fn cancel_granted_only_refuses_waiting_requests_with_a_bare_400() {
 #[tokio::test]
 async fn the_tenant_scope_expands_to_an_object_with_id_slash() {
     let h = harness().await;
-    let r = h
-        .post(
-            ELIGIBLE,
-            &request(
-                "adminAssign",
-                ALICE,
-                GLOBAL_READER,
-                Some(super::permanent()),
-            ),
-        )
-        .await;
-    let id = r.body["id"].as_str().unwrap();
+    let id = assign_alice(&h).await;
     let got = h
         .get(&format!("{ELIGIBLE}/{id}?$expand=directoryScope"))
         .await;
