@@ -99,7 +99,7 @@ pub async fn read(graph: &dyn Graph) -> Result<Current, GraphError> {
         .flat_map(|a| {
             a.stages
                 .iter()
-                .flat_map(|s| s.primary_approvers.iter().map(|ap| ObjectId::new(ap.id())))
+                .flat_map(|s| s.primary_approvers.iter().map(|ap| ap.id().clone()))
         })
         .filter(|id| !current.principals.contains_key(id))
         .collect::<std::collections::BTreeSet<_>>()

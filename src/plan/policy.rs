@@ -63,7 +63,7 @@ pub(super) fn approver_name(ctx: &Ctx<'_>, resolved: &Resolved, a: &Approver) ->
     resolved
         .principals
         .iter()
-        .find(|(_, v)| v.as_str() == id)
+        .find(|(_, v)| *v == id)
         .map_or_else(|| id.to_string(), |(r, _)| r.to_string())
 }
 

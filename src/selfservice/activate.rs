@@ -65,11 +65,11 @@ pub(crate) async fn policy_rules(
 
 /// Approvers by name: `PIM Approvers (group)`, `Carol White <carol@contoso.com>`.
 async fn approver_names(graph: &dyn Graph, approvers: &[&Approver]) -> Vec<String> {
-    let ids: Vec<ObjectId> = approvers.iter().map(|a| ObjectId::new(a.id())).collect();
+    let ids: Vec<ObjectId> = approvers.iter().map(|a| a.id().clone()).collect();
     let found = graph.principals_by_ids(&ids).await.unwrap_or_default();
     approvers
         .iter()
-        .map(|a| match found.iter().find(|p| p.id == a.id()) {
+        .map(|a| match found.iter().find(|p| p.id == *a.id()) {
             Some(p) if p.kind == PrincipalKind::Group => format!("{} (group)", p.display_name),
             Some(p) => match &p.user_principal_name {
                 Some(upn) => format!("{} <{upn}>", p.display_name),

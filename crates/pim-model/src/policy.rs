@@ -366,7 +366,7 @@ pub enum Approver {
 }
 
 impl Approver {
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &ObjectId {
         match self {
             Approver::User { id, .. } | Approver::Group { id, .. } => id,
         }
