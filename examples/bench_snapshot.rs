@@ -68,7 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let graph = HttpGraph::with_token_source(settings, Arc::new(StaticToken(token)))?;
         let before = emu.stats()["total"].as_u64().unwrap_or(0);
         let t0 = Instant::now();
-        let current = read(&graph, &ReadOptions::default()).await?;
+        let current = read(&graph, &ReadOptions::all(chrono::Utc::now())).await?;
         let wall = t0.elapsed().as_secs_f64();
         let requests = emu.stats()["total"].as_u64().unwrap_or(0) - before;
         let bound = eligible.div_ceil(999) + active.div_ceil(999) + 1 + 1 + users.div_ceil(1000);

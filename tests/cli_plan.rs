@@ -338,3 +338,58 @@ fn a_closed_stderr_never_panics() {
         "Valid: 1 eligibility, 0 assignments, 0 policies, 0 role blocks.\n"
     );
 }
+
+/// A schedule that has ended is no longer held, though Graph lists it for a
+/// while: the example with Erin's helpdesk eligibility ended yesterday and a
+/// Global Administrator eligibility (an exclusive role) that ended too.
+#[test]
+fn ended_schedules_are_not_held() {
+    let dir = cli_common::contoso("ended", None);
+    let path = dir.join("tenant.json");
+    let mut seed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let eligible = seed["eligibilitySchedules"].as_array_mut().unwrap();
+    let erin = eligible
+        .iter_mut()
+        .find(|s| s["principal"] == "user:erin@contoso.com")
+        .unwrap();
+    erin["end"] = "-P1D".into();
+    eligible.push(serde_json::json!({
+        "principal": "user:beatrice.jensen@contoso.com",
+        "role": "Global Administrator",
+        "start": "-P10D",
+        "end": "-PT1H",
+    }));
+    std::fs::write(&path, serde_json::to_vec_pretty(&seed).unwrap()).unwrap();
+    let run = |args: &[&str]| cli_common::pim(&dir, args, &[]).output().unwrap();
+
+    let plan = run(&["plan", "--format", "json", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(2), "{}", cli_common::text(&plan));
+    let text = String::from_utf8_lossy(&plan.stdout).to_string();
+    assert!(!text.contains("beatrice.jensen"), "not a holder: {text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let action = |address: &str| {
+        v["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["address"] == address)
+            .map(|c| c["action"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        action("eligibility.helpdesk[\"user:erin@contoso.com\"]").as_deref(),
+        Some("create"),
+        "an ended grant is made again, not adopted or renewed"
+    );
+
+    let apply = run(&["apply", "--auto-approve"]);
+    assert_eq!(apply.status.code(), Some(0), "{}", cli_common::text(&apply));
+    let again = run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(again.status.code(), Some(0), "{}", cli_common::text(&again));
+    // Drift still lists the example's unmanaged holders; not the ended one.
+    let drift = run(&["drift", "--format", "json"]);
+    assert_ne!(drift.status.code(), Some(1), "{}", cli_common::text(&drift));
+    let report: serde_json::Value = serde_json::from_slice(&drift.stdout).unwrap();
+    assert!(report["roles"].is_object(), "{report}");
+    assert!(!cli_common::text(&drift).contains("beatrice.jensen"));
+}

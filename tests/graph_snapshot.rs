@@ -18,7 +18,9 @@ async fn the_snapshot_names_the_caller_whatever_its_token() {
     for format in [TokenFormat::Jwt, TokenFormat::Opaque] {
         let emu = emulator_with(contoso(), format).await;
         let graph = HttpGraph::new(settings_for(&emu, LEGACY_SYNC_APP, SECRET)).unwrap();
-        let current = read(&graph, &ReadOptions::default()).await.unwrap();
+        let current = read(&graph, &ReadOptions::all(chrono::Utc::now()))
+            .await
+            .unwrap();
         assert_eq!(
             current.caller_id.as_deref(),
             Some(LEGACY_SYNC),
@@ -45,7 +47,9 @@ async fn the_snapshot_names_the_caller_whatever_its_token() {
 async fn a_caller_graph_cannot_name_fails_the_snapshot() {
     let emu = emulator_with(contoso(), TokenFormat::Opaque).await;
     let graph = HttpGraph::new(settings_for(&emu, NO_SP_APP, SECRET)).unwrap();
-    let e = read(&graph, &ReadOptions::default()).await.unwrap_err();
+    let e = read(&graph, &ReadOptions::all(chrono::Utc::now()))
+        .await
+        .unwrap_err();
     assert!(
         e.to_string().contains("(finding the identity pim runs as)"),
         "{e}"
@@ -56,7 +60,7 @@ async fn a_caller_graph_cannot_name_fails_the_snapshot() {
 async fn snapshot(n: usize, faults: Faults) -> (pim::snapshot::Current, u64) {
     let emu = emulator(generated_tenant(n), faults).await;
     let graph = client(&emu);
-    let current = read(&graph, &ReadOptions::default())
+    let current = read(&graph, &ReadOptions::all(chrono::Utc::now()))
         .await
         .expect("snapshot");
     let requests = graph.stats().requests();

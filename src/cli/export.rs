@@ -27,6 +27,7 @@ pub(super) fn export_command(args: &ExportArgs) -> anyhow::Result<Exit> {
         roles: args.roles.clone(),
         all_policy_settings: args.all_policy_settings,
         tenant_block: export::tenant_block(&source.tenant),
+        now: chrono::Utc::now(),
     };
     runtime()?.block_on(async {
         let session = run::connect(

@@ -34,7 +34,17 @@ async fn import_locked(
     let parallelism = args.tenant.parallelism.map(usize::from);
     let session = run::connect(desired, args.tenant.auth, parallelism, true).await?;
     let graph = session.graph.as_ref();
-    match import::import(graph, desired, declared, &args.schedule_id, backend, lock).await {
+    match import::import(
+        graph,
+        desired,
+        declared,
+        &args.schedule_id,
+        backend,
+        lock,
+        chrono::Utc::now(),
+    )
+    .await
+    {
         Ok(imported) => {
             outln!("{}", crate::render::imported_line(&imported))?;
             Ok(Exit::Ok)

@@ -89,8 +89,11 @@ pub fn tenant_block(t: &TenantSettings) -> Vec<(String, String)> {
 
 /// The tenant as an export needs it: every role's grants and policies, and
 /// every principal they name.
-pub async fn read(graph: &dyn Graph) -> Result<Current, GraphError> {
-    let mut current = snapshot::read(graph, &ReadOptions::default()).await?;
+pub async fn read(
+    graph: &dyn Graph,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Current, GraphError> {
+    let mut current = snapshot::read(graph, &ReadOptions::all(now)).await?;
     // Approvers are named like holders, so fetch any the snapshot did not need.
     let missing: Vec<ObjectId> = current
         .policies
@@ -120,7 +123,7 @@ pub async fn export_to(
     opts: &ExportOptions,
     dir: &Path,
 ) -> Result<Export, ExportError> {
-    let current = read(graph).await?;
+    let current = read(graph, opts.now).await?;
     let out = export(&current, &crate::graph::default_rule_set(), opts);
     out.write(dir)?;
     Ok(out)

@@ -29,6 +29,8 @@ pub struct ExportOptions {
     pub all_policy_settings: bool,
     /// The `tenant` block to write, as HCL attribute lines.
     pub tenant_block: Vec<(String, String)>,
+    /// Grants that ended by then are not exported.
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 /// The exported configuration: file name → HCL text (formatted), and the state.

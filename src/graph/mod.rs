@@ -15,7 +15,7 @@
 //! let env: HashMap<String, String> = std::env::vars().collect();
 //! let settings = GraphSettings::from_tenant(tenant, &env, AuthMethod::Auto)?;
 //! let graph = HttpGraph::new(settings)?;
-//! let current = pim::snapshot::read(&graph, &pim::snapshot::ReadOptions::default()).await?;
+//! let current = pim::snapshot::read(&graph, &pim::snapshot::ReadOptions::all(chrono::Utc::now())).await?;
 //! println!("{} grants, fingerprint {}", current.grants.len(), current.fingerprint());
 //! # Ok(()) }
 //! ```

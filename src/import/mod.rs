@@ -131,8 +131,9 @@ pub async fn import(
     schedule_id: &str,
     backend: &dyn Backend,
     lock: &Lock,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Resource, ImportError> {
-    let (resolved, current) = pipeline::read(graph, desired).await?;
+    let (resolved, current) = pipeline::read(graph, desired, now).await?;
     let grant = matching(&current, &resolved, declared, schedule_id)?;
     let imported = resource(&declared.address, grant);
     state::adopt(backend, lock, imported.clone()).await?;

@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+
 use crate::check::Finding;
 use crate::config::{Desired, Diagnostics};
 use crate::drift::DriftReport;
@@ -67,8 +69,9 @@ fn to_resolved(r: &Resolution) -> Resolved {
 pub async fn read(
     graph: &dyn Graph,
     desired: &Desired,
+    now: DateTime<Utc>,
 ) -> Result<(Resolved, Current), PipelineError> {
-    let (resolved, current, mut diags) = read_all(graph, desired).await?;
+    let (resolved, current, mut diags) = read_all(graph, desired, now).await?;
     if diags.has_errors() {
         diags.quote_from(&desired.sources);
         return Err(PipelineError::Invalid(diags));
@@ -81,6 +84,7 @@ pub async fn read(
 async fn read_all(
     graph: &dyn Graph,
     desired: &Desired,
+    now: DateTime<Utc>,
 ) -> Result<(Resolved, Current, Diagnostics), GraphError> {
     let names = resolve::Names::of(desired);
     let (resolution, diags) = resolve::resolve_all(graph, &names).await?;
@@ -94,7 +98,7 @@ async fn read_all(
         .chain(desired.policies.iter().map(|p| &p.item.role))
         .chain(desired.roles.iter().map(|r| &r.item.role))
         .filter_map(|r| resolved.role(r));
-    let current = snapshot::read(graph, &ReadOptions::roles(roles)).await?;
+    let current = snapshot::read(graph, &ReadOptions::roles(roles, now)).await?;
     Ok((resolved, current, diags))
 }
 
@@ -105,7 +109,7 @@ pub async fn make_plan(
     backend: &dyn Backend,
     opts: &PlanOptions,
 ) -> Result<Planned, PipelineError> {
-    let (resolved, current, mut diags) = read_all(graph, desired).await?;
+    let (resolved, current, mut diags) = read_all(graph, desired, opts.now).await?;
     let state = backend.load().await?;
     let basis = Basis {
         config_hash: desired.config_hash.clone(),

@@ -98,17 +98,33 @@ pub async fn check_activation(
     };
     let eligible = graph.my_instances(AssignmentKind::Eligible).await?;
     if !eligible.iter().any(|i| t.matches(&i.role_id, &i.scope_id)) {
-        let later = graph
+        let now = clock.now();
+        let schedules: Vec<_> = graph
             .my_grants(AssignmentKind::Eligible)
             .await?
             .into_iter()
-            .find(|g| t.matches(&g.role_id, &g.scope_id));
-        let what = match later.and_then(|g| g.start) {
-            Some(start) => format!(
+            .filter(|g| t.matches(&g.role_id, &g.scope_id))
+            .collect();
+        let later = schedules
+            .iter()
+            .filter_map(|g| g.start)
+            .find(|start| *start > now);
+        // Graph lists an ended eligibility for up to 30 days.
+        let ended = schedules
+            .iter()
+            .filter(|g| g.has_ended(now))
+            .filter_map(|g| g.end())
+            .max();
+        let what = match (later, ended) {
+            (Some(start), _) => format!(
                 "your eligibility starts only at {}",
                 start.format("%Y-%m-%d %H:%M UTC")
             ),
-            None => "you are not eligible for it".to_string(),
+            (None, Some(end)) => format!(
+                "your eligibility ended at {} (pim renew asks for it again)",
+                end.format("%Y-%m-%d %H:%M UTC")
+            ),
+            (None, None) => "you are not eligible for it".to_string(),
         };
         let names = DisplayNames::load(
             graph,

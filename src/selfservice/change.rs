@@ -133,15 +133,18 @@ pub async fn check_extension(
     }
     let now = clock.now();
     let (kind, ends) = if renew {
-        // An expired grant is no longer listed; Graph finds it by its tuple.
-        if let Some(g) = held.iter().find(|g| g.end().is_none_or(|e| e > now)) {
+        if let Some(g) = held.iter().find(|g| !g.has_ended(now)) {
             return Err(refuse(vec![
                 Problem::new(format!("your {} has not expired", kind_word(g.kind)))
                     .hint("ask for more time with pim extend instead"),
             ]));
         }
-        (ask.kind.unwrap_or(AssignmentKind::Eligible), None)
+        // Graph lists an ended grant for a while, and finds it by its tuple
+        // after that.
+        let ended = held.first().map(|g| g.kind);
+        (ask.kind.or(ended).unwrap_or(AssignmentKind::Eligible), None)
     } else {
+        held.retain(|g| !g.has_ended(now));
         let g = match held.as_slice() {
             [] => {
                 return Err(refuse(vec![

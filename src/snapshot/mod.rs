@@ -65,6 +65,12 @@ impl Grant {
             Expiration::After(d) => self.start.and_then(|s| d.add_to(s)),
         }
     }
+
+    /// Whether the grant's end has passed: Graph may still list it, but it
+    /// is no longer in effect.
+    pub fn has_ended(&self, now: DateTime<Utc>) -> bool {
+        self.end().is_some_and(|e| e <= now)
+    }
 }
 
 /// A directory object that holds, approves or is named by a grant.

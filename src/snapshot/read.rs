@@ -7,23 +7,37 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
+
 use super::{AdministrativeUnit, Current, RoleDefinition};
 use crate::graph::{Graph, GraphError};
 use crate::model::ObjectId;
 use crate::surface::{self, Clients};
 
-/// Which policies to read besides those of roles holding grants.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Which policies to read besides those of roles holding grants, and the
+/// time the read is judged at.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadOptions {
     /// Role definition ids whose policy is needed (roles the configuration
     /// touches or declares exclusive). `None`: every role's policy.
     pub policy_roles: Option<BTreeSet<ObjectId>>,
+    /// Grants that ended by then are not read as held.
+    pub now: DateTime<Utc>,
 }
 
 impl ReadOptions {
-    pub fn roles(ids: impl IntoIterator<Item = ObjectId>) -> Self {
+    /// Every role's policy.
+    pub fn all(now: DateTime<Utc>) -> Self {
+        ReadOptions {
+            policy_roles: None,
+            now,
+        }
+    }
+
+    pub fn roles(ids: impl IntoIterator<Item = ObjectId>, now: DateTime<Utc>) -> Self {
         ReadOptions {
             policy_roles: Some(ids.into_iter().collect()),
+            now,
         }
     }
 }
@@ -47,7 +61,10 @@ pub async fn read(graph: &dyn Graph, options: &ReadOptions) -> Result<Current, G
     let mut policies = Vec::new();
     let mut roles = Vec::new();
     for r in reads {
-        grants.extend(r.grants);
+        // Entra lists an ended schedule for up to 30 days (renewable, no
+        // longer in effect): nobody holds it, so nothing plans, reports or
+        // checks it as held.
+        grants.extend(r.grants.into_iter().filter(|g| !g.has_ended(options.now)));
         policies.extend(r.policies);
         roles.extend(r.roles);
     }

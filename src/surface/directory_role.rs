@@ -212,11 +212,14 @@ impl Surface for DirectoryRoles {
             scope_id: Some(r.scope_id.clone()),
         };
         let grants = to.graph.grants(r.kind, &filter).await?;
+        // A tuple has one schedule in effect, and may still list ended ones
+        // beside it: the one in effect ends last.
         Ok(grants
             .into_iter()
-            .find(|g| {
+            .filter(|g| {
                 g.member_type == MemberType::Direct && g.active_type != Some(ActiveType::Activated)
             })
+            .max_by_key(|g| g.end().map_or((1, None), |e| (0, Some(e))))
             .map(|g| g.schedule_id))
     }
 }

@@ -89,6 +89,11 @@ pub struct EmulatorConfig {
     pub policy_page_size: Option<usize>,
     /// What `$top` on `policies/roleManagementPolicyAssignments` gets.
     pub policy_assignments_top: TopOption,
+    /// How long a schedule stays listed after it ended. Entra keeps ended
+    /// eligibilities and assignments visible "in an expired state" for up to
+    /// 30 days, renewable with `adminRenew`; their instances end at once.
+    /// Whether Graph's `status` then changes is UNVERIFIED: it stays as it was.
+    pub expired_schedule_retention: chrono::TimeDelta,
     /// Which schedule requests `…/cancel` accepts, and how it refuses.
     pub cancel: CancelRule,
     /// How long after creation Graph keeps a schedule request: reads and
@@ -140,6 +145,7 @@ impl Default for EmulatorConfig {
             token_lifetime: Duration::from_secs(3599),
             policy_page_size: None,
             policy_assignments_top: TopOption::Ignore,
+            expired_schedule_retention: chrono::TimeDelta::days(30),
             cancel: CancelRule::Waiting,
             request_retention: chrono::TimeDelta::days(45),
         }
@@ -170,6 +176,7 @@ pub(crate) struct Shared {
     pub rule_patch_returns_body: bool,
     pub policy_page_size: Option<usize>,
     pub policy_assignments_top: TopOption,
+    pub expired_schedule_retention: chrono::TimeDelta,
     pub cancel: CancelRule,
     pub request_retention: chrono::TimeDelta,
     pub faults: FaultState,
@@ -221,6 +228,7 @@ impl Shared {
         let now = self.clock.now();
         let mut store = self.lock_store();
         store.purge_requests(now - self.request_retention);
+        store.purge_schedules(now - self.expired_schedule_retention);
         let req = selfservice::decide(&mut store, id, decision, approver, now)?;
         drop(store);
         self.persist().map_err(|e| {
@@ -326,6 +334,7 @@ impl Emulator {
             rule_patch_returns_body: config.rule_patch_returns_body,
             policy_page_size: config.policy_page_size.map(|n| n.max(1)),
             policy_assignments_top: config.policy_assignments_top,
+            expired_schedule_retention: config.expired_schedule_retention,
             cancel: config.cancel,
             request_retention: config.request_retention,
             faults: FaultState::new(faults),

@@ -485,11 +485,8 @@ pub(crate) fn create_request(
     let existing = store.schedules.iter().position(|s| {
         s.same_tuple(kind, &p.principal, &p.role_id, &p.scope)
             && s.member_type == "Direct"
-            && if action == RequestAction::AdminRenew {
-                store.renewable(s, now)
-            } else {
-                !s.is_expired(now)
-            }
+            // Ended schedules are renewable for as long as Entra lists them.
+            && (action == RequestAction::AdminRenew || !s.is_expired(now))
     });
     match (action, existing) {
         (RequestAction::AdminAssign, Some(_)) => return Err(exists()),

@@ -117,7 +117,7 @@ pub(crate) fn is_approver(store: &Store, role_id: &str, user_id: &str) -> bool {
 /// The live eligibility an activation is made from.
 fn eligibility_id(store: &Store, p: &Parsed, now: DateTime<Utc>) -> Option<String> {
     store
-        .visible_schedules(Kind::Eligibility, now)
+        .visible_schedules(Kind::Eligibility)
         .find(|s| {
             s.same_tuple(Kind::Eligibility, &p.principal, &p.role_id, &p.scope) && s.is_active(now)
         })
@@ -247,11 +247,8 @@ fn extension_target(store: &Store, kind: Kind, p: &Parsed, now: DateTime<Utc>) -
         s.same_tuple(kind, &p.principal, &p.role_id, &p.scope)
             && s.member_type == "Direct"
             && s.assignment_type != "Activated"
-            && if p.action == RequestAction::SelfRenew {
-                store.renewable(s, now)
-            } else {
-                !s.is_expired(now)
-            }
+            // Ended schedules are renewable for as long as Entra lists them.
+            && (p.action == RequestAction::SelfRenew || !s.is_expired(now))
     })
 }
 

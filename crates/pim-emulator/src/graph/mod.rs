@@ -131,6 +131,7 @@ pub(crate) fn dispatch(shared: &Shared, call: &IncomingCall<'_>) -> ApiResult<Gr
             if set.ends_with("ScheduleRequests") {
                 store.purge_requests(now - shared.request_retention);
             }
+            store.purge_schedules(now - shared.expired_schedule_retention);
             let (kind, what) = match *set {
                 "roleEligibilityScheduleRequests" => (Kind::Eligibility, EntitySet::Requests),
                 "roleAssignmentScheduleRequests" => (Kind::Assignment, EntitySet::Requests),

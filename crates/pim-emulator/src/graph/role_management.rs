@@ -92,7 +92,7 @@ fn pim_items<'a>(
     // most of the cost of a filtered list.
     let required = required_equalities(filter);
     let store_view: Vec<&crate::store::ScheduleRec> = store
-        .visible_schedules(kind, now)
+        .visible_schedules(kind)
         .filter(|s| {
             required.iter().all(|(p, v)| match *p {
                 "principalId" => s.principal_id.eq_ignore_ascii_case(v),
@@ -182,7 +182,7 @@ fn list_pim_unfiltered(
     now: chrono::DateTime<chrono::Utc>,
 ) -> ApiResult<GraphResponse> {
     let recs: Vec<&crate::store::ScheduleRec> = store
-        .visible_schedules(kind, now)
+        .visible_schedules(kind)
         .filter(|s| what != EntitySet::Instances || s.is_active(now))
         .collect();
     let (start, end) = page_window(q, link.page, recs.len());
@@ -240,11 +240,11 @@ pub(super) fn get_pim(
             })
             .map(|(_, v)| v.clone()),
         EntitySet::Schedules => store
-            .visible_schedules(kind, now)
+            .visible_schedules(kind)
             .find(|s| s.id.eq_ignore_ascii_case(id))
             .map(|s| s.to_json(now)),
         EntitySet::Instances => store
-            .visible_schedules(kind, now)
+            .visible_schedules(kind)
             .filter(|s| s.is_active(now))
             .find(|s| s.instance_id().eq_ignore_ascii_case(id))
             .map(|s| s.instance_json()),

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{Kind, Store, ts};
@@ -159,19 +159,18 @@ impl ScheduleRec {
 }
 
 impl Store {
-    /// Schedules visible to reads now (not expired, replicated).
-    pub fn visible_schedules(
-        &self,
-        kind: Kind,
-        now: DateTime<Utc>,
-    ) -> impl Iterator<Item = &ScheduleRec> {
+    /// Schedules visible to reads now (replicated), ended ones included:
+    /// Entra lists an ended schedule until [`Store::purge_schedules`]
+    /// forgets it.
+    pub fn visible_schedules(&self, kind: Kind) -> impl Iterator<Item = &ScheduleRec> {
         self.schedules
             .iter()
-            .filter(move |s| s.kind == kind && s.is_visible() && !s.is_expired(now))
+            .filter(move |s| s.kind == kind && s.is_visible())
     }
 
-    /// Expired schedules stay renewable for 30 days, as in Entra.
-    pub fn renewable(&self, s: &ScheduleRec, now: DateTime<Utc>) -> bool {
-        s.end().is_none_or(|e| e + TimeDelta::days(30) > now)
+    /// Forget schedules that ended at `cutoff` or before.
+    pub fn purge_schedules(&mut self, cutoff: DateTime<Utc>) {
+        self.schedules
+            .retain(|s| s.end().is_none_or(|e| e > cutoff));
     }
 }

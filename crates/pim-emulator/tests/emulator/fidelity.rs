@@ -1,7 +1,7 @@
 //! Where the emulator follows what Graph is seen to do beyond its docs:
 //! `$top` on policy assignments, the policy pages, requests purged after
-//! 45 days, which requests cancel accepts, the tenant scope expanded, and
-//! rule targets stored as sent. Options switch the UNVERIFIED choices.
+//! 45 days, ended schedules listed for 30, which requests cancel accepts,
+//! the tenant scope expanded, and rule targets stored as sent. Options switch the UNVERIFIED choices.
 
 use super::{ALICE, ASSIGN, BOB, ELIGIBLE, GA, GLOBAL_READER, NOW, harness, request, tenant};
 use crate::emulator_common::{Harness, assert_graph_error, at};
@@ -205,4 +205,111 @@ async fn a_patched_rule_keeps_the_target_it_was_sent() {
     assert_eq!(got.body["target"]["caller"], "Admin");
     assert_eq!(got.body["target"]["level"], "Eligibility");
     assert_eq!(got.body["target"]["operations"], json!(["all"]));
+}
+
+const ELIGIBILITY_SCHEDULES: &str = "/v1.0/roleManagement/directory/roleEligibilitySchedules";
+const ELIGIBILITY_INSTANCES: &str =
+    "/v1.0/roleManagement/directory/roleEligibilityScheduleInstances";
+
+/// Makes Alice eligible for Global Reader for one day: the schedule id.
+async fn assign_alice_for_a_day(h: &Harness) -> String {
+    let one_day = json!({ "startDateTime": NOW,
+                          "expiration": { "type": "afterDuration", "duration": "P1D" } });
+    let r = h
+        .post(
+            ELIGIBLE,
+            &request("adminAssign", ALICE, GLOBAL_READER, Some(one_day)),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body["targetScheduleId"].as_str().unwrap().to_string()
+}
+
+async fn listed(h: &Harness, path: &str, id: &str) -> bool {
+    let r = h.get(path).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["id"].as_str() == Some(id) || v["roleEligibilityScheduleId"] == id)
+}
+
+#[tokio::test]
+async fn ended_schedules_stay_listed_for_30_days_without_instances() {
+    let h = harness().await;
+    let id = assign_alice_for_a_day(&h).await;
+    assert!(listed(&h, ELIGIBILITY_INSTANCES, &id).await);
+
+    h.emu.clock().advance(TimeDelta::days(2));
+    assert!(
+        listed(&h, ELIGIBILITY_SCHEDULES, &id).await,
+        "still listed, ended"
+    );
+    let one = h.get(&format!("{ELIGIBILITY_SCHEDULES}/{id}")).await;
+    assert_eq!(one.status, 200, "{}", one.body);
+    assert!(
+        !listed(&h, ELIGIBILITY_INSTANCES, &id).await,
+        "no longer in effect"
+    );
+
+    // An ended grant is no obstacle to a new one, and can be renewed.
+    let again = h
+        .post(
+            ELIGIBLE,
+            &request(
+                "adminAssign",
+                ALICE,
+                GLOBAL_READER,
+                Some(super::permanent()),
+            ),
+        )
+        .await;
+    assert_eq!(again.status, 201, "{}", again.body);
+
+    h.emu.clock().advance(TimeDelta::days(30));
+    assert!(!listed(&h, ELIGIBILITY_SCHEDULES, &id).await, "forgotten");
+    let gone = h.get(&format!("{ELIGIBILITY_SCHEDULES}/{id}")).await;
+    assert_eq!(gone.status, 404, "{}", gone.body);
+}
+
+#[tokio::test]
+async fn an_ended_grant_is_renewable_until_it_is_forgotten() {
+    let h = harness().await;
+    assign_alice_for_a_day(&h).await;
+    h.emu.clock().advance(TimeDelta::days(20));
+    let renew = |days: i64| {
+        json!({ "startDateTime": super::NOW,
+                "expiration": { "type": "afterDuration", "duration": format!("P{days}D") } })
+    };
+    let r = h
+        .post(
+            ELIGIBLE,
+            &request("adminRenew", ALICE, GLOBAL_READER, Some(renew(10))),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let h = harness().await;
+    assign_alice_for_a_day(&h).await;
+    h.emu.clock().advance(TimeDelta::days(32));
+    let r = h
+        .post(
+            ELIGIBLE,
+            &request("adminRenew", ALICE, GLOBAL_READER, Some(renew(10))),
+        )
+        .await;
+    assert_graph_error(&r, 400, "RoleAssignmentDoesNotExist");
+}
+
+#[tokio::test]
+async fn how_long_ended_schedules_stay_listed_is_an_option() {
+    let h = with(EmulatorConfig {
+        expired_schedule_retention: TimeDelta::zero(),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let id = assign_alice_for_a_day(&h).await;
+    h.emu.clock().advance(TimeDelta::days(2));
+    assert!(!listed(&h, ELIGIBILITY_SCHEDULES, &id).await);
 }
