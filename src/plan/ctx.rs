@@ -12,6 +12,7 @@ use super::{Attr, PlanOptions};
 use crate::config::{Diagnostic, Diagnostics, Location};
 use crate::model::{Assignment, AssignmentKind, Expiration, PrincipalKind, SurfaceKind};
 use crate::snapshot::{ActiveType, Current, Grant, MemberType};
+use crate::state::Resource;
 
 /// How far two instants may be apart and still be the same end or start:
 /// Graph rounds and clamps request times.
@@ -46,6 +47,24 @@ pub(super) fn key<'a>(
 
 pub(super) fn grant_key(g: &Grant) -> Key<'_> {
     key(g.surface, g.kind, &g.principal_id, &g.role_id, &g.scope_id)
+}
+
+/// What a state entry grants; `None` for policies.
+pub(super) fn resource_key(r: &Resource) -> Option<Key<'_>> {
+    Some(key(
+        r.surface,
+        r.kind?,
+        &r.principal_id,
+        &r.role_id,
+        &r.scope_id,
+    ))
+}
+
+/// Whether a state entry records this grant: by schedule id, or by what it
+/// grants, since Graph may give a changed schedule a new id.
+pub(super) fn records(r: &Resource, g: &Grant) -> bool {
+    r.schedule_id.as_deref() == Some(g.schedule_id.as_str())
+        || resource_key(r) == Some(grant_key(g))
 }
 
 pub(super) struct Ctx<'a> {

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::ctx::{Ctx, EXTEND_WINDOW_DAYS, MIN_GRANT_MINUTES, TOLERANCE_SECONDS, close};
+use super::ctx::{Ctx, EXTEND_WINDOW_DAYS, MIN_GRANT_MINUTES, TOLERANCE_SECONDS, close, records};
 use super::{
     Action, Attr, Change, Reason, RequestAction, Resolved, ScheduleRequest, Step, Subject,
 };
@@ -50,7 +50,7 @@ pub(super) fn decide(
         .and_then(|v| v.as_str());
     let matches = have.is_some_and(|g| schedule_matches(&d.item.schedule, g, last_duration, now));
     let in_state = match (managed, have) {
-        (Some(m), Some(g)) => m.schedule_id.as_deref() == Some(g.schedule_id.as_str()),
+        (Some(m), Some(g)) => records(m, g),
         _ => false,
     };
     let expiring = have.is_some_and(|g| expiring(ctx, &d.item, g));

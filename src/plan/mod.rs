@@ -25,7 +25,7 @@ pub use diff::plan;
 pub use guard::tier0_ids;
 pub use policy::effective_policies;
 pub use rules::{RulesError, SettingChange, desired_rules, diff_rules, named_rules, rule_settings};
-pub use upkeep::{Upkeep, upkeep};
+pub use upkeep::{Reissued, Upkeep, upkeep};
 
 use crate::config::{Diagnostics, Location};
 use crate::model::{

@@ -2,7 +2,7 @@
 //! in the plan, never touched.
 
 use super::Unmanaged;
-use super::ctx::{Ctx, Map, Set, manageable};
+use super::ctx::{Ctx, Key, Map, Set, grant_key, manageable, resource_key};
 use crate::state::StateFile;
 
 /// The unmanaged grants, in the plan's order. `role_names` caches display
@@ -14,14 +14,13 @@ pub(super) fn unmanaged<'a>(
     removed: &Set<&str>,
     role_names: &mut Map<&'a str, String>,
 ) -> Vec<Unmanaged> {
-    let managed_ids: Set<&str> = state
-        .map(|s| {
-            s.resources
-                .iter()
-                .filter_map(|r| r.schedule_id.as_deref())
-                .collect()
-        })
-        .unwrap_or_default();
+    let resources = state.map(|s| s.resources.as_slice()).unwrap_or_default();
+    let managed_ids: Set<&str> = resources
+        .iter()
+        .filter_map(|r| r.schedule_id.as_deref())
+        .collect();
+    // A managed grant Graph gave a new id is still managed.
+    let managed_keys: Set<Key<'_>> = resources.iter().filter_map(resource_key).collect();
     let mut scope_names: Map<&str, String> = Map::default();
     let entries = ctx
         .current
@@ -30,7 +29,10 @@ pub(super) fn unmanaged<'a>(
         .filter(|g| manageable(g))
         .filter(|g| {
             let id = g.schedule_id.as_str();
-            !matched.contains(id) && !removed.contains(id) && !managed_ids.contains(id)
+            !matched.contains(id)
+                && !removed.contains(id)
+                && !managed_ids.contains(id)
+                && !managed_keys.contains(&grant_key(g))
         })
         .map(|g| Unmanaged {
             kind: g.kind,

@@ -1,11 +1,12 @@
-//! The state's upkeep: entries with nothing left to manage, and declared
-//! policies the tenant already has but the state does not record.
+//! The state's upkeep: entries with nothing left to manage, declared
+//! policies the tenant already has but the state does not record, and
+//! grants Graph gave a new schedule id.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::ctx::{Ctx, Key, Set, grant_key, key, manageable};
+use super::ctx::{Ctx, Key, Set, grant_key, key, manageable, resource_key};
 use super::policy::{approver_name, policy_target};
 use super::rules::{named_rules, rule_settings};
 use super::{PlanOptions, Resolved};
@@ -13,7 +14,7 @@ use crate::config::{Declared, Desired};
 use crate::model::{
     Address, Approver, Assignment, AssignmentKind, BlockKind, Expiration, ObjectId, SurfaceKind,
 };
-use crate::snapshot::Current;
+use crate::snapshot::{Current, Grant};
 use crate::state::{Resource, StateFile};
 
 /// What the state needs that no change of the plan gives it; apply sees to
@@ -30,11 +31,23 @@ pub struct Upkeep {
     /// does not record: recorded with the settings their blocks name, so
     /// that drift in them is reported.
     pub record: Vec<Resource>,
+    /// Managed grants whose recorded schedule the tenant no longer lists
+    /// but whose principal, role and scope a schedule of another id holds:
+    /// Graph may give a changed schedule a new id. Recorded under it.
+    pub reissued: Vec<Reissued>,
+}
+
+/// A managed grant's schedule id as the tenant now has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reissued {
+    pub address: Address,
+    pub was: Option<String>,
+    pub schedule_id: String,
 }
 
 impl Upkeep {
     pub fn is_empty(&self) -> bool {
-        self.forget.is_empty() && self.record.is_empty()
+        self.forget.is_empty() && self.record.is_empty() && self.reissued.is_empty()
     }
 
     /// `state` with the upkeep done (the serial is the caller's).
@@ -43,6 +56,11 @@ impl Upkeep {
             .resources
             .retain(|r| !self.forget.contains(&r.address));
         state.resources.extend(self.record.iter().cloned());
+        for r in &self.reissued {
+            if let Some(e) = state.resources.iter_mut().find(|e| e.address == r.address) {
+                e.schedule_id = Some(r.schedule_id.clone());
+            }
+        }
         state.resources.sort_by_key(|r| r.address.to_string());
     }
 }
@@ -54,10 +72,32 @@ pub fn upkeep(
     state: &StateFile,
     opts: &PlanOptions,
 ) -> Upkeep {
+    let forget = orphans(desired, current, resolved, state, opts.now);
     Upkeep {
-        forget: orphans(desired, current, resolved, state, opts.now),
+        reissued: reissued(current, state, &forget),
+        forget,
         record: unrecorded_policies(desired, current, resolved, state, opts),
     }
+}
+
+fn reissued(current: &Current, state: &StateFile, forget: &[Address]) -> Vec<Reissued> {
+    let manageable: Vec<&Grant> = current.grants.iter().filter(|g| manageable(g)).collect();
+    let ids: HashSet<&str> = manageable.iter().map(|g| g.schedule_id.as_str()).collect();
+    let by_key: HashMap<Key, &Grant> = manageable.iter().map(|g| (grant_key(g), *g)).collect();
+    state
+        .resources
+        .iter()
+        .filter(|r| !forget.contains(&r.address))
+        .filter(|r| !r.schedule_id.as_deref().is_some_and(|id| ids.contains(id)))
+        .filter_map(|r| {
+            let g = by_key.get(&resource_key(r)?)?;
+            Some(Reissued {
+                address: r.address.clone(),
+                was: r.schedule_id.clone(),
+                schedule_id: g.schedule_id.clone(),
+            })
+        })
+        .collect()
 }
 
 fn unrecorded_policies(

@@ -62,7 +62,22 @@ pub fn upkeep_text(upkeep: &Upkeep) -> String {
             shown(&r.address)
         )
     });
-    forgotten.chain(recorded).collect::<Vec<_>>().join("\n")
+    let reissued = upkeep.reissued.iter().map(|r| {
+        format!(
+            "{}: recorded under schedule {} (Graph gave the grant a new id{})",
+            shown(&r.address),
+            escape::text(&r.schedule_id),
+            r.was
+                .as_deref()
+                .map(|w| format!("; it was {}", escape::text(w)))
+                .unwrap_or_default()
+        )
+    });
+    forgotten
+        .chain(recorded)
+        .chain(reissued)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// What an export wrote, and how to check it.

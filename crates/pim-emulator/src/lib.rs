@@ -94,6 +94,9 @@ pub struct EmulatorConfig {
     /// 30 days, renewable with `adminRenew`; their instances end at once.
     /// Whether Graph's `status` then changes is UNVERIFIED: it stays as it was.
     pub expired_schedule_retention: chrono::TimeDelta,
+    /// Which id a schedule has after `adminUpdate`, `adminExtend` or
+    /// `adminRenew` changed it.
+    pub schedule_ids: ScheduleIds,
     /// Which schedule requests `…/cancel` accepts, and how it refuses.
     pub cancel: CancelRule,
     /// How long after creation Graph keeps a schedule request: reads and
@@ -112,6 +115,19 @@ pub enum TopOption {
     Ignore,
     /// `400 Request_UnsupportedQuery` (UNVERIFIED: the other plausible answer).
     Reject,
+}
+
+/// What a change to a schedule does to its id. UNVERIFIED either way: the
+/// docs do not say, and every documented example makes a new grant, whose
+/// schedule takes the request's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScheduleIds {
+    /// The changed schedule takes the id of the request that changed it,
+    /// as a new one does; `targetScheduleId` names it.
+    #[default]
+    Reissued,
+    /// The schedule keeps its id; `targetScheduleId` names it.
+    Kept,
 }
 
 /// Which requests cancel accepts (graph-pim.md §1.1).
@@ -146,6 +162,7 @@ impl Default for EmulatorConfig {
             policy_page_size: None,
             policy_assignments_top: TopOption::Ignore,
             expired_schedule_retention: chrono::TimeDelta::days(30),
+            schedule_ids: ScheduleIds::Reissued,
             cancel: CancelRule::Waiting,
             request_retention: chrono::TimeDelta::days(45),
         }
@@ -177,6 +194,7 @@ pub(crate) struct Shared {
     pub policy_page_size: Option<usize>,
     pub policy_assignments_top: TopOption,
     pub expired_schedule_retention: chrono::TimeDelta,
+    pub schedule_ids: ScheduleIds,
     pub cancel: CancelRule,
     pub request_retention: chrono::TimeDelta,
     pub faults: FaultState,
@@ -335,6 +353,7 @@ impl Emulator {
             policy_page_size: config.policy_page_size.map(|n| n.max(1)),
             policy_assignments_top: config.policy_assignments_top,
             expired_schedule_retention: config.expired_schedule_retention,
+            schedule_ids: config.schedule_ids,
             cancel: config.cancel,
             request_retention: config.request_retention,
             faults: FaultState::new(faults),

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
 use super::store::{Exp, Kind, PrincipalType, ScheduleRec, Store, parse_ts, ts};
-use super::{Caller, CancelRule};
+use super::{Caller, CancelRule, ScheduleIds};
 use pim_model::{IsoDuration, RequestAction, RuleId};
 
 /// What a principal asks about their own grants.
@@ -468,6 +468,7 @@ pub(crate) fn create_request(
     caller: &Caller,
     now: DateTime<Utc>,
     replication_delay: Option<Duration>,
+    ids: ScheduleIds,
 ) -> ApiResult<Value> {
     let p = parse_request(store, kind, body, now)?;
     if is_self(p.action) {
@@ -508,20 +509,26 @@ pub(crate) fn create_request(
     }
 
     let id = Uuid::new_v4().to_string();
+    let schedule_id = match (ids, existing) {
+        (ScheduleIds::Kept, Some(i)) => store.schedules[i].id.clone(),
+        _ => id.clone(),
+    };
     let answer = match &p.requested {
         None => Answer::revoked(),
-        Some(r) => Answer::granted(&id, r, now),
+        Some(r) => Answer::granted(&schedule_id, r, now),
     };
     let entity = entity(&id, &p, body, caller, now, answer);
     if p.validation_only {
         return Ok(entity);
     }
 
-    if let Some(i) = existing {
-        store.schedules.remove(i);
-    }
+    let created = existing.map(|i| store.schedules.remove(i));
     if let Some(r) = &p.requested {
-        let s = new_schedule(&id, kind, &p, r, now, replication_delay);
+        let mut s = new_schedule(&id, kind, &p, r, now, replication_delay);
+        if let Some(old) = created.filter(|_| ids == ScheduleIds::Kept) {
+            s.id = schedule_id;
+            s.created = old.created;
+        }
         store.schedules.push(s);
     }
     store.requests.push((kind, entity.clone()));

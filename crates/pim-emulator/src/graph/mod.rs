@@ -146,8 +146,15 @@ pub(crate) fn dispatch(shared: &Shared, call: &IncomingCall<'_>) -> ApiResult<Gr
                     q.only(&[])?;
                     let body = parse_body(call.body)?;
                     let delay = shared.faults.replication_delay();
-                    let mut entity =
-                        pim::create_request(store, kind, &body, call.caller, now, delay)?;
+                    let mut entity = pim::create_request(
+                        store,
+                        kind,
+                        &body,
+                        call.caller,
+                        now,
+                        delay,
+                        shared.schedule_ids,
+                    )?;
                     let wrote = !entity
                         .get("isValidationOnly")
                         .and_then(Value::as_bool)

@@ -313,3 +313,53 @@ async fn how_long_ended_schedules_stay_listed_is_an_option() {
     h.emu.clock().advance(TimeDelta::days(2));
     assert!(!listed(&h, ELIGIBILITY_SCHEDULES, &id).await);
 }
+
+/// `adminUpdate` of Alice's one-day eligibility to two days: the request
+/// and the schedules listed after it.
+async fn update_alice(h: &Harness) -> (String, Value, Vec<Value>) {
+    let before = assign_alice_for_a_day(h).await;
+    let two_days = json!({ "startDateTime": NOW,
+                           "expiration": { "type": "afterDuration", "duration": "P2D" } });
+    let r = h
+        .post(
+            ELIGIBLE,
+            &request("adminUpdate", ALICE, GLOBAL_READER, Some(two_days)),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let listed = h.get(ELIGIBILITY_SCHEDULES).await.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["principalId"] == ALICE && s["roleDefinitionId"] == GLOBAL_READER)
+        .cloned()
+        .collect();
+    (before, r.body, listed)
+}
+
+#[tokio::test]
+async fn an_updated_schedule_is_reissued_under_the_request_id_by_default() {
+    let h = harness().await;
+    let (before, r, listed) = update_alice(&h).await;
+    assert_eq!(r["targetScheduleId"], r["id"]);
+    assert_ne!(r["targetScheduleId"], before.as_str());
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], r["targetScheduleId"]);
+}
+
+#[tokio::test]
+async fn an_updated_schedule_can_keep_its_id() {
+    let h = with(EmulatorConfig {
+        schedule_ids: pim_emulator::ScheduleIds::Kept,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let (before, r, listed) = update_alice(&h).await;
+    assert_eq!(r["targetScheduleId"], before.as_str());
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], before.as_str());
+    assert_eq!(
+        listed[0]["scheduleInfo"]["expiration"]["duration"], "P2D",
+        "{listed:?}"
+    );
+}
