@@ -776,13 +776,14 @@ fn a_managed_grant_is_matched_by_what_it_grants(ids: pim::emulator::ScheduleIds,
     let drift = run(&["drift", "--format", "json"]);
     assert_eq!(drift.status.code(), Some(2), "{}", text(&drift));
     let d: serde_json::Value = serde_json::from_slice(&drift.stdout).unwrap();
-    let found = d["roles"]["Security Administrator"]["changed"]
+    let found = d["roles"]["Security Administrator"]["findings"]
         .as_array()
         .unwrap()
         .iter()
         .any(|c| {
             c["address"] == "eligibility.carol_security"
-                && c["what"] == "schedule changed outside of pim"
+                && c["type"] == "grant_changed"
+                && c["new"] == true
         });
     assert!(found, "{d:#}");
 

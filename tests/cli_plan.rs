@@ -124,13 +124,15 @@ fn drift_and_check_on_the_example() {
         .map(|e| e.to_string())
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
-    let ga = &v["roles"]["Global Administrator"]["added"];
-    assert_eq!(ga.as_array().unwrap().len(), 2);
+    let ga = &v["roles"]["Global Administrator"]["findings"];
+    assert_eq!(ga.as_array().unwrap().len(), 2, "{v:#}");
     assert!(
         ga.as_array()
             .unwrap()
             .iter()
-            .all(|a| a["will_be_removed"] == true)
+            .all(|a| a["will_be_removed"] == true
+                && a["new"] == true
+                && a["type"] == "holder_added")
     );
 
     let out = pim(&["check", "-C", "examples/contoso", "--strict"]);

@@ -201,6 +201,8 @@ async fn run_step(change: &Change, target: &dyn GraphWrite, journal: &Journal) -
             requests,
         } => {
             let mut schedule = schedule_id.clone();
+            // The end Graph answered with, for drift to tell a later change by.
+            let mut end: Option<Option<chrono::DateTime<chrono::Utc>>> = None;
             let mut request_id = None;
             let mut details = Vec::new();
             for req in requests {
@@ -210,6 +212,7 @@ async fn run_step(change: &Change, target: &dyn GraphWrite, journal: &Journal) -
                         request_id = Some(out.request_id.clone());
                         if req.action != RequestAction::AdminRemove {
                             schedule = out.target_schedule_id.or(schedule);
+                            end = out.schedule.as_ref().and_then(end_of).or(end);
                         }
                     }
                     Ok(out) => {
@@ -280,6 +283,16 @@ async fn run_step(change: &Change, target: &dyn GraphWrite, journal: &Journal) -
                             .and_then(|a| a.iter().find(|x| x.name == "justification"))
                             .map(|x| x.value.clone())
                     });
+                // Nothing sent (an adoption): the grant keeps the end it had.
+                let end = end.or_else(|| match change.action {
+                    Action::Adopt => recorded_end(change.before.as_deref()),
+                    _ => None,
+                });
+                let mut attributes =
+                    json!({ "duration": declared, "justification": justification });
+                if let Some(end) = end {
+                    attributes["end"] = json!(end);
+                }
                 let resource = Resource {
                     surface: subject.surface,
                     address: change.address.clone(),
@@ -289,7 +302,7 @@ async fn run_step(change: &Change, target: &dyn GraphWrite, journal: &Journal) -
                     principal_id: subject.principal_id.clone(),
                     role_id: subject.role_id.clone(),
                     scope_id: subject.scope_id.clone(),
-                    attributes: json!({ "duration": declared, "justification": justification }),
+                    attributes,
                 };
                 journal.commit(|s| upsert(s, resource)).await
             };
@@ -303,6 +316,30 @@ async fn run_step(change: &Change, target: &dyn GraphWrite, journal: &Journal) -
             }
         }
     }
+}
+
+/// Where a schedule Graph answered with ends: `Some(None)` when permanent,
+/// `None` when it cannot be told.
+fn end_of(s: &crate::model::Schedule) -> Option<Option<chrono::DateTime<chrono::Utc>>> {
+    use crate::model::Expiration;
+    match &s.expiration {
+        Expiration::Permanent => Some(None),
+        Expiration::At(t) => Some(Some(*t)),
+        Expiration::After(d) => s.start.and_then(|start| d.add_to(start)).map(Some),
+    }
+}
+
+/// The end a plan read off the tenant's grant (`end` of its attributes).
+fn recorded_end(
+    attrs: Option<&[crate::plan::Attr]>,
+) -> Option<Option<chrono::DateTime<chrono::Utc>>> {
+    let end = attrs?.iter().find(|a| a.name == "end")?;
+    if end.value == "permanent" {
+        return Some(None);
+    }
+    chrono::DateTime::parse_from_rfc3339(&end.value)
+        .ok()
+        .map(|t| Some(t.with_timezone(&chrono::Utc)))
 }
 
 fn upsert(state: &mut StateFile, resource: Resource) {

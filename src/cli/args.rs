@@ -49,7 +49,7 @@ pub(super) enum Command {
     Apply(ApplyArgs),
     /// Report what changed in the tenant outside of pim; changes nothing.
     #[command(
-        after_help = "Exit status: 0 no drift, 2 drift, 1 error.\n\nExample:\n  pim drift -C examples/contoso --format json > drift.json"
+        after_help = "Exit status: 0 nothing new, 2 new drift, 1 error; with --acknowledge, 0 once recorded.\n\nExamples:\n  pim drift -C examples/contoso --format json > drift.json\n  pim drift -C examples/contoso --acknowledge"
     )]
     Drift(DriftArgs),
     /// Run the baseline hardening checks against configuration and tenant.
@@ -206,6 +206,10 @@ pub(super) struct DriftArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub(super) format: Format,
+    /// Record the new findings in the state as known: later runs report
+    /// them as known until they change (holders of exclusive roles stay drift).
+    #[arg(long)]
+    pub(super) acknowledge: bool,
 }
 
 #[derive(Debug, Args)]

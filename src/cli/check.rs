@@ -9,7 +9,7 @@ pub(super) fn check_command(args: &CheckArgs) -> anyhow::Result<Exit> {
         &args.config,
         &args.tenant,
         format,
-        async move |desired, planned, opts| {
+        async move |desired, planned, opts, _session| {
             let findings = planned.baseline(desired, opts);
             if format == Format::Json {
                 outln!("{}", crate::render::findings_json(&findings)?)?;

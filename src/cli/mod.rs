@@ -105,7 +105,12 @@ fn plan_quietly(
     config: &ConfigArgs,
     tenant: &TenantArgs,
     format: Format,
-    then: impl AsyncFnOnce(&config::Desired, Planned, &crate::plan::PlanOptions) -> anyhow::Result<Exit>,
+    then: impl AsyncFnOnce(
+        &config::Desired,
+        Planned,
+        &crate::plan::PlanOptions,
+        &run::Session,
+    ) -> anyhow::Result<Exit>,
 ) -> anyhow::Result<Exit> {
     let Some(desired) = load_config(config) else {
         return Ok(Exit::Error);
@@ -126,7 +131,7 @@ fn plan_quietly(
         .await?;
         let backend = run::backend(&desired, tenant.auth)?;
         match crate::pipeline::make_plan(session.graph.as_ref(), &desired, &backend, &opts).await {
-            Ok(p) => then(&desired, p, &opts).await,
+            Ok(p) => then(&desired, p, &opts, &session).await,
             Err(PipelineError::Invalid(d)) => {
                 print_failure(&d, format)?;
                 Ok(Exit::Error)

@@ -104,6 +104,29 @@ pub struct RoleSettings {
     /// The role may be left with no holder (a tier-0 or exclusive role
     /// otherwise may not).
     pub allow_empty: bool,
+    /// Holders neither declared nor managed that drift reports as known,
+    /// not as drift (`known_holders`).
+    pub known_holders: KnownHolders,
+}
+
+/// Which unmanaged holders of a role drift takes as known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KnownHolders {
+    #[default]
+    None,
+    /// These principals.
+    Listed(Vec<PrincipalRef>),
+    /// Every holder (`known_holders = ["*"]`).
+    Any,
+}
+
+impl KnownHolders {
+    pub fn principals(&self) -> &[PrincipalRef] {
+        match self {
+            KnownHolders::Listed(p) => p,
+            _ => &[],
+        }
+    }
 }
 
 /// The `tenant` block.

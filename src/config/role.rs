@@ -8,7 +8,7 @@ use super::diagnostic::SourceFile;
 use super::eval::EvalScope;
 use super::fields::Fields;
 use super::load::{Item, Loader, span_of};
-use super::{Declared, RoleSettings};
+use super::{Declared, KnownHolders, RoleSettings};
 use crate::model::{BlockKind, Caseless, RoleRef, SurfaceKind, find_builtin_role};
 use crate::surface::Surface;
 
@@ -29,6 +29,27 @@ impl Loader<'_> {
             let exclusive = b.bool("exclusive").unwrap_or(false);
             let protected = b.principals("protected").unwrap_or_default();
             let allow_empty = b.bool("allow_empty").unwrap_or(false);
+            let known_holders = match b.strings("known_holders") {
+                None => KnownHolders::None,
+                Some(list) if list.iter().any(|(s, _)| s.trim() == "*") => KnownHolders::Any,
+                Some(list) => KnownHolders::Listed(
+                    list.into_iter()
+                        .filter_map(|(s, span)| b.principal_from(&s, span))
+                        .collect(),
+                ),
+            };
+            if exclusive && known_holders != KnownHolders::None {
+                let span = b.value_span("known_holders");
+                b.loader
+                    .error(
+                        item.file,
+                        span,
+                        "holders of an exclusive role are always drift: known_holders cannot accept them",
+                    )
+                    .hint = Some(
+                    "declare them (an eligibility or assignment block), or remove known_holders".into(),
+                );
+            }
             let origin = b.origin();
             let role = if custom {
                 if let Some(builtin) = find_builtin_role(&name) {
@@ -57,6 +78,7 @@ impl Loader<'_> {
                     protected,
                     custom,
                     allow_empty,
+                    known_holders,
                 },
             });
         }

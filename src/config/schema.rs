@@ -161,7 +161,16 @@ pub static POLICY: BlockSchema = BlockSchema {
 pub static ROLE: BlockSchema = BlockSchema {
     labels: Labels::One("role name"),
     repeatable: true,
-    ..block("role", &["exclusive", "protected", "custom", "allow_empty"])
+    ..block(
+        "role",
+        &[
+            "exclusive",
+            "protected",
+            "custom",
+            "allow_empty",
+            "known_holders",
+        ],
+    )
 };
 
 /// The top level of a configuration directory.

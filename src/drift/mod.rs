@@ -1,78 +1,147 @@
-//! Drift: what changed in the tenant outside of pim, by role. Built from a
-//! plan (which already knows what differs and why), the snapshot (who holds
-//! what, since when, through which request) and the state (what pim last
-//! applied). Reading only: drift never changes the tenant.
+//! Drift: what changed in the tenant outside of pim, by role, and whether
+//! it is news. Built from a plan (which already knows what differs and
+//! why), the snapshot (who holds what, since when, through which request)
+//! and the state (what pim last applied, and the findings that are not
+//! news: holders seen when pim last applied, and findings acknowledged).
+//! Reading only: drift never changes the tenant. Who made a change and why
+//! is read from Graph's requests afterwards (`who`).
 
-use std::collections::BTreeMap;
+mod render;
+mod who;
 
-use chrono::{DateTime, Utc};
+pub use render::{render_markdown, render_text};
+pub use who::attribute;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::model::AssignmentKind;
+use crate::model::{AssignmentKind, ObjectId};
 use crate::plan::{Action, Plan, Reason, Step};
-use crate::render::escape::{self, text};
-use crate::snapshot::Current;
-use crate::state::StateFile;
+use crate::snapshot::{Current, Grant};
+use crate::state::{Acknowledged, AcknowledgedBy, Resource, StateFile};
 
-/// A holder that configuration and state do not know.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AddedHolder {
-    pub kind: AssignmentKind,
-    pub principal: String,
-    pub scope: String,
-    pub since: Option<DateTime<Utc>>,
-    pub end: Option<DateTime<Utc>>,
-    /// The schedule request that made it, when Graph says.
+/// The drift report's format; `schemas/drift.schema.json` describes it.
+pub const DRIFT_FORMAT_VERSION: u32 = 2;
+
+/// Ends closer than this to what pim applied are the same end: Graph moves
+/// a start in the past to the time it processed the request.
+const SAME_END_SECONDS: i64 = 120;
+
+/// What the configuration says about holders it does not declare.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    /// Role ids whose undeclared holders apply removes: always news.
+    pub exclusive_roles: HashSet<ObjectId>,
+    /// By role id: the holders a `role` block's `known_holders` accepts.
+    pub accepted: HashMap<ObjectId, Accepted>,
+}
+
+/// One `known_holders` attribute.
+#[derive(Debug, Clone, Default)]
+pub struct Accepted {
+    /// `["*"]`: every holder of the role.
+    pub any: bool,
+    pub principals: HashSet<ObjectId>,
+    /// Where it is written (`roles.pim.hcl:12:3`).
+    pub at: String,
+}
+
+/// What a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingType {
+    /// A holder that configuration and state do not know.
+    HolderAdded,
+    /// A managed grant removed outside pim.
+    GrantRemoved,
+    /// A managed grant whose schedule changed outside pim.
+    GrantChanged,
+    /// A policy setting changed outside pim since pim applied it.
+    PolicyChanged,
+}
+
+/// Who made a change and why, as Graph's request for it says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ChangedBy {
+    pub at: Option<DateTime<Utc>>,
+    /// The user or application that made the request.
+    pub by: Option<String>,
+    pub justification: Option<String>,
+    /// `ticketSystem ticketNumber`.
+    pub ticket: Option<String>,
     pub request_id: Option<String>,
-    pub schedule_id: String,
-    /// The role is exclusive: the next apply removes it.
-    pub will_be_removed: bool,
 }
 
-/// A managed grant changed or removed outside of pim.
+/// One thing that changed outside pim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChangedGrant {
-    pub address: String,
-    pub what: String,
+pub struct Finding {
+    /// What `--acknowledge` records: what it grants or changed, by id.
+    pub key: String,
+    #[serde(rename = "type")]
+    pub what: FindingType,
+    /// Not seen by pim before, nor acknowledged, nor accepted: what makes
+    /// drift exit 2.
+    pub new: bool,
+    /// Why a finding that is not new is known.
+    pub known: Option<String>,
+    /// The managed grant or policy; the `role` block for exclusive holders.
+    pub address: Option<String>,
+    pub kind: Option<AssignmentKind>,
+    pub principal: Option<String>,
+    pub scope: Option<String>,
+    pub rule: Option<String>,
+    pub setting: Option<String>,
+    /// As pim applied it (empty for a holder pim never knew).
     pub before: BTreeMap<String, String>,
+    /// As the tenant has it now (empty for what was removed).
     pub after: BTreeMap<String, String>,
-}
-
-/// A policy setting changed outside of pim.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChangedSetting {
-    pub rule: String,
-    pub setting: String,
-    /// What pim last applied.
-    pub applied: String,
-    /// What the tenant has now.
-    pub now: String,
+    /// Holder of an exclusive role: never known, whatever was acknowledged.
+    pub exclusive: bool,
+    /// The next apply removes it.
+    pub will_be_removed: bool,
+    pub schedule_id: Option<String>,
+    pub changed_by: Option<ChangedBy>,
+    /// What it grants, for finding the request that changed it.
+    #[serde(skip)]
+    pub subject: Option<crate::plan::Subject>,
+    /// The request that made the tenant's schedule (`createdUsing`).
+    #[serde(skip)]
+    pub request_id: Option<String>,
 }
 
 /// A managed grant that ends within the renewal window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Expiring {
     pub address: String,
+    pub kind: AssignmentKind,
     pub principal: String,
-    pub end: String,
+    pub end: DateTime<Utc>,
+    /// A rolling `duration` the next apply renews; else a fixed `expires`
+    /// that ends then.
+    pub renewed: bool,
 }
 
 /// Everything that drifted for one role.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RoleDrift {
-    pub added: Vec<AddedHolder>,
-    pub changed: Vec<ChangedGrant>,
-    pub policy: Vec<ChangedSetting>,
+    pub findings: Vec<Finding>,
     pub expiring: Vec<Expiring>,
 }
 
 impl RoleDrift {
     fn is_empty(&self) -> bool {
-        self.added.is_empty()
-            && self.changed.is_empty()
-            && self.policy.is_empty()
-            && self.expiring.is_empty()
+        self.findings.is_empty() && self.expiring.is_empty()
     }
+}
+
+/// How many findings there are of each standing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub new: usize,
+    pub known: usize,
+    pub expiring: usize,
 }
 
 /// The drift report.
@@ -80,9 +149,87 @@ impl RoleDrift {
 pub struct DriftReport {
     pub format_version: u32,
     pub checked_at: DateTime<Utc>,
+    /// Some finding is new.
     pub has_drift: bool,
+    pub counts: Counts,
     /// By role display name.
     pub roles: BTreeMap<String, RoleDrift>,
+}
+
+impl DriftReport {
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.roles.values().flat_map(|d| &d.findings)
+    }
+
+    fn findings_mut(&mut self) -> impl Iterator<Item = &mut Finding> {
+        self.roles.values_mut().flat_map(|d| &mut d.findings)
+    }
+
+    /// What `--acknowledge` records: every new finding but the holders of
+    /// exclusive roles, with those acknowledged before and still found.
+    pub fn acknowledge(&self, state: &StateFile, now: DateTime<Utc>) -> Vec<Acknowledged> {
+        let found: HashSet<&str> = self.findings().map(|f| f.key.as_str()).collect();
+        let mut out: Vec<Acknowledged> = state
+            .acknowledged
+            .iter()
+            .filter(|a| found.contains(a.finding.as_str()))
+            .cloned()
+            .collect();
+        out.extend(
+            self.findings()
+                .filter(|f| f.new && !f.exclusive)
+                .map(|f| Acknowledged {
+                    finding: f.key.clone(),
+                    what: f.summary(),
+                    at: now,
+                    by: AcknowledgedBy::Acknowledge,
+                }),
+        );
+        out.sort_by(|a, b| a.finding.cmp(&b.finding));
+        out.dedup_by(|a, b| a.finding == b.finding);
+        out
+    }
+}
+
+impl Finding {
+    /// One line for the state: `holder_added eligible user:frank@… at /`.
+    fn summary(&self) -> String {
+        let mut parts: Vec<String> = vec![
+            serde_json::to_value(self.what)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        ];
+        parts.extend(self.address.clone());
+        parts.extend(self.kind.map(|k| k.to_string()));
+        parts.extend(self.principal.clone());
+        parts.extend(self.scope.as_ref().map(|s| format!("at {s}")));
+        parts.extend(self.setting.clone());
+        parts.join(" ")
+    }
+}
+
+/// The key of a holder: what it grants, whatever id Graph gives it.
+pub fn holder_key(g: &Grant) -> String {
+    format!(
+        "holder:{}:{}:{}:{}:{}",
+        g.surface.as_str(),
+        g.kind,
+        g.principal_id,
+        g.role_id,
+        g.scope_id.to_ascii_lowercase()
+    )
+}
+
+fn grant_key(address: &str, after: &BTreeMap<String, String>) -> String {
+    if after.is_empty() {
+        return format!("grant:{address}:removed");
+    }
+    let now: Vec<String> = ["start", "end"]
+        .iter()
+        .filter_map(|k| after.get(*k).map(|v| format!("{k}={v}")))
+        .collect();
+    format!("grant:{address}:{}", now.join(","))
 }
 
 fn attrs(a: &Option<Vec<crate::plan::Attr>>) -> BTreeMap<String, String> {
@@ -92,81 +239,237 @@ fn attrs(a: &Option<Vec<crate::plan::Attr>>) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Builds the report.
-pub fn report(plan: &Plan, current: &Current, state: Option<&StateFile>) -> DriftReport {
-    let mut roles: BTreeMap<String, RoleDrift> = BTreeMap::new();
-    // By schedule id: a tenant has tens of thousands of unmanaged grants.
-    let mut by_id: std::collections::HashMap<&str, &crate::snapshot::Grant> =
-        std::collections::HashMap::with_capacity(current.grants.len());
-    for g in &current.grants {
-        by_id.entry(g.schedule_id.as_str()).or_insert(g);
-    }
-    let grant = |id: &str| by_id.get(id).copied();
+fn show_time(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(
+        || "permanent".to_string(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}
 
+/// The managed grants of the state, found in the tenant by schedule id or
+/// by what they grant.
+struct Managed<'a> {
+    by_id: HashMap<&'a str, &'a Grant>,
+    by_key: HashMap<String, &'a Grant>,
+}
+
+impl<'a> Managed<'a> {
+    fn new(current: &'a Current) -> Self {
+        let grants = current.grants.iter().filter(|g| g.is_manageable());
+        Managed {
+            by_id: grants
+                .clone()
+                .map(|g| (g.schedule_id.as_str(), g))
+                .collect(),
+            by_key: grants.map(|g| (holder_key(g), g)).collect(),
+        }
+    }
+
+    fn find(&self, r: &Resource) -> Option<&'a Grant> {
+        let kind = r.kind?;
+        r.schedule_id
+            .as_deref()
+            .and_then(|id| self.by_id.get(id))
+            .or_else(|| {
+                self.by_key.get(&format!(
+                    "holder:{}:{kind}:{}:{}:{}",
+                    r.surface.as_str(),
+                    r.principal_id,
+                    r.role_id,
+                    r.scope_id.to_ascii_lowercase()
+                ))
+            })
+            .copied()
+    }
+}
+
+/// The end pim recorded for a grant when it last applied it: `Some(None)`
+/// when permanent; `None` when the state does not say (an older pim).
+fn recorded_end(r: &Resource) -> Option<Option<DateTime<Utc>>> {
+    match r.attributes.get("end")? {
+        serde_json::Value::Null => Some(None),
+        serde_json::Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| Some(t.with_timezone(&Utc))),
+        _ => None,
+    }
+}
+
+fn same_end(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => (a - b).num_seconds().abs() <= SAME_END_SECONDS,
+        _ => false,
+    }
+}
+
+/// Builds the report. `plan` was made against `current` and `state`.
+pub fn report(
+    plan: &Plan,
+    current: &Current,
+    state: Option<&StateFile>,
+    known: &Known,
+) -> DriftReport {
+    let now = plan.created_at;
+    let mut roles: BTreeMap<String, RoleDrift> = BTreeMap::new();
+    let by_id: HashMap<&str, &Grant> = current
+        .grants
+        .iter()
+        .map(|g| (g.schedule_id.as_str(), g))
+        .collect();
+    let acknowledged: HashMap<&str, &Acknowledged> = state
+        .map(|s| {
+            s.acknowledged
+                .iter()
+                .map(|a| (a.finding.as_str(), a))
+                .collect()
+        })
+        .unwrap_or_default();
+    let standing = |key: &str| -> Option<String> {
+        acknowledged.get(key).map(|a| match a.by {
+            AcknowledgedBy::Apply => {
+                format!("held when pim applied on {}", a.at.format("%Y-%m-%d"))
+            }
+            AcknowledgedBy::Acknowledge => {
+                format!("acknowledged on {}", a.at.format("%Y-%m-%d"))
+            }
+        })
+    };
+    let principal_name = |id: &ObjectId| {
+        current
+            .principals
+            .get(id)
+            .map_or_else(|| id.to_string(), |p| p.reference())
+    };
+    let holder = |g: &Grant, exclusive: bool, will_be_removed: bool, address: Option<String>| {
+        let key = holder_key(g);
+        let accepted = known.accepted.get(&g.role_id).and_then(|a| {
+            (a.any || a.principals.contains(&g.principal_id))
+                .then(|| format!("accepted by known_holders at {}", a.at))
+        });
+        let why = if exclusive {
+            None
+        } else {
+            accepted.or_else(|| standing(&key))
+        };
+        let surface = crate::surface::get(g.surface);
+        let mut after = BTreeMap::new();
+        after.insert("principal".to_string(), principal_name(&g.principal_id));
+        after.insert(
+            surface.scope_attribute().to_string(),
+            surface.scope_name(current, &g.scope_id),
+        );
+        if let Some(s) = g.start {
+            after.insert("start".into(), show_time(Some(s)));
+        }
+        after.insert("end".into(), show_time(g.end()));
+        Finding {
+            key,
+            what: FindingType::HolderAdded,
+            new: why.is_none(),
+            known: why,
+            address,
+            kind: Some(g.kind),
+            principal: after.get("principal").cloned(),
+            scope: after.get(surface.scope_attribute()).cloned(),
+            rule: None,
+            setting: None,
+            before: BTreeMap::new(),
+            after,
+            exclusive,
+            will_be_removed,
+            schedule_id: Some(g.schedule_id.clone()),
+            changed_by: None,
+            subject: Some(subject_of(g)),
+            request_id: g.created_using.clone(),
+        }
+    };
+    let role_name = |g: &Grant| crate::surface::get(g.surface).role_name(current, &g.role_id);
+
+    // Holders nothing declares or manages, left as they are.
     for u in &plan.unmanaged {
-        let g = grant(&u.schedule_id);
+        let Some(g) = by_id.get(u.schedule_id.as_str()) else {
+            continue;
+        };
         roles
             .entry(u.role.clone())
             .or_default()
-            .added
-            .push(AddedHolder {
-                kind: u.kind,
-                principal: u.principal.clone(),
-                scope: u.scope.clone(),
-                since: g.and_then(|g| g.created.or(g.start)),
-                end: u.end,
-                request_id: g.and_then(|g| g.created_using.clone()),
-                schedule_id: u.schedule_id.clone(),
-                will_be_removed: false,
-            });
+            .findings
+            .push(holder(g, false, false, None));
     }
+
+    // Schedules the plan touches, and how.
+    let mut touched: HashSet<&str> = HashSet::new();
+    let mut changed_addresses: HashSet<String> = HashSet::new();
     for c in &plan.changes {
+        if let Step::Grant {
+            schedule_id: Some(id),
+            ..
+        } = &c.step
+        {
+            touched.insert(id);
+        }
         let entry = roles.entry(c.role.clone()).or_default();
         match (c.action, c.reason) {
             (Action::Remove, Reason::Exclusive) => {
-                let before = attrs(&c.before);
                 let Step::Grant {
                     schedule_id: Some(id),
-                    subject,
                     ..
                 } = &c.step
                 else {
                     continue;
                 };
-                let g = grant(id);
-                entry.added.push(AddedHolder {
-                    kind: subject.kind,
-                    principal: before.get("principal").cloned().unwrap_or_default(),
-                    scope: before
-                        .get(crate::surface::get(subject.surface).scope_attribute())
-                        .cloned()
-                        .unwrap_or_default(),
-                    since: g.and_then(|g| g.created.or(g.start)),
-                    end: g.and_then(|g| g.end()),
-                    request_id: g.and_then(|g| g.created_using.clone()),
-                    schedule_id: id.clone(),
-                    will_be_removed: true,
-                });
+                if let Some(g) = by_id.get(id.as_str()) {
+                    entry
+                        .findings
+                        .push(holder(g, true, true, Some(c.address.to_string())));
+                }
             }
-            (Action::Create, Reason::Drift) => entry.changed.push(ChangedGrant {
-                address: c.address.to_string(),
-                what: "removed outside of pim".into(),
-                before: BTreeMap::new(),
-                after: attrs(&c.after),
-            }),
-            (Action::Update, Reason::Drift) => entry.changed.push(ChangedGrant {
-                address: c.address.to_string(),
-                what: "schedule changed outside of pim".into(),
-                before: attrs(&c.before),
-                after: attrs(&c.after),
-            }),
+            (Action::Create, Reason::Drift) => {
+                let before = attrs(&c.after);
+                let address = c.address.to_string();
+                changed_addresses.insert(address.clone());
+                entry.findings.push(managed_finding(
+                    &address,
+                    FindingType::GrantRemoved,
+                    before,
+                    BTreeMap::new(),
+                    &c.step,
+                    current,
+                    &standing,
+                ));
+            }
+            (Action::Update, Reason::Drift) => {
+                let address = c.address.to_string();
+                changed_addresses.insert(address.clone());
+                entry.findings.push(managed_finding(
+                    &address,
+                    FindingType::GrantChanged,
+                    attrs(&c.after),
+                    attrs(&c.before),
+                    &c.step,
+                    current,
+                    &standing,
+                ));
+            }
             (Action::Renew, _) => {
-                let after = attrs(&c.before);
-                entry.expiring.push(Expiring {
-                    address: c.address.to_string(),
-                    principal: after.get("principal").cloned().unwrap_or_default(),
-                    end: after.get("end").cloned().unwrap_or_default(),
-                });
+                let before = attrs(&c.before);
+                let Step::Grant { subject, .. } = &c.step else {
+                    continue;
+                };
+                let end = before
+                    .get("end")
+                    .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
+                    .map(|t| t.with_timezone(&Utc));
+                if let Some(end) = end {
+                    entry.expiring.push(Expiring {
+                        address: c.address.to_string(),
+                        kind: subject.kind,
+                        principal: before.get("principal").cloned().unwrap_or_default(),
+                        end,
+                        renewed: true,
+                    });
+                }
             }
             (Action::UpdateRules, _) => {
                 let Step::Rules(patch) = &c.step else {
@@ -184,140 +487,245 @@ pub fn report(plan: &Plan, current: &Current, state: Option<&StateFile>) -> Drif
                         .iter()
                         .find(|a| a["setting"] == s.setting.as_str())
                         .and_then(|a| a["value"].as_str());
-                    if last.is_some_and(|l| crate::state::same_recorded(l, &s.after)) {
-                        entry.policy.push(ChangedSetting {
-                            rule: s.rule.to_string(),
-                            setting: s.setting.clone(),
-                            applied: s.after.clone(),
-                            now: s.before.clone(),
-                        });
+                    if !last.is_some_and(|l| crate::state::same_recorded(l, &s.after)) {
+                        continue;
                     }
+                    let key = format!("policy:{}:{}={}", c.address, s.setting, s.before);
+                    let why = standing(&key);
+                    entry.findings.push(Finding {
+                        new: why.is_none(),
+                        known: why,
+                        key,
+                        what: FindingType::PolicyChanged,
+                        address: Some(c.address.to_string()),
+                        kind: None,
+                        principal: None,
+                        scope: None,
+                        rule: Some(s.rule.to_string()),
+                        setting: Some(s.setting.clone()),
+                        before: BTreeMap::from([("value".to_string(), s.after.clone())]),
+                        after: BTreeMap::from([("value".to_string(), s.before.clone())]),
+                        exclusive: false,
+                        will_be_removed: false,
+                        schedule_id: None,
+                        changed_by: None,
+                        subject: None,
+                        request_id: None,
+                    });
                 }
             }
             _ => {}
         }
     }
+
+    // Managed grants against what pim last applied: a change the plan
+    // takes as in step (a rolling grant shortened, say) is still a change.
+    let managed = Managed::new(current);
+    let window = plan
+        .basis
+        .renew_within
+        .and_then(|w| w.add_to(now))
+        .unwrap_or(now + Duration::days(14));
+    let renewed: HashSet<String> = roles
+        .values()
+        .flat_map(|d| d.expiring.iter().map(|e| e.address.clone()))
+        .collect();
+    let mut in_state: HashSet<&str> = HashSet::new();
+    for r in state.map(|s| s.resources.as_slice()).unwrap_or_default() {
+        let Some(g) = managed.find(r) else { continue };
+        in_state.insert(g.schedule_id.as_str());
+        let address = r.address.to_string();
+        let entry = roles.entry(role_name(g)).or_default();
+        if let Some(end) = recorded_end(r)
+            && !same_end(end, g.end())
+            && !changed_addresses.contains(&address)
+        {
+            let mut before = BTreeMap::from([("end".to_string(), show_time(end))]);
+            let mut after = BTreeMap::from([("end".to_string(), show_time(g.end()))]);
+            let principal = principal_name(&g.principal_id);
+            before.insert("principal".into(), principal.clone());
+            after.insert("principal".into(), principal);
+            let key = grant_key(&address, &after);
+            let why = standing(&key);
+            entry.findings.push(Finding {
+                new: why.is_none(),
+                known: why,
+                key,
+                what: FindingType::GrantChanged,
+                address: Some(address.clone()),
+                kind: Some(g.kind),
+                principal: after.get("principal").cloned(),
+                scope: None,
+                rule: None,
+                setting: None,
+                before,
+                after,
+                exclusive: false,
+                will_be_removed: false,
+                schedule_id: Some(g.schedule_id.clone()),
+                changed_by: None,
+                subject: Some(subject_of(g)),
+                request_id: g.created_using.clone(),
+            });
+        }
+        if let Some(end) = g.end()
+            && end > now
+            && end <= window
+            && !renewed.contains(&address)
+        {
+            entry.expiring.push(Expiring {
+                address,
+                kind: g.kind,
+                principal: principal_name(&g.principal_id),
+                end,
+                renewed: false,
+            });
+        }
+    }
+
+    // Holders of exclusive roles the plan leaves for now (too young for
+    // Graph to remove, or kept by a guard): drift still sees them.
+    let unmanaged: HashSet<&str> = plan
+        .unmanaged
+        .iter()
+        .map(|u| u.schedule_id.as_str())
+        .collect();
+    for g in current.grants.iter().filter(|g| {
+        g.is_manageable()
+            && known.exclusive_roles.contains(&g.role_id)
+            && !touched.contains(g.schedule_id.as_str())
+            && !in_state.contains(g.schedule_id.as_str())
+            && !unmanaged.contains(g.schedule_id.as_str())
+    }) {
+        // Declared grants in step are in state; a declared one pim has yet
+        // to adopt is in the plan.
+        roles
+            .entry(role_name(g))
+            .or_default()
+            .findings
+            .push(holder(g, true, false, None));
+    }
+
     roles.retain(|_, d| !d.is_empty());
     for d in roles.values_mut() {
-        d.added
-            .sort_by(|a, b| (&a.principal, a.kind).cmp(&(&b.principal, b.kind)));
+        d.findings.sort_by(|a, b| {
+            (!a.new, a.what, &a.address, &a.principal, a.kind).cmp(&(
+                !b.new,
+                b.what,
+                &b.address,
+                &b.principal,
+                b.kind,
+            ))
+        });
+        d.expiring
+            .sort_by(|a, b| (a.end, &a.address).cmp(&(b.end, &b.address)));
+    }
+    let mut counts = Counts::default();
+    for d in roles.values() {
+        for f in &d.findings {
+            if f.new {
+                counts.new += 1;
+            } else {
+                counts.known += 1;
+            }
+        }
+        counts.expiring += d.expiring.len();
     }
     DriftReport {
-        format_version: 1,
+        format_version: DRIFT_FORMAT_VERSION,
         checked_at: plan.created_at,
-        has_drift: !roles.is_empty(),
+        has_drift: counts.new > 0,
+        counts,
         roles,
     }
 }
 
-/// The report as text, role by role.
-pub fn render_text(r: &DriftReport) -> String {
-    use std::fmt::Write as _;
-    if !r.has_drift {
-        return "No drift: the tenant matches the configuration and state.\n".into();
-    }
-    let day = |t: &Option<DateTime<Utc>>| {
-        t.map_or_else(|| "?".into(), |t| t.format("%Y-%m-%d").to_string())
+/// A managed grant the plan found changed or removed.
+fn managed_finding(
+    address: &str,
+    what: FindingType,
+    before: BTreeMap<String, String>,
+    after: BTreeMap<String, String>,
+    step: &Step,
+    current: &Current,
+    standing: &dyn Fn(&str) -> Option<String>,
+) -> Finding {
+    let key = grant_key(address, &after);
+    let why = standing(&key);
+    let (subject, schedule_id) = match step {
+        Step::Grant {
+            subject,
+            schedule_id,
+            ..
+        } => (Some(subject.clone()), schedule_id.clone()),
+        Step::Rules(_) => (None, None),
     };
-    let mut out = String::new();
-    for (role, d) in &r.roles {
-        let _ = writeln!(out, "{}:", text(role));
-        for a in &d.added {
-            let end = a.end.map_or_else(
-                || "permanent".to_string(),
-                |t| format!("until {}", t.format("%Y-%m-%d")),
-            );
-            let via = a
-                .request_id
-                .as_deref()
-                .map(|id| format!(", request {}", text(id)))
-                .unwrap_or_default();
-            let fate = if a.will_be_removed {
-                " (exclusive role: apply removes it)"
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                out,
-                "  + {} {} at {} since {}, {end}{via}{fate}",
-                a.kind,
-                text(&a.principal),
-                text(&a.scope),
-                day(&a.since)
-            );
-        }
-        for c in &d.changed {
-            let _ = writeln!(out, "  ~ {} {}", text(&c.address), c.what);
-            for (k, v) in &c.after {
-                match c.before.get(k) {
-                    Some(b) if b != v => {
-                        let _ =
-                            writeln!(out, "      {}: {} (declared {})", text(k), text(b), text(v));
-                    }
-                    _ => {}
-                }
-            }
-        }
-        for p in &d.policy {
-            let _ = writeln!(
-                out,
-                "  ~ {}: {} (pim applied {}) [{}]",
-                text(&p.setting),
-                text(&p.now),
-                text(&p.applied),
-                text(&p.rule)
-            );
-        }
-        for e in &d.expiring {
-            let _ = writeln!(
-                out,
-                "  ⟳ {} ({}) ends {}",
-                text(&e.address),
-                text(&e.principal),
-                text(&e.end)
-            );
-        }
-        out.push('\n');
+    let request_id = schedule_id
+        .as_deref()
+        .and_then(|id| current.grants.iter().find(|g| g.schedule_id == id))
+        .and_then(|g| g.created_using.clone());
+    Finding {
+        new: why.is_none(),
+        known: why,
+        key,
+        what,
+        address: Some(address.to_string()),
+        kind: subject.as_ref().map(|s| s.kind),
+        principal: before
+            .get("principal")
+            .or_else(|| after.get("principal"))
+            .cloned(),
+        scope: None,
+        rule: None,
+        setting: None,
+        before,
+        after,
+        exclusive: false,
+        will_be_removed: false,
+        schedule_id,
+        changed_by: None,
+        subject,
+        request_id,
     }
-    let n: usize = r
-        .roles
-        .values()
-        .map(|d| d.added.len() + d.changed.len() + d.policy.len() + d.expiring.len())
-        .sum();
-    let _ = writeln!(
-        out,
-        "Drift: {n} finding{} in {} role{}.",
-        if n == 1 { "" } else { "s" },
-        r.roles.len(),
-        if r.roles.len() == 1 { "" } else { "s" }
-    );
-    out
 }
 
-/// The report as Markdown for an issue or a chat message.
-pub fn render_markdown(r: &DriftReport) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::from("### pim drift\n\n");
-    if !r.has_drift {
-        out.push_str("No drift: the tenant matches the configuration and state.\n");
-        return out;
+fn subject_of(g: &Grant) -> crate::plan::Subject {
+    crate::plan::Subject {
+        surface: g.surface,
+        kind: g.kind,
+        principal_id: g.principal_id.clone(),
+        role_id: g.role_id.clone(),
+        scope_id: g.scope_id.clone(),
     }
-    out.push_str("| Role | Added outside pim | Changed outside pim | Policy settings changed | Expiring |\n|---|---|---|---|---|\n");
-    for (role, d) in &r.roles {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} |",
-            escape::markdown(role),
-            d.added.len(),
-            d.changed.len(),
-            d.policy.len(),
-            d.expiring.len()
-        );
-    }
-    // render_text escapes every value, and the fence outlasts any
-    // backticks left in them.
-    let body = render_text(r);
-    let fence = escape::fence(&body);
-    let _ = write!(out, "\n{fence}\n{body}{fence}\n");
+}
+
+/// The holders `pim apply` records as seen: every holder finding the plan
+/// leaves in place, but those of exclusive roles. Acknowledgements of them
+/// are kept as they were.
+pub fn seen_at_apply(
+    report: &DriftReport,
+    state: &StateFile,
+    now: DateTime<Utc>,
+) -> Vec<Acknowledged> {
+    let before: HashMap<&str, &Acknowledged> = state
+        .acknowledged
+        .iter()
+        .map(|a| (a.finding.as_str(), a))
+        .collect();
+    let mut out: Vec<Acknowledged> = report
+        .findings()
+        .filter(|f| f.what == FindingType::HolderAdded && !f.exclusive)
+        .map(|f| match before.get(f.key.as_str()) {
+            Some(a) => (*a).clone(),
+            None => Acknowledged {
+                finding: f.key.clone(),
+                what: f.summary(),
+                at: now,
+                by: AcknowledgedBy::Apply,
+            },
+        })
+        .collect();
+    out.sort_by(|a, b| a.finding.cmp(&b.finding));
+    out.dedup_by(|a, b| a.finding == b.finding);
     out
 }

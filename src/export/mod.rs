@@ -182,17 +182,11 @@ pub fn export(current: &Current, defaults: &RuleSet, opts: &ExportOptions) -> Ex
                 }
             };
             text.push_str("}\n\n");
-            state.resources.push(Resource {
-                surface: g.surface,
-                address: Address::new(kind, block),
-                kind: Some(g.kind),
-                schedule_id: Some(g.schedule_id.clone()),
-                request_id: g.created_using.clone(),
-                principal_id: g.principal_id.clone(),
-                role_id: g.role_id.clone(),
-                scope_id: g.scope_id.clone(),
-                attributes: json!({ "duration": declared, "exported": true }),
-            });
+            state.resources.push(Resource::of_grant(
+                Address::new(kind, block),
+                g,
+                json!({ "duration": declared, "exported": true }),
+            ));
         }
         if let Some(p) = current.policies.get(&role_id) {
             let base = if opts.all_policy_settings {

@@ -96,6 +96,9 @@ impl Names {
             for p in &r.item.protected {
                 n.add_principal(p, r.origin.attribute("protected"));
             }
+            for p in r.item.known_holders.principals() {
+                n.add_principal(p, r.origin.attribute("known_holders"));
+            }
         }
         n
     }

@@ -107,17 +107,11 @@ pub fn matching<'a>(
 
 /// What the state records for an imported grant.
 fn resource(address: &Address, grant: &Grant) -> Resource {
-    Resource {
-        surface: grant.surface,
-        address: address.clone(),
-        kind: Some(grant.kind),
-        schedule_id: Some(grant.schedule_id.clone()),
-        request_id: grant.created_using.clone(),
-        principal_id: grant.principal_id.clone(),
-        role_id: grant.role_id.clone(),
-        scope_id: grant.scope_id.clone(),
-        attributes: serde_json::json!({ "imported": true }),
-    }
+    Resource::of_grant(
+        address.clone(),
+        grant,
+        serde_json::json!({ "imported": true }),
+    )
 }
 
 /// Imports the tenant's schedule `schedule_id` as `declared`, under the

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::check::Finding;
-use crate::config::{Desired, Diagnostics};
-use crate::drift::DriftReport;
+use crate::config::{Desired, Diagnostics, KnownHolders};
+use crate::drift::{Accepted, DriftReport, Known};
 use crate::graph::resolve::{self, Resolution};
 use crate::graph::{Graph, GraphError};
 use crate::model::{Caseless, RoleRef, Scope};
@@ -149,14 +149,60 @@ impl Planned {
         add_baseline(desired, &self.current, &self.resolved, &mut self.plan, opts)
     }
 
-    /// What changed in the tenant outside pim.
-    pub fn drift(&self) -> DriftReport {
-        crate::drift::report(&self.plan, &self.current, self.state.as_ref())
+    /// What changed in the tenant outside pim, and whether it is news.
+    pub fn drift(&self, desired: &Desired) -> DriftReport {
+        crate::drift::report(
+            &self.plan,
+            &self.current,
+            self.state.as_ref(),
+            &self.known(desired),
+        )
+    }
+
+    /// What the configuration says of holders it does not declare.
+    fn known(&self, desired: &Desired) -> Known {
+        let mut known = Known::default();
+        for r in &desired.roles {
+            let Some(role_id) = self.resolved.role(&r.item.role) else {
+                continue;
+            };
+            if r.item.exclusive {
+                known.exclusive_roles.insert(role_id.clone());
+            }
+            let at = r.origin.attribute("known_holders").to_string();
+            let accepted = match &r.item.known_holders {
+                KnownHolders::None => continue,
+                KnownHolders::Any => Accepted {
+                    any: true,
+                    principals: Default::default(),
+                    at,
+                },
+                KnownHolders::Listed(list) => Accepted {
+                    any: false,
+                    principals: list
+                        .iter()
+                        .filter_map(|p| self.resolved.principal(p))
+                        .collect(),
+                    at,
+                },
+            };
+            known.accepted.insert(role_id, accepted);
+        }
+        known
     }
 
     /// What `state` needs written down that no Graph request changes.
+    /// The holders the tenant has are recorded as seen, so that drift
+    /// reports only what changes after this apply.
     pub fn upkeep(&self, desired: &Desired, state: &StateFile, opts: &PlanOptions) -> Upkeep {
-        plan::upkeep(desired, &self.current, &self.resolved, state, opts)
+        let mut upkeep = plan::upkeep(desired, &self.current, &self.resolved, state, opts);
+        let drift =
+            crate::drift::report(&self.plan, &self.current, Some(state), &self.known(desired));
+        let seen = crate::drift::seen_at_apply(&drift, state, opts.now);
+        if seen != state.acknowledged {
+            upkeep.acknowledged = Some(seen);
+        }
+        upkeep
     }
 }
 

@@ -10,8 +10,8 @@ use foldhash::fast::FixedState;
 use super::grant::ResolvedGrant;
 use super::{Attr, PlanOptions};
 use crate::config::{Diagnostic, Diagnostics, Location};
-use crate::model::{Assignment, AssignmentKind, Expiration, PrincipalKind, SurfaceKind};
-use crate::snapshot::{ActiveType, Current, Grant, MemberType};
+use crate::model::{Assignment, AssignmentKind, Expiration, SurfaceKind};
+use crate::snapshot::{Current, Grant};
 use crate::state::Resource;
 
 /// How far two instants may be apart and still be the same end or start:
@@ -104,26 +104,15 @@ impl<'a> Ctx<'a> {
     }
 
     pub(super) fn principal_name(&self, id: &str) -> String {
-        // Runs once per unmanaged grant: concatenation, not the formatter.
         let principals = self.principals.get_or_init(|| {
             let all = &self.current.principals;
             let mut map = Map::with_capacity_and_hasher(all.len(), FixedState::default());
             map.extend(all.iter().map(|(id, p)| (id.as_str(), p)));
             map
         });
-        let (prefix, name) = match principals.get(id).copied() {
-            Some(p) => match (p.kind, &p.user_principal_name) {
-                (PrincipalKind::User, Some(upn)) => ("user:", upn),
-                (PrincipalKind::User, None) => ("user:", &p.display_name),
-                (PrincipalKind::Group, _) => ("group:", &p.display_name),
-                (PrincipalKind::ServicePrincipal, _) => ("sp:", &p.display_name),
-            },
-            None => return id.to_string(),
-        };
-        let mut s = String::with_capacity(prefix.len() + name.len());
-        s.push_str(prefix);
-        s.push_str(name);
-        s
+        principals
+            .get(id)
+            .map_or_else(|| id.to_string(), |p| p.reference())
     }
 
     pub(super) fn scope_name(&self, surface: SurfaceKind, scope_id: &str) -> String {
@@ -205,12 +194,6 @@ pub(super) fn attr(name: &str, value: String) -> Attr {
         name: name.to_string(),
         value,
     }
-}
-
-/// Grants pim can manage: direct ones, and active ones an admin assigned
-/// (activations come and go with their eligibility).
-pub(super) fn manageable(g: &Grant) -> bool {
-    g.member_type == MemberType::Direct && g.active_type != Some(ActiveType::Activated)
 }
 
 pub(super) fn close(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {

@@ -4,7 +4,7 @@
 
 use foldhash::fast::FixedState;
 
-use super::ctx::{Ctx, Key, Map, Set, grant_key, key, manageable};
+use super::ctx::{Ctx, Key, Map, Set, grant_key, key};
 use super::grant::{Found, ResolvedGrant, decide, resolve_grant};
 use super::removal::{Index, exclusive_sweep, not_declared};
 use super::{
@@ -30,7 +30,7 @@ pub fn plan(
         by_key: Map::with_capacity_and_hasher(n, FixedState::default()),
         by_schedule: Map::with_capacity_and_hasher(n, FixedState::default()),
     };
-    for g in current.grants.iter().filter(|g| manageable(g)) {
+    for g in current.grants.iter().filter(|g| g.is_manageable()) {
         index.by_key.insert(grant_key(g), g);
         index.by_schedule.insert(&g.schedule_id, g);
     }

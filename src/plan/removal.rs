@@ -4,7 +4,7 @@
 
 use chrono::Duration;
 
-use super::ctx::{Ctx, Key, MIN_GRANT_MINUTES, Map, Set, grant_key, key, manageable};
+use super::ctx::{Ctx, Key, MIN_GRANT_MINUTES, Map, Set, grant_key, key};
 use super::{Action, Change, Reason, RequestAction, Resolved, ScheduleRequest, Step, Subject};
 use crate::config::Desired;
 use crate::model::{Address, BlockKind};
@@ -81,7 +81,7 @@ pub(super) fn exclusive_sweep<'a>(
         let mut holders: Vec<&Grant> = current
             .grants
             .iter()
-            .filter(|g| manageable(g) && g.role_id == role_id)
+            .filter(|g| g.is_manageable() && g.role_id == role_id)
             .filter(|g| {
                 !matched.contains(g.schedule_id.as_str())
                     && !removed.contains(g.schedule_id.as_str())

@@ -2,7 +2,7 @@
 //! in the plan, never touched.
 
 use super::Unmanaged;
-use super::ctx::{Ctx, Key, Map, Set, grant_key, manageable, resource_key};
+use super::ctx::{Ctx, Key, Map, Set, grant_key, resource_key};
 use crate::state::StateFile;
 
 /// The unmanaged grants, in the plan's order. `role_names` caches display
@@ -26,7 +26,7 @@ pub(super) fn unmanaged<'a>(
         .current
         .grants
         .iter()
-        .filter(|g| manageable(g))
+        .filter(|g| g.is_manageable())
         .filter(|g| {
             let id = g.schedule_id.as_str();
             !matched.contains(id)

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::ctx::{Ctx, Key, Set, grant_key, key, manageable, resource_key};
+use super::ctx::{Ctx, Key, Set, grant_key, key, resource_key};
 use super::policy::{approver_name, policy_target};
 use super::rules::{named_rules, rule_settings};
 use super::{PlanOptions, Resolved};
@@ -15,7 +15,7 @@ use crate::model::{
     Address, Approver, Assignment, AssignmentKind, BlockKind, Expiration, ObjectId, SurfaceKind,
 };
 use crate::snapshot::{Current, Grant};
-use crate::state::{Resource, StateFile};
+use crate::state::{Acknowledged, Resource, StateFile};
 
 /// What the state needs that no change of the plan gives it; apply sees to
 /// it first. Both come of runs that stopped between Graph's answer and the
@@ -35,6 +35,9 @@ pub struct Upkeep {
     /// but whose principal, role and scope a schedule of another id holds:
     /// Graph may give a changed schedule a new id. Recorded under it.
     pub reissued: Vec<Reissued>,
+    /// What drift takes as known from now on, when that changes: the
+    /// holders the tenant has as pim applies.
+    pub acknowledged: Option<Vec<Acknowledged>>,
 }
 
 /// A managed grant's schedule id as the tenant now has it.
@@ -47,7 +50,10 @@ pub struct Reissued {
 
 impl Upkeep {
     pub fn is_empty(&self) -> bool {
-        self.forget.is_empty() && self.record.is_empty() && self.reissued.is_empty()
+        self.forget.is_empty()
+            && self.record.is_empty()
+            && self.reissued.is_empty()
+            && self.acknowledged.is_none()
     }
 
     /// `state` with the upkeep done (the serial is the caller's).
@@ -56,6 +62,9 @@ impl Upkeep {
             .resources
             .retain(|r| !self.forget.contains(&r.address));
         state.resources.extend(self.record.iter().cloned());
+        if let Some(a) = &self.acknowledged {
+            state.acknowledged = a.clone();
+        }
         for r in &self.reissued {
             if let Some(e) = state.resources.iter_mut().find(|e| e.address == r.address) {
                 e.schedule_id = Some(r.schedule_id.clone());
@@ -77,11 +86,16 @@ pub fn upkeep(
         reissued: reissued(current, state, &forget),
         forget,
         record: unrecorded_policies(desired, current, resolved, state, opts),
+        acknowledged: None,
     }
 }
 
 fn reissued(current: &Current, state: &StateFile, forget: &[Address]) -> Vec<Reissued> {
-    let manageable: Vec<&Grant> = current.grants.iter().filter(|g| manageable(g)).collect();
+    let manageable: Vec<&Grant> = current
+        .grants
+        .iter()
+        .filter(|g| g.is_manageable())
+        .collect();
     let ids: HashSet<&str> = manageable.iter().map(|g| g.schedule_id.as_str()).collect();
     let by_key: HashMap<Key, &Grant> = manageable.iter().map(|g| (grant_key(g), *g)).collect();
     state
@@ -172,13 +186,13 @@ fn orphans(
     let present: HashSet<Key> = current
         .grants
         .iter()
-        .filter(|g| manageable(g))
+        .filter(|g| g.is_manageable())
         .map(grant_key)
         .collect();
     let ids: HashSet<&str> = current
         .grants
         .iter()
-        .filter(|g| manageable(g))
+        .filter(|g| g.is_manageable())
         .map(|g| g.schedule_id.as_str())
         .collect();
     state

@@ -12,6 +12,7 @@ mod selfservice;
 mod state;
 mod text;
 
+pub(crate) use colour::Colour;
 pub use json::{plan_json, plan_json_errors};
 pub use markdown::{MARKDOWN_LIMIT, plan_markdown};
 pub use report::{apply_report, findings_json, findings_text};

@@ -73,9 +73,19 @@ pub fn upkeep_text(upkeep: &Upkeep) -> String {
                 .unwrap_or_default()
         )
     });
+    let seen = upkeep.acknowledged.iter().map(|a| {
+        format!(
+            "drift: {} the tenant has now recorded as known; pim drift reports what changes from here",
+            match a.len() {
+                1 => "1 holder".to_string(),
+                n => format!("{n} holders"),
+            }
+        )
+    });
     forgotten
         .chain(recorded)
         .chain(reissued)
+        .chain(seen)
         .collect::<Vec<_>>()
         .join("\n")
 }

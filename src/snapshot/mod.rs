@@ -66,6 +66,12 @@ impl Grant {
         }
     }
 
+    /// Whether pim can manage it: a direct grant, and not an activation
+    /// (activations come and go with their eligibility).
+    pub fn is_manageable(&self) -> bool {
+        self.member_type == MemberType::Direct && self.active_type != Some(ActiveType::Activated)
+    }
+
     /// Whether the grant's end has passed: Graph may still list it, but it
     /// is no longer in effect.
     pub fn has_ended(&self, now: DateTime<Utc>) -> bool {
@@ -86,6 +92,25 @@ pub struct Principal {
     /// Groups only: whether it may hold Entra roles.
     #[serde(default)]
     pub is_assignable_to_role: Option<bool>,
+}
+
+impl Principal {
+    /// How the configuration refers to it: `user:<upn>`, `group:<name>`,
+    /// `sp:<name>`.
+    pub fn reference(&self) -> String {
+        let (prefix, name) = match (self.kind, &self.user_principal_name) {
+            (PrincipalKind::User, Some(upn)) => ("user:", upn),
+            (PrincipalKind::User, None) => ("user:", &self.display_name),
+            (PrincipalKind::Group, _) => ("group:", &self.display_name),
+            (PrincipalKind::ServicePrincipal, _) => ("sp:", &self.display_name),
+        };
+        // Once per unmanaged grant of a large tenant: concatenation, not
+        // the formatter.
+        let mut s = String::with_capacity(prefix.len() + name.len());
+        s.push_str(prefix);
+        s.push_str(name);
+        s
+    }
 }
 
 /// A role definition of the tenant.

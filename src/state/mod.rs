@@ -220,6 +220,28 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// A grant of the tenant pim takes on as `address` (an import or an
+    /// export), with its end as the tenant has it beside `attributes`, so
+    /// that drift tells a later change by.
+    pub fn of_grant(
+        address: Address,
+        grant: &crate::snapshot::Grant,
+        mut attributes: serde_json::Value,
+    ) -> Resource {
+        attributes["end"] = serde_json::json!(grant.end());
+        Resource {
+            surface: grant.surface,
+            address,
+            kind: Some(grant.kind),
+            schedule_id: Some(grant.schedule_id.clone()),
+            request_id: grant.created_using.clone(),
+            principal_id: grant.principal_id.clone(),
+            role_id: grant.role_id.clone(),
+            scope_id: grant.scope_id.clone(),
+            attributes,
+        }
+    }
+
     /// A policy pim manages, with the settings last applied to it.
     pub fn policy(
         address: Address,
@@ -257,6 +279,31 @@ pub struct StateFile {
     /// is refused.
     pub lineage: String,
     pub resources: Vec<Resource>,
+    /// Drift findings that are not news: holders the tenant had when pim
+    /// last applied, and findings acknowledged since (`pim drift
+    /// --acknowledge`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acknowledged: Vec<Acknowledged>,
+}
+
+/// One drift finding pim need not report as new again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledged {
+    /// The finding's key: what it grants or changed, never a display name.
+    pub finding: String,
+    /// How the finding read, for whoever reads the state.
+    pub what: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub by: AcknowledgedBy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AcknowledgedBy {
+    /// Held when pim last applied.
+    Apply,
+    /// `pim drift --acknowledge`.
+    Acknowledge,
 }
 
 impl StateFile {
@@ -266,6 +313,7 @@ impl StateFile {
             serial: 0,
             lineage,
             resources: Vec::new(),
+            acknowledged: Vec::new(),
         }
     }
 
