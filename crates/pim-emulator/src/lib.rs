@@ -446,6 +446,39 @@ impl Emulator {
             .map_err(|e| EmulatorError::Decision(format!("{}: {}", e.code, e.message)))
     }
 
+    /// Create a user now, as an administrator would in Entra; with
+    /// `Faults::new_object_delay_ms`, schedule requests naming it get `404
+    /// SubjectNotFound` for that long.
+    pub fn add_user(&self, user: User) -> Result<(), EmulatorError> {
+        self.add(|store, now| store.add_user(user, now))
+    }
+
+    /// Create a group now (see [`Emulator::add_user`]).
+    pub fn add_group(&self, group: Group) -> Result<(), EmulatorError> {
+        self.add(|store, now| store.add_group(group, now))
+    }
+
+    /// Create a service principal now (see [`Emulator::add_user`]).
+    pub fn add_service_principal(&self, sp: ServicePrincipal) -> Result<(), EmulatorError> {
+        self.add(|store, now| store.add_service_principal(sp, now))
+    }
+
+    /// Create a custom role (with the default policy) now; with
+    /// `Faults::new_object_delay_ms`, schedule requests for it get `404
+    /// RoleNotFound` for that long.
+    pub fn add_role(&self, role: CustomRole) -> Result<(), EmulatorError> {
+        self.add(|store, now| store.add_role(role, now))
+    }
+
+    fn add(
+        &self,
+        f: impl FnOnce(&mut Store, chrono::DateTime<chrono::Utc>) -> Result<(), String>,
+    ) -> Result<(), EmulatorError> {
+        let now = self.shared.clock.now();
+        f(&mut self.shared.lock_store(), now).map_err(EmulatorError::Seed)?;
+        self.shared.persist()
+    }
+
     /// Back to the seed (as `POST /_emulator/reset`).
     pub fn reset(&self) -> Result<(), EmulatorError> {
         self.shared.reset()

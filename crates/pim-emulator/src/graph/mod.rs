@@ -144,6 +144,9 @@ pub(crate) fn dispatch(shared: &Shared, call: &IncomingCall<'_>) -> ApiResult<Gr
                 (EntitySet::Requests, "POST", []) => {
                     q.only(&[])?;
                     let body = parse_body(call.body)?;
+                    if let Some(window) = shared.faults.new_object_delay() {
+                        pim::check_replicated(store, &body, now, window)?;
+                    }
                     let delay = shared.faults.replication_delay();
                     let mut entity =
                         pim::create_request(store, kind, &body, call.caller, now, delay)?;
