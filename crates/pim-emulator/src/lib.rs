@@ -25,6 +25,7 @@ mod error;
 mod faults;
 mod graph;
 mod odata;
+mod permissions;
 mod pim;
 mod selfservice;
 mod server;
@@ -47,6 +48,7 @@ pub use auth::USER_GRANT;
 pub use clock::EmulatorClock;
 pub use error::EmulatorError;
 pub use faults::Faults;
+pub use permissions::Permissions;
 pub use selfservice::Decision;
 pub use tenant::{
     AdministrativeUnitSeed, Application, CustomRole, DEFAULT_TENANT_ID, Group, PolicySeed,
@@ -96,6 +98,11 @@ pub struct EmulatorConfig {
     /// Observed as about 45 days (terraform-provider-azuread #1306, #1682,
     /// #1904); measured on the emulator's clock.
     pub request_retention: chrono::TimeDelta,
+    /// What tokens allow: application permissions of app-only tokens and
+    /// delegated scopes of users' tokens, in their `roles` / `scp` claims
+    /// and checked per route (a missing one is a `403`, see `permissions`).
+    /// The default grants what pim needs.
+    pub permissions: Permissions,
 }
 
 /// How a collection whose documentation lists no `$top` answers one.
@@ -142,6 +149,7 @@ impl Default for EmulatorConfig {
             policy_assignments_top: TopOption::Ignore,
             cancel: CancelRule::Waiting,
             request_retention: chrono::TimeDelta::days(45),
+            permissions: Permissions::default(),
         }
     }
 }
@@ -157,6 +165,8 @@ pub(crate) struct Caller {
     pub display_name: Option<String>,
     /// Users only.
     pub upn: Option<String>,
+    /// What the token allows (its `roles` or `scp`); set when it is issued.
+    pub permissions: Vec<String>,
 }
 
 /// State shared by every request of one emulator.
@@ -334,6 +344,7 @@ impl Emulator {
             tokens: Mutex::new(Tokens::new(
                 config.token_format,
                 config.token_lifetime.as_secs(),
+                config.permissions.clone(),
             )?),
             stats: Mutex::new(Counters::default()),
         });
@@ -413,6 +424,7 @@ impl Emulator {
                     .or_else(|| user.map(|u| u.display_name.clone())),
                 upn: user.map(|u| u.user_principal_name.clone()),
                 object_id: id,
+                permissions: Vec::new(),
             }
         };
         let auth = match caller.app_id {

@@ -110,6 +110,7 @@ fn parse_body(body: &[u8]) -> ApiResult<Value> {
 pub(crate) fn dispatch(shared: &Shared, call: &IncomingCall<'_>) -> ApiResult<GraphResponse> {
     let (_version, segs) = segments(call.path)?;
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    super::permissions::check(call.method, &segs, &call.caller.permissions)?;
     let q = Query::parse(call.raw_query)?;
     let link = Link {
         base: &shared.base_url,
