@@ -494,7 +494,9 @@ mod tests {
         );
         assert_eq!(
             e.permission.as_deref(),
-            Some("RoleAssignmentSchedule.ReadWrite.Directory (or RoleManagement.ReadWrite.Directory)")
+            Some(
+                "RoleAssignmentSchedule.ReadWrite.Directory (or RoleManagement.ReadWrite.Directory)"
+            )
         );
         // A message that names none: the operation's own permission.
         let e = GraphError::from_status(
