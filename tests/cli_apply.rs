@@ -538,6 +538,75 @@ fn pim_never_removes_the_identity_it_runs_as() {
 }
 
 #[test]
+fn a_missing_graph_permission_is_named_and_fails_the_run() {
+    use pim::emulator::{Emulator, EmulatorConfig, Permissions, Tenant};
+    let dir = example("permissions");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ca = dir.join("emulator-ca.pem");
+    let run_with = |granted: &[&str], args: &[&str]| {
+        let emu = rt
+            .block_on(Emulator::start(EmulatorConfig {
+                seed: Some(Tenant::from_file(dir.join("tenant.json")).unwrap()),
+                permissions: Permissions::only(granted),
+                ..EmulatorConfig::default()
+            }))
+            .unwrap();
+        std::fs::write(&ca, emu.ca_pem().unwrap()).unwrap();
+        let out = cli_common::pim(
+            &dir,
+            args,
+            &[
+                ("PIM_GRAPH_URL", &emu.graph_url()),
+                ("AZURE_AUTHORITY_HOST", emu.authority_host()),
+                ("AZURE_TENANT_ID", &emu.tenant_id()),
+                ("AZURE_CLIENT_ID", "pim-ci"),
+                ("AZURE_CLIENT_SECRET", "any"),
+                ("PIM_CA_CERT", ca.to_str().unwrap()),
+            ],
+        )
+        .output()
+        .unwrap();
+        rt.block_on(emu.stop());
+        out
+    };
+    // Directory reads only: reading the grants is refused.
+    let out = run_with(&["Directory.Read.All"], &["plan"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        // Eligibilities and assignments are read at once: either is refused first.
+        text(&out).contains("pim lacks the Graph permission Role")
+            && text(&out).contains(
+                "Schedule.Read.Directory (or RoleManagement.Read.Directory, \
+                 RoleManagement.Read.All): grant it to the application pim signs in as and give \
+                 admin consent (403 PermissionScopeNotGranted"
+            ),
+        "{}",
+        text(&out)
+    );
+    // Read-only role management: the plan is made, applying it is refused.
+    let read_only = ["Directory.Read.All", "RoleManagement.Read.Directory"];
+    let out = run_with(&read_only, &["plan"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run_with(&read_only, &["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // Each failed step quotes Graph's code and message, which name it.
+    assert!(
+        text(&out).contains(
+            "update-rules FAILED: Expiration_EndUser_Assignment: PermissionScopeNotGranted: \
+             Authorization failed due to missing permission scope \
+             RoleManagementPolicy.ReadWrite.Directory,RoleManagement.ReadWrite.Directory."
+        ) && text(&out).contains("Apply failed: 0 done"),
+        "{}",
+        text(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn an_edited_saved_plan_is_refused_whatever_was_edited() {
     use pim::plan::{Action, Plan, Step, planfile};
     let dir = example("forged");

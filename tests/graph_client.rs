@@ -528,3 +528,94 @@ async fn every_patched_rule_reads_back_with_the_target_its_id_names() {
         "every rule reads back as sent"
     );
 }
+
+/// Settings with pim's own retry policy (not the tests' fast one).
+fn settings_for_retry(emu: &pim::emulator::Emulator) -> pim::graph::GraphSettings {
+    let mut s = settings(emu, SECRET);
+    s.retry = pim::graph::RetryPolicy::default();
+    s
+}
+
+/// The emulator's clock as the client's timer: every retry wait moves the
+/// emulator's time instead of spending real time.
+struct EmulatorTime(pim::emulator::EmulatorClock);
+
+impl pim::model::Clock for EmulatorTime {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.now()
+    }
+}
+
+impl pim::graph::Timer for EmulatorTime {
+    fn sleep(&self, d: Duration) -> futures::future::BoxFuture<'static, ()> {
+        self.0.advance(chrono::TimeDelta::from_std(d).unwrap());
+        Box::pin(async {})
+    }
+}
+
+#[tokio::test]
+async fn a_new_principal_is_waited_for_within_the_retry_deadline() {
+    use pim::emulator::User;
+    use pim::model::Clock as _;
+    let emu = emulator(
+        generated_tenant(6),
+        Faults {
+            // Longer than ten default backoff steps, within the default deadline.
+            new_object_delay_ms: 100_000,
+            ..Faults::default()
+        },
+    )
+    .await;
+    let token = emu.mint_token("00000000-0000-0000-0000-0000000000aa", true);
+    let graph =
+        HttpGraph::with_token_source(settings_for_retry(&emu), Arc::new(StaticToken(token)))
+            .unwrap()
+            .with_clock(Arc::new(EmulatorTime(emu.clock().clone())));
+    let role = "966707d0-3269-4727-9be2-8c3a10f19b9d"; // Password Administrator
+    let new_user = |i: usize| User {
+        id: format!("0000000e-0000-4000-8000-{i:012x}"),
+        display_name: format!("New Hire {i}"),
+        user_principal_name: format!("new.hire{i}@contoso.com"),
+        ..User::default()
+    };
+
+    let started = emu.clock().now();
+    emu.add_user(new_user(1)).unwrap();
+    let out = graph
+        .create_request(&request(AssignmentKind::Eligible, &new_user(1).id, role))
+        .await
+        .unwrap();
+    assert_eq!(out.status, "Provisioned");
+    let waited = emu.clock().now() - started;
+    assert!(waited >= chrono::TimeDelta::seconds(100), "{waited}");
+    let retries = graph.stats().retries();
+    assert!(
+        retries > 10,
+        "more than the attempts of other retries: {retries}"
+    );
+
+    // A delay that outlasts the deadline is reported, not taken for success.
+    let mut short = settings_for_retry(&emu);
+    short.retry.max_total = Duration::from_secs(60);
+    let token = emu.mint_token("00000000-0000-0000-0000-0000000000aa", true);
+    let graph = HttpGraph::with_token_source(short, Arc::new(StaticToken(token)))
+        .unwrap()
+        .with_clock(Arc::new(EmulatorTime(emu.clock().clone())));
+    let started = emu.clock().now();
+    emu.add_user(new_user(2)).unwrap();
+    let e = graph
+        .create_request(&request(AssignmentKind::Eligible, &new_user(2).id, role))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    assert_eq!(e.code, "SubjectNotFound", "{e}");
+    assert!(e.is_replication_delay());
+    let text = e.to_string();
+    assert!(
+        text.contains("still unknown to PIM after")
+            && text.contains("PIM_RETRY_DEADLINE sets how long pim waits, now 60 s"),
+        "{text}"
+    );
+    assert!(emu.clock().now() - started <= chrono::TimeDelta::seconds(60));
+    emu.stop().await;
+}

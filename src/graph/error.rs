@@ -66,8 +66,9 @@ pub struct GraphError {
     /// Graph's `request-id`, for support cases.
     pub request_id: Option<String>,
     pub client_request_id: Option<String>,
-    /// The permission whose absence explains a 401/403.
-    pub permission: Option<&'static str>,
+    /// The permission whose absence explains a 401/403: the one Graph
+    /// names, else the one the operation needs.
+    pub permission: Option<String>,
 }
 
 impl GraphError {
@@ -107,6 +108,7 @@ impl GraphError {
         request_id: Option<String>,
     ) -> Self {
         let operation = operation.into();
+        let (code, message) = unwrap_inner(code, message);
         let kind = match (status, code.as_str()) {
             (401, _) => ErrorKind::Unauthorized,
             (403, _) => ErrorKind::Forbidden,
@@ -121,7 +123,8 @@ impl GraphError {
             _ => ErrorKind::Server,
         };
         let permission = match kind {
-            ErrorKind::Unauthorized | ErrorKind::Forbidden => permission_for(&operation),
+            ErrorKind::Unauthorized | ErrorKind::Forbidden => missing_scopes(&code, &message)
+                .or_else(|| permission_for(&operation).map(str::to_string)),
             _ => None,
         };
         // Whatever the server sends ends up in one line on stderr: bounded
@@ -156,6 +159,60 @@ impl GraphError {
     pub fn is_replication_delay(&self) -> bool {
         self.status == Some(404) && matches!(self.code.as_str(), "SubjectNotFound" | "RoleNotFound")
     }
+}
+
+/// The code and message Graph's PIM service puts as JSON inside the
+/// message of an `UnknownError`
+/// (`{"errorCode":"PermissionScopeNotGranted","message":"…","instanceAnnotations":[]}`);
+/// anything else as it came.
+fn unwrap_inner(code: String, message: String) -> (String, String) {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Inner {
+        error_code: String,
+        #[serde(default)]
+        message: String,
+    }
+    if !message.trim_start().starts_with('{') {
+        return (code, message);
+    }
+    match serde_json::from_str::<Inner>(&message) {
+        Ok(inner) if !inner.error_code.trim().is_empty() => (inner.error_code, inner.message),
+        _ => (code, message),
+    }
+}
+
+/// The permissions a `PermissionScopeNotGranted` message names
+/// (`Authorization failed due to missing permission scope A,B.`; wording
+/// as observed, UNVERIFIED beyond that): any one of them would do. Graph
+/// may name one twice.
+fn missing_scopes(code: &str, message: &str) -> Option<String> {
+    if code != "PermissionScopeNotGranted" {
+        return None;
+    }
+    const LEAD: &str = "missing permission scope";
+    let at = message.find(LEAD)? + LEAD.len();
+    let mut names: Vec<&str> = Vec::new();
+    for name in message[at..]
+        .trim()
+        .trim_end_matches('.')
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
+            return None;
+        }
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            names.push(name);
+        }
+    }
+    let (first, rest) = names.split_first()?;
+    Some(if rest.is_empty() {
+        first.to_string()
+    } else {
+        format!("{first} (or {})", rest.join(", "))
+    })
 }
 
 /// Characters of server text an error quotes at most.
@@ -292,9 +349,21 @@ impl fmt::Display for GraphError {
                     rules.join(", ")
                 }
             )?,
+            ErrorKind::Forbidden if self.code == "PermissionScopeNotGranted" => {
+                write!(f, "Graph refused {op}: pim lacks the Graph permission ")?;
+                match &self.permission {
+                    Some(p) => write!(f, "{p}")?,
+                    None => write!(f, "it needs")?,
+                }
+                write!(
+                    f,
+                    ": grant it to the application pim signs in as and give admin consent ({})",
+                    status_code(self)
+                )?;
+            }
             ErrorKind::Unauthorized | ErrorKind::Forbidden => {
                 write!(f, "Graph refused {op}: {}", status_code(self))?;
-                if let Some(p) = self.permission {
+                if let Some(p) = &self.permission {
                     write!(f, "; the identity needs the {p} permission")?;
                     if self.kind == ErrorKind::Forbidden && op.starts_with("POST") {
                         write!(
@@ -384,6 +453,75 @@ mod tests {
         assert_eq!(
             permission_for("GET /users/alice@contoso.com"),
             Some("User.Read.All (or Directory.Read.All)")
+        );
+    }
+
+    #[test]
+    fn names_the_permission_graphs_pim_service_says_is_missing() {
+        // As Graph sends it (terraform-provider-azuread #1727): the detail is
+        // JSON inside the message string.
+        let body = r#"{"error":{"code":"UnknownError","message":"{\"errorCode\":\"PermissionScopeNotGranted\",\"message\":\"Authorization failed due to missing permission scope RoleManagement.ReadWrite.Directory,RoleManagement.ReadWrite.Directory.\",\"instanceAnnotations\":[]}","innerError":{"date":"2025-06-26T09:12:40","request-id":"5c6a1f0e-0c1b-4d52-9a5e-7f0e3c2b1a90","client-request-id":"5c6a1f0e-0c1b-4d52-9a5e-7f0e3c2b1a90"}}}"#;
+        let odata: crate::graph::wire::ODataError = serde_json::from_str(body).unwrap();
+        let e = GraphError::from_status(
+            "POST /roleManagement/directory/roleEligibilityScheduleRequests",
+            403,
+            odata.error.code,
+            odata.error.message,
+            Some("5c6a1f0e".into()),
+        );
+        assert_eq!(e.kind, ErrorKind::Forbidden);
+        assert_eq!(e.code, "PermissionScopeNotGranted");
+        assert_eq!(
+            e.permission.as_deref(),
+            Some("RoleManagement.ReadWrite.Directory")
+        );
+        assert_eq!(
+            e.to_string(),
+            "Graph refused POST /roleManagement/directory/roleEligibilityScheduleRequests: pim lacks \
+             the Graph permission RoleManagement.ReadWrite.Directory: grant it to the application pim \
+             signs in as and give admin consent (403 PermissionScopeNotGranted: Authorization failed \
+             due to missing permission scope RoleManagement.ReadWrite.Directory,RoleManagement.\
+             ReadWrite.Directory.) (request-id 5c6a1f0e)"
+        );
+
+        // Several accepted permissions: any one would do.
+        let e = GraphError::from_status(
+            "GET /roleManagement/directory/roleAssignmentScheduleRequests",
+            403,
+            "UnknownError".into(),
+            r#"{"errorCode":"PermissionScopeNotGranted","message":"Authorization failed due to missing permission scope RoleAssignmentSchedule.ReadWrite.Directory,RoleManagement.ReadWrite.Directory.","instanceAnnotations":[]}"#.into(),
+            None,
+        );
+        assert_eq!(
+            e.permission.as_deref(),
+            Some(
+                "RoleAssignmentSchedule.ReadWrite.Directory (or RoleManagement.ReadWrite.Directory)"
+            )
+        );
+        // A message that names none: the operation's own permission.
+        let e = GraphError::from_status(
+            "POST /roleManagement/directory/roleAssignmentScheduleRequests",
+            403,
+            "UnknownError".into(),
+            r#"{"errorCode":"PermissionScopeNotGranted","message":"Authorization failed.","instanceAnnotations":[]}"#.into(),
+            None,
+        );
+        assert_eq!(
+            e.permission.as_deref(),
+            Some("RoleManagement.ReadWrite.Directory")
+        );
+        // The same wrapping on other answers is unwrapped too.
+        let e = GraphError::from_status(
+            "GET /policies/roleManagementPolicies",
+            400,
+            "UnknownError".into(),
+            r#"{"errorCode":"MissingProvider","message":"The provider is missing.","instanceAnnotations":[]}"#.into(),
+            None,
+        );
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+        assert_eq!(
+            e.to_string(),
+            "GET /policies/roleManagementPolicies failed: 400 MissingProvider: The provider is missing."
         );
     }
 

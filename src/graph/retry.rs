@@ -44,6 +44,10 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Waiting for a new principal or role to reach PIM may take this many
+/// times [`RetryPolicy::max_attempts`], within the deadline.
+pub const REPLICATION_ATTEMPTS_FACTOR: u32 = 10;
+
 /// A clock that can also wait: what retries and polling need, so tests
 /// can move time instead of spending it.
 pub trait Timer: Clock {
@@ -107,9 +111,40 @@ impl Backoff {
         now: DateTime<Utc>,
         wait: Duration,
     ) -> bool {
+        attempt < self.policy.max_attempts && self.within_deadline(first, now, wait)
+    }
+
+    /// Whether a wait of `wait` would end within the deadline. Waits for a
+    /// new principal or role to reach PIM are bounded by this alone (and a
+    /// ceiling of [`REPLICATION_ATTEMPTS_FACTOR`] times the attempts):
+    /// Graph takes seconds to minutes, and backoff reaches its cap long
+    /// before that, so counting attempts would give up early.
+    pub fn within_deadline(
+        &self,
+        first: DateTime<Utc>,
+        now: DateTime<Utc>,
+        wait: Duration,
+    ) -> bool {
         // A clock set back reads as no time passed.
         let passed = (now - first).to_std().unwrap_or(Duration::ZERO);
-        attempt < self.policy.max_attempts && passed + wait <= self.policy.max_total
+        passed + wait <= self.policy.max_total
+    }
+
+    /// Whether another attempt may start while Graph does not know a new
+    /// principal or role yet (see [`Backoff::within_deadline`]).
+    pub fn may_wait_for_replication(
+        &self,
+        attempt: u32,
+        first: DateTime<Utc>,
+        now: DateTime<Utc>,
+        wait: Duration,
+    ) -> bool {
+        attempt
+            < self
+                .policy
+                .max_attempts
+                .saturating_mul(REPLICATION_ATTEMPTS_FACTOR)
+            && self.within_deadline(first, now, wait)
     }
 }
 
@@ -218,5 +253,14 @@ pub(crate) mod tests {
         assert!(b.may_retry(1, t0, t0, Duration::from_secs(1)));
         assert!(!b.may_retry(3, t0, t0, Duration::from_secs(1)));
         assert!(!b.may_retry(1, t0, t0 + Duration::from_secs(9), Duration::from_secs(2)));
+        // Waiting for replication spends more attempts, never more time.
+        assert!(b.may_wait_for_replication(3, t0, t0, Duration::from_secs(1)));
+        assert!(!b.may_wait_for_replication(30, t0, t0, Duration::from_secs(1)));
+        assert!(!b.may_wait_for_replication(
+            3,
+            t0,
+            t0 + Duration::from_secs(9),
+            Duration::from_secs(2)
+        ));
     }
 }

@@ -167,6 +167,7 @@ fn issue(shared: &Arc<Shared>, tenant: &str, form: &HashMap<String, String>) -> 
         mfa: shared.tokens_have_mfa,
         display_name,
         upn: None,
+        permissions: Vec::new(),
     };
     let auth = if secret.is_some() {
         ClientAuth::Secret
@@ -230,6 +231,7 @@ fn issue_for_user(shared: &Shared, tenant: &str, form: &HashMap<String, String>)
         mfa,
         display_name: Some(user.display_name.clone()),
         upn: Some(user.user_principal_name.clone()),
+        permissions: Vec::new(),
     };
     token_response(shared, &caller, ClientAuth::Public)
 }

@@ -1,6 +1,7 @@
 //! Fault injection and request statistics: latency, per-client throttling,
 //! random 503/504, dropped connections (before or after a write took effect)
-//! and replication delay. All off by default; one seeded RNG makes runs repeatable.
+//! and replication delay (of new schedules, and of new principals and roles).
+//! All off by default; one seeded RNG makes runs repeatable.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -31,6 +32,13 @@ pub struct Faults {
     pub replication_delay_ms: u64,
     /// Seed of the fault RNG.
     pub rng_seed: u64,
+    /// Principals and custom roles created while the emulator runs stay
+    /// unknown to schedule requests for this long (on the emulator's
+    /// clock): `404 SubjectNotFound` / `RoleNotFound`, as Graph answers
+    /// until a new object has reached PIM. Observed as 5–30 s and more
+    /// (terraform-provider-azuread retries exactly these two codes); how
+    /// long, and whether reads see the same lag, is UNVERIFIED.
+    pub new_object_delay_ms: u64,
 }
 
 impl Default for Faults {
@@ -44,6 +52,7 @@ impl Default for Faults {
             reset_after_write_share: 0.5,
             replication_delay_ms: 0,
             rng_seed: 0,
+            new_object_delay_ms: 0,
         }
     }
 }
@@ -134,6 +143,12 @@ impl FaultState {
     pub fn replication_delay(&self) -> Option<Duration> {
         (self.cfg.replication_delay_ms > 0)
             .then(|| Duration::from_millis(self.cfg.replication_delay_ms))
+    }
+
+    /// How long a principal or role created at run time stays unknown to PIM.
+    pub fn new_object_delay(&self) -> Option<chrono::TimeDelta> {
+        let ms = i64::try_from(self.cfg.new_object_delay_ms).unwrap_or(i64::MAX);
+        (ms > 0).then(|| chrono::TimeDelta::try_milliseconds(ms).unwrap_or(chrono::TimeDelta::MAX))
     }
 }
 

@@ -25,6 +25,7 @@ mod error;
 mod faults;
 mod graph;
 mod odata;
+mod permissions;
 mod pim;
 mod selfservice;
 mod server;
@@ -47,6 +48,7 @@ pub use auth::USER_GRANT;
 pub use clock::EmulatorClock;
 pub use error::EmulatorError;
 pub use faults::Faults;
+pub use permissions::Permissions;
 pub use selfservice::Decision;
 pub use tenant::{
     AdministrativeUnitSeed, Application, CustomRole, DEFAULT_TENANT_ID, Group, PolicySeed,
@@ -104,6 +106,11 @@ pub struct EmulatorConfig {
     /// Observed as about 45 days (terraform-provider-azuread #1306, #1682,
     /// #1904); measured on the emulator's clock.
     pub request_retention: chrono::TimeDelta,
+    /// What tokens allow: application permissions of app-only tokens and
+    /// delegated scopes of users' tokens, in their `roles` / `scp` claims
+    /// and checked per route (a missing one is a `403`, see `permissions`).
+    /// The default grants what pim needs.
+    pub permissions: Permissions,
 }
 
 /// How a collection whose documentation lists no `$top` answers one.
@@ -165,6 +172,7 @@ impl Default for EmulatorConfig {
             schedule_ids: ScheduleIds::Reissued,
             cancel: CancelRule::Waiting,
             request_retention: chrono::TimeDelta::days(45),
+            permissions: Permissions::default(),
         }
     }
 }
@@ -180,6 +188,8 @@ pub(crate) struct Caller {
     pub display_name: Option<String>,
     /// Users only.
     pub upn: Option<String>,
+    /// What the token allows (its `roles` or `scp`); set when it is issued.
+    pub permissions: Vec<String>,
 }
 
 /// State shared by every request of one emulator.
@@ -362,6 +372,7 @@ impl Emulator {
             tokens: Mutex::new(Tokens::new(
                 config.token_format,
                 config.token_lifetime.as_secs(),
+                config.permissions.clone(),
             )?),
             stats: Mutex::new(Counters::default()),
         });
@@ -441,6 +452,7 @@ impl Emulator {
                     .or_else(|| user.map(|u| u.display_name.clone())),
                 upn: user.map(|u| u.user_principal_name.clone()),
                 object_id: id,
+                permissions: Vec::new(),
             }
         };
         let auth = match caller.app_id {
@@ -472,6 +484,39 @@ impl Emulator {
         self.shared
             .decide(id, decision, approver)
             .map_err(|e| EmulatorError::Decision(format!("{}: {}", e.code, e.message)))
+    }
+
+    /// Create a user now, as an administrator would in Entra; with
+    /// `Faults::new_object_delay_ms`, schedule requests naming it get `404
+    /// SubjectNotFound` for that long.
+    pub fn add_user(&self, user: User) -> Result<(), EmulatorError> {
+        self.add(|store, now| store.add_user(user, now))
+    }
+
+    /// Create a group now (see [`Emulator::add_user`]).
+    pub fn add_group(&self, group: Group) -> Result<(), EmulatorError> {
+        self.add(|store, now| store.add_group(group, now))
+    }
+
+    /// Create a service principal now (see [`Emulator::add_user`]).
+    pub fn add_service_principal(&self, sp: ServicePrincipal) -> Result<(), EmulatorError> {
+        self.add(|store, now| store.add_service_principal(sp, now))
+    }
+
+    /// Create a custom role (with the default policy) now; with
+    /// `Faults::new_object_delay_ms`, schedule requests for it get `404
+    /// RoleNotFound` for that long.
+    pub fn add_role(&self, role: CustomRole) -> Result<(), EmulatorError> {
+        self.add(|store, now| store.add_role(role, now))
+    }
+
+    fn add(
+        &self,
+        f: impl FnOnce(&mut Store, chrono::DateTime<chrono::Utc>) -> Result<(), String>,
+    ) -> Result<(), EmulatorError> {
+        let now = self.shared.clock.now();
+        f(&mut self.shared.lock_store(), now).map_err(EmulatorError::Seed)?;
+        self.shared.persist()
     }
 
     /// Back to the seed (as `POST /_emulator/reset`).

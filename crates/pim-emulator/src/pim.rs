@@ -249,6 +249,36 @@ pub(super) struct Parsed {
     pub requested: Option<Requested>,
 }
 
+fn role_not_found() -> ApiError {
+    ApiError::new(404, "RoleNotFound", "The role is not found.")
+}
+
+fn subject_not_found() -> ApiError {
+    ApiError::new(404, "SubjectNotFound", "The subject is not found.")
+}
+
+/// A create request naming a principal or custom role made less than
+/// `window` ago is answered as if it did not exist yet, as Graph does
+/// until the new object has reached PIM (graph-pim.md §6.4). The role is
+/// looked at first, as for objects that do not exist at all.
+pub(crate) fn check_replicated(
+    store: &Store,
+    body: &Value,
+    now: DateTime<Utc>,
+    window: TimeDelta,
+) -> ApiResult<()> {
+    let named = |key: &str| body.get(key).and_then(Value::as_str);
+    if let Some(role) = named("roleDefinitionId").and_then(|r| store.role(r))
+        && store.created_within(&role.id, now, window)
+    {
+        return Err(role_not_found());
+    }
+    if named("principalId").is_some_and(|p| store.created_within(p, now, window)) {
+        return Err(subject_not_found());
+    }
+    Ok(())
+}
+
 fn parse_request(store: &Store, kind: Kind, body: &Value, now: DateTime<Utc>) -> ApiResult<Parsed> {
     if !body.is_object() {
         return Err(ApiError::bad_request(
@@ -274,10 +304,10 @@ fn parse_request(store: &Store, kind: Kind, body: &Value, now: DateTime<Utc>) ->
     let role_id = store
         .role(role_in)
         .map(|r| r.id.clone())
-        .ok_or_else(|| ApiError::new(404, "RoleNotFound", "The role is not found."))?;
+        .ok_or_else(role_not_found)?;
     let ptype = store
         .principal_type(&principal)
-        .ok_or_else(|| ApiError::new(404, "SubjectNotFound", "The subject is not found."))?;
+        .ok_or_else(subject_not_found)?;
     match ptype {
         PrincipalType::ServicePrincipal if kind == Kind::Eligibility => {
             return Err(ApiError::bad_request(

@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use super::Caller;
 use super::error::{ApiError, EmulatorError};
+use super::permissions::Permissions;
 
 /// The resource every token is for: v1.0 tokens name Graph by its URI.
 /// (A token asked for with the app id GUID as audience carries
@@ -32,16 +33,6 @@ pub(crate) const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
 /// The client id in delegated tokens of the emulator's user grant, which
 /// names no client: pim signing in as a public client.
 pub(crate) const USER_GRANT_CLIENT_ID: &str = "0d2b1f4c-3c5e-5e0b-9a8e-70696d656d75";
-
-/// What delegated tokens may do. The emulator checks no permissions; the
-/// scopes name what pim's self-service and administration need, as an
-/// administrator's consent would grant them.
-const USER_SCOPES: &str = "Directory.Read.All RoleAssignmentSchedule.ReadWrite.Directory \
-RoleEligibilitySchedule.ReadWrite.Directory RoleManagement.ReadWrite.Directory \
-RoleManagementPolicy.Read.Directory User.Read";
-
-/// The application permissions of app-only tokens (see [`USER_SCOPES`]).
-const APP_ROLES: [&str; 2] = ["Directory.Read.All", "RoleManagement.ReadWrite.Directory"];
 
 /// How tokens look to clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -117,6 +108,7 @@ pub(crate) struct Tokens {
     key: [u8; 32],
     format: TokenFormat,
     lifetime: u64,
+    permissions: Permissions,
     /// Opaque tokens only: who each one belongs to, and its `exp`.
     opaque: HashMap<String, (Caller, u64)>,
 }
@@ -129,7 +121,11 @@ fn mac(key: &[u8]) -> HmacSha256 {
 }
 
 impl Tokens {
-    pub(crate) fn new(format: TokenFormat, lifetime: u64) -> Result<Self, EmulatorError> {
+    pub(crate) fn new(
+        format: TokenFormat,
+        lifetime: u64,
+        permissions: Permissions,
+    ) -> Result<Self, EmulatorError> {
         let mut key = [0u8; 32];
         rand::rngs::OsRng
             .try_fill_bytes(&mut key)
@@ -138,6 +134,7 @@ impl Tokens {
             key,
             format,
             lifetime,
+            permissions,
             opaque: HashMap::new(),
         })
     }
@@ -155,6 +152,14 @@ impl Tokens {
         now: u64,
     ) -> String {
         let exp = now.saturating_add(self.lifetime);
+        let granted = match caller.app_id {
+            Some(_) => &self.permissions.application,
+            None => &self.permissions.delegated,
+        };
+        let caller = &Caller {
+            permissions: granted.clone(),
+            ..caller.clone()
+        };
         match self.format {
             TokenFormat::Jwt => {
                 let claims = claims(caller, auth, tenant_id, now, exp);
@@ -254,7 +259,7 @@ fn claims(caller: &Caller, auth: ClientAuth, tenant_id: &str, iat: u64, exp: u64
             // An application is its own subject.
             c["sub"] = json!(caller.object_id);
             c["idp"] = json!(iss);
-            c["roles"] = json!(APP_ROLES);
+            c["roles"] = json!(caller.permissions);
             if let Some(n) = &caller.display_name {
                 c["app_displayname"] = json!(n);
             }
@@ -270,7 +275,7 @@ fn claims(caller: &Caller, auth: ClientAuth, tenant_id: &str, iat: u64, exp: u64
             c["sub"] = json!(B64.encode(pair));
             c["acr"] = json!("1");
             c["amr"] = amr;
-            c["scp"] = json!(USER_SCOPES);
+            c["scp"] = json!(caller.permissions.join(" "));
             if let Some(n) = &caller.display_name {
                 c["name"] = json!(n);
             }
@@ -299,6 +304,22 @@ fn caller_from(claims: &Value) -> Option<Caller> {
             text("name")
         },
         upn: text("upn"),
+        permissions: if app_only {
+            claims["roles"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            claims["scp"]
+                .as_str()
+                .map(|s| s.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default()
+        },
     })
 }
 
@@ -313,12 +334,13 @@ mod tests {
             mfa: true,
             display_name: Some("Alice".into()),
             upn: Some("alice@contoso.com".into()),
+            permissions: Permissions::default().delegated,
         }
     }
 
     #[test]
     fn checks_what_it_issued_and_refuses_the_rest() {
-        let mut t = Tokens::new(TokenFormat::Jwt, 3599).unwrap();
+        let mut t = Tokens::new(TokenFormat::Jwt, 3599, Permissions::default()).unwrap();
         let now = 1_800_000_000;
         let jwt = t.issue(&user(), ClientAuth::Public, "tid", now);
         assert_eq!(t.check(&jwt, now), Ok(user()));
@@ -326,7 +348,7 @@ mod tests {
         assert_eq!(t.check(&jwt, now + 3599), Err(Invalid::Expired));
         assert_eq!(t.check(&jwt, now - 1), Err(Invalid::NotYetValid));
         // Another emulator's key, or a changed payload.
-        let other = Tokens::new(TokenFormat::Jwt, 3599).unwrap();
+        let other = Tokens::new(TokenFormat::Jwt, 3599, Permissions::default()).unwrap();
         assert_eq!(other.check(&jwt, now), Err(Invalid::Signature));
         let mut parts: Vec<&str> = jwt.split('.').collect();
         let forged = B64.encode(br#"{"oid":"x","aud":"https://graph.microsoft.com"}"#);
@@ -334,7 +356,7 @@ mod tests {
         assert_eq!(t.check(&parts.join("."), now), Err(Invalid::Signature));
         assert_eq!(t.check("forged", now), Err(Invalid::Malformed));
 
-        let mut o = Tokens::new(TokenFormat::Opaque, 60).unwrap();
+        let mut o = Tokens::new(TokenFormat::Opaque, 60, Permissions::default()).unwrap();
         let opaque = o.issue(&user(), ClientAuth::Public, "tid", now);
         assert!(opaque.starts_with("pimemu.") && !opaque.contains("alice"));
         assert_eq!(o.check(&opaque, now + 59), Ok(user()));

@@ -251,8 +251,10 @@ impl HttpGraph {
         let op = call.operation(&self.root);
         let mut attempt = 0u32;
         let mut token_renewed = false;
+        let mut said_replicating = false;
         loop {
             attempt += 1;
+            let mut replicating = false;
             let (retry_after, error) = match self.attempt(call, &client_request_id).await {
                 Ok(r) if (200..300).contains(&r.status) => return Ok(r),
                 Ok(r) if (300..400).contains(&r.status) && r.location.is_some() => {
@@ -280,6 +282,7 @@ impl HttpGraph {
                         }
                         429 | 502 | 503 | 504 => (r.retry_after, error),
                         404 if call.retry_replication && error.is_replication_delay() => {
+                            replicating = true;
                             (None, error)
                         }
                         _ => {
@@ -306,16 +309,26 @@ impl HttpGraph {
                 }
             };
             let wait = self.backoff.delay(attempt, retry_after);
-            if !self
-                .backoff
-                .may_retry(attempt, first, self.clock.now(), wait)
-            {
+            let now = self.clock.now();
+            let may = if replicating {
+                self.backoff
+                    .may_wait_for_replication(attempt, first, now, wait)
+            } else {
+                self.backoff.may_retry(attempt, first, now, wait)
+            };
+            if !may {
                 tracing::warn!(operation = %op, attempts = attempt, request_id = ?error.request_id, "giving up: {error}");
                 let kind = match error.status {
                     Some(429 | 502 | 503 | 504) => ErrorKind::Throttled,
                     _ => error.kind.clone(),
                 };
                 let message = match retry_after {
+                    _ if replicating => format!(
+                        "{} (still unknown to PIM after {} s of retrying; a principal or role created moments ago can take minutes to reach it; PIM_RETRY_DEADLINE sets how long pim waits, now {} s)",
+                        error.message,
+                        (now - first).num_seconds().max(0),
+                        self.backoff.policy().max_total.as_secs()
+                    ),
                     Some(d) if attempt < self.backoff.policy().max_attempts => format!(
                         "{} (Graph asked to wait {} s, past the retry deadline of {} s; PIM_RETRY_DEADLINE sets it)",
                         error.message,
@@ -331,7 +344,18 @@ impl HttpGraph {
                 });
             }
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            if wait >= LONG_WAIT {
+            if replicating && !said_replicating {
+                // Shown by default: this can take minutes.
+                said_replicating = true;
+                tracing::warn!(
+                    operation = %op,
+                    code = %error.code,
+                    request_id = ?error.request_id,
+                    "Graph does not know the {} yet (created moments ago, it takes a while to reach PIM); waiting up to {} s for it",
+                    if error.code == "RoleNotFound" { "role" } else { "principal" },
+                    self.backoff.policy().max_total.as_secs()
+                );
+            } else if wait >= LONG_WAIT {
                 // Shown by default: a run that goes quiet for this long
                 // looks hung otherwise.
                 tracing::warn!(

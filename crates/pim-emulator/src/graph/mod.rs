@@ -110,6 +110,7 @@ fn parse_body(body: &[u8]) -> ApiResult<Value> {
 pub(crate) fn dispatch(shared: &Shared, call: &IncomingCall<'_>) -> ApiResult<GraphResponse> {
     let (_version, segs) = segments(call.path)?;
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    super::permissions::check(call.method, &segs, &call.caller.permissions)?;
     let q = Query::parse(call.raw_query)?;
     let link = Link {
         base: &shared.base_url,
@@ -145,6 +146,9 @@ pub(crate) fn dispatch(shared: &Shared, call: &IncomingCall<'_>) -> ApiResult<Gr
                 (EntitySet::Requests, "POST", []) => {
                     q.only(&[])?;
                     let body = parse_body(call.body)?;
+                    if let Some(window) = shared.faults.new_object_delay() {
+                        pim::check_replicated(store, &body, now, window)?;
+                    }
                     let delay = shared.faults.replication_delay();
                     let mut entity = pim::create_request(
                         store,

@@ -1,7 +1,9 @@
 //! The tenant's state while the emulator runs: the store and its rendered
 //! indexes, timestamps and the two kinds of grant; what it holds is in the
-//! modules below (seeding, schedules, policies, principals).
+//! modules below (seeding, schedules, policies, principals, objects created
+//! at run time).
 
+mod created;
 mod policies;
 mod principals;
 mod schedules;
@@ -91,6 +93,9 @@ pub(crate) struct Store {
     pub policies: Vec<PolicyRec>,
     pub schedules: Vec<ScheduleRec>,
     pub requests: Vec<(Kind, Value)>,
+    /// When each principal or custom role added at run time was created
+    /// (lower-case id, the emulator's clock); seeded objects are not here.
+    pub created: std::collections::HashMap<String, DateTime<Utc>>,
     /// Graph renderings of the read-only collections, made once: listing
     /// them is the hot path and rendering per request dominated its cost.
     pub rendered: Rendered,

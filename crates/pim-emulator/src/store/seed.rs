@@ -13,6 +13,21 @@ use pim_model::{RuleId, builtin_roles};
 
 const POLICY_NAMESPACE: Uuid = Uuid::from_u128(0x5f0c_3a4e_9b1d_4c6a_8e2f_7d1b_0a9c_3e51);
 
+/// A role's policy as Microsoft makes it, with an id derived from tenant and role.
+pub(super) fn default_policy(tenant_id: &str, role_id: &str) -> PolicyRec {
+    let guid = Uuid::new_v5(
+        &POLICY_NAMESPACE,
+        format!("{tenant_id}/{role_id}").as_bytes(),
+    );
+    PolicyRec {
+        suffix: format!("{tenant_id}_{guid}"),
+        role_id: role_id.to_string(),
+        rules: default_rules(),
+        last_modified: None,
+        last_modified_by: None,
+    }
+}
+
 impl Store {
     pub fn from_tenant(t: &Tenant, now: DateTime<Utc>) -> Result<Store, String> {
         let mut roles: Vec<RoleRec> = builtin_roles()
@@ -51,6 +66,7 @@ impl Store {
             policies: Vec::new(),
             schedules: Vec::new(),
             requests: Vec::new(),
+            created: Default::default(),
             rendered: Rendered::default(),
         };
         store.rendered = Rendered {
@@ -82,19 +98,7 @@ impl Store {
         store.policies = store
             .roles
             .iter()
-            .map(|r| {
-                let guid = Uuid::new_v5(
-                    &POLICY_NAMESPACE,
-                    format!("{}/{}", t.tenant_id, r.id).as_bytes(),
-                );
-                PolicyRec {
-                    suffix: format!("{}_{}", t.tenant_id, guid),
-                    role_id: r.id.clone(),
-                    rules: default_rules(),
-                    last_modified: None,
-                    last_modified_by: None,
-                }
-            })
+            .map(|r| default_policy(&t.tenant_id, &r.id))
             .collect();
         for p in &t.policies {
             store.apply_policy_seed(p)?;

@@ -455,3 +455,61 @@ async fn opaque_tokens_say_nothing_and_graph_names_the_caller() {
         .await;
     assert_eq!(me.body["id"], CONTOSO_ALICE);
 }
+
+// ---------------------------------------------------------------- permissions
+
+#[tokio::test]
+async fn a_token_without_the_permission_gets_graphs_403() {
+    use pim_emulator::{EmulatorClock, Permissions};
+    let h = Harness::start(EmulatorConfig {
+        seed: Some(tenant()),
+        tls: false,
+        clock: EmulatorClock::fixed(emulator_common::at(NOW)),
+        permissions: Permissions {
+            application: vec!["RoleManagement.Read.Directory".into()],
+            delegated: vec!["RoleManagement.Read.Directory".into(), "User.Read".into()],
+        },
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let app = h.emu.mint_token(SP, false);
+    let c = jwt_claims(&app);
+    assert_eq!(c["roles"], json!(["RoleManagement.Read.Directory"]));
+    assert_eq!(
+        jwt_claims(&h.token)["scp"],
+        "RoleManagement.Read.Directory User.Read"
+    );
+    for token in [&app, &h.token] {
+        let body = request(
+            "adminAssign",
+            ALICE,
+            GLOBAL_READER,
+            Some(for_duration("P10D")),
+        );
+        let r = h.call_as(Some(token), "POST", ASSIGN, Some(&body)).await;
+        let message = assert_graph_error(&r, 403, "UnknownError");
+        // The PIM service's detail is JSON inside the message string.
+        let inner: Value = serde_json::from_str(&message).unwrap();
+        assert_eq!(
+            inner,
+            json!({
+                "errorCode": "PermissionScopeNotGranted",
+                "message": "Authorization failed due to missing permission scope RoleAssignmentSchedule.ReadWrite.Directory,RoleManagement.ReadWrite.Directory.",
+                "instanceAnnotations": [],
+            })
+        );
+        // Reading is allowed; the directory refuses in its own words.
+        let r = h.call_as(Some(token), "GET", ASSIGN, None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = h.call_as(Some(token), "GET", "/v1.0/users", None).await;
+        assert_eq!(
+            assert_graph_error(&r, 403, "Authorization_RequestDenied"),
+            "Insufficient privileges to complete the operation."
+        );
+    }
+    // Inside `$batch` too.
+    let batch = json!({ "requests": [{ "id": "1", "method": "GET", "url": "/groups" }] });
+    let r = h.post("/v1.0/$batch", &batch).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["responses"][0]["status"], 403, "{}", r.body);
+}

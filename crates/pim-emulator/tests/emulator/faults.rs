@@ -1,5 +1,6 @@
 //! Injected faults (latency, throttling, server errors, resets,
-//! replication delay) and the request counts of `/_emulator/stats`.
+//! replication delay of schedules and of new principals and roles) and the
+//! request counts of `/_emulator/stats`.
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +8,8 @@ use super::{
     ALICE, ASSIGN, BOB, ELIGIBLE, GA, GLOBAL_READER, NOW, for_duration, harness, request, tenant,
 };
 use crate::emulator_common::{Harness, assert_graph_error};
-use pim_emulator::Faults;
+use chrono::TimeDelta;
+use pim_emulator::{CustomRole, Faults, User};
 use serde_json::json;
 
 #[tokio::test]
@@ -198,6 +200,94 @@ async fn replication_delay_hides_new_schedules_for_a_while() {
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(h.get(&url).await.body["value"][0]["id"], id.as_str());
+}
+
+const NEW_USER: &str = "a0000000-0000-4000-8000-0000000000ff";
+const NEW_ROLE: &str = "d0000000-0000-4000-8000-0000000000ff";
+
+fn new_user() -> User {
+    User {
+        id: NEW_USER.into(),
+        display_name: "New Hire".into(),
+        user_principal_name: "new.hire@contoso.com".into(),
+        ..User::default()
+    }
+}
+
+#[tokio::test]
+async fn new_principals_and_roles_are_unknown_to_pim_for_a_while() {
+    let h = Harness::with_faults(
+        tenant(),
+        Faults {
+            new_object_delay_ms: 30_000,
+            ..Faults::default()
+        },
+    )
+    .await;
+    h.emu.add_user(new_user()).unwrap();
+    assert_eq!(
+        h.get(&format!("/v1.0/users/{NEW_USER}")).await.status,
+        200,
+        "the directory knows it at once"
+    );
+    let assign = request("adminAssign", NEW_USER, GA, Some(for_duration("P10D")));
+    let r = h.post(ELIGIBLE, &assign).await;
+    assert_eq!(
+        assert_graph_error(&r, 404, "SubjectNotFound"),
+        "The subject is not found."
+    );
+    h.emu.clock().advance(TimeDelta::seconds(29));
+    assert_graph_error(&h.post(ELIGIBLE, &assign).await, 404, "SubjectNotFound");
+    h.emu.clock().advance(TimeDelta::seconds(1));
+    assert_eq!(h.post(ELIGIBLE, &assign).await.status, 201);
+
+    h.emu
+        .add_role(CustomRole {
+            id: NEW_ROLE.into(),
+            display_name: "Ticket Triage".into(),
+            ..CustomRole::default()
+        })
+        .unwrap();
+    let role = h
+        .get(&format!(
+            "/v1.0/roleManagement/directory/roleDefinitions/{NEW_ROLE}"
+        ))
+        .await;
+    assert_eq!(role.status, 200, "{}", role.body);
+    let assign = request("adminAssign", BOB, NEW_ROLE, Some(for_duration("P10D")));
+    let r = h.post(ASSIGN, &assign).await;
+    assert_eq!(
+        assert_graph_error(&r, 404, "RoleNotFound"),
+        "The role is not found."
+    );
+    h.emu.clock().advance(TimeDelta::seconds(30));
+    let r = h.post(ASSIGN, &assign).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    // Both stay known from then on, and so does anything seeded.
+    assert_eq!(
+        h.post(
+            ELIGIBLE,
+            &request("adminAssign", ALICE, NEW_ROLE, Some(for_duration("P10D")))
+        )
+        .await
+        .status,
+        201
+    );
+}
+
+#[tokio::test]
+async fn new_objects_are_known_at_once_without_the_fault() {
+    let h = harness().await;
+    h.emu.add_user(new_user()).unwrap();
+    let r = h
+        .post(
+            ELIGIBLE,
+            &request("adminAssign", NEW_USER, GA, Some(for_duration("P10D"))),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let e = h.emu.add_user(new_user()).unwrap_err();
+    assert!(e.to_string().contains("already used"), "{e}");
 }
 
 #[tokio::test]
