@@ -1,4 +1,4 @@
-//! `pim` run as a user would: plan, apply, self-service, crashes, and
+//! `pim` run as a user would: plan, apply, drift, self-service, crashes, and
 //! remote state on Azurite.
 
 #[path = "support/mod.rs"]
@@ -8,6 +8,8 @@ mod support;
 mod cli_apply;
 #[path = "cli_crash.rs"]
 mod cli_crash;
+#[path = "cli_drift.rs"]
+mod cli_drift;
 #[path = "cli_durations.rs"]
 mod cli_durations;
 #[path = "cli_plan.rs"]

@@ -465,39 +465,11 @@ fn a_plan_over_the_removal_limit_is_shown_in_full_then_refused() {
 
 #[test]
 fn pim_never_removes_the_identity_it_runs_as() {
-    use pim::emulator::{Emulator, EmulatorConfig, Tenant};
     let dir = example("caller");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let emu = rt
-        .block_on(Emulator::start(EmulatorConfig {
-            seed: Some(Tenant::from_file(dir.join("tenant.json")).unwrap()),
-            ..EmulatorConfig::default()
-        }))
-        .unwrap();
-    let ca = dir.join("emulator-ca.pem");
-    std::fs::write(&ca, emu.ca_pem().unwrap()).unwrap();
+    let ext = cli_common::External::start(&dir, Default::default());
     // `sp:Legacy Sync` holds Global Administrator, an exclusive role that does
     // not declare it; signed in as that app, pim must keep it.
-    let run = |client_id: &str, args: &[&str]| {
-        cli_common::pim(
-            &dir,
-            args,
-            &[
-                ("PIM_GRAPH_URL", &emu.graph_url()),
-                ("AZURE_AUTHORITY_HOST", emu.authority_host()),
-                ("AZURE_TENANT_ID", &emu.tenant_id()),
-                ("AZURE_CLIENT_ID", client_id),
-                ("AZURE_CLIENT_SECRET", "any"),
-                ("PIM_CA_CERT", ca.to_str().unwrap()),
-            ],
-        )
-        .output()
-        .unwrap()
-    };
+    let run = |client_id: &str, args: &[&str]| ext.run_as(client_id, args);
     const LEGACY_SYNC: &str = "4b5f9311-65b8-5934-b1b2-5d7814f9b2c3";
     let sweep = "role[\"Global Administrator\"][\"active sp:Legacy Sync\"]";
     let out = run("pim-ci", &["plan"]);
@@ -533,44 +505,24 @@ fn pim_never_removes_the_identity_it_runs_as() {
         "still there: {}",
         text(&out)
     );
-    rt.block_on(emu.stop());
+    ext.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_missing_graph_permission_is_named_and_fails_the_run() {
-    use pim::emulator::{Emulator, EmulatorConfig, Permissions, Tenant};
+    use pim::emulator::{EmulatorConfig, Permissions};
     let dir = example("permissions");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let ca = dir.join("emulator-ca.pem");
     let run_with = |granted: &[&str], args: &[&str]| {
-        let emu = rt
-            .block_on(Emulator::start(EmulatorConfig {
-                seed: Some(Tenant::from_file(dir.join("tenant.json")).unwrap()),
+        let ext = cli_common::External::start(
+            &dir,
+            EmulatorConfig {
                 permissions: Permissions::only(granted),
                 ..EmulatorConfig::default()
-            }))
-            .unwrap();
-        std::fs::write(&ca, emu.ca_pem().unwrap()).unwrap();
-        let out = cli_common::pim(
-            &dir,
-            args,
-            &[
-                ("PIM_GRAPH_URL", &emu.graph_url()),
-                ("AZURE_AUTHORITY_HOST", emu.authority_host()),
-                ("AZURE_TENANT_ID", &emu.tenant_id()),
-                ("AZURE_CLIENT_ID", "pim-ci"),
-                ("AZURE_CLIENT_SECRET", "any"),
-                ("PIM_CA_CERT", ca.to_str().unwrap()),
-            ],
-        )
-        .output()
-        .unwrap();
-        rt.block_on(emu.stop());
+            },
+        );
+        let out = ext.run(args);
+        ext.stop();
         out
     };
     // Directory reads only: reading the grants is refused.
@@ -733,43 +685,22 @@ fn an_edited_saved_plan_is_refused_whatever_was_edited() {
 /// drift (not a grant to adopt), apply puts it back and records the id the
 /// tenant has, and a changed id alone is written down, never planned.
 fn a_managed_grant_is_matched_by_what_it_grants(ids: pim::emulator::ScheduleIds, name: &str) {
-    use pim::emulator::{Emulator, EmulatorConfig, Tenant};
+    use pim::emulator::EmulatorConfig;
     use pim::graph::{GrantFilter, GraphWrite as _};
     use pim::model::{AssignmentKind, Expiration, RequestAction, Schedule, ScheduleRequest};
     use pim::snapshot::Grant;
 
     let dir = example(name);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let emu = rt
-        .block_on(Emulator::start(EmulatorConfig {
-            seed: Some(Tenant::from_file(dir.join("tenant.json")).unwrap()),
+    let ext = cli_common::External::start(
+        &dir,
+        EmulatorConfig {
             schedule_ids: ids,
             ..EmulatorConfig::default()
-        }))
-        .unwrap();
-    let ca = dir.join("emulator-ca.pem");
-    std::fs::write(&ca, emu.ca_pem().unwrap()).unwrap();
-    let run = |args: &[&str]| {
-        cli_common::pim(
-            &dir,
-            args,
-            &[
-                ("PIM_GRAPH_URL", &emu.graph_url()),
-                ("AZURE_AUTHORITY_HOST", emu.authority_host()),
-                ("AZURE_TENANT_ID", &emu.tenant_id()),
-                ("AZURE_CLIENT_ID", "pim-ci"),
-                ("AZURE_CLIENT_SECRET", "any"),
-                ("PIM_CA_CERT", ca.to_str().unwrap()),
-            ],
-        )
-        .output()
-        .unwrap()
-    };
-    let outside = crate::support::graph_common::client_with_token(&emu);
+        },
+    );
+    let run = |args: &[&str]| ext.run(args);
+    let rt = &ext.rt;
+    let outside = crate::support::graph_common::client_with_token(&ext.emu);
     let carol = || -> (Option<String>, Grant) {
         let recorded = state(&dir)["resources"]
             .as_array()
@@ -899,7 +830,8 @@ fn a_managed_grant_is_matched_by_what_it_grants(ids: pim::emulator::ScheduleIds,
             text(&out)
         );
     }
-    rt.block_on(emu.stop());
+    drop(outside);
+    ext.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -283,18 +283,6 @@ impl<'a> Managed<'a> {
     }
 }
 
-/// The end pim recorded for a grant when it last applied it: `Some(None)`
-/// when permanent; `None` when the state does not say (an older pim).
-fn recorded_end(r: &Resource) -> Option<Option<DateTime<Utc>>> {
-    match r.attributes.get("end")? {
-        serde_json::Value::Null => Some(None),
-        serde_json::Value::String(s) => DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| Some(t.with_timezone(&Utc))),
-        _ => None,
-    }
-}
-
 fn same_end(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> bool {
     match (a, b) {
         (None, None) => true,
@@ -442,10 +430,18 @@ pub fn report(
             (Action::Update, Reason::Drift) => {
                 let address = c.address.to_string();
                 changed_addresses.insert(address.clone());
+                // As pim applied it, where the state says; else as declared.
+                let mut before = attrs(&c.after);
+                if let Some(end) = state
+                    .and_then(|s| s.get(&c.address))
+                    .and_then(Resource::applied_end)
+                {
+                    before.insert("end".into(), show_time(end));
+                }
                 entry.findings.push(managed_finding(
                     &address,
                     FindingType::GrantChanged,
-                    attrs(&c.after),
+                    before,
                     attrs(&c.before),
                     &c.step,
                     current,
@@ -536,7 +532,7 @@ pub fn report(
         in_state.insert(g.schedule_id.as_str());
         let address = r.address.to_string();
         let entry = roles.entry(role_name(g)).or_default();
-        if let Some(end) = recorded_end(r)
+        if let Some(end) = r.applied_end()
             && !same_end(end, g.end())
             && !changed_addresses.contains(&address)
         {

@@ -206,7 +206,11 @@ mod tests {
         assert_eq!(grant.schedule_id, "Sched-1");
         let r = resource(&decl.address, grant);
         assert_eq!(r.request_id.as_deref(), Some("req-1"));
-        assert_eq!(r.attributes, serde_json::json!({ "imported": true }));
+        assert_eq!(
+            r.attributes,
+            serde_json::json!({ "imported": true, "end": grant.end() }),
+            "the end it has, for drift to tell a later change by"
+        );
 
         let err = matching(&current, &resolved, decl, "sched-2").unwrap_err();
         assert_eq!(err.to_string(), "the tenant has no schedule sched-2");

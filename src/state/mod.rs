@@ -242,6 +242,19 @@ impl Resource {
         }
     }
 
+    /// The end pim recorded for a grant when it last applied it:
+    /// `Some(None)` when permanent; `None` when the state does not say (a
+    /// state an older pim wrote).
+    pub fn applied_end(&self) -> Option<Option<chrono::DateTime<chrono::Utc>>> {
+        match self.attributes.get("end")? {
+            serde_json::Value::Null => Some(None),
+            serde_json::Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+                .ok()
+                .map(|t| Some(t.with_timezone(&chrono::Utc))),
+            _ => None,
+        }
+    }
+
     /// A policy pim manages, with the settings last applied to it.
     pub fn policy(
         address: Address,

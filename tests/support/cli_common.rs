@@ -107,3 +107,80 @@ pub fn concurrent_applies(dir: &Path, env: &[(&str, &str)]) -> Concurrent {
         second_ended_first,
     }
 }
+
+/// An emulator started apart from `pim`, as a user would run `pim
+/// emulator`: `pim` reaches it through `PIM_GRAPH_URL`, and the test
+/// changes the tenant through its Graph API, as someone outside pim would.
+pub struct External {
+    pub dir: PathBuf,
+    pub rt: tokio::runtime::Runtime,
+    pub emu: pim::emulator::Emulator,
+    ca: PathBuf,
+}
+
+impl External {
+    /// The emulator seeded with `dir`'s tenant.json, configured by `config`.
+    pub fn start(dir: &Path, config: pim::emulator::EmulatorConfig) -> External {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let seed = pim::emulator::Tenant::from_file(dir.join("tenant.json")).unwrap();
+        let emu = rt
+            .block_on(pim::emulator::Emulator::start(
+                pim::emulator::EmulatorConfig {
+                    seed: Some(seed),
+                    ..config
+                },
+            ))
+            .unwrap();
+        let ca = dir.join("emulator-ca.pem");
+        std::fs::write(&ca, emu.ca_pem().unwrap()).unwrap();
+        External {
+            dir: dir.to_path_buf(),
+            rt,
+            emu,
+            ca,
+        }
+    }
+
+    /// `pim` signed in as the application `client_id`.
+    pub fn run_as(&self, client_id: &str, args: &[&str]) -> Output {
+        pim(
+            &self.dir,
+            args,
+            &[
+                ("PIM_GRAPH_URL", &self.emu.graph_url()),
+                ("AZURE_AUTHORITY_HOST", self.emu.authority_host()),
+                ("AZURE_TENANT_ID", &self.emu.tenant_id()),
+                ("AZURE_CLIENT_ID", client_id),
+                ("AZURE_CLIENT_SECRET", "any"),
+                ("PIM_CA_CERT", self.ca.to_str().unwrap()),
+            ],
+        )
+        .output()
+        .unwrap()
+    }
+
+    /// `pim` signed in as the pipeline's application.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_as("pim-ci", args)
+    }
+
+    /// A Graph client signed in as the user `object_id`, for changes made
+    /// outside pim.
+    pub fn client_as(&self, object_id: &str) -> pim::graph::HttpGraph {
+        let token = self.emu.mint_token(object_id, true);
+        pim::graph::HttpGraph::with_token_source(
+            crate::support::graph_common::settings(&self.emu, crate::support::graph_common::SECRET),
+            std::sync::Arc::new(pim::graph::StaticToken(token)),
+        )
+        .expect("client builds")
+    }
+
+    pub fn stop(self) {
+        let External { rt, emu, .. } = self;
+        rt.block_on(emu.stop());
+    }
+}
