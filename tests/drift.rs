@@ -100,8 +100,8 @@ fn every_kind_of_drift_is_reported_by_role() {
     let v = serde_json::to_value(&r).unwrap();
     let errors = schema_errors(&v);
     assert!(errors.is_empty(), "{errors:#?}");
-    insta::assert_snapshot!(drift::render_text(&r, false));
-    let md = drift::render_markdown(&r);
+    insta::assert_snapshot!(pim::render::drift_text(&r, false));
+    let md = pim::render::drift_markdown(&r);
     assert!(md.contains("| Global Administrator | 2 | 0 | 0 |"), "{md}");
     assert!(md.contains("#### Helpdesk Administrator"), "{md}");
 }
@@ -121,7 +121,7 @@ fn acknowledged_findings_are_known_but_exclusive_holders_stay_drift() {
     assert_eq!(again.counts.known, 3);
     let kim = of(&again, "Global Reader", FindingType::HolderAdded)[0];
     assert_eq!(kim.known.as_deref(), Some("acknowledged on 2026-12-01"));
-    let text = drift::render_text(&again, false);
+    let text = pim::render::drift_text(&again, false);
     assert!(
         text.contains("user:kim@contoso.com at / since 2026-11-11, permanent [known: acknowledged on 2026-12-01]"),
         "{text}"
@@ -171,7 +171,7 @@ fn a_converged_tenant_has_no_drift() {
     );
     assert!(!r.has_drift);
     assert_eq!(
-        drift::render_text(&r, false),
+        pim::render::drift_text(&r, false),
         "No drift: the tenant matches the configuration and state.\n"
     );
 }
@@ -180,13 +180,13 @@ fn a_converged_tenant_has_no_drift() {
 fn new_drift_is_coloured_on_a_terminal() {
     let (plan, state, current) = scenario();
     let r = drift::report(&plan, &current, Some(&state), &known());
-    let text = drift::render_text(&r, true);
+    let text = pim::render::drift_text(&r, true);
     assert!(
         text.contains("\x1b[31m- eligibility.dave_helpdesk"),
         "{text}"
     );
     assert!(text.contains("\x1b[1mnew\x1b[0m"), "{text}");
-    assert!(!drift::render_text(&r, false).contains('\x1b'));
+    assert!(!pim::render::drift_text(&r, false).contains('\x1b'));
 }
 
 #[test]
@@ -243,8 +243,8 @@ fn hostile_names_are_escaped_in_text_and_markdown() {
         },
         roles: BTreeMap::from([(role, d)]),
     };
-    let text = drift::render_text(&r, false);
-    let md = drift::render_markdown(&r);
+    let text = pim::render::drift_text(&r, false);
+    let md = pim::render::drift_markdown(&r);
     for out in [&text, &md] {
         let hidden: Vec<char> = out
             .chars()

@@ -23,8 +23,8 @@ pub(super) fn drift_command(args: &DriftArgs) -> anyhow::Result<Exit> {
                 errln!("warning: {problem}");
             }
             match format {
-                Format::Text => out!("{}", crate::drift::render_text(&report, use_colour()))?,
-                Format::Markdown => out!("{}", crate::drift::render_markdown(&report))?,
+                Format::Text => out!("{}", crate::render::drift_text(&report, use_colour()))?,
+                Format::Markdown => out!("{}", crate::render::drift_markdown(&report))?,
                 Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?)?,
             }
             Ok(if report.has_drift {

@@ -4,12 +4,10 @@
 //! and the state (what pim last applied, and the findings that are not
 //! news: holders seen when pim last applied, and findings acknowledged).
 //! Reading only: drift never changes the tenant. Who made a change and why
-//! is read from Graph's requests afterwards (`who`).
+//! is read from Graph's requests afterwards (`who`); `render` shows it.
 
-mod render;
 mod who;
 
-pub use render::{render_markdown, render_text};
 pub use who::attribute;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

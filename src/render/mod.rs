@@ -4,6 +4,7 @@
 //! Renderers only format; every decision is already made.
 
 mod colour;
+mod drift;
 pub mod escape;
 mod json;
 mod markdown;
@@ -12,7 +13,7 @@ mod selfservice;
 mod state;
 mod text;
 
-pub(crate) use colour::Colour;
+pub use drift::{drift_markdown, drift_text};
 pub use json::{plan_json, plan_json_errors};
 pub use markdown::{MARKDOWN_LIMIT, plan_markdown};
 pub use report::{apply_report, findings_json, findings_text};

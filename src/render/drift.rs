@@ -4,9 +4,9 @@
 
 use std::fmt::Write as _;
 
-use super::{ChangedBy, DriftReport, Finding, FindingType, RoleDrift};
-use crate::render::Colour;
-use crate::render::escape::{self, text};
+use super::colour::Colour;
+use super::escape::{self, text};
+use crate::drift::{ChangedBy, DriftReport, Finding, FindingType, RoleDrift};
 
 const RESET: &str = "\x1b[0m";
 const BOLD: &str = "\x1b[1m";
@@ -240,7 +240,7 @@ fn summary(r: &DriftReport) -> String {
 
 /// The report as text, role by role; `colour` adds ANSI colours (for a
 /// terminal without `NO_COLOR`).
-pub fn render_text(r: &DriftReport, colour: bool) -> String {
+pub fn drift_text(r: &DriftReport, colour: bool) -> String {
     let p = Paint { colour };
     let mut out = String::new();
     for (role, d) in &r.roles {
@@ -258,7 +258,7 @@ pub fn render_text(r: &DriftReport, colour: bool) -> String {
 
 /// The report as Markdown for an issue or a chat message: a table of
 /// findings by role, then a section per role.
-pub fn render_markdown(r: &DriftReport) -> String {
+pub fn drift_markdown(r: &DriftReport) -> String {
     let mut out = String::from("### pim drift\n\n");
     let _ = writeln!(out, "{}\n", escape::markdown(&summary(r)));
     if r.roles.is_empty() {
