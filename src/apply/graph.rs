@@ -26,7 +26,17 @@ pub(super) fn describe(e: &GraphError) -> String {
         .as_deref()
         .map(|r| format!(" (request-id {r})"))
         .unwrap_or_default();
-    format!("{}: {}{request_id}", code(e), e.message)
+    // What to grant, when a permission is missing.
+    let grant = e
+        .permission
+        .as_deref()
+        .map(|p| {
+            format!(
+                "; pim lacks the Graph permission {p}: grant it to the application pim signs in as and give admin consent"
+            )
+        })
+        .unwrap_or_default();
+    format!("{}: {}{grant}{request_id}", code(e), e.message)
 }
 
 pub(super) async fn send(
