@@ -252,3 +252,28 @@ async fn groups_that_cannot_hold_roles_and_unknown_units_are_reported_together()
     assert!(!d.has_errors(), "{d}");
     emu.stop().await;
 }
+
+#[tokio::test]
+async fn users_are_resolved_fifteen_to_a_filter_twenty_filters_to_a_batch() {
+    // 12,000 schedules over six roles: 1,000 users.
+    let emu = emulator(generated_tenant(12_000), Faults::default()).await;
+    let graph = client_with_token(&emu);
+    let mut names = Names::default();
+    for i in 0..1000 {
+        let upn = format!("user:user{i}@contoso.com");
+        names
+            .principals
+            .insert(upn.parse::<PrincipalRef>().unwrap().normalized(), at(i + 1));
+    }
+    let r = resolve_names(&graph, &names).await.unwrap();
+    for i in [0, 1, 14, 15, 299, 300, 999] {
+        assert_eq!(
+            r.principal(&format!("user:user{i}@contoso.com").parse().unwrap()),
+            Some(user_id(i).as_str()),
+            "user{i}"
+        );
+    }
+    // 1,000 names: 67 filters of at most 15, in 4 batches of at most 20.
+    assert_eq!(graph.stats().requests(), 4);
+    emu.stop().await;
+}

@@ -1,6 +1,8 @@
 //! Directory reads: who pim runs as, `/me`, role definitions, principals
 //! by id (`getByIds`), administrative units, and lookups by name or id.
 
+use std::collections::BTreeMap;
+
 use percent_encoding::utf8_percent_encode;
 use reqwest::Method;
 use serde_json::Value;
@@ -9,10 +11,10 @@ use super::HttpGraph;
 use super::query::{SEGMENT, odata_string, query};
 use super::send::Call;
 use crate::graph::auth::{SignIn, object_id_from_token};
-use crate::graph::error::{ErrorKind, GraphError};
+use crate::graph::error::GraphError;
 use crate::graph::wire::{self, DirectoryObject, GetByIds, Page, UnifiedRoleDefinition};
 use crate::graph::{DirectoryEntry, EntryKind, Lookup, Me, page_size};
-use crate::model::{ObjectId, PrincipalKind};
+use crate::model::{Caseless, ObjectId, PrincipalKind};
 use crate::snapshot::{AdministrativeUnit, Principal, RoleDefinition};
 
 impl HttpGraph {
@@ -188,28 +190,157 @@ impl HttpGraph {
             .collect())
     }
 
+    /// Looks names up with the fewest requests: names of one kind are
+    /// asked together, [`IN_VALUES`] to a `$filter=… in (…)`, those filters
+    /// 20 to a `$batch`; the answers are matched back to each name as Graph
+    /// compares them (without case). Prefix searches go one to a request.
     pub(super) async fn look_up(
         &self,
         queries: &[Lookup],
     ) -> Result<Vec<Result<Vec<DirectoryEntry>, GraphError>>, GraphError> {
-        let plans: Vec<(String, EntryKind, bool)> = queries.iter().map(lookup_path).collect();
-        let paths: Vec<String> = plans.iter().map(|p| p.0.clone()).collect();
-        let answers = self.batch_get(&paths).await?;
-        Ok(answers
-            .into_iter()
-            .zip(plans)
-            .map(|(answer, (_, kind, single))| match answer {
-                Ok(v) if single => Ok(entry(kind, &v).into_iter().collect()),
-                Ok(v) => Ok(v
-                    .get("value")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|x| entry(kind, x)).collect())
-                    .unwrap_or_default()),
-                Err(e) if single && e.kind == ErrorKind::NotFound => Ok(Vec::new()),
-                Err(e) => Err(e),
+        let mut plans: Vec<Plan> = Vec::new();
+        let mut by_field: BTreeMap<InField, Vec<(usize, &str)>> = BTreeMap::new();
+        for (i, q) in queries.iter().enumerate() {
+            match in_field(q) {
+                Some((field, value)) => by_field.entry(field).or_default().push((i, value)),
+                None => plans.push(Plan::Prefix(i)),
+            }
+        }
+        for (field, members) in by_field {
+            for chunk in members.chunks(IN_VALUES) {
+                plans.push(Plan::In(field, chunk.to_vec()));
+            }
+        }
+        let paths: Vec<String> = plans
+            .iter()
+            .map(|p| match p {
+                Plan::Prefix(i) => prefix_path(&queries[*i]).0,
+                Plan::In(field, members) => in_path(*field, members),
             })
+            .collect();
+        let answers = self.batch_get(&paths).await?;
+        let mut out: Vec<Option<Result<Vec<DirectoryEntry>, GraphError>>> =
+            (0..queries.len()).map(|_| None).collect();
+        for (plan, answer) in plans.into_iter().zip(answers) {
+            match plan {
+                Plan::Prefix(i) => {
+                    let kind = prefix_path(&queries[i]).1;
+                    out[i] = Some(answer.map(|v| entries(kind, &v).collect()));
+                }
+                Plan::In(field, members) => {
+                    let found: Result<Vec<DirectoryEntry>, GraphError> =
+                        answer.map(|v| entries(field.kind(), &v).collect());
+                    for (i, value) in members {
+                        out[i] = Some(match &found {
+                            Ok(all) => Ok(all
+                                .iter()
+                                .filter(|e| {
+                                    field.value(e).is_some_and(|v| Caseless::same(v, value))
+                                })
+                                .cloned()
+                                .collect()),
+                            Err(e) => Err(e.clone()),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(GraphError::decode("lookup", "missing answer"))))
             .collect())
     }
+}
+
+/// Values one `in (…)` holds: Graph's limit on directory objects.
+pub(crate) const IN_VALUES: usize = 15;
+
+/// A directory property names are looked up by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum InField {
+    UserPrincipalName,
+    GroupName,
+    ServicePrincipalName,
+    AppId,
+    UnitName,
+}
+
+impl InField {
+    fn kind(self) -> EntryKind {
+        match self {
+            InField::UserPrincipalName => EntryKind::User,
+            InField::GroupName => EntryKind::Group,
+            InField::ServicePrincipalName | InField::AppId => EntryKind::ServicePrincipal,
+            InField::UnitName => EntryKind::AdministrativeUnit,
+        }
+    }
+
+    /// The collection, the property and what to `$select`.
+    fn query(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            InField::UserPrincipalName => ("users", "userPrincipalName", USER),
+            InField::GroupName => ("groups", "displayName", GROUP),
+            InField::ServicePrincipalName => ("servicePrincipals", "displayName", SP),
+            InField::AppId => ("servicePrincipals", "appId", SP),
+            InField::UnitName => ("directory/administrativeUnits", "displayName", AU),
+        }
+    }
+
+    /// The found object's value of the property.
+    fn value(self, e: &DirectoryEntry) -> Option<&str> {
+        match self {
+            InField::UserPrincipalName => e.user_principal_name.as_deref(),
+            InField::AppId => e.app_id.as_deref(),
+            _ => Some(&e.display_name),
+        }
+    }
+}
+
+/// One request of a lookup.
+enum Plan<'q> {
+    /// A prefix search, for suggestions.
+    Prefix(usize),
+    /// Up to [`IN_VALUES`] names of one property: (query index, name).
+    In(InField, Vec<(usize, &'q str)>),
+}
+
+const USER: &str = "id,displayName,userPrincipalName";
+const GROUP: &str = "id,displayName,isAssignableToRole";
+const SP: &str = "id,displayName,appId";
+const AU: &str = "id,displayName";
+
+fn in_field(q: &Lookup) -> Option<(InField, &str)> {
+    Some(match q {
+        Lookup::UserByUpn(upn) => (InField::UserPrincipalName, upn),
+        Lookup::GroupsByName(n) => (InField::GroupName, n),
+        Lookup::ServicePrincipalsByName(n) => (InField::ServicePrincipalName, n),
+        Lookup::ServicePrincipalByAppId(a) => (InField::AppId, a.as_str()),
+        Lookup::AdministrativeUnitsByName(n) => (InField::UnitName, n),
+        Lookup::StartingWith(..) => return None,
+    })
+}
+
+fn in_path(field: InField, members: &[(usize, &str)]) -> String {
+    let (set, prop, select) = field.query();
+    let mut values: Vec<String> = members.iter().map(|(_, v)| odata_string(v)).collect();
+    values.dedup();
+    format!(
+        "/{set}{}",
+        query(&[
+            ("$filter", format!("{prop} in ({})", values.join(","))),
+            ("$select", select.to_string()),
+            // Display names need not be unique: room for every namesake.
+            ("$top", page_size::DIRECTORY.to_string()),
+        ])
+    )
+}
+
+fn entries(kind: EntryKind, v: &Value) -> impl Iterator<Item = DirectoryEntry> + '_ {
+    v.get("value")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(move |x| entry(kind, x))
 }
 
 fn entry(kind: EntryKind, v: &Value) -> Option<DirectoryEntry> {
@@ -224,87 +355,32 @@ fn entry(kind: EntryKind, v: &Value) -> Option<DirectoryEntry> {
     })
 }
 
-fn lookup_path(q: &Lookup) -> (String, EntryKind, bool) {
-    let filter_by = |set: &str, select: &str, prop: &str, value: &str| {
+/// The path of a prefix search, and the kind it finds.
+fn prefix_path(q: &Lookup) -> (String, EntryKind) {
+    let Lookup::StartingWith(kind, prefix) = q else {
+        // Only prefix searches are planned one to a request.
+        return (String::new(), EntryKind::User);
+    };
+    let (set, select, prop) = match kind {
+        EntryKind::User => ("users", USER, "userPrincipalName"),
+        EntryKind::Group => ("groups", GROUP, "displayName"),
+        EntryKind::ServicePrincipal => ("servicePrincipals", SP, "displayName"),
+        EntryKind::AdministrativeUnit => ("directory/administrativeUnits", AU, "displayName"),
+    };
+    (
         format!(
             "/{set}{}",
             query(&[
-                ("$filter", format!("{prop} eq {}", odata_string(value))),
-                ("$select", select.to_string()),
-            ])
-        )
-    };
-    const USER: &str = "id,displayName,userPrincipalName";
-    const GROUP: &str = "id,displayName,isAssignableToRole";
-    const SP: &str = "id,displayName,appId";
-    const AU: &str = "id,displayName";
-    match q {
-        Lookup::UserByUpn(upn) => {
-            let path = if upn.starts_with('$') {
-                // A UPN starting with `$` reads as a system query option after a slash.
-                format!(
-                    "/users({})",
-                    utf8_percent_encode(&odata_string(upn), SEGMENT)
-                )
-            } else {
-                format!("/users/{}", utf8_percent_encode(upn, SEGMENT))
-            };
-            (
-                format!("{path}{}", query(&[("$select", USER.into())])),
-                EntryKind::User,
-                true,
-            )
-        }
-        Lookup::GroupsByName(n) => (
-            filter_by("groups", GROUP, "displayName", n),
-            EntryKind::Group,
-            false,
-        ),
-        Lookup::ServicePrincipalsByName(n) => (
-            filter_by("servicePrincipals", SP, "displayName", n),
-            EntryKind::ServicePrincipal,
-            false,
-        ),
-        Lookup::ServicePrincipalByAppId(a) => (
-            format!(
-                "/servicePrincipals(appId={}){}",
-                utf8_percent_encode(&odata_string(a), SEGMENT),
-                query(&[("$select", SP.into())])
-            ),
-            EntryKind::ServicePrincipal,
-            true,
-        ),
-        Lookup::AdministrativeUnitsByName(n) => (
-            filter_by("directory/administrativeUnits", AU, "displayName", n),
-            EntryKind::AdministrativeUnit,
-            false,
-        ),
-        Lookup::StartingWith(kind, prefix) => {
-            let (set, select, prop) = match kind {
-                EntryKind::User => ("users", USER, "userPrincipalName"),
-                EntryKind::Group => ("groups", GROUP, "displayName"),
-                EntryKind::ServicePrincipal => ("servicePrincipals", SP, "displayName"),
-                EntryKind::AdministrativeUnit => {
-                    ("directory/administrativeUnits", AU, "displayName")
-                }
-            };
-            (
-                format!(
-                    "/{set}{}",
-                    query(&[
-                        (
-                            "$filter",
-                            format!("startswith({prop},{})", odata_string(prefix))
-                        ),
-                        ("$select", select.to_string()),
-                        ("$top", "25".to_string()),
-                    ])
+                (
+                    "$filter",
+                    format!("startswith({prop},{})", odata_string(prefix))
                 ),
-                *kind,
-                false,
-            )
-        }
-    }
+                ("$select", select.to_string()),
+                ("$top", "25".to_string()),
+            ])
+        ),
+        *kind,
+    )
 }
 
 #[cfg(test)]
@@ -312,14 +388,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn encodes_lookup_paths() {
-        let (p, kind, single) = lookup_path(&Lookup::UserByUpn("a#EXT#@b.com".into()));
-        assert!(p.starts_with("/users/a%23EXT%23@b.com?"), "{p}");
-        assert_eq!((kind, single), (EntryKind::User, true));
-        let (p, _, _) = lookup_path(&Lookup::ServicePrincipalByAppId("00000003-0000".into()));
+    fn names_of_a_kind_go_fifteen_to_an_in_filter() {
+        let upns: Vec<String> = (0..16).map(|i| format!("u{i}#EXT#@b.com")).collect();
+        let members: Vec<(usize, &str)> = upns.iter().map(String::as_str).enumerate().collect();
+        let p = in_path(InField::UserPrincipalName, &members[..IN_VALUES]);
+        let decoded = percent_encoding::percent_decode_str(&p)
+            .decode_utf8_lossy()
+            .to_string();
         assert!(
-            p.starts_with("/servicePrincipals(appId='00000003-0000')"),
-            "{p}"
+            decoded.starts_with(
+                "/users?$filter=userPrincipalName in ('u0#EXT#@b.com','u1#EXT#@b.com',"
+            ),
+            "{decoded}"
+        );
+        assert_eq!(decoded.matches("#EXT#").count(), IN_VALUES);
+        let p = in_path(InField::AppId, &[(0, "00000003-0000"), (1, "o'brien")]);
+        let decoded = percent_encoding::percent_decode_str(&p)
+            .decode_utf8_lossy()
+            .to_string();
+        assert!(
+            decoded.contains("appId in ('00000003-0000','o''brien')"),
+            "{decoded}"
         );
     }
 }
