@@ -76,7 +76,7 @@ async fn converges_through_server_errors_throttling_and_dropped_connections() {
         apply_common::tenant(SIZES),
         Faults {
             error_rate: 0.2,
-            throttle_per_second: Some(40),
+            throttle_per_second: Some(20),
             reset_rate: 0.08,
             // Every dropped write is dropped after it took effect: the case
             // where resending blindly would grant twice.

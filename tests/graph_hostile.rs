@@ -337,7 +337,7 @@ async fn a_batch_answer_without_the_answers_says_so_at_once() {
     let text = check_line(&e);
     assert!(
         text.contains(
-            "the $batch answer held no response for request 0 (GET /users/alice@contoso.com) (nor for 1 more)"
+            "the $batch answer held no response for request 0 (GET /users) (nor for 1 more)"
         ),
         "{text}"
     );

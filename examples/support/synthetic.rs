@@ -2,6 +2,8 @@
 //! roles, twelve per user (eligible and active for each role), a third of
 //! them time-bound.
 
+#![allow(dead_code)] // each benchmark takes the tenant it needs
+
 use pim::emulator::{ScheduleSeed, Tenant, User};
 
 pub const ROLES: [&str; 6] = [
@@ -43,4 +45,43 @@ pub fn tenant(n: usize) -> (Tenant, usize, usize, usize) {
     }
     let (e, a) = (t.eligibility_schedules.len(), t.assignment_schedules.len());
     (t, e, a, users)
+}
+
+/// The tenant a large organisation has: `eligible` eligibilities and
+/// `active` active assignments, each of its own user, spread over 60
+/// built-in roles, a third of them time-bound. Returns it with its users'
+/// principal names, in schedule order (eligibilities first).
+pub fn one_user_each(eligible: usize, active: usize) -> (Tenant, Vec<String>) {
+    let roles: Vec<&str> = pim::model::builtin_roles()
+        .iter()
+        .map(|r| r.id.as_str())
+        .take(60)
+        .collect();
+    let mut t = Tenant::empty();
+    let mut upns = Vec::with_capacity(eligible + active);
+    for k in 0..eligible + active {
+        let id = format!("00000000-0000-4000-8000-{k:012x}");
+        let upn = format!("user{k}@contoso.com");
+        t.users.push(User {
+            id: id.clone(),
+            display_name: format!("User {k}"),
+            user_principal_name: upn.clone(),
+            ..User::default()
+        });
+        upns.push(upn);
+        let seed = ScheduleSeed {
+            principal: id,
+            role: roles[k % roles.len()].to_string(),
+            scope: "/".into(),
+            start: Some("2026-01-01T00:00:00Z".into()),
+            end: (k % 3 == 0).then(|| "2030-01-01T00:00:00Z".to_string()),
+            ..ScheduleSeed::default()
+        };
+        if k < eligible {
+            t.eligibility_schedules.push(seed);
+        } else {
+            t.assignment_schedules.push(seed);
+        }
+    }
+    (t, upns)
 }

@@ -73,6 +73,9 @@ pub struct HttpGraph {
     tokens: TokenCache,
     /// Who pim runs as, once known: asked at most once per client.
     caller: OnceCell<ObjectId>,
+    /// The role definitions, once read: a run changes none, and both name
+    /// resolution and the tenant read want them.
+    role_definitions: OnceCell<Vec<RoleDefinition>>,
     limit: Arc<Semaphore>,
     parallelism: usize,
     backoff: Backoff,
@@ -170,6 +173,7 @@ impl HttpGraph {
             client_id: settings.credentials.client_id.clone(),
             tokens: TokenCache::new(source),
             caller: OnceCell::new(),
+            role_definitions: OnceCell::new(),
             limit: Arc::new(Semaphore::new(settings.parallelism.max(1))),
             parallelism: settings.parallelism.max(1),
             backoff: Backoff::new(settings.retry.clone()),
@@ -232,7 +236,10 @@ impl Graph for HttpGraph {
     }
 
     async fn role_definitions(&self) -> Result<Vec<RoleDefinition>, GraphError> {
-        self.read_role_definitions().await
+        self.role_definitions
+            .get_or_try_init(|| self.read_role_definitions())
+            .await
+            .cloned()
     }
 
     async fn principals_by_ids(&self, ids: &[ObjectId]) -> Result<Vec<Principal>, GraphError> {

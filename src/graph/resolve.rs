@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 
 use super::{DirectoryEntry, EntryKind, Graph, GraphError, Lookup};
 use crate::config::{Desired, Diagnostic, Diagnostics, Location};
-use crate::model::{Caseless, ObjectId, PrincipalRef, RoleRef, Scope, closest_names};
+use crate::model::{
+    Caseless, ObjectId, PrincipalKind, PrincipalRef, RoleRef, Scope, closest_names,
+};
+use crate::snapshot::Principal;
 
 /// What every name of the configuration stands for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,6 +23,9 @@ pub struct Resolution {
     pub principals: BTreeMap<PrincipalRef, ObjectId>,
     /// Scope → `directoryScopeId` (`/` or `/administrativeUnits/{id}`).
     pub scopes: BTreeMap<Scope, String>,
+    /// The principals found, as Graph names them: the tenant read need not
+    /// ask for them again.
+    pub found: Vec<Principal>,
 }
 
 impl Resolution {
@@ -312,6 +318,7 @@ pub async fn resolve_all(
                             diags.push(not_role_assignable(&label, at));
                         }
                         out.principals.insert(p.clone(), id);
+                        out.found.extend(principal_of(one));
                     }
                     Pending::Scope(s, _) => {
                         out.scopes
@@ -395,12 +402,12 @@ pub async fn resolve_all(
             .iter()
             .map(|(p, _)| ObjectId::new(p.name()))
             .collect();
-        let found: BTreeMap<ObjectId, Option<bool>> = graph
-            .principals_by_ids(&ids)
-            .await?
-            .into_iter()
-            .map(|p| (p.id, p.is_assignable_to_role))
+        let principals = graph.principals_by_ids(&ids).await?;
+        let found: BTreeMap<ObjectId, Option<bool>> = principals
+            .iter()
+            .map(|p| (p.id.clone(), p.is_assignable_to_role))
             .collect();
+        out.found.extend(principals);
         for ((p, at), id) in object_ids.into_iter().zip(ids) {
             if let Some(assignable) = found.get(&id) {
                 if *assignable == Some(false)
@@ -422,6 +429,24 @@ pub async fn resolve_all(
 
     diags.sort();
     Ok((out, diags))
+}
+
+/// A principal as a lookup found it; `None` for an administrative unit.
+fn principal_of(e: &DirectoryEntry) -> Option<Principal> {
+    let kind = match e.kind {
+        EntryKind::User => PrincipalKind::User,
+        EntryKind::Group => PrincipalKind::Group,
+        EntryKind::ServicePrincipal => PrincipalKind::ServicePrincipal,
+        EntryKind::AdministrativeUnit => return None,
+    };
+    Some(Principal {
+        id: e.id.clone(),
+        kind,
+        display_name: e.display_name.clone(),
+        user_principal_name: e.user_principal_name.clone(),
+        app_id: e.app_id.clone(),
+        is_assignable_to_role: e.is_assignable_to_role,
+    })
 }
 
 /// Graph refuses a role to a group created without `isAssignableToRole`,

@@ -12,7 +12,7 @@ use crate::config::{Desired, Diagnostics, KnownHolders};
 use crate::drift::{Accepted, DriftReport, Known};
 use crate::graph::resolve::{self, Resolution};
 use crate::graph::{Graph, GraphError};
-use crate::model::{Caseless, RoleRef, Scope};
+use crate::model::{Caseless, ObjectId, RoleRef, Scope};
 use crate::plan::{self, Basis, Plan, PlanOptions, Resolved, Upkeep};
 use crate::snapshot::{self, Current, ReadOptions};
 use crate::state::{Backend, Lock, StateError, StateFile};
@@ -87,18 +87,36 @@ async fn read_all(
     now: DateTime<Utc>,
 ) -> Result<(Resolved, Current, Diagnostics), GraphError> {
     let names = resolve::Names::of(desired);
-    let (resolution, diags) = resolve::resolve_all(graph, &names).await?;
-    let mut resolved = to_resolved(&resolution);
-    resolved.names_reported = diags.has_errors();
-    let roles = desired
+    // Names resolve while the tenant is read. The policies wanted are those
+    // of the roles the configuration touches; a custom role named has no id
+    // until resolved, so with one every role's policy is read (one bulk
+    // read either way).
+    let policy_roles: Option<Vec<ObjectId>> = desired
         .eligibilities
         .iter()
         .chain(&desired.assignments)
         .map(|d| &d.item.role)
         .chain(desired.policies.iter().map(|p| &p.item.role))
         .chain(desired.roles.iter().map(|r| &r.item.role))
-        .filter_map(|r| resolved.role(r));
-    let current = snapshot::read(graph, &ReadOptions::roles(roles, now)).await?;
+        .map(|r| match (r.builtin(), r) {
+            (Some(b), _) => Some(ObjectId::new(b.id.as_str())),
+            (None, RoleRef::Id(id)) => Some(ObjectId::new(id.as_str())),
+            (None, RoleRef::Name(_)) => None,
+        })
+        .collect();
+    let options = match policy_roles {
+        Some(ids) => ReadOptions::roles(ids, now),
+        None => ReadOptions::all(now),
+    };
+    let (resolved, holdings) = futures::join!(
+        resolve::resolve_all(graph, &names),
+        snapshot::read_grants(graph, &options)
+    );
+    let (resolution, diags) = resolved?;
+    let mut resolved = to_resolved(&resolution);
+    resolved.names_reported = diags.has_errors();
+    // The holders resolution found need no second read.
+    let current = holdings?.name(graph, &resolution.found).await?;
     Ok((resolved, current, diags))
 }
 

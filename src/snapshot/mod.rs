@@ -5,7 +5,7 @@
 
 mod read;
 
-pub use read::{ReadOptions, read};
+pub use read::{Holdings, ReadOptions, read, read_grants};
 
 use std::collections::BTreeMap;
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
-use super::{AdministrativeUnit, Current, RoleDefinition};
+use super::{AdministrativeUnit, Current, Grant, Policy, Principal, RoleDefinition};
 use crate::graph::{Graph, GraphError};
 use crate::model::ObjectId;
 use crate::surface::{self, Clients};
@@ -23,6 +23,8 @@ pub struct ReadOptions {
     pub policy_roles: Option<BTreeSet<ObjectId>>,
     /// Grants that ended by then are not read as held.
     pub now: DateTime<Utc>,
+    /// Principals already found (by name resolution): not asked for again.
+    pub known: Vec<Principal>,
 }
 
 impl ReadOptions {
@@ -31,6 +33,7 @@ impl ReadOptions {
         ReadOptions {
             policy_roles: None,
             now,
+            known: Vec::new(),
         }
     }
 
@@ -38,12 +41,31 @@ impl ReadOptions {
         ReadOptions {
             policy_roles: Some(ids.into_iter().collect()),
             now,
+            known: Vec::new(),
         }
     }
 }
 
 /// The tenant as it is now: every surface's grants, policies and names.
 pub async fn read(graph: &dyn Graph, options: &ReadOptions) -> Result<Current, GraphError> {
+    read_grants(graph, options)
+        .await?
+        .name(graph, &options.known)
+        .await
+}
+
+/// What the tenant holds, before the holders are named.
+pub struct Holdings {
+    caller: ObjectId,
+    grants: Vec<Grant>,
+    policies: Vec<Policy>,
+    roles: Vec<RoleDefinition>,
+}
+
+/// Every surface's grants, policies and role names, all read at once; the
+/// principals are named by [`Holdings::name`], which can wait for names
+/// found meanwhile (by name resolution, run beside this read).
+pub async fn read_grants(graph: &dyn Graph, options: &ReadOptions) -> Result<Holdings, GraphError> {
     let clients = Clients { graph };
     let policy_roles: Option<Vec<ObjectId>> = options
         .policy_roles
@@ -57,53 +79,79 @@ pub async fn read(graph: &dyn Graph, options: &ReadOptions) -> Result<Current, G
         ),
         graph.caller_id(),
     )?;
-    let mut grants = Vec::new();
-    let mut policies = Vec::new();
-    let mut roles = Vec::new();
+    let mut out = Holdings {
+        caller,
+        grants: Vec::new(),
+        policies: Vec::new(),
+        roles: Vec::new(),
+    };
     for r in reads {
         // Entra lists an ended schedule for up to 30 days (renewable, no
         // longer in effect): nobody holds it, so nothing plans, reports or
         // checks it as held.
-        grants.extend(r.grants.into_iter().filter(|g| !g.has_ended(options.now)));
-        policies.extend(r.policies);
-        roles.extend(r.roles);
+        out.grants
+            .extend(r.grants.into_iter().filter(|g| !g.has_ended(options.now)));
+        out.policies.extend(r.policies);
+        out.roles.extend(r.roles);
     }
+    Ok(out)
+}
 
-    let principal_ids: Vec<ObjectId> = grants
-        .iter()
-        .map(|g| g.principal_id.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let (principals, scopes) = futures::try_join!(
-        async {
-            if principal_ids.is_empty() {
-                Ok(Vec::new())
-            } else {
-                graph.principals_by_ids(&principal_ids).await
-            }
-        },
-        futures::future::try_join_all(surface::all().map(|s| s.scope_names(clients, &grants))),
-    )?;
-    let aus = scopes.into_iter().flatten();
+impl Holdings {
+    /// The tenant, its holders named: `known` principals as given, the
+    /// others read 1,000 to a `getByIds`, and the scopes grants name.
+    pub async fn name(self, graph: &dyn Graph, known: &[Principal]) -> Result<Current, GraphError> {
+        let clients = Clients { graph };
+        let Holdings {
+            caller,
+            grants,
+            policies,
+            roles,
+        } = self;
+        let known_ids: BTreeSet<&ObjectId> = known.iter().map(|p| &p.id).collect();
+        let principal_ids: Vec<ObjectId> = grants
+            .iter()
+            .map(|g| &g.principal_id)
+            .filter(|id| !known_ids.contains(id))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .cloned()
+            .collect();
+        let (principals, scopes) = futures::try_join!(
+            async {
+                if principal_ids.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    graph.principals_by_ids(&principal_ids).await
+                }
+            },
+            futures::future::try_join_all(surface::all().map(|s| s.scope_names(clients, &grants))),
+        )?;
+        let aus = scopes.into_iter().flatten();
 
-    let mut role_map: BTreeMap<ObjectId, RoleDefinition> = BTreeMap::new();
-    for r in roles {
-        role_map.insert(r.id.clone(), r);
+        let mut role_map: BTreeMap<ObjectId, RoleDefinition> = BTreeMap::new();
+        for r in roles {
+            role_map.insert(r.id.clone(), r);
+        }
+        Ok(Current {
+            tenant_id: graph.tenant_id().unwrap_or_default(),
+            caller_id: Some(caller),
+            grants,
+            policies: policies
+                .into_iter()
+                .map(|p| (p.role_id.clone(), p))
+                .collect(),
+            roles: role_map,
+            principals: known
+                .iter()
+                .cloned()
+                .chain(principals)
+                .map(|p| (p.id.clone(), p))
+                .collect(),
+            administrative_units: aus
+                .into_iter()
+                .map(|a: AdministrativeUnit| (a.id.clone(), a))
+                .collect(),
+        })
     }
-    Ok(Current {
-        tenant_id: graph.tenant_id().unwrap_or_default(),
-        caller_id: Some(caller),
-        grants,
-        policies: policies
-            .into_iter()
-            .map(|p| (p.role_id.clone(), p))
-            .collect(),
-        roles: role_map,
-        principals: principals.into_iter().map(|p| (p.id.clone(), p)).collect(),
-        administrative_units: aus
-            .into_iter()
-            .map(|a: AdministrativeUnit| (a.id.clone(), a))
-            .collect(),
-    })
 }
