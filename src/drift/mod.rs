@@ -23,10 +23,6 @@ use crate::state::{Acknowledged, AcknowledgedBy, Resource, StateFile};
 /// The drift report's format; `schemas/drift.schema.json` describes it.
 pub const DRIFT_FORMAT_VERSION: u32 = 2;
 
-/// Ends closer than this to what pim applied are the same end: Graph moves
-/// a start in the past to the time it processed the request.
-const SAME_END_SECONDS: i64 = 120;
-
 /// What the configuration says about holders it does not declare.
 #[derive(Debug, Clone, Default)]
 pub struct Known {
@@ -190,6 +186,31 @@ impl DriftReport {
 }
 
 impl Finding {
+    /// A finding with nothing but its key, type and standing (`why` it is
+    /// known, if it is).
+    fn new(key: String, what: FindingType, why: Option<String>) -> Finding {
+        Finding {
+            key,
+            what,
+            new: why.is_none(),
+            known: why,
+            address: None,
+            kind: None,
+            principal: None,
+            scope: None,
+            rule: None,
+            setting: None,
+            before: BTreeMap::new(),
+            after: BTreeMap::new(),
+            exclusive: false,
+            will_be_removed: false,
+            schedule_id: None,
+            changed_by: None,
+            subject: None,
+            request_id: None,
+        }
+    }
+
     /// One line for the state: `holder_added eligible user:frank@… at /`.
     fn summary(&self) -> String {
         let mut parts: Vec<String> = vec![
@@ -209,13 +230,20 @@ impl Finding {
 
 /// The key of a holder: what it grants, whatever id Graph gives it.
 pub fn holder_key(g: &Grant) -> String {
+    key_of(g.surface, g.kind, &g.principal_id, &g.role_id, &g.scope_id)
+}
+
+fn key_of(
+    surface: crate::model::SurfaceKind,
+    kind: AssignmentKind,
+    principal: &ObjectId,
+    role: &ObjectId,
+    scope: &str,
+) -> String {
     format!(
-        "holder:{}:{}:{}:{}:{}",
-        g.surface.as_str(),
-        g.kind,
-        g.principal_id,
-        g.role_id,
-        g.scope_id.to_ascii_lowercase()
+        "holder:{}:{kind}:{principal}:{role}:{}",
+        surface.as_str(),
+        scope.to_ascii_lowercase()
     )
 }
 
@@ -269,23 +297,15 @@ impl<'a> Managed<'a> {
             .as_deref()
             .and_then(|id| self.by_id.get(id))
             .or_else(|| {
-                self.by_key.get(&format!(
-                    "holder:{}:{kind}:{}:{}:{}",
-                    r.surface.as_str(),
-                    r.principal_id,
-                    r.role_id,
-                    r.scope_id.to_ascii_lowercase()
+                self.by_key.get(&key_of(
+                    r.surface,
+                    kind,
+                    &r.principal_id,
+                    &r.role_id,
+                    &r.scope_id,
                 ))
             })
             .copied()
-    }
-}
-
-fn same_end(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => (a - b).num_seconds().abs() <= SAME_END_SECONDS,
-        _ => false,
     }
 }
 
@@ -350,24 +370,17 @@ pub fn report(
         }
         after.insert("end".into(), show_time(g.end()));
         Finding {
-            key,
-            what: FindingType::HolderAdded,
-            new: why.is_none(),
-            known: why,
             address,
             kind: Some(g.kind),
             principal: after.get("principal").cloned(),
             scope: after.get(surface.scope_attribute()).cloned(),
-            rule: None,
-            setting: None,
-            before: BTreeMap::new(),
             after,
             exclusive,
             will_be_removed,
             schedule_id: Some(g.schedule_id.clone()),
-            changed_by: None,
             subject: Some(subject_of(g)),
             request_id: g.created_using.clone(),
+            ..Finding::new(key, FindingType::HolderAdded, why)
         }
     };
     let role_name = |g: &Grant| crate::surface::get(g.surface).role_name(current, &g.role_id);
@@ -421,7 +434,7 @@ pub fn report(
                     before,
                     BTreeMap::new(),
                     &c.step,
-                    current,
+                    &by_id,
                     &standing,
                 ));
             }
@@ -442,7 +455,7 @@ pub fn report(
                     before,
                     attrs(&c.before),
                     &c.step,
-                    current,
+                    &by_id,
                     &standing,
                 ));
             }
@@ -487,24 +500,12 @@ pub fn report(
                     let key = format!("policy:{}:{}={}", c.address, s.setting, s.before);
                     let why = standing(&key);
                     entry.findings.push(Finding {
-                        new: why.is_none(),
-                        known: why,
-                        key,
-                        what: FindingType::PolicyChanged,
                         address: Some(c.address.to_string()),
-                        kind: None,
-                        principal: None,
-                        scope: None,
                         rule: Some(s.rule.to_string()),
                         setting: Some(s.setting.clone()),
                         before: BTreeMap::from([("value".to_string(), s.after.clone())]),
                         after: BTreeMap::from([("value".to_string(), s.before.clone())]),
-                        exclusive: false,
-                        will_be_removed: false,
-                        schedule_id: None,
-                        changed_by: None,
-                        subject: None,
-                        request_id: None,
+                        ..Finding::new(key, FindingType::PolicyChanged, why)
                     });
                 }
             }
@@ -531,7 +532,7 @@ pub fn report(
         let address = r.address.to_string();
         let entry = roles.entry(role_name(g)).or_default();
         if let Some(end) = r.applied_end()
-            && !same_end(end, g.end())
+            && !crate::state::same_end(end, g.end())
             && !changed_addresses.contains(&address)
         {
             let mut before = BTreeMap::from([("end".to_string(), show_time(end))]);
@@ -542,24 +543,15 @@ pub fn report(
             let key = grant_key(&address, &after);
             let why = standing(&key);
             entry.findings.push(Finding {
-                new: why.is_none(),
-                known: why,
-                key,
-                what: FindingType::GrantChanged,
                 address: Some(address.clone()),
                 kind: Some(g.kind),
                 principal: after.get("principal").cloned(),
-                scope: None,
-                rule: None,
-                setting: None,
                 before,
                 after,
-                exclusive: false,
-                will_be_removed: false,
                 schedule_id: Some(g.schedule_id.clone()),
-                changed_by: None,
                 subject: Some(subject_of(g)),
                 request_id: g.created_using.clone(),
+                ..Finding::new(key, FindingType::GrantChanged, why)
             });
         }
         if let Some(end) = g.end()
@@ -641,7 +633,7 @@ fn managed_finding(
     before: BTreeMap<String, String>,
     after: BTreeMap<String, String>,
     step: &Step,
-    current: &Current,
+    by_id: &HashMap<&str, &Grant>,
     standing: &dyn Fn(&str) -> Option<String>,
 ) -> Finding {
     let key = grant_key(address, &after);
@@ -656,30 +648,21 @@ fn managed_finding(
     };
     let request_id = schedule_id
         .as_deref()
-        .and_then(|id| current.grants.iter().find(|g| g.schedule_id == id))
+        .and_then(|id| by_id.get(id))
         .and_then(|g| g.created_using.clone());
     Finding {
-        new: why.is_none(),
-        known: why,
-        key,
-        what,
         address: Some(address.to_string()),
         kind: subject.as_ref().map(|s| s.kind),
         principal: before
             .get("principal")
             .or_else(|| after.get("principal"))
             .cloned(),
-        scope: None,
-        rule: None,
-        setting: None,
         before,
         after,
-        exclusive: false,
-        will_be_removed: false,
         schedule_id,
-        changed_by: None,
         subject,
         request_id,
+        ..Finding::new(key, what, why)
     }
 }
 

@@ -59,7 +59,8 @@ pub(super) fn decide(
     let changed_outside = in_state
         && managed.zip(have).is_some_and(|(m, g)| {
             same_declaration(m, &d.item)
-                && m.applied_end().is_some_and(|end| !same_end(end, g.end()))
+                && m.applied_end()
+                    .is_some_and(|end| !crate::state::same_end(end, g.end()))
         });
     let matches = matches && !changed_outside;
     let expiring = have.is_some_and(|g| expiring(ctx, &d.item, g));
@@ -332,14 +333,6 @@ pub(crate) fn declared_expiration(a: &Assignment) -> String {
         Expiration::Permanent => "permanent".to_string(),
         Expiration::After(d) => d.to_string(),
         Expiration::At(t) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-    }
-}
-
-fn same_end(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> bool {
-    match (a, b) {
-        (None, None) => true,
-        (Some(a), Some(b)) => close(a, b),
-        _ => false,
     }
 }
 

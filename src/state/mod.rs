@@ -365,6 +365,20 @@ impl StateFile {
     }
 }
 
+/// Whether a grant's end is the one pim recorded (`Resource::applied_end`):
+/// within two minutes, since Graph moves a start in the past to the time it
+/// processed the request.
+pub fn same_end(
+    a: Option<chrono::DateTime<chrono::Utc>>,
+    b: Option<chrono::DateTime<chrono::Utc>>,
+) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => (a - b).num_seconds().abs() <= 120,
+        _ => false,
+    }
+}
+
 /// Whether a value state recorded as last applied (a grant's `duration`, a
 /// rule setting's value) says what `value` says. Durations are lengths, as
 /// Graph stores them, so `PT24H` is `P1D`; and a duration in years, months or
