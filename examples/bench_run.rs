@@ -172,7 +172,20 @@ fn run(pim: &Path, emu: &Emulator, ca: &Path, args: &[&str]) -> Run {
     let stderr = std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
     let cpu_before = own_cpu();
     let t = Instant::now();
-    let child = Command::new(pim)
+    // PIM_BENCH_WRAP runs pim under another program, e.g. a heap profiler:
+    // PIM_BENCH_WRAP="valgrind --tool=massif --massif-out-file=/tmp/m.%p".
+    let wrap: Vec<String> = std::env::var("PIM_BENCH_WRAP")
+        .map(|w| w.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut command = match wrap.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(pim);
+            c
+        }
+        None => Command::new(pim),
+    };
+    let child = command
         .args(args)
         .env("NO_COLOR", "1")
         .env("PIM_GRAPH_URL", emu.graph_url())

@@ -165,12 +165,32 @@ impl Current {
                 .cmp(&b.schedule_id)
                 .then_with(|| a.kind.cmp(&b.kind))
         });
-        let mut h = Sha256::new();
-        // Serialising plain data to a Vec cannot fail; an empty digest input
-        // would only make plans look stale, never fresh.
-        h.update(serde_json::to_vec(&grants).unwrap_or_default());
-        h.update(serde_json::to_vec(&self.policies).unwrap_or_default());
-        format!("sha256:{:x}", h.finalize())
+        // Streamed into the digest: a large tenant's grants serialised whole
+        // would be the largest allocation of a plan. Serialising plain data
+        // cannot fail; if it did, the digest would only make plans look
+        // stale, never fresh.
+        let mut h = Digesting(Sha256::new());
+        {
+            let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut h);
+            let _ = serde_json::to_writer(&mut w, &grants);
+            let _ = serde_json::to_writer(&mut w, &self.policies);
+            let _ = std::io::Write::flush(&mut w);
+        }
+        format!("sha256:{:x}", h.0.finalize())
+    }
+}
+
+/// A writer that feeds a digest.
+struct Digesting(Sha256);
+
+impl std::io::Write for Digesting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

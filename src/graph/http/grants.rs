@@ -65,18 +65,18 @@ impl HttpGraph {
         op: &str,
     ) -> Result<Vec<Grant>, GraphError> {
         match kind {
-            AssignmentKind::Eligible => self
-                .get_all::<UnifiedRoleEligibilitySchedule>(path)
-                .await?
-                .into_iter()
-                .map(|s| eligibility_grant(s).map_err(convert_err(op)))
-                .collect(),
-            AssignmentKind::Active => self
-                .get_all::<UnifiedRoleAssignmentSchedule>(path)
-                .await?
-                .into_iter()
-                .map(|s| assignment_grant(s).map_err(convert_err(op)))
-                .collect(),
+            AssignmentKind::Eligible => {
+                self.get_all_as(path, |s: UnifiedRoleEligibilitySchedule| {
+                    eligibility_grant(s).map_err(convert_err(op))
+                })
+                .await
+            }
+            AssignmentKind::Active => {
+                self.get_all_as(path, |s: UnifiedRoleAssignmentSchedule| {
+                    assignment_grant(s).map_err(convert_err(op))
+                })
+                .await
+            }
         }
     }
 }

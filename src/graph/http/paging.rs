@@ -19,6 +19,17 @@ impl HttpGraph {
         &self,
         path: &str,
     ) -> Result<Vec<T>, GraphError> {
+        self.get_all_as(path, Ok).await
+    }
+
+    /// [`get_all`](Self::get_all), each item turned by `convert` as its page
+    /// arrives: a large collection's wire records then live one page at a
+    /// time, not beside everything made of them.
+    pub(super) async fn get_all_as<T: DeserializeOwned, U>(
+        &self,
+        path: &str,
+        mut convert: impl FnMut(T) -> Result<U, GraphError>,
+    ) -> Result<Vec<U>, GraphError> {
         let first = Url::parse(&self.url(path))
             .map_err(|e| GraphError::config(format!("cannot build a Graph URL: {e}")))?;
         let top: Option<usize> = first
@@ -43,7 +54,10 @@ impl HttpGraph {
                     ),
                 ));
             }
-            out.extend(page.value);
+            out.reserve(page.value.len());
+            for item in page.value {
+                out.push(convert(item)?);
+            }
             let Some(link) = page.next_link else {
                 break;
             };
