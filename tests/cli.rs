@@ -1,11 +1,13 @@
-//! `pim` run as a user would: plan, apply, drift, self-service, crashes, and
-//! remote state on Azurite.
+//! `pim` run as a user would: plan, apply, drift, check, self-service,
+//! crashes and remote state on Azurite.
 
 #[path = "support/mod.rs"]
 mod support;
 
 #[path = "cli_apply.rs"]
 mod cli_apply;
+#[path = "cli_check.rs"]
+mod cli_check;
 #[path = "cli_crash.rs"]
 mod cli_crash;
 #[path = "cli_drift.rs"]
