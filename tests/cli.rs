@@ -1,5 +1,5 @@
 //! `pim` run as a user would: plan, apply, drift, check, self-service,
-//! crashes and remote state on Azurite.
+//! crashes, remote state on Azurite, and the CI files that run it.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -18,5 +18,7 @@ mod cli_durations;
 mod cli_plan;
 #[path = "cli_selfservice.rs"]
 mod cli_selfservice;
+#[path = "cli_workflows.rs"]
+mod cli_workflows;
 #[path = "state_azure.rs"]
 mod state_azure;
