@@ -129,3 +129,42 @@ fn unmanaged_permanent_tier0_holders_are_reported() {
         "PIM001 user:shadow@contoso.com holds tier-0 role \"Privileged Role Administrator\" permanently, outside of configuration"
     );
 }
+
+#[test]
+fn offline_runs_what_the_configuration_answers_and_names_the_rest() {
+    let desired = load_dir("tests/fixtures/check/noncompliant");
+    let off = check::offline(&desired);
+    let codes = |rules: &[Rule]| rules.iter().map(|r| r.code()).collect::<Vec<_>>();
+    assert_eq!(
+        codes(&off.skipped),
+        ["PIM002", "PIM003", "PIM004", "PIM006"]
+    );
+    assert_eq!(codes(&off.partial), ["PIM001", "PIM007"]);
+    // Every rule is run in full, run in part or skipped, and only one.
+    for r in Rule::ALL {
+        let places = [
+            r.reads() == check::Reads::Configuration,
+            off.partial.contains(&r),
+            off.skipped.contains(&r),
+        ];
+        assert_eq!(places.iter().filter(|p| **p).count(), 1, "{r:?}");
+    }
+    let rules: Vec<Rule> = off.findings.iter().map(|f| f.rule).collect();
+    assert_eq!(
+        rules,
+        [
+            Rule::PermanentTier0Assignment,
+            Rule::EligibilityWithoutExpiry,
+            Rule::TooManyGlobalAdministrators,
+        ]
+    );
+    // What offline finds, the tenant's run finds the same way.
+    let online = findings("tests/fixtures/check/noncompliant", &[]);
+    for f in &off.findings {
+        assert!(online.contains(f), "{f} not found online");
+    }
+
+    let quiet = check::offline(&load_dir("tests/fixtures/check/compliant"));
+    assert!(quiet.findings.is_empty(), "{:?}", quiet.findings);
+    assert_eq!(quiet.skipped, off.skipped);
+}

@@ -1,11 +1,13 @@
-//! `pim` run as a user would: plan, apply, drift, self-service, crashes, and
-//! remote state on Azurite.
+//! `pim` run as a user would: plan, apply, drift, check, self-service,
+//! crashes, remote state on Azurite, and the CI files that run it.
 
 #[path = "support/mod.rs"]
 mod support;
 
 #[path = "cli_apply.rs"]
 mod cli_apply;
+#[path = "cli_check.rs"]
+mod cli_check;
 #[path = "cli_crash.rs"]
 mod cli_crash;
 #[path = "cli_drift.rs"]
@@ -16,5 +18,7 @@ mod cli_durations;
 mod cli_plan;
 #[path = "cli_selfservice.rs"]
 mod cli_selfservice;
+#[path = "cli_workflows.rs"]
+mod cli_workflows;
 #[path = "state_azure.rs"]
 mod state_azure;

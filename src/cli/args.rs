@@ -54,7 +54,7 @@ pub(super) enum Command {
     Drift(DriftArgs),
     /// Run the baseline hardening checks against configuration and tenant.
     #[command(
-        after_help = "Exit status: 0 no findings (or findings without --strict), 1 with --strict when there are findings or on error.\n\nExample:\n  pim check -C examples/contoso --strict"
+        after_help = "Exit status: 0 no findings (or findings without --strict), 1 with --strict when there are findings or on error.\n\nExamples:\n  pim check -C examples/contoso --strict\n  pim check --offline --strict    # the checks that need only the configuration, without signing in"
     )]
     Check(CheckArgs),
     /// Inspect and edit the state: list, show, rm, unlock.
@@ -224,6 +224,10 @@ pub(super) struct CheckArgs {
     /// Output format (text or json).
     #[arg(long, value_enum, default_value = "text")]
     pub(super) format: Format,
+    /// Run only the checks that need the configuration alone: no sign-in,
+    /// no emulator, no state; the checks skipped are named by code.
+    #[arg(long, conflicts_with = "parallelism")]
+    pub(super) offline: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,9 +1,14 @@
-//! `pim check`: the baseline findings of configuration and tenant.
+//! `pim check`: the baseline findings of configuration and tenant, or with
+//! `--offline` of the configuration alone.
 
 use super::args::*;
 use super::*;
+use crate::check::{Finding, OfflineBaseline, Rule};
 
 pub(super) fn check_command(args: &CheckArgs) -> anyhow::Result<Exit> {
+    if args.offline {
+        return offline(args);
+    }
     let (format, strict) = (args.format, args.strict);
     plan_quietly(
         &args.config,
@@ -16,11 +21,76 @@ pub(super) fn check_command(args: &CheckArgs) -> anyhow::Result<Exit> {
             } else {
                 out!("{}", crate::render::findings_text(&findings, strict))?;
             }
-            Ok(if strict && !findings.is_empty() {
-                Exit::Error
-            } else {
-                Exit::Ok
-            })
+            Ok(exit(&findings, strict))
         },
     )
+}
+
+fn exit(findings: &[Finding], strict: bool) -> Exit {
+    if strict && !findings.is_empty() {
+        Exit::Error
+    } else {
+        Exit::Ok
+    }
+}
+
+/// No sign-in, no emulator, no state: the configuration is loaded and
+/// checked as `pim validate` does, then the rules it alone answers run.
+fn offline(args: &CheckArgs) -> anyhow::Result<Exit> {
+    let Some(desired) = load_config(&args.config) else {
+        return Ok(Exit::Error);
+    };
+    let report = crate::check::offline(&desired);
+    if args.format == Format::Json {
+        outln!("{}", offline_json(&report)?)?;
+    } else {
+        out!("{}", offline_text(&report, args.strict))?;
+    }
+    Ok(exit(&report.findings, args.strict))
+}
+
+fn codes(rules: &[Rule]) -> String {
+    rules
+        .iter()
+        .map(|r| r.code())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn offline_text(report: &OfflineBaseline, strict: bool) -> String {
+    let mut s = if report.findings.is_empty() {
+        "No findings in the checks that need only the configuration.\n".to_string()
+    } else {
+        crate::render::findings_text(&report.findings, strict)
+    };
+    if !report.skipped.is_empty() {
+        s.push_str(&format!(
+            "Skipped offline (they read the tenant's policies): {}.\n",
+            codes(&report.skipped)
+        ));
+    }
+    if !report.partial.is_empty() {
+        s.push_str(&format!(
+            "Run on the declared grants only (holders outside the configuration are not read offline): {}.\n",
+            codes(&report.partial)
+        ));
+    }
+    s
+}
+
+/// The online report's `{"findings": [...]}`, with what was not run in
+/// full beside it.
+fn offline_json(report: &OfflineBaseline) -> Result<String, serde_json::Error> {
+    let rules = |rules: &[Rule]| -> Vec<serde_json::Value> {
+        rules
+            .iter()
+            .map(|r| serde_json::json!({ "code": r.code(), "rule": r, "reads": r.reads() }))
+            .collect()
+    };
+    serde_json::to_string_pretty(&serde_json::json!({
+        "offline": true,
+        "findings": report.findings,
+        "skipped": rules(&report.skipped),
+        "partial": rules(&report.partial),
+    }))
 }
