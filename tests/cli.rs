@@ -1,5 +1,5 @@
-//! `pim` run as a user would: plan, apply, drift, self-service, crashes, and
-//! remote state on Azurite.
+//! `pim` run as a user would: plan, apply, drift, export, self-service,
+//! crashes, and remote state on Azurite.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -12,6 +12,8 @@ mod cli_crash;
 mod cli_drift;
 #[path = "cli_durations.rs"]
 mod cli_durations;
+#[path = "cli_export.rs"]
+mod cli_export;
 #[path = "cli_plan.rs"]
 mod cli_plan;
 #[path = "cli_selfservice.rs"]
