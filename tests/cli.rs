@@ -1,5 +1,5 @@
-//! `pim` run as a user would: plan, apply, drift, export, self-service,
-//! crashes, and remote state on Azurite.
+//! `pim` run as a user would: plan, apply, drift, self-service, crashes, and
+//! remote state on Azurite.
 
 #[path = "support/mod.rs"]
 mod support;
