@@ -14,6 +14,8 @@ mod cli_crash;
 mod cli_drift;
 #[path = "cli_durations.rs"]
 mod cli_durations;
+#[path = "cli_export.rs"]
+mod cli_export;
 #[path = "cli_plan.rs"]
 mod cli_plan;
 #[path = "cli_selfservice.rs"]

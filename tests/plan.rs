@@ -766,3 +766,118 @@ fn declared_policies_the_tenant_already_matches_are_recorded() {
     let again = plan::upkeep(&desired, &t.current, &t.resolved, &recorded, &opts);
     assert!(again.is_empty(), "{again:?}");
 }
+
+/// A grant ending at an odd second, exported as `expires` rounded up to the
+/// next midnight, with the state an export writes (the declaration and the
+/// exact end); planned with `expires` as `declared` and the tenant's end
+/// moved by `moved`.
+fn exported_expiry_plan(declared: &str, moved: Duration, record_end: bool) -> Plan {
+    let mut t = Tenant::new();
+    let id = t.grant(
+        AssignmentKind::Eligible,
+        "alice",
+        "Security Reader",
+        10,
+        None,
+    );
+    let end = chrono::DateTime::parse_from_rfc3339("2027-03-31T21:47:55Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let g = t
+        .current
+        .grants
+        .iter_mut()
+        .find(|g| g.schedule_id == id)
+        .unwrap();
+    g.expiration = pim::model::Expiration::At(end + moved);
+    let mut attributes = json!({ "duration": "2027-04-01T00:00:00Z", "exported": true });
+    if record_end {
+        attributes["end"] = json!(end);
+    }
+    let mut state = StateFile::new("l".into());
+    state.resources.push(managed(
+        "eligibility.alice_sr",
+        AssignmentKind::Eligible,
+        &id,
+        "u-alice",
+        "Security Reader",
+        attributes,
+    ));
+    let desired = load_str(&format!(
+        "eligibility \"alice_sr\" {{\n  principal = \"user:alice@contoso.com\"\n  role      = \"Security Reader\"\n  expires   = \"{declared}\"\n}}\n"
+    ));
+    plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        Some(&state),
+        basis(),
+        &PlanOptions::at(now()),
+    )
+    .unwrap()
+}
+
+#[test]
+fn an_exported_expiry_rounded_to_a_day_stands_for_the_grant_until_either_moves() {
+    let changes = |p: &Plan| -> Vec<(Action, Reason, Option<String>)> {
+        p.changes
+            .iter()
+            .map(|c| {
+                let sent = match &c.step {
+                    Step::Grant { requests, .. } => requests
+                        .first()
+                        .and_then(|r| r.schedule.as_ref().map(|s| format!("{:?}", s.expiration))),
+                    Step::Rules(_) => None,
+                };
+                (c.action, c.reason, sent)
+            })
+            .collect()
+    };
+    let as_exported = exported_expiry_plan("2027-04-01T00:00:00Z", Duration::zero(), true);
+    assert_eq!(
+        changes(&as_exported),
+        [],
+        "state says the date stands for the end"
+    );
+    assert_eq!(as_exported.summary.no_op, 1);
+
+    assert_eq!(
+        changes(&exported_expiry_plan(
+            "2027-06-30T00:00:00Z",
+            Duration::zero(),
+            true
+        )),
+        [(
+            Action::Update,
+            Reason::Declared,
+            Some("At(2027-06-30T00:00:00Z)".into())
+        )],
+        "the configuration changed since the export: the new date is sent"
+    );
+    assert_eq!(
+        changes(&exported_expiry_plan(
+            "2027-04-01T00:00:00Z",
+            Duration::days(30),
+            true
+        )),
+        [(
+            Action::Update,
+            Reason::Drift,
+            Some("At(2027-04-01T00:00:00Z)".into())
+        )],
+        "the grant changed outside pim: put back to the declared date"
+    );
+    assert_eq!(
+        changes(&exported_expiry_plan(
+            "2027-04-01T00:00:00Z",
+            Duration::zero(),
+            false
+        )),
+        [(
+            Action::Update,
+            Reason::Drift,
+            Some("At(2027-04-01T00:00:00Z)".into())
+        )],
+        "a state that does not record the end cannot say the date stands for it"
+    );
+}

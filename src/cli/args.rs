@@ -292,6 +292,10 @@ pub(super) struct ExportArgs {
     /// Write every policy setting, not only those that differ from Microsoft's defaults.
     #[arg(long)]
     pub(super) all_policy_settings: bool,
+    /// Declare every time-bound grant with a rolling duration (its length in whole days),
+    /// not only those whose request asked for one; others get an expiry date rounded up to midnight.
+    #[arg(long)]
+    pub(super) durations: bool,
 }
 
 #[derive(Debug, Args)]

@@ -22,11 +22,17 @@ pub(super) fn export_command(args: &ExportArgs) -> anyhow::Result<Exit> {
         )
         .map_err(|e| anyhow::anyhow!("{}", e.diagnostics()))?,
     };
-    export::ensure_empty(&args.out)?;
+    export::ensure_empty(&args.out, source.tenant.emulator.as_deref())?;
     let opts = ExportOptions {
         roles: args.roles.clone(),
         all_policy_settings: args.all_policy_settings,
+        durations: args.durations,
         tenant_block: export::tenant_block(&source.tenant),
+        tier0_roles: source
+            .tenant
+            .tier0_roles
+            .as_ref()
+            .map(|roles| roles.iter().map(ToString::to_string).collect()),
         now: chrono::Utc::now(),
     };
     runtime()?.block_on(async {
@@ -39,6 +45,7 @@ pub(super) fn export_command(args: &ExportArgs) -> anyhow::Result<Exit> {
         .await?;
         let out = export::export_to(session.graph.as_ref(), &opts, &args.out).await?;
         run::copy_emulated_tenant(&source, &args.out)?;
+        export::copy_seed(&source.tenant, &args.out)?;
         outln!("{}", crate::render::exported_line(&out, &args.out))?;
         Ok(Exit::Ok)
     })

@@ -1,13 +1,15 @@
-//! What an export reads from the tenant (the snapshot and every approver
-//! its policies name) and writes to disk (an empty directory of
-//! configuration and state).
+//! What an export reads from the tenant (the snapshot, every approver its
+//! policies name, and the schedule requests behind its grants) and writes
+//! to disk (an empty directory of configuration and state, and the
+//! emulator's seed when the tenant is emulated).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::{Export, ExportOptions, export};
+use super::{Export, ExportOptions, export, quote};
 use crate::config::{self, TenantSettings};
-use crate::graph::{Graph, GraphError};
-use crate::model::ObjectId;
+use crate::graph::{GrantFilter, Graph, GraphError, RequestOutcome};
+use crate::model::{AssignmentKind, ObjectId};
 use crate::snapshot::{self, Current, ReadOptions};
 use crate::state::{LocalBackend, StateError};
 
@@ -19,6 +21,13 @@ const STATE_FILE: &str = "pim.state.json";
 pub enum ExportError {
     #[error("{} already holds configuration or state; export into an empty directory", .0.display())]
     NotEmpty(PathBuf),
+    #[error("{} already exists and is not the emulator seed {}; export into an empty directory", .path.display(), .seed.display())]
+    SeedTaken { path: PathBuf, seed: PathBuf },
+    #[error("unknown role \"{name}\" in --role{}", did_you_mean(.suggestions))]
+    UnknownRole {
+        name: String,
+        suggestions: Vec<String>,
+    },
     // Boxed, as Graph's and the state's errors are large.
     #[error(transparent)]
     Graph(Box<GraphError>),
@@ -40,9 +49,18 @@ impl From<StateError> for ExportError {
     }
 }
 
-/// Refuses a directory that already holds configuration or state: an
-/// export never overwrites what is managed.
-pub fn ensure_empty(dir: &Path) -> Result<(), ExportError> {
+fn did_you_mean(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        return "; the tenant has no role by that name or id".into();
+    }
+    let quoted: Vec<String> = suggestions.iter().map(|s| format!("\"{s}\"")).collect();
+    format!("; did you mean {}?", quoted.join(", "))
+}
+
+/// Refuses a directory that already holds configuration or state (an
+/// export never overwrites what is managed), or another file by the name
+/// the emulator `seed` is copied to.
+pub fn ensure_empty(dir: &Path, seed: Option<&Path>) -> Result<(), ExportError> {
     let taken = std::fs::read_dir(dir).is_ok_and(|mut d| {
         d.any(|e| {
             e.is_ok_and(|e| {
@@ -56,33 +74,59 @@ pub fn ensure_empty(dir: &Path) -> Result<(), ExportError> {
     if taken {
         return Err(ExportError::NotEmpty(dir.to_path_buf()));
     }
+    if let Some((seed, path)) = seed.and_then(|s| Some((s, dir.join(s.file_name()?))))
+        && path.exists()
+        && std::fs::read(&path).ok() != std::fs::read(seed).ok()
+    {
+        return Err(ExportError::SeedTaken {
+            path,
+            seed: seed.to_path_buf(),
+        });
+    }
     Ok(())
 }
 
-/// The `tenant` block an export writes, from the one it was read with; an
-/// emulator seed by its absolute path, so the export works from anywhere.
+/// Copies the emulator seed the tenant block names into `dir`, where the
+/// exported `tenant { emulator = … }` names it by its file name: the
+/// embedded emulator reads it on every run (and returns to it on reset).
+pub fn copy_seed(t: &TenantSettings, dir: &Path) -> Result<(), ExportError> {
+    if let Some(seed) = &t.emulator
+        && let Some(name) = seed.file_name()
+    {
+        let to = dir.join(name);
+        if std::fs::canonicalize(seed).ok() != std::fs::canonicalize(&to).ok() {
+            std::fs::copy(seed, to)?;
+        }
+    }
+    Ok(())
+}
+
+/// The `tenant` block an export writes, from the one it was read with:
+/// an emulator seed by its file name alone (see [`copy_seed`]), so the
+/// export holds no path of this machine; and the settings that change
+/// what a plan decides (the renewal window, the tier-0 roles).
 pub fn tenant_block(t: &TenantSettings) -> Vec<(String, String)> {
     let mut block: Vec<(String, String)> = Vec::new();
-    let q = |s: &str| format!("{s:?}");
     if let Some(id) = &t.id {
-        block.push(("id".into(), q(id)));
+        block.push(("id".into(), quote(id)));
     }
-    if let Some(e) = &t.emulator {
-        block.push((
-            "emulator".into(),
-            q(&std::fs::canonicalize(e)
-                .unwrap_or_else(|_| e.clone())
-                .display()
-                .to_string()),
-        ));
+    if let Some(name) = t.emulator.as_deref().and_then(Path::file_name) {
+        block.push(("emulator".into(), quote(&name.to_string_lossy())));
     }
     for (k, v) in [
         ("graph_url", &t.graph_url),
         ("authority_host", &t.authority_host),
     ] {
         if let Some(v) = v {
-            block.push((k.into(), q(v)));
+            block.push((k.into(), quote(v)));
         }
+    }
+    if let Some(r) = t.renew_within {
+        block.push(("renew_within".into(), quote(&r.to_string())));
+    }
+    if let Some(roles) = &t.tier0_roles {
+        let names: Vec<String> = roles.iter().map(ToString::to_string).collect();
+        block.push(("tier0_roles".into(), super::list(&names)));
     }
     block
 }
@@ -116,6 +160,80 @@ pub async fn read(
     Ok(current)
 }
 
+/// The schedule requests that made grants, by request id (`createdUsing`):
+/// what they asked for, their justification and ticket. Graph keeps
+/// requests about 45 days, so older grants have none.
+#[derive(Debug, Clone, Default)]
+pub struct Requests(HashMap<String, RequestOutcome>);
+
+impl Requests {
+    pub fn get(&self, id: &str) -> Option<&RequestOutcome> {
+        self.0.get(&id.to_ascii_lowercase())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<RequestOutcome> for Requests {
+    fn from_iter<I: IntoIterator<Item = RequestOutcome>>(iter: I) -> Self {
+        Requests(
+            iter.into_iter()
+                .map(|r| (r.request_id.to_ascii_lowercase(), r))
+                .collect(),
+        )
+    }
+}
+
+/// The requests behind `current`'s grants: one paged listing per kind,
+/// both at once, rather than a lookup per grant (two calls for a tenant
+/// with fewer than 999 requests of each kind, where looking each grant's
+/// up would take one per grant). Only those a grant names are kept.
+pub async fn read_requests(graph: &dyn Graph, current: &Current) -> Result<Requests, GraphError> {
+    let named = |kind: AssignmentKind| {
+        current
+            .grants
+            .iter()
+            .filter(|g| g.kind == kind && g.is_manageable())
+            .filter_map(|g| g.created_using.as_deref())
+            .map(str::to_ascii_lowercase)
+            .collect::<std::collections::HashSet<_>>()
+    };
+    let (eligible, active) = (
+        named(AssignmentKind::Eligible),
+        named(AssignmentKind::Active),
+    );
+    let all = GrantFilter::default();
+    let list = |kind: AssignmentKind, wanted: &std::collections::HashSet<String>| {
+        let skip = wanted.is_empty();
+        let all = &all;
+        async move {
+            if skip {
+                Ok(Vec::new())
+            } else {
+                graph.list_requests(kind, all).await
+            }
+        }
+    };
+    let (e, a) = futures::future::try_join(
+        list(AssignmentKind::Eligible, &eligible),
+        list(AssignmentKind::Active, &active),
+    )
+    .await?;
+    Ok(e.into_iter()
+        .filter(|r| eligible.contains(&r.request_id.to_ascii_lowercase()))
+        .chain(
+            a.into_iter()
+                .filter(|r| active.contains(&r.request_id.to_ascii_lowercase())),
+        )
+        .collect())
+}
+
 /// Reads the tenant and writes it into `dir` as configuration and state;
 /// returns what was written.
 pub async fn export_to(
@@ -124,7 +242,8 @@ pub async fn export_to(
     dir: &Path,
 ) -> Result<Export, ExportError> {
     let current = read(graph, opts.now).await?;
-    let out = export(&current, &crate::graph::default_rule_set(), opts);
+    let requests = read_requests(graph, &current).await?;
+    let out = export(&current, &requests, &crate::graph::default_rule_set(), opts)?;
     out.write(dir)?;
     Ok(out)
 }
@@ -150,13 +269,16 @@ mod tests {
     fn a_directory_with_configuration_or_state_is_refused() {
         let dir = std::env::temp_dir().join(format!("pim-export-empty-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        assert!(ensure_empty(&dir).is_ok(), "one not there yet is empty");
+        assert!(
+            ensure_empty(&dir, None).is_ok(),
+            "one not there yet is empty"
+        );
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("notes.txt"), "").unwrap();
-        assert!(ensure_empty(&dir).is_ok());
+        assert!(ensure_empty(&dir, None).is_ok());
         for taken in ["main.pim.hcl", STATE_FILE] {
             std::fs::write(dir.join(taken), "").unwrap();
-            let err = ensure_empty(&dir).unwrap_err().to_string();
+            let err = ensure_empty(&dir, None).unwrap_err().to_string();
             assert!(
                 err.ends_with(
                     "already holds configuration or state; export into an empty directory"
@@ -165,7 +287,46 @@ mod tests {
             );
             std::fs::remove_file(dir.join(taken)).unwrap();
         }
+        // The seed is copied in by its name: another file by that name is
+        // refused, the same seed is not.
+        let src = dir.join("source");
+        std::fs::create_dir_all(&src).unwrap();
+        let seed = src.join("tenant.json");
+        std::fs::write(&seed, "{}").unwrap();
+        assert!(ensure_empty(&dir, Some(&seed)).is_ok());
+        std::fs::write(dir.join("tenant.json"), "other").unwrap();
+        let err = ensure_empty(&dir, Some(&seed)).unwrap_err().to_string();
+        assert!(err.contains("is not the emulator seed"), "{err}");
+        std::fs::write(dir.join("tenant.json"), "{}").unwrap();
+        assert!(ensure_empty(&dir, Some(&seed)).is_ok());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_tenant_block_names_the_seed_by_its_file_name() {
+        let t = TenantSettings {
+            id: Some("contoso.onmicrosoft.com".into()),
+            emulator: Some(PathBuf::from(
+                "/home/alice/pim/examples/contoso/tenant.json",
+            )),
+            renew_within: Some(crate::model::IsoDuration::days(30)),
+            tier0_roles: Some(vec![crate::model::RoleRef::Name(
+                "Global Administrator".into(),
+            )]),
+            ..TenantSettings::default()
+        };
+        assert_eq!(
+            tenant_block(&t),
+            [
+                ("id".to_string(), "\"contoso.onmicrosoft.com\"".to_string()),
+                ("emulator".to_string(), "\"tenant.json\"".to_string()),
+                ("renew_within".to_string(), "\"P30D\"".to_string()),
+                (
+                    "tier0_roles".to_string(),
+                    "[\"Global Administrator\"]".to_string()
+                ),
+            ]
+        );
     }
 
     #[test]

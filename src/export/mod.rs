@@ -1,36 +1,52 @@
 //! Export: an existing tenant as configuration and a matching state file,
 //! so it comes under management in one step (`pim export`, then `pim plan`
-//! shows no changes). Principals are named by UPN or display name; policy
-//! settings are written only where they differ from Microsoft's defaults
-//! unless every setting is asked for.
+//! shows no changes). Grants keep the rolling duration, justification and
+//! ticket of the request that made them; blocks get short, stable names;
+//! permanent holders of tier-0 roles are protected; policy settings are
+//! written only where they differ from Microsoft's defaults unless every
+//! setting is asked for.
 
+mod ends;
 mod io;
+mod naming;
+mod policy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::model::{
-    Address, ApprovalSetting, AssignmentKind, BlockKind, Caseless, EnablementFactor, Expiration,
-    NotificationEvent, NotificationLevel, ObjectId, PrincipalKind, RuleId, RuleSet, RuleValue,
+    Address, AssignmentKind, BlockKind, Caseless, ObjectId, PrincipalKind, RuleSet, Ticket,
+    closest_names,
 };
-use crate::snapshot::{ActiveType, Current, Grant, MemberType};
+use crate::snapshot::{Current, Grant};
 use crate::state::{Resource, StateFile};
 
-pub use io::{ExportError, ensure_empty, export_to, read, tenant_block};
+pub use io::{
+    ExportError, Requests, copy_seed, ensure_empty, export_to, read, read_requests, tenant_block,
+};
 
 /// What to export.
 #[derive(Debug, Clone, Default)]
 pub struct ExportOptions {
-    /// Role display names to export (all roles with grants when empty).
+    /// Roles to export, by display name or id (all roles with grants when
+    /// empty). One the tenant does not have is an error.
     pub roles: Vec<String>,
     /// Write every policy setting, not just those that differ from the defaults.
     pub all_policy_settings: bool,
+    /// Declare every time-bound grant with a rolling `duration` (its length
+    /// in whole days), not only those made with one.
+    pub durations: bool,
     /// The `tenant` block to write, as HCL attribute lines.
     pub tenant_block: Vec<(String, String)>,
-    /// Grants that ended by then are not exported.
-    pub now: chrono::DateTime<chrono::Utc>,
+    /// The roles taken for tier 0 (names or ids), as the `tenant` block
+    /// says; `None` for the surface's defaults.
+    pub tier0_roles: Option<Vec<String>>,
+    /// Grants that ended by then are not exported; rolling durations count
+    /// from then.
+    pub now: DateTime<Utc>,
 }
 
 /// The exported configuration: file name → HCL text (formatted), and the state.
@@ -39,31 +55,31 @@ pub struct Export {
     pub state: StateFile,
 }
 
-fn slug(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with('_') {
-            out.push('_');
+/// An HCL string literal: backslashes, quotes, template openers and
+/// control characters escaped.
+pub(crate) fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '$' | '%' if chars.peek() == Some(&'{') => {
+                out.push(c);
+                out.push(c);
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
         }
     }
-    let out = Caseless::ascii(out.trim_matches('_')).into_string();
-    if out.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
-        out
-    } else {
-        format!("x_{out}")
-    }
-}
-
-fn quote(s: &str) -> String {
-    // HCL strings: escape backslashes, quotes and template openers.
-    let escaped = s
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace("${", "$${")
-        .replace("%{", "%%{");
-    format!("\"{escaped}\"")
+    out.push('"');
+    out
 }
 
 fn list(items: &[String]) -> String {
@@ -89,35 +105,218 @@ fn principal_ref(current: &Current, id: &str) -> String {
     }
 }
 
-fn time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+/// How a ticket is written in configuration: `SYSTEM:NUMBER`, or the
+/// number alone.
+fn ticket_text(t: &Ticket) -> Option<String> {
+    let number = t.number.trim();
+    if number.is_empty() {
+        return None;
+    }
+    Some(match t.system.as_deref().map(str::trim) {
+        Some(system) if !system.is_empty() => format!("{system}:{number}"),
+        _ => number.to_string(),
+    })
 }
 
-/// The tenant as configuration. `defaults` are Microsoft's default rules.
-pub fn export(current: &Current, defaults: &RuleSet, opts: &ExportOptions) -> Export {
+/// A justification the configuration takes: Graph may hold a longer one
+/// than pim sends, so it is cut to pim's limit rather than made unloadable.
+fn justification_text(j: &str) -> Option<String> {
+    let j = j.trim();
+    if j.is_empty() {
+        return None;
+    }
+    Some(
+        j.chars()
+            .take(crate::model::MAX_JUSTIFICATION_CHARS)
+            .collect(),
+    )
+}
+
+/// The role ids `--role` names (by display name or id, any case); `None`
+/// for every role. A name the tenant has no role by is an error with the
+/// closest names.
+fn wanted_roles(
+    current: &Current,
+    names: &[String],
+) -> Result<Option<BTreeSet<ObjectId>>, ExportError> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let mut ids = BTreeSet::new();
+    for name in names {
+        let id = ObjectId::new(name.trim());
+        let found = current
+            .roles
+            .values()
+            .find(|r| r.id == id || Caseless::same(r.display_name.as_str(), name.trim()));
+        match found {
+            Some(r) => {
+                ids.insert(r.id.clone());
+            }
+            None => {
+                let suggestions = closest_names(
+                    name,
+                    current.roles.values().map(|r| r.display_name.as_str()),
+                    3,
+                    0.6,
+                )
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+                return Err(ExportError::UnknownRole {
+                    name: name.clone(),
+                    suggestions,
+                });
+            }
+        }
+    }
+    Ok(Some(ids))
+}
+
+/// The tier-0 role ids: the `tenant` block's, resolved by name or id
+/// against the tenant's roles, else the surface's defaults.
+fn tier0_ids(current: &Current, opts: &ExportOptions) -> BTreeSet<ObjectId> {
+    let default: Vec<String>;
+    let names = match &opts.tier0_roles {
+        Some(n) => n,
+        None => {
+            default = crate::surface::get(crate::model::SurfaceKind::DirectoryRole)
+                .default_tier0()
+                .iter()
+                .map(|n| n.to_string())
+                .collect();
+            &default
+        }
+    };
+    current
+        .roles
+        .values()
+        .filter(|r| {
+            names.iter().any(|n| {
+                r.id == ObjectId::new(n.trim()) || Caseless::same(r.display_name.as_str(), n.trim())
+            })
+        })
+        .map(|r| r.id.clone())
+        .collect()
+}
+
+/// One grant's block, by name.
+struct Block {
+    name: String,
+    kind: AssignmentKind,
+    text: String,
+}
+
+/// The tenant as configuration. `requests` are the schedule requests Graph
+/// still has (what made each grant), `defaults` Microsoft's default rules.
+/// Fails, before anything is written, on a `--role` the tenant lacks.
+pub fn export(
+    current: &Current,
+    requests: &Requests,
+    defaults: &RuleSet,
+    opts: &ExportOptions,
+) -> Result<Export, ExportError> {
     let role_name = |id: &str| {
         current
             .roles
             .get(id)
             .map_or_else(|| id.to_string(), |r| r.display_name.clone())
     };
-    let wanted = |id: &str| {
-        opts.roles.is_empty() || opts.roles.iter().any(|r| Caseless::same(r, &role_name(id)))
-    };
-    let mut by_role: BTreeMap<ObjectId, Vec<&Grant>> = BTreeMap::new();
-    for g in &current.grants {
-        if g.member_type == MemberType::Direct
-            && g.active_type != Some(ActiveType::Activated)
-            && wanted(&g.role_id)
-        {
-            by_role.entry(g.role_id.clone()).or_default().push(g);
-        }
-    }
-    let mut files = BTreeMap::new();
-    let mut state = StateFile::new(uuid::Uuid::new_v4().to_string());
-    let mut used: BTreeSet<String> = BTreeSet::new();
-    let mut custom: BTreeSet<String> = BTreeSet::new();
+    let wanted = wanted_roles(current, &opts.roles)?;
+    let is_wanted = |id: &ObjectId| wanted.as_ref().is_none_or(|w| w.contains(id));
+    let grants: Vec<&Grant> = current
+        .grants
+        .iter()
+        .filter(|g| g.is_manageable() && !g.has_ended(opts.now) && is_wanted(&g.role_id))
+        .collect();
 
+    let scope_of = |g: &Grant| {
+        (g.scope_id != "/").then(|| crate::surface::get(g.surface).scope_name(current, &g.scope_id))
+    };
+    let candidates: Vec<naming::Candidate> = grants
+        .iter()
+        .map(|g| naming::Candidate {
+            kind: g.kind,
+            name: naming::block_name(
+                &principal_ref(current, &g.principal_id),
+                &role_name(&g.role_id),
+                scope_of(g).as_deref(),
+            ),
+            key: (
+                g.principal_id.to_string(),
+                g.role_id.to_string(),
+                g.scope_id.clone(),
+            ),
+        })
+        .collect();
+    let names = naming::unique_names(&candidates);
+
+    let tier0 = tier0_ids(current, opts);
+    let mut state = StateFile::new(uuid::Uuid::new_v4().to_string());
+    let mut by_role: BTreeMap<ObjectId, Vec<Block>> = BTreeMap::new();
+    let mut protected: BTreeMap<ObjectId, BTreeSet<String>> = BTreeMap::new();
+    for (g, name) in grants.iter().zip(names) {
+        let principal = principal_ref(current, &g.principal_id);
+        let surface = crate::surface::get(g.surface);
+        let request = g.created_using.as_deref().and_then(|id| requests.get(id));
+        let end = ends::declared_end(
+            g,
+            request
+                .and_then(|r| r.schedule.as_ref())
+                .map(|s| &s.expiration),
+            opts.durations,
+            opts.now,
+        );
+        let kind = match g.kind {
+            AssignmentKind::Eligible => BlockKind::Eligibility,
+            AssignmentKind::Active => BlockKind::Assignment,
+        };
+        let mut text = String::new();
+        let _ = writeln!(text, "{} {} {{", kind.as_str(), quote(&name));
+        let _ = writeln!(text, "principal = {}", quote(&principal));
+        let _ = writeln!(
+            text,
+            "{} = {}",
+            surface.role_attribute(),
+            quote(&role_name(&g.role_id))
+        );
+        if let Some(scope) = scope_of(g) {
+            let _ = writeln!(text, "{} = {}", surface.scope_attribute(), quote(&scope));
+        }
+        let (attribute, value) = end.attribute();
+        let _ = writeln!(text, "{attribute} = {value}");
+        if let Some(j) = request
+            .and_then(|r| r.justification.as_deref())
+            .and_then(justification_text)
+        {
+            let _ = writeln!(text, "justification = {}", quote(&j));
+        }
+        if let Some(t) = request
+            .and_then(|r| r.ticket.as_ref())
+            .and_then(ticket_text)
+        {
+            let _ = writeln!(text, "ticket = {}", quote(&t));
+        }
+        text.push_str("}\n");
+        if g.kind == AssignmentKind::Active && g.end().is_none() && tier0.contains(&g.role_id) {
+            protected
+                .entry(g.role_id.clone())
+                .or_default()
+                .insert(principal.clone());
+        }
+        state.resources.push(Resource::of_grant(
+            Address::new(kind, name.clone()),
+            g,
+            json!({ "duration": end.recorded(), "exported": true }),
+        ));
+        by_role.entry(g.role_id.clone()).or_default().push(Block {
+            name,
+            kind: g.kind,
+            text,
+        });
+    }
+
+    let mut files = BTreeMap::new();
     let mut tenant = String::from("tenant {\n");
     for (k, v) in &opts.tenant_block {
         let _ = writeln!(tenant, "  {k} = {v}");
@@ -126,67 +325,26 @@ pub fn export(current: &Current, defaults: &RuleSet, opts: &ExportOptions) -> Ex
     files.insert("tenant.pim.hcl".to_string(), tenant);
 
     let mut role_ids: BTreeSet<ObjectId> = by_role.keys().cloned().collect();
-    role_ids.extend(
-        current
-            .policies
-            .keys()
-            .filter(|id| wanted(id) && !opts.roles.is_empty())
-            .cloned(),
-    );
+    if let Some(w) = &wanted {
+        role_ids.extend(
+            w.iter()
+                .filter(|id| current.policies.contains_key(*id))
+                .cloned(),
+        );
+    }
+    // Custom roles' blocks, by name: one file declares them all.
+    let mut custom: BTreeMap<String, String> = BTreeMap::new();
     for role_id in role_ids {
         let name = role_name(&role_id);
-        if current.roles.get(&role_id).is_some_and(|r| !r.is_builtin) {
-            custom.insert(name.clone());
-        }
-        let mut text = String::new();
-        let mut grants = by_role.remove(&role_id).unwrap_or_default();
-        grants.sort_by(|a, b| {
-            (a.kind, principal_ref(current, &a.principal_id))
-                .cmp(&(b.kind, principal_ref(current, &b.principal_id)))
-        });
-        for g in grants {
-            let principal = principal_ref(current, &g.principal_id);
-            let mut block = format!(
-                "{}__{}",
-                slug(principal.split_once(':').map_or(&principal, |(_, n)| n)),
-                slug(&name)
-            );
-            // The target as its surface writes it in configuration.
-            let surface = crate::surface::get(g.surface);
-            if g.scope_id != "/" {
-                let scope = surface.scope_name(current, &g.scope_id);
-                block = format!("{block}__{}", slug(&scope));
-            }
-            while !used.insert(format!("{}.{block}", g.kind)) {
-                block.push('_');
-            }
-            let kind = match g.kind {
-                AssignmentKind::Eligible => BlockKind::Eligibility,
-                AssignmentKind::Active => BlockKind::Assignment,
-            };
-            let _ = writeln!(text, "{} {} {{", kind.as_str(), quote(&block));
-            let _ = writeln!(text, "principal = {}", quote(&principal));
-            let _ = writeln!(text, "{} = {}", surface.role_attribute(), quote(&name));
-            if g.scope_id != "/" {
-                let scope = surface.scope_name(current, &g.scope_id);
-                let _ = writeln!(text, "{} = {}", surface.scope_attribute(), quote(&scope));
-            }
-            let declared = match (&g.expiration, g.end()) {
-                (Expiration::Permanent, _) | (_, None) => {
-                    let _ = writeln!(text, "permanent = true");
-                    "permanent".to_string()
-                }
-                (_, Some(end)) => {
-                    let _ = writeln!(text, "expires = {}", quote(&time(end)));
-                    time(end)
-                }
-            };
-            text.push_str("}\n\n");
-            state.resources.push(Resource::of_grant(
-                Address::new(kind, block),
-                g,
-                json!({ "duration": declared, "exported": true }),
-            ));
+        let is_custom = current.roles.get(&role_id).is_some_and(|r| !r.is_builtin);
+        let mut blocks = by_role.remove(&role_id).unwrap_or_default();
+        blocks.sort_by(|a, b| (&a.name, a.kind).cmp(&(&b.name, b.kind)));
+        let mut parts: Vec<String> = blocks.into_iter().map(|b| b.text).collect();
+        let role = role_block(&name, is_custom, protected.get(&role_id));
+        if is_custom {
+            custom.insert(name.clone(), role);
+        } else if !role.is_empty() {
+            parts.push(role);
         }
         if let Some(p) = current.policies.get(&role_id) {
             let base = if opts.all_policy_settings {
@@ -194,20 +352,15 @@ pub fn export(current: &Current, defaults: &RuleSet, opts: &ExportOptions) -> Ex
             } else {
                 defaults.clone()
             };
-            if let Some(block) = policy_block(current, &name, &p.rules, &base) {
-                text.push_str(&block);
-            }
+            parts.extend(policy::policy_block(current, &name, &p.rules, &base));
         }
-        if !text.is_empty() {
-            files.insert(format!("{}.pim.hcl", slug(&name)), text);
+        if !parts.is_empty() {
+            files.insert(format!("{}.pim.hcl", naming::slug(&name)), parts.join("\n"));
         }
     }
     if !custom.is_empty() {
-        let mut text = String::new();
-        for name in custom {
-            let _ = writeln!(text, "role {} {{\ncustom = true\n}}\n", quote(&name));
-        }
-        files.insert("custom-roles.pim.hcl".to_string(), text);
+        let blocks: Vec<String> = custom.into_values().collect();
+        files.insert("custom-roles.pim.hcl".to_string(), blocks.join("\n"));
     }
     state.resources.sort_by_key(|r| r.address.to_string());
     for text in files.values_mut() {
@@ -215,147 +368,72 @@ pub fn export(current: &Current, defaults: &RuleSet, opts: &ExportOptions) -> Ex
             *text = formatted;
         }
     }
-    Export { files, state }
+    Ok(Export { files, state })
 }
 
-/// A `policy` block with the settings of `rules` that differ from `base`
-/// (every setting when `base` is empty).
-fn policy_block(current: &Current, role: &str, rules: &RuleSet, base: &RuleSet) -> Option<String> {
-    let differs = |id: RuleId| rules.get(id).is_some() && rules.get(id) != base.get(id);
-    let mut activation = Vec::new();
-    let mut eligibility = Vec::new();
-    let mut active = Vec::new();
-    let mut notifications = Vec::new();
-    let dur = |d: Option<crate::model::IsoDuration>| d.map(|d| quote(&d.to_string()));
-    if differs(RuleId::ExpirationEndUserAssignment)
-        && let Some((_, Some(max))) = rules.expiration(RuleId::ExpirationEndUserAssignment)
-    {
-        activation.push(format!("max_duration = {}", quote(&max.to_string())));
+/// A `role` block: `custom = true` for a custom role, and the principals
+/// that hold a tier-0 role permanently as `protected`, so that the first
+/// plan neither warns about them (PIM001) nor can remove them. Empty when
+/// there is nothing to say.
+fn role_block(name: &str, custom: bool, protected: Option<&BTreeSet<String>>) -> String {
+    let protected: Vec<String> = protected.into_iter().flatten().cloned().collect();
+    if !custom && protected.is_empty() {
+        return String::new();
     }
-    if differs(RuleId::EnablementEndUserAssignment) {
-        let f = rules.factors(RuleId::EnablementEndUserAssignment);
-        activation.push(format!(
-            "require_mfa = {}",
-            f.contains(&EnablementFactor::MultiFactorAuthentication)
-        ));
-        activation.push(format!(
-            "require_justification = {}",
-            f.contains(&EnablementFactor::Justification)
-        ));
-        activation.push(format!(
-            "require_ticket = {}",
-            f.contains(&EnablementFactor::Ticketing)
-        ));
+    let mut out = String::new();
+    if !protected.is_empty() {
+        out.push_str(
+            "# Held permanently when exported, so listed as protected: pim never\n\
+             # removes them, and the baseline takes them for break-glass accounts.\n\
+             # Make any that is not one eligible instead, and drop it from here.\n",
+        );
     }
-    if differs(RuleId::AuthenticationContextEndUserAssignment)
-        && let Some(RuleValue::AuthenticationContext { enabled, claim }) =
-            rules.get(RuleId::AuthenticationContextEndUserAssignment)
-    {
-        let v = if *enabled {
-            claim.clone().unwrap_or_default()
-        } else {
-            String::new()
+    let _ = writeln!(out, "role {} {{", quote(name));
+    if custom {
+        out.push_str("custom = true\n");
+    }
+    if !protected.is_empty() {
+        let _ = writeln!(out, "protected = {}", list(&protected));
+    }
+    out.push_str("}\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_quoted_as_hcl_reads_them() {
+        assert_eq!(quote("plain"), "\"plain\"");
+        assert_eq!(
+            quote("say \"hi\"\\ ${x} %{y} $5 100%"),
+            "\"say \\\"hi\\\"\\\\ $${x} %%{y} $5 100%\""
+        );
+        assert_eq!(quote("two\nlines\t\u{1b}"), "\"two\\nlines\\t\\u001b\"");
+    }
+
+    #[test]
+    fn tickets_and_justifications_are_written_as_the_language_takes_them() {
+        let t = |system: Option<&str>, number: &str| Ticket {
+            system: system.map(str::to_string),
+            number: number.into(),
         };
-        activation.push(format!("authentication_context = {}", quote(&v)));
+        assert_eq!(
+            ticket_text(&t(Some("ServiceNow"), "INC0042")).as_deref(),
+            Some("ServiceNow:INC0042")
+        );
+        assert_eq!(
+            ticket_text(&t(Some(" "), "INC0042")).as_deref(),
+            Some("INC0042")
+        );
+        assert_eq!(ticket_text(&t(None, "INC0042")).as_deref(), Some("INC0042"));
+        assert_eq!(ticket_text(&t(Some("ServiceNow"), "")), None);
+        assert_eq!(justification_text("  "), None);
+        let long = "x".repeat(700);
+        assert_eq!(
+            justification_text(&long).map(|j| j.chars().count()),
+            Some(crate::model::MAX_JUSTIFICATION_CHARS)
+        );
     }
-    let mut approval = None;
-    if differs(RuleId::ApprovalEndUserAssignment)
-        && let Some(a) = rules.approval()
-    {
-        approval = Some(approval_block(current, a));
-    }
-    for (id, lines) in [
-        (RuleId::ExpirationAdminEligibility, &mut eligibility),
-        (RuleId::ExpirationAdminAssignment, &mut active),
-    ] {
-        if differs(id)
-            && let Some((required, max)) = rules.expiration(id)
-        {
-            lines.push(format!("allow_permanent = {}", !required));
-            if let Some(m) = dur(max) {
-                lines.push(format!("max_duration = {m}"));
-            }
-        }
-    }
-    if differs(RuleId::EnablementAdminAssignment) {
-        let f = rules.factors(RuleId::EnablementAdminAssignment);
-        active.push(format!(
-            "require_mfa = {}",
-            f.contains(&EnablementFactor::MultiFactorAuthentication)
-        ));
-        active.push(format!(
-            "require_justification = {}",
-            f.contains(&EnablementFactor::Justification)
-        ));
-    }
-    for e in NotificationEvent::ALL {
-        if differs(e.rule_id())
-            && let Some(RuleValue::Notification {
-                level,
-                default_recipients,
-                recipients,
-            }) = rules.get(e.rule_id())
-        {
-            let level = match level {
-                NotificationLevel::All => "all",
-                NotificationLevel::Critical => "critical",
-                NotificationLevel::None => "none",
-            };
-            notifications.push(format!(
-                "notification {} {{\nrecipients = {}\ndefault_recipients = {default_recipients}\nlevel = {}\n}}\n",
-                quote(e.as_str()),
-                list(recipients),
-                quote(level)
-            ));
-        }
-    }
-    if activation.is_empty()
-        && approval.is_none()
-        && eligibility.is_empty()
-        && active.is_empty()
-        && notifications.is_empty()
-    {
-        return None;
-    }
-    let mut out = format!("policy {} {{\n", quote(role));
-    if !activation.is_empty() || approval.is_some() {
-        out.push_str("activation {\n");
-        for l in activation {
-            out.push_str(&l);
-            out.push('\n');
-        }
-        if let Some(a) = approval {
-            out.push_str(&a);
-        }
-        out.push_str("}\n");
-    }
-    for (name, lines) in [("eligibility", eligibility), ("active_assignment", active)] {
-        if !lines.is_empty() {
-            let _ = writeln!(out, "{name} {{\n{}\n}}", lines.join("\n"));
-        }
-    }
-    for n in notifications {
-        out.push_str(&n);
-    }
-    out.push_str("}\n\n");
-    Some(out)
-}
-
-fn approval_block(current: &Current, a: &ApprovalSetting) -> String {
-    let approvers: Vec<String> = a
-        .stages
-        .first()
-        .map(|s| {
-            s.primary_approvers
-                .iter()
-                .map(|ap| principal_ref(current, ap.id()))
-                .collect()
-        })
-        .unwrap_or_default();
-    format!(
-        "approval {{\nrequired = {}\napprovers = {}\nrequire_for_extension = {}\n}}\n",
-        a.required,
-        list(&approvers),
-        a.required_for_extension
-    )
 }

@@ -62,7 +62,11 @@ pub(super) fn decide(
                 && m.applied_end()
                     .is_some_and(|end| !crate::state::same_end(end, g.end()))
         });
-    let matches = matches && !changed_outside;
+    let recorded = in_state
+        && managed
+            .zip(have)
+            .is_some_and(|(m, g)| recorded_end_stands(m, &d.item, g));
+    let matches = (matches || recorded) && !changed_outside;
     let expiring = have.is_some_and(|g| expiring(ctx, &d.item, g));
     // Most declared grants of a routine run are in step: decided before
     // building anything a change would show.
@@ -325,6 +329,27 @@ pub(super) fn schedule_matches(
             d.add_to(now).is_some_and(|limit| end <= limit + slack)
         }
     }
+}
+
+/// A fixed `expires` that state records as standing for the grant's end
+/// as the tenant has it, though the two differ: an export writes an end
+/// rounded up to a whole day and records the declaration with the exact
+/// end. In step while neither the declaration nor the tenant's end has
+/// moved since; a changed `expires` is an update, a changed end drift.
+pub(super) fn recorded_end_stands(m: &Resource, a: &Assignment, g: &Grant) -> bool {
+    let Expiration::At(_) = a.schedule.expiration else {
+        return false;
+    };
+    let start_agrees = match (a.schedule.start, g.start) {
+        (None, _) => true,
+        (Some(want), Some(have)) => close(want, have),
+        (Some(_), None) => false,
+    };
+    start_agrees
+        && g.end().is_some()
+        && same_declaration(m, a)
+        && m.applied_end()
+            .is_some_and(|end| crate::state::same_end(end, g.end()))
 }
 
 /// How a declaration says its grant ends, as state records it.
