@@ -356,9 +356,9 @@ impl Loader<'_> {
                 v.body.get_attribute("error_message"),
             ) else {
                 let missing = if v.body.get_attribute("condition").is_none() {
-                    "condition"
+                    "a condition"
                 } else {
-                    "error_message"
+                    "an error_message"
                 };
                 self.error(
                     file,
@@ -375,6 +375,21 @@ impl Loader<'_> {
             if !self.own_refs_only(file, name, &cond.value)
                 | !self.own_refs_only(file, name, &msg.value)
             {
+                ok = false;
+                continue;
+            }
+            let own = references(&cond.value)
+                .iter()
+                .any(|r| r.root == "var" && r.name.as_deref() == Some(name));
+            if !own {
+                self.error(
+                    file,
+                    span_of(&cond.value),
+                    format!("the condition does not look at var.{name}"),
+                )
+                .hint = Some(format!(
+                    "a validation tests the value given, as in length(var.{name}) > 0"
+                ));
                 ok = false;
                 continue;
             }
@@ -434,7 +449,7 @@ impl Loader<'_> {
                         span_of(&v.ident),
                         format!("invalid value for variable \"{name}\": {text}"),
                     )
-                    .hint = Some(format!("the value is {source}"));
+                    .hint = Some(format!("the value comes from {source}"));
                     ok = false;
                 }
                 Ok(other) => {
