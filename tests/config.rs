@@ -276,7 +276,11 @@ fn the_cli_exits_1_on_bad_input_and_never_panics() {
 
 #[test]
 fn examples_are_formatted() {
-    for dir in ["examples/minimal", "tests/fixtures/valid/full"] {
+    for dir in [
+        "examples/minimal",
+        "tests/fixtures/valid/full",
+        "tests/fixtures/valid/typed",
+    ] {
         let changed = config::fmt::format_dir(Path::new(dir), false).unwrap();
         assert!(changed.is_empty(), "pim fmt would change {changed:?}");
     }
@@ -501,5 +505,427 @@ fn a_var_file_that_is_not_a_regular_file_is_an_error_not_a_hang() {
         fifo.as_os_str(),
     ]);
     assert_eq!(out.status.code(), Some(1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn load_text(text: &str, o: &LoadOptions) -> Result<Desired, String> {
+    config::load_sources(
+        Path::new("."),
+        vec![(PathBuf::from("vars.pim.hcl"), text.to_string())],
+        o,
+    )
+    .map_err(|e| e.diagnostics().to_string())
+}
+
+/// The error messages (first lines) of loading `text`.
+fn first_lines(text: &str, o: &LoadOptions) -> Vec<String> {
+    let err = load_text(text, o).expect_err("should not load");
+    err.split("\n\n")
+        .map(|d| d.lines().next().unwrap_or_default().to_string())
+        .collect()
+}
+
+const TYPED: &str = r#"
+variable "upns" {
+  type    = set(string)
+  default = ["bob", "alice", "bob"]
+}
+
+variable "days" {
+  type = number
+}
+
+variable "forever" {
+  type    = bool
+  default = false
+}
+
+variable "owner" {
+  type = object({
+    upn  = string
+    role = optional(string, "Global Reader")
+  })
+  default = { upn = "carol", extra = true }
+}
+
+variable "roles" {
+  type    = map(string)
+  default = { dave = "Security Reader" }
+}
+
+variable "pair" {
+  type    = tuple([string, number])
+  default = ["Reports Reader", 7]
+}
+
+variable "suffix" {
+  type    = string
+  default = 365
+}
+
+variable "anything" {
+  type    = any
+  default = { nested = [1, "a"] }
+}
+
+eligibility "people" {
+  for_each  = var.upns
+  principal = "user:${each.value}@contoso.com"
+  role      = "Global Reader"
+  duration  = "P${var.days}D"
+}
+
+eligibility "owner" {
+  principal = "user:${var.owner.upn}@contoso.com"
+  role      = var.owner.role
+  duration  = "P${var.suffix}D"
+}
+
+eligibility "mapped" {
+  for_each  = var.roles
+  principal = "user:${each.key}@contoso.com"
+  role      = each.value
+  duration  = "P${var.pair[1]}D"
+}
+
+assignment "pair" {
+  principal = "user:erin@contoso.com"
+  role      = var.pair[0]
+  permanent = var.forever
+}
+"#;
+
+#[test]
+fn typed_variables_convert_their_values_as_terraform_does() {
+    let mut o = opts();
+    // A flag's text is converted to the type: "30" to a number, "true" to a bool.
+    o.vars.push(("days".into(), "30".into()));
+    o.env.push(("PIM_VAR_forever".into(), "true".into()));
+    let d = load_text(TYPED, &o).unwrap_or_else(|e| panic!("{e}"));
+    let addrs: Vec<String> = d
+        .eligibilities
+        .iter()
+        .map(|e| e.address.to_string())
+        .collect();
+    assert_eq!(
+        addrs,
+        [
+            "eligibility.people[\"alice\"]",
+            "eligibility.people[\"bob\"]",
+            "eligibility.owner",
+            "eligibility.mapped[\"dave\"]",
+        ],
+        "a list given for a set(string) is deduplicated, in lexical order"
+    );
+    let e = &d.eligibilities;
+    assert_eq!(
+        e[0].item.schedule.expiration,
+        Expiration::After(IsoDuration::days(30))
+    );
+    assert_eq!(
+        e[2].item.role,
+        RoleRef::Name("Global Reader".into()),
+        "an optional attribute takes its default; the extra one is dropped"
+    );
+    assert_eq!(
+        e[2].item.schedule.expiration,
+        Expiration::After(IsoDuration::days(365)),
+        "a number default of a string variable is the string \"365\""
+    );
+    assert_eq!(e[3].item.role, RoleRef::Name("Security Reader".into()));
+    assert_eq!(
+        e[3].item.schedule.expiration,
+        Expiration::After(IsoDuration::days(7))
+    );
+    let a = &d.assignments[0].item;
+    assert_eq!(a.role, RoleRef::Name("Reports Reader".into()));
+    assert!(
+        a.schedule.expiration.is_permanent(),
+        "PIM_VAR_forever=true is the bool true"
+    );
+
+    // A string variable takes a flag as written: "007" stays "007".
+    let mut o = opts();
+    o.vars.push(("days".into(), "30".into()));
+    o.vars.push(("suffix".into(), "007".into()));
+    o.vars.push(("forever".into(), "true".into()));
+    let d = load_text(TYPED, &o).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        d.eligibilities[2].item.schedule.expiration,
+        Expiration::After(IsoDuration::days(7))
+    );
+}
+
+#[test]
+fn a_value_not_of_its_type_is_an_error_at_the_value() {
+    // (type, default, column of the error on the default's line, message)
+    let cases: &[(&str, &str, usize, &str)] = &[
+        (
+            "string",
+            "[\"a\"]",
+            13,
+            "the default does not fit variable \"v\" of type string: expected string, got a list of 1 element",
+        ),
+        (
+            "number",
+            "\"three\"",
+            13,
+            "the default does not fit variable \"v\" of type number: expected number, got string \"three\"",
+        ),
+        (
+            "bool",
+            "\"yes\"",
+            13,
+            "the default does not fit variable \"v\" of type bool: expected bool, got string \"yes\"",
+        ),
+        (
+            "bool",
+            "1",
+            13,
+            "the default does not fit variable \"v\" of type bool: expected bool, got number 1",
+        ),
+        (
+            "list(string)",
+            "\"a\"",
+            13,
+            "the default does not fit variable \"v\" of type list(string): expected list(string), got string \"a\"",
+        ),
+        (
+            "list(number)",
+            "[1, \"two\"]",
+            17,
+            "the default does not fit variable \"v\" of type list(number): v[1]: expected number, got string \"two\"",
+        ),
+        (
+            "set(string)",
+            "{ a = 1 }",
+            13,
+            "the default does not fit variable \"v\" of type set(string): expected set(string), got an object with 1 attribute",
+        ),
+        (
+            "map(number)",
+            "{ a = 1, b = \"x\" }",
+            26,
+            "the default does not fit variable \"v\" of type map(number): v.b: expected number, got string \"x\"",
+        ),
+        (
+            "map(string)",
+            "[\"a\"]",
+            13,
+            "the default does not fit variable \"v\" of type map(string): expected map(string), got a list of 1 element",
+        ),
+        (
+            "object({ name = string, size = number })",
+            "{ name = \"a\" }",
+            13,
+            "the default does not fit variable \"v\" of type object({name = string, size = number}): attribute \"size\" is required",
+        ),
+        (
+            "object({ name = string })",
+            "\"a\"",
+            13,
+            "the default does not fit variable \"v\" of type object({name = string}): expected object({name = string}), got string \"a\"",
+        ),
+        (
+            "tuple([string, number])",
+            "[\"a\", 1, 2]",
+            13,
+            "the default does not fit variable \"v\" of type tuple([string, number]): expected 2 elements, got 3",
+        ),
+        (
+            "tuple([string, number])",
+            "[\"a\", \"b\"]",
+            19,
+            "the default does not fit variable \"v\" of type tuple([string, number]): v[1]: expected number, got string \"b\"",
+        ),
+        (
+            "list(object({ upn = string, roles = set(string) }))",
+            "[{ upn = \"a\", roles = [] }, { upn = \"b\", roles = [[\"x\"]] }]",
+            63,
+            "the default does not fit variable \"v\" of type list(object({upn = string, roles = set(string)})): v[1].roles[0]: expected string, got a list of 1 element",
+        ),
+        (
+            "map(object({ n = number }))",
+            "{ \"a b\" = { n = true } }",
+            29,
+            "the default does not fit variable \"v\" of type map(object({n = number})): v[\"a b\"].n: expected number, got bool true",
+        ),
+    ];
+    for (ty, default, col, want) in cases {
+        let text = format!("variable \"v\" {{\n  type    = {ty}\n  default = {default}\n}}\n");
+        assert_eq!(
+            first_lines(&text, &opts()),
+            [format!("vars.pim.hcl:3:{col}: error: {want}")],
+            "{ty} = {default}"
+        );
+    }
+}
+
+#[test]
+fn typed_and_validated_variables_load_validate_and_keep_their_format() {
+    let d = load_ok("tests/fixtures/valid/typed", &opts());
+    let addrs: Vec<String> = d
+        .eligibilities
+        .iter()
+        .map(|e| e.address.to_string())
+        .collect();
+    assert_eq!(
+        addrs,
+        [
+            "eligibility.helpdesk[\"bob@contoso.com\"]",
+            "eligibility.helpdesk[\"carol@contoso.com\"]",
+            "eligibility.owner",
+        ]
+    );
+    assert_eq!(
+        d.eligibilities[2].item.role,
+        RoleRef::Name("Security Reader".into())
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_pim"))
+        .args(["validate", "-C", "tests/fixtures/valid/typed"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Valid: 3 eligibilities, 0 assignments, 0 policies, 0 role blocks.\n"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_pim"))
+        .args(["validate", "-C", "tests/fixtures/valid/typed"])
+        .args(["--var", "ticket=INC42"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "main.pim.hcl:23:3: error: invalid value for variable \"ticket\": A change number is CHG and digits.\n"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("INC42"),
+        "a sensitive value is never shown: {stderr}"
+    );
+    // Formatting keeps types, validations and their alignment as they are.
+    let text = std::fs::read_to_string("tests/fixtures/valid/typed/main.pim.hcl").unwrap();
+    assert_eq!(config::fmt::format_source(&text).unwrap(), text);
+    let messy = "variable \"v\" {\ntype=list(object({a=string}))\n    validation {\n  condition = length(var.v)>0\nerror_message=\"x\"\n}\n}\n";
+    assert_eq!(
+        config::fmt::format_source(messy).unwrap(),
+        "variable \"v\" {\n  type = list(object({a=string}))\n  validation {\n    condition     = length(var.v)>0\n    error_message = \"x\"\n  }\n}\n"
+    );
+}
+
+const TIER: &str = r#"variable "tier" {
+  type = number
+
+  validation {
+    condition     = contains([0, 1, 2], var.tier)
+    error_message = "The tier is 0, 1 or 2."
+  }
+}
+"#;
+
+#[test]
+fn a_validation_checks_the_value_that_wins_and_says_where_it_came_from() {
+    let with = |name: &str, value: &str| {
+        let mut o = opts();
+        o.vars.push((name.into(), value.into()));
+        o
+    };
+    assert!(load_text(TIER, &with("tier", "2")).is_ok());
+    assert_eq!(
+        load_text(TIER, &with("tier", "7")).unwrap_err(),
+        "vars.pim.hcl:4:3: error: invalid value for variable \"tier\": The tier is 0, 1 or 2.\n  |\n4 |   validation {\n  |   ^^^^^^^^^^\n  = hint: the value comes from --var tier"
+    );
+    let dir = fresh_dir("tier-var-file");
+    let file = dir.join("prod.hcl");
+    std::fs::write(&file, "tier = 5\n").unwrap();
+    let mut o = opts();
+    o.var_files.push(file.clone());
+    let err = load_text(TIER, &o).unwrap_err();
+    assert!(
+        err.ends_with(&format!(
+            "= hint: the value comes from var file {0} ({0}:1:8)",
+            file.display()
+        )),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+const SHAPES: &str = r#"variable "days" {
+  type     = number
+  nullable = false
+  default  = 30
+}
+
+variable "owners" {
+  type = list(object({ upn = string, tier = number }))
+}
+
+variable "token" {
+  type      = number
+  sensitive = true
+  default   = 1
+}
+
+variable "label" {
+  type     = string
+  nullable = false
+}
+"#;
+
+#[test]
+fn flags_environment_and_var_files_not_of_the_type_are_errors_naming_them() {
+    let dir = fresh_dir("typed-var-files");
+    let hcl = dir.join("owners.hcl");
+    std::fs::write(
+        &hcl,
+        "owners = [\n  { upn = \"a\", tier = 0 },\n  { upn = \"b\", tier = \"high\" },\n]\nlabel = \"x\"\n",
+    )
+    .unwrap();
+    let json = dir.join("more.json");
+    std::fs::write(&json, "{\n  \"label\": \"y\",\n  \"days\": \"thirty\"\n}\n").unwrap();
+    let mut o = opts();
+    o.var_files.push(hcl.clone());
+    o.var_files.push(json.clone());
+    o.env.push(("PIM_VAR_token".into(), "hunter2".into()));
+    let err = load_text(SHAPES, &o).unwrap_err();
+    let text = err.replace(dir.to_str().unwrap(), "<dir>");
+    insta::assert_snapshot!(text);
+    assert!(
+        !text.contains("hunter2"),
+        "a sensitive value is never shown"
+    );
+
+    // --var: no file to point at, so the flag is named, and the declaration.
+    let mut o = opts();
+    o.vars.push(("owners".into(), "[{ upn = \"a\" }]".into()));
+    o.vars.push(("label".into(), "x".into()));
+    o.vars.push(("days".into(), "thirty".into()));
+    assert_eq!(
+        load_text(SHAPES, &o).unwrap_err(),
+        "error: --var days does not fit variable \"days\" of type number: expected number, got string \"thirty\"\n  = hint: the variable is declared at vars.pim.hcl:1:10\n\n\
+         error: --var owners does not fit variable \"owners\" of type list(object({upn = string, tier = number})): owners[0]: attribute \"tier\" is required\n  = hint: the variable is declared at vars.pim.hcl:7:10"
+    );
+
+    // null for a variable that may not be null: its default, else an error.
+    let file = dir.join("nulls.hcl");
+    std::fs::write(&file, "days = null\nlabel = null\nowners = []\n").unwrap();
+    let mut o = opts();
+    o.var_files.push(file.clone());
+    assert_eq!(
+        first_lines(SHAPES, &o),
+        [format!(
+            "{0}:2:9: error: var file {0} sets variable \"label\" to null, which nullable = false forbids",
+            file.display()
+        )]
+    );
+    std::fs::write(&file, "days = null\nlabel = \"x\"\nowners = []\n").unwrap();
+    assert!(
+        load_text(SHAPES, &o).is_ok(),
+        "days = null takes the default"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -15,6 +15,7 @@ const SEEDS: &[&[&str]] = &[
         "tests/fixtures/valid/full/grants.pim.hcl",
     ],
     &["examples/minimal/main.pim.hcl"],
+    &["tests/fixtures/valid/typed/main.pim.hcl"],
 ];
 
 /// Fragments that are likely to reach deep into the loader when spliced in.
@@ -61,6 +62,11 @@ const FRAGMENTS: &[&str] = &[
     "policy \"\" {",
     "locals { a = local.a }",
     "variable \"v\" {}",
+    "type = list(object({ a = optional(string) }))",
+    "type = strng",
+    "validation { condition = can(regex(\"^x\", var.v)) error_message = \"x\" }",
+    "sensitive = true",
+    "nullable = false",
     "\u{0}",
     "é",
     "\t",

@@ -123,3 +123,29 @@ fn valid_configurations_validate_and_unknown_names_do_not() {
         );
     }
 }
+
+#[test]
+fn variable_types_and_validations_validate_in_either_json_form() {
+    let validator = jsonschema::validator_for(&schema()).unwrap();
+    let one = "variable \"v\" {\n  type = list(string)\n  validation {\n    condition     = length(var.v) > 0\n    error_message = \"Not empty.\"\n  }\n}\n";
+    let two = format!(
+        "{}  validation {{\n    condition     = true\n    error_message = \"x\"\n  }}\n}}\n",
+        one.trim_end().trim_end_matches('}')
+    );
+    for (text, valid) in [
+        (one.to_string(), true),
+        (two.clone(), true),
+        (one.replace("error_message", "message"), false),
+        (
+            two.replace("condition     = true", "conditon = true"),
+            false,
+        ),
+        (
+            one.replace("  type", "  sensitive = \"yes\"\n  type"),
+            false,
+        ),
+    ] {
+        let json: Value = hcl::from_str(&text).unwrap();
+        assert_eq!(validator.is_valid(&json), valid, "{json}");
+    }
+}

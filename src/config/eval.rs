@@ -1,6 +1,8 @@
 //! Expression evaluation: the function library, the `var`/`local`/`each`
 //! namespaces, and a walk that finds the references of an expression (with
 //! their spans) so that unknown names are reported where they are written.
+//! `can(…)` is evaluated here, before the rest of the expression, since a
+//! function's arguments are evaluated before it is called.
 
 use std::ops::Range;
 
@@ -8,6 +10,7 @@ use hcl::Value;
 use hcl::edit::Span;
 use hcl::edit::expr::{Expression as EditExpr, FuncCall, Traversal, TraversalOperator};
 use hcl::edit::visit::{Visit, visit_expr, visit_func_call, visit_traversal_operator};
+use hcl::edit::visit_mut::{VisitMut, visit_expr_mut};
 use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
 
 /// A reference found in an expression: `var.name`, `local.name`,
@@ -127,8 +130,36 @@ impl EvalScope {
     }
 
     pub fn eval(&self, expr: &EditExpr) -> Result<Value, String> {
-        let expr = hcl::Expression::from(expr.clone());
+        let mut expr = expr.clone();
+        CanCalls { scope: self }.visit_expr_mut(&mut expr);
+        let expr = hcl::Expression::from(expr);
         expr.evaluate(&self.ctx).map_err(|e| e.to_string())
+    }
+}
+
+/// Replaces each `can(x)` by whether `x` evaluates. Not inside a `for`
+/// expression, whose names are bound only while it runs: there `can` is the
+/// library's, true when its argument evaluates, an error when it does not,
+/// so it is never wrongly false.
+struct CanCalls<'s> {
+    scope: &'s EvalScope,
+}
+
+impl VisitMut for CanCalls<'_> {
+    fn visit_expr_mut(&mut self, node: &mut EditExpr) {
+        if let EditExpr::FuncCall(call) = node
+            && call.name.name.as_str() == "can"
+            && !call.name.is_namespaced()
+            && call.args.len() == 1
+            && let Some(arg) = call.args.get(0)
+        {
+            *node = EditExpr::from(self.scope.eval(arg).is_ok());
+            return;
+        }
+        if matches!(node, EditExpr::ForExpr(_)) {
+            return;
+        }
+        visit_expr_mut(self, node);
     }
 }
 
@@ -188,6 +219,52 @@ fn function_library() -> Vec<(&'static str, FuncDef)> {
                 .build(join),
         ),
         ("length", FuncDef::builder().param(any()).build(length)),
+        (
+            "contains",
+            FuncDef::builder()
+                .param(ParamType::array_of(any()))
+                .param(any())
+                .build(contains),
+        ),
+        (
+            "startswith",
+            FuncDef::builder()
+                .param(ParamType::String)
+                .param(ParamType::String)
+                .build(startswith),
+        ),
+        (
+            "endswith",
+            FuncDef::builder()
+                .param(ParamType::String)
+                .param(ParamType::String)
+                .build(endswith),
+        ),
+        (
+            "alltrue",
+            FuncDef::builder()
+                .param(ParamType::array_of(any()))
+                .build(alltrue),
+        ),
+        (
+            "anytrue",
+            FuncDef::builder()
+                .param(ParamType::array_of(any()))
+                .build(anytrue),
+        ),
+        (
+            "regex",
+            FuncDef::builder()
+                .param(ParamType::String)
+                .param(ParamType::String)
+                .build(regex),
+        ),
+        (
+            "can",
+            FuncDef::builder()
+                .param(any())
+                .build(|_| Ok(Value::Bool(true))),
+        ),
     ]
 }
 
@@ -320,6 +397,74 @@ fn length(args: FuncArgs) -> Result<Value, String> {
     Ok(Value::from(n as u64))
 }
 
+fn contains(args: FuncArgs) -> Result<Value, String> {
+    let (Some(Value::Array(items)), Some(wanted)) = (args.first(), args.get(1)) else {
+        return Err("contains takes a list and a value".into());
+    };
+    Ok(Value::Bool(items.contains(wanted)))
+}
+
+fn startswith(args: FuncArgs) -> Result<Value, String> {
+    Ok(Value::Bool(
+        arg_str(&args, 0)?.starts_with(arg_str(&args, 1)?),
+    ))
+}
+
+fn endswith(args: FuncArgs) -> Result<Value, String> {
+    Ok(Value::Bool(
+        arg_str(&args, 0)?.ends_with(arg_str(&args, 1)?),
+    ))
+}
+
+fn bools(args: &FuncArgs, name: &str) -> Result<Vec<bool>, String> {
+    let Some(Value::Array(items)) = args.first() else {
+        return Err(format!("{name} takes a list of bools"));
+    };
+    items
+        .iter()
+        .map(|v| match v {
+            Value::Bool(b) => Ok(*b),
+            Value::String(s) if s == "true" => Ok(true),
+            Value::String(s) if s == "false" => Ok(false),
+            other => Err(format!(
+                "{name} takes a list of bools; it holds a {}",
+                type_name(other)
+            )),
+        })
+        .collect()
+}
+
+fn alltrue(args: FuncArgs) -> Result<Value, String> {
+    Ok(Value::Bool(bools(&args, "alltrue")?.into_iter().all(|b| b)))
+}
+
+fn anytrue(args: FuncArgs) -> Result<Value, String> {
+    Ok(Value::Bool(bools(&args, "anytrue")?.into_iter().any(|b| b)))
+}
+
+/// Terraform's `regex`: the match, the list of its groups, or an object of
+/// its named groups; an error when the pattern does not match.
+fn regex(args: FuncArgs) -> Result<Value, String> {
+    let pattern = arg_str(&args, 0)?;
+    let text = arg_str(&args, 1)?;
+    let re = regex::Regex::new(pattern).map_err(|e| format!("invalid regular expression: {e}"))?;
+    let caps = re
+        .captures(text)
+        .ok_or_else(|| format!("the pattern {pattern:?} does not match {text:?}"))?;
+    let group = |m: Option<regex::Match<'_>>| m.map_or(Value::Null, |m| Value::from(m.as_str()));
+    if re.capture_names().flatten().next().is_some() {
+        let mut out = hcl::Map::new();
+        for name in re.capture_names().flatten() {
+            out.insert(name.to_string(), group(caps.name(name)));
+        }
+        return Ok(Value::Object(out));
+    }
+    if re.captures_len() > 1 {
+        return Ok(Value::Array(caps.iter().skip(1).map(group).collect()));
+    }
+    Ok(group(caps.get(0)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,6 +504,60 @@ mod tests {
         );
         assert!(eval("format(\"%d\", \"x\")").is_err());
         assert!(eval("nope(1)").is_err());
+        assert_eq!(
+            eval("contains(var.names, \"a\")").unwrap(),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            eval("contains(var.names, \"c\")").unwrap(),
+            Value::Bool(false)
+        );
+        assert_eq!(
+            eval(
+                "[startswith(\"abc\", \"ab\"), endswith(\"abc\", \"bc\"), endswith(\"abc\", \"a\")]"
+            )
+            .unwrap(),
+            Value::from(vec![true, true, false])
+        );
+        assert_eq!(eval("alltrue([])").unwrap(), Value::Bool(true));
+        assert_eq!(eval("anytrue([false, true])").unwrap(), Value::Bool(true));
+        assert!(eval("alltrue([1])").is_err());
+        assert_eq!(
+            eval("regex(\"[a-z]+\", \"12ab3\")").unwrap(),
+            Value::from("ab")
+        );
+        assert_eq!(
+            eval("regex(\"(\\\\d+)-(\\\\d+)\", \"x 10-20\")").unwrap(),
+            Value::from(vec!["10", "20"])
+        );
+        assert_eq!(
+            eval("regex(\"(?P<k>\\\\w+)=\", \"a=b\").k").unwrap(),
+            Value::from("a")
+        );
+        assert!(eval("regex(\"z\", \"abc\")").is_err());
+    }
+
+    #[test]
+    fn can_says_whether_its_argument_evaluates() {
+        assert_eq!(
+            eval("can(regex(\"^a\", \"abc\"))").unwrap(),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            eval("can(regex(\"^z\", \"abc\"))").unwrap(),
+            Value::Bool(false)
+        );
+        assert_eq!(eval("can(var.missing)").unwrap(), Value::Bool(false));
+        assert_eq!(
+            eval("\"${can(var.names[7])}-${can(var.names[0])}\"").unwrap(),
+            Value::from("false-true")
+        );
+        // Inside a for expression it is never wrongly false: true or an error.
+        assert_eq!(
+            eval("[for n in var.names : can(regex(\"^[ab]$\", n))]").unwrap(),
+            Value::from(vec![true, true, true])
+        );
+        assert!(eval("[for n in var.names : can(regex(\"^a$\", n))]").is_err());
     }
 
     #[test]

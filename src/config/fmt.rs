@@ -212,6 +212,9 @@ enum Mode {
 fn classify(text: &str) -> Vec<Line<'_>> {
     let mut out = Vec::new();
     let mut depth = 0usize;
+    // The line each open bracket was opened on: a line opening several
+    // (`type = object({`) indents what follows by one level, not two.
+    let mut opened_on: Vec<usize> = Vec::new();
     let mut stack: Vec<Mode> = Vec::new();
     let mut heredoc: Option<String> = None;
     let mut block_comment = false;
@@ -257,6 +260,12 @@ fn classify(text: &str) -> Vec<Line<'_>> {
         let leading_closers = trimmed
             .chars()
             .take_while(|c| matches!(c, '}' | ']' | ')'))
+            .count();
+        let still_open = &opened_on[..opened_on.len().saturating_sub(leading_closers)];
+        let indent = still_open
+            .iter()
+            .enumerate()
+            .filter(|&(i, line)| i == 0 || still_open[i - 1] != *line)
             .count();
         let chars: Vec<char> = raw.chars().collect();
         let mut k = 0;
@@ -310,14 +319,19 @@ fn classify(text: &str) -> Vec<Line<'_>> {
                             break;
                         }
                     }
-                    '{' | '[' | '(' => depth += 1,
-                    '}' | ']' | ')' => depth = depth.saturating_sub(1),
+                    '{' | '[' | '(' => {
+                        depth += 1;
+                        opened_on.push(out.len());
+                    }
+                    '}' | ']' | ')' => {
+                        depth = depth.saturating_sub(1);
+                        opened_on.pop();
+                    }
                     _ => {}
                 },
             }
             k += 1;
         }
-        let indent = start_depth.saturating_sub(leading_closers.min(start_depth));
         out.push(Line {
             text: raw,
             kind: LineKind::Code,
@@ -354,6 +368,14 @@ mod tests {
         let src = "locals {\n  s = \"a { b ${upper(\"}\")}\"\n  h = <<EOT\n   keep   this\nEOT\n  l = [\n\"x\",\n      \"y\",\n  ]\n}\n";
         let want = "locals {\n  s = \"a { b ${upper(\"}\")}\"\n  h = <<EOT\n   keep   this\nEOT\n  l = [\n    \"x\",\n    \"y\",\n  ]\n}\n";
         assert_eq!(format_source(src).unwrap(), want);
+    }
+
+    #[test]
+    fn a_line_opening_two_brackets_indents_by_one_level() {
+        let src = "variable \"v\" {\ntype = object({\nupn = string\ntags = list(object({\nk = string\n}))\n})\n}\n";
+        let want = "variable \"v\" {\n  type = object({\n    upn = string\n    tags = list(object({\n      k = string\n    }))\n  })\n}\n";
+        assert_eq!(format_source(src).unwrap(), want);
+        assert_eq!(format_source(want).unwrap(), want);
     }
 
     #[test]

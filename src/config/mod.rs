@@ -17,6 +17,7 @@ mod role;
 pub mod schema;
 mod state;
 mod tenant;
+mod types;
 mod unclosed;
 mod vars;
 

@@ -68,10 +68,19 @@ pub static STATE: BlockSchema = block(
     ],
 );
 
+pub static VALIDATION: BlockSchema = BlockSchema {
+    repeatable: true,
+    ..block("validation", &["condition", "error_message"])
+};
+
 pub static VARIABLE: BlockSchema = BlockSchema {
     labels: Labels::One("variable name"),
     repeatable: true,
-    ..block("variable", &["default", "description"])
+    blocks: &[&VALIDATION],
+    ..block(
+        "variable",
+        &["default", "description", "type", "sensitive", "nullable"],
+    )
 };
 
 pub static LOCALS: BlockSchema = BlockSchema {
@@ -190,5 +199,19 @@ pub static ROOT: BlockSchema = BlockSchema {
 
 /// Names of the functions expressions may call.
 pub const FUNCTIONS: &[&str] = &[
-    "toset", "concat", "merge", "lower", "upper", "format", "join", "length",
+    "toset",
+    "concat",
+    "merge",
+    "lower",
+    "upper",
+    "format",
+    "join",
+    "length",
+    "contains",
+    "startswith",
+    "endswith",
+    "alltrue",
+    "anytrue",
+    "regex",
+    "can",
 ];
