@@ -870,7 +870,10 @@ async fn my_roles_lists_requests_still_waiting_under_their_own_heading() {
     let json = placeholder(serde_json::to_string_pretty(&roles).unwrap());
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["pending"][0]["kind"], "active");
-    assert_eq!(v["pending"][0]["id"], "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx");
+    assert_eq!(
+        v["pending"][0]["id"],
+        "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+    );
     assert_eq!(v["eligible"][0]["assignment_type"], serde_json::Value::Null);
     assert_eq!(v["eligible"][0]["member_type"], "direct");
 }
