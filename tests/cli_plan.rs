@@ -188,6 +188,7 @@ fn usage_errors_exit_1_on_every_command() {
             "my roles",
             "requests",
             "requests cancel",
+            "requests show",
             "emulator",
         ],
         "a command was added: this test covers it by itself, the list only says so"

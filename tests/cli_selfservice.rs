@@ -45,18 +45,75 @@ struct Remote {
     ca: PathBuf,
 }
 
-async fn remote(name: &str) -> Remote {
-    let seed = Tenant::from_file(concat!(
+fn seed() -> Tenant {
+    Tenant::from_file(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/selfservice/tenant.json"
     ))
+    .unwrap()
+}
+
+/// The self-service tenant with the requests of the days before (two of
+/// Bob's whose ids start alike, one denied; an eligibility an
+/// administrator gave Erin).
+fn seed_with_past_requests() -> Tenant {
+    let mut seed = seed();
+    let past: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/selfservice/past_requests.json"
+        ))
+        .unwrap(),
+    )
     .unwrap();
-    let emu = Emulator::start(EmulatorConfig {
-        seed: Some(seed),
-        ..EmulatorConfig::default()
-    })
+    seed.assignment_requests.extend(
+        past["assignmentRequests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .cloned(),
+    );
+    seed.eligibility_requests.extend(
+        past["eligibilityRequests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .cloned(),
+    );
+    seed
+}
+
+async fn remote(name: &str) -> Remote {
+    remote_seeded(name, seed()).await
+}
+
+async fn remote_seeded(name: &str, seed: Tenant) -> Remote {
+    remote_configured(
+        name,
+        EmulatorConfig {
+            seed: Some(seed),
+            ..EmulatorConfig::default()
+        },
+    )
     .await
-    .unwrap();
+}
+
+/// The past requests carry fixed dates, and this emulator runs on the
+/// wall clock: kept however old they are, so the tests pass on any day.
+async fn remote_with_past_requests(name: &str) -> Remote {
+    remote_configured(
+        name,
+        EmulatorConfig {
+            seed: Some(seed_with_past_requests()),
+            request_retention: TimeDelta::days(365 * 100),
+            ..EmulatorConfig::default()
+        },
+    )
+    .await
+}
+
+async fn remote_configured(name: &str, config: EmulatorConfig) -> Remote {
+    let emu = Emulator::start(config).await.unwrap();
     let dir = scratch(name);
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, emu.ca_pem().unwrap()).unwrap();
@@ -157,13 +214,16 @@ fn a_seeded_user_activates_against_the_embedded_emulator_and_sees_it_in_my_roles
     let active = v["active"].as_array().unwrap();
     assert_eq!(active.len(), 1, "{v}");
     assert_eq!(active[0]["role"], "Global Administrator");
-    assert_eq!(active[0]["assignment"], "activated");
+    assert_eq!(active[0]["assignment_type"], "activated");
+    assert_eq!(active[0]["member_type"], "direct");
     assert!(active[0]["time_left_seconds"].as_i64().unwrap() > 7000);
     assert_eq!(v["eligible"][0]["role"], "Global Administrator");
 
     let out = run(&[&["requests", "--mine"][..], &alice].concat());
     assert!(
-        text(&out).contains("selfActivate  Global Administrator  /      PT2H  Provisioned"),
+        text(&out).contains(
+            "user:alice@contoso.com  active  selfActivate  Global Administrator  /      PT2H  Provisioned"
+        ),
         "{}",
         text(&out)
     );
@@ -300,8 +360,21 @@ async fn an_activation_needing_approval_waits_and_ends_provisioned() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deactivation_waits_five_minutes_by_the_emulators_clock() {
-    let r = remote("deactivate").await;
+async fn deactivation_in_the_first_five_minutes_is_refused_before_sending() {
+    let mut seed = seed();
+    // Alice activated Global Reader six minutes before the emulator started.
+    seed.assignment_schedules.push(
+        serde_json::from_value(serde_json::json!({
+            "principal": "user:alice@contoso.com",
+            "role": "Global Reader",
+            "start": "-PT6M",
+            "duration": "PT1H",
+            "assignmentType": "Activated",
+            "activatedUsing": "5e1fe000-0000-4000-8000-000000000002",
+        }))
+        .unwrap(),
+    );
+    let r = remote_seeded("deactivate", seed).await;
     let alice = "alice@contoso.com";
     let out = r
         .pim(
@@ -317,7 +390,21 @@ async fn deactivation_waits_five_minutes_by_the_emulators_clock() {
         )
         .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let posted = r.schedule_requests_posted();
     let out = r.pim(alice, &["deactivate", "Global Administrator"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.starts_with("error: not sent: Global Administrator at /: it was activated at "),
+        "{t}"
+    );
+    assert!(t.contains(" UTC and can be ended from "), "{t}");
+    assert_eq!(r.schedule_requests_posted(), posted, "nothing was POSTed");
+
+    // Graph's clock is the one that counts: two minutes behind, it still
+    // refuses an activation pim's clock says is six minutes old.
+    r.emu.clock().advance(TimeDelta::minutes(-2));
+    let out = r.pim(alice, &["deactivate", "Global Reader"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         text(&out).contains("400 ActiveDurationTooShort"),
@@ -326,15 +413,17 @@ async fn deactivation_waits_five_minutes_by_the_emulators_clock() {
     );
     assert!(text(&out).contains("can be ended from"), "{}", text(&out));
 
-    r.emu.clock().advance(TimeDelta::minutes(6));
-    let out = r.pim(alice, &["deactivate", "Global Administrator"]).await;
+    r.emu.clock().advance(TimeDelta::minutes(2));
+    let out = r
+        .pim(alice, &["deactivate", "Global Reader", "--scope", "/"])
+        .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        text(&out).starts_with("Deactivated Global Administrator at /."),
+        text(&out).starts_with("Deactivated Global Reader at /."),
         "{}",
         text(&out)
     );
-    let out = r.pim(alice, &["deactivate", "Global Administrator"]).await;
+    let out = r.pim(alice, &["deactivate", "Global Reader"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("it is not active"), "{}", text(&out));
     let _ = std::fs::remove_dir_all(&r.dir);
@@ -413,4 +502,247 @@ async fn cancel_works_while_pending_and_is_refused_once_provisioned() {
         text(&out)
     );
     let _ = std::fs::remove_dir_all(&r.dir);
+}
+
+const BOB_DENIED: &str = "8213d958-0000-4000-8000-000000000001";
+const BOB_CANCELED: &str = "8213d958-1111-4000-8000-000000000002";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_show_takes_an_id_or_a_unique_start_of_one() {
+    let r = remote_with_past_requests("show").await;
+    let bob = "bob@contoso.com";
+    let out = r.pim(bob, &["requests", "show", "8213d958-0"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    insta::assert_snapshot!("cli_requests_show_denied", text(&out));
+
+    let out = r
+        .pim(bob, &["requests", "show", BOB_DENIED, "--format", "json"])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["id"], BOB_DENIED);
+    assert_eq!(v["kind"], "active");
+    assert_eq!(v["principal"], "user:bob@contoso.com");
+    assert_eq!(v["ticket"], "ServiceNow:CHG0007");
+    assert_eq!(v["created_by"], "user:bob@contoso.com");
+    assert_eq!(v["approval"]["state"], "denied");
+    assert_eq!(v["approval"]["decided"], "2026-11-30T09:20:00Z");
+    assert_eq!(
+        v["approval"]["stages"][0]["approvers"],
+        serde_json::json!(["PIM Approvers (group)", "Carol White <carol@contoso.com>"])
+    );
+
+    for args in [
+        &["requests", "show", "8213d958"][..],
+        &["requests", "cancel", "8213d958"][..],
+    ] {
+        let out = r.pim(bob, args).await;
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let t = text(&out);
+        assert!(t.contains("8213d958 starts the ids of 2 requests"), "{t}");
+        assert!(t.contains(BOB_DENIED) && t.contains(BOB_CANCELED), "{t}");
+    }
+    let out = r.pim(bob, &["requests", "show", "ffff"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("error: no request ffff (by id or the start of one)"),
+        "{}",
+        text(&out)
+    );
+    let _ = std::fs::remove_dir_all(&r.dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tenants_requests_show_principal_and_kind_and_filter_by_them() {
+    let r = remote_with_past_requests("filters").await;
+    let admin = "alice@contoso.com";
+    let out = r
+        .pim(
+            admin,
+            &[
+                "requests",
+                "--principal",
+                "bob@contoso.com",
+                "--kind",
+                "active",
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.starts_with("  ID  "), "{t}");
+    assert!(t.contains("PRINCIPAL             KIND    ACTION"), "{t}");
+    assert!(
+        t.contains("user:bob@contoso.com  active  selfActivate"),
+        "{t}"
+    );
+    assert_eq!(t.lines().count(), 3, "{t}");
+
+    let ids = |o: &Output| -> Vec<String> {
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let out = r
+        .pim(
+            admin,
+            &["requests", "--kind", "eligible", "--format", "json"],
+        )
+        .await;
+    assert_eq!(ids(&out), ["3c9e7d21-0000-4000-8000-000000000003"]);
+    let out = r
+        .pim(
+            admin,
+            &[
+                "requests",
+                "--role",
+                "Privileged Role Administrator",
+                "--since",
+                "2026-11-30",
+                "--format",
+                "json",
+            ],
+        )
+        .await;
+    assert_eq!(ids(&out), [BOB_DENIED]);
+    let out = r
+        .pim(admin, &["requests", "--since", "yesterday-ish"])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("neither a time"), "{}", text(&out));
+    let _ = std::fs::remove_dir_all(&r.dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_requests_show_in_my_roles_and_scopes_go_by_name() {
+    let r = remote("pending").await;
+    let out = r
+        .pim(
+            "bob@contoso.com",
+            &[
+                "activate",
+                "Privileged Role Administrator",
+                "--justification",
+                "change 8",
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let pending = request_id(&out);
+    let out = r.pim("bob@contoso.com", &["my", "roles"]).await;
+    let t = text(&out);
+    assert!(t.contains("\nPending requests:\n"), "{t}");
+    assert!(t.contains(&pending), "{t}");
+    assert!(
+        t.contains(
+            "active  selfActivate  Privileged Role Administrator  /      PT8H  PendingApproval"
+        ),
+        "{t}"
+    );
+    let out = r
+        .pim("bob@contoso.com", &["my", "roles", "--format", "json"])
+        .await;
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["pending"][0]["id"], pending.as_str());
+    assert_eq!(v["pending"][0]["status"], "PendingApproval");
+
+    // Erin's one eligibility for Helpdesk Administrator is at Paris Office:
+    // no --scope needed, and the unit goes by its name.
+    let erin = "erin@contoso.com";
+    let out = r
+        .pim(
+            erin,
+            &[
+                "activate",
+                "Helpdesk Administrator",
+                "--duration",
+                "PT1H",
+                "--justification",
+                "x",
+                "--ticket",
+                "ServiceNow:INC1",
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).starts_with(
+            "Activated Helpdesk Administrator at /administrativeUnits/Paris Office until "
+        ),
+        "{}",
+        text(&out)
+    );
+    let out = r
+        .pim(
+            erin,
+            &[
+                "deactivate",
+                "Helpdesk Administrator",
+                "--scope",
+                "Paris Office",
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("not sent: Helpdesk Administrator at /administrativeUnits/Paris Office: it was activated at"),
+        "{}",
+        text(&out)
+    );
+    let out = r
+        .pim(
+            erin,
+            &[
+                "deactivate",
+                "Helpdesk Administrator",
+                "--scope",
+                "Lyon Office",
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("no administrative unit \"Lyon Office\""),
+        "{}",
+        text(&out)
+    );
+    let _ = std::fs::remove_dir_all(&r.dir);
+}
+
+#[test]
+fn check_warns_when_an_approver_of_a_tier0_role_is_eligible_for_it() {
+    let dir = scratch("check-approvers");
+    std::fs::copy(
+        "tests/fixtures/selfservice/tenant.json",
+        dir.join("tenant.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("main.pim.hcl"),
+        r#"tenant {
+  id       = "contoso.com"
+  emulator = "tenant.json"
+}
+
+eligibility "carol_pra" {
+  principal = "user:carol@contoso.com"
+  role      = "Privileged Role Administrator"
+  duration  = "P30D"
+}
+"#,
+    )
+    .unwrap();
+    let out = pim_cmd(&dir, &["check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("PIM008 user:carol@contoso.com is eligible for tier-0 role \"Privileged Role Administrator\" and is one of its approvers (user:carol@contoso.com)"),
+        "{t}"
+    );
+    let out = pim_cmd(&dir, &["check", "--strict"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -14,7 +14,8 @@ use pim::emulator::{
 use pim::graph::{Graph, GraphSettings, HttpGraph, Me, StaticToken, Timer};
 use pim::model::{AssignmentKind, Clock, IsoDuration, Ticket};
 use pim::selfservice::{
-    self, ActivationRequest, ExtensionRequest, SelfServiceError, Status, Target, WaitOptions,
+    self, ActivationRequest, ExtensionRequest, Held, RequestFilter, SelfServiceError, Status,
+    Target, WaitOptions,
 };
 
 const ALICE: &str = "5e1f0000-0000-4000-8000-000000000001";
@@ -50,12 +51,49 @@ async fn world() -> World {
     world_with(TokenFormat::Jwt).await
 }
 
-async fn world_with(token_format: TokenFormat) -> World {
-    let seed = Tenant::from_file(concat!(
+fn seed() -> Tenant {
+    Tenant::from_file(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/selfservice/tenant.json"
     ))
+    .unwrap()
+}
+
+/// The self-service tenant with requests Graph still keeps from the days
+/// before: two of Bob's whose ids start alike, one denied; and an
+/// administrator's assignment of Erin's eligibility.
+fn seed_with_past_requests() -> Tenant {
+    let mut seed = seed();
+    let past: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/selfservice/past_requests.json"
+        ))
+        .unwrap(),
+    )
     .unwrap();
+    seed.assignment_requests.extend(
+        past["assignmentRequests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .cloned(),
+    );
+    seed.eligibility_requests.extend(
+        past["eligibilityRequests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .cloned(),
+    );
+    seed
+}
+
+async fn world_with(token_format: TokenFormat) -> World {
+    world_seeded(seed(), token_format).await
+}
+
+async fn world_seeded(seed: Tenant, token_format: TokenFormat) -> World {
     let clock = EmuClockHandle::fixed(at(NOW));
     let emu = Emulator::start(EmulatorConfig {
         seed: Some(seed),
@@ -174,7 +212,8 @@ async fn a_seeded_user_activates_an_eligible_role_and_sees_it_in_my_roles() {
     let roles = selfservice::my_roles(&g, &w.clock, &me).await.unwrap();
     assert_eq!(roles.active.len(), 1);
     assert_eq!(roles.active[0].role, "Global Administrator");
-    assert_eq!(roles.active[0].assignment, "activated");
+    assert_eq!(roles.active[0].assignment_type, Some("activated"));
+    assert!(roles.pending.is_empty());
     assert_eq!(roles.active[0].time_left, "2h");
     insta::assert_snapshot!(
         "my_roles_json",
@@ -369,7 +408,7 @@ async fn an_activation_needing_approval_is_pending_until_approved() {
 
     // A denied request ends the wait.
     w.emu.clock().advance(TimeDelta::minutes(10));
-    let d = selfservice::check_deactivation(&g, &me, &t, None)
+    let d = selfservice::check_deactivation(&g, &w.clock, &me, &t, None)
         .await
         .unwrap();
     selfservice::submit(&g, &d.request).await.unwrap();
@@ -392,6 +431,26 @@ async fn an_activation_needing_approval_is_pending_until_approved() {
         matches!(e, SelfServiceError::Ended { ref status, .. } if status == "Denied"),
         "{e}"
     );
+    assert!(
+        e.to_string()
+            .contains(&format!("pim requests show {}", out.request_id)),
+        "{e}"
+    );
+    // What Graph says of the denial: when, and that it says no more.
+    let d = selfservice::show_request(&g, &out.request_id)
+        .await
+        .unwrap();
+    let approval = d.approval.unwrap();
+    assert_eq!(approval.state, "denied");
+    assert_eq!(approval.decided, Some(w.clock.now()));
+    assert!(
+        approval
+            .notes
+            .iter()
+            .any(|n| n.contains("does not say who decided")),
+        "{:?}",
+        approval.notes
+    );
 }
 
 #[tokio::test]
@@ -400,7 +459,7 @@ async fn deactivation_within_five_minutes_is_refused_with_graphs_code() {
     let g = w.as_user("alice@contoso.com", true);
     let me = whoami(&g).await;
     let t = target(&g, "Global Administrator", "/").await;
-    let e = selfservice::check_deactivation(&g, &me, &t, None)
+    let e = selfservice::check_deactivation(&g, &w.clock, &me, &t, None)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("it is not active"), "{e}");
@@ -410,7 +469,27 @@ async fn deactivation_within_five_minutes_is_refused_with_graphs_code() {
             .await
             .unwrap();
     selfservice::submit(&g, &a.request).await.unwrap();
-    let d = selfservice::check_deactivation(&g, &me, &t, None)
+    let sent = w.requests_sent();
+    // Within the first five minutes: refused before sending, with the time
+    // from which it is possible.
+    w.emu.clock().advance(TimeDelta::minutes(4));
+    let e = selfservice::check_deactivation(&g, &w.clock, &me, &t, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, SelfServiceError::TooSoon { from, .. } if from == at("2026-12-01T10:05:00Z")),
+        "{e}"
+    );
+    assert!(e.is_refusal());
+    assert_eq!(
+        e.to_string(),
+        "not sent: Global Administrator at /: it was activated at 2026-12-01 10:00:00 UTC and can be ended from 2026-12-01 10:05:00 UTC on (Graph refuses earlier with ActiveDurationTooShort); hint: try again then"
+    );
+    assert_eq!(w.requests_sent(), sent, "nothing was POSTed");
+
+    // A caller whose clock runs ahead of Graph's gets Graph's own refusal.
+    let ahead = EmuClockHandle::fixed(at("2026-12-01T10:06:00Z"));
+    let d = selfservice::check_deactivation(&g, &EmuClock(ahead), &me, &t, None)
         .await
         .unwrap();
     assert_eq!(d.activated, Some(at(NOW)));
@@ -419,7 +498,10 @@ async fn deactivation_within_five_minutes_is_refused_with_graphs_code() {
     assert!(e.is_refusal());
     assert!(e.to_string().contains("5 minutes"), "{e}");
 
-    w.emu.clock().advance(TimeDelta::minutes(6));
+    w.emu.clock().advance(TimeDelta::minutes(2));
+    let d = selfservice::check_deactivation(&g, &w.clock, &me, &t, None)
+        .await
+        .unwrap();
     let out = selfservice::submit(&g, &d.request).await.unwrap();
     assert_eq!(Status::from_graph(&out.status), Status::Revoked);
     let roles = selfservice::my_roles(&g, &w.clock, &me).await.unwrap();
@@ -434,7 +516,7 @@ async fn cancel_works_on_a_pending_request_and_not_on_a_provisioned_one() {
         .await
         .unwrap();
     assert_eq!(before.status, "PendingApproval");
-    let mine = selfservice::list_requests(&bob, true, Some("canceled"))
+    let mine = selfservice::list_requests(&bob, &filter(true, Some("canceled")))
         .await
         .unwrap();
     assert_eq!(mine.len(), 1);
@@ -464,12 +546,14 @@ async fn cancel_works_on_a_pending_request_and_not_on_a_provisioned_one() {
     assert!(matches!(e, SelfServiceError::NoSuchRequest(_)), "{e}");
 
     let text = selfservice::render_requests_text(
-        &selfservice::list_requests(&alice, true, None)
+        &selfservice::list_requests(&alice, &filter(true, None))
             .await
             .unwrap(),
     );
     assert!(
-        text.contains("selfActivate  Global Administrator  /      PT1H  Provisioned"),
+        text.contains(
+            "user:alice@contoso.com  active  selfActivate  Global Administrator  /      PT1H  Provisioned"
+        ),
         "{text}"
     );
 }
@@ -592,6 +676,14 @@ async fn unknown_roles_and_scopes_are_named() {
     assert!(e.to_string().contains("no administrative unit"), "{e}");
 }
 
+fn filter(mine: bool, status: Option<&str>) -> RequestFilter {
+    RequestFilter {
+        mine,
+        status: status.map(str::to_string),
+        ..RequestFilter::default()
+    }
+}
+
 fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(s)
         .unwrap()
@@ -603,7 +695,7 @@ async fn requests_graph_has_purged_are_gone_from_the_list_and_cannot_be_canceled
     let w = world().await;
     let (bob, pending) = bob_asks_for_privileged_role_administrator(&w).await;
     assert_eq!(
-        selfservice::list_requests(&bob, true, None)
+        selfservice::list_requests(&bob, &filter(true, None))
             .await
             .unwrap()
             .len(),
@@ -611,10 +703,299 @@ async fn requests_graph_has_purged_are_gone_from_the_list_and_cannot_be_canceled
     );
     // Graph keeps a request about 45 days.
     w.emu.clock().advance(TimeDelta::days(46));
-    let rows = selfservice::list_requests(&bob, true, None).await.unwrap();
+    let rows = selfservice::list_requests(&bob, &filter(true, None))
+        .await
+        .unwrap();
     assert!(rows.is_empty(), "{rows:?}");
     let e = selfservice::cancel(&bob, &pending.request_id)
         .await
         .unwrap_err();
     assert!(matches!(e, SelfServiceError::NoSuchRequest(_)), "{e}");
+}
+
+const BOB_DENIED: &str = "8213d958-0000-4000-8000-000000000001";
+const BOB_CANCELED: &str = "8213d958-1111-4000-8000-000000000002";
+const ERIN_ASSIGNED: &str = "3c9e7d21-0000-4000-8000-000000000003";
+
+#[tokio::test]
+async fn one_request_is_shown_in_full_by_its_id_or_the_start_of_it() {
+    let w = world_seeded(seed_with_past_requests(), TokenFormat::Jwt).await;
+    let bob = w.as_user("bob@contoso.com", true);
+    let denied = selfservice::show_request(&bob, "8213d958-0").await.unwrap();
+    assert_eq!(denied.request.id, BOB_DENIED);
+    insta::assert_snapshot!(
+        "request_show_denied_text",
+        pim::render::request_detail_text(&denied)
+    );
+    insta::assert_snapshot!(
+        "request_show_denied_json",
+        serde_json::to_string_pretty(&denied).unwrap()
+    );
+
+    // An eligibility request, made by an administrator, by its whole id.
+    let erin = w.as_user("erin@contoso.com", false);
+    let assigned = selfservice::show_request(&erin, ERIN_ASSIGNED)
+        .await
+        .unwrap();
+    assert_eq!(assigned.request.kind, AssignmentKind::Eligible);
+    assert_eq!(
+        assigned.created_by.as_deref(),
+        Some("user:dave@contoso.com")
+    );
+    assert!(assigned.approval.is_none());
+    insta::assert_snapshot!(
+        "request_show_eligibility_text",
+        pim::render::request_detail_text(&assigned)
+    );
+}
+
+#[tokio::test]
+async fn an_ambiguous_prefix_names_its_matches_and_an_unknown_id_is_an_error() {
+    let w = world_seeded(seed_with_past_requests(), TokenFormat::Jwt).await;
+    let bob = w.as_user("bob@contoso.com", true);
+    for (prefix, e) in [
+        (
+            "8213d958",
+            selfservice::show_request(&bob, "8213d958")
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "8213D958",
+            selfservice::cancel(&bob, "8213D958…").await.unwrap_err(),
+        ),
+    ] {
+        assert!(
+            matches!(&e, SelfServiceError::AmbiguousRequest { matches, .. } if matches.len() == 2),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{prefix} starts the ids of 2 requests: {BOB_DENIED} (selfActivate Privileged Role Administrator at /, Denied); \
+                 {BOB_CANCELED} (selfActivate Privileged Role Administrator at /, Canceled); hint: give more of the id"
+            )
+        );
+    }
+    for id in ["ffff", "00000000-0000-4000-8000-00000000dead", ""] {
+        let e = selfservice::show_request(&bob, id).await.unwrap_err();
+        assert!(matches!(e, SelfServiceError::NoSuchRequest(_)), "{id}: {e}");
+    }
+    // Another's request is found by its prefix tenant-wide, when none of
+    // the caller's own matches.
+    let admin = w.minted(ALICE, true);
+    let d = selfservice::show_request(&admin, "3c9e").await.unwrap();
+    assert_eq!(d.request.id, ERIN_ASSIGNED);
+
+    // A request still waiting is canceled by the start of its id.
+    let (bob, pending) = bob_asks_for_privileged_role_administrator(&w).await;
+    let before = selfservice::cancel(&bob, &pending.request_id[..8])
+        .await
+        .unwrap();
+    assert_eq!(before.id, pending.request_id);
+    assert_eq!(before.status, "PendingApproval");
+}
+
+#[tokio::test]
+async fn the_tenants_requests_name_principal_and_kind_and_narrow_by_them() {
+    let w = world_seeded(seed_with_past_requests(), TokenFormat::Jwt).await;
+    let admin = w.minted(ALICE, true);
+    let all = selfservice::list_requests(&admin, &RequestFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 3);
+    insta::assert_snapshot!(
+        "requests_tenant_text",
+        selfservice::render_requests_text(&all)
+    );
+
+    let ids = |f: RequestFilter| {
+        let admin = &admin;
+        async move {
+            selfservice::list_requests(admin, &f)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let by = |principal: &str| RequestFilter {
+        principal: Some(principal.to_string()),
+        ..RequestFilter::default()
+    };
+    assert_eq!(ids(by("bob@contoso.com")).await, [BOB_DENIED, BOB_CANCELED]);
+    assert_eq!(ids(by("user:erin@contoso.com")).await, [ERIN_ASSIGNED]);
+    assert_eq!(ids(by(BOB)).await, [BOB_DENIED, BOB_CANCELED]);
+    let e = selfservice::list_requests(&admin, &by("nobody@contoso.com"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SelfServiceError::UnknownPrincipal(_)), "{e}");
+    let kind = RequestFilter {
+        kind: Some(AssignmentKind::Eligible),
+        ..RequestFilter::default()
+    };
+    assert_eq!(ids(kind).await, [ERIN_ASSIGNED]);
+    let role = RequestFilter {
+        role: Some("privileged role administrator".into()),
+        status: Some("denied".into()),
+        ..RequestFilter::default()
+    };
+    assert_eq!(ids(role).await, [BOB_DENIED]);
+    let since = RequestFilter {
+        since: Some(at("2026-11-30T00:00:00Z")),
+        ..RequestFilter::default()
+    };
+    assert_eq!(ids(since).await, [BOB_DENIED]);
+}
+
+#[tokio::test]
+async fn my_roles_lists_requests_still_waiting_under_their_own_heading() {
+    let w = world().await;
+    let (bob, pending) = bob_asks_for_privileged_role_administrator(&w).await;
+    let me = whoami(&bob).await;
+    let roles = selfservice::my_roles(&bob, &w.clock, &me).await.unwrap();
+    assert!(roles.active.is_empty());
+    assert_eq!(roles.pending.len(), 1);
+    assert_eq!(roles.pending[0].id, pending.request_id);
+    assert_eq!(roles.pending[0].status, "PendingApproval");
+    assert_eq!(roles.pending[0].principal, "user:bob@contoso.com");
+    // Ids are random: one of the same length keeps the columns.
+    let placeholder =
+        |s: String| s.replace(&pending.request_id, "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx");
+    insta::assert_snapshot!(
+        "my_roles_pending_text",
+        placeholder(selfservice::render_my_roles_text(&roles))
+    );
+    let json = placeholder(serde_json::to_string_pretty(&roles).unwrap());
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["pending"][0]["kind"], "active");
+    assert_eq!(
+        v["pending"][0]["id"],
+        "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+    );
+    assert_eq!(v["eligible"][0]["assignment_type"], serde_json::Value::Null);
+    assert_eq!(v["eligible"][0]["member_type"], "direct");
+}
+
+#[tokio::test]
+async fn a_scope_is_named_as_people_say_it_or_found_from_what_they_hold() {
+    let mut seed = seed();
+    // Alice is also eligible for Helpdesk Administrator at two scopes.
+    for scope in ["/", "/administrativeUnits/Paris Office"] {
+        seed.eligibility_schedules.push(
+            serde_json::from_value(serde_json::json!({
+                "principal": "user:alice@contoso.com",
+                "role": "Helpdesk Administrator",
+                "scope": scope,
+                "start": "-P1D",
+                "end": "+P30D",
+            }))
+            .unwrap(),
+        );
+    }
+    let w = world_seeded(seed, TokenFormat::Jwt).await;
+    let erin = w.minted(ERIN, false);
+    let paris = "/administrativeUnits/5e1f0000-0000-4000-8000-0000000000b1";
+    for given in [
+        "Paris Office",
+        "paris office",
+        "/administrativeUnits/Paris Office",
+        "administrativeUnits/Paris Office",
+        "5e1f0000-0000-4000-8000-0000000000b1",
+    ] {
+        let t = target(&erin, "Helpdesk Administrator", given).await;
+        assert_eq!(t.scope_id, paris, "{given}");
+        assert_eq!(t.scope_name, "/administrativeUnits/Paris Office", "{given}");
+    }
+    let e = selfservice::resolve_target(&erin, "Helpdesk Administrator", "Lyon Office")
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("no administrative unit \"Lyon Office\""),
+        "{e}"
+    );
+
+    let eligible = Held {
+        kind: Some(AssignmentKind::Eligible),
+        ended: false,
+    };
+    let now = w.clock.now();
+    let t = selfservice::resolve_held_target(&erin, now, "Helpdesk Administrator", None, eligible)
+        .await
+        .unwrap();
+    assert_eq!(
+        t.scope_id, paris,
+        "Erin's one eligibility for it is at Paris"
+    );
+    // Not held at all: the directory, for the checks to explain.
+    let t = selfservice::resolve_held_target(&erin, now, "Global Administrator", None, eligible)
+        .await
+        .unwrap();
+    assert_eq!(t.scope_id, "/");
+
+    let alice = w.minted(ALICE, true);
+    let e = selfservice::resolve_held_target(&alice, now, "Helpdesk Administrator", None, eligible)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "you hold \"Helpdesk Administrator\" at 2 scopes: /, /administrativeUnits/Paris Office; hint: choose one with --scope"
+    );
+    let t = selfservice::resolve_held_target(
+        &alice,
+        now,
+        "Helpdesk Administrator",
+        Some("Paris Office"),
+        eligible,
+    )
+    .await
+    .unwrap();
+    assert_eq!(t.scope_id, paris);
+}
+
+#[tokio::test]
+async fn the_requester_is_not_named_among_the_approvers_of_their_own_activation() {
+    let mut seed = seed();
+    // Carol approves Privileged Role Administrator and is eligible for it.
+    seed.eligibility_schedules.push(
+        serde_json::from_value(serde_json::json!({
+            "principal": "user:carol@contoso.com",
+            "role": "Privileged Role Administrator",
+            "start": "-P1D",
+            "end": "+P30D",
+        }))
+        .unwrap(),
+    );
+    let w = world_seeded(seed, TokenFormat::Jwt).await;
+    let carol = w.as_user("carol@contoso.com", true);
+    let me = whoami(&carol).await;
+    let t = target(&carol, "Privileged Role Administrator", "/").await;
+    let a = selfservice::check_activation(&carol, &w.clock, &me, &ask(t, Some("PT1H"), Some("x")))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.approvers.as_deref(),
+        Some(&["PIM Approvers (group)".to_string()][..])
+    );
+    assert!(
+        a.notes
+            .iter()
+            .any(|n| n.contains("you are one of the role's approvers")),
+        "{:?}",
+        a.notes
+    );
+    let out = selfservice::submit(&carol, &a.request).await.unwrap();
+    let d = selfservice::show_request(&carol, &out.request_id)
+        .await
+        .unwrap();
+    let stage = &d.approval.unwrap().stages[0];
+    assert_eq!(
+        stage.approvers,
+        [
+            "PIM Approvers (group)",
+            "Carol White <carol@contoso.com> (the requester, who cannot approve it)"
+        ]
+    );
 }

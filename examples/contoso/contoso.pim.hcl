@@ -19,7 +19,7 @@ state {
 
 variable "approvers" {
   description = "Who approves tier-0 activations."
-  default     = ["group:PIM Approvers", "user:alice@contoso.com"]
+  default     = ["group:PIM Approvers", "user:victor@contoso.com"]
 }
 
 variable "security_alerts" {

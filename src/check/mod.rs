@@ -3,6 +3,8 @@
 //! will be after the plan, and the holders the plan leaves in place; they
 //! warn (or, strict, fail) and never change anything.
 
+mod approvers;
+
 use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
@@ -39,6 +41,8 @@ pub enum Rule {
     Tier0WithoutNotificationRecipients,
     /// PIM007
     TooManyGlobalAdministrators,
+    /// PIM008
+    Tier0SelfApproval,
 }
 
 impl Rule {
@@ -51,6 +55,7 @@ impl Rule {
             Rule::EligibilityWithoutExpiry => "PIM005",
             Rule::Tier0WithoutNotificationRecipients => "PIM006",
             Rule::TooManyGlobalAdministrators => "PIM007",
+            Rule::Tier0SelfApproval => "PIM008",
         }
     }
 }
@@ -267,6 +272,9 @@ pub fn baseline(
             location: None,
         });
     }
+    out.extend(approvers::self_approval(
+        desired, resolved, effective, unmanaged, role_names,
+    ));
     out.sort_by(|a, b| (a.rule, &a.role, &a.message).cmp(&(b.rule, &b.role, &b.message)));
     out
 }

@@ -18,7 +18,8 @@ pub use json::{plan_json, plan_json_errors};
 pub use markdown::{MARKDOWN_LIMIT, plan_markdown};
 pub use report::{apply_report, findings_json, findings_text};
 pub use selfservice::{
-    activation_line, canceled_line, deactivated_line, extension_line, too_soon_note,
+    activation_line, canceled_line, deactivated_line, extension_line, request_detail_text,
+    too_soon_note,
 };
 pub use state::{
     exported_line, forgotten_line, imported_line, lock_broken_line, resource_json, state_list,

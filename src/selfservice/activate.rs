@@ -63,22 +63,38 @@ pub(crate) async fn policy_rules(
     }
 }
 
-/// Approvers by name: `PIM Approvers (group)`, `Carol White <carol@contoso.com>`.
-async fn approver_names(graph: &dyn Graph, approvers: &[&Approver]) -> Vec<String> {
+/// Approvers by name: `PIM Approvers (group)`, `Carol White <carol@contoso.com>`;
+/// the `requester` among them is marked, since Graph does not let anyone
+/// approve their own request.
+pub(crate) async fn approver_names(
+    graph: &dyn Graph,
+    approvers: &[&Approver],
+    requester: Option<&ObjectId>,
+) -> Vec<String> {
     let ids: Vec<ObjectId> = approvers.iter().map(|a| a.id().clone()).collect();
+    if ids.is_empty() {
+        return Vec::new();
+    }
     let found = graph.principals_by_ids(&ids).await.unwrap_or_default();
     approvers
         .iter()
-        .map(|a| match found.iter().find(|p| p.id == *a.id()) {
-            Some(p) if p.kind == PrincipalKind::Group => format!("{} (group)", p.display_name),
-            Some(p) => match &p.user_principal_name {
-                Some(upn) => format!("{} <{upn}>", p.display_name),
-                None => p.display_name.clone(),
-            },
-            None => match a {
-                Approver::Group { id, .. } => format!("group {id}"),
-                Approver::User { id, .. } => format!("user {id}"),
-            },
+        .map(|a| {
+            let name = match found.iter().find(|p| p.id == *a.id()) {
+                Some(p) if p.kind == PrincipalKind::Group => format!("{} (group)", p.display_name),
+                Some(p) => match &p.user_principal_name {
+                    Some(upn) => format!("{} <{upn}>", p.display_name),
+                    None => p.display_name.clone(),
+                },
+                None => match a {
+                    Approver::Group { id, .. } => format!("group {id}"),
+                    Approver::User { id, .. } => format!("user {id}"),
+                },
+            };
+            if requester == Some(a.id()) {
+                format!("{name} (the requester, who cannot approve it)")
+            } else {
+                name
+            }
         })
         .collect()
 }
@@ -279,12 +295,20 @@ pub async fn check_activation(
     }
     let approvers = match approval {
         Some(a) => {
-            let list: Vec<&Approver> = a
+            // Graph never asks the requester to approve their own request.
+            let (own, list): (Vec<&Approver>, Vec<&Approver>) = a
                 .stages
                 .iter()
                 .flat_map(|s| s.primary_approvers.iter())
-                .collect();
-            Some(approver_names(graph, &list).await)
+                .partition(|a| matches!(a, Approver::User { id, .. } if *id == me.id));
+            if !own.is_empty() {
+                notes.push(if list.is_empty() {
+                    "you are the role's only approver, and no one may approve their own request: ask an administrator to name another".to_string()
+                } else {
+                    "you are one of the role's approvers; another one decides your request".to_string()
+                });
+            }
+            Some(approver_names(graph, &list, Some(&me.id)).await)
         }
         None => None,
     };

@@ -23,9 +23,14 @@ pub struct Deactivation {
     pub activated: Option<DateTime<Utc>>,
 }
 
-/// Check that there is an activation of the caller's to end.
+/// Graph refuses to end an activation sooner than this after its start.
+const MIN_ACTIVE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// Check that there is an activation of the caller's to end, and that its
+/// first five minutes are over.
 pub async fn check_deactivation(
     graph: &dyn Graph,
+    clock: &dyn Clock,
     me: &Me,
     target: &Target,
     justification: Option<String>,
@@ -50,7 +55,17 @@ pub async fn check_deactivation(
             problems: vec![problem],
         });
     };
-    // The five-minute rule is left to Graph: its clock is the one that counts.
+    // Graph's clock is the one that counts; a few seconds' skew means at
+    // worst Graph's own ActiveDurationTooShort, reported with the same time.
+    if let Some(start) = activation.start
+        && clock.now() < start + MIN_ACTIVE
+    {
+        return Err(SelfServiceError::TooSoon {
+            subject: target.subject(),
+            activated: start,
+            from: start + MIN_ACTIVE,
+        });
+    }
     Ok(Deactivation {
         target: target.clone(),
         request: ScheduleRequest {

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
+
 use crate::graph::{ErrorKind, GraphError};
 use crate::model::RequestAction;
 
@@ -50,9 +52,17 @@ pub enum SelfServiceError {
         suggestions: Vec<String>,
     },
     #[error(
-        "no administrative unit {0:?}; hint: give the scope as / or /administrativeUnits/<id or display name>"
+        "no administrative unit {0:?}; hint: give the scope as /, an administrative unit's display name or id, or /administrativeUnits/<id or display name>"
     )]
     UnknownScope(String),
+    /// No `--scope`, and the caller holds the role at more than one.
+    #[error("{}", several_scopes(role, scopes))]
+    SeveralScopes { role: String, scopes: Vec<String> },
+    /// `--principal` names no one.
+    #[error(
+        "no principal {0:?}; hint: give it as user:UPN, group:Name, sp:Name or appId, or an object id"
+    )]
+    UnknownPrincipal(String),
     /// The checks found problems: nothing was sent.
     #[error("{}", refused(subject, problems))]
     Refused {
@@ -70,7 +80,7 @@ pub enum SelfServiceError {
     },
     /// `--wait` ran out of time; the request stands.
     #[error(
-        "request {request_id} is still {status} after {waited}; hint: see it with pim requests --mine, cancel it with pim requests cancel {request_id}"
+        "request {request_id} is still {status} after {waited}; hint: see it with pim requests show {request_id}, cancel it with pim requests cancel {request_id}"
     )]
     TimedOut {
         request_id: String,
@@ -78,10 +88,51 @@ pub enum SelfServiceError {
         waited: String,
     },
     /// The request ended without taking effect.
-    #[error("request {request_id} was {status}; hint: see it with pim requests --mine")]
+    #[error(
+        "request {request_id} was {status}; hint: see who decided and why, as far as Graph says, with pim requests show {request_id}"
+    )]
     Ended { request_id: String, status: String },
-    #[error("no request {0} of yours; hint: list them with pim requests --mine")]
+    /// Ending an activation in its first five minutes, which Graph refuses
+    /// (`ActiveDurationTooShort`): found before sending.
+    #[error(
+        "not sent: {subject}: it was activated at {} and can be ended from {} on (Graph refuses earlier with ActiveDurationTooShort); hint: try again then",
+        utc(*activated),
+        utc(*from)
+    )]
+    TooSoon {
+        subject: String,
+        activated: DateTime<Utc>,
+        from: DateTime<Utc>,
+    },
+    #[error("no request {0} (by id or the start of one); hint: list them with pim requests --mine")]
     NoSuchRequest(String),
+    /// A prefix that starts more than one request's id.
+    #[error("{}", ambiguous(prefix, matches))]
+    AmbiguousRequest {
+        prefix: String,
+        /// `<id> (<action> <role> at <scope>, <status>)`, one per match.
+        matches: Vec<String>,
+    },
+}
+
+fn utc(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+fn several_scopes(role: &str, scopes: &[String]) -> String {
+    format!(
+        "you hold {role:?} at {} scopes: {}; hint: choose one with --scope",
+        scopes.len(),
+        scopes.join(", ")
+    )
+}
+
+fn ambiguous(prefix: &str, matches: &[String]) -> String {
+    format!(
+        "{prefix} starts the ids of {} requests: {}; hint: give more of the id",
+        matches.len(),
+        matches.join("; ")
+    )
 }
 
 fn unknown_role(name: &str, suggestions: &[String]) -> String {
@@ -214,7 +265,7 @@ impl SelfServiceError {
     /// PIM's rules said no (before sending, or Graph did): nothing changed.
     pub fn is_refusal(&self) -> bool {
         match self {
-            SelfServiceError::Refused { .. } => true,
+            SelfServiceError::Refused { .. } | SelfServiceError::TooSoon { .. } => true,
             SelfServiceError::Rejected { error, .. } => error.status == Some(400),
             _ => false,
         }

@@ -7,6 +7,7 @@
 
 mod activate;
 mod change;
+mod detail;
 mod error;
 mod names;
 mod requests;
@@ -16,9 +17,10 @@ pub use activate::{
     Activation, ActivationRequest, WaitOptions, check_activation, wait_until_active,
 };
 pub use change::{Deactivation, Extension, ExtensionRequest, check_deactivation, check_extension};
+pub use detail::{ApprovalDetail, RequestDetail, StageDetail, show_request};
 pub use error::{Problem, SelfServiceError};
-pub use names::{Target, resolve_target};
-pub use requests::{RequestRow, cancel, list_requests, render_requests_text};
+pub use names::{Held, Target, resolve_held_target, resolve_target};
+pub use requests::{RequestFilter, RequestRow, cancel, list_requests, render_requests_text};
 pub use roles::{HeldRole, MyRoles, PrincipalInfo, my_roles, render_my_roles_text};
 
 use crate::graph::{Graph, RequestOutcome, ScheduleRequest};

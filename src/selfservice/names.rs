@@ -4,10 +4,15 @@
 
 use std::collections::BTreeMap;
 
-use crate::graph::Graph;
-use crate::model::{Caseless, ObjectId, RoleRef, builtin_roles, closest_names};
+use chrono::{DateTime, Utc};
+
+use crate::graph::{Graph, Lookup};
+use crate::model::{
+    AssignmentKind, Caseless, ObjectId, PrincipalRef, RoleRef, builtin_roles, closest_names,
+};
 
 use super::SelfServiceError;
+use crate::snapshot::Principal;
 
 /// A role at a scope, with ids for Graph and names for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,30 +38,16 @@ impl Target {
 
 const AU_PREFIX: &str = "/administrativeUnits/";
 
-/// Resolve `role` (display name or role definition id) and `scope`.
+/// Resolve `role` (display name or role definition id) and `scope`: `/`,
+/// an administrative unit by display name or id, with or without
+/// `/administrativeUnits/` before it.
 pub async fn resolve_target(
     graph: &dyn Graph,
     role: &str,
     scope: &str,
 ) -> Result<Target, SelfServiceError> {
     let (role_id, role_name) = resolve_role(graph, role).await?;
-    let scope = scope.trim();
-    let (scope_id, scope_name) = if scope.is_empty() || scope == "/" {
-        ("/".to_string(), "/".to_string())
-    } else if let Some(key) = scope.strip_prefix(AU_PREFIX) {
-        let aus = graph.administrative_units().await?;
-        let au = aus
-            .iter()
-            .find(|a| a.id == key)
-            .or_else(|| aus.iter().find(|a| Caseless::same(&a.display_name, key)))
-            .ok_or_else(|| SelfServiceError::UnknownScope(scope.to_string()))?;
-        (
-            format!("{AU_PREFIX}{}", au.id),
-            format!("{AU_PREFIX}{}", au.display_name),
-        )
-    } else {
-        return Err(SelfServiceError::UnknownScope(scope.to_string()));
-    };
+    let (scope_id, scope_name) = resolve_scope(graph, scope).await?;
     Ok(Target {
         role_id,
         role_name,
@@ -65,7 +56,134 @@ pub async fn resolve_target(
     })
 }
 
-async fn resolve_role(
+async fn resolve_scope(
+    graph: &dyn Graph,
+    scope: &str,
+) -> Result<(String, String), SelfServiceError> {
+    let given = scope.trim();
+    if given.is_empty() || given == "/" {
+        return Ok(("/".to_string(), "/".to_string()));
+    }
+    let key = given
+        .strip_prefix(AU_PREFIX)
+        .or_else(|| given.strip_prefix(&AU_PREFIX[1..]))
+        .unwrap_or(given)
+        .trim();
+    let aus = graph.administrative_units().await?;
+    let au = aus
+        .iter()
+        .find(|a| a.id == key)
+        .or_else(|| aus.iter().find(|a| Caseless::same(&a.display_name, key)))
+        .ok_or_else(|| SelfServiceError::UnknownScope(given.to_string()))?;
+    Ok((
+        format!("{AU_PREFIX}{}", au.id),
+        format!("{AU_PREFIX}{}", au.display_name),
+    ))
+}
+
+/// Which of the caller's grants a command acts on, to find the scope when
+/// none is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    /// Eligibilities, active assignments, or both (`None`).
+    pub kind: Option<AssignmentKind>,
+    /// Count grants that have ended (renewals), not only live or later ones.
+    pub ended: bool,
+}
+
+/// [`resolve_target`], where no `scope` means the one scope at which the
+/// caller holds the role (as `held` says); several are an error naming
+/// them, none the directory (`/`), for the checks to explain.
+pub async fn resolve_held_target(
+    graph: &dyn Graph,
+    now: DateTime<Utc>,
+    role: &str,
+    scope: Option<&str>,
+    held: Held,
+) -> Result<Target, SelfServiceError> {
+    if let Some(scope) = scope {
+        return resolve_target(graph, role, scope).await;
+    }
+    let (role_id, role_name) = resolve_role(graph, role).await?;
+    let mut scopes: Vec<String> = Vec::new();
+    let mut add = |scope_id: &str| {
+        if !scopes.iter().any(|s| Caseless::same(s, scope_id)) {
+            scopes.push(scope_id.to_string());
+        }
+    };
+    for kind in [AssignmentKind::Eligible, AssignmentKind::Active] {
+        if held.kind.is_some_and(|k| k != kind) {
+            continue;
+        }
+        // Instances include what is held through a group; schedules what
+        // starts later or has ended.
+        for i in graph.my_instances(kind).await? {
+            if i.role_id == role_id {
+                add(&i.scope_id);
+            }
+        }
+        for g in graph.my_grants(kind).await? {
+            if g.role_id == role_id && (held.ended || !g.has_ended(now)) {
+                add(&g.scope_id);
+            }
+        }
+    }
+    let names = DisplayNames::load(graph, [], scopes.iter().map(String::as_str)).await?;
+    let target = |scope_id: &str| Target {
+        role_id: role_id.clone(),
+        role_name: role_name.clone(),
+        scope_id: scope_id.to_string(),
+        scope_name: names.scope(scope_id),
+    };
+    match scopes.as_slice() {
+        [] => Ok(target("/")),
+        [one] => Ok(target(one)),
+        several => {
+            let mut scopes: Vec<String> = several.iter().map(|s| names.scope(s)).collect();
+            scopes.sort();
+            Err(SelfServiceError::SeveralScopes {
+                role: role_name,
+                scopes,
+            })
+        }
+    }
+}
+
+/// A principal as `--principal` names it: `user:UPN` (or a bare UPN),
+/// `group:Name`, `sp:Name` or appId, or an object id.
+pub(crate) async fn resolve_principal(
+    graph: &dyn Graph,
+    given: &str,
+) -> Result<ObjectId, SelfServiceError> {
+    let text = given.trim();
+    let text = if !text.contains(':') && text.contains('@') {
+        format!("user:{text}")
+    } else {
+        text.to_string()
+    };
+    let unknown = || SelfServiceError::UnknownPrincipal(given.to_string());
+    let query = match text.parse::<PrincipalRef>().map_err(|_| unknown())? {
+        PrincipalRef::ObjectId(id) => return Ok(ObjectId::new(id.as_str())),
+        PrincipalRef::User(upn) => Lookup::UserByUpn(upn),
+        PrincipalRef::Group(name) => Lookup::GroupsByName(name),
+        PrincipalRef::ServicePrincipal(n) if is_guid(&n) => {
+            Lookup::ServicePrincipalByAppId(ObjectId::new(n.as_str()))
+        }
+        PrincipalRef::ServicePrincipal(n) => Lookup::ServicePrincipalsByName(n),
+    };
+    let found = graph.lookup(&[query]).await?;
+    match found.into_iter().next() {
+        Some(Ok(entries)) => match entries.as_slice() {
+            [one] => Ok(one.id.clone()),
+            _ => Err(unknown()),
+        },
+        Some(Err(e)) if e.kind == crate::graph::ErrorKind::NotFound => Err(unknown()),
+        Some(Err(e)) => Err(e.into()),
+        None => Err(unknown()),
+    }
+}
+
+pub(crate) async fn resolve_role(
     graph: &dyn Graph,
     role: &str,
 ) -> Result<(ObjectId, String), SelfServiceError> {
@@ -97,6 +215,7 @@ async fn resolve_role(
 pub(crate) struct DisplayNames {
     roles: BTreeMap<ObjectId, String>,
     units: BTreeMap<ObjectId, String>,
+    principals: BTreeMap<ObjectId, Principal>,
 }
 
 impl DisplayNames {
@@ -129,6 +248,36 @@ impl DisplayNames {
         Ok(names)
     }
 
+    /// Add the principals with these ids (users, groups, applications).
+    pub async fn load_principals<'a>(
+        &mut self,
+        graph: &dyn Graph,
+        ids: impl IntoIterator<Item = &'a ObjectId>,
+    ) -> Result<(), crate::graph::GraphError> {
+        let mut wanted: Vec<ObjectId> = ids
+            .into_iter()
+            .filter(|id| !self.principals.contains_key(*id))
+            .cloned()
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        for p in graph.principals_by_ids(&wanted).await? {
+            self.principals.insert(p.id.clone(), p);
+        }
+        Ok(())
+    }
+
+    /// `user:alice@contoso.com`, `group:PIM Approvers`: as configuration
+    /// writes it; the id when Graph did not say.
+    pub fn principal(&self, id: &str) -> String {
+        self.principals
+            .get(ObjectId::new(id).as_str())
+            .map_or_else(|| id.to_string(), Principal::reference)
+    }
+
     pub fn role(&self, id: &str) -> String {
         self.roles
             .get(ObjectId::new(id).as_str())
@@ -145,4 +294,13 @@ impl DisplayNames {
             None => id.to_string(),
         }
     }
+}
+
+/// `8-4-4-4-12` hexadecimal digits: an object id or appId, not a name.
+pub(crate) fn is_guid(s: &str) -> bool {
+    s.len() == 36
+        && s.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }

@@ -1,10 +1,11 @@
 //! `pim my roles`: the caller's eligible and active roles, with scope,
-//! start, end and time left, from their own schedules and instances.
+//! start, end and time left, from their own schedules and instances, and
+//! their requests still waiting.
 
 use chrono::{DateTime, SubsecRound as _, Utc};
 use serde::Serialize;
 
-use crate::graph::{Graph, Instance, Me};
+use crate::graph::{Graph, Instance, Me, RequestParty};
 use crate::model::{AssignmentKind, Clock};
 use crate::render::escape::text;
 use crate::snapshot::{ActiveType, MemberType};
@@ -12,6 +13,7 @@ use crate::snapshot::{ActiveType, MemberType};
 use super::SelfServiceError;
 use super::error::human;
 use super::names::DisplayNames;
+use super::requests::{RequestRow, is_waiting, row};
 
 /// Who the roles belong to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,9 +30,10 @@ pub struct HeldRole {
     pub role_id: String,
     pub scope: String,
     pub scope_id: String,
-    /// `eligible`, `activated` (by the person) or `assigned` (by an administrator).
-    pub assignment: &'static str,
-    /// `direct`, `group` or `inherited`.
+    /// Active roles: `activated` (by the person) or `assigned` (by an
+    /// administrator), Graph's `assignmentType`; `null` for eligibilities.
+    pub assignment_type: Option<&'static str>,
+    /// `direct`, `group` or `inherited`: Graph's `memberType`.
     pub member_type: &'static str,
     /// False for a grant that starts later.
     pub in_effect: bool,
@@ -49,6 +52,9 @@ pub struct MyRoles {
     pub as_of: DateTime<Utc>,
     pub eligible: Vec<HeldRole>,
     pub active: Vec<HeldRole>,
+    /// Requests of the caller's still waiting (for approval, an
+    /// administrator, or provisioning), newest first.
+    pub pending: Vec<RequestRow>,
 }
 
 fn member(m: MemberType) -> &'static str {
@@ -66,11 +72,10 @@ fn held(names: &DisplayNames, now: DateTime<Utc>, i: &Instance, in_effect: bool)
         role_id: i.role_id.to_string(),
         scope: names.scope(&i.scope_id),
         scope_id: i.scope_id.clone(),
-        assignment: match i.active_type {
-            None => "eligible",
-            Some(ActiveType::Activated) => "activated",
-            Some(ActiveType::Assigned) => "assigned",
-        },
+        assignment_type: i.active_type.map(|t| match t {
+            ActiveType::Activated => "activated",
+            ActiveType::Assigned => "assigned",
+        }),
         member_type: member(i.member_type),
         in_effect,
         start: i.start,
@@ -124,13 +129,31 @@ pub async fn my_roles(
         }
         lists.push((kind, items));
     }
+    let mut waiting = Vec::new();
+    for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
+        waiting.extend(
+            graph
+                .my_requests(kind, RequestParty::Principal)
+                .await?
+                .into_iter()
+                .filter(|r| is_waiting(&r.status)),
+        );
+    }
     let all = lists.iter().flat_map(|(_, l)| l.iter().map(|(i, _)| i));
-    let names = DisplayNames::load(
+    let mut names = DisplayNames::load(
         graph,
-        all.clone().map(|i| i.role_id.as_str()),
-        all.map(|i| i.scope_id.as_str()),
+        all.clone()
+            .map(|i| i.role_id.as_str())
+            .chain(waiting.iter().map(|r| r.role_id.as_str())),
+        all.map(|i| i.scope_id.as_str())
+            .chain(waiting.iter().map(|r| r.scope_id.as_str())),
     )
     .await?;
+    if !waiting.is_empty() {
+        names.load_principals(graph, [&me.id]).await?;
+    }
+    let mut pending: Vec<RequestRow> = waiting.iter().map(|r| row(&names, r)).collect();
+    pending.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
     let mut out = MyRoles {
         principal: PrincipalInfo {
             id: me.id.to_string(),
@@ -140,6 +163,7 @@ pub async fn my_roles(
         as_of: now.trunc_subsecs(0),
         eligible: Vec::new(),
         active: Vec::new(),
+        pending,
     };
     for (kind, items) in lists {
         let mut rows: Vec<HeldRole> = items
@@ -215,27 +239,59 @@ pub fn render_my_roles_text(r: &MyRoles) -> String {
             continue;
         }
         out.push_str(&format!("{title}:\n"));
+        let active = title == "Active";
         let cells: Vec<Vec<String>> = rows
             .iter()
             .map(|h| {
-                let mut how = h.assignment.to_string();
-                if h.member_type != "direct" {
-                    how.push_str(&format!(", via {}", h.member_type));
-                }
-                vec![
+                let mut row = vec![
                     h.role.clone(),
                     h.scope.clone(),
                     when(h.start),
                     when(h.end),
                     h.time_left.clone(),
-                    how,
-                ]
+                ];
+                if active {
+                    row.push(h.assignment_type.unwrap_or("-").to_string());
+                }
+                row.push(h.member_type.to_string());
+                row
             })
             .collect();
-        out.push_str(&table(
-            &["ROLE", "SCOPE", "START", "END", "LEFT", "HOW"],
-            &cells,
-        ));
+        // The words of the JSON: TYPE is `assignment_type`, MEMBER `member_type`.
+        let header: &[&str] = if active {
+            &["ROLE", "SCOPE", "START", "END", "LEFT", "TYPE", "MEMBER"]
+        } else {
+            &["ROLE", "SCOPE", "START", "END", "LEFT", "MEMBER"]
+        };
+        out.push_str(&table(header, &cells));
     }
+    out.push('\n');
+    if r.pending.is_empty() {
+        out.push_str("Pending requests: none\n");
+        return out;
+    }
+    out.push_str("Pending requests:\n");
+    let cells: Vec<Vec<String>> = r
+        .pending
+        .iter()
+        .map(|p| {
+            vec![
+                p.id.clone(),
+                when(p.created),
+                p.kind.to_string(),
+                p.action.clone(),
+                p.role.clone(),
+                p.scope.clone(),
+                p.expiration.clone().unwrap_or_default(),
+                p.status.clone(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "ID", "CREATED", "KIND", "ACTION", "ROLE", "SCOPE", "FOR", "STATUS",
+        ],
+        &cells,
+    ));
     out
 }

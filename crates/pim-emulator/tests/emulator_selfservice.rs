@@ -465,3 +465,49 @@ async fn extension_and_renewal_wait_for_an_administrator() {
     .await;
     assert!(assert_graph_error(&r, 400, "BadRequest").contains("does not expire"));
 }
+
+#[tokio::test]
+async fn requests_are_read_back_by_id_in_their_own_collection_and_by_principal_and_role() {
+    let h = harness().await;
+    let bob = h.emu.mint_token(BOB, true);
+    let r = post_as(&h, &bob, ASSIGN, &activation(BOB, PRA, "PT1H")).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+
+    // `pim requests show` tries one collection, then the other.
+    let got = get_as(&h, &bob, &format!("{ASSIGN}/{id}")).await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    let r = get_as(&h, &bob, &format!("{ELIGIBLE}/{id}")).await;
+    assert_graph_error(&r, 404, "RoleAssignmentRequestNotFound");
+
+    // The tenant-wide list narrowed by principal and role.
+    let alice = h.emu.mint_token(ALICE, true);
+    let listed = |filter: String| {
+        let (h, alice) = (&h, alice.clone());
+        async move {
+            let r = get_as(h, &alice, &format!("{ASSIGN}?$filter={filter}")).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.body["value"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(
+        listed(format!(
+            "principalId eq '{BOB}' and roleDefinitionId eq '{PRA}'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(listed(format!("principalId eq '{ALICE}'")).await, 0);
+
+    // A denial is the status and when: Graph v1.0 keeps no reviewer on the
+    // request of a directory role.
+    h.emu.clock().advance(TimeDelta::minutes(3));
+    h.emu
+        .decide(&id, Decision::Deny, Some("carol@contoso.com"))
+        .unwrap();
+    let got = get_as(&h, &bob, &format!("{ASSIGN}/{id}")).await;
+    assert_eq!(got.body["status"], "Denied");
+    assert_eq!(got.body["completedDateTime"], "2026-12-01T10:03:00Z");
+    assert!(got.body["approvalId"].is_string(), "{}", got.body);
+    assert!(got.body.get("reviewedBy").is_none(), "{}", got.body);
+}

@@ -30,9 +30,9 @@ pub struct RoleArgs {
     /// The role: display name (quoted) or role definition id.
     #[arg(value_name = "ROLE")]
     pub(super) role: String,
-    /// Where the role applies: / (the tenant) or /administrativeUnits/<id or display name>.
-    #[arg(long, value_name = "SCOPE", default_value = "/")]
-    pub(super) scope: String,
+    /// Where the role applies: / (the tenant), or an administrative unit by display name or id (with or without /administrativeUnits/ before it). Default: the one scope at which you hold the role.
+    #[arg(long, value_name = "SCOPE")]
+    pub(super) scope: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +132,18 @@ pub struct RequestsArgs {
     /// Only requests with this status (PendingApproval, Provisioned, Denied, Canceled…).
     #[arg(long, value_name = "STATUS")]
     pub(super) status: Option<String>,
+    /// Only requests for this principal: user:UPN (or a bare UPN), group:Name, sp:Name or appId, or an object id.
+    #[arg(long, value_name = "PRINCIPAL")]
+    pub(super) principal: Option<String>,
+    /// Only requests for this role: display name (quoted) or role definition id.
+    #[arg(long, value_name = "ROLE")]
+    pub(super) role: Option<String>,
+    /// Only requests about eligibilities (eligible) or active assignments (active).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub(super) kind: Option<KindArg>,
+    /// Only requests made since then: an RFC 3339 time, a date (2026-12-01), or an ISO 8601 duration back from now (P7D).
+    #[arg(long, value_name = "WHEN", value_parser = parse_since)]
+    pub(super) since: Option<Since>,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub(super) format: ListFormat,
@@ -146,11 +158,53 @@ pub enum RequestsCommand {
         after_help = "Exit status: 0 canceled, 2 not cancelable (Graph refused it with a 400), 1 other errors.\n\nExample:\n  pim requests cancel 6f2a…"
     )]
     Cancel {
-        /// The request id, as pim requests --mine shows it.
+        /// The request id, as pim requests --mine shows it, or enough of its start to name one request.
         id: String,
         #[command(flatten)]
         person: PersonArgs,
     },
+    /// One request in full: who asked for what and why, its schedule, who made it, its approval.
+    #[command(
+        after_help = "Exit status: 0 shown, 1 error (an unknown id, or a prefix that starts several).\n\nExample:\n  pim requests show 6f2a --format json"
+    )]
+    Show {
+        /// The request id, or enough of its start to name one request (eligibility or assignment request).
+        id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ListFormat,
+        #[command(flatten)]
+        person: PersonArgs,
+    },
+}
+
+/// `--since`: a time, or how long ago.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    At(chrono::DateTime<chrono::Utc>),
+    Ago(IsoDuration),
+}
+
+impl Since {
+    pub(super) fn at(self, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+        match self {
+            Since::At(t) => t,
+            Since::Ago(d) => now - chrono::TimeDelta::seconds(d.as_seconds()),
+        }
+    }
+}
+
+pub(super) fn parse_since(s: &str) -> Result<Since, String> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(Since::At(t.with_timezone(&chrono::Utc)));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(Since::At(d.and_time(chrono::NaiveTime::MIN).and_utc()));
+    }
+    s.parse::<IsoDuration>().map(Since::Ago).map_err(|_| {
+        format!("{s:?} is neither a time (2026-12-01T09:00:00Z, 2026-12-01) nor an ISO 8601 duration (P7D, PT12H)")
+    })
 }
 
 pub(super) fn parse_ticket(s: &str) -> Result<Ticket, String> {

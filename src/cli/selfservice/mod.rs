@@ -16,7 +16,8 @@ use crate::graph::{AuthMethod, Graph as _};
 use crate::model::{AssignmentKind, IsoDuration, SystemClock, Ticket};
 use crate::render;
 use crate::selfservice::{
-    self, ActivationRequest, ExtensionRequest, SelfServiceError, Status, WaitOptions,
+    self, ActivationRequest, ExtensionRequest, Held, RequestFilter, SelfServiceError, Status,
+    WaitOptions,
 };
 pub use args::*;
 
@@ -132,6 +133,25 @@ fn exit_for(e: &SelfServiceError) -> Exit {
     }
 }
 
+/// The role and scope of a command: `--scope` as given, or the one scope
+/// at which the caller holds the role.
+async fn resolve(
+    g: &dyn crate::graph::Graph,
+    t: &RoleArgs,
+    held: Held,
+) -> Result<selfservice::Target, SelfServiceError> {
+    selfservice::resolve_held_target(g, chrono::Utc::now(), &t.role, t.scope.as_deref(), held).await
+}
+
+impl KindArg {
+    fn kind(self) -> AssignmentKind {
+        match self {
+            KindArg::Eligible => AssignmentKind::Eligible,
+            KindArg::Active => AssignmentKind::Active,
+        }
+    }
+}
+
 fn notes(list: &[String]) {
     for n in list {
         errln!("note: {n}");
@@ -142,7 +162,11 @@ pub fn activate(a: &ActivateArgs) -> anyhow::Result<Exit> {
     with_session(&a.person, true, async |s: &Session| {
         let g = s.graph.as_ref();
         let clock = SystemClock;
-        let target = selfservice::resolve_target(g, &a.target.role, &a.target.scope).await?;
+        let held = Held {
+            kind: Some(AssignmentKind::Eligible),
+            ended: false,
+        };
+        let target = resolve(g, &a.target, held).await?;
         let me = g.me().await?;
         let ask = ActivationRequest {
             target: target.clone(),
@@ -182,9 +206,15 @@ pub fn activate(a: &ActivateArgs) -> anyhow::Result<Exit> {
 pub fn deactivate(a: &DeactivateArgs) -> anyhow::Result<Exit> {
     with_session(&a.person, true, async |s: &Session| {
         let g = s.graph.as_ref();
-        let target = selfservice::resolve_target(g, &a.target.role, &a.target.scope).await?;
+        let held = Held {
+            kind: Some(AssignmentKind::Active),
+            ended: false,
+        };
+        let target = resolve(g, &a.target, held).await?;
         let me = g.me().await?;
-        let d = selfservice::check_deactivation(g, &me, &target, a.justification.clone()).await?;
+        let d =
+            selfservice::check_deactivation(g, &SystemClock, &me, &target, a.justification.clone())
+                .await?;
         match selfservice::submit(g, &d.request).await {
             Ok(out) => {
                 outln!("{}", render::deactivated_line(&target, &out))?;
@@ -205,14 +235,13 @@ pub fn deactivate(a: &DeactivateArgs) -> anyhow::Result<Exit> {
 pub fn extend(a: &ExtendArgs, renew: bool) -> anyhow::Result<Exit> {
     with_session(&a.person, true, async |s: &Session| {
         let g = s.graph.as_ref();
-        let target = selfservice::resolve_target(g, &a.target.role, &a.target.scope).await?;
+        let kind = a.kind.map(KindArg::kind);
+        let held = Held { kind, ended: renew };
+        let target = resolve(g, &a.target, held).await?;
         let me = g.me().await?;
         let ask = ExtensionRequest {
             target: target.clone(),
-            kind: a.kind.map(|k| match k {
-                KindArg::Eligible => AssignmentKind::Eligible,
-                KindArg::Active => AssignmentKind::Active,
-            }),
+            kind,
             duration: a.duration,
             justification: a.justification.clone(),
             ticket: a.ticket.clone(),
@@ -240,16 +269,36 @@ pub fn my(cmd: &MyCommand) -> anyhow::Result<Exit> {
 }
 
 pub fn requests(a: &RequestsArgs) -> anyhow::Result<Exit> {
-    if let Some(RequestsCommand::Cancel { id, person }) = &a.command {
-        return with_session(person, true, async |s: &Session| {
-            let before = selfservice::cancel(s.graph.as_ref(), id).await?;
-            outln!("{}", render::canceled_line(id, &before))?;
-            Ok(Exit::Ok)
-        });
+    match &a.command {
+        Some(RequestsCommand::Cancel { id, person }) => {
+            return with_session(person, true, async |s: &Session| {
+                let before = selfservice::cancel(s.graph.as_ref(), id).await?;
+                outln!("{}", render::canceled_line(&before))?;
+                Ok(Exit::Ok)
+            });
+        }
+        Some(RequestsCommand::Show { id, format, person }) => {
+            return with_session(person, false, async |s: &Session| {
+                let d = selfservice::show_request(s.graph.as_ref(), id).await?;
+                match format {
+                    ListFormat::Text => out!("{}", render::request_detail_text(&d))?,
+                    ListFormat::Json => outln!("{}", serde_json::to_string_pretty(&d)?)?,
+                }
+                Ok(Exit::Ok)
+            });
+        }
+        None => {}
     }
+    let filter = RequestFilter {
+        mine: a.mine,
+        status: a.status.clone(),
+        principal: a.principal.clone(),
+        role: a.role.clone(),
+        kind: a.kind.map(KindArg::kind),
+        since: a.since.map(|s| s.at(chrono::Utc::now())),
+    };
     with_session(&a.person, false, async |s: &Session| {
-        let rows =
-            selfservice::list_requests(s.graph.as_ref(), a.mine, a.status.as_deref()).await?;
+        let rows = selfservice::list_requests(s.graph.as_ref(), &filter).await?;
         match a.format {
             ListFormat::Text => out!("{}", selfservice::render_requests_text(&rows))?,
             ListFormat::Json => outln!("{}", serde_json::to_string_pretty(&rows)?)?,
