@@ -80,7 +80,7 @@ fn offline_needs_no_tenant_and_names_what_it_skipped() {
         [
             "",
             "3 findings.",
-            "Skipped offline (they read the tenant's policies): PIM002, PIM003, PIM004, PIM006.",
+            "Skipped offline (they read the tenant's policies): PIM002, PIM003, PIM004, PIM006, PIM008.",
             "Run on the declared grants only (holders outside the configuration are not read offline): PIM001, PIM007.",
         ]
     );
@@ -107,7 +107,7 @@ fn offline_needs_no_tenant_and_names_what_it_skipped() {
             .collect()
     };
     assert_eq!(codes("findings"), ["PIM001", "PIM005", "PIM007"]);
-    assert_eq!(codes("skipped"), ["PIM002", "PIM003", "PIM004", "PIM006"]);
+    assert_eq!(codes("skipped"), ["PIM002", "PIM003", "PIM004", "PIM006", "PIM008"]);
     assert_eq!(codes("partial"), ["PIM001", "PIM007"]);
     assert_eq!(v["skipped"][0]["reads"], "policies");
     assert_eq!(v["partial"][0]["reads"], "holders");
@@ -135,7 +135,7 @@ fn offline_starts_no_emulator_and_reads_no_state() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("PIM002, PIM003, PIM004, PIM006."),
+        stdout.contains("PIM002, PIM003, PIM004, PIM006, PIM008."),
         "{stdout}"
     );
     assert!(!dir.join(".pim-emulator.json").exists());

@@ -297,7 +297,7 @@ pub enum Reads {
 impl Rule {
     /// Every rule, in code order. A new rule goes here and in
     /// [`Rule::reads`], so the offline run names it whether it ran or not.
-    pub const ALL: [Rule; 7] = [
+    pub const ALL: [Rule; 8] = [
         Rule::PermanentTier0Assignment,
         Rule::Tier0ActivationWithoutMfa,
         Rule::Tier0ActivationWithoutApproval,
@@ -305,6 +305,7 @@ impl Rule {
         Rule::EligibilityWithoutExpiry,
         Rule::Tier0WithoutNotificationRecipients,
         Rule::TooManyGlobalAdministrators,
+        Rule::Tier0SelfApproval,
     ];
 
     pub fn reads(self) -> Reads {
@@ -319,7 +320,9 @@ impl Rule {
             Rule::Tier0ActivationWithoutMfa
             | Rule::Tier0ActivationWithoutApproval
             | Rule::LongTier0Activation
-            | Rule::Tier0WithoutNotificationRecipients => Reads::Policies,
+            | Rule::Tier0WithoutNotificationRecipients
+            // Approvers are the policy's, whoever is eligible.
+            | Rule::Tier0SelfApproval => Reads::Policies,
         }
     }
 }
