@@ -457,11 +457,8 @@ impl Emulator {
         let id = caller_object_id.to_ascii_lowercase();
         let caller = {
             let store = self.shared.lock_store();
-            let sp = store
-                .service_principals
-                .iter()
-                .find(|s| s.id.eq_ignore_ascii_case(&id));
-            let user = store.users.iter().find(|u| u.id.eq_ignore_ascii_case(&id));
+            let sp = store.service_principal_by_id(&id);
+            let user = store.user_by_id(&id);
             Caller {
                 app_id: sp.map(|s| s.app_id.clone()),
                 mfa,
