@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
-use super::store::{Exp, Kind, PrincipalType, ScheduleRec, Store, parse_ts, ts};
+use super::store::{Exp, Key, Kind, PrincipalType, ScheduleRec, Store, parse_ts, ts};
 use super::{Caller, CancelRule, ScheduleIds};
 use pim_model::{IsoDuration, RequestAction, RuleId};
 
@@ -513,12 +513,14 @@ pub(crate) fn create_request(
         );
     }
     let action = p.action;
-    let existing = store.schedules.iter().position(|s| {
-        s.same_tuple(kind, &p.principal, &p.role_id, &p.scope)
+    let existing = store
+        .schedules
+        .position_keyed(Key::Principal, &p.principal, |s| {
+            s.same_tuple(kind, &p.principal, &p.role_id, &p.scope)
             && s.member_type == "Direct"
             // Ended schedules are renewable for as long as Entra lists them.
             && (action == RequestAction::AdminRenew || !s.is_expired(now))
-    });
+        });
     match (action, existing) {
         (RequestAction::AdminAssign, Some(_)) => return Err(exists()),
         (RequestAction::AdminAssign, None) => {}

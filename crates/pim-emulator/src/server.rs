@@ -273,20 +273,22 @@ async fn handle(
         body: &bytes,
         caller: &caller,
     };
-    let result = if path.trim_end_matches('/').ends_with("/$batch") {
-        if method != "POST" {
-            Err(ApiError::method_not_allowed())
+    let result = shared.charged(|| {
+        if path.trim_end_matches('/').ends_with("/$batch") {
+            if method != "POST" {
+                Err(ApiError::method_not_allowed())
+            } else {
+                batch::run(shared, &caller, &client, &bytes).map(|(body, wrote)| GraphResponse {
+                    status: 200,
+                    body: Some(body),
+                    headers: Vec::new(),
+                    wrote,
+                })
+            }
         } else {
-            batch::run(shared, &caller, &client, &bytes).map(|(body, wrote)| GraphResponse {
-                status: 200,
-                body: Some(body),
-                headers: Vec::new(),
-                wrote,
-            })
+            dispatch(shared, &call)
         }
-    } else {
-        dispatch(shared, &call)
-    };
+    });
     let (resp, label) = match result {
         Ok(r) => {
             if r.wrote

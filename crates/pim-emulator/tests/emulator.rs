@@ -12,6 +12,8 @@ mod durations;
 mod faults;
 #[path = "emulator/fidelity.rs"]
 mod fidelity;
+#[path = "emulator/indexes.rs"]
+mod indexes;
 #[path = "emulator/odata.rs"]
 mod odata;
 #[path = "emulator/policies.rs"]

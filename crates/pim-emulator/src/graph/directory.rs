@@ -9,8 +9,8 @@ use super::listing::{Listing, entity_context, list, no_expand};
 use super::{GraphResponse, Link, METADATA, parse_body, with_context};
 use crate::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::odata::{Query, apply_select};
-use crate::store::Store;
+use crate::odata::{Query, apply_select, candidates, check_in_limit, fold, validate_filter};
+use crate::store::{AU_FILTER, GROUP_FILTER, SP_FILTER, Store, USER_FILTER, ValueIndex};
 
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Dir {
@@ -31,51 +31,26 @@ pub(super) fn directory(
     if m != "GET" {
         return Err(ApiError::method_not_allowed());
     }
-    let (set, entity, filterable, items): (&str, &str, &[&str], &[Value]) = match d {
-        Dir::Users => (
-            "users",
-            "user",
-            &[
-                "id",
-                "userPrincipalName",
-                "displayName",
-                "mail",
-                "accountEnabled",
-                "jobTitle",
-            ],
-            &store.rendered.users,
-        ),
-        Dir::Groups => (
-            "groups",
-            "group",
-            &[
-                "id",
-                "displayName",
-                "isAssignableToRole",
-                "mail",
-                "securityEnabled",
-            ],
-            &store.rendered.groups,
-        ),
-        Dir::ServicePrincipals => (
-            "servicePrincipals",
-            "servicePrincipal",
-            &[
-                "id",
-                "appId",
-                "displayName",
-                "servicePrincipalType",
-                "accountEnabled",
-            ],
-            &store.rendered.service_principals,
-        ),
-        Dir::AdministrativeUnits => (
-            "directory/administrativeUnits",
-            "administrativeUnit",
-            &["id", "displayName"],
-            &store.rendered.administrative_units,
-        ),
-    };
+    let r = &store.rendered;
+    let (set, entity, filterable, items, index): (&str, &str, &[&str], &[Value], &ValueIndex) =
+        match d {
+            Dir::Users => ("users", "user", USER_FILTER, &r.users, &r.user_index),
+            Dir::Groups => ("groups", "group", GROUP_FILTER, &r.groups, &r.group_index),
+            Dir::ServicePrincipals => (
+                "servicePrincipals",
+                "servicePrincipal",
+                SP_FILTER,
+                &r.service_principals,
+                &r.sp_index,
+            ),
+            Dir::AdministrativeUnits => (
+                "directory/administrativeUnits",
+                "administrativeUnit",
+                AU_FILTER,
+                &r.administrative_units,
+                &r.au_index,
+            ),
+        };
     match rest {
         [] => {
             let spec = Listing {
@@ -84,14 +59,27 @@ pub(super) fn directory(
                 filterable,
                 ordered: &[],
             };
-            list(
-                items.iter().map(Cow::Borrowed).collect(),
-                &spec,
-                q,
-                link,
-                link.page.max(100),
-                |_, e| no_expand(e, entity),
-            )
+            if let Some(f) = &q.filter {
+                validate_filter(f, entity, filterable, &[])?;
+                check_in_limit(f)?;
+            }
+            // Through the index when it can answer, in the collection's
+            // order either way; `list` evaluates the filter on what is left.
+            let found = q
+                .filter
+                .as_ref()
+                .and_then(|f| candidates(f, &|p: &str, v: &str| index.get(p, v)));
+            let rows = match found {
+                Some(at) => at
+                    .iter()
+                    .filter_map(|&i| items.get(i))
+                    .map(Cow::Borrowed)
+                    .collect(),
+                None => items.iter().map(Cow::Borrowed).collect(),
+            };
+            list(rows, &spec, q, link, link.page.max(100), |_, e| {
+                no_expand(e, entity)
+            })
         }
         [key] => {
             q.only(&["$select"])?;
@@ -101,11 +89,16 @@ pub(super) fn directory(
                     .user_keys
                     .get(&key.to_ascii_lowercase())
                     .and_then(|&i| items.get(i)),
-                _ => items.iter().find(|i| {
-                    i.get("id")
-                        .and_then(Value::as_str)
-                        .is_some_and(|x| x.eq_ignore_ascii_case(key))
-                }),
+                _ => index
+                    .get("id", &fold(key))
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|&i| items.get(i))
+                    .find(|i| {
+                        i.get("id")
+                            .and_then(Value::as_str)
+                            .is_some_and(|x| x.eq_ignore_ascii_case(key))
+                    }),
             };
             let mut v = found
                 .cloned()
@@ -128,9 +121,7 @@ pub(super) fn me(store: &Store, caller: &Caller, q: &Query) -> ApiResult<GraphRe
     }
     q.only(&["$select"])?;
     let user = store
-        .users
-        .iter()
-        .find(|u| u.id.eq_ignore_ascii_case(&caller.object_id))
+        .user_by_id(&caller.object_id)
         .ok_or_else(|| ApiError::directory_object_not_found(&caller.object_id))?;
     let mut v = Store::user_json(user);
     apply_select(&mut v, &q.select, &[]);

@@ -263,9 +263,7 @@ pub(crate) fn dispatch(shared: &Shared, call: &IncomingCall<'_>) -> ApiResult<Gr
             let app_id = parse_function_arg(seg, "servicePrincipals", "appId")?;
             q.only(&["$select"])?;
             let sp = store
-                .service_principals
-                .iter()
-                .find(|s| s.app_id.eq_ignore_ascii_case(&app_id))
+                .service_principal_by_app_id(&app_id)
                 .ok_or_else(|| ApiError::directory_object_not_found(&app_id))?;
             let mut v = Store::sp_json(sp);
             apply_select(&mut v, &q.select, &[]);

@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 use super::listing::{Listing, list, list_page, no_expand, page_window};
 use super::{EntitySet, GraphResponse, Link, METADATA, with_context};
 use crate::error::{ApiError, ApiResult};
-use crate::odata::{ExpandItem, Query, apply_select, context_projection};
-use crate::store::{Kind, Store};
+use crate::odata::{ExpandItem, Expr, Query, apply_select, candidates, context_projection, fold};
+use crate::store::{Key, Kind, ScheduleRec, Store};
 
 pub(super) const REQUEST_FILTER: &[&str] = &[
     "id",
@@ -65,20 +65,20 @@ pub(super) fn type_name(kind: Kind, what: EntitySet) -> &'static str {
     }
 }
 
-/// `prop eq 'value'` conditions every result must meet (top-level `and`s).
-fn required_equalities(filter: Option<&crate::odata::Expr>) -> Vec<(&str, &str)> {
-    use crate::odata::{CmpOp, Expr, Lit};
-    filter
-        .map(|f| {
-            f.conjuncts()
-                .into_iter()
-                .filter_map(|c| match c {
-                    Expr::Cmp(p, CmpOp::Eq, Lit::Str(v)) => Some((p.as_str(), v.as_str())),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// The index a schedule or instance property is looked up in, for `$filter`.
+fn schedule_key(what: EntitySet, prop: &str) -> Option<Key> {
+    match (what, prop) {
+        (_, "principalId") => Some(Key::Principal),
+        (_, "roleDefinitionId") => Some(Key::Role),
+        (_, "directoryScopeId") => Some(Key::Scope),
+        (EntitySet::Schedules, "id") => Some(Key::Id),
+        (EntitySet::Instances, "id" | "roleAssignmentOriginId") => Some(Key::Instance),
+        // An instance names its schedule by the schedule's id.
+        (EntitySet::Instances, "roleAssignmentScheduleId" | "roleEligibilityScheduleId") => {
+            Some(Key::Id)
+        }
+        _ => None,
+    }
 }
 
 fn pim_items<'a>(
@@ -86,37 +86,48 @@ fn pim_items<'a>(
     kind: Kind,
     what: EntitySet,
     now: chrono::DateTime<chrono::Utc>,
-    filter: Option<&crate::odata::Expr>,
+    filter: Option<&Expr>,
+    only_principal: Option<&str>,
 ) -> Vec<Cow<'a, Value>> {
-    // Skip rendering schedules the filter rules out anyway: rendering is
-    // most of the cost of a filtered list.
-    let required = required_equalities(filter);
-    let store_view: Vec<&crate::store::ScheduleRec> = store
-        .visible_schedules(kind)
-        .filter(|s| {
-            required.iter().all(|(p, v)| match *p {
-                "principalId" => s.principal_id.eq_ignore_ascii_case(v),
-                "roleDefinitionId" => s.role_id.eq_ignore_ascii_case(v),
-                "directoryScopeId" => s.scope.eq_ignore_ascii_case(v),
-                _ => true,
-            })
-        })
-        .collect();
-    match what {
-        EntitySet::Requests => store
+    if what == EntitySet::Requests {
+        return store
             .requests
             .iter()
             .filter(|(k, _)| *k == kind)
             .map(|(_, v)| Cow::Borrowed(v))
+            .collect();
+    }
+    // Read only the schedules the filter (or the caller) names, when an
+    // index can say which: rendering is most of the cost of a list. The
+    // filter is still evaluated on each, by `list`.
+    let schedules = &store.schedules;
+    let by_filter = filter.and_then(|f| {
+        candidates(f, &|p: &str, v: &str| {
+            schedule_key(what, p).map(|k| schedules.keyed(k, v))
+        })
+    });
+    let by_principal = only_principal.map(|p| schedules.keyed(Key::Principal, &fold(p)).to_vec());
+    let seqs = match (by_filter, by_principal) {
+        (Some(a), Some(b)) => Some(if a.len() <= b.len() { a } else { b }),
+        (a, b) => a.or(b),
+    };
+    let picked: Vec<&ScheduleRec> = match &seqs {
+        Some(seqs) => schedules
+            .positions(seqs)
+            .map(|i| &schedules[i])
+            .filter(|s| s.kind == kind && s.is_visible())
             .collect(),
-        EntitySet::Schedules => store_view
-            .into_iter()
-            .map(|s| Cow::Owned(s.to_json(now)))
-            .collect(),
-        EntitySet::Instances => store_view
+        None => store.visible_schedules(kind).collect(),
+    };
+    match what {
+        EntitySet::Instances => picked
             .into_iter()
             .filter(|s| s.is_active(now))
             .map(|s| Cow::Owned(s.instance_json()))
+            .collect(),
+        _ => picked
+            .into_iter()
+            .map(|s| Cow::Owned(s.to_json(now)))
             .collect(),
     }
 }
@@ -134,7 +145,7 @@ pub(super) fn list_pim(
     if q.filter.is_none() && only_principal.is_none() && what != EntitySet::Requests {
         return list_pim_unfiltered(store, kind, what, q, link, now);
     }
-    let mut items = pim_items(store, kind, what, now, q.filter.as_ref());
+    let mut items = pim_items(store, kind, what, now, q.filter.as_ref(), only_principal);
     let function_result = only_principal.is_some() && what != EntitySet::Requests;
     if let Some(p) = only_principal {
         items.retain(|i| {
@@ -181,7 +192,7 @@ fn list_pim_unfiltered(
     link: &Link<'_>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> ApiResult<GraphResponse> {
-    let recs: Vec<&crate::store::ScheduleRec> = store
+    let recs: Vec<&ScheduleRec> = store
         .visible_schedules(kind)
         .filter(|s| what != EntitySet::Instances || s.is_active(now))
         .collect();
@@ -240,13 +251,19 @@ pub(super) fn get_pim(
             })
             .map(|(_, v)| v.clone()),
         EntitySet::Schedules => store
-            .visible_schedules(kind)
-            .find(|s| s.id.eq_ignore_ascii_case(id))
+            .schedules
+            .find_keyed(Key::Id, id, |s| {
+                s.kind == kind && s.is_visible() && s.id.eq_ignore_ascii_case(id)
+            })
             .map(|s| s.to_json(now)),
         EntitySet::Instances => store
-            .visible_schedules(kind)
-            .filter(|s| s.is_active(now))
-            .find(|s| s.instance_id().eq_ignore_ascii_case(id))
+            .schedules
+            .find_keyed(Key::Instance, id, |s| {
+                s.kind == kind
+                    && s.is_visible()
+                    && s.is_active(now)
+                    && s.instance_id().eq_ignore_ascii_case(id)
+            })
             .map(|s| s.instance_json()),
     };
     let mut item = found.ok_or_else(|| match what {
@@ -303,15 +320,13 @@ pub(super) fn expand_pim(
                 .and_then(|id| {
                     store
                         .schedules
-                        .iter()
-                        .find(|s| s.kind == Kind::Assignment && s.id == id)
+                        .find_keyed(Key::Id, &id, |s| s.kind == Kind::Assignment && s.id == id)
                 })
                 .and_then(|s| s.activated_using.clone())
                 .and_then(|e| {
                     store
                         .schedules
-                        .iter()
-                        .find(|s| s.kind == Kind::Eligibility && s.id == e)
+                        .find_keyed(Key::Id, &e, |s| s.kind == Kind::Eligibility && s.id == e)
                 })
                 .map(|s| match what {
                     EntitySet::Instances => s.instance_json(),
@@ -323,8 +338,7 @@ pub(super) fn expand_pim(
             .and_then(|t| {
                 store
                     .schedules
-                    .iter()
-                    .find(|s| s.kind == kind && s.id == t)
+                    .find_keyed(Key::Id, &t, |s| s.kind == kind && s.id == t)
                     .map(|s| s.to_json(now))
             })
             .unwrap_or(Value::Null),

@@ -34,7 +34,9 @@ impl Store {
         let i = self.users.len();
         self.rendered.user_keys.insert(u.id.clone(), i);
         self.rendered.user_keys.insert(upn, i);
-        self.rendered.users.push(Store::user_json(&u));
+        let v = Store::user_json(&u);
+        self.rendered.user_index.insert(i, &v);
+        self.rendered.users.push(v);
         self.created.insert(u.id.clone(), now);
         self.users.push(u);
         Ok(())
@@ -42,7 +44,11 @@ impl Store {
 
     pub fn add_group(&mut self, mut g: Group, now: DateTime<Utc>) -> Result<(), String> {
         g.id = self.check_new(&g.id)?;
-        self.rendered.groups.push(Store::group_json(&g));
+        let v = Store::group_json(&g);
+        self.rendered
+            .group_index
+            .insert(self.rendered.groups.len(), &v);
+        self.rendered.groups.push(v);
         self.created.insert(g.id.clone(), now);
         self.groups.push(g);
         Ok(())
@@ -54,7 +60,11 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), String> {
         s.id = self.check_new(&s.id)?;
-        self.rendered.service_principals.push(Store::sp_json(&s));
+        let v = Store::sp_json(&s);
+        self.rendered
+            .sp_index
+            .insert(self.rendered.service_principals.len(), &v);
+        self.rendered.service_principals.push(v);
         self.created.insert(s.id.clone(), now);
         self.service_principals.push(s);
         Ok(())

@@ -4,6 +4,7 @@
 //! at run time).
 
 mod created;
+mod index;
 mod policies;
 mod principals;
 mod schedules;
@@ -13,9 +14,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
 use super::tenant::{AdministrativeUnitSeed, Application, Group, ServicePrincipal, User};
+pub(crate) use index::{AU_FILTER, GROUP_FILTER, SP_FILTER, USER_FILTER, ValueIndex};
 pub(crate) use policies::{PolicyRec, RoleRec, merge, normalize_rule};
 pub(crate) use principals::PrincipalType;
-pub(crate) use schedules::{Exp, ScheduleRec};
+pub(crate) use schedules::{Exp, Key, ScheduleRec, Schedules};
 
 /// Graph's timestamp rendering (`2026-12-01T10:00:00Z`, or milliseconds
 /// when there are any: `2022-04-11T11:50:06.343Z`). Never more digits: the
@@ -91,7 +93,7 @@ pub(crate) struct Store {
     pub applications: Vec<Application>,
     pub roles: Vec<RoleRec>,
     pub policies: Vec<PolicyRec>,
-    pub schedules: Vec<ScheduleRec>,
+    pub schedules: Schedules,
     pub requests: Vec<(Kind, Value)>,
     /// When each principal or custom role added at run time was created
     /// (lower-case id, the emulator's clock); seeded objects are not here.
@@ -127,6 +129,22 @@ pub(crate) struct Rendered {
     /// `users`: `GET /users/{id | upn}` is how clients resolve names, once
     /// per declared principal.
     pub user_keys: std::collections::HashMap<String, usize>,
+    /// `$filter` indexes of the four directory collections above.
+    pub user_index: ValueIndex,
+    pub group_index: ValueIndex,
+    pub sp_index: ValueIndex,
+    pub au_index: ValueIndex,
+}
+
+impl Rendered {
+    /// Index the collections as rendered: seeding does it once, and each
+    /// object added later is indexed as it is rendered.
+    pub fn index(&mut self) {
+        self.user_index = ValueIndex::new(USER_FILTER, &self.users);
+        self.group_index = ValueIndex::new(GROUP_FILTER, &self.groups);
+        self.sp_index = ValueIndex::new(SP_FILTER, &self.service_principals);
+        self.au_index = ValueIndex::new(AU_FILTER, &self.administrative_units);
+    }
 }
 
 #[cfg(test)]

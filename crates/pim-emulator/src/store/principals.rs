@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Store;
+use super::{Store, ValueIndex};
+use crate::odata::fold;
 use crate::tenant::{AdministrativeUnitSeed, Group, ServicePrincipal, User};
 
 /// What kind of directory object a principal id names.
@@ -21,27 +22,38 @@ impl Store {
             return self.user(upn).map(|u| (u.id.clone(), PrincipalType::User));
         }
         if let Some(name) = text.strip_prefix("group:") {
-            return self
-                .groups
-                .iter()
-                .find(|g| g.display_name.eq_ignore_ascii_case(name))
-                .map(|g| {
-                    (
-                        g.id.clone(),
-                        PrincipalType::Group {
-                            assignable: g.is_assignable_to_role,
-                        },
-                    )
-                });
+            return find(
+                &self.groups,
+                &self.rendered.group_index,
+                "displayName",
+                name,
+                |g| g.display_name.eq_ignore_ascii_case(name),
+            )
+            .map(|g| {
+                (
+                    g.id.clone(),
+                    PrincipalType::Group {
+                        assignable: g.is_assignable_to_role,
+                    },
+                )
+            });
         }
         if let Some(name) = text.strip_prefix("sp:") {
-            return self
-                .service_principals
-                .iter()
-                .find(|s| {
-                    s.display_name.eq_ignore_ascii_case(name) || s.app_id.eq_ignore_ascii_case(name)
-                })
-                .map(|s| (s.id.clone(), PrincipalType::ServicePrincipal));
+            let index = &self.rendered.sp_index;
+            let same = |s: &ServicePrincipal| {
+                s.display_name.eq_ignore_ascii_case(name) || s.app_id.eq_ignore_ascii_case(name)
+            };
+            let sps = &self.service_principals;
+            // The first that matches either way, as a scan finds it.
+            let found = [
+                position(sps, index, "displayName", name, same),
+                position(sps, index, "appId", name, same),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .and_then(|i| sps.get(i));
+            return found.map(|s| (s.id.clone(), PrincipalType::ServicePrincipal));
         }
         self.principal_type(text)
             .map(|t| (text.to_ascii_lowercase(), t))
@@ -59,15 +71,47 @@ impl Store {
         if self.user(id).is_some_and(|u| u.id.eq_ignore_ascii_case(id)) {
             return Some(PrincipalType::User);
         }
-        if let Some(g) = self.groups.iter().find(|g| g.id.eq_ignore_ascii_case(id)) {
+        if let Some(g) = self.group_by_id(id) {
             return Some(PrincipalType::Group {
                 assignable: g.is_assignable_to_role,
             });
         }
-        self.service_principals
-            .iter()
-            .any(|s| s.id.eq_ignore_ascii_case(id))
+        self.service_principal_by_id(id)
+            .is_some()
             .then_some(PrincipalType::ServicePrincipal)
+    }
+
+    pub fn user_by_id(&self, id: &str) -> Option<&User> {
+        find(&self.users, &self.rendered.user_index, "id", id, |u| {
+            u.id.eq_ignore_ascii_case(id)
+        })
+    }
+
+    pub fn group_by_id(&self, id: &str) -> Option<&Group> {
+        find(&self.groups, &self.rendered.group_index, "id", id, |g| {
+            g.id.eq_ignore_ascii_case(id)
+        })
+    }
+
+    pub fn service_principal_by_id(&self, id: &str) -> Option<&ServicePrincipal> {
+        find(
+            &self.service_principals,
+            &self.rendered.sp_index,
+            "id",
+            id,
+            |s| s.id.eq_ignore_ascii_case(id),
+        )
+    }
+
+    /// The service principal of an application, by its app id.
+    pub fn service_principal_by_app_id(&self, app_id: &str) -> Option<&ServicePrincipal> {
+        find(
+            &self.service_principals,
+            &self.rendered.sp_index,
+            "appId",
+            app_id,
+            |s| s.app_id.eq_ignore_ascii_case(app_id),
+        )
     }
 
     /// `/`, `/administrativeUnits/<id or name>` or `/<object id>` → canonical scope id.
@@ -147,17 +191,13 @@ impl Store {
             }
             v
         };
-        if let Some(u) = self.users.iter().find(|u| u.id.eq_ignore_ascii_case(id)) {
+        if let Some(u) = self.user_by_id(id) {
             return Some(with_type(Store::user_json(u), "#microsoft.graph.user"));
         }
-        if let Some(g) = self.groups.iter().find(|g| g.id.eq_ignore_ascii_case(id)) {
+        if let Some(g) = self.group_by_id(id) {
             return Some(with_type(Store::group_json(g), "#microsoft.graph.group"));
         }
-        if let Some(s) = self
-            .service_principals
-            .iter()
-            .find(|s| s.id.eq_ignore_ascii_case(id))
-        {
+        if let Some(s) = self.service_principal_by_id(id) {
             return Some(with_type(
                 Store::sp_json(s),
                 "#microsoft.graph.servicePrincipal",
@@ -167,5 +207,35 @@ impl Store {
             .iter()
             .find(|a| a.id.eq_ignore_ascii_case(id))
             .map(|a| with_type(Store::au_json(a), "#microsoft.graph.administrativeUnit"))
+    }
+}
+
+/// The first of `items` that is `same`, found through `index` by the
+/// folded `value` of `prop` (a superset of what `same` accepts), or by a
+/// scan when `prop` is not indexed.
+fn find<'a, T>(
+    items: &'a [T],
+    index: &ValueIndex,
+    prop: &str,
+    value: &str,
+    same: impl Fn(&T) -> bool,
+) -> Option<&'a T> {
+    position(items, index, prop, value, same).and_then(|i| items.get(i))
+}
+
+/// Where [`find`] finds it.
+fn position<T>(
+    items: &[T],
+    index: &ValueIndex,
+    prop: &str,
+    value: &str,
+    same: impl Fn(&T) -> bool,
+) -> Option<usize> {
+    match index.get(prop, &fold(value)) {
+        Some(found) => found
+            .iter()
+            .copied()
+            .find(|&i| items.get(i).is_some_and(&same)),
+        None => items.iter().position(same),
     }
 }

@@ -1,12 +1,16 @@
 //! Granted schedules (eligible and active): how they end, when they are
-//! active or visible, and their schedule and instance renderings.
+//! active or visible, their schedule and instance renderings, and the
+//! collection that holds them with its indexes.
 
+use std::collections::HashMap;
+use std::ops::Deref;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{Kind, Store, ts};
+use crate::odata::fold;
 use pim_model::IsoDuration;
 
 /// How a schedule ends.
@@ -158,6 +162,151 @@ impl ScheduleRec {
     }
 }
 
+/// What [`Schedules`] indexes a schedule by (folded, as `$filter`'s `eq`
+/// compares): the keys filtered listings, lookups by id and the requests
+/// that change a grant name it by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Key {
+    Id,
+    Principal,
+    Role,
+    Scope,
+    /// The id of its instance ([`ScheduleRec::instance_id`]).
+    Instance,
+}
+
+const KEYS: [Key; 5] = [
+    Key::Id,
+    Key::Principal,
+    Key::Role,
+    Key::Scope,
+    Key::Instance,
+];
+
+impl Key {
+    fn of(self, s: &ScheduleRec) -> String {
+        match self {
+            Key::Id => fold(&s.id),
+            Key::Principal => fold(&s.principal_id),
+            Key::Role => fold(&s.role_id),
+            Key::Scope => fold(&s.scope),
+            Key::Instance => fold(&s.instance_id()),
+        }
+    }
+}
+
+/// Every schedule of both kinds, in the order Graph lists them (oldest
+/// first), indexed by [`Key`]. It reads as a slice (`iter`, `[i]`, `len`);
+/// it changes only through `push`, `remove` and `retain`, which keep the
+/// indexes right. The indexes hold sequence numbers, not positions, so a
+/// removal shifts nothing in them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Schedules {
+    recs: Vec<ScheduleRec>,
+    /// One per schedule, strictly increasing: a position is found from its
+    /// sequence number by binary search.
+    seqs: Vec<u64>,
+    next: u64,
+    index: [HashMap<String, Vec<u64>>; 5],
+}
+
+impl Deref for Schedules {
+    type Target = [ScheduleRec];
+    fn deref(&self) -> &[ScheduleRec] {
+        &self.recs
+    }
+}
+
+impl<'a> IntoIterator for &'a Schedules {
+    type Item = &'a ScheduleRec;
+    type IntoIter = std::slice::Iter<'a, ScheduleRec>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.recs.iter()
+    }
+}
+
+impl Schedules {
+    pub fn push(&mut self, s: ScheduleRec) {
+        let seq = self.next;
+        self.next += 1;
+        for (key, map) in KEYS.iter().zip(&mut self.index) {
+            map.entry(key.of(&s)).or_default().push(seq);
+        }
+        self.recs.push(s);
+        self.seqs.push(seq);
+    }
+
+    /// Remove and return the schedule at position `i`, as `Vec::remove`.
+    pub fn remove(&mut self, i: usize) -> ScheduleRec {
+        let seq = self.seqs.remove(i);
+        let s = self.recs.remove(i);
+        self.unindex(&s, seq);
+        s
+    }
+
+    /// Keep the schedules `keep` accepts, in order.
+    pub fn retain(&mut self, mut keep: impl FnMut(&ScheduleRec) -> bool) {
+        // Called on every read (to purge ended schedules) and seldom
+        // removing any: find what goes before moving anything.
+        let gone: Vec<usize> = (0..self.recs.len())
+            .filter(|&i| !keep(&self.recs[i]))
+            .collect();
+        for &i in gone.iter().rev() {
+            self.remove(i);
+        }
+    }
+
+    fn unindex(&mut self, s: &ScheduleRec, seq: u64) {
+        for (key, map) in KEYS.iter().zip(&mut self.index) {
+            let k = key.of(s);
+            if let Some(seqs) = map.get_mut(&k) {
+                seqs.retain(|x| *x != seq);
+                if seqs.is_empty() {
+                    map.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// The sequence numbers of the schedules whose `key` folds to
+    /// `folded`, ascending.
+    pub fn keyed(&self, key: Key, folded: &str) -> &[u64] {
+        self.index[key as usize]
+            .get(folded)
+            .map_or(&[][..], Vec::as_slice)
+    }
+
+    /// Positions of the schedules with these sequence numbers (ascending
+    /// in, ascending out).
+    pub fn positions<'a>(&'a self, seqs: &'a [u64]) -> impl Iterator<Item = usize> + 'a {
+        seqs.iter()
+            .filter_map(|seq| self.seqs.binary_search(seq).ok())
+    }
+
+    /// The position of the first schedule that `pred` accepts, when `pred`
+    /// accepts only schedules whose `key` is `value` (without ASCII case,
+    /// or as `$filter` compares): what a scan with `pred` finds.
+    pub fn position_keyed(
+        &self,
+        key: Key,
+        value: &str,
+        pred: impl Fn(&ScheduleRec) -> bool,
+    ) -> Option<usize> {
+        self.positions(self.keyed(key, &fold(value)))
+            .find(|&i| pred(&self.recs[i]))
+    }
+
+    /// The first schedule that `pred` accepts (see [`Schedules::position_keyed`]).
+    pub fn find_keyed(
+        &self,
+        key: Key,
+        value: &str,
+        pred: impl Fn(&ScheduleRec) -> bool,
+    ) -> Option<&ScheduleRec> {
+        self.position_keyed(key, value, pred).map(|i| &self.recs[i])
+    }
+}
+
 impl Store {
     /// Schedules visible to reads now (replicated), ended ones included:
     /// Entra lists an ended schedule until [`Store::purge_schedules`]
@@ -172,5 +321,75 @@ impl Store {
     pub fn purge_schedules(&mut self, cutoff: DateTime<Utc>) {
         self.schedules
             .retain(|s| s.end().is_none_or(|e| e > cutoff));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn rec(id: &str, kind: Kind, principal: &str) -> ScheduleRec {
+        ScheduleRec {
+            id: id.into(),
+            kind,
+            principal_id: principal.into(),
+            role_id: "r".into(),
+            scope: "/".into(),
+            created_using: None,
+            created: None,
+            modified: None,
+            assignment_type: "Assigned".into(),
+            member_type: "Direct".into(),
+            activated_using: None,
+            start: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            exp: Exp::Never,
+            visible_after: None,
+        }
+    }
+
+    /// What the index finds for `principal`, against a scan.
+    fn agree(all: &Schedules, principal: &str) -> Vec<String> {
+        let indexed: Vec<String> = all
+            .positions(all.keyed(Key::Principal, &fold(principal)))
+            .map(|i| all[i].id.clone())
+            .collect();
+        let scanned: Vec<String> = all
+            .iter()
+            .filter(|s| fold(&s.principal_id) == fold(principal))
+            .map(|s| s.id.clone())
+            .collect();
+        assert_eq!(indexed, scanned);
+        indexed
+    }
+
+    #[test]
+    fn the_index_follows_pushes_removals_and_retains() {
+        let mut all = Schedules::default();
+        for (i, p) in ["P1", "p2", "p1", "P2", "p1"].iter().enumerate() {
+            all.push(rec(&format!("s{i}"), Kind::Eligibility, p));
+        }
+        assert_eq!(agree(&all, "p1"), ["s0", "s2", "s4"]);
+        let gone = all.remove(2);
+        assert_eq!(gone.id, "s2");
+        assert_eq!(agree(&all, "P1"), ["s0", "s4"]);
+        assert_eq!(agree(&all, "p2"), ["s1", "s3"]);
+        all.push(rec("s5", Kind::Assignment, "p1"));
+        all.retain(|s| s.id != "s0" && s.id != "s3");
+        assert_eq!(agree(&all, "p1"), ["s4", "s5"]);
+        assert_eq!(agree(&all, "p2"), ["s1"]);
+        assert_eq!(
+            all.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["s1", "s4", "s5"]
+        );
+        let at = all.position_keyed(Key::Id, "S5", |s| s.id.eq_ignore_ascii_case("s5"));
+        assert_eq!(at, Some(2));
+        assert!(all.find_keyed(Key::Id, "s0", |_| true).is_none());
+        let instance = all[1].instance_id();
+        assert_eq!(
+            all.find_keyed(Key::Instance, &instance, |_| true)
+                .map(|s| s.id.as_str()),
+            Some("s4")
+        );
     }
 }

@@ -64,7 +64,7 @@ impl Store {
             applications: t.applications.clone(),
             roles,
             policies: Vec::new(),
-            schedules: Vec::new(),
+            schedules: Default::default(),
             requests: Vec::new(),
             created: Default::default(),
             rendered: Rendered::default(),
@@ -94,7 +94,9 @@ impl Store {
                     ]
                 })
                 .collect(),
+            ..Rendered::default()
         };
+        store.rendered.index();
         store.policies = store
             .roles
             .iter()

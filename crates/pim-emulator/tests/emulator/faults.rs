@@ -303,3 +303,15 @@ async fn stats_count_every_request() {
     assert_eq!(s["byStatus"]["200"], 2);
     assert_eq!(s["byStatus"]["401"], 1);
 }
+
+#[tokio::test]
+async fn stats_report_cpu() {
+    let h = harness().await;
+    h.get("/v1.0/users?$filter=userPrincipalName in ('alice@fabrikam.com')")
+        .await;
+    let s = h.call_as(None, "GET", "/_emulator/stats", None).await.body;
+    let cpu = s["cpuSeconds"].as_f64().expect("cpuSeconds");
+    let handlers = s["handlerCpuSeconds"].as_f64().expect("handlerCpuSeconds");
+    assert!(cpu > 0.0 && handlers > 0.0 && handlers <= cpu, "{s}");
+    assert_eq!(h.emu.stats()["total"], 1);
+}
