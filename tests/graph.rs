@@ -6,6 +6,8 @@ mod support;
 
 #[path = "apply_faults.rs"]
 mod apply_faults;
+#[path = "graph_batch.rs"]
+mod graph_batch;
 #[path = "graph_client.rs"]
 mod graph_client;
 #[path = "graph_hostile.rs"]

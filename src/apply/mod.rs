@@ -70,7 +70,12 @@ pub async fn apply<G: GraphWrite + 'static>(
 ) -> (ApplyReport, StateFile) {
     let journal = Arc::new(Journal::new(state, sink));
     let mut report = ApplyReport::default();
-    let permits = Arc::new(Semaphore::new(parallelism.max(1)));
+    // `parallelism` bounds the calls in flight, which the client enforces;
+    // steps are let go in numbers the client can gather into those calls.
+    let steps = parallelism
+        .max(1)
+        .saturating_mul(target.writes_per_call().max(1));
+    let permits = Arc::new(Semaphore::new(steps));
     let mut failed = false;
     for phase in 0..=2u8 {
         let changes: Vec<&Change> = plan

@@ -1,12 +1,14 @@
 //! `HttpGraph`: the `Graph` trait over HTTPS. The client and its making (TLS
 //! with the extra CA, redirects kept within the root, the token cache, the
-//! in-flight cap), and the trait impl handing each call to its module.
+//! in-flight limit, the gathering of writes), and the trait impl handing
+//! each call to its module.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 
 use super::auth::{AzureCredential, EmulatorUser, TokenCache, TokenSource, mfa_from_token};
 use super::convert::ConvertError;
@@ -17,13 +19,15 @@ use super::settings::{GraphSettings, ReadLimits};
 use super::tls::client_config;
 use super::{
     DirectoryEntry, GrantFilter, Graph, GraphWrite, Instance, Lookup, Me, RequestOutcome,
-    RequestParty, ScheduleRequest,
+    RequestParty, ScheduleRequest, page_size,
 };
 use crate::model::{AssignmentKind, ObjectId, RuleId, RuleValue, SystemClock};
 use crate::snapshot::{AdministrativeUnit, Grant, Policy, Principal, RoleDefinition};
 
 mod batch;
+mod gather;
 mod grants;
+mod limiter;
 mod lookup;
 mod paging;
 mod policies;
@@ -40,9 +44,13 @@ pub struct Stats {
     /// HTTP exchanges attempted (retries included, token requests excluded).
     pub requests: AtomicU64,
     pub retries: AtomicU64,
+    /// `$batch` calls, of reads and of writes.
     pub batches: AtomicU64,
     /// Writes whose outcome was read back after a broken connection.
     pub reconciled: AtomicU64,
+    /// Answers of 429, each request inside a `$batch` counted (a batch
+    /// refused as a whole counts once per request in it).
+    pub throttled: AtomicU64,
 }
 
 impl Stats {
@@ -57,6 +65,9 @@ impl Stats {
     }
     pub fn reconciled(&self) -> u64 {
         self.reconciled.load(Ordering::Relaxed)
+    }
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
     }
 }
 
@@ -76,8 +87,11 @@ pub struct HttpGraph {
     /// The role definitions, once read: a run changes none, and both name
     /// resolution and the tenant read want them.
     role_definitions: OnceCell<Vec<RoleDefinition>>,
-    limit: Arc<Semaphore>,
+    /// Calls in flight: at most `parallelism`, fewer while Graph throttles.
+    limiter: limiter::Limiter,
     parallelism: usize,
+    gather: gather::Gather,
+    gather_window: Duration,
     backoff: Backoff,
     clock: Arc<dyn Timer>,
     stats: Arc<Stats>,
@@ -118,6 +132,19 @@ impl HttpGraph {
         self
     }
 
+    /// Keep `parallelism` calls in flight whatever Graph answers, instead
+    /// of fewer while it throttles (benchmarks compare the two).
+    pub fn with_fixed_parallelism(mut self) -> Self {
+        self.limiter = limiter::Limiter::new(self.parallelism, false);
+        self
+    }
+
+    /// How long a write waits for others to share its `$batch` (tests).
+    pub fn with_gather_window(mut self, window: Duration) -> Self {
+        self.gather_window = window;
+        self
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
@@ -125,6 +152,17 @@ impl HttpGraph {
     /// Requests this client keeps in flight at most.
     pub fn parallelism(&self) -> usize {
         self.parallelism
+    }
+
+    /// Requests this client lets into flight now: [`HttpGraph::parallelism`],
+    /// less while Graph throttles.
+    pub fn effective_parallelism(&self) -> usize {
+        self.limiter.limit()
+    }
+
+    /// Times throttling made the client lower its parallelism.
+    pub fn parallelism_cuts(&self) -> u64 {
+        self.limiter.cuts()
     }
 
     /// The `reqwest::Client` both Graph and the token endpoint use: rustls
@@ -174,8 +212,10 @@ impl HttpGraph {
             tokens: TokenCache::new(source),
             caller: OnceCell::new(),
             role_definitions: OnceCell::new(),
-            limit: Arc::new(Semaphore::new(settings.parallelism.max(1))),
+            limiter: limiter::Limiter::new(settings.parallelism, true),
             parallelism: settings.parallelism.max(1),
+            gather: gather::Gather::default(),
+            gather_window: gather::GATHER_WINDOW,
             backoff: Backoff::new(settings.retry.clone()),
             clock: Arc::new(SystemClock),
             stats: Arc::new(Stats::default()),
@@ -199,6 +239,10 @@ impl GraphWrite for HttpGraph {
         filter: &GrantFilter,
     ) -> Result<Vec<Grant>, GraphError> {
         self.read_grants(kind, filter).await
+    }
+
+    fn writes_per_call(&self) -> usize {
+        page_size::BATCH
     }
 
     async fn create_request(

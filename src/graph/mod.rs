@@ -217,6 +217,13 @@ pub trait GraphWrite: Send + Sync {
         rule: RuleId,
         value: &RuleValue,
     ) -> Result<(), GraphError>;
+
+    /// Writes one call to Graph carries at most: [`HttpGraph`] gathers the
+    /// writes made at the same time into `$batch`es, so apply keeps this
+    /// many times its parallelism of steps going for them to meet.
+    fn writes_per_call(&self) -> usize {
+        1
+    }
 }
 
 /// Microsoft Graph as pim uses it. Implemented over HTTP by [`HttpGraph`].

@@ -57,6 +57,7 @@ impl HttpGraph {
                 // Only GETs inside: resending is harmless.
                 idempotent: true,
                 retry_replication: false,
+                batchable: false,
             };
             self.stats.batches.fetch_add(1, Ordering::Relaxed);
             let parsed: BatchResponse = self.execute(&call).await?.decode("POST /$batch")?;

@@ -125,6 +125,7 @@ impl HttpGraph {
                 // A read, though it is a POST.
                 idempotent: true,
                 retry_replication: false,
+                batchable: false,
             };
             let page: Page<Value> = self
                 .execute(&call)

@@ -108,6 +108,7 @@ impl HttpGraph {
             // The whole rule is sent: applying it twice leaves the same rule.
             idempotent: true,
             retry_replication: false,
+            batchable: true,
         };
         // v1.0 answers 204, newer revisions 200 with the rule: both are success.
         self.execute(&call).await.map(|_| ())

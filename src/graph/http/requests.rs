@@ -122,6 +122,7 @@ impl HttpGraph {
             // A second cancel is refused (no longer cancelable): never resend blindly.
             idempotent: false,
             retry_replication: false,
+            batchable: false,
         };
         self.execute(&call).await.map(|_| ())
     }
@@ -155,6 +156,7 @@ impl HttpGraph {
             ),
             idempotent: false,
             retry_replication: true,
+            batchable: true,
         };
         let op = call.operation(&self.root);
         let wire: UnifiedRoleAssignmentScheduleRequest = self.execute(&call).await?.decode(&op)?;

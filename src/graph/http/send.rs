@@ -10,11 +10,13 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::HttpGraph;
+use super::limiter::Signal;
 use crate::graph::error::{EXCERPT_CHARS, ErrorKind, GraphError, body_excerpt, excerpt};
 use crate::graph::retry::parse_retry_after;
 use crate::graph::wire::ODataError;
 
 /// One logical call.
+#[derive(Clone)]
 pub(super) struct Call {
     pub(super) method: Method,
     pub(super) url: String,
@@ -23,6 +25,9 @@ pub(super) struct Call {
     pub(super) idempotent: bool,
     /// Retry `404 SubjectNotFound`/`RoleNotFound` (replication delay).
     pub(super) retry_replication: bool,
+    /// May travel in a `$batch` with other calls made at the same time
+    /// (see `gather`); each attempt still gets its own answer.
+    pub(super) batchable: bool,
 }
 
 impl Call {
@@ -33,6 +38,7 @@ impl Call {
             body: None,
             idempotent: true,
             retry_replication: false,
+            batchable: false,
         }
     }
 
@@ -43,14 +49,17 @@ impl Call {
     }
 }
 
+#[derive(Clone)]
 pub(super) struct Response {
-    status: u16,
-    retry_after: Option<Duration>,
-    request_id: Option<String>,
-    content_type: Option<String>,
+    pub(super) status: u16,
+    pub(super) retry_after: Option<Duration>,
+    pub(super) request_id: Option<String>,
+    pub(super) content_type: Option<String>,
     /// A redirect's target, as sent (the client follows none that leave the root).
-    location: Option<String>,
-    body: bytes::Bytes,
+    pub(super) location: Option<String>,
+    pub(super) body: bytes::Bytes,
+    /// The limiter's epoch the exchange was sent in.
+    pub(super) epoch: u64,
 }
 
 impl Response {
@@ -119,12 +128,13 @@ fn mib(bytes: usize) -> String {
 }
 
 /// A transport failure and whether the request may have reached Graph.
-struct Transport {
-    error: GraphError,
-    maybe_sent: bool,
+#[derive(Clone)]
+pub(super) struct Transport {
+    pub(super) error: GraphError,
+    pub(super) maybe_sent: bool,
     /// A broken connection or a timeout, worth another attempt; not an
     /// answer pim refuses to read.
-    retryable: bool,
+    pub(super) retryable: bool,
 }
 
 pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
@@ -145,22 +155,21 @@ pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 impl HttpGraph {
-    /// One HTTP exchange, holding a concurrency permit only while it runs.
-    async fn attempt(&self, call: &Call, client_request_id: &str) -> Result<Response, Transport> {
+    /// One HTTP exchange, holding a slot of the limiter only while it
+    /// runs. What the answer says about Graph's load is the caller's to
+    /// tell the limiter (a `$batch` is only read inside).
+    pub(super) async fn attempt(
+        &self,
+        call: &Call,
+        client_request_id: &str,
+    ) -> Result<Response, Transport> {
         let token = self.tokens.get().await.map_err(|error| Transport {
             error,
             maybe_sent: false,
             retryable: false,
         })?;
-        let _permit = self.limit.acquire().await.map_err(|_| Transport {
-            error: GraphError::new(
-                ErrorKind::Network,
-                call.operation(&self.root),
-                "client is shutting down",
-            ),
-            maybe_sent: false,
-            retryable: false,
-        })?;
+        let permit = self.limiter.acquire(self.clock.as_ref()).await;
+        let epoch = permit.epoch;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut req = self
             .client
@@ -233,6 +242,7 @@ impl HttpGraph {
         if cut && success {
             return Err(too_large(format!("it runs past {}", mib(limit))));
         }
+        drop(permit);
         Ok(Response {
             status,
             retry_after,
@@ -240,7 +250,18 @@ impl HttpGraph {
             content_type,
             location,
             body,
+            epoch,
         })
+    }
+
+    /// One exchange of a call of its own, its answer told to the limiter.
+    async fn exchange(&self, call: &Call, client_request_id: &str) -> Result<Response, Transport> {
+        let r = self.attempt(call, client_request_id).await;
+        if let Ok(resp) = &r {
+            self.limiter
+                .observe(resp.epoch, signal(resp), self.clock.as_ref());
+        }
+        r
     }
 
     /// Run a call with retries. A non-idempotent call whose request may
@@ -255,7 +276,15 @@ impl HttpGraph {
         loop {
             attempt += 1;
             let mut replicating = false;
-            let (retry_after, error) = match self.attempt(call, &client_request_id).await {
+            let answer = if call.batchable {
+                self.gathered(call, &client_request_id).await
+            } else {
+                self.exchange(call, &client_request_id).await
+            };
+            if matches!(&answer, Ok(r) if r.status == 429) {
+                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            }
+            let (retry_after, error) = match answer {
                 Ok(r) if (200..300).contains(&r.status) => return Ok(r),
                 Ok(r) if (300..400).contains(&r.status) && r.location.is_some() => {
                     return Err(self
@@ -403,6 +432,15 @@ impl HttpGraph {
         let call = Call::get(self.url(path));
         let op = call.operation(&self.root);
         self.execute(&call).await?.decode(&op)
+    }
+}
+
+/// What an answer says about Graph's load.
+pub(super) fn signal(r: &Response) -> Signal {
+    match r.status {
+        429 => Signal::Throttled(r.retry_after),
+        200..300 => Signal::Success,
+        _ => Signal::Neutral,
     }
 }
 
