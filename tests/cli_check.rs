@@ -107,7 +107,10 @@ fn offline_needs_no_tenant_and_names_what_it_skipped() {
             .collect()
     };
     assert_eq!(codes("findings"), ["PIM001", "PIM005", "PIM007"]);
-    assert_eq!(codes("skipped"), ["PIM002", "PIM003", "PIM004", "PIM006", "PIM008"]);
+    assert_eq!(
+        codes("skipped"),
+        ["PIM002", "PIM003", "PIM004", "PIM006", "PIM008"]
+    );
     assert_eq!(codes("partial"), ["PIM001", "PIM007"]);
     assert_eq!(v["skipped"][0]["reads"], "policies");
     assert_eq!(v["partial"][0]["reads"], "holders");
