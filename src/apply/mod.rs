@@ -71,10 +71,17 @@ pub async fn apply<G: GraphWrite + 'static>(
     let journal = Arc::new(Journal::new(state, sink));
     let mut report = ApplyReport::default();
     // `parallelism` bounds the calls in flight, which the client enforces;
-    // steps are let go in numbers the client can gather into those calls.
-    let steps = parallelism
-        .max(1)
-        .saturating_mul(target.writes_per_call().max(1));
+    // steps are let go in numbers the client can gather into those calls,
+    // twice over so that the next calls fill while the last are out.
+    let per_call = target.writes_per_call().max(1);
+    let steps = if per_call > 1 {
+        parallelism
+            .max(1)
+            .saturating_mul(per_call)
+            .saturating_mul(2)
+    } else {
+        parallelism.max(1)
+    };
     let permits = Arc::new(Semaphore::new(steps));
     let mut failed = false;
     for phase in 0..=2u8 {

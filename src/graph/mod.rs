@@ -219,8 +219,8 @@ pub trait GraphWrite: Send + Sync {
     ) -> Result<(), GraphError>;
 
     /// Writes one call to Graph carries at most: [`HttpGraph`] gathers the
-    /// writes made at the same time into `$batch`es, so apply keeps this
-    /// many times its parallelism of steps going for them to meet.
+    /// writes made at the same time into `$batch`es, so apply keeps enough
+    /// steps going for them to fill each call its parallelism allows.
     fn writes_per_call(&self) -> usize {
         1
     }
