@@ -77,7 +77,9 @@ async fn converges_through_server_errors_throttling_and_dropped_connections() {
         Faults {
             error_rate: 0.2,
             throttle_per_second: Some(20),
-            reset_rate: 0.08,
+            // Writes go twenty to a $batch, so there are few write calls to
+            // drop: a rate high enough that some are.
+            reset_rate: 0.25,
             // Every dropped write is dropped after it took effect: the case
             // where resending blindly would grant twice.
             reset_after_write_share: 1.0,
