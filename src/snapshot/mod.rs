@@ -169,28 +169,14 @@ impl Current {
         // would be the largest allocation of a plan. Serialising plain data
         // cannot fail; if it did, the digest would only make plans look
         // stale, never fresh.
-        let mut h = Digesting(Sha256::new());
+        let mut h = Sha256::new();
         {
             let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut h);
             let _ = serde_json::to_writer(&mut w, &grants);
             let _ = serde_json::to_writer(&mut w, &self.policies);
             let _ = std::io::Write::flush(&mut w);
         }
-        format!("sha256:{:x}", h.0.finalize())
-    }
-}
-
-/// A writer that feeds a digest.
-struct Digesting(Sha256);
-
-impl std::io::Write for Digesting {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        format!("sha256:{:x}", h.finalize())
     }
 }
 
