@@ -57,6 +57,7 @@ impl GraphWrite for Fake {
         };
         let id = format!("new-{}", r.principal_id);
         Ok(RequestOutcome {
+            surface: r.surface,
             kind: r.kind,
             request_id: id.clone(),
             status: status.into(),

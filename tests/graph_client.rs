@@ -54,6 +54,7 @@ async fn client_secret_sign_in_over_tls_and_paging() {
         .grants(
             AssignmentKind::Eligible,
             &GrantFilter {
+                surface: pim::model::SurfaceKind::DirectoryRole,
                 principal_id: Some(user_id(3).into()),
                 role_id: Some(ROLES[0].into()),
                 scope_id: Some("/".into()),

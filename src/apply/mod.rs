@@ -182,7 +182,10 @@ async fn run_step(change: &Change, target: &dyn GraphWrite, journal: &Journal) -
         Step::Rules(patch) => {
             for (id, value) in &patch.rules.rules {
                 let surface = crate::surface::get(patch.surface);
-                if let Err(e) = surface.update_rule(to, &patch.policy_id, *id, value).await {
+                if let Err(e) = surface
+                    .update_rule(to, &patch.key(), &patch.policy_id, *id, value)
+                    .await
+                {
                     return StepResult::Failed {
                         error: format!("{id}: {}", graph::describe(&e)),
                     };

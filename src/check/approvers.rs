@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use crate::config::{Desired, Location};
 use crate::model::{Approver, AssignmentKind, Caseless, ObjectId, RuleSet};
 use crate::plan::{Resolved, Unmanaged};
+use crate::snapshot::PolicyKey;
 
 use super::{Finding, Rule, tier0_ids};
 
@@ -19,7 +20,7 @@ use super::{Finding, Rule, tier0_ids};
 pub(super) fn self_approval(
     desired: &Desired,
     resolved: &Resolved,
-    effective: &HashMap<ObjectId, RuleSet>,
+    effective: &HashMap<PolicyKey, RuleSet>,
     unmanaged: &[Unmanaged],
     role_names: &dyn Fn(&str) -> String,
 ) -> Vec<Finding> {
@@ -31,7 +32,7 @@ pub(super) fn self_approval(
     let mut out = Vec::new();
     for role_id in tier0_ids(desired, resolved) {
         let Some(approval) = effective
-            .get(role_id.as_str())
+            .get(&PolicyKey::directory(role_id.clone()))
             .and_then(RuleSet::approval)
             .filter(|a| a.required)
         else {
@@ -179,7 +180,10 @@ eligibility "carol_pra" {
             schedule_id: "s-1".into(),
         }];
 
-        let effective = HashMap::from([(pra_id.clone(), approving(&[CAROL, DAVE]))]);
+        let effective = HashMap::from([(
+            PolicyKey::directory(pra_id.clone()),
+            approving(&[CAROL, DAVE]),
+        )]);
         let found = self_approval(&d, &resolved, &effective, &[], &names);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].code, "PIM008");
@@ -196,7 +200,7 @@ eligibility "carol_pra" {
         assert!(found[0].location.is_none());
 
         // Approvers who are not eligible are not a finding.
-        let effective = HashMap::from([(pra_id, approving(&[DAVE]))]);
+        let effective = HashMap::from([(PolicyKey::directory(pra_id), approving(&[DAVE]))]);
         assert!(self_approval(&d, &resolved, &effective, &unmanaged, &names).is_empty());
     }
 }

@@ -16,6 +16,7 @@ use crate::model::{
 };
 pub use crate::plan::tier0_ids;
 use crate::plan::{Resolved, Unmanaged};
+use crate::snapshot::PolicyKey;
 pub use crate::surface::DEFAULT_TIER0;
 
 /// The longest activation the baseline accepts for tier-0 roles.
@@ -87,7 +88,7 @@ impl std::fmt::Display for Finding {
 pub fn baseline(
     desired: &Desired,
     resolved: &Resolved,
-    effective: &HashMap<ObjectId, RuleSet>,
+    effective: &HashMap<PolicyKey, RuleSet>,
     unmanaged: &[Unmanaged],
     role_names: &dyn Fn(&str) -> String,
 ) -> Vec<Finding> {
@@ -191,7 +192,7 @@ pub fn baseline(
         }
     }
     for (id, at) in policy_sites {
-        let Some(rules) = effective.get(id.as_str()) else {
+        let Some(rules) = effective.get(&PolicyKey::directory(id.clone())) else {
             continue;
         };
         let name = role_names(&id);

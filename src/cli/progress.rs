@@ -106,6 +106,7 @@ mod tests {
                 surface: crate::model::SurfaceKind::DirectoryRole,
                 policy_id: "p".into(),
                 role_id: "r".into(),
+                scope_id: "/".into(),
                 rules: RuleSet::default(),
                 settings: Vec::new(),
             }),

@@ -75,8 +75,39 @@ impl Loader<'_> {
             let surface = crate::surface::for_block(|a| item.block.body.get_attribute(a).is_some());
             let mut b = Fields::new(self, item, s, Some(has_for_each));
             let principal = b.principal("principal", true);
-            let role_name = b.required_string(surface.role_attribute());
+            let role_name = match surface.default_role() {
+                Some(d) => Some(
+                    b.string(surface.role_attribute())
+                        .unwrap_or_else(|| d.to_string()),
+                ),
+                None => b.required_string(surface.role_attribute()),
+            };
             let dir_scope = b.scope(surface);
+            // Another surface's target attributes do not mix with this one's.
+            for other in crate::surface::all().filter(|o| o.kind() != surface.kind()) {
+                for attr in [other.role_attribute(), other.scope_attribute()] {
+                    if attr == surface.role_attribute()
+                        || attr == surface.scope_attribute()
+                        || item.block.body.get_attribute(attr).is_none()
+                    {
+                        continue;
+                    }
+                    let span = b.value_span(attr);
+                    b.loader
+                        .error(
+                            item.file,
+                            span,
+                            format!(
+                                "{attr} is not an attribute of a {} grant",
+                                surface.kind()
+                            ),
+                        )
+                        .hint = Some(match surface.kind() {
+                        SurfaceKind::Group => "a group grant names group and access (member or owner); a directory role grant names role and scope".into(),
+                        _ => format!("{attr} belongs to {} grants, which name {} instead of role", other.kind(), other.marker_attribute()),
+                    });
+                }
+            }
             let schedule = b.schedule(kind);
             let justification = b.string("justification");
             if let Some(j) = &justification

@@ -28,7 +28,9 @@ use chrono::{DateTime, Utc};
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Pos, Severity, SourceFile};
 pub use load::{load, load_sources};
 
-use crate::model::{Address, Assignment, IsoDuration, PolicyRules, PrincipalRef, RoleRef};
+use crate::model::{
+    Address, Assignment, IsoDuration, PolicyRules, PrincipalRef, RoleRef, Scope, SurfaceKind,
+};
 
 /// The file name pattern of configuration files.
 pub const FILE_SUFFIX: &str = ".pim.hcl";
@@ -85,17 +87,25 @@ pub struct Declared<T> {
     pub item: T,
 }
 
-/// A `policy` block: the settings it manages for one role.
+/// A `policy` block: the settings it manages for one role (a directory
+/// role, or a group's `member` or `owner` access).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicySettings {
+    pub surface: SurfaceKind,
     pub role: RoleRef,
+    /// `Scope::Directory` for directory roles, the group for groups.
+    pub scope: Scope,
     pub rules: PolicyRules,
 }
 
-/// A `role` block.
+/// A `role` block: a directory role, or a group's `member` or `owner`
+/// access.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleSettings {
+    pub surface: SurfaceKind,
     pub role: RoleRef,
+    /// `Scope::Directory` for directory roles, the group for groups.
+    pub scope: Scope,
     /// Holders that the configuration does not declare are removed.
     pub exclusive: bool,
     /// Principals never removed, whatever the configuration says.

@@ -10,7 +10,7 @@ use super::load::{Item, Loader, location, span_of, suggest};
 use super::{Declared, PolicySettings};
 use crate::model::{
     ActivationRules, Approval, AssignmentRules, BlockKind, Caseless, EligibilityRules, IsoDuration,
-    NotificationEvent, NotificationLevel, NotificationRules, PolicyRules, SurfaceKind,
+    NotificationEvent, NotificationLevel, NotificationRules, PolicyRules,
 };
 
 /// Entra's upper bound on a single activation.
@@ -24,10 +24,12 @@ impl Loader<'_> {
         custom: &HashSet<Caseless>,
     ) -> Option<Declared<PolicySettings>> {
         let label = item.block.labels.first()?;
-        let role = self.builtin_role(item.file, span_of(label), label.as_str(), custom);
         let mut rules = PolicyRules::default();
-        let b = Fields::new(self, item, scope, None);
+        let mut b = Fields::new(self, item, scope, None);
+        let access = b.string("access");
+        let access_span = b.value_span("access");
         let origin = b.origin();
+        let target = self.block_target(item.file, label, access.as_deref(), access_span, custom);
         let mut notified: HashMap<NotificationEvent, Location> = HashMap::new();
         for inner in item.block.body.blocks() {
             let sub = Item {
@@ -106,12 +108,20 @@ impl Loader<'_> {
             }
         }
         rules.notifications.sort_by_key(|n| n.event);
-        let role = role?;
+        let (surface, role, scope) = target?;
         Some(Declared {
-            address: crate::surface::get(SurfaceKind::DirectoryRole)
-                .role_block_address(BlockKind::Policy, &role),
+            address: crate::surface::get(surface).role_block_address(
+                BlockKind::Policy,
+                &role,
+                &scope,
+            ),
             origin,
-            item: PolicySettings { role, rules },
+            item: PolicySettings {
+                surface,
+                role,
+                scope,
+                rules,
+            },
         })
     }
 

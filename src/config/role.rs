@@ -9,7 +9,7 @@ use super::eval::EvalScope;
 use super::fields::Fields;
 use super::load::{Item, Loader, span_of};
 use super::{Declared, KnownHolders, RoleSettings};
-use crate::model::{BlockKind, Caseless, RoleRef, SurfaceKind, find_builtin_role};
+use crate::model::{BlockKind, Caseless, RoleRef, Scope, SurfaceKind, find_builtin_role};
 use crate::surface::Surface;
 
 impl Loader<'_> {
@@ -25,6 +25,8 @@ impl Loader<'_> {
             };
             let name = label.as_str().to_string();
             let mut b = Fields::new(self, *item, scope, None);
+            let access = b.string("access");
+            let access_span = b.value_span("access");
             let custom = b.bool("custom").unwrap_or(false);
             let exclusive = b.bool("exclusive").unwrap_or(false);
             let protected = b.principals("protected").unwrap_or_default();
@@ -51,7 +53,15 @@ impl Loader<'_> {
                 );
             }
             let origin = b.origin();
-            let role = if custom {
+            let surface = crate::surface::for_label(&name).kind();
+            let (role, role_scope) = if custom {
+                if surface != SurfaceKind::DirectoryRole || access.is_some() {
+                    let span = b_span(item, "custom");
+                    self.error(item.file, span, "custom applies to directory roles only")
+                        .hint =
+                        Some("a group's access is member or owner: remove custom = true".into());
+                    continue;
+                }
                 if let Some(builtin) = find_builtin_role(&name) {
                     self.error(
                         item.file,
@@ -60,20 +70,31 @@ impl Loader<'_> {
                     )
                     .hint = Some(format!("remove custom = true (built-in id {})", builtin.id));
                 }
-                RoleRef::parse(&name)
+                (RoleRef::parse(&name), Scope::Directory)
             } else {
-                match self.builtin_role(item.file, span_of(label), &name, &HashSet::new()) {
-                    Some(r) => r,
+                match self.block_target(
+                    item.file,
+                    label,
+                    access.as_deref(),
+                    access_span,
+                    &HashSet::new(),
+                ) {
+                    Some((_, r, s)) => (r, s),
                     None => continue,
                 }
             };
-            let address = crate::surface::get(SurfaceKind::DirectoryRole)
-                .role_block_address(BlockKind::Role, &role);
+            let address = crate::surface::get(surface).role_block_address(
+                BlockKind::Role,
+                &role,
+                &role_scope,
+            );
             out.push(Declared {
                 address,
                 origin,
                 item: RoleSettings {
+                    surface,
                     role,
+                    scope: role_scope,
                     exclusive,
                     protected,
                     custom,
@@ -105,8 +126,36 @@ impl Loader<'_> {
         }
     }
 
-    /// A directory role's name: `policy`, `role` and `tenant` blocks name
-    /// directory roles.
+    /// What a `policy` or `role` block's label names, on the surface its
+    /// label is of: a directory role, or (`group:<name>`) a group with the
+    /// block's `access`.
+    pub(super) fn block_target(
+        &mut self,
+        file: &SourceFile,
+        label: &hcl::edit::structure::BlockLabel,
+        access: Option<&str>,
+        access_span: Range<usize>,
+        custom: &HashSet<Caseless>,
+    ) -> Option<(SurfaceKind, RoleRef, Scope)> {
+        let surface = crate::surface::for_label(label.as_str());
+        match surface.parse_label(label.as_str(), access, custom) {
+            Ok((role, scope)) => Some((surface.kind(), role, scope)),
+            Err(problem) => {
+                // The label is right and the access is not: said at the access.
+                let at = if access.is_some()
+                    && surface.parse_label(label.as_str(), None, custom).is_ok()
+                {
+                    access_span
+                } else {
+                    span_of(label)
+                };
+                self.error(file, at, problem.message).hint = problem.hint;
+                None
+            }
+        }
+    }
+
+    /// A directory role's name: `tenant` blocks name directory roles.
     pub(super) fn builtin_role(
         &mut self,
         file: &SourceFile,
@@ -117,4 +166,13 @@ impl Loader<'_> {
         let surface = crate::surface::get(SurfaceKind::DirectoryRole);
         self.role_name(surface, file, span, name, custom)
     }
+}
+
+/// The span of attribute `name`'s value in a block, or the block's.
+fn b_span(item: &Item<'_>, name: &str) -> Range<usize> {
+    item.block
+        .body
+        .get_attribute(name)
+        .map(|a| span_of(&a.value))
+        .unwrap_or_else(|| span_of(&item.block.ident))
 }

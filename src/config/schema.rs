@@ -94,6 +94,8 @@ const GRANT_ATTRIBUTES: &[&str] = &[
     "principal",
     "role",
     "scope",
+    "group",
+    "access",
     "duration",
     "expires",
     "permanent",
@@ -156,7 +158,7 @@ pub static NOTIFICATION: BlockSchema = BlockSchema {
 };
 
 pub static POLICY: BlockSchema = BlockSchema {
-    labels: Labels::One("role name"),
+    labels: Labels::One("role name or group:<name>"),
     repeatable: true,
     blocks: &[
         &ACTIVATION,
@@ -164,15 +166,16 @@ pub static POLICY: BlockSchema = BlockSchema {
         &ACTIVE_ASSIGNMENT,
         &NOTIFICATION,
     ],
-    ..block("policy", &[])
+    ..block("policy", &["access"])
 };
 
 pub static ROLE: BlockSchema = BlockSchema {
-    labels: Labels::One("role name"),
+    labels: Labels::One("role name or group:<name>"),
     repeatable: true,
     ..block(
         "role",
         &[
+            "access",
             "exclusive",
             "protected",
             "custom",

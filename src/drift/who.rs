@@ -37,6 +37,7 @@ pub async fn attribute(
             let subject = f.subject.as_ref()?;
             let lookup = match (f.what, &f.request_id) {
                 (FindingType::GrantRemoved, _) => Lookup::Removal(GrantFilter {
+                    surface: subject.surface,
                     principal_id: Some(subject.principal_id.clone()),
                     role_id: Some(subject.role_id.clone()),
                     scope_id: Some(subject.scope_id.clone()),

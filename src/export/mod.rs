@@ -328,7 +328,11 @@ pub fn export(
     if let Some(w) = &wanted {
         role_ids.extend(
             w.iter()
-                .filter(|id| current.policies.contains_key(*id))
+                .filter(|id| {
+                    current
+                        .policies
+                        .contains_key(&crate::snapshot::PolicyKey::directory((*id).clone()))
+                })
                 .cloned(),
         );
     }
@@ -346,7 +350,10 @@ pub fn export(
         } else if !role.is_empty() {
             parts.push(role);
         }
-        if let Some(p) = current.policies.get(&role_id) {
+        if let Some(p) = current
+            .policies
+            .get(&crate::snapshot::PolicyKey::directory(role_id.clone()))
+        {
             let base = if opts.all_policy_settings {
                 RuleSet::default()
             } else {

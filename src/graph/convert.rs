@@ -112,17 +112,47 @@ fn scope(directory: Option<String>, app: Option<String>) -> String {
         .unwrap_or_else(|| "/".to_string())
 }
 
+/// A schedule's surface and target as the model names them: a group's
+/// access (`member`, `owner`) is the role, the group the scope.
+pub(crate) fn target(
+    role_definition_id: String,
+    directory_scope_id: Option<String>,
+    app_scope_id: Option<String>,
+    group_id: Option<String>,
+    access_id: Option<String>,
+) -> (SurfaceKind, ObjectId, String) {
+    match group_id {
+        Some(g) => (
+            SurfaceKind::Group,
+            ObjectId::new(access_id.unwrap_or_default()),
+            ObjectId::new(g).into_string(),
+        ),
+        None => (
+            SurfaceKind::DirectoryRole,
+            ObjectId::new(role_definition_id),
+            scope(directory_scope_id, app_scope_id),
+        ),
+    }
+}
+
 pub fn eligibility_grant(s: UnifiedRoleEligibilitySchedule) -> Result<Grant, ConvertError> {
     let info = s.schedule_info.unwrap_or_default();
+    let (surface, role_id, scope_id) = target(
+        s.role_definition_id,
+        s.directory_scope_id,
+        s.app_scope_id,
+        s.group_id,
+        s.access_id,
+    );
     Ok(Grant {
-        surface: SurfaceKind::DirectoryRole,
+        surface,
         kind: AssignmentKind::Eligible,
         expiration: expiration_from_wire(info.expiration.as_ref())?,
         start: info.start_date_time.as_deref().and_then(parse_time),
         schedule_id: s.id,
         principal_id: ObjectId::new(s.principal_id),
-        role_id: ObjectId::new(s.role_definition_id),
-        scope_id: scope(s.directory_scope_id, s.app_scope_id),
+        role_id,
+        scope_id,
         member_type: member_type(s.member_type.as_deref()),
         active_type: None,
         created_using: s.created_using,
@@ -137,15 +167,22 @@ pub fn assignment_grant(s: UnifiedRoleAssignmentSchedule) -> Result<Grant, Conve
         Some(t) if t.as_str() == "activated" => ActiveType::Activated,
         _ => ActiveType::Assigned,
     };
+    let (surface, role_id, scope_id) = target(
+        s.role_definition_id,
+        s.directory_scope_id,
+        s.app_scope_id,
+        s.group_id,
+        s.access_id,
+    );
     Ok(Grant {
-        surface: SurfaceKind::DirectoryRole,
+        surface,
         kind: AssignmentKind::Active,
         expiration: expiration_from_wire(info.expiration.as_ref())?,
         start: info.start_date_time.as_deref().and_then(parse_time),
         schedule_id: s.id,
         principal_id: ObjectId::new(s.principal_id),
-        role_id: ObjectId::new(s.role_definition_id),
-        scope_id: scope(s.directory_scope_id, s.app_scope_id),
+        role_id,
+        scope_id,
         member_type: member_type(s.member_type.as_deref()),
         active_type: Some(active_type),
         created_using: s.created_using,
@@ -440,7 +477,17 @@ pub fn rule_set_from_wire(rules: &[Value]) -> Result<RuleSet, ConvertError> {
 /// Microsoft's default rules of a directory role (`model::default_rules_json`)
 /// as a `RuleSet`: what an untouched role's policy holds.
 pub fn default_rule_set() -> RuleSet {
-    let parsed: Result<Value, _> = serde_json::from_str(default_rules_json());
+    rule_set_of(default_rules_json())
+}
+
+/// Microsoft's default rules of a group's member or owner policy
+/// (`model::default_group_rules_json`).
+pub fn default_group_rule_set() -> RuleSet {
+    rule_set_of(crate::model::default_group_rules_json())
+}
+
+fn rule_set_of(json: &str) -> RuleSet {
+    let parsed: Result<Value, _> = serde_json::from_str(json);
     let rules = parsed
         .ok()
         .and_then(|v| v.get("rules").and_then(Value::as_array).cloned())

@@ -245,6 +245,19 @@ impl GraphWrite for HttpGraph {
         page_size::BATCH
     }
 
+    async fn group_policy_id(
+        &self,
+        group_id: &str,
+        access: &ObjectId,
+    ) -> Result<Option<String>, GraphError> {
+        Ok(self
+            .read_group_policies(&[ObjectId::new(group_id)])
+            .await?
+            .into_iter()
+            .find(|p| p.role_id == *access)
+            .map(|p| p.policy_id))
+    }
+
     async fn create_request(
         &self,
         request: &ScheduleRequest,
@@ -277,6 +290,22 @@ impl Graph for HttpGraph {
 
     async fn policies(&self, role_ids: Option<&[ObjectId]>) -> Result<Vec<Policy>, GraphError> {
         self.read_policies(role_ids).await
+    }
+
+    async fn group_grants(
+        &self,
+        kind: AssignmentKind,
+        groups: &[ObjectId],
+    ) -> Result<Vec<Grant>, GraphError> {
+        self.read_group_grants(kind, groups).await
+    }
+
+    async fn group_policies(&self, groups: &[ObjectId]) -> Result<Vec<Policy>, GraphError> {
+        self.read_group_policies(groups).await
+    }
+
+    async fn pim_groups(&self) -> Result<Vec<ObjectId>, GraphError> {
+        self.read_pim_groups().await
     }
 
     async fn role_definitions(&self) -> Result<Vec<RoleDefinition>, GraphError> {

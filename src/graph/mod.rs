@@ -53,7 +53,7 @@ pub use settings::{
 };
 pub use tls::client_config;
 
-use crate::model::{AssignmentKind, ObjectId, RuleId, RuleValue, Schedule, Ticket};
+use crate::model::{AssignmentKind, ObjectId, RuleId, RuleValue, Schedule, SurfaceKind, Ticket};
 pub use crate::model::{RequestAction, ScheduleRequest};
 use crate::snapshot::{
     ActiveType, AdministrativeUnit, Grant, MemberType, Policy, Principal, RoleDefinition,
@@ -78,6 +78,7 @@ pub mod page_size {
 /// What Graph made of a schedule request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestOutcome {
+    pub surface: SurfaceKind,
     pub kind: AssignmentKind,
     pub request_id: String,
     /// `Provisioned`, `Granted`, `PendingApproval`, `Revoked`, …
@@ -150,6 +151,8 @@ impl RequestParty {
 /// Narrows a list of schedules or requests server-side.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GrantFilter {
+    /// Whose collection: a group's lists must name a group or a principal.
+    pub surface: SurfaceKind,
     pub principal_id: Option<ObjectId>,
     pub role_id: Option<ObjectId>,
     pub scope_id: Option<String>,
@@ -218,6 +221,16 @@ pub trait GraphWrite: Send + Sync {
         value: &RuleValue,
     ) -> Result<(), GraphError>;
 
+    /// The id a group's policy for `access` has now: it changes when PIM
+    /// first governs the group. `None` when Graph lists none.
+    async fn group_policy_id(
+        &self,
+        _group_id: &str,
+        _access: &ObjectId,
+    ) -> Result<Option<String>, GraphError> {
+        Ok(None)
+    }
+
     /// Writes one call to Graph carries at most: [`HttpGraph`] gathers the
     /// writes made at the same time into `$batch`es, so apply keeps enough
     /// steps going for them to fill each call its parallelism allows.
@@ -240,6 +253,21 @@ pub trait Graph: GraphWrite {
 
     /// The policies at scope `/` of the given roles (all roles when `None`).
     async fn policies(&self, role_ids: Option<&[ObjectId]>) -> Result<Vec<Policy>, GraphError>;
+
+    /// Each group's eligibility (or active assignment) schedules, one
+    /// filtered list per group, batched.
+    async fn group_grants(
+        &self,
+        kind: AssignmentKind,
+        groups: &[ObjectId],
+    ) -> Result<Vec<Grant>, GraphError>;
+
+    /// Each group's member and owner policies, with their rules, batched.
+    async fn group_policies(&self, groups: &[ObjectId]) -> Result<Vec<Policy>, GraphError>;
+
+    /// Every group PIM for Groups can govern: all but dynamic-membership
+    /// groups and groups synced from on-premises.
+    async fn pim_groups(&self) -> Result<Vec<ObjectId>, GraphError>;
 
     /// All role definitions, built-in and custom.
     async fn role_definitions(&self) -> Result<Vec<RoleDefinition>, GraphError>;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use super::{DirectoryEntry, EntryKind, Graph, GraphError, Lookup};
 use crate::config::{Desired, Diagnostic, Diagnostics, Location};
 use crate::model::{
-    Caseless, ObjectId, PrincipalKind, PrincipalRef, RoleRef, Scope, closest_names,
+    Caseless, ObjectId, PrincipalKind, PrincipalRef, RoleRef, Scope, SurfaceKind, closest_names,
 };
 use crate::snapshot::Principal;
 
@@ -57,9 +57,12 @@ pub struct Names {
     pub roles: BTreeMap<RoleRef, Location>,
     pub principals: BTreeMap<PrincipalRef, Location>,
     pub scopes: BTreeMap<Scope, Location>,
-    /// Principals that would hold a role (not only approve or be
+    /// Principals that would hold a directory role (not only approve or be
     /// protected), where first declared: a group must be role-assignable.
     pub holders: BTreeMap<PrincipalRef, Location>,
+    /// Groups that PIM for Groups grants access to, as the principals they
+    /// are looked up as.
+    pub group_scopes: BTreeMap<Scope, PrincipalRef>,
 }
 
 impl Names {
@@ -68,21 +71,25 @@ impl Names {
         for d in desired.eligibilities.iter().chain(&desired.assignments) {
             let a = &d.item;
             n.add_principal(&a.principal, d.origin.attribute("principal"));
-            n.holders
-                .entry(a.principal.normalized())
-                .or_insert_with(|| d.origin.attribute("principal").clone());
             let surface = crate::surface::get(a.surface);
-            n.roles
-                .entry(a.role.clone())
-                .or_insert_with(|| d.origin.attribute(surface.role_attribute()).clone());
-            n.scopes
-                .entry(a.scope.clone())
-                .or_insert_with(|| d.origin.attribute(surface.scope_attribute()).clone());
+            n.add_scope(&a.scope, d.origin.attribute(surface.scope_attribute()));
+            // A group's access (member, owner) needs no lookup.
+            if a.surface == SurfaceKind::DirectoryRole {
+                n.holders
+                    .entry(a.principal.normalized())
+                    .or_insert_with(|| d.origin.attribute("principal").clone());
+                n.roles
+                    .entry(a.role.clone())
+                    .or_insert_with(|| d.origin.attribute(surface.role_attribute()).clone());
+            }
         }
         for p in &desired.policies {
-            n.roles
-                .entry(p.item.role.clone())
-                .or_insert_with(|| p.origin.block.clone());
+            if p.item.surface == SurfaceKind::DirectoryRole {
+                n.roles
+                    .entry(p.item.role.clone())
+                    .or_insert_with(|| p.origin.block.clone());
+            }
+            n.add_scope(&p.item.scope, &p.origin.block);
             if let Some(approval) = &p.item.rules.activation.approval {
                 let at = p.origin.attribute("activation.approval.approvers");
                 for a in &approval.approvers {
@@ -96,9 +103,12 @@ impl Names {
             }
         }
         for r in &desired.roles {
-            n.roles
-                .entry(r.item.role.clone())
-                .or_insert_with(|| r.origin.block.clone());
+            if r.item.surface == SurfaceKind::DirectoryRole {
+                n.roles
+                    .entry(r.item.role.clone())
+                    .or_insert_with(|| r.origin.block.clone());
+            }
+            n.add_scope(&r.item.scope, &r.origin.block);
             for p in &r.item.protected {
                 n.add_principal(p, r.origin.attribute("protected"));
             }
@@ -107,6 +117,21 @@ impl Names {
             }
         }
         n
+    }
+
+    /// A group scope is looked up as the group principal it names.
+    fn add_scope(&mut self, s: &Scope, at: &Location) {
+        if let Scope::Group(g) = s {
+            let p = if is_guid(g) {
+                PrincipalRef::ObjectId(ObjectId::new(g.as_str()).into_string())
+            } else {
+                PrincipalRef::Group(g.clone())
+            };
+            self.add_principal(&p, at);
+            self.group_scopes.insert(s.clone(), p.normalized());
+        } else {
+            self.scopes.entry(s.clone()).or_insert_with(|| at.clone());
+        }
     }
 
     fn add_principal(&mut self, p: &PrincipalRef, at: &Location) {
@@ -248,6 +273,8 @@ pub async fn resolve_all(
                 pending.push((Pending::Scope(s, at), queries.len()));
                 queries.push(Lookup::AdministrativeUnitsByName(name.clone()));
             }
+            // Looked up as principals (`Names::add_scope`).
+            Scope::Group(_) => {}
         }
     }
     let answers = if queries.is_empty() {
@@ -425,6 +452,25 @@ pub async fn resolve_all(
                 );
             }
         }
+    }
+
+    // Groups granted access to: the group principals found.
+    for (scope, p) in &names.group_scopes {
+        let Some(id) = out.principals.get(p) else {
+            continue;
+        };
+        let kind = out.found.iter().find(|f| f.id == *id).map(|f| f.kind);
+        if kind.is_some_and(|k| k != PrincipalKind::Group) {
+            if let Some(at) = names.principals.get(p) {
+                diags.push(
+                    Diagnostic::error(format!("{id} is not a group"))
+                        .with_hint("PIM for Groups grants membership or ownership of a group: name one by group:Display Name or its object id")
+                        .at_location(at),
+                );
+            }
+            continue;
+        }
+        out.scopes.insert(scope.clone(), id.to_string());
     }
 
     diags.sort();

@@ -55,6 +55,10 @@ pub struct UnifiedRoleEligibilitySchedule {
     pub id: String,
     pub principal_id: String,
     pub role_definition_id: String,
+    /// PIM for Groups: the group, and `member` or `owner` (`accessId`),
+    /// in place of the role definition and directory scope.
+    pub group_id: Option<String>,
+    pub access_id: Option<String>,
     pub directory_scope_id: Option<String>,
     pub app_scope_id: Option<String>,
     pub created_using: Option<String>,
@@ -72,6 +76,10 @@ pub struct UnifiedRoleAssignmentSchedule {
     pub id: String,
     pub principal_id: String,
     pub role_definition_id: String,
+    /// PIM for Groups: the group, and `member` or `owner` (`accessId`),
+    /// in place of the role definition and directory scope.
+    pub group_id: Option<String>,
+    pub access_id: Option<String>,
     pub directory_scope_id: Option<String>,
     pub app_scope_id: Option<String>,
     pub created_using: Option<String>,
@@ -126,8 +134,15 @@ pub struct Identity {
 pub struct NewScheduleRequest {
     pub action: String,
     pub principal_id: String,
-    pub role_definition_id: String,
-    pub directory_scope_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_definition_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory_scope_id: Option<String>,
+    /// PIM for Groups, in place of the two above.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub justification: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -145,6 +160,10 @@ pub struct UnifiedRoleAssignmentScheduleRequest {
     pub action: Option<String>,
     pub principal_id: String,
     pub role_definition_id: String,
+    /// PIM for Groups: the group, and `member` or `owner` (`accessId`),
+    /// in place of the role definition and directory scope.
+    pub group_id: Option<String>,
+    pub access_id: Option<String>,
     pub directory_scope_id: Option<String>,
     pub app_scope_id: Option<String>,
     pub justification: Option<String>,

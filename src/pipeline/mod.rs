@@ -12,7 +12,7 @@ use crate::config::{Desired, Diagnostics, KnownHolders};
 use crate::drift::{Accepted, DriftReport, Known};
 use crate::graph::resolve::{self, Resolution};
 use crate::graph::{Graph, GraphError};
-use crate::model::{Caseless, ObjectId, RoleRef, Scope};
+use crate::model::{Caseless, ObjectId, RoleRef, Scope, SurfaceKind};
 use crate::plan::{self, Basis, Plan, PlanOptions, Resolved, Upkeep};
 use crate::snapshot::{self, Current, ReadOptions};
 use crate::state::{Backend, Lock, StateError, StateFile};
@@ -88,17 +88,23 @@ async fn read_all(
 ) -> Result<(Resolved, Current, Diagnostics), GraphError> {
     let names = resolve::Names::of(desired);
     // Names resolve while the tenant is read. The policies wanted are those
-    // of the roles the configuration touches; a custom role named has no id
-    // until resolved, so with one every role's policy is read (one bulk
-    // read either way).
+    // of the directory roles the configuration touches; a custom role named
+    // has no id until resolved, so with one every role's policy is read
+    // (one bulk read either way).
     let policy_roles: Option<Vec<ObjectId>> = desired
         .eligibilities
         .iter()
         .chain(&desired.assignments)
-        .map(|d| &d.item.role)
-        .chain(desired.policies.iter().map(|p| &p.item.role))
-        .chain(desired.roles.iter().map(|r| &r.item.role))
-        .map(|r| match (r.builtin(), r) {
+        .map(|d| (d.item.surface, &d.item.role))
+        .chain(
+            desired
+                .policies
+                .iter()
+                .map(|p| (p.item.surface, &p.item.role)),
+        )
+        .chain(desired.roles.iter().map(|r| (r.item.surface, &r.item.role)))
+        .filter(|(s, _)| *s == SurfaceKind::DirectoryRole)
+        .map(|(_, r)| match (r.builtin(), r) {
             (Some(b), _) => Some(ObjectId::new(b.id.as_str())),
             (None, RoleRef::Id(id)) => Some(ObjectId::new(id.as_str())),
             (None, RoleRef::Name(_)) => None,
@@ -106,13 +112,29 @@ async fn read_all(
         .collect();
     let options = match policy_roles {
         Some(ids) => ReadOptions::roles(ids, now),
-        None => ReadOptions::all(now),
+        None => ReadOptions::roles([], now).with_all_directory_policies(),
     };
-    let (resolved, holdings) = futures::join!(
-        resolve::resolve_all(graph, &names),
-        snapshot::read_grants(graph, &options)
-    );
-    let (resolution, diags) = resolved?;
+    let (resolution, diags, holdings) = if names.group_scopes.is_empty() {
+        let (resolved, holdings) = futures::join!(
+            resolve::resolve_all(graph, &names),
+            snapshot::read_grants(graph, &options)
+        );
+        let (resolution, diags) = resolved?;
+        (resolution, diags, holdings)
+    } else {
+        // Groups are read by id, and named in the configuration: their
+        // names resolve first.
+        let (resolution, diags) = resolve::resolve_all(graph, &names).await?;
+        let groups: Vec<ObjectId> = names
+            .group_scopes
+            .keys()
+            .filter_map(|s| resolution.scope(s))
+            .map(ObjectId::new)
+            .collect();
+        let options = options.with_scopes(SurfaceKind::Group, groups);
+        let holdings = snapshot::read_grants(graph, &options).await;
+        (resolution, diags, holdings)
+    };
     let mut resolved = to_resolved(&resolution);
     resolved.names_reported = diags.has_errors();
     // The holders resolution found need no second read.

@@ -11,7 +11,7 @@ use super::{
     Action, Basis, Change, PLAN_FORMAT_VERSION, Plan, PlanError, PlanOptions, Resolved, Summary,
 };
 use crate::config::{Declared, Desired};
-use crate::model::{Address, Assignment, SurfaceKind};
+use crate::model::{Address, Assignment};
 use crate::snapshot::{Current, Grant};
 use crate::state::{Resource, StateFile};
 
@@ -67,7 +67,11 @@ pub fn plan(
             have,
             managed: managed.get(&d.address).copied(),
         };
-        let rules = effective.get(&ids.role_id);
+        let rules = effective.get(&crate::snapshot::PolicyKey::of_grant(
+            d.item.surface,
+            &ids.role_id,
+            &ids.scope_id,
+        ));
         let role = |ctx: &Ctx<'_>| {
             role_names
                 .entry(&ids.role_id)
@@ -107,7 +111,7 @@ pub fn plan(
         &changes,
         &|id| removed.contains(id),
         opts.max_removals,
-        &|id| ctx.role_name(SurfaceKind::DirectoryRole, id),
+        &|key| crate::surface::get(key.surface).policy_name(current, &key.role_id, &key.scope_id),
     );
     let unmanaged = super::unmanaged::unmanaged(&ctx, state, &matched, &removed, &mut role_names);
 

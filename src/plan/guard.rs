@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use super::{Action, Change, Refusal, Resolved, Step};
 use crate::config::{Declared, Desired, RoleSettings};
 use crate::model::{AssignmentKind, ObjectId, SurfaceKind, find_builtin_role};
-use crate::snapshot::{ActiveType, Current};
+use crate::snapshot::{ActiveType, Current, PolicyKey};
 
 /// Role definition ids of the tier-0 roles.
 pub fn tier0_ids(desired: &Desired, resolved: &Resolved) -> BTreeSet<ObjectId> {
@@ -61,12 +61,12 @@ pub(super) fn keep_protected(
     let ids = |list: &[crate::model::PrincipalRef]| -> HashSet<ObjectId> {
         list.iter().filter_map(|p| resolved.principal(p)).collect()
     };
-    let by_role: Vec<(ObjectId, &Declared<RoleSettings>, HashSet<ObjectId>)> = desired
+    let by_role: Vec<(PolicyKey, &Declared<RoleSettings>, HashSet<ObjectId>)> = desired
         .roles
         .iter()
         .filter_map(|r| {
-            let role = resolved.role(&r.item.role)?;
-            Some((role, r, ids(&r.item.protected)))
+            let key = resolved.block_key(r.item.surface, &r.item.role, &r.item.scope)?;
+            Some((key, r, ids(&r.item.protected)))
         })
         .collect();
     let everywhere = ids(&desired.tenant.protected);
@@ -77,7 +77,7 @@ pub(super) fn keep_protected(
         let Some((subject, schedule_id)) = removed_grant(c) else {
             return true;
         };
-        let (principal, role) = (&subject.principal_id, &subject.role_id);
+        let (principal, role) = (&subject.principal_id, &subject.key());
         let who = principal_of(c);
         let why = if caller == Some(principal) {
             Some(format!("{who} is the identity pim runs as"))
@@ -162,7 +162,7 @@ pub(super) fn refusals(
     changes: &[Change],
     removed: &dyn Fn(&str) -> bool,
     max_removals: usize,
-    role_name: &dyn Fn(&str) -> String,
+    role_name: &dyn Fn(&PolicyKey) -> String,
 ) -> Vec<Refusal> {
     let mut out = Vec::new();
     let removals: Vec<(&Change, &super::Subject)> = changes
@@ -181,13 +181,13 @@ pub(super) fn refusals(
     }
 
     // Each guarded role once: (tier 0, its role block).
-    let mut guarded: BTreeMap<ObjectId, (bool, Option<&Declared<RoleSettings>>)> =
+    let mut guarded: BTreeMap<PolicyKey, (bool, Option<&Declared<RoleSettings>>)> =
         tier0_ids(desired, resolved)
             .into_iter()
-            .map(|id| (id, (true, None)))
+            .map(|id| (PolicyKey::directory(id), (true, None)))
             .collect();
     for r in &desired.roles {
-        let Some(id) = resolved.role(&r.item.role) else {
+        let Some(id) = resolved.block_key(r.item.surface, &r.item.role, &r.item.scope) else {
             continue;
         };
         let tier0 = guarded.get(&id).is_some_and(|g| g.0);
@@ -197,9 +197,9 @@ pub(super) fn refusals(
     }
     // Who holds what, worked out once and only when a guarded role loses a
     // grant or is exclusive: most plans remove nothing from tier-0 roles.
-    let mut holders: Option<HashMap<&str, usize>> = None;
-    let mut created: Option<HashSet<&str>> = None;
-    let mut declared: Option<HashSet<ObjectId>> = None;
+    let mut holders: Option<HashMap<PolicyKey, usize>> = None;
+    let mut created: Option<HashSet<PolicyKey>> = None;
+    let mut declared: Option<HashSet<PolicyKey>> = None;
     for (role_id, (tier0, block)) in guarded {
         let settings = block.map(|b| &b.item);
         if settings.is_some_and(|s| s.allow_empty) {
@@ -208,7 +208,7 @@ pub(super) fn refusals(
         let exclusive = settings.is_some_and(|s| s.exclusive);
         let taken: Vec<&Change> = removals
             .iter()
-            .filter(|(_, s)| s.role_id == role_id)
+            .filter(|(_, s)| s.key() == role_id)
             .map(|(c, _)| *c)
             .collect();
         if taken.is_empty() && !exclusive {
@@ -216,16 +216,16 @@ pub(super) fn refusals(
         }
         let kept = holders
             .get_or_insert_with(|| {
-                let mut n: HashMap<&str, usize> = HashMap::new();
+                let mut n: HashMap<PolicyKey, usize> = HashMap::new();
                 // Activations end with their eligibility: they are no holders.
                 for g in current.grants.iter().filter(|g| {
                     g.active_type != Some(ActiveType::Activated) && !removed(&g.schedule_id)
                 }) {
-                    *n.entry(g.role_id.as_str()).or_default() += 1;
+                    *n.entry(g.key()).or_default() += 1;
                 }
                 n
             })
-            .get(role_id.as_str())
+            .get(&role_id)
             .copied()
             .unwrap_or(0);
         let gains = created
@@ -234,12 +234,12 @@ pub(super) fn refusals(
                     .iter()
                     .filter(|c| c.action == Action::Create)
                     .filter_map(|c| match &c.step {
-                        Step::Grant { subject, .. } => Some(subject.role_id.as_str()),
+                        Step::Grant { subject, .. } => Some(subject.key()),
                         Step::Rules(_) => None,
                     })
                     .collect()
             })
-            .contains(role_id.as_str());
+            .contains(&role_id);
         if kept > 0 || gains {
             continue;
         }
@@ -250,7 +250,9 @@ pub(super) fn refusals(
                         .eligibilities
                         .iter()
                         .chain(&desired.assignments)
-                        .filter_map(|d| resolved.role(&d.item.role))
+                        .filter_map(|d| {
+                            resolved.block_key(d.item.surface, &d.item.role, &d.item.scope)
+                        })
                         .collect()
                 })
                 .contains(&role_id)

@@ -70,6 +70,21 @@ impl Resolved {
         }
     }
 
+    /// What a `role` or `policy` block governs, as the policy key of its
+    /// grants: a directory role at every scope, a group's access.
+    pub fn block_key(
+        &self,
+        surface: SurfaceKind,
+        role: &RoleRef,
+        scope: &Scope,
+    ) -> Option<crate::snapshot::PolicyKey> {
+        let role_id = self.role(role)?;
+        let scope_id = self.scope(scope)?;
+        Some(crate::snapshot::PolicyKey::of_grant(
+            surface, &role_id, &scope_id,
+        ))
+    }
+
     pub fn scope(&self, s: &Scope) -> Option<String> {
         match s {
             Scope::Directory => Some("/".into()),
@@ -112,6 +127,9 @@ pub struct RulePatch {
     pub surface: SurfaceKind,
     pub policy_id: String,
     pub role_id: ObjectId,
+    /// Where the policy applies: `/`, or the group's id.
+    #[serde(default = "root_scope", skip_serializing_if = "is_root_scope")]
+    pub scope_id: String,
     /// The complete rules after the change, only those that change.
     pub rules: RuleSet,
     pub settings: Vec<SettingChange>,
@@ -126,6 +144,27 @@ pub struct Subject {
     pub principal_id: ObjectId,
     pub role_id: ObjectId,
     pub scope_id: String,
+}
+
+fn root_scope() -> String {
+    "/".into()
+}
+
+fn is_root_scope(s: &str) -> bool {
+    s == "/"
+}
+
+impl RulePatch {
+    pub fn key(&self) -> crate::snapshot::PolicyKey {
+        crate::snapshot::PolicyKey::of_grant(self.surface, &self.role_id, &self.scope_id)
+    }
+}
+
+impl Subject {
+    /// The role block and policy that govern the grant.
+    pub fn key(&self) -> crate::snapshot::PolicyKey {
+        crate::snapshot::PolicyKey::of_grant(self.surface, &self.role_id, &self.scope_id)
+    }
 }
 
 /// What apply does for a change.

@@ -8,7 +8,7 @@ use super::rules::{desired_rules, diff_rules};
 use super::{Action, Change, PlanOptions, Reason, Resolved, RulePatch, Step};
 use crate::config::{Declared, Desired};
 use crate::model::{Approver, ObjectId, PrincipalKind, RuleId, RuleSet};
-use crate::snapshot::Current;
+use crate::snapshot::{Current, PolicyKey};
 
 /// Each role's policy as it will be once the configuration's rule updates
 /// are applied, by role definition id.
@@ -17,7 +17,7 @@ pub fn effective_policies(
     current: &Current,
     resolved: &Resolved,
     opts: &PlanOptions,
-) -> HashMap<ObjectId, RuleSet> {
+) -> HashMap<PolicyKey, RuleSet> {
     // Problems are the plan's to report; here they only leave the tenant's rules in place.
     policy_changes(&mut Ctx::new(current, opts), desired, resolved).0
 }
@@ -28,12 +28,12 @@ pub(super) fn policy_changes(
     ctx: &mut Ctx<'_>,
     desired: &Desired,
     resolved: &Resolved,
-) -> (HashMap<ObjectId, RuleSet>, Vec<Change>) {
-    let mut effective: HashMap<ObjectId, RuleSet> = ctx
+) -> (HashMap<PolicyKey, RuleSet>, Vec<Change>) {
+    let mut effective: HashMap<PolicyKey, RuleSet> = ctx
         .current
         .policies
         .iter()
-        .map(|(role, p)| (role.clone(), p.rules.clone()))
+        .map(|(key, p)| (key.clone(), p.rules.clone()))
         .collect();
     let changes = desired
         .policies
@@ -46,6 +46,7 @@ pub(super) fn policy_changes(
 /// A declared policy worked out against the tenant: the rules it will have.
 pub(super) struct PolicyTarget<'c> {
     pub(super) role_id: ObjectId,
+    pub(super) key: PolicyKey,
     pub(super) current: &'c crate::snapshot::Policy,
     pub(super) after: RuleSet,
 }
@@ -83,13 +84,24 @@ pub(super) fn policy_target<'c>(
         }
         return None;
     };
+    let Some(scope_id) = resolved.scope(&p.item.scope) else {
+        if !resolved.names_reported {
+            ctx.error(
+                at,
+                format!("{} was not found in the tenant", p.item.scope),
+                None,
+            );
+        }
+        return None;
+    };
+    let key = PolicyKey::of_grant(p.item.surface, &role_id, &scope_id);
     let all = ctx.current;
-    let Some(current) = all.policies.get(&role_id) else {
-        ctx.error(
-            at,
-            format!("the tenant has no PIM policy for role \"{}\"", p.item.role),
-            None,
-        );
+    let Some(current) = all.policies.get(&key) else {
+        let what = match p.item.surface {
+            crate::model::SurfaceKind::DirectoryRole => format!("role \"{}\"", p.item.role),
+            _ => format!("{} access of {}", p.item.role, p.item.scope),
+        };
+        ctx.error(at, format!("the tenant has no PIM policy for {what}"), None);
         return None;
     };
     let mut approvers = Vec::new();
@@ -135,6 +147,7 @@ pub(super) fn policy_target<'c>(
     };
     Some(PolicyTarget {
         role_id,
+        key,
         current,
         after,
     })
@@ -144,10 +157,10 @@ pub(super) fn policy_change(
     ctx: &mut Ctx<'_>,
     p: &Declared<crate::config::PolicySettings>,
     resolved: &Resolved,
-    effective: &mut HashMap<ObjectId, RuleSet>,
+    effective: &mut HashMap<PolicyKey, RuleSet>,
 ) -> Option<Change> {
     let t = policy_target(ctx, p, resolved)?;
-    effective.insert(t.role_id.clone(), t.after.clone());
+    effective.insert(t.key.clone(), t.after.clone());
     let name = |a: &Approver| approver_name(ctx, resolved, a);
     let (role_id, current, after) = (t.role_id.clone(), t.current, t.after.clone());
     let settings = diff_rules(&current.rules, &after, &name);
@@ -174,7 +187,11 @@ pub(super) fn policy_change(
         address: p.address.clone(),
         action: Action::UpdateRules,
         reason: Reason::Declared,
-        role: ctx.role_name(current.surface, &role_id),
+        role: crate::surface::get(current.surface).policy_name(
+            ctx.current,
+            &role_id,
+            &current.scope_id,
+        ),
         before: Some(before),
         after: Some(after_attrs),
         origin: Some(p.origin.block.clone()),
@@ -182,6 +199,7 @@ pub(super) fn policy_change(
             surface: current.surface,
             policy_id: current.policy_id.clone(),
             role_id,
+            scope_id: current.scope_id.clone(),
             rules,
             settings,
         }),

@@ -75,13 +75,14 @@ pub(super) fn exclusive_sweep<'a>(
     let current = ctx.current;
     let mut out = Vec::new();
     for role in desired.roles.iter().filter(|r| r.item.exclusive) {
-        let Some(role_id) = resolved.role(&role.item.role) else {
+        let Some(key) = resolved.block_key(role.item.surface, &role.item.role, &role.item.scope)
+        else {
             continue;
         };
         let mut holders: Vec<&Grant> = current
             .grants
             .iter()
-            .filter(|g| g.is_manageable() && g.role_id == role_id)
+            .filter(|g| g.is_manageable() && g.surface == role.item.surface && g.key() == key)
             .filter(|g| {
                 !matched.contains(g.schedule_id.as_str())
                     && !removed.contains(g.schedule_id.as_str())
@@ -90,7 +91,12 @@ pub(super) fn exclusive_sweep<'a>(
         holders.sort_by(|a, b| a.schedule_id.cmp(&b.schedule_id));
         for g in holders {
             let who = format!("{} {}", g.kind, ctx.principal_name(&g.principal_id));
-            let address = Address::new(BlockKind::Role, role.address.name.clone()).with_key(who);
+            // A group's block is keyed by access already: the holder goes beside it.
+            let address = match &role.address.key {
+                None => Address::new(BlockKind::Role, role.address.name.clone()).with_key(who),
+                Some(access) => Address::new(BlockKind::Role, role.address.name.clone())
+                    .with_key(format!("{access} {who}")),
+            };
             removed.insert(&g.schedule_id);
             if too_young(ctx, &address, g) {
                 continue;

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::graph::{ErrorKind, GrantFilter, Graph, RequestOutcome, RequestParty};
-use crate::model::{AssignmentKind, Caseless};
+use crate::model::{AssignmentKind, Caseless, SurfaceKind};
 
 use super::names::{DisplayNames, resolve_principal, resolve_role};
 use super::roles::table;
@@ -126,6 +126,7 @@ pub async fn list_requests(
         None => None,
     };
     let server = GrantFilter {
+        surface: SurfaceKind::DirectoryRole,
         principal_id: principal_id.clone(),
         role_id: role_id.clone(),
         scope_id: None,

@@ -72,6 +72,11 @@ impl Grant {
         self.member_type == MemberType::Direct && self.active_type != Some(ActiveType::Activated)
     }
 
+    /// The role block and policy that govern it.
+    pub fn key(&self) -> PolicyKey {
+        PolicyKey::of_grant(self.surface, &self.role_id, &self.scope_id)
+    }
+
     /// Whether the grant's end has passed: Graph may still list it, but it
     /// is no longer in effect.
     pub fn has_ended(&self, now: DateTime<Utc>) -> bool {
@@ -121,14 +126,104 @@ pub struct RoleDefinition {
     pub is_builtin: bool,
 }
 
-/// A role's PIM policy at scope `/`.
+/// A PIM policy: a directory role's at scope `/`, or a group's for its
+/// `member` or `owner` access.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
     #[serde(default, skip_serializing_if = "SurfaceKind::is_directory_role")]
     pub surface: SurfaceKind,
     pub policy_id: String,
     pub role_id: ObjectId,
+    /// Where the policy applies: `/` for directory roles, the group's id.
+    #[serde(default = "root_scope", skip_serializing_if = "is_root_scope")]
+    pub scope_id: String,
     pub rules: RuleSet,
+}
+
+impl Policy {
+    pub fn key(&self) -> PolicyKey {
+        PolicyKey::of_grant(self.surface, &self.role_id, &self.scope_id)
+    }
+}
+
+fn root_scope() -> String {
+    "/".into()
+}
+
+fn is_root_scope(s: &str) -> bool {
+    s == "/"
+}
+
+/// What a policy governs: a role at a scope, on a surface. A directory
+/// role has one policy, at `/`, whatever scope its grants have; each group
+/// has one per access. Written as the role id for directory roles, and
+/// `surface:role@scope` otherwise (`group:member@<group id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PolicyKey {
+    pub surface: SurfaceKind,
+    pub role_id: ObjectId,
+    pub scope_id: String,
+}
+
+impl PolicyKey {
+    /// A directory role's policy.
+    pub fn directory(role_id: impl Into<ObjectId>) -> Self {
+        PolicyKey {
+            surface: SurfaceKind::DirectoryRole,
+            role_id: role_id.into(),
+            scope_id: "/".into(),
+        }
+    }
+
+    /// The policy that governs a grant of `surface` on `role_id` at `scope_id`.
+    pub fn of_grant(surface: SurfaceKind, role_id: &ObjectId, scope_id: &str) -> Self {
+        PolicyKey {
+            surface,
+            role_id: role_id.clone(),
+            scope_id: crate::surface::get(surface)
+                .policy_scope(scope_id)
+                .to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.surface.is_directory_role() {
+            f.write_str(self.role_id.as_str())
+        } else {
+            write!(
+                f,
+                "{}:{}@{}",
+                self.surface.as_str(),
+                self.role_id,
+                self.scope_id
+            )
+        }
+    }
+}
+
+impl Serialize for PolicyKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PolicyKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let surface = SurfaceKind::ALL
+            .iter()
+            .find(|k| !k.is_directory_role() && text.starts_with(&format!("{}:", k.as_str())));
+        Ok(match (surface, text.split_once('@')) {
+            (Some(k), Some((head, scope))) => PolicyKey {
+                surface: *k,
+                role_id: ObjectId::new(&head[k.as_str().len() + 1..]),
+                scope_id: scope.to_string(),
+            },
+            _ => PolicyKey::directory(ObjectId::new(text)),
+        })
+    }
 }
 
 /// An administrative unit.
@@ -145,8 +240,8 @@ pub struct Current {
     /// Object id of the identity pim runs as, which exclusive roles never remove.
     pub caller_id: Option<ObjectId>,
     pub grants: Vec<Grant>,
-    /// By role definition id.
-    pub policies: BTreeMap<ObjectId, Policy>,
+    /// By what each governs.
+    pub policies: BTreeMap<PolicyKey, Policy>,
     /// By role definition id.
     pub roles: BTreeMap<ObjectId, RoleDefinition>,
     /// By object id.

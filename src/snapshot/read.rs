@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use super::{AdministrativeUnit, Current, Grant, Policy, Principal, RoleDefinition};
 use crate::graph::{Graph, GraphError};
-use crate::model::ObjectId;
-use crate::surface::{self, Clients};
+use crate::model::{ObjectId, SurfaceKind};
+use crate::surface::{self, Clients, Interest};
 
 /// Which policies to read besides those of roles holding grants, and the
 /// time the read is judged at.
@@ -25,6 +25,10 @@ pub struct ReadOptions {
     pub now: DateTime<Utc>,
     /// Principals already found (by name resolution): not asked for again.
     pub known: Vec<Principal>,
+    /// The scopes each surface reads, for the surfaces whose grants are
+    /// listed per scope (groups: their object ids). A surface not named
+    /// reads every scope it can govern.
+    pub scopes: BTreeMap<SurfaceKind, BTreeSet<ObjectId>>,
 }
 
 impl ReadOptions {
@@ -34,15 +38,34 @@ impl ReadOptions {
             policy_roles: None,
             now,
             known: Vec::new(),
+            scopes: BTreeMap::new(),
         }
     }
 
+    /// The policies of these directory roles, and no group.
     pub fn roles(ids: impl IntoIterator<Item = ObjectId>, now: DateTime<Utc>) -> Self {
         ReadOptions {
             policy_roles: Some(ids.into_iter().collect()),
             now,
             known: Vec::new(),
+            scopes: BTreeMap::from([(SurfaceKind::Group, BTreeSet::new())]),
         }
+    }
+
+    /// Every directory role's policy, not only those named.
+    pub fn with_all_directory_policies(mut self) -> Self {
+        self.policy_roles = None;
+        self
+    }
+
+    /// Read these scopes of `surface` (and only these).
+    pub fn with_scopes(
+        mut self,
+        surface: SurfaceKind,
+        ids: impl IntoIterator<Item = ObjectId>,
+    ) -> Self {
+        self.scopes.insert(surface, ids.into_iter().collect());
+        self
     }
 }
 
@@ -71,12 +94,21 @@ pub async fn read_grants(graph: &dyn Graph, options: &ReadOptions) -> Result<Hol
         .policy_roles
         .as_ref()
         .map(|s| s.iter().cloned().collect());
+    let scopes: BTreeMap<SurfaceKind, Vec<ObjectId>> = options
+        .scopes
+        .iter()
+        .map(|(k, v)| (*k, v.iter().cloned().collect()))
+        .collect();
     // Not knowing who pim runs as fails the read: a plan that cannot tell
     // would be free to remove the caller's own grants.
     let (reads, caller) = futures::try_join!(
-        futures::future::try_join_all(
-            surface::all().map(|s| s.read(clients, policy_roles.as_deref()))
-        ),
+        futures::future::try_join_all(surface::all().map(|s| s.read(
+            clients,
+            Interest {
+                policy_roles: policy_roles.as_deref(),
+                scopes: scopes.get(&s.kind()).map(Vec::as_slice),
+            }
+        ))),
         graph.caller_id(),
     )?;
     let mut out = Holdings {
@@ -109,9 +141,15 @@ impl Holdings {
             roles,
         } = self;
         let known_ids: BTreeSet<&ObjectId> = known.iter().map(|p| &p.id).collect();
+        // Holders, and the scopes that are directory objects (groups).
+        let scope_objects: Vec<ObjectId> = grants
+            .iter()
+            .filter_map(|g| surface::get(g.surface).scope_object(&g.scope_id))
+            .collect();
         let principal_ids: Vec<ObjectId> = grants
             .iter()
             .map(|g| &g.principal_id)
+            .chain(&scope_objects)
             .filter(|id| !known_ids.contains(id))
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -137,10 +175,7 @@ impl Holdings {
             tenant_id: graph.tenant_id().unwrap_or_default(),
             caller_id: Some(caller),
             grants,
-            policies: policies
-                .into_iter()
-                .map(|p| (p.role_id.clone(), p))
-                .collect(),
+            policies: policies.into_iter().map(|p| (p.key(), p)).collect(),
             roles: role_map,
             principals: known
                 .iter()

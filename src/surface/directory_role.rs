@@ -6,13 +6,15 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 
-use super::{Clients, Surface, SurfaceRead, TargetProblem, Writers};
+use super::{Clients, Interest, Surface, SurfaceRead, TargetProblem, Writers};
 use crate::graph::{GrantFilter, GraphError, RequestOutcome};
 use crate::model::{
     Address, AssignmentKind, BlockKind, Caseless, ObjectId, RoleRef, RuleId, RuleSet, RuleValue,
     ScheduleRequest, Scope, SurfaceKind, builtin_roles, closest_builtin_roles,
 };
-use crate::snapshot::{ActiveType, AdministrativeUnit, Current, Grant, MemberType, RoleDefinition};
+use crate::snapshot::{
+    ActiveType, AdministrativeUnit, Current, Grant, MemberType, PolicyKey, RoleDefinition,
+};
 
 /// Roles treated as tier 0 unless `tenant { tier0_roles = […] }` says
 /// otherwise: those that can take over the tenant or its security controls.
@@ -87,10 +89,38 @@ impl Surface for DirectoryRoles {
         let Some(text) = text else {
             return Ok(Scope::Directory);
         };
-        text.parse::<Scope>().map_err(|e| TargetProblem {
-            message: e.to_string(),
-            hint: Some(e.hint().to_string()),
-        })
+        match text.parse::<Scope>() {
+            Ok(Scope::Group(g)) => Err(TargetProblem {
+                message: format!("{text:?} is a group, not a directory scope"),
+                hint: Some(format!(
+                    "to grant membership of the group, write group = \"group:{g}\" (and access = \"member\" or \"owner\") instead of role and scope"
+                )),
+            }),
+            Ok(s) => Ok(s),
+            Err(e) => Err(TargetProblem {
+                message: e.to_string(),
+                hint: Some(e.hint().to_string()),
+            }),
+        }
+    }
+
+    /// The label is the role; its policy is the directory's.
+    fn parse_label(
+        &self,
+        label: &str,
+        role: Option<&str>,
+        custom: &HashSet<Caseless>,
+    ) -> Result<(RoleRef, Scope), TargetProblem> {
+        if role.is_some() {
+            return Err(TargetProblem {
+                message: "access applies to groups only".into(),
+                hint: Some(
+                    "label the block \"group:<name>\" for a group's policy, or remove access"
+                        .into(),
+                ),
+            });
+        }
+        Ok((self.parse_role(label, custom)?, Scope::Directory))
     }
 
     fn role_name(&self, current: &Current, role_id: &str) -> String {
@@ -112,7 +142,7 @@ impl Surface for DirectoryRoles {
         }
     }
 
-    fn role_block_address(&self, kind: BlockKind, role: &RoleRef) -> Address {
+    fn role_block_address(&self, kind: BlockKind, role: &RoleRef, _scope: &Scope) -> Address {
         Address::new(kind, role.to_string())
     }
 
@@ -129,9 +159,10 @@ impl Surface for DirectoryRoles {
     async fn read(
         &self,
         clients: Clients<'_>,
-        policy_roles: Option<&[ObjectId]>,
+        interest: Interest<'_>,
     ) -> Result<SurfaceRead, GraphError> {
         let graph = clients.graph;
+        let policy_roles = interest.policy_roles;
         let all = GrantFilter::default();
         let (eligible, active, policies, roles) = futures::try_join!(
             graph.grants(AssignmentKind::Eligible, &all),
@@ -192,6 +223,7 @@ impl Surface for DirectoryRoles {
     async fn update_rule(
         &self,
         to: Writers<'_>,
+        _key: &PolicyKey,
         policy_id: &str,
         rule: RuleId,
         value: &RuleValue,
@@ -207,6 +239,7 @@ impl Surface for DirectoryRoles {
         r: &ScheduleRequest,
     ) -> Result<Option<String>, GraphError> {
         let filter = GrantFilter {
+            surface: r.surface,
             principal_id: Some(r.principal_id.clone()),
             role_id: Some(r.role_id.clone()),
             scope_id: Some(r.scope_id.clone()),

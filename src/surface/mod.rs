@@ -6,34 +6,35 @@
 //! surface a grant names ([`get`]) and otherwise work on the neutral model.
 //!
 //! Adding a surface is a module implementing [`Surface`], a
-//! [`SurfaceKind`] for it, and a line in [`get`]. The trait is shaped for
-//! the two to come:
-//! - PIM for Groups: the role is `member` or `owner` access, the scope a
-//!   group; its schedules are listed per group
-//!   (`/identityGovernance/privilegedAccess/group/…?$filter=groupId eq`),
-//!   and each group has one policy per access, found through
-//!   `roleManagementPolicyAssignments` and re-read after the first write
-//!   onboards the group.
-//! - Azure resource roles: the role is a role definition, the scope an
-//!   Azure scope its children inherit (listed with `atScope()`, inherited
-//!   grants skipped); requests are PUT by a client-chosen name to ARM, and
-//!   a policy is PATCHed whole. Its calls go to an ARM client beside the
-//!   Graph one in [`Clients`].
+//! [`SurfaceKind`] for it, and a line in [`get`]. Two are built:
+//! - directory roles (`directory_role`): a role definition at `/` or an
+//!   administrative unit, everything read in whole collections;
+//! - PIM for Groups (`group`): the role is `member` or `owner` access, the
+//!   scope a group; schedules are listed per group, and each group has one
+//!   policy per access.
+//!
+//! The third, Azure resource roles, has a role definition at an Azure scope
+//! its children inherit (listed with `atScope()`, inherited grants
+//! skipped); requests are PUT by a client-chosen name to ARM, and a policy
+//! is PATCHed whole. Its calls go to an ARM client beside the Graph one in
+//! [`Clients`].
 
 mod directory_role;
+mod group;
 
 use std::collections::HashSet;
 
 use async_trait::async_trait;
 
 pub use directory_role::{DEFAULT_TIER0, DirectoryRoles};
+pub use group::{GROUP_ACCESS, Groups};
 
 use crate::graph::{Graph, GraphError, GraphWrite, RequestOutcome};
 use crate::model::{
     Address, BlockKind, Caseless, ObjectId, RoleRef, RuleId, RuleSet, RuleValue, ScheduleRequest,
     Scope, SurfaceKind,
 };
-use crate::snapshot::{AdministrativeUnit, Current, Grant, Policy, RoleDefinition};
+use crate::snapshot::{AdministrativeUnit, Current, Grant, Policy, PolicyKey, RoleDefinition};
 
 /// The services a surface reads the tenant through.
 #[derive(Clone, Copy)]
@@ -56,6 +57,16 @@ pub struct TargetProblem {
     pub hint: Option<String>,
 }
 
+/// What of a surface the configuration governs, so that the read is only
+/// of that: `None` reads everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Interest<'a> {
+    /// Roles whose policies are needed (directory roles).
+    pub policy_roles: Option<&'a [ObjectId]>,
+    /// Scopes to read (groups: their object ids).
+    pub scopes: Option<&'a [ObjectId]>,
+}
+
 /// What a surface holds in the tenant, read in one go.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SurfaceRead {
@@ -71,11 +82,43 @@ pub trait Surface: Send + Sync {
     fn kind(&self) -> SurfaceKind;
 
     /// The attribute of an `eligibility` or `assignment` block that names
-    /// what is granted (`role` for directory roles).
+    /// what is granted (`role` for directory roles, `access` for groups).
     fn role_attribute(&self) -> &'static str;
 
-    /// The attribute that names where, when it may be left out.
+    /// The attribute that names where (`scope`; `group` for groups).
     fn scope_attribute(&self) -> &'static str;
+
+    /// The attribute whose presence makes a block this surface's.
+    fn marker_attribute(&self) -> &'static str {
+        self.role_attribute()
+    }
+
+    /// The role a block may leave out (groups: `member`); `None` when the
+    /// role attribute is required.
+    fn default_role(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// How the label of this surface's `policy` and `role` blocks begins
+    /// (`group:`); `None` for the surface whose labels are role names.
+    fn label_prefix(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// The role and scope a `policy` or `role` block's label names, with
+    /// the role attribute (`access`) the block sets, if any.
+    fn parse_label(
+        &self,
+        label: &str,
+        role: Option<&str>,
+        custom: &HashSet<Caseless>,
+    ) -> Result<(RoleRef, Scope), TargetProblem>;
+
+    /// The object a scope id names, when it is a directory object that
+    /// plans show by its name (a group), read with the principals.
+    fn scope_object(&self, _scope_id: &str) -> Option<ObjectId> {
+        None
+    }
 
     /// The role as configuration writes it, checked offline: `custom`
     /// holds the names of roles declared custom.
@@ -91,8 +134,19 @@ pub trait Surface: Send + Sync {
     /// How plans show a scope: by the names the tenant gives it.
     fn scope_name(&self, current: &Current, scope_id: &str) -> String;
 
+    /// How plans show what a policy governs: the role (a directory role's
+    /// policy is the same at every scope).
+    fn policy_name(&self, current: &Current, role_id: &str, _scope_id: &str) -> String {
+        self.role_name(current, role_id)
+    }
+
+    /// The scope of the policy that governs a grant at `scope_id`.
+    fn policy_scope<'s>(&self, _scope_id: &'s str) -> &'s str {
+        "/"
+    }
+
     /// The address of a block named by a role: a `policy` or `role` block.
-    fn role_block_address(&self, kind: BlockKind, role: &RoleRef) -> Address;
+    fn role_block_address(&self, kind: BlockKind, role: &RoleRef, scope: &Scope) -> Address;
 
     /// The rules of a policy nobody has changed.
     fn default_rules(&self) -> RuleSet;
@@ -101,13 +155,13 @@ pub trait Surface: Send + Sync {
     /// guarded unless the configuration names its own.
     fn default_tier0(&self) -> &'static [&'static str];
 
-    /// The tenant's grants of both kinds, the policies of `policy_roles`
-    /// (every role's when `None`) and the role definitions. Never one call
+    /// The tenant's grants of both kinds and the policies the `interest`
+    /// names (all when `None`), and the role definitions. Never one call
     /// per object.
     async fn read(
         &self,
         clients: Clients<'_>,
-        policy_roles: Option<&[ObjectId]>,
+        interest: Interest<'_>,
     ) -> Result<SurfaceRead, GraphError>;
 
     /// The names of the scopes `grants` name, when they are not known
@@ -125,10 +179,13 @@ pub trait Surface: Send + Sync {
         request: &ScheduleRequest,
     ) -> Result<RequestOutcome, GraphError>;
 
-    /// Replaces one rule of a policy.
+    /// Replaces one rule of the policy `policy_id`, which governs `key`
+    /// (the id read at plan time: a surface whose ids change finds it
+    /// again).
     async fn update_rule(
         &self,
         to: Writers<'_>,
+        key: &PolicyKey,
         policy_id: &str,
         rule: RuleId,
         value: &RuleValue,
@@ -145,11 +202,13 @@ pub trait Surface: Send + Sync {
 }
 
 static DIRECTORY_ROLES: DirectoryRoles = DirectoryRoles;
+static GROUPS: Groups = Groups;
 
 /// The surface of `kind`.
 pub fn get(kind: SurfaceKind) -> &'static dyn Surface {
     match kind {
         SurfaceKind::DirectoryRole => &DIRECTORY_ROLES,
+        SurfaceKind::Group => &GROUPS,
     }
 }
 
@@ -159,10 +218,22 @@ pub fn all() -> impl Iterator<Item = &'static dyn Surface> {
 }
 
 /// The surface an `eligibility` or `assignment` block writes a target for:
-/// the one whose role attribute it sets, directory roles when none.
+/// the one whose marker attribute it sets, directory roles when none.
 pub fn for_block(has_attribute: impl Fn(&str) -> bool) -> &'static dyn Surface {
     all()
-        .find(|s| has_attribute(s.role_attribute()))
+        .filter(|s| s.kind() != SurfaceKind::DirectoryRole)
+        .find(|s| has_attribute(s.marker_attribute()))
+        .unwrap_or_else(|| get(SurfaceKind::DirectoryRole))
+}
+
+/// The surface a `policy` or `role` block's label names: the one whose
+/// label prefix it has, directory roles otherwise.
+pub fn for_label(label: &str) -> &'static dyn Surface {
+    all()
+        .find(|s| {
+            s.label_prefix()
+                .is_some_and(|p| label.trim_start().starts_with(p))
+        })
         .unwrap_or_else(|| get(SurfaceKind::DirectoryRole))
 }
 
@@ -184,8 +255,23 @@ mod tests {
             for_block(|a| a == "role").kind(),
             SurfaceKind::DirectoryRole
         );
+        assert_eq!(for_block(|a| a == "group").kind(), SurfaceKind::Group);
+        // `role` and `group` together: the group's, which then refuses `role`.
+        assert_eq!(
+            for_block(|a| a == "group" || a == "role").kind(),
+            SurfaceKind::Group
+        );
         // A block with no target yet is reported as a directory role's,
         // whose `role` is required.
         assert_eq!(for_block(|_| false).kind(), SurfaceKind::DirectoryRole);
+    }
+
+    #[test]
+    fn a_label_belongs_to_the_surface_whose_prefix_it_has() {
+        assert_eq!(for_label("group:Tier0 Admins").kind(), SurfaceKind::Group);
+        assert_eq!(
+            for_label("Global Administrator").kind(),
+            SurfaceKind::DirectoryRole
+        );
     }
 }

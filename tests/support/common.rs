@@ -57,11 +57,12 @@ impl Tenant {
                 },
             );
             t.current.policies.insert(
-                id.clone().into(),
+                pim::snapshot::PolicyKey::directory(id.clone()),
                 Policy {
                     surface: pim::model::SurfaceKind::DirectoryRole,
                     policy_id: format!("DirectoryRole_contoso_{}", &id[..8]),
                     role_id: id.into(),
+                    scope_id: "/".into(),
                     rules: default_rules(),
                 },
             );
@@ -184,7 +185,12 @@ impl Tenant {
     }
 
     pub fn policy_mut(&mut self, role: &str) -> &mut RuleSet {
-        &mut self.current.policies.get_mut(&role_id(role)).unwrap().rules
+        &mut self
+            .current
+            .policies
+            .get_mut(&pim::snapshot::PolicyKey::directory(role_id(role)))
+            .unwrap()
+            .rules
     }
 
     /// Plans `desired` against this tenant, without state, at `now()`.

@@ -27,7 +27,7 @@ pub use id::ObjectId;
 pub use policy::{
     ActivationRules, Approval, ApprovalSetting, ApprovalStage, Approver, AssignmentRules,
     EligibilityRules, EnablementFactor, NotificationEvent, NotificationLevel, NotificationRules,
-    PolicyRules, RuleId, RuleSet, RuleValue, default_rules_json,
+    PolicyRules, RuleId, RuleSet, RuleValue, default_group_rules_json, default_rules_json,
 };
 pub use principal::{PrincipalError, PrincipalKind, PrincipalRef};
 pub use role::{

@@ -153,6 +153,13 @@ pub fn default_rules_json() -> &'static str {
     include_str!("default_policy_rules.json")
 }
 
+/// Microsoft's default rules of a PIM for Groups policy, member or owner
+/// (the docs show only the owner policy's; the member policy's are assumed
+/// the same: UNVERIFIED), in the same shape as [`default_rules_json`].
+pub fn default_group_rules_json() -> &'static str {
+    include_str!("default_group_policy_rules.json")
+}
+
 /// Settings of the `activation` block: what a holder of an eligibility must
 /// do to activate it. `None` leaves the tenant's value as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,17 +1,20 @@
-//! Directory scopes: the whole tenant or one administrative unit.
+//! Where a grant applies: for directory roles the whole tenant or one
+//! administrative unit; for PIM for Groups, a group.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Where a role applies: `/` or `/administrativeUnits/{id or display name}`.
-/// A name is resolved to an id against the tenant.
+/// Where a role applies: `/` or `/administrativeUnits/{id or display name}`,
+/// or for PIM for Groups `group:{id or display name}`. A name is resolved
+/// to an id against the tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum Scope {
     #[default]
     Directory,
     AdministrativeUnit(String),
+    Group(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +35,12 @@ impl FromStr for Scope {
         if t == "/" || t.is_empty() {
             return Ok(Scope::Directory);
         }
+        if let Some(g) = t.strip_prefix("group:") {
+            return match g.trim() {
+                "" => Err(ScopeError(s.to_string())),
+                g => Ok(Scope::Group(g.to_string())),
+            };
+        }
         let rest = t
             .strip_prefix("/administrativeUnits/")
             .or_else(|| t.strip_prefix("/administrativeunits/"))
@@ -48,6 +57,7 @@ impl fmt::Display for Scope {
         match self {
             Scope::Directory => f.write_str("/"),
             Scope::AdministrativeUnit(id) => write!(f, "/administrativeUnits/{id}"),
+            Scope::Group(g) => write!(f, "group:{g}"),
         }
     }
 }
@@ -78,5 +88,9 @@ mod tests {
         assert_eq!(au.to_string(), "/administrativeUnits/Paris Office");
         assert!("/subscriptions/x".parse::<Scope>().is_err());
         assert!("/administrativeUnits/".parse::<Scope>().is_err());
+        let g: Scope = "group:Tier0 Admins".parse().unwrap();
+        assert_eq!(g, Scope::Group("Tier0 Admins".into()));
+        assert_eq!(g.to_string(), "group:Tier0 Admins");
+        assert!("group: ".parse::<Scope>().is_err());
     }
 }

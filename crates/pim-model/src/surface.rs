@@ -21,15 +21,19 @@ pub enum SurfaceKind {
     /// Entra directory roles (`/roleManagement/directory`).
     #[default]
     DirectoryRole,
+    /// PIM for Groups: `member` or `owner` access to a group
+    /// (`/identityGovernance/privilegedAccess/group`).
+    Group,
 }
 
 impl SurfaceKind {
     /// Every surface, in the order plans list them.
-    pub const ALL: &'static [SurfaceKind] = &[SurfaceKind::DirectoryRole];
+    pub const ALL: &'static [SurfaceKind] = &[SurfaceKind::DirectoryRole, SurfaceKind::Group];
 
     pub fn as_str(self) -> &'static str {
         match self {
             SurfaceKind::DirectoryRole => "directory_role",
+            SurfaceKind::Group => "group",
         }
     }
 
@@ -45,6 +49,7 @@ impl fmt::Display for SurfaceKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             SurfaceKind::DirectoryRole => "directory role",
+            SurfaceKind::Group => "group",
         })
     }
 }

@@ -88,6 +88,72 @@ impl HttpGraph {
         Ok(out)
     }
 
+    /// Whole collections at each of `paths`, their first pages packed into
+    /// `$batch`es and every further page too, round by round: one list per
+    /// group costs a twentieth of a call, not one. An answer per path, in
+    /// order; a path Graph refused answers its error.
+    pub(super) async fn batch_get_all<T: DeserializeOwned>(
+        &self,
+        paths: &[String],
+    ) -> Result<Vec<Result<Vec<T>, GraphError>>, GraphError> {
+        let mut out: Vec<Result<Vec<T>, GraphError>> =
+            paths.iter().map(|_| Ok(Vec::new())).collect();
+        // (answer index, path to read, pages read so far)
+        let mut wanted: Vec<(usize, String, usize)> = paths
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, p)| (i, p, 0))
+            .collect();
+        let mut seen: HashSet<String> = HashSet::new();
+        while !wanted.is_empty() {
+            let round: Vec<String> = wanted.iter().map(|(_, p, _)| p.clone()).collect();
+            let answers = self.batch_get(&round).await?;
+            let mut next = Vec::new();
+            for ((i, path, pages), answer) in wanted.into_iter().zip(answers) {
+                let op = format!("GET {}", path.split('?').next().unwrap_or(&path));
+                let page: Page<T> = match answer.and_then(|v| {
+                    serde_json::from_value(v).map_err(|e| GraphError::decode(&op, e.to_string()))
+                }) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        out[i] = Err(e);
+                        continue;
+                    }
+                };
+                let Ok(items) = &mut out[i] else { continue };
+                items.extend(page.value);
+                let Some(link) = page.next_link else { continue };
+                let from = self.url(&path);
+                let url = self.next_url(&op, &link, &from)?;
+                if pages + 1 >= self.limits.max_pages || !seen.insert(url.to_string()) {
+                    return Err(GraphError::new(
+                        ErrorKind::Paging,
+                        op,
+                        format!(
+                            "@odata.nextLink after {} pages goes back to a page already read or past pim's limit of {}",
+                            pages + 1,
+                            self.limits.max_pages
+                        ),
+                    ));
+                }
+                // A link within the root is a path under it, as `$batch` takes.
+                let rel = url
+                    .as_str()
+                    .strip_prefix(self.root.as_str())
+                    .map(str::to_string);
+                match rel {
+                    Some(rel) => next.push((i, rel, pages + 1)),
+                    None => {
+                        return Err(GraphError::decode(op, format!("cannot page to {url}")));
+                    }
+                }
+            }
+            wanted = next;
+        }
+        Ok(out)
+    }
+
     /// A next link, checked before the token goes with it.
     fn next_url(&self, op: &str, link: &str, from: &str) -> Result<Url, GraphError> {
         let from = Url::parse(from).map_err(|e| GraphError::decode(op, e.to_string()))?;

@@ -4,7 +4,7 @@
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::graph::GrantFilter;
-use crate::model::AssignmentKind;
+use crate::model::{AssignmentKind, SurfaceKind};
 
 /// Characters left alone in query values and path segments: unreserved ones
 /// plus the OData punctuation Graph's own examples leave unencoded.
@@ -48,25 +48,62 @@ pub(super) fn odata_string(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-pub(super) fn set_name(kind: AssignmentKind, requests: bool) -> &'static str {
-    match (kind, requests) {
-        (AssignmentKind::Eligible, false) => "roleEligibilitySchedules",
-        (AssignmentKind::Active, false) => "roleAssignmentSchedules",
-        (AssignmentKind::Eligible, true) => "roleEligibilityScheduleRequests",
-        (AssignmentKind::Active, true) => "roleAssignmentScheduleRequests",
+/// Where a surface's schedules and requests live.
+pub(super) fn base(surface: SurfaceKind) -> &'static str {
+    match surface {
+        SurfaceKind::DirectoryRole => "/roleManagement/directory",
+        SurfaceKind::Group => "/identityGovernance/privilegedAccess/group",
     }
 }
 
+/// The collection of a surface's schedules (or requests) of one kind.
+pub(super) fn set_name(surface: SurfaceKind, kind: AssignmentKind, requests: bool) -> &'static str {
+    match (surface, kind, requests) {
+        (SurfaceKind::DirectoryRole, AssignmentKind::Eligible, false) => "roleEligibilitySchedules",
+        (SurfaceKind::DirectoryRole, AssignmentKind::Active, false) => "roleAssignmentSchedules",
+        (SurfaceKind::DirectoryRole, AssignmentKind::Eligible, true) => {
+            "roleEligibilityScheduleRequests"
+        }
+        (SurfaceKind::DirectoryRole, AssignmentKind::Active, true) => {
+            "roleAssignmentScheduleRequests"
+        }
+        (SurfaceKind::Group, AssignmentKind::Eligible, false) => "eligibilitySchedules",
+        (SurfaceKind::Group, AssignmentKind::Active, false) => "assignmentSchedules",
+        (SurfaceKind::Group, AssignmentKind::Eligible, true) => "eligibilityScheduleRequests",
+        (SurfaceKind::Group, AssignmentKind::Active, true) => "assignmentScheduleRequests",
+    }
+}
+
+/// `{base}/{set}`: the path of a surface's collection.
+pub(super) fn collection(surface: SurfaceKind, kind: AssignmentKind, requests: bool) -> String {
+    format!("{}/{}", base(surface), set_name(surface, kind, requests))
+}
+
+/// The `$filter` of a grant filter, in the surface's own property names:
+/// a group's access is its `accessId`, the group its `groupId`.
 pub(super) fn grant_filter(f: &GrantFilter) -> Option<String> {
+    let (role, scope) = match f.surface {
+        SurfaceKind::DirectoryRole => ("roleDefinitionId", "directoryScopeId"),
+        SurfaceKind::Group => ("accessId", "groupId"),
+    };
     let mut parts = Vec::new();
+    // Graph requires a group's lists filtered by group or principal: the
+    // group comes first, as in its docs.
+    if f.surface == SurfaceKind::Group
+        && let Some(s) = &f.scope_id
+    {
+        parts.push(format!("{scope} eq {}", odata_string(s)));
+    }
     if let Some(p) = &f.principal_id {
         parts.push(format!("principalId eq {}", odata_string(p)));
     }
     if let Some(r) = &f.role_id {
-        parts.push(format!("roleDefinitionId eq {}", odata_string(r)));
+        parts.push(format!("{role} eq {}", odata_string(r)));
     }
-    if let Some(s) = &f.scope_id {
-        parts.push(format!("directoryScopeId eq {}", odata_string(s)));
+    if f.surface != SurfaceKind::Group
+        && let Some(s) = &f.scope_id
+    {
+        parts.push(format!("{scope} eq {}", odata_string(s)));
     }
     (!parts.is_empty()).then(|| parts.join(" and "))
 }
@@ -81,6 +118,7 @@ mod tests {
         let q = query(&[("$filter", "displayName eq 'A & B'".into())]);
         assert_eq!(q, "?$filter=displayName%20eq%20'A%20%26%20B'");
         let f = grant_filter(&GrantFilter {
+            surface: SurfaceKind::DirectoryRole,
             principal_id: Some("p".into()),
             role_id: Some("r".into()),
             scope_id: Some("/".into()),
@@ -88,6 +126,16 @@ mod tests {
         assert_eq!(
             f.as_deref(),
             Some("principalId eq 'p' and roleDefinitionId eq 'r' and directoryScopeId eq '/'")
+        );
+        let g = grant_filter(&GrantFilter {
+            surface: SurfaceKind::Group,
+            principal_id: Some("p".into()),
+            role_id: Some("member".into()),
+            scope_id: Some("g".into()),
+        });
+        assert_eq!(
+            g.as_deref(),
+            Some("groupId eq 'g' and principalId eq 'p' and accessId eq 'member'")
         );
     }
 }

@@ -8,13 +8,13 @@ use percent_encoding::utf8_percent_encode;
 use reqwest::Method;
 
 use super::HttpGraph;
-use super::query::{SEGMENT, grant_filter, query, set_name};
+use super::query::{SEGMENT, collection, grant_filter, query};
 use super::send::Call;
 use crate::graph::convert::{expiration_from_wire, parse_time, schedule_to_wire};
 use crate::graph::error::{ErrorKind, GraphError};
 use crate::graph::wire::{NewScheduleRequest, TicketInfo, UnifiedRoleAssignmentScheduleRequest};
 use crate::graph::{GrantFilter, RequestOutcome, RequestParty, ScheduleRequest, page_size};
-use crate::model::{AssignmentKind, Schedule, Ticket};
+use crate::model::{AssignmentKind, Schedule, SurfaceKind, Ticket};
 use crate::model::{Caseless, ObjectId};
 
 impl HttpGraph {
@@ -22,10 +22,7 @@ impl HttpGraph {
         &self,
         request: &ScheduleRequest,
     ) -> Result<RequestOutcome, GraphError> {
-        let op = format!(
-            "POST /roleManagement/directory/{}",
-            set_name(request.kind, true)
-        );
+        let op = format!("POST {}", collection(request.surface, request.kind, true));
         let mut resends = 0u32;
         loop {
             // Graph's clock and ours may differ a little; a minute of slack
@@ -66,8 +63,8 @@ impl HttpGraph {
         id: &str,
     ) -> Result<RequestOutcome, GraphError> {
         let path = format!(
-            "/roleManagement/directory/{}/{}",
-            set_name(kind, true),
+            "{}/{}",
+            collection(SurfaceKind::DirectoryRole, kind, true),
             utf8_percent_encode(id, SEGMENT)
         );
         let w: UnifiedRoleAssignmentScheduleRequest = self.get_json(&path).await?;
@@ -83,11 +80,7 @@ impl HttpGraph {
         if let Some(f) = grant_filter(filter) {
             q.push(("$filter", f));
         }
-        let path = format!(
-            "/roleManagement/directory/{}{}",
-            set_name(kind, true),
-            query(&q)
-        );
+        let path = format!("{}{}", collection(filter.surface, kind, true), query(&q));
         let all: Vec<UnifiedRoleAssignmentScheduleRequest> = self.get_all(&path).await?;
         Ok(all.into_iter().map(|w| outcome(kind, w, false)).collect())
     }
@@ -98,8 +91,8 @@ impl HttpGraph {
         party: RequestParty,
     ) -> Result<Vec<RequestOutcome>, GraphError> {
         let path = format!(
-            "/roleManagement/directory/{}/filterByCurrentUser(on='{}')",
-            set_name(kind, true),
+            "{}/filterByCurrentUser(on='{}')",
+            collection(SurfaceKind::DirectoryRole, kind, true),
             party.as_str()
         );
         let all: Vec<UnifiedRoleAssignmentScheduleRequest> = self.get_all(&path).await?;
@@ -114,8 +107,8 @@ impl HttpGraph {
         let call = Call {
             method: Method::POST,
             url: self.url(&format!(
-                "/roleManagement/directory/{}/{}/cancel",
-                set_name(kind, true),
+                "{}/{}/cancel",
+                collection(SurfaceKind::DirectoryRole, kind, true),
                 utf8_percent_encode(id, SEGMENT)
             )),
             body: None,
@@ -128,11 +121,18 @@ impl HttpGraph {
     }
 
     async fn post_request(&self, request: &ScheduleRequest) -> Result<RequestOutcome, GraphError> {
+        let group = request.surface == SurfaceKind::Group;
+        let (role, scope) = (
+            Some(request.role_id.to_string()),
+            Some(request.scope_id.clone()),
+        );
         let body = NewScheduleRequest {
             action: request.action.as_str().to_string(),
             principal_id: request.principal_id.to_string(),
-            role_definition_id: request.role_id.to_string(),
-            directory_scope_id: request.scope_id.clone(),
+            role_definition_id: role.clone().filter(|_| !group),
+            directory_scope_id: scope.clone().filter(|_| !group),
+            access_id: role.filter(|_| group),
+            group_id: scope.filter(|_| group),
             justification: request.justification.clone(),
             schedule_info: request
                 .schedule
@@ -146,10 +146,7 @@ impl HttpGraph {
         };
         let call = Call {
             method: Method::POST,
-            url: self.url(&format!(
-                "/roleManagement/directory/{}",
-                set_name(request.kind, true)
-            )),
+            url: self.url(&collection(request.surface, request.kind, true)),
             body: Some(
                 serde_json::to_value(&body)
                     .map_err(|e| GraphError::decode("encode request", e.to_string()))?,
@@ -172,6 +169,7 @@ impl HttpGraph {
         sent_after: chrono::DateTime<Utc>,
     ) -> Result<Option<RequestOutcome>, GraphError> {
         let filter = GrantFilter {
+            surface: request.surface,
             principal_id: Some(request.principal_id.clone()),
             role_id: Some(request.role_id.clone()),
             scope_id: Some(request.scope_id.clone()),
@@ -212,7 +210,15 @@ fn outcome(
             .and_then(|i| i.id.as_ref())
             .map(ObjectId::new)
     });
+    let (surface, role_id, scope_id) = crate::graph::convert::target(
+        w.role_definition_id,
+        w.directory_scope_id,
+        w.app_scope_id,
+        w.group_id,
+        w.access_id,
+    );
     RequestOutcome {
+        surface,
         schedule,
         ticket,
         created_by,
@@ -222,8 +228,8 @@ fn outcome(
         status: w.status,
         action: w.action.unwrap_or_default(),
         principal_id: ObjectId::new(w.principal_id),
-        role_id: ObjectId::new(w.role_definition_id),
-        scope_id: w.directory_scope_id.unwrap_or_else(|| "/".into()),
+        role_id,
+        scope_id,
         target_schedule_id: w.target_schedule_id,
         justification: w.justification,
         created: w.created_date_time.as_deref().and_then(parse_time),
