@@ -193,7 +193,7 @@ async fn run_step(change: &Change, target: &dyn GraphWrite, journal: &Journal) -
             }
             let resource = Resource::policy(
                 change.address.clone(),
-                &patch.role_id,
+                &patch.key(),
                 &patch.policy_id,
                 patch
                     .settings

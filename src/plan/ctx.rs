@@ -103,6 +103,17 @@ impl<'a> Ctx<'a> {
         crate::surface::get(surface).role_name(self.current, role_id)
     }
 
+    /// What a change is about, as plans head it: the role, or a group's
+    /// access (`member of group:Tier0 Admins`).
+    pub(super) fn target_name(
+        &self,
+        surface: SurfaceKind,
+        role_id: &str,
+        scope_id: &str,
+    ) -> String {
+        crate::surface::get(surface).policy_name(self.current, role_id, scope_id)
+    }
+
     pub(super) fn principal_name(&self, id: &str) -> String {
         let principals = self.principals.get_or_init(|| {
             let all = &self.current.principals;

@@ -72,11 +72,13 @@ pub fn plan(
             &ids.role_id,
             &ids.scope_id,
         ));
-        let role = |ctx: &Ctx<'_>| {
-            role_names
+        // A directory role reads the same at every scope: named once.
+        let role = |ctx: &Ctx<'_>| match d.item.surface {
+            crate::model::SurfaceKind::DirectoryRole => role_names
                 .entry(&ids.role_id)
                 .or_insert_with(|| ctx.role_name(d.item.surface, &ids.role_id))
-                .clone()
+                .clone(),
+            s => ctx.target_name(s, &ids.role_id, &ids.scope_id),
         };
         match decide(&mut ctx, d, ids, found, rules, role) {
             Some(c) => changes.push(c),

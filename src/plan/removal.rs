@@ -130,7 +130,7 @@ pub(super) fn removal(ctx: &Ctx<'_>, address: Address, g: &Grant, reason: Reason
         address,
         action: Action::Remove,
         reason,
-        role: ctx.role_name(g.surface, &g.role_id),
+        role: ctx.target_name(g.surface, &g.role_id, &g.scope_id),
         before: Some(ctx.current_attrs(g)),
         after: None,
         origin: None,

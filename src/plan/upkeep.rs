@@ -139,7 +139,7 @@ fn unrecorded_policies(
         let settings = rule_settings(&t.after, &named_rules(&p.item.rules), &name);
         out.push(Resource::policy(
             p.address.clone(),
-            &t.role_id,
+            &t.key,
             &t.current.policy_id,
             settings.into_iter().map(|s| (s.setting, s.after)),
         ));

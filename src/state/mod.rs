@@ -258,19 +258,19 @@ impl Resource {
     /// A policy pim manages, with the settings last applied to it.
     pub fn policy(
         address: Address,
-        role_id: &str,
+        key: &crate::snapshot::PolicyKey,
         policy_id: &str,
         settings: impl IntoIterator<Item = (String, String)>,
     ) -> Resource {
         Resource {
-            surface: SurfaceKind::DirectoryRole,
+            surface: key.surface,
             address,
             kind: None,
             schedule_id: None,
             request_id: None,
             principal_id: ObjectId::default(),
-            role_id: ObjectId::new(role_id),
-            scope_id: "/".into(),
+            role_id: key.role_id.clone(),
+            scope_id: key.scope_id.clone(),
             attributes: serde_json::json!({
                 "policy_id": policy_id,
                 "settings": settings

@@ -184,6 +184,66 @@ impl Tenant {
         id
     }
 
+    /// A group PIM governs, with its member and owner policies at
+    /// Microsoft's defaults, named in the configuration as `group:<name>`.
+    pub fn pim_group(&mut self, name: &str) -> String {
+        let id = self.group(name);
+        self.resolved
+            .scopes
+            .insert(Scope::Group(name.into()), id.clone());
+        for access in ["member", "owner"] {
+            self.current.policies.insert(
+                pim::snapshot::PolicyKey::of_grant(
+                    pim::model::SurfaceKind::Group,
+                    &access.into(),
+                    &id,
+                ),
+                Policy {
+                    surface: pim::model::SurfaceKind::Group,
+                    policy_id: format!("Group_{id}_{access}"),
+                    role_id: access.into(),
+                    scope_id: id.clone(),
+                    rules: pim::graph::convert::default_group_rule_set(),
+                },
+            );
+        }
+        id
+    }
+
+    /// A direct grant of `access` to group `group_id`, as [`Tenant::grant`].
+    pub fn group_grant(
+        &mut self,
+        kind: AssignmentKind,
+        user: &str,
+        group_id: &str,
+        access: &str,
+        start_days_ago: i64,
+        days: Option<i64>,
+    ) -> String {
+        let principal = self.user(user);
+        let start = now() - Duration::days(start_days_ago);
+        let expiration = days.map_or(Expiration::Permanent, |d| {
+            Expiration::At(start + Duration::days(d))
+        });
+        let id = format!("{group_id}_{access}_{kind}-{user}");
+        self.current.grants.push(Grant {
+            surface: pim::model::SurfaceKind::Group,
+            kind,
+            schedule_id: id.clone(),
+            principal_id: principal.into(),
+            role_id: access.into(),
+            scope_id: group_id.into(),
+            start: Some(start),
+            expiration,
+            member_type: MemberType::Direct,
+            active_type: (kind == AssignmentKind::Active).then_some(ActiveType::Assigned),
+            created_using: Some(id.clone()),
+            created: Some(start),
+            status: "Provisioned".into(),
+        });
+        id
+    }
+
     pub fn policy_mut(&mut self, role: &str) -> &mut RuleSet {
         &mut self
             .current
