@@ -303,7 +303,11 @@ async fn writes_requests_and_rules() {
     );
     assert!(!out.reconciled);
     let again = graph
-        .get_request(AssignmentKind::Eligible, &out.request_id)
+        .get_request(
+            pim::model::SurfaceKind::DirectoryRole,
+            AssignmentKind::Eligible,
+            &out.request_id,
+        )
         .await
         .unwrap();
     assert_eq!(again.request_id, out.request_id);

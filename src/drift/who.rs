@@ -45,7 +45,7 @@ pub async fn attribute(
                 (_, Some(id)) => Lookup::Request(id.clone()),
                 _ => return None,
             };
-            Some((i, Lookup::with_kind(lookup, subject.kind)))
+            Some((i, Lookup::with_kind(lookup, subject.surface, subject.kind)))
         })
         .take(MAX_LOOKUPS)
         .collect();
@@ -127,19 +127,31 @@ enum Lookup {
 
 struct KindedLookup {
     lookup: Lookup,
+    surface: crate::model::SurfaceKind,
     kind: crate::model::AssignmentKind,
 }
 
 impl Lookup {
-    fn with_kind(lookup: Lookup, kind: crate::model::AssignmentKind) -> KindedLookup {
-        KindedLookup { lookup, kind }
+    fn with_kind(
+        lookup: Lookup,
+        surface: crate::model::SurfaceKind,
+        kind: crate::model::AssignmentKind,
+    ) -> KindedLookup {
+        KindedLookup {
+            lookup,
+            surface,
+            kind,
+        }
     }
 }
 
 impl KindedLookup {
     async fn read(&self, graph: &dyn Graph) -> Result<Option<RequestOutcome>, GraphError> {
         match &self.lookup {
-            Lookup::Request(id) => graph.get_request(self.kind, id).await.map(Some),
+            Lookup::Request(id) => graph
+                .get_request(self.surface, self.kind, id)
+                .await
+                .map(Some),
             Lookup::Removal(filter) => Ok(graph
                 .list_requests(self.kind, filter)
                 .await?

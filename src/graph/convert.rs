@@ -199,19 +199,29 @@ pub fn instance(kind: AssignmentKind, i: UnifiedRoleScheduleInstance) -> Instanc
             _ => ActiveType::Assigned,
         }
     });
+    let (surface, role_id, scope_id) = target(
+        i.role_definition_id,
+        i.directory_scope_id,
+        i.app_scope_id,
+        i.group_id,
+        i.access_id,
+    );
     Instance {
+        surface,
         kind,
         id: i.id,
         principal_id: ObjectId::new(i.principal_id),
-        role_id: ObjectId::new(i.role_definition_id),
-        scope_id: scope(i.directory_scope_id, i.app_scope_id),
+        role_id,
+        scope_id,
         start: i.start_date_time.as_deref().and_then(parse_time),
         end: i.end_date_time.as_deref().and_then(parse_time),
         member_type: member_type(i.member_type.as_deref()),
         active_type,
         schedule_id: i
             .role_assignment_schedule_id
-            .or(i.role_eligibility_schedule_id),
+            .or(i.role_eligibility_schedule_id)
+            .or(i.assignment_schedule_id)
+            .or(i.eligibility_schedule_id),
     }
 }
 

@@ -21,7 +21,7 @@ use super::{
     DirectoryEntry, GrantFilter, Graph, GraphWrite, Instance, Lookup, Me, RequestOutcome,
     RequestParty, ScheduleRequest, page_size,
 };
-use crate::model::{AssignmentKind, ObjectId, RuleId, RuleValue, SystemClock};
+use crate::model::{AssignmentKind, ObjectId, RuleId, RuleValue, SurfaceKind, SystemClock};
 use crate::snapshot::{AdministrativeUnit, Grant, Policy, Principal, RoleDefinition};
 
 mod batch;
@@ -332,10 +332,11 @@ impl Graph for HttpGraph {
 
     async fn get_request(
         &self,
+        surface: SurfaceKind,
         kind: AssignmentKind,
         id: &str,
     ) -> Result<RequestOutcome, GraphError> {
-        self.read_request(kind, id).await
+        self.read_request(surface, kind, id).await
     }
 
     async fn list_requests(
@@ -355,23 +356,37 @@ impl Graph for HttpGraph {
         Ok(mfa_from_token(&token).or_else(|| self.tokens.source_mfa()))
     }
 
-    async fn my_grants(&self, kind: AssignmentKind) -> Result<Vec<Grant>, GraphError> {
-        self.read_my_grants(kind).await
+    async fn my_grants(
+        &self,
+        surface: SurfaceKind,
+        kind: AssignmentKind,
+    ) -> Result<Vec<Grant>, GraphError> {
+        self.read_my_grants(surface, kind).await
     }
 
-    async fn my_instances(&self, kind: AssignmentKind) -> Result<Vec<Instance>, GraphError> {
-        self.read_my_instances(kind).await
+    async fn my_instances(
+        &self,
+        surface: SurfaceKind,
+        kind: AssignmentKind,
+    ) -> Result<Vec<Instance>, GraphError> {
+        self.read_my_instances(surface, kind).await
     }
 
     async fn my_requests(
         &self,
+        surface: SurfaceKind,
         kind: AssignmentKind,
         party: RequestParty,
     ) -> Result<Vec<RequestOutcome>, GraphError> {
-        self.read_my_requests(kind, party).await
+        self.read_my_requests(surface, kind, party).await
     }
 
-    async fn cancel_request(&self, kind: AssignmentKind, id: &str) -> Result<(), GraphError> {
-        self.send_cancel(kind, id).await
+    async fn cancel_request(
+        &self,
+        surface: SurfaceKind,
+        kind: AssignmentKind,
+        id: &str,
+    ) -> Result<(), GraphError> {
+        self.send_cancel(surface, kind, id).await
     }
 }

@@ -114,6 +114,7 @@ pub struct Me {
 /// What is in effect now: one schedule instance (eligible or active).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
+    pub surface: SurfaceKind,
     pub kind: AssignmentKind,
     pub id: String,
     pub principal_id: ObjectId,
@@ -287,6 +288,7 @@ pub trait Graph: GraphWrite {
 
     async fn get_request(
         &self,
+        surface: SurfaceKind,
         kind: AssignmentKind,
         id: &str,
     ) -> Result<RequestOutcome, GraphError>;
@@ -306,18 +308,32 @@ pub trait Graph: GraphWrite {
 
     /// The signed-in principal's own schedules, all pages
     /// (`filterByCurrentUser(on='principal')`; not those held through groups).
-    async fn my_grants(&self, kind: AssignmentKind) -> Result<Vec<Grant>, GraphError>;
+    async fn my_grants(
+        &self,
+        surface: SurfaceKind,
+        kind: AssignmentKind,
+    ) -> Result<Vec<Grant>, GraphError>;
 
     /// The signed-in principal's instances: what is in effect for them now.
-    async fn my_instances(&self, kind: AssignmentKind) -> Result<Vec<Instance>, GraphError>;
+    async fn my_instances(
+        &self,
+        surface: SurfaceKind,
+        kind: AssignmentKind,
+    ) -> Result<Vec<Instance>, GraphError>;
 
     /// Requests for the signed-in principal, or waiting for their approval.
     async fn my_requests(
         &self,
+        surface: SurfaceKind,
         kind: AssignmentKind,
         party: RequestParty,
     ) -> Result<Vec<RequestOutcome>, GraphError>;
 
     /// Cancel a request still waiting (for approval, or for its start).
-    async fn cancel_request(&self, kind: AssignmentKind, id: &str) -> Result<(), GraphError>;
+    async fn cancel_request(
+        &self,
+        surface: SurfaceKind,
+        kind: AssignmentKind,
+        id: &str,
+    ) -> Result<(), GraphError>;
 }

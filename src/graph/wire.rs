@@ -108,6 +108,11 @@ pub struct UnifiedRoleScheduleInstance {
     pub member_type: Option<String>,
     pub role_assignment_schedule_id: Option<String>,
     pub role_eligibility_schedule_id: Option<String>,
+    /// PIM for Groups: the group, the access, and the schedule.
+    pub group_id: Option<String>,
+    pub access_id: Option<String>,
+    pub assignment_schedule_id: Option<String>,
+    pub eligibility_schedule_id: Option<String>,
 }
 
 /// `identitySet` (`createdBy` of a request): who made it.

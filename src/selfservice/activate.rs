@@ -9,6 +9,8 @@ use std::time::Duration;
 use crate::graph::{
     ErrorKind, Graph, GraphError, Me, RequestOutcome, RequestParty, ScheduleRequest, Timer,
 };
+/// Self-service covers directory roles; groups name their surface.
+const DR: crate::model::SurfaceKind = crate::model::SurfaceKind::DirectoryRole;
 use crate::model::{
     Approver, AssignmentKind, Clock, EnablementFactor, Expiration, IsoDuration, ObjectId,
     PrincipalKind, RequestAction, RuleId, RuleSet, Schedule, Ticket,
@@ -112,11 +114,11 @@ pub async fn check_activation(
         subject: t.subject(),
         problems,
     };
-    let eligible = graph.my_instances(AssignmentKind::Eligible).await?;
+    let eligible = graph.my_instances(DR, AssignmentKind::Eligible).await?;
     if !eligible.iter().any(|i| t.matches(&i.role_id, &i.scope_id)) {
         let now = clock.now();
         let schedules: Vec<_> = graph
-            .my_grants(AssignmentKind::Eligible)
+            .my_grants(DR, AssignmentKind::Eligible)
             .await?
             .into_iter()
             .filter(|g| t.matches(&g.role_id, &g.scope_id))
@@ -162,7 +164,7 @@ pub async fn check_activation(
             Problem::new(what).rule("EligibilityRule").hint(hint),
         ]));
     }
-    let active = graph.my_instances(AssignmentKind::Active).await?;
+    let active = graph.my_instances(DR, AssignmentKind::Active).await?;
     if let Some(a) = active.iter().find(|i| t.matches(&i.role_id, &i.scope_id)) {
         let what = match a.end {
             Some(end) => format!(
@@ -174,7 +176,7 @@ pub async fn check_activation(
         return Err(refuse(vec![Problem::new(what).hint("see pim my roles")]));
     }
     let waiting = graph
-        .my_requests(AssignmentKind::Active, RequestParty::Principal)
+        .my_requests(DR, AssignmentKind::Active, RequestParty::Principal)
         .await?
         .into_iter()
         .find(|r| {
@@ -364,7 +366,7 @@ pub async fn wait_until_active(
     let timeout = chrono::TimeDelta::from_std(opts.timeout).unwrap_or(chrono::TimeDelta::MAX);
     loop {
         let now = graph
-            .get_request(AssignmentKind::Active, &submitted.request_id)
+            .get_request(DR, AssignmentKind::Active, &submitted.request_id)
             .await?;
         let status = Status::from_graph(&now.status);
         if status.is_dead_end() {
@@ -375,7 +377,7 @@ pub async fn wait_until_active(
         }
         if matches!(status, Status::Provisioned | Status::Scheduled) {
             let live = graph
-                .my_instances(AssignmentKind::Active)
+                .my_instances(DR, AssignmentKind::Active)
                 .await?
                 .iter()
                 .any(|i| target.matches(&i.role_id, &i.scope_id));

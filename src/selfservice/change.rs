@@ -5,6 +5,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::graph::{Graph, Me, ScheduleRequest};
+/// Self-service covers directory roles; groups name their surface.
+const DR: crate::model::SurfaceKind = crate::model::SurfaceKind::DirectoryRole;
 use crate::model::{
     AssignmentKind, Clock, Expiration, IsoDuration, RequestAction, RuleId, Schedule, Ticket,
 };
@@ -35,7 +37,7 @@ pub async fn check_deactivation(
     target: &Target,
     justification: Option<String>,
 ) -> Result<Deactivation, SelfServiceError> {
-    let active = graph.my_instances(AssignmentKind::Active).await?;
+    let active = graph.my_instances(DR, AssignmentKind::Active).await?;
     let mine: Vec<_> = active
         .iter()
         .filter(|i| target.matches(&i.role_id, &i.scope_id))
@@ -139,7 +141,7 @@ pub async fn check_extension(
         if ask.kind.is_none_or(|k| k == kind) {
             held.extend(
                 graph
-                    .my_grants(kind)
+                    .my_grants(DR, kind)
                     .await?
                     .into_iter()
                     .filter(|g| extendable(g, t)),

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::graph::{Graph, Lookup};
+/// Self-service covers directory roles; groups name their surface.
+const DR: crate::model::SurfaceKind = crate::model::SurfaceKind::DirectoryRole;
 use crate::model::{
     AssignmentKind, Caseless, ObjectId, PrincipalRef, RoleRef, builtin_roles, closest_names,
 };
@@ -117,12 +119,12 @@ pub async fn resolve_held_target(
         }
         // Instances include what is held through a group; schedules what
         // starts later or has ended.
-        for i in graph.my_instances(kind).await? {
+        for i in graph.my_instances(DR, kind).await? {
             if i.role_id == role_id {
                 add(&i.scope_id);
             }
         }
-        for g in graph.my_grants(kind).await? {
+        for g in graph.my_grants(DR, kind).await? {
             if g.role_id == role_id && (held.ended || !g.has_ended(now)) {
                 add(&g.scope_id);
             }

@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::graph::{ErrorKind, GrantFilter, Graph, RequestOutcome, RequestParty};
+/// Self-service covers directory roles; groups name their surface.
+const DR: crate::model::SurfaceKind = crate::model::SurfaceKind::DirectoryRole;
 use crate::model::{AssignmentKind, Caseless, SurfaceKind};
 
 use super::names::{DisplayNames, resolve_principal, resolve_role};
@@ -137,7 +139,7 @@ pub async fn list_requests(
             continue;
         }
         all.extend(if filter.mine {
-            graph.my_requests(kind, RequestParty::Principal).await?
+            graph.my_requests(DR, kind, RequestParty::Principal).await?
         } else {
             graph.list_requests(kind, &server).await?
         });
@@ -213,7 +215,7 @@ pub(crate) async fn find_request(
     }
     if super::names::is_guid(id) {
         for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
-            match graph.get_request(kind, id).await {
+            match graph.get_request(DR, kind, id).await {
                 Ok(r) => return Ok(r),
                 Err(e) if e.kind == ErrorKind::NotFound => continue,
                 Err(e) => return Err(e.into()),
@@ -231,7 +233,7 @@ pub(crate) async fn find_request(
     for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
         found.extend(
             graph
-                .my_requests(kind, RequestParty::Principal)
+                .my_requests(DR, kind, RequestParty::Principal)
                 .await?
                 .into_iter()
                 .filter(starts),
@@ -280,7 +282,7 @@ pub(crate) async fn find_request(
 pub async fn cancel(graph: &dyn Graph, id: &str) -> Result<RequestRow, SelfServiceError> {
     let found = find_request(graph, id).await?;
     graph
-        .cancel_request(found.kind, &found.request_id)
+        .cancel_request(found.surface, found.kind, &found.request_id)
         .await
         .map_err(SelfServiceError::cancel_rejected)?;
     let names = names_for(graph, std::slice::from_ref(&found)).await?;

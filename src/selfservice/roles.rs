@@ -6,6 +6,8 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 use serde::Serialize;
 
 use crate::graph::{Graph, Instance, Me, RequestParty};
+/// Self-service covers directory roles; groups name their surface.
+const DR: crate::model::SurfaceKind = crate::model::SurfaceKind::DirectoryRole;
 use crate::model::{AssignmentKind, Clock};
 use crate::render::escape::text;
 use crate::snapshot::{ActiveType, MemberType};
@@ -100,18 +102,19 @@ pub async fn my_roles(
     let mut lists: Vec<(AssignmentKind, Vec<(Instance, bool)>)> = Vec::new();
     for kind in [AssignmentKind::Eligible, AssignmentKind::Active] {
         let mut items: Vec<(Instance, bool)> = graph
-            .my_instances(kind)
+            .my_instances(DR, kind)
             .await?
             .into_iter()
             .map(|i| (i, true))
             .collect();
-        for g in graph.my_grants(kind).await? {
+        for g in graph.my_grants(DR, kind).await? {
             let shown = items
                 .iter()
                 .any(|(i, _)| i.schedule_id.as_deref() == Some(g.schedule_id.as_str()));
             if !shown && g.start.is_some_and(|s| s > now) {
                 items.push((
                     Instance {
+                        surface: g.surface,
                         kind,
                         id: g.schedule_id.clone(),
                         end: g.end(),
@@ -133,7 +136,7 @@ pub async fn my_roles(
     for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
         waiting.extend(
             graph
-                .my_requests(kind, RequestParty::Principal)
+                .my_requests(DR, kind, RequestParty::Principal)
                 .await?
                 .into_iter()
                 .filter(|r| is_waiting(&r.status)),

@@ -1,7 +1,7 @@
 //! Grant reads: eligibility and assignment schedules, everyone's or the
 //! signed-in principal's own, and the instances active now.
 
-use super::query::{collection, grant_filter, query};
+use super::query::{collection, grant_filter, instances, query};
 use super::{HttpGraph, convert_err};
 use crate::graph::convert::{assignment_grant, eligibility_grant, instance};
 use crate::graph::error::GraphError;
@@ -30,25 +30,20 @@ impl HttpGraph {
 
     pub(super) async fn read_my_grants(
         &self,
+        surface: SurfaceKind,
         kind: AssignmentKind,
     ) -> Result<Vec<Grant>, GraphError> {
-        let path = format!(
-            "{}/{MINE}",
-            collection(SurfaceKind::DirectoryRole, kind, false)
-        );
+        let path = format!("{}/{MINE}", collection(surface, kind, false));
         let op = format!("GET {path}");
         self.grants_at(kind, &path, &op).await
     }
 
     pub(super) async fn read_my_instances(
         &self,
+        surface: SurfaceKind,
         kind: AssignmentKind,
     ) -> Result<Vec<Instance>, GraphError> {
-        let set = match kind {
-            AssignmentKind::Eligible => "roleEligibilityScheduleInstances",
-            AssignmentKind::Active => "roleAssignmentScheduleInstances",
-        };
-        let path = format!("/roleManagement/directory/{set}/{MINE}");
+        let path = format!("{}/{MINE}", instances(surface, kind));
         Ok(self
             .get_all::<UnifiedRoleScheduleInstance>(&path)
             .await?

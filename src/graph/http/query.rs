@@ -74,6 +74,19 @@ pub(super) fn set_name(surface: SurfaceKind, kind: AssignmentKind, requests: boo
     }
 }
 
+/// The path of a surface's instances of one kind: what is in effect now.
+pub(super) fn instances(surface: SurfaceKind, kind: AssignmentKind) -> String {
+    let set = match (surface, kind) {
+        (SurfaceKind::DirectoryRole, AssignmentKind::Eligible) => {
+            "roleEligibilityScheduleInstances"
+        }
+        (SurfaceKind::DirectoryRole, AssignmentKind::Active) => "roleAssignmentScheduleInstances",
+        (SurfaceKind::Group, AssignmentKind::Eligible) => "eligibilityScheduleInstances",
+        (SurfaceKind::Group, AssignmentKind::Active) => "assignmentScheduleInstances",
+    };
+    format!("{}/{set}", base(surface))
+}
+
 /// `{base}/{set}`: the path of a surface's collection.
 pub(super) fn collection(surface: SurfaceKind, kind: AssignmentKind, requests: bool) -> String {
     format!("{}/{}", base(surface), set_name(surface, kind, requests))

@@ -59,12 +59,13 @@ impl HttpGraph {
 
     pub(super) async fn read_request(
         &self,
+        surface: SurfaceKind,
         kind: AssignmentKind,
         id: &str,
     ) -> Result<RequestOutcome, GraphError> {
         let path = format!(
             "{}/{}",
-            collection(SurfaceKind::DirectoryRole, kind, true),
+            collection(surface, kind, true),
             utf8_percent_encode(id, SEGMENT)
         );
         let w: UnifiedRoleAssignmentScheduleRequest = self.get_json(&path).await?;
@@ -87,12 +88,13 @@ impl HttpGraph {
 
     pub(super) async fn read_my_requests(
         &self,
+        surface: SurfaceKind,
         kind: AssignmentKind,
         party: RequestParty,
     ) -> Result<Vec<RequestOutcome>, GraphError> {
         let path = format!(
             "{}/filterByCurrentUser(on='{}')",
-            collection(SurfaceKind::DirectoryRole, kind, true),
+            collection(surface, kind, true),
             party.as_str()
         );
         let all: Vec<UnifiedRoleAssignmentScheduleRequest> = self.get_all(&path).await?;
@@ -101,6 +103,7 @@ impl HttpGraph {
 
     pub(super) async fn send_cancel(
         &self,
+        surface: SurfaceKind,
         kind: AssignmentKind,
         id: &str,
     ) -> Result<(), GraphError> {
@@ -108,7 +111,7 @@ impl HttpGraph {
             method: Method::POST,
             url: self.url(&format!(
                 "{}/{}/cancel",
-                collection(SurfaceKind::DirectoryRole, kind, true),
+                collection(surface, kind, true),
                 utf8_percent_encode(id, SEGMENT)
             )),
             body: None,
