@@ -201,6 +201,7 @@ fn looks_like_id(s: &str) -> bool {
     s.contains('@')
         || s.starts_with("DirectoryRole_")
         || s.starts_with("Directory_")
+        || s.starts_with("Group_")
         || (s.len() >= 20 && s.chars().any(|c| c.is_ascii_digit()))
         || s.contains('%')
 }

@@ -1,8 +1,9 @@
 //! A local, stateful stand-in for the Microsoft Graph PIM endpoints pim uses
-//! (role management with its admin and self-service requests, policies,
-//! principal lookups, `$batch`) and the Entra token endpoint, for tests,
-//! demos and users' own CI, plus what Graph v1.0 has no endpoint for
-//! (deciding approvals: `/_emulator/approve`). Not a general Graph.
+//! (directory role management and PIM for Groups with their admin and
+//! self-service requests, policies, group approvals, principal lookups and
+//! group members, `$batch`) and the Entra token endpoint, for tests, demos
+//! and users' own CI, plus what Graph v1.0 has no endpoint for (deciding
+//! directory-role approvals: `/_emulator/approve`). Not a general Graph.
 //!
 //! Tests start it in-process:
 //!
@@ -25,6 +26,7 @@ mod cpu;
 mod error;
 mod faults;
 mod graph;
+mod groups;
 mod odata;
 mod permissions;
 mod pim;
@@ -52,8 +54,8 @@ pub use faults::Faults;
 pub use permissions::Permissions;
 pub use selfservice::Decision;
 pub use tenant::{
-    AdministrativeUnitSeed, Application, CustomRole, DEFAULT_TENANT_ID, Group, PolicySeed,
-    ScheduleSeed, ServicePrincipal, Tenant, User,
+    AdministrativeUnitSeed, Application, CustomRole, DEFAULT_TENANT_ID, Group, GroupPolicySeed,
+    GroupScheduleSeed, PolicySeed, ScheduleSeed, ServicePrincipal, Tenant, User,
 };
 pub use token::TokenFormat;
 
@@ -274,7 +276,11 @@ impl Shared {
         let mut store = self.lock_store();
         store.purge_requests(now - self.request_retention);
         store.purge_schedules(now - self.expired_schedule_retention);
-        let req = selfservice::decide(&mut store, id, decision, approver, now)?;
+        let by = selfservice::Decider {
+            approver,
+            justification: None,
+        };
+        let req = selfservice::decide(&mut store, id, decision, by, now)?;
         drop(store);
         self.persist().map_err(|e| {
             error::ApiError::new(

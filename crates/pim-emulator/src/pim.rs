@@ -1,6 +1,7 @@
-//! PIM schedule requests: parsing, validation against the role's policy, the
-//! admin actions (assign, update, extend, renew, remove), cancel, and what
-//! each does to the schedules. Self-service actions live in `selfservice`.
+//! PIM schedule requests of every surface: parsing, validation against the
+//! target's policy, the admin actions (assign, update, extend, renew,
+//! remove), cancel, and what each does to the schedules. Self-service
+//! actions live in `selfservice`; what only groups check, in `groups`.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
-use super::store::{Exp, Key, Kind, PrincipalType, ScheduleRec, Store, parse_ts, ts};
+use super::store::{
+    Exp, Grants, Key, Kind, PolicyRec, PrincipalType, RequestRec, ScheduleRec, Store, Surface,
+    parse_ts, ts,
+};
 use super::{Caller, CancelRule, ScheduleIds};
 use pim_model::{IsoDuration, RequestAction, RuleId};
 
@@ -30,7 +34,7 @@ pub(super) const MIN_GRANT: TimeDelta = TimeDelta::minutes(5);
 /// `model::MAX_JUSTIFICATION_CHARS`).
 const MAX_JUSTIFICATION: usize = pim_model::MAX_JUSTIFICATION_CHARS;
 
-fn str_field<'a>(body: &'a Value, key: &str) -> ApiResult<Option<&'a str>> {
+pub(super) fn str_field<'a>(body: &'a Value, key: &str) -> ApiResult<Option<&'a str>> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
@@ -40,7 +44,7 @@ fn str_field<'a>(body: &'a Value, key: &str) -> ApiResult<Option<&'a str>> {
     }
 }
 
-fn required<'a>(body: &'a Value, key: &str) -> ApiResult<&'a str> {
+pub(super) fn required<'a>(body: &'a Value, key: &str) -> ApiResult<&'a str> {
     str_field(body, key)?
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| ApiError::bad_request(format!("The property '{key}' is required.")))
@@ -152,14 +156,13 @@ impl Rules {
 /// The policy rules (Graph's names: `ExpirationRule`, `JustificationRule`,
 /// `TicketingRule`, `MfaRule`) a request breaks, in Graph's order.
 pub(super) fn policy_failures(
-    store: &Store,
-    role_id: &str,
+    policy: Option<&PolicyRec>,
     body: &Value,
     r: &Requested,
     caller: &Caller,
     rules: &Rules,
 ) -> Vec<&'static str> {
-    let Some(policy) = store.policy_for_role(role_id) else {
+    let Some(policy) = policy else {
         return Vec::new();
     };
     let mut failed = Vec::new();
@@ -238,9 +241,12 @@ pub(super) fn exists() -> ApiError {
 
 /// A create request's parts, read and checked against the directory.
 pub(super) struct Parsed {
+    pub surface: Surface,
     pub action: RequestAction,
     pub principal: String,
+    /// The role definition id, or the group access (`member`, `owner`).
     pub role_id: String,
+    /// The directory scope id, or the group id.
     pub scope: String,
     pub validation_only: bool,
     pub justification: Option<String>,
@@ -249,11 +255,44 @@ pub(super) struct Parsed {
     pub requested: Option<Requested>,
 }
 
+impl Parsed {
+    /// The policy that governs the grant the request names.
+    pub fn policy<'s>(&self, store: &'s Store) -> Option<&'s PolicyRec> {
+        store.policy_for(self.surface, &self.role_id, &self.scope)
+    }
+
+    /// The id of the schedule request `request_id` makes.
+    pub fn schedule_id(&self, request_id: &str) -> String {
+        self.surface
+            .schedule_id(&self.role_id, &self.scope, request_id)
+    }
+
+    /// Whether `s` is the grant the request names, in `kind`.
+    pub fn names(&self, s: &ScheduleRec, kind: Kind) -> bool {
+        s.same_tuple(
+            self.surface,
+            kind,
+            &self.principal,
+            &self.role_id,
+            &self.scope,
+        )
+    }
+
+    /// Whether `r` is a request about the same grant, in `kind`.
+    pub fn same_grant(&self, r: &RequestRec, kind: Kind) -> bool {
+        r.surface == self.surface
+            && r.kind == kind
+            && r.principal().eq_ignore_ascii_case(&self.principal)
+            && r.role().eq_ignore_ascii_case(&self.role_id)
+            && r.scope().eq_ignore_ascii_case(&self.scope)
+    }
+}
+
 fn role_not_found() -> ApiError {
     ApiError::new(404, "RoleNotFound", "The role is not found.")
 }
 
-fn subject_not_found() -> ApiError {
+pub(super) fn subject_not_found() -> ApiError {
     ApiError::new(404, "SubjectNotFound", "The subject is not found.")
 }
 
@@ -279,19 +318,14 @@ pub(crate) fn check_replicated(
     Ok(())
 }
 
-fn parse_request(store: &Store, kind: Kind, body: &Value, now: DateTime<Utc>) -> ApiResult<Parsed> {
-    if !body.is_object() {
-        return Err(ApiError::bad_request(
-            "The request body must be a JSON object.",
-        ));
-    }
-    let action_text = required(body, "action")?;
-    let action = RequestAction::parse(action_text).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "Requested value '{action_text}' was not found for property 'action'."
-        ))
-    })?;
-    let principal = required(body, "principalId")?.to_ascii_lowercase();
+/// A directory role request's role and scope, checked against the
+/// directory and the principal's type.
+fn directory_target(
+    store: &Store,
+    kind: Kind,
+    body: &Value,
+    principal: &str,
+) -> ApiResult<(String, String)> {
     let role_in = required(body, "roleDefinitionId")?;
     if str_field(body, "appScopeId")?.is_some() {
         return Err(ApiError::bad_request(
@@ -306,7 +340,7 @@ fn parse_request(store: &Store, kind: Kind, body: &Value, now: DateTime<Utc>) ->
         .map(|r| r.id.clone())
         .ok_or_else(role_not_found)?;
     let ptype = store
-        .principal_type(&principal)
+        .principal_type(principal)
         .ok_or_else(subject_not_found)?;
     match ptype {
         PrincipalType::ServicePrincipal if kind == Kind::Eligibility => {
@@ -328,6 +362,32 @@ fn parse_request(store: &Store, kind: Kind, body: &Value, now: DateTime<Utc>) ->
         .ok_or_else(|| {
             ApiError::bad_request(format!("The directoryScopeId '{scope_in}' is invalid."))
         })?;
+    Ok((role_id, scope))
+}
+
+fn parse_request(
+    store: &Store,
+    surface: Surface,
+    kind: Kind,
+    body: &Value,
+    now: DateTime<Utc>,
+) -> ApiResult<Parsed> {
+    if !body.is_object() {
+        return Err(ApiError::bad_request(
+            "The request body must be a JSON object.",
+        ));
+    }
+    let action_text = required(body, "action")?;
+    let action = RequestAction::parse(action_text).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "Requested value '{action_text}' was not found for property 'action'."
+        ))
+    })?;
+    let principal = required(body, "principalId")?.to_ascii_lowercase();
+    let (role_id, scope) = match surface {
+        Surface::DirectoryRole => directory_target(store, kind, body, &principal)?,
+        Surface::Group => super::groups::target(store, kind, body, &principal)?,
+    };
     let validation_only = match body.get("isValidationOnly") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
@@ -365,6 +425,7 @@ fn parse_request(store: &Store, kind: Kind, body: &Value, now: DateTime<Utc>) ->
         (_, Some(info)) => Some(parse_schedule(info, now)?),
     };
     Ok(Parsed {
+        surface,
         action,
         principal,
         role_id,
@@ -404,13 +465,13 @@ impl Answer {
 
     /// Waiting for a decision (`PendingApproval`, `PendingAdminDecision`),
     /// with the approval that will decide it.
-    pub fn waiting(status: &'static str, id: &str, r: &Requested) -> Answer {
+    pub fn waiting(status: &'static str, target: &str, r: &Requested, approval_id: &str) -> Answer {
         Answer {
             status,
             completed: Value::Null,
-            target: json!(id),
+            target: json!(target),
             schedule_info: schedule_json(r),
-            approval_id: json!(Uuid::new_v4().to_string()),
+            approval_id: json!(approval_id),
         }
     }
 
@@ -439,7 +500,7 @@ pub(super) fn entity(
     now: DateTime<Utc>,
     a: Answer,
 ) -> Value {
-    json!({
+    let mut v = json!({
         "id": id,
         "status": a.status,
         "createdDateTime": ts(now),
@@ -448,21 +509,29 @@ pub(super) fn entity(
         "customData": body.get("customData").cloned().unwrap_or(Value::Null),
         "action": p.action.as_str(),
         "principalId": p.principal,
-        "roleDefinitionId": p.role_id,
-        "directoryScopeId": p.scope,
-        "appScopeId": null,
-        "isValidationOnly": p.validation_only,
-        "targetScheduleId": a.target,
-        "justification": p.justification,
-        "createdBy": { "application": null, "device": null, "user": { "displayName": null, "id": caller.object_id } },
-        "scheduleInfo": a.schedule_info,
-        "ticketInfo": p.ticket,
-    })
+    });
+    if let Some(o) = v.as_object_mut() {
+        o.insert(p.surface.role_key().into(), json!(p.role_id));
+        o.insert(p.surface.scope_key().into(), json!(p.scope));
+        if p.surface == Surface::DirectoryRole {
+            o.insert("appScopeId".into(), Value::Null);
+        }
+        o.insert("isValidationOnly".into(), json!(p.validation_only));
+        o.insert("targetScheduleId".into(), a.target);
+        o.insert("justification".into(), json!(p.justification));
+        o.insert(
+            "createdBy".into(),
+            json!({ "application": null, "device": null, "user": { "displayName": null, "id": caller.object_id } }),
+        );
+        o.insert("scheduleInfo".into(), a.schedule_info);
+        o.insert("ticketInfo".into(), p.ticket.clone());
+    }
+    v
 }
 
-/// A new schedule made by a request, with the request's id.
+/// A new schedule made by the request `request_id`.
 pub(super) fn new_schedule(
-    id: &str,
+    request_id: &str,
     kind: Kind,
     p: &Parsed,
     r: &Requested,
@@ -470,12 +539,13 @@ pub(super) fn new_schedule(
     replication_delay: Option<Duration>,
 ) -> ScheduleRec {
     ScheduleRec {
-        id: id.to_string(),
+        id: p.schedule_id(request_id),
+        surface: p.surface,
         kind,
         principal_id: p.principal.clone(),
         role_id: p.role_id.clone(),
         scope: p.scope.clone(),
-        created_using: Some(id.to_string()),
+        created_using: Some(request_id.to_string()),
         created: Some(now),
         modified: Some(ts(now)),
         assignment_type: "Assigned".into(),
@@ -489,18 +559,19 @@ pub(super) fn new_schedule(
     }
 }
 
-/// Handle `POST …/role{Eligibility,Assignment}ScheduleRequests`: returns the
-/// request entity (without `@odata.context`).
+/// Handle `POST` on a schedule request collection: returns the request
+/// entity (without `@odata.context`).
 pub(crate) fn create_request(
     store: &mut Store,
-    kind: Kind,
+    grants: Grants,
     body: &Value,
     caller: &Caller,
     now: DateTime<Utc>,
     replication_delay: Option<Duration>,
     ids: ScheduleIds,
 ) -> ApiResult<Value> {
-    let p = parse_request(store, kind, body, now)?;
+    let kind = grants.kind;
+    let p = parse_request(store, grants.surface, kind, body, now)?;
     if is_self(p.action) {
         return super::selfservice::create_request(
             store,
@@ -516,7 +587,7 @@ pub(crate) fn create_request(
     let existing = store
         .schedules
         .position_keyed(Key::Principal, &p.principal, |s| {
-            s.same_tuple(kind, &p.principal, &p.role_id, &p.scope)
+            p.names(s, kind)
             && s.member_type == "Direct"
             // Ended schedules are renewable for as long as Entra lists them.
             && (action == RequestAction::AdminRenew || !s.is_expired(now))
@@ -528,7 +599,7 @@ pub(crate) fn create_request(
         _ => {}
     }
     if let Some(r) = &p.requested {
-        let failed = policy_failures(store, &p.role_id, body, r, caller, &Rules::admin(kind));
+        let failed = policy_failures(p.policy(store), body, r, caller, &Rules::admin(kind));
         if !failed.is_empty() {
             return Err(policy_error(&failed));
         }
@@ -543,7 +614,7 @@ pub(crate) fn create_request(
     let id = Uuid::new_v4().to_string();
     let schedule_id = match (ids, existing) {
         (ScheduleIds::Kept, Some(i)) => store.schedules[i].id.clone(),
-        _ => id.clone(),
+        _ => p.schedule_id(&id),
     };
     let answer = match &p.requested {
         None => Answer::revoked(),
@@ -563,7 +634,9 @@ pub(crate) fn create_request(
         }
         store.schedules.push(s);
     }
-    store.requests.push((kind, entity.clone()));
+    store
+        .requests
+        .push(RequestRec::new(p.surface, kind, entity.clone()));
     Ok(entity)
 }
 
@@ -584,19 +657,16 @@ const WAITING: [&str; 5] = [
 /// is `404 RoleAssignmentRequestNotFound`.
 pub(crate) fn cancel_request(
     store: &mut Store,
-    kind: Kind,
+    grants: Grants,
     id: &str,
     now: DateTime<Utc>,
     rule: CancelRule,
 ) -> ApiResult<()> {
-    let Some((_, req)) = store.requests.iter_mut().find(|(k, r)| {
-        *k == kind
-            && r.get("id")
-                .and_then(Value::as_str)
-                .is_some_and(|x| x.eq_ignore_ascii_case(id))
-    }) else {
+    let Grants { surface, kind } = grants;
+    let Some(rec) = store.requests.iter_mut().find(|r| r.is(surface, kind, id)) else {
         return Err(ApiError::request_not_found());
     };
+    let req = &mut rec.body;
     let status = req.get("status").and_then(Value::as_str).unwrap_or("");
     let cancelable =
         status == "Granted" || (rule == CancelRule::Waiting && WAITING.contains(&status));
@@ -620,9 +690,9 @@ pub(crate) fn cancel_request(
         .and_then(Value::as_str)
         .map(str::to_string);
     if let Some(target) = target {
-        store
-            .schedules
-            .retain(|s| !(s.kind == kind && s.id == target && s.start > now));
+        store.schedules.retain(|s| {
+            !(s.surface == surface && s.kind == kind && s.id == target && s.start > now)
+        });
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
-//! Self-service requests: a principal activating, deactivating, extending or
-//! renewing their own grants, with Graph's rules (eligibility, the EndUser
-//! policy rules, the five-minute rule), and the decisions on the requests
-//! that wait for an approver or an administrator.
+//! Self-service requests on every surface: a principal activating,
+//! deactivating, extending or renewing their own grants, with Graph's rules
+//! (eligibility, the EndUser policy rules, the five-minute rule), and the
+//! decisions on the requests that wait for an approver or an administrator.
 
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use super::pim::{
     Answer, MIN_GRANT, Parsed, Rules, active_duration_too_short, does_not_exist, entity, exists,
     new_schedule, parse_schedule, policy_error, policy_failures,
 };
-use super::store::{Kind, Store, ts};
+use super::store::{Kind, PolicyRec, RequestRec, Review, Store, Surface, ts};
 use pim_model::{RequestAction, RuleId};
 
 /// What Graph answers when the signed-in identity asks for someone else.
@@ -44,13 +44,10 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 
 /// A waiting request of the caller for the same grant.
 fn pending(store: &Store, kind: Kind, p: &Parsed, status: &str) -> bool {
-    store.requests.iter().any(|(k, r)| {
-        *k == kind
-            && str_of(r, "status") == status
-            && str_of(r, "principalId").eq_ignore_ascii_case(&p.principal)
-            && str_of(r, "roleDefinitionId").eq_ignore_ascii_case(&p.role_id)
-            && str_of(r, "directoryScopeId").eq_ignore_ascii_case(&p.scope)
-    })
+    store
+        .requests
+        .iter()
+        .any(|r| r.status() == status && p.same_grant(r, kind))
 }
 
 /// A primary approver of a role's activations.
@@ -60,11 +57,10 @@ pub(crate) enum PrimaryApprover {
     Group(String),
 }
 
-/// `Approval_EndUser_Assignment` of the role: `(isApprovalRequired,
+/// `Approval_EndUser_Assignment` of a policy: `(isApprovalRequired,
 /// isRequestorJustificationRequired, primary approvers of every stage)`.
-fn approval(store: &Store, role_id: &str) -> (bool, bool, Vec<PrimaryApprover>) {
-    let Some(setting) = store
-        .policy_for_role(role_id)
+fn approval(policy: Option<&PolicyRec>) -> (bool, bool, Vec<PrimaryApprover>) {
+    let Some(setting) = policy
         .and_then(|p| p.rule(RuleId::ApprovalEndUserAssignment))
         .and_then(|r| r.get("setting"))
     else {
@@ -102,25 +98,34 @@ fn approval(store: &Store, role_id: &str) -> (bool, bool, Vec<PrimaryApprover>) 
     )
 }
 
-/// Whether `user_id` may approve activations of the role (directly or as a
-/// member of an approver group).
-pub(crate) fn is_approver(store: &Store, role_id: &str, user_id: &str) -> bool {
-    approval(store, role_id).2.iter().any(|a| match a {
+/// Whether `user_id` may approve activations under `policy` (directly or
+/// as a member of an approver group, PIM members included).
+pub(crate) fn is_approver(
+    store: &Store,
+    policy: Option<&PolicyRec>,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> bool {
+    approval(policy).2.iter().any(|a| match a {
         PrimaryApprover::User(id) => id.eq_ignore_ascii_case(user_id),
-        PrimaryApprover::Group(gid) => store.groups.iter().any(|g| {
-            g.id.eq_ignore_ascii_case(gid)
-                && g.members.iter().any(|m| m.eq_ignore_ascii_case(user_id))
-        }),
+        PrimaryApprover::Group(gid) => store
+            .group_principals(gid, "member", now)
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(user_id)),
     })
+}
+
+/// Whether `user_id` may approve the waiting request `r`.
+pub(crate) fn approves(store: &Store, r: &RequestRec, user_id: &str, now: DateTime<Utc>) -> bool {
+    let policy = store.policy_for(r.surface, r.role(), r.scope());
+    is_approver(store, policy, user_id, now)
 }
 
 /// The live eligibility an activation is made from.
 fn eligibility_id(store: &Store, p: &Parsed, now: DateTime<Utc>) -> Option<String> {
     store
-        .visible_schedules(Kind::Eligibility)
-        .find(|s| {
-            s.same_tuple(Kind::Eligibility, &p.principal, &p.role_id, &p.scope) && s.is_active(now)
-        })
+        .visible_schedules(p.surface, Kind::Eligibility)
+        .find(|s| p.names(s, Kind::Eligibility) && s.is_active(now))
         .map(|s| s.id.clone())
 }
 
@@ -141,8 +146,15 @@ pub(super) fn create_request(
         RequestAction::SelfActivate | RequestAction::SelfDeactivate
             if kind == Kind::Eligibility =>
         {
+            let (eligibility, assignment) = match p.surface {
+                Surface::DirectoryRole => (
+                    "roleEligibilityScheduleRequests",
+                    "roleAssignmentScheduleRequests",
+                ),
+                Surface::Group => ("eligibilityScheduleRequests", "assignmentScheduleRequests"),
+            };
             Err(ApiError::bad_request(format!(
-                "The action '{}' is not valid on roleEligibilityScheduleRequests; eligibilities are activated and deactivated through roleAssignmentScheduleRequests.",
+                "The action '{}' is not valid on {eligibility}; eligibilities are activated and deactivated through {assignment}.",
                 p.action.as_str()
             )))
         }
@@ -165,9 +177,10 @@ fn activate(
             "scheduleInfo is required for action 'selfActivate'.",
         ));
     };
-    let active = store.schedules.iter().any(|s| {
-        s.same_tuple(Kind::Assignment, &p.principal, &p.role_id, &p.scope) && !s.is_expired(now)
-    });
+    let active = store
+        .schedules
+        .iter()
+        .any(|s| p.names(s, Kind::Assignment) && !s.is_expired(now));
     if active {
         return Err(exists());
     }
@@ -175,7 +188,7 @@ fn activate(
         return Err(pending_exists());
     }
     let eligibility = eligibility_id(store, p, now);
-    let (needs_approval, approval_justification, _) = approval(store, &p.role_id);
+    let (needs_approval, approval_justification, _) = approval(p.policy(store));
     let rules = Rules {
         expiration: RuleId::ExpirationEndUserAssignment,
         enablement: Some(RuleId::EnablementEndUserAssignment),
@@ -187,20 +200,24 @@ fn activate(
     if eligibility.is_none() {
         failed.push("EligibilityRule");
     }
-    failed.extend(policy_failures(store, &p.role_id, body, r, caller, &rules));
+    failed.extend(policy_failures(p.policy(store), body, r, caller, &rules));
     if !failed.is_empty() {
         return Err(policy_error(&failed));
     }
     let id = Uuid::new_v4().to_string();
+    let target = p.schedule_id(&id);
     if needs_approval {
-        let answer = Answer::waiting("PendingApproval", &id, r);
+        let approval_id = p.surface.approval_id(&id);
+        let answer = Answer::waiting("PendingApproval", &target, r, &approval_id);
         let entity = entity(&id, p, body, caller, now, answer);
         if !p.validation_only {
-            store.requests.push((Kind::Assignment, entity.clone()));
+            store
+                .requests
+                .push(RequestRec::new(p.surface, Kind::Assignment, entity.clone()));
         }
         return Ok(entity);
     }
-    let entity = entity(&id, p, body, caller, now, Answer::granted(&id, r, now));
+    let entity = entity(&id, p, body, caller, now, Answer::granted(&target, r, now));
     if p.validation_only {
         return Ok(entity);
     }
@@ -208,7 +225,9 @@ fn activate(
     s.assignment_type = "Activated".into();
     s.activated_using = eligibility;
     store.schedules.push(s);
-    store.requests.push((Kind::Assignment, entity.clone()));
+    store
+        .requests
+        .push(RequestRec::new(p.surface, Kind::Assignment, entity.clone()));
     Ok(entity)
 }
 
@@ -220,7 +239,7 @@ fn deactivate(
     now: DateTime<Utc>,
 ) -> ApiResult<Value> {
     let Some(i) = store.schedules.iter().position(|s| {
-        s.same_tuple(Kind::Assignment, &p.principal, &p.role_id, &p.scope)
+        p.names(s, Kind::Assignment)
             && s.assignment_type == "Activated"
             && s.member_type == "Direct"
             && !s.is_expired(now)
@@ -234,7 +253,9 @@ fn deactivate(
     let entity = entity(&id, p, body, caller, now, Answer::revoked());
     if !p.validation_only {
         store.schedules.remove(i);
-        store.requests.push((Kind::Assignment, entity.clone()));
+        store
+            .requests
+            .push(RequestRec::new(p.surface, Kind::Assignment, entity.clone()));
     }
     Ok(entity)
 }
@@ -244,7 +265,7 @@ fn deactivate(
 /// expired within the renewal window (renew).
 fn extension_target(store: &Store, kind: Kind, p: &Parsed, now: DateTime<Utc>) -> Option<usize> {
     store.schedules.iter().position(|s| {
-        s.same_tuple(kind, &p.principal, &p.role_id, &p.scope)
+        p.names(s, kind)
             && s.member_type == "Direct"
             && s.assignment_type != "Activated"
             // Ended schedules are renewable for as long as Entra lists them.
@@ -284,15 +305,19 @@ fn extend(
         enablement: None,
         ..Rules::admin(kind)
     };
-    let failed = policy_failures(store, &p.role_id, body, r, caller, &rules);
+    let failed = policy_failures(p.policy(store), body, r, caller, &rules);
     if !failed.is_empty() {
         return Err(policy_error(&failed));
     }
     let id = Uuid::new_v4().to_string();
-    let answer = Answer::waiting("PendingAdminDecision", &id, r);
+    // Administrators decide these; there is no approval object, whatever the surface.
+    let approval_id = Uuid::new_v4().to_string();
+    let answer = Answer::waiting("PendingAdminDecision", &p.schedule_id(&id), r, &approval_id);
     let entity = entity(&id, p, body, caller, now, answer);
     if !p.validation_only {
-        store.requests.push((kind, entity.clone()));
+        store
+            .requests
+            .push(RequestRec::new(p.surface, kind, entity.clone()));
     }
     Ok(entity)
 }
@@ -304,88 +329,108 @@ pub enum Decision {
     Deny,
 }
 
+/// Who decides a waiting request, and why.
+pub(crate) struct Decider<'a> {
+    /// UPN or object id; `None` decides as the emulator itself.
+    pub approver: Option<&'a str>,
+    pub justification: Option<&'a str>,
+}
+
 /// Decide a request waiting for approval (`PendingApproval`, activations)
 /// or for an administrator (`PendingAdminDecision`, extensions and
 /// renewals), found by its `approvalId` or its own id. With an `approver`
 /// (UPN or object id), an activation may only be decided by one of the
-/// role's approvers, never by the requestor. Returns the request.
+/// policy's approvers, never by the requestor. Returns the request.
 pub(crate) fn decide(
     store: &mut Store,
     id: &str,
     decision: Decision,
-    approver: Option<&str>,
+    by: Decider<'_>,
     now: DateTime<Utc>,
 ) -> ApiResult<Value> {
-    let Some(i) = store.requests.iter().position(|(_, r)| {
-        str_of(r, "approvalId").eq_ignore_ascii_case(id) || str_of(r, "id").eq_ignore_ascii_case(id)
+    let Some(i) = store.requests.iter().position(|r| {
+        r.str("approvalId").eq_ignore_ascii_case(id) || r.id().eq_ignore_ascii_case(id)
     }) else {
         return Err(ApiError::not_found(format!(
             "No request or approval with id '{id}' was found."
         )));
     };
-    let (kind, req) = store.requests[i].clone();
-    let status = str_of(&req, "status");
+    let rec = store.requests[i].clone();
+    let status = rec.status();
     if status != "PendingApproval" && status != "PendingAdminDecision" {
         return Err(ApiError::bad_request(format!(
             "The request is {status}; only a request waiting for a decision can be approved or denied."
         )));
     }
-    let principal = str_of(&req, "principalId").to_string();
-    let role_id = str_of(&req, "roleDefinitionId").to_string();
-    if let Some(who) = approver {
+    let principal = rec.principal().to_string();
+    let mut review = None;
+    if let Some(who) = by.approver {
         let user = store
             .users
             .iter()
             .find(|u| {
                 u.id.eq_ignore_ascii_case(who) || u.user_principal_name.eq_ignore_ascii_case(who)
             })
-            .map(|u| u.id.clone())
+            .map(|u| (u.id.clone(), u.display_name.clone()))
             .ok_or_else(|| ApiError::directory_object_not_found(who))?;
-        if user.eq_ignore_ascii_case(&principal) {
+        if user.0.eq_ignore_ascii_case(&principal) {
             return Err(ApiError::new(
                 403,
                 "Authorization_RequestDenied",
                 "A requestor cannot approve their own request.",
             ));
         }
-        if status == "PendingApproval" && !is_approver(store, &role_id, &user) {
+        if status == "PendingApproval" && !approves(store, &rec, &user.0, now) {
             return Err(ApiError::new(
                 403,
                 "Authorization_RequestDenied",
-                format!("{who} is not an approver of this role's activations."),
+                format!("{who} is not an approver of this request."),
             ));
         }
+        review = Some(Review {
+            approve: decision == Decision::Approve,
+            by_id: user.0,
+            by_name: Some(user.1),
+            at: now,
+            justification: by.justification.map(str::to_string),
+        });
     }
-    let mut req = req;
+    let approval_id = rec.str("approvalId").to_ascii_lowercase();
+    if let Some(review) = review
+        && !approval_id.is_empty()
+    {
+        store.reviews.insert(approval_id, review);
+    }
+    let kind = rec.kind;
+    let mut req = rec.body.clone();
     if decision == Decision::Deny {
         req["status"] = json!("Denied");
         req["completedDateTime"] = json!(ts(now));
-        store.requests[i].1 = req.clone();
+        store.requests[i].body = req.clone();
         return Ok(req);
     }
-    let scope = str_of(&req, "directoryScopeId").to_string();
-    let action =
-        RequestAction::parse(str_of(&req, "action")).unwrap_or(RequestAction::SelfActivate);
+    let action = RequestAction::parse(rec.str("action")).unwrap_or(RequestAction::SelfActivate);
     let r = parse_schedule(req.get("scheduleInfo").unwrap_or(&Value::Null), now)?;
     let p = Parsed {
+        surface: rec.surface,
         action,
         principal,
-        role_id,
-        scope,
+        role_id: rec.role().to_string(),
+        scope: rec.scope().to_string(),
         validation_only: false,
         justification: None,
         ticket: Value::Null,
         requested: None,
     };
-    let request_id = str_of(&req, "id").to_string();
+    let request_id = rec.id().to_string();
     let mut schedule = new_schedule(&request_id, kind, &p, &r, now, None);
     // Graph re-checks at decision time: the grant may have changed meanwhile.
     let ready = match action {
         RequestAction::SelfActivate => {
-            let active = store.schedules.iter().any(|s| {
-                s.same_tuple(Kind::Assignment, &p.principal, &p.role_id, &p.scope)
-                    && !s.is_expired(now)
-            });
+            let active = store
+                .schedules
+                .iter()
+                .any(|s| p.names(s, Kind::Assignment) && !s.is_expired(now));
             match eligibility_id(store, &p, now) {
                 Some(e) if !active => {
                     schedule.assignment_type = "Activated".into();
@@ -404,7 +449,7 @@ pub(crate) fn decide(
         },
     };
     if ready {
-        let answer = Answer::granted(&request_id, &r, now);
+        let answer = Answer::granted(&schedule.id, &r, now);
         req["status"] = json!(answer.status);
         req["completedDateTime"] = answer.completed;
         req["scheduleInfo"] = answer.schedule_info;
@@ -413,21 +458,28 @@ pub(crate) fn decide(
         req["status"] = json!("Failed");
         req["completedDateTime"] = json!(ts(now));
     }
-    store.requests[i].1 = req.clone();
+    store.requests[i].body = req.clone();
     Ok(req)
 }
 
-/// Requests waiting for `user_id`'s approval (`filterByCurrentUser(on='approver')`).
-pub(crate) fn awaiting(store: &Store, user_id: &str) -> Vec<Value> {
+/// Requests of `surface` waiting for `user_id`'s approval
+/// (`filterByCurrentUser(on='approver')`).
+pub(crate) fn awaiting(
+    store: &Store,
+    surface: Surface,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Vec<Value> {
     store
         .requests
         .iter()
-        .filter(|(k, r)| {
-            *k == Kind::Assignment
-                && str_of(r, "status") == "PendingApproval"
-                && !str_of(r, "principalId").eq_ignore_ascii_case(user_id)
-                && is_approver(store, str_of(r, "roleDefinitionId"), user_id)
+        .filter(|r| {
+            r.surface == surface
+                && r.kind == Kind::Assignment
+                && r.status() == "PendingApproval"
+                && !r.principal().eq_ignore_ascii_case(user_id)
+                && approves(store, r, user_id, now)
         })
-        .map(|(_, r)| r.clone())
+        .map(|r| r.body.clone())
         .collect()
 }

@@ -1,6 +1,7 @@
 //! The seed / data-file format: a tenant's directory objects, custom roles,
-//! policy overrides, schedules and requests as JSON (schema in
-//! `schemas/tenant.schema.json`). Loading resolves names and relative times.
+//! policy overrides, schedules and requests of directory roles and of PIM
+//! for Groups as JSON (schema in `schemas/tenant.schema.json`). Loading
+//! resolves names and relative times.
 
 use std::path::Path;
 
@@ -50,6 +51,21 @@ pub struct Tenant {
     pub eligibility_requests: Vec<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assignment_requests: Vec<Value>,
+    /// Per group and access, changes to the default rules of PIM for
+    /// Groups; a group named here is onboarded to PIM.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_policies: Vec<GroupPolicySeed>,
+    /// Eligible group memberships and ownerships; a group named here is onboarded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_eligibility_schedules: Vec<GroupScheduleSeed>,
+    /// Active group memberships and ownerships; a group named here is onboarded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_assignment_schedules: Vec<GroupScheduleSeed>,
+    /// Past PIM for Groups requests, as Graph returns them (wire JSON).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_eligibility_requests: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_assignment_requests: Vec<Value>,
     /// Fault injection to use when the emulator's own configuration asks for none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<super::Faults>,
@@ -80,9 +96,24 @@ pub struct Group {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mail: Option<String>,
-    /// Object ids of member users (informational).
+    /// Object ids of members added outside PIM (the classic groups API);
+    /// `/groups/{id}/members` lists them with the active PIM members.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<String>,
+    /// Object ids of owners added outside PIM.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<String>,
+    /// `Unified` (Microsoft 365 group), `DynamicMembership`; empty for a
+    /// security group. PIM for Groups refuses dynamic groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_types: Vec<String>,
+    /// Synced from on-premises (PIM for Groups refuses it); `None` renders as Graph's `null`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_premises_sync_enabled: Option<bool>,
+    /// Onboarded to PIM for Groups: its policies have their onboarded ids.
+    /// Also true of a group that a group schedule or policy names.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pim_onboarded: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -181,6 +212,64 @@ pub struct ScheduleSeed {
     /// Activations only: the eligibility schedule the activation was made from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activated_using: Option<String>,
+}
+
+/// Rules that differ from the defaults for one group's member or owner policy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroupPolicySeed {
+    /// Group id or display name.
+    pub group: String,
+    /// `member` or `owner`.
+    pub access: String,
+    /// Full policy id (`Group_<groupId>_<guid>`); derived from tenant, group and access when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Rules as Graph writes them; only the keys given replace the default rule's keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified_by: Option<String>,
+}
+
+/// One eligible or active group membership or ownership: as
+/// [`ScheduleSeed`], with `group` (id or display name) and `access`
+/// (`member` or `owner`) in place of role and scope. Without
+/// `createdUsing`, an active one is a membership made outside PIM.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroupScheduleSeed {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub principal: String,
+    pub group: String,
+    pub access: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_using: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_date_time: Option<String>,
+    /// `assigned` (default) or `activated`, in any case; active ones only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment_type: Option<String>,
+    /// `direct` (default) or `group`, in any case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activated_using: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn yes() -> bool {

@@ -1,5 +1,6 @@
 //! Directory objects: users, groups, service principals and administrative
-//! units (lists and lookups), `GET /me` and `directoryObjects/getByIds`.
+//! units (lists and lookups), a group's members and owners, `GET /me` and
+//! `directoryObjects/getByIds`.
 
 use std::borrow::Cow;
 
@@ -169,4 +170,35 @@ pub(super) fn get_by_ids(store: &Store, body: &[u8]) -> ApiResult<GraphResponse>
     Ok(GraphResponse::ok(
         json!({ "@odata.context": format!("{METADATA}directoryObjects"), "value": value }),
     ))
+}
+
+/// `GET /groups/{id}/members` and `/owners`: the members (or owners) added
+/// outside PIM and those holding an active PIM grant now, as directory
+/// objects; eligible grants and ended ones are not members.
+pub(super) fn group_principals(
+    store: &Store,
+    group_id: &str,
+    access: &str,
+    q: &Query,
+    link: &Link<'_>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ApiResult<GraphResponse> {
+    if store.group_by_id(group_id).is_none() {
+        return Err(ApiError::directory_object_not_found(group_id));
+    }
+    let rows = store
+        .group_principals(group_id, access, now)
+        .iter()
+        .filter_map(|id| store.directory_object(id))
+        .map(Cow::Owned)
+        .collect();
+    let spec = Listing {
+        context: format!("{METADATA}directoryObjects"),
+        entity: "directoryObject",
+        filterable: &["id", "displayName"],
+        ordered: &[],
+    };
+    list(rows, &spec, q, link, link.page.max(100), |_, e| {
+        no_expand(e, "directoryObject")
+    })
 }

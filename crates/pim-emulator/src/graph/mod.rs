@@ -2,26 +2,26 @@
 //! response type and the path helpers they share. Handlers are synchronous
 //! over the locked store; the HTTP edge lives in `server`, `$batch` in `batch`.
 
+mod approvals;
 mod directory;
+mod grants;
 mod listing;
 mod policies;
 mod role_management;
 mod rules;
-
-use std::borrow::Cow;
 
 use pim_model::Clock as _;
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, ApiResult};
 use super::odata::{Query, apply_select, percent_decode};
-use super::pim;
-use super::store::{Kind, Store};
+use super::store::{Store, Surface};
 use super::{Caller, Shared};
 use directory::{Dir, directory, get_by_ids, me};
-use listing::{Listing, entity_context, list};
+use grants::{Env, Set};
+use listing::entity_context;
 use policies::{policies, policy_assignments};
-use role_management::{REQUEST_FILTER, expand_pim, get_pim, list_pim, role_definitions, type_name};
+use role_management::role_definitions;
 
 pub(crate) const METADATA: &str = "https://graph.microsoft.com/v1.0/$metadata#";
 
@@ -110,8 +110,15 @@ fn parse_body(body: &[u8]) -> ApiResult<Value> {
 pub(crate) fn dispatch(shared: &Shared, call: &IncomingCall<'_>) -> ApiResult<GraphResponse> {
     let (_version, segs) = segments(call.path)?;
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    super::permissions::check(call.method, &segs, &call.caller.permissions)?;
-    let q = Query::parse(call.raw_query)?;
+    let q = Query::parse(call.raw_query);
+    let permission = super::permissions::Asked {
+        method: call.method,
+        segs: &segs,
+        group_policy: q.as_ref().is_ok_and(policies::asks_for_groups),
+        app_only: call.caller.app_id.is_some(),
+    };
+    super::permissions::check(&permission, &call.caller.permissions)?;
+    let q = q?;
     let link = Link {
         base: &shared.base_url,
         path: call.path.trim_end_matches('/'),
@@ -122,113 +129,41 @@ pub(crate) fn dispatch(shared: &Shared, call: &IncomingCall<'_>) -> ApiResult<Gr
     };
     let now = shared.clock.now();
     let m = call.method;
+    let env = Env {
+        shared,
+        call,
+        q: &q,
+        link: &link,
+        now,
+    };
     let mut store = shared.lock_store();
     let store = &mut *store;
     match segs.as_slice() {
+        ["roleManagement", "directory", "roleDefinitions", rest @ ..] => {
+            role_definitions(store, m, rest, &q, &link)
+        }
         ["roleManagement", "directory", set, rest @ ..] => {
-            if *set == "roleDefinitions" {
-                return role_definitions(store, m, rest, &q, &link);
-            }
-            if set.ends_with("ScheduleRequests") {
-                store.purge_requests(now - shared.request_retention);
-            }
-            store.purge_schedules(now - shared.expired_schedule_retention);
-            let (kind, what) = match *set {
-                "roleEligibilityScheduleRequests" => (Kind::Eligibility, EntitySet::Requests),
-                "roleAssignmentScheduleRequests" => (Kind::Assignment, EntitySet::Requests),
-                "roleEligibilitySchedules" => (Kind::Eligibility, EntitySet::Schedules),
-                "roleAssignmentSchedules" => (Kind::Assignment, EntitySet::Schedules),
-                "roleEligibilityScheduleInstances" => (Kind::Eligibility, EntitySet::Instances),
-                "roleAssignmentScheduleInstances" => (Kind::Assignment, EntitySet::Instances),
-                _ => return Err(ApiError::no_route(m, call.path)),
-            };
-            match (what, m, rest) {
-                (EntitySet::Requests, "POST", []) => {
-                    q.only(&[])?;
-                    let body = parse_body(call.body)?;
-                    if let Some(window) = shared.faults.new_object_delay() {
-                        pim::check_replicated(store, &body, now, window)?;
-                    }
-                    let delay = shared.faults.replication_delay();
-                    let mut entity = pim::create_request(
-                        store,
-                        kind,
-                        &body,
-                        call.caller,
-                        now,
-                        delay,
-                        shared.schedule_ids,
-                    )?;
-                    let wrote = !entity
-                        .get("isValidationOnly")
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false);
-                    with_context(
-                        &mut entity,
-                        &format!("{METADATA}roleManagement/directory/{set}/$entity"),
-                    );
-                    let mut r = GraphResponse::created(entity);
-                    r.wrote = wrote;
-                    Ok(r)
-                }
-                (EntitySet::Requests, "POST", [id, "cancel"]) => {
-                    q.only(&[])?;
-                    pim::cancel_request(store, kind, id, now, shared.cancel)?;
-                    Ok(GraphResponse::no_content(true))
-                }
-                (_, "GET", []) => list_pim(store, kind, what, &q, &link, None, now),
-                (_, "GET", [func]) if func.starts_with("filterByCurrentUser") => {
-                    let on = parse_function_arg(func, "filterByCurrentUser", "on")?;
-                    match on.as_str() {
-                        "principal" => list_pim(
-                            store,
-                            kind,
-                            what,
-                            &q,
-                            &link,
-                            Some(&call.caller.object_id),
-                            now,
-                        ),
-                        "approver" if what == EntitySet::Requests => {
-                            let items = match kind {
-                                Kind::Assignment => {
-                                    super::selfservice::awaiting(store, &call.caller.object_id)
-                                }
-                                // Eligibility changes wait for administrators, not approvers.
-                                Kind::Eligibility => Vec::new(),
-                            };
-                            let spec = Listing {
-                                context: format!("{METADATA}roleManagement/directory/{set}"),
-                                entity: type_name(kind, what),
-                                filterable: REQUEST_FILTER,
-                                ordered: &[],
-                            };
-                            list(
-                                items.into_iter().map(Cow::Owned).collect(),
-                                &spec,
-                                &q,
-                                &link,
-                                link.page,
-                                |item, e| expand_pim(store, kind, what, item, e, now),
-                            )
-                        }
-                        "createdBy" if what == EntitySet::Requests => {
-                            let ctx = format!("{METADATA}roleManagement/directory/{set}");
-                            Ok(GraphResponse::ok(
-                                json!({ "@odata.context": ctx, "value": [] }),
-                            ))
-                        }
-                        other => Err(ApiError::bad_request(format!(
-                            "The value '{other}' is not valid for parameter 'on' of filterByCurrentUser."
-                        ))),
-                    }
-                }
-                (_, "GET", [id]) => get_pim(store, kind, what, id, &q, now),
-                (_, "GET" | "POST" | "PATCH" | "DELETE" | "PUT", _) => {
-                    Err(ApiError::method_not_allowed())
-                }
-                _ => Err(ApiError::no_route(m, call.path)),
-            }
+            let set = Set::parse(Surface::DirectoryRole, set)
+                .ok_or_else(|| ApiError::no_route(m, call.path))?;
+            grants::route(store, &env, set, rest)
+        }
+        [
+            "identityGovernance",
+            "privilegedAccess",
+            "group",
+            "assignmentApprovals",
+            rest @ ..,
+        ] => approvals::route(store, &env, rest),
+        [
+            "identityGovernance",
+            "privilegedAccess",
+            "group",
+            set,
+            rest @ ..,
+        ] => {
+            let set =
+                Set::parse(Surface::Group, set).ok_or_else(|| ApiError::no_route(m, call.path))?;
+            grants::route(store, &env, set, rest)
         }
         ["policies", "roleManagementPolicies", rest @ ..] => {
             policies(store, call, rest, &q, &link, now)
@@ -255,6 +190,10 @@ pub(crate) fn dispatch(shared: &Shared, call: &IncomingCall<'_>) -> ApiResult<Gr
             r.extend_from_slice(rest);
             directory(store, Dir::Users, m, &r, &q, &link)
         }
+        ["groups", id, nav @ ("members" | "owners")] if m == "GET" => {
+            let access = if *nav == "owners" { "owner" } else { "member" };
+            directory::group_principals(store, id, access, &q, &link, now)
+        }
         ["groups", rest @ ..] => directory(store, Dir::Groups, m, rest, &q, &link),
         ["servicePrincipals", rest @ ..] => {
             directory(store, Dir::ServicePrincipals, m, rest, &q, &link)
@@ -276,13 +215,6 @@ pub(crate) fn dispatch(shared: &Shared, call: &IncomingCall<'_>) -> ApiResult<Gr
         ["directoryObjects", "getByIds"] if m == "POST" => get_by_ids(store, call.body),
         _ => Err(ApiError::no_route(m, call.path)),
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EntitySet {
-    Requests,
-    Schedules,
-    Instances,
 }
 
 /// What is needed to build `@odata.nextLink`.

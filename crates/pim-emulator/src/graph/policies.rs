@@ -1,5 +1,7 @@
 //! `policies/roleManagementPolicies` (reads, policy and rule PATCH) and
-//! `policies/roleManagementPolicyAssignments`, with their scope filters.
+//! `policies/roleManagementPolicyAssignments`, with their scope filters:
+//! the directory's role policies, or one group's member and owner policies
+//! (whose first change onboards the group, changing both their ids).
 
 use std::borrow::Cow;
 
@@ -10,40 +12,98 @@ use super::rules::patch_rule;
 use super::{GraphResponse, IncomingCall, Link, METADATA, parse_body, with_context};
 use crate::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::odata::{CmpOp, Expr, Lit};
 use crate::odata::{ExpandItem, Query, apply_select, context_projection};
-use crate::store::{PolicyRec, Store, ts};
+use crate::store::{PolicyRec, PolicyScope, Store, Surface, ts};
 use pim_model::RuleId;
 
-/// The scope type a policy query asks for; anything but the tenant scope of
-/// directory roles is the PIM backend's MissingProvider error.
-fn required_scope(q: &Query) -> ApiResult<&'static str> {
-    let Some(f) = &q.filter else {
-        return Err(ApiError::missing_provider());
-    };
+/// The policies a query asks for: the directory's, answered under the
+/// scope type asked (`DirectoryRole` or `Directory`), or one group's.
+enum Scoped {
+    Directory(&'static str),
+    Group(String),
+}
+
+impl Scoped {
+    fn scope_type(&self) -> &'static str {
+        match self {
+            Scoped::Directory(t) => t,
+            Scoped::Group(_) => "Group",
+        }
+    }
+
+    fn holds(&self, p: &PolicyRec) -> bool {
+        match (self, &p.scope) {
+            (Scoped::Directory(_), PolicyScope::Directory) => true,
+            (Scoped::Group(g), PolicyScope::Group(pg)) => g.eq_ignore_ascii_case(pg),
+            _ => false,
+        }
+    }
+}
+
+/// `scopeId eq '…'` and `scopeType eq '…'` among a filter's conjuncts.
+fn scope_filter(q: &Query) -> (Option<&str>, Option<&str>) {
     let mut scope_id = None;
     let mut scope_type = None;
-    for c in f.conjuncts() {
-        if let crate::odata::Expr::Cmp(p, crate::odata::CmpOp::Eq, crate::odata::Lit::Str(v)) = c {
-            if p == "scopeId" {
-                scope_id = Some(v.clone());
-            } else if p == "scopeType" {
-                scope_type = Some(v.clone());
+    if let Some(f) = &q.filter {
+        for c in f.conjuncts() {
+            if let Expr::Cmp(p, CmpOp::Eq, Lit::Str(v)) = c {
+                if p == "scopeId" {
+                    scope_id = Some(v.as_str());
+                } else if p == "scopeType" {
+                    scope_type = Some(v.as_str());
+                }
             }
         }
     }
-    match (scope_id.as_deref(), scope_type.as_deref()) {
-        (Some("/"), Some(t)) if t.eq_ignore_ascii_case("DirectoryRole") => Ok("DirectoryRole"),
-        (Some("/"), Some(t)) if t.eq_ignore_ascii_case("Directory") => Ok("Directory"),
+    (scope_id, scope_type)
+}
+
+/// Whether a policy query is about a group's policies (for the
+/// permissions it needs).
+pub(super) fn asks_for_groups(q: &Query) -> bool {
+    scope_filter(q)
+        .1
+        .is_some_and(|t| t.eq_ignore_ascii_case("Group"))
+}
+
+/// The scope a policy query asks for; anything but the tenant scope of
+/// directory roles or a group id with `Group` is the PIM backend's
+/// MissingProvider error (for groups UNVERIFIED, as for directory roles
+/// observed).
+fn required_scope(q: &Query) -> ApiResult<Scoped> {
+    match scope_filter(q) {
+        (Some("/"), Some(t)) if t.eq_ignore_ascii_case("DirectoryRole") => {
+            Ok(Scoped::Directory("DirectoryRole"))
+        }
+        (Some("/"), Some(t)) if t.eq_ignore_ascii_case("Directory") => {
+            Ok(Scoped::Directory("Directory"))
+        }
+        (Some(g), Some(t)) if t.eq_ignore_ascii_case("Group") && g != "/" => {
+            Ok(Scoped::Group(g.to_string()))
+        }
         _ => Err(ApiError::missing_provider()),
     }
 }
 
 fn scope_type_of(id: &str) -> &'static str {
-    if id.starts_with("Directory_") {
+    if id.starts_with("Group_") {
+        "Group"
+    } else if id.starts_with("Directory_") {
         "Directory"
     } else {
         "DirectoryRole"
     }
+}
+
+/// A change to the policy at `i`: a group's first one onboards the group,
+/// which gives both its policies new ids. Returns the policy's id now.
+fn changed(store: &mut Store, i: usize, scope_type: &str) -> String {
+    if let PolicyScope::Group(g) = &store.policies[i].scope {
+        let g = g.clone();
+        store.onboard(&g);
+    }
+    store.policies[i].id(scope_type)
 }
 
 /// The policy whose id a rendered item holds under `key`; the item was
@@ -112,10 +172,12 @@ pub(super) fn policies(
 ) -> ApiResult<GraphResponse> {
     match (call.method, rest) {
         ("GET", []) => {
-            let scope_type = required_scope(q)?;
+            let scoped = required_scope(q)?;
+            let scope_type = scoped.scope_type();
             let items: Vec<Cow<'_, Value>> = store
                 .policies
                 .iter()
+                .filter(|p| scoped.holds(p))
                 .map(|p| Cow::Owned(p.to_json(scope_type)))
                 .collect();
             let spec = Listing {
@@ -172,8 +234,12 @@ pub(super) fn policies(
             updated.last_modified = Some(ts(now));
             updated.last_modified_by = Some(caller_name(store, call.caller));
             let st = scope_type_of(id);
-            let mut v = updated.to_json(st);
             store.policies[i] = updated;
+            // UNVERIFIED: whether Graph answers the first change of a group's
+            // policy under its old id or the onboarded one; the emulator
+            // answers what the policy is now.
+            changed(store, i, st);
+            let mut v = store.policies[i].to_json(st);
             with_context(
                 &mut v,
                 &format!("{METADATA}policies/roleManagementPolicies/$entity"),
@@ -224,11 +290,16 @@ pub(super) fn policies(
             let rid = RuleId::parse(rule_id).ok_or_else(|| invalid_rule(rule_id))?;
             let out = updated.rule(rid).cloned();
             store.policies[i] = updated;
-            if link.rule_patch_body {
+            let now_id = changed(store, i, scope_type_of(id));
+            // The newer v1.0 pages answer a group policy's rule PATCH with
+            // 200 and the rule (graph-pim-groups.md §1.4); directory roles
+            // answer 204 unless configured otherwise.
+            let with_body = link.rule_patch_body || store.policies[i].surface() == Surface::Group;
+            if with_body {
                 let mut v = out.unwrap_or(Value::Null);
                 with_context(
                     &mut v,
-                    &format!("{METADATA}policies/roleManagementPolicies('{id}')/rules/$entity"),
+                    &format!("{METADATA}policies/roleManagementPolicies('{now_id}')/rules/$entity"),
                 );
                 let mut r = GraphResponse::ok(v);
                 r.wrote = true;
@@ -280,8 +351,8 @@ pub(super) fn policy_assignments(
         json!({
             "id": format!("{}_{}", p.id(st), p.role_id),
             "policyId": p.id(st),
-            "scopeId": "/",
-            "scopeType": st,
+            "scopeId": p.scope_id(),
+            "scopeType": p.scope_type(st),
             "roleDefinitionId": p.role_id,
         })
     };
@@ -302,10 +373,12 @@ pub(super) fn policy_assignments(
     };
     match (m, rest) {
         ("GET", []) => {
-            let st = required_scope(q)?;
+            let scoped = required_scope(q)?;
+            let st = scoped.scope_type();
             let items = store
                 .policies
                 .iter()
+                .filter(|p| scoped.holds(p))
                 .map(|p| Cow::Owned(assignment(p, st)))
                 .collect();
             let spec = Listing {
@@ -321,9 +394,15 @@ pub(super) fn policy_assignments(
         ("GET", [id]) => {
             q.only(&["$select", "$expand"])?;
             let st = scope_type_of(id);
+            let surface = if st == "Group" {
+                Surface::Group
+            } else {
+                Surface::DirectoryRole
+            };
             let mut v = store
                 .policies
                 .iter()
+                .filter(|p| p.surface() == surface)
                 .map(|p| assignment(p, st))
                 .find(|a| {
                     a.get("id")

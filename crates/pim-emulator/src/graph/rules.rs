@@ -28,6 +28,7 @@ pub(super) fn patch_rule(p: &mut PolicyRec, rule_id: &str, body: &Value) -> ApiR
                 .eq_ignore_ascii_case(rid.odata_type().trim_start_matches('#')) => {}
         _ => return Err(ApiError::internal()),
     }
+    let surface = p.surface();
     let Some(rule) = p
         .rules
         .iter_mut()
@@ -38,7 +39,7 @@ pub(super) fn patch_rule(p: &mut PolicyRec, rule_id: &str, body: &Value) -> ApiR
     let mut merged = rule.clone();
     merge(&mut merged, body);
     validate_rule(rid, &merged)?;
-    normalize_rule(rid, &mut merged);
+    normalize_rule(surface, rid, &mut merged);
     *rule = merged;
     Ok(())
 }

@@ -50,7 +50,9 @@ impl Store {
             .insert(self.rendered.groups.len(), &v);
         self.rendered.groups.push(v);
         self.created.insert(g.id.clone(), now);
+        let id = g.id.clone();
         self.groups.push(g);
+        self.add_group_policies(&id);
         Ok(())
     }
 

@@ -1,23 +1,29 @@
 //! The tenant's state while the emulator runs: the store and its rendered
-//! indexes, timestamps and the two kinds of grant; what it holds is in the
-//! modules below (seeding, schedules, policies, principals, objects created
-//! at run time).
+//! indexes, timestamps, the two kinds of grant and the surfaces they are
+//! made on; what it holds is in the modules below (seeding, schedules,
+//! policies, principals, groups, objects created at run time).
 
 mod created;
+mod groups;
 mod index;
 mod policies;
 mod principals;
 mod schedules;
 mod seed;
+mod surface;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
 use super::tenant::{AdministrativeUnitSeed, Application, Group, ServicePrincipal, User};
+pub(crate) use groups::Review;
 pub(crate) use index::{AU_FILTER, GROUP_FILTER, SP_FILTER, USER_FILTER, ValueIndex};
+pub(crate) use policies::PolicyScope;
 pub(crate) use policies::{PolicyRec, RoleRec, merge, normalize_rule};
 pub(crate) use principals::PrincipalType;
 pub(crate) use schedules::{Exp, Key, ScheduleRec, Schedules};
+pub(crate) use seed::parse_access;
+pub(crate) use surface::{Surface, pascal};
 
 /// Graph's timestamp rendering (`2026-12-01T10:00:00Z`, or milliseconds
 /// when there are any: `2022-04-11T11:50:06.343Z`). Never more digits: the
@@ -36,49 +42,66 @@ pub(crate) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
         .map(|d| d.with_timezone(&Utc))
 }
 
-/// Eligible (roleEligibility*) or active (roleAssignment*).
+/// Eligible (`…eligibility…`) or active (`…assignment…`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Kind {
     Eligibility,
     Assignment,
 }
 
-impl Kind {
-    pub fn requests_set(self) -> &'static str {
-        match self {
-            Kind::Eligibility => "roleEligibilityScheduleRequests",
-            Kind::Assignment => "roleAssignmentScheduleRequests",
+/// The grants one collection holds: a surface's eligible or active ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Grants {
+    pub surface: Surface,
+    pub kind: Kind,
+}
+
+/// A schedule request as Graph answers it (`body`), and the collection it
+/// belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RequestRec {
+    pub surface: Surface,
+    pub kind: Kind,
+    pub body: Value,
+}
+
+impl RequestRec {
+    pub fn new(surface: Surface, kind: Kind, body: Value) -> Self {
+        RequestRec {
+            surface,
+            kind,
+            body,
         }
     }
-    pub fn schedules_set(self) -> &'static str {
-        match self {
-            Kind::Eligibility => "roleEligibilitySchedules",
-            Kind::Assignment => "roleAssignmentSchedules",
-        }
+
+    /// A string property of the entity; `""` when absent.
+    pub fn str(&self, key: &str) -> &str {
+        self.body.get(key).and_then(Value::as_str).unwrap_or("")
     }
-    pub fn instances_set(self) -> &'static str {
-        match self {
-            Kind::Eligibility => "roleEligibilityScheduleInstances",
-            Kind::Assignment => "roleAssignmentScheduleInstances",
-        }
+
+    pub fn id(&self) -> &str {
+        self.str("id")
     }
-    pub fn schedule_type(self) -> &'static str {
-        match self {
-            Kind::Eligibility => "unifiedRoleEligibilitySchedule",
-            Kind::Assignment => "unifiedRoleAssignmentSchedule",
-        }
+
+    pub fn status(&self) -> &str {
+        self.str("status")
     }
-    pub fn request_type(self) -> &'static str {
-        match self {
-            Kind::Eligibility => "unifiedRoleEligibilityScheduleRequest",
-            Kind::Assignment => "unifiedRoleAssignmentScheduleRequest",
-        }
+
+    pub fn principal(&self) -> &str {
+        self.str("principalId")
     }
-    pub fn instance_type(self) -> &'static str {
-        match self {
-            Kind::Eligibility => "unifiedRoleEligibilityScheduleInstance",
-            Kind::Assignment => "unifiedRoleAssignmentScheduleInstance",
-        }
+
+    pub fn role(&self) -> &str {
+        self.str(self.surface.role_key())
+    }
+
+    pub fn scope(&self) -> &str {
+        self.str(self.surface.scope_key())
+    }
+
+    /// Whether this is the request `id` names, in this collection.
+    pub fn is(&self, surface: Surface, kind: Kind, id: &str) -> bool {
+        self.surface == surface && self.kind == kind && self.id().eq_ignore_ascii_case(id)
     }
 }
 
@@ -94,7 +117,13 @@ pub(crate) struct Store {
     pub roles: Vec<RoleRec>,
     pub policies: Vec<PolicyRec>,
     pub schedules: Schedules,
-    pub requests: Vec<(Kind, Value)>,
+    pub requests: Vec<RequestRec>,
+    /// Groups PIM has onboarded (lower-case ids): their policy ids changed
+    /// when it did (graph-pim-groups.md §3.4).
+    pub onboarded: std::collections::HashSet<String>,
+    /// Decisions made through the approvals API, by lower-case approval id:
+    /// who decided, when and why, which the request itself does not say.
+    pub reviews: std::collections::HashMap<String, Review>,
     /// When each principal or custom role added at run time was created
     /// (lower-case id, the emulator's clock); seeded objects are not here.
     pub created: std::collections::HashMap<String, DateTime<Utc>>,
@@ -109,8 +138,9 @@ impl Store {
     /// while the schedule it made lives on. A request whose creation time
     /// cannot be read is kept.
     pub fn purge_requests(&mut self, cutoff: DateTime<Utc>) {
-        self.requests.retain(|(_, r)| {
-            r.get("createdDateTime")
+        self.requests.retain(|r| {
+            r.body
+                .get("createdDateTime")
                 .and_then(Value::as_str)
                 .and_then(parse_ts)
                 .is_none_or(|created| created > cutoff)

@@ -1,11 +1,12 @@
-//! Role definitions and their policies: the rules, the defaults every
-//! policy starts from, rule normalization and merge, lookups by role or id.
+//! Role definitions and the policies of every surface (a directory role's,
+//! a group's member and owner policies): the rules, the defaults each
+//! starts from, rule normalization and merge, lookups by target or id.
 
 use std::sync::LazyLock;
 
 use serde_json::{Value, json};
 
-use super::Store;
+use super::{Store, Surface};
 use pim_model::{IsoDuration, RuleId, default_rules_json};
 
 #[derive(Debug, Clone)]
@@ -35,10 +36,22 @@ impl RoleRec {
     }
 }
 
+/// What a policy governs: a directory role in the whole directory, or one
+/// access (member, owner) of one group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PolicyScope {
+    Directory,
+    /// The group's id, lower case.
+    Group(String),
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct PolicyRec {
-    /// `<tenantId>_<policyGuid>`; the id is `<scopeType>_` + this.
+    /// `<tenantId>_<policyGuid>` (directory roles) or `<groupId>_<policyGuid>`
+    /// (groups); the id is `<scopeType>_` + this.
     pub suffix: String,
+    pub scope: PolicyScope,
+    /// A role definition id, or a group's access (`member`, `owner`).
     pub role_id: String,
     pub rules: Vec<Value>,
     pub last_modified: Option<String>,
@@ -46,17 +59,42 @@ pub(crate) struct PolicyRec {
 }
 
 impl PolicyRec {
+    pub fn surface(&self) -> Surface {
+        match self.scope {
+            PolicyScope::Directory => Surface::DirectoryRole,
+            PolicyScope::Group(_) => Surface::Group,
+        }
+    }
+
+    /// The scope type the policy is answered under: a group's is always
+    /// `Group`; a directory role's is the one the client asked for
+    /// (`DirectoryRole` or the older `Directory`).
+    pub fn scope_type<'a>(&self, asked: &'a str) -> &'a str {
+        match self.scope {
+            PolicyScope::Directory => asked,
+            PolicyScope::Group(_) => "Group",
+        }
+    }
+
+    pub fn scope_id(&self) -> &str {
+        match &self.scope {
+            PolicyScope::Directory => "/",
+            PolicyScope::Group(g) => g,
+        }
+    }
+
     pub fn id(&self, scope_type: &str) -> String {
-        format!("{scope_type}_{}", self.suffix)
+        format!("{}_{}", self.scope_type(scope_type), self.suffix)
     }
 
     pub fn to_json(&self, scope_type: &str) -> Value {
+        let scope_type = self.scope_type(scope_type);
         json!({
             "id": self.id(scope_type),
             "displayName": scope_type,
             "description": scope_type,
             "isOrganizationDefault": false,
-            "scopeId": "/",
+            "scopeId": self.scope_id(),
             "scopeType": scope_type,
             "lastModifiedDateTime": self.last_modified,
             "lastModifiedBy": { "displayName": self.last_modified_by, "id": null },
@@ -105,6 +143,18 @@ static DEFAULT_RULES: LazyLock<Vec<Value>> = LazyLock::new(|| {
         .unwrap_or_default()
 });
 
+/// The 17 rules of a group's policy as the docs' example shows them (the
+/// owner policy; the member policy is assumed to start the same,
+/// UNVERIFIED), in that example's order.
+static DEFAULT_GROUP_RULES: LazyLock<Vec<Value>> = LazyLock::new(|| {
+    let doc: Value = serde_json::from_str(include_str!("default_group_policy_rules.json"))
+        .unwrap_or(Value::Null);
+    doc.get("rules")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+});
+
 pub(crate) fn default_rule(id: RuleId) -> Option<Value> {
     DEFAULT_RULES
         .iter()
@@ -112,20 +162,34 @@ pub(crate) fn default_rule(id: RuleId) -> Option<Value> {
         .cloned()
 }
 
-pub(super) fn default_rules() -> Vec<Value> {
-    RuleId::ALL
-        .iter()
-        .filter_map(|id| default_rule(*id))
-        .collect()
+/// The rules a policy of `surface` starts with.
+pub(super) fn default_rules(surface: Surface) -> Vec<Value> {
+    match surface {
+        Surface::DirectoryRole => RuleId::ALL
+            .iter()
+            .filter_map(|id| default_rule(*id))
+            .collect(),
+        Surface::Group => DEFAULT_GROUP_RULES.clone(),
+    }
 }
 
-/// Put a rule in the form Graph returns: `operations` lowercase, no
-/// `@odata.type` on nested complex values. The target's `caller` and
-/// `level` are kept as sent, as Graph stores them: rewriting them from the
-/// rule id would hide a client that sent a wrong target. Only when they
+/// `operations` as the surface's examples write them: `all` for directory
+/// roles, `All` for groups (UNVERIFIED whether Graph really differs, or
+/// only its examples do; clients should compare without case).
+fn operation_case(surface: Surface, op: &str) -> String {
+    match surface {
+        Surface::DirectoryRole => op.to_ascii_lowercase(),
+        Surface::Group => super::pascal(&op.to_ascii_lowercase()),
+    }
+}
+
+/// Put a rule in the form Graph returns: `operations` in the surface's
+/// case, no `@odata.type` on nested complex values. The target's `caller`
+/// and `level` are kept as sent, as Graph stores them: rewriting them from
+/// the rule id would hide a client that sent a wrong target. Only when they
 /// are missing are they filled in from the rule id (UNVERIFIED what Graph
 /// stores then).
-pub(crate) fn normalize_rule(id: RuleId, rule: &mut Value) {
+pub(crate) fn normalize_rule(surface: Surface, id: RuleId, rule: &mut Value) {
     let Some(obj) = rule.as_object_mut() else {
         return;
     };
@@ -150,10 +214,10 @@ pub(crate) fn normalize_rule(id: RuleId, rule: &mut Value) {
             .map(|a| {
                 a.iter()
                     .filter_map(Value::as_str)
-                    .map(|s| json!(s.to_ascii_lowercase()))
+                    .map(|s| json!(operation_case(surface, s)))
                     .collect()
             })
-            .unwrap_or_else(|| vec![json!("all")]);
+            .unwrap_or_else(|| vec![json!(operation_case(surface, "all"))]);
         t.entry("caller").or_insert_with(|| json!(caller));
         t.insert("operations".into(), Value::Array(ops));
         t.entry("level").or_insert_with(|| json!(level));
@@ -200,19 +264,34 @@ impl Store {
         self.roles.iter().find(|r| r.id.eq_ignore_ascii_case(id))
     }
 
-    pub fn policy_for_role(&self, role_id: &str) -> Option<&PolicyRec> {
-        self.policies
-            .iter()
-            .find(|p| p.role_id.eq_ignore_ascii_case(role_id))
+    /// The policy that governs grants of `role` at `scope` on `surface`:
+    /// a directory role has one policy whatever the scope; a group one per
+    /// access.
+    pub fn policy_for(&self, surface: Surface, role: &str, scope: &str) -> Option<&PolicyRec> {
+        self.policies.iter().find(|p| {
+            p.role_id.eq_ignore_ascii_case(role)
+                && match &p.scope {
+                    PolicyScope::Directory => surface == Surface::DirectoryRole,
+                    PolicyScope::Group(g) => {
+                        surface == Surface::Group && g.eq_ignore_ascii_case(scope)
+                    }
+                }
+        })
     }
 
-    /// The policy with this id, accepting both the `Directory_` and `DirectoryRole_` forms.
+    /// The policy with this id: `Group_…` for groups, and both the
+    /// `Directory_` and `DirectoryRole_` forms for directory roles.
     pub fn policy_index(&self, id: &str) -> Option<usize> {
+        if let Some(suffix) = id.strip_prefix("Group_") {
+            return self.policies.iter().position(|p| {
+                p.surface() == Surface::Group && p.suffix.eq_ignore_ascii_case(suffix)
+            });
+        }
         let suffix = id
             .strip_prefix("DirectoryRole_")
             .or_else(|| id.strip_prefix("Directory_"))?;
-        self.policies
-            .iter()
-            .position(|p| p.suffix.eq_ignore_ascii_case(suffix))
+        self.policies.iter().position(|p| {
+            p.surface() == Surface::DirectoryRole && p.suffix.eq_ignore_ascii_case(suffix)
+        })
     }
 }

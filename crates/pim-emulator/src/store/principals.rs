@@ -154,15 +154,22 @@ impl Store {
     }
 
     pub fn group_json(g: &Group) -> Value {
+        // A Microsoft 365 group is mail-enabled; the emulator's groups are
+        // security groups otherwise.
+        let unified = g
+            .group_types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("Unified"));
         json!({
             "id": g.id,
             "displayName": g.display_name,
             "description": g.description,
             "isAssignableToRole": g.is_assignable_to_role,
             "mail": g.mail,
-            "mailEnabled": false,
+            "mailEnabled": unified,
             "securityEnabled": true,
-            "groupTypes": [],
+            "groupTypes": g.group_types,
+            "onPremisesSyncEnabled": g.on_premises_sync_enabled,
         })
     }
 

@@ -1,15 +1,15 @@
-//! Granted schedules (eligible and active): how they end, when they are
-//! active or visible, their schedule and instance renderings, and the
-//! collection that holds them with its indexes.
+//! Granted schedules (eligible and active, on every surface): how they
+//! end, when they are active or visible, their schedule and instance
+//! renderings, and the collection that holds them with its indexes.
 
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::{Kind, Store, ts};
+use super::{Kind, Store, Surface, ts};
 use crate::odata::fold;
 use pim_model::IsoDuration;
 
@@ -51,13 +51,18 @@ impl Exp {
 #[derive(Debug, Clone)]
 pub(crate) struct ScheduleRec {
     pub id: String,
+    pub surface: Surface,
     pub kind: Kind,
     pub principal_id: String,
+    /// A role definition id, or a group's access (`member`, `owner`).
     pub role_id: String,
+    /// A directory scope id, or a group id.
     pub scope: String,
     pub created_using: Option<String>,
     pub created: Option<DateTime<Utc>>,
     pub modified: Option<String>,
+    /// `Assigned` or `Activated`, as the surface's enum members are held
+    /// (see [`Surface::enum_value`] for how each writes them).
     pub assignment_type: String,
     pub member_type: String,
     /// Activations: the eligibility schedule they were made from.
@@ -85,11 +90,34 @@ impl ScheduleRec {
         self.visible_after.is_none_or(|t| Instant::now() >= t)
     }
 
-    pub fn same_tuple(&self, kind: Kind, principal: &str, role: &str, scope: &str) -> bool {
-        self.kind == kind
+    /// Whether this schedule is the grant a request names.
+    pub fn same_tuple(
+        &self,
+        surface: Surface,
+        kind: Kind,
+        principal: &str,
+        role: &str,
+        scope: &str,
+    ) -> bool {
+        self.surface == surface
+            && self.kind == kind
             && self.principal_id.eq_ignore_ascii_case(principal)
             && self.role_id.eq_ignore_ascii_case(role)
             && self.scope.eq_ignore_ascii_case(scope)
+    }
+
+    /// `id`, `principalId` and the surface's target properties, which every
+    /// rendering starts with.
+    fn target_json(&self, id: &str) -> Map<String, Value> {
+        let mut o = Map::new();
+        o.insert("id".into(), json!(id));
+        o.insert("principalId".into(), json!(self.principal_id));
+        o.insert(self.surface.role_key().into(), json!(self.role_id));
+        o.insert(self.surface.scope_key().into(), json!(self.scope));
+        if self.surface == Surface::DirectoryRole {
+            o.insert("appScopeId".into(), Value::Null);
+        }
+        o
     }
 
     pub fn schedule_info(&self) -> Value {
@@ -97,30 +125,40 @@ impl ScheduleRec {
     }
 
     pub fn to_json(&self, now: DateTime<Utc>) -> Value {
-        let mut v = json!({
-            "id": self.id,
-            "principalId": self.principal_id,
-            "roleDefinitionId": self.role_id,
-            "directoryScopeId": self.scope,
-            "appScopeId": null,
-            "createdUsing": self.created_using,
-            "createdDateTime": self.created.map(ts),
-            "modifiedDateTime": self.modified,
-            "status": if self.start > now { "Granted" } else { "Provisioned" },
-        });
-        let obj = v.as_object_mut().map(|o| {
-            if self.kind == Kind::Assignment {
-                o.insert("assignmentType".into(), json!(self.assignment_type));
-            }
-            o.insert("memberType".into(), json!(self.member_type));
-            o.insert("scheduleInfo".into(), self.schedule_info());
-        });
-        debug_assert!(obj.is_some());
-        v
+        let mut o = self.target_json(&self.id);
+        o.insert("createdUsing".into(), json!(self.created_using));
+        o.insert("createdDateTime".into(), json!(self.created.map(ts)));
+        o.insert("modifiedDateTime".into(), json!(self.modified));
+        o.insert(
+            "status".into(),
+            json!(if self.start > now {
+                "Granted"
+            } else {
+                "Provisioned"
+            }),
+        );
+        if self.kind == Kind::Assignment {
+            o.insert(
+                "assignmentType".into(),
+                self.enum_json(&self.assignment_type),
+            );
+        }
+        o.insert("memberType".into(), self.enum_json(&self.member_type));
+        o.insert("scheduleInfo".into(), self.schedule_info());
+        Value::Object(o)
     }
 
-    /// Opaque instance id, stable for the schedule (Graph's are not GUIDs either).
+    fn enum_json(&self, stored: &str) -> Value {
+        json!(self.surface.enum_value(stored))
+    }
+
+    /// Opaque instance id, stable for the schedule. Directory roles' are not
+    /// GUIDs; a group's is its schedule's id, as the group examples show for
+    /// a permanent membership.
     pub fn instance_id(&self) -> String {
+        if self.surface == Surface::Group {
+            return self.id.clone();
+        }
         let compact: String = self.id.chars().filter(|c| *c != '-').collect();
         match self.kind {
             Kind::Eligibility => format!("{compact}-1-e"),
@@ -135,30 +173,24 @@ impl ScheduleRec {
         } else {
             Some(ts(self.start))
         };
-        let mut v = json!({
-            "id": id,
-            "principalId": self.principal_id,
-            "roleDefinitionId": self.role_id,
-            "directoryScopeId": self.scope,
-            "appScopeId": null,
-            "startDateTime": start,
-            "endDateTime": self.end().map(ts),
-        });
-        if let Some(o) = v.as_object_mut() {
-            match self.kind {
-                Kind::Assignment => {
-                    o.insert("assignmentType".into(), json!(self.assignment_type));
-                    o.insert("memberType".into(), json!(self.member_type));
-                    o.insert("roleAssignmentOriginId".into(), json!(id));
-                    o.insert("roleAssignmentScheduleId".into(), json!(self.id));
-                }
-                Kind::Eligibility => {
-                    o.insert("memberType".into(), json!(self.member_type));
-                    o.insert("roleEligibilityScheduleId".into(), json!(self.id));
-                }
-            }
+        let mut o = self.target_json(&id);
+        o.insert("startDateTime".into(), json!(start));
+        o.insert("endDateTime".into(), json!(self.end().map(ts)));
+        if self.kind == Kind::Assignment {
+            o.insert(
+                "assignmentType".into(),
+                self.enum_json(&self.assignment_type),
+            );
         }
-        v
+        o.insert("memberType".into(), self.enum_json(&self.member_type));
+        if self.surface == Surface::DirectoryRole && self.kind == Kind::Assignment {
+            o.insert("roleAssignmentOriginId".into(), json!(id));
+        }
+        o.insert(
+            self.surface.schedule_ref_key(self.kind).into(),
+            json!(self.id),
+        );
+        Value::Object(o)
     }
 }
 
@@ -311,10 +343,14 @@ impl Store {
     /// Schedules visible to reads now (replicated), ended ones included:
     /// Entra lists an ended schedule until [`Store::purge_schedules`]
     /// forgets it.
-    pub fn visible_schedules(&self, kind: Kind) -> impl Iterator<Item = &ScheduleRec> {
+    pub fn visible_schedules(
+        &self,
+        surface: Surface,
+        kind: Kind,
+    ) -> impl Iterator<Item = &ScheduleRec> {
         self.schedules
             .iter()
-            .filter(move |s| s.kind == kind && s.is_visible())
+            .filter(move |s| s.surface == surface && s.kind == kind && s.is_visible())
     }
 
     /// Forget schedules that ended at `cutoff` or before.
@@ -332,6 +368,7 @@ mod tests {
     fn rec(id: &str, kind: Kind, principal: &str) -> ScheduleRec {
         ScheduleRec {
             id: id.into(),
+            surface: Surface::DirectoryRole,
             kind,
             principal_id: principal.into(),
             role_id: "r".into(),
