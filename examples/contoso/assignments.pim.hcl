@@ -125,3 +125,31 @@ assignment "automation_user_admin" {
   duration      = "P180D"
   justification = "Joiner/mover/leaver automation"
 }
+
+# --- PIM for Groups ---------------------------------------------------------
+
+# Tier0 Admins holds Global Administrator; membership of the group is itself
+# just-in-time: its members are eligible, and activate membership (and with
+# it the role) for two hours at a time, with approval (policies.pim.hcl).
+assignment "tier0_admins_ga" {
+  principal     = "group:Tier0 Admins"
+  role          = "Global Administrator"
+  duration      = "P180D"
+  justification = "Tier-0 administrators hold Global Administrator through the group"
+}
+
+eligibility "tier0_admins" {
+  for_each      = toset(["user:alice@contoso.com", "user:dave@contoso.com"])
+  principal     = each.value
+  group         = "group:Tier0 Admins"
+  duration      = "P180D"
+  justification = "Tier-0 administrators, activated on demand"
+}
+
+assignment "tier0_admins_owner" {
+  principal     = "user:victor@contoso.com"
+  group         = "group:Tier0 Admins"
+  access        = "owner"
+  duration      = "P90D"
+  justification = "Reviews who may join the tier-0 group"
+}

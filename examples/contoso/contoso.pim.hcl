@@ -41,6 +41,11 @@ role "Global Administrator" {
   protected = ["user:breakglass1@contoso.com"]
 }
 
+# Only those declared may be members of the tier-0 group.
+role "group:Tier0 Admins" {
+  exclusive = true
+}
+
 role "Contoso Access Reviewer" {
   custom = true
 }

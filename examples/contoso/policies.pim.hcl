@@ -97,3 +97,21 @@ policy "Helpdesk Administrator" {
     max_duration    = "P180D"
   }
 }
+
+# The member policy of the tier-0 group: activating membership grants
+# Global Administrator, so it asks what the role's own policy asks.
+policy "group:Tier0 Admins" {
+  activation {
+    max_duration          = "PT2H"
+    require_mfa           = true
+    require_justification = true
+    approval {
+      approvers = var.approvers
+      required  = true
+    }
+  }
+  eligibility {
+    allow_permanent = false
+    max_duration    = "P365D"
+  }
+}
