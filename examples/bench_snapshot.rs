@@ -68,7 +68,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let graph = HttpGraph::with_token_source(settings, Arc::new(StaticToken(token)))?;
         let before = emu.stats()["total"].as_u64().unwrap_or(0);
         let t0 = Instant::now();
-        let current = read(&graph, &ReadOptions::all(chrono::Utc::now())).await?;
+        // Directory roles only: bench_groups measures the groups.
+        let options =
+            ReadOptions::all(chrono::Utc::now()).with_scopes(pim::model::SurfaceKind::Group, []);
+        let current = read(&graph, &options).await?;
         let wall = t0.elapsed().as_secs_f64();
         let requests = emu.stats()["total"].as_u64().unwrap_or(0) - before;
         let bound = eligible.div_ceil(999) + active.div_ceil(999) + 1 + 1 + users.div_ceil(1000);

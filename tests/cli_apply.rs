@@ -48,7 +48,7 @@ fn apply_converges_and_follows_configuration_changes() {
     let out = pim(&dir, &["apply", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        text(&out).contains("Apply complete: 26 done, 0 failed, 0 not started."),
+        text(&out).contains("Apply complete: 32 done, 0 failed, 0 not started."),
         "{}",
         text(&out)
     );
@@ -112,7 +112,7 @@ fn a_failed_step_makes_the_apply_failed() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        stdout.contains("\nApply failed: 24 done, 1 failed, 2 not started.\n"),
+        stdout.contains("\nApply failed: 29 done, 1 failed, 3 not started.\n"),
         "{stdout}"
     );
     assert!(!stdout.contains("Apply complete"), "{stdout}");
@@ -243,7 +243,7 @@ fn a_second_apply_fails_fast_naming_the_first() {
     );
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     assert!(
-        text(&first).contains("Apply complete: 26 done, 0 failed, 0 not started."),
+        text(&first).contains("Apply complete: 32 done, 0 failed, 0 not started."),
         "{}",
         text(&first)
     );
@@ -471,7 +471,13 @@ fn a_missing_graph_permission_is_named_and_fails_the_run() {
         text(&out)
     );
     // Read-only role management: the plan is made, applying it is refused.
-    let read_only = ["Directory.Read.All", "RoleManagement.Read.Directory"];
+    let read_only = [
+        "Directory.Read.All",
+        "RoleManagement.Read.Directory",
+        "PrivilegedEligibilitySchedule.Read.AzureADGroup",
+        "PrivilegedAssignmentSchedule.Read.AzureADGroup",
+        "RoleManagementPolicy.Read.AzureADGroup",
+    ];
     let out = run_with(&read_only, &["plan"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = run_with(&read_only, &["apply", "--auto-approve"]);

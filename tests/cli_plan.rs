@@ -35,7 +35,11 @@ fn plans_the_contoso_example_against_the_embedded_emulator() {
         "# and renewed: it ends within the renewal window",
         "# and its schedule will be updated to match the configuration",
         "Unmanaged grants",
-        "Plan: 11 to create, 9 to adopt (2 also updated, 2 also renewed), 0 to update, 0 to renew, 2 to remove, 4 policies to update.",
+        "~ policy[\"group:Tier0 Admins\"][\"member\"] {",
+        "= eligibility.tier0_admins[\"user:alice@contoso.com\"] {",
+        "+ assignment.tier0_admins_owner {",
+        "- role[\"group:Tier0 Admins\"][\"member eligible user:mallory@contoso.com\"] {",
+        "Plan: 14 to create, 10 to adopt (2 also updated, 2 also renewed), 0 to update, 0 to renew, 3 to remove, 5 policies to update.",
     ] {
         assert!(
             stdout.contains(expected),
