@@ -72,7 +72,7 @@ fn plans_the_contoso_example_against_the_embedded_emulator() {
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:?}");
-    assert_eq!(v["summary"]["remove"], 2);
+    assert_eq!(v["summary"]["remove"], 3);
     assert!(
         v["basis"]["snapshot_fingerprint"]
             .as_str()
@@ -83,7 +83,7 @@ fn plans_the_contoso_example_against_the_embedded_emulator() {
     let out = pim(&["plan", "-C", "examples/contoso", "--format", "markdown"]);
     let md = String::from_utf8_lossy(&out.stdout);
     assert!(
-        md.starts_with("### pim plan\n\n**Plan: 11 to create"),
+        md.starts_with("### pim plan\n\n**Plan: 14 to create"),
         "{md}"
     );
 }

@@ -10,6 +10,8 @@ mod apply_faults;
 mod graph_batch;
 #[path = "graph_client.rs"]
 mod graph_client;
+#[path = "graph_groups.rs"]
+mod graph_groups;
 #[path = "graph_hostile.rs"]
 mod graph_hostile;
 #[path = "graph_resolve.rs"]
