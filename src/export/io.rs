@@ -137,9 +137,9 @@ pub async fn read(
     graph: &dyn Graph,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Current, GraphError> {
-    // Groups are not exported yet: their grants would be written as roles.
-    let options = ReadOptions::all(now).with_scopes(crate::model::SurfaceKind::Group, []);
-    let mut current = snapshot::read(graph, &options).await?;
+    // Every group PIM can govern is read: which are governed shows only
+    // in their schedules.
+    let mut current = snapshot::read(graph, &ReadOptions::all(now)).await?;
     // Approvers are named like holders, so fetch any the snapshot did not need.
     let missing: Vec<ObjectId> = current
         .policies
@@ -222,11 +222,42 @@ pub async fn read_requests(graph: &dyn Graph, current: &Current) -> Result<Reque
             }
         }
     };
-    let (e, a) = futures::future::try_join(
-        list(AssignmentKind::Eligible, &eligible),
-        list(AssignmentKind::Active, &active),
+    // A group's requests are listed group by group, as Graph requires,
+    // and only for the groups that hold grants.
+    let groups: std::collections::BTreeSet<&str> = current
+        .grants
+        .iter()
+        .filter(|g| g.surface == crate::model::SurfaceKind::Group && g.is_manageable())
+        .map(|g| g.scope_id.as_str())
+        .collect();
+    let group_lists = futures::future::try_join_all(groups.iter().flat_map(|group| {
+        [AssignmentKind::Eligible, AssignmentKind::Active].map(|kind| async move {
+            let filter = GrantFilter {
+                surface: crate::model::SurfaceKind::Group,
+                scope_id: Some((*group).to_string()),
+                ..GrantFilter::default()
+            };
+            graph.list_requests(kind, &filter).await
+        })
+    }));
+    let ((e, a), from_groups) = futures::future::try_join(
+        futures::future::try_join(
+            list(AssignmentKind::Eligible, &eligible),
+            list(AssignmentKind::Active, &active),
+        ),
+        group_lists,
     )
     .await?;
+    let (e, a): (Vec<_>, Vec<_>) = {
+        let (mut e, mut a) = (e, a);
+        for r in from_groups.into_iter().flatten() {
+            match r.kind {
+                AssignmentKind::Eligible => e.push(r),
+                AssignmentKind::Active => a.push(r),
+            }
+        }
+        (e, a)
+    };
     Ok(e.into_iter()
         .filter(|r| eligible.contains(&r.request_id.to_ascii_lowercase()))
         .chain(

@@ -18,10 +18,10 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::model::{
-    Address, AssignmentKind, BlockKind, Caseless, ObjectId, PrincipalKind, RuleSet, Ticket,
-    closest_names,
+    Address, AssignmentKind, BlockKind, Caseless, ObjectId, PrincipalKind, RuleSet, SurfaceKind,
+    Ticket, closest_names,
 };
-use crate::snapshot::{Current, Grant};
+use crate::snapshot::{Current, Grant, PolicyKey};
 use crate::state::{Resource, StateFile};
 
 pub use io::{
@@ -237,11 +237,18 @@ pub fn export(
         .iter()
         .map(|g| naming::Candidate {
             kind: g.kind,
-            name: naming::block_name(
-                &principal_ref(current, &g.principal_id),
-                &role_name(&g.role_id),
-                scope_of(g).as_deref(),
-            ),
+            name: match g.surface {
+                SurfaceKind::Group => naming::group_block_name(
+                    &principal_ref(current, &g.principal_id),
+                    &crate::surface::get(g.surface).scope_name(current, &g.scope_id),
+                    g.role_id.as_str(),
+                ),
+                _ => naming::block_name(
+                    &principal_ref(current, &g.principal_id),
+                    &role_name(&g.role_id),
+                    scope_of(g).as_deref(),
+                ),
+            },
             key: (
                 g.principal_id.to_string(),
                 g.role_id.to_string(),
@@ -253,7 +260,7 @@ pub fn export(
 
     let tier0 = tier0_ids(current, opts);
     let mut state = StateFile::new(uuid::Uuid::new_v4().to_string());
-    let mut by_role: BTreeMap<ObjectId, Vec<Block>> = BTreeMap::new();
+    let mut by_role: BTreeMap<PolicyKey, Vec<Block>> = BTreeMap::new();
     let mut protected: BTreeMap<ObjectId, BTreeSet<String>> = BTreeMap::new();
     for (g, name) in grants.iter().zip(names) {
         let principal = principal_ref(current, &g.principal_id);
@@ -274,12 +281,15 @@ pub fn export(
         let mut text = String::new();
         let _ = writeln!(text, "{} {} {{", kind.as_str(), quote(&name));
         let _ = writeln!(text, "principal = {}", quote(&principal));
-        let _ = writeln!(
-            text,
-            "{} = {}",
-            surface.role_attribute(),
-            quote(&role_name(&g.role_id))
-        );
+        // A group's access is member unless it says otherwise.
+        if surface.default_role() != Some(g.role_id.as_str()) {
+            let _ = writeln!(
+                text,
+                "{} = {}",
+                surface.role_attribute(),
+                quote(&surface.role_name(current, &g.role_id))
+            );
+        }
         if let Some(scope) = scope_of(g) {
             let _ = writeln!(text, "{} = {}", surface.scope_attribute(), quote(&scope));
         }
@@ -298,7 +308,11 @@ pub fn export(
             let _ = writeln!(text, "ticket = {}", quote(&t));
         }
         text.push_str("}\n");
-        if g.kind == AssignmentKind::Active && g.end().is_none() && tier0.contains(&g.role_id) {
+        if g.kind == AssignmentKind::Active
+            && g.end().is_none()
+            && g.surface == SurfaceKind::DirectoryRole
+            && tier0.contains(&g.role_id)
+        {
             protected
                 .entry(g.role_id.clone())
                 .or_default()
@@ -309,7 +323,7 @@ pub fn export(
             g,
             json!({ "duration": end.recorded(), "exported": true }),
         ));
-        by_role.entry(g.role_id.clone()).or_default().push(Block {
+        by_role.entry(g.key()).or_default().push(Block {
             name,
             kind: g.kind,
             text,
@@ -324,45 +338,83 @@ pub fn export(
     tenant.push_str("}\n");
     files.insert("tenant.pim.hcl".to_string(), tenant);
 
-    let mut role_ids: BTreeSet<ObjectId> = by_role.keys().cloned().collect();
+    let mut role_ids: BTreeSet<PolicyKey> = by_role.keys().cloned().collect();
     if let Some(w) = &wanted {
         role_ids.extend(
             w.iter()
-                .filter(|id| {
-                    current
-                        .policies
-                        .contains_key(&crate::snapshot::PolicyKey::directory((*id).clone()))
-                })
+                .map(|id| PolicyKey::directory(id.clone()))
+                .filter(|k| current.policies.contains_key(k)),
+        );
+    }
+    // A group's accesses share its file: both policies beside its grants.
+    if wanted.is_none() {
+        let groups: BTreeSet<String> = role_ids
+            .iter()
+            .filter(|k| k.surface == SurfaceKind::Group)
+            .map(|k| k.scope_id.clone())
+            .collect();
+        role_ids.extend(
+            current
+                .policies
+                .keys()
+                .filter(|k| k.surface == SurfaceKind::Group && groups.contains(&k.scope_id))
                 .cloned(),
         );
     }
+    let group_defaults = crate::surface::get(SurfaceKind::Group).default_rules();
     // Custom roles' blocks, by name: one file declares them all.
     let mut custom: BTreeMap<String, String> = BTreeMap::new();
-    for role_id in role_ids {
-        let name = role_name(&role_id);
-        let is_custom = current.roles.get(&role_id).is_some_and(|r| !r.is_builtin);
-        let mut blocks = by_role.remove(&role_id).unwrap_or_default();
+    for key in role_ids {
+        let group = key.surface == SurfaceKind::Group;
+        let surface = crate::surface::get(key.surface);
+        let name = if group {
+            surface.scope_name(current, &key.scope_id)
+        } else {
+            role_name(&key.role_id)
+        };
+        let is_custom = !group
+            && current
+                .roles
+                .get(&key.role_id)
+                .is_some_and(|r| !r.is_builtin);
+        let mut blocks = by_role.remove(&key).unwrap_or_default();
         blocks.sort_by(|a, b| (&a.name, a.kind).cmp(&(&b.name, b.kind)));
         let mut parts: Vec<String> = blocks.into_iter().map(|b| b.text).collect();
-        let role = role_block(&name, is_custom, protected.get(&role_id));
+        let role = role_block(
+            &name,
+            is_custom,
+            protected.get(&key.role_id).filter(|_| !group),
+        );
         if is_custom {
             custom.insert(name.clone(), role);
         } else if !role.is_empty() {
             parts.push(role);
         }
-        if let Some(p) = current
-            .policies
-            .get(&crate::snapshot::PolicyKey::directory(role_id.clone()))
-        {
+        if let Some(p) = current.policies.get(&key) {
             let base = if opts.all_policy_settings {
                 RuleSet::default()
+            } else if group {
+                group_defaults.clone()
             } else {
                 defaults.clone()
             };
-            parts.extend(policy::policy_block(current, &name, &p.rules, &base));
+            let access = (group && surface.default_role() != Some(key.role_id.as_str()))
+                .then_some(key.role_id.as_str());
+            parts.extend(policy::policy_block(
+                current, &name, access, &p.rules, &base,
+            ));
         }
         if !parts.is_empty() {
-            files.insert(format!("{}.pim.hcl", naming::slug(&name)), parts.join("\n"));
+            let file = format!("{}.pim.hcl", naming::slug(&name));
+            match files.get_mut(&file) {
+                Some(text) => {
+                    text.push('\n');
+                    text.push_str(&parts.join("\n"));
+                }
+                None => {
+                    files.insert(file, parts.join("\n"));
+                }
+            }
         }
     }
     if !custom.is_empty() {

@@ -65,6 +65,17 @@ pub(super) fn block_name(principal: &str, role: &str, scope: Option<&str>) -> St
     slug(&parts.join("_"))
 }
 
+/// A group grant's name: the principal's part and the group's name, and
+/// `owner` for ownership (`alice_tier0_admins`, `victor_tier0_admins_owner`).
+pub(super) fn group_block_name(principal: &str, group: &str, access: &str) -> String {
+    let group = group.strip_prefix("group:").unwrap_or(group);
+    let mut parts = vec![principal_part(principal), slug(group)];
+    if access != "member" {
+        parts.push(slug(access));
+    }
+    slug(&parts.join("_"))
+}
+
 /// One grant to name: its kind (names are unique per kind, as addresses
 /// are), the name it would have, and what orders grants sharing that name.
 pub(super) struct Candidate {

@@ -11,11 +11,13 @@ use crate::model::{
 };
 use crate::snapshot::Current;
 
-/// A `policy` block with the settings of `rules` that differ from `base`
-/// (every setting when `base` is empty); `None` when none does.
+/// A `policy` block labelled `label` (with `access` for a group's owner
+/// policy) with the settings of `rules` that differ from `base` (every
+/// setting when `base` is empty); `None` when none does.
 pub(super) fn policy_block(
     current: &Current,
-    role: &str,
+    label: &str,
+    access: Option<&str>,
     rules: &RuleSet,
     base: &RuleSet,
 ) -> Option<String> {
@@ -117,7 +119,10 @@ pub(super) fn policy_block(
     {
         return None;
     }
-    let mut out = format!("policy {} {{\n", quote(role));
+    let mut out = format!("policy {} {{\n", quote(label));
+    if let Some(a) = access {
+        out.push_str(&format!("access = {}\n", quote(a)));
+    }
     if !activation.is_empty() || approval.is_some() {
         out.push_str("activation {\n");
         for l in activation {
