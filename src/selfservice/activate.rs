@@ -9,8 +9,6 @@ use std::time::Duration;
 use crate::graph::{
     ErrorKind, Graph, GraphError, Me, RequestOutcome, RequestParty, ScheduleRequest, Timer,
 };
-/// Self-service covers directory roles; groups name their surface.
-const DR: crate::model::SurfaceKind = crate::model::SurfaceKind::DirectoryRole;
 use crate::model::{
     Approver, AssignmentKind, Clock, EnablementFactor, Expiration, IsoDuration, ObjectId,
     PrincipalKind, RequestAction, RuleId, RuleSet, Schedule, Ticket,
@@ -19,6 +17,8 @@ use crate::model::{
 use super::error::Human;
 use super::names::DisplayNames;
 use super::{Problem, SelfServiceError, Status, Target};
+
+use super::DR;
 
 /// What the person asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

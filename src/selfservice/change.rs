@@ -5,8 +5,6 @@
 use chrono::{DateTime, Utc};
 
 use crate::graph::{Graph, Me, ScheduleRequest};
-/// Self-service covers directory roles; groups name their surface.
-const DR: crate::model::SurfaceKind = crate::model::SurfaceKind::DirectoryRole;
 use crate::model::{
     AssignmentKind, Clock, Expiration, IsoDuration, RequestAction, RuleId, Schedule, Ticket,
 };
@@ -14,6 +12,8 @@ use crate::snapshot::{ActiveType, Grant, MemberType};
 
 use super::activate::policy_rules;
 use super::{Problem, SelfServiceError, Target};
+
+use super::DR;
 
 /// A checked deactivation, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,6 +19,11 @@ pub use activate::{
 pub use change::{Deactivation, Extension, ExtensionRequest, check_deactivation, check_extension};
 pub use detail::{ApprovalDetail, RequestDetail, StageDetail, show_request};
 pub use error::{Problem, SelfServiceError};
+
+/// The surface self-service acts on: directory roles (PIM for Groups
+/// is planned and applied, but not yet activated from here).
+const DR: crate::model::SurfaceKind = crate::model::SurfaceKind::DirectoryRole;
+
 pub use names::{Held, Target, resolve_held_target, resolve_target};
 pub use requests::{RequestFilter, RequestRow, cancel, list_requests, render_requests_text};
 pub use roles::{HeldRole, MyRoles, PrincipalInfo, my_roles, render_my_roles_text};

@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::graph::{Graph, Lookup};
-/// Self-service covers directory roles; groups name their surface.
-const DR: crate::model::SurfaceKind = crate::model::SurfaceKind::DirectoryRole;
 use crate::model::{
     AssignmentKind, Caseless, ObjectId, PrincipalRef, RoleRef, builtin_roles, closest_names,
 };
 
 use super::SelfServiceError;
 use crate::snapshot::Principal;
+
+use super::DR;
 
 /// A role at a scope, with ids for Graph and names for people.
 #[derive(Debug, Clone, PartialEq, Eq)]

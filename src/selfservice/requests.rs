@@ -6,13 +6,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::graph::{ErrorKind, GrantFilter, Graph, RequestOutcome, RequestParty};
-/// Self-service covers directory roles; groups name their surface.
-const DR: crate::model::SurfaceKind = crate::model::SurfaceKind::DirectoryRole;
 use crate::model::{AssignmentKind, Caseless, SurfaceKind};
 
 use super::names::{DisplayNames, resolve_principal, resolve_role};
 use super::roles::table;
 use super::{SelfServiceError, Status};
+
+use super::DR;
 
 /// One request, for people and for `--format json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -6,8 +6,6 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 use serde::Serialize;
 
 use crate::graph::{Graph, Instance, Me, RequestParty};
-/// Self-service covers directory roles; groups name their surface.
-const DR: crate::model::SurfaceKind = crate::model::SurfaceKind::DirectoryRole;
 use crate::model::{AssignmentKind, Clock};
 use crate::render::escape::text;
 use crate::snapshot::{ActiveType, MemberType};
@@ -16,6 +14,8 @@ use super::SelfServiceError;
 use super::error::human;
 use super::names::DisplayNames;
 use super::requests::{RequestRow, is_waiting, row};
+
+use super::DR;
 
 /// Who the roles belong to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
