@@ -11,14 +11,12 @@ use crate::graph::{
 };
 use crate::model::{
     Approver, AssignmentKind, Clock, EnablementFactor, Expiration, IsoDuration, ObjectId,
-    PrincipalKind, RequestAction, RuleId, RuleSet, Schedule, Ticket,
+    PrincipalKind, RequestAction, RuleId, RuleSet, Schedule, SurfaceKind, Ticket,
 };
 
 use super::error::Human;
 use super::names::DisplayNames;
 use super::{Problem, SelfServiceError, Status, Target};
-
-use super::DR;
 
 /// What the person asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,11 +47,20 @@ const MIN_SECONDS: i64 = 300;
 /// The role's policy, or `None` (with a note) when the caller may not read it.
 pub(crate) async fn policy_rules(
     graph: &dyn Graph,
+    surface: SurfaceKind,
     role_id: &str,
+    scope_id: &str,
     notes: &mut Vec<String>,
 ) -> Result<Option<RuleSet>, GraphError> {
-    match graph.policies(Some(&[ObjectId::new(role_id)])).await {
-        Ok(p) => Ok(p.into_iter().next().map(|p| p.rules)),
+    let read = match surface {
+        SurfaceKind::DirectoryRole => graph.policies(Some(&[ObjectId::new(role_id)])).await,
+        SurfaceKind::Group => graph.group_policies(&[ObjectId::new(scope_id)]).await,
+    };
+    match read {
+        Ok(p) => Ok(p
+            .into_iter()
+            .find(|p| p.role_id == role_id)
+            .map(|p| p.rules)),
         Err(e) if matches!(e.kind, ErrorKind::Forbidden | ErrorKind::Unauthorized) => {
             notes.push(
                 "the role's policy could not be read with this sign-in, so Graph checks it alone"
@@ -114,11 +121,13 @@ pub async fn check_activation(
         subject: t.subject(),
         problems,
     };
-    let eligible = graph.my_instances(DR, AssignmentKind::Eligible).await?;
+    let eligible = graph
+        .my_instances(t.surface, AssignmentKind::Eligible)
+        .await?;
     if !eligible.iter().any(|i| t.matches(&i.role_id, &i.scope_id)) {
         let now = clock.now();
         let schedules: Vec<_> = graph
-            .my_grants(DR, AssignmentKind::Eligible)
+            .my_grants(t.surface, AssignmentKind::Eligible)
             .await?
             .into_iter()
             .filter(|g| t.matches(&g.role_id, &g.scope_id))
@@ -152,7 +161,7 @@ pub async fn check_activation(
         .await?;
         let mut held: Vec<String> = eligible
             .iter()
-            .map(|i| format!("{} at {}", names.role(&i.role_id), names.scope(&i.scope_id)))
+            .map(|i| names.subject(i.surface, &i.role_id, &i.scope_id))
             .collect();
         held.sort();
         let hint = if held.is_empty() {
@@ -164,7 +173,9 @@ pub async fn check_activation(
             Problem::new(what).rule("EligibilityRule").hint(hint),
         ]));
     }
-    let active = graph.my_instances(DR, AssignmentKind::Active).await?;
+    let active = graph
+        .my_instances(t.surface, AssignmentKind::Active)
+        .await?;
     if let Some(a) = active.iter().find(|i| t.matches(&i.role_id, &i.scope_id)) {
         let what = match a.end {
             Some(end) => format!(
@@ -176,7 +187,7 @@ pub async fn check_activation(
         return Err(refuse(vec![Problem::new(what).hint("see pim my roles")]));
     }
     let waiting = graph
-        .my_requests(DR, AssignmentKind::Active, RequestParty::Principal)
+        .my_requests(t.surface, AssignmentKind::Active, RequestParty::Principal)
         .await?
         .into_iter()
         .find(|r| {
@@ -198,7 +209,7 @@ pub async fn check_activation(
     }
 
     let mut notes = Vec::new();
-    let rules = policy_rules(graph, &t.role_id, &mut notes).await?;
+    let rules = policy_rules(graph, t.surface, &t.role_id, &t.scope_id, &mut notes).await?;
     let rules = rules.unwrap_or_default();
     let mut problems = Vec::new();
     let max = rules
@@ -315,7 +326,7 @@ pub async fn check_activation(
         None => None,
     };
     let request = ScheduleRequest {
-        surface: crate::model::SurfaceKind::DirectoryRole,
+        surface: t.surface,
         kind: AssignmentKind::Active,
         action: RequestAction::SelfActivate,
         principal_id: me.id.clone(),
@@ -366,7 +377,11 @@ pub async fn wait_until_active(
     let timeout = chrono::TimeDelta::from_std(opts.timeout).unwrap_or(chrono::TimeDelta::MAX);
     loop {
         let now = graph
-            .get_request(DR, AssignmentKind::Active, &submitted.request_id)
+            .get_request(
+                target.surface,
+                AssignmentKind::Active,
+                &submitted.request_id,
+            )
             .await?;
         let status = Status::from_graph(&now.status);
         if status.is_dead_end() {
@@ -377,7 +392,7 @@ pub async fn wait_until_active(
         }
         if matches!(status, Status::Provisioned | Status::Scheduled) {
             let live = graph
-                .my_instances(DR, AssignmentKind::Active)
+                .my_instances(target.surface, AssignmentKind::Active)
                 .await?
                 .iter()
                 .any(|i| target.matches(&i.role_id, &i.scope_id));

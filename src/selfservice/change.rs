@@ -13,8 +13,6 @@ use crate::snapshot::{ActiveType, Grant, MemberType};
 use super::activate::policy_rules;
 use super::{Problem, SelfServiceError, Target};
 
-use super::DR;
-
 /// A checked deactivation, ready to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deactivation {
@@ -37,7 +35,9 @@ pub async fn check_deactivation(
     target: &Target,
     justification: Option<String>,
 ) -> Result<Deactivation, SelfServiceError> {
-    let active = graph.my_instances(DR, AssignmentKind::Active).await?;
+    let active = graph
+        .my_instances(target.surface, AssignmentKind::Active)
+        .await?;
     let mine: Vec<_> = active
         .iter()
         .filter(|i| target.matches(&i.role_id, &i.scope_id))
@@ -71,7 +71,7 @@ pub async fn check_deactivation(
     Ok(Deactivation {
         target: target.clone(),
         request: ScheduleRequest {
-            surface: crate::model::SurfaceKind::DirectoryRole,
+            surface: target.surface,
             kind: AssignmentKind::Active,
             action: RequestAction::SelfDeactivate,
             principal_id: me.id.clone(),
@@ -141,7 +141,7 @@ pub async fn check_extension(
         if ask.kind.is_none_or(|k| k == kind) {
             held.extend(
                 graph
-                    .my_grants(DR, kind)
+                    .my_grants(t.surface, kind)
                     .await?
                     .into_iter()
                     .filter(|g| extendable(g, t)),
@@ -192,7 +192,7 @@ pub async fn check_extension(
         AssignmentKind::Eligible => RuleId::ExpirationAdminEligibility,
         AssignmentKind::Active => RuleId::ExpirationAdminAssignment,
     };
-    let rules = policy_rules(graph, &t.role_id, &mut notes)
+    let rules = policy_rules(graph, t.surface, &t.role_id, &t.scope_id, &mut notes)
         .await?
         .unwrap_or_default();
     let (required, max) = rules.expiration(rule).unwrap_or((false, None));
@@ -230,7 +230,7 @@ pub async fn check_extension(
     Ok(Extension {
         target: t.clone(),
         request: ScheduleRequest {
-            surface: crate::model::SurfaceKind::DirectoryRole,
+            surface: t.surface,
             kind,
             action: if renew {
                 RequestAction::SelfRenew

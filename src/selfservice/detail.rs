@@ -107,7 +107,7 @@ async fn approval(
     let mut stages = Vec::new();
     let activation = Caseless::same(&r.action, RequestAction::SelfActivate.as_str());
     if activation {
-        let rules = policy_rules(graph, &r.role_id, &mut notes).await?;
+        let rules = policy_rules(graph, r.surface, &r.role_id, &r.scope_id, &mut notes).await?;
         let setting = rules.as_ref().and_then(|rules| rules.approval().cloned());
         for s in setting.map(|a| a.stages).unwrap_or_default() {
             let primary: Vec<&Approver> = s.primary_approvers.iter().collect();

@@ -55,6 +55,10 @@ pub enum SelfServiceError {
         "no administrative unit {0:?}; hint: give the scope as /, an administrative unit's display name or id, or /administrativeUnits/<id or display name>"
     )]
     UnknownScope(String),
+    /// A group that does not resolve to one group, or an access that is
+    /// neither member nor owner.
+    #[error("{what}; hint: {hint}")]
+    UnknownGroup { what: String, hint: String },
     /// No `--scope`, and the caller holds the role at more than one.
     #[error("{}", several_scopes(role, scopes))]
     SeveralScopes { role: String, scopes: Vec<String> },

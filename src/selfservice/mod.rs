@@ -24,7 +24,7 @@ pub use error::{Problem, SelfServiceError};
 /// is planned and applied, but not yet activated from here).
 const DR: crate::model::SurfaceKind = crate::model::SurfaceKind::DirectoryRole;
 
-pub use names::{Held, Target, resolve_held_target, resolve_target};
+pub use names::{Held, Target, resolve_group_target, resolve_held_target, resolve_target};
 pub use requests::{RequestFilter, RequestRow, cancel, list_requests, render_requests_text};
 pub use roles::{HeldRole, MyRoles, PrincipalInfo, my_roles, render_my_roles_text};
 

@@ -16,9 +16,11 @@ use crate::snapshot::Principal;
 
 use super::DR;
 
-/// A role at a scope, with ids for Graph and names for people.
+/// A role at a scope (or a group's access), with ids for Graph and names
+/// for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    pub surface: crate::model::SurfaceKind,
     pub role_id: ObjectId,
     pub role_name: String,
     /// `/` or `/administrativeUnits/{id}`.
@@ -28,9 +30,14 @@ pub struct Target {
 }
 
 impl Target {
-    /// `Global Administrator at /`.
+    /// `Global Administrator at /`; `member of group:Tier0 Admins`.
     pub fn subject(&self) -> String {
-        format!("{} at {}", self.role_name, self.scope_name)
+        match self.surface {
+            crate::model::SurfaceKind::DirectoryRole => {
+                format!("{} at {}", self.role_name, self.scope_name)
+            }
+            _ => format!("{} of {}", self.role_name, self.scope_name),
+        }
     }
 
     pub fn matches(&self, role_id: &str, scope_id: &str) -> bool {
@@ -51,11 +58,76 @@ pub async fn resolve_target(
     let (role_id, role_name) = resolve_role(graph, role).await?;
     let (scope_id, scope_name) = resolve_scope(graph, scope).await?;
     Ok(Target {
+        surface: DR,
         role_id,
         role_name,
         scope_id,
         scope_name,
     })
+}
+
+/// A group's `member` or `owner` access: the group by display name
+/// (`group:` before it or not) or object id.
+pub async fn resolve_group_target(
+    graph: &dyn Graph,
+    group: &str,
+    access: &str,
+) -> Result<Target, SelfServiceError> {
+    let groups = crate::surface::get(crate::model::SurfaceKind::Group);
+    let role = groups
+        .parse_role(access, &Default::default())
+        .map_err(|p| SelfServiceError::UnknownGroup {
+            what: p.message,
+            hint: p.hint.unwrap_or_default(),
+        })?;
+    let given = group.trim();
+    let name = given.strip_prefix("group:").unwrap_or(given).trim();
+    let found = if crate::model::is_guid(name) {
+        graph
+            .principals_by_ids(&[ObjectId::new(name)])
+            .await?
+            .into_iter()
+            .filter(|p| p.kind == crate::model::PrincipalKind::Group)
+            .map(|p| (p.id, p.display_name))
+            .collect::<Vec<_>>()
+    } else {
+        let answers = graph
+            .lookup(&[Lookup::GroupsByName(name.to_string())])
+            .await?;
+        answers
+            .into_iter()
+            .next()
+            .transpose()?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| (e.id, e.display_name))
+            .collect()
+    };
+    match found.as_slice() {
+        [(id, display)] => Ok(Target {
+            surface: crate::model::SurfaceKind::Group,
+            role_name: role.to_string(),
+            role_id: ObjectId::new(role.to_string()),
+            scope_id: id.to_string(),
+            scope_name: format!("group:{display}"),
+        }),
+        [] => Err(SelfServiceError::UnknownGroup {
+            what: format!("no group {name:?}"),
+            hint: "give the group's display name (as Entra shows it) or its object id; \
+                   pim my roles lists the groups you hold"
+                .into(),
+        }),
+        many => Err(SelfServiceError::UnknownGroup {
+            what: format!("{} groups are named {name:?}", many.len()),
+            hint: format!(
+                "use the object id, one of {}",
+                many.iter()
+                    .map(|(id, _)| id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
 }
 
 async fn resolve_scope(
@@ -132,6 +204,7 @@ pub async fn resolve_held_target(
     }
     let names = DisplayNames::load(graph, [], scopes.iter().map(String::as_str)).await?;
     let target = |scope_id: &str| Target {
+        surface: DR,
         role_id: role_id.clone(),
         role_name: role_name.clone(),
         scope_id: scope_id.to_string(),
@@ -230,6 +303,11 @@ impl DisplayNames {
         let mut unknown = false;
         for id in role_ids {
             let id = ObjectId::new(id);
+            // A group's access names itself.
+            if crate::surface::GROUP_ACCESS.contains(&id.as_str()) {
+                names.roles.insert(id.clone(), id.to_string());
+                continue;
+            }
             match builtin_roles().iter().find(|r| id == r.id) {
                 Some(r) => {
                     names.roles.insert(id, r.display_name.clone());
@@ -242,11 +320,18 @@ impl DisplayNames {
                 names.roles.insert(d.id, d.display_name);
             }
         }
-        if scope_ids.into_iter().any(|s| s != "/") {
+        // A scope is the directory, a unit, or (PIM for Groups) a group.
+        let (units, groups): (Vec<&str>, Vec<&str>) = scope_ids
+            .into_iter()
+            .filter(|s| *s != "/")
+            .partition(|s| s.starts_with(AU_PREFIX));
+        if !units.is_empty() {
             for a in graph.administrative_units().await? {
                 names.units.insert(a.id, a.display_name);
             }
         }
+        let groups: Vec<ObjectId> = groups.into_iter().map(ObjectId::new).collect();
+        names.load_principals(graph, groups.iter()).await?;
         Ok(names)
     }
 
@@ -293,7 +378,26 @@ impl DisplayNames {
                 Some(name) => format!("{AU_PREFIX}{name}"),
                 None => id.to_string(),
             },
-            None => id.to_string(),
+            None if id == "/" => id.to_string(),
+            None => match self.principals.get(ObjectId::new(id).as_str()) {
+                Some(g) => format!("group:{}", g.display_name),
+                None => id.to_string(),
+            },
+        }
+    }
+
+    /// `Global Administrator at /`, `member of group:Tier0 Admins`.
+    pub fn subject(
+        &self,
+        surface: crate::model::SurfaceKind,
+        role_id: &str,
+        scope_id: &str,
+    ) -> String {
+        match surface {
+            crate::model::SurfaceKind::DirectoryRole => {
+                format!("{} at {}", self.role(role_id), self.scope(scope_id))
+            }
+            _ => format!("{} of {}", self.role(role_id), self.scope(scope_id)),
         }
     }
 }

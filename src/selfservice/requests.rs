@@ -12,8 +12,6 @@ use super::names::{DisplayNames, resolve_principal, resolve_role};
 use super::roles::table;
 use super::{SelfServiceError, Status};
 
-use super::DR;
-
 /// One request, for people and for `--format json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RequestRow {
@@ -138,11 +136,19 @@ pub async fn list_requests(
         if filter.kind.is_some_and(|k| k != kind) {
             continue;
         }
-        all.extend(if filter.mine {
-            graph.my_requests(DR, kind, RequestParty::Principal).await?
+        if filter.mine {
+            for surface in SurfaceKind::ALL {
+                all.extend(
+                    graph
+                        .my_requests(*surface, kind, RequestParty::Principal)
+                        .await?,
+                );
+            }
         } else {
-            graph.list_requests(kind, &server).await?
-        });
+            // A group's requests list only group by group: the tenant-wide
+            // list is the directory roles'.
+            all.extend(graph.list_requests(kind, &server).await?);
+        }
     }
     all.retain(|r| {
         filter
@@ -214,11 +220,13 @@ pub(crate) async fn find_request(
         return Err(SelfServiceError::NoSuchRequest(given.to_string()));
     }
     if super::names::is_guid(id) {
-        for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
-            match graph.get_request(DR, kind, id).await {
-                Ok(r) => return Ok(r),
-                Err(e) if e.kind == ErrorKind::NotFound => continue,
-                Err(e) => return Err(e.into()),
+        for surface in SurfaceKind::ALL {
+            for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
+                match graph.get_request(*surface, kind, id).await {
+                    Ok(r) => return Ok(r),
+                    Err(e) if e.kind == ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         return Err(SelfServiceError::NoSuchRequest(id.to_string()));
@@ -230,14 +238,16 @@ pub(crate) async fn find_request(
             .starts_with(prefix.as_str())
     };
     let mut found = Vec::new();
-    for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
-        found.extend(
-            graph
-                .my_requests(DR, kind, RequestParty::Principal)
-                .await?
-                .into_iter()
-                .filter(starts),
-        );
+    for surface in SurfaceKind::ALL {
+        for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
+            found.extend(
+                graph
+                    .my_requests(*surface, kind, RequestParty::Principal)
+                    .await?
+                    .into_iter()
+                    .filter(starts),
+            );
+        }
     }
     if found.is_empty() {
         for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {

@@ -6,7 +6,7 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 use serde::Serialize;
 
 use crate::graph::{Graph, Instance, Me, RequestParty};
-use crate::model::{AssignmentKind, Clock};
+use crate::model::{AssignmentKind, Clock, SurfaceKind};
 use crate::render::escape::text;
 use crate::snapshot::{ActiveType, MemberType};
 
@@ -14,8 +14,6 @@ use super::SelfServiceError;
 use super::error::human;
 use super::names::DisplayNames;
 use super::requests::{RequestRow, is_waiting, row};
-
-use super::DR;
 
 /// Who the roles belong to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -101,13 +99,21 @@ pub async fn my_roles(
     let now = clock.now();
     let mut lists: Vec<(AssignmentKind, Vec<(Instance, bool)>)> = Vec::new();
     for kind in [AssignmentKind::Eligible, AssignmentKind::Active] {
-        let mut items: Vec<(Instance, bool)> = graph
-            .my_instances(DR, kind)
-            .await?
-            .into_iter()
-            .map(|i| (i, true))
-            .collect();
-        for g in graph.my_grants(DR, kind).await? {
+        let mut items: Vec<(Instance, bool)> = Vec::new();
+        let mut grants = Vec::new();
+        // Directory roles, then the groups whose membership or ownership
+        // the caller holds.
+        for surface in SurfaceKind::ALL {
+            items.extend(
+                graph
+                    .my_instances(*surface, kind)
+                    .await?
+                    .into_iter()
+                    .map(|i| (i, true)),
+            );
+            grants.extend(graph.my_grants(*surface, kind).await?);
+        }
+        for g in grants {
             let shown = items
                 .iter()
                 .any(|(i, _)| i.schedule_id.as_deref() == Some(g.schedule_id.as_str()));
@@ -133,14 +139,16 @@ pub async fn my_roles(
         lists.push((kind, items));
     }
     let mut waiting = Vec::new();
-    for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
-        waiting.extend(
-            graph
-                .my_requests(DR, kind, RequestParty::Principal)
-                .await?
-                .into_iter()
-                .filter(|r| is_waiting(&r.status)),
-        );
+    for surface in SurfaceKind::ALL {
+        for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
+            waiting.extend(
+                graph
+                    .my_requests(*surface, kind, RequestParty::Principal)
+                    .await?
+                    .into_iter()
+                    .filter(|r| is_waiting(&r.status)),
+            );
+        }
     }
     let all = lists.iter().flat_map(|(_, l)| l.iter().map(|(i, _)| i));
     let mut names = DisplayNames::load(

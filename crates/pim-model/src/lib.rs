@@ -29,7 +29,7 @@ pub use policy::{
     EligibilityRules, EnablementFactor, NotificationEvent, NotificationLevel, NotificationRules,
     PolicyRules, RuleId, RuleSet, RuleValue, default_group_rules_json, default_rules_json,
 };
-pub use principal::{PrincipalError, PrincipalKind, PrincipalRef};
+pub use principal::{PrincipalError, PrincipalKind, PrincipalRef, is_guid};
 pub use role::{
     BuiltinRole, RoleRef, builtin_roles, closest_builtin_roles, closest_names, find_builtin_role,
 };

@@ -24,15 +24,30 @@ pub struct PersonArgs {
     pub(super) mfa: bool,
 }
 
-/// Which role, where.
+/// Which role, where; or which group.
 #[derive(Debug, Args)]
 pub struct RoleArgs {
     /// The role: display name (quoted) or role definition id.
-    #[arg(value_name = "ROLE")]
-    pub(super) role: String,
+    #[arg(
+        value_name = "ROLE",
+        required_unless_present = "group",
+        conflicts_with = "group"
+    )]
+    pub(super) role: Option<String>,
     /// Where the role applies: / (the tenant), or an administrative unit by display name or id (with or without /administrativeUnits/ before it). Default: the one scope at which you hold the role.
-    #[arg(long, value_name = "SCOPE")]
+    #[arg(long, value_name = "SCOPE", conflicts_with = "group")]
     pub(super) scope: Option<String>,
+    /// PIM for Groups, in place of ROLE: the group, by display name (quoted, group: before it or not) or object id.
+    #[arg(long, value_name = "GROUP")]
+    pub(super) group: Option<String>,
+    /// With --group: the group's member (default) or owner access.
+    #[arg(
+        long,
+        value_name = "ACCESS",
+        default_value = "member",
+        requires = "group"
+    )]
+    pub(super) access: String,
 }
 
 #[derive(Debug, Args)]

@@ -140,7 +140,18 @@ async fn resolve(
     t: &RoleArgs,
     held: Held,
 ) -> Result<selfservice::Target, SelfServiceError> {
-    selfservice::resolve_held_target(g, chrono::Utc::now(), &t.role, t.scope.as_deref(), held).await
+    match (&t.group, &t.role) {
+        (Some(group), _) => selfservice::resolve_group_target(g, group, &t.access).await,
+        (None, Some(role)) => {
+            selfservice::resolve_held_target(g, chrono::Utc::now(), role, t.scope.as_deref(), held)
+                .await
+        }
+        // clap requires one of the two.
+        (None, None) => Err(SelfServiceError::UnknownGroup {
+            what: "no role or group given".into(),
+            hint: "name a role, or a group with --group".into(),
+        }),
+    }
 }
 
 impl KindArg {
