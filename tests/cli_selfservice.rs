@@ -746,3 +746,148 @@ eligibility "carol_pra" {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_group_membership_is_activated_under_approval_and_decided_by_its_approver() {
+    let dir = scratch("groups");
+    for f in [
+        "contoso.pim.hcl",
+        "assignments.pim.hcl",
+        "policies.pim.hcl",
+        "tenant.json",
+    ] {
+        std::fs::copy(Path::new("examples/contoso").join(f), dir.join(f)).unwrap();
+    }
+    let run = |args: &[&str]| pim_cmd(&dir, args).output().unwrap();
+    // The example's policies, approval on the tier-0 group's membership among them.
+    let out = run(&["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let alice = ["--as", "alice@contoso.com", "--mfa"];
+    let victor = ["--as", "victor@contoso.com"];
+    let activate = |extra: &[&str]| {
+        run(&[
+            &[
+                "activate",
+                "--group",
+                "Tier0 Admins",
+                "--duration",
+                "PT1H",
+                "--justification",
+                "INC0042",
+            ][..],
+            &alice,
+            extra,
+        ]
+        .concat())
+    };
+
+    let out = activate(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).starts_with("Requested member of group:Tier0 Admins: waiting for approval by "),
+        "{}",
+        text(&out)
+    );
+    let first = request_id(&out);
+    // The requester is no approver of their own request.
+    let out = run(&[&["approvals"][..], &alice].concat());
+    assert!(
+        text(&out).contains("Nothing waits for your approval."),
+        "{}",
+        text(&out)
+    );
+
+    let out = run(&[&["approvals", "--format", "json"][..], &victor].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v[0]["id"], first.as_str());
+    assert_eq!(v[0]["role"], "member");
+    assert_eq!(v[0]["scope"], "group:Tier0 Admins");
+    assert_eq!(v[0]["principal"], "user:alice@contoso.com");
+
+    let out = run(&[
+        &["deny", &first[..8], "--justification", "No ticket"][..],
+        &victor,
+    ]
+    .concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "Denied request {first}: selfActivate for user:alice@contoso.com, member of group:Tier0 Admins.\n"
+        )
+    );
+    // Decided: it waits for no one any more.
+    let out = run(&[&["approve", &first, "--justification", "late"][..], &victor].concat());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("waits for your approval"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&[&["requests", "show", &first][..], &alice].concat());
+    assert!(text(&out).contains("Denied"), "{}", text(&out));
+
+    let out = activate(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let second = request_id(&out);
+    let out = run(&[
+        &["approve", &second, "--justification", "On call"][..],
+        &victor,
+    ]
+    .concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = run(&[&["my", "roles", "--format", "json"][..], &alice].concat());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let active = v["active"].as_array().unwrap();
+    assert!(
+        active.iter().any(|a| a["role"] == "member"
+            && a["scope"] == "group:Tier0 Admins"
+            && a["assignment_type"] == "activated"),
+        "{v}"
+    );
+
+    // Ownership is another access, which alice is not eligible for.
+    let out = activate(&["--access", "owner"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("owner of group:Tier0 Admins: you are not eligible for it"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("member of group:Tier0 Admins"),
+        "{}",
+        text(&out)
+    );
+
+    // A directory role's activation is listed, but Graph v1.0 cannot decide it.
+    let out = run(&[
+        &[
+            "activate",
+            "Global Administrator",
+            "--duration",
+            "PT1H",
+            "--justification",
+            "INC0043",
+        ][..],
+        &alice,
+    ]
+    .concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let role_request = request_id(&out);
+    let out = run(&[
+        &["approve", &role_request, "--justification", "ok"][..],
+        &victor,
+    ]
+    .concat());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("Microsoft Graph v1.0 has no API to approve or deny those")
+            && text(&out).contains("Approve requests"),
+        "{}",
+        text(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

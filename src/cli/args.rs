@@ -100,6 +100,21 @@ pub(super) enum Command {
         after_help = "Exit status: 0 on success, 1 on error.\n\nExamples:\n  pim requests --mine --status PendingApproval\n  pim requests cancel 6f2a…"
     )]
     Requests(selfservice::RequestsArgs),
+    /// Activation requests waiting for your approval.
+    #[command(
+        after_help = "Exit status: 0 on success, 1 on error.\n\nExample:\n  pim approvals --format json"
+    )]
+    Approvals(selfservice::ApprovalsArgs),
+    /// Approve an activation request waiting for you (PIM for Groups; Graph v1.0 cannot decide directory roles').
+    #[command(
+        after_help = "Exit status: 0 approved, 1 error (not waiting for you, decided by another approver, or a directory role's request).\n\nExample:\n  pim approve 6f2a… --justification \"On call for INC0042\""
+    )]
+    Approve(selfservice::DecideArgs),
+    /// Deny an activation request waiting for you (PIM for Groups).
+    #[command(
+        after_help = "Exit status: 0 denied, 1 error.\n\nExample:\n  pim deny 6f2a… --justification \"No change ticket\""
+    )]
+    Deny(selfservice::DecideArgs),
     /// Serve a local, stateful Microsoft Graph PIM emulator.
     #[command(
         after_help = "Example:\n  pim emulator --seed examples/contoso/tenant.json --cert-out ca.pem\n  curl --cacert ca.pem -H \"Authorization: Bearer $(…)\" https://127.0.0.1:8443/v1.0/roleManagement/directory/roleDefinitions"

@@ -215,6 +215,9 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Renew(args) => selfservice::extend(&args, true),
         Command::My(cmd) => selfservice::my(&cmd),
         Command::Requests(args) => selfservice::requests(&args),
+        Command::Approvals(args) => selfservice::approvals(&args),
+        Command::Approve(args) => selfservice::decide(&args, true),
+        Command::Deny(args) => selfservice::decide(&args, false),
         #[cfg(feature = "emulator")]
         Command::Emulator(args) => emulator::run(args),
     }

@@ -18,12 +18,13 @@ use super::retry::{Backoff, Timer};
 use super::settings::{GraphSettings, ReadLimits};
 use super::tls::client_config;
 use super::{
-    DirectoryEntry, GrantFilter, Graph, GraphWrite, Instance, Lookup, Me, RequestOutcome,
+    Approval, DirectoryEntry, GrantFilter, Graph, GraphWrite, Instance, Lookup, Me, RequestOutcome,
     RequestParty, ScheduleRequest, page_size,
 };
 use crate::model::{AssignmentKind, ObjectId, RuleId, RuleValue, SurfaceKind, SystemClock};
 use crate::snapshot::{AdministrativeUnit, Grant, Policy, Principal, RoleDefinition};
 
+mod approvals;
 mod batch;
 mod gather;
 mod grants;
@@ -379,6 +380,21 @@ impl Graph for HttpGraph {
         party: RequestParty,
     ) -> Result<Vec<RequestOutcome>, GraphError> {
         self.read_my_requests(surface, kind, party).await
+    }
+
+    async fn group_approval(&self, request_id: &str) -> Result<Approval, GraphError> {
+        self.read_group_approval(request_id).await
+    }
+
+    async fn decide_group_stage(
+        &self,
+        approval_id: &str,
+        stage_id: &str,
+        approve: bool,
+        justification: &str,
+    ) -> Result<(), GraphError> {
+        self.send_stage_decision(approval_id, stage_id, approve, justification)
+            .await
     }
 
     async fn cancel_request(

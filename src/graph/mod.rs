@@ -131,6 +131,28 @@ pub struct Instance {
     pub schedule_id: Option<String>,
 }
 
+/// A request's approval (PIM for Groups): its stages, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    pub id: String,
+    pub stages: Vec<ApprovalStage>,
+}
+
+/// One stage of an approval, as the signed-in user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalStage {
+    pub id: String,
+    /// `InProgress`, `Completed`, `Expired`, …
+    pub status: String,
+    /// `NotReviewed`, `Approve`, `Deny`.
+    pub review_result: String,
+    /// The signed-in user is among the stage's approvers.
+    pub assigned_to_me: bool,
+    pub justification: Option<String>,
+    pub reviewed: Option<DateTime<Utc>>,
+    pub reviewed_by: Option<String>,
+}
+
 /// Whose requests `filterByCurrentUser` returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestParty {
@@ -328,6 +350,18 @@ pub trait Graph: GraphWrite {
         kind: AssignmentKind,
         party: RequestParty,
     ) -> Result<Vec<RequestOutcome>, GraphError>;
+
+    /// The approval of a group activation request (`assignmentApprovals`).
+    async fn group_approval(&self, request_id: &str) -> Result<Approval, GraphError>;
+
+    /// Approve or deny one stage of a group activation's approval.
+    async fn decide_group_stage(
+        &self,
+        approval_id: &str,
+        stage_id: &str,
+        approve: bool,
+        justification: &str,
+    ) -> Result<(), GraphError>;
 
     /// Cancel a request still waiting (for approval, or for its start).
     async fn cancel_request(

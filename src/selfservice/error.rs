@@ -110,6 +110,17 @@ pub enum SelfServiceError {
     },
     #[error("no request {0} (by id or the start of one); hint: list them with pim requests --mine")]
     NoSuchRequest(String),
+    #[error("no request {0} waits for your approval; hint: pim approvals lists those that do")]
+    NotWaitingForYou(String),
+    #[error(
+        "request {request_id} was decided by another approver first; hint: pim requests show {request_id} says how"
+    )]
+    AlreadyDecided { request_id: String },
+    /// Graph v1.0 has no API to decide a directory role's activation.
+    #[error(
+        "request {request_id} ({subject}) activates a directory role, and Microsoft Graph v1.0 has no API to approve or deny those; hint: decide it in the Microsoft Entra admin center, under Identity governance > Privileged Identity Management > Approve requests (pim approves PIM for Groups requests)"
+    )]
+    NoApprovalApi { request_id: String, subject: String },
     /// A prefix that starts more than one request's id.
     #[error("{}", ambiguous(prefix, matches))]
     AmbiguousRequest {

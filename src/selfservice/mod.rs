@@ -6,6 +6,7 @@
 //! planner's.
 
 mod activate;
+mod approvals;
 mod change;
 mod detail;
 mod error;
@@ -16,6 +17,7 @@ mod roles;
 pub use activate::{
     Activation, ActivationRequest, WaitOptions, check_activation, wait_until_active,
 };
+pub use approvals::{decide, waiting};
 pub use change::{Deactivation, Extension, ExtensionRequest, check_deactivation, check_extension};
 pub use detail::{ApprovalDetail, RequestDetail, StageDetail, show_request};
 pub use error::{Problem, SelfServiceError};

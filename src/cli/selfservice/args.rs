@@ -166,6 +166,26 @@ pub struct RequestsArgs {
     pub(super) person: PersonArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct ApprovalsArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub(super) format: ListFormat,
+    #[command(flatten)]
+    pub(super) person: PersonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// The request id, as pim approvals shows it, or enough of its start to name one.
+    pub(super) id: String,
+    /// Why (Graph records it with the decision; most policies require it).
+    #[arg(long, value_name = "TEXT")]
+    pub(super) justification: String,
+    #[command(flatten)]
+    pub(super) person: PersonArgs,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum RequestsCommand {
     /// Cancel a request still waiting (for approval, an administrator, or its start).

@@ -279,6 +279,40 @@ pub fn my(cmd: &MyCommand) -> anyhow::Result<Exit> {
     })
 }
 
+pub fn approvals(a: &ApprovalsArgs) -> anyhow::Result<Exit> {
+    with_session(&a.person, false, async |s: &Session| {
+        let rows = selfservice::waiting(s.graph.as_ref()).await?;
+        match a.format {
+            ListFormat::Text if rows.is_empty() => outln!("Nothing waits for your approval.")?,
+            ListFormat::Text => out!("{}", selfservice::render_requests_text(&rows))?,
+            ListFormat::Json => outln!("{}", serde_json::to_string_pretty(&rows)?)?,
+        }
+        Ok(Exit::Ok)
+    })
+}
+
+pub fn decide(a: &DecideArgs, approve: bool) -> anyhow::Result<Exit> {
+    with_session(&a.person, true, async |s: &Session| {
+        let r = selfservice::decide(s.graph.as_ref(), &a.id, approve, &a.justification).await?;
+        // A group's access reads "member of group:…", a role "… at /".
+        let of = if r.scope.starts_with("group:") {
+            "of"
+        } else {
+            "at"
+        };
+        outln!(
+            "{} request {}: {} for {}, {} {of} {}.",
+            if approve { "Approved" } else { "Denied" },
+            r.id,
+            r.action,
+            r.principal,
+            r.role,
+            r.scope
+        )?;
+        Ok(Exit::Ok)
+    })
+}
+
 pub fn requests(a: &RequestsArgs) -> anyhow::Result<Exit> {
     match &a.command {
         Some(RequestsCommand::Cancel { id, person }) => {
