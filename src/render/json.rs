@@ -31,6 +31,10 @@ pub fn plan_json(plan: &Plan) -> Value {
                 "after": attrs(&c.after),
                 "origin": c.origin.as_ref().map(|o| o.to_string()),
             });
+            v["surface"] = json!(match &c.step {
+                Step::Grant { subject, .. } => subject.surface,
+                Step::Rules(p) => p.surface,
+            });
             match &c.step {
                 Step::Grant { schedule_id, requests, .. } => {
                     v["schedule_id"] = json!(schedule_id);
