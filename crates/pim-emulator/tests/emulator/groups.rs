@@ -217,6 +217,25 @@ async fn admin_requests_grant_and_remove_membership_and_ownership() {
     // Active grants are real members; owners and other groups are untouched.
     assert_eq!(members(&h, HELPDESK, "members").await, [DAVE, CAROL]);
     assert_eq!(members(&h, HELPDESK, "owners").await, [ALICE]);
+    let page = h
+        .get(&format!(
+            "/v1.0/groups/{HELPDESK}/members?$top=1&$select=id"
+        ))
+        .await;
+    assert_eq!(
+        page.body["@odata.context"],
+        "https://graph.microsoft.com/v1.0/$metadata#directoryObjects(id)"
+    );
+    assert_eq!(
+        page.body["value"],
+        json!([{ "@odata.type": "#microsoft.graph.user", "id": DAVE }])
+    );
+    let next = page.body["@odata.nextLink"]
+        .as_str()
+        .expect("a second page");
+    let rest = h.get(next).await;
+    assert_eq!(ids(&rest, "id"), [CAROL]);
+    assert!(rest.body.get("@odata.nextLink").is_none());
 
     let dup = h.post(ASSIGN, &body).await;
     assert_graph_error(&dup, 400, "RoleAssignmentExists");
