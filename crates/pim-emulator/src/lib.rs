@@ -81,7 +81,9 @@ pub struct EmulatorConfig {
     pub data_file: Option<PathBuf>,
     /// Whether tokens from the token endpoint carry an MFA claim (app tokens normally don't).
     pub tokens_have_mfa: bool,
-    /// Answer rule PATCH with 200 and the rule (newer beta behaviour) instead of v1.0's 204.
+    /// Answer a directory role's rule PATCH with 200 and the rule (newer
+    /// beta behaviour) instead of v1.0's 204. A group policy's rule PATCH
+    /// always answers 200 and the rule, as the newer v1.0 page shows.
     pub rule_patch_returns_body: bool,
     /// JWTs like Entra's, or opaque strings (a client must then ask Graph who it is).
     pub token_format: TokenFormat,

@@ -206,6 +206,8 @@ pub(super) fn policy_failures(
     failed
 }
 
+/// Groups answer with the directory roles' code and message (UNVERIFIED:
+/// the groups docs say only that a broken expiration rule is a 400).
 pub(super) fn policy_error(failed: &[&str]) -> ApiError {
     let list: Vec<String> = failed.iter().map(|f| format!("\"{f}\"")).collect();
     ApiError::new(
@@ -215,6 +217,7 @@ pub(super) fn policy_error(failed: &[&str]) -> ApiError {
     )
 }
 
+/// Also applied to groups' removals and deactivations (UNVERIFIED there).
 pub(super) fn active_duration_too_short() -> ApiError {
     ApiError::new(
         400,
@@ -223,6 +226,8 @@ pub(super) fn active_duration_too_short() -> ApiError {
     )
 }
 
+/// The same code for every surface: for groups UNVERIFIED (the docs give
+/// none; the PIM backend is shared).
 pub(super) fn does_not_exist() -> ApiError {
     ApiError::new(
         400,
@@ -231,6 +236,7 @@ pub(super) fn does_not_exist() -> ApiError {
     )
 }
 
+/// The same code for every surface: for groups UNVERIFIED, as above.
 pub(super) fn exists() -> ApiError {
     ApiError::new(
         400,

@@ -12,6 +12,8 @@ mod durations;
 mod faults;
 #[path = "emulator/fidelity.rs"]
 mod fidelity;
+#[path = "emulator/groups.rs"]
+mod groups;
 #[path = "emulator/indexes.rs"]
 mod indexes;
 #[path = "emulator/odata.rs"]

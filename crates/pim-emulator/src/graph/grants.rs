@@ -13,10 +13,10 @@ use super::listing::{Listing, list, list_page, page_window};
 use super::{
     GraphResponse, IncomingCall, Link, METADATA, parse_body, parse_function_arg, with_context,
 };
-use crate::Shared;
 use crate::error::{ApiError, ApiResult};
 use crate::odata::{ExpandItem, Expr, Query, apply_select, candidates, context_projection, fold};
 use crate::store::{Grants, Key, Kind, ScheduleRec, Store, Surface};
+use crate::{Caller, Shared};
 use crate::{groups, pim, selfservice};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,7 +276,7 @@ pub(super) fn route(
         }
         (_, "GET", []) => {
             let mine = match set.surface {
-                Surface::Group => group_list_scope(set, q, &call.caller.object_id, call)?,
+                Surface::Group => group_list_scope(set, q, call.caller)?,
                 Surface::DirectoryRole => None,
             };
             list_pim(store, set, q, link, mine, now)
@@ -357,19 +357,14 @@ pub(super) fn route(
 /// naming a group or principal; eligibility requests require it of
 /// app-only callers only, and show a signed-in user without one their
 /// own requests (graph-pim-groups.md §1.2).
-fn group_list_scope<'a>(
-    set: Set,
-    q: &Query,
-    me: &'a str,
-    call: &IncomingCall<'_>,
-) -> ApiResult<Option<Mine<'a>>> {
+fn group_list_scope<'a>(set: Set, q: &Query, caller: &'a Caller) -> ApiResult<Option<Mine<'a>>> {
     let own_by_default = set.what == EntitySet::Requests
         && set.kind == Kind::Eligibility
-        && call.caller.app_id.is_none()
+        && caller.app_id.is_none()
         && q.filter.is_none();
     if own_by_default {
         return Ok(Some(Mine {
-            principal: me,
+            principal: &caller.object_id,
             function: false,
         }));
     }

@@ -262,7 +262,11 @@ impl Store {
             .role_by_id_or_name(&p.role)
             .map(|r| r.id.clone())
             .ok_or_else(|| format!("policy for unknown role {:?}", p.role))?;
-        let Some(policy) = self.policies.iter_mut().find(|x| x.role_id == role_id) else {
+        let Some(policy) = self
+            .policies
+            .iter_mut()
+            .find(|x| x.scope == PolicyScope::Directory && x.role_id == role_id)
+        else {
             return Err(format!("no policy for role {role_id}"));
         };
         if let Some(id) = &p.id {

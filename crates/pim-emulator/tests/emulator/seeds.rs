@@ -116,6 +116,8 @@ fn seeds_match_the_json_schema() {
         "examples/contoso/tenant.json",
         "crates/pim-emulator/tests/fixtures/graph/test-tenant.json",
         "crates/pim-emulator/tests/fixtures/graph/conformance-tenant.json",
+        "crates/pim-emulator/tests/fixtures/groups/test-tenant.json",
+        "crates/pim-emulator/tests/fixtures/groups/conformance-tenant.json",
         "tests/fixtures/selfservice/tenant.json",
     ] {
         let doc: Value =

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod conformance;
+
 use chrono::{DateTime, Utc};
 use pim_emulator::{Emulator, EmulatorClock, EmulatorConfig, Faults, Tenant};
 use serde_json::Value;
@@ -12,6 +14,13 @@ pub const CALLER: &str = "3fbd929d-8c56-4462-851e-0eb9a7b3a2a5";
 pub fn fixture_path(rel: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/graph")
+        .join(rel)
+}
+
+/// A file under `tests/fixtures/groups`.
+pub fn groups_fixture_path(rel: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/groups")
         .join(rel)
 }
 
