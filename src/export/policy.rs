@@ -199,6 +199,7 @@ mod tests {
         let block = policy_block(
             &Current::default(),
             "Global Reader",
+            None,
             &rules(|_| {}),
             &RuleSet::default(),
         )
@@ -246,6 +247,7 @@ mod tests {
         let block = policy_block(
             &Current::default(),
             "Global Reader",
+            None,
             &r,
             &crate::graph::default_rule_set(),
         )
