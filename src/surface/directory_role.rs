@@ -12,9 +12,7 @@ use crate::model::{
     Address, AssignmentKind, BlockKind, Caseless, ObjectId, RoleRef, RuleId, RuleSet, RuleValue,
     ScheduleRequest, Scope, SurfaceKind, builtin_roles, closest_builtin_roles,
 };
-use crate::snapshot::{
-    ActiveType, AdministrativeUnit, Current, Grant, MemberType, PolicyKey, RoleDefinition,
-};
+use crate::snapshot::{AdministrativeUnit, Current, Grant, PolicyKey, RoleDefinition};
 
 /// Roles treated as tier 0 unless `tenant { tier0_roles = […] }` says
 /// otherwise: those that can take over the tenant or its security controls.
@@ -231,29 +229,12 @@ impl Surface for DirectoryRoles {
         to.graph.update_rule(policy_id, rule, value).await
     }
 
-    /// Only a direct grant counts, and no activation: those are not what a
-    /// request made.
     async fn find_schedule(
         &self,
         to: Writers<'_>,
         r: &ScheduleRequest,
     ) -> Result<Option<String>, GraphError> {
-        let filter = GrantFilter {
-            surface: r.surface,
-            principal_id: Some(r.principal_id.clone()),
-            role_id: Some(r.role_id.clone()),
-            scope_id: Some(r.scope_id.clone()),
-        };
-        let grants = to.graph.grants(r.kind, &filter).await?;
-        // A tuple has one schedule in effect, and may still list ended ones
-        // beside it: the one in effect ends last.
-        Ok(grants
-            .into_iter()
-            .filter(|g| {
-                g.member_type == MemberType::Direct && g.active_type != Some(ActiveType::Activated)
-            })
-            .max_by_key(|g| g.end().map_or((1, None), |e| (0, Some(e))))
-            .map(|g| g.schedule_id))
+        super::direct_schedule(to, r).await
     }
 }
 

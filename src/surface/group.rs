@@ -13,14 +13,12 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 
 use super::{Clients, Interest, Surface, SurfaceRead, TargetProblem, Writers};
-use crate::graph::{ErrorKind, GrantFilter, GraphError, RequestOutcome};
+use crate::graph::{ErrorKind, GraphError, RequestOutcome};
 use crate::model::{
     Address, AssignmentKind, BlockKind, Caseless, ObjectId, RoleRef, RuleId, RuleSet, RuleValue,
     ScheduleRequest, Scope, SurfaceKind,
 };
-use crate::snapshot::{
-    ActiveType, AdministrativeUnit, Current, Grant, MemberType, PolicyKey, RoleDefinition,
-};
+use crate::snapshot::{AdministrativeUnit, Current, Grant, PolicyKey, RoleDefinition};
 
 /// The two kinds of access to a group PIM governs, as Graph's `accessId`.
 pub const GROUP_ACCESS: &[&str] = &["member", "owner"];
@@ -257,20 +255,7 @@ impl Surface for Groups {
         to: Writers<'_>,
         r: &ScheduleRequest,
     ) -> Result<Option<String>, GraphError> {
-        let filter = GrantFilter {
-            surface: SurfaceKind::Group,
-            principal_id: Some(r.principal_id.clone()),
-            role_id: Some(r.role_id.clone()),
-            scope_id: Some(r.scope_id.clone()),
-        };
-        let grants = to.graph.grants(r.kind, &filter).await?;
-        Ok(grants
-            .into_iter()
-            .filter(|g| {
-                g.member_type == MemberType::Direct && g.active_type != Some(ActiveType::Activated)
-            })
-            .max_by_key(|g| g.end().map_or((1, None), |e| (0, Some(e))))
-            .map(|g| g.schedule_id))
+        super::direct_schedule(to, r).await
     }
 }
 

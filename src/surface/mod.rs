@@ -201,6 +201,28 @@ pub trait Surface: Send + Sync {
     ) -> Result<Option<String>, GraphError>;
 }
 
+/// The schedule a surface's grant is held under: only a direct grant
+/// counts, and no activation (those are not what a request made). A tuple
+/// has one schedule in effect and may still list ended ones beside it: the
+/// one in effect ends last.
+async fn direct_schedule(
+    to: Writers<'_>,
+    r: &ScheduleRequest,
+) -> Result<Option<String>, GraphError> {
+    let filter = crate::graph::GrantFilter {
+        surface: r.surface,
+        principal_id: Some(r.principal_id.clone()),
+        role_id: Some(r.role_id.clone()),
+        scope_id: Some(r.scope_id.clone()),
+    };
+    let grants = to.graph.grants(r.kind, &filter).await?;
+    Ok(grants
+        .into_iter()
+        .filter(Grant::is_manageable)
+        .max_by_key(|g| g.end().map_or((1, None), |e| (0, Some(e))))
+        .map(|g| g.schedule_id))
+}
+
 static DIRECTORY_ROLES: DirectoryRoles = DirectoryRoles;
 static GROUPS: Groups = Groups;
 
