@@ -193,6 +193,9 @@ fn usage_errors_exit_1_on_every_command() {
             "requests",
             "requests cancel",
             "requests show",
+            "approvals",
+            "approve",
+            "deny",
             "emulator",
         ],
         "a command was added: this test covers it by itself, the list only says so"
