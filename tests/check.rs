@@ -168,3 +168,67 @@ fn offline_runs_what_the_configuration_answers_and_names_the_rest() {
     assert!(quiet.findings.is_empty(), "{:?}", quiet.findings);
     assert_eq!(quiet.skipped, off.skipped);
 }
+
+#[test]
+fn a_group_that_holds_a_tier0_role_is_held_to_the_roles_baseline() {
+    let mut t = Tenant::new();
+    t.user("alice");
+    t.pim_group("Tier0 Admins");
+    let desired = common::load_str(
+        r#"
+assignment "tier0_admins_ga" {
+  principal     = "group:Tier0 Admins"
+  role          = "Global Administrator"
+  duration      = "P180D"
+  justification = "The group holds the role"
+}
+eligibility "alice_tier0_admins" {
+  principal     = "user:alice@contoso.com"
+  group         = "group:Tier0 Admins"
+  duration      = "P90D"
+  justification = "On call"
+}
+policy "group:Tier0 Admins" {
+  activation {
+    max_duration = "PT6H"
+  }
+}
+"#,
+    );
+    let opts = PlanOptions::at(now());
+    let effective = plan::effective_policies(&desired, &t.current, &t.resolved, &opts);
+    let p = plan::plan(
+        &desired,
+        &t.current,
+        &t.resolved,
+        None,
+        common::basis(),
+        &opts,
+    )
+    .unwrap();
+    let names = |id: &str| {
+        t.current
+            .roles
+            .get(id)
+            .map_or(id.to_string(), |r| r.display_name.clone())
+    };
+    let found = check::baseline(&desired, &t.resolved, &effective, &p.unmanaged, &names);
+    let group: Vec<String> = found
+        .iter()
+        .filter(|f| f.role == "member of group:Tier0 Admins")
+        .map(|f| f.to_string())
+        .collect();
+    // The group's defaults ask neither MFA nor approval, and alert no one;
+    // its policy block lets an activation last six hours. Each is said at
+    // the group's policy block.
+    assert_eq!(
+        group,
+        [
+            "case.pim.hcl:14:1: PIM002 activating membership of group:Tier0 Admins, which holds tier-0 role \"Global Administrator\", does not require MFA",
+            "case.pim.hcl:14:1: PIM003 activating membership of group:Tier0 Admins, which holds tier-0 role \"Global Administrator\", does not require approval",
+            "case.pim.hcl:14:1: PIM004 activations of membership of group:Tier0 Admins, which holds tier-0 role \"Global Administrator\", may last PT6H, longer than PT4H",
+            "case.pim.hcl:14:1: PIM006 no one besides the default recipients is alerted when membership of group:Tier0 Admins, which holds tier-0 role \"Global Administrator\", is assigned or activated",
+        ],
+        "{found:#?}"
+    );
+}

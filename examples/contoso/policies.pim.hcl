@@ -114,4 +114,9 @@ policy "group:Tier0 Admins" {
     allow_permanent = false
     max_duration    = "P365D"
   }
+  notification "activation" {
+    recipients         = [var.security_alerts]
+    default_recipients = true
+    level              = "all"
+  }
 }

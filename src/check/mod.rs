@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::config::{Desired, Location};
 use crate::model::{
-    AssignmentKind, Caseless, EnablementFactor, IsoDuration, ObjectId, RoleRef, RuleId, RuleSet,
-    RuleValue, find_builtin_role,
+    AssignmentKind, Caseless, EnablementFactor, IsoDuration, ObjectId, PrincipalRef, RoleRef,
+    RuleId, RuleSet, RuleValue, SurfaceKind, find_builtin_role,
 };
 pub use crate::plan::tier0_ids;
 use crate::plan::{Resolved, Unmanaged};
@@ -178,7 +178,8 @@ pub fn baseline(
                 .iter()
                 .map(|r| (&r.item.role, &r.origin.block)),
         );
-    let mut policy_sites: Vec<(String, Location)> = Vec::new();
+    // (policy, what it governs as findings name it, the role findings file it under, where)
+    let mut policy_sites: Vec<(PolicyKey, String, String, Location)> = Vec::new();
     for (role, at) in declared {
         let Some(id) = role_id(role) else { continue };
         if tier0.contains(&id) && seen.insert(id.clone()) {
@@ -188,14 +189,57 @@ pub fn baseline(
                 .iter()
                 .find(|p| role_id(&p.item.role).as_deref() == Some(id.as_str()))
                 .map_or(at, |p| &p.origin.block);
-            policy_sites.push((id, at.clone()));
+            let name = role_names(&id);
+            policy_sites.push((
+                PolicyKey::directory(id.clone()),
+                format!("tier-0 role \"{name}\""),
+                name,
+                at.clone(),
+            ));
         }
     }
-    for (id, at) in policy_sites {
-        let Some(rules) = effective.get(&PolicyKey::directory(id.clone())) else {
+    // A group that holds a tier-0 role: activating its membership grants
+    // the role, so its member policy is held to the role's baseline.
+    for d in desired
+        .eligibilities
+        .iter()
+        .chain(&desired.assignments)
+        .filter(|d| d.item.surface == SurfaceKind::DirectoryRole)
+    {
+        let (PrincipalRef::Group(group), Some(id)) = (&d.item.principal, role_id(&d.item.role))
+        else {
             continue;
         };
-        let name = role_names(&id);
+        let Some(group_id) = resolved.principal(&d.item.principal) else {
+            continue;
+        };
+        let key = PolicyKey::of_grant(SurfaceKind::Group, &"member".into(), group_id.as_str());
+        if !tier0.contains(&id) || policy_sites.iter().any(|(k, ..)| *k == key) {
+            continue;
+        }
+        let at = desired
+            .policies
+            .iter()
+            .find(|p| {
+                p.item.surface == SurfaceKind::Group
+                    && resolved
+                        .block_key(p.item.surface, &p.item.role, &p.item.scope)
+                        .as_ref()
+                        == Some(&key)
+            })
+            .map_or(&d.origin.block, |p| &p.origin.block);
+        let role = role_names(&id);
+        policy_sites.push((
+            key,
+            format!("membership of group:{group}, which holds tier-0 role \"{role}\","),
+            format!("member of group:{group}"),
+            at.clone(),
+        ));
+    }
+    for (key, what, name, at) in policy_sites {
+        let Some(rules) = effective.get(&key) else {
+            continue;
+        };
         let finding = |rule: Rule, message: String| Finding {
             rule,
             code: rule.code(),
@@ -214,13 +258,13 @@ pub fn baseline(
         {
             out.push(finding(
                 Rule::Tier0ActivationWithoutMfa,
-                format!("activating tier-0 role \"{name}\" does not require MFA"),
+                format!("activating {what} does not require MFA"),
             ));
         }
         if !rules.approval().is_some_and(|a| a.required) {
             out.push(finding(
                 Rule::Tier0ActivationWithoutApproval,
-                format!("activating tier-0 role \"{name}\" does not require approval"),
+                format!("activating {what} does not require approval"),
             ));
         }
         if let Some((_, Some(max))) = rules.expiration(RuleId::ExpirationEndUserAssignment)
@@ -228,7 +272,7 @@ pub fn baseline(
         {
             out.push(finding(
                 Rule::LongTier0Activation,
-                format!("activations of tier-0 role \"{name}\" may last {max}, longer than {TIER0_MAX_ACTIVATION}"),
+                format!("activations of {what} may last {max}, longer than {TIER0_MAX_ACTIVATION}"),
             ));
         }
         let alerts = [
@@ -242,7 +286,7 @@ pub fn baseline(
         if !has_recipients {
             out.push(finding(
                 Rule::Tier0WithoutNotificationRecipients,
-                format!("no one besides the default recipients is alerted when tier-0 role \"{name}\" is assigned or activated"),
+                format!("no one besides the default recipients is alerted when {what} is assigned or activated"),
             ));
         }
     }
