@@ -353,3 +353,66 @@ fn a_new_holder_of_an_exclusive_role_is_drift_at_once_and_cannot_be_acknowledged
     ext.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_new_member_of_an_exclusive_group_is_drift_and_the_plan_removes_it_once_graph_allows() {
+    let dir = cli_common::contoso("drift-group", None);
+    let ext = External::start(&dir, Default::default());
+    let out = ext.run(&["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = ext.run(&["drift"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "quiet right after apply: {}",
+        text(&out)
+    );
+
+    let outside = ext.client_as(&user(&dir, "alice@contoso.com"));
+    let beatrice = user(&dir, "beatrice.jensen@contoso.com");
+    let tier0_admins = "fb0a86eb-9bf8-5088-b1c9-b5d90238ee55";
+    let mut membership = request(
+        RequestAction::AdminAssign,
+        &beatrice,
+        "member",
+        Some(Utc::now() + Duration::days(30)),
+        "joins the tier-0 group",
+    );
+    membership.surface = pim::model::SurfaceKind::Group;
+    membership.scope_id = tier0_admins.into();
+    ext.rt
+        .block_on(outside.create_request(&membership))
+        .unwrap();
+
+    let out = ext.run(&["drift", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let v = json(&out);
+    let f = findings(&v)
+        .into_iter()
+        .find(|f| f["principal"] == "user:beatrice.jensen@contoso.com")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(
+        (&f["new"], &f["exclusive"]),
+        (&true.into(), &true.into()),
+        "{f:#}"
+    );
+    let out = ext.run(&["drift"]);
+    assert!(
+        text(&out)
+            .contains("+ eligible user:beatrice.jensen@contoso.com at group:Tier0 Admins since"),
+        "{}",
+        text(&out)
+    );
+    // Seconds old: the plan keeps it until Graph lets it end.
+    let out = ext.run(&["plan"]);
+    assert!(
+        text(&out).contains(
+            "role[\"group:Tier0 Admins\"][\"member eligible user:beatrice.jensen@contoso.com\"] began less than 5 minutes ago"
+        ),
+        "{}",
+        text(&out)
+    );
+    drop(outside);
+    ext.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
