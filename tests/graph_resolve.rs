@@ -277,3 +277,69 @@ async fn users_are_resolved_fifteen_to_a_filter_twenty_filters_to_a_batch() {
     assert_eq!(graph.stats().requests(), 4);
     emu.stop().await;
 }
+
+#[tokio::test]
+async fn groups_granted_access_to_resolve_as_groups_whether_role_assignable_or_not() {
+    let mut t = tenant();
+    t.groups.push(Group {
+        id: "aaaaaaaa-0000-4000-8000-000000000005".into(),
+        display_name: "Helpdesk Staff".into(),
+        is_assignable_to_role: false,
+        ..Group::default()
+    });
+    let emu = emulator(t, Faults::default()).await;
+    let graph = client_with_token(&emu);
+    let config = format!(
+        r#"
+eligibility "staff" {{
+  principal = "user:user1@contoso.com"
+  group     = "group:Helpdesk Staff"
+  duration  = "P30D"
+}}
+eligibility "typo" {{
+  principal = "user:user1@contoso.com"
+  group     = "group:PIM Approver"
+  duration  = "P30D"
+}}
+eligibility "a_user" {{
+  principal = "user:user1@contoso.com"
+  group     = "{}"
+  duration  = "P30D"
+}}
+"#,
+        user_id(2)
+    );
+    let desired = pim::config::load_sources(
+        std::path::Path::new("."),
+        vec![(PathBuf::from("main.pim.hcl"), config)],
+        &pim::config::LoadOptions::at(chrono::Utc::now()),
+    )
+    .unwrap();
+    let names = Names::of(&desired);
+    let (resolution, d) = pim::graph::resolve::resolve_all(&graph, &names)
+        .await
+        .unwrap();
+    let text = d.to_string();
+    // Holding a group's membership needs no role-assignable group.
+    assert!(!text.contains("role-assignable"), "{text}");
+    assert_eq!(
+        resolution.scope(&Scope::Group("Helpdesk Staff".into())),
+        Some("aaaaaaaa-0000-4000-8000-000000000005")
+    );
+    assert!(
+        text.contains(
+            "main.pim.hcl:9:15: error: group \"PIM Approver\" does not exist in the tenant"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("did you mean \"PIM Approvers\"?"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "main.pim.hcl:14:15: error: {} is not a group",
+            user_id(2)
+        )),
+        "{text}"
+    );
+    assert_eq!(d.errors().count(), 2, "{text}");
+    emu.stop().await;
+}

@@ -317,6 +317,10 @@ pub async fn resolve_all(
     let mut all_units: Option<Vec<super::AdministrativeUnit>> = None;
     for (what, qi) in pending {
         let (label, name, at) = match what {
+            // A group granted access to is named as the group it is.
+            Pending::Principal(p, at) if names.group_scopes.values().any(|g| g == p) => {
+                (format!("group {:?}", p.name()), p.name().to_string(), at)
+            }
             Pending::Principal(p, at) => (
                 format!("principal {:?}", p.to_string()),
                 p.name().to_string(),
