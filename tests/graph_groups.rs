@@ -126,7 +126,7 @@ async fn a_rule_update_finds_the_policy_again_after_the_group_is_onboarded() {
         .unwrap_err();
     assert_eq!(stale.kind, ErrorKind::NotFound, "{stale}");
     let key = PolicyKey::of_grant(SurfaceKind::Group, &"member".into(), PIM_APPROVERS);
-    surface::get(SurfaceKind::Group)
+    let patched = surface::get(SurfaceKind::Group)
         .update_rule(
             Writers { graph: &graph },
             &key,
@@ -136,6 +136,7 @@ async fn a_rule_update_finds_the_policy_again_after_the_group_is_onboarded() {
         )
         .await
         .unwrap();
+    assert_eq!(patched, now_id, "the id patched, which apply records");
     let updated = graph.group_policies(&[PIM_APPROVERS.into()]).await.unwrap();
     let rules = &updated
         .iter()

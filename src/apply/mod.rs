@@ -180,21 +180,27 @@ async fn run_step(change: &Change, target: &dyn GraphWrite, journal: &Journal) -
     let to = Writers { graph: target };
     match &change.step {
         Step::Rules(patch) => {
+            // The id the policy has now: a group's changes when PIM first
+            // governs it, and later patches go to the new one.
+            let mut policy_id = patch.policy_id.clone();
             for (id, value) in &patch.rules.rules {
                 let surface = crate::surface::get(patch.surface);
-                if let Err(e) = surface
-                    .update_rule(to, &patch.key(), &patch.policy_id, *id, value)
+                match surface
+                    .update_rule(to, &patch.key(), &policy_id, *id, value)
                     .await
                 {
-                    return StepResult::Failed {
-                        error: format!("{id}: {}", graph::describe(&e)),
-                    };
+                    Ok(patched) => policy_id = patched,
+                    Err(e) => {
+                        return StepResult::Failed {
+                            error: format!("{id}: {}", graph::describe(&e)),
+                        };
+                    }
                 }
             }
             let resource = Resource::policy(
                 change.address.clone(),
                 &patch.key(),
-                &patch.policy_id,
+                &policy_id,
                 patch
                     .settings
                     .iter()

@@ -225,8 +225,9 @@ impl Surface for DirectoryRoles {
         policy_id: &str,
         rule: RuleId,
         value: &RuleValue,
-    ) -> Result<(), GraphError> {
-        to.graph.update_rule(policy_id, rule, value).await
+    ) -> Result<String, GraphError> {
+        to.graph.update_rule(policy_id, rule, value).await?;
+        Ok(policy_id.to_string())
     }
 
     async fn find_schedule(

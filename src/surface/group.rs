@@ -234,19 +234,23 @@ impl Surface for Groups {
         policy_id: &str,
         rule: RuleId,
         value: &RuleValue,
-    ) -> Result<(), GraphError> {
+    ) -> Result<String, GraphError> {
         match to.graph.update_rule(policy_id, rule, value).await {
+            Ok(()) => Ok(policy_id.to_string()),
             Err(e) if e.kind == ErrorKind::NotFound => {
                 match to
                     .graph
                     .group_policy_id(&key.scope_id, &key.role_id)
                     .await?
                 {
-                    Some(id) if id != policy_id => to.graph.update_rule(&id, rule, value).await,
+                    Some(id) if id != policy_id => {
+                        to.graph.update_rule(&id, rule, value).await?;
+                        Ok(id)
+                    }
                     _ => Err(e),
                 }
             }
-            other => other,
+            Err(e) => Err(e),
         }
     }
 

@@ -181,7 +181,7 @@ pub trait Surface: Send + Sync {
 
     /// Replaces one rule of the policy `policy_id`, which governs `key`
     /// (the id read at plan time: a surface whose ids change finds it
-    /// again).
+    /// again). Returns the id of the policy it patched.
     async fn update_rule(
         &self,
         to: Writers<'_>,
@@ -189,7 +189,7 @@ pub trait Surface: Send + Sync {
         policy_id: &str,
         rule: RuleId,
         value: &RuleValue,
-    ) -> Result<(), GraphError>;
+    ) -> Result<String, GraphError>;
 
     /// The id of the schedule that now holds what `request` names (granted
     /// to the principal itself, not activated), if any: how a re-run
