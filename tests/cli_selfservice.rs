@@ -802,6 +802,7 @@ fn a_group_membership_is_activated_under_approval_and_decided_by_its_approver() 
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
     assert_eq!(v[0]["id"], first.as_str());
+    assert_eq!(v[0]["surface"], "group");
     assert_eq!(v[0]["role"], "member");
     assert_eq!(v[0]["scope"], "group:Tier0 Admins");
     assert_eq!(v[0]["principal"], "user:alice@contoso.com");

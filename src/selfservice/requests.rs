@@ -16,6 +16,9 @@ use super::{SelfServiceError, Status};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RequestRow {
     pub id: String,
+    /// `directory_role` or `group` (PIM for Groups: `role` is the access,
+    /// `scope` the group).
+    pub surface: SurfaceKind,
     /// `eligible` or `active`: whether it is about an eligibility or an
     /// active assignment (the words of `plan` and `my roles`).
     pub kind: AssignmentKind,
@@ -51,6 +54,7 @@ pub(crate) fn row(names: &DisplayNames, r: &RequestOutcome) -> RequestRow {
         None => (None, None),
     };
     RequestRow {
+        surface: r.surface,
         role: names.role(&r.role_id),
         scope: names.scope(&r.scope_id),
         principal: names.principal(&r.principal_id),

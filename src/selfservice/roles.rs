@@ -26,6 +26,9 @@ pub struct PrincipalInfo {
 /// One role held, now or from a later start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HeldRole {
+    /// `directory_role` or `group` (PIM for Groups: `role` is the access,
+    /// `scope` the group).
+    pub surface: SurfaceKind,
     pub role: String,
     pub role_id: String,
     pub scope: String,
@@ -68,6 +71,7 @@ fn member(m: MemberType) -> &'static str {
 fn held(names: &DisplayNames, now: DateTime<Utc>, i: &Instance, in_effect: bool) -> HeldRole {
     let left = i.end.map(|e| (e - now).num_seconds().max(0));
     HeldRole {
+        surface: i.surface,
         role: names.role(&i.role_id),
         role_id: i.role_id.to_string(),
         scope: names.scope(&i.scope_id),
