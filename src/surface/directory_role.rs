@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 
 use super::{Clients, Interest, Surface, SurfaceRead, TargetProblem, Writers};
-use crate::graph::{GrantFilter, GraphError, RequestOutcome};
+use crate::graph::{GrantFilter, GraphError};
 use crate::model::{
     Address, AssignmentKind, BlockKind, Caseless, ObjectId, RoleRef, RuleId, RuleSet, RuleValue,
     ScheduleRequest, Scope, SurfaceKind, builtin_roles, closest_builtin_roles,
@@ -208,14 +208,6 @@ impl Surface for DirectoryRoles {
         } else {
             Ok(Vec::new())
         }
-    }
-
-    async fn submit(
-        &self,
-        to: Writers<'_>,
-        request: &ScheduleRequest,
-    ) -> Result<RequestOutcome, GraphError> {
-        to.graph.create_request(request).await
     }
 
     async fn update_rule(

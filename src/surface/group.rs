@@ -13,12 +13,12 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 
 use super::{Clients, Interest, Surface, SurfaceRead, TargetProblem, Writers};
-use crate::graph::{ErrorKind, GraphError, RequestOutcome};
+use crate::graph::{ErrorKind, GraphError};
 use crate::model::{
     Address, AssignmentKind, BlockKind, Caseless, ObjectId, RoleRef, RuleId, RuleSet, RuleValue,
     ScheduleRequest, Scope, SurfaceKind,
 };
-use crate::snapshot::{AdministrativeUnit, Current, Grant, PolicyKey, RoleDefinition};
+use crate::snapshot::{Current, PolicyKey, RoleDefinition};
 
 /// The two kinds of access to a group PIM governs, as Graph's `accessId`.
 pub const GROUP_ACCESS: &[&str] = &["member", "owner"];
@@ -204,23 +204,6 @@ impl Surface for Groups {
             policies,
             roles,
         })
-    }
-
-    /// Groups are named with the principals (`scope_object`).
-    async fn scope_names(
-        &self,
-        _clients: Clients<'_>,
-        _grants: &[Grant],
-    ) -> Result<Vec<AdministrativeUnit>, GraphError> {
-        Ok(Vec::new())
-    }
-
-    async fn submit(
-        &self,
-        to: Writers<'_>,
-        request: &ScheduleRequest,
-    ) -> Result<RequestOutcome, GraphError> {
-        to.graph.create_request(request).await
     }
 
     /// A group's rules are patched as a role's are, at the same endpoint.

@@ -165,19 +165,25 @@ pub trait Surface: Send + Sync {
     ) -> Result<SurfaceRead, GraphError>;
 
     /// The names of the scopes `grants` name, when they are not known
-    /// offline (administrative units for directory roles).
+    /// offline (administrative units for directory roles); none by default
+    /// (a group is named with the principals, see `scope_object`).
     async fn scope_names(
         &self,
-        clients: Clients<'_>,
-        grants: &[Grant],
-    ) -> Result<Vec<AdministrativeUnit>, GraphError>;
+        _clients: Clients<'_>,
+        _grants: &[Grant],
+    ) -> Result<Vec<AdministrativeUnit>, GraphError> {
+        Ok(Vec::new())
+    }
 
-    /// Sends one schedule request, as it is.
+    /// Sends one schedule request, as it is: to Graph, whose client writes
+    /// it to the collection of the request's surface.
     async fn submit(
         &self,
         to: Writers<'_>,
         request: &ScheduleRequest,
-    ) -> Result<RequestOutcome, GraphError>;
+    ) -> Result<RequestOutcome, GraphError> {
+        to.graph.create_request(request).await
+    }
 
     /// Replaces one rule of the policy `policy_id`, which governs `key`
     /// (the id read at plan time: a surface whose ids change finds it
