@@ -315,10 +315,12 @@ pub async fn resolve_all(
     };
 
     let mut all_units: Option<Vec<super::AdministrativeUnit>> = None;
+    let granted_groups: std::collections::BTreeSet<&PrincipalRef> =
+        names.group_scopes.values().collect();
     for (what, qi) in pending {
         let (label, name, at) = match what {
             // A group granted access to is named as the group it is.
-            Pending::Principal(p, at) if names.group_scopes.values().any(|g| g == p) => {
+            Pending::Principal(p, at) if granted_groups.contains(p) => {
                 (format!("group {:?}", p.name()), p.name().to_string(), at)
             }
             Pending::Principal(p, at) => (
@@ -459,11 +461,13 @@ pub async fn resolve_all(
     }
 
     // Groups granted access to: the group principals found.
+    let kinds: BTreeMap<&ObjectId, PrincipalKind> =
+        out.found.iter().map(|f| (&f.id, f.kind)).collect();
     for (scope, p) in &names.group_scopes {
         let Some(id) = out.principals.get(p) else {
             continue;
         };
-        let kind = out.found.iter().find(|f| f.id == *id).map(|f| f.kind);
+        let kind = kinds.get(id).copied();
         if kind.is_some_and(|k| k != PrincipalKind::Group) {
             if let Some(at) = names.principals.get(p) {
                 diags.push(
