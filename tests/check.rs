@@ -15,11 +15,16 @@ fn findings(dir: &str, extra_users: &[&str]) -> Vec<check::Finding> {
     {
         t.user(u);
     }
-    let desired = load_dir(dir);
+    baseline_of(&t, &load_dir(dir))
+}
+
+/// The baseline's findings for `desired` against `t`, with the policies and
+/// unmanaged holders its plan leaves.
+fn baseline_of(t: &Tenant, desired: &pim::config::Desired) -> Vec<check::Finding> {
     let opts = PlanOptions::at(now());
-    let effective = plan::effective_policies(&desired, &t.current, &t.resolved, &opts);
+    let effective = plan::effective_policies(desired, &t.current, &t.resolved, &opts);
     let p = plan::plan(
-        &desired,
+        desired,
         &t.current,
         &t.resolved,
         None,
@@ -33,7 +38,7 @@ fn findings(dir: &str, extra_users: &[&str]) -> Vec<check::Finding> {
             .get(id)
             .map_or(id.to_string(), |r| r.display_name.clone())
     };
-    check::baseline(&desired, &t.resolved, &effective, &p.unmanaged, &names)
+    check::baseline(desired, &t.resolved, &effective, &p.unmanaged, &names)
 }
 
 #[test]
@@ -195,24 +200,7 @@ policy "group:Tier0 Admins" {
 }
 "#,
     );
-    let opts = PlanOptions::at(now());
-    let effective = plan::effective_policies(&desired, &t.current, &t.resolved, &opts);
-    let p = plan::plan(
-        &desired,
-        &t.current,
-        &t.resolved,
-        None,
-        common::basis(),
-        &opts,
-    )
-    .unwrap();
-    let names = |id: &str| {
-        t.current
-            .roles
-            .get(id)
-            .map_or(id.to_string(), |r| r.display_name.clone())
-    };
-    let found = check::baseline(&desired, &t.resolved, &effective, &p.unmanaged, &names);
+    let found = baseline_of(&t, &desired);
     let group: Vec<String> = found
         .iter()
         .filter(|f| f.role == "member of group:Tier0 Admins")
