@@ -272,7 +272,12 @@ fn state_commands_and_import() {
 
     let out = pim(&dir, &["state", "show", "eligibility.alice_ga"]);
     let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    cli_common::assert_schema("state.schema.json", &shown);
     let schedule = shown["schedule_id"].as_str().unwrap().to_string();
+    let out = pim(&dir, &["state", "show", "policy[\"Global Administrator\"]"]);
+    let policy: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    cli_common::assert_schema("state.schema.json", &policy);
+    assert_eq!(policy["kind"], serde_json::Value::Null, "{policy:#}");
 
     let out = pim(&dir, &["state", "rm", "eligibility.alice_ga"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

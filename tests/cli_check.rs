@@ -114,7 +114,9 @@ fn offline_needs_no_tenant_and_names_what_it_skipped() {
     assert_eq!(codes("partial"), ["PIM001", "PIM007"]);
     assert_eq!(v["skipped"][0]["reads"], "policies");
     assert_eq!(v["partial"][0]["reads"], "holders");
-    assert_eq!(v["findings"][1]["location"]["pos"]["line"], 11, "{v:#}");
+    assert_eq!(v["findings"][1]["location"]["line"], 11, "{v:#}");
+    assert_eq!(v["findings"][1]["location"]["column"], 15, "{v:#}");
+    cli_common::assert_schema("check.schema.json", &v);
 }
 
 #[test]
@@ -164,4 +166,30 @@ fn offline_fails_on_an_invalid_configuration() {
     // --offline is a flag of check alone.
     let out = cli_common::pim_args(&["plan", "--offline"]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn findings_are_coloured_on_request_and_written_as_markdown() {
+    let dir = copy_of("tests/fixtures/check/noncompliant", "colour");
+    let out = run(&dir, &["check", "--offline", "--color", "always"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("\x1b[1;33mwarning\x1b[0m: "),
+        "{stdout:?}"
+    );
+    assert!(stdout.contains("\x1b[1mPIM005\x1b[0m"), "{stdout:?}");
+    let strict = run(
+        &dir,
+        &["check", "--offline", "--strict", "--color", "always"],
+    );
+    assert!(String::from_utf8_lossy(&strict.stdout).starts_with("\x1b[1;31merror\x1b[0m: "));
+
+    let md = run(&dir, &["check", "--offline", "--format", "markdown"]);
+    assert_eq!(md.status.code(), Some(0), "{}", text(&md));
+    let md = String::from_utf8_lossy(&md.stdout).replace(dir.to_str().unwrap(), "DIR");
+    assert!(!md.contains("\x1b["));
+    insta::assert_snapshot!("cli_check_offline_markdown", md);
+    // A table a CommonMark reader takes for one: a header and a row per finding.
+    let rows = md.lines().filter(|l| l.starts_with("| ⚠️ | PIM")).count();
+    assert_eq!(rows, 3, "{md}");
 }

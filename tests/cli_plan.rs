@@ -403,3 +403,88 @@ fn ended_schedules_are_not_held() {
     assert!(report["roles"].is_object(), "{report}");
     assert!(!cli_common::text(&drift).contains("beatrice.jensen"));
 }
+
+/// `pim` with the colour variables as given and no others.
+fn pim_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pim"));
+    c.args(args).env_remove("PIM_GRAPH_URL");
+    for v in ["NO_COLOR", "CLICOLOR_FORCE", "FORCE_COLOR", "CLICOLOR"] {
+        c.env_remove(v);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+const ESC: &str = "\x1b[";
+
+#[test]
+fn colour_follows_the_flag_then_the_environment() {
+    let plan = ["plan", "-C", "examples/contoso"];
+    let stdout = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).to_string();
+    // Into a pipe: plain, unless forced.
+    assert!(!stdout(&pim_env(&plan, &[])).contains(ESC));
+    let forced = stdout(&pim_env(&plan, &[("CLICOLOR_FORCE", "1")]));
+    assert!(
+        forced.contains("\x1b[32m+\x1b[0m eligibility.bob_ga {"),
+        "{forced}"
+    );
+    assert!(stdout(&pim_env(&plan, &[("FORCE_COLOR", "1")])).contains(ESC));
+    // NO_COLOR wins over the forcing variables; the flag over both.
+    assert!(
+        !stdout(&pim_env(
+            &plan,
+            &[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")]
+        ))
+        .contains(ESC)
+    );
+    let always = [&plan[..], &["--color", "always"]].concat();
+    assert!(stdout(&pim_env(&always, &[("NO_COLOR", "1")])).contains(ESC));
+    let never = [&plan[..], &["--color=never"]].concat();
+    assert!(!stdout(&pim_env(&never, &[("CLICOLOR_FORCE", "1")])).contains(ESC));
+    // The flag goes anywhere on the line, as a global flag.
+    let before = pim_env(
+        &["--color", "always", "plan", "-C", "examples/contoso"],
+        &[],
+    );
+    assert!(stdout(&before).contains(ESC));
+    let bad = pim_env(&["plan", "--color", "sometimes"], &[]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("[possible values: auto, always, never]")
+    );
+}
+
+#[test]
+fn errors_and_warnings_are_coloured_like_the_plan() {
+    let dir = std::env::temp_dir().join(format!("pim-cli-colour-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("main.pim.hcl"),
+        "eligibility \"x\" {\n  principal = \"user:a@contoso.com\"\n  role      = \"Global Reader\"\n  duraton   = \"P30D\"\n}\n",
+    )
+    .unwrap();
+    let d = dir.to_str().unwrap();
+    let out = pim_env(&["validate", "-C", d, "--color", "always"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("\x1b[1;31merror\x1b[0m: "), "{stderr:?}");
+    assert!(stderr.contains("\x1b[1;36m= hint:\x1b[0m"), "{stderr:?}");
+    // Without colour, the same words and nothing else.
+    let plain = pim_env(&["validate", "-C", d], &[]);
+    let plain = String::from_utf8_lossy(&plain.stderr);
+    assert!(!plain.contains(ESC));
+    assert!(plain.contains("main.pim.hcl:4:3: error: "), "{plain}");
+    // The errors pim itself reports at the end of a run.
+    let out = pim_env(
+        &["plan", "-C", "/nonexistent/pim", "--color", "always"],
+        &[],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("\x1b[1;31merror\x1b[0m: "),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -9,6 +9,8 @@ use chrono::TimeDelta;
 use pim::emulator::{Decision, Emulator, EmulatorConfig, Tenant};
 use serde_json::Value;
 
+use crate::support::cli_common;
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -210,6 +212,7 @@ fn a_seeded_user_activates_against_the_embedded_emulator_and_sees_it_in_my_roles
     let out = run(&[&["my", "roles", "--format", "json"][..], &alice].concat());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    cli_common::assert_schema("my-roles.schema.json", &v);
     assert_eq!(v["principal"]["user_principal_name"], "alice@contoso.com");
     let active = v["active"].as_array().unwrap();
     assert_eq!(active.len(), 1, "{v}");
@@ -354,6 +357,7 @@ async fn an_activation_needing_approval_waits_and_ends_provisioned() {
         )
         .await;
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    cli_common::assert_schema("requests.schema.json", &v);
     assert_eq!(v[0]["status"], "Provisioned", "{v}");
     assert_eq!(v[0]["role"], "Privileged Role Administrator");
     let _ = std::fs::remove_dir_all(&r.dir);
@@ -520,6 +524,7 @@ async fn requests_show_takes_an_id_or_a_unique_start_of_one() {
         .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    cli_common::assert_schema("requests.schema.json", &v);
     assert_eq!(v["id"], BOB_DENIED);
     assert_eq!(v["kind"], "active");
     assert_eq!(v["principal"], "user:bob@contoso.com");
@@ -800,6 +805,7 @@ fn a_group_membership_is_activated_under_approval_and_decided_by_its_approver() 
     let out = run(&[&["approvals", "--format", "json"][..], &victor].concat());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    cli_common::assert_schema("requests.schema.json", &v);
     assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
     assert_eq!(v[0]["id"], first.as_str());
     assert_eq!(v[0]["surface"], "group");
@@ -841,6 +847,7 @@ fn a_group_membership_is_activated_under_approval_and_decided_by_its_approver() 
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = run(&[&["my", "roles", "--format", "json"][..], &alice].concat());
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    cli_common::assert_schema("my-roles.schema.json", &v);
     let active = v["active"].as_array().unwrap();
     assert!(
         active.iter().any(|a| a["role"] == "member"

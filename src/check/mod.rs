@@ -68,6 +68,7 @@ pub struct Finding {
     pub code: &'static str,
     pub role: String,
     pub message: String,
+    #[serde(serialize_with = "crate::config::serialize_json_location")]
     pub location: Option<Location>,
 }
 

@@ -23,6 +23,9 @@ use crate::config::LoadOptions;
 pub struct Cli {
     #[command(subcommand)]
     pub(super) command: Command,
+    /// Colour the output: auto (on a terminal, unless NO_COLOR is set; always with CLICOLOR_FORCE or FORCE_COLOR), always or never.
+    #[arg(long, global = true, value_enum, default_value_t, value_name = "WHEN")]
+    pub(super) color: super::colour::ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,7 +153,7 @@ pub(super) struct FmtArgs {
 /// How output is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(super) enum Format {
-    /// Human-readable text, coloured on a terminal unless NO_COLOR is set.
+    /// Human-readable text, coloured on a terminal (see --color).
     Text,
     /// JSON as documented in schemas/.
     Json,
@@ -236,7 +239,7 @@ pub(super) struct CheckArgs {
     /// Exit 1 when there are findings.
     #[arg(long)]
     pub(super) strict: bool,
-    /// Output format (text or json).
+    /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub(super) format: Format,
     /// Run only the checks that need the configuration alone: no sign-in,

@@ -16,10 +16,15 @@ pub(super) fn check_command(args: &CheckArgs) -> anyhow::Result<Exit> {
         format,
         async move |desired, planned, opts, _session| {
             let findings = planned.baseline(desired, opts);
-            if format == Format::Json {
-                outln!("{}", crate::render::findings_json(&findings)?)?;
-            } else {
-                out!("{}", crate::render::findings_text(&findings, strict))?;
+            match format {
+                Format::Json => outln!("{}", crate::render::findings_json(&findings)?)?,
+                Format::Markdown => {
+                    out!("{}", crate::render::findings_markdown(&findings, strict))?
+                }
+                Format::Text => out!(
+                    "{}",
+                    crate::render::findings_text(&findings, strict, colour::stdout())
+                )?,
             }
             Ok(exit(&findings, strict))
         },
@@ -41,10 +46,10 @@ fn offline(args: &CheckArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Error);
     };
     let report = crate::check::offline(&desired);
-    if args.format == Format::Json {
-        outln!("{}", offline_json(&report)?)?;
-    } else {
-        out!("{}", offline_text(&report, args.strict))?;
+    match args.format {
+        Format::Json => outln!("{}", offline_json(&report)?)?,
+        Format::Markdown => out!("{}", offline_markdown(&report, args.strict))?,
+        Format::Text => out!("{}", offline_text(&report, args.strict))?,
     }
     Ok(exit(&report.findings, args.strict))
 }
@@ -61,7 +66,7 @@ fn offline_text(report: &OfflineBaseline, strict: bool) -> String {
     let mut s = if report.findings.is_empty() {
         "No findings in the checks that need only the configuration.\n".to_string()
     } else {
-        crate::render::findings_text(&report.findings, strict)
+        crate::render::findings_text(&report.findings, strict, colour::stdout())
     };
     if !report.skipped.is_empty() {
         s.push_str(&format!(
@@ -72,6 +77,31 @@ fn offline_text(report: &OfflineBaseline, strict: bool) -> String {
     if !report.partial.is_empty() {
         s.push_str(&format!(
             "Run on the declared grants only (holders outside the configuration are not read offline): {}.\n",
+            codes(&report.partial)
+        ));
+    }
+    s
+}
+
+/// The Markdown report, with what was not run in full below the table.
+fn offline_markdown(report: &OfflineBaseline, strict: bool) -> String {
+    let mut s = crate::render::findings_markdown(&report.findings, strict);
+    let codes = |rules: &[Rule]| {
+        rules
+            .iter()
+            .map(|r| format!("`{}`", r.code()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !report.skipped.is_empty() {
+        s.push_str(&format!(
+            "\n_Skipped offline (they read the tenant's policies): {}._\n",
+            codes(&report.skipped)
+        ));
+    }
+    if !report.partial.is_empty() {
+        s.push_str(&format!(
+            "\n_Run on the declared grants only (holders outside the configuration are not read offline): {}._\n",
             codes(&report.partial)
         ));
     }

@@ -23,7 +23,10 @@ pub(super) fn drift_command(args: &DriftArgs) -> anyhow::Result<Exit> {
                 errln!("warning: {problem}");
             }
             match format {
-                Format::Text => out!("{}", crate::render::drift_text(&report, use_colour()))?,
+                Format::Text => out!(
+                    "{}",
+                    crate::render::drift_text(&report, colour::stdout().colour)
+                )?,
                 Format::Markdown => out!("{}", crate::render::drift_markdown(&report))?,
                 Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?)?,
             }

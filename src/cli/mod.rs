@@ -12,6 +12,7 @@ use crate::render::escape;
 
 #[macro_use]
 mod output;
+mod colour;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 mod progress;
@@ -33,15 +34,9 @@ pub use args::Cli;
 use args::*;
 pub use exit::Exit;
 
-/// Colour only for a terminal, and never when NO_COLOR is set.
-fn use_colour() -> bool {
-    use std::io::IsTerminal as _;
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
 fn render_plan(plan: &crate::plan::Plan, format: Format) -> String {
     match format {
-        Format::Text => crate::render::plan_text(plan, use_colour()),
+        Format::Text => crate::render::plan_text(plan, colour::stdout().colour),
         Format::Markdown => crate::render::plan_markdown(plan),
         Format::Json => {
             let mut s =
@@ -63,12 +58,12 @@ fn load_config(args: &ConfigArgs) -> Option<config::Desired> {
     match config::load(&args.dir, &args.load_options()) {
         Ok(d) => {
             for w in d.warnings.warnings() {
-                errln!("{w}\n");
+                errln!("{}\n", w.render(colour::stderr()));
             }
             Some(d)
         }
         Err(e) => {
-            errln!("{}", e.diagnostics());
+            errln!("{}", e.diagnostics().render(colour::stderr()));
             None
         }
     }
@@ -79,7 +74,7 @@ fn print_failure(diags: &config::Diagnostics, format: Format) -> anyhow::Result<
         let v = crate::render::plan_json_errors(diags);
         outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default())?;
     }
-    errln!("{diags}");
+    errln!("{}", diags.render(colour::stderr()));
     let n = diags.errors().count();
     errln!(
         "\n{n} error{} found; nothing was planned.",
@@ -95,7 +90,11 @@ fn shown(x: &impl std::fmt::Display) -> String {
 
 fn print_refusals(plan: &crate::plan::Plan) {
     for r in &plan.refusals {
-        errln!("error: {}", crate::render::refusal_text(r));
+        errln!(
+            "{}: {}",
+            colour::stderr().error("error"),
+            crate::render::refusal_text(r)
+        );
     }
     errln!("\nThe plan is refused; nothing was saved or changed.");
 }
@@ -147,6 +146,7 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage(&e),
     };
+    colour::choose(cli.color);
     init_logging();
     let exit = match run(cli) {
         Ok(exit) => exit,
@@ -154,7 +154,11 @@ pub fn main() -> ExitCode {
         Err(e) => {
             // Errors quote addresses and Graph's messages; pim's own line
             // breaks stay.
-            errln!("error: {}", escape::lines(&format!("{e:#}")));
+            errln!(
+                "{}: {}",
+                colour::stderr().error("error"),
+                escape::lines(&format!("{e:#}"))
+            );
             Exit::Error
         }
     };

@@ -18,14 +18,14 @@ pub(super) fn validate(args: &ConfigArgs) -> anyhow::Result<Exit> {
     match config::load(&args.dir, &args.load_options()) {
         Ok(desired) => {
             for w in desired.warnings.warnings() {
-                errln!("{w}\n");
+                errln!("{}\n", w.render(colour::stderr()));
             }
             outln!("Valid: {}.", desired.summary())?;
             Ok(Exit::Ok)
         }
         Err(e) => {
             let diags = e.diagnostics();
-            errln!("{diags}");
+            errln!("{}", diags.render(colour::stderr()));
             let n = diags.errors().count();
             errln!(
                 "\n{n} error{} in {}",

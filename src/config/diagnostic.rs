@@ -6,6 +6,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::render::Paint;
+
 /// One configuration file's text, kept so that byte offsets from the parser
 /// can be turned into lines and columns and quoted back to the user.
 #[derive(Debug)]
@@ -105,6 +107,34 @@ impl fmt::Display for Location {
             self.pos.col
         )
     }
+}
+
+/// How every JSON output (plan, check, drift) locates a declaration:
+/// `{"file": "./roles.pim.hcl", "line": 12, "column": 1}`. The saved plan
+/// keeps [`Location`]'s own shape.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JsonLocation {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Location {
+    pub fn for_json(&self) -> JsonLocation {
+        JsonLocation {
+            file: self.file.display().to_string(),
+            line: self.pos.line,
+            column: self.pos.col,
+        }
+    }
+}
+
+/// `#[serde(serialize_with)]` for an optional location in a JSON output.
+pub fn serialize_json_location<S: serde::Serializer>(
+    l: &Option<Location>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&l.as_ref().map(Location::for_json), s)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -233,21 +263,41 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(Paint::PLAIN))
+    }
+}
+
+impl Diagnostic {
+    /// The diagnostic as a terminal shows it: `paint` colours the label,
+    /// the gutter, the caret and the hint.
+    pub fn render(&self, paint: Paint) -> String {
         // Messages quote names from the configuration and the tenant, and
         // the snippet quotes the file: hidden characters are shown escaped.
         use crate::render::escape::text;
-        let label = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
+        use std::fmt::Write as _;
+        let (label, mark) = match self.severity {
+            Severity::Error => (
+                paint.error("error"),
+                Paint::error as fn(Paint, &str) -> String,
+            ),
+            Severity::Warning => (
+                paint.warning("warning"),
+                Paint::warning as fn(Paint, &str) -> String,
+            ),
         };
+        let mut f = String::new();
         match &self.source {
-            Some(s) => write!(
-                f,
-                "{}: {label}: {}",
-                text(&s.location.to_string()),
-                text(&self.message)
-            )?,
-            None => write!(f, "{label}: {}", text(&self.message))?,
+            Some(s) => {
+                let _ = write!(
+                    f,
+                    "{}: {label}: {}",
+                    paint.bold(&text(&s.location.to_string())),
+                    paint.bold(&text(&self.message))
+                );
+            }
+            None => {
+                let _ = write!(f, "{label}: {}", paint.bold(&text(&self.message)));
+            }
         }
         if let Some(s) = self.source.as_ref().filter(|s| s.width > 0) {
             let n = s.location.pos.line.to_string();
@@ -276,17 +326,19 @@ impl fmt::Display for Diagnostic {
             let under = &chars[col..(col + s.width).min(chars.len())];
             let width = under.iter().map(|&c| shown(c)).sum::<usize>() + s.width - under.len();
             let line: Vec<_> = s.line_text.split('\t').map(text).collect();
-            write!(
+            let bar = paint.note(&format!("{pad} |"));
+            let _ = write!(
                 f,
-                "\n{pad} |\n{n} | {}\n{pad} | {lead}{}",
+                "\n{bar}\n{} {}\n{bar} {lead}{}",
+                paint.note(&format!("{n} |")),
                 line.join("\t"),
-                "^".repeat(width)
-            )?;
+                mark(paint, &"^".repeat(width))
+            );
         }
         if let Some(h) = &self.hint {
-            write!(f, "\n  = hint: {}", text(h))?;
+            let _ = write!(f, "\n  {} {}", paint.note("= hint:"), text(h));
         }
-        Ok(())
+        f
     }
 }
 
@@ -332,13 +384,18 @@ impl Diagnostics {
 
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n\n")?;
-            }
-            write!(f, "{d}")?;
-        }
-        Ok(())
+        f.write_str(&self.render(Paint::PLAIN))
+    }
+}
+
+impl Diagnostics {
+    /// Every diagnostic, a blank line between them; see [`Diagnostic::render`].
+    pub fn render(&self, paint: Paint) -> String {
+        self.0
+            .iter()
+            .map(|d| d.render(paint))
+            .collect::<Vec<_>>()
+            .join("\n\n")
     }
 }
 

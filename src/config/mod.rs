@@ -25,7 +25,10 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-pub use diagnostic::{Diagnostic, Diagnostics, Location, Pos, Severity, SourceFile};
+pub use diagnostic::{
+    Diagnostic, Diagnostics, JsonLocation, Location, Pos, Severity, SourceFile,
+    serialize_json_location,
+};
 pub use load::{load, load_sources};
 
 use crate::model::{

@@ -43,3 +43,57 @@ impl ActionColour for Action {
         }
     }
 }
+
+const RESET: &str = "\x1b[0m";
+
+/// Paints text for a terminal, or leaves it as it is. Whether to colour is
+/// the command line's decision (`--color`, `NO_COLOR`, `CLICOLOR_FORCE`, a
+/// terminal or not); what gets which colour is decided here, once, so that
+/// errors, warnings, findings and plans look alike everywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Paint {
+    pub colour: bool,
+}
+
+impl Paint {
+    pub const PLAIN: Paint = Paint { colour: false };
+
+    pub fn new(colour: bool) -> Paint {
+        Paint { colour }
+    }
+
+    fn wrap(self, code: &str, s: &str) -> String {
+        if self.colour && !code.is_empty() && !s.is_empty() {
+            format!("{code}{s}{RESET}")
+        } else {
+            s.to_string()
+        }
+    }
+
+    pub fn with(self, c: Colour, s: &str) -> String {
+        self.wrap(c.ansi(), s)
+    }
+
+    /// `error`, as a label: bold red.
+    pub fn error(self, s: &str) -> String {
+        self.wrap("\x1b[1;31m", s)
+    }
+
+    /// `warning`, as a label: bold yellow.
+    pub fn warning(self, s: &str) -> String {
+        self.wrap("\x1b[1;33m", s)
+    }
+
+    /// A hint or a gutter: bold cyan, as compilers show them.
+    pub fn note(self, s: &str) -> String {
+        self.wrap("\x1b[1;36m", s)
+    }
+
+    pub fn bold(self, s: &str) -> String {
+        self.wrap("\x1b[1m", s)
+    }
+
+    pub fn dim(self, s: &str) -> String {
+        self.wrap("\x1b[2m", s)
+    }
+}

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::config::Diagnostics;
+use crate::config::{Diagnostics, Location};
 use crate::plan::{Attr, PLAN_FORMAT_VERSION, Plan, Step};
 
 fn attrs(a: &Option<Vec<Attr>>) -> Value {
@@ -29,7 +29,7 @@ pub fn plan_json(plan: &Plan) -> Value {
                 "role": c.role,
                 "before": attrs(&c.before),
                 "after": attrs(&c.after),
-                "origin": c.origin.as_ref().map(|o| o.to_string()),
+                "origin": c.origin.as_ref().map(Location::for_json),
             });
             v["surface"] = json!(match &c.step {
                 Step::Grant { subject, .. } => subject.surface,
@@ -86,7 +86,7 @@ pub fn plan_json(plan: &Plan) -> Value {
         "diagnostics": plan.refusals.iter().map(|r| json!({
             "severity": "error",
             "message": r.message,
-            "location": r.origin.as_ref().map(|o| o.to_string()),
+            "location": r.origin.as_ref().map(Location::for_json),
             "hint": r.hint,
         })).collect::<Vec<_>>(),
     })
@@ -101,7 +101,7 @@ pub fn plan_json_errors(diags: &Diagnostics) -> Value {
             json!({
                 "severity": if d.is_error() { "error" } else { "warning" },
                 "message": d.message,
-                "location": d.location().map(|l| l.to_string()),
+                "location": d.location().map(Location::for_json),
                 "hint": d.hint,
             })
         })

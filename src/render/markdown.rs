@@ -48,7 +48,8 @@ fn details(c: &Change) -> String {
     }
     for name in names {
         let n = escape::text(name);
-        let q = |v: &str| escape::quoted(v);
+        // As the text shows them: booleans and lists bare, strings quoted.
+        let q = |v: &str| super::quote(v);
         let line = match (find(&c.before, name), find(&c.after, name)) {
             (Some(b), Some(a)) if a == b => format!("    {n} = {}", q(&a)),
             (Some(b), Some(a)) => format!("-   {n} = {}\n+   {n} = {}", q(&b), q(&a)),

@@ -13,10 +13,11 @@ mod selfservice;
 mod state;
 mod text;
 
+pub use colour::Paint;
 pub use drift::{drift_markdown, drift_text};
 pub use json::{plan_json, plan_json_errors};
 pub use markdown::{MARKDOWN_LIMIT, plan_markdown};
-pub use report::{apply_report, findings_json, findings_text};
+pub use report::{apply_report, findings_json, findings_markdown, findings_text};
 pub use selfservice::{
     activation_line, canceled_line, deactivated_line, extension_line, request_detail_text,
     too_soon_note,

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::Paint;
 use super::escape;
 use crate::apply::ApplyReport;
 use crate::check::Finding;
@@ -50,14 +51,28 @@ pub fn apply_report(report: &ApplyReport, plan: &Plan) -> String {
 }
 
 /// Baseline findings as `pim check` prints them: errors with `--strict`.
-pub fn findings_text(findings: &[Finding], strict: bool) -> String {
+pub fn findings_text(findings: &[Finding], strict: bool, paint: Paint) -> String {
     if findings.is_empty() {
         return "No findings: the configuration meets the baseline.\n".to_string();
     }
-    let label = if strict { "error" } else { "warning" };
+    let label = if strict {
+        paint.error("error")
+    } else {
+        paint.warning("warning")
+    };
     let mut s = String::new();
     for f in findings {
-        let _ = writeln!(s, "{label}: {f}");
+        let at = f
+            .location
+            .as_ref()
+            .map(|l| format!("{}: ", shown(l)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "{label}: {at}{} {}",
+            paint.bold(f.code),
+            escape::text(&f.message)
+        );
     }
     let _ = writeln!(
         s,
@@ -65,6 +80,43 @@ pub fn findings_text(findings: &[Finding], strict: bool) -> String {
         findings.len(),
         if findings.len() == 1 { "" } else { "s" }
     );
+    s
+}
+
+/// Baseline findings as Markdown for a pull-request comment: a table of
+/// code, role, place and finding.
+pub fn findings_markdown(findings: &[Finding], strict: bool) -> String {
+    let mut s = String::from("### pim check\n\n");
+    if findings.is_empty() {
+        s.push_str("**No findings: the configuration meets the baseline.**\n");
+        return s;
+    }
+    let (icon, what) = if strict {
+        ("⛔", "error")
+    } else {
+        ("⚠️", "warning")
+    };
+    let _ = writeln!(
+        s,
+        "**{} finding{}** ({what}s{}).\n",
+        findings.len(),
+        if findings.len() == 1 { "" } else { "s" },
+        if strict { " with `--strict`" } else { "" }
+    );
+    s.push_str("| | Code | Role | Declared at | Finding |\n|---|---|---|---|---|\n");
+    for f in findings {
+        let at = f.location.as_ref().map_or_else(
+            || "—".to_string(),
+            |l| escape::code_span(&l.to_string(), true),
+        );
+        let _ = writeln!(
+            s,
+            "| {icon} | {} | {} | {at} | {} |",
+            f.code,
+            escape::markdown(&f.role),
+            escape::markdown(&f.message)
+        );
+    }
     s
 }
 

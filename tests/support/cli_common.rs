@@ -184,3 +184,17 @@ impl External {
         rt.block_on(emu.stop());
     }
 }
+
+/// Fails unless `v` is valid against `schemas/NAME`, the schema pim
+/// documents for that output.
+#[track_caller]
+pub fn assert_schema(name: &str, v: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("schemas/{name}")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(v)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{name}: {errors:#?}\n{v:#}");
+}

@@ -42,7 +42,7 @@ fn tenant_config(dir: &Path) -> anyhow::Result<Option<Desired>> {
         return match config::load(dir, &opts) {
             Ok(d) => Ok(Some(d)),
             Err(e) => {
-                errln!("{}", e.diagnostics());
+                errln!("{}", e.diagnostics().render(super::colour::stderr()));
                 Ok(None)
             }
         };
@@ -165,7 +165,7 @@ impl KindArg {
 
 fn notes(list: &[String]) {
     for n in list {
-        errln!("note: {n}");
+        errln!("{}: {n}", super::colour::stderr().note("note"));
     }
 }
 
