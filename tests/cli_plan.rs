@@ -488,3 +488,27 @@ fn errors_and_warnings_are_coloured_like_the_plan() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_apply_reports_its_steps_and_outcome_in_colour_when_asked() {
+    let dir = cli_common::contoso("colour-apply", None);
+    let d = dir.to_str().unwrap();
+    let out = pim_env(
+        &["apply", "-C", d, "--auto-approve", "--color", "always"],
+        &[],
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Apply \x1b[32mcomplete\x1b[0m: "),
+        "{stdout:?}"
+    );
+    assert!(
+        stderr.contains(": create \x1b[32mdone\x1b[0m ("),
+        "{stderr:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -127,7 +127,10 @@ pub(super) async fn apply_locked(
     )
     .await;
     reporter.finish();
-    out!("{}", crate::render::apply_report(&report, &plan))?;
+    out!(
+        "{}",
+        crate::render::apply_report(&report, &plan, colour::stdout())
+    )?;
     Ok(if report.succeeded() {
         Exit::Ok
     } else {

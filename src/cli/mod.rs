@@ -196,6 +196,7 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
+        .with_ansi(colour::stderr().colour)
         .with_target(false)
         .without_time()
         .try_init();

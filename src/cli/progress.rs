@@ -9,19 +9,26 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::apply::{Progress, StepResult};
 use crate::plan::Change;
 use crate::render::escape::text;
+use crate::render::{Colour, Paint};
 
 /// The line a finished step is logged as.
-fn step_line(change: &Change, result: &StepResult) -> String {
+fn step_line(change: &Change, result: &StepResult, paint: Paint) -> String {
     // The address may come from the tenant, the detail and error from Graph.
     let address = change.address.to_string();
     let address = text(&address);
     match result {
-        StepResult::Done { detail } => {
-            format!("{address}: {} done ({})", change.action, text(detail))
-        }
-        StepResult::Failed { error } => {
-            format!("{address}: {} FAILED: {}", change.action, text(error))
-        }
+        StepResult::Done { detail } => format!(
+            "{address}: {} {} ({})",
+            change.action,
+            paint.with(Colour::Green, "done"),
+            text(detail)
+        ),
+        StepResult::Failed { error } => format!(
+            "{address}: {} {}: {}",
+            change.action,
+            paint.error("FAILED"),
+            text(error)
+        ),
     }
 }
 
@@ -76,7 +83,7 @@ impl Progress for Reporter {
     }
 
     fn finished(&self, change: &Change, result: &StepResult) {
-        let line = step_line(change, result);
+        let line = step_line(change, result, super::colour::stderr());
         match self {
             Reporter::Lines => errln!("{line}"),
             Reporter::Bar(bar) => {
@@ -197,7 +204,7 @@ mod tests {
             error: "Denied\u{1b}[1A\u{1b}[2K".into(),
         };
         assert_eq!(
-            step_line(&change, &failed),
+            step_line(&change, &failed, Paint::PLAIN),
             "role[\"Global Administrator\"][\"eligible user:x\\neligibility.fake: create done\"]: remove FAILED: Denied\\u{1b}[1A\\u{1b}[2K"
         );
     }

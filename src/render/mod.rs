@@ -13,7 +13,7 @@ mod selfservice;
 mod state;
 mod text;
 
-pub use colour::Paint;
+pub use colour::{Colour, Paint};
 pub use drift::{drift_markdown, drift_text};
 pub use json::{plan_json, plan_json_errors};
 pub use markdown::{MARKDOWN_LIMIT, plan_markdown};

@@ -16,11 +16,11 @@ fn shown(x: &impl std::fmt::Display) -> String {
 /// The report of an apply: counts, then what failed (with the configuration
 /// line that declared it, since Graph's refusal names only a rule) and what
 /// was not started.
-pub fn apply_report(report: &ApplyReport, plan: &Plan) -> String {
+pub fn apply_report(report: &ApplyReport, plan: &Plan, paint: Paint) -> String {
     let outcome = if report.succeeded() {
-        "complete"
+        paint.with(super::Colour::Green, "complete")
     } else {
-        "failed"
+        paint.error("failed")
     };
     let mut s = format!(
         "\nApply {outcome}: {} done, {} failed, {} not started.\n",
@@ -31,7 +31,8 @@ pub fn apply_report(report: &ApplyReport, plan: &Plan) -> String {
     for (address, action, error) in &report.failed {
         let _ = writeln!(
             s,
-            "  failed: {} ({action}): {}",
+            "  {}: {} ({action}): {}",
+            paint.error("failed"),
             shown(address),
             escape::text(error)
         );
