@@ -11,7 +11,7 @@ mod emulator_common;
 
 use emulator_common::conformance::{compare, load_fixtures};
 use emulator_common::{Harness, at};
-use pim_emulator::Tenant;
+use pim_emulator::{EmulatorClock, EmulatorConfig, Tenant};
 use serde_json::{Value, json};
 
 const NOW: &str = "2020-09-09T21:40:00Z";
@@ -62,7 +62,12 @@ fn defects(name: &str) -> &'static [&'static str] {
     match name {
         // `type` names a collection that does not exist
         // (`Microsoft.Authorization/RoleEligibilityRequests`).
-        "list_roleEligibilityScheduleRequests_assignedTo" => &["type"],
+        "list_roleEligibilityScheduleRequests_assignedTo" | "get_roleEligibilityScheduleRequest" => {
+            &["type"]
+        }
+        // `exceptionMembers` is not in the 2020-10-01 schema; the emulator
+        // neither keeps nor returns it.
+        "update_roleManagementPolicy" | "update_roleManagementPolicy_partial" => &["exceptionMembers"],
         // An instance in force shown as `Accepted` while its schedule and
         // request say `Provisioned`; the emulator says `Provisioned`.
         "get_roleAssignmentScheduleInstance"
@@ -112,10 +117,19 @@ fn seed_for(name: &str, base: &Tenant) -> Tenant {
 async fn replays_every_arm_example() {
     let base = Tenant::from_file(arm_fixture_path("conformance-tenant.json")).unwrap();
     let fixtures = load_fixtures(&arm_fixture_path("examples"));
-    assert_eq!(fixtures.len(), 38);
+    assert_eq!(fixtures.len(), 36);
     let mut failures = Vec::new();
     for f in &fixtures {
-        let h = Harness::with_seed(seed_for(&f.name, &base), NOW).await;
+        // One page holds every role's policy: the list examples show one
+        // page, whatever role's policy they picked.
+        let h = Harness::start(EmulatorConfig {
+            seed: Some(seed_for(&f.name, &base)),
+            tls: false,
+            clock: EmulatorClock::fixed(at(NOW)),
+            page_size: 1000,
+            ..EmulatorConfig::default()
+        })
+        .await;
         let token = h.emu.mint_arm_token(PRINCIPAL, true);
         let url = f
             .url
