@@ -934,7 +934,7 @@ async fn lists_page_with_next_link_and_role_definitions_resolve_names() {
         ..EmulatorConfig::default()
     })
     .await;
-    let mut url = auth(S1, &format!("roleDefinitions?api-version=2022-04-01"));
+    let mut url = auth(S1, "roleDefinitions?api-version=2022-04-01");
     let mut names = Vec::new();
     let mut pages = 0;
     loop {

@@ -535,7 +535,7 @@ fn create(
     // What the request does once answered: a new schedule, a change, a removal.
     enum Effect {
         None,
-        Add(ArmSchedule),
+        Add(Box<ArmSchedule>),
         Change(usize),
         Remove(usize),
     }
@@ -569,7 +569,7 @@ fn create(
             if !failed.is_empty() {
                 return Err(policy_error(&failed));
             }
-            Effect::Add(new_schedule(None, "Assigned"))
+            Effect::Add(Box::new(new_schedule(None, "Assigned")))
         }
         "AdminUpdate" | "AdminExtend" | "AdminRenew" => {
             let found = store.arm.schedules.iter().position(|s| {
@@ -652,7 +652,7 @@ fn create(
                 ));
                 Effect::None
             } else {
-                Effect::Add(new_schedule(linked.clone(), "Activated"))
+                Effect::Add(Box::new(new_schedule(linked.clone(), "Activated")))
             }
         }
         "SelfDeactivate" => {
@@ -728,7 +728,7 @@ fn create(
     }
     match effect {
         Effect::None => {}
-        Effect::Add(s) => store.arm.schedules.push(s),
+        Effect::Add(s) => store.arm.schedules.push(*s),
         Effect::Change(i) => {
             let s = &mut store.arm.schedules[i];
             s.start = sched.start;

@@ -51,7 +51,8 @@ impl Lens {
         let si = store.arm.find_scope(scope)?;
         let above = store.arm.is_at_or_above(si, self.at) && si != self.at;
         let below = store.arm.is_at_or_above(self.at, si) && si != self.at;
-        if si != self.at && !above && !(below && !self.filter.at_scope) {
+        let shown = si == self.at || above || (below && !self.filter.at_scope);
+        if !shown {
             return None;
         }
         if self.filter.role.as_deref().is_some_and(|r| r != role) {
