@@ -126,6 +126,21 @@ pub struct EmulatorConfig {
     /// and checked per route (a missing one is a `403`, see `permissions`).
     /// The default grants what pim needs.
     pub permissions: Permissions,
+    /// What a PATCH of an Azure role's policy does to its name.
+    pub arm_policy_names: ArmPolicyNames,
+}
+
+/// Whether an Azure role's policy keeps its name (GUID) when PATCHed.
+/// UNVERIFIED either way: terraform-provider-azurerm says "the policy name
+/// changes each time the policy is updated"; the spec examples keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArmPolicyNames {
+    /// As the spec's PATCH examples answer.
+    #[default]
+    Kept,
+    /// A new name on every PATCH (the old one is then unknown), to make a
+    /// client look the policy up again before each change.
+    Rotated,
 }
 
 /// How a collection whose documentation lists no `$top` answers one.
@@ -188,6 +203,7 @@ impl Default for EmulatorConfig {
             cancel: CancelRule::Waiting,
             request_retention: chrono::TimeDelta::days(45),
             permissions: Permissions::default(),
+            arm_policy_names: ArmPolicyNames::Kept,
         }
     }
 }
@@ -222,6 +238,7 @@ pub(crate) struct Shared {
     pub schedule_ids: ScheduleIds,
     pub cancel: CancelRule,
     pub request_retention: chrono::TimeDelta,
+    pub arm_policy_names: ArmPolicyNames,
     pub faults: FaultState,
     /// ARM's rate-limit buckets.
     pub arm_limits: arm::throttle::Buckets,
@@ -408,6 +425,7 @@ impl Emulator {
             schedule_ids: config.schedule_ids,
             cancel: config.cancel,
             request_retention: config.request_retention,
+            arm_policy_names: config.arm_policy_names,
             faults: FaultState::new(faults),
             arm_limits: Default::default(),
             data_file: config.data_file.clone(),

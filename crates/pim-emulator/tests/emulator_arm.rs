@@ -1124,3 +1124,107 @@ async fn azure_state_survives_a_snapshot() {
         .await;
     assert_eq!(r.status, 404);
 }
+
+#[tokio::test]
+async fn a_rotated_policy_is_found_again_through_its_assignment() {
+    let a = Arm::with(EmulatorConfig {
+        arm_policy_names: pim_emulator::ArmPolicyNames::Rotated,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let by_role = auth(
+        S2,
+        &format!(
+            "roleManagementPolicyAssignments?{V}&$filter=roleDefinitionId eq '{}'",
+            role_id(S2, READER)
+        ),
+    );
+    let before = a.list(&a.admin.clone(), &by_role).await[0]["properties"]["policyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rule = json!({ "id": "Expiration_EndUser_Assignment", "ruleType": "RoleManagementPolicyExpirationRule", "isExpirationRequired": true, "maximumDuration": "PT1H" });
+    let r = a
+        .call(
+            &a.admin.clone(),
+            "PATCH",
+            &format!("{before}?{V}"),
+            Some(&json!({ "properties": { "rules": [rule] } })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let after = r.body["id"].as_str().unwrap().to_string();
+    assert_ne!(after, before);
+    assert_eq!(a.get(&format!("{before}?{V}")).await.status, 404);
+    assert_eq!(
+        a.list(&a.admin.clone(), &by_role).await[0]["properties"]["policyId"],
+        after.as_str()
+    );
+    // The new rule holds under the new name.
+    let bob = a.h.emu.mint_arm_token(BOB, true);
+    let activate = json!({ "principalId": BOB, "roleDefinitionId": role_id(S2, READER), "requestType": "SelfActivate", "justification": "j",
+        "scheduleInfo": { "expiration": { "type": "AfterDuration", "duration": "PT2H" } } });
+    let r = a.request(&bob, "Assignment", S2, &n(1), activate).await;
+    assert!(
+        cloud_error(&r, 400, "RoleAssignmentRequestPolicyValidationFailed")
+            .contains("ExpirationRule")
+    );
+}
+
+#[tokio::test]
+async fn faults_reach_the_arm_routes() {
+    // A principal created while the emulator runs is unknown to PIM for a while.
+    let faults = Faults {
+        new_object_delay_ms: 30_000,
+        ..Faults::default()
+    };
+    let a = Arm::with(EmulatorConfig {
+        faults,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let erin = "a0000000-0000-4000-8000-00000000000e";
+    a.h.emu
+        .add_user(pim_emulator::User {
+            id: erin.into(),
+            display_name: "Erin".into(),
+            user_principal_name: "erin@contoso.com".into(),
+            account_enabled: true,
+            ..Default::default()
+        })
+        .unwrap();
+    cloud_error(
+        &a.admin("Eligibility", S1, &n(1), assign(erin, READER, S1, "P1D"))
+            .await,
+        400,
+        "SubjectNotFound",
+    );
+    a.h.emu.clock().advance(TimeDelta::seconds(31));
+    assert_eq!(
+        a.admin("Eligibility", S1, &n(2), assign(erin, READER, S1, "P1D"))
+            .await
+            .status,
+        201
+    );
+
+    // Server errors come in ARM's envelope.
+    let faults = Faults {
+        error_rate: 1.0,
+        rng_seed: 7,
+        ..Faults::default()
+    };
+    let a = Arm::with(EmulatorConfig {
+        faults,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let r = a
+        .get(&auth(S1, &format!("roleEligibilitySchedules?{V}")))
+        .await;
+    assert!(r.status == 503 || r.status == 504, "{}", r.status);
+    assert!(
+        r.body["error"]["code"].is_string() && r.body["error"].get("innerError").is_none(),
+        "{}",
+        r.body
+    );
+}

@@ -62,12 +62,13 @@ fn defects(name: &str) -> &'static [&'static str] {
     match name {
         // `type` names a collection that does not exist
         // (`Microsoft.Authorization/RoleEligibilityRequests`).
-        "list_roleEligibilityScheduleRequests_assignedTo" | "get_roleEligibilityScheduleRequest" => {
-            &["type"]
-        }
+        "list_roleEligibilityScheduleRequests_assignedTo"
+        | "get_roleEligibilityScheduleRequest" => &["type"],
         // `exceptionMembers` is not in the 2020-10-01 schema; the emulator
         // neither keeps nor returns it.
-        "update_roleManagementPolicy" | "update_roleManagementPolicy_partial" => &["exceptionMembers"],
+        "update_roleManagementPolicy" | "update_roleManagementPolicy_partial" => {
+            &["exceptionMembers"]
+        }
         // An instance in force shown as `Accepted` while its schedule and
         // request say `Provisioned`; the emulator says `Provisioned`.
         "get_roleAssignmentScheduleInstance"

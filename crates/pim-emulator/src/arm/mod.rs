@@ -127,6 +127,9 @@ pub(crate) struct Call<'a> {
     pub base: &'a str,
     pub path: &'a str,
     pub page_size: usize,
+    /// How long principals created at run time stay unknown (`SubjectNotFound`).
+    pub new_object_delay: Option<chrono::TimeDelta>,
+    pub policy_names: crate::ArmPolicyNames,
 }
 
 /// The query options ARM reads.
@@ -153,6 +156,9 @@ impl Query {
                 }
                 "api-version" => q.api_version = Some(value),
                 "$filter" => q.filter = Some(value),
+                // `$top` is not defined on the 2020-10-01 PIM lists
+                // (UNVERIFIED whether ARM honours it): ignored, pages are
+                // the server's.
                 _ => {}
             }
             q.raw_rest.push(pair.to_string());
@@ -404,6 +410,8 @@ fn dispatch(
         base: &shared.base_url,
         path,
         page_size: shared.page_size,
+        new_object_delay: shared.faults.new_object_delay(),
+        policy_names: shared.arm_policy_names,
     };
     use crate::store::Kind;
     match collection {

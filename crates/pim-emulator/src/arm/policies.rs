@@ -155,6 +155,9 @@ pub(super) fn route_policies(store: &mut Store, call: &Call<'_>) -> ApiResult<Ar
             }
             let p = &mut store.arm.policies[i];
             p.rules = updated;
+            if call.policy_names == crate::ArmPolicyNames::Rotated {
+                p.name = derived_name(&format!("policy/{}/{}", p.name, ts(call.now)));
+            }
             p.last_modified = Some(call.now);
             p.last_modified_by = Some(
                 call.caller

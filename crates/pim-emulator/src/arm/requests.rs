@@ -488,6 +488,17 @@ fn create(
         )
     })?;
     let ptype = principal_type_wire(ptype);
+    // [obs] a principal made seconds ago is not known to PIM yet.
+    if call
+        .new_object_delay
+        .is_some_and(|window| store.created_within(&principal, call.now, window))
+    {
+        return Err(cloud_error(
+            400,
+            "SubjectNotFound",
+            format!("The subject '{principal}' is not found."),
+        ));
+    }
     let sched = parse_sched(&props, call.now)?;
     let caller = call.caller;
     let fs = fold_scope(&scope.id);

@@ -306,23 +306,21 @@ impl ArmStore {
         }
         for r in &seed.resources {
             let folded = fold_scope(&r.id);
-            let (rg, rest) = folded
+            let (rg, _) = folded
                 .split_once("/providers/")
-                .filter(|(rg, rest)| rg.contains("/resourcegroups/") && rest.contains('/'))
+                .filter(|(rg, rest)| {
+                    rg.starts_with("/subscriptions/")
+                        && rg.contains("/resourcegroups/")
+                        && rest.contains('/')
+                })
                 .ok_or_else(|| format!("resource {}: not a resource id", r.id))?;
             let parent = arm
                 .find_scope(rg)
                 .ok_or_else(|| format!("resource {}: unknown resource group", r.id))?;
-            let name = rest.rsplit('/').next().unwrap_or(rest);
-            let display = r.id.len() - name.len();
+            let id = r.id.trim_end_matches('/');
+            let name = id.rsplit('/').next().unwrap_or(id).to_string();
             let sub_id = arm.scopes[parent].subscription.clone();
-            arm.push_scope(
-                r.id.trim_end_matches('/'),
-                ScopeKind::Resource,
-                r.id[display..].trim_end_matches('/').to_string(),
-                Some(parent),
-                sub_id,
-            );
+            arm.push_scope(id, ScopeKind::Resource, name, Some(parent), sub_id);
         }
         arm.add_roles(&seed.role_definitions)?;
         for p in &seed.policies {
