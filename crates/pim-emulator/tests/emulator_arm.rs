@@ -1228,3 +1228,117 @@ async fn faults_reach_the_arm_routes() {
         r.body
     );
 }
+
+#[tokio::test]
+async fn an_approver_provisions_or_denies_an_activation() {
+    let a = Arm::start().await;
+    let alice = a.h.emu.mint_arm_token(ALICE, true);
+    let bob = a.h.emu.mint_arm_token(BOB, true);
+    let preview = "api-version=2021-01-01-preview";
+    let ask = |name: String| {
+        let body = json!({
+            "principalId": ALICE, "roleDefinitionId": role_id(S1, OWNER), "requestType": "SelfActivate",
+            "justification": "change 8", "scheduleInfo": { "expiration": { "type": "AfterDuration", "duration": "PT1H" } },
+        });
+        let (a, alice) = (&a, alice.clone());
+        async move { a.request(&alice, "Assignment", S1, &name, body).await }
+    };
+    let r = ask(n(1)).await;
+    let approval = r.body["properties"]["approvalId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let guid = approval.rsplit('/').next().unwrap().to_string();
+    // Bob finds it as approver, across scopes; Alice as its target.
+    let mine = a.list(&bob, &format!("/providers/Microsoft.Authorization/roleAssignmentApprovals?{preview}&$filter=asApprover()")).await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["id"], approval.as_str());
+    assert_eq!(
+        mine[0]["properties"]["stages"][0]["properties"]["assignedToMe"],
+        true
+    );
+    assert_eq!(
+        mine[0]["properties"]["stages"][0]["properties"]["status"],
+        "InProgress"
+    );
+    assert!(a.list(&alice, &format!("/providers/Microsoft.Authorization/roleAssignmentApprovals?{preview}&$filter=asApprover()")).await.is_empty());
+    assert_eq!(a.list(&alice, &format!("/providers/Microsoft.Authorization/roleAssignmentApprovals?{preview}&$filter=asTarget()")).await.len(), 1);
+    // The approvals API has its own api-version.
+    let r = a.call(&bob, "GET", &format!("{approval}?{V}"), None).await;
+    cloud_error(&r, 400, "NoRegisteredProviderFound");
+    let stage = format!("{approval}/stages/{guid}?{preview}");
+    let decision = json!({ "properties": { "reviewResult": "Approve", "justification": "ok" } });
+    cloud_error(
+        &a.call(&alice, "PATCH", &stage, Some(&decision)).await,
+        403,
+        "AuthorizationFailed",
+    );
+    let r = a.call(&bob, "PATCH", &stage, Some(&decision)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["properties"]["status"], "Completed");
+    assert_eq!(r.body["properties"]["reviewResult"], "Approve");
+    assert_eq!(r.body["properties"]["reviewedBy"]["principalId"], BOB);
+    let req = a
+        .get(&auth(
+            S1,
+            &format!("roleAssignmentScheduleRequests/{}?{V}", n(1)),
+        ))
+        .await;
+    assert_eq!(req.body["properties"]["status"], "Provisioned");
+    let active = a
+        .list(
+            &alice,
+            &auth(
+                S1,
+                &format!("roleAssignmentScheduleInstances?{V}&$filter=asTarget()"),
+            ),
+        )
+        .await;
+    assert_eq!(active.len(), 1);
+    assert_eq!(
+        active[0]["properties"]["endDateTime"],
+        "2026-12-01T11:00:00Z"
+    );
+    // Decided once only.
+    assert_eq!(
+        a.call(&bob, "PATCH", &stage, Some(&decision)).await.status,
+        400
+    );
+
+    // A denial, with the body as the Entra how-to writes it (no `properties`).
+    a.h.emu.clock().advance(TimeDelta::hours(2));
+    let r = ask(n(2)).await;
+    let approval = r.body["properties"]["approvalId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let guid = approval.rsplit('/').next().unwrap().to_string();
+    let stage = format!("{S1}{approval}/stages/{guid}?{preview}");
+    let r = a
+        .call(
+            &bob,
+            "PUT",
+            &stage,
+            Some(&json!({ "reviewResult": "Deny", "justification": "no" })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let req = a
+        .get(&auth(
+            S1,
+            &format!("roleAssignmentScheduleRequests/{}?{V}", n(2)),
+        ))
+        .await;
+    assert_eq!(req.body["properties"]["status"], "Denied");
+    assert!(
+        a.list(
+            &alice,
+            &auth(
+                S1,
+                &format!("roleAssignmentScheduleInstances?{V}&$filter=asTarget()")
+            )
+        )
+        .await
+        .is_empty()
+    );
+}

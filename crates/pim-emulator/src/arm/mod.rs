@@ -1,10 +1,12 @@
 //! The Azure Resource Manager side: PIM for Azure resource roles
 //! (`Microsoft.Authorization`, api-version 2020-10-01) under
-//! `/{scope}/providers/Microsoft.Authorization/<collection>[/<name>]`.
+//! `/{scope}/providers/Microsoft.Authorization/<collection>[/<name>]`, and
+//! the approvals of its preview API (2021-01-01-preview).
 //! This module owns the ARM edge (ARM tokens, `api-version`, CloudError
 //! bodies, rate-limit headers, faults) and the routing to the handlers
 //! below; the state lives in `store::arm`.
 
+mod approvals;
 mod filter;
 mod policies;
 pub(crate) mod requests;
@@ -38,6 +40,7 @@ pub(crate) const PIM_API_VERSION: &str = "2020-10-01";
 fn api_versions(collection: Collection) -> &'static [&'static str] {
     match collection {
         Collection::RoleDefinitions => &["2015-07-01", "2018-01-01-preview", "2022-04-01"],
+        Collection::Approvals => &["2021-01-01-preview"],
         _ => &[PIM_API_VERSION, "2020-10-01-preview", "2022-04-01"],
     }
 }
@@ -55,6 +58,7 @@ pub(crate) enum Collection {
     PolicyAssignments,
     RoleDefinitions,
     EligibleChildResources,
+    Approvals,
 }
 
 impl Collection {
@@ -85,6 +89,7 @@ impl Collection {
             ),
             ("roleDefinitions", Collection::RoleDefinitions),
             ("eligibleChildResources", Collection::EligibleChildResources),
+            ("roleAssignmentApprovals", Collection::Approvals),
         ];
         all.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(seg))
@@ -395,7 +400,12 @@ fn dispatch(
             &scope_path
         })
         .ok_or_else(|| not_found_scope(&scope_path))?;
-    if rest.len() > 3 {
+    let depth = if collection == Collection::Approvals {
+        4
+    } else {
+        3
+    };
+    if rest.len() > depth {
         return Err(no_route(method, path));
     }
     let call = Call {
@@ -427,6 +437,7 @@ fn dispatch(
         Collection::PolicyAssignments => policies::route_assignments(store, &call),
         Collection::RoleDefinitions => roles::route_definitions(store, &call),
         Collection::EligibleChildResources => roles::route_children(store, &call),
+        Collection::Approvals => approvals::route(store, &call, rest.get(3).map(String::as_str)),
     }
 }
 

@@ -155,7 +155,7 @@ fn list(store: &Store, call: &Call<'_>, kind: Kind) -> ApiResult<ArmResponse> {
 }
 
 /// Object ids of the primary approvers of the policy a request answers to.
-fn approvers(store: &Store, r: &ArmRequest) -> Vec<String> {
+pub(super) fn approvers(store: &Store, r: &ArmRequest) -> Vec<String> {
     let role = role_guid(r.str("roleDefinitionId"));
     let fs = fold_scope(&r.scope);
     store
@@ -259,9 +259,9 @@ pub(super) fn rule<'a>(rules: &'a [Value], id: &str) -> Option<&'a Value> {
 }
 
 /// A request's schedule: start, and end (`None`: no expiration).
-struct Sched {
-    start: DateTime<Utc>,
-    end: Option<DateTime<Utc>>,
+pub(super) struct Sched {
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
     /// What `scheduleInfo` echoes.
     json: Value,
 }
@@ -271,7 +271,7 @@ fn bad(message: impl Into<String>) -> ApiError {
     cloud_error(400, "InvalidRequestContent", message)
 }
 
-fn parse_sched(props: &Value, now: DateTime<Utc>) -> ApiResult<Sched> {
+pub(super) fn parse_sched(props: &Value, now: DateTime<Utc>) -> ApiResult<Sched> {
     let info = get_ci(props, "scheduleInfo")
         .cloned()
         .unwrap_or(Value::Null);
@@ -732,6 +732,7 @@ fn create(
         scope: scope.id.clone(),
         input,
         props: out,
+        review: None,
     };
     let answer = request_json(store, &rec);
     if validate_only {

@@ -119,6 +119,10 @@ pub(crate) struct ArmRequest {
     pub input: Value,
     /// `properties` as answered, without `expandedProperties`.
     pub props: Value,
+    /// Approval-gated activations, once decided: the decision as the
+    /// approval stage shows it (`reviewedBy`, `reviewedDateTime`,
+    /// `reviewResult`, `justification`).
+    pub review: Option<Value>,
 }
 
 impl ArmRequest {
@@ -688,7 +692,10 @@ impl ArmStore {
             }
         }
         for r in &self.requests {
-            let v = json!({ "name": r.name, "properties": r.props, "input": r.input });
+            let mut v = json!({ "name": r.name, "properties": r.props, "input": r.input });
+            if let Some(review) = &r.review {
+                v["review"] = review.clone();
+            }
             match r.kind {
                 Kind::Eligibility => seed.eligibility_requests.push(v),
                 Kind::Assignment => seed.assignment_requests.push(v),
@@ -760,5 +767,6 @@ fn request_from_seed(arm: &ArmStore, kind: Kind, v: &Value) -> Result<ArmRequest
         scope,
         input,
         props,
+        review: v.get("review").filter(|r| r.is_object()).cloned(),
     })
 }
