@@ -1009,10 +1009,11 @@ async fn lists_page_with_next_link_and_role_definitions_resolve_names() {
 
 #[tokio::test]
 async fn rate_limits_answer_with_arm_headers_and_429() {
+    // No refill: the third write is refused however slow the machine.
     let faults = Faults {
         arm_limits: ArmLimits {
             writes: 2,
-            writes_per_second: 1,
+            writes_per_second: 0,
             ..ArmLimits::default()
         },
         ..Faults::default()
@@ -1049,7 +1050,11 @@ async fn rate_limits_answer_with_arm_headers_and_429() {
         .await;
     let m = cloud_error(&r, 429, "SubscriptionRequestsThrottled");
     assert!(m.contains("'write'"), "{m}");
-    assert_eq!(r.headers["retry-after"], "1");
+    assert_eq!(r.headers["retry-after"], "3600");
+    assert_eq!(
+        r.headers["x-ms-ratelimit-remaining-subscription-writes"],
+        "0"
+    );
     // Reads and other subscriptions are not held back.
     assert_eq!(
         a.get(&auth(S1, &format!("roleEligibilitySchedules?{V}")))
@@ -1205,6 +1210,23 @@ async fn faults_reach_the_arm_routes() {
             .await
             .status,
         201
+    );
+
+    // Dropped connections, before or after the write.
+    let faults = Faults {
+        reset_rate: 1.0,
+        ..Faults::default()
+    };
+    let a = Arm::with(EmulatorConfig {
+        faults,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let path = auth(S1, &format!("roleEligibilitySchedules?{V}"));
+    assert!(
+        a.h.try_call_as(Some(&a.admin), "GET", &path, None)
+            .await
+            .is_err()
     );
 
     // Server errors come in ARM's envelope.

@@ -70,7 +70,7 @@ pub(super) fn route(store: &mut Store, call: &Call<'_>, kind: Kind) -> ApiResult
     match (call.method, call.name, action.as_deref()) {
         ("PUT", Some(name), None) => create(store, call, kind, name, false),
         ("POST", Some(name), Some("validate")) => create(store, call, kind, name, true),
-        ("POST", Some(name), Some("cancel")) => cancel(store, call, kind, name),
+        ("POST", Some(name), Some("cancel")) => cancel(store, kind, name),
         ("GET", Some(name), None) => {
             let r = find(store, kind, name).ok_or_else(|| not_found(type_name(kind), name))?;
             Ok(ArmResponse::ok(request_json(store, r)))
@@ -175,7 +175,7 @@ pub(super) fn approvers(store: &Store, r: &ArmRequest) -> Vec<String> {
         .collect()
 }
 
-fn cancel(store: &mut Store, call: &Call<'_>, kind: Kind, name: &str) -> ApiResult<ArmResponse> {
+fn cancel(store: &mut Store, kind: Kind, name: &str) -> ApiResult<ArmResponse> {
     let r = store
         .arm
         .requests
@@ -194,7 +194,6 @@ fn cancel(store: &mut Store, call: &Call<'_>, kind: Kind, name: &str) -> ApiResu
         ));
     }
     r.props["status"] = json!("Canceled");
-    let _ = call;
     Ok(ArmResponse {
         status: 200,
         body: None,

@@ -38,9 +38,11 @@ impl Lens {
     }
 
     /// `memberType` of a grant at scope `scope` for `principal`, or `None`
-    /// when this list does not show it. UNVERIFIED: with no `atScope()`
-    /// the lists show grants at, above and below the scope, as the spec
-    /// says of `principalId eq` (the spec says nothing of no filter).
+    /// when this list does not show it. `atScope()` is "at or above the
+    /// scope" as the spec says (the REST sample says "only the specified
+    /// scope": UNVERIFIED which ARM does). With no `atScope()` the lists
+    /// show grants at, above and below the scope, as the spec says of
+    /// `principalId eq` (UNVERIFIED with no filter at all).
     pub fn member_type(
         &self,
         store: &Store,
