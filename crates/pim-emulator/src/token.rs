@@ -468,7 +468,12 @@ mod tests {
             let mut t = Tokens::new(format, 3599, Permissions::default()).unwrap();
             let arm = t.issue(&user(), ClientAuth::Public, "tid", now, Audience::Arm);
             let graph = t.issue(&user(), ClientAuth::Public, "tid", now, Audience::Graph);
-            assert_eq!(t.check(&arm, now, Audience::Arm), Ok(user()));
+            let arm_user = Caller {
+                permissions: vec!["user_impersonation".into()],
+                ..user()
+            };
+            assert_eq!(t.check(&arm, now, Audience::Arm), Ok(arm_user));
+            assert_eq!(t.check(&graph, now, Audience::Graph), Ok(user()));
             assert_eq!(t.check(&arm, now, Audience::Graph), Err(Invalid::Audience));
             assert_eq!(t.check(&graph, now, Audience::Arm), Err(Invalid::Audience));
         }
