@@ -1364,3 +1364,85 @@ async fn an_approver_provisions_or_denies_an_activation() {
         .is_empty()
     );
 }
+
+#[tokio::test]
+async fn active_grants_show_as_classic_role_assignments() {
+    let a = Arm::start().await;
+    let v = "api-version=2022-04-01";
+    let at_s2 = a
+        .list(
+            &a.admin.clone(),
+            &auth(S2, &format!("roleAssignments?{v}&$filter=atScope()")),
+        )
+        .await;
+    assert_eq!(at_s2.len(), 1, "{at_s2:?}");
+    assert_eq!(at_s2[0]["properties"]["principalId"], BOB);
+    assert_eq!(
+        at_s2[0]["properties"]["roleDefinitionId"],
+        role_id(S2, CONTRIBUTOR)
+    );
+    let instances = a
+        .list(
+            &a.admin.clone(),
+            &auth(
+                S2,
+                &format!("roleAssignmentScheduleInstances?{V}&$filter=atScope()"),
+            ),
+        )
+        .await;
+    assert_eq!(
+        instances[0]["properties"]["originRoleAssignmentId"],
+        at_s2[0]["id"]
+    );
+    let got = a
+        .get(&format!("{}?{v}", at_s2[0]["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    // An activation adds one; nothing is at S1 before.
+    assert!(
+        a.list(
+            &a.admin.clone(),
+            &auth(S1, &format!("roleAssignments?{v}&$filter=atScope()"))
+        )
+        .await
+        .is_empty()
+    );
+    let alice = a.h.emu.mint_arm_token(ALICE, true);
+    let body = json!({ "principalId": ALICE, "roleDefinitionId": role_id(S1, READER), "requestType": "SelfActivate", "justification": "j",
+        "scheduleInfo": { "expiration": { "type": "AfterDuration", "duration": "PT1H" } } });
+    assert_eq!(
+        a.request(&alice, "Assignment", S1, &n(1), body)
+            .await
+            .status,
+        201
+    );
+    let at_s1 = a
+        .list(
+            &a.admin.clone(),
+            &auth(
+                S1,
+                &format!("roleAssignments?{v}&$filter=principalId eq '{ALICE}'"),
+            ),
+        )
+        .await;
+    assert_eq!(at_s1.len(), 1);
+    // It ends with the activation.
+    a.h.emu.clock().advance(TimeDelta::hours(2));
+    assert!(
+        a.list(
+            &a.admin.clone(),
+            &auth(S1, &format!("roleAssignments?{v}&$filter=atScope()"))
+        )
+        .await
+        .is_empty()
+    );
+    let r = a
+        .call(
+            &a.admin.clone(),
+            "PUT",
+            &auth(S1, &format!("roleAssignments/{}?{v}", n(2))),
+            Some(&json!({})),
+        )
+        .await;
+    cloud_error(&r, 405, "MethodNotAllowed");
+}

@@ -41,6 +41,7 @@ fn api_versions(collection: Collection) -> &'static [&'static str] {
     match collection {
         Collection::RoleDefinitions => &["2015-07-01", "2018-01-01-preview", "2022-04-01"],
         Collection::Approvals => &["2021-01-01-preview"],
+        Collection::RoleAssignments => &["2015-07-01", "2020-04-01-preview", "2022-04-01"],
         _ => &[PIM_API_VERSION, "2020-10-01-preview", "2022-04-01"],
     }
 }
@@ -59,6 +60,7 @@ pub(crate) enum Collection {
     RoleDefinitions,
     EligibleChildResources,
     Approvals,
+    RoleAssignments,
 }
 
 impl Collection {
@@ -90,6 +92,7 @@ impl Collection {
             ("roleDefinitions", Collection::RoleDefinitions),
             ("eligibleChildResources", Collection::EligibleChildResources),
             ("roleAssignmentApprovals", Collection::Approvals),
+            ("roleAssignments", Collection::RoleAssignments),
         ];
         all.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(seg))
@@ -436,6 +439,7 @@ fn dispatch(
         Collection::Policies => policies::route_policies(store, &call),
         Collection::PolicyAssignments => policies::route_assignments(store, &call),
         Collection::RoleDefinitions => roles::route_definitions(store, &call),
+        Collection::RoleAssignments => schedules::route_role_assignments(store, &call),
         Collection::EligibleChildResources => roles::route_children(store, &call),
         Collection::Approvals => approvals::route(store, &call, rest.get(3).map(String::as_str)),
     }
