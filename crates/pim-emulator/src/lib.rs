@@ -128,6 +128,23 @@ pub struct EmulatorConfig {
     pub permissions: Permissions,
     /// What a PATCH of an Azure role's policy does to its name.
     pub arm_policy_names: ArmPolicyNames,
+    /// Who may make admin requests and change policies on the ARM side.
+    pub arm_authorization: ArmAuthorization,
+}
+
+/// Whether ARM writes check Azure RBAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArmAuthorization {
+    /// Any ARM token may make admin requests and change policies (seeds
+    /// need not grant the client anything).
+    #[default]
+    Open,
+    /// Admin requests, policy and policy-assignment writes need an active
+    /// Owner, User Access Administrator or Role Based Access Control
+    /// Administrator grant at the scope or above (the last one UNVERIFIED
+    /// for PIM); others get `403 AuthorizationFailed`. Self-service needs
+    /// only the eligibility, as in ARM.
+    Rbac,
 }
 
 /// Whether an Azure role's policy keeps its name (GUID) when PATCHed.
@@ -204,6 +221,7 @@ impl Default for EmulatorConfig {
             request_retention: chrono::TimeDelta::days(45),
             permissions: Permissions::default(),
             arm_policy_names: ArmPolicyNames::Kept,
+            arm_authorization: ArmAuthorization::Open,
         }
     }
 }
@@ -239,6 +257,7 @@ pub(crate) struct Shared {
     pub cancel: CancelRule,
     pub request_retention: chrono::TimeDelta,
     pub arm_policy_names: ArmPolicyNames,
+    pub arm_authorization: ArmAuthorization,
     pub faults: FaultState,
     /// ARM's rate-limit buckets.
     pub arm_limits: arm::throttle::Buckets,
@@ -426,6 +445,7 @@ impl Emulator {
             cancel: config.cancel,
             request_retention: config.request_retention,
             arm_policy_names: config.arm_policy_names,
+            arm_authorization: config.arm_authorization,
             faults: FaultState::new(faults),
             arm_limits: Default::default(),
             data_file: config.data_file.clone(),

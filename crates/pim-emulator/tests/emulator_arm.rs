@@ -1446,3 +1446,104 @@ async fn active_grants_show_as_classic_role_assignments() {
         .await;
     cloud_error(&r, 405, "MethodNotAllowed");
 }
+
+#[tokio::test]
+async fn with_rbac_only_owners_and_access_administrators_write() {
+    let mut seed = seed();
+    let azure = seed.azure.as_mut().unwrap();
+    // The app owns the Contoso group's tree; Carol administers access to rg-app.
+    for (principal, role, scope) in [
+        (ADMIN, "Owner", MG.to_string()),
+        (CAROL, "User Access Administrator", rg_app()),
+    ] {
+        azure
+            .assignment_schedules
+            .push(pim_emulator::AzureScheduleSeed {
+                principal: principal.into(),
+                role: role.into(),
+                scope,
+                ..Default::default()
+            });
+    }
+    let h = Harness::start(EmulatorConfig {
+        seed: Some(seed),
+        tls: false,
+        clock: EmulatorClock::fixed(emulator_common::at(NOW)),
+        arm_authorization: pim_emulator::ArmAuthorization::Rbac,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let admin = h.emu.mint_arm_token(ADMIN, true);
+    let a = Arm { h, admin };
+    assert_eq!(
+        a.admin("Eligibility", S1, &n(1), assign(DAVE, READER, S1, "P1D"))
+            .await
+            .status,
+        201
+    );
+    // Dev is not under the group the app owns.
+    let r = a
+        .admin("Eligibility", S2, &n(2), assign(DAVE, READER, S2, "P1D"))
+        .await;
+    let m = cloud_error(&r, 403, "AuthorizationFailed");
+    assert!(
+        m.contains("Microsoft.Authorization/roleAssignments/write") && m.contains(S2),
+        "{m}"
+    );
+    let carol = a.h.emu.mint_arm_token(CAROL, true);
+    assert_eq!(
+        a.request(
+            &carol,
+            "Eligibility",
+            &rg_app(),
+            &n(3),
+            assign(DAVE, READER, &rg_app(), "P1D")
+        )
+        .await
+        .status,
+        201
+    );
+    cloud_error(
+        &a.request(
+            &carol,
+            "Eligibility",
+            S1,
+            &n(4),
+            assign(DAVE, OWNER, S1, "P1D"),
+        )
+        .await,
+        403,
+        "AuthorizationFailed",
+    );
+    // Policies likewise; self-service needs only the eligibility.
+    let by_role = auth(
+        S2,
+        &format!(
+            "roleManagementPolicies?{V}&$filter=roleDefinitionId eq '{}'",
+            role_id(S2, READER)
+        ),
+    );
+    let policy = a.list(&carol, &by_role).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rule = json!({ "id": "Expiration_EndUser_Assignment", "ruleType": "RoleManagementPolicyExpirationRule", "isExpirationRequired": true, "maximumDuration": "PT1H" });
+    let r = a
+        .call(
+            &carol,
+            "PATCH",
+            &format!("{policy}?{V}"),
+            Some(&json!({ "properties": { "rules": [rule] } })),
+        )
+        .await;
+    cloud_error(&r, 403, "AuthorizationFailed");
+    let bob = a.h.emu.mint_arm_token(BOB, true);
+    let activate = json!({ "principalId": BOB, "roleDefinitionId": role_id(S2, READER), "requestType": "SelfActivate", "justification": "j",
+        "scheduleInfo": { "expiration": { "type": "AfterDuration", "duration": "PT1H" } } });
+    assert_eq!(
+        a.request(&bob, "Assignment", S2, &n(5), activate)
+            .await
+            .status,
+        201
+    );
+}

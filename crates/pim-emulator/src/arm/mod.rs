@@ -138,6 +138,7 @@ pub(crate) struct Call<'a> {
     /// How long principals created at run time stay unknown (`SubjectNotFound`).
     pub new_object_delay: Option<chrono::TimeDelta>,
     pub policy_names: crate::ArmPolicyNames,
+    pub authorization: crate::ArmAuthorization,
 }
 
 /// The query options ARM reads.
@@ -425,6 +426,7 @@ fn dispatch(
         page_size: shared.page_size,
         new_object_delay: shared.faults.new_object_delay(),
         policy_names: shared.arm_policy_names,
+        authorization: shared.arm_authorization,
     };
     use crate::store::Kind;
     match collection {
@@ -443,6 +445,46 @@ fn dispatch(
         Collection::EligibleChildResources => roles::route_children(store, &call),
         Collection::Approvals => approvals::route(store, &call, rest.get(3).map(String::as_str)),
     }
+}
+
+/// Roles whose `Microsoft.Authorization/roleAssignments/write` lets a
+/// caller manage PIM grants and role settings [doc]; the last UNVERIFIED.
+const RBAC_WRITERS: [&str; 3] = [
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",
+    "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9",
+    "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+];
+
+/// Under `ArmAuthorization::Rbac`, that the caller holds a writer role
+/// (actively, directly or through a group) at the call's scope or above.
+pub(crate) fn authorize_write(store: &Store, call: &Call<'_>, action: &str) -> ApiResult<()> {
+    if call.authorization == crate::ArmAuthorization::Open {
+        return Ok(());
+    }
+    let me = call.caller.object_id.to_ascii_lowercase();
+    let mut who = schedules::groups_of(store, &me, call.now);
+    who.push(me.clone());
+    let ok = store.arm.schedules.iter().any(|s| {
+        s.kind == crate::store::Kind::Assignment
+            && s.is_active(call.now)
+            && RBAC_WRITERS.contains(&s.role.as_str())
+            && who.iter().any(|w| w.eq_ignore_ascii_case(&s.principal))
+            && store
+                .arm
+                .find_scope(&s.scope)
+                .is_some_and(|i| store.arm.is_at_or_above(i, call.scope))
+    });
+    if ok {
+        return Ok(());
+    }
+    let scope = &store.arm.scopes[call.scope].id;
+    Err(cloud_error(
+        403,
+        "AuthorizationFailed",
+        format!(
+            "The client '{me}' with object id '{me}' does not have authorization to perform action '{action}' over scope '{scope}' or the scope is invalid. If access was recently granted, please refresh your credentials."
+        ),
+    ))
 }
 
 pub(crate) fn no_route(method: &str, path: &str) -> ApiError {

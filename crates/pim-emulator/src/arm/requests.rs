@@ -509,6 +509,9 @@ fn create(
     };
     let now = call.now;
     let is_self = request_type.starts_with("Self");
+    if !is_self {
+        super::authorize_write(store, call, "Microsoft.Authorization/roleAssignments/write")?;
+    }
     if is_self && !caller.object_id.eq_ignore_ascii_case(&principal) {
         return Err(forbidden(caller, kind, &scope.id));
     }
