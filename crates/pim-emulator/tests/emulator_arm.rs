@@ -392,6 +392,21 @@ async fn admin_requests_follow_the_policy_and_are_idempotent_by_name() {
     let again = a.admin("Eligibility", S1, &n(1), body.clone()).await;
     assert_eq!(again.status, 201);
     assert_eq!(again.body, r.body);
+    // Read where it was made (or below), not from another subscription.
+    let here = a
+        .get(&auth(
+            &rg_app(),
+            &format!("roleEligibilityScheduleRequests/{}?{V}", n(1)),
+        ))
+        .await;
+    assert_eq!(here.status, 200, "{}", here.body);
+    let there = a
+        .get(&auth(
+            S2,
+            &format!("roleEligibilityScheduleRequests/{}?{V}", n(1)),
+        ))
+        .await;
+    assert_eq!(there.status, 404, "{}", there.body);
     let mut other = body.clone();
     other["scheduleInfo"]["expiration"]["duration"] = json!("P30D");
     cloud_error(

@@ -72,7 +72,8 @@ pub(super) fn route(store: &mut Store, call: &Call<'_>, kind: Kind) -> ApiResult
         ("POST", Some(name), Some("validate")) => create(store, call, kind, name, true),
         ("POST", Some(name), Some("cancel")) => cancel(store, kind, name),
         ("GET", Some(name), None) => {
-            let r = find(store, kind, name).ok_or_else(|| not_found(type_name(kind), name))?;
+            let r =
+                find(store, call, kind, name).ok_or_else(|| not_found(type_name(kind), name))?;
             Ok(ArmResponse::ok(request_json(store, r)))
         }
         ("GET", None, None) => list(store, call, kind),
@@ -80,12 +81,19 @@ pub(super) fn route(store: &mut Store, call: &Call<'_>, kind: Kind) -> ApiResult
     }
 }
 
-fn find<'a>(store: &'a Store, kind: Kind, name: &str) -> Option<&'a ArmRequest> {
+/// A request by name, if it lies on the URL scope's line (at, above or
+/// below it: UNVERIFIED how strictly ARM ties a request to its scope).
+fn find<'a>(store: &'a Store, call: &Call<'_>, kind: Kind, name: &str) -> Option<&'a ArmRequest> {
+    let related = |scope: &str| {
+        store.arm.find_scope(scope).is_some_and(|i| {
+            store.arm.is_at_or_above(i, call.scope) || store.arm.is_at_or_above(call.scope, i)
+        })
+    };
     store
         .arm
         .requests
         .iter()
-        .find(|r| r.kind == kind && r.name.eq_ignore_ascii_case(name))
+        .find(|r| r.kind == kind && r.name.eq_ignore_ascii_case(name) && related(&r.scope))
 }
 
 pub(super) fn request_json(store: &Store, r: &ArmRequest) -> Value {
