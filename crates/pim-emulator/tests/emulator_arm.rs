@@ -778,6 +778,45 @@ async fn an_approval_leaves_the_activation_pending_until_canceled() {
         .await;
     assert_eq!(got.body["properties"]["status"], "Canceled");
     assert_eq!(a.call(&alice, "POST", &cancel, None).await.status, 400);
+
+    // Approvers have 24 hours.
+    let body = json!({
+        "principalId": ALICE, "roleDefinitionId": role_id(S1, OWNER), "requestType": "SelfActivate",
+        "justification": "change 9", "scheduleInfo": { "expiration": { "type": "AfterDuration", "duration": "PT1H" } },
+    });
+    assert_eq!(
+        a.request(&alice, "Assignment", S1, &n(2), body)
+            .await
+            .status,
+        201
+    );
+    a.h.emu.clock().advance(TimeDelta::hours(23));
+    let got = a
+        .get(&auth(
+            S1,
+            &format!("roleAssignmentScheduleRequests/{}?{V}", n(2)),
+        ))
+        .await;
+    assert_eq!(got.body["properties"]["status"], "PendingApproval");
+    a.h.emu.clock().advance(TimeDelta::hours(1));
+    let got = a
+        .get(&auth(
+            S1,
+            &format!("roleAssignmentScheduleRequests/{}?{V}", n(2)),
+        ))
+        .await;
+    assert_eq!(got.body["properties"]["status"], "TimedOut");
+    assert!(
+        a.list(
+            &bob,
+            &auth(
+                S1,
+                &format!("roleAssignmentScheduleRequests?{V}&$filter=asApprover()")
+            )
+        )
+        .await
+        .is_empty()
+    );
 }
 
 #[tokio::test]
