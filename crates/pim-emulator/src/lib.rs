@@ -486,6 +486,12 @@ impl Emulator {
         format!("{}/v1.0", self.shared.base_url)
     }
 
+    /// What an ARM client uses in place of `https://management.azure.com`:
+    /// ARM's paths (`/subscriptions/…`, `/providers/…`) live at the root.
+    pub fn arm_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
     /// The authority host for azure_identity-style clients (same server).
     pub fn authority_host(&self) -> &str {
         &self.shared.base_url

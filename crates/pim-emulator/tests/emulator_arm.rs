@@ -162,6 +162,7 @@ async fn arm_routes_take_arm_tokens_and_graph_routes_graph_tokens() {
             .contains("audience")
     );
 
+    assert_eq!(a.h.emu.arm_url(), a.h.emu.base_url());
     // The token endpoint mints ARM tokens for ARM's scope, Graph's otherwise.
     let url = a.h.emu.token_url();
     let mut tokens = Vec::new();
