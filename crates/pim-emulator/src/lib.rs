@@ -5,6 +5,12 @@
 //! and users' own CI, plus what Graph v1.0 has no endpoint for (deciding
 //! directory-role approvals: `/_emulator/approve`). Not a general Graph.
 //!
+//! It also serves Azure Resource Manager's PIM for Azure resource roles
+//! (`Microsoft.Authorization` schedule requests, schedules, instances,
+//! policies and role definitions at management-group, subscription,
+//! resource-group and resource scopes, api-version 2020-10-01) for the
+//! tenant file's `azure` section, to ARM tokens only.
+//!
 //! Tests start it in-process:
 //!
 //! ```no_run
@@ -19,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+mod arm;
 mod auth;
 mod batch;
 mod clock;
@@ -47,6 +54,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use arm::throttle::ArmLimits;
 pub use auth::USER_GRANT;
 pub use clock::EmulatorClock;
 pub use error::EmulatorError;
@@ -54,10 +62,12 @@ pub use faults::Faults;
 pub use permissions::Permissions;
 pub use selfservice::Decision;
 pub use tenant::{
-    AdministrativeUnitSeed, Application, CustomRole, DEFAULT_TENANT_ID, Group, GroupPolicySeed,
-    GroupScheduleSeed, PolicySeed, ScheduleSeed, ServicePrincipal, Tenant, User,
+    AdministrativeUnitSeed, Application, AzurePolicySeed, AzureRoleSeed, AzureScheduleSeed,
+    AzureSeed, CustomRole, DEFAULT_TENANT_ID, Group, GroupPolicySeed, GroupScheduleSeed,
+    ManagementGroupSeed, PolicySeed, ResourceGroupSeed, ResourceSeed, ScheduleSeed,
+    ServicePrincipal, SubscriptionSeed, Tenant, User,
 };
-pub use token::TokenFormat;
+pub use token::{Audience, TokenFormat};
 
 use faults::{Counters, FaultState};
 use store::Store;
@@ -116,6 +126,38 @@ pub struct EmulatorConfig {
     /// and checked per route (a missing one is a `403`, see `permissions`).
     /// The default grants what pim needs.
     pub permissions: Permissions,
+    /// What a PATCH of an Azure role's policy does to its name.
+    pub arm_policy_names: ArmPolicyNames,
+    /// Who may make admin requests and change policies on the ARM side.
+    pub arm_authorization: ArmAuthorization,
+}
+
+/// Whether ARM writes check Azure RBAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArmAuthorization {
+    /// Any ARM token may make admin requests and change policies (seeds
+    /// need not grant the client anything).
+    #[default]
+    Open,
+    /// Admin requests, policy and policy-assignment writes need an active
+    /// Owner, User Access Administrator or Role Based Access Control
+    /// Administrator grant at the scope or above (the last one UNVERIFIED
+    /// for PIM); others get `403 AuthorizationFailed`. Self-service needs
+    /// only the eligibility, as in ARM.
+    Rbac,
+}
+
+/// Whether an Azure role's policy keeps its name (GUID) when PATCHed.
+/// UNVERIFIED either way: terraform-provider-azurerm says "the policy name
+/// changes each time the policy is updated"; the spec examples keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArmPolicyNames {
+    /// As the spec's PATCH examples answer.
+    #[default]
+    Kept,
+    /// A new name on every PATCH (the old one is then unknown), to make a
+    /// client look the policy up again before each change.
+    Rotated,
 }
 
 /// How a collection whose documentation lists no `$top` answers one.
@@ -178,6 +220,8 @@ impl Default for EmulatorConfig {
             cancel: CancelRule::Waiting,
             request_retention: chrono::TimeDelta::days(45),
             permissions: Permissions::default(),
+            arm_policy_names: ArmPolicyNames::Kept,
+            arm_authorization: ArmAuthorization::Open,
         }
     }
 }
@@ -212,7 +256,11 @@ pub(crate) struct Shared {
     pub schedule_ids: ScheduleIds,
     pub cancel: CancelRule,
     pub request_retention: chrono::TimeDelta,
+    pub arm_policy_names: ArmPolicyNames,
+    pub arm_authorization: ArmAuthorization,
     pub faults: FaultState,
+    /// ARM's rate-limit buckets.
+    pub arm_limits: arm::throttle::Buckets,
     data_file: Option<PathBuf>,
     /// Held from snapshot to rename, so concurrent writes neither share a
     /// temporary file nor put an older tenant over a newer one.
@@ -234,15 +282,20 @@ impl Shared {
     }
 
     /// A bearer token for `caller` and its lifetime in seconds (`expires_in`).
-    pub(crate) fn issue_token(&self, caller: &Caller, auth: ClientAuth) -> (String, u64) {
+    pub(crate) fn issue_token(
+        &self,
+        caller: &Caller,
+        auth: ClientAuth,
+        audience: Audience,
+    ) -> (String, u64) {
         let tenant_id = self.lock_store().tenant_id.clone();
         let mut tokens = lock(&self.tokens);
-        let token = tokens.issue(caller, auth, &tenant_id, token::unix_now());
+        let token = tokens.issue(caller, auth, &tenant_id, token::unix_now(), audience);
         (token, tokens.lifetime())
     }
 
-    pub(crate) fn caller(&self, token: &str) -> Result<Caller, token::Invalid> {
-        lock(&self.tokens).check(token, token::unix_now())
+    pub(crate) fn caller(&self, token: &str, audience: Audience) -> Result<Caller, token::Invalid> {
+        lock(&self.tokens).check(token, token::unix_now(), audience)
     }
 
     pub(crate) fn record(&self, route: &str, status: &str) {
@@ -391,7 +444,10 @@ impl Emulator {
             schedule_ids: config.schedule_ids,
             cancel: config.cancel,
             request_retention: config.request_retention,
+            arm_policy_names: config.arm_policy_names,
+            arm_authorization: config.arm_authorization,
             faults: FaultState::new(faults),
+            arm_limits: Default::default(),
             data_file: config.data_file.clone(),
             persisting: Mutex::new(()),
             tokens: Mutex::new(Tokens::new(
@@ -430,6 +486,12 @@ impl Emulator {
         format!("{}/v1.0", self.shared.base_url)
     }
 
+    /// What an ARM client uses in place of `https://management.azure.com`:
+    /// ARM's paths (`/subscriptions/…`, `/providers/…`) live at the root.
+    pub fn arm_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
     /// The authority host for azure_identity-style clients (same server).
     pub fn authority_host(&self) -> &str {
         &self.shared.base_url
@@ -462,6 +524,16 @@ impl Emulator {
     /// seeded service principal's, else delegated (a seeded user, or an
     /// object the tenant does not hold).
     pub fn mint_token(&self, caller_object_id: &str, mfa: bool) -> String {
+        self.mint(caller_object_id, mfa, Audience::Graph)
+    }
+
+    /// As [`Emulator::mint_token`], for Azure Resource Manager (the ARM
+    /// routes refuse Graph tokens, and Graph refuses these).
+    pub fn mint_arm_token(&self, caller_object_id: &str, mfa: bool) -> String {
+        self.mint(caller_object_id, mfa, Audience::Arm)
+    }
+
+    fn mint(&self, caller_object_id: &str, mfa: bool, audience: Audience) -> String {
         let id = caller_object_id.to_ascii_lowercase();
         let caller = {
             let store = self.shared.lock_store();
@@ -482,7 +554,7 @@ impl Emulator {
             Some(_) => ClientAuth::Secret,
             None => ClientAuth::Public,
         };
-        self.shared.issue_token(&caller, auth).0
+        self.shared.issue_token(&caller, auth, audience).0
     }
 
     pub fn clock(&self) -> &EmulatorClock {
