@@ -1,7 +1,8 @@
 //! The Entra ID side: the v2.0 token endpoint (client credentials with a
 //! secret or an assertion, and an emulator-only grant that signs in as a
 //! seeded user), discovery documents azure_identity may ask for, and
-//! bearer-token checks for Graph routes. Tokens are made in `token`.
+//! bearer-token checks for Graph routes. Tokens are made in `token`; a
+//! `scope` naming ARM gets an ARM token.
 
 use std::collections::HashMap;
 
@@ -14,7 +15,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::store::ts;
-use super::token::ClientAuth;
+use super::token::{Audience, ClientAuth};
 use super::{Caller, Shared};
 use std::sync::Arc;
 
@@ -174,11 +175,17 @@ fn issue(shared: &Arc<Shared>, tenant: &str, form: &HashMap<String, String>) -> 
     } else {
         ClientAuth::Assertion
     };
-    token_response(shared, &caller, auth)
+    token_response(shared, &caller, auth, form)
 }
 
-fn token_response(shared: &Shared, caller: &Caller, auth: ClientAuth) -> Response {
-    let (token, lifetime) = shared.issue_token(caller, auth);
+fn token_response(
+    shared: &Shared,
+    caller: &Caller,
+    auth: ClientAuth,
+    form: &HashMap<String, String>,
+) -> Response {
+    let audience = Audience::of_scope(form.get("scope").map(String::as_str));
+    let (token, lifetime) = shared.issue_token(caller, auth, audience);
     axum::Json(json!({ "token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token }))
         .into_response()
 }
@@ -233,7 +240,7 @@ fn issue_for_user(shared: &Shared, tenant: &str, form: &HashMap<String, String>)
         upn: Some(user.user_principal_name.clone()),
         permissions: Vec::new(),
     };
-    token_response(shared, &caller, ClientAuth::Public)
+    token_response(shared, &caller, ClientAuth::Public, form)
 }
 
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.

@@ -1,6 +1,7 @@
 //! Fault injection and request statistics: latency, per-client throttling,
 //! random 503/504, dropped connections (before or after a write took effect)
-//! and replication delay (of new schedules, and of new principals and roles).
+//! and replication delay (of new schedules, and of new principals and roles),
+//! for Graph and ARM routes alike.
 //! All off by default; one seeded RNG makes runs repeatable.
 
 use std::collections::{BTreeMap, HashMap};
@@ -39,6 +40,9 @@ pub struct Faults {
     /// (terraform-provider-azuread retries exactly these two codes); how
     /// long, and whether reads see the same lag, is UNVERIFIED.
     pub new_object_delay_ms: u64,
+    /// ARM's token buckets (the ARM routes only; `throttlePerSecond`
+    /// applies there too).
+    pub arm_limits: crate::ArmLimits,
 }
 
 impl Default for Faults {
@@ -53,6 +57,7 @@ impl Default for Faults {
             replication_delay_ms: 0,
             rng_seed: 0,
             new_object_delay_ms: 0,
+            arm_limits: crate::ArmLimits::default(),
         }
     }
 }

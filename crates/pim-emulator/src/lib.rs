@@ -5,6 +5,12 @@
 //! and users' own CI, plus what Graph v1.0 has no endpoint for (deciding
 //! directory-role approvals: `/_emulator/approve`). Not a general Graph.
 //!
+//! It also serves Azure Resource Manager's PIM for Azure resource roles
+//! (`Microsoft.Authorization` schedule requests, schedules, instances,
+//! policies and role definitions at management-group, subscription,
+//! resource-group and resource scopes, api-version 2020-10-01) for the
+//! tenant file's `azure` section, to ARM tokens only.
+//!
 //! Tests start it in-process:
 //!
 //! ```no_run
@@ -19,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+mod arm;
 mod auth;
 mod batch;
 mod clock;
@@ -47,6 +54,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use arm::throttle::ArmLimits;
 pub use auth::USER_GRANT;
 pub use clock::EmulatorClock;
 pub use error::EmulatorError;
@@ -54,10 +62,12 @@ pub use faults::Faults;
 pub use permissions::Permissions;
 pub use selfservice::Decision;
 pub use tenant::{
-    AdministrativeUnitSeed, Application, CustomRole, DEFAULT_TENANT_ID, Group, GroupPolicySeed,
-    GroupScheduleSeed, PolicySeed, ScheduleSeed, ServicePrincipal, Tenant, User,
+    AdministrativeUnitSeed, Application, AzurePolicySeed, AzureRoleSeed, AzureScheduleSeed,
+    AzureSeed, CustomRole, DEFAULT_TENANT_ID, Group, GroupPolicySeed, GroupScheduleSeed,
+    ManagementGroupSeed, PolicySeed, ResourceGroupSeed, ResourceSeed, ScheduleSeed,
+    ServicePrincipal, SubscriptionSeed, Tenant, User,
 };
-pub use token::TokenFormat;
+pub use token::{Audience, TokenFormat};
 
 use faults::{Counters, FaultState};
 use store::Store;
@@ -213,6 +223,8 @@ pub(crate) struct Shared {
     pub cancel: CancelRule,
     pub request_retention: chrono::TimeDelta,
     pub faults: FaultState,
+    /// ARM's rate-limit buckets.
+    pub arm_limits: arm::throttle::Buckets,
     data_file: Option<PathBuf>,
     /// Held from snapshot to rename, so concurrent writes neither share a
     /// temporary file nor put an older tenant over a newer one.
@@ -234,15 +246,20 @@ impl Shared {
     }
 
     /// A bearer token for `caller` and its lifetime in seconds (`expires_in`).
-    pub(crate) fn issue_token(&self, caller: &Caller, auth: ClientAuth) -> (String, u64) {
+    pub(crate) fn issue_token(
+        &self,
+        caller: &Caller,
+        auth: ClientAuth,
+        audience: Audience,
+    ) -> (String, u64) {
         let tenant_id = self.lock_store().tenant_id.clone();
         let mut tokens = lock(&self.tokens);
-        let token = tokens.issue(caller, auth, &tenant_id, token::unix_now());
+        let token = tokens.issue(caller, auth, &tenant_id, token::unix_now(), audience);
         (token, tokens.lifetime())
     }
 
-    pub(crate) fn caller(&self, token: &str) -> Result<Caller, token::Invalid> {
-        lock(&self.tokens).check(token, token::unix_now())
+    pub(crate) fn caller(&self, token: &str, audience: Audience) -> Result<Caller, token::Invalid> {
+        lock(&self.tokens).check(token, token::unix_now(), audience)
     }
 
     pub(crate) fn record(&self, route: &str, status: &str) {
@@ -392,6 +409,7 @@ impl Emulator {
             cancel: config.cancel,
             request_retention: config.request_retention,
             faults: FaultState::new(faults),
+            arm_limits: Default::default(),
             data_file: config.data_file.clone(),
             persisting: Mutex::new(()),
             tokens: Mutex::new(Tokens::new(
@@ -462,6 +480,16 @@ impl Emulator {
     /// seeded service principal's, else delegated (a seeded user, or an
     /// object the tenant does not hold).
     pub fn mint_token(&self, caller_object_id: &str, mfa: bool) -> String {
+        self.mint(caller_object_id, mfa, Audience::Graph)
+    }
+
+    /// As [`Emulator::mint_token`], for Azure Resource Manager (the ARM
+    /// routes refuse Graph tokens, and Graph refuses these).
+    pub fn mint_arm_token(&self, caller_object_id: &str, mfa: bool) -> String {
+        self.mint(caller_object_id, mfa, Audience::Arm)
+    }
+
+    fn mint(&self, caller_object_id: &str, mfa: bool, audience: Audience) -> String {
         let id = caller_object_id.to_ascii_lowercase();
         let caller = {
             let store = self.shared.lock_store();
@@ -482,7 +510,7 @@ impl Emulator {
             Some(_) => ClientAuth::Secret,
             None => ClientAuth::Public,
         };
-        self.shared.issue_token(&caller, auth).0
+        self.shared.issue_token(&caller, auth, audience).0
     }
 
     pub fn clock(&self) -> &EmulatorClock {

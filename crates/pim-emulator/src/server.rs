@@ -1,5 +1,6 @@
 //! The HTTP edge: the axum router, the Graph entry point (auth, faults,
-//! stats, request ids, error envelope, persistence) and the accept loop that
+//! stats, request ids, error envelope, persistence; ARM paths are handed
+//! to `arm`) and the accept loop that
 //! serves plain HTTP or TLS and can drop a connection on purpose.
 
 use std::convert::Infallible;
@@ -174,12 +175,18 @@ fn authenticate(shared: &Shared, headers: &HeaderMap) -> Result<Caller, ApiError
         .ok_or_else(|| {
             ApiError::new(401, "InvalidAuthenticationToken", "Access token is empty.")
         })?;
-    shared.caller(token).map_err(|why| why.to_graph())
+    shared
+        .caller(token, crate::Audience::Graph)
+        .map_err(|why| why.to_graph())
 }
 
-/// Every Graph path: auth, faults, dispatch, envelope, persistence.
+/// Every Graph path: auth, faults, dispatch, envelope, persistence; ARM's
+/// paths (`/subscriptions/…`, `/providers/…`) go to `arm::entry`.
 async fn graph_entry(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
+    if crate::arm::is_arm_path(parts.uri.path()) {
+        return crate::arm::entry(shared, parts, body).await;
+    }
     let request_id = uuid::Uuid::new_v4().to_string();
     let client_request_id = parts
         .headers
@@ -323,7 +330,7 @@ async fn handle(
 }
 
 /// Ask the connection task to close the socket, then never answer.
-async fn drop_connection(kill: &Option<ConnKill>) {
+pub(crate) async fn drop_connection(kill: &Option<ConnKill>) {
     if let Some(k) = kill {
         k.0.notify_one();
     }

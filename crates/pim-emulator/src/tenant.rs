@@ -1,6 +1,7 @@
 //! The seed / data-file format: a tenant's directory objects, custom roles,
 //! policy overrides, schedules and requests of directory roles and of PIM
-//! for Groups as JSON (schema in `schemas/tenant.schema.json`). Loading
+//! for Groups as JSON (schema in `schemas/tenant.schema.json`), and the
+//! optional `azure` section for Azure resource roles (ARM). Loading
 //! resolves names and relative times.
 
 use std::path::Path;
@@ -69,6 +70,156 @@ pub struct Tenant {
     /// Fault injection to use when the emulator's own configuration asks for none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub faults: Option<super::Faults>,
+    /// Azure resource roles: the scope tree, custom Azure roles, schedules
+    /// and policy overrides served under the ARM paths. Absent: ARM scopes
+    /// are all unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureSeed>,
+}
+
+/// The ARM side of a tenant: management groups > subscriptions > resource
+/// groups > resources, and what PIM holds on them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureSeed {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub management_groups: Vec<ManagementGroupSeed>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<SubscriptionSeed>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_groups: Vec<ResourceGroupSeed>,
+    /// Resources by full id (`/subscriptions/…/resourceGroups/…/providers/…`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceSeed>,
+    /// Custom Azure role definitions; the built-in ones are always there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub role_definitions: Vec<AzureRoleSeed>,
+    /// Per scope and role, changes to the default rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<AzurePolicySeed>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eligibility_schedules: Vec<AzureScheduleSeed>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignment_schedules: Vec<AzureScheduleSeed>,
+    /// Past schedule requests as ARM returns them (`{properties, name}`);
+    /// an `input` member keeps what the client sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eligibility_requests: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignment_requests: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ManagementGroupSeed {
+    /// The group's name (the last segment of its id).
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The parent management group's name; none: under the tenant root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubscriptionSeed {
+    pub id: String,
+    pub display_name: String,
+    /// The management group it sits in; none: directly under the tenant root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_group: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceGroupSeed {
+    /// Subscription id.
+    pub subscription: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceSeed {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureRoleSeed {
+    /// The role definition GUID.
+    pub id: String,
+    pub role_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Scopes where it can be granted (and below); `/` is everywhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignable_scopes: Vec<String>,
+}
+
+/// Rules that differ from the defaults for one role at one scope.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzurePolicySeed {
+    /// An ARM scope (`/subscriptions/…`).
+    pub scope: String,
+    /// Role definition GUID, full id or role name.
+    pub role: String,
+    /// The policy GUID; derived from scope and role when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Rules in ARM's shape; only the keys given replace the default rule's keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified_date_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified_by: Option<String>,
+    /// The policy assignment was deleted (`DELETE …/roleManagementPolicyAssignments/…`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub unassigned: bool,
+}
+
+/// One eligible or active Azure role grant. `principal` and times as in
+/// [`ScheduleSeed`]; `role` a role definition GUID, full id or role name;
+/// `scope` an ARM scope.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureScheduleSeed {
+    /// The schedule's name (a GUID); made up when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The name of its instance while it is in force; made up when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    pub principal: String,
+    pub role: String,
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// With neither `end` nor `duration` the grant is permanent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    /// Name of the request that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_using: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_on: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_on: Option<String>,
+    /// `Assigned` (default) or `Activated`; active grants only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment_type: Option<String>,
+    /// Activations: the eligibility schedule's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_eligibility: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition_version: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -9,6 +9,9 @@
 //!
 //! The opaque form (random strings kept in a table) stands in for tokens a
 //! client cannot read.
+//!
+//! Tokens asked for with an ARM scope (`https://management.azure.com/.default`)
+//! carry ARM's audience: the ARM routes take only those, Graph's only Graph's.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -29,6 +32,41 @@ use super::permissions::Permissions;
 /// (A token asked for with the app id GUID as audience carries
 /// `00000003-0000-0000-c000-000000000000` instead; pim never asks that way.)
 pub(crate) const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
+
+/// What an ARM token names as its audience (v1.0 tokens asked for with
+/// `https://management.azure.com/.default`).
+pub(crate) const ARM_AUDIENCE: &str = "https://management.azure.com";
+
+/// Which service a token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Audience {
+    /// Microsoft Graph.
+    #[default]
+    Graph,
+    /// Azure Resource Manager.
+    Arm,
+}
+
+impl Audience {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Audience::Graph => GRAPH_AUDIENCE,
+            Audience::Arm => ARM_AUDIENCE,
+        }
+    }
+
+    /// The audience a v2.0 `scope` asks for: ARM's resource URIs (either
+    /// host, `.default` or `user_impersonation`) get ARM, anything else
+    /// Graph, as before ARM was served.
+    pub(crate) fn of_scope(scope: Option<&str>) -> Audience {
+        let arm = scope.unwrap_or("").split_whitespace().any(|s| {
+            let s = s.to_ascii_lowercase();
+            s.starts_with("https://management.azure.com/")
+                || s.starts_with("https://management.core.windows.net/")
+        });
+        if arm { Audience::Arm } else { Audience::Graph }
+    }
+}
 
 /// The client id in delegated tokens of the emulator's user grant, which
 /// names no client: pim signing in as a public client.
@@ -109,8 +147,8 @@ pub(crate) struct Tokens {
     format: TokenFormat,
     lifetime: u64,
     permissions: Permissions,
-    /// Opaque tokens only: who each one belongs to, and its `exp`.
-    opaque: HashMap<String, (Caller, u64)>,
+    /// Opaque tokens only: who each one belongs to, its `exp` and audience.
+    opaque: HashMap<String, (Caller, u64, Audience)>,
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -150,6 +188,7 @@ impl Tokens {
         auth: ClientAuth,
         tenant_id: &str,
         now: u64,
+        audience: Audience,
     ) -> String {
         let exp = now.saturating_add(self.lifetime);
         let granted = match caller.app_id {
@@ -162,7 +201,8 @@ impl Tokens {
         };
         match self.format {
             TokenFormat::Jwt => {
-                let claims = claims(caller, auth, tenant_id, now, exp);
+                let mut claims = claims(caller, auth, tenant_id, now, exp);
+                claims["aud"] = json!(audience.as_str());
                 self.sign(&claims)
             }
             TokenFormat::Opaque => {
@@ -171,8 +211,9 @@ impl Tokens {
                     Uuid::new_v4().simple(),
                     Uuid::new_v4().simple()
                 );
-                self.opaque.retain(|_, (_, e)| *e > now);
-                self.opaque.insert(token.clone(), (caller.clone(), exp));
+                self.opaque.retain(|_, (_, e, _)| *e > now);
+                self.opaque
+                    .insert(token.clone(), (caller.clone(), exp, audience));
                 token
             }
         }
@@ -188,10 +229,18 @@ impl Tokens {
         format!("{signed}.{sig}")
     }
 
-    /// The caller a bearer token stands for, if it is one of ours and alive.
-    pub(crate) fn check(&self, token: &str, now: u64) -> Result<Caller, Invalid> {
-        if let Some((caller, exp)) = self.opaque.get(token) {
-            return if now < *exp {
+    /// The caller a bearer token stands for, if it is one of ours, alive
+    /// and for `audience`.
+    pub(crate) fn check(
+        &self,
+        token: &str,
+        now: u64,
+        audience: Audience,
+    ) -> Result<Caller, Invalid> {
+        if let Some((caller, exp, aud)) = self.opaque.get(token) {
+            return if *aud != audience {
+                Err(Invalid::Audience)
+            } else if now < *exp {
                 Ok(caller.clone())
             } else {
                 Err(Invalid::Expired)
@@ -214,7 +263,7 @@ impl Tokens {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or(Invalid::Malformed)?;
-        if claims["aud"].as_str() != Some(GRAPH_AUDIENCE) {
+        if claims["aud"].as_str() != Some(audience.as_str()) {
             return Err(Invalid::Audience);
         }
         let time = |k: &str| claims[k].as_u64().ok_or(Invalid::Malformed);
@@ -342,27 +391,82 @@ mod tests {
     fn checks_what_it_issued_and_refuses_the_rest() {
         let mut t = Tokens::new(TokenFormat::Jwt, 3599, Permissions::default()).unwrap();
         let now = 1_800_000_000;
-        let jwt = t.issue(&user(), ClientAuth::Public, "tid", now);
-        assert_eq!(t.check(&jwt, now), Ok(user()));
-        assert_eq!(t.check(&jwt, now + 3598), Ok(user()));
-        assert_eq!(t.check(&jwt, now + 3599), Err(Invalid::Expired));
-        assert_eq!(t.check(&jwt, now - 1), Err(Invalid::NotYetValid));
+        let jwt = t.issue(&user(), ClientAuth::Public, "tid", now, Audience::Graph);
+        assert_eq!(t.check(&jwt, now, Audience::Graph), Ok(user()));
+        assert_eq!(t.check(&jwt, now + 3598, Audience::Graph), Ok(user()));
+        assert_eq!(
+            t.check(&jwt, now + 3599, Audience::Graph),
+            Err(Invalid::Expired)
+        );
+        assert_eq!(
+            t.check(&jwt, now - 1, Audience::Graph),
+            Err(Invalid::NotYetValid)
+        );
         // Another emulator's key, or a changed payload.
         let other = Tokens::new(TokenFormat::Jwt, 3599, Permissions::default()).unwrap();
-        assert_eq!(other.check(&jwt, now), Err(Invalid::Signature));
+        assert_eq!(
+            other.check(&jwt, now, Audience::Graph),
+            Err(Invalid::Signature)
+        );
         let mut parts: Vec<&str> = jwt.split('.').collect();
         let forged = B64.encode(br#"{"oid":"x","aud":"https://graph.microsoft.com"}"#);
         parts[1] = &forged;
-        assert_eq!(t.check(&parts.join("."), now), Err(Invalid::Signature));
-        assert_eq!(t.check("forged", now), Err(Invalid::Malformed));
+        assert_eq!(
+            t.check(&parts.join("."), now, Audience::Graph),
+            Err(Invalid::Signature)
+        );
+        assert_eq!(
+            t.check("forged", now, Audience::Graph),
+            Err(Invalid::Malformed)
+        );
 
         let mut o = Tokens::new(TokenFormat::Opaque, 60, Permissions::default()).unwrap();
-        let opaque = o.issue(&user(), ClientAuth::Public, "tid", now);
+        let opaque = o.issue(&user(), ClientAuth::Public, "tid", now, Audience::Graph);
         assert!(opaque.starts_with("pimemu.") && !opaque.contains("alice"));
-        assert_eq!(o.check(&opaque, now + 59), Ok(user()));
-        assert_eq!(o.check(&opaque, now + 60), Err(Invalid::Expired));
+        assert_eq!(o.check(&opaque, now + 59, Audience::Graph), Ok(user()));
+        assert_eq!(
+            o.check(&opaque, now + 60, Audience::Graph),
+            Err(Invalid::Expired)
+        );
         // Issuing forgets the expired ones.
-        o.issue(&user(), ClientAuth::Public, "tid", now + 61);
-        assert_eq!(o.check(&opaque, now + 61), Err(Invalid::Malformed));
+        o.issue(
+            &user(),
+            ClientAuth::Public,
+            "tid",
+            now + 61,
+            Audience::Graph,
+        );
+        assert_eq!(
+            o.check(&opaque, now + 61, Audience::Graph),
+            Err(Invalid::Malformed)
+        );
+    }
+
+    #[test]
+    fn a_token_is_good_only_for_the_service_it_was_asked_for() {
+        assert_eq!(
+            Audience::of_scope(Some("https://management.azure.com/.default")),
+            Audience::Arm
+        );
+        assert_eq!(
+            Audience::of_scope(Some(
+                "openid https://management.core.windows.net//user_impersonation"
+            )),
+            Audience::Arm
+        );
+        assert_eq!(
+            Audience::of_scope(Some("https://graph.microsoft.com/.default")),
+            Audience::Graph
+        );
+        assert_eq!(Audience::of_scope(None), Audience::Graph);
+        let now = 1_800_000_000;
+        for format in [TokenFormat::Jwt, TokenFormat::Opaque] {
+            let mut t = Tokens::new(format, 3599, Permissions::default()).unwrap();
+            let arm = t.issue(&user(), ClientAuth::Public, "tid", now, Audience::Arm);
+            let graph = t.issue(&user(), ClientAuth::Public, "tid", now, Audience::Graph);
+            assert_eq!(t.check(&arm, now, Audience::Arm), Ok(user()));
+            assert_eq!(t.check(&arm, now, Audience::Graph), Err(Invalid::Audience));
+            assert_eq!(t.check(&graph, now, Audience::Arm), Err(Invalid::Audience));
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! The tenant's state while the emulator runs: the store and its rendered
 //! indexes, timestamps, the two kinds of grant and the surfaces they are
 //! made on; what it holds is in the modules below (seeding, schedules,
-//! policies, principals, groups, objects created at run time).
+//! policies, principals, groups, objects created at run time, and the
+//! Azure resource roles of `arm`).
 
+pub(crate) mod arm;
 mod created;
 mod groups;
 mod index;
@@ -130,6 +132,8 @@ pub(crate) struct Store {
     /// Graph renderings of the read-only collections, made once: listing
     /// them is the hot path and rendering per request dominated its cost.
     pub rendered: Rendered,
+    /// Azure resource roles (the ARM paths).
+    pub arm: arm::ArmStore,
 }
 
 impl Store {

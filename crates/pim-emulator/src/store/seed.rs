@@ -76,6 +76,7 @@ impl Store {
             reviews: Default::default(),
             created: Default::default(),
             rendered: Rendered::default(),
+            arm: Default::default(),
         };
         store.rendered = Rendered {
             users: store.users.iter().map(Store::user_json).collect(),
@@ -168,6 +169,7 @@ impl Store {
                     .push(RequestRec::new(surface, kind, r.clone()));
             }
         }
+        store.arm = super::arm::ArmStore::from_seed(t.azure.as_ref(), &store, now)?;
         Ok(store)
     }
 
@@ -531,6 +533,7 @@ impl Store {
             group_eligibility_requests: reqs(Surface::Group, Kind::Eligibility),
             group_assignment_requests: reqs(Surface::Group, Kind::Assignment),
             faults: None,
+            azure: self.arm.to_seed(),
         }
     }
 }

@@ -118,6 +118,8 @@ fn seeds_match_the_json_schema() {
         "crates/pim-emulator/tests/fixtures/graph/conformance-tenant.json",
         "crates/pim-emulator/tests/fixtures/groups/test-tenant.json",
         "crates/pim-emulator/tests/fixtures/groups/conformance-tenant.json",
+        "crates/pim-emulator/tests/fixtures/arm/test-tenant.json",
+        "crates/pim-emulator/tests/fixtures/arm/conformance-tenant.json",
         "tests/fixtures/selfservice/tenant.json",
     ] {
         let doc: Value =

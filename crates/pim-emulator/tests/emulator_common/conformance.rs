@@ -87,6 +87,12 @@ pub fn compare(
                             })
                         })
                     })
+                    // ARM resources: ids differ by a scope alias, names do not.
+                    .or_else(|| {
+                        ev.get("name")
+                            .filter(|n| n.is_string())
+                            .and_then(|n| a.iter().find(|x| x.get("name") == Some(n)))
+                    })
                     .unwrap_or(&a[i.min(a.len() - 1)]);
                 compare(ev, av, &format!("{path}[{i}]"), key, skip, errors);
             }
