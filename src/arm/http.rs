@@ -1014,3 +1014,19 @@ impl Arm for HttpArm {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_and_names_are_written_safely() {
+        assert_eq!(quoted("O'Brien Operator"), "'O''Brien Operator'");
+        let encoded: String = utf8_percent_encode("roleName eq 'A&B'", FILTER).collect();
+        assert_eq!(encoded, "roleName%20eq%20'A%26B'");
+        assert!(path_segment("0f6c8d1e-6a3b-4c55-9d1f-2b7a9e4c1d20").is_ok());
+        for bad in ["", "..", "a/b", "a?b", "a b"] {
+            assert!(path_segment(bad).is_err(), "{bad}");
+        }
+    }
+}

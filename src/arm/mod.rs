@@ -10,6 +10,19 @@
 //!
 //! The rest of pim talks to ARM through the object-safe [`Arm`] trait, so a
 //! planner or a test can use a fake; [`HttpArm`] is the real one.
+//!
+//! ```no_run
+//! # async fn demo(graph: &pim::graph::HttpGraph, settings: &pim::graph::GraphSettings) -> Result<(), pim::graph::GraphError> {
+//! use std::collections::HashMap;
+//! use pim::arm::{Arm, ArmSettings, HttpArm};
+//! use pim::model::AssignmentKind;
+//! let env: HashMap<String, String> = std::env::vars().collect();
+//! let arm = HttpArm::sharing(ArmSettings::from_env(settings, &env)?, graph)?;
+//! for s in arm.schedules(AssignmentKind::Eligible, "/subscriptions/11111111-1111-4111-8111-111111111111").await? {
+//!     println!("{} {} {}", s.principal_id, s.role_definition_id, if s.inherited { "(inherited)" } else { "" });
+//! }
+//! # Ok(()) }
+//! ```
 
 // As in `graph`: `GraphError` is large and rare.
 #![allow(clippy::result_large_err)]
