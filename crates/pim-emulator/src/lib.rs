@@ -126,6 +126,38 @@ pub struct EmulatorConfig {
     /// and checked per route (a missing one is a `403`, see `permissions`).
     /// The default grants what pim needs.
     pub permissions: Permissions,
+    /// What a PATCH of an Azure role's policy does to its name.
+    pub arm_policy_names: ArmPolicyNames,
+    /// Who may make admin requests and change policies on the ARM side.
+    pub arm_authorization: ArmAuthorization,
+}
+
+/// Whether ARM writes check Azure RBAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArmAuthorization {
+    /// Any ARM token may make admin requests and change policies (seeds
+    /// need not grant the client anything).
+    #[default]
+    Open,
+    /// Admin requests, policy and policy-assignment writes need an active
+    /// Owner, User Access Administrator or Role Based Access Control
+    /// Administrator grant at the scope or above (the last one UNVERIFIED
+    /// for PIM); others get `403 AuthorizationFailed`. Self-service needs
+    /// only the eligibility, as in ARM.
+    Rbac,
+}
+
+/// Whether an Azure role's policy keeps its name (GUID) when PATCHed.
+/// UNVERIFIED either way: terraform-provider-azurerm says "the policy name
+/// changes each time the policy is updated"; the spec examples keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArmPolicyNames {
+    /// As the spec's PATCH examples answer.
+    #[default]
+    Kept,
+    /// A new name on every PATCH (the old one is then unknown), to make a
+    /// client look the policy up again before each change.
+    Rotated,
 }
 
 /// How a collection whose documentation lists no `$top` answers one.
@@ -188,6 +220,8 @@ impl Default for EmulatorConfig {
             cancel: CancelRule::Waiting,
             request_retention: chrono::TimeDelta::days(45),
             permissions: Permissions::default(),
+            arm_policy_names: ArmPolicyNames::Kept,
+            arm_authorization: ArmAuthorization::Open,
         }
     }
 }
@@ -222,6 +256,8 @@ pub(crate) struct Shared {
     pub schedule_ids: ScheduleIds,
     pub cancel: CancelRule,
     pub request_retention: chrono::TimeDelta,
+    pub arm_policy_names: ArmPolicyNames,
+    pub arm_authorization: ArmAuthorization,
     pub faults: FaultState,
     /// ARM's rate-limit buckets.
     pub arm_limits: arm::throttle::Buckets,
@@ -408,6 +444,8 @@ impl Emulator {
             schedule_ids: config.schedule_ids,
             cancel: config.cancel,
             request_retention: config.request_retention,
+            arm_policy_names: config.arm_policy_names,
+            arm_authorization: config.arm_authorization,
             faults: FaultState::new(faults),
             arm_limits: Default::default(),
             data_file: config.data_file.clone(),
@@ -446,6 +484,12 @@ impl Emulator {
     /// `base_url() + "/v1.0"`, what a Graph client uses as its root.
     pub fn graph_url(&self) -> String {
         format!("{}/v1.0", self.shared.base_url)
+    }
+
+    /// What an ARM client uses in place of `https://management.azure.com`:
+    /// ARM's paths (`/subscriptions/…`, `/providers/…`) live at the root.
+    pub fn arm_url(&self) -> &str {
+        &self.shared.base_url
     }
 
     /// The authority host for azure_identity-style clients (same server).

@@ -102,7 +102,8 @@ pub struct AzureSeed {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assignment_schedules: Vec<AzureScheduleSeed>,
     /// Past schedule requests as ARM returns them (`{properties, name}`);
-    /// an `input` member keeps what the client sent.
+    /// an `input` member keeps what the client sent, `review` the
+    /// approver's decision of an approval-gated activation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub eligibility_requests: Vec<Value>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -191,12 +191,16 @@ impl Tokens {
         audience: Audience,
     ) -> String {
         let exp = now.saturating_add(self.lifetime);
-        let granted = match caller.app_id {
-            Some(_) => &self.permissions.application,
-            None => &self.permissions.delegated,
+        // ARM's only delegated scope is `user_impersonation`; app-only ARM
+        // tokens carry no roles (access is Azure RBAC's, not the token's).
+        let granted = match (audience, &caller.app_id) {
+            (Audience::Arm, Some(_)) => Vec::new(),
+            (Audience::Arm, None) => vec!["user_impersonation".to_string()],
+            (Audience::Graph, Some(_)) => self.permissions.application.clone(),
+            (Audience::Graph, None) => self.permissions.delegated.clone(),
         };
         let caller = &Caller {
-            permissions: granted.clone(),
+            permissions: granted,
             ..caller.clone()
         };
         match self.format {
@@ -464,7 +468,12 @@ mod tests {
             let mut t = Tokens::new(format, 3599, Permissions::default()).unwrap();
             let arm = t.issue(&user(), ClientAuth::Public, "tid", now, Audience::Arm);
             let graph = t.issue(&user(), ClientAuth::Public, "tid", now, Audience::Graph);
-            assert_eq!(t.check(&arm, now, Audience::Arm), Ok(user()));
+            let arm_user = Caller {
+                permissions: vec!["user_impersonation".into()],
+                ..user()
+            };
+            assert_eq!(t.check(&arm, now, Audience::Arm), Ok(arm_user));
+            assert_eq!(t.check(&graph, now, Audience::Graph), Ok(user()));
             assert_eq!(t.check(&arm, now, Audience::Graph), Err(Invalid::Audience));
             assert_eq!(t.check(&graph, now, Audience::Arm), Err(Invalid::Audience));
         }

@@ -162,6 +162,7 @@ async fn arm_routes_take_arm_tokens_and_graph_routes_graph_tokens() {
             .contains("audience")
     );
 
+    assert_eq!(a.h.emu.arm_url(), a.h.emu.base_url());
     // The token endpoint mints ARM tokens for ARM's scope, Graph's otherwise.
     let url = a.h.emu.token_url();
     let mut tokens = Vec::new();
@@ -392,6 +393,21 @@ async fn admin_requests_follow_the_policy_and_are_idempotent_by_name() {
     let again = a.admin("Eligibility", S1, &n(1), body.clone()).await;
     assert_eq!(again.status, 201);
     assert_eq!(again.body, r.body);
+    // Read where it was made (or below), not from another subscription.
+    let here = a
+        .get(&auth(
+            &rg_app(),
+            &format!("roleEligibilityScheduleRequests/{}?{V}", n(1)),
+        ))
+        .await;
+    assert_eq!(here.status, 200, "{}", here.body);
+    let there = a
+        .get(&auth(
+            S2,
+            &format!("roleEligibilityScheduleRequests/{}?{V}", n(1)),
+        ))
+        .await;
+    assert_eq!(there.status, 404, "{}", there.body);
     let mut other = body.clone();
     other["scheduleInfo"]["expiration"]["duration"] = json!("P30D");
     cloud_error(
@@ -763,6 +779,45 @@ async fn an_approval_leaves_the_activation_pending_until_canceled() {
         .await;
     assert_eq!(got.body["properties"]["status"], "Canceled");
     assert_eq!(a.call(&alice, "POST", &cancel, None).await.status, 400);
+
+    // Approvers have 24 hours.
+    let body = json!({
+        "principalId": ALICE, "roleDefinitionId": role_id(S1, OWNER), "requestType": "SelfActivate",
+        "justification": "change 9", "scheduleInfo": { "expiration": { "type": "AfterDuration", "duration": "PT1H" } },
+    });
+    assert_eq!(
+        a.request(&alice, "Assignment", S1, &n(2), body)
+            .await
+            .status,
+        201
+    );
+    a.h.emu.clock().advance(TimeDelta::hours(23));
+    let got = a
+        .get(&auth(
+            S1,
+            &format!("roleAssignmentScheduleRequests/{}?{V}", n(2)),
+        ))
+        .await;
+    assert_eq!(got.body["properties"]["status"], "PendingApproval");
+    a.h.emu.clock().advance(TimeDelta::hours(1));
+    let got = a
+        .get(&auth(
+            S1,
+            &format!("roleAssignmentScheduleRequests/{}?{V}", n(2)),
+        ))
+        .await;
+    assert_eq!(got.body["properties"]["status"], "TimedOut");
+    assert!(
+        a.list(
+            &bob,
+            &auth(
+                S1,
+                &format!("roleAssignmentScheduleRequests?{V}&$filter=asApprover()")
+            )
+        )
+        .await
+        .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -1009,10 +1064,11 @@ async fn lists_page_with_next_link_and_role_definitions_resolve_names() {
 
 #[tokio::test]
 async fn rate_limits_answer_with_arm_headers_and_429() {
+    // No refill: the third write is refused however slow the machine.
     let faults = Faults {
         arm_limits: ArmLimits {
             writes: 2,
-            writes_per_second: 1,
+            writes_per_second: 0,
             ..ArmLimits::default()
         },
         ..Faults::default()
@@ -1049,7 +1105,11 @@ async fn rate_limits_answer_with_arm_headers_and_429() {
         .await;
     let m = cloud_error(&r, 429, "SubscriptionRequestsThrottled");
     assert!(m.contains("'write'"), "{m}");
-    assert_eq!(r.headers["retry-after"], "1");
+    assert_eq!(r.headers["retry-after"], "3600");
+    assert_eq!(
+        r.headers["x-ms-ratelimit-remaining-subscription-writes"],
+        "0"
+    );
     // Reads and other subscriptions are not held back.
     assert_eq!(
         a.get(&auth(S1, &format!("roleEligibilitySchedules?{V}")))
@@ -1123,4 +1183,422 @@ async fn azure_state_survives_a_snapshot() {
         )
         .await;
     assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn a_rotated_policy_is_found_again_through_its_assignment() {
+    let a = Arm::with(EmulatorConfig {
+        arm_policy_names: pim_emulator::ArmPolicyNames::Rotated,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let by_role = auth(
+        S2,
+        &format!(
+            "roleManagementPolicyAssignments?{V}&$filter=roleDefinitionId eq '{}'",
+            role_id(S2, READER)
+        ),
+    );
+    let before = a.list(&a.admin.clone(), &by_role).await[0]["properties"]["policyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rule = json!({ "id": "Expiration_EndUser_Assignment", "ruleType": "RoleManagementPolicyExpirationRule", "isExpirationRequired": true, "maximumDuration": "PT1H" });
+    let r = a
+        .call(
+            &a.admin.clone(),
+            "PATCH",
+            &format!("{before}?{V}"),
+            Some(&json!({ "properties": { "rules": [rule] } })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let after = r.body["id"].as_str().unwrap().to_string();
+    assert_ne!(after, before);
+    assert_eq!(a.get(&format!("{before}?{V}")).await.status, 404);
+    assert_eq!(
+        a.list(&a.admin.clone(), &by_role).await[0]["properties"]["policyId"],
+        after.as_str()
+    );
+    // The new rule holds under the new name.
+    let bob = a.h.emu.mint_arm_token(BOB, true);
+    let activate = json!({ "principalId": BOB, "roleDefinitionId": role_id(S2, READER), "requestType": "SelfActivate", "justification": "j",
+        "scheduleInfo": { "expiration": { "type": "AfterDuration", "duration": "PT2H" } } });
+    let r = a.request(&bob, "Assignment", S2, &n(1), activate).await;
+    assert!(
+        cloud_error(&r, 400, "RoleAssignmentRequestPolicyValidationFailed")
+            .contains("ExpirationRule")
+    );
+}
+
+#[tokio::test]
+async fn faults_reach_the_arm_routes() {
+    // A principal created while the emulator runs is unknown to PIM for a while.
+    let faults = Faults {
+        new_object_delay_ms: 30_000,
+        ..Faults::default()
+    };
+    let a = Arm::with(EmulatorConfig {
+        faults,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let erin = "a0000000-0000-4000-8000-00000000000e";
+    a.h.emu
+        .add_user(pim_emulator::User {
+            id: erin.into(),
+            display_name: "Erin".into(),
+            user_principal_name: "erin@contoso.com".into(),
+            account_enabled: true,
+            ..Default::default()
+        })
+        .unwrap();
+    cloud_error(
+        &a.admin("Eligibility", S1, &n(1), assign(erin, READER, S1, "P1D"))
+            .await,
+        400,
+        "SubjectNotFound",
+    );
+    a.h.emu.clock().advance(TimeDelta::seconds(31));
+    assert_eq!(
+        a.admin("Eligibility", S1, &n(2), assign(erin, READER, S1, "P1D"))
+            .await
+            .status,
+        201
+    );
+
+    // Dropped connections, before or after the write.
+    let faults = Faults {
+        reset_rate: 1.0,
+        ..Faults::default()
+    };
+    let a = Arm::with(EmulatorConfig {
+        faults,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let path = auth(S1, &format!("roleEligibilitySchedules?{V}"));
+    assert!(
+        a.h.try_call_as(Some(&a.admin), "GET", &path, None)
+            .await
+            .is_err()
+    );
+
+    // Server errors come in ARM's envelope.
+    let faults = Faults {
+        error_rate: 1.0,
+        rng_seed: 7,
+        ..Faults::default()
+    };
+    let a = Arm::with(EmulatorConfig {
+        faults,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let r = a
+        .get(&auth(S1, &format!("roleEligibilitySchedules?{V}")))
+        .await;
+    assert!(r.status == 503 || r.status == 504, "{}", r.status);
+    assert!(
+        r.body["error"]["code"].is_string() && r.body["error"].get("innerError").is_none(),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn an_approver_provisions_or_denies_an_activation() {
+    let a = Arm::start().await;
+    let alice = a.h.emu.mint_arm_token(ALICE, true);
+    let bob = a.h.emu.mint_arm_token(BOB, true);
+    let preview = "api-version=2021-01-01-preview";
+    let ask = |name: String| {
+        let body = json!({
+            "principalId": ALICE, "roleDefinitionId": role_id(S1, OWNER), "requestType": "SelfActivate",
+            "justification": "change 8", "scheduleInfo": { "expiration": { "type": "AfterDuration", "duration": "PT1H" } },
+        });
+        let (a, alice) = (&a, alice.clone());
+        async move { a.request(&alice, "Assignment", S1, &name, body).await }
+    };
+    let r = ask(n(1)).await;
+    let approval = r.body["properties"]["approvalId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let guid = approval.rsplit('/').next().unwrap().to_string();
+    // Bob finds it as approver, across scopes; Alice as its target.
+    let mine = a.list(&bob, &format!("/providers/Microsoft.Authorization/roleAssignmentApprovals?{preview}&$filter=asApprover()")).await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["id"], approval.as_str());
+    assert_eq!(
+        mine[0]["properties"]["stages"][0]["properties"]["assignedToMe"],
+        true
+    );
+    assert_eq!(
+        mine[0]["properties"]["stages"][0]["properties"]["status"],
+        "InProgress"
+    );
+    assert!(a.list(&alice, &format!("/providers/Microsoft.Authorization/roleAssignmentApprovals?{preview}&$filter=asApprover()")).await.is_empty());
+    assert_eq!(a.list(&alice, &format!("/providers/Microsoft.Authorization/roleAssignmentApprovals?{preview}&$filter=asTarget()")).await.len(), 1);
+    // The approvals API has its own api-version.
+    let r = a.call(&bob, "GET", &format!("{approval}?{V}"), None).await;
+    cloud_error(&r, 400, "NoRegisteredProviderFound");
+    let stage = format!("{approval}/stages/{guid}?{preview}");
+    let decision = json!({ "properties": { "reviewResult": "Approve", "justification": "ok" } });
+    cloud_error(
+        &a.call(&alice, "PATCH", &stage, Some(&decision)).await,
+        403,
+        "AuthorizationFailed",
+    );
+    let r = a.call(&bob, "PATCH", &stage, Some(&decision)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["properties"]["status"], "Completed");
+    assert_eq!(r.body["properties"]["reviewResult"], "Approve");
+    assert_eq!(r.body["properties"]["reviewedBy"]["principalId"], BOB);
+    let req = a
+        .get(&auth(
+            S1,
+            &format!("roleAssignmentScheduleRequests/{}?{V}", n(1)),
+        ))
+        .await;
+    assert_eq!(req.body["properties"]["status"], "Provisioned");
+    let active = a
+        .list(
+            &alice,
+            &auth(
+                S1,
+                &format!("roleAssignmentScheduleInstances?{V}&$filter=asTarget()"),
+            ),
+        )
+        .await;
+    assert_eq!(active.len(), 1);
+    assert_eq!(
+        active[0]["properties"]["endDateTime"],
+        "2026-12-01T11:00:00Z"
+    );
+    // Decided once only.
+    assert_eq!(
+        a.call(&bob, "PATCH", &stage, Some(&decision)).await.status,
+        400
+    );
+
+    // A denial, with the body as the Entra how-to writes it (no `properties`).
+    a.h.emu.clock().advance(TimeDelta::hours(2));
+    let r = ask(n(2)).await;
+    let approval = r.body["properties"]["approvalId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let guid = approval.rsplit('/').next().unwrap().to_string();
+    let stage = format!("{S1}{approval}/stages/{guid}?{preview}");
+    let r = a
+        .call(
+            &bob,
+            "PUT",
+            &stage,
+            Some(&json!({ "reviewResult": "Deny", "justification": "no" })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let req = a
+        .get(&auth(
+            S1,
+            &format!("roleAssignmentScheduleRequests/{}?{V}", n(2)),
+        ))
+        .await;
+    assert_eq!(req.body["properties"]["status"], "Denied");
+    assert!(
+        a.list(
+            &alice,
+            &auth(
+                S1,
+                &format!("roleAssignmentScheduleInstances?{V}&$filter=asTarget()")
+            )
+        )
+        .await
+        .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn active_grants_show_as_classic_role_assignments() {
+    let a = Arm::start().await;
+    let v = "api-version=2022-04-01";
+    let at_s2 = a
+        .list(
+            &a.admin.clone(),
+            &auth(S2, &format!("roleAssignments?{v}&$filter=atScope()")),
+        )
+        .await;
+    assert_eq!(at_s2.len(), 1, "{at_s2:?}");
+    assert_eq!(at_s2[0]["properties"]["principalId"], BOB);
+    assert_eq!(
+        at_s2[0]["properties"]["roleDefinitionId"],
+        role_id(S2, CONTRIBUTOR)
+    );
+    let instances = a
+        .list(
+            &a.admin.clone(),
+            &auth(
+                S2,
+                &format!("roleAssignmentScheduleInstances?{V}&$filter=atScope()"),
+            ),
+        )
+        .await;
+    assert_eq!(
+        instances[0]["properties"]["originRoleAssignmentId"],
+        at_s2[0]["id"]
+    );
+    let got = a
+        .get(&format!("{}?{v}", at_s2[0]["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    // An activation adds one; nothing is at S1 before.
+    assert!(
+        a.list(
+            &a.admin.clone(),
+            &auth(S1, &format!("roleAssignments?{v}&$filter=atScope()"))
+        )
+        .await
+        .is_empty()
+    );
+    let alice = a.h.emu.mint_arm_token(ALICE, true);
+    let body = json!({ "principalId": ALICE, "roleDefinitionId": role_id(S1, READER), "requestType": "SelfActivate", "justification": "j",
+        "scheduleInfo": { "expiration": { "type": "AfterDuration", "duration": "PT1H" } } });
+    assert_eq!(
+        a.request(&alice, "Assignment", S1, &n(1), body)
+            .await
+            .status,
+        201
+    );
+    let at_s1 = a
+        .list(
+            &a.admin.clone(),
+            &auth(
+                S1,
+                &format!("roleAssignments?{v}&$filter=principalId eq '{ALICE}'"),
+            ),
+        )
+        .await;
+    assert_eq!(at_s1.len(), 1);
+    // It ends with the activation.
+    a.h.emu.clock().advance(TimeDelta::hours(2));
+    assert!(
+        a.list(
+            &a.admin.clone(),
+            &auth(S1, &format!("roleAssignments?{v}&$filter=atScope()"))
+        )
+        .await
+        .is_empty()
+    );
+    let r = a
+        .call(
+            &a.admin.clone(),
+            "PUT",
+            &auth(S1, &format!("roleAssignments/{}?{v}", n(2))),
+            Some(&json!({})),
+        )
+        .await;
+    cloud_error(&r, 405, "MethodNotAllowed");
+}
+
+#[tokio::test]
+async fn with_rbac_only_owners_and_access_administrators_write() {
+    let mut seed = seed();
+    let azure = seed.azure.as_mut().unwrap();
+    // The app owns the Contoso group's tree; Carol administers access to rg-app.
+    for (principal, role, scope) in [
+        (ADMIN, "Owner", MG.to_string()),
+        (CAROL, "User Access Administrator", rg_app()),
+    ] {
+        azure
+            .assignment_schedules
+            .push(pim_emulator::AzureScheduleSeed {
+                principal: principal.into(),
+                role: role.into(),
+                scope,
+                ..Default::default()
+            });
+    }
+    let h = Harness::start(EmulatorConfig {
+        seed: Some(seed),
+        tls: false,
+        clock: EmulatorClock::fixed(emulator_common::at(NOW)),
+        arm_authorization: pim_emulator::ArmAuthorization::Rbac,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let admin = h.emu.mint_arm_token(ADMIN, true);
+    let a = Arm { h, admin };
+    assert_eq!(
+        a.admin("Eligibility", S1, &n(1), assign(DAVE, READER, S1, "P1D"))
+            .await
+            .status,
+        201
+    );
+    // Dev is not under the group the app owns.
+    let r = a
+        .admin("Eligibility", S2, &n(2), assign(DAVE, READER, S2, "P1D"))
+        .await;
+    let m = cloud_error(&r, 403, "AuthorizationFailed");
+    assert!(
+        m.contains("Microsoft.Authorization/roleAssignments/write") && m.contains(S2),
+        "{m}"
+    );
+    let carol = a.h.emu.mint_arm_token(CAROL, true);
+    assert_eq!(
+        a.request(
+            &carol,
+            "Eligibility",
+            &rg_app(),
+            &n(3),
+            assign(DAVE, READER, &rg_app(), "P1D")
+        )
+        .await
+        .status,
+        201
+    );
+    cloud_error(
+        &a.request(
+            &carol,
+            "Eligibility",
+            S1,
+            &n(4),
+            assign(DAVE, OWNER, S1, "P1D"),
+        )
+        .await,
+        403,
+        "AuthorizationFailed",
+    );
+    // Policies likewise; self-service needs only the eligibility.
+    let by_role = auth(
+        S2,
+        &format!(
+            "roleManagementPolicies?{V}&$filter=roleDefinitionId eq '{}'",
+            role_id(S2, READER)
+        ),
+    );
+    let policy = a.list(&carol, &by_role).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rule = json!({ "id": "Expiration_EndUser_Assignment", "ruleType": "RoleManagementPolicyExpirationRule", "isExpirationRequired": true, "maximumDuration": "PT1H" });
+    let r = a
+        .call(
+            &carol,
+            "PATCH",
+            &format!("{policy}?{V}"),
+            Some(&json!({ "properties": { "rules": [rule] } })),
+        )
+        .await;
+    cloud_error(&r, 403, "AuthorizationFailed");
+    let bob = a.h.emu.mint_arm_token(BOB, true);
+    let activate = json!({ "principalId": BOB, "roleDefinitionId": role_id(S2, READER), "requestType": "SelfActivate", "justification": "j",
+        "scheduleInfo": { "expiration": { "type": "AfterDuration", "duration": "PT1H" } } });
+    assert_eq!(
+        a.request(&bob, "Assignment", S2, &n(5), activate)
+            .await
+            .status,
+        201
+    );
 }

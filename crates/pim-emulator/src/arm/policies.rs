@@ -143,6 +143,11 @@ pub(super) fn route_policies(store: &mut Store, call: &Call<'_>) -> ApiResult<Ar
         }
         ("PATCH", Some(name)) => {
             let i = find_policy(store, call, name)?;
+            super::authorize_write(
+                store,
+                call,
+                "Microsoft.Authorization/roleManagementPolicies/write",
+            )?;
             let body = parse_body(call.body)?;
             let rules = get_ci(&body, "properties")
                 .and_then(|p| get_ci(p, "rules"))
@@ -155,6 +160,9 @@ pub(super) fn route_policies(store: &mut Store, call: &Call<'_>) -> ApiResult<Ar
             }
             let p = &mut store.arm.policies[i];
             p.rules = updated;
+            if call.policy_names == crate::ArmPolicyNames::Rotated {
+                p.name = derived_name(&format!("policy/{}/{}", p.name, ts(call.now)));
+            }
             p.last_modified = Some(call.now);
             p.last_modified_by = Some(
                 call.caller
@@ -172,6 +180,11 @@ pub(super) fn route_policies(store: &mut Store, call: &Call<'_>) -> ApiResult<Ar
         // its rules go back to the defaults.
         ("DELETE", Some(name)) => match find_policy(store, call, name) {
             Ok(i) => {
+                super::authorize_write(
+                    store,
+                    call,
+                    "Microsoft.Authorization/roleManagementPolicies/delete",
+                )?;
                 let p = &mut store.arm.policies[i];
                 p.rules = crate::store::arm::default_rules().to_vec();
                 p.last_modified = None;
@@ -423,6 +436,11 @@ pub(super) fn route_assignments(store: &mut Store, call: &Call<'_>) -> ApiResult
             Ok(ArmResponse::ok(assignment_json(store, p)))
         }
         ("PUT", Some(name)) => {
+            super::authorize_write(
+                store,
+                call,
+                "Microsoft.Authorization/roleManagementPolicyAssignments/write",
+            )?;
             let body = parse_body(call.body)?;
             let props = get_ci(&body, "properties").cloned().unwrap_or(Value::Null);
             // UNVERIFIED: the checks ARM makes of the body against the name.
@@ -454,6 +472,11 @@ pub(super) fn route_assignments(store: &mut Store, call: &Call<'_>) -> ApiResult
         }
         ("DELETE", Some(name)) => match by_name(store, name) {
             Ok(i) if store.arm.policies[i].assigned => {
+                super::authorize_write(
+                    store,
+                    call,
+                    "Microsoft.Authorization/roleManagementPolicyAssignments/delete",
+                )?;
                 store.arm.policies[i].assigned = false;
                 Ok(ArmResponse {
                     status: 200,

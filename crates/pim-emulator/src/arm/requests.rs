@@ -70,9 +70,10 @@ pub(super) fn route(store: &mut Store, call: &Call<'_>, kind: Kind) -> ApiResult
     match (call.method, call.name, action.as_deref()) {
         ("PUT", Some(name), None) => create(store, call, kind, name, false),
         ("POST", Some(name), Some("validate")) => create(store, call, kind, name, true),
-        ("POST", Some(name), Some("cancel")) => cancel(store, call, kind, name),
+        ("POST", Some(name), Some("cancel")) => cancel(store, kind, name),
         ("GET", Some(name), None) => {
-            let r = find(store, kind, name).ok_or_else(|| not_found(type_name(kind), name))?;
+            let r =
+                find(store, call, kind, name).ok_or_else(|| not_found(type_name(kind), name))?;
             Ok(ArmResponse::ok(request_json(store, r)))
         }
         ("GET", None, None) => list(store, call, kind),
@@ -80,12 +81,19 @@ pub(super) fn route(store: &mut Store, call: &Call<'_>, kind: Kind) -> ApiResult
     }
 }
 
-fn find<'a>(store: &'a Store, kind: Kind, name: &str) -> Option<&'a ArmRequest> {
+/// A request by name, if it lies on the URL scope's line (at, above or
+/// below it: UNVERIFIED how strictly ARM ties a request to its scope).
+fn find<'a>(store: &'a Store, call: &Call<'_>, kind: Kind, name: &str) -> Option<&'a ArmRequest> {
+    let related = |scope: &str| {
+        store.arm.find_scope(scope).is_some_and(|i| {
+            store.arm.is_at_or_above(i, call.scope) || store.arm.is_at_or_above(call.scope, i)
+        })
+    };
     store
         .arm
         .requests
         .iter()
-        .find(|r| r.kind == kind && r.name.eq_ignore_ascii_case(name))
+        .find(|r| r.kind == kind && r.name.eq_ignore_ascii_case(name) && related(&r.scope))
 }
 
 pub(super) fn request_json(store: &Store, r: &ArmRequest) -> Value {
@@ -155,7 +163,7 @@ fn list(store: &Store, call: &Call<'_>, kind: Kind) -> ApiResult<ArmResponse> {
 }
 
 /// Object ids of the primary approvers of the policy a request answers to.
-fn approvers(store: &Store, r: &ArmRequest) -> Vec<String> {
+pub(super) fn approvers(store: &Store, r: &ArmRequest) -> Vec<String> {
     let role = role_guid(r.str("roleDefinitionId"));
     let fs = fold_scope(&r.scope);
     store
@@ -175,7 +183,7 @@ fn approvers(store: &Store, r: &ArmRequest) -> Vec<String> {
         .collect()
 }
 
-fn cancel(store: &mut Store, call: &Call<'_>, kind: Kind, name: &str) -> ApiResult<ArmResponse> {
+fn cancel(store: &mut Store, kind: Kind, name: &str) -> ApiResult<ArmResponse> {
     let r = store
         .arm
         .requests
@@ -194,7 +202,6 @@ fn cancel(store: &mut Store, call: &Call<'_>, kind: Kind, name: &str) -> ApiResu
         ));
     }
     r.props["status"] = json!("Canceled");
-    let _ = call;
     Ok(ArmResponse {
         status: 200,
         body: None,
@@ -259,9 +266,9 @@ pub(super) fn rule<'a>(rules: &'a [Value], id: &str) -> Option<&'a Value> {
 }
 
 /// A request's schedule: start, and end (`None`: no expiration).
-struct Sched {
-    start: DateTime<Utc>,
-    end: Option<DateTime<Utc>>,
+pub(super) struct Sched {
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
     /// What `scheduleInfo` echoes.
     json: Value,
 }
@@ -271,7 +278,7 @@ fn bad(message: impl Into<String>) -> ApiError {
     cloud_error(400, "InvalidRequestContent", message)
 }
 
-fn parse_sched(props: &Value, now: DateTime<Utc>) -> ApiResult<Sched> {
+pub(super) fn parse_sched(props: &Value, now: DateTime<Utc>) -> ApiResult<Sched> {
     let info = get_ci(props, "scheduleInfo")
         .cloned()
         .unwrap_or(Value::Null);
@@ -488,6 +495,17 @@ fn create(
         )
     })?;
     let ptype = principal_type_wire(ptype);
+    // [obs] a principal made seconds ago is not known to PIM yet.
+    if call
+        .new_object_delay
+        .is_some_and(|window| store.created_within(&principal, call.now, window))
+    {
+        return Err(cloud_error(
+            400,
+            "SubjectNotFound",
+            format!("The subject '{principal}' is not found."),
+        ));
+    }
     let sched = parse_sched(&props, call.now)?;
     let caller = call.caller;
     let fs = fold_scope(&scope.id);
@@ -499,6 +517,9 @@ fn create(
     };
     let now = call.now;
     let is_self = request_type.starts_with("Self");
+    if !is_self {
+        super::authorize_write(store, call, "Microsoft.Authorization/roleAssignments/write")?;
+    }
     if is_self && !caller.object_id.eq_ignore_ascii_case(&principal) {
         return Err(forbidden(caller, kind, &scope.id));
     }
@@ -721,6 +742,7 @@ fn create(
         scope: scope.id.clone(),
         input,
         props: out,
+        review: None,
     };
     let answer = request_json(store, &rec);
     if validate_only {

@@ -38,9 +38,11 @@ impl Lens {
     }
 
     /// `memberType` of a grant at scope `scope` for `principal`, or `None`
-    /// when this list does not show it. UNVERIFIED: with no `atScope()`
-    /// the lists show grants at, above and below the scope, as the spec
-    /// says of `principalId eq` (the spec says nothing of no filter).
+    /// when this list does not show it. `atScope()` is "at or above the
+    /// scope" as the spec says (the REST sample says "only the specified
+    /// scope": UNVERIFIED which ARM does). With no `atScope()` the lists
+    /// show grants at, above and below the scope, as the spec says of
+    /// `principalId eq` (UNVERIFIED with no filter at all).
     pub fn member_type(
         &self,
         store: &Store,
@@ -317,6 +319,76 @@ pub(super) fn route(
                     lens.member_type(store, &s.scope, &s.principal, &s.role)
                         .map(|mt| schedule_json(store, s, mt, instance))
                 })
+                .collect();
+            Ok(page(call, items))
+        }
+    }
+}
+
+/// A classic role assignment: what an active grant is on the RBAC side
+/// (`roleAssignmentScheduleInstances` and `roleAssignments` are 1:1 [doc]),
+/// named after its instance as `originRoleAssignmentId` says.
+fn role_assignment_json(store: &Store, s: &ArmSchedule) -> Value {
+    let scope = store.arm.scope_of(&s.scope);
+    json!({
+        "id": under(&s.scope, &format!("roleAssignments/{}", s.instance)),
+        "name": s.instance,
+        "type": "Microsoft.Authorization/roleAssignments",
+        "properties": {
+            "roleDefinitionId": scope.map(|sc| role_definition_id(sc, &s.role)),
+            "principalId": s.principal,
+            "principalType": s.principal_type,
+            "scope": s.scope,
+            "condition": s.condition,
+            "conditionVersion": s.condition_version,
+            "createdOn": ts(s.created),
+            "updatedOn": ts(s.updated),
+            "createdBy": null,
+            "updatedBy": null,
+            "delegatedManagedIdentityResourceId": null,
+            "description": null,
+        },
+    })
+}
+
+/// `GET …/roleAssignments[/{name}]`: read-only, the active grants.
+/// Writing classic assignments is not emulated (PIM writes go through
+/// schedule requests).
+pub(super) fn route_role_assignments(store: &mut Store, call: &Call<'_>) -> ApiResult<ArmResponse> {
+    if call.method != "GET" || call.action.is_some() {
+        return Err(no_route(call.method, call.path));
+    }
+    let store = &*store;
+    let active = |s: &&ArmSchedule| s.kind == Kind::Assignment && s.is_active(call.now);
+    match call.name {
+        Some(name) => {
+            let lens = Lens::new(store, call, Filter::default());
+            let s = store
+                .arm
+                .schedules
+                .iter()
+                .filter(active)
+                .find(|s| s.instance.eq_ignore_ascii_case(name))
+                .filter(|s| {
+                    lens.member_type(store, &s.scope, &s.principal, &s.role)
+                        .is_some()
+                })
+                .ok_or_else(|| not_found("RoleAssignments", name))?;
+            Ok(ArmResponse::ok(role_assignment_json(store, s)))
+        }
+        None => {
+            let filter = Filter::parse(call.query.filter.as_deref())?;
+            let lens = Lens::new(store, call, filter);
+            let items = store
+                .arm
+                .schedules
+                .iter()
+                .filter(active)
+                .filter(|s| {
+                    lens.member_type(store, &s.scope, &s.principal, &s.role)
+                        .is_some()
+                })
+                .map(|s| role_assignment_json(store, s))
                 .collect();
             Ok(page(call, items))
         }

@@ -13,7 +13,8 @@ use super::cloud_error;
 use crate::error::ApiError;
 
 /// Bucket sizes and refill rates (per second), as ARM documents them for
-/// the token-bucket model; `enforce: false` only counts (the header).
+/// the token-bucket model; `enforce: false` only counts (the header). A
+/// bucket that never refills (rate 0) asks to wait an hour.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ArmLimits {

@@ -119,6 +119,10 @@ pub(crate) struct ArmRequest {
     pub input: Value,
     /// `properties` as answered, without `expandedProperties`.
     pub props: Value,
+    /// Approval-gated activations, once decided: the decision as the
+    /// approval stage shows it (`reviewedBy`, `reviewedDateTime`,
+    /// `reviewResult`, `justification`).
+    pub review: Option<Value>,
 }
 
 impl ArmRequest {
@@ -306,23 +310,21 @@ impl ArmStore {
         }
         for r in &seed.resources {
             let folded = fold_scope(&r.id);
-            let (rg, rest) = folded
+            let (rg, _) = folded
                 .split_once("/providers/")
-                .filter(|(rg, rest)| rg.contains("/resourcegroups/") && rest.contains('/'))
+                .filter(|(rg, rest)| {
+                    rg.starts_with("/subscriptions/")
+                        && rg.contains("/resourcegroups/")
+                        && rest.contains('/')
+                })
                 .ok_or_else(|| format!("resource {}: not a resource id", r.id))?;
             let parent = arm
                 .find_scope(rg)
                 .ok_or_else(|| format!("resource {}: unknown resource group", r.id))?;
-            let name = rest.rsplit('/').next().unwrap_or(rest);
-            let display = r.id.len() - name.len();
+            let id = r.id.trim_end_matches('/');
+            let name = id.rsplit('/').next().unwrap_or(id).to_string();
             let sub_id = arm.scopes[parent].subscription.clone();
-            arm.push_scope(
-                r.id.trim_end_matches('/'),
-                ScopeKind::Resource,
-                r.id[display..].trim_end_matches('/').to_string(),
-                Some(parent),
-                sub_id,
-            );
+            arm.push_scope(id, ScopeKind::Resource, name, Some(parent), sub_id);
         }
         arm.add_roles(&seed.role_definitions)?;
         for p in &seed.policies {
@@ -690,7 +692,10 @@ impl ArmStore {
             }
         }
         for r in &self.requests {
-            let v = json!({ "name": r.name, "properties": r.props, "input": r.input });
+            let mut v = json!({ "name": r.name, "properties": r.props, "input": r.input });
+            if let Some(review) = &r.review {
+                v["review"] = review.clone();
+            }
             match r.kind {
                 Kind::Eligibility => seed.eligibility_requests.push(v),
                 Kind::Assignment => seed.assignment_requests.push(v),
@@ -762,5 +767,6 @@ fn request_from_seed(arm: &ArmStore, kind: Kind, v: &Value) -> Result<ArmRequest
         scope,
         input,
         props,
+        review: v.get("review").filter(|r| r.is_object()).cloned(),
     })
 }
