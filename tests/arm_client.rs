@@ -12,7 +12,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::BoxFuture;
 use pim::arm::{Arm, ArmRates, ArmRequest, ArmSettings, HttpArm, RateLimit, role_guid, same_scope};
-use pim::emulator::{Application, Emulator, EmulatorClock, EmulatorConfig, Faults, Tenant};
+use pim::emulator::{
+    Application, ArmPolicyNames, Emulator, EmulatorClock, EmulatorConfig, Faults, Tenant,
+};
 use pim::graph::{ErrorKind, GraphSettings, HttpGraph, RetryPolicy, Service, StaticToken, Timer};
 use pim::model::{
     AssignmentKind, Clock, Expiration, IsoDuration, ObjectId, RequestAction, RuleId, RuleSet,
@@ -97,12 +99,19 @@ fn seed() -> Tenant {
 }
 
 async fn emulator(page_size: usize, faults: Faults, clock: EmulatorClock) -> Emulator {
-    Emulator::start(EmulatorConfig {
-        seed: Some(seed()),
+    emulator_with(EmulatorConfig {
         page_size,
         faults,
         clock,
         ..EmulatorConfig::default()
+    })
+    .await
+}
+
+async fn emulator_with(config: EmulatorConfig) -> Emulator {
+    Emulator::start(EmulatorConfig {
+        seed: Some(seed()),
+        ..config
     })
     .await
     .expect("emulator starts")
@@ -334,6 +343,71 @@ async fn policies_with_their_roles_read_and_patch() {
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Config);
     assert_eq!(arm.stats().requests(), before);
+    emu.stop().await;
+}
+
+#[tokio::test]
+async fn a_policy_whose_name_changes_on_update_is_found_again_by_role() {
+    let emu = emulator_with(EmulatorConfig {
+        page_size: 200,
+        arm_policy_names: ArmPolicyNames::Rotated,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let (arm, _) = app_client(&emu);
+    let contributor = role_id(PROD, CONTRIBUTOR);
+    let before = arm
+        .policy_for_role(PROD, &contributor)
+        .await
+        .unwrap()
+        .unwrap();
+    let rules = |max: &str| {
+        let mut r = RuleSet::default();
+        r.rules.insert(
+            RuleId::ExpirationAdminEligibility,
+            RuleValue::Expiration {
+                required: true,
+                max: Some(max.parse().unwrap()),
+            },
+        );
+        r
+    };
+    let first = arm
+        .update_role_policy(PROD, &contributor, &rules("P60D"))
+        .await
+        .unwrap();
+    assert_ne!(first.name, before.name, "this emulator renames on PATCH");
+    assert_eq!(
+        first.role_definition_id.as_deref(),
+        Some(contributor.as_str())
+    );
+    // The old name is gone; by role, the second change still lands.
+    let e = arm
+        .update_policy(&before.id, &rules("P30D"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    let second = arm
+        .update_role_policy(PROD, &contributor, &rules("P30D"))
+        .await
+        .unwrap();
+    assert_eq!(
+        second.rules.expiration(RuleId::ExpirationAdminEligibility),
+        Some((true, Some("P30D".parse().unwrap())))
+    );
+    // Several scopes read at once, each answer in its place.
+    let scopes = vec![PROD.to_string(), DEV.to_string(), rg("rg-app")];
+    let lists = arm
+        .schedules_at(AssignmentKind::Eligible, &scopes)
+        .await
+        .unwrap();
+    assert_eq!(lists.len(), 3);
+    assert_eq!(
+        lists[0],
+        arm.schedules(AssignmentKind::Eligible, PROD).await.unwrap()
+    );
+    find(&lists[1], BOB, READER);
+    find(&lists[2], AZURE_OPS, CONTRIBUTOR);
     emu.stop().await;
 }
 

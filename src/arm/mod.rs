@@ -197,6 +197,16 @@ pub trait Arm: Send + Sync {
         scope: &str,
     ) -> Result<Vec<ArmSchedule>, GraphError>;
 
+    /// [`Arm::schedules`] of several scopes, read at the same time (within
+    /// the client's parallelism), in the order of `scopes`.
+    async fn schedules_at(
+        &self,
+        kind: AssignmentKind,
+        scopes: &[String],
+    ) -> Result<Vec<Vec<ArmSchedule>>, GraphError> {
+        futures::future::try_join_all(scopes.iter().map(|s| self.schedules(kind, s))).await
+    }
+
     /// The signed-in principal's instances (`$filter=asTarget()`) at
     /// `scope`, or across every scope when `None`.
     async fn my_instances(
@@ -237,6 +247,31 @@ pub trait Arm: Send + Sync {
 
     /// PUT a schedule request under its name. Sent once: when the answer
     /// is lost, the request is read back by name before anything is resent.
+    /// PATCH the policy of one role at `scope`, found again through its
+    /// assignment first: its name may have changed since it was read
+    /// (arm-pim.md §6.1, observed). `NotFound` when ARM lists none.
+    async fn update_role_policy(
+        &self,
+        scope: &str,
+        role_definition_id: &str,
+        rules: &RuleSet,
+    ) -> Result<ArmPolicy, GraphError> {
+        let policy = self
+            .policy_for_role(scope, role_definition_id)
+            .await?
+            .ok_or_else(|| GraphError {
+                service: crate::graph::Service::Arm,
+                ..GraphError::new(
+                    crate::graph::ErrorKind::NotFound,
+                    "find a role's policy",
+                    format!("ARM lists no policy of {role_definition_id} at {scope:?}"),
+                )
+            })?;
+        let mut updated = self.update_policy(&policy.id, rules).await?;
+        updated.role_definition_id = Some(role_definition_id.to_string());
+        Ok(updated)
+    }
+
     async fn create_request(&self, request: &ArmRequest) -> Result<ArmRequestOutcome, GraphError>;
 
     async fn get_request(
