@@ -216,13 +216,20 @@ async fn my_instances_are_the_callers_across_scopes() {
     assert!(mine.iter().all(|i| i.schedule_id.is_some()));
     find(&mine, ALICE, OWNER);
     find(&mine, ALICE, READER);
-    let bob = user_client(&emu, BOB);
+    // Signed in as Bob the way `--as` does (the emulator's user grant),
+    // the one sign-in serving Graph and ARM.
+    let graph_settings = settings_for(&emu, PIM_APP, SECRET);
+    let graph =
+        HttpGraph::for_emulator_user(graph_settings.clone(), "bob@contoso.com", false).unwrap();
+    let settings = ArmSettings::for_emulator(&graph_settings, &no_env()).unwrap();
+    let bob = HttpArm::sharing(settings, &graph).unwrap();
     let active = bob
         .my_instances(AssignmentKind::Active, Some(DEV))
         .await
         .unwrap();
     assert_eq!(active.len(), 1);
     assert!(!active[0].inherited);
+    assert_eq!(active[0].principal_id.as_str(), BOB);
     emu.stop().await;
 }
 
