@@ -742,6 +742,9 @@ impl Arm for HttpArm {
         scope: &str,
     ) -> Result<Vec<ArmSchedule>, GraphError> {
         let at = normalize_scope(scope)?;
+        // `atScope()` is "at or above the scope" in the spec and "only the
+        // specified scope" in the REST sample (UNVERIFIED which holds):
+        // each item's own scope decides `inherited`, so either reads right.
         let url = self.url(&at, schedules(kind), None, None, Some("atScope()"))?;
         let op = format!(
             "GET {at}/providers/Microsoft.Authorization/{}",
@@ -958,6 +961,9 @@ impl Arm for HttpArm {
                             found.reconciled = true;
                             return Ok(found);
                         }
+                        // Not there: it never reached ARM, so the same name
+                        // is free. (What ARM does with a re-PUT of a name it
+                        // holds is UNVERIFIED; pim never relies on it.)
                         Err(g) if g.kind == ErrorKind::NotFound => {
                             tracing::info!(operation = %op, "the request never reached ARM; sending it again under the same name");
                             last = Some(e);

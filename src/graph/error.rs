@@ -371,7 +371,9 @@ impl fmt::Display for GraphError {
                     rules.join(", ")
                 }
             )?,
-            ErrorKind::Forbidden if self.code == "PermissionScopeNotGranted" => {
+            ErrorKind::Forbidden
+                if self.service == Service::Graph && self.code == "PermissionScopeNotGranted" =>
+            {
                 write!(f, "Graph refused {op}: pim lacks the Graph permission ")?;
                 match &self.permission {
                     Some(p) => write!(f, "{p}")?,
