@@ -46,11 +46,13 @@ fn role_id(scope_sub: &str, guid: &str) -> String {
     format!("{scope_sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}")
 }
 
-/// A clock that moves only when slept on, recording every sleep.
+/// A clock that moves only when slept on, recording every sleep (and
+/// moving an emulator's clock along, when given one).
 #[derive(Clone)]
 struct TestClock {
     start: DateTime<Utc>,
     slept: Arc<Mutex<Vec<Duration>>>,
+    emulator: Option<EmulatorClock>,
 }
 
 impl TestClock {
@@ -58,6 +60,14 @@ impl TestClock {
         TestClock {
             start: Utc::now(),
             slept: Arc::new(Mutex::new(Vec::new())),
+            emulator: None,
+        }
+    }
+
+    fn moving(emulator: EmulatorClock) -> Self {
+        TestClock {
+            emulator: Some(emulator),
+            ..TestClock::new()
         }
     }
 
@@ -79,6 +89,9 @@ impl Clock for TestClock {
 impl Timer for TestClock {
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
         self.slept.lock().unwrap().push(d);
+        if let Some(e) = &self.emulator {
+            e.advance(TimeDelta::from_std(d).unwrap());
+        }
         Box::pin(async {})
     }
 }
@@ -504,6 +517,47 @@ async fn admin_requests_assign_read_back_refuse_and_remove() {
         ErrorKind::Config
     );
     assert_eq!(arm.stats().requests(), before);
+    emu.stop().await;
+}
+
+#[tokio::test]
+async fn a_principal_made_moments_ago_is_waited_for() {
+    let clock = EmulatorClock::fixed(Utc::now());
+    let faults = Faults {
+        new_object_delay_ms: 30_000,
+        ..Faults::default()
+    };
+    let emu = emulator(50, faults, clock.clone()).await;
+    let erin = "a0000000-0000-4000-8000-0000000000ee";
+    emu.add_user(pim::emulator::User {
+        id: erin.into(),
+        display_name: "Erin".into(),
+        user_principal_name: "erin@contoso.com".into(),
+        ..pim::emulator::User::default()
+    })
+    .unwrap();
+    let graph_settings = settings_for(&emu, PIM_APP, SECRET);
+    let graph = HttpGraph::new(graph_settings.clone()).unwrap();
+    let waits = TestClock::moving(clock);
+    let arm = HttpArm::sharing(
+        ArmSettings::for_emulator(&graph_settings, &no_env()).unwrap(),
+        &graph,
+    )
+    .unwrap()
+    .with_clock(Arc::new(waits.clone()));
+    let mut r = eligibility(&rg("rg-app"), erin, READER, RequestAction::AdminAssign);
+    r.schedule = Some(Schedule {
+        start: None,
+        expiration: Expiration::After("P30D".parse().unwrap()),
+    });
+    let made = arm.create_request(&r).await.unwrap();
+    assert_eq!(made.status, "Provisioned");
+    assert!(arm.stats().retries() >= 2, "{}", arm.stats().retries());
+    assert!(
+        waits.total() >= Duration::from_secs(30),
+        "{:?}",
+        waits.total()
+    );
     emu.stop().await;
 }
 
