@@ -7,6 +7,7 @@
 //! are crates of their own, re-exported here under those names.
 
 pub mod apply;
+pub mod arm;
 pub mod check;
 pub mod cli;
 pub mod config;

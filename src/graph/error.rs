@@ -52,10 +52,29 @@ pub enum ErrorKind {
     Config,
 }
 
-/// A failed Graph call.
+/// Which service a call went to, for the one line that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Service {
+    #[default]
+    Graph,
+    /// Azure Resource Manager (`crate::arm`).
+    Arm,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Graph => "Graph",
+            Service::Arm => "ARM",
+        }
+    }
+}
+
+/// A failed Graph (or ARM) call.
 #[derive(Debug, Clone)]
 pub struct GraphError {
     pub kind: ErrorKind,
+    pub service: Service,
     /// `GET /roleManagement/directory/roleEligibilitySchedules`, or what was being done.
     pub operation: String,
     pub status: Option<u16>,
@@ -75,6 +94,7 @@ impl GraphError {
     pub fn new(kind: ErrorKind, operation: impl Into<String>, message: impl Into<String>) -> Self {
         GraphError {
             kind,
+            service: Service::Graph,
             operation: operation.into(),
             status: None,
             code: String::new(),
@@ -131,6 +151,7 @@ impl GraphError {
         // and free of control characters.
         GraphError {
             kind,
+            service: Service::Graph,
             operation,
             status: Some(status),
             code: excerpt(&code, 100),
@@ -310,12 +331,13 @@ pub fn permission_for(operation: &str) -> Option<&'static str> {
 impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let op = &self.operation;
+        let svc = self.service.name();
         match &self.kind {
             ErrorKind::Auth => write!(f, "authentication failed: {}", self.message)?,
-            ErrorKind::Connect => write!(f, "cannot connect to Graph for {op}: {}", self.message)?,
-            ErrorKind::Timeout => write!(f, "Graph did not answer {op} in time: {}", self.message)?,
+            ErrorKind::Connect => write!(f, "cannot connect to {svc} for {op}: {}", self.message)?,
+            ErrorKind::Timeout => write!(f, "{svc} did not answer {op} in time: {}", self.message)?,
             ErrorKind::Network => {
-                write!(f, "connection to Graph broke during {op}: {}", self.message)?
+                write!(f, "connection to {svc} broke during {op}: {}", self.message)?
             }
             ErrorKind::OutcomeUnknown => write!(
                 f,
@@ -323,21 +345,21 @@ impl fmt::Display for GraphError {
                 self.message
             )?,
             ErrorKind::Decode => {
-                write!(f, "unexpected answer from Graph to {op}: {}", self.message)?
+                write!(f, "unexpected answer from {svc} to {op}: {}", self.message)?
             }
             ErrorKind::Config => write!(f, "{}", self.message)?,
             ErrorKind::UntrustedUrl => write!(
                 f,
-                "refused to follow Graph's answer to {op}: {}",
+                "refused to follow {svc}'s answer to {op}: {}",
                 self.message
             )?,
             ErrorKind::Paging => write!(f, "paging of {op} failed: {}", self.message)?,
             ErrorKind::TooLarge => {
-                write!(f, "Graph's answer to {op} is too large: {}", self.message)?
+                write!(f, "{svc}'s answer to {op} is too large: {}", self.message)?
             }
             ErrorKind::Throttled => write!(
                 f,
-                "Graph kept refusing {op} (throttled or unavailable; gave up retrying): {}",
+                "{svc} kept refusing {op} (throttled or unavailable; gave up retrying): {}",
                 status_code(self)
             )?,
             ErrorKind::PolicyValidation(rules) => write!(
@@ -349,7 +371,9 @@ impl fmt::Display for GraphError {
                     rules.join(", ")
                 }
             )?,
-            ErrorKind::Forbidden if self.code == "PermissionScopeNotGranted" => {
+            ErrorKind::Forbidden
+                if self.service == Service::Graph && self.code == "PermissionScopeNotGranted" =>
+            {
                 write!(f, "Graph refused {op}: pim lacks the Graph permission ")?;
                 match &self.permission {
                     Some(p) => write!(f, "{p}")?,
@@ -362,10 +386,17 @@ impl fmt::Display for GraphError {
                 )?;
             }
             ErrorKind::Unauthorized | ErrorKind::Forbidden => {
-                write!(f, "Graph refused {op}: {}", status_code(self))?;
+                write!(f, "{svc} refused {op}: {}", status_code(self))?;
                 if let Some(p) = &self.permission {
-                    write!(f, "; the identity needs the {p} permission")?;
-                    if self.kind == ErrorKind::Forbidden && op.starts_with("POST") {
+                    match self.service {
+                        Service::Graph => write!(f, "; the identity needs the {p} permission")?,
+                        // ARM's hint names the action and the roles that hold it.
+                        Service::Arm => write!(f, "; the identity needs {p}")?,
+                    }
+                    if self.kind == ErrorKind::Forbidden
+                        && self.service == Service::Graph
+                        && op.starts_with("POST")
+                    {
                         write!(
                             f,
                             " and, when signed in as a user, the Privileged Role Administrator role"

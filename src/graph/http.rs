@@ -28,7 +28,7 @@ mod approvals;
 mod batch;
 mod gather;
 mod grants;
-mod limiter;
+pub(crate) mod limiter;
 mod lookup;
 mod paging;
 mod policies;
@@ -36,8 +36,7 @@ mod query;
 mod requests;
 mod send;
 
-pub(super) use send::read_capped;
-use send::root_cause;
+pub(crate) use send::{read_capped, root_cause};
 
 /// Counters of what the client sent, for tests and the benchmark.
 #[derive(Debug, Default)]
@@ -83,6 +82,9 @@ pub struct HttpGraph {
     /// The application pim signs in as, when the settings name it.
     client_id: Option<String>,
     tokens: TokenCache,
+    /// Where `tokens` come from, shared with the ARM client (one
+    /// credential, a token cache per resource).
+    source: Arc<dyn TokenSource>,
     /// Who pim runs as, once known: asked at most once per client.
     caller: OnceCell<ObjectId>,
     /// The role definitions, once read: a run changes none, and both name
@@ -150,6 +152,12 @@ impl HttpGraph {
         &self.stats
     }
 
+    /// The credential this client signs in with, for another resource's
+    /// client (`crate::arm::HttpArm`) to ask it for tokens of its own scope.
+    pub fn token_source(&self) -> Arc<dyn TokenSource> {
+        self.source.clone()
+    }
+
     /// Requests this client keeps in flight at most.
     pub fn parallelism(&self) -> usize {
         self.parallelism
@@ -210,7 +218,8 @@ impl HttpGraph {
             limits: settings.limits.clone(),
             tenant_id: settings.tenant_id.clone(),
             client_id: settings.credentials.client_id.clone(),
-            tokens: TokenCache::new(source),
+            tokens: TokenCache::new(source.clone()),
+            source,
             caller: OnceCell::new(),
             role_definitions: OnceCell::new(),
             limiter: limiter::Limiter::new(settings.parallelism, true),

@@ -29,9 +29,9 @@ mod auth;
 pub mod convert;
 mod error;
 mod http;
-mod link;
+pub(crate) mod link;
 pub mod resolve;
-mod retry;
+pub(crate) mod retry;
 mod settings;
 mod tls;
 pub mod wire;
@@ -44,13 +44,17 @@ pub use auth::{
     mfa_from_token, object_id_from_token,
 };
 pub use convert::default_rule_set;
-pub use error::{ErrorKind, GraphError, failed_rules, permission_for};
+pub(crate) use error::{EXCERPT_CHARS, body_excerpt, excerpt};
+pub use error::{ErrorKind, GraphError, Service, failed_rules, permission_for};
+pub(crate) use http::limiter::{Limiter, Signal};
 pub use http::{HttpGraph, Stats};
+pub(crate) use http::{read_capped, root_cause};
 pub use retry::{Backoff, RetryPolicy, Timer, parse_retry_after};
 pub use settings::{
     AuthMethod, Credentials, DEFAULT_AUTHORITY_HOST, DEFAULT_GRAPH_URL, GRAPH_SCOPE, GraphSettings,
     ReadLimits, SecretString,
 };
+pub(crate) use settings::{check_url, non_empty};
 pub use tls::client_config;
 
 use crate::model::{AssignmentKind, ObjectId, RuleId, RuleValue, Schedule, SurfaceKind, Ticket};

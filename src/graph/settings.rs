@@ -181,7 +181,7 @@ fn with_version(url: &str) -> String {
     }
 }
 
-fn non_empty(env: &HashMap<String, String>, key: &str) -> Option<String> {
+pub(crate) fn non_empty(env: &HashMap<String, String>, key: &str) -> Option<String> {
     env.get(key)
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
@@ -302,7 +302,7 @@ impl GraphSettings {
     }
 }
 
-fn check_url(what: &str, url: &str) -> Result<(), GraphError> {
+pub(crate) fn check_url(what: &str, url: &str) -> Result<(), GraphError> {
     let u = reqwest::Url::parse(url)
         .map_err(|e| GraphError::config(format!("{what} {url:?} is not a URL: {e}")))?;
     match u.scheme() {

@@ -101,7 +101,7 @@ const LONG_WAIT: Duration = Duration::from_secs(10);
 
 /// The body, chunk by chunk, up to `limit` bytes; `true` when it went on
 /// past them (the rest is never read).
-pub(in crate::graph) async fn read_capped(
+pub(crate) async fn read_capped(
     resp: &mut reqwest::Response,
     limit: usize,
 ) -> Result<(bytes::Bytes, bool), reqwest::Error> {
@@ -137,7 +137,7 @@ pub(super) struct Transport {
     pub(super) retryable: bool,
 }
 
-pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut msgs = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(s) = cur {
