@@ -22,6 +22,10 @@
 //! and the whole `pim drift` and `pim export` at the full size.
 //!
 //! cargo build --release && cargo run --release --example bench_run [-- ELIGIBLE ACTIVE DECLARED LATENCY_MS]
+//!
+//! `PIM_BENCH_PLAN_ONLY=1` runs the full-size plan alone (no request table,
+//! drift, export or 4x run): what a profiler wrapped in `PIM_BENCH_WRAP`
+//! needs, and no more.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -315,6 +319,44 @@ fn arg_refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
+/// Requests of `pim plan` against their lower bound at 1k, 10k and the full size.
+async fn requests_table(
+    pim: &Path,
+    dir: &Path,
+    ca: &Path,
+    eligible: usize,
+    active: usize,
+    declared: usize,
+    latency_ms: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    println!("\npim plan: Graph requests against the lower bound");
+    println!(
+        "{:>10} {:>8} {:>9} {:>9} {:>6} {:>7}",
+        "eligible", "active", "declared", "requests", "bound", "ratio"
+    );
+    for e in [1_000, 10_000, eligible] {
+        let (a, d) = (active * e / eligible, declared * e / eligible);
+        let (emu, config_dir) = tenant(dir, e, a, d, latency_ms).await?;
+        std::fs::write(ca, emu.ca_pem().unwrap_or_default())?;
+        let emu_ref = &emu;
+        let r = tokio::task::block_in_place(|| {
+            run(pim, emu_ref, ca, &arg_refs(&plan_args(&config_dir)))
+        });
+        let bound = lower_bound(e, a, d);
+        println!(
+            "{e:>10} {a:>8} {d:>9} {:>9} {bound:>6} {:>7.2}",
+            r.requests,
+            r.requests as f64 / bound as f64
+        );
+        if r.status == 1 || std::env::var_os("PIM_BENCH_ROUTES").is_some() {
+            eprintln!("{}\n{:#}", r.stderr, r.by_route);
+        }
+        emu.stop().await;
+    }
+
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -344,29 +386,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{latency_ms} ms per request; each eligibility and active assignment its own user, over 60 roles"
     );
 
-    println!("\npim plan: Graph requests against the lower bound");
-    println!(
-        "{:>10} {:>8} {:>9} {:>9} {:>6} {:>7}",
-        "eligible", "active", "declared", "requests", "bound", "ratio"
-    );
-    for e in [1_000, 10_000, eligible] {
-        let (a, d) = (active * e / eligible, declared * e / eligible);
-        let (emu, config_dir) = tenant(&dir, e, a, d, latency_ms).await?;
-        std::fs::write(&ca, emu.ca_pem().unwrap_or_default())?;
-        let emu_ref = &emu;
-        let r = tokio::task::block_in_place(|| {
-            run(&pim, emu_ref, &ca, &arg_refs(&plan_args(&config_dir)))
-        });
-        let bound = lower_bound(e, a, d);
-        println!(
-            "{e:>10} {a:>8} {d:>9} {:>9} {bound:>6} {:>7.2}",
-            r.requests,
-            r.requests as f64 / bound as f64
-        );
-        if r.status == 1 || std::env::var_os("PIM_BENCH_ROUTES").is_some() {
-            eprintln!("{}\n{:#}", r.stderr, r.by_route);
-        }
-        emu.stop().await;
+    let plan_only = std::env::var_os("PIM_BENCH_PLAN_ONLY").is_some();
+    if !plan_only {
+        requests_table(&pim, &dir, &ca, eligible, active, declared, latency_ms).await?;
     }
 
     println!("\nAt {eligible} eligibilities, {active} active, {declared} declared:");
@@ -375,42 +397,52 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(&ca, &ca_pem)?;
     let export_dir = dir.join("export");
     let (bare, bare_requests) = bare_read(&emu, ca_pem.as_bytes()).await?;
-    let (plan, drift, export) = {
+    let (plan, rest) = {
         let emu = &emu;
         let config = config_dir.to_string_lossy().into_owned();
         let plan =
             tokio::task::block_in_place(|| run(&pim, emu, &ca, &arg_refs(&plan_args(&config_dir))));
-        let drift = tokio::task::block_in_place(|| {
-            run(
-                &pim,
-                emu,
-                &ca,
-                &["drift", "-C", &config, "--format", "json"],
-            )
+        // The whole runs, unless a profiler wants the plan alone.
+        let rest = (!plan_only).then(|| {
+            let drift = tokio::task::block_in_place(|| {
+                run(
+                    &pim,
+                    emu,
+                    &ca,
+                    &["drift", "-C", &config, "--format", "json"],
+                )
+            });
+            let export = tokio::task::block_in_place(|| {
+                run(
+                    &pim,
+                    emu,
+                    &ca,
+                    &["export", "--out", &export_dir.to_string_lossy()],
+                )
+            });
+            (drift, export)
         });
-        let export = tokio::task::block_in_place(|| {
-            run(
-                &pim,
-                emu,
-                &ca,
-                &["export", "--out", &export_dir.to_string_lossy()],
-            )
-        });
-        (plan, drift, export)
+        (plan, rest)
     };
     println!(
         "{:<30} {bare:>6.2} s wall  {bare_requests:>4} requests",
         "bare read (reqwest, raw JSON)"
     );
     report("pim plan", &plan);
-    report("pim drift", &drift);
-    report("pim export (whole tenant)", &export);
+    if let Some((drift, export)) = &rest {
+        report("pim drift", drift);
+        report("pim export (whole tenant)", export);
+    }
     println!(
         "plan / bare read: {:.2} (goal: at most 1.3); plan's emulator CPU {:.2} s (goal: under 1 s)",
         plan.wall / bare,
         plan.emulator_cpu
     );
     emu.stop().await;
+    if rest.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(());
+    }
 
     let big = eligible * 4;
     let (emu, config_dir) = tenant(&dir, big, active * 4, declared, latency_ms).await?;
