@@ -5,7 +5,7 @@
 
 mod read;
 
-pub use read::{Holdings, ReadOptions, read, read_grants};
+pub use read::{Holdings, ReadOptions, read, read_beside, read_grants};
 
 use std::collections::BTreeMap;
 
