@@ -366,32 +366,24 @@ fn prefix_path(q: &Lookup) -> (String, EntryKind) {
 
 /// The principal a directory object is; `None` for other kinds.
 fn principal(obj: DirectoryObject) -> Option<Principal> {
-    Some(match obj {
-        DirectoryObject::User(u) => Principal {
-            id: ObjectId::new(u.id),
-            kind: PrincipalKind::User,
-            display_name: u.display_name.unwrap_or_default(),
-            user_principal_name: u.user_principal_name,
-            app_id: None,
-            is_assignable_to_role: None,
-        },
-        DirectoryObject::Group(g) => Principal {
-            id: ObjectId::new(g.id),
-            kind: PrincipalKind::Group,
-            display_name: g.display_name.unwrap_or_default(),
-            user_principal_name: None,
-            app_id: None,
-            is_assignable_to_role: g.is_assignable_to_role,
-        },
-        DirectoryObject::ServicePrincipal(s) => Principal {
-            id: ObjectId::new(s.id),
-            kind: PrincipalKind::ServicePrincipal,
-            display_name: s.display_name.unwrap_or_default(),
-            user_principal_name: None,
-            app_id: s.app_id,
-            is_assignable_to_role: None,
-        },
-        DirectoryObject::Other => return None,
+    let kind = match obj.odata_type.as_deref()? {
+        "#microsoft.graph.user" => PrincipalKind::User,
+        "#microsoft.graph.group" => PrincipalKind::Group,
+        "#microsoft.graph.servicePrincipal" => PrincipalKind::ServicePrincipal,
+        _ => return None,
+    };
+    let only = |k: PrincipalKind| kind == k;
+    Some(Principal {
+        id: ObjectId::new(obj.id),
+        kind,
+        display_name: obj.display_name.unwrap_or_default(),
+        user_principal_name: obj
+            .user_principal_name
+            .filter(|_| only(PrincipalKind::User)),
+        app_id: obj.app_id.filter(|_| only(PrincipalKind::ServicePrincipal)),
+        is_assignable_to_role: obj
+            .is_assignable_to_role
+            .filter(|_| only(PrincipalKind::Group)),
     })
 }
 
