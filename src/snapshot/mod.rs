@@ -384,24 +384,24 @@ mod tests {
             grants: vec![grant("1")],
             ..Current::default()
         };
-        let changes: Vec<Box<dyn Fn(&mut Grant)>> = vec![
-            Box::new(|g| g.surface = SurfaceKind::Group),
-            Box::new(|g| g.kind = AssignmentKind::Active),
-            Box::new(|g| g.principal_id = "q".into()),
-            Box::new(|g| g.role_id = "s".into()),
-            Box::new(|g| g.scope_id = "/administrativeUnits/x".into()),
-            Box::new(|g| g.start = Some(DateTime::UNIX_EPOCH)),
-            Box::new(|g| g.expiration = Expiration::After("P1D".parse().unwrap())),
-            Box::new(|g| g.member_type = MemberType::Group),
-            Box::new(|g| g.active_type = Some(ActiveType::Assigned)),
-            Box::new(|g| g.created_using = Some(String::new())),
-            Box::new(|g| g.created = Some(DateTime::UNIX_EPOCH)),
-            Box::new(|g| g.status = "Granted".into()),
+        let changes: [fn(&mut Grant); 13] = [
+            |g| g.surface = SurfaceKind::Group,
+            |g| g.kind = AssignmentKind::Active,
+            |g| g.principal_id = "q".into(),
+            |g| g.role_id = "s".into(),
+            |g| g.scope_id = "/administrativeUnits/x".into(),
+            |g| g.start = Some(DateTime::UNIX_EPOCH),
+            |g| g.expiration = Expiration::After("P1D".parse().unwrap()),
+            |g| g.member_type = MemberType::Group,
+            |g| g.active_type = Some(ActiveType::Assigned),
+            |g| g.created_using = Some(String::new()),
+            |g| g.created = Some(DateTime::UNIX_EPOCH),
+            |g| g.status = "Granted".into(),
             // The same bytes, split differently between two fields.
-            Box::new(|g| {
+            |g| {
                 g.schedule_id = "1p".into();
                 g.principal_id = "".into();
-            }),
+            },
         ];
         let mut seen = std::collections::BTreeSet::from([base.fingerprint()]);
         for (i, change) in changes.iter().enumerate() {
