@@ -6,9 +6,9 @@ use crate::support::graph_common;
 
 use graph_common::*;
 use pim::emulator::{Faults, TokenFormat};
-use pim::graph::HttpGraph;
+use pim::graph::{Graph, HttpGraph};
 use pim::model::AssignmentKind;
-use pim::snapshot::{ActiveType, MemberType, ReadOptions, read};
+use pim::snapshot::{ActiveType, MemberType, Principal, ReadOptions, read, read_beside};
 
 const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
 
@@ -105,6 +105,82 @@ async fn snapshot_is_complete_and_cheap() {
     // getByIds, and the list of groups PIM could govern (none here).
     let bound = eligible.div_ceil(999) + active.div_ceil(999) + 1 + 1 + users.div_ceil(1000) + 1;
     assert_eq!(requests, bound as u64);
+}
+
+/// `n` schedules, each of its own user (the first `eligible` of them
+/// eligibilities), over the six roles.
+fn one_user_each(n: usize, eligible: usize) -> pim::emulator::Tenant {
+    let mut t = pim::emulator::Tenant::empty();
+    for k in 0..n {
+        t.users.push(pim::emulator::User {
+            id: user_id(k),
+            display_name: format!("User {k}"),
+            user_principal_name: format!("user{k}@contoso.com"),
+            ..pim::emulator::User::default()
+        });
+        let seed = pim::emulator::ScheduleSeed {
+            principal: user_id(k),
+            role: ROLES[k % ROLES.len()].to_string(),
+            scope: "/".into(),
+            start: Some("2026-01-01T00:00:00Z".into()),
+            ..pim::emulator::ScheduleSeed::default()
+        };
+        if k < eligible {
+            t.eligibility_schedules.push(seed);
+        } else {
+            t.assignment_schedules.push(seed);
+        }
+    }
+    t
+}
+
+#[tokio::test]
+async fn holders_named_during_the_read_cost_no_more_calls_than_after_it() {
+    let (n, eligible, known) = (2_600, 2_300, 500);
+    let emu = emulator(one_user_each(n, eligible), Faults::default()).await;
+    let options = ReadOptions::all(chrono::Utc::now());
+    // What name resolution found: the first users, as Graph names them.
+    let found: Vec<Principal> = {
+        let graph = client(&emu);
+        let ids: Vec<_> = (0..known).map(|k| user_id(k).into()).collect();
+        graph.principals_by_ids(&ids).await.unwrap()
+    };
+    assert_eq!(found.len(), known);
+
+    let after = client(&emu);
+    let named_after = read(
+        &after,
+        &ReadOptions {
+            known: found.clone(),
+            ..options.clone()
+        },
+    )
+    .await
+    .unwrap();
+    let beside = client(&emu);
+    let (outcome, named_during) = read_beside(
+        &beside,
+        &options,
+        async {
+            tokio::task::yield_now().await;
+            found.clone()
+        },
+        |f: &Vec<Principal>| f.as_slice(),
+    )
+    .await;
+    let named_during = named_during.unwrap();
+    assert_eq!(outcome.len(), known);
+    assert_eq!(named_during.principals.len(), n);
+    assert_eq!(named_during.principals, named_after.principals);
+    assert_eq!(named_during.fingerprint(), named_after.fingerprint());
+    assert_eq!(named_during.grants.len(), n);
+    // Schedule pages, policies, role definitions, the groups PIM could
+    // govern, and the holders not found already, 1,000 to a call.
+    let bound = eligible.div_ceil(999) + (n - eligible).div_ceil(999) + 1 + 1 + 1;
+    let names = (n - known).div_ceil(1000);
+    assert_eq!(after.stats().requests(), (bound + names) as u64);
+    assert_eq!(beside.stats().requests(), (bound + names) as u64);
+    emu.stop().await;
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ use super::settings::{GraphSettings, ReadLimits};
 use super::tls::client_config;
 use super::{
     Approval, DirectoryEntry, GrantFilter, Graph, GraphWrite, Instance, Lookup, Me, RequestOutcome,
-    RequestParty, ScheduleRequest, page_size,
+    RequestParty, ScheduleRequest, SeenGrants, page_size,
 };
 use crate::model::{AssignmentKind, ObjectId, RuleId, RuleValue, SurfaceKind, SystemClock};
 use crate::snapshot::{AdministrativeUnit, Grant, Policy, Principal, RoleDefinition};
@@ -248,7 +248,7 @@ impl GraphWrite for HttpGraph {
         kind: AssignmentKind,
         filter: &GrantFilter,
     ) -> Result<Vec<Grant>, GraphError> {
-        self.read_grants(kind, filter).await
+        self.read_grants(kind, filter, &|_| {}).await
     }
 
     fn writes_per_call(&self) -> usize {
@@ -296,6 +296,15 @@ impl Graph for HttpGraph {
             .get_or_try_init(|| self.identify_caller())
             .await
             .cloned()
+    }
+
+    async fn grants_seen(
+        &self,
+        kind: AssignmentKind,
+        filter: &GrantFilter,
+        seen: SeenGrants<'_>,
+    ) -> Result<Vec<Grant>, GraphError> {
+        self.read_grants(kind, filter, seen).await
     }
 
     async fn policies(&self, role_ids: Option<&[ObjectId]>) -> Result<Vec<Policy>, GraphError> {

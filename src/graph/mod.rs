@@ -79,6 +79,11 @@ pub mod page_size {
     pub const BATCH: usize = 20;
 }
 
+/// Shown the grants of each page as it arrives ([`Graph::grants_seen`]).
+/// An alias so that the slice stays any lifetime's (`async_trait` would
+/// name it otherwise).
+pub type SeenGrants<'a> = &'a (dyn Fn(&[Grant]) + Send + Sync);
+
 /// What Graph made of a schedule request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestOutcome {
@@ -277,6 +282,20 @@ pub trait Graph: GraphWrite {
     /// guessing: exclusive roles would otherwise remove the caller's own
     /// grants.
     async fn caller_id(&self) -> Result<ObjectId, GraphError>;
+
+    /// [`GraphWrite::grants`], each page's grants shown to `seen` as it
+    /// arrives, so that a caller can start on them (name their holders)
+    /// while the rest is read. By default `seen` is shown them all at the end.
+    async fn grants_seen(
+        &self,
+        kind: AssignmentKind,
+        filter: &GrantFilter,
+        seen: SeenGrants<'_>,
+    ) -> Result<Vec<Grant>, GraphError> {
+        let grants = self.grants(kind, filter).await?;
+        seen(&grants);
+        Ok(grants)
+    }
 
     /// The policies at scope `/` of the given roles (all roles when `None`).
     async fn policies(&self, role_ids: Option<&[ObjectId]>) -> Result<Vec<Policy>, GraphError>;

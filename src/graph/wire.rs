@@ -404,18 +404,24 @@ pub struct AdministrativeUnitObject {
     pub display_name: Option<String>,
 }
 
-/// A polymorphic `directoryObject` as `getByIds` returns it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(tag = "@odata.type")]
-pub enum DirectoryObject {
-    #[serde(rename = "#microsoft.graph.user")]
-    User(UserObject),
-    #[serde(rename = "#microsoft.graph.group")]
-    Group(GroupObject),
-    #[serde(rename = "#microsoft.graph.servicePrincipal")]
-    ServicePrincipal(ServicePrincipalObject),
-    #[serde(other)]
-    Other,
+/// A polymorphic `directoryObject` as `getByIds` returns it, read flat: the
+/// type is one field beside the others, since an internally tagged enum
+/// buffers every object before reading it, and a large tenant's holders
+/// are tens of thousands of them. Fields of another type are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DirectoryObject {
+    /// `#microsoft.graph.user`, `…group`, `…servicePrincipal`, ….
+    #[serde(rename = "@odata.type")]
+    pub odata_type: Option<String>,
+    pub id: String,
+    pub display_name: Option<String>,
+    /// Users.
+    pub user_principal_name: Option<String>,
+    /// Service principals.
+    pub app_id: Option<String>,
+    /// Groups.
+    pub is_assignable_to_role: Option<bool>,
 }
 
 /// The body of `POST /directoryObjects/getByIds`.

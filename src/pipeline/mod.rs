@@ -114,13 +114,16 @@ async fn read_all(
         Some(ids) => ReadOptions::roles(ids, now),
         None => ReadOptions::roles([], now).with_all_directory_policies(),
     };
-    let (resolution, diags, holdings) = if names.group_scopes.is_empty() {
-        let (resolved, holdings) = futures::join!(
-            resolve::resolve_all(graph, &names),
-            snapshot::read_grants(graph, &options)
-        );
+    let (resolution, diags, current) = if names.group_scopes.is_empty() {
+        // Holders are named as their grants arrive, but for those the
+        // resolution finds.
+        let (resolved, current) =
+            snapshot::read_beside(graph, &options, resolve::resolve_all(graph, &names), |r| {
+                r.as_ref().map_or(&[][..], |(res, _)| res.found.as_slice())
+            })
+            .await;
         let (resolution, diags) = resolved?;
-        (resolution, diags, holdings)
+        (resolution, diags, current?)
     } else {
         // Groups are read by id, and named in the configuration: their
         // names resolve first.
@@ -132,13 +135,15 @@ async fn read_all(
             .map(ObjectId::new)
             .collect();
         let options = options.with_scopes(SurfaceKind::Group, groups);
-        let holdings = snapshot::read_grants(graph, &options).await;
-        (resolution, diags, holdings)
+        // The holders resolution found need no second read.
+        let current = snapshot::read_grants(graph, &options)
+            .await?
+            .name(graph, &resolution.found)
+            .await?;
+        (resolution, diags, current)
     };
     let mut resolved = to_resolved(&resolution);
     resolved.names_reported = diags.has_errors();
-    // The holders resolution found need no second read.
-    let current = holdings?.name(graph, &resolution.found).await?;
     Ok((resolved, current, diags))
 }
 

@@ -5,7 +5,7 @@
 
 mod read;
 
-pub use read::{Holdings, ReadOptions, read, read_grants};
+pub use read::{Holdings, ReadOptions, read, read_beside, read_grants};
 
 use std::collections::BTreeMap;
 
@@ -260,19 +260,84 @@ impl Current {
                 .cmp(&b.schedule_id)
                 .then_with(|| a.kind.cmp(&b.kind))
         });
-        // Streamed into the digest: a large tenant's grants serialised whole
-        // would be the largest allocation of a plan. Serialising plain data
-        // cannot fail; if it did, the digest would only make plans look
-        // stale, never fresh.
+        // Each grant is fed to the digest field by field, not as JSON: a
+        // large tenant's grants formatted (its times above all) cost a plan
+        // more than reading them. Serialising the policies cannot fail; if
+        // it did, the digest would only make plans look stale, never fresh.
         let mut h = Sha256::new();
+        for g in grants {
+            digest_grant(&mut h, g);
+        }
         {
             let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut h);
-            let _ = serde_json::to_writer(&mut w, &grants);
             let _ = serde_json::to_writer(&mut w, &self.policies);
             let _ = std::io::Write::flush(&mut w);
         }
         format!("sha256:{:x}", h.finalize())
     }
+}
+
+/// Feeds every field of `g` to `h`, each string length-prefixed and each
+/// absent value tagged, so that no two grants feed the same bytes.
+fn digest_grant(h: &mut Sha256, g: &Grant) {
+    fn text(h: &mut Sha256, s: &str) {
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    }
+    fn time(h: &mut Sha256, t: Option<DateTime<Utc>>) {
+        match t {
+            None => h.update([0]),
+            Some(t) => {
+                h.update([1]);
+                h.update(t.timestamp().to_le_bytes());
+                h.update(t.timestamp_subsec_nanos().to_le_bytes());
+            }
+        }
+    }
+    // Taken apart whole: a field added to `Grant` must be added here.
+    let Grant {
+        surface,
+        kind,
+        schedule_id,
+        principal_id,
+        role_id,
+        scope_id,
+        start,
+        expiration,
+        member_type,
+        active_type,
+        created_using,
+        created,
+        status,
+    } = g;
+    text(h, surface.as_str());
+    h.update([*kind as u8, *member_type as u8]);
+    h.update([active_type.map_or(0, |t| 1 + t as u8)]);
+    text(h, schedule_id);
+    text(h, principal_id);
+    text(h, role_id);
+    text(h, scope_id);
+    time(h, *start);
+    match expiration {
+        Expiration::Permanent => h.update([0]),
+        Expiration::At(t) => {
+            h.update([1]);
+            time(h, Some(*t));
+        }
+        Expiration::After(d) => {
+            h.update([2]);
+            text(h, &d.to_string());
+        }
+    }
+    match created_using {
+        None => h.update([0]),
+        Some(c) => {
+            h.update([1]);
+            text(h, c);
+        }
+    }
+    time(h, *created);
+    text(h, status);
 }
 
 #[cfg(test)]
@@ -311,5 +376,38 @@ mod tests {
         let mut c = a.clone();
         c.grants[0].expiration = Expiration::At(Utc::now());
         assert_ne!(a.fingerprint(), c.fingerprint());
+    }
+
+    #[test]
+    fn fingerprint_sees_every_field_and_where_strings_end() {
+        let base = Current {
+            grants: vec![grant("1")],
+            ..Current::default()
+        };
+        let changes: [fn(&mut Grant); 13] = [
+            |g| g.surface = SurfaceKind::Group,
+            |g| g.kind = AssignmentKind::Active,
+            |g| g.principal_id = "q".into(),
+            |g| g.role_id = "s".into(),
+            |g| g.scope_id = "/administrativeUnits/x".into(),
+            |g| g.start = Some(DateTime::UNIX_EPOCH),
+            |g| g.expiration = Expiration::After("P1D".parse().unwrap()),
+            |g| g.member_type = MemberType::Group,
+            |g| g.active_type = Some(ActiveType::Assigned),
+            |g| g.created_using = Some(String::new()),
+            |g| g.created = Some(DateTime::UNIX_EPOCH),
+            |g| g.status = "Granted".into(),
+            // The same bytes, split differently between two fields.
+            |g| {
+                g.schedule_id = "1p".into();
+                g.principal_id = "".into();
+            },
+        ];
+        let mut seen = std::collections::BTreeSet::from([base.fingerprint()]);
+        for (i, change) in changes.iter().enumerate() {
+            let mut c = base.clone();
+            change(&mut c.grants[0]);
+            assert!(seen.insert(c.fingerprint()), "change {i} went unseen");
+        }
     }
 }

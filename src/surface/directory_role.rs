@@ -163,8 +163,8 @@ impl Surface for DirectoryRoles {
         let policy_roles = interest.policy_roles;
         let all = GrantFilter::default();
         let (eligible, active, policies, roles) = futures::try_join!(
-            graph.grants(AssignmentKind::Eligible, &all),
-            graph.grants(AssignmentKind::Active, &all),
+            graph.grants_seen(AssignmentKind::Eligible, &all, clients.seen),
+            graph.grants_seen(AssignmentKind::Active, &all, clients.seen),
             async {
                 match policy_roles {
                     Some([]) => Ok(Vec::new()),

@@ -29,7 +29,7 @@ use async_trait::async_trait;
 pub use directory_role::{DEFAULT_TIER0, DirectoryRoles};
 pub use group::{GROUP_ACCESS, Groups};
 
-use crate::graph::{Graph, GraphError, GraphWrite, RequestOutcome};
+use crate::graph::{Graph, GraphError, GraphWrite, RequestOutcome, SeenGrants};
 use crate::model::{
     Address, BlockKind, Caseless, ObjectId, RoleRef, RuleId, RuleSet, RuleValue, ScheduleRequest,
     Scope, SurfaceKind,
@@ -40,6 +40,9 @@ use crate::snapshot::{AdministrativeUnit, Current, Grant, Policy, PolicyKey, Rol
 #[derive(Clone, Copy)]
 pub struct Clients<'a> {
     pub graph: &'a dyn Graph,
+    /// Shown grants as they are read, before the read is over
+    /// ([`Graph::grants_seen`]): the snapshot names their holders meanwhile.
+    pub seen: SeenGrants<'a>,
 }
 
 /// The services a surface changes the tenant through: the write ports

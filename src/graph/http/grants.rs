@@ -8,7 +8,7 @@ use crate::graph::error::GraphError;
 use crate::graph::wire::{
     UnifiedRoleAssignmentSchedule, UnifiedRoleEligibilitySchedule, UnifiedRoleScheduleInstance,
 };
-use crate::graph::{GrantFilter, Instance, page_size};
+use crate::graph::{GrantFilter, Instance, SeenGrants, page_size};
 use crate::model::{AssignmentKind, SurfaceKind};
 use crate::snapshot::Grant;
 
@@ -17,6 +17,7 @@ impl HttpGraph {
         &self,
         kind: AssignmentKind,
         filter: &GrantFilter,
+        seen: SeenGrants<'_>,
     ) -> Result<Vec<Grant>, GraphError> {
         let mut q = vec![("$top", page_size::SCHEDULES.to_string())];
         if let Some(f) = grant_filter(filter) {
@@ -25,7 +26,7 @@ impl HttpGraph {
         let set = collection(filter.surface, kind, false);
         let path = format!("{set}{}", query(&q));
         let op = format!("GET {set}");
-        self.grants_at(kind, &path, &op).await
+        self.grants_at(kind, &path, &op, seen).await
     }
 
     pub(super) async fn read_my_grants(
@@ -35,7 +36,7 @@ impl HttpGraph {
     ) -> Result<Vec<Grant>, GraphError> {
         let path = format!("{}/{MINE}", collection(surface, kind, false));
         let op = format!("GET {path}");
-        self.grants_at(kind, &path, &op).await
+        self.grants_at(kind, &path, &op, &|_| {}).await
     }
 
     pub(super) async fn read_my_instances(
@@ -100,24 +101,32 @@ impl HttpGraph {
         Ok(out)
     }
 
-    /// Every schedule of `kind` the collection at `path` lists, as grants.
+    /// Every schedule of `kind` the collection at `path` lists, as grants,
+    /// each page shown to `seen` as it arrives.
     async fn grants_at(
         &self,
         kind: AssignmentKind,
         path: &str,
         op: &str,
+        seen: SeenGrants<'_>,
     ) -> Result<Vec<Grant>, GraphError> {
         match kind {
             AssignmentKind::Eligible => {
-                self.get_all_as(path, |s: UnifiedRoleEligibilitySchedule| {
-                    eligibility_grant(s).map_err(convert_err(op))
-                })
+                self.get_all_as(
+                    path,
+                    |s: UnifiedRoleEligibilitySchedule| {
+                        eligibility_grant(s).map_err(convert_err(op))
+                    },
+                    seen,
+                )
                 .await
             }
             AssignmentKind::Active => {
-                self.get_all_as(path, |s: UnifiedRoleAssignmentSchedule| {
-                    assignment_grant(s).map_err(convert_err(op))
-                })
+                self.get_all_as(
+                    path,
+                    |s: UnifiedRoleAssignmentSchedule| assignment_grant(s).map_err(convert_err(op)),
+                    seen,
+                )
                 .await
             }
         }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use percent_encoding::utf8_percent_encode;
 use reqwest::Method;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::HttpGraph;
 use super::query::{SEGMENT, odata_string, query};
@@ -112,12 +113,16 @@ impl HttpGraph {
         ids: &[ObjectId],
     ) -> Result<Vec<Principal>, GraphError> {
         const TYPES: [&str; 3] = ["user", "group", "servicePrincipal"];
+        const OP: &str = "POST /directoryObjects/getByIds";
+        // Each answer is made principals as it arrives: a thousand objects
+        // held as JSON trees cost many times what they are worth, and a
+        // large tenant's calls all run at once.
         let calls = ids.chunks(page_size::GET_BY_IDS).map(|chunk| async move {
             let body = serde_json::to_value(GetByIds {
                 ids: chunk,
                 types: &TYPES,
             })
-            .map_err(|e| GraphError::decode("POST /directoryObjects/getByIds", e.to_string()))?;
+            .map_err(|e| GraphError::decode(OP, e.to_string()))?;
             let call = Call {
                 method: Method::POST,
                 url: self.url("/directoryObjects/getByIds"),
@@ -127,46 +132,21 @@ impl HttpGraph {
                 retry_replication: false,
                 batchable: false,
             };
-            let page: Page<Value> = self
-                .execute(&call)
-                .await?
-                .decode("POST /directoryObjects/getByIds")?;
-            Ok::<_, GraphError>(page.value)
+            let answer = self.execute(&call).await?;
+            // Objects stay raw text until read one by one, so one that pim
+            // cannot read is skipped, not the whole answer.
+            let page: Page<&RawValue> = answer.decode(OP)?;
+            Ok::<_, GraphError>(
+                page.value
+                    .into_iter()
+                    .filter_map(|raw| serde_json::from_str::<DirectoryObject>(raw.get()).ok())
+                    .filter_map(principal)
+                    .collect::<Vec<_>>(),
+            )
         });
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(ids.len());
         for r in futures::future::join_all(calls).await {
-            for v in r? {
-                let Ok(obj) = serde_json::from_value::<DirectoryObject>(v) else {
-                    continue;
-                };
-                out.push(match obj {
-                    DirectoryObject::User(u) => Principal {
-                        id: ObjectId::new(u.id),
-                        kind: PrincipalKind::User,
-                        display_name: u.display_name.unwrap_or_default(),
-                        user_principal_name: u.user_principal_name,
-                        app_id: None,
-                        is_assignable_to_role: None,
-                    },
-                    DirectoryObject::Group(g) => Principal {
-                        id: ObjectId::new(g.id),
-                        kind: PrincipalKind::Group,
-                        display_name: g.display_name.unwrap_or_default(),
-                        user_principal_name: None,
-                        app_id: None,
-                        is_assignable_to_role: g.is_assignable_to_role,
-                    },
-                    DirectoryObject::ServicePrincipal(s) => Principal {
-                        id: ObjectId::new(s.id),
-                        kind: PrincipalKind::ServicePrincipal,
-                        display_name: s.display_name.unwrap_or_default(),
-                        user_principal_name: None,
-                        app_id: s.app_id,
-                        is_assignable_to_role: None,
-                    },
-                    DirectoryObject::Other => continue,
-                });
-            }
+            out.extend(r?);
         }
         Ok(out)
     }
@@ -382,6 +362,29 @@ fn prefix_path(q: &Lookup) -> (String, EntryKind) {
         ),
         *kind,
     )
+}
+
+/// The principal a directory object is; `None` for other kinds.
+fn principal(obj: DirectoryObject) -> Option<Principal> {
+    let kind = match obj.odata_type.as_deref()? {
+        "#microsoft.graph.user" => PrincipalKind::User,
+        "#microsoft.graph.group" => PrincipalKind::Group,
+        "#microsoft.graph.servicePrincipal" => PrincipalKind::ServicePrincipal,
+        _ => return None,
+    };
+    let only = |k: PrincipalKind| kind == k;
+    Some(Principal {
+        id: ObjectId::new(obj.id),
+        kind,
+        display_name: obj.display_name.unwrap_or_default(),
+        user_principal_name: obj
+            .user_principal_name
+            .filter(|_| only(PrincipalKind::User)),
+        app_id: obj.app_id.filter(|_| only(PrincipalKind::ServicePrincipal)),
+        is_assignable_to_role: obj
+            .is_assignable_to_role
+            .filter(|_| only(PrincipalKind::Group)),
+    })
 }
 
 #[cfg(test)]

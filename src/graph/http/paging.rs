@@ -19,16 +19,18 @@ impl HttpGraph {
         &self,
         path: &str,
     ) -> Result<Vec<T>, GraphError> {
-        self.get_all_as(path, Ok).await
+        self.get_all_as(path, Ok, |_| {}).await
     }
 
     /// [`get_all`](Self::get_all), each item turned by `convert` as its page
     /// arrives: a large collection's wire records then live one page at a
-    /// time, not beside everything made of them.
+    /// time, not beside everything made of them. `on_page` is shown each
+    /// page's items once converted, while the next page is still to come.
     pub(super) async fn get_all_as<T: DeserializeOwned, U>(
         &self,
         path: &str,
         mut convert: impl FnMut(T) -> Result<U, GraphError>,
+        on_page: impl Fn(&[U]),
     ) -> Result<Vec<U>, GraphError> {
         let first = Url::parse(&self.url(path))
             .map_err(|e| GraphError::config(format!("cannot build a Graph URL: {e}")))?;
@@ -55,9 +57,11 @@ impl HttpGraph {
                 ));
             }
             out.reserve(page.value.len());
+            let before = out.len();
             for item in page.value {
                 out.push(convert(item)?);
             }
+            on_page(&out[before..]);
             let Some(link) = page.next_link else {
                 break;
             };

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use reqwest::{Method, Url};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -65,7 +66,9 @@ pub(super) struct Response {
 impl Response {
     /// The body as JSON; an answer that is not JSON at all (an HTML page
     /// from a proxy) says so, with its content type and an excerpt.
-    pub(super) fn decode<T: DeserializeOwned>(&self, op: &str) -> Result<T, GraphError> {
+    /// `T` may borrow from the body (`&RawValue`): records then need not
+    /// be copied before they are read.
+    pub(super) fn decode<'a, T: Deserialize<'a>>(&'a self, op: &str) -> Result<T, GraphError> {
         serde_json::from_slice(&self.body).map_err(|e| {
             if serde_json::from_slice::<serde::de::IgnoredAny>(&self.body).is_ok() {
                 return GraphError::decode(op, e.to_string());
