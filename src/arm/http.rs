@@ -30,6 +30,7 @@ use super::wire::{
 use super::{Arm, ArmPolicy, ArmRequest, ArmRequestOutcome, ArmRoleDefinition, ArmSchedule};
 use crate::graph::convert::parse_time;
 use crate::graph::link::{ApiRoot, redirect_policy};
+use crate::graph::retry::{after_transport_failure, given_up};
 use crate::graph::{
     AzureCredential, Backoff, ErrorKind, GraphError, HttpGraph, Limiter, ReadLimits, Service,
     Signal, Timer, TokenCache, TokenSource, body_excerpt, client_config, excerpt,
@@ -492,18 +493,10 @@ impl HttpArm {
                     error,
                     maybe_sent,
                     retryable,
-                }) => {
-                    if !retryable {
-                        return Err(error);
-                    }
-                    if maybe_sent && !call.idempotent {
-                        return Err(GraphError {
-                            kind: ErrorKind::OutcomeUnknown,
-                            ..error
-                        });
-                    }
-                    (None, error)
-                }
+                }) => (
+                    None,
+                    after_transport_failure(error, maybe_sent, retryable, call.idempotent)?,
+                ),
             };
             let wait = self.backoff.delay(attempt, retry_after);
             let now = self.clock.now();
@@ -515,24 +508,13 @@ impl HttpArm {
             };
             if !may {
                 tracing::warn!(operation = %op, attempts = attempt, request_id = ?error.request_id, "giving up: {error}");
-                let kind = match error.status {
-                    Some(429 | 502 | 503 | 504) => ErrorKind::Throttled,
-                    _ => error.kind.clone(),
-                };
-                let message = match retry_after {
-                    Some(d) if attempt < self.backoff.policy().max_attempts => format!(
-                        "{} (ARM asked to wait {} s, past the retry deadline of {} s; PIM_RETRY_DEADLINE sets it)",
-                        error.message,
-                        d.as_secs(),
-                        self.backoff.policy().max_total.as_secs()
-                    ),
-                    _ => error.message.clone(),
-                };
-                return Err(GraphError {
-                    kind,
-                    message,
-                    ..error
-                });
+                return Err(given_up(
+                    error,
+                    retry_after,
+                    attempt,
+                    self.backoff.policy(),
+                    replicating.then(|| (now - first).num_seconds()),
+                ));
             }
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             tracing::info!(

@@ -54,12 +54,30 @@ fn offline(args: &CheckArgs) -> anyhow::Result<Exit> {
     Ok(exit(&report.findings, args.strict))
 }
 
-fn codes(rules: &[Rule]) -> String {
-    rules
-        .iter()
-        .map(|r| r.code())
-        .collect::<Vec<_>>()
-        .join(", ")
+/// What offline did not run in full, one sentence each; `code` writes a
+/// rule's code (plain, or as Markdown code).
+fn offline_notes(report: &OfflineBaseline, code: fn(&str) -> String) -> Vec<String> {
+    let codes = |rules: &[Rule]| {
+        rules
+            .iter()
+            .map(|r| code(r.code()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut notes = Vec::new();
+    if !report.skipped.is_empty() {
+        notes.push(format!(
+            "Skipped offline (they read the tenant's policies): {}.",
+            codes(&report.skipped)
+        ));
+    }
+    if !report.partial.is_empty() {
+        notes.push(format!(
+            "Run on the declared grants only (holders outside the configuration are not read offline): {}.",
+            codes(&report.partial)
+        ));
+    }
+    notes
 }
 
 fn offline_text(report: &OfflineBaseline, strict: bool) -> String {
@@ -68,17 +86,9 @@ fn offline_text(report: &OfflineBaseline, strict: bool) -> String {
     } else {
         crate::render::findings_text(&report.findings, strict, colour::stdout())
     };
-    if !report.skipped.is_empty() {
-        s.push_str(&format!(
-            "Skipped offline (they read the tenant's policies): {}.\n",
-            codes(&report.skipped)
-        ));
-    }
-    if !report.partial.is_empty() {
-        s.push_str(&format!(
-            "Run on the declared grants only (holders outside the configuration are not read offline): {}.\n",
-            codes(&report.partial)
-        ));
+    for note in offline_notes(report, str::to_string) {
+        s.push_str(&note);
+        s.push('\n');
     }
     s
 }
@@ -86,24 +96,8 @@ fn offline_text(report: &OfflineBaseline, strict: bool) -> String {
 /// The Markdown report, with what was not run in full below the table.
 fn offline_markdown(report: &OfflineBaseline, strict: bool) -> String {
     let mut s = crate::render::findings_markdown(&report.findings, strict);
-    let codes = |rules: &[Rule]| {
-        rules
-            .iter()
-            .map(|r| format!("`{}`", r.code()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if !report.skipped.is_empty() {
-        s.push_str(&format!(
-            "\n_Skipped offline (they read the tenant's policies): {}._\n",
-            codes(&report.skipped)
-        ));
-    }
-    if !report.partial.is_empty() {
-        s.push_str(&format!(
-            "\n_Run on the declared grants only (holders outside the configuration are not read offline): {}._\n",
-            codes(&report.partial)
-        ));
+    for note in offline_notes(report, |c| format!("`{c}`")) {
+        s.push_str(&format!("\n_{note}_\n"));
     }
     s
 }

@@ -11,7 +11,68 @@ use futures::future::BoxFuture;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::{ErrorKind, GraphError};
 use crate::model::{Clock, SystemClock};
+
+/// What a call does after an exchange broke in transport: `Ok` with the
+/// error to retry on, or `Err` to stop with: not worth retrying, or a
+/// write that may have arrived (`OutcomeUnknown`: never sent again here,
+/// the caller reads to find out). Graph's and ARM's clients decide alike.
+pub(crate) fn after_transport_failure(
+    error: GraphError,
+    maybe_sent: bool,
+    retryable: bool,
+    idempotent: bool,
+) -> Result<GraphError, GraphError> {
+    if !retryable {
+        return Err(error);
+    }
+    if maybe_sent && !idempotent {
+        return Err(GraphError {
+            kind: ErrorKind::OutcomeUnknown,
+            ..error
+        });
+    }
+    Ok(error)
+}
+
+/// The error a call gives up with once its retries are spent: a 429 or
+/// 5xx becomes `Throttled`, and the message says why pim stopped waiting
+/// (`replicating_for`: seconds spent waiting for a new principal or role to
+/// reach PIM).
+pub(crate) fn given_up(
+    error: GraphError,
+    retry_after: Option<Duration>,
+    attempt: u32,
+    policy: &RetryPolicy,
+    replicating_for: Option<i64>,
+) -> GraphError {
+    let kind = match error.status {
+        Some(429 | 502 | 503 | 504) => ErrorKind::Throttled,
+        _ => error.kind.clone(),
+    };
+    let service = error.service.name();
+    let message = match (replicating_for, retry_after) {
+        (Some(waited), _) => format!(
+            "{} (still unknown to PIM after {} s of retrying; a principal or role created moments ago can take minutes to reach it; PIM_RETRY_DEADLINE sets how long pim waits, now {} s)",
+            error.message,
+            waited.max(0),
+            policy.max_total.as_secs()
+        ),
+        (None, Some(d)) if attempt < policy.max_attempts => format!(
+            "{} ({service} asked to wait {} s, past the retry deadline of {} s; PIM_RETRY_DEADLINE sets it)",
+            error.message,
+            d.as_secs(),
+            policy.max_total.as_secs()
+        ),
+        _ => error.message.clone(),
+    };
+    GraphError {
+        kind,
+        message,
+        ..error
+    }
+}
 
 /// Limits on retrying one call.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::HttpGraph;
 use super::limiter::Signal;
 use crate::graph::error::{EXCERPT_CHARS, ErrorKind, GraphError, body_excerpt, excerpt};
-use crate::graph::retry::parse_retry_after;
+use crate::graph::retry::{after_transport_failure, given_up, parse_retry_after};
 use crate::graph::wire::ODataError;
 
 /// One logical call.
@@ -327,18 +327,10 @@ impl HttpGraph {
                     error,
                     maybe_sent,
                     retryable,
-                }) => {
-                    if !retryable {
-                        return Err(error);
-                    }
-                    if maybe_sent && !call.idempotent {
-                        return Err(GraphError {
-                            kind: ErrorKind::OutcomeUnknown,
-                            ..error
-                        });
-                    }
-                    (None, error)
-                }
+                }) => (
+                    None,
+                    after_transport_failure(error, maybe_sent, retryable, call.idempotent)?,
+                ),
             };
             let wait = self.backoff.delay(attempt, retry_after);
             let now = self.clock.now();
@@ -350,30 +342,13 @@ impl HttpGraph {
             };
             if !may {
                 tracing::warn!(operation = %op, attempts = attempt, request_id = ?error.request_id, "giving up: {error}");
-                let kind = match error.status {
-                    Some(429 | 502 | 503 | 504) => ErrorKind::Throttled,
-                    _ => error.kind.clone(),
-                };
-                let message = match retry_after {
-                    _ if replicating => format!(
-                        "{} (still unknown to PIM after {} s of retrying; a principal or role created moments ago can take minutes to reach it; PIM_RETRY_DEADLINE sets how long pim waits, now {} s)",
-                        error.message,
-                        (now - first).num_seconds().max(0),
-                        self.backoff.policy().max_total.as_secs()
-                    ),
-                    Some(d) if attempt < self.backoff.policy().max_attempts => format!(
-                        "{} (Graph asked to wait {} s, past the retry deadline of {} s; PIM_RETRY_DEADLINE sets it)",
-                        error.message,
-                        d.as_secs(),
-                        self.backoff.policy().max_total.as_secs()
-                    ),
-                    _ => error.message.clone(),
-                };
-                return Err(GraphError {
-                    kind,
-                    message,
-                    ..error
-                });
+                return Err(given_up(
+                    error,
+                    retry_after,
+                    attempt,
+                    self.backoff.policy(),
+                    replicating.then(|| (now - first).num_seconds()),
+                ));
             }
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             if replicating && !said_replicating {
