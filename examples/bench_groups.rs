@@ -13,11 +13,9 @@
 //!
 //! `cargo run --release --example bench_groups [-- 100 1000]`
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use pim::emulator::{Emulator, EmulatorConfig, Faults, Group, GroupScheduleSeed, Tenant, User};
-use pim::graph::{GraphSettings, HttpGraph, StaticToken};
+use pim::emulator::{Group, GroupScheduleSeed, Tenant, User};
 
 const MEMBERS: usize = 3;
 
@@ -66,6 +64,8 @@ fn tenant(n: usize) -> (Tenant, String) {
     (t, config)
 }
 
+#[path = "support/emulated.rs"]
+mod emulated;
 #[path = "support/memory.rs"]
 mod memory;
 use memory::peak_rss_mib;
@@ -89,23 +89,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for n in sizes {
         let (seed, config) = tenant(n);
-        let emu = Emulator::start(EmulatorConfig {
-            seed: Some(seed),
-            faults: Faults {
-                latency_ms: 20,
-                ..Faults::default()
-            },
-            ..EmulatorConfig::default()
-        })
-        .await?;
-        let settings = GraphSettings {
-            graph_url: emu.graph_url(),
-            tenant_id: Some(emu.tenant_id()),
-            ca_pem: emu.ca_pem().map(str::to_string),
-            ..GraphSettings::default()
-        };
-        let token = emu.mint_token("00000000-0000-0000-0000-0000000000aa", false);
-        let graph = HttpGraph::with_token_source(settings, Arc::new(StaticToken(token)))?;
+        let (emu, graph) = emulated::start(seed).await?;
         let now = chrono::Utc::now();
         let desired = pim::config::load_sources(
             std::path::Path::new("."),
@@ -113,13 +97,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             &pim::config::LoadOptions::at(now),
         )
         .map_err(|e| e.diagnostics().to_string())?;
-        let before = emu.stats()["total"].as_u64().unwrap_or(0);
+        let before = emulated::requests(&emu);
         let t0 = Instant::now();
         let (_, current) = pim::pipeline::read(&graph, &desired, now)
             .await
             .map_err(|e| e.to_string())?;
         let wall = t0.elapsed().as_secs_f64();
-        let requests = emu.stats()["total"].as_u64().unwrap_or(0) - before;
+        let requests = emulated::requests(&emu) - before;
         // Names: n users and n groups looked up. Groups: three reads each.
         // Directory roles: two lists and the role definitions. The holders
         // not named by the lookups, by getByIds.

@@ -6,17 +6,16 @@
 //!
 //! `cargo run --release --example bench_snapshot [-- 1000 10000 50000]`
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use pim::emulator::{Emulator, EmulatorConfig, Faults};
-use pim::graph::{GraphSettings, HttpGraph, StaticToken};
 use pim::snapshot::{ReadOptions, read};
 
 #[path = "support/synthetic.rs"]
 mod synthetic;
 use synthetic::tenant;
 
+#[path = "support/emulated.rs"]
+mod emulated;
 #[path = "support/memory.rs"]
 mod memory;
 use memory::peak_rss_mib;
@@ -40,31 +39,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for n in sizes {
         let (seed, eligible, active, users) = tenant(n);
-        let emu = Emulator::start(EmulatorConfig {
-            seed: Some(seed),
-            faults: Faults {
-                latency_ms: 20,
-                ..Faults::default()
-            },
-            ..EmulatorConfig::default()
-        })
-        .await?;
-        let settings = GraphSettings {
-            graph_url: emu.graph_url(),
-            tenant_id: Some(emu.tenant_id()),
-            ca_pem: emu.ca_pem().map(str::to_string),
-            ..GraphSettings::default()
-        };
-        let token = emu.mint_token("00000000-0000-0000-0000-0000000000aa", false);
-        let graph = HttpGraph::with_token_source(settings, Arc::new(StaticToken(token)))?;
-        let before = emu.stats()["total"].as_u64().unwrap_or(0);
+        let (emu, graph) = emulated::start(seed).await?;
+        let before = emulated::requests(&emu);
         let t0 = Instant::now();
         // Directory roles only: bench_groups measures the groups.
         let options =
             ReadOptions::all(chrono::Utc::now()).with_scopes(pim::model::SurfaceKind::Group, []);
         let current = read(&graph, &options).await?;
         let wall = t0.elapsed().as_secs_f64();
-        let requests = emu.stats()["total"].as_u64().unwrap_or(0) - before;
+        let requests = emulated::requests(&emu) - before;
         let bound = eligible.div_ceil(999) + active.div_ceil(999) + 1 + 1 + users.div_ceil(1000);
         println!(
             "{:>8} {:>9} {:>7} {:>6.2} {:>9.2} {:>10.1} {:>9}",
