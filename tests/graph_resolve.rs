@@ -343,3 +343,45 @@ eligibility "a_user" {{
     assert_eq!(d.errors().count(), 2, "{text}");
     emu.stop().await;
 }
+
+/// Graph answers the `$batch` itself 200 and throttles requests inside it:
+/// those 429s lower the client's parallelism as a 429 to a call of its
+/// own does, and the names are all resolved once Graph lets them through.
+#[tokio::test]
+async fn throttling_inside_a_read_batch_lowers_the_parallelism() {
+    let emu = emulator(
+        generated_tenant(3_600),
+        Faults {
+            // The batch and ten of its twenty lookups in the first second.
+            throttle_per_second: Some(11),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let graph = client_with_token(&emu);
+    let mut names = Names::default();
+    for i in 0..300 {
+        let upn = format!("user:user{i}@contoso.com");
+        names
+            .principals
+            .insert(upn.parse::<PrincipalRef>().unwrap().normalized(), at(i + 1));
+    }
+    let r = resolve_names(&graph, &names).await.unwrap();
+    for i in [0, 150, 299] {
+        assert_eq!(
+            r.principal(&format!("user:user{i}@contoso.com").parse().unwrap()),
+            Some(user_id(i).as_str()),
+            "user{i}"
+        );
+    }
+    assert!(
+        graph.stats().retries() >= 1,
+        "the throttled lookups were retried"
+    );
+    assert_eq!(
+        graph.parallelism_cuts(),
+        1,
+        "one throttling episode, one cut"
+    );
+    emu.stop().await;
+}

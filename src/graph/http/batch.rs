@@ -9,6 +9,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::HttpGraph;
+use super::limiter::Signal;
 use super::send::Call;
 use crate::graph::error::{ErrorKind, GraphError, excerpt};
 use crate::graph::page_size;
@@ -60,8 +61,10 @@ impl HttpGraph {
                 batchable: false,
             };
             self.stats.batches.fetch_add(1, Ordering::Relaxed);
-            let parsed: BatchResponse = self.execute(&call).await?.decode("POST /$batch")?;
+            let resp = self.execute(&call).await?;
+            let parsed: BatchResponse = resp.decode("POST /$batch")?;
             let mut wait: Option<Duration> = None;
+            let mut inner_throttled = false;
             let mut last_transient: BTreeMap<usize, GraphError> = BTreeMap::new();
             // Answers are matched to requests by id, once each: one missing
             // is a broken answer, not a passing fault to wait out.
@@ -111,6 +114,7 @@ impl HttpGraph {
                     inner_request_id,
                 );
                 if matches!(item.status, 429 | 502 | 503 | 504) {
+                    inner_throttled |= item.status == 429;
                     let ra = item
                         .headers
                         .iter()
@@ -128,6 +132,13 @@ impl HttpGraph {
                 } else {
                     results[i] = Some(Err(err));
                 }
+            }
+            if inner_throttled {
+                // The $batch itself was answered 200, which the limiter
+                // took for a success: the 429s inside it are what says
+                // Graph wants fewer calls at once.
+                self.limiter
+                    .observe(resp.epoch, Signal::Throttled(wait), self.clock.as_ref());
             }
             if let Some(&i) = unanswered.first() {
                 let more = match unanswered.len() - 1 {
