@@ -301,9 +301,15 @@ impl HttpArm {
     }
 
     fn operation(&self, call: &Call) -> String {
-        let path = call.url.strip_prefix(&self.root).unwrap_or(&call.url);
+        self.operation_on(call.method.as_str(), &call.url)
+    }
+
+    /// `GET /subscriptions/…/roleManagementPolicies/…`: the method and the
+    /// path below the endpoint, without the query.
+    fn operation_on(&self, method: &str, url: &str) -> String {
+        let path = url.strip_prefix(&self.root).unwrap_or(url);
         let path = path.split('?').next().unwrap_or(path);
-        format!("{} {path}", call.method)
+        format!("{method} {path}")
     }
 
     /// One exchange, with its token, its bucket and its slot.
@@ -614,14 +620,7 @@ impl HttpArm {
 
     async fn read_policy(&self, policy_id: &str) -> Result<ArmPolicy, GraphError> {
         let url = self.id_url(policy_id, Collection::Policies)?;
-        let op = format!(
-            "GET {}",
-            url.strip_prefix(&self.root)
-                .unwrap_or(&url)
-                .split('?')
-                .next()
-                .unwrap_or_default()
-        );
+        let op = self.operation_on("GET", &url);
         let r: Resource<PolicyProperties> = self.get_json(url).await?;
         policy_from_wire(&op, r, None)
     }
@@ -633,14 +632,7 @@ impl HttpArm {
         name: &str,
     ) -> Result<ArmRequestOutcome, GraphError> {
         let url = self.url(scope, requests(kind), Some(name), None, None)?;
-        let op = format!(
-            "GET {}",
-            url.strip_prefix(&self.root)
-                .unwrap_or(&url)
-                .split('?')
-                .next()
-                .unwrap_or_default()
-        );
+        let op = self.operation_on("GET", &url);
         let r: Resource<RequestProperties> = self.get_json(url).await?;
         request_from_wire(kind, r).map_err(|e| arm(GraphError::decode(op, e.0)))
     }
@@ -797,15 +789,7 @@ impl Arm for HttpArm {
     async fn policies(&self, scope: &str) -> Result<Vec<ArmPolicy>, GraphError> {
         let policies_url = self.url(scope, Collection::Policies, None, None, None)?;
         let assignments_url = self.url(scope, Collection::PolicyAssignments, None, None, None)?;
-        let op = format!(
-            "GET {}",
-            policies_url
-                .strip_prefix(&self.root)
-                .unwrap_or(&policies_url)
-                .split('?')
-                .next()
-                .unwrap_or_default()
-        );
+        let op = self.operation_on("GET", &policies_url);
         let (policies, assignments): (
             Vec<Resource<PolicyProperties>>,
             Vec<Resource<PolicyAssignmentProperties>>,
@@ -865,14 +849,7 @@ impl Arm for HttpArm {
         rules: &RuleSet,
     ) -> Result<ArmPolicy, GraphError> {
         let url = self.id_url(policy_id, Collection::Policies)?;
-        let op = format!(
-            "PATCH {}",
-            url.strip_prefix(&self.root)
-                .unwrap_or(&url)
-                .split('?')
-                .next()
-                .unwrap_or_default()
-        );
+        let op = self.operation_on("PATCH", &url);
         let wire: Vec<Value> = rules
             .rules
             .iter()
