@@ -110,6 +110,7 @@ fn main() {
             created_using: None,
             created: None,
             status: "Provisioned".into(),
+            condition: None,
         });
     }
 

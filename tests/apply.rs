@@ -108,6 +108,7 @@ impl GraphWrite for Fake {
             created_using: None,
             created: None,
             status: "Provisioned".into(),
+            condition: None,
         }])
     }
 }

@@ -6,6 +6,8 @@ mod support;
 
 #[path = "cli_apply.rs"]
 mod cli_apply;
+#[path = "cli_azure.rs"]
+mod cli_azure;
 #[path = "cli_check.rs"]
 mod cli_check;
 #[path = "cli_crash.rs"]

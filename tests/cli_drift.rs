@@ -70,6 +70,7 @@ fn request(
             system: Some("ServiceNow".into()),
             number: "INC0042".into(),
         }),
+        condition: None,
     }
 }
 
@@ -98,7 +99,7 @@ fn drift_right_after_an_apply_of_the_example_is_quiet() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let t = text(&out);
     assert!(
-        t.contains("No new drift (8 known findings, 1 grant expiring)."),
+        t.contains("No new drift (9 known findings, 1 grant expiring)."),
         "{t}"
     );
     assert!(
@@ -116,7 +117,7 @@ fn drift_right_after_an_apply_of_the_example_is_quiet() {
     let v = json(&out);
     assert_eq!(
         v["counts"],
-        serde_json::json!({"new": 0, "known": 8, "expiring": 1})
+        serde_json::json!({"new": 0, "known": 9, "expiring": 1})
     );
     assert_eq!(v["has_drift"], false);
     let md = ext.run(&["drift", "--format", "markdown"]);
@@ -243,7 +244,7 @@ fn outside_changes_are_drift_at_once_and_known_once_acknowledged() {
     let t = text(&ext.run(&["drift"]));
     assert!(t.contains("by user:alice@contoso.com on "), "{t}");
     assert!(
-        t.contains("Drift: 4 new findings in 4 roles (8 known findings)."),
+        t.contains("Drift: 4 new findings in 4 roles (9 known findings)."),
         "{t}"
     );
 

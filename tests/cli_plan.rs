@@ -39,7 +39,9 @@ fn plans_the_contoso_example_against_the_embedded_emulator() {
         "= eligibility.tier0_admins[\"user:alice@contoso.com\"] {",
         "+ assignment.tier0_admins_owner {",
         "- role[\"group:Tier0 Admins\"][\"member eligible user:mallory@contoso.com\"] {",
-        "Plan: 14 to create, 10 to adopt (2 also updated, 2 also renewed), 0 to update, 0 to renew, 3 to remove, 5 policies to update.",
+        "Plan: 16 to create, 11 to adopt (2 also updated, 2 also renewed), 0 to update, 0 to renew, 4 to remove, 6 policies to update.",
+        "+ eligibility.alice_contributor_payments {",
+        "= eligibility.bob_owner_production {",
     ] {
         assert!(
             stdout.contains(expected),
@@ -72,7 +74,7 @@ fn plans_the_contoso_example_against_the_embedded_emulator() {
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{errors:?}");
-    assert_eq!(v["summary"]["remove"], 3);
+    assert_eq!(v["summary"]["remove"], 4);
     assert!(
         v["basis"]["snapshot_fingerprint"]
             .as_str()
@@ -83,7 +85,7 @@ fn plans_the_contoso_example_against_the_embedded_emulator() {
     let out = pim(&["plan", "-C", "examples/contoso", "--format", "markdown"]);
     let md = String::from_utf8_lossy(&out.stdout);
     assert!(
-        md.starts_with("### pim plan\n\n**Plan: 14 to create"),
+        md.starts_with("### pim plan\n\n**Plan: 16 to create"),
         "{md}"
     );
 }

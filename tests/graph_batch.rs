@@ -38,6 +38,7 @@ fn create(principal: &str, role: &str) -> ScheduleRequest {
         }),
         justification: Some("pim batch test".into()),
         ticket: None,
+        condition: None,
     }
 }
 

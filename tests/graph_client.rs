@@ -29,6 +29,7 @@ fn request(kind: AssignmentKind, principal: &str, role: &str) -> ScheduleRequest
         }),
         justification: Some("pim test".into()),
         ticket: None,
+        condition: None,
     }
 }
 

@@ -32,6 +32,7 @@ fn membership(kind: AssignmentKind, principal: &str, group: &str) -> ScheduleReq
         }),
         justification: Some("pim test".into()),
         ticket: None,
+        condition: None,
     }
 }
 
@@ -75,7 +76,10 @@ async fn a_membership_is_requested_and_found_again() {
     assert_eq!(out.status, "Provisioned");
     assert_eq!(out.scope_id, TIER0_ADMINS);
     assert_eq!(out.role_id.as_str(), "member");
-    let to = Writers { graph: &graph };
+    let to = Writers {
+        graph: &graph,
+        arm: None,
+    };
     let found = surface::get(SurfaceKind::Group)
         .find_schedule(to, &req)
         .await
@@ -128,7 +132,10 @@ async fn a_rule_update_finds_the_policy_again_after_the_group_is_onboarded() {
     let key = PolicyKey::of_grant(SurfaceKind::Group, &"member".into(), PIM_APPROVERS);
     let patched = surface::get(SurfaceKind::Group)
         .update_rule(
-            Writers { graph: &graph },
+            Writers {
+                graph: &graph,
+                arm: None,
+            },
             &key,
             &member.policy_id,
             RuleId::ExpirationEndUserAssignment,

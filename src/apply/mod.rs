@@ -177,7 +177,10 @@ fn accepted(status: &str) -> bool {
 }
 
 async fn run_step(change: &Change, target: &dyn GraphWrite, journal: &Journal) -> StepResult {
-    let to = Writers { graph: target };
+    let to = Writers {
+        graph: target,
+        arm: target.arm(),
+    };
     match &change.step {
         Step::Rules(patch) => {
             // The id the policy has now: a group's changes when PIM first

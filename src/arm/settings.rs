@@ -108,10 +108,17 @@ impl ArmSettings {
     /// ARM for a client whose Graph settings are `graph`: the public ARM
     /// endpoint unless `PIM_ARM_URL` names another (validated as
     /// `PIM_GRAPH_URL` is: https, or plain http to loopback only).
+    ///
+    /// A Graph URL on a loopback address is an emulator started apart
+    /// (`pim emulator`): ARM is then looked for there, where the emulator
+    /// serves it, rather than at Azure's public endpoint.
     pub fn from_env(
         graph: &GraphSettings,
         env: &HashMap<String, String>,
     ) -> Result<Self, GraphError> {
+        if crate::graph::is_loopback(&graph.graph_url) {
+            return Self::for_emulator(graph, env);
+        }
         Self::with_default(graph, env, DEFAULT_ARM_URL)
     }
 
@@ -211,6 +218,13 @@ mod tests {
         let s =
             ArmSettings::from_env(&g, &env(&[("PIM_ARM_URL", " http://127.0.0.1:9/ ")])).unwrap();
         assert_eq!(s.root(), "http://127.0.0.1:9");
+        // An emulator started apart serves ARM where it serves Graph.
+        let emulated = GraphSettings {
+            graph_url: "https://127.0.0.1:8443/v1.0".into(),
+            ..GraphSettings::default()
+        };
+        let s = ArmSettings::from_env(&emulated, &env(&[])).unwrap();
+        assert_eq!(s.root(), "https://127.0.0.1:8443");
     }
 
     #[test]

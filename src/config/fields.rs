@@ -123,6 +123,40 @@ impl<'l, 'o, 'a, 's> Fields<'l, 'o, 'a, 's> {
         }
     }
 
+    /// The attribute that completes a `policy` or `role` block's label on
+    /// its surface (`access` of a group, `scope` of an Azure role), with its
+    /// span; the other surfaces' such attributes are errors here. A
+    /// directory role's block reads `access`, to refuse it by name.
+    pub(super) fn label_attribute(
+        &mut self,
+        label: &str,
+        block: &str,
+    ) -> (Option<String>, Range<usize>) {
+        let surface = crate::surface::for_label(label);
+        let own = surface.label_attribute().unwrap_or("access");
+        for other in crate::surface::all().filter_map(|s| s.label_attribute()) {
+            if other == own || self.attr(other).is_none() {
+                continue;
+            }
+            let span = self.value_span(other);
+            let hint = match other {
+                "scope" => "an Azure role's block takes scope: label it \"azure:<role>\"",
+                _ => "a group's block takes access: label it \"group:<name>\"",
+            };
+            self.loader
+                .error(
+                    self.item.file,
+                    span,
+                    format!(
+                        "{other} is not an attribute of a {} {block} block",
+                        surface.kind()
+                    ),
+                )
+                .hint = Some(hint.into());
+        }
+        (self.string(own), self.value_span(own))
+    }
+
     pub(super) fn required_string(&mut self, name: &str) -> Option<String> {
         if self.attr(name).is_none() {
             let block = self.item.block.ident.as_str();

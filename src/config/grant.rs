@@ -104,11 +104,27 @@ impl Loader<'_> {
                         )
                         .hint = Some(match surface.kind() {
                         SurfaceKind::Group => "a group grant names group and access (member or owner); a directory role grant names role and scope".into(),
+                        SurfaceKind::AzureRole => "an Azure role grant names azure_role and scope; a directory role grant names role and scope".into(),
                         _ => format!("{attr} belongs to {} grants, which name {} instead of role", other.kind(), other.marker_attribute()),
                     });
                 }
             }
             let schedule = b.schedule(kind);
+            let condition = b.string("condition");
+            if condition.is_some() && surface.kind() != SurfaceKind::AzureRole {
+                let span = b.value_span("condition");
+                b.loader
+                    .error(
+                        item.file,
+                        span,
+                        format!("a {} grant takes no condition", surface.kind()),
+                    )
+                    .hint = Some(
+                    "conditions (ABAC) apply to Azure role grants, which name azure_role and scope"
+                        .into(),
+                );
+            }
+            let condition = condition.filter(|c| !c.trim().is_empty());
             let justification = b.string("justification");
             if let Some(j) = &justification
                 && j.chars().count() > crate::model::MAX_JUSTIFICATION_CHARS
@@ -176,6 +192,7 @@ impl Loader<'_> {
                     schedule,
                     justification,
                     ticket,
+                    condition,
                 },
             });
         }

@@ -26,8 +26,7 @@ impl Loader<'_> {
         let label = item.block.labels.first()?;
         let mut rules = PolicyRules::default();
         let mut b = Fields::new(self, item, scope, None);
-        let access = b.string("access");
-        let access_span = b.value_span("access");
+        let (access, access_span) = b.label_attribute(label.as_str(), "policy");
         let origin = b.origin();
         let target = self.block_target(item.file, label, access.as_deref(), access_span, custom);
         let mut notified: HashMap<NotificationEvent, Location> = HashMap::new();

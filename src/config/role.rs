@@ -25,8 +25,7 @@ impl Loader<'_> {
             };
             let name = label.as_str().to_string();
             let mut b = Fields::new(self, *item, scope, None);
-            let access = b.string("access");
-            let access_span = b.value_span("access");
+            let (access, access_span) = b.label_attribute(label.as_str(), "role");
             let custom = b.bool("custom").unwrap_or(false);
             let exclusive = b.bool("exclusive").unwrap_or(false);
             let protected = b.principals("protected").unwrap_or_default();
@@ -58,8 +57,10 @@ impl Loader<'_> {
                 if surface != SurfaceKind::DirectoryRole || access.is_some() {
                     let span = b_span(item, "custom");
                     self.error(item.file, span, "custom applies to directory roles only")
-                        .hint =
-                        Some("a group's access is member or owner: remove custom = true".into());
+                        .hint = Some(
+                        "a group's access is member or owner, and a custom Azure role is named by its GUID: remove custom = true"
+                            .into(),
+                    );
                     continue;
                 }
                 if let Some(builtin) = find_builtin_role(&name) {

@@ -96,6 +96,8 @@ const GRANT_ATTRIBUTES: &[&str] = &[
     "scope",
     "group",
     "access",
+    "azure_role",
+    "condition",
     "duration",
     "expires",
     "permanent",
@@ -158,7 +160,7 @@ pub static NOTIFICATION: BlockSchema = BlockSchema {
 };
 
 pub static POLICY: BlockSchema = BlockSchema {
-    labels: Labels::One("role name or group:<name>"),
+    labels: Labels::One("role name, group:<name> or azure:<role>"),
     repeatable: true,
     blocks: &[
         &ACTIVATION,
@@ -166,16 +168,17 @@ pub static POLICY: BlockSchema = BlockSchema {
         &ACTIVE_ASSIGNMENT,
         &NOTIFICATION,
     ],
-    ..block("policy", &["access"])
+    ..block("policy", &["access", "scope"])
 };
 
 pub static ROLE: BlockSchema = BlockSchema {
-    labels: Labels::One("role name or group:<name>"),
+    labels: Labels::One("role name, group:<name> or azure:<role>"),
     repeatable: true,
     ..block(
         "role",
         &[
             "access",
+            "scope",
             "exclusive",
             "protected",
             "custom",

@@ -137,6 +137,7 @@ mod tests {
             created_using: Some("q".into()),
             created: Some(at(start)),
             status: "Provisioned".into(),
+            condition: None,
         }
     }
 

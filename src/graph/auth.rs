@@ -318,7 +318,7 @@ pub struct EmulatorUser {
     mfa: bool,
 }
 
-fn is_loopback(url: &str) -> bool {
+pub(crate) fn is_loopback(url: &str) -> bool {
     match reqwest::Url::parse(url)
         .ok()
         .as_ref()

@@ -158,6 +158,7 @@ pub fn eligibility_grant(s: UnifiedRoleEligibilitySchedule) -> Result<Grant, Con
         created_using: s.created_using,
         created: s.created_date_time.as_deref().and_then(parse_time),
         status: s.status.unwrap_or_default(),
+        condition: None,
     })
 }
 
@@ -188,6 +189,7 @@ pub fn assignment_grant(s: UnifiedRoleAssignmentSchedule) -> Result<Grant, Conve
         created_using: s.created_using,
         created: s.created_date_time.as_deref().and_then(parse_time),
         status: s.status.unwrap_or_default(),
+        condition: None,
     })
 }
 

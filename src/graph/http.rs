@@ -98,6 +98,9 @@ pub struct HttpGraph {
     backoff: Backoff,
     clock: Arc<dyn Timer>,
     stats: Arc<Stats>,
+    /// Azure Resource Manager, for Azure roles: a client of its own,
+    /// reached through this one so that every stage has both.
+    arm: Option<Arc<dyn crate::arm::Arm>>,
 }
 
 impl HttpGraph {
@@ -229,7 +232,14 @@ impl HttpGraph {
             backoff: Backoff::new(settings.retry.clone()),
             clock: Arc::new(SystemClock),
             stats: Arc::new(Stats::default()),
+            arm: None,
         })
+    }
+
+    /// This client, with `arm` for what lives in Azure Resource Manager.
+    pub fn with_arm(mut self, arm: Arc<dyn crate::arm::Arm>) -> Self {
+        self.arm = Some(arm);
+        self
     }
 
     fn url(&self, path: &str) -> String {
@@ -253,6 +263,10 @@ impl GraphWrite for HttpGraph {
 
     fn writes_per_call(&self) -> usize {
         page_size::BATCH
+    }
+
+    fn arm(&self) -> Option<&dyn crate::arm::Arm> {
+        self.arm.as_deref()
     }
 
     async fn group_policy_id(

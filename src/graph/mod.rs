@@ -26,6 +26,7 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+pub(crate) use auth::is_loopback;
 pub mod convert;
 mod error;
 mod http;
@@ -268,6 +269,12 @@ pub trait GraphWrite: Send + Sync {
     /// steps going for them to fill each call its parallelism allows.
     fn writes_per_call(&self) -> usize {
         1
+    }
+
+    /// The ARM client beside this one, through which Azure role grants are
+    /// read and written; `None` when pim was not given one.
+    fn arm(&self) -> Option<&dyn crate::arm::Arm> {
+        None
     }
 }
 

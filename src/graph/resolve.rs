@@ -275,6 +275,10 @@ pub async fn resolve_all(
             }
             // Looked up as principals (`Names::add_scope`).
             Scope::Group(_) => {}
+            // Checked and normalised offline; ARM needs no lookup.
+            Scope::Azure(id) => {
+                out.scopes.insert(s.clone(), id.clone());
+            }
         }
     }
     let answers = if queries.is_empty() {

@@ -177,6 +177,7 @@ mod tests {
             created_using: Some("req-1".into()),
             created: None,
             status: "Provisioned".into(),
+            condition: None,
         };
         let current = Current {
             grants: vec![grant],

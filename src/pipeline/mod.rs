@@ -3,6 +3,7 @@
 //! made again and checked, and state saved as apply goes. What the
 //! commands, the end-to-end tests and the benchmarks all run.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -14,7 +15,7 @@ use crate::graph::resolve::{self, Resolution};
 use crate::graph::{Graph, GraphError};
 use crate::model::{Caseless, ObjectId, RoleRef, Scope, SurfaceKind};
 use crate::plan::{self, Basis, Plan, PlanOptions, Resolved, Upkeep};
-use crate::snapshot::{self, Current, ReadOptions};
+use crate::snapshot::{self, Current, PolicyKey, ReadOptions};
 use crate::state::{Backend, Lock, StateError, StateFile};
 
 mod saved;
@@ -114,6 +115,10 @@ async fn read_all(
         Some(ids) => ReadOptions::roles(ids, now),
         None => ReadOptions::roles([], now).with_all_directory_policies(),
     };
+    let (azure_scopes, azure_targets) = azure_interest(desired);
+    let options = options
+        .with_scopes(SurfaceKind::AzureRole, azure_scopes)
+        .with_targets(azure_targets);
     let (resolution, diags, current) = if names.group_scopes.is_empty() {
         // Holders are named as their grants arrive, but for those the
         // resolution finds.
@@ -145,6 +150,43 @@ async fn read_all(
     let mut resolved = to_resolved(&resolution);
     resolved.names_reported = diags.has_errors();
     Ok((resolved, current, diags))
+}
+
+/// The ARM scopes the configuration governs Azure roles at, and each
+/// governed role at each of them, whose policy is read. Azure scopes need
+/// no resolution: they are checked and normalised as they are loaded.
+fn azure_interest(desired: &Desired) -> (BTreeSet<ObjectId>, BTreeSet<PolicyKey>) {
+    let targets: BTreeSet<PolicyKey> = desired
+        .eligibilities
+        .iter()
+        .chain(&desired.assignments)
+        .map(|d| (d.item.surface, &d.item.role, &d.item.scope))
+        .chain(
+            desired
+                .policies
+                .iter()
+                .map(|p| (p.item.surface, &p.item.role, &p.item.scope)),
+        )
+        .chain(
+            desired
+                .roles
+                .iter()
+                .map(|r| (r.item.surface, &r.item.role, &r.item.scope)),
+        )
+        .filter_map(|(surface, role, scope)| match (surface, role, scope) {
+            (SurfaceKind::AzureRole, RoleRef::Id(role), Scope::Azure(scope)) => Some(PolicyKey {
+                surface,
+                role_id: ObjectId::new(role.as_str()),
+                scope_id: scope.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let scopes = targets
+        .iter()
+        .map(|k| ObjectId::new(k.scope_id.as_str()))
+        .collect();
+    (scopes, targets)
 }
 
 /// Plans `desired` against the tenant and the state `backend` holds.

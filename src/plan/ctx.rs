@@ -10,7 +10,7 @@ use foldhash::fast::FixedState;
 use super::grant::ResolvedGrant;
 use super::{Attr, PlanOptions};
 use crate::config::{Diagnostic, Diagnostics, Location};
-use crate::model::{Assignment, AssignmentKind, Expiration, SurfaceKind};
+use crate::model::{Assignment, AssignmentKind, Expiration, RoleRef, SurfaceKind};
 use crate::snapshot::{Current, Grant};
 use crate::state::Resource;
 
@@ -155,6 +155,9 @@ impl<'a> Ctx<'a> {
             g.end()
                 .map_or_else(|| "permanent".to_string(), Self::show_time),
         ));
+        if let Some(c) = &g.condition {
+            v.push(attr("condition", c.clone()));
+        }
         v
     }
 
@@ -179,7 +182,13 @@ impl<'a> Ctx<'a> {
             ],
             None => vec![
                 attr("principal", a.principal.to_string()),
-                attr(role, a.role.to_string()),
+                attr(
+                    role,
+                    match &a.role {
+                        RoleRef::Id(id) => surface.role_name(self.current, id),
+                        RoleRef::Name(n) => n.clone(),
+                    },
+                ),
                 attr(scope, a.scope.to_string()),
             ],
         };
@@ -195,6 +204,9 @@ impl<'a> Ctx<'a> {
         v.push(attr("end", end));
         if let Some(j) = &a.justification {
             v.push(attr("justification", j.clone()));
+        }
+        if let Some(c) = &a.condition {
+            v.push(attr("condition", c.clone()));
         }
         v
     }

@@ -48,7 +48,10 @@ pub(super) fn decide(
     let last_duration = managed
         .and_then(|m| m.attributes.get("duration"))
         .and_then(|v| v.as_str());
-    let matches = have.is_some_and(|g| schedule_matches(&d.item.schedule, g, last_duration, now));
+    let matches = have.is_some_and(|g| {
+        schedule_matches(&d.item.schedule, g, last_duration, now)
+            && same_condition(d.item.condition.as_deref(), g.condition.as_deref())
+    });
     let in_state = match (managed, have) {
         (Some(m), Some(g)) => records(m, g),
         _ => false,
@@ -84,6 +87,7 @@ pub(super) fn decide(
         schedule: Some(d.item.schedule.clone()),
         justification: d.item.justification.clone(),
         ticket: d.item.ticket.clone(),
+        condition: d.item.condition.clone(),
     };
     let Some(g) = have else {
         return Some(create(ctx, d, base, managed.is_some(), rules, role));
@@ -100,6 +104,15 @@ pub(super) fn decide(
         last_duration,
     };
     e.decide(ctx, in_state)
+}
+
+/// An Azure role grant's condition, as declared and as ARM holds it: the
+/// same text but for surrounding space (ARM keeps it as sent).
+fn same_condition(declared: Option<&str>, held: Option<&str>) -> bool {
+    fn norm(c: Option<&str>) -> Option<&str> {
+        c.map(str::trim).filter(|c| !c.is_empty())
+    }
+    norm(declared) == norm(held)
 }
 
 /// A rolling duration whose grant ends within the renewal window.
@@ -611,6 +624,7 @@ mod tests {
             created_using: None,
             created: Some(start),
             status: "Provisioned".into(),
+            condition: None,
         }
     }
 

@@ -154,6 +154,7 @@ pub(super) fn removal(ctx: &Ctx<'_>, address: Address, g: &Grant, reason: Reason
                 schedule: None,
                 justification: Some(format!("Removed by pim: {}", reason.describe())),
                 ticket: None,
+                condition: None,
             }],
         },
     }

@@ -55,6 +55,23 @@ pub(crate) async fn policy_rules(
     let read = match surface {
         SurfaceKind::DirectoryRole => graph.policies(Some(&[ObjectId::new(role_id)])).await,
         SurfaceKind::Group => graph.group_policies(&[ObjectId::new(scope_id)]).await,
+        SurfaceKind::AzureRole => match graph.arm() {
+            Some(arm) => {
+                let full = crate::surface::role_definition_id(scope_id, role_id);
+                arm.policy_for_role(scope_id, &full).await.map(|p| {
+                    p.map(|p| crate::snapshot::Policy {
+                        surface,
+                        policy_id: p.id,
+                        role_id: ObjectId::new(role_id),
+                        scope_id: scope_id.to_string(),
+                        rules: p.rules,
+                    })
+                    .into_iter()
+                    .collect()
+                })
+            }
+            None => Ok(Vec::new()),
+        },
     };
     match read {
         Ok(p) => Ok(p
@@ -338,6 +355,7 @@ pub async fn check_activation(
         }),
         justification: justification.map(str::to_string),
         ticket: ask.ticket.clone(),
+        condition: None,
     };
     Ok(Activation {
         target: t.clone(),

@@ -20,7 +20,7 @@ pub async fn waiting(graph: &dyn Graph) -> Result<Vec<RequestRow>, SelfServiceEr
 
 async fn pending(graph: &dyn Graph) -> Result<Vec<RequestOutcome>, SelfServiceError> {
     let mut out = Vec::new();
-    for surface in SurfaceKind::ALL {
+    for surface in super::SURFACES {
         out.extend(
             graph
                 .my_requests(*surface, AssignmentKind::Active, RequestParty::Approver)

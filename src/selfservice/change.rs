@@ -80,6 +80,7 @@ pub async fn check_deactivation(
             schedule: None,
             justification,
             ticket: None,
+            condition: None,
         },
         activated: activation.start,
     })
@@ -246,6 +247,7 @@ pub async fn check_extension(
             }),
             justification,
             ticket: ask.ticket.clone(),
+            condition: None,
         },
         duration,
         ends,

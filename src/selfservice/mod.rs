@@ -30,6 +30,13 @@ pub use names::{Held, Target, resolve_group_target, resolve_held_target, resolve
 pub use requests::{RequestFilter, RequestRow, cancel, list_requests, render_requests_text};
 pub use roles::{HeldRole, MyRoles, PrincipalInfo, my_roles, render_my_roles_text};
 
+/// The surfaces self-service serves, through Graph. Azure roles' own
+/// (`pim activate --scope /subscriptions/…`) are not built yet.
+pub(crate) const SURFACES: &[crate::model::SurfaceKind] = &[
+    crate::model::SurfaceKind::DirectoryRole,
+    crate::model::SurfaceKind::Group,
+];
+
 use crate::graph::{Graph, RequestOutcome, ScheduleRequest};
 
 /// Where a request stands, from Graph's `status`.

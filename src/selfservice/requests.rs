@@ -141,7 +141,7 @@ pub async fn list_requests(
             continue;
         }
         if filter.mine {
-            for surface in SurfaceKind::ALL {
+            for surface in super::SURFACES {
                 all.extend(
                     graph
                         .my_requests(*surface, kind, RequestParty::Principal)
@@ -224,7 +224,7 @@ pub(crate) async fn find_request(
         return Err(SelfServiceError::NoSuchRequest(given.to_string()));
     }
     if super::names::is_guid(id) {
-        for surface in SurfaceKind::ALL {
+        for surface in super::SURFACES {
             for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
                 match graph.get_request(*surface, kind, id).await {
                     Ok(r) => return Ok(r),
@@ -242,7 +242,7 @@ pub(crate) async fn find_request(
             .starts_with(prefix.as_str())
     };
     let mut found = Vec::new();
-    for surface in SurfaceKind::ALL {
+    for surface in super::SURFACES {
         for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
             found.extend(
                 graph

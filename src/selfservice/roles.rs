@@ -107,7 +107,7 @@ pub async fn my_roles(
         let mut grants = Vec::new();
         // Directory roles, then the groups whose membership or ownership
         // the caller holds.
-        for surface in SurfaceKind::ALL {
+        for surface in super::SURFACES {
             items.extend(
                 graph
                     .my_instances(*surface, kind)
@@ -143,7 +143,7 @@ pub async fn my_roles(
         lists.push((kind, items));
     }
     let mut waiting = Vec::new();
-    for surface in SurfaceKind::ALL {
+    for surface in super::SURFACES {
         for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
             waiting.extend(
                 graph

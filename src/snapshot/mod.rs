@@ -54,6 +54,9 @@ pub struct Grant {
     pub created_using: Option<String>,
     pub created: Option<DateTime<Utc>>,
     pub status: String,
+    /// An ABAC condition (Azure roles only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
 }
 
 impl Grant {
@@ -309,6 +312,7 @@ fn digest_grant(h: &mut Sha256, g: &Grant) {
         created_using,
         created,
         status,
+        condition,
     } = g;
     text(h, surface.as_str());
     h.update([*kind as u8, *member_type as u8]);
@@ -329,15 +333,18 @@ fn digest_grant(h: &mut Sha256, g: &Grant) {
             text(h, &d.to_string());
         }
     }
-    match created_using {
-        None => h.update([0]),
-        Some(c) => {
-            h.update([1]);
-            text(h, c);
-        }
-    }
     time(h, *created);
     text(h, status);
+    // Absent is not the empty condition: one tag byte before it.
+    for o in [created_using, condition] {
+        match o {
+            None => h.update([0]),
+            Some(c) => {
+                h.update([1]);
+                text(h, c);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -359,6 +366,7 @@ mod tests {
             created_using: None,
             created: None,
             status: "Provisioned".into(),
+            condition: None,
         }
     }
 

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
-use super::{AdministrativeUnit, Current, Grant, Policy, Principal, RoleDefinition};
+use super::{AdministrativeUnit, Current, Grant, Policy, PolicyKey, Principal, RoleDefinition};
 use crate::graph::{Graph, GraphError, SeenGrants, page_size};
 use crate::model::{ObjectId, SurfaceKind};
 use crate::surface::{self, Clients, Interest};
@@ -34,6 +34,10 @@ pub struct ReadOptions {
     /// listed per scope (groups: their object ids). A surface not named
     /// reads every scope it can govern.
     pub scopes: BTreeMap<SurfaceKind, BTreeSet<ObjectId>>,
+    /// The roles at scopes whose policies a surface reads one by one
+    /// (Azure roles: a role's policy at each scope the configuration
+    /// governs it).
+    pub targets: BTreeMap<SurfaceKind, BTreeSet<PolicyKey>>,
 }
 
 impl ReadOptions {
@@ -44,6 +48,7 @@ impl ReadOptions {
             now,
             known: Vec::new(),
             scopes: BTreeMap::new(),
+            targets: BTreeMap::new(),
         }
     }
 
@@ -53,7 +58,11 @@ impl ReadOptions {
             policy_roles: Some(ids.into_iter().collect()),
             now,
             known: Vec::new(),
-            scopes: BTreeMap::from([(SurfaceKind::Group, BTreeSet::new())]),
+            scopes: BTreeMap::from([
+                (SurfaceKind::Group, BTreeSet::new()),
+                (SurfaceKind::AzureRole, BTreeSet::new()),
+            ]),
+            targets: BTreeMap::new(),
         }
     }
 
@@ -70,6 +79,14 @@ impl ReadOptions {
         ids: impl IntoIterator<Item = ObjectId>,
     ) -> Self {
         self.scopes.insert(surface, ids.into_iter().collect());
+        self
+    }
+
+    /// Read the policies of these roles at these scopes (of their surface).
+    pub fn with_targets(mut self, keys: impl IntoIterator<Item = PolicyKey>) -> Self {
+        for k in keys {
+            self.targets.entry(k.surface).or_default().insert(k);
+        }
         self
     }
 }
@@ -103,13 +120,22 @@ async fn read_grants_seen(
     options: &ReadOptions,
     seen: SeenGrants<'_>,
 ) -> Result<Holdings, GraphError> {
-    let clients = Clients { graph, seen };
+    let clients = Clients {
+        graph,
+        arm: graph.arm(),
+        seen,
+    };
     let policy_roles: Option<Vec<ObjectId>> = options
         .policy_roles
         .as_ref()
         .map(|s| s.iter().cloned().collect());
     let scopes: BTreeMap<SurfaceKind, Vec<ObjectId>> = options
         .scopes
+        .iter()
+        .map(|(k, v)| (*k, v.iter().cloned().collect()))
+        .collect();
+    let targets: BTreeMap<SurfaceKind, Vec<PolicyKey>> = options
+        .targets
         .iter()
         .map(|(k, v)| (*k, v.iter().cloned().collect()))
         .collect();
@@ -121,6 +147,7 @@ async fn read_grants_seen(
             Interest {
                 policy_roles: policy_roles.as_deref(),
                 scopes: scopes.get(&s.kind()).map(Vec::as_slice),
+                targets: targets.get(&s.kind()).map_or(&[][..], Vec::as_slice),
             }
         ))),
         graph.caller_id(),
@@ -302,6 +329,7 @@ impl Holdings {
     ) -> Result<Current, GraphError> {
         let clients = Clients {
             graph,
+            arm: graph.arm(),
             seen: &|_| {},
         };
         let Holdings {

@@ -94,6 +94,13 @@ impl Surface for DirectoryRoles {
                     "to grant membership of the group, write group = \"group:{g}\" (and access = \"member\" or \"owner\") instead of role and scope"
                 )),
             }),
+            Ok(Scope::Azure(_)) => Err(TargetProblem {
+                message: format!("{text:?} is an Azure scope, not a directory scope"),
+                hint: Some(
+                    "to grant an Azure role there, write azure_role = \"<Azure role>\" instead of role"
+                        .into(),
+                ),
+            }),
             Ok(s) => Ok(s),
             Err(e) => Err(TargetProblem {
                 message: e.to_string(),
@@ -277,11 +284,14 @@ mod tests {
             s.parse_scope(Some("/administrativeUnits/Paris")),
             Ok(Scope::AdministrativeUnit("Paris".into()))
         );
-        let bad = s.parse_scope(Some("/subscriptions/x")).unwrap_err();
+        let bad = s.parse_scope(Some("/tenants/x")).unwrap_err();
         assert!(
             bad.hint
                 .is_some_and(|h| h.contains("/administrativeUnits/"))
         );
+        // An Azure scope is another surface's.
+        let azure = s.parse_scope(Some("/subscriptions/x")).unwrap_err();
+        assert!(azure.hint.is_some_and(|h| h.contains("azure_role")));
     }
 
     #[test]

@@ -53,6 +53,10 @@ impl Surface for Groups {
         Some("group:")
     }
 
+    fn label_attribute(&self) -> Option<&'static str> {
+        Some("access")
+    }
+
     /// `member` or `owner`, whatever the case. Kept as an id: it is Graph's
     /// `accessId`, and can then never be taken for a role's display name.
     fn parse_role(

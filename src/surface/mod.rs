@@ -6,19 +6,19 @@
 //! surface a grant names ([`get`]) and otherwise work on the neutral model.
 //!
 //! Adding a surface is a module implementing [`Surface`], a
-//! [`SurfaceKind`] for it, and a line in [`get`]. Two are built:
+//! [`SurfaceKind`] for it, and a line in [`get`]. Three are built:
 //! - directory roles (`directory_role`): a role definition at `/` or an
 //!   administrative unit, everything read in whole collections;
 //! - PIM for Groups (`group`): the role is `member` or `owner` access, the
 //!   scope a group; schedules are listed per group, and each group has one
-//!   policy per access.
-//!
-//! The third, Azure resource roles, has a role definition at an Azure scope
-//! its children inherit (listed with `atScope()`, inherited grants
-//! skipped); requests are PUT by a client-chosen name to ARM, and a policy
-//! is PATCHed whole. Its calls go to an ARM client beside the Graph one in
-//! [`Clients`].
+//!   policy per access;
+//! - Azure resource roles (`azure_role`): a role definition at an ARM scope
+//!   its children inherit (listed with `atScope()`, inherited grants shown
+//!   and never managed there); requests are PUT by a client-chosen name to
+//!   ARM, and a policy, one per role and scope, is PATCHed. Its calls go to
+//!   the ARM client beside the Graph one ([`Clients::arm`]).
 
+mod azure_role;
 mod directory_role;
 mod group;
 
@@ -26,9 +26,11 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 
+pub use azure_role::{AZURE_TIER0, AzureRoles, role_definition_id, scope_id as azure_scope_id};
 pub use directory_role::{DEFAULT_TIER0, DirectoryRoles};
 pub use group::{GROUP_ACCESS, Groups};
 
+use crate::arm::Arm;
 use crate::graph::{Graph, GraphError, GraphWrite, RequestOutcome, SeenGrants};
 use crate::model::{
     Address, BlockKind, Caseless, ObjectId, RoleRef, RuleId, RuleSet, RuleValue, ScheduleRequest,
@@ -40,6 +42,8 @@ use crate::snapshot::{AdministrativeUnit, Current, Grant, Policy, PolicyKey, Rol
 #[derive(Clone, Copy)]
 pub struct Clients<'a> {
     pub graph: &'a dyn Graph,
+    /// Azure Resource Manager, when pim has a client for it.
+    pub arm: Option<&'a dyn Arm>,
     /// Shown grants as they are read, before the read is over
     /// ([`Graph::grants_seen`]): the snapshot names their holders meanwhile.
     pub seen: SeenGrants<'a>,
@@ -50,6 +54,7 @@ pub struct Clients<'a> {
 #[derive(Clone, Copy)]
 pub struct Writers<'a> {
     pub graph: &'a dyn GraphWrite,
+    pub arm: Option<&'a dyn Arm>,
 }
 
 /// Why a target written in configuration is not one: said at the
@@ -66,8 +71,11 @@ pub struct TargetProblem {
 pub struct Interest<'a> {
     /// Roles whose policies are needed (directory roles).
     pub policy_roles: Option<&'a [ObjectId]>,
-    /// Scopes to read (groups: their object ids).
+    /// Scopes to read (groups: their object ids; Azure roles: ARM scopes).
     pub scopes: Option<&'a [ObjectId]>,
+    /// Roles at scopes whose policies to read, for a surface that reads
+    /// them one by one (Azure roles).
+    pub targets: &'a [PolicyKey],
 }
 
 /// What a surface holds in the tenant, read in one go.
@@ -108,12 +116,19 @@ pub trait Surface: Send + Sync {
         None
     }
 
+    /// The attribute of a `policy` or `role` block that completes what its
+    /// label names (`access` of a group, `scope` of an Azure role); `None`
+    /// when the label says it all.
+    fn label_attribute(&self) -> Option<&'static str> {
+        None
+    }
+
     /// The role and scope a `policy` or `role` block's label names, with
-    /// the role attribute (`access`) the block sets, if any.
+    /// the value of the block's [`Surface::label_attribute`], if set.
     fn parse_label(
         &self,
         label: &str,
-        role: Option<&str>,
+        attribute: Option<&str>,
         custom: &HashSet<Caseless>,
     ) -> Result<(RoleRef, Scope), TargetProblem>;
 
@@ -234,12 +249,14 @@ async fn direct_schedule(
 
 static DIRECTORY_ROLES: DirectoryRoles = DirectoryRoles;
 static GROUPS: Groups = Groups;
+static AZURE_ROLES: AzureRoles = AzureRoles;
 
 /// The surface of `kind`.
 pub fn get(kind: SurfaceKind) -> &'static dyn Surface {
     match kind {
         SurfaceKind::DirectoryRole => &DIRECTORY_ROLES,
         SurfaceKind::Group => &GROUPS,
+        SurfaceKind::AzureRole => &AZURE_ROLES,
     }
 }
 
@@ -287,6 +304,10 @@ mod tests {
             SurfaceKind::DirectoryRole
         );
         assert_eq!(for_block(|a| a == "group").kind(), SurfaceKind::Group);
+        assert_eq!(
+            for_block(|a| a == "azure_role" || a == "scope").kind(),
+            SurfaceKind::AzureRole
+        );
         // `role` and `group` together: the group's, which then refuses `role`.
         assert_eq!(
             for_block(|a| a == "group" || a == "role").kind(),
@@ -300,6 +321,7 @@ mod tests {
     #[test]
     fn a_label_belongs_to_the_surface_whose_prefix_it_has() {
         assert_eq!(for_label("group:Tier0 Admins").kind(), SurfaceKind::Group);
+        assert_eq!(for_label("azure:Owner").kind(), SurfaceKind::AzureRole);
         assert_eq!(
             for_label("Global Administrator").kind(),
             SurfaceKind::DirectoryRole

@@ -154,6 +154,7 @@ impl Tenant {
             created_using: Some(id.clone()),
             created: Some(start),
             status: "Provisioned".into(),
+            condition: None,
         });
         id
     }
@@ -240,6 +241,7 @@ impl Tenant {
             created_using: Some(id.clone()),
             created: Some(start),
             status: "Provisioned".into(),
+            condition: None,
         });
         id
     }

@@ -60,6 +60,10 @@ pub struct Assignment {
     pub schedule: Schedule,
     pub justification: Option<String>,
     pub ticket: Option<Ticket>,
+    /// An ABAC condition (Azure roles only): the grant holds only where it
+    /// is true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
 }
 
 impl Assignment {
@@ -153,4 +157,7 @@ pub struct ScheduleRequest {
     pub schedule: Option<Schedule>,
     pub justification: Option<String>,
     pub ticket: Option<Ticket>,
+    /// An ABAC condition (Azure roles only), sent with version `2.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
 }

@@ -27,12 +27,14 @@ pub use id::ObjectId;
 pub use policy::{
     ActivationRules, Approval, ApprovalSetting, ApprovalStage, Approver, AssignmentRules,
     EligibilityRules, EnablementFactor, NotificationEvent, NotificationLevel, NotificationRules,
-    PolicyRules, RuleId, RuleSet, RuleValue, default_group_rules_json, default_rules_json,
+    PolicyRules, RuleId, RuleSet, RuleValue, default_azure_rules_json, default_group_rules_json,
+    default_rules_json,
 };
 pub use principal::{PrincipalError, PrincipalKind, PrincipalRef, is_guid};
 pub use role::{
-    BuiltinRole, RoleRef, builtin_roles, closest_builtin_roles, closest_names, find_builtin_role,
+    BuiltinRole, RoleRef, azure_builtin_roles, builtin_roles, closest_azure_roles,
+    closest_builtin_roles, closest_names, find_azure_role, find_builtin_role,
 };
 pub use schedule::{Expiration, Schedule};
-pub use scope::{Scope, ScopeError};
+pub use scope::{Scope, ScopeError, is_azure_scope};
 pub use surface::SurfaceKind;

@@ -160,6 +160,14 @@ pub fn default_group_rules_json() -> &'static str {
     include_str!("default_group_policy_rules.json")
 }
 
+/// A best guess at the rules of an Azure role's policy nobody has changed,
+/// in ARM's wire shape (`ruleType`, PascalCase). UNVERIFIED: no source
+/// publishes ARM's defaults (see the file's `evidence`); pim reads the real
+/// policy and uses this only where none was read.
+pub fn default_azure_rules_json() -> &'static str {
+    include_str!("default_azure_policy_rules.json")
+}
+
 /// Settings of the `activation` block: what a holder of an eligibility must
 /// do to activate it. `None` leaves the tenant's value as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

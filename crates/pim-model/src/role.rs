@@ -61,21 +61,63 @@ struct Table {
     by_id: std::collections::HashMap<ObjectId, usize>,
 }
 
+impl Table {
+    fn new(roles: Vec<BuiltinRole>) -> Self {
+        let mut by_name = std::collections::HashMap::new();
+        let mut by_id = std::collections::HashMap::new();
+        for (i, r) in roles.iter().enumerate() {
+            by_name.insert(Caseless::new(&r.display_name), i);
+            by_id.insert(ObjectId::new(r.id.as_str()), i);
+        }
+        Table {
+            roles,
+            by_name,
+            by_id,
+        }
+    }
+
+    fn by_id(&self, id: &str) -> Option<&BuiltinRole> {
+        self.by_id
+            .get(ObjectId::new(id.trim()).as_str())
+            .map(|&i| &self.roles[i])
+    }
+
+    fn by_name(&self, name: &str) -> Option<&BuiltinRole> {
+        self.by_name
+            .get(Caseless::new(name.trim()).as_str())
+            .map(|&i| &self.roles[i])
+    }
+}
+
+// The tables are compiled in and checked by unit tests, so they cannot
+// fail at run time.
 static BUILTIN_ROLES: LazyLock<Table> = LazyLock::new(|| {
-    // The table is compiled in and checked by a unit test, so it cannot fail at run time.
-    let roles: Vec<BuiltinRole> = serde_json::from_str(include_str!("builtin_roles.json"))
-        .expect("embedded built-in role table is valid JSON");
-    let mut by_name = std::collections::HashMap::new();
-    let mut by_id = std::collections::HashMap::new();
-    for (i, r) in roles.iter().enumerate() {
-        by_name.insert(Caseless::new(&r.display_name), i);
-        by_id.insert(ObjectId::new(r.id.as_str()), i);
+    Table::new(
+        serde_json::from_str(include_str!("builtin_roles.json"))
+            .expect("embedded built-in role table is valid JSON"),
+    )
+});
+
+/// Azure's built-in roles (`{"id", "roleName"}`), from the built-in roles
+/// reference on learn.microsoft.com. The list may miss a few roles added
+/// after it was taken: a role it lacks is still granted by its GUID.
+static AZURE_ROLES: LazyLock<Table> = LazyLock::new(|| {
+    #[derive(Deserialize)]
+    struct Entry {
+        id: String,
+        #[serde(rename = "roleName")]
+        role_name: String,
     }
-    Table {
-        roles,
-        by_name,
-        by_id,
-    }
+    let list: Vec<Entry> = serde_json::from_str(include_str!("builtin_azure_roles.json"))
+        .expect("embedded Azure role table is valid JSON");
+    Table::new(
+        list.into_iter()
+            .map(|e| BuiltinRole {
+                id: e.id.to_ascii_lowercase(),
+                display_name: e.role_name,
+            })
+            .collect(),
+    )
 });
 
 pub fn builtin_roles() -> &'static [BuiltinRole] {
@@ -83,17 +125,35 @@ pub fn builtin_roles() -> &'static [BuiltinRole] {
 }
 
 fn by_id(id: &str) -> Option<&'static BuiltinRole> {
-    let t = &*BUILTIN_ROLES;
-    t.by_id
-        .get(ObjectId::new(id.trim()).as_str())
-        .map(|&i| &t.roles[i])
+    BUILTIN_ROLES.by_id(id)
 }
 
 pub fn find_builtin_role(name: &str) -> Option<&'static BuiltinRole> {
-    let t = &*BUILTIN_ROLES;
-    t.by_name
-        .get(Caseless::new(name.trim()).as_str())
-        .map(|&i| &t.roles[i])
+    BUILTIN_ROLES.by_name(name)
+}
+
+/// Azure's built-in roles; `id` is the role definition's GUID, the same at
+/// every scope.
+pub fn azure_builtin_roles() -> &'static [BuiltinRole] {
+    &AZURE_ROLES.roles
+}
+
+/// The built-in Azure role of this name (whatever the case) or GUID.
+pub fn find_azure_role(name_or_id: &str) -> Option<&'static BuiltinRole> {
+    AZURE_ROLES
+        .by_name(name_or_id)
+        .or_else(|| AZURE_ROLES.by_id(name_or_id))
+}
+
+pub fn closest_azure_roles(name: &str, n: usize) -> Vec<&'static str> {
+    closest_names(
+        name,
+        azure_builtin_roles()
+            .iter()
+            .map(|r| r.display_name.as_str()),
+        n,
+        0.6,
+    )
 }
 
 /// Up to `n` names from `candidates` closest to `name`, best first: what a
@@ -161,6 +221,25 @@ mod tests {
             "Global Administrator"
         );
         assert!(RoleRef::parse("Global Admin").builtin().is_none());
+    }
+
+    #[test]
+    fn azure_roles_resolve_by_name_and_guid() {
+        assert!(azure_builtin_roles().len() > 500);
+        let owner = find_azure_role("owner").unwrap();
+        assert_eq!(owner.id, "8e3af657-a8ff-443c-a75c-2fe8c4bcb635");
+        assert_eq!(
+            find_azure_role("B24988AC-6180-42A0-AB88-20F7382DD24C")
+                .unwrap()
+                .display_name,
+            "Contributor"
+        );
+        // The two tables are apart: "Security Reader" is in both, as two roles.
+        assert_ne!(
+            find_azure_role("Security Reader").unwrap().id,
+            find_builtin_role("Security Reader").unwrap().id
+        );
+        assert!(closest_azure_roles("Contributer", 3).contains(&"Contributor"));
     }
 
     #[test]

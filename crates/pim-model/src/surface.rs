@@ -24,16 +24,25 @@ pub enum SurfaceKind {
     /// PIM for Groups: `member` or `owner` access to a group
     /// (`/identityGovernance/privilegedAccess/group`).
     Group,
+    /// Azure resource roles: an Azure role definition at a management
+    /// group, subscription, resource group or resource, through ARM's
+    /// `Microsoft.Authorization` provider.
+    AzureRole,
 }
 
 impl SurfaceKind {
     /// Every surface, in the order plans list them.
-    pub const ALL: &'static [SurfaceKind] = &[SurfaceKind::DirectoryRole, SurfaceKind::Group];
+    pub const ALL: &'static [SurfaceKind] = &[
+        SurfaceKind::DirectoryRole,
+        SurfaceKind::Group,
+        SurfaceKind::AzureRole,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             SurfaceKind::DirectoryRole => "directory_role",
             SurfaceKind::Group => "group",
+            SurfaceKind::AzureRole => "azure_role",
         }
     }
 
@@ -50,6 +59,7 @@ impl fmt::Display for SurfaceKind {
         f.write_str(match self {
             SurfaceKind::DirectoryRole => "directory role",
             SurfaceKind::Group => "group",
+            SurfaceKind::AzureRole => "Azure role",
         })
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::arm::{ArmSettings, HttpArm};
 use crate::config::Desired;
 use crate::graph::{AuthMethod, GraphSettings, HttpGraph};
 
@@ -56,6 +57,7 @@ pub struct SignInAs<'a> {
 
 /// [`connect`], signed in as a seeded emulator user when `user` is given
 /// (refused unless the tenant is an emulator on this machine).
+#[allow(clippy::result_large_err)] // GraphError: large and rare, as in `graph`
 pub async fn connect_as(
     desired: &Desired,
     auth: AuthMethod,
@@ -82,14 +84,39 @@ pub async fn connect_as(
     if let Some(p) = parallelism {
         settings.parallelism = p.max(1);
     }
+    let arm_settings = if emulator.is_some() {
+        ArmSettings::for_emulator(&settings, &env)
+    } else {
+        ArmSettings::from_env(&settings, &env)
+    };
     let graph = match user {
         Some(u) => HttpGraph::for_emulator_user(settings, u.user, u.mfa)?,
         None => HttpGraph::new(settings)?,
+    };
+    // ARM signs in with the same credential, for its own scope, and only
+    // when a command reaches an Azure role: a bad ARM setting matters only
+    // to a configuration that governs one.
+    let graph = match arm_settings.and_then(|s| HttpArm::sharing(s, &graph)) {
+        Ok(arm) => graph.with_arm(Arc::new(arm)),
+        Err(e) if governs_azure(desired) => return Err(e.into()),
+        Err(_) => graph,
     };
     Ok(Session {
         graph: Arc::new(graph),
         _emulator: emulator,
     })
+}
+
+/// Whether the configuration names an Azure role anywhere.
+fn governs_azure(desired: &Desired) -> bool {
+    let azure = crate::model::SurfaceKind::AzureRole;
+    desired
+        .eligibilities
+        .iter()
+        .chain(&desired.assignments)
+        .any(|d| d.item.surface == azure)
+        || desired.policies.iter().any(|p| p.item.surface == azure)
+        || desired.roles.iter().any(|r| r.item.surface == azure)
 }
 
 /// Starts the emulator a `tenant { emulator = … }` names, in this process.

@@ -23,7 +23,7 @@ impl HttpGraph {
         if let Some(f) = grant_filter(filter) {
             q.push(("$filter", f));
         }
-        let set = collection(filter.surface, kind, false);
+        let set = collection(filter.surface, kind, false)?;
         let path = format!("{set}{}", query(&q));
         let op = format!("GET {set}");
         self.grants_at(kind, &path, &op, seen).await
@@ -34,7 +34,7 @@ impl HttpGraph {
         surface: SurfaceKind,
         kind: AssignmentKind,
     ) -> Result<Vec<Grant>, GraphError> {
-        let path = format!("{}/{MINE}", collection(surface, kind, false));
+        let path = format!("{}/{MINE}", collection(surface, kind, false)?);
         let op = format!("GET {path}");
         self.grants_at(kind, &path, &op, &|_| {}).await
     }
@@ -44,7 +44,7 @@ impl HttpGraph {
         surface: SurfaceKind,
         kind: AssignmentKind,
     ) -> Result<Vec<Instance>, GraphError> {
-        let path = format!("{}/{MINE}", instances(surface, kind));
+        let path = format!("{}/{MINE}", instances(surface, kind)?);
         Ok(self
             .get_all::<UnifiedRoleScheduleInstance>(&path)
             .await?
@@ -60,7 +60,7 @@ impl HttpGraph {
         kind: AssignmentKind,
         groups: &[crate::model::ObjectId],
     ) -> Result<Vec<Grant>, GraphError> {
-        let set = collection(SurfaceKind::Group, kind, false);
+        let set = collection(SurfaceKind::Group, kind, false)?;
         let op = format!("GET {set}");
         let paths: Vec<String> = groups
             .iter()

@@ -3,7 +3,7 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::graph::GrantFilter;
+use crate::graph::{ErrorKind, GrantFilter, GraphError};
 use crate::model::{AssignmentKind, SurfaceKind};
 
 /// Characters left alone in query values and path segments: unreserved ones
@@ -48,16 +48,22 @@ pub(super) fn odata_string(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// Where a surface's schedules and requests live.
-pub(super) fn base(surface: SurfaceKind) -> &'static str {
+/// Where a surface's schedules and requests live in Graph; Azure roles
+/// live in ARM, and a call for them is refused before it is sent.
+fn base(surface: SurfaceKind) -> Result<&'static str, GraphError> {
     match surface {
-        SurfaceKind::DirectoryRole => "/roleManagement/directory",
-        SurfaceKind::Group => "/identityGovernance/privilegedAccess/group",
+        SurfaceKind::DirectoryRole => Ok("/roleManagement/directory"),
+        SurfaceKind::Group => Ok("/identityGovernance/privilegedAccess/group"),
+        SurfaceKind::AzureRole => Err(GraphError::new(
+            ErrorKind::Config,
+            "choose a Graph collection",
+            "Azure role grants are read and written through Azure Resource Manager, not Graph",
+        )),
     }
 }
 
 /// The collection of a surface's schedules (or requests) of one kind.
-pub(super) fn set_name(surface: SurfaceKind, kind: AssignmentKind, requests: bool) -> &'static str {
+fn set_name(surface: SurfaceKind, kind: AssignmentKind, requests: bool) -> &'static str {
     match (surface, kind, requests) {
         (SurfaceKind::DirectoryRole, AssignmentKind::Eligible, false) => "roleEligibilitySchedules",
         (SurfaceKind::DirectoryRole, AssignmentKind::Active, false) => "roleAssignmentSchedules",
@@ -71,11 +77,12 @@ pub(super) fn set_name(surface: SurfaceKind, kind: AssignmentKind, requests: boo
         (SurfaceKind::Group, AssignmentKind::Active, false) => "assignmentSchedules",
         (SurfaceKind::Group, AssignmentKind::Eligible, true) => "eligibilityScheduleRequests",
         (SurfaceKind::Group, AssignmentKind::Active, true) => "assignmentScheduleRequests",
+        (SurfaceKind::AzureRole, _, _) => "",
     }
 }
 
 /// The path of a surface's instances of one kind: what is in effect now.
-pub(super) fn instances(surface: SurfaceKind, kind: AssignmentKind) -> String {
+pub(super) fn instances(surface: SurfaceKind, kind: AssignmentKind) -> Result<String, GraphError> {
     let set = match (surface, kind) {
         (SurfaceKind::DirectoryRole, AssignmentKind::Eligible) => {
             "roleEligibilityScheduleInstances"
@@ -83,13 +90,22 @@ pub(super) fn instances(surface: SurfaceKind, kind: AssignmentKind) -> String {
         (SurfaceKind::DirectoryRole, AssignmentKind::Active) => "roleAssignmentScheduleInstances",
         (SurfaceKind::Group, AssignmentKind::Eligible) => "eligibilityScheduleInstances",
         (SurfaceKind::Group, AssignmentKind::Active) => "assignmentScheduleInstances",
+        (SurfaceKind::AzureRole, _) => "",
     };
-    format!("{}/{set}", base(surface))
+    Ok(format!("{}/{set}", base(surface)?))
 }
 
 /// `{base}/{set}`: the path of a surface's collection.
-pub(super) fn collection(surface: SurfaceKind, kind: AssignmentKind, requests: bool) -> String {
-    format!("{}/{}", base(surface), set_name(surface, kind, requests))
+pub(super) fn collection(
+    surface: SurfaceKind,
+    kind: AssignmentKind,
+    requests: bool,
+) -> Result<String, GraphError> {
+    Ok(format!(
+        "{}/{}",
+        base(surface)?,
+        set_name(surface, kind, requests)
+    ))
 }
 
 /// The `$filter` of a grant filter, in the surface's own property names:
@@ -98,6 +114,7 @@ pub(super) fn grant_filter(f: &GrantFilter) -> Option<String> {
     let (role, scope) = match f.surface {
         SurfaceKind::DirectoryRole => ("roleDefinitionId", "directoryScopeId"),
         SurfaceKind::Group => ("accessId", "groupId"),
+        SurfaceKind::AzureRole => ("roleDefinitionId", "scope"),
     };
     let mut parts = Vec::new();
     // Graph requires a group's lists filtered by group or principal: the

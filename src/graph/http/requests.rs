@@ -22,7 +22,7 @@ impl HttpGraph {
         &self,
         request: &ScheduleRequest,
     ) -> Result<RequestOutcome, GraphError> {
-        let op = format!("POST {}", collection(request.surface, request.kind, true));
+        let op = format!("POST {}", collection(request.surface, request.kind, true)?);
         let mut resends = 0u32;
         loop {
             // Graph's clock and ours may differ a little; a minute of slack
@@ -65,7 +65,7 @@ impl HttpGraph {
     ) -> Result<RequestOutcome, GraphError> {
         let path = format!(
             "{}/{}",
-            collection(surface, kind, true),
+            collection(surface, kind, true)?,
             utf8_percent_encode(id, SEGMENT)
         );
         let w: UnifiedRoleAssignmentScheduleRequest = self.get_json(&path).await?;
@@ -81,7 +81,7 @@ impl HttpGraph {
         if let Some(f) = grant_filter(filter) {
             q.push(("$filter", f));
         }
-        let path = format!("{}{}", collection(filter.surface, kind, true), query(&q));
+        let path = format!("{}{}", collection(filter.surface, kind, true)?, query(&q));
         let all: Vec<UnifiedRoleAssignmentScheduleRequest> = self.get_all(&path).await?;
         Ok(all.into_iter().map(|w| outcome(kind, w, false)).collect())
     }
@@ -94,7 +94,7 @@ impl HttpGraph {
     ) -> Result<Vec<RequestOutcome>, GraphError> {
         let path = format!(
             "{}/filterByCurrentUser(on='{}')",
-            collection(surface, kind, true),
+            collection(surface, kind, true)?,
             party.as_str()
         );
         let all: Vec<UnifiedRoleAssignmentScheduleRequest> = self.get_all(&path).await?;
@@ -111,7 +111,7 @@ impl HttpGraph {
             method: Method::POST,
             url: self.url(&format!(
                 "{}/{}/cancel",
-                collection(surface, kind, true),
+                collection(surface, kind, true)?,
                 utf8_percent_encode(id, SEGMENT)
             )),
             body: None,
@@ -149,7 +149,7 @@ impl HttpGraph {
         };
         let call = Call {
             method: Method::POST,
-            url: self.url(&collection(request.surface, request.kind, true)),
+            url: self.url(&collection(request.surface, request.kind, true)?),
             body: Some(
                 serde_json::to_value(&body)
                     .map_err(|e| GraphError::decode("encode request", e.to_string()))?,

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -155,20 +154,12 @@ pub(crate) struct ArmStore {
     pub policies: Vec<ArmPolicy>,
 }
 
-#[derive(Deserialize)]
-struct BuiltinAzureRole {
-    id: String,
-    #[serde(rename = "roleName")]
-    role_name: String,
-}
-
 static BUILTIN_AZURE_ROLES: LazyLock<Vec<AzureRole>> = LazyLock::new(|| {
-    let list: Vec<BuiltinAzureRole> =
-        serde_json::from_str(include_str!("builtin_azure_roles.json")).unwrap_or_default();
-    list.into_iter()
+    pim_model::azure_builtin_roles()
+        .iter()
         .map(|r| AzureRole {
             id: r.id.to_ascii_lowercase(),
-            name: r.role_name,
+            name: r.display_name.clone(),
             description: String::new(),
             builtin: true,
             assignable_scopes: vec!["/".into()],
@@ -179,8 +170,8 @@ static BUILTIN_AZURE_ROLES: LazyLock<Vec<AzureRole>> = LazyLock::new(|| {
 /// The 17 rules a policy starts with. UNVERIFIED: no source publishes
 /// ARM's defaults; the file is a best guess (see its `evidence`).
 static DEFAULT_RULES: LazyLock<Vec<Value>> = LazyLock::new(|| {
-    let doc: Value = serde_json::from_str(include_str!("default_azure_policy_rules.json"))
-        .unwrap_or(Value::Null);
+    let doc: Value =
+        serde_json::from_str(pim_model::default_azure_rules_json()).unwrap_or(Value::Null);
     doc.get("rules")
         .and_then(Value::as_array)
         .cloned()

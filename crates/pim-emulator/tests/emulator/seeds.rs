@@ -187,5 +187,5 @@ fn the_contoso_config_is_valid_hcl_naming_seeded_principals() {
             }
         }
     }
-    assert_eq!(files, 3);
+    assert_eq!(files, 4);
 }
