@@ -315,7 +315,9 @@ fn exported_files_of_the_contoso_tenant() {
         .unwrap();
         let graph =
             pim::graph::HttpGraph::new(graph_common::settings(&emu, graph_common::SECRET)).unwrap();
-        let current = pim::export::read(&graph, at(NOW)).await.unwrap();
+        let current = pim::export::read(&graph, at(NOW), &pim::export::AzureInterest::default())
+            .await
+            .unwrap();
         let before = graph.stats().requests();
         let requests: Requests = pim::export::read_requests(&graph, &current).await.unwrap();
         // The directory's requests, and those of the one group with grants.

@@ -69,7 +69,7 @@ pub(super) enum Command {
     Import(ImportArgs),
     /// Write an existing tenant's grants and policies as configuration, with a matching state.
     #[command(
-        after_help = "Example:\n  pim export --out pim --role \"Global Administrator\"\n  pim plan -C pim    # shows no changes"
+        after_help = "Examples:\n  pim export --out pim --role \"Global Administrator\"\n  pim plan -C pim    # shows no changes\n  pim export --out pim --azure-scope /subscriptions/3f2a8c41-6b1e-4d2a-9c7e-5a8b0e1f2d34"
     )]
     Export(ExportArgs),
     /// Show a saved plan.
@@ -307,6 +307,11 @@ pub(super) struct ExportArgs {
     /// Export only this role (repeatable); all roles with grants by default.
     #[arg(long = "role", value_name = "NAME")]
     pub(super) roles: Vec<String>,
+    /// Export the Azure role grants made at this ARM scope, and the policies of the roles held
+    /// there (repeatable). ARM cannot list a tenant's scopes: none is exported unless named here
+    /// or governed by the configuration of --from.
+    #[arg(long = "azure-scope", value_name = "SCOPE")]
+    pub(super) azure_scopes: Vec<String>,
     /// Write every policy setting, not only those that differ from Microsoft's defaults.
     #[arg(long)]
     pub(super) all_policy_settings: bool,

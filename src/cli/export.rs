@@ -23,6 +23,7 @@ pub(super) fn export_command(args: &ExportArgs) -> anyhow::Result<Exit> {
         .map_err(|e| anyhow::anyhow!("{}", e.diagnostics()))?,
     };
     export::ensure_empty(&args.out, source.tenant.emulator.as_deref())?;
+    let azure = export::azure_interest(&source, &args.azure_scopes)?;
     let opts = ExportOptions {
         roles: args.roles.clone(),
         all_policy_settings: args.all_policy_settings,
@@ -34,6 +35,7 @@ pub(super) fn export_command(args: &ExportArgs) -> anyhow::Result<Exit> {
             .as_ref()
             .map(|roles| roles.iter().map(ToString::to_string).collect()),
         now: chrono::Utc::now(),
+        azure,
     };
     runtime()?.block_on(async {
         let session = run::connect(

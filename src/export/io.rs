@@ -1,17 +1,19 @@
-//! What an export reads from the tenant (the snapshot, every approver its
+//! What an export reads from the tenant (the snapshot, with the Azure role
+//! grants of the scopes named and their roles' policies, every approver its
 //! policies name, and the schedule requests behind its grants) and writes
 //! to disk (an empty directory of configuration and state, and the
 //! emulator's seed when the tenant is emulated).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::{Export, ExportOptions, export, quote};
-use crate::config::{self, TenantSettings};
+use crate::config::{self, Desired, TenantSettings};
 use crate::graph::{GrantFilter, Graph, GraphError, RequestOutcome};
-use crate::model::{AssignmentKind, ObjectId};
-use crate::snapshot::{self, Current, ReadOptions};
+use crate::model::{AssignmentKind, ObjectId, RoleRef, Scope, SurfaceKind};
+use crate::snapshot::{self, Current, PolicyKey, ReadOptions};
 use crate::state::{LocalBackend, StateError};
+use crate::surface::{Clients, Interest};
 
 /// The state file an export writes beside its configuration.
 const STATE_FILE: &str = "pim.state.json";
@@ -23,6 +25,8 @@ pub enum ExportError {
     NotEmpty(PathBuf),
     #[error("{} already exists and is not the emulator seed {}; export into an empty directory", .path.display(), .seed.display())]
     SeedTaken { path: PathBuf, seed: PathBuf },
+    #[error("--azure-scope {scope:?} is not an ARM scope: {reason}")]
+    AzureScope { scope: String, reason: String },
     #[error("unknown role \"{name}\" in --role{}", did_you_mean(.suggestions))]
     UnknownRole {
         name: String,
@@ -131,15 +135,85 @@ pub fn tenant_block(t: &TenantSettings) -> Vec<(String, String)> {
     block
 }
 
-/// The tenant as an export needs it: every role's grants and policies, and
-/// every principal they name.
+/// What of Azure an export reads: the grants at these scopes (ARM scope
+/// ids, normalised, lower case) and, besides the policies of the roles
+/// held there, these roles' policies at these scopes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AzureInterest {
+    pub scopes: BTreeSet<String>,
+    pub policies: BTreeSet<PolicyKey>,
+}
+
+/// The Azure scopes to export: those named (`--azure-scope`), checked and
+/// normalised, and every scope `source` governs Azure roles at, with the
+/// roles it governs there. A scope that is not one, or the tenant root
+/// (where PIM grants no Azure role), is an error.
+pub fn azure_interest(source: &Desired, named: &[String]) -> Result<AzureInterest, ExportError> {
+    let mut out = AzureInterest::default();
+    let surface = crate::surface::get(SurfaceKind::AzureRole);
+    for text in named {
+        match surface.parse_scope(Some(text)) {
+            Ok(Scope::Azure(id)) => {
+                out.scopes.insert(id);
+            }
+            Ok(_) => {}
+            Err(p) => {
+                return Err(ExportError::AzureScope {
+                    scope: text.clone(),
+                    reason: p.message,
+                });
+            }
+        }
+    }
+    let declared = source
+        .eligibilities
+        .iter()
+        .chain(&source.assignments)
+        .map(|d| (d.item.surface, &d.item.role, &d.item.scope))
+        .chain(
+            source
+                .policies
+                .iter()
+                .map(|p| (p.item.surface, &p.item.role, &p.item.scope)),
+        )
+        .chain(
+            source
+                .roles
+                .iter()
+                .map(|r| (r.item.surface, &r.item.role, &r.item.scope)),
+        );
+    for (surface, role, scope) in declared {
+        if let (SurfaceKind::AzureRole, RoleRef::Id(role), Scope::Azure(scope)) =
+            (surface, role, scope)
+        {
+            out.scopes.insert(scope.clone());
+            out.policies.insert(PolicyKey {
+                surface,
+                role_id: ObjectId::new(role.as_str()),
+                scope_id: scope.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The tenant as an export needs it: every role's grants and policies, the
+/// Azure role grants at the scopes of `azure` with the policies of the
+/// roles held there (and those `azure` names), and every principal they
+/// name.
 pub async fn read(
     graph: &dyn Graph,
     now: chrono::DateTime<chrono::Utc>,
+    azure: &AzureInterest,
 ) -> Result<Current, GraphError> {
     // Every group PIM can govern is read: which are governed shows only
     // in their schedules.
-    let mut current = snapshot::read(graph, &ReadOptions::all(now)).await?;
+    let options = ReadOptions::all(now).with_scopes(
+        SurfaceKind::AzureRole,
+        azure.scopes.iter().map(|s| ObjectId::new(s.as_str())),
+    );
+    let mut current = snapshot::read(graph, &options).await?;
+    read_azure_policies(graph, &mut current, azure).await?;
     // Approvers are named like holders, so fetch any the snapshot did not need.
     let missing: Vec<ObjectId> = current
         .policies
@@ -160,6 +234,51 @@ pub async fn read(
         }
     }
     Ok(current)
+}
+
+/// Reads into `current` the policy of each Azure role held directly at a
+/// scope read (the roles held there are known only once its grants are),
+/// and of each role `azure` names: one read per role and scope, as ARM
+/// lists a scope's policies only for every role at once.
+async fn read_azure_policies(
+    graph: &dyn Graph,
+    current: &mut Current,
+    azure: &AzureInterest,
+) -> Result<(), GraphError> {
+    let targets: Vec<PolicyKey> = current
+        .grants
+        .iter()
+        .filter(|g| g.surface == SurfaceKind::AzureRole && g.is_manageable())
+        .map(crate::snapshot::Grant::key)
+        .chain(azure.policies.iter().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let read = crate::surface::get(SurfaceKind::AzureRole)
+        .read(
+            Clients {
+                graph,
+                arm: graph.arm(),
+                seen: &|_| {},
+            },
+            // No scope: the grants are read already.
+            Interest {
+                policy_roles: None,
+                scopes: Some(&[]),
+                targets: &targets,
+            },
+        )
+        .await?;
+    for p in read.policies {
+        current.policies.insert(p.key(), p);
+    }
+    for r in read.roles {
+        current.roles.entry(r.id.clone()).or_insert(r);
+    }
+    Ok(())
 }
 
 /// The schedule requests that made grants, by request id (`createdUsing`):
@@ -274,7 +393,7 @@ pub async fn export_to(
     opts: &ExportOptions,
     dir: &Path,
 ) -> Result<Export, ExportError> {
-    let current = read(graph, opts.now).await?;
+    let current = read(graph, opts.now, &opts.azure).await?;
     let requests = read_requests(graph, &current).await?;
     let out = export(&current, &requests, &crate::graph::default_rule_set(), opts)?;
     out.write(dir)?;

@@ -4,7 +4,9 @@
 //! ticket of the request that made them; blocks get short, stable names;
 //! permanent holders of tier-0 roles are protected; policy settings are
 //! written only where they differ from Microsoft's defaults unless every
-//! setting is asked for.
+//! setting is asked for. Azure resource roles are exported at the ARM
+//! scopes named (ARM cannot list a tenant's scopes): each scope's direct
+//! grants and its roles' policies in a file of its own.
 
 mod ends;
 mod io;
@@ -25,7 +27,8 @@ use crate::snapshot::{Current, Grant, PolicyKey};
 use crate::state::{Resource, StateFile};
 
 pub use io::{
-    ExportError, Requests, copy_seed, ensure_empty, export_to, read, read_requests, tenant_block,
+    AzureInterest, ExportError, Requests, azure_interest, copy_seed, ensure_empty, export_to, read,
+    read_requests, tenant_block,
 };
 
 /// What to export.
@@ -47,6 +50,10 @@ pub struct ExportOptions {
     /// Grants that ended by then are not exported; rolling durations count
     /// from then.
     pub now: DateTime<Utc>,
+    /// The ARM scopes whose Azure role grants are read, and policies
+    /// besides those of the roles held there: none by default, as ARM
+    /// cannot list them.
+    pub azure: AzureInterest,
 }
 
 /// The exported configuration: file name → HCL text (formatted), and the state.
@@ -132,8 +139,8 @@ fn justification_text(j: &str) -> Option<String> {
     )
 }
 
-/// The role ids `--role` names (by display name or id, any case); `None`
-/// for every role. A name the tenant has no role by is an error with the
+/// The role ids `--role` names (by display name or id, any case, on any
+/// surface); `None` for every role. A name the tenant has no role by is an error with the
 /// closest names.
 fn wanted_roles(
     current: &Current,
@@ -145,30 +152,30 @@ fn wanted_roles(
     let mut ids = BTreeSet::new();
     for name in names {
         let id = ObjectId::new(name.trim());
-        let found = current
+        // Every role by that name: an Entra role and an Azure role may
+        // share one (`Security Reader`).
+        let found: Vec<&ObjectId> = current
             .roles
             .values()
-            .find(|r| r.id == id || Caseless::same(r.display_name.as_str(), name.trim()));
-        match found {
-            Some(r) => {
-                ids.insert(r.id.clone());
-            }
-            None => {
-                let suggestions = closest_names(
-                    name,
-                    current.roles.values().map(|r| r.display_name.as_str()),
-                    3,
-                    0.6,
-                )
-                .into_iter()
-                .map(str::to_string)
-                .collect();
-                return Err(ExportError::UnknownRole {
-                    name: name.clone(),
-                    suggestions,
-                });
-            }
+            .filter(|r| r.id == id || Caseless::same(r.display_name.as_str(), name.trim()))
+            .map(|r| &r.id)
+            .collect();
+        if found.is_empty() {
+            let suggestions = closest_names(
+                name,
+                current.roles.values().map(|r| r.display_name.as_str()),
+                3,
+                0.6,
+            )
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+            return Err(ExportError::UnknownRole {
+                name: name.clone(),
+                suggestions,
+            });
         }
+        ids.extend(found.into_iter().cloned());
     }
     Ok(Some(ids))
 }
@@ -231,7 +238,10 @@ pub fn export(
         .collect();
 
     let scope_of = |g: &Grant| {
-        (g.scope_id != "/").then(|| crate::surface::get(g.surface).scope_name(current, &g.scope_id))
+        (g.scope_id != "/").then(|| match g.surface {
+            SurfaceKind::AzureRole => naming::azure_scope_text(&g.scope_id),
+            _ => crate::surface::get(g.surface).scope_name(current, &g.scope_id),
+        })
     };
     let candidates: Vec<naming::Candidate> = grants
         .iter()
@@ -242,6 +252,11 @@ pub fn export(
                     &principal_ref(current, &g.principal_id),
                     &crate::surface::get(g.surface).scope_name(current, &g.scope_id),
                     g.role_id.as_str(),
+                ),
+                SurfaceKind::AzureRole => naming::azure_block_name(
+                    &principal_ref(current, &g.principal_id),
+                    &crate::surface::get(g.surface).role_name(current, &g.role_id),
+                    &g.scope_id,
                 ),
                 _ => naming::block_name(
                     &principal_ref(current, &g.principal_id),
@@ -307,6 +322,10 @@ pub fn export(
         {
             let _ = writeln!(text, "ticket = {}", quote(&t));
         }
+        // Written as read: the planner compares it as it stands.
+        if let Some(c) = &g.condition {
+            let _ = writeln!(text, "condition = {}", quote(c));
+        }
         text.push_str("}\n");
         if g.kind == AssignmentKind::Active
             && g.end().is_none()
@@ -361,10 +380,44 @@ pub fn export(
                 .cloned(),
         );
     }
+    // The Azure policies read are those of the roles held at the scopes
+    // exported and those the source configuration names: all are wanted.
+    role_ids.extend(
+        current
+            .policies
+            .keys()
+            .filter(|k| k.surface == SurfaceKind::AzureRole && is_wanted(&k.role_id))
+            .cloned(),
+    );
     let group_defaults = crate::surface::get(SurfaceKind::Group).default_rules();
+    let azure_defaults = crate::surface::get(SurfaceKind::AzureRole).default_rules();
+    // Each Azure scope's grants, then its policies, for a file of its own.
+    let mut azure: BTreeMap<String, (Vec<Block>, Vec<String>)> = BTreeMap::new();
     // Custom roles' blocks, by name: one file declares them all.
     let mut custom: BTreeMap<String, String> = BTreeMap::new();
     for key in role_ids {
+        if key.surface == SurfaceKind::AzureRole {
+            let surface = crate::surface::get(key.surface);
+            let (blocks, policies) = azure.entry(key.scope_id.clone()).or_default();
+            blocks.extend(by_role.remove(&key).unwrap_or_default());
+            if let Some(p) = current.policies.get(&key) {
+                let base = if opts.all_policy_settings {
+                    RuleSet::default()
+                } else {
+                    azure_defaults.clone()
+                };
+                let label = format!("azure:{}", surface.role_name(current, &key.role_id));
+                let scope = naming::azure_scope_text(&key.scope_id);
+                policies.extend(policy::policy_block(
+                    current,
+                    &label,
+                    Some(("scope", &scope)),
+                    &p.rules,
+                    &base,
+                ));
+            }
+            continue;
+        }
         let group = key.surface == SurfaceKind::Group;
         let surface = crate::surface::get(key.surface);
         let name = if group {
@@ -401,7 +454,11 @@ pub fn export(
             let access = (group && surface.default_role() != Some(key.role_id.as_str()))
                 .then_some(key.role_id.as_str());
             parts.extend(policy::policy_block(
-                current, &name, access, &p.rules, &base,
+                current,
+                &name,
+                access.map(|a| ("access", a)),
+                &p.rules,
+                &base,
             ));
         }
         if !parts.is_empty() {
@@ -415,6 +472,24 @@ pub fn export(
                     files.insert(file, parts.join("\n"));
                 }
             }
+        }
+    }
+    for (scope, (mut blocks, policies)) in azure {
+        blocks.sort_by(|a, b| (&a.name, a.kind).cmp(&(&b.name, b.kind)));
+        let parts: Vec<String> = blocks.into_iter().map(|b| b.text).chain(policies).collect();
+        if !parts.is_empty() {
+            let text = format!(
+                "# Azure roles at {}\n\n{}",
+                naming::azure_scope_text(&scope),
+                parts.join("\n")
+            );
+            files
+                .entry(naming::azure_file(&scope))
+                .and_modify(|t: &mut String| {
+                    t.push('\n');
+                    t.push_str(&parts.join("\n"));
+                })
+                .or_insert(text);
         }
     }
     if !custom.is_empty() {

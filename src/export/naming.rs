@@ -8,6 +8,17 @@ use crate::model::{AssignmentKind, Caseless};
 /// Lower-case ASCII letters, digits and single underscores, starting with
 /// a letter, as block labels must.
 pub(super) fn slug(s: &str) -> String {
+    let out = words(s);
+    if out.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
+        out
+    } else {
+        format!("x_{out}")
+    }
+}
+
+/// Lower-case ASCII letters, digits and single underscores: a part of a
+/// name, which may start with a digit.
+fn words(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars() {
         if c.is_ascii_alphanumeric() {
@@ -16,12 +27,7 @@ pub(super) fn slug(s: &str) -> String {
             out.push('_');
         }
     }
-    let out = Caseless::ascii(out.trim_matches('_')).into_string();
-    if out.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) {
-        out
-    } else {
-        format!("x_{out}")
-    }
+    Caseless::ascii(out.trim_matches('_')).into_string()
 }
 
 /// The initials of a role's words, lower-cased: `Global Administrator` is
@@ -74,6 +80,89 @@ pub(super) fn group_block_name(principal: &str, group: &str, access: &str) -> St
         parts.push(slug(access));
     }
     slug(&parts.join("_"))
+}
+
+/// An Azure role grant's name: the principal's part, the role (a name of
+/// one or two words written out, `owner`, `key_vault_reader`; a longer one
+/// by its initials, `sbdr`; a custom role's GUID by its first group of
+/// digits) and the scope's own name ([`azure_scope_part`]):
+/// `bob_owner_3f2a8c41`, `erin_reader_rg_payments`.
+pub(super) fn azure_block_name(principal: &str, role: &str, scope_id: &str) -> String {
+    let role = if crate::model::is_guid(role) {
+        words(role.split('-').next().unwrap_or(role))
+    } else if role.split_whitespace().count() <= 2 {
+        words(role)
+    } else {
+        role_abbreviation(role)
+    };
+    slug(&[principal_part(principal), role, azure_scope_part(scope_id)].join("_"))
+}
+
+/// The segments of an ARM scope id, without empty ones.
+fn segments(scope_id: &str) -> Vec<&str> {
+    scope_id.split('/').filter(|s| !s.is_empty()).collect()
+}
+
+/// A subscription's part of a name: the first group of its GUID's digits,
+/// which tells a tenant's subscriptions apart as long as ARM gives pim no
+/// display name for them.
+fn subscription_part(id: &str) -> String {
+    words(id.split('-').next().unwrap_or(id))
+}
+
+/// What an ARM scope adds to a grant's name: a management group's,
+/// resource group's or resource's own name, or a subscription's
+/// [`subscription_part`].
+pub(super) fn azure_scope_part(scope_id: &str) -> String {
+    match segments(scope_id).as_slice() {
+        ["subscriptions", sub] => subscription_part(sub),
+        [.., last] => words(last),
+        [] => String::new(),
+    }
+}
+
+/// The file an ARM scope's grants and policies are written to, named by
+/// the path down to it so that resource groups of the same name in two
+/// subscriptions stay apart: `azure_3f2a8c41.pim.hcl`,
+/// `azure_3f2a8c41_rg_payments.pim.hcl`, `azure_mg_contoso.pim.hcl`, and for
+/// a resource its group and its own name.
+pub(super) fn azure_file(scope_id: &str) -> String {
+    let s = segments(scope_id);
+    let mut parts = vec!["azure".to_string()];
+    match s.as_slice() {
+        ["providers", _, "managementgroups", id, ..] => {
+            parts.push("mg".into());
+            parts.push(words(id));
+        }
+        ["subscriptions", sub, rest @ ..] => {
+            parts.push(subscription_part(sub));
+            if let ["resourcegroups", rg, deeper @ ..] = rest {
+                parts.push(words(rg));
+                if let [.., last] = deeper {
+                    parts.push(words(last));
+                }
+            }
+        }
+        _ => parts.push(words(scope_id)),
+    }
+    format!("{}.pim.hcl", slug(&parts.join("_")))
+}
+
+/// An ARM scope as configuration writes it: the model's lower-case id with
+/// ARM's own spelling of the segments every scope shares
+/// (`resourceGroups`, `Microsoft.Management/managementGroups`); pim
+/// compares scopes without regard to case, so this is for the reader.
+pub(super) fn azure_scope_text(scope_id: &str) -> String {
+    scope_id
+        .split('/')
+        .map(|s| match s {
+            "resourcegroups" => "resourceGroups",
+            "microsoft.management" => "Microsoft.Management",
+            "managementgroups" => "managementGroups",
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// One grant to name: its kind (names are unique per kind, as addresses
@@ -180,6 +269,72 @@ mod tests {
                 None
             ),
             "x_9e4cc469_d3bb_568c_a936_b6df3f4a4e8a_gr"
+        );
+    }
+
+    const SUB: &str = "/subscriptions/3f2a8c41-6b1e-4d2a-9c7e-5a8b0e1f2d34";
+
+    #[test]
+    fn azure_names_take_the_role_and_the_scopes_own_name() {
+        let bob = "user:bob@contoso.com";
+        assert_eq!(azure_block_name(bob, "Owner", SUB), "bob_owner_3f2a8c41");
+        assert_eq!(
+            azure_block_name(
+                "user:carol@contoso.com",
+                "Storage Blob Data Reader",
+                &format!("{SUB}/resourcegroups/rg-data")
+            ),
+            "carol_sbdr_rg_data"
+        );
+        assert_eq!(
+            azure_block_name(
+                "group:Platform Team",
+                "Key Vault",
+                "/providers/microsoft.management/managementgroups/contoso"
+            ),
+            "platform_team_key_vault_contoso"
+        );
+        assert_eq!(
+            azure_block_name(
+                bob,
+                "9980E02C-C2BE-4D73-94E8-173B1DC7CF3C",
+                &format!(
+                    "{SUB}/resourcegroups/rg/providers/microsoft.storage/storageaccounts/logs01"
+                )
+            ),
+            "bob_9980e02c_logs01",
+            "a custom role by its GUID, a resource by its name"
+        );
+    }
+
+    #[test]
+    fn each_azure_scope_has_a_file_named_by_its_path() {
+        assert_eq!(azure_file(SUB), "azure_3f2a8c41.pim.hcl");
+        assert_eq!(
+            azure_file(&format!("{SUB}/resourcegroups/rg-payments")),
+            "azure_3f2a8c41_rg_payments.pim.hcl"
+        );
+        assert_eq!(
+            azure_file(&format!(
+                "{SUB}/resourcegroups/rg/providers/microsoft.storage/storageaccounts/logs01"
+            )),
+            "azure_3f2a8c41_rg_logs01.pim.hcl"
+        );
+        assert_eq!(
+            azure_file("/providers/microsoft.management/managementgroups/contoso"),
+            "azure_mg_contoso.pim.hcl"
+        );
+    }
+
+    #[test]
+    fn azure_scopes_are_written_as_arm_spells_them() {
+        assert_eq!(
+            azure_scope_text(&format!("{SUB}/resourcegroups/rg-data")),
+            format!("{SUB}/resourceGroups/rg-data")
+        );
+        assert_eq!(
+            azure_scope_text("/providers/microsoft.management/managementgroups/contoso"),
+            "/providers/Microsoft.Management/managementGroups/contoso"
         );
     }
 

@@ -11,13 +11,14 @@ use crate::model::{
 };
 use crate::snapshot::Current;
 
-/// A `policy` block labelled `label` (with `access` for a group's owner
-/// policy) with the settings of `rules` that differ from `base` (every
+/// A `policy` block labelled `label`, with the attribute that completes
+/// the label (`access` of a group's owner policy, `scope` of an Azure
+/// role's) when there is one, and the settings of `rules` that differ from `base` (every
 /// setting when `base` is empty); `None` when none does.
 pub(super) fn policy_block(
     current: &Current,
     label: &str,
-    access: Option<&str>,
+    attribute: Option<(&str, &str)>,
     rules: &RuleSet,
     base: &RuleSet,
 ) -> Option<String> {
@@ -120,8 +121,8 @@ pub(super) fn policy_block(
         return None;
     }
     let mut out = format!("policy {} {{\n", quote(label));
-    if let Some(a) = access {
-        out.push_str(&format!("access = {}\n", quote(a)));
+    if let Some((name, value)) = attribute {
+        let _ = writeln!(out, "{name} = {}", quote(value));
     }
     if !activation.is_empty() || approval.is_some() {
         out.push_str("activation {\n");

@@ -1,6 +1,7 @@
 //! Import: a grant the tenant already has, taken under management at the
-//! address that declares it. The tenant is only read; the state gains one
-//! resource.
+//! address that declares it, on any surface (an Azure role grant by its
+//! schedule's name or full id). The tenant is only read; the state gains
+//! one resource.
 
 use std::path::PathBuf;
 
@@ -76,10 +77,18 @@ pub fn matching<'a>(
     declared: &Declared<Assignment>,
     schedule_id: &str,
 ) -> Result<&'a Grant, ImportError> {
+    let wanted = schedule_id.trim();
+    // An Azure schedule is kept by its name; ARM's answers and the portal
+    // also show its full id, which ends in the name.
+    let name = wanted.trim_end_matches('/').rsplit('/').next().unwrap_or(wanted);
     let grant = current
         .grants
         .iter()
-        .find(|g| crate::model::Caseless::same(&g.schedule_id, schedule_id))
+        .find(|g| {
+            crate::model::Caseless::same(&g.schedule_id, wanted)
+                || (g.surface == crate::model::SurfaceKind::AzureRole
+                    && crate::model::Caseless::same(&g.schedule_id, name))
+        })
         .ok_or_else(|| ImportError::NoSchedule(schedule_id.to_string()))?;
     let a = &declared.item;
     let want = (
@@ -229,5 +238,50 @@ mod tests {
             matching(&other, &resolved, decl, "sched-1"),
             Err(ImportError::Mismatch { .. })
         ));
+    }
+
+    #[test]
+    fn an_azure_schedule_is_found_by_its_name_or_its_full_id() {
+        const SUB: &str = "/subscriptions/3f2a8c41-6b1e-4d2a-9c7e-5a8b0e1f2d34";
+        const NAME: &str = "b1477448-2cc6-4ceb-93b4-54a202a89413";
+        let dir = std::path::Path::new("/config");
+        let hcl = format!(
+            "eligibility \"alice_owner\" {{\n  principal = \"{ALICE}\"\n  azure_role = \"Owner\"\n  scope = \"{SUB}\"\n  duration = \"P90D\"\n}}\n"
+        );
+        let d = crate::config::load_sources(
+            dir,
+            vec![(dir.join("main.pim.hcl"), hcl)],
+            &LoadOptions::at(chrono::Utc::now()),
+        )
+        .unwrap_or_else(|e| panic!("{}", e.diagnostics()));
+        let decl = declared(&d, &Address::parse("eligibility.alice_owner").unwrap()).unwrap();
+        let mut resolved = Resolved::default();
+        resolved
+            .scopes
+            .insert(crate::model::Scope::Azure(SUB.into()), SUB.into());
+        let (mut current, _) = tenant(AssignmentKind::Eligible, ALICE);
+        let g = &mut current.grants[0];
+        g.surface = SurfaceKind::AzureRole;
+        g.schedule_id = NAME.into();
+        g.role_id = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635".into();
+        g.scope_id = SUB.into();
+        let full = format!(
+            "{}/providers/Microsoft.Authorization/roleEligibilitySchedules/{}",
+            SUB.to_ascii_uppercase(),
+            NAME.to_ascii_uppercase()
+        );
+        for id in [NAME, full.as_str()] {
+            let grant = matching(&current, &resolved, decl, id).unwrap();
+            assert_eq!(grant.schedule_id, NAME, "{id}");
+        }
+        let elsewhere = format!("{SUB}/resourcegroups/rg");
+        current.grants[0].scope_id = elsewhere;
+        assert!(
+            matches!(
+                matching(&current, &resolved, decl, NAME),
+                Err(ImportError::Mismatch { .. })
+            ),
+            "the same role at another scope is not what the block declares"
+        );
     }
 }
