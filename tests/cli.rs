@@ -18,6 +18,8 @@ mod cli_drift;
 mod cli_durations;
 #[path = "cli_export.rs"]
 mod cli_export;
+#[path = "cli_export_azure.rs"]
+mod cli_export_azure;
 #[path = "cli_plan.rs"]
 mod cli_plan;
 #[path = "cli_selfservice.rs"]

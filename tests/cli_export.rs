@@ -95,7 +95,7 @@ fn an_export_of_the_seed_plans_no_changes() {
     let out = dir.join("exported");
     let run = export(&dir, &out, &[]);
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-    assert!(text(&run).contains("Exported 21 grants"), "{}", text(&run));
+    assert!(text(&run).contains("Exported 24 grants"), "{}", text(&run));
     assert_a_clean_export(&out, "the seed");
 
     let ga = read(&out, "global_administrator.pim.hcl");

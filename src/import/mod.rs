@@ -80,7 +80,11 @@ pub fn matching<'a>(
     let wanted = schedule_id.trim();
     // An Azure schedule is kept by its name; ARM's answers and the portal
     // also show its full id, which ends in the name.
-    let name = wanted.trim_end_matches('/').rsplit('/').next().unwrap_or(wanted);
+    let name = wanted
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(wanted);
     let grant = current
         .grants
         .iter()

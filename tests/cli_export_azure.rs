@@ -1,0 +1,365 @@
+//! `pim export` and `pim import` of Azure resource roles, run as a user
+//! would against the embedded emulator: the scopes of the source
+//! configuration and of `--azure-scope` exported one file each, inherited
+//! grants and activations left out, conditions and policies kept, the
+//! export planned in step; an Azure grant imported at its address.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::support::cli_common::{self, text};
+use serde_json::Value;
+
+const PROD: &str = "/subscriptions/3f2a8c41-6b1e-4d2a-9c7e-5a8b0e1f2d34";
+const MG: &str = "/providers/Microsoft.Management/managementGroups/contoso";
+const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
+
+fn pim(dir: &Path, args: &[&str]) -> Output {
+    cli_common::pim(dir, args, &[]).output().unwrap()
+}
+
+/// `pim export --from source --out out`, with `extra` arguments.
+fn export(source: &Path, out: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pim"))
+        .arg("export")
+        .args(extra)
+        .arg("--from")
+        .arg(source)
+        .arg("--out")
+        .arg(out)
+        .env("NO_COLOR", "1")
+        .env_remove("PIM_GRAPH_URL")
+        .output()
+        .unwrap()
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// The contoso example with the Azure grants and policy of
+/// `tests/fixtures/export/azure.json` added to its tenant: a condition, a
+/// custom role, a permanent assignment, an activation and a policy that
+/// differs from the defaults.
+fn contoso_with_azure(name: &str) -> PathBuf {
+    let dir = cli_common::contoso(name, None);
+    let path = dir.join("tenant.json");
+    let mut seed: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let extra: Value =
+        serde_json::from_slice(&std::fs::read("tests/fixtures/export/azure.json").unwrap())
+            .unwrap();
+    for (key, items) in extra.as_object().unwrap() {
+        let list = seed["azure"]
+            .as_object_mut()
+            .unwrap()
+            .entry(key.clone())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        list.as_array_mut()
+            .unwrap()
+            .extend(items.as_array().unwrap().iter().cloned());
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&seed).unwrap()).unwrap();
+    dir
+}
+
+fn azure_files(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("azure") && n.ends_with(".pim.hcl"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The labels of a file's grant blocks, in the order written.
+fn grant_labels(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.starts_with("eligibility \"") || l.starts_with("assignment \""))
+        .filter_map(|l| l.split('"').nth(1).map(str::to_string))
+        .collect()
+}
+
+/// One block of `text`, from its opening line to its closing brace.
+fn block<'a>(text: &'a str, opening: &str) -> &'a str {
+    let start = text
+        .find(opening)
+        .unwrap_or_else(|| panic!("no {opening:?} in\n{text}"));
+    let rest = &text[start..];
+    &rest[..rest.find("\n}\n").map_or(rest.len(), |e| e + 2)]
+}
+
+fn assert_in_step(dir: &Path, what: &str) {
+    let plan = pim(dir, &["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.status.code(), Some(0), "{what}: {}", text(&plan));
+    assert!(
+        text(&plan).contains("No changes."),
+        "{what}: {}",
+        text(&plan)
+    );
+    let fmt = pim(dir, &["fmt", "--check"]);
+    assert_eq!(fmt.status.code(), Some(0), "{what}: {}", text(&fmt));
+}
+
+/// The state's Azure resources, as (address, schedule id).
+fn azure_resources(dir: &Path) -> Vec<(String, String)> {
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("pim.state.json")).unwrap()).unwrap();
+    state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["surface"] == "azure_role")
+        .map(|r| {
+            (
+                r["address"].as_str().unwrap().to_string(),
+                r["schedule_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_scopes_governed_and_named_are_exported_and_plan_no_changes() {
+    let dir = contoso_with_azure("export-azure");
+    let out = dir.join("exported");
+    // The management group named in ARM's spelling, the example's scopes
+    // from its configuration.
+    let run = export(&dir, &out, &["--azure-scope", MG]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert_eq!(
+        azure_files(&out),
+        [
+            "azure_3f2a8c41.pim.hcl",
+            "azure_3f2a8c41_rg_data.pim.hcl",
+            "azure_3f2a8c41_rg_payments.pim.hcl",
+            "azure_mg_contoso.pim.hcl"
+        ]
+    );
+
+    let prod = read(&out, "azure_3f2a8c41.pim.hcl");
+    assert!(
+        prod.starts_with(&format!("# Azure roles at {PROD}\n")),
+        "{prod}"
+    );
+    // Dave's Owner is made at the management group and only seen from the
+    // subscription; Bob's activation comes and goes with his eligibility.
+    assert_eq!(
+        grant_labels(&prod),
+        [
+            "bob_owner_3f2a8c41",
+            "frank_6b3a0e52_3f2a8c41",
+            "grace_reader_3f2a8c41",
+            "mallory_owner_3f2a8c41"
+        ],
+        "{prod}"
+    );
+    assert!(!prod.contains("dave@"), "{prod}");
+    let bob = block(&prod, "eligibility \"bob_owner_3f2a8c41\"");
+    assert!(
+        bob.starts_with(&format!(
+            "eligibility \"bob_owner_3f2a8c41\" {{\n  principal  = \"user:bob@contoso.com\"\n  azure_role = \"Owner\"\n  scope      = \"{PROD}\"\n  expires    = \""
+        )),
+        "no request of the seed is left: a date; {bob}"
+    );
+    assert!(
+        block(&prod, "assignment \"grace_reader_3f2a8c41\"").contains("permanent  = true"),
+        "{prod}"
+    );
+    assert!(
+        prod.contains("azure_role = \"6b3a0e52-9f1d-4c2e-8a7b-1d2c3e4f5a6b\""),
+        "a custom role by its GUID: {prod}"
+    );
+    assert!(
+        !prod.contains("policy \""),
+        "Owner's policy there is the default: {prod}"
+    );
+
+    let mg = read(&out, "azure_mg_contoso.pim.hcl");
+    assert_eq!(grant_labels(&mg), ["dave_owner_contoso"], "{mg}");
+    assert!(mg.contains(&format!("scope      = \"{MG}\"")), "{mg}");
+
+    let data = read(&out, "azure_3f2a8c41_rg_data.pim.hcl");
+    assert!(
+        data.contains("  condition  = \"((!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read'})) OR (@Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name] StringEquals 'audit-logs'))\"\n"),
+        "{data}"
+    );
+    let payments = read(&out, "azure_3f2a8c41_rg_payments.pim.hcl");
+    assert_eq!(grant_labels(&payments), ["erin_reader_rg_payments"]);
+    assert!(
+        payments.contains(&format!(
+            "policy \"azure:Reader\" {{\n  scope = \"{PROD}/resourceGroups/rg-payments\"\n  activation {{\n    max_duration = \"PT1H\"\n  }}\n}}\n"
+        )),
+        "only the setting that differs: {payments}"
+    );
+
+    let resources = azure_resources(&out);
+    assert_eq!(resources.len(), 7, "{resources:?}");
+    assert!(
+        resources
+            .iter()
+            .any(|(a, _)| a == "eligibility.dave_owner_contoso"),
+        "{resources:?}"
+    );
+    assert_in_step(&out, "the Azure export");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn azure_scopes_are_exported_only_when_named() {
+    let dir = contoso_with_azure("export-azure-named");
+    // A source with the tenant block alone governs no Azure scope.
+    let source = dir.join("source");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::copy(dir.join("tenant.json"), source.join("tenant.json")).unwrap();
+    std::fs::write(
+        source.join("tenant.pim.hcl"),
+        "tenant {\n  emulator = \"tenant.json\"\n}\n",
+    )
+    .unwrap();
+
+    let none = dir.join("none");
+    let run = export(&source, &none, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert!(azure_files(&none).is_empty(), "{:?}", azure_files(&none));
+    assert!(azure_resources(&none).is_empty());
+
+    let rg = dir.join("rg");
+    let scope = format!("{PROD}/RESOURCEGROUPS/rg-data/");
+    let run = export(&source, &rg, &["--azure-scope", &scope]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert_eq!(azure_files(&rg), ["azure_3f2a8c41_rg_data.pim.hcl"]);
+    assert_eq!(
+        azure_resources(&rg)
+            .into_iter()
+            .map(|(a, _)| a)
+            .collect::<Vec<_>>(),
+        ["eligibility.carol_sbdr_rg_data"]
+    );
+    assert_in_step(&rg, "one resource group");
+
+    for bad in ["/administrativeUnits/Paris Office", "/"] {
+        let refused = dir.join("refused");
+        let run = export(&source, &refused, &["--azure-scope", bad]);
+        assert_eq!(run.status.code(), Some(1), "{bad}: {}", text(&run));
+        assert!(
+            text(&run).contains(&format!("--azure-scope {bad:?} is not an ARM scope")),
+            "{bad}: {}",
+            text(&run)
+        );
+        assert!(!refused.exists(), "{bad}: nothing written");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_applied_condition_and_policy_are_exported_in_step() {
+    let dir = cli_common::contoso("export-azure-applied", None);
+    let run = pim(&dir, &["apply", "--auto-approve"]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+
+    let out = dir.join("exported");
+    let run = export(&dir, &out, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let prod = read(&out, "azure_3f2a8c41.pim.hcl");
+    assert_eq!(
+        grant_labels(&prod),
+        ["bob_owner_3f2a8c41"],
+        "Mallory was removed by the exclusive Owner: {prod}"
+    );
+    let policy = block(&prod, "policy \"azure:Owner\"");
+    for line in [
+        &format!("  scope = \"{PROD}\"") as &str,
+        "    max_duration          = \"PT2H\"",
+        "    require_mfa           = true",
+        "      approvers             = [\"group:PIM Approvers\"]",
+    ] {
+        assert!(policy.contains(line), "missing {line:?} in\n{policy}");
+    }
+    let data = read(&out, "azure_3f2a8c41_rg_data.pim.hcl");
+    assert!(
+        block(&data, "eligibility \"carol_sbdr_rg_data\"")
+            .contains("condition  = \"((!(ActionMatches{'Microsoft.Storage/"),
+        "{data}"
+    );
+    assert_in_step(&out, "after apply");
+
+    // Every setting of the Azure policies, too.
+    let all = dir.join("all-settings");
+    let run = export(&dir, &all, &["--all-policy-settings"]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let payments = read(&all, "azure_3f2a8c41_rg_payments.pim.hcl");
+    assert!(
+        payments.contains("policy \"azure:Contributor\" {"),
+        "{payments}"
+    );
+    assert_in_step(&all, "--all-policy-settings");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_azure_grant_is_imported_at_its_address() {
+    let dir = cli_common::contoso("import-azure", None);
+    let plan = text(&pim(&dir, &["plan"]));
+    assert!(
+        plan.contains("= eligibility.bob_owner_production {"),
+        "not managed yet: {plan}"
+    );
+    // The schedule's name, as an export of the same tenant records it.
+    let exported = dir.join("exported");
+    let run = export(&dir, &exported, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let resources = azure_resources(&exported);
+    let schedule = |address: &str| {
+        resources
+            .iter()
+            .find(|(a, _)| a == address)
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| panic!("{address} in {resources:?}"))
+    };
+    let bob = schedule("eligibility.bob_owner_3f2a8c41");
+    let mallory = schedule("eligibility.mallory_owner_3f2a8c41");
+
+    // Another principal's Owner is not what the block declares.
+    let run = pim(
+        &dir,
+        &["import", "eligibility.bob_owner_production", &mallory],
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    assert!(
+        text(&run).contains("is not what eligibility.bob_owner_production declares"),
+        "{}",
+        text(&run)
+    );
+
+    // By the full id ARM and the portal show.
+    let full = format!("{PROD}/providers/Microsoft.Authorization/roleEligibilitySchedules/{bob}");
+    let run = pim(&dir, &["import", "eligibility.bob_owner_production", &full]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert!(
+        text(&run).contains(&format!(
+            "Imported {bob} as eligibility.bob_owner_production."
+        )),
+        "{}",
+        text(&run)
+    );
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("pim.state.json")).unwrap()).unwrap();
+    let r = state["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["address"] == "eligibility.bob_owner_production")
+        .expect("recorded");
+    assert_eq!(r["surface"], "azure_role");
+    assert_eq!(r["schedule_id"], bob.as_str());
+    assert_eq!(r["role_id"], OWNER);
+    assert_eq!(r["scope_id"], PROD);
+
+    let plan = text(&pim(&dir, &["plan"]));
+    assert!(
+        !plan.contains("eligibility.bob_owner_production"),
+        "managed and in step: {plan}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
