@@ -166,9 +166,14 @@ fn the_scopes_governed_and_named_are_exported_and_plan_no_changes() {
         block(&prod, "assignment \"grace_reader_3f2a8c41\"").contains("permanent  = true"),
         "{prod}"
     );
+    let frank = block(&prod, "eligibility \"frank_6b3a0e52_3f2a8c41\"");
     assert!(
-        prod.contains("azure_role = \"6b3a0e52-9f1d-4c2e-8a7b-1d2c3e4f5a6b\""),
-        "a custom role by its GUID: {prod}"
+        frank.contains("azure_role = \"6b3a0e52-9f1d-4c2e-8a7b-1d2c3e4f5a6b\""),
+        "a custom role by its GUID: {frank}"
+    );
+    assert!(
+        frank.contains("  expires    = \"") && !frank.contains("justification"),
+        "the request that made it is gone: {frank}"
     );
     assert!(
         !prod.contains("policy \""),
@@ -276,11 +281,22 @@ fn an_applied_condition_and_policy_are_exported_in_step() {
     ] {
         assert!(policy.contains(line), "missing {line:?} in\n{policy}");
     }
+    // Made by pim's requests, whose rolling duration and justification
+    // ARM still has.
     let data = read(&out, "azure_3f2a8c41_rg_data.pim.hcl");
+    let carol = block(&data, "eligibility \"carol_sbdr_rg_data\"");
+    for line in [
+        "  duration      = \"P90D\"",
+        "  justification = \"Security investigations, audit logs only\"",
+        "  condition     = \"((!(ActionMatches{'Microsoft.Storage/",
+    ] {
+        assert!(carol.contains(line), "missing {line:?} in\n{carol}");
+    }
+    let payments = read(&out, "azure_3f2a8c41_rg_payments.pim.hcl");
     assert!(
-        block(&data, "eligibility \"carol_sbdr_rg_data\"")
-            .contains("condition  = \"((!(ActionMatches{'Microsoft.Storage/"),
-        "{data}"
+        block(&payments, "eligibility \"alice_contributor_rg_payments\"")
+            .contains("  duration      = \"P90D\"\n  justification = \"Payments on-call\"\n"),
+        "{payments}"
     );
     assert_in_step(&out, "after apply");
 

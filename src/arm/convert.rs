@@ -412,6 +412,10 @@ pub(crate) fn schedule_from_wire(
         schedule_id: p
             .role_eligibility_schedule_id
             .or(p.role_assignment_schedule_id),
+        request_id: p
+            .role_eligibility_schedule_request_id
+            .or(p.role_assignment_schedule_request_id)
+            .filter(|r| !r.trim().is_empty()),
     })
 }
 

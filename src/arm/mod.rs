@@ -83,6 +83,9 @@ pub struct ArmSchedule {
     pub linked_eligibility_schedule_id: Option<String>,
     /// Instances: the schedule they come from.
     pub schedule_id: Option<String>,
+    /// Schedules: the full id of the request that made them
+    /// (`role…ScheduleRequestId`), when ARM names one.
+    pub request_id: Option<String>,
 }
 
 /// A role management policy and, when its assignment was read with it,

@@ -104,6 +104,11 @@ pub(crate) struct ScheduleProperties {
     pub condition_version: Option<String>,
     #[serde(default)]
     pub linked_role_eligibility_schedule_id: Option<String>,
+    /// Schedules: the request that made them.
+    #[serde(default)]
+    pub role_eligibility_schedule_request_id: Option<String>,
+    #[serde(default)]
+    pub role_assignment_schedule_request_id: Option<String>,
     /// Instances: the schedule they come from (`roleEligibilityScheduleId`
     /// or `roleAssignmentScheduleId`).
     #[serde(default)]

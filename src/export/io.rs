@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Export, ExportOptions, export, quote};
 use crate::config::{self, Desired, TenantSettings};
-use crate::graph::{GrantFilter, Graph, GraphError, RequestOutcome};
+use crate::graph::{ErrorKind, GrantFilter, Graph, GraphError, RequestOutcome};
 use crate::model::{AssignmentKind, ObjectId, RoleRef, Scope, SurfaceKind};
 use crate::snapshot::{self, Current, PolicyKey, ReadOptions};
 use crate::state::{LocalBackend, StateError};
@@ -314,13 +314,16 @@ impl FromIterator<RequestOutcome> for Requests {
 /// The requests behind `current`'s grants: one paged listing per kind,
 /// both at once, rather than a lookup per grant (two calls for a tenant
 /// with fewer than 999 requests of each kind, where looking each grant's
-/// up would take one per grant). Only those a grant names are kept.
+/// up would take one per grant), and a group's per group. Only those a
+/// grant names are kept. Azure role grants' are read one by one (see
+/// `azure_requests`).
 pub async fn read_requests(graph: &dyn Graph, current: &Current) -> Result<Requests, GraphError> {
     let named = |kind: AssignmentKind| {
         current
             .grants
             .iter()
             .filter(|g| g.kind == kind && g.is_manageable())
+            .filter(|g| g.surface != SurfaceKind::AzureRole)
             .filter_map(|g| g.created_using.as_deref())
             .map(str::to_ascii_lowercase)
             .collect::<std::collections::HashSet<_>>()
@@ -359,12 +362,13 @@ pub async fn read_requests(graph: &dyn Graph, current: &Current) -> Result<Reque
             graph.list_requests(kind, &filter).await
         })
     }));
-    let ((e, a), from_groups) = futures::future::try_join(
+    let ((e, a), from_groups, from_azure) = futures::future::try_join3(
         futures::future::try_join(
             list(AssignmentKind::Eligible, &eligible),
             list(AssignmentKind::Active, &active),
         ),
         group_lists,
+        azure_requests(graph, current),
     )
     .await?;
     let (e, a): (Vec<_>, Vec<_>) = {
@@ -383,7 +387,73 @@ pub async fn read_requests(graph: &dyn Graph, current: &Current) -> Result<Reque
             a.into_iter()
                 .filter(|r| active.contains(&r.request_id.to_ascii_lowercase())),
         )
+        .chain(from_azure.into_iter().flatten())
         .collect())
+}
+
+/// The requests behind the Azure role grants, each read by its name where
+/// it was made: the client lists no ARM requests by id, and a grant names
+/// its request by its full id. A request ARM no longer has (how long ARM
+/// keeps requests is UNVERIFIED) leaves its grant without one.
+async fn azure_requests(
+    graph: &dyn Graph,
+    current: &Current,
+) -> Result<Vec<Option<RequestOutcome>>, GraphError> {
+    let Some(arm) = graph.arm() else {
+        return Ok(Vec::new());
+    };
+    let made: BTreeSet<(AssignmentKind, &str, &str)> = current
+        .grants
+        .iter()
+        .filter(|g| g.surface == SurfaceKind::AzureRole && g.is_manageable())
+        .filter_map(|g| Some((g.kind, g.created_using.as_deref()?, g.scope_id.as_str())))
+        .collect();
+    futures::future::try_join_all(made.into_iter().map(|(kind, id, grant_scope)| async move {
+        let (scope, name) = request_location(id, grant_scope);
+        match arm.get_request(kind, scope, name).await {
+            Ok(o) => Ok(Some(azure_outcome(id, o))),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }))
+    .await
+}
+
+/// Where an ARM request lives and its name, from its full id
+/// (`<scope>/providers/Microsoft.Authorization/<collection>/<name>`); a bare
+/// name lives at the scope of its grant.
+fn request_location<'a>(id: &'a str, grant_scope: &'a str) -> (&'a str, &'a str) {
+    const PROVIDER: &str = "/providers/microsoft.authorization/";
+    let name = id.trim_end_matches('/').rsplit('/').next().unwrap_or(id);
+    match id.to_ascii_lowercase().rfind(PROVIDER) {
+        // ASCII lower-casing keeps byte offsets.
+        Some(at) if at > 0 => (&id[..at], name),
+        _ => (grant_scope, name),
+    }
+}
+
+/// An ARM request as the export reads a Graph one, by the id its grant
+/// names it by. ARM's ticket is not read by the client, so none is kept.
+fn azure_outcome(id: &str, o: crate::arm::ArmRequestOutcome) -> RequestOutcome {
+    RequestOutcome {
+        surface: SurfaceKind::AzureRole,
+        kind: o.kind,
+        request_id: id.to_string(),
+        status: o.status,
+        action: o.action.map(|a| a.as_str().to_string()).unwrap_or_default(),
+        principal_id: o.principal_id,
+        role_id: ObjectId::new(crate::arm::role_guid(&o.role_definition_id)),
+        scope_id: o.scope.to_ascii_lowercase(),
+        target_schedule_id: o.target_schedule_id,
+        justification: o.justification,
+        created: o.created,
+        approval_id: o.approval_id,
+        schedule: o.schedule,
+        ticket: None,
+        created_by: None,
+        completed: None,
+        reconciled: o.reconciled,
+    }
 }
 
 /// Reads the tenant and writes it into `dir` as configuration and state;
@@ -478,6 +548,26 @@ mod tests {
                     "[\"Global Administrator\"]".to_string()
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn an_arm_request_is_found_where_its_full_id_says() {
+        let sub = "/subscriptions/3f2a8c41-6b1e-4d2a-9c7e-5a8b0e1f2d34";
+        let id = format!(
+            "{sub}/resourceGroups/rg-data/providers/Microsoft.Authorization/RoleEligibilityScheduleRequests/16395081-610d-45ec-884a-dfa95836ac4d"
+        );
+        assert_eq!(
+            request_location(&id, sub),
+            (
+                format!("{sub}/resourceGroups/rg-data").as_str(),
+                "16395081-610d-45ec-884a-dfa95836ac4d"
+            )
+        );
+        assert_eq!(
+            request_location("16395081-610d-45ec-884a-dfa95836ac4d", sub),
+            (sub, "16395081-610d-45ec-884a-dfa95836ac4d"),
+            "a bare name: at its grant's scope"
         );
     }
 

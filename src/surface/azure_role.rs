@@ -107,7 +107,7 @@ fn grant_of(s: ArmSchedule) -> Grant {
         expiration: s.end.map_or(Expiration::Permanent, Expiration::At),
         member_type,
         active_type,
-        created_using: None,
+        created_using: s.request_id,
         created: None,
         status: s.status.unwrap_or_default(),
         condition: s.condition.filter(|c| !c.trim().is_empty()),
@@ -515,6 +515,7 @@ mod tests {
             condition_version: None,
             linked_eligibility_schedule_id: None,
             schedule_id: None,
+            request_id: None,
         };
         let g = grant_of(s);
         assert_eq!(g.member_type, MemberType::Inherited);
