@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::support::cli_common::{self, text};
+use crate::support::graph_common;
 use serde_json::Value;
 
 const PROD: &str = "/subscriptions/3f2a8c41-6b1e-4d2a-9c7e-5a8b0e1f2d34";
@@ -37,14 +38,14 @@ fn read(dir: &Path, file: &str) -> String {
     std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
-/// The contoso example with the Azure grants and policy of
-/// `tests/fixtures/export/azure.json` added to its tenant: a condition, a
-/// custom role, a permanent assignment, an activation and a policy that
-/// differs from the defaults.
-fn contoso_with_azure(name: &str) -> PathBuf {
-    let dir = cli_common::contoso(name, None);
-    let path = dir.join("tenant.json");
-    let mut seed: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+/// The contoso seed with the Azure grants, policy and request of
+/// `tests/fixtures/export/azure.json` added: a condition on a grant whose
+/// request ARM still has, a custom role, a permanent assignment, an
+/// activation, a grant whose request is gone and a policy that differs
+/// from the defaults.
+fn seed_with_azure() -> Value {
+    let mut seed: Value =
+        serde_json::from_slice(&std::fs::read("examples/contoso/tenant.json").unwrap()).unwrap();
     let extra: Value =
         serde_json::from_slice(&std::fs::read("tests/fixtures/export/azure.json").unwrap())
             .unwrap();
@@ -58,7 +59,17 @@ fn contoso_with_azure(name: &str) -> PathBuf {
             .unwrap()
             .extend(items.as_array().unwrap().iter().cloned());
     }
-    std::fs::write(&path, serde_json::to_vec_pretty(&seed).unwrap()).unwrap();
+    seed
+}
+
+/// A copy of the contoso example seeded with [`seed_with_azure`].
+fn contoso_with_azure(name: &str) -> PathBuf {
+    let dir = cli_common::contoso(name, None);
+    std::fs::write(
+        dir.join("tenant.json"),
+        serde_json::to_vec_pretty(&seed_with_azure()).unwrap(),
+    )
+    .unwrap();
     dir
 }
 
@@ -184,9 +195,15 @@ fn the_scopes_governed_and_named_are_exported_and_plan_no_changes() {
     assert_eq!(grant_labels(&mg), ["dave_owner_contoso"], "{mg}");
     assert!(mg.contains(&format!("scope      = \"{MG}\"")), "{mg}");
 
+    // Its request is still there: its duration and justification kept,
+    // and the condition as ARM has it.
     let data = read(&out, "azure_3f2a8c41_rg_data.pim.hcl");
     assert!(
-        data.contains("  condition  = \"((!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read'})) OR (@Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name] StringEquals 'audit-logs'))\"\n"),
+        data.contains("  duration      = \"P90D\"\n  justification = \"Audit log reviews\"\n"),
+        "{data}"
+    );
+    assert!(
+        data.contains("  condition     = \"((!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read'})) OR (@Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name] StringEquals 'audit-logs'))\"\n"),
         "{data}"
     );
     let payments = read(&out, "azure_3f2a8c41_rg_payments.pim.hcl");
@@ -378,4 +395,112 @@ fn an_azure_grant_is_imported_at_its_address() {
         "managed and in step: {plan}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+const NOW: &str = "2026-12-01T10:00:00Z";
+
+fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+#[test]
+fn exported_azure_files_of_the_contoso_tenant() {
+    use std::sync::atomic::Ordering::Relaxed;
+
+    let seed: pim::emulator::Tenant = serde_json::from_value(seed_with_azure()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (out, listed, policies, requests) = rt.block_on(async {
+        let emu = pim::emulator::Emulator::start(pim::emulator::EmulatorConfig {
+            seed: Some(seed),
+            clock: pim::emulator::EmulatorClock::fixed(at(NOW)),
+            ..pim::emulator::EmulatorConfig::default()
+        })
+        .await
+        .unwrap();
+        let settings = graph_common::settings(&emu, graph_common::SECRET);
+        let graph = pim::graph::HttpGraph::new(settings.clone()).unwrap();
+        let arm = std::sync::Arc::new(
+            pim::arm::HttpArm::sharing(
+                pim::arm::ArmSettings::for_emulator(&settings, &Default::default()).unwrap(),
+                &graph,
+            )
+            .unwrap(),
+        );
+        let graph = graph.with_arm(arm.clone());
+        // The management group and a resource group named; the
+        // subscription and the other resource group governed by a source
+        // configuration, which names Contributor's policy where nobody
+        // holds it.
+        let dir = Path::new("/config");
+        let hcl = format!(
+            "policy \"azure:Contributor\" {{\n  scope = \"{PROD}/resourceGroups/rg-payments\"\n}}\nrole \"azure:Owner\" {{\n  scope = \"{PROD}\"\n  exclusive = true\n}}\n"
+        );
+        let source = pim::config::load_sources(
+            dir,
+            vec![(dir.join("main.pim.hcl"), hcl)],
+            &pim::config::LoadOptions::at(at(NOW)),
+        )
+        .unwrap_or_else(|e| panic!("{}", e.diagnostics()));
+        let azure = pim::export::azure_interest(
+            &source,
+            &[MG.to_string(), format!("{PROD}/resourceGroups/rg-data")],
+        )
+        .unwrap();
+        assert_eq!(azure.scopes.len(), 4, "{azure:?}");
+
+        let calls = || arm.stats().requests.load(Relaxed);
+        let start = calls();
+        let current = pim::export::read(&graph, at(NOW), &azure).await.unwrap();
+        let read = calls() - start;
+        let start = calls();
+        let requests = pim::export::read_requests(&graph, &current).await.unwrap();
+        let looked_up = calls() - start;
+        let out = pim::export::export(
+            &current,
+            &requests,
+            &pim::graph::default_rule_set(),
+            &pim::export::ExportOptions {
+                now: at(NOW),
+                azure,
+                ..pim::export::ExportOptions::default()
+            },
+        )
+        .unwrap();
+        emu.stop().await;
+        let policies = current
+            .policies
+            .keys()
+            .filter(|k| k.surface == pim::model::SurfaceKind::AzureRole)
+            .count();
+        (out, read, policies, looked_up)
+    });
+    // Both kinds at each of the 4 scopes, then, for each of the 6 roles
+    // held directly there and Contributor where the source names it, its
+    // policy assignment and the policy.
+    assert_eq!(policies, 7, "the Azure policies read");
+    assert_eq!(listed, 8 + 2 * 7, "ARM calls of the read");
+    assert_eq!(
+        requests, 2,
+        "one GET per Azure grant that names its request: Carol's, and Frank's which ARM no longer has"
+    );
+
+    let mut all = String::new();
+    for (name, text) in out.files.iter().filter(|(n, _)| n.starts_with("azure")) {
+        all.push_str(&format!("=== {name}\n{text}\n"));
+    }
+    all.push_str("=== pim.state.json (address: declared, end)\n");
+    for r in out
+        .state
+        .resources
+        .iter()
+        .filter(|r| r.surface == pim::model::SurfaceKind::AzureRole)
+    {
+        all.push_str(&format!(
+            "{}: {}, {}\n",
+            r.address, r.attributes["duration"], r.attributes["end"]
+        ));
+    }
+    insta::assert_snapshot!(all);
 }
