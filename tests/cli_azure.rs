@@ -267,3 +267,59 @@ fn azure_role_mistakes_are_said_at_their_lines() {
         }
     }
 }
+
+#[test]
+fn a_custom_azure_role_is_named_as_azure_names_it_and_found_at_its_scope() {
+    let dir = contoso("azure-custom", None);
+    let path = dir.join("tenant.json");
+    let mut seed: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    seed["azure"]["roleDefinitions"] = serde_json::json!([{
+        "id": "c0ffee00-0000-4000-8000-000000000001",
+        "roleName": "Contoso Payments Operator",
+        "assignableScopes": [PROD]
+    }]);
+    std::fs::write(&path, serde_json::to_vec_pretty(&seed).unwrap()).unwrap();
+    let hcl = dir.join("azure.pim.hcl");
+    let mut text_of = std::fs::read_to_string(&hcl).unwrap();
+    text_of.push_str(&format!(
+        "\neligibility \"alice_payments_operator\" {{\n  principal  = \"user:alice@contoso.com\"\n  azure_role = \"contoso payments operator\"\n  scope      = \"{PROD}/resourceGroups/rg-payments\"\n  duration   = \"P30D\"\n}}\n"
+    ));
+    std::fs::write(&hcl, &text_of).unwrap();
+    let out = pim(&dir, &["plan"], &[]);
+    let plan = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{plan}");
+    assert!(
+        plan.contains("+ eligibility.alice_payments_operator {")
+            && plan.contains("+ azure_role = \"contoso payments operator\""),
+        "{plan}"
+    );
+    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let eligible = azure_schedules(&dir, "eligibilitySchedules");
+    assert!(
+        holds(
+            &eligible,
+            "user:alice@contoso.com",
+            "c0ffee00-0000-4000-8000-000000000001",
+            &format!("{PROD}/resourceGroups/rg-payments")
+        ),
+        "{eligible:?}"
+    );
+    let out = pim(&dir, &["plan", "--detailed-exitcode"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Not assignable at the management group: said at the line that names it.
+    text_of.push_str(
+        "\neligibility \"bob_payments_operator\" {\n  principal  = \"user:bob@contoso.com\"\n  azure_role = \"Contoso Payments Operator\"\n  scope      = \"/providers/Microsoft.Management/managementGroups/contoso\"\n  duration   = \"P30D\"\n}\n",
+    );
+    std::fs::write(&hcl, &text_of).unwrap();
+    let line = text_of.lines().count() - 3;
+    let out = pim(&dir, &["plan"], &[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("azure.pim.hcl:{line}:"))
+            && said.contains("unknown Azure role \"Contoso Payments Operator\": no built-in role and no role assignable at /providers/microsoft.management/managementgroups/contoso has that name"),
+        "{said}"
+    );
+}

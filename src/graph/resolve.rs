@@ -63,6 +63,10 @@ pub struct Names {
     /// Groups that PIM for Groups grants access to, as the principals they
     /// are looked up as.
     pub group_scopes: BTreeMap<Scope, PrincipalRef>,
+    /// Azure roles named by a name that is not a built-in one, with the ARM
+    /// scope they are granted at: looked up there (`roleName eq`), where a
+    /// custom role must be assignable.
+    pub azure_roles: BTreeMap<(RoleRef, String), Location>,
 }
 
 impl Names {
@@ -73,6 +77,9 @@ impl Names {
             n.add_principal(&a.principal, d.origin.attribute("principal"));
             let surface = crate::surface::get(a.surface);
             n.add_scope(&a.scope, d.origin.attribute(surface.scope_attribute()));
+            n.add_azure_role(a.surface, &a.role, &a.scope, || {
+                d.origin.attribute(surface.role_attribute())
+            });
             // A group's access (member, owner) needs no lookup.
             if a.surface == SurfaceKind::DirectoryRole {
                 n.holders
@@ -84,6 +91,9 @@ impl Names {
             }
         }
         for p in &desired.policies {
+            n.add_azure_role(p.item.surface, &p.item.role, &p.item.scope, || {
+                &p.origin.block
+            });
             if p.item.surface == SurfaceKind::DirectoryRole {
                 n.roles
                     .entry(p.item.role.clone())
@@ -103,6 +113,9 @@ impl Names {
             }
         }
         for r in &desired.roles {
+            n.add_azure_role(r.item.surface, &r.item.role, &r.item.scope, || {
+                &r.origin.block
+            });
             if r.item.surface == SurfaceKind::DirectoryRole {
                 n.roles
                     .entry(r.item.role.clone())
@@ -117,6 +130,21 @@ impl Names {
             }
         }
         n
+    }
+
+    fn add_azure_role<'a>(
+        &mut self,
+        surface: SurfaceKind,
+        role: &RoleRef,
+        scope: &Scope,
+        at: impl FnOnce() -> &'a Location,
+    ) {
+        if let (SurfaceKind::AzureRole, RoleRef::Name(_), Scope::Azure(s)) = (surface, role, scope)
+        {
+            self.azure_roles
+                .entry((role.clone(), s.clone()))
+                .or_insert_with(|| at().clone());
+        }
     }
 
     /// A group scope is looked up as the group principal it names.
@@ -139,6 +167,61 @@ impl Names {
             .entry(p.normalized())
             .or_insert_with(|| at.clone());
     }
+}
+
+/// Azure roles named by a name that is not built in: looked up at the
+/// scope each is granted at, all at once, through ARM. A custom role's GUID
+/// is the same wherever it is assignable, so a name found at one scope
+/// stands for it everywhere.
+async fn azure_roles(
+    graph: &dyn Graph,
+    names: &Names,
+    out: &mut Resolution,
+    diags: &mut Diagnostics,
+) -> Result<(), GraphError> {
+    if names.azure_roles.is_empty() {
+        return Ok(());
+    }
+    let arm = graph.arm().ok_or_else(|| {
+        GraphError::new(
+            super::ErrorKind::Config,
+            "resolve Azure role names",
+            "the configuration names Azure roles, and pim has no client for Azure Resource Manager",
+        )
+    })?;
+    let found = futures::future::try_join_all(names.azure_roles.keys().map(|(role, scope)| {
+        let name = crate::surface::azure_role_name(role);
+        async move { arm.role_definitions(scope, name).await }
+    }))
+    .await?;
+    for (((role, scope), at), defs) in names.azure_roles.iter().zip(found) {
+        let name = crate::surface::azure_role_name(role);
+        match defs.first() {
+            Some(d) => {
+                out.roles
+                    .entry(role.clone())
+                    .or_insert_with(|| ObjectId::new(crate::arm::role_guid(&d.id)));
+            }
+            None => {
+                let close = crate::model::closest_azure_roles(name, 3);
+                let mut hint = String::new();
+                if !close.is_empty() {
+                    hint = format!("did you mean {}? ", quote_list(&close));
+                }
+                hint.push_str(
+                    "a custom role must be assignable at the scope (its assignableScopes), or be named by its GUID",
+                );
+                diags.push(
+                    Diagnostic::error(format!(
+                        "unknown Azure role {name:?}: no built-in role and no role assignable at {scope} has that name"
+                    ))
+                    .with_hint(hint)
+                    .at_location(at),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn describe(e: &DirectoryEntry) -> String {
@@ -237,6 +320,8 @@ pub async fn resolve_all(
             }
         }
     }
+
+    azure_roles(graph, names, &mut out, &mut diags).await?;
 
     // Principals and administrative units: one lookup per distinct name.
     let mut queries: Vec<Lookup> = Vec::new();

@@ -36,6 +36,18 @@ pub const AZURE_TIER0: &[&str] = &[
     "Role Based Access Control Administrator",
 ];
 
+/// How a custom Azure role's name is kept in a `RoleRef::Name`: apart from
+/// directory role names (Entra and Azure both have a "Security Reader").
+const CUSTOM: &str = "azure:";
+
+/// The name a custom Azure role reference gives, as Azure names the role.
+pub fn azure_role_name(role: &RoleRef) -> &str {
+    match role {
+        RoleRef::Name(n) => n.strip_prefix(CUSTOM).unwrap_or(n),
+        RoleRef::Id(id) => id,
+    }
+}
+
 /// The condition language version ARM takes (the only one it documents).
 const CONDITION_VERSION: &str = "2.0";
 
@@ -165,17 +177,21 @@ impl Surface for AzureRoles {
         if is_guid(t) {
             return Ok(RoleRef::Id(ObjectId::new(t).into_string()));
         }
+        // A name this close to a built-in one is its misspelling; any other
+        // is a custom role's, looked up at its scope when planning.
         let close = closest_azure_roles(t, 3);
-        let mut hint = String::new();
-        if !close.is_empty() {
+        if t.is_empty() || crate::model::closest_names(t, close.iter().copied(), 1, 0.9).len() == 1
+        {
             let quoted: Vec<String> = close.iter().map(|c| format!("\"{c}\"")).collect();
-            hint = format!("did you mean {}? ", quoted.join(", "));
+            return Err(TargetProblem {
+                message: format!("unknown Azure role \"{t}\""),
+                hint: Some(format!(
+                    "did you mean {}? a custom role is named as Azure names it, or by its GUID",
+                    quoted.join(", ")
+                )),
+            });
         }
-        hint.push_str("a custom Azure role is named by its role definition GUID");
-        Err(TargetProblem {
-            message: format!("unknown Azure role \"{t}\""),
-            hint: Some(hint),
-        })
+        Ok(RoleRef::Name(format!("{CUSTOM}{t}")))
     }
 
     /// An ARM scope, required: Azure roles have no default scope.
@@ -250,7 +266,7 @@ impl Surface for AzureRoles {
     fn role_block_address(&self, kind: BlockKind, role: &RoleRef, scope: &Scope) -> Address {
         let name = match role {
             RoleRef::Id(id) => find_azure_role(id).map_or(id.as_str(), |b| b.display_name.as_str()),
-            RoleRef::Name(n) => n.as_str(),
+            RoleRef::Name(_) => azure_role_name(role),
         };
         Address::new(kind, format!("azure:{name}")).with_key(scope.to_string())
     }
@@ -441,6 +457,15 @@ mod tests {
         let bad = s.parse_role("Contributer", &none).unwrap_err();
         assert_eq!(bad.message, "unknown Azure role \"Contributer\"");
         assert!(bad.hint.is_some_and(|h| h.contains("\"Contributor\"")));
+        // Any other name is a custom role's, looked up when planning, and
+        // never taken for a directory role of the same name.
+        let custom = s.parse_role("Contoso Payments Operator", &none).unwrap();
+        assert_eq!(
+            custom,
+            RoleRef::Name("azure:Contoso Payments Operator".into())
+        );
+        assert_eq!(azure_role_name(&custom), "Contoso Payments Operator");
+        assert!(custom.builtin().is_none());
     }
 
     #[test]
