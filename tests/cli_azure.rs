@@ -323,3 +323,50 @@ fn a_custom_azure_role_is_named_as_azure_names_it_and_found_at_its_scope() {
         "{said}"
     );
 }
+
+#[test]
+fn a_subscription_is_named_by_its_display_name() {
+    let dir = contoso("azure-subscription-name", None);
+    let hcl = dir.join("azure.pim.hcl");
+    let text_of = std::fs::read_to_string(&hcl).unwrap().replace(
+        "  production = \"/subscriptions/3f2a8c41-6b1e-4d2a-9c7e-5a8b0e1f2d34\"",
+        "  production = \"subscription:Contoso Production\"",
+    );
+    std::fs::write(&hcl, &text_of).unwrap();
+    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let eligible = azure_schedules(&dir, "eligibilitySchedules");
+    assert!(
+        holds(
+            &eligible,
+            "user:alice@contoso.com",
+            "b24988ac-6180-42a0-ab88-20f7382dd24c",
+            &format!("{PROD}/resourceGroups/rg-payments")
+        ),
+        "{eligible:?}"
+    );
+    assert!(
+        !holds(&eligible, "user:mallory@contoso.com", OWNER, PROD),
+        "{eligible:?}"
+    );
+    let out = pim(&dir, &["plan", "--detailed-exitcode"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    std::fs::write(
+        &hcl,
+        text_of.replace(
+            "subscription:Contoso Production",
+            "subscription:Contoso Prodution",
+        ),
+    )
+    .unwrap();
+    let out = pim(&dir, &["plan"], &[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("no subscription pim can see is named \"contoso prodution\"")
+            && said.contains("did you mean \"Contoso Production\"?")
+            && said.contains("azure.pim.hcl:14:19: error"),
+        "{said}"
+    );
+}

@@ -169,6 +169,84 @@ impl Names {
     }
 }
 
+/// Azure scopes: checked and normalised offline, but for those that name a
+/// subscription by its display name (`subscription:Contoso Production`),
+/// found among the subscriptions ARM lists (one call for all of them).
+async fn azure_scopes(
+    graph: &dyn Graph,
+    names: &Names,
+    out: &mut Resolution,
+    diags: &mut Diagnostics,
+) -> Result<(), GraphError> {
+    let mut named = Vec::new();
+    for (s, at) in &names.scopes {
+        let Scope::Azure(id) = s else { continue };
+        match crate::surface::subscription_named(id) {
+            Some((name, rest)) => named.push((s, name, rest, at)),
+            None => {
+                out.scopes.insert(s.clone(), id.clone());
+            }
+        }
+    }
+    if named.is_empty() {
+        return Ok(());
+    }
+    let arm = graph.arm().ok_or_else(|| {
+        GraphError::new(
+            super::ErrorKind::Config,
+            "resolve subscription names",
+            "the configuration names Azure subscriptions, and pim has no client for Azure Resource Manager",
+        )
+    })?;
+    let subscriptions = arm.subscriptions().await?;
+    for (s, name, rest, at) in named {
+        let hits: Vec<_> = subscriptions
+            .iter()
+            .filter(|x| Caseless::same(x.display_name.trim(), name))
+            .collect();
+        match hits.as_slice() {
+            [one] => {
+                out.scopes.insert(
+                    s.clone(),
+                    format!("/subscriptions/{}{rest}", one.subscription_id).to_ascii_lowercase(),
+                );
+            }
+            [] => {
+                let all: Vec<&str> = subscriptions
+                    .iter()
+                    .map(|x| x.display_name.as_str())
+                    .collect();
+                let close = closest_names(name, all.iter().copied(), 3, 0.6);
+                let hint = if close.is_empty() {
+                    "name it by its id, /subscriptions/<id>, or check that pim's identity can see it (it needs a role there)".to_string()
+                } else {
+                    format!("did you mean {}?", quote_list(&close))
+                };
+                diags.push(
+                    Diagnostic::error(format!("no subscription pim can see is named {name:?}"))
+                        .with_hint(hint)
+                        .at_location(at),
+                );
+            }
+            many => diags.push(
+                Diagnostic::error(format!(
+                    "subscription name {name:?} is ambiguous: {} subscriptions have it",
+                    many.len()
+                ))
+                .with_hint(format!(
+                    "name it by its id: {}",
+                    many.iter()
+                        .map(|x| format!("/subscriptions/{}", x.subscription_id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .at_location(at),
+            ),
+        }
+    }
+    Ok(())
+}
+
 /// Azure roles named by a name that is not built in: looked up at the
 /// scope each is granted at, all at once, through ARM. A custom role's GUID
 /// is the same wherever it is assignable, so a name found at one scope
@@ -189,12 +267,21 @@ async fn azure_roles(
             "the configuration names Azure roles, and pim has no client for Azure Resource Manager",
         )
     })?;
-    let found = futures::future::try_join_all(names.azure_roles.keys().map(|(role, scope)| {
+    // A scope whose subscription name did not resolve was reported.
+    let wanted: Vec<(&RoleRef, &String, &Location)> = names
+        .azure_roles
+        .iter()
+        .filter_map(|((role, scope), at)| {
+            let id = out.scopes.get(&Scope::Azure(scope.clone()))?;
+            Some((role, id, at))
+        })
+        .collect();
+    let found = futures::future::try_join_all(wanted.iter().map(|(role, scope, _)| {
         let name = crate::surface::azure_role_name(role);
         async move { arm.role_definitions(scope, name).await }
     }))
     .await?;
-    for (((role, scope), at), defs) in names.azure_roles.iter().zip(found) {
+    for ((role, scope, at), defs) in wanted.into_iter().zip(found) {
         let name = crate::surface::azure_role_name(role);
         match defs.first() {
             Some(d) => {
@@ -321,6 +408,7 @@ pub async fn resolve_all(
         }
     }
 
+    azure_scopes(graph, names, &mut out, &mut diags).await?;
     azure_roles(graph, names, &mut out, &mut diags).await?;
 
     // Principals and administrative units: one lookup per distinct name.
@@ -360,10 +448,8 @@ pub async fn resolve_all(
             }
             // Looked up as principals (`Names::add_scope`).
             Scope::Group(_) => {}
-            // Checked and normalised offline; ARM needs no lookup.
-            Scope::Azure(id) => {
-                out.scopes.insert(s.clone(), id.clone());
-            }
+            // Resolved with the Azure roles (`azure_scopes`).
+            Scope::Azure(_) => {}
         }
     }
     let answers = if queries.is_empty() {

@@ -115,8 +115,12 @@ async fn read_all(
         Some(ids) => ReadOptions::roles(ids, now),
         None => ReadOptions::roles([], now).with_all_directory_policies(),
     };
+    let named_subscriptions = names.scopes.keys().any(|s| match s {
+        Scope::Azure(id) => crate::surface::subscription_named(id).is_some(),
+        _ => false,
+    });
     let (resolution, diags, current) =
-        if names.group_scopes.is_empty() && names.azure_roles.is_empty() {
+        if names.group_scopes.is_empty() && names.azure_roles.is_empty() && !named_subscriptions {
             let (azure_scopes, azure_targets) = azure_interest(desired, None);
             let options = options
                 .with_scopes(SurfaceKind::AzureRole, azure_scopes)
@@ -183,8 +187,12 @@ fn azure_interest(
                 .map(|r| (r.item.surface, &r.item.role, &r.item.scope)),
         )
         .filter_map(|(surface, role, scope)| {
-            let (SurfaceKind::AzureRole, Scope::Azure(scope)) = (surface, scope) else {
+            let (SurfaceKind::AzureRole, Scope::Azure(written)) = (surface, scope) else {
                 return None;
+            };
+            let scope = match resolution {
+                Some(r) => r.scope(scope)?.to_string(),
+                None => written.clone(),
             };
             let role_id = match role {
                 RoleRef::Id(id) => ObjectId::new(id.as_str()),
@@ -193,7 +201,7 @@ fn azure_interest(
             Some(PolicyKey {
                 surface: SurfaceKind::AzureRole,
                 role_id,
-                scope_id: scope.clone(),
+                scope_id: scope,
             })
         })
         .collect();
@@ -205,8 +213,9 @@ fn azure_interest(
         .map(|d| &d.item.scope)
         .chain(desired.policies.iter().map(|p| &p.item.scope))
         .chain(desired.roles.iter().map(|r| &r.item.scope))
-        .filter_map(|s| match s {
-            Scope::Azure(id) => Some(ObjectId::new(id.as_str())),
+        .filter_map(|s| match (s, resolution) {
+            (Scope::Azure(_), Some(r)) => r.scope(s).map(ObjectId::new),
+            (Scope::Azure(id), None) => Some(ObjectId::new(id.as_str())),
             _ => None,
         })
         .collect();

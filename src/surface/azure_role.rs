@@ -60,6 +60,52 @@ pub fn scope_id(text: &str) -> Result<String, GraphError> {
     Ok(normalize_scope(text)?.to_ascii_lowercase())
 }
 
+/// How a scope under a subscription named by its display name begins.
+pub const NAMED_SUBSCRIPTION: &str = "subscription:";
+
+/// `subscription:<display name>[/rest]`, as the model keeps it until the
+/// name resolves: the name trimmed, the rest normalised, all in lower case
+/// (ARM compares both without regard to case). `None` when `text` is not
+/// of that form.
+fn named_subscription(text: &str) -> Option<Result<String, String>> {
+    let t = text.trim();
+    if !t
+        .get(..NAMED_SUBSCRIPTION.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(NAMED_SUBSCRIPTION))
+    {
+        return None;
+    }
+    let after = &t[NAMED_SUBSCRIPTION.len()..];
+    let (name, rest) = after.split_once('/').map_or((after, ""), |(n, r)| (n, r));
+    let name = name.trim();
+    if name.is_empty() {
+        return Some(Err(format!("{text:?} names no subscription")));
+    }
+    let rest = if rest.is_empty() {
+        String::new()
+    } else {
+        // Checked as it will be sent, under a stand-in subscription id.
+        match normalize_scope(&format!("/subscriptions/x/{rest}")) {
+            Ok(s) => s["/subscriptions/x".len()..].to_string(),
+            Err(e) => return Some(Err(e.message)),
+        }
+    };
+    Some(Ok(
+        format!("{NAMED_SUBSCRIPTION}{name}{rest}").to_ascii_lowercase()
+    ))
+}
+
+/// A scope written with a subscription's display name: the name, and what
+/// follows it (`/resourcegroups/…`, or nothing).
+pub fn subscription_named(scope: &str) -> Option<(&str, &str)> {
+    let after = scope.strip_prefix(NAMED_SUBSCRIPTION)?;
+    Some(
+        after
+            .find('/')
+            .map_or((after, ""), |i| (&after[..i], &after[i..])),
+    )
+}
+
 /// The full role definition id ARM takes for `role` (a GUID) at `scope`:
 /// the form ARM's examples send, under the scope's subscription, or the
 /// tenant-level form at a management group (UNVERIFIED for management
@@ -203,6 +249,15 @@ impl Surface for AzureRoles {
                 hint: Some(format!("set scope to {example}")),
             });
         };
+        if let Some(named) = named_subscription(text) {
+            return named.map(Scope::Azure).map_err(|message| TargetProblem {
+                message,
+                hint: Some(
+                    "write subscription:<display name>, optionally followed by /resourceGroups/<name> and what is under it"
+                        .into(),
+                ),
+            });
+        }
         match scope_id(text) {
             Ok(id) if !id.is_empty() => Ok(Scope::Azure(id)),
             Ok(_) => Err(TargetProblem {
@@ -483,6 +538,20 @@ mod tests {
                 "/providers/microsoft.management/managementgroups/contoso".into()
             ))
         );
+        assert_eq!(
+            s.parse_scope(Some(
+                "Subscription: Contoso Production /resourceGroups/RG-Data"
+            )),
+            Ok(Scope::Azure(
+                "subscription:contoso production/resourcegroups/rg-data".into()
+            ))
+        );
+        assert_eq!(
+            subscription_named("subscription:contoso production/resourcegroups/rg-data"),
+            Some(("contoso production", "/resourcegroups/rg-data"))
+        );
+        assert!(s.parse_scope(Some("subscription:")).is_err());
+        assert!(s.parse_scope(Some("subscription:x/../y")).is_err());
         assert!(s.parse_scope(None).is_err());
         assert!(s.parse_scope(Some("/")).is_err());
         assert!(s.parse_scope(Some("/administrativeUnits/Paris")).is_err());
