@@ -370,3 +370,27 @@ fn a_subscription_is_named_by_its_display_name() {
         "{said}"
     );
 }
+
+#[test]
+fn azure_writes_need_an_azure_role_that_may_make_them() {
+    // Without the example's User Access Administrator at the management
+    // group, ARM refuses pim's writes, whatever Graph lets it do.
+    let dir = contoso("azure-rbac", None);
+    let path = dir.join("tenant.json");
+    let mut seed: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    seed["azure"]
+        .as_object_mut()
+        .unwrap()
+        .remove("assignmentSchedules");
+    std::fs::write(&path, serde_json::to_vec_pretty(&seed).unwrap()).unwrap();
+    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "failed: policy[\"azure:Owner\"][\"{PROD}\"] (update-rules)"
+        )) && said.contains("AuthorizationFailed")
+            && said.contains("Microsoft.Authorization/roleManagementPolicies/write"),
+        "{said}"
+    );
+}
