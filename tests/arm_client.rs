@@ -998,3 +998,29 @@ fn pim_arm_url_is_checked_as_pim_graph_url_is() {
         "https://management.azure.com"
     );
 }
+
+#[tokio::test]
+async fn subscriptions_are_listed_with_their_display_names() {
+    let emu = emulator(50, Faults::default(), EmulatorClock::system()).await;
+    let (arm, _) = app_client(&emu);
+    let mut subs = arm.subscriptions().await.unwrap();
+    subs.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+    let seen: Vec<(&str, &str, &str)> = subs
+        .iter()
+        .map(|s| {
+            (
+                s.display_name.as_str(),
+                s.subscription_id.as_str(),
+                s.id.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("Dev", "22222222-2222-4222-8222-222222222222", DEV),
+            ("Production", "11111111-1111-4111-8111-111111111111", PROD),
+        ]
+    );
+    assert!(subs.iter().all(|s| s.state.as_deref() == Some("Enabled")));
+}

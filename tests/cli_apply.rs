@@ -487,14 +487,15 @@ fn a_missing_graph_permission_is_named_and_fails_the_run() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let out = run_with(&read_only, &["apply", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    // Each failed step quotes Graph's code and message, and says what to grant.
+    // Each failed step quotes Graph's code and message, and says what to
+    // grant. The one step done is the Azure role policy's: ARM authorizes
+    // by Azure RBAC, not by Graph's permissions.
     assert!(
         text(&out).contains(
             "update-rules FAILED: Expiration_EndUser_Assignment: PermissionScopeNotGranted: \
              Authorization failed due to missing permission scope \
              RoleManagementPolicy.ReadWrite.Directory,RoleManagement.ReadWrite.Directory.; \
-             pim lacks the Graph permission RoleManagementPolicy.ReadWrite.Directory" // The one step done is the Azure role policy's: ARM authorizes by
-                                                                                      // Azure RBAC, not by Graph's permissions.
+             pim lacks the Graph permission RoleManagementPolicy.ReadWrite.Directory"
         ) && text(&out).contains("Apply failed: 1 done, 5 failed"),
         "{}",
         text(&out)

@@ -267,3 +267,130 @@ fn azure_role_mistakes_are_said_at_their_lines() {
         }
     }
 }
+
+#[test]
+fn a_custom_azure_role_is_named_as_azure_names_it_and_found_at_its_scope() {
+    let dir = contoso("azure-custom", None);
+    let path = dir.join("tenant.json");
+    let mut seed: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    seed["azure"]["roleDefinitions"] = serde_json::json!([{
+        "id": "c0ffee00-0000-4000-8000-000000000001",
+        "roleName": "Contoso Payments Operator",
+        "assignableScopes": [PROD]
+    }]);
+    std::fs::write(&path, serde_json::to_vec_pretty(&seed).unwrap()).unwrap();
+    let hcl = dir.join("azure.pim.hcl");
+    let mut text_of = std::fs::read_to_string(&hcl).unwrap();
+    text_of.push_str(&format!(
+        "\neligibility \"alice_payments_operator\" {{\n  principal  = \"user:alice@contoso.com\"\n  azure_role = \"contoso payments operator\"\n  scope      = \"{PROD}/resourceGroups/rg-payments\"\n  duration   = \"P30D\"\n}}\n"
+    ));
+    std::fs::write(&hcl, &text_of).unwrap();
+    let out = pim(&dir, &["plan"], &[]);
+    let plan = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{plan}");
+    assert!(
+        plan.contains("+ eligibility.alice_payments_operator {")
+            && plan.contains("+ azure_role = \"contoso payments operator\""),
+        "{plan}"
+    );
+    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let eligible = azure_schedules(&dir, "eligibilitySchedules");
+    assert!(
+        holds(
+            &eligible,
+            "user:alice@contoso.com",
+            "c0ffee00-0000-4000-8000-000000000001",
+            &format!("{PROD}/resourceGroups/rg-payments")
+        ),
+        "{eligible:?}"
+    );
+    let out = pim(&dir, &["plan", "--detailed-exitcode"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Not assignable at the management group: said at the line that names it.
+    text_of.push_str(
+        "\neligibility \"bob_payments_operator\" {\n  principal  = \"user:bob@contoso.com\"\n  azure_role = \"Contoso Payments Operator\"\n  scope      = \"/providers/Microsoft.Management/managementGroups/contoso\"\n  duration   = \"P30D\"\n}\n",
+    );
+    std::fs::write(&hcl, &text_of).unwrap();
+    let line = text_of.lines().count() - 3;
+    let out = pim(&dir, &["plan"], &[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!("azure.pim.hcl:{line}:"))
+            && said.contains("unknown Azure role \"Contoso Payments Operator\": no built-in role and no role assignable at /providers/microsoft.management/managementgroups/contoso has that name"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_subscription_is_named_by_its_display_name() {
+    let dir = contoso("azure-subscription-name", None);
+    let hcl = dir.join("azure.pim.hcl");
+    let text_of = std::fs::read_to_string(&hcl).unwrap().replace(
+        "  production = \"/subscriptions/3f2a8c41-6b1e-4d2a-9c7e-5a8b0e1f2d34\"",
+        "  production = \"subscription:Contoso Production\"",
+    );
+    std::fs::write(&hcl, &text_of).unwrap();
+    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let eligible = azure_schedules(&dir, "eligibilitySchedules");
+    assert!(
+        holds(
+            &eligible,
+            "user:alice@contoso.com",
+            "b24988ac-6180-42a0-ab88-20f7382dd24c",
+            &format!("{PROD}/resourceGroups/rg-payments")
+        ),
+        "{eligible:?}"
+    );
+    assert!(
+        !holds(&eligible, "user:mallory@contoso.com", OWNER, PROD),
+        "{eligible:?}"
+    );
+    let out = pim(&dir, &["plan", "--detailed-exitcode"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    std::fs::write(
+        &hcl,
+        text_of.replace(
+            "subscription:Contoso Production",
+            "subscription:Contoso Prodution",
+        ),
+    )
+    .unwrap();
+    let out = pim(&dir, &["plan"], &[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("no subscription pim can see is named \"contoso prodution\"")
+            && said.contains("did you mean \"Contoso Production\"?")
+            && said.contains("azure.pim.hcl:14:19: error"),
+        "{said}"
+    );
+}
+
+#[test]
+fn azure_writes_need_an_azure_role_that_may_make_them() {
+    // Without the example's User Access Administrator at the management
+    // group, ARM refuses pim's writes, whatever Graph lets it do.
+    let dir = contoso("azure-rbac", None);
+    let path = dir.join("tenant.json");
+    let mut seed: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    seed["azure"]
+        .as_object_mut()
+        .unwrap()
+        .remove("assignmentSchedules");
+    std::fs::write(&path, serde_json::to_vec_pretty(&seed).unwrap()).unwrap();
+    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "failed: policy[\"azure:Owner\"][\"{PROD}\"] (update-rules)"
+        )) && said.contains("AuthorizationFailed")
+            && said.contains("Microsoft.Authorization/roleManagementPolicies/write"),
+        "{said}"
+    );
+}

@@ -16,6 +16,8 @@ mod config_fuzz;
 mod drift;
 #[path = "plan.rs"]
 mod plan;
+#[path = "plan_azure.rs"]
+mod plan_azure;
 #[path = "plan_groups.rs"]
 mod plan_groups;
 #[path = "plan_guards.rs"]

@@ -27,7 +27,9 @@ use super::wire::{
     Page, PolicyAssignmentProperties, PolicyProperties, RequestProperties, Resource,
     RoleDefinitionProperties, ScheduleProperties,
 };
-use super::{Arm, ArmPolicy, ArmRequest, ArmRequestOutcome, ArmRoleDefinition, ArmSchedule};
+use super::{
+    Arm, ArmPolicy, ArmRequest, ArmRequestOutcome, ArmRoleDefinition, ArmSchedule, ArmSubscription,
+};
 use crate::graph::convert::parse_time;
 use crate::graph::link::{ApiRoot, redirect_policy};
 use crate::graph::retry::{after_transport_failure, given_up};
@@ -753,6 +755,45 @@ impl Arm for HttpArm {
                     .map_err(|e| arm(GraphError::decode(&op, e.0)))
             })
             .collect()
+    }
+
+    async fn subscriptions(&self) -> Result<Vec<ArmSubscription>, GraphError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Wire {
+            #[serde(default)]
+            id: Option<String>,
+            #[serde(default)]
+            subscription_id: Option<String>,
+            #[serde(default)]
+            display_name: Option<String>,
+            #[serde(default)]
+            state: Option<String>,
+        }
+        let url = format!(
+            "{}/subscriptions?api-version={}",
+            self.root,
+            super::settings::SUBSCRIPTIONS_API_VERSION
+        );
+        let items: Vec<Wire> = self.get_all(url).await?;
+        Ok(items
+            .into_iter()
+            .filter_map(|w| {
+                let subscription_id = w.subscription_id.or_else(|| {
+                    w.id.as_deref()
+                        .and_then(|i| i.rsplit('/').next())
+                        .map(str::to_string)
+                })?;
+                Some(ArmSubscription {
+                    id: w
+                        .id
+                        .unwrap_or_else(|| format!("/subscriptions/{subscription_id}")),
+                    display_name: w.display_name.unwrap_or_default(),
+                    subscription_id,
+                    state: w.state,
+                })
+            })
+            .collect())
     }
 
     async fn role_definitions(

@@ -117,6 +117,19 @@ pub struct ArmRoleDefinition {
     pub assignable_scopes: Vec<String>,
 }
 
+/// A subscription the signed-in identity can see (`GET /subscriptions`,
+/// Microsoft.Resources): how a subscription named by its display name is
+/// found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArmSubscription {
+    /// `/subscriptions/{id}`.
+    pub id: String,
+    pub subscription_id: String,
+    pub display_name: String,
+    /// `Enabled`, `Disabled`, `Warned`, …
+    pub state: Option<String>,
+}
+
 /// A schedule request to send. [`ArmRequest::new`] gives it a fresh GUID
 /// name: one per intent, never reused for another.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +230,9 @@ pub trait Arm: Send + Sync {
         kind: AssignmentKind,
         scope: Option<&str>,
     ) -> Result<Vec<ArmSchedule>, GraphError>;
+
+    /// Every subscription the signed-in identity can see, all pages.
+    async fn subscriptions(&self) -> Result<Vec<ArmSubscription>, GraphError>;
 
     /// Role definitions at `scope` named `role_name` (`roleName eq`).
     async fn role_definitions(

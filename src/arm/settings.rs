@@ -14,6 +14,9 @@ pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
 /// The api-version of the PIM collections (arm-pim.md §1).
 pub const PIM_API_VERSION: &str = "2020-10-01";
 
+/// The api-version of `GET /subscriptions` (Microsoft.Resources).
+pub const SUBSCRIPTIONS_API_VERSION: &str = "2022-12-01";
+
 /// What pim calls under `{scope}/providers/Microsoft.Authorization/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Collection {

@@ -108,6 +108,8 @@ pub fn run(args: EmulatorArgs) -> anyhow::Result<Exit> {
             ..Faults::default()
         },
         clock: EmulatorClock::system(),
+        // ARM writes need an Azure role that may make them, as in ARM.
+        arm_authorization: crate::emulator::ArmAuthorization::Rbac,
         data_file: args.data.clone(),
         tokens_have_mfa: args.mfa,
         rule_patch_returns_body: false,

@@ -63,6 +63,10 @@ pub struct Names {
     /// Groups that PIM for Groups grants access to, as the principals they
     /// are looked up as.
     pub group_scopes: BTreeMap<Scope, PrincipalRef>,
+    /// Azure roles named by a name that is not a built-in one, with the ARM
+    /// scope they are granted at: looked up there (`roleName eq`), where a
+    /// custom role must be assignable.
+    pub azure_roles: BTreeMap<(RoleRef, String), Location>,
 }
 
 impl Names {
@@ -73,6 +77,9 @@ impl Names {
             n.add_principal(&a.principal, d.origin.attribute("principal"));
             let surface = crate::surface::get(a.surface);
             n.add_scope(&a.scope, d.origin.attribute(surface.scope_attribute()));
+            n.add_azure_role(a.surface, &a.role, &a.scope, || {
+                d.origin.attribute(surface.role_attribute())
+            });
             // A group's access (member, owner) needs no lookup.
             if a.surface == SurfaceKind::DirectoryRole {
                 n.holders
@@ -84,6 +91,9 @@ impl Names {
             }
         }
         for p in &desired.policies {
+            n.add_azure_role(p.item.surface, &p.item.role, &p.item.scope, || {
+                &p.origin.block
+            });
             if p.item.surface == SurfaceKind::DirectoryRole {
                 n.roles
                     .entry(p.item.role.clone())
@@ -103,6 +113,9 @@ impl Names {
             }
         }
         for r in &desired.roles {
+            n.add_azure_role(r.item.surface, &r.item.role, &r.item.scope, || {
+                &r.origin.block
+            });
             if r.item.surface == SurfaceKind::DirectoryRole {
                 n.roles
                     .entry(r.item.role.clone())
@@ -117,6 +130,21 @@ impl Names {
             }
         }
         n
+    }
+
+    fn add_azure_role<'a>(
+        &mut self,
+        surface: SurfaceKind,
+        role: &RoleRef,
+        scope: &Scope,
+        at: impl FnOnce() -> &'a Location,
+    ) {
+        if let (SurfaceKind::AzureRole, RoleRef::Name(_), Scope::Azure(s)) = (surface, role, scope)
+        {
+            self.azure_roles
+                .entry((role.clone(), s.clone()))
+                .or_insert_with(|| at().clone());
+        }
     }
 
     /// A group scope is looked up as the group principal it names.
@@ -139,6 +167,148 @@ impl Names {
             .entry(p.normalized())
             .or_insert_with(|| at.clone());
     }
+}
+
+/// Azure scopes: checked and normalised offline, but for those that name a
+/// subscription by its display name (`subscription:Contoso Production`),
+/// found among the subscriptions ARM lists (one call for all of them).
+async fn azure_scopes(
+    graph: &dyn Graph,
+    names: &Names,
+    out: &mut Resolution,
+    diags: &mut Diagnostics,
+) -> Result<(), GraphError> {
+    let mut named = Vec::new();
+    for (s, at) in &names.scopes {
+        let Scope::Azure(id) = s else { continue };
+        match crate::surface::subscription_named(id) {
+            Some((name, rest)) => named.push((s, name, rest, at)),
+            None => {
+                out.scopes.insert(s.clone(), id.clone());
+            }
+        }
+    }
+    if named.is_empty() {
+        return Ok(());
+    }
+    let arm = graph.arm().ok_or_else(|| {
+        GraphError::new(
+            super::ErrorKind::Config,
+            "resolve subscription names",
+            "the configuration names Azure subscriptions, and pim has no client for Azure Resource Manager",
+        )
+    })?;
+    let subscriptions = arm.subscriptions().await?;
+    for (s, name, rest, at) in named {
+        let hits: Vec<_> = subscriptions
+            .iter()
+            .filter(|x| Caseless::same(x.display_name.trim(), name))
+            .collect();
+        match hits.as_slice() {
+            [one] => {
+                out.scopes.insert(
+                    s.clone(),
+                    format!("/subscriptions/{}{rest}", one.subscription_id).to_ascii_lowercase(),
+                );
+            }
+            [] => {
+                let all: Vec<&str> = subscriptions
+                    .iter()
+                    .map(|x| x.display_name.as_str())
+                    .collect();
+                let close = closest_names(name, all.iter().copied(), 3, 0.6);
+                let hint = if close.is_empty() {
+                    "name it by its id, /subscriptions/<id>, or check that pim's identity can see it (it needs a role there)".to_string()
+                } else {
+                    format!("did you mean {}?", quote_list(&close))
+                };
+                diags.push(
+                    Diagnostic::error(format!("no subscription pim can see is named {name:?}"))
+                        .with_hint(hint)
+                        .at_location(at),
+                );
+            }
+            many => diags.push(
+                Diagnostic::error(format!(
+                    "subscription name {name:?} is ambiguous: {} subscriptions have it",
+                    many.len()
+                ))
+                .with_hint(format!(
+                    "name it by its id: {}",
+                    many.iter()
+                        .map(|x| format!("/subscriptions/{}", x.subscription_id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .at_location(at),
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Azure roles named by a name that is not built in: looked up at the
+/// scope each is granted at, all at once, through ARM. A custom role's GUID
+/// is the same wherever it is assignable, so a name found at one scope
+/// stands for it everywhere.
+async fn azure_roles(
+    graph: &dyn Graph,
+    names: &Names,
+    out: &mut Resolution,
+    diags: &mut Diagnostics,
+) -> Result<(), GraphError> {
+    if names.azure_roles.is_empty() {
+        return Ok(());
+    }
+    let arm = graph.arm().ok_or_else(|| {
+        GraphError::new(
+            super::ErrorKind::Config,
+            "resolve Azure role names",
+            "the configuration names Azure roles, and pim has no client for Azure Resource Manager",
+        )
+    })?;
+    // A scope whose subscription name did not resolve was reported.
+    let wanted: Vec<(&RoleRef, &String, &Location)> = names
+        .azure_roles
+        .iter()
+        .filter_map(|((role, scope), at)| {
+            let id = out.scopes.get(&Scope::Azure(scope.clone()))?;
+            Some((role, id, at))
+        })
+        .collect();
+    let found = futures::future::try_join_all(wanted.iter().map(|(role, scope, _)| {
+        let name = crate::surface::azure_role_name(role);
+        async move { arm.role_definitions(scope, name).await }
+    }))
+    .await?;
+    for ((role, scope, at), defs) in wanted.into_iter().zip(found) {
+        let name = crate::surface::azure_role_name(role);
+        match defs.first() {
+            Some(d) => {
+                out.roles
+                    .entry(role.clone())
+                    .or_insert_with(|| ObjectId::new(crate::arm::role_guid(&d.id)));
+            }
+            None => {
+                let close = crate::model::closest_azure_roles(name, 3);
+                let mut hint = String::new();
+                if !close.is_empty() {
+                    hint = format!("did you mean {}? ", quote_list(&close));
+                }
+                hint.push_str(
+                    "a custom role must be assignable at the scope (its assignableScopes), or be named by its GUID",
+                );
+                diags.push(
+                    Diagnostic::error(format!(
+                        "unknown Azure role {name:?}: no built-in role and no role assignable at {scope} has that name"
+                    ))
+                    .with_hint(hint)
+                    .at_location(at),
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn describe(e: &DirectoryEntry) -> String {
@@ -238,6 +408,9 @@ pub async fn resolve_all(
         }
     }
 
+    azure_scopes(graph, names, &mut out, &mut diags).await?;
+    azure_roles(graph, names, &mut out, &mut diags).await?;
+
     // Principals and administrative units: one lookup per distinct name.
     let mut queries: Vec<Lookup> = Vec::new();
     let mut object_ids: Vec<(&PrincipalRef, &Location)> = Vec::new();
@@ -275,10 +448,8 @@ pub async fn resolve_all(
             }
             // Looked up as principals (`Names::add_scope`).
             Scope::Group(_) => {}
-            // Checked and normalised offline; ARM needs no lookup.
-            Scope::Azure(id) => {
-                out.scopes.insert(s.clone(), id.clone());
-            }
+            // Resolved with the Azure roles (`azure_scopes`).
+            Scope::Azure(_) => {}
         }
     }
     let answers = if queries.is_empty() {

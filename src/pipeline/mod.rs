@@ -115,38 +115,47 @@ async fn read_all(
         Some(ids) => ReadOptions::roles(ids, now),
         None => ReadOptions::roles([], now).with_all_directory_policies(),
     };
-    let (azure_scopes, azure_targets) = azure_interest(desired);
-    let options = options
-        .with_scopes(SurfaceKind::AzureRole, azure_scopes)
-        .with_targets(azure_targets);
-    let (resolution, diags, current) = if names.group_scopes.is_empty() {
-        // Holders are named as their grants arrive, but for those the
-        // resolution finds.
-        let (resolved, current) =
-            snapshot::read_beside(graph, &options, resolve::resolve_all(graph, &names), |r| {
-                r.as_ref().map_or(&[][..], |(res, _)| res.found.as_slice())
-            })
-            .await;
-        let (resolution, diags) = resolved?;
-        (resolution, diags, current?)
-    } else {
-        // Groups are read by id, and named in the configuration: their
-        // names resolve first.
-        let (resolution, diags) = resolve::resolve_all(graph, &names).await?;
-        let groups: Vec<ObjectId> = names
-            .group_scopes
-            .keys()
-            .filter_map(|s| resolution.scope(s))
-            .map(ObjectId::new)
-            .collect();
-        let options = options.with_scopes(SurfaceKind::Group, groups);
-        // The holders resolution found need no second read.
-        let current = snapshot::read_grants(graph, &options)
-            .await?
-            .name(graph, &resolution.found)
-            .await?;
-        (resolution, diags, current)
-    };
+    let named_subscriptions = names.scopes.keys().any(|s| match s {
+        Scope::Azure(id) => crate::surface::subscription_named(id).is_some(),
+        _ => false,
+    });
+    let (resolution, diags, current) =
+        if names.group_scopes.is_empty() && names.azure_roles.is_empty() && !named_subscriptions {
+            let (azure_scopes, azure_targets) = azure_interest(desired, None);
+            let options = options
+                .with_scopes(SurfaceKind::AzureRole, azure_scopes)
+                .with_targets(azure_targets);
+            // Holders are named as their grants arrive, but for those the
+            // resolution finds.
+            let (resolved, current) =
+                snapshot::read_beside(graph, &options, resolve::resolve_all(graph, &names), |r| {
+                    r.as_ref().map_or(&[][..], |(res, _)| res.found.as_slice())
+                })
+                .await;
+            let (resolution, diags) = resolved?;
+            (resolution, diags, current?)
+        } else {
+            // Groups are read by id, and Azure roles by GUID, and named in the
+            // configuration: their names resolve first.
+            let (resolution, diags) = resolve::resolve_all(graph, &names).await?;
+            let (azure_scopes, azure_targets) = azure_interest(desired, Some(&resolution));
+            let options = options
+                .with_scopes(SurfaceKind::AzureRole, azure_scopes)
+                .with_targets(azure_targets);
+            let groups: Vec<ObjectId> = names
+                .group_scopes
+                .keys()
+                .filter_map(|s| resolution.scope(s))
+                .map(ObjectId::new)
+                .collect();
+            let options = options.with_scopes(SurfaceKind::Group, groups);
+            // The holders resolution found need no second read.
+            let current = snapshot::read_grants(graph, &options)
+                .await?
+                .name(graph, &resolution.found)
+                .await?;
+            (resolution, diags, current)
+        };
     let mut resolved = to_resolved(&resolution);
     resolved.names_reported = diags.has_errors();
     Ok((resolved, current, diags))
@@ -154,8 +163,12 @@ async fn read_all(
 
 /// The ARM scopes the configuration governs Azure roles at, and each
 /// governed role at each of them, whose policy is read. Azure scopes need
-/// no resolution: they are checked and normalised as they are loaded.
-fn azure_interest(desired: &Desired) -> (BTreeSet<ObjectId>, BTreeSet<PolicyKey>) {
+/// no resolution: they are checked and normalised as they are loaded; a
+/// custom role's name is its GUID once `resolution` has it.
+fn azure_interest(
+    desired: &Desired,
+    resolution: Option<&Resolution>,
+) -> (BTreeSet<ObjectId>, BTreeSet<PolicyKey>) {
     let targets: BTreeSet<PolicyKey> = desired
         .eligibilities
         .iter()
@@ -173,18 +186,38 @@ fn azure_interest(desired: &Desired) -> (BTreeSet<ObjectId>, BTreeSet<PolicyKey>
                 .iter()
                 .map(|r| (r.item.surface, &r.item.role, &r.item.scope)),
         )
-        .filter_map(|(surface, role, scope)| match (surface, role, scope) {
-            (SurfaceKind::AzureRole, RoleRef::Id(role), Scope::Azure(scope)) => Some(PolicyKey {
-                surface,
-                role_id: ObjectId::new(role.as_str()),
-                scope_id: scope.clone(),
-            }),
-            _ => None,
+        .filter_map(|(surface, role, scope)| {
+            let (SurfaceKind::AzureRole, Scope::Azure(written)) = (surface, scope) else {
+                return None;
+            };
+            let scope = match resolution {
+                Some(r) => r.scope(scope)?.to_string(),
+                None => written.clone(),
+            };
+            let role_id = match role {
+                RoleRef::Id(id) => ObjectId::new(id.as_str()),
+                RoleRef::Name(_) => ObjectId::new(resolution?.role(role)?),
+            };
+            Some(PolicyKey {
+                surface: SurfaceKind::AzureRole,
+                role_id,
+                scope_id: scope,
+            })
         })
         .collect();
-    let scopes = targets
+    // Every governed scope is read, even one whose role did not resolve.
+    let scopes = desired
+        .eligibilities
         .iter()
-        .map(|k| ObjectId::new(k.scope_id.as_str()))
+        .chain(&desired.assignments)
+        .map(|d| &d.item.scope)
+        .chain(desired.policies.iter().map(|p| &p.item.scope))
+        .chain(desired.roles.iter().map(|r| &r.item.scope))
+        .filter_map(|s| match (s, resolution) {
+            (Scope::Azure(_), Some(r)) => r.scope(s).map(ObjectId::new),
+            (Scope::Azure(id), None) => Some(ObjectId::new(id.as_str())),
+            _ => None,
+        })
         .collect();
     (scopes, targets)
 }

@@ -186,6 +186,9 @@ impl<'a> Ctx<'a> {
                     role,
                     match &a.role {
                         RoleRef::Id(id) => surface.role_name(self.current, id),
+                        RoleRef::Name(_) if a.surface == SurfaceKind::AzureRole => {
+                            crate::surface::azure_role_name(&a.role).to_string()
+                        }
                         RoleRef::Name(n) => n.clone(),
                     },
                 ),

@@ -36,6 +36,18 @@ pub const AZURE_TIER0: &[&str] = &[
     "Role Based Access Control Administrator",
 ];
 
+/// How a custom Azure role's name is kept in a `RoleRef::Name`: apart from
+/// directory role names (Entra and Azure both have a "Security Reader").
+const CUSTOM: &str = "azure:";
+
+/// The name a custom Azure role reference gives, as Azure names the role.
+pub fn azure_role_name(role: &RoleRef) -> &str {
+    match role {
+        RoleRef::Name(n) => n.strip_prefix(CUSTOM).unwrap_or(n),
+        RoleRef::Id(id) => id,
+    }
+}
+
 /// The condition language version ARM takes (the only one it documents).
 const CONDITION_VERSION: &str = "2.0";
 
@@ -46,6 +58,52 @@ pub struct AzureRoles;
 /// An ARM scope as the model keeps it: normalised, lower case.
 pub fn scope_id(text: &str) -> Result<String, GraphError> {
     Ok(normalize_scope(text)?.to_ascii_lowercase())
+}
+
+/// How a scope under a subscription named by its display name begins.
+pub const NAMED_SUBSCRIPTION: &str = "subscription:";
+
+/// `subscription:<display name>[/rest]`, as the model keeps it until the
+/// name resolves: the name trimmed, the rest normalised, all in lower case
+/// (ARM compares both without regard to case). `None` when `text` is not
+/// of that form.
+fn named_subscription(text: &str) -> Option<Result<String, String>> {
+    let t = text.trim();
+    if !t
+        .get(..NAMED_SUBSCRIPTION.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(NAMED_SUBSCRIPTION))
+    {
+        return None;
+    }
+    let after = &t[NAMED_SUBSCRIPTION.len()..];
+    let (name, rest) = after.split_once('/').map_or((after, ""), |(n, r)| (n, r));
+    let name = name.trim();
+    if name.is_empty() {
+        return Some(Err(format!("{text:?} names no subscription")));
+    }
+    let rest = if rest.is_empty() {
+        String::new()
+    } else {
+        // Checked as it will be sent, under a stand-in subscription id.
+        match normalize_scope(&format!("/subscriptions/x/{rest}")) {
+            Ok(s) => s["/subscriptions/x".len()..].to_string(),
+            Err(e) => return Some(Err(e.message)),
+        }
+    };
+    Some(Ok(
+        format!("{NAMED_SUBSCRIPTION}{name}{rest}").to_ascii_lowercase()
+    ))
+}
+
+/// A scope written with a subscription's display name: the name, and what
+/// follows it (`/resourcegroups/…`, or nothing).
+pub fn subscription_named(scope: &str) -> Option<(&str, &str)> {
+    let after = scope.strip_prefix(NAMED_SUBSCRIPTION)?;
+    Some(
+        after
+            .find('/')
+            .map_or((after, ""), |i| (&after[..i], &after[i..])),
+    )
 }
 
 /// The full role definition id ARM takes for `role` (a GUID) at `scope`:
@@ -165,17 +223,21 @@ impl Surface for AzureRoles {
         if is_guid(t) {
             return Ok(RoleRef::Id(ObjectId::new(t).into_string()));
         }
+        // A name this close to a built-in one is its misspelling; any other
+        // is a custom role's, looked up at its scope when planning.
         let close = closest_azure_roles(t, 3);
-        let mut hint = String::new();
-        if !close.is_empty() {
+        if t.is_empty() || crate::model::closest_names(t, close.iter().copied(), 1, 0.9).len() == 1
+        {
             let quoted: Vec<String> = close.iter().map(|c| format!("\"{c}\"")).collect();
-            hint = format!("did you mean {}? ", quoted.join(", "));
+            return Err(TargetProblem {
+                message: format!("unknown Azure role \"{t}\""),
+                hint: Some(format!(
+                    "did you mean {}? a custom role is named as Azure names it, or by its GUID",
+                    quoted.join(", ")
+                )),
+            });
         }
-        hint.push_str("a custom Azure role is named by its role definition GUID");
-        Err(TargetProblem {
-            message: format!("unknown Azure role \"{t}\""),
-            hint: Some(hint),
-        })
+        Ok(RoleRef::Name(format!("{CUSTOM}{t}")))
     }
 
     /// An ARM scope, required: Azure roles have no default scope.
@@ -187,6 +249,15 @@ impl Surface for AzureRoles {
                 hint: Some(format!("set scope to {example}")),
             });
         };
+        if let Some(named) = named_subscription(text) {
+            return named.map(Scope::Azure).map_err(|message| TargetProblem {
+                message,
+                hint: Some(
+                    "write subscription:<display name>, optionally followed by /resourceGroups/<name> and what is under it"
+                        .into(),
+                ),
+            });
+        }
         match scope_id(text) {
             Ok(id) if !id.is_empty() => Ok(Scope::Azure(id)),
             Ok(_) => Err(TargetProblem {
@@ -250,7 +321,7 @@ impl Surface for AzureRoles {
     fn role_block_address(&self, kind: BlockKind, role: &RoleRef, scope: &Scope) -> Address {
         let name = match role {
             RoleRef::Id(id) => find_azure_role(id).map_or(id.as_str(), |b| b.display_name.as_str()),
-            RoleRef::Name(n) => n.as_str(),
+            RoleRef::Name(_) => azure_role_name(role),
         };
         Address::new(kind, format!("azure:{name}")).with_key(scope.to_string())
     }
@@ -441,6 +512,15 @@ mod tests {
         let bad = s.parse_role("Contributer", &none).unwrap_err();
         assert_eq!(bad.message, "unknown Azure role \"Contributer\"");
         assert!(bad.hint.is_some_and(|h| h.contains("\"Contributor\"")));
+        // Any other name is a custom role's, looked up when planning, and
+        // never taken for a directory role of the same name.
+        let custom = s.parse_role("Contoso Payments Operator", &none).unwrap();
+        assert_eq!(
+            custom,
+            RoleRef::Name("azure:Contoso Payments Operator".into())
+        );
+        assert_eq!(azure_role_name(&custom), "Contoso Payments Operator");
+        assert!(custom.builtin().is_none());
     }
 
     #[test]
@@ -458,6 +538,20 @@ mod tests {
                 "/providers/microsoft.management/managementgroups/contoso".into()
             ))
         );
+        assert_eq!(
+            s.parse_scope(Some(
+                "Subscription: Contoso Production /resourceGroups/RG-Data"
+            )),
+            Ok(Scope::Azure(
+                "subscription:contoso production/resourcegroups/rg-data".into()
+            ))
+        );
+        assert_eq!(
+            subscription_named("subscription:contoso production/resourcegroups/rg-data"),
+            Some(("contoso production", "/resourcegroups/rg-data"))
+        );
+        assert!(s.parse_scope(Some("subscription:")).is_err());
+        assert!(s.parse_scope(Some("subscription:x/../y")).is_err());
         assert!(s.parse_scope(None).is_err());
         assert!(s.parse_scope(Some("/")).is_err());
         assert!(s.parse_scope(Some("/administrativeUnits/Paris")).is_err());

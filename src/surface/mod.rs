@@ -26,7 +26,10 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 
-pub use azure_role::{AZURE_TIER0, AzureRoles, role_definition_id, scope_id as azure_scope_id};
+pub use azure_role::{
+    AZURE_TIER0, AzureRoles, azure_role_name, role_definition_id, scope_id as azure_scope_id,
+    subscription_named,
+};
 pub use directory_role::{DEFAULT_TIER0, DirectoryRoles};
 pub use group::{GROUP_ACCESS, Groups};
 

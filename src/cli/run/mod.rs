@@ -142,6 +142,8 @@ async fn start_embedded(
     let emu = Emulator::start(EmulatorConfig {
         seed: Some(seed),
         data_file: keep.then_some(data),
+        // ARM writes need an Azure role that may make them, as in ARM.
+        arm_authorization: crate::emulator::ArmAuthorization::Rbac,
         ..EmulatorConfig::default()
     })
     .await

@@ -197,7 +197,71 @@ pub(crate) fn page(call: &Call<'_>, items: Vec<Value>) -> ArmResponse {
 /// Whether a path is ARM's rather than Graph's (which all start with a version).
 pub(crate) fn is_arm_path(path: &str) -> bool {
     let p = path.to_ascii_lowercase();
-    p.starts_with("/subscriptions/") || p.starts_with("/providers/")
+    p.starts_with("/subscriptions/")
+        || p.trim_end_matches('/') == "/subscriptions"
+        || p.starts_with("/providers/")
+}
+
+/// The api-versions of `Microsoft.Resources` subscriptions the emulator
+/// takes (a few of the many ARM accepts).
+const SUBSCRIPTION_API_VERSIONS: &[&str] = &["2020-01-01", "2021-01-01", "2022-12-01"];
+
+/// `GET /subscriptions` (Microsoft.Resources): the tenant's subscriptions.
+/// UNVERIFIED: ARM lists those the caller holds some role on; the emulator
+/// lists all of them, whoever asks. The shape follows the
+/// `Subscriptions_List` reference (id, subscriptionId, tenantId,
+/// displayName, state), without `subscriptionPolicies`.
+fn list_subscriptions(
+    store: &Store,
+    q: &Query,
+    method: &str,
+    path: &str,
+) -> ApiResult<ArmResponse> {
+    if method != "GET" {
+        return Err(no_route(method, path));
+    }
+    match q.api_version.as_deref().filter(|v| !v.is_empty()) {
+        None => {
+            return Err(cloud_error(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            ));
+        }
+        Some(v) if !SUBSCRIPTION_API_VERSIONS.contains(&v) => {
+            return Err(cloud_error(
+                400,
+                "NoRegisteredProviderFound",
+                format!(
+                    "No registered resource provider found for location 'global' and API version '{v}' for type 'subscriptions'. The supported api-versions are '{}'.",
+                    SUBSCRIPTION_API_VERSIONS.join(", ")
+                ),
+            ));
+        }
+        Some(_) => {}
+    }
+    let value: Vec<Value> = store
+        .arm
+        .scopes
+        .iter()
+        .filter(|s| s.kind == crate::store::arm::ScopeKind::Subscription)
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "authorizationSource": "RoleBased",
+                "managedByTenants": [],
+                "subscriptionId": s.subscription.clone().unwrap_or_default(),
+                "tenantId": store.tenant_id,
+                "displayName": s.display_name,
+                "state": "Enabled",
+            })
+        })
+        .collect();
+    let count = value.len();
+    Ok(ArmResponse::ok(json!({
+        "count": { "type": "Total", "value": count },
+        "value": value,
+    })))
 }
 
 /// `{scope}/providers/Microsoft.Authorization/{rest}` for a canonical scope id.
@@ -377,6 +441,12 @@ fn dispatch(
     body: &[u8],
     caller: &Caller,
 ) -> ApiResult<ArmResponse> {
+    if path
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case("/subscriptions")
+    {
+        return list_subscriptions(store, q, method, path);
+    }
     let (scope_path, rest) = split_path(path)?;
     let Some(first) = rest.first() else {
         return Err(cloud_error(
