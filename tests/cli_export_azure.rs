@@ -191,8 +191,13 @@ fn the_scopes_governed_and_named_are_exported_and_plan_no_changes() {
         "Owner's policy there is the default: {prod}"
     );
 
+    // pim's own User Access Administrator there, which lets it write.
     let mg = read(&out, "azure_mg_contoso.pim.hcl");
-    assert_eq!(grant_labels(&mg), ["dave_owner_contoso"], "{mg}");
+    assert_eq!(
+        grant_labels(&mg),
+        ["dave_owner_contoso", "pim_uaa_contoso"],
+        "{mg}"
+    );
     assert!(mg.contains(&format!("scope      = \"{MG}\"")), "{mg}");
 
     // Its request is still there: its duration and justification kept,
@@ -216,7 +221,7 @@ fn the_scopes_governed_and_named_are_exported_and_plan_no_changes() {
     );
 
     let resources = azure_resources(&out);
-    assert_eq!(resources.len(), 7, "{resources:?}");
+    assert_eq!(resources.len(), 8, "{resources:?}");
     assert!(
         resources
             .iter()
@@ -259,6 +264,21 @@ fn azure_scopes_are_exported_only_when_named() {
         ["eligibility.carol_sbdr_rg_data"]
     );
     assert_in_step(&rg, "one resource group");
+    // The same, its subscription named by display name.
+    let by_name = dir.join("by-name");
+    let run = export(
+        &source,
+        &by_name,
+        &[
+            "--azure-scope",
+            "subscription:Contoso Production/resourceGroups/rg-data",
+        ],
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert_eq!(
+        read(&by_name, "azure_3f2a8c41_rg_data.pim.hcl"),
+        read(&rg, "azure_3f2a8c41_rg_data.pim.hcl")
+    );
 
     for bad in ["/administrativeUnits/Paris Office", "/"] {
         let refused = dir.join("refused");
@@ -271,6 +291,20 @@ fn azure_scopes_are_exported_only_when_named() {
         );
         assert!(!refused.exists(), "{bad}: nothing written");
     }
+    let refused = dir.join("refused");
+    let run = export(
+        &source,
+        &refused,
+        &["--azure-scope", "subscription:Contoso Prod"],
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    assert!(
+        text(&run).contains("no subscription pim can see is named \"contoso prod\"")
+            && text(&run).contains("did you mean \"Contoso Production\"?"),
+        "{}",
+        text(&run)
+    );
+    assert!(!refused.exists(), "nothing written");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -432,11 +466,10 @@ fn exported_azure_files_of_the_contoso_tenant() {
         // The management group and a resource group named; the
         // subscription and the other resource group governed by a source
         // configuration, which names Contributor's policy where nobody
-        // holds it.
+        // holds it, the subscription by its display name and a custom role
+        // by the name Azure gives it.
         let dir = Path::new("/config");
-        let hcl = format!(
-            "policy \"azure:Contributor\" {{\n  scope = \"{PROD}/resourceGroups/rg-payments\"\n}}\nrole \"azure:Owner\" {{\n  scope = \"{PROD}\"\n  exclusive = true\n}}\n"
-        );
+        let hcl = "policy \"azure:Contributor\" {\n  scope = \"subscription:Contoso Production/resourceGroups/rg-payments\"\n}\nrole \"azure:Owner\" {\n  scope = \"subscription:contoso production\"\n  exclusive = true\n}\nrole \"azure:Contoso Payments Operator\" {\n  scope = \"subscription:Contoso Production\"\n  exclusive = true\n}\n".to_string();
         let source = pim::config::load_sources(
             dir,
             vec![(dir.join("main.pim.hcl"), hcl)],
@@ -448,7 +481,7 @@ fn exported_azure_files_of_the_contoso_tenant() {
             &[MG.to_string(), format!("{PROD}/resourceGroups/rg-data")],
         )
         .unwrap();
-        assert_eq!(azure.scopes.len(), 4, "{azure:?}");
+        assert_eq!(azure.scopes.len(), 4, "as written: {azure:?}");
 
         let calls = || arm.stats().requests.load(Relaxed);
         let start = calls();
@@ -476,11 +509,12 @@ fn exported_azure_files_of_the_contoso_tenant() {
             .count();
         (out, read, policies, looked_up)
     });
-    // Both kinds at each of the 4 scopes, then, for each of the 6 roles
-    // held directly there and Contributor where the source names it, its
-    // policy assignment and the policy.
-    assert_eq!(policies, 7, "the Azure policies read");
-    assert_eq!(listed, 8 + 2 * 7, "ARM calls of the read");
+    // The subscription list and the custom role's definition for the names
+    // the source uses; both kinds at each of the 4 scopes; then, for each of
+    // the 7 roles held directly there and Contributor where the source names
+    // it, its policy assignment and the policy.
+    assert_eq!(policies, 8, "the Azure policies read");
+    assert_eq!(listed, 2 + 8 + 2 * 8, "ARM calls of the read");
     assert_eq!(
         requests, 2,
         "one GET per Azure grant that names its request: Carol's, and Frank's which ARM no longer has"

@@ -4,11 +4,12 @@
 //! to disk (an empty directory of configuration and state, and the
 //! emulator's seed when the tenant is emulated).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::{Export, ExportOptions, export, quote};
-use crate::config::{self, Desired, TenantSettings};
+use crate::config::{self, Desired, Diagnostics, Location, Pos, TenantSettings};
+use crate::graph::resolve::{self, Names};
 use crate::graph::{ErrorKind, GrantFilter, Graph, GraphError, RequestOutcome};
 use crate::model::{AssignmentKind, ObjectId, RoleRef, Scope, SurfaceKind};
 use crate::snapshot::{self, Current, PolicyKey, ReadOptions};
@@ -27,6 +28,9 @@ pub enum ExportError {
     SeedTaken { path: PathBuf, seed: PathBuf },
     #[error("--azure-scope {scope:?} is not an ARM scope: {reason}")]
     AzureScope { scope: String, reason: String },
+    /// Azure scopes or roles whose names do not resolve.
+    #[error("{0}")]
+    Names(Diagnostics),
     #[error("unknown role \"{name}\" in --role{}", did_you_mean(.suggestions))]
     UnknownRole {
         name: String,
@@ -135,13 +139,17 @@ pub fn tenant_block(t: &TenantSettings) -> Vec<(String, String)> {
     block
 }
 
-/// What of Azure an export reads: the grants at these scopes (ARM scope
-/// ids, normalised, lower case) and, besides the policies of the roles
-/// held there, these roles' policies at these scopes.
+/// What of Azure an export reads, as written: the grants at these scopes
+/// (ARM scope ids, normalised, lower case, or `subscription:<name>[/…]`
+/// until the name is resolved) and, besides the policies of the roles held
+/// there, these roles' policies at these scopes (a role's GUID, or a
+/// custom role's name until resolved). Each is kept with where the source
+/// configuration writes it (`None`: named with `--azure-scope`), for the
+/// error should its name not resolve.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AzureInterest {
-    pub scopes: BTreeSet<String>,
-    pub policies: BTreeSet<PolicyKey>,
+    pub scopes: BTreeMap<String, Option<Location>>,
+    pub policies: BTreeMap<(RoleRef, String), Location>,
 }
 
 /// The Azure scopes to export: those named (`--azure-scope`), checked and
@@ -154,7 +162,7 @@ pub fn azure_interest(source: &Desired, named: &[String]) -> Result<AzureInteres
     for text in named {
         match surface.parse_scope(Some(text)) {
             Ok(Scope::Azure(id)) => {
-                out.scopes.insert(id);
+                out.scopes.insert(id, None);
             }
             Ok(_) => {}
             Err(p) => {
@@ -165,36 +173,87 @@ pub fn azure_interest(source: &Desired, named: &[String]) -> Result<AzureInteres
             }
         }
     }
+    let attribute = surface.scope_attribute();
     let declared = source
         .eligibilities
         .iter()
         .chain(&source.assignments)
-        .map(|d| (d.item.surface, &d.item.role, &d.item.scope))
+        .map(|d| (d.item.surface, &d.item.role, &d.item.scope, &d.origin))
         .chain(
             source
                 .policies
                 .iter()
-                .map(|p| (p.item.surface, &p.item.role, &p.item.scope)),
+                .map(|p| (p.item.surface, &p.item.role, &p.item.scope, &p.origin)),
         )
         .chain(
             source
                 .roles
                 .iter()
-                .map(|r| (r.item.surface, &r.item.role, &r.item.scope)),
+                .map(|r| (r.item.surface, &r.item.role, &r.item.scope, &r.origin)),
         );
-    for (surface, role, scope) in declared {
-        if let (SurfaceKind::AzureRole, RoleRef::Id(role), Scope::Azure(scope)) =
-            (surface, role, scope)
-        {
-            out.scopes.insert(scope.clone());
-            out.policies.insert(PolicyKey {
-                surface,
-                role_id: ObjectId::new(role.as_str()),
-                scope_id: scope.clone(),
-            });
+    for (surface, role, scope, origin) in declared {
+        if let (SurfaceKind::AzureRole, Scope::Azure(scope)) = (surface, scope) {
+            let at = origin.attribute(attribute);
+            out.scopes
+                .entry(scope.clone())
+                .or_insert_with(|| Some(at.clone()));
+            out.policies
+                .entry((role.clone(), scope.clone()))
+                .or_insert_with(|| at.clone());
         }
     }
     Ok(out)
+}
+
+/// `azure`'s scopes as ARM scope ids and its roles at them as policy keys:
+/// subscriptions named by display name and custom roles by name resolved
+/// as a plan resolves them (no call when none is). One that does not
+/// resolve is an error, said where it was written.
+async fn resolve_azure(
+    graph: &dyn Graph,
+    azure: &AzureInterest,
+) -> Result<(BTreeSet<String>, BTreeSet<PolicyKey>), ExportError> {
+    let mut names = Names::default();
+    for (scope, at) in &azure.scopes {
+        let at = at.clone().unwrap_or_else(|| Location {
+            file: PathBuf::from("--azure-scope"),
+            pos: Pos { line: 1, col: 1 },
+        });
+        names.scopes.insert(Scope::Azure(scope.clone()), at);
+    }
+    for ((role, scope), at) in &azure.policies {
+        if matches!(role, RoleRef::Name(_)) {
+            names
+                .azure_roles
+                .insert((role.clone(), scope.clone()), at.clone());
+        }
+    }
+    let (resolution, diags) = resolve::resolve_all(graph, &names).await?;
+    if diags.has_errors() {
+        return Err(ExportError::Names(diags));
+    }
+    let scope_id = |s: &str| {
+        resolution
+            .scope(&Scope::Azure(s.to_string()))
+            .map(str::to_string)
+    };
+    let scopes = azure.scopes.keys().filter_map(|s| scope_id(s)).collect();
+    let targets = azure
+        .policies
+        .keys()
+        .filter_map(|(role, scope)| {
+            let role_id = match role {
+                RoleRef::Id(id) => ObjectId::new(id.as_str()),
+                RoleRef::Name(_) => resolution.roles.get(role)?.clone(),
+            };
+            Some(PolicyKey {
+                surface: SurfaceKind::AzureRole,
+                role_id,
+                scope_id: scope_id(scope)?,
+            })
+        })
+        .collect();
+    Ok((scopes, targets))
 }
 
 /// The tenant as an export needs it: every role's grants and policies, the
@@ -205,15 +264,16 @@ pub async fn read(
     graph: &dyn Graph,
     now: chrono::DateTime<chrono::Utc>,
     azure: &AzureInterest,
-) -> Result<Current, GraphError> {
+) -> Result<Current, ExportError> {
+    let (azure_scopes, azure_policies) = resolve_azure(graph, azure).await?;
     // Every group PIM can govern is read: which are governed shows only
     // in their schedules.
     let options = ReadOptions::all(now).with_scopes(
         SurfaceKind::AzureRole,
-        azure.scopes.iter().map(|s| ObjectId::new(s.as_str())),
+        azure_scopes.iter().map(|s| ObjectId::new(s.as_str())),
     );
     let mut current = snapshot::read(graph, &options).await?;
-    read_azure_policies(graph, &mut current, azure).await?;
+    read_azure_policies(graph, &mut current, &azure_policies).await?;
     // Approvers are named like holders, so fetch any the snapshot did not need.
     let missing: Vec<ObjectId> = current
         .policies
@@ -238,19 +298,19 @@ pub async fn read(
 
 /// Reads into `current` the policy of each Azure role held directly at a
 /// scope read (the roles held there are known only once its grants are),
-/// and of each role `azure` names: one read per role and scope, as ARM
+/// and of each role `named` at its scope: one read per role and scope, as ARM
 /// lists a scope's policies only for every role at once.
 async fn read_azure_policies(
     graph: &dyn Graph,
     current: &mut Current,
-    azure: &AzureInterest,
+    named: &BTreeSet<PolicyKey>,
 ) -> Result<(), GraphError> {
     let targets: Vec<PolicyKey> = current
         .grants
         .iter()
         .filter(|g| g.surface == SurfaceKind::AzureRole && g.is_manageable())
         .map(crate::snapshot::Grant::key)
-        .chain(azure.policies.iter().cloned())
+        .chain(named.iter().cloned())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
