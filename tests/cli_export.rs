@@ -338,11 +338,18 @@ fn exported_files_of_the_contoso_tenant() {
             now: at(NOW),
             ..ExportOptions::default()
         };
-        let out = pim::export::export(&current, &requests, &pim::graph::default_rule_set(), &opts)
-            .unwrap();
+        let out = pim::export::export(
+            &current,
+            &requests,
+            &Default::default(),
+            &pim::graph::default_rule_set(),
+            &opts,
+        )
+        .unwrap();
         let rolling = pim::export::export(
             &current,
             &requests,
+            &Default::default(),
             &pim::graph::default_rule_set(),
             &ExportOptions {
                 durations: true,

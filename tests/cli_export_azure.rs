@@ -141,16 +141,18 @@ fn the_scopes_governed_and_named_are_exported_and_plan_no_changes() {
     assert_eq!(
         azure_files(&out),
         [
-            "azure_3f2a8c41.pim.hcl",
-            "azure_3f2a8c41_rg_data.pim.hcl",
-            "azure_3f2a8c41_rg_payments.pim.hcl",
+            "azure_contoso_production.pim.hcl",
+            "azure_contoso_production_rg_data.pim.hcl",
+            "azure_contoso_production_rg_payments.pim.hcl",
             "azure_mg_contoso.pim.hcl"
         ]
     );
 
-    let prod = read(&out, "azure_3f2a8c41.pim.hcl");
+    let prod = read(&out, "azure_contoso_production.pim.hcl");
     assert!(
-        prod.starts_with(&format!("# Azure roles at {PROD}\n")),
+        prod.starts_with(&format!(
+            "# Azure roles at {PROD} (subscription \"Contoso Production\")\n"
+        )),
         "{prod}"
     );
     // Dave's Owner is made at the management group and only seen from the
@@ -158,26 +160,27 @@ fn the_scopes_governed_and_named_are_exported_and_plan_no_changes() {
     assert_eq!(
         grant_labels(&prod),
         [
-            "bob_owner_3f2a8c41",
-            "frank_6b3a0e52_3f2a8c41",
-            "grace_reader_3f2a8c41",
-            "mallory_owner_3f2a8c41"
+            "bob_owner_contoso_production",
+            "frank_6b3a0e52_contoso_production",
+            "grace_reader_contoso_production",
+            "mallory_owner_contoso_production"
         ],
         "{prod}"
     );
     assert!(!prod.contains("dave@"), "{prod}");
-    let bob = block(&prod, "eligibility \"bob_owner_3f2a8c41\"");
+    let bob = block(&prod, "eligibility \"bob_owner_contoso_production\"");
     assert!(
         bob.starts_with(&format!(
-            "eligibility \"bob_owner_3f2a8c41\" {{\n  principal  = \"user:bob@contoso.com\"\n  azure_role = \"Owner\"\n  scope      = \"{PROD}\"\n  expires    = \""
+            "eligibility \"bob_owner_contoso_production\" {{\n  principal  = \"user:bob@contoso.com\"\n  azure_role = \"Owner\"\n  scope      = \"{PROD}\"\n  expires    = \""
         )),
         "no request of the seed is left: a date; {bob}"
     );
     assert!(
-        block(&prod, "assignment \"grace_reader_3f2a8c41\"").contains("permanent  = true"),
+        block(&prod, "assignment \"grace_reader_contoso_production\"")
+            .contains("permanent  = true"),
         "{prod}"
     );
-    let frank = block(&prod, "eligibility \"frank_6b3a0e52_3f2a8c41\"");
+    let frank = block(&prod, "eligibility \"frank_6b3a0e52_contoso_production\"");
     assert!(
         frank.contains("azure_role = \"6b3a0e52-9f1d-4c2e-8a7b-1d2c3e4f5a6b\""),
         "a custom role by its GUID: {frank}"
@@ -202,7 +205,7 @@ fn the_scopes_governed_and_named_are_exported_and_plan_no_changes() {
 
     // Its request is still there: its duration and justification kept,
     // and the condition as ARM has it.
-    let data = read(&out, "azure_3f2a8c41_rg_data.pim.hcl");
+    let data = read(&out, "azure_contoso_production_rg_data.pim.hcl");
     assert!(
         data.contains("  duration      = \"P90D\"\n  justification = \"Audit log reviews\"\n"),
         "{data}"
@@ -211,7 +214,7 @@ fn the_scopes_governed_and_named_are_exported_and_plan_no_changes() {
         data.contains("  condition     = \"((!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read'})) OR (@Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name] StringEquals 'audit-logs'))\"\n"),
         "{data}"
     );
-    let payments = read(&out, "azure_3f2a8c41_rg_payments.pim.hcl");
+    let payments = read(&out, "azure_contoso_production_rg_payments.pim.hcl");
     assert_eq!(grant_labels(&payments), ["erin_reader_rg_payments"]);
     assert!(
         payments.contains(&format!(
@@ -255,7 +258,10 @@ fn azure_scopes_are_exported_only_when_named() {
     let scope = format!("{PROD}/RESOURCEGROUPS/rg-data/");
     let run = export(&source, &rg, &["--azure-scope", &scope]);
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-    assert_eq!(azure_files(&rg), ["azure_3f2a8c41_rg_data.pim.hcl"]);
+    assert_eq!(
+        azure_files(&rg),
+        ["azure_contoso_production_rg_data.pim.hcl"]
+    );
     assert_eq!(
         azure_resources(&rg)
             .into_iter()
@@ -276,8 +282,8 @@ fn azure_scopes_are_exported_only_when_named() {
     );
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
     assert_eq!(
-        read(&by_name, "azure_3f2a8c41_rg_data.pim.hcl"),
-        read(&rg, "azure_3f2a8c41_rg_data.pim.hcl")
+        read(&by_name, "azure_contoso_production_rg_data.pim.hcl"),
+        read(&rg, "azure_contoso_production_rg_data.pim.hcl")
     );
 
     for bad in ["/administrativeUnits/Paris Office", "/"] {
@@ -317,10 +323,10 @@ fn an_applied_condition_and_policy_are_exported_in_step() {
     let out = dir.join("exported");
     let run = export(&dir, &out, &[]);
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-    let prod = read(&out, "azure_3f2a8c41.pim.hcl");
+    let prod = read(&out, "azure_contoso_production.pim.hcl");
     assert_eq!(
         grant_labels(&prod),
-        ["bob_owner_3f2a8c41"],
+        ["bob_owner_contoso_production"],
         "Mallory was removed by the exclusive Owner: {prod}"
     );
     let policy = block(&prod, "policy \"azure:Owner\"");
@@ -334,7 +340,7 @@ fn an_applied_condition_and_policy_are_exported_in_step() {
     }
     // Made by pim's requests, whose rolling duration and justification
     // ARM still has.
-    let data = read(&out, "azure_3f2a8c41_rg_data.pim.hcl");
+    let data = read(&out, "azure_contoso_production_rg_data.pim.hcl");
     let carol = block(&data, "eligibility \"carol_sbdr_rg_data\"");
     for line in [
         "  duration      = \"P90D\"",
@@ -343,7 +349,7 @@ fn an_applied_condition_and_policy_are_exported_in_step() {
     ] {
         assert!(carol.contains(line), "missing {line:?} in\n{carol}");
     }
-    let payments = read(&out, "azure_3f2a8c41_rg_payments.pim.hcl");
+    let payments = read(&out, "azure_contoso_production_rg_payments.pim.hcl");
     assert!(
         block(&payments, "eligibility \"alice_contributor_rg_payments\"")
             .contains("  duration      = \"P90D\"\n  justification = \"Payments on-call\"\n"),
@@ -355,7 +361,7 @@ fn an_applied_condition_and_policy_are_exported_in_step() {
     let all = dir.join("all-settings");
     let run = export(&dir, &all, &["--all-policy-settings"]);
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-    let payments = read(&all, "azure_3f2a8c41_rg_payments.pim.hcl");
+    let payments = read(&all, "azure_contoso_production_rg_payments.pim.hcl");
     assert!(
         payments.contains("policy \"azure:Contributor\" {"),
         "{payments}"
@@ -384,8 +390,8 @@ fn an_azure_grant_is_imported_at_its_address() {
             .map(|(_, s)| s.clone())
             .unwrap_or_else(|| panic!("{address} in {resources:?}"))
     };
-    let bob = schedule("eligibility.bob_owner_3f2a8c41");
-    let mallory = schedule("eligibility.mallory_owner_3f2a8c41");
+    let bob = schedule("eligibility.bob_owner_contoso_production");
+    let mallory = schedule("eligibility.mallory_owner_contoso_production");
 
     // Another principal's Owner is not what the block declares.
     let run = pim(
@@ -490,9 +496,13 @@ fn exported_azure_files_of_the_contoso_tenant() {
         let start = calls();
         let requests = pim::export::read_requests(&graph, &current).await.unwrap();
         let looked_up = calls() - start;
+        let subscriptions = pim::export::read_subscription_names(&graph, &current)
+            .await
+            .unwrap();
         let out = pim::export::export(
             &current,
             &requests,
+            &subscriptions,
             &pim::graph::default_rule_set(),
             &pim::export::ExportOptions {
                 now: at(NOW),

@@ -11,7 +11,7 @@ use super::{Export, ExportOptions, export, quote};
 use crate::config::{self, Desired, Diagnostics, Location, Pos, TenantSettings};
 use crate::graph::resolve::{self, Names};
 use crate::graph::{ErrorKind, GrantFilter, Graph, GraphError, RequestOutcome};
-use crate::model::{AssignmentKind, ObjectId, RoleRef, Scope, SurfaceKind};
+use crate::model::{AssignmentKind, Caseless, ObjectId, RoleRef, Scope, SurfaceKind};
 use crate::snapshot::{self, Current, PolicyKey, ReadOptions};
 use crate::state::{LocalBackend, StateError};
 use crate::surface::{Clients, Interest};
@@ -296,6 +296,62 @@ pub async fn read(
     Ok(current)
 }
 
+/// Subscriptions' display names by id (lower case), for the names of the
+/// blocks and files of their scopes. A name several subscriptions share is
+/// left out: it would not tell them apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscriptionNames(BTreeMap<String, String>);
+
+impl SubscriptionNames {
+    pub fn get(&self, id: &str) -> Option<&str> {
+        self.0.get(&id.to_ascii_lowercase()).map(String::as_str)
+    }
+}
+
+impl FromIterator<(String, String)> for SubscriptionNames {
+    /// (id, display name) pairs; a name given to more than one id is dropped.
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        let pairs: Vec<(String, String)> = iter.into_iter().collect();
+        let mut uses: HashMap<Caseless, usize> = HashMap::new();
+        for (_, name) in &pairs {
+            *uses.entry(Caseless::new(name.trim())).or_default() += 1;
+        }
+        SubscriptionNames(
+            pairs
+                .into_iter()
+                .filter(|(_, name)| uses.get(&Caseless::new(name.trim())) == Some(&1))
+                .map(|(id, name)| (id.to_ascii_lowercase(), name.trim().to_string()))
+                .collect(),
+        )
+    }
+}
+
+/// The display names of the subscriptions ARM lists, when anything of
+/// Azure exported lives under one (one call); none otherwise.
+pub async fn read_subscription_names(
+    graph: &dyn Graph,
+    current: &Current,
+) -> Result<SubscriptionNames, GraphError> {
+    let under_one = |scope: &str| scope.starts_with("/subscriptions/");
+    let any = current
+        .grants
+        .iter()
+        .any(|g| g.surface == SurfaceKind::AzureRole && under_one(&g.scope_id))
+        || current
+            .policies
+            .keys()
+            .any(|k| k.surface == SurfaceKind::AzureRole && under_one(&k.scope_id));
+    match graph.arm() {
+        Some(arm) if any => Ok(arm
+            .subscriptions()
+            .await?
+            .into_iter()
+            .map(|s| (s.subscription_id, s.display_name))
+            .collect()),
+        _ => Ok(SubscriptionNames::default()),
+    }
+}
+
 /// Reads into `current` the policy of each Azure role held directly at a
 /// scope read (the roles held there are known only once its grants are),
 /// and of each role `named` at its scope: one read per role and scope, as ARM
@@ -524,8 +580,18 @@ pub async fn export_to(
     dir: &Path,
 ) -> Result<Export, ExportError> {
     let current = read(graph, opts.now, &opts.azure).await?;
-    let requests = read_requests(graph, &current).await?;
-    let out = export(&current, &requests, &crate::graph::default_rule_set(), opts)?;
+    let (requests, subscriptions) = futures::future::try_join(
+        read_requests(graph, &current),
+        read_subscription_names(graph, &current),
+    )
+    .await?;
+    let out = export(
+        &current,
+        &requests,
+        &subscriptions,
+        &crate::graph::default_rule_set(),
+        opts,
+    )?;
     out.write(dir)?;
     Ok(out)
 }
@@ -609,6 +675,20 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn a_subscription_name_two_subscriptions_share_names_neither() {
+        let names: SubscriptionNames = [
+            ("AAAA-1".to_string(), "Production".to_string()),
+            ("bbbb-2".to_string(), " production ".to_string()),
+            ("cccc-3".to_string(), "Sandbox".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(names.get("aaaa-1"), None);
+        assert_eq!(names.get("bbbb-2"), None);
+        assert_eq!(names.get("CCCC-3"), Some("Sandbox"));
     }
 
     #[test]

@@ -27,8 +27,8 @@ use crate::snapshot::{Current, Grant, PolicyKey};
 use crate::state::{Resource, StateFile};
 
 pub use io::{
-    AzureInterest, ExportError, Requests, azure_interest, copy_seed, ensure_empty, export_to, read,
-    read_requests, tenant_block,
+    AzureInterest, ExportError, Requests, SubscriptionNames, azure_interest, copy_seed,
+    ensure_empty, export_to, read, read_requests, read_subscription_names, tenant_block,
 };
 
 /// What to export.
@@ -215,11 +215,14 @@ struct Block {
 }
 
 /// The tenant as configuration. `requests` are the schedule requests Graph
-/// still has (what made each grant), `defaults` Microsoft's default rules.
+/// and ARM still have (what made each grant), `subscriptions` the names
+/// Azure scopes are called by in block and file names, `defaults`
+/// Microsoft's default rules.
 /// Fails, before anything is written, on a `--role` the tenant lacks.
 pub fn export(
     current: &Current,
     requests: &Requests,
+    subscriptions: &SubscriptionNames,
     defaults: &RuleSet,
     opts: &ExportOptions,
 ) -> Result<Export, ExportError> {
@@ -257,6 +260,7 @@ pub fn export(
                     &principal_ref(current, &g.principal_id),
                     &crate::surface::get(g.surface).role_name(current, &g.role_id),
                     &g.scope_id,
+                    subscriptions,
                 ),
                 _ => naming::block_name(
                     &principal_ref(current, &g.principal_id),
@@ -478,13 +482,17 @@ pub fn export(
         blocks.sort_by(|a, b| (&a.name, a.kind).cmp(&(&b.name, b.kind)));
         let parts: Vec<String> = blocks.into_iter().map(|b| b.text).chain(policies).collect();
         if !parts.is_empty() {
+            let name = subscription_of(&scope)
+                .and_then(|id| subscriptions.get(id))
+                .map(|n| format!(" (subscription {})", quote(n)))
+                .unwrap_or_default();
             let text = format!(
-                "# Azure roles at {}\n\n{}",
+                "# Azure roles at {}{name}\n\n{}",
                 naming::azure_scope_text(&scope),
                 parts.join("\n")
             );
             files
-                .entry(naming::azure_file(&scope))
+                .entry(naming::azure_file(&scope, subscriptions))
                 .and_modify(|t: &mut String| {
                     t.push('\n');
                     t.push_str(&parts.join("\n"));
@@ -503,6 +511,13 @@ pub fn export(
         }
     }
     Ok(Export { files, state })
+}
+
+/// The subscription id an ARM scope lies in, if any.
+fn subscription_of(scope_id: &str) -> Option<&str> {
+    scope_id
+        .strip_prefix("/subscriptions/")
+        .and_then(|rest| rest.split('/').next())
 }
 
 /// A `role` block: `custom = true` for a custom role, and the principals

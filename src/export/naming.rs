@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::SubscriptionNames;
 use crate::model::{AssignmentKind, Caseless};
 
 /// Lower-case ASCII letters, digits and single underscores, starting with
@@ -86,8 +87,13 @@ pub(super) fn group_block_name(principal: &str, group: &str, access: &str) -> St
 /// one or two words written out, `owner`, `key_vault_reader`; a longer one
 /// by its initials, `sbdr`; a custom role's GUID by its first group of
 /// digits) and the scope's own name ([`azure_scope_part`]):
-/// `bob_owner_3f2a8c41`, `erin_reader_rg_payments`.
-pub(super) fn azure_block_name(principal: &str, role: &str, scope_id: &str) -> String {
+/// `bob_owner_contoso_production`, `erin_reader_rg_payments`.
+pub(super) fn azure_block_name(
+    principal: &str,
+    role: &str,
+    scope_id: &str,
+    subscriptions: &SubscriptionNames,
+) -> String {
     let role = if crate::model::is_guid(role) {
         words(role.split('-').next().unwrap_or(role))
     } else if role.split_whitespace().count() <= 2 {
@@ -95,7 +101,14 @@ pub(super) fn azure_block_name(principal: &str, role: &str, scope_id: &str) -> S
     } else {
         role_abbreviation(role)
     };
-    slug(&[principal_part(principal), role, azure_scope_part(scope_id)].join("_"))
+    slug(
+        &[
+            principal_part(principal),
+            role,
+            azure_scope_part(scope_id, subscriptions),
+        ]
+        .join("_"),
+    )
 }
 
 /// The segments of an ARM scope id, without empty ones.
@@ -103,19 +116,23 @@ fn segments(scope_id: &str) -> Vec<&str> {
     scope_id.split('/').filter(|s| !s.is_empty()).collect()
 }
 
-/// A subscription's part of a name: the first group of its GUID's digits,
-/// which tells a tenant's subscriptions apart as long as ARM gives pim no
-/// display name for them.
-fn subscription_part(id: &str) -> String {
-    words(id.split('-').next().unwrap_or(id))
+/// A subscription's part of a name: its display name, or, when ARM gives
+/// it none that is its own (see [`SubscriptionNames`]) or none in ASCII,
+/// the first group of its id's digits.
+fn subscription_part(id: &str, subscriptions: &SubscriptionNames) -> String {
+    subscriptions
+        .get(id)
+        .map(words)
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| words(id.split('-').next().unwrap_or(id)))
 }
 
 /// What an ARM scope adds to a grant's name: a management group's,
 /// resource group's or resource's own name, or a subscription's
 /// [`subscription_part`].
-pub(super) fn azure_scope_part(scope_id: &str) -> String {
+pub(super) fn azure_scope_part(scope_id: &str, subscriptions: &SubscriptionNames) -> String {
     match segments(scope_id).as_slice() {
-        ["subscriptions", sub] => subscription_part(sub),
+        ["subscriptions", sub] => subscription_part(sub, subscriptions),
         [.., last] => words(last),
         [] => String::new(),
     }
@@ -123,10 +140,11 @@ pub(super) fn azure_scope_part(scope_id: &str) -> String {
 
 /// The file an ARM scope's grants and policies are written to, named by
 /// the path down to it so that resource groups of the same name in two
-/// subscriptions stay apart: `azure_3f2a8c41.pim.hcl`,
-/// `azure_3f2a8c41_rg_payments.pim.hcl`, `azure_mg_contoso.pim.hcl`, and for
-/// a resource its group and its own name.
-pub(super) fn azure_file(scope_id: &str) -> String {
+/// subscriptions stay apart: `azure_contoso_production.pim.hcl`,
+/// `azure_contoso_production_rg_payments.pim.hcl`,
+/// `azure_mg_contoso.pim.hcl`, and for a resource its group and its own
+/// name.
+pub(super) fn azure_file(scope_id: &str, subscriptions: &SubscriptionNames) -> String {
     let s = segments(scope_id);
     let mut parts = vec!["azure".to_string()];
     match s.as_slice() {
@@ -135,7 +153,7 @@ pub(super) fn azure_file(scope_id: &str) -> String {
             parts.push(words(id));
         }
         ["subscriptions", sub, rest @ ..] => {
-            parts.push(subscription_part(sub));
+            parts.push(subscription_part(sub, subscriptions));
             if let ["resourcegroups", rg, deeper @ ..] = rest {
                 parts.push(words(rg));
                 if let [.., last] = deeper {
@@ -274,15 +292,34 @@ mod tests {
 
     const SUB: &str = "/subscriptions/3f2a8c41-6b1e-4d2a-9c7e-5a8b0e1f2d34";
 
+    fn named() -> SubscriptionNames {
+        [(
+            "3f2a8c41-6b1e-4d2a-9c7e-5a8b0e1f2d34".to_string(),
+            "Contoso Production".to_string(),
+        )]
+        .into_iter()
+        .collect()
+    }
+
     #[test]
     fn azure_names_take_the_role_and_the_scopes_own_name() {
+        let none = SubscriptionNames::default();
         let bob = "user:bob@contoso.com";
-        assert_eq!(azure_block_name(bob, "Owner", SUB), "bob_owner_3f2a8c41");
+        assert_eq!(
+            azure_block_name(bob, "Owner", SUB, &named()),
+            "bob_owner_contoso_production"
+        );
+        assert_eq!(
+            azure_block_name(bob, "Owner", SUB, &none),
+            "bob_owner_3f2a8c41",
+            "no name from ARM: the id's first digits"
+        );
         assert_eq!(
             azure_block_name(
                 "user:carol@contoso.com",
                 "Storage Blob Data Reader",
-                &format!("{SUB}/resourcegroups/rg-data")
+                &format!("{SUB}/resourcegroups/rg-data"),
+                &none
             ),
             "carol_sbdr_rg_data"
         );
@@ -290,7 +327,8 @@ mod tests {
             azure_block_name(
                 "group:Platform Team",
                 "Key Vault",
-                "/providers/microsoft.management/managementgroups/contoso"
+                "/providers/microsoft.management/managementgroups/contoso",
+                &none
             ),
             "platform_team_key_vault_contoso"
         );
@@ -300,7 +338,8 @@ mod tests {
                 "9980E02C-C2BE-4D73-94E8-173B1DC7CF3C",
                 &format!(
                     "{SUB}/resourcegroups/rg/providers/microsoft.storage/storageaccounts/logs01"
-                )
+                ),
+                &named()
             ),
             "bob_9980e02c_logs01",
             "a custom role by its GUID, a resource by its name"
@@ -309,19 +348,30 @@ mod tests {
 
     #[test]
     fn each_azure_scope_has_a_file_named_by_its_path() {
-        assert_eq!(azure_file(SUB), "azure_3f2a8c41.pim.hcl");
+        let none = SubscriptionNames::default();
+        assert_eq!(azure_file(SUB, &none), "azure_3f2a8c41.pim.hcl");
         assert_eq!(
-            azure_file(&format!("{SUB}/resourcegroups/rg-payments")),
-            "azure_3f2a8c41_rg_payments.pim.hcl"
+            azure_file(SUB, &named()),
+            "azure_contoso_production.pim.hcl"
         );
         assert_eq!(
-            azure_file(&format!(
-                "{SUB}/resourcegroups/rg/providers/microsoft.storage/storageaccounts/logs01"
-            )),
+            azure_file(&format!("{SUB}/resourcegroups/rg-payments"), &named()),
+            "azure_contoso_production_rg_payments.pim.hcl"
+        );
+        assert_eq!(
+            azure_file(
+                &format!(
+                    "{SUB}/resourcegroups/rg/providers/microsoft.storage/storageaccounts/logs01"
+                ),
+                &none
+            ),
             "azure_3f2a8c41_rg_logs01.pim.hcl"
         );
         assert_eq!(
-            azure_file("/providers/microsoft.management/managementgroups/contoso"),
+            azure_file(
+                "/providers/microsoft.management/managementgroups/contoso",
+                &none
+            ),
             "azure_mg_contoso.pim.hcl"
         );
     }
