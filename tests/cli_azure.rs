@@ -82,7 +82,7 @@ fn the_examples_azure_roles_are_planned_applied_and_then_in_step() {
         "+ eligibility.carol_blob_reader_data {",
         "      + condition     = \"((!(ActionMatches{",
         &format!("~ policy[\"azure:Owner\"][\"{PROD}\"] {{"),
-        "      ~ activation.max_duration       = \"PT8H\" -> \"PT2H\"",
+        "      ~ activation.max_duration            = \"PT8H\" -> \"PT2H\"",
         &format!("- role[\"azure:Owner\"][\"{PROD} eligible user:mallory@contoso.com\"] {{"),
     ] {
         assert!(plan.contains(expected), "missing {expected:?} in\n{plan}");
@@ -393,4 +393,25 @@ fn azure_writes_need_an_azure_role_that_may_make_them() {
             && said.contains("Microsoft.Authorization/roleManagementPolicies/write"),
         "{said}"
     );
+}
+
+#[test]
+fn an_azure_owner_is_held_to_the_tier0_baseline_at_its_scope() {
+    let dir = contoso("azure-check", None);
+    let hcl = dir.join("azure.pim.hcl");
+    let src = std::fs::read_to_string(&hcl).unwrap();
+    let at = src.find("policy \"azure:Owner\"").unwrap();
+    std::fs::write(&hcl, &src[..at]).unwrap();
+    let out = pim(&dir, &["check"], &[]);
+    let said = text(&out);
+    for code in ["PIM002", "PIM003", "PIM004", "PIM006"] {
+        assert!(
+            said.lines().any(|l| l.contains(code)
+                && l.contains(&format!("tier-0 role \"Owner\" at {PROD}"))
+                && l.contains("azure.pim.hcl:")),
+            "{code} in\n{said}"
+        );
+    }
+    // Reader is not tier 0: nothing is said of the other Azure roles.
+    assert!(!said.contains("Contributor"), "{said}");
 }
