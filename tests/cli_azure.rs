@@ -415,3 +415,79 @@ fn an_azure_owner_is_held_to_the_tier0_baseline_at_its_scope() {
     // Reader is not tier 0: nothing is said of the other Azure roles.
     assert!(!said.contains("Contributor"), "{said}");
 }
+
+#[test]
+fn a_new_owner_of_an_exclusive_azure_role_is_drift_and_an_inherited_one_is_not() {
+    let dir = contoso("azure-drift", None);
+    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = pim(&dir, &["drift"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "quiet after apply: {}",
+        text(&out)
+    );
+
+    // Outside pim: carol made Owner of production, and erin Owner of the
+    // management group above it.
+    let path = dir.join(".pim-emulator.json");
+    let mut data = emulated(&dir);
+    let id_of = |upn: &str| {
+        data["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["userPrincipalName"] == upn)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (carol, erin) = (id_of("carol@contoso.com"), id_of("erin@contoso.com"));
+    let start = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    let end = start + chrono::TimeDelta::days(30);
+    let schedules = data["azure"]["eligibilitySchedules"]
+        .as_array_mut()
+        .unwrap();
+    for (who, scope) in [
+        (&carol, PROD.to_string()),
+        (
+            &erin,
+            "/providers/Microsoft.Management/managementGroups/contoso".to_string(),
+        ),
+    ] {
+        schedules.push(serde_json::json!({
+            "principal": who,
+            "role": OWNER,
+            "scope": scope,
+            "start": start.to_rfc3339(),
+            "end": end.to_rfc3339(),
+        }));
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&data).unwrap()).unwrap();
+
+    let out = pim(&dir, &["drift", "--format", "json"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["counts"]["new"], 1, "{v:#}");
+    let shown = text(&pim(&dir, &["drift"], &[]));
+    assert!(
+        shown.contains("carol@contoso.com") && shown.contains(PROD),
+        "{shown}"
+    );
+    assert!(!shown.contains("erin@contoso.com at /providers"), "{shown}");
+
+    let out = pim(&dir, &["plan"], &[]);
+    let plan = text(&out);
+    assert!(
+        plan.contains(&format!(
+            "- role[\"azure:Owner\"][\"{PROD} eligible user:carol@contoso.com\"] {{"
+        )),
+        "{plan}"
+    );
+    assert!(
+        !plan.contains("eligible user:erin@contoso.com\"]"),
+        "{plan}"
+    );
+}

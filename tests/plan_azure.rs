@@ -387,3 +387,59 @@ policy "azure:Owner" {{
     assert_eq!(wire["isExpirationRequired"], false, "{wire}");
     assert!(wire.get("maximumDuration").is_none(), "{wire}");
 }
+
+#[test]
+fn a_protected_principal_keeps_an_exclusive_azure_role() {
+    let mut t = tenant(&[PROD]);
+    owner(
+        &mut t,
+        AssignmentKind::Active,
+        "breakglass1",
+        PROD,
+        MemberType::Direct,
+        10,
+        3000,
+    );
+    owner(
+        &mut t,
+        AssignmentKind::Eligible,
+        "mallory",
+        PROD,
+        MemberType::Direct,
+        10,
+        170,
+    );
+    owner(
+        &mut t,
+        AssignmentKind::Eligible,
+        "alice",
+        PROD,
+        MemberType::Direct,
+        10,
+        170,
+    );
+    let d = load_str(&format!(
+        r#"
+eligibility "alice_owner" {{
+  principal  = "user:alice@contoso.com"
+  azure_role = "Owner"
+  scope      = "{PROD}"
+  duration   = "P170D"
+}}
+role "azure:Owner" {{
+  scope     = "{PROD}"
+  exclusive = true
+  protected = ["user:breakglass1@contoso.com"]
+}}
+"#
+    ));
+    let p = plan_with(&t, &d, None);
+    assert_eq!(
+        removed(&p),
+        [format!(
+            "role[\"azure:Owner\"][\"{PROD} eligible user:mallory@contoso.com\"]"
+        )],
+        "{}",
+        render::plan_text(&p, false)
+    );
+}
