@@ -491,3 +491,96 @@ fn a_new_owner_of_an_exclusive_azure_role_is_drift_and_an_inherited_one_is_not()
         "{plan}"
     );
 }
+
+#[test]
+fn an_azure_grant_is_renewed_before_it_ends_and_made_again_after() {
+    let dir = contoso("azure-renew", None);
+    // Bob's Owner, 180 days from 178 days ago: two days left.
+    let path = dir.join("tenant.json");
+    let mut seed: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for s in seed["azure"]["eligibilitySchedules"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if s["principal"] == "user:bob@contoso.com" {
+            s["start"] = "-P178D".into();
+        }
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&seed).unwrap()).unwrap();
+    let out = pim(&dir, &["plan"], &[]);
+    let plan = text(&out);
+    assert!(
+        plan.contains(
+            "# eligibility.bob_owner_production will be adopted (expires within the renewal window)"
+        ),
+        "{plan}"
+    );
+    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let ends = |dir: &Path| -> Vec<chrono::DateTime<chrono::Utc>> {
+        let data = emulated(dir);
+        let bob = data["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["userPrincipalName"] == "bob@contoso.com")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        data["azure"]["eligibilitySchedules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["principal"] == bob.as_str() && s["role"] == OWNER)
+            .filter_map(|s| s["end"].as_str())
+            .map(|e| e.parse().unwrap())
+            .collect()
+    };
+    let now = chrono::Utc::now();
+    let after = ends(&dir);
+    assert!(
+        after
+            .iter()
+            .any(|e| *e > now + chrono::TimeDelta::days(170)),
+        "renewed for its 180 days: {after:?}"
+    );
+    let out = pim(&dir, &["plan", "--detailed-exitcode"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Ended since (ARM lists it no more as held): made again, with the
+    // assignment ARM takes for a new grant, not a renewal of what is gone.
+    let data_path = dir.join(".pim-emulator.json");
+    let mut data = emulated(&dir);
+    for s in data["azure"]["eligibilitySchedules"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if s["role"] == OWNER
+            && s["scope"]
+                .as_str()
+                .is_some_and(|x| x.eq_ignore_ascii_case(PROD))
+        {
+            s["start"] = (now - chrono::TimeDelta::days(200)).to_rfc3339().into();
+            s["end"] = (now - chrono::TimeDelta::days(20)).to_rfc3339().into();
+        }
+    }
+    std::fs::write(&data_path, serde_json::to_vec_pretty(&data).unwrap()).unwrap();
+    let out = pim(&dir, &["plan"], &[]);
+    let plan = text(&out);
+    assert!(
+        plan.contains("+ eligibility.bob_owner_production {"),
+        "{plan}"
+    );
+    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        ends(&dir)
+            .iter()
+            .any(|e| *e > now + chrono::TimeDelta::days(170)),
+        "{:?}",
+        ends(&dir)
+    );
+    let out = pim(&dir, &["plan", "--detailed-exitcode"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
