@@ -162,6 +162,10 @@ fn the_examples_azure_roles_are_planned_applied_and_then_in_step() {
         &format!("policy[\"azure:Owner\"][\"{PROD}\"]"),
     ] {
         assert!(list.lines().any(|l| l == address), "{address} in\n{list}");
+        let out = pim(&dir, &["state", "show", address], &[]);
+        let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+        crate::support::cli_common::assert_schema("state.schema.json", &shown);
+        assert_eq!(shown["surface"], "azure_role", "{shown:#}");
     }
 }
 
