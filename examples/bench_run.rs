@@ -28,6 +28,8 @@
 //! shared machine is noise. `PIM_BENCH_PLAN_ONLY=1` runs the full-size
 //! plan alone (no request table, drift, export or 4x run): with
 //! `PIM_BENCH_REPEAT=1`, what a profiler wrapped in `PIM_BENCH_WRAP` needs.
+//! `PIM_BENCH_LOG=1` prints the emulator's line for each request on
+//! stderr, timed from the start, to see where the plan's time goes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -361,6 +363,16 @@ async fn requests_table(
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The emulator's line per request, timed from the start: where a
+    // plan's wall time goes, beside the bare read's.
+    if std::env::var_os("PIM_BENCH_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_timer(tracing_subscriber::fmt::time::Uptime::default())
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .try_init();
+    }
     let mut args = std::env::args().skip(1);
     let mut next = |default: usize| args.next().and_then(|a| a.parse().ok()).unwrap_or(default);
     let eligible = next(50_000);

@@ -82,7 +82,7 @@ fn the_examples_azure_roles_are_planned_applied_and_then_in_step() {
         "+ eligibility.carol_blob_reader_data {",
         "      + condition     = \"((!(ActionMatches{",
         &format!("~ policy[\"azure:Owner\"][\"{PROD}\"] {{"),
-        "      ~ activation.max_duration       = \"PT8H\" -> \"PT2H\"",
+        "      ~ activation.max_duration            = \"PT8H\" -> \"PT2H\"",
         &format!("- role[\"azure:Owner\"][\"{PROD} eligible user:mallory@contoso.com\"] {{"),
     ] {
         assert!(plan.contains(expected), "missing {expected:?} in\n{plan}");
@@ -162,6 +162,10 @@ fn the_examples_azure_roles_are_planned_applied_and_then_in_step() {
         &format!("policy[\"azure:Owner\"][\"{PROD}\"]"),
     ] {
         assert!(list.lines().any(|l| l == address), "{address} in\n{list}");
+        let out = pim(&dir, &["state", "show", address], &[]);
+        let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+        crate::support::cli_common::assert_schema("state.schema.json", &shown);
+        assert_eq!(shown["surface"], "azure_role", "{shown:#}");
     }
 }
 
@@ -393,4 +397,194 @@ fn azure_writes_need_an_azure_role_that_may_make_them() {
             && said.contains("Microsoft.Authorization/roleManagementPolicies/write"),
         "{said}"
     );
+}
+
+#[test]
+fn an_azure_owner_is_held_to_the_tier0_baseline_at_its_scope() {
+    let dir = contoso("azure-check", None);
+    let hcl = dir.join("azure.pim.hcl");
+    let src = std::fs::read_to_string(&hcl).unwrap();
+    let at = src.find("policy \"azure:Owner\"").unwrap();
+    std::fs::write(&hcl, &src[..at]).unwrap();
+    let out = pim(&dir, &["check"], &[]);
+    let said = text(&out);
+    for code in ["PIM002", "PIM003", "PIM004", "PIM006"] {
+        assert!(
+            said.lines().any(|l| l.contains(code)
+                && l.contains(&format!("tier-0 role \"Owner\" at {PROD}"))
+                && l.contains("azure.pim.hcl:")),
+            "{code} in\n{said}"
+        );
+    }
+    // Reader is not tier 0: nothing is said of the other Azure roles.
+    assert!(!said.contains("Contributor"), "{said}");
+}
+
+#[test]
+fn a_new_owner_of_an_exclusive_azure_role_is_drift_and_an_inherited_one_is_not() {
+    let dir = contoso("azure-drift", None);
+    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = pim(&dir, &["drift"], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "quiet after apply: {}",
+        text(&out)
+    );
+
+    // Outside pim: carol made Owner of production, and erin Owner of the
+    // management group above it.
+    let path = dir.join(".pim-emulator.json");
+    let mut data = emulated(&dir);
+    let id_of = |upn: &str| {
+        data["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["userPrincipalName"] == upn)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (carol, erin) = (id_of("carol@contoso.com"), id_of("erin@contoso.com"));
+    let start = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    let end = start + chrono::TimeDelta::days(30);
+    let schedules = data["azure"]["eligibilitySchedules"]
+        .as_array_mut()
+        .unwrap();
+    for (who, scope) in [
+        (&carol, PROD.to_string()),
+        (
+            &erin,
+            "/providers/Microsoft.Management/managementGroups/contoso".to_string(),
+        ),
+    ] {
+        schedules.push(serde_json::json!({
+            "principal": who,
+            "role": OWNER,
+            "scope": scope,
+            "start": start.to_rfc3339(),
+            "end": end.to_rfc3339(),
+        }));
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&data).unwrap()).unwrap();
+
+    let out = pim(&dir, &["drift", "--format", "json"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["counts"]["new"], 1, "{v:#}");
+    let shown = text(&pim(&dir, &["drift"], &[]));
+    assert!(
+        shown.contains("carol@contoso.com") && shown.contains(PROD),
+        "{shown}"
+    );
+    assert!(!shown.contains("erin@contoso.com at /providers"), "{shown}");
+
+    let out = pim(&dir, &["plan"], &[]);
+    let plan = text(&out);
+    assert!(
+        plan.contains(&format!(
+            "- role[\"azure:Owner\"][\"{PROD} eligible user:carol@contoso.com\"] {{"
+        )),
+        "{plan}"
+    );
+    assert!(
+        !plan.contains("eligible user:erin@contoso.com\"]"),
+        "{plan}"
+    );
+}
+
+#[test]
+fn an_azure_grant_is_renewed_before_it_ends_and_made_again_after() {
+    let dir = contoso("azure-renew", None);
+    // Bob's Owner, 180 days from 178 days ago: two days left.
+    let path = dir.join("tenant.json");
+    let mut seed: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for s in seed["azure"]["eligibilitySchedules"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if s["principal"] == "user:bob@contoso.com" {
+            s["start"] = "-P178D".into();
+        }
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&seed).unwrap()).unwrap();
+    let out = pim(&dir, &["plan"], &[]);
+    let plan = text(&out);
+    assert!(
+        plan.contains(
+            "# eligibility.bob_owner_production will be adopted (expires within the renewal window)"
+        ),
+        "{plan}"
+    );
+    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let ends = |dir: &Path| -> Vec<chrono::DateTime<chrono::Utc>> {
+        let data = emulated(dir);
+        let bob = data["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["userPrincipalName"] == "bob@contoso.com")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        data["azure"]["eligibilitySchedules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["principal"] == bob.as_str() && s["role"] == OWNER)
+            .filter_map(|s| s["end"].as_str())
+            .map(|e| e.parse().unwrap())
+            .collect()
+    };
+    let now = chrono::Utc::now();
+    let after = ends(&dir);
+    assert!(
+        after
+            .iter()
+            .any(|e| *e > now + chrono::TimeDelta::days(170)),
+        "renewed for its 180 days: {after:?}"
+    );
+    let out = pim(&dir, &["plan", "--detailed-exitcode"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Ended since (ARM lists it no more as held): made again, with the
+    // assignment ARM takes for a new grant, not a renewal of what is gone.
+    let data_path = dir.join(".pim-emulator.json");
+    let mut data = emulated(&dir);
+    for s in data["azure"]["eligibilitySchedules"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if s["role"] == OWNER
+            && s["scope"]
+                .as_str()
+                .is_some_and(|x| x.eq_ignore_ascii_case(PROD))
+        {
+            s["start"] = (now - chrono::TimeDelta::days(200)).to_rfc3339().into();
+            s["end"] = (now - chrono::TimeDelta::days(20)).to_rfc3339().into();
+        }
+    }
+    std::fs::write(&data_path, serde_json::to_vec_pretty(&data).unwrap()).unwrap();
+    let out = pim(&dir, &["plan"], &[]);
+    let plan = text(&out);
+    assert!(
+        plan.contains("+ eligibility.bob_owner_production {"),
+        "{plan}"
+    );
+    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        ends(&dir)
+            .iter()
+            .any(|e| *e > now + chrono::TimeDelta::days(170)),
+        "{:?}",
+        ends(&dir)
+    );
+    let out = pim(&dir, &["plan", "--detailed-exitcode"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }

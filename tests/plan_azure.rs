@@ -73,6 +73,21 @@ fn owner(
     id
 }
 
+/// A configuration declaring `grants` and an exclusive Owner of
+/// production, with `extra` lines in its role block.
+fn exclusive_owner(grants: &str, extra: &str) -> pim::config::Desired {
+    load_str(&format!(
+        "{grants}\nrole \"azure:Owner\" {{\n  scope     = \"{PROD}\"\n  exclusive = true\n{extra}}}\n"
+    ))
+}
+
+/// Alice eligible for Owner of production for `duration`.
+fn alice_owner(duration: &str) -> String {
+    format!(
+        "eligibility \"alice_owner\" {{\n  principal  = \"user:alice@contoso.com\"\n  azure_role = \"Owner\"\n  scope      = \"{PROD}\"\n  duration   = \"{duration}\"\n}}\n"
+    )
+}
+
 fn removed(p: &Plan) -> Vec<String> {
     p.changes
         .iter()
@@ -272,20 +287,7 @@ fn the_identity_pim_runs_as_keeps_its_azure_owner() {
         .principal_id
         .to_string();
     t.current.caller_id = Some(caller.into());
-    let d = load_str(&format!(
-        r#"
-eligibility "alice_owner" {{
-  principal  = "user:alice@contoso.com"
-  azure_role = "Owner"
-  scope      = "{PROD}"
-  duration   = "P170D"
-}}
-role "azure:Owner" {{
-  scope     = "{PROD}"
-  exclusive = true
-}}
-"#
-    ));
+    let d = exclusive_owner(&alice_owner("P170D"), "");
     let p = plan_with(&t, &d, None);
     assert!(removed(&p).is_empty(), "{}", render::plan_text(&p, false));
 }
@@ -386,4 +388,49 @@ policy "azure:Owner" {{
     let wire = pim::arm::convert::rule_to_wire(*id, value).expect("an ARM rule");
     assert_eq!(wire["isExpirationRequired"], false, "{wire}");
     assert!(wire.get("maximumDuration").is_none(), "{wire}");
+}
+
+#[test]
+fn a_protected_principal_keeps_an_exclusive_azure_role() {
+    let mut t = tenant(&[PROD]);
+    owner(
+        &mut t,
+        AssignmentKind::Active,
+        "breakglass1",
+        PROD,
+        MemberType::Direct,
+        10,
+        3000,
+    );
+    owner(
+        &mut t,
+        AssignmentKind::Eligible,
+        "mallory",
+        PROD,
+        MemberType::Direct,
+        10,
+        170,
+    );
+    owner(
+        &mut t,
+        AssignmentKind::Eligible,
+        "alice",
+        PROD,
+        MemberType::Direct,
+        10,
+        170,
+    );
+    let d = exclusive_owner(
+        &alice_owner("P170D"),
+        "  protected = [\"user:breakglass1@contoso.com\"]\n",
+    );
+    let p = plan_with(&t, &d, None);
+    assert_eq!(
+        removed(&p),
+        [format!(
+            "role[\"azure:Owner\"][\"{PROD} eligible user:mallory@contoso.com\"]"
+        )],
+        "{}",
+        render::plan_text(&p, false)
+    );
 }

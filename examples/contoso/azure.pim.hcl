@@ -54,4 +54,9 @@ policy "azure:Owner" {
     allow_permanent = false
     max_duration    = "P365D"
   }
+  notification "activation" {
+    recipients         = [var.security_alerts]
+    default_recipients = true
+    level              = "all"
+  }
 }

@@ -166,38 +166,61 @@ pub fn baseline(
         .eligibilities
         .iter()
         .chain(&desired.assignments)
-        .map(|d| (&d.item.role, &d.origin.block))
+        .map(|d| (d.item.surface, &d.item.role, &d.item.scope, &d.origin.block))
         .chain(
             desired
                 .policies
                 .iter()
-                .map(|p| (&p.item.role, &p.origin.block)),
+                .map(|p| (p.item.surface, &p.item.role, &p.item.scope, &p.origin.block)),
         )
         .chain(
             desired
                 .roles
                 .iter()
-                .map(|r| (&r.item.role, &r.origin.block)),
+                .map(|r| (r.item.surface, &r.item.role, &r.item.scope, &r.origin.block)),
         );
     // (policy, what it governs as findings name it, the role findings file it under, where)
     let mut policy_sites: Vec<(PolicyKey, String, String, Location)> = Vec::new();
-    for (role, at) in declared {
+    for (surface, role, scope, at) in declared {
         let Some(id) = role_id(role) else { continue };
-        if tier0.contains(&id) && seen.insert(id.clone()) {
-            // Point at the policy block when there is one: that is where to fix it.
-            let at = desired
-                .policies
-                .iter()
-                .find(|p| role_id(&p.item.role).as_deref() == Some(id.as_str()))
-                .map_or(at, |p| &p.origin.block);
-            let name = role_names(&id);
-            policy_sites.push((
-                PolicyKey::directory(id.clone()),
-                format!("tier-0 role \"{name}\""),
-                name,
-                at.clone(),
-            ));
+        if !tier0.contains(&id) {
+            continue;
         }
+        // A directory role has one policy; an Azure role one per scope.
+        let (key, place) = match surface {
+            SurfaceKind::AzureRole => {
+                let Some(scope_id) = resolved.scope(scope) else {
+                    continue;
+                };
+                let place = format!(" at {scope_id}");
+                (
+                    PolicyKey::of_grant(surface, &id.as_str().into(), &scope_id),
+                    place,
+                )
+            }
+            _ => (PolicyKey::directory(id.clone()), String::new()),
+        };
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        // Point at the policy block when there is one: that is where to fix it.
+        let at = desired
+            .policies
+            .iter()
+            .find(|p| {
+                resolved
+                    .block_key(p.item.surface, &p.item.role, &p.item.scope)
+                    .as_ref()
+                    == Some(&key)
+            })
+            .map_or(at, |p| &p.origin.block);
+        let name = role_names(&id);
+        policy_sites.push((
+            key,
+            format!("tier-0 role \"{name}\"{place}"),
+            name,
+            at.clone(),
+        ));
     }
     // A group that holds a tier-0 role: activating its membership grants
     // the role, so its member policy is held to the role's baseline.

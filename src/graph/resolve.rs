@@ -169,6 +169,17 @@ impl Names {
     }
 }
 
+/// The ARM client beside `graph`, which names in Azure need.
+fn arm_of<'g>(graph: &'g dyn Graph, op: &str) -> Result<&'g dyn crate::arm::Arm, GraphError> {
+    graph.arm().ok_or_else(|| {
+        GraphError::new(
+            super::ErrorKind::Config,
+            op,
+            "the configuration names Azure roles or scopes, and pim has no client for Azure Resource Manager",
+        )
+    })
+}
+
 /// Azure scopes: checked and normalised offline, but for those that name a
 /// subscription by its display name (`subscription:Contoso Production`),
 /// found among the subscriptions ARM lists (one call for all of them).
@@ -191,13 +202,7 @@ async fn azure_scopes(
     if named.is_empty() {
         return Ok(());
     }
-    let arm = graph.arm().ok_or_else(|| {
-        GraphError::new(
-            super::ErrorKind::Config,
-            "resolve subscription names",
-            "the configuration names Azure subscriptions, and pim has no client for Azure Resource Manager",
-        )
-    })?;
+    let arm = arm_of(graph, "resolve subscription names")?;
     let subscriptions = arm.subscriptions().await?;
     for (s, name, rest, at) in named {
         let hits: Vec<_> = subscriptions
@@ -260,13 +265,7 @@ async fn azure_roles(
     if names.azure_roles.is_empty() {
         return Ok(());
     }
-    let arm = graph.arm().ok_or_else(|| {
-        GraphError::new(
-            super::ErrorKind::Config,
-            "resolve Azure role names",
-            "the configuration names Azure roles, and pim has no client for Azure Resource Manager",
-        )
-    })?;
+    let arm = arm_of(graph, "resolve Azure role names")?;
     // A scope whose subscription name did not resolve was reported.
     let wanted: Vec<(&RoleRef, &String, &Location)> = names
         .azure_roles

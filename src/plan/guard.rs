@@ -12,7 +12,7 @@ use crate::snapshot::{ActiveType, Current, PolicyKey};
 
 /// Role definition ids of the tier-0 roles.
 pub fn tier0_ids(desired: &Desired, resolved: &Resolved) -> BTreeSet<ObjectId> {
-    match &desired.tenant.tier0_roles {
+    let mut ids: BTreeSet<ObjectId> = match &desired.tenant.tier0_roles {
         Some(roles) => roles.iter().filter_map(|r| resolved.role(r)).collect(),
         None => crate::surface::get(SurfaceKind::DirectoryRole)
             .default_tier0()
@@ -20,7 +20,18 @@ pub fn tier0_ids(desired: &Desired, resolved: &Resolved) -> BTreeSet<ObjectId> {
             .filter_map(|n| find_builtin_role(n))
             .map(|r| ObjectId::new(r.id.as_str()))
             .collect(),
-    }
+    };
+    // `tier0_roles` names directory roles; Azure's (Owner and the roles
+    // that grant access) are always tier 0 at their scopes. Their GUIDs are
+    // not directory role ids, so one set holds both.
+    ids.extend(
+        crate::surface::get(SurfaceKind::AzureRole)
+            .default_tier0()
+            .iter()
+            .filter_map(|n| crate::model::find_azure_role(n))
+            .map(|r| ObjectId::new(r.id.as_str())),
+    );
+    ids
 }
 
 /// The grant a removal ends.

@@ -8,7 +8,7 @@ use pim_model::Clock as _;
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, ApiResult};
-use super::graph::{IncomingCall, dispatch};
+use super::graph::{Body, IncomingCall, dispatch};
 use super::{Caller, Shared};
 
 const MAX_REQUESTS: usize = 20;
@@ -174,7 +174,11 @@ pub(crate) fn run(
                     for (k, v) in r.headers {
                         h.insert(k, json!(v));
                     }
-                    (r.status, Value::Object(h), r.body.unwrap_or(Value::Null))
+                    (
+                        r.status,
+                        Value::Object(h),
+                        r.body.map_or(Value::Null, Body::into_value),
+                    )
                 }
                 Err(e) => error_parts(shared, &e, &request_id),
             }

@@ -34,6 +34,7 @@ mod error;
 mod faults;
 mod graph;
 mod groups;
+mod json;
 mod odata;
 mod permissions;
 mod pim;

@@ -22,7 +22,7 @@ use tower::ServiceExt;
 
 use super::error::ApiError;
 use super::faults::{Reset, route_key};
-use super::graph::{GraphResponse, IncomingCall, dispatch, is_write};
+use super::graph::{Body as GraphBody, GraphResponse, IncomingCall, dispatch, is_write};
 use super::{Caller, Decision, Shared, auth, batch};
 
 /// Lets a handler drop its own connection (connection-reset faults).
@@ -147,10 +147,14 @@ fn error_response(shared: &Shared, e: &ApiError, ids: &Ids) -> Response {
 }
 
 fn json_response(status: u16, body: Option<Value>) -> Response {
+    encoded_response(status, body.map(GraphBody::Value))
+}
+
+fn encoded_response(status: u16, body: Option<GraphBody>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match body {
         Some(b) => {
-            let bytes = serde_json::to_vec(&b).unwrap_or_default();
+            let bytes = b.into_bytes();
             let mut r = (status, bytes).into_response();
             r.headers_mut().insert(
                 axum::http::header::CONTENT_TYPE,
@@ -287,7 +291,7 @@ async fn handle(
             } else {
                 batch::run(shared, &caller, &client, &bytes).map(|(body, wrote)| GraphResponse {
                     status: 200,
-                    body: Some(body),
+                    body: Some(GraphBody::Value(body)),
                     headers: Vec::new(),
                     wrote,
                 })
@@ -309,7 +313,7 @@ async fn handle(
                 );
                 return (error_response(shared, &e, ids), "500".into());
             }
-            let mut resp = json_response(r.status, r.body);
+            let mut resp = encoded_response(r.status, r.body);
             for (k, v) in r.headers {
                 if let (Ok(name), Ok(val)) = (
                     axum::http::HeaderName::try_from(k.as_str()),

@@ -4,12 +4,13 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::listing::{Listing, entity_context, list, no_expand};
 use super::{GraphResponse, Link, METADATA, parse_body, with_context};
 use crate::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::json::{J, Obj};
 use crate::odata::{Query, apply_select, candidates, check_in_limit, fold, validate_filter};
 use crate::store::{AU_FILTER, GROUP_FILTER, SP_FILTER, Store, USER_FILTER, ValueIndex};
 
@@ -154,22 +155,18 @@ pub(super) fn get_by_ids(store: &Store, body: &[u8]) -> ApiResult<GraphResponse>
     };
     let mut value = Vec::new();
     for id in ids.iter().filter_map(Value::as_str) {
-        if let Some(obj) = store.directory_object(id) {
-            let t = obj
-                .get("@odata.type")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let short = t
-                .trim_start_matches("#microsoft.graph.")
-                .to_ascii_lowercase();
-            if types.is_empty() || types.contains(&short) {
-                value.push(obj);
-            }
+        if let Some((short, obj)) = store.directory_object_obj(id)
+            && (types.is_empty() || types.iter().any(|t| t == short))
+        {
+            value.push(J::Obj(obj));
         }
     }
-    Ok(GraphResponse::ok(
-        json!({ "@odata.context": format!("{METADATA}directoryObjects"), "value": value }),
-    ))
+    let context = format!("{METADATA}directoryObjects");
+    let out = Obj::new(vec![
+        ("@odata.context", J::String(context)),
+        ("value", J::Arr(value)),
+    ]);
+    Ok(GraphResponse::ok_encoded(out.to_vec()))
 }
 
 /// `GET /groups/{id}/members` and `/owners`: the members (or owners) added

@@ -9,11 +9,12 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use super::listing::{Listing, list, list_page, page_window};
+use super::listing::{Listing, encoded_page, list, list_page, page_window};
 use super::{
     GraphResponse, IncomingCall, Link, METADATA, parse_body, parse_function_arg, with_context,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::json::J;
 use crate::odata::{ExpandItem, Expr, Query, apply_select, candidates, context_projection, fold};
 use crate::store::{Grants, Key, Kind, ScheduleRec, Store, Surface};
 use crate::{Caller, Shared};
@@ -507,13 +508,36 @@ fn list_pim_unfiltered(
     link: &Link<'_>,
     now: DateTime<Utc>,
 ) -> ApiResult<GraphResponse> {
-    let recs: Vec<&ScheduleRec> = store
-        .visible_schedules(set.surface, set.kind)
-        .filter(|s| set.what != EntitySet::Instances || s.is_active(now))
-        .collect();
-    let (start, end) = page_window(q, link.page, recs.len());
-    let page = recs[start..end]
-        .iter()
+    let schedules = &store.schedules;
+    let listed = || {
+        schedules
+            .listed(set.surface, set.kind)
+            .map(|i| &schedules[i])
+            .filter(|s| set.what != EntitySet::Instances || s.is_active(now))
+    };
+    let total = listed().count();
+    let (start, end) = page_window(q, link.page, total);
+    let page = listed().skip(start).take(end - start);
+    let spec = Listing {
+        context: set.context(),
+        entity: set.type_name(),
+        filterable: &[],
+        ordered: &[],
+    };
+    // What most reads ask for (a whole tenant's schedules, page by page):
+    // written straight from the store, as `list_page` would write it.
+    if q.select.is_empty() && q.expand.is_empty() {
+        let items = page
+            .map(|s| {
+                J::Obj(match set.what {
+                    EntitySet::Instances => s.instance_obj(),
+                    _ => s.obj(now),
+                })
+            })
+            .collect();
+        return Ok(encoded_page(items, total, end, &spec, q, link));
+    }
+    let page = page
         .map(|s| {
             Cow::Owned(match set.what {
                 EntitySet::Instances => s.instance_json(),
@@ -521,13 +545,7 @@ fn list_pim_unfiltered(
             })
         })
         .collect();
-    let spec = Listing {
-        context: set.context(),
-        entity: set.type_name(),
-        filterable: &[],
-        ordered: &[],
-    };
-    list_page(page, recs.len(), end, &spec, q, link, |item, e| {
+    list_page(page, total, end, &spec, q, link, |item, e| {
         expand_pim(store, set, item, e, now)
     })
 }

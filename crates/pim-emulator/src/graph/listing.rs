@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::{GraphResponse, Link, METADATA};
 use crate::error::{ApiError, ApiResult};
+use crate::json::{J, Obj};
 use crate::odata::{
     ExpandItem, Query, apply_select, context_projection, encode_skiptoken, validate_filter,
 };
@@ -75,28 +76,86 @@ where
         apply_select(&mut item, &q.select, &q.expand);
         value.push(item);
     }
-    let mut out = Map::new();
-    out.insert(
-        "@odata.context".into(),
-        json!(format!(
+    let mut out: Map<String, Value> = envelope(total, end, spec, q, link)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into()))
+        .collect();
+    out.insert("value".into(), Value::Array(value));
+    Ok(GraphResponse::ok(Value::Object(out)))
+}
+
+/// A page written straight to JSON text from items that borrow the store
+/// (see `crate::json`): what [`list_page`] gives for the same items when
+/// the query has no `$select` or `$expand`, without a `Value` per item.
+pub(super) fn encoded_page(
+    items: Vec<J<'_>>,
+    total: usize,
+    end: usize,
+    spec: &Listing<'_>,
+    q: &Query,
+    link: &Link<'_>,
+) -> GraphResponse {
+    let mut fields: Vec<(&str, J<'_>)> = envelope(total, end, spec, q, link)
+        .into_iter()
+        .map(|(k, v)| (k, v.into_j()))
+        .collect();
+    fields.push(("value", J::Arr(items)));
+    GraphResponse::ok_encoded(Obj::new(fields).to_vec())
+}
+
+/// A value of a page's envelope.
+enum Meta {
+    Text(String),
+    Count(usize),
+}
+
+impl Meta {
+    fn into_j(self) -> J<'static> {
+        match self {
+            Meta::Text(t) => J::String(t),
+            Meta::Count(n) => J::U64(n as u64),
+        }
+    }
+}
+
+impl From<Meta> for Value {
+    fn from(m: Meta) -> Value {
+        match m {
+            Meta::Text(t) => Value::String(t),
+            Meta::Count(n) => json!(n),
+        }
+    }
+}
+
+/// The properties of a page besides `value`: its context, the count when
+/// asked, and the link to the next page when there is one.
+fn envelope(
+    total: usize,
+    end: usize,
+    spec: &Listing<'_>,
+    q: &Query,
+    link: &Link<'_>,
+) -> Vec<(&'static str, Meta)> {
+    let mut out = vec![(
+        "@odata.context",
+        Meta::Text(format!(
             "{}{}",
             spec.context,
             context_projection(&q.select, &q.expand)
         )),
-    );
+    )];
     if q.count {
-        out.insert("@odata.count".into(), json!(total));
+        out.push(("@odata.count", Meta::Count(total)));
     }
     if end < total {
         let mut pairs = q.raw_pairs.clone();
         pairs.push(format!("$skiptoken={}", encode_skiptoken(end)));
-        out.insert(
-            "@odata.nextLink".into(),
-            json!(format!("{}{}?{}", link.base, link.path, pairs.join("&"))),
-        );
+        out.push((
+            "@odata.nextLink",
+            Meta::Text(format!("{}{}?{}", link.base, link.path, pairs.join("&"))),
+        ));
     }
-    out.insert("value".into(), Value::Array(value));
-    Ok(GraphResponse::ok(Value::Object(out)))
+    out
 }
 
 pub(super) fn no_expand(e: &ExpandItem, entity: &str) -> ApiResult<()> {

@@ -29,17 +29,54 @@ pub(crate) const METADATA: &str = "https://graph.microsoft.com/v1.0/$metadata#";
 #[derive(Debug, Clone)]
 pub(crate) struct GraphResponse {
     pub status: u16,
-    pub body: Option<Value>,
+    pub body: Option<Body>,
     pub headers: Vec<(String, String)>,
     /// The tenant changed: persist it.
     pub wrote: bool,
+}
+
+/// A response body: a `Value`, or the JSON text a hot path wrote directly
+/// (the same text that `Value` would serialise to).
+#[derive(Debug, Clone)]
+pub(crate) enum Body {
+    Value(Value),
+    Encoded(Vec<u8>),
+}
+
+impl Body {
+    /// The JSON text of the body.
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            // A `Value` always serialises.
+            Body::Value(v) => serde_json::to_vec(&v).unwrap_or_default(),
+            Body::Encoded(b) => b,
+        }
+    }
+
+    /// The body as a `Value`, to nest in a `$batch` response.
+    pub fn into_value(self) -> Value {
+        match self {
+            Body::Value(v) => v,
+            // Written by the emulator from a `Value`'s fields: it parses.
+            Body::Encoded(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
+        }
+    }
 }
 
 impl GraphResponse {
     fn ok(body: Value) -> Self {
         GraphResponse {
             status: 200,
-            body: Some(body),
+            body: Some(Body::Value(body)),
+            headers: Vec::new(),
+            wrote: false,
+        }
+    }
+    /// 200 with JSON text already written.
+    fn ok_encoded(body: Vec<u8>) -> Self {
+        GraphResponse {
+            status: 200,
+            body: Some(Body::Encoded(body)),
             headers: Vec::new(),
             wrote: false,
         }
@@ -47,7 +84,7 @@ impl GraphResponse {
     fn created(body: Value) -> Self {
         GraphResponse {
             status: 201,
-            body: Some(body),
+            body: Some(Body::Value(body)),
             headers: Vec::new(),
             wrote: true,
         }

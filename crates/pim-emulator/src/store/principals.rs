@@ -1,9 +1,10 @@
 //! Principals and scopes: resolving `user:`/`group:`/`sp:` references and
 //! scope paths, and the Graph renderings of directory objects.
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::{Store, ValueIndex};
+use crate::json::{J, Obj};
 use crate::odata::fold;
 use crate::tenant::{AdministrativeUnitSeed, Group, ServicePrincipal, User};
 
@@ -137,83 +138,112 @@ impl Store {
     }
 
     pub fn user_json(u: &User) -> Value {
-        json!({
-            "id": u.id,
-            "businessPhones": [],
-            "displayName": u.display_name,
-            "givenName": null,
-            "jobTitle": u.job_title,
-            "mail": u.mail,
-            "mobilePhone": null,
-            "officeLocation": null,
-            "preferredLanguage": null,
-            "surname": null,
-            "userPrincipalName": u.user_principal_name,
-            "accountEnabled": u.account_enabled,
-        })
+        Store::user_obj(u).to_value()
+    }
+
+    fn user_obj(u: &User) -> Obj<'_> {
+        Obj::new(vec![
+            ("id", J::Str(&u.id)),
+            ("businessPhones", J::Arr(Vec::new())),
+            ("displayName", J::Str(&u.display_name)),
+            ("givenName", J::Null),
+            ("jobTitle", J::from(&u.job_title)),
+            ("mail", J::from(&u.mail)),
+            ("mobilePhone", J::Null),
+            ("officeLocation", J::Null),
+            ("preferredLanguage", J::Null),
+            ("surname", J::Null),
+            ("userPrincipalName", J::Str(&u.user_principal_name)),
+            ("accountEnabled", J::Bool(u.account_enabled)),
+        ])
     }
 
     pub fn group_json(g: &Group) -> Value {
+        Store::group_obj(g).to_value()
+    }
+
+    fn group_obj(g: &Group) -> Obj<'_> {
         // A Microsoft 365 group is mail-enabled; the emulator's groups are
         // security groups otherwise.
         let unified = g
             .group_types
             .iter()
             .any(|t| t.eq_ignore_ascii_case("Unified"));
-        json!({
-            "id": g.id,
-            "displayName": g.display_name,
-            "description": g.description,
-            "isAssignableToRole": g.is_assignable_to_role,
-            "mail": g.mail,
-            "mailEnabled": unified,
-            "securityEnabled": true,
-            "groupTypes": g.group_types,
-            "onPremisesSyncEnabled": g.on_premises_sync_enabled,
-        })
+        Obj::new(vec![
+            ("id", J::Str(&g.id)),
+            ("displayName", J::Str(&g.display_name)),
+            ("description", J::from(&g.description)),
+            ("isAssignableToRole", J::Bool(g.is_assignable_to_role)),
+            ("mail", J::from(&g.mail)),
+            ("mailEnabled", J::Bool(unified)),
+            ("securityEnabled", J::Bool(true)),
+            (
+                "groupTypes",
+                J::Arr(g.group_types.iter().map(|t| J::Str(t)).collect()),
+            ),
+            ("onPremisesSyncEnabled", J::from(g.on_premises_sync_enabled)),
+        ])
     }
 
     pub fn sp_json(s: &ServicePrincipal) -> Value {
-        json!({
-            "id": s.id,
-            "accountEnabled": true,
-            "appId": s.app_id,
-            "displayName": s.display_name,
-            "servicePrincipalType": "Application",
-        })
+        Store::sp_obj(s).to_value()
+    }
+
+    fn sp_obj(s: &ServicePrincipal) -> Obj<'_> {
+        Obj::new(vec![
+            ("id", J::Str(&s.id)),
+            ("accountEnabled", J::Bool(true)),
+            ("appId", J::Str(&s.app_id)),
+            ("displayName", J::Str(&s.display_name)),
+            ("servicePrincipalType", J::Str("Application")),
+        ])
     }
 
     pub fn au_json(a: &AdministrativeUnitSeed) -> Value {
-        json!({ "id": a.id, "displayName": a.display_name, "description": a.description, "visibility": null })
+        Store::au_obj(a).to_value()
+    }
+
+    fn au_obj(a: &AdministrativeUnitSeed) -> Obj<'_> {
+        Obj::new(vec![
+            ("id", J::Str(&a.id)),
+            ("displayName", J::Str(&a.display_name)),
+            ("description", J::from(&a.description)),
+            ("visibility", J::Null),
+        ])
     }
 
     /// A directory object with its `@odata.type`, as `$expand=principal` and getByIds show it.
     pub fn directory_object(&self, id: &str) -> Option<Value> {
-        let with_type = |mut v: Value, t: &str| {
-            if let Some(o) = v.as_object_mut() {
-                let mut m = Map::new();
-                m.insert("@odata.type".into(), json!(t));
-                m.extend(std::mem::take(o));
-                *o = m;
-            }
-            v
-        };
-        if let Some(u) = self.user_by_id(id) {
-            return Some(with_type(Store::user_json(u), "#microsoft.graph.user"));
-        }
-        if let Some(g) = self.group_by_id(id) {
-            return Some(with_type(Store::group_json(g), "#microsoft.graph.group"));
-        }
-        if let Some(s) = self.service_principal_by_id(id) {
-            return Some(with_type(
-                Store::sp_json(s),
+        self.directory_object_obj(id).map(|(_, o)| o.to_value())
+    }
+
+    /// A directory object with its `@odata.type`, and that type's short
+    /// name in lower case (`user`, `group`, `serviceprincipal`,
+    /// `administrativeunit`), as getByIds' `types` names them.
+    pub fn directory_object_obj(&self, id: &str) -> Option<(&'static str, Obj<'_>)> {
+        let (short, t, mut o) = if let Some(u) = self.user_by_id(id) {
+            ("user", "#microsoft.graph.user", Store::user_obj(u))
+        } else if let Some(g) = self.group_by_id(id) {
+            ("group", "#microsoft.graph.group", Store::group_obj(g))
+        } else if let Some(s) = self.service_principal_by_id(id) {
+            (
+                "serviceprincipal",
                 "#microsoft.graph.servicePrincipal",
-            ));
-        }
-        self.administrative_units
-            .iter()
-            .find(|a| a.id.eq_ignore_ascii_case(id))
-            .map(|a| with_type(Store::au_json(a), "#microsoft.graph.administrativeUnit"))
+                Store::sp_obj(s),
+            )
+        } else {
+            let a = self
+                .administrative_units
+                .iter()
+                .find(|a| a.id.eq_ignore_ascii_case(id))?;
+            (
+                "administrativeunit",
+                "#microsoft.graph.administrativeUnit",
+                Store::au_obj(a),
+            )
+        };
+        o.insert("@odata.type", J::Str(t));
+        Some((short, o))
     }
 }
 

@@ -479,8 +479,8 @@ impl Store {
                         created_date_time: s.created.map(ts),
                         modified_date_time: s.modified.clone(),
                         assignment_type: (kind == Kind::Assignment)
-                            .then(|| Surface::Group.enum_value(&s.assignment_type)),
-                        member_type: Some(Surface::Group.enum_value(&s.member_type)),
+                            .then(|| Surface::Group.enum_value(&s.assignment_type).into_owned()),
+                        member_type: Some(Surface::Group.enum_value(&s.member_type).into_owned()),
                         activated_using: s.activated_using.clone(),
                     }
                 })

@@ -3,6 +3,8 @@
 //! (`directoryScopeId`), or a group's `member`/`owner` access (`accessId`)
 //! in a group (`groupId`). Everything else about a grant is shared.
 
+use std::borrow::Cow;
+
 use super::Kind;
 
 /// Entra directory roles (`roleManagement/directory`) or PIM for Groups
@@ -74,15 +76,15 @@ impl Surface {
     /// PascalCase Graph returns for them (`Assigned`, `Direct`), groups in
     /// the CSDL's camelCase (`assigned`, `direct`), which the group docs'
     /// examples mix with PascalCase.
-    pub fn enum_value(self, stored: &str) -> String {
+    pub fn enum_value(self, stored: &str) -> Cow<'_, str> {
         match self {
-            Surface::DirectoryRole => stored.to_string(),
+            Surface::DirectoryRole => Cow::Borrowed(stored),
             Surface::Group => {
                 let mut chars = stored.chars();
-                match chars.next() {
+                Cow::Owned(match chars.next() {
                     Some(first) => first.to_lowercase().chain(chars).collect(),
                     None => String::new(),
-                }
+                })
             }
         }
     }

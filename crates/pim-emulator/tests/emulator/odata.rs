@@ -270,3 +270,41 @@ async fn batch_runs_requests_with_dependencies() {
     let no_ct = json!({ "requests": [{ "id": "a", "method": "POST", "url": "/directoryObjects/getByIds", "body": { "ids": [] } }] });
     assert_graph_error(&h.post("/v1.0/$batch", &no_ct).await, 400, "BadRequest");
 }
+
+#[tokio::test]
+async fn a_batch_answers_streamed_pages_and_get_by_ids_as_they_are_answered_alone() {
+    let h = harness().await;
+    let page = "/roleManagement/directory/roleEligibilitySchedules?$top=3";
+    let ids = json!({ "ids": [ALICE, SP, "00000000-0000-0000-0000-00000000dead"] });
+    let batch = json!({ "requests": [
+        { "id": "page", "method": "GET", "url": page },
+        { "id": "names", "method": "POST", "url": "/directoryObjects/getByIds",
+          "headers": { "Content-Type": "application/json" }, "body": ids },
+    ]});
+    let r = h.post("/v1.0/$batch", &batch).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body_of = |id: &str| {
+        r.body["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == id)
+            .unwrap()["body"]
+            .clone()
+    };
+    let alone = h.get(&format!("/v1.0{page}")).await;
+    assert_eq!(alone.body["value"].as_array().unwrap().len(), 3);
+    assert!(alone.body["@odata.nextLink"].is_string());
+    assert_eq!(body_of("page"), alone.body);
+    let alone = h.post("/v1.0/directoryObjects/getByIds", &ids).await;
+    assert_eq!(alone.body["value"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        alone.body["value"][0]["@odata.type"],
+        "#microsoft.graph.user"
+    );
+    assert_eq!(
+        alone.body["value"][1]["@odata.type"],
+        "#microsoft.graph.servicePrincipal"
+    );
+    assert_eq!(body_of("names"), alone.body);
+}
