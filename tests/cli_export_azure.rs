@@ -108,6 +108,7 @@ fn assert_in_step(dir: &Path, what: &str) {
         "{what}: {}",
         text(&plan)
     );
+    assert!(!text(&plan).contains("PIM001"), "{what}: {}", text(&plan));
     let fmt = pim(dir, &["fmt", "--check"]);
     assert_eq!(fmt.status.code(), Some(0), "{what}: {}", text(&fmt));
 }
@@ -202,6 +203,14 @@ fn the_scopes_governed_and_named_are_exported_and_plan_no_changes() {
         "{mg}"
     );
     assert!(mg.contains(&format!("scope      = \"{MG}\"")), "{mg}");
+    // Held permanently and tier 0 there: protected at its scope, as a
+    // directory role's break-glass holder is.
+    assert!(
+        mg.contains(&format!(
+            "role \"azure:User Access Administrator\" {{\n  scope     = \"{MG}\"\n  protected = [\"sp:pim\"]\n}}\n"
+        )),
+        "{mg}"
+    );
 
     // Its request is still there: its duration and justification kept,
     // and the condition as ARM has it.

@@ -281,6 +281,14 @@ pub fn export(
     let mut state = StateFile::new(uuid::Uuid::new_v4().to_string());
     let mut by_role: BTreeMap<PolicyKey, Vec<Block>> = BTreeMap::new();
     let mut protected: BTreeMap<ObjectId, BTreeSet<String>> = BTreeMap::new();
+    // Azure's tier-0 roles are tier 0 at every scope, whatever the tenant
+    // block names (which are directory roles); each scope's holders apart.
+    let azure_tier0: BTreeSet<ObjectId> = crate::surface::AZURE_TIER0
+        .iter()
+        .filter_map(|n| crate::model::find_azure_role(n))
+        .map(|r| ObjectId::new(r.id.as_str()))
+        .collect();
+    let mut azure_protected: BTreeMap<PolicyKey, BTreeSet<String>> = BTreeMap::new();
     for (g, name) in grants.iter().zip(names) {
         let principal = principal_ref(current, &g.principal_id);
         let surface = crate::surface::get(g.surface);
@@ -341,6 +349,16 @@ pub fn export(
                 .or_default()
                 .insert(principal.clone());
         }
+        if g.kind == AssignmentKind::Active
+            && g.end().is_none()
+            && g.surface == SurfaceKind::AzureRole
+            && azure_tier0.contains(&g.role_id)
+        {
+            azure_protected
+                .entry(g.key())
+                .or_default()
+                .insert(principal.clone());
+        }
         state.resources.push(Resource::of_grant(
             Address::new(kind, name.clone()),
             g,
@@ -395,24 +413,34 @@ pub fn export(
     );
     let group_defaults = crate::surface::get(SurfaceKind::Group).default_rules();
     let azure_defaults = crate::surface::get(SurfaceKind::AzureRole).default_rules();
-    // Each Azure scope's grants, then its policies, for a file of its own.
+    // Each Azure scope's grants, then its role and policy blocks, for a
+    // file of its own.
     let mut azure: BTreeMap<String, (Vec<Block>, Vec<String>)> = BTreeMap::new();
     // Custom roles' blocks, by name: one file declares them all.
     let mut custom: BTreeMap<String, String> = BTreeMap::new();
     for key in role_ids {
         if key.surface == SurfaceKind::AzureRole {
             let surface = crate::surface::get(key.surface);
-            let (blocks, policies) = azure.entry(key.scope_id.clone()).or_default();
+            let (blocks, others) = azure.entry(key.scope_id.clone()).or_default();
             blocks.extend(by_role.remove(&key).unwrap_or_default());
+            let label = format!("azure:{}", surface.role_name(current, &key.role_id));
+            let scope = naming::azure_scope_text(&key.scope_id);
+            let role = role_block(
+                &label,
+                Some(("scope", &scope)),
+                false,
+                azure_protected.get(&key),
+            );
+            if !role.is_empty() {
+                others.push(role);
+            }
             if let Some(p) = current.policies.get(&key) {
                 let base = if opts.all_policy_settings {
                     RuleSet::default()
                 } else {
                     azure_defaults.clone()
                 };
-                let label = format!("azure:{}", surface.role_name(current, &key.role_id));
-                let scope = naming::azure_scope_text(&key.scope_id);
-                policies.extend(policy::policy_block(
+                others.extend(policy::policy_block(
                     current,
                     &label,
                     Some(("scope", &scope)),
@@ -439,6 +467,7 @@ pub fn export(
         let mut parts: Vec<String> = blocks.into_iter().map(|b| b.text).collect();
         let role = role_block(
             &name,
+            None,
             is_custom,
             protected.get(&key.role_id).filter(|_| !group),
         );
@@ -478,9 +507,9 @@ pub fn export(
             }
         }
     }
-    for (scope, (mut blocks, policies)) in azure {
+    for (scope, (mut blocks, others)) in azure {
         blocks.sort_by(|a, b| (&a.name, a.kind).cmp(&(&b.name, b.kind)));
-        let parts: Vec<String> = blocks.into_iter().map(|b| b.text).chain(policies).collect();
+        let parts: Vec<String> = blocks.into_iter().map(|b| b.text).chain(others).collect();
         if !parts.is_empty() {
             let name = subscription_of(&scope)
                 .and_then(|id| subscriptions.get(id))
@@ -520,11 +549,17 @@ fn subscription_of(scope_id: &str) -> Option<&str> {
         .and_then(|rest| rest.split('/').next())
 }
 
-/// A `role` block: `custom = true` for a custom role, and the principals
-/// that hold a tier-0 role permanently as `protected`, so that the first
-/// plan neither warns about them (PIM001) nor can remove them. Empty when
-/// there is nothing to say.
-fn role_block(name: &str, custom: bool, protected: Option<&BTreeSet<String>>) -> String {
+/// A `role` block, with the attribute that completes its label (an Azure
+/// role's `scope`) if any: `custom = true` for a custom role, and the
+/// principals that hold a tier-0 role permanently as `protected`, so that
+/// the first plan neither warns about them (PIM001) nor can remove them.
+/// Empty when there is nothing to say.
+fn role_block(
+    name: &str,
+    attribute: Option<(&str, &str)>,
+    custom: bool,
+    protected: Option<&BTreeSet<String>>,
+) -> String {
     let protected: Vec<String> = protected.into_iter().flatten().cloned().collect();
     if !custom && protected.is_empty() {
         return String::new();
@@ -538,6 +573,9 @@ fn role_block(name: &str, custom: bool, protected: Option<&BTreeSet<String>>) ->
         );
     }
     let _ = writeln!(out, "role {} {{", quote(name));
+    if let Some((attribute, value)) = attribute {
+        let _ = writeln!(out, "{attribute} = {}", quote(value));
+    }
     if custom {
         out.push_str("custom = true\n");
     }
