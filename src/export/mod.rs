@@ -140,8 +140,8 @@ fn justification_text(j: &str) -> Option<String> {
 }
 
 /// The role ids `--role` names (by display name or id, any case, on any
-/// surface); `None` for every role. A name the tenant has no role by is an error with the
-/// closest names.
+/// surface); `None` for every role. A name the tenant has no role by is an
+/// error with the closest names.
 fn wanted_roles(
     current: &Current,
     names: &[String],
