@@ -295,6 +295,30 @@ fn azure_scopes_are_exported_only_when_named() {
         read(&rg, "azure_contoso_production_rg_data.pim.hcl")
     );
 
+    // --role names Azure roles too.
+    let owners = dir.join("owners");
+    let run = export(
+        &source,
+        &owners,
+        &["--azure-scope", PROD, "--role", "owner"],
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    assert_eq!(azure_files(&owners), ["azure_contoso_production.pim.hcl"]);
+    assert_eq!(
+        grant_labels(&read(&owners, "azure_contoso_production.pim.hcl")),
+        [
+            "bob_owner_contoso_production",
+            "mallory_owner_contoso_production"
+        ]
+    );
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(owners.join("pim.state.json")).unwrap()).unwrap();
+    assert_eq!(
+        state["resources"].as_array().unwrap().len(),
+        2,
+        "no other role's grant: {state}"
+    );
+
     for bad in ["/administrativeUnits/Paris Office", "/"] {
         let refused = dir.join("refused");
         let run = export(&source, &refused, &["--azure-scope", bad]);
