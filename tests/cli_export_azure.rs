@@ -2,7 +2,8 @@
 //! would against the embedded emulator: the scopes of the source
 //! configuration and of `--azure-scope` exported one file each, inherited
 //! grants and activations left out, conditions and policies kept, the
-//! export planned in step; an Azure grant imported at its address.
+//! export planned in step; an Azure grant imported at its address; and
+//! drift of a new Azure grant that names the request behind it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -580,4 +581,45 @@ fn exported_azure_files_of_the_contoso_tenant() {
         ));
     }
     insta::assert_snapshot!(all);
+}
+
+#[test]
+fn drift_of_a_new_azure_grant_does_not_ask_graph_for_its_request() {
+    let dir = contoso_with_azure("drift-azure-request");
+    let run = pim(&dir, &["apply", "--auto-approve"]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    // Made outside pim after the apply, by a request ARM names: the
+    // schedule's request id is ARM's, which Graph cannot look up.
+    let path = dir.join(".pim-emulator.json");
+    let mut data: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let heidi = data["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["userPrincipalName"] == "heidi@contoso.com")
+        .map(|u| u["id"].clone())
+        .unwrap();
+    data["azure"]["eligibilitySchedules"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "id": "11111111-2222-4333-8444-555555555555",
+            "principal": heidi,
+            "role": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+            "scope": PROD,
+            "start": "2026-11-23T10:00:00Z",
+            "end": "2099-05-22T10:00:00Z",
+            "createdUsing": "0d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+        }));
+    std::fs::write(&path, serde_json::to_vec(&data).unwrap()).unwrap();
+
+    let drift = text(&pim(&dir, &["drift"]));
+    assert!(
+        drift.contains(&format!(
+            "+ eligible user:heidi@contoso.com at {PROD} since 2026-11-23"
+        )) && drift.contains("[new]"),
+        "{drift}"
+    );
+    assert!(!drift.contains("could not be read"), "{drift}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

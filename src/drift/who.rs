@@ -35,6 +35,10 @@ pub async fn attribute(
         .filter(|(_, f)| f.new)
         .filter_map(|(i, f)| {
             let subject = f.subject.as_ref()?;
+            // An Azure grant's requests are ARM's, which Graph cannot read.
+            if subject.surface == crate::model::SurfaceKind::AzureRole {
+                return None;
+            }
             let lookup = match (f.what, &f.request_id) {
                 (FindingType::GrantRemoved, _) => Lookup::Removal(GrantFilter {
                     surface: subject.surface,
