@@ -7,6 +7,7 @@
 
 mod activate;
 mod approvals;
+mod azure;
 mod change;
 mod detail;
 mod error;
@@ -18,6 +19,7 @@ pub use activate::{
     Activation, ActivationRequest, WaitOptions, check_activation, wait_until_active,
 };
 pub use approvals::{decide, waiting};
+pub use azure::{is_arm_scope, resolve_azure_target};
 pub use change::{Deactivation, Extension, ExtensionRequest, check_deactivation, check_extension};
 pub use detail::{ApprovalDetail, RequestDetail, StageDetail, show_request};
 pub use error::{Problem, SelfServiceError};
@@ -30,14 +32,16 @@ pub use names::{Held, Target, resolve_group_target, resolve_held_target, resolve
 pub use requests::{RequestFilter, RequestRow, cancel, list_requests, render_requests_text};
 pub use roles::{HeldRole, MyRoles, PrincipalInfo, my_roles, render_my_roles_text};
 
-/// The surfaces self-service serves, through Graph. Azure roles' own
-/// (`pim activate --scope /subscriptions/…`) are not built yet.
+/// The surfaces self-service serves through Graph. Azure roles are served
+/// through the ARM client beside it (`azure`), where one is.
 pub(crate) const SURFACES: &[crate::model::SurfaceKind] = &[
     crate::model::SurfaceKind::DirectoryRole,
     crate::model::SurfaceKind::Group,
 ];
 
-use crate::graph::{Graph, RequestOutcome, ScheduleRequest};
+use crate::graph::{Graph, Instance, RequestOutcome, RequestParty, ScheduleRequest};
+use crate::model::{AssignmentKind, Expiration, SurfaceKind};
+use crate::snapshot::Grant;
 
 /// Where a request stands, from Graph's `status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,14 +84,139 @@ impl Status {
     }
 }
 
-/// Send a checked self-service request; a refusal by Graph comes back as
-/// [`SelfServiceError::Rejected`] with a hint for its code.
+/// Send a checked self-service request (to Graph, or to ARM for an Azure
+/// role); a refusal comes back as [`SelfServiceError::Rejected`] with a
+/// hint for its code.
 pub async fn submit(
     graph: &dyn Graph,
     request: &ScheduleRequest,
 ) -> Result<RequestOutcome, SelfServiceError> {
+    if request.surface == SurfaceKind::AzureRole {
+        return azure::submit(graph, request, None).await;
+    }
     graph
         .create_request(request)
         .await
         .map_err(|e| SelfServiceError::rejected(request.action, e))
+}
+
+/// [`submit`] a checked activation; an Azure role's names the eligibility
+/// schedule it uses (`linkedRoleEligibilityScheduleId`).
+pub async fn submit_activation(
+    graph: &dyn Graph,
+    activation: &Activation,
+) -> Result<RequestOutcome, SelfServiceError> {
+    if activation.request.surface == SurfaceKind::AzureRole {
+        return azure::submit(
+            graph,
+            &activation.request,
+            activation.linked_eligibility.as_deref(),
+        )
+        .await;
+    }
+    submit(graph, &activation.request).await
+}
+
+/// The caller's instances of `kind` that hold `t` (for an Azure role, an
+/// eligibility made above the scope holds there too).
+pub(crate) async fn held(
+    graph: &dyn Graph,
+    t: &Target,
+    kind: AssignmentKind,
+) -> Result<Vec<Instance>, SelfServiceError> {
+    if t.surface == SurfaceKind::AzureRole {
+        return azure::held_at(graph, t, kind).await;
+    }
+    Ok(graph
+        .my_instances(t.surface, kind)
+        .await?
+        .into_iter()
+        .filter(|i| t.matches(&i.role_id, &i.scope_id))
+        .collect())
+}
+
+/// Every instance of the caller's of `kind` on `surface`.
+pub(crate) async fn my_instances(
+    graph: &dyn Graph,
+    surface: SurfaceKind,
+    kind: AssignmentKind,
+) -> Result<Vec<Instance>, SelfServiceError> {
+    if surface == SurfaceKind::AzureRole {
+        return azure::my_instances(graph, kind).await;
+    }
+    Ok(graph.my_instances(surface, kind).await?)
+}
+
+/// The caller's own schedules of `kind` that hold `t`, those that start
+/// later or have ended included. ARM lists a user's schedules only with
+/// the instances in force (pim reads no tenant-wide list of them), so an
+/// Azure role's are its instances at the scope.
+pub(crate) async fn held_grants(
+    graph: &dyn Graph,
+    t: &Target,
+    kind: AssignmentKind,
+) -> Result<Vec<Grant>, SelfServiceError> {
+    if t.surface == SurfaceKind::AzureRole {
+        return Ok(held(graph, t, kind)
+            .await?
+            .into_iter()
+            .map(|i| grant_of(i, kind))
+            .collect());
+    }
+    Ok(graph
+        .my_grants(t.surface, kind)
+        .await?
+        .into_iter()
+        .filter(|g| t.matches(&g.role_id, &g.scope_id))
+        .collect())
+}
+
+fn grant_of(i: Instance, kind: AssignmentKind) -> Grant {
+    Grant {
+        surface: i.surface,
+        kind,
+        schedule_id: i.schedule_id.unwrap_or(i.id),
+        principal_id: i.principal_id,
+        role_id: i.role_id,
+        scope_id: i.scope_id,
+        start: i.start,
+        expiration: i.end.map_or(Expiration::Permanent, Expiration::At),
+        member_type: i.member_type,
+        active_type: i.active_type,
+        created_using: None,
+        created: None,
+        status: "Provisioned".to_string(),
+        condition: None,
+    }
+}
+
+/// The caller's requests on `t`'s surface. pim reads none of ARM's
+/// request lists: an Azure role has none here, and ARM itself refuses a
+/// second activation while one waits (`RoleAssignmentRequestExists`).
+pub(crate) async fn my_requests(
+    graph: &dyn Graph,
+    surface: SurfaceKind,
+    kind: AssignmentKind,
+) -> Result<Vec<RequestOutcome>, SelfServiceError> {
+    if surface == SurfaceKind::AzureRole {
+        return Ok(Vec::new());
+    }
+    Ok(graph
+        .my_requests(surface, kind, RequestParty::Principal)
+        .await?)
+}
+
+/// One request of the caller's, read again by its id.
+pub(crate) async fn read_request(
+    graph: &dyn Graph,
+    surface: SurfaceKind,
+    kind: AssignmentKind,
+    id: &str,
+) -> Result<RequestOutcome, SelfServiceError> {
+    if surface == SurfaceKind::AzureRole {
+        return azure::get_request(graph, id)
+            .await?
+            .ok_or_else(|| SelfServiceError::NoSuchRequest(id.to_string()));
+    }
+    Ok(graph.get_request(surface, kind, id).await?)
 }

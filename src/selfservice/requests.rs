@@ -223,6 +223,12 @@ pub(crate) async fn find_request(
     if id.is_empty() {
         return Err(SelfServiceError::NoSuchRequest(given.to_string()));
     }
+    if let Some(r) = super::azure::get_request(graph, id).await? {
+        return Ok(r);
+    }
+    if super::azure::parse_request_id(id).is_some() {
+        return Err(SelfServiceError::NoSuchRequest(id.to_string()));
+    }
     if super::names::is_guid(id) {
         for surface in super::SURFACES {
             for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
@@ -295,10 +301,11 @@ pub(crate) async fn find_request(
 /// before.
 pub async fn cancel(graph: &dyn Graph, id: &str) -> Result<RequestRow, SelfServiceError> {
     let found = find_request(graph, id).await?;
-    graph
-        .cancel_request(found.surface, found.kind, &found.request_id)
-        .await
-        .map_err(SelfServiceError::cancel_rejected)?;
+    let canceled = match found.surface {
+        SurfaceKind::AzureRole => super::azure::cancel(graph, &found).await,
+        s => graph.cancel_request(s, found.kind, &found.request_id).await,
+    };
+    canceled.map_err(SelfServiceError::cancel_rejected)?;
     let names = names_for(graph, std::slice::from_ref(&found)).await?;
     Ok(row(&names, &found))
 }

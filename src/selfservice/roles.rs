@@ -5,7 +5,7 @@
 use chrono::{DateTime, SubsecRound as _, Utc};
 use serde::Serialize;
 
-use crate::graph::{Graph, Instance, Me, RequestParty};
+use crate::graph::{ErrorKind, Graph, Instance, Me, RequestParty};
 use crate::model::{AssignmentKind, Clock, SurfaceKind};
 use crate::render::escape::text;
 use crate::snapshot::{ActiveType, MemberType};
@@ -26,8 +26,8 @@ pub struct PrincipalInfo {
 /// One role held, now or from a later start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HeldRole {
-    /// `directory_role` or `group` (PIM for Groups: `role` is the access,
-    /// `scope` the group).
+    /// `directory_role`, `group` (PIM for Groups: `role` is the access,
+    /// `scope` the group) or `azure_role` (`scope` the ARM scope).
     pub surface: SurfaceKind,
     pub role: String,
     pub role_id: String,
@@ -117,6 +117,15 @@ pub async fn my_roles(
             );
             grants.extend(graph.my_grants(*surface, kind).await?);
         }
+        // Azure roles, when pim has an ARM client: what is in force now,
+        // across every scope (ARM lists no later-starting schedules of the
+        // caller's without a scope to ask at).
+        items.extend(
+            azure_instances(graph, kind)
+                .await?
+                .into_iter()
+                .map(|i| (i, true)),
+        );
         for g in grants {
             let shown = items
                 .iter()
@@ -192,6 +201,30 @@ pub async fn my_roles(
         }
     }
     Ok(out)
+}
+
+/// The caller's Azure role instances of `kind`; none without an ARM
+/// client, or when ARM refuses this sign-in (someone who holds directory
+/// roles only need not have consented to ARM to list them).
+async fn azure_instances(
+    graph: &dyn Graph,
+    kind: AssignmentKind,
+) -> Result<Vec<Instance>, SelfServiceError> {
+    if graph.arm().is_none() {
+        return Ok(Vec::new());
+    }
+    match super::my_instances(graph, SurfaceKind::AzureRole, kind).await {
+        Ok(list) => Ok(list),
+        Err(SelfServiceError::Graph(e))
+            if matches!(
+                e.kind,
+                ErrorKind::Auth | ErrorKind::Unauthorized | ErrorKind::Forbidden
+            ) =>
+        {
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn when(t: Option<DateTime<Utc>>) -> String {

@@ -27,14 +27,14 @@ pub struct PersonArgs {
 /// Which role, where; or which group.
 #[derive(Debug, Args)]
 pub struct RoleArgs {
-    /// The role: display name (quoted) or role definition id.
+    /// The role: display name (quoted) or role definition id; with an Azure --scope, a built-in Azure role's name (Owner, Contributor…) or role definition GUID.
     #[arg(
         value_name = "ROLE",
         required_unless_present = "group",
         conflicts_with = "group"
     )]
     pub(super) role: Option<String>,
-    /// Where the role applies: / (the tenant), or an administrative unit by display name or id (with or without /administrativeUnits/ before it). Default: the one scope at which you hold the role.
+    /// Where the role applies: / (the tenant), or an administrative unit by display name or id (with or without /administrativeUnits/ before it); for an Azure role, an ARM scope (/subscriptions/<id>, …/resourceGroups/<name>, a resource id, or /providers/Microsoft.Management/managementGroups/<id>). Default: the one scope at which you hold the role.
     #[arg(long, value_name = "SCOPE", conflicts_with = "group")]
     pub(super) scope: Option<String>,
     /// PIM for Groups, in place of ROLE: the group, by display name (quoted, group: before it or not) or object id.

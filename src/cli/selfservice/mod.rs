@@ -187,7 +187,7 @@ pub fn activate(a: &ActivateArgs) -> anyhow::Result<Exit> {
         };
         let checked = selfservice::check_activation(g, &clock, &me, &ask).await?;
         notes(&checked.notes);
-        let out = selfservice::submit(g, &checked.request).await?;
+        let out = selfservice::submit_activation(g, &checked).await?;
         let approvers = checked.approvers.as_deref();
         outln!(
             "{}",

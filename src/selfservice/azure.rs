@@ -1,0 +1,383 @@
+//! Self-service on Azure resource roles, through the ARM client beside the
+//! Graph one: naming a role at an ARM scope, reading the caller's own
+//! instances (`asTarget()`), and sending, reading and canceling their
+//! requests. The checks themselves are the same as for the other surfaces
+//! (`activate`, `change`); this module only reaches ARM for them.
+
+use crate::arm::{Arm, ArmRequest, ArmRequestOutcome, ArmSchedule, role_guid, same_scope};
+use crate::graph::{ErrorKind, Graph, GraphError, Instance, RequestOutcome};
+use crate::model::{
+    AssignmentKind, ObjectId, ScheduleRequest, SurfaceKind, closest_azure_roles, find_azure_role,
+    is_guid,
+};
+use crate::snapshot::{ActiveType, MemberType};
+use crate::surface::{azure_scope_id, role_definition_id};
+
+use super::{SelfServiceError, Target};
+
+const AZ: SurfaceKind = SurfaceKind::AzureRole;
+
+/// Whether `--scope` names an ARM scope (a subscription, resource group,
+/// resource or management group) rather than a directory scope.
+pub fn is_arm_scope(scope: &str) -> bool {
+    let s = scope.trim().trim_start_matches('/').to_ascii_lowercase();
+    s.starts_with("subscriptions/") || s.starts_with("providers/")
+}
+
+/// The ARM client, or why there is none.
+pub(crate) fn arm(graph: &dyn Graph) -> Result<&dyn Arm, SelfServiceError> {
+    graph.arm().ok_or(SelfServiceError::NoArm)
+}
+
+/// An Azure role (a built-in one by name, whatever the case, or any role
+/// by its GUID) at an ARM scope, normalised as the model keeps it.
+pub fn resolve_azure_target(role: &str, scope: &str) -> Result<Target, SelfServiceError> {
+    let (role_id, role_name) = resolve_azure_role(role)?;
+    let scope_id = match azure_scope_id(scope) {
+        Ok(id) if !id.is_empty() => id,
+        _ => {
+            return Err(SelfServiceError::UnknownAzureScope(
+                scope.trim().to_string(),
+            ));
+        }
+    };
+    Ok(Target {
+        surface: AZ,
+        role_id,
+        role_name,
+        scope_name: scope_id.clone(),
+        scope_id,
+    })
+}
+
+/// An Azure role's GUID and name, from its built-in name or a GUID.
+pub(crate) fn resolve_azure_role(role: &str) -> Result<(ObjectId, String), SelfServiceError> {
+    let given = role.trim();
+    let given = given.strip_prefix("azure:").unwrap_or(given).trim();
+    let (role_id, role_name) = match find_azure_role(given) {
+        Some(b) => (ObjectId::new(b.id.as_str()), b.display_name.clone()),
+        None if is_guid(given) => (ObjectId::new(given), given.to_ascii_lowercase()),
+        None => {
+            return Err(SelfServiceError::UnknownRole {
+                name: given.to_string(),
+                suggestions: closest_azure_roles(given, 3)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+            });
+        }
+    };
+    Ok((role_id, role_name))
+}
+
+/// The name of a built-in Azure role, or the id.
+pub(crate) fn role_name(role_id: &str) -> Option<String> {
+    find_azure_role(role_id).map(|r| r.display_name.clone())
+}
+
+/// An instance ARM listed, in the model's words: role by GUID, scope
+/// normalised in lower case, and a grant made above the scope it was
+/// listed at marked inherited.
+pub(crate) fn instance(s: ArmSchedule) -> Instance {
+    let member_type = if s.inherited && s.member_type == MemberType::Direct {
+        MemberType::Inherited
+    } else {
+        s.member_type
+    };
+    let active_type = match (s.kind, s.assignment_type.as_deref()) {
+        (AssignmentKind::Active, Some(t)) if t.eq_ignore_ascii_case("Activated") => {
+            Some(ActiveType::Activated)
+        }
+        (AssignmentKind::Active, _) => Some(ActiveType::Assigned),
+        _ => None,
+    };
+    Instance {
+        surface: AZ,
+        kind: s.kind,
+        id: s.name,
+        principal_id: s.principal_id,
+        role_id: ObjectId::new(role_guid(&s.role_definition_id)),
+        scope_id: s.scope.to_ascii_lowercase(),
+        start: s.start,
+        end: s.end,
+        member_type,
+        active_type,
+        schedule_id: s.schedule_id.as_deref().map(role_guid),
+    }
+}
+
+/// `inner` lies below `outer` in ARM's path (a resource group below its
+/// subscription). A management group's children are not below it in the
+/// path: only ARM knows them.
+fn is_below(inner: &str, outer: &str) -> bool {
+    let (i, o) = (inner.to_ascii_lowercase(), outer.to_ascii_lowercase());
+    i.len() > o.len() && i.starts_with(&o) && i.as_bytes()[o.len()] == b'/'
+}
+
+/// The caller's instances of `kind` (`asTarget()`) across every scope.
+/// ARM's listing without a scope is what azure-pim-cli is seen to use
+/// (arm-pim.md §5.2, observed, not documented).
+pub(crate) async fn my_instances(
+    graph: &dyn Graph,
+    kind: AssignmentKind,
+) -> Result<Vec<Instance>, SelfServiceError> {
+    let arm = arm(graph)?;
+    Ok(arm
+        .my_instances(kind, None)
+        .await?
+        .into_iter()
+        .map(instance)
+        .collect())
+}
+
+/// The caller's instances of `kind` that hold the target's role at its
+/// scope. An eligibility counts when it is made at the scope or above it
+/// (a management group's or subscription's, seen from below): ARM lets it
+/// be activated at the child scope where it is used, as Microsoft's docs
+/// describe activating "on the scope" of an inherited eligibility
+/// (UNVERIFIED beyond that: the emulator accepts it, arm-pim.md does not
+/// say). An active assignment counts only at the scope itself.
+pub(crate) async fn held_at(
+    graph: &dyn Graph,
+    t: &Target,
+    kind: AssignmentKind,
+) -> Result<Vec<Instance>, SelfServiceError> {
+    let arm = arm(graph)?;
+    let listed = arm.my_instances(kind, Some(&t.scope_id)).await?;
+    Ok(listed
+        .into_iter()
+        .map(instance)
+        .filter(|i| i.role_id == t.role_id)
+        .filter(|i| match kind {
+            // ARM lists what is at, above and (without atScope()) below
+            // the scope: everything but what is below holds here.
+            AssignmentKind::Eligible => !is_below(&i.scope_id, &t.scope_id),
+            AssignmentKind::Active => same_scope(&i.scope_id, &t.scope_id),
+        })
+        .collect())
+}
+
+/// The full id of the eligibility schedule an instance comes from, as
+/// `linkedRoleEligibilityScheduleId` takes it.
+pub(crate) fn eligibility_schedule_id(i: &Instance) -> Option<String> {
+    let name = i.schedule_id.as_deref()?;
+    Some(format!(
+        "{}/providers/Microsoft.Authorization/roleEligibilitySchedules/{name}",
+        i.scope_id
+    ))
+}
+
+/// PUT a checked self-service request to ARM under a fresh name; an
+/// activation names the eligibility it uses.
+pub(crate) async fn submit(
+    graph: &dyn Graph,
+    r: &ScheduleRequest,
+    linked_eligibility: Option<&str>,
+) -> Result<RequestOutcome, SelfServiceError> {
+    let arm = arm(graph)?;
+    let mut req = ArmRequest::new(
+        r.kind,
+        r.scope_id.clone(),
+        r.action,
+        r.principal_id.clone(),
+        role_definition_id(&r.scope_id, &r.role_id),
+    );
+    req.schedule = r.schedule.clone().filter(|_| r.action.sends_schedule());
+    req.justification = r.justification.clone();
+    req.ticket = r.ticket.clone();
+    req.linked_eligibility_schedule_id = linked_eligibility.map(str::to_string);
+    let o = arm
+        .create_request(&req)
+        .await
+        .map_err(|e| SelfServiceError::rejected(r.action, e))?;
+    let mut out = outcome(o);
+    // ARM answers `ticketInfo` with nulls when none was given; the
+    // request's own is what was sent.
+    if out.ticket.is_none() {
+        out.ticket = r.ticket.clone();
+    }
+    Ok(out)
+}
+
+/// ARM's answer in the model's words; the request id is ARM's full id,
+/// which names the scope and the kind too, so it can be read back and
+/// canceled from it alone.
+pub(crate) fn outcome(o: ArmRequestOutcome) -> RequestOutcome {
+    let action = o.action.map(|a| a.as_str().to_string()).unwrap_or_default();
+    let request_id = if parse_request_id(&o.id).is_some() {
+        o.id
+    } else {
+        let set = match o.kind {
+            AssignmentKind::Eligible => "roleEligibilityScheduleRequests",
+            AssignmentKind::Active => "roleAssignmentScheduleRequests",
+        };
+        format!(
+            "{}/providers/Microsoft.Authorization/{set}/{}",
+            o.scope, o.name
+        )
+    };
+    RequestOutcome {
+        surface: AZ,
+        kind: o.kind,
+        request_id,
+        status: o.status,
+        action,
+        principal_id: o.principal_id,
+        role_id: ObjectId::new(role_guid(&o.role_definition_id)),
+        scope_id: o.scope.to_ascii_lowercase(),
+        target_schedule_id: o.target_schedule_id.as_deref().map(role_guid),
+        justification: o.justification,
+        created: o.created,
+        approval_id: o.approval_id,
+        schedule: o.schedule,
+        ticket: None,
+        created_by: None,
+        completed: None,
+        reconciled: o.reconciled,
+    }
+}
+
+/// An ARM schedule request id: `{scope}/providers/Microsoft.Authorization/
+/// role{Eligibility|Assignment}ScheduleRequests/{name}`, split into its
+/// kind, scope and name.
+pub(crate) fn parse_request_id(id: &str) -> Option<(AssignmentKind, String, String)> {
+    let lower = id.trim().to_ascii_lowercase();
+    for (segment, kind) in [
+        ("roleassignmentschedulerequests", AssignmentKind::Active),
+        ("roleeligibilityschedulerequests", AssignmentKind::Eligible),
+    ] {
+        let marker = format!("/providers/microsoft.authorization/{segment}/");
+        if let Some(at) = lower.rfind(&marker) {
+            let name = lower[at + marker.len()..].trim_end_matches('/');
+            if name.is_empty() || name.contains('/') {
+                return None;
+            }
+            let scope = azure_scope_id(&lower[..at]).ok()?;
+            return Some((kind, scope, name.to_string()));
+        }
+    }
+    None
+}
+
+/// One of the caller's Azure requests by its full id.
+pub(crate) async fn get_request(
+    graph: &dyn Graph,
+    id: &str,
+) -> Result<Option<RequestOutcome>, SelfServiceError> {
+    let Some((kind, scope, name)) = parse_request_id(id) else {
+        return Ok(None);
+    };
+    match arm(graph)?.get_request(kind, &scope, &name).await {
+        Ok(o) => Ok(Some(outcome(o))),
+        Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Cancel an Azure request still pending.
+pub(crate) async fn cancel(graph: &dyn Graph, r: &RequestOutcome) -> Result<(), GraphError> {
+    let Some((kind, scope, name)) = parse_request_id(&r.request_id) else {
+        return Err(GraphError::new(
+            ErrorKind::Config,
+            "cancel an Azure role request",
+            format!("{:?} is not an ARM request id", r.request_id),
+        ));
+    };
+    match graph.arm() {
+        Some(arm) => arm.cancel_request(kind, &scope, &name).await,
+        None => Err(GraphError::new(
+            ErrorKind::Config,
+            "cancel an Azure role request",
+            "pim has no client for Azure Resource Manager",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUB: &str = "/subscriptions/3f2a8c41-6b1e-4d2a-9c7e-5a8b0e1f2d34";
+
+    #[test]
+    fn arm_scopes_are_told_from_directory_scopes() {
+        assert!(is_arm_scope(SUB));
+        assert!(is_arm_scope("subscriptions/x/resourceGroups/rg"));
+        assert!(is_arm_scope(
+            "/providers/Microsoft.Management/managementGroups/contoso"
+        ));
+        assert!(!is_arm_scope("/"));
+        assert!(!is_arm_scope("/administrativeUnits/Paris"));
+        assert!(!is_arm_scope("Paris"));
+    }
+
+    #[test]
+    fn an_azure_target_is_a_builtin_name_or_guid_at_a_normalised_scope() {
+        let t = resolve_azure_target("owner", &format!("{SUB}/resourceGroups/RG-Data/")).unwrap();
+        assert_eq!(t.surface, SurfaceKind::AzureRole);
+        assert_eq!(t.role_id, "8e3af657-a8ff-443c-a75c-2fe8c4bcb635");
+        assert_eq!(t.role_name, "Owner");
+        assert_eq!(t.scope_id, format!("{SUB}/resourcegroups/rg-data"));
+        assert_eq!(
+            t.subject(),
+            format!("Owner at {SUB}/resourcegroups/rg-data")
+        );
+        let guid = resolve_azure_target("AAAAAAAA-1111-4111-8111-111111111111", SUB).unwrap();
+        assert_eq!(guid.role_id, "aaaaaaaa-1111-4111-8111-111111111111");
+        match resolve_azure_target("Contributer", SUB) {
+            Err(SelfServiceError::UnknownRole { suggestions, .. }) => {
+                assert!(
+                    suggestions.iter().any(|s| s == "Contributor"),
+                    "{suggestions:?}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            resolve_azure_target("Owner", "/"),
+            Err(SelfServiceError::UnknownAzureScope(_))
+        ));
+        assert!(matches!(
+            resolve_azure_target("Owner", "/subscriptions/x/../y"),
+            Err(SelfServiceError::UnknownAzureScope(_))
+        ));
+    }
+
+    #[test]
+    fn below_is_by_path_and_never_the_scope_itself() {
+        assert!(is_below(&format!("{SUB}/resourcegroups/rg"), SUB));
+        assert!(!is_below(SUB, SUB));
+        assert!(!is_below(SUB, &format!("{SUB}/resourcegroups/rg")));
+        // `…/rg-data` is not below `…/rg`.
+        assert!(!is_below(
+            &format!("{SUB}/resourcegroups/rg-data"),
+            &format!("{SUB}/resourcegroups/rg")
+        ));
+    }
+
+    #[test]
+    fn a_request_id_names_its_kind_scope_and_name() {
+        let id = format!(
+            "{SUB}/providers/Microsoft.Authorization/RoleAssignmentScheduleRequests/6F2A0000-0000-4000-8000-000000000001"
+        );
+        assert_eq!(
+            parse_request_id(&id),
+            Some((
+                AssignmentKind::Active,
+                SUB.to_string(),
+                "6f2a0000-0000-4000-8000-000000000001".to_string()
+            ))
+        );
+        let e =
+            format!("{SUB}/providers/Microsoft.Authorization/roleEligibilityScheduleRequests/n");
+        assert_eq!(
+            parse_request_id(&e).map(|(k, _, _)| k),
+            Some(AssignmentKind::Eligible)
+        );
+        assert_eq!(
+            parse_request_id("6f2a0000-0000-4000-8000-000000000001"),
+            None
+        );
+        assert_eq!(parse_request_id(&format!("{id}/cancel")), None);
+    }
+}
