@@ -755,6 +755,20 @@ impl Arm for HttpArm {
             .collect()
     }
 
+    async fn my_requests(
+        &self,
+        kind: AssignmentKind,
+        scope: &str,
+    ) -> Result<Vec<ArmRequestOutcome>, GraphError> {
+        let url = self.url(scope, requests(kind), None, None, Some("asTarget()"))?;
+        let op = self.operation_on("GET", &url);
+        let items: Vec<Resource<RequestProperties>> = self.get_all(url).await?;
+        items
+            .into_iter()
+            .map(|r| request_from_wire(kind, r).map_err(|e| arm(GraphError::decode(&op, e.0))))
+            .collect()
+    }
+
     async fn role_definitions(
         &self,
         scope: &str,

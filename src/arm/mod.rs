@@ -215,6 +215,17 @@ pub trait Arm: Send + Sync {
         scope: Option<&str>,
     ) -> Result<Vec<ArmSchedule>, GraphError>;
 
+    /// The schedule requests made for the signed-in principal
+    /// (`$filter=asTarget()`) listed at `scope`. None by default: a fake
+    /// that holds no requests need not say so.
+    async fn my_requests(
+        &self,
+        _kind: AssignmentKind,
+        _scope: &str,
+    ) -> Result<Vec<ArmRequestOutcome>, GraphError> {
+        Ok(Vec::new())
+    }
+
     /// Role definitions at `scope` named `role_name` (`roleName eq`).
     async fn role_definitions(
         &self,

@@ -196,7 +196,7 @@ pub async fn check_activation(
         };
         return Err(refuse(vec![Problem::new(what).hint("see pim my roles")]));
     }
-    let waiting = super::my_requests(graph, t.surface, AssignmentKind::Active)
+    let waiting = super::requests_about(graph, t, AssignmentKind::Active)
         .await?
         .into_iter()
         .find(|r| {
@@ -397,13 +397,7 @@ pub async fn wait_until_active(
     let started = clock.now();
     let timeout = chrono::TimeDelta::from_std(opts.timeout).unwrap_or(chrono::TimeDelta::MAX);
     loop {
-        let now = super::read_request(
-            graph,
-            target.surface,
-            AssignmentKind::Active,
-            &submitted.request_id,
-        )
-        .await?;
+        let now = super::reread(graph, submitted).await?;
         let status = Status::from_graph(&now.status);
         if status.is_dead_end() {
             return Err(SelfServiceError::Ended {

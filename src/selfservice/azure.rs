@@ -157,6 +157,39 @@ pub(crate) async fn held_at(
         .collect())
 }
 
+/// The caller's requests of `kind` (`asTarget()`) listed at each of
+/// `scopes`, each once. ARM documents no tenant-wide list of a user's
+/// requests, so they are asked for where the caller holds something: a
+/// list at a scope also shows what was asked above and below it.
+pub(crate) async fn my_requests(
+    graph: &dyn Graph,
+    kind: AssignmentKind,
+    scopes: &[String],
+) -> Result<Vec<RequestOutcome>, SelfServiceError> {
+    let arm = arm(graph)?;
+    let lists =
+        futures::future::try_join_all(scopes.iter().map(|s| arm.my_requests(kind, s))).await?;
+    let mut seen = std::collections::HashSet::new();
+    Ok(lists
+        .into_iter()
+        .flatten()
+        .map(outcome)
+        .filter(|r| seen.insert(r.request_id.to_ascii_lowercase()))
+        .collect())
+}
+
+/// The scopes at which the caller holds an Azure role now, eligible or
+/// active, each once.
+pub(crate) fn scopes_of<'a>(held: impl IntoIterator<Item = &'a Instance>) -> Vec<String> {
+    let mut scopes: Vec<String> = Vec::new();
+    for i in held {
+        if i.surface == AZ && !scopes.iter().any(|s| same_scope(s, &i.scope_id)) {
+            scopes.push(i.scope_id.clone());
+        }
+    }
+    scopes
+}
+
 /// The full id of the eligibility schedule an instance comes from, as
 /// `linkedRoleEligibilityScheduleId` takes it.
 pub(crate) fn eligibility_schedule_id(i: &Instance) -> Option<String> {
@@ -199,27 +232,20 @@ pub(crate) async fn submit(
     Ok(out)
 }
 
-/// ARM's answer in the model's words; the request id is ARM's full id,
-/// which names the scope and the kind too, so it can be read back and
-/// canceled from it alone.
+/// ARM's answer in the model's words. The request id is its name (the
+/// GUID pim chose), as short as Graph's; its scope and kind, kept beside
+/// it, are what ARM needs to read or cancel it again.
 pub(crate) fn outcome(o: ArmRequestOutcome) -> RequestOutcome {
     let action = o.action.map(|a| a.as_str().to_string()).unwrap_or_default();
-    let request_id = if parse_request_id(&o.id).is_some() {
-        o.id
+    let name = if o.name.is_empty() {
+        role_guid(&o.id)
     } else {
-        let set = match o.kind {
-            AssignmentKind::Eligible => "roleEligibilityScheduleRequests",
-            AssignmentKind::Active => "roleAssignmentScheduleRequests",
-        };
-        format!(
-            "{}/providers/Microsoft.Authorization/{set}/{}",
-            o.scope, o.name
-        )
+        o.name.to_ascii_lowercase()
     };
     RequestOutcome {
         surface: AZ,
         kind: o.kind,
-        request_id,
+        request_id: name,
         status: o.status,
         action,
         principal_id: o.principal_id,
@@ -259,8 +285,10 @@ pub(crate) fn parse_request_id(id: &str) -> Option<(AssignmentKind, String, Stri
     None
 }
 
-/// One of the caller's Azure requests by its full id.
-pub(crate) async fn get_request(
+/// One of the caller's Azure requests by ARM's full id of it (as ARM's
+/// own tools show it); `None` when `id` is not one, or ARM has no such
+/// request.
+pub(crate) async fn get_request_by_id(
     graph: &dyn Graph,
     id: &str,
 ) -> Result<Option<RequestOutcome>, SelfServiceError> {
@@ -274,17 +302,21 @@ pub(crate) async fn get_request(
     }
 }
 
-/// Cancel an Azure request still pending.
+/// A request read again where it was made.
+pub(crate) async fn reread(
+    graph: &dyn Graph,
+    r: &RequestOutcome,
+) -> Result<RequestOutcome, SelfServiceError> {
+    let arm = arm(graph)?;
+    Ok(outcome(
+        arm.get_request(r.kind, &r.scope_id, &r.request_id).await?,
+    ))
+}
+
+/// Cancel an Azure request still pending, where it was made.
 pub(crate) async fn cancel(graph: &dyn Graph, r: &RequestOutcome) -> Result<(), GraphError> {
-    let Some((kind, scope, name)) = parse_request_id(&r.request_id) else {
-        return Err(GraphError::new(
-            ErrorKind::Config,
-            "cancel an Azure role request",
-            format!("{:?} is not an ARM request id", r.request_id),
-        ));
-    };
     match graph.arm() {
-        Some(arm) => arm.cancel_request(kind, &scope, &name).await,
+        Some(arm) => arm.cancel_request(r.kind, &r.scope_id, &r.request_id).await,
         None => Err(GraphError::new(
             ErrorKind::Config,
             "cancel an Azure role request",

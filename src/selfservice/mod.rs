@@ -190,33 +190,90 @@ fn grant_of(i: Instance, kind: AssignmentKind) -> Grant {
     }
 }
 
-/// The caller's requests on `t`'s surface. pim reads none of ARM's
-/// request lists: an Azure role has none here, and ARM itself refuses a
-/// second activation while one waits (`RoleAssignmentRequestExists`).
-pub(crate) async fn my_requests(
+/// The caller's requests of `kind` that could be about `t` (an Azure
+/// role's: those ARM lists at its scope).
+pub(crate) async fn requests_about(
     graph: &dyn Graph,
-    surface: SurfaceKind,
+    t: &Target,
     kind: AssignmentKind,
 ) -> Result<Vec<RequestOutcome>, SelfServiceError> {
-    if surface == SurfaceKind::AzureRole {
-        return Ok(Vec::new());
+    if t.surface == SurfaceKind::AzureRole {
+        return azure::my_requests(graph, kind, std::slice::from_ref(&t.scope_id)).await;
     }
     Ok(graph
-        .my_requests(surface, kind, RequestParty::Principal)
+        .my_requests(t.surface, kind, RequestParty::Principal)
         .await?)
 }
 
-/// One request of the caller's, read again by its id.
-pub(crate) async fn read_request(
+/// The caller's requests of both kinds on every surface: Azure roles'
+/// where they hold one now (`azure_held`, their Azure instances), when pim
+/// has an ARM client.
+pub(crate) async fn all_my_requests(
     graph: &dyn Graph,
-    surface: SurfaceKind,
-    kind: AssignmentKind,
-    id: &str,
-) -> Result<RequestOutcome, SelfServiceError> {
-    if surface == SurfaceKind::AzureRole {
-        return azure::get_request(graph, id)
-            .await?
-            .ok_or_else(|| SelfServiceError::NoSuchRequest(id.to_string()));
+    kinds: &[AssignmentKind],
+    azure_held: Option<&[Instance]>,
+) -> Result<Vec<RequestOutcome>, SelfServiceError> {
+    let mut all = Vec::new();
+    for kind in kinds {
+        for surface in SURFACES {
+            all.extend(
+                graph
+                    .my_requests(*surface, *kind, RequestParty::Principal)
+                    .await?,
+            );
+        }
     }
-    Ok(graph.get_request(surface, kind, id).await?)
+    if graph.arm().is_none() {
+        return Ok(all);
+    }
+    let held = match azure_held {
+        Some(h) => h.to_vec(),
+        None => {
+            let mut h = azure_instances(graph, AssignmentKind::Eligible).await?;
+            h.extend(azure_instances(graph, AssignmentKind::Active).await?);
+            h
+        }
+    };
+    let scopes = azure::scopes_of(&held);
+    for kind in kinds {
+        all.extend(azure::my_requests(graph, *kind, &scopes).await?);
+    }
+    Ok(all)
+}
+
+/// The caller's Azure role instances of `kind`; none without an ARM
+/// client, or when ARM refuses this sign-in (someone who holds directory
+/// roles only need not have consented to ARM to list them).
+pub(crate) async fn azure_instances(
+    graph: &dyn Graph,
+    kind: AssignmentKind,
+) -> Result<Vec<Instance>, SelfServiceError> {
+    if graph.arm().is_none() {
+        return Ok(Vec::new());
+    }
+    match azure::my_instances(graph, kind).await {
+        Ok(list) => Ok(list),
+        Err(SelfServiceError::Graph(e))
+            if matches!(
+                e.kind,
+                crate::graph::ErrorKind::Auth
+                    | crate::graph::ErrorKind::Unauthorized
+                    | crate::graph::ErrorKind::Forbidden
+            ) =>
+        {
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A submitted request of the caller's, read again.
+pub(crate) async fn reread(
+    graph: &dyn Graph,
+    r: &RequestOutcome,
+) -> Result<RequestOutcome, SelfServiceError> {
+    if r.surface == SurfaceKind::AzureRole {
+        return azure::reread(graph, r).await;
+    }
+    Ok(graph.get_request(r.surface, r.kind, &r.request_id).await?)
 }

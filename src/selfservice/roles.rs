@@ -5,7 +5,7 @@
 use chrono::{DateTime, SubsecRound as _, Utc};
 use serde::Serialize;
 
-use crate::graph::{ErrorKind, Graph, Instance, Me, RequestParty};
+use crate::graph::{Graph, Instance, Me};
 use crate::model::{AssignmentKind, Clock, SurfaceKind};
 use crate::render::escape::text;
 use crate::snapshot::{ActiveType, MemberType};
@@ -121,7 +121,7 @@ pub async fn my_roles(
         // across every scope (ARM lists no later-starting schedules of the
         // caller's without a scope to ask at).
         items.extend(
-            azure_instances(graph, kind)
+            super::azure_instances(graph, kind)
                 .await?
                 .into_iter()
                 .map(|i| (i, true)),
@@ -151,18 +151,19 @@ pub async fn my_roles(
         }
         lists.push((kind, items));
     }
-    let mut waiting = Vec::new();
-    for surface in super::SURFACES {
-        for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
-            waiting.extend(
-                graph
-                    .my_requests(*surface, kind, RequestParty::Principal)
-                    .await?
-                    .into_iter()
-                    .filter(|r| is_waiting(&r.status)),
-            );
-        }
-    }
+    let azure_held: Vec<Instance> = lists
+        .iter()
+        .flat_map(|(_, l)| l.iter().map(|(i, _)| i))
+        .filter(|i| i.surface == SurfaceKind::AzureRole)
+        .cloned()
+        .collect();
+    let mut waiting = super::all_my_requests(
+        graph,
+        &[AssignmentKind::Active, AssignmentKind::Eligible],
+        Some(&azure_held),
+    )
+    .await?;
+    waiting.retain(|r| is_waiting(&r.status));
     let all = lists.iter().flat_map(|(_, l)| l.iter().map(|(i, _)| i));
     let mut names = DisplayNames::load(
         graph,
@@ -201,30 +202,6 @@ pub async fn my_roles(
         }
     }
     Ok(out)
-}
-
-/// The caller's Azure role instances of `kind`; none without an ARM
-/// client, or when ARM refuses this sign-in (someone who holds directory
-/// roles only need not have consented to ARM to list them).
-async fn azure_instances(
-    graph: &dyn Graph,
-    kind: AssignmentKind,
-) -> Result<Vec<Instance>, SelfServiceError> {
-    if graph.arm().is_none() {
-        return Ok(Vec::new());
-    }
-    match super::my_instances(graph, SurfaceKind::AzureRole, kind).await {
-        Ok(list) => Ok(list),
-        Err(SelfServiceError::Graph(e))
-            if matches!(
-                e.kind,
-                ErrorKind::Auth | ErrorKind::Unauthorized | ErrorKind::Forbidden
-            ) =>
-        {
-            Ok(Vec::new())
-        }
-        Err(e) => Err(e),
-    }
 }
 
 fn when(t: Option<DateTime<Utc>>) -> String {
