@@ -34,6 +34,7 @@ fn pim_cmd(dir: &Path, args: &[&str]) -> Command {
         .env_remove("PIM_GRAPH_URL")
         .env_remove("PIM_EMULATOR_USER")
         .env_remove("PIM_EMULATOR_MFA")
+        .env_remove("PIM_ARM_URL")
         .env_remove("AZURE_AUTHORITY_HOST")
         .env_remove("AZURE_TENANT_ID")
         .env_remove("PIM_CA_CERT");
@@ -1126,4 +1127,51 @@ fn after_apply_an_azure_activation_needs_mfa_and_waits_for_approval_until_cancel
     let canceled = sent.iter().find(|r| r["name"] == id.as_str()).unwrap();
     assert_eq!(canceled["properties"]["status"], "Canceled");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_user_of_an_emulator_reached_by_url_activates_an_azure_role_there() {
+    let mut seed = seed();
+    seed.azure = Some(
+        serde_json::from_str(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/selfservice/azure.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap(),
+    );
+    let r = remote_seeded("azure-remote", seed).await;
+    let sub = "/subscriptions/11111111-1111-4111-8111-111111111111";
+    let out = r
+        .pim(
+            "bob@contoso.com",
+            &[
+                "activate",
+                "Contributor",
+                "--scope",
+                sub,
+                "--duration",
+                "PT1H",
+                "--justification",
+                "deploy",
+                "--ticket",
+                "ServiceNow:CHG0042",
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).starts_with(&format!("Activated Contributor at {sub} until ")),
+        "{}",
+        text(&out)
+    );
+    let held = r.emu.snapshot().azure.unwrap().assignment_requests;
+    assert_eq!(held.len(), 1, "ARM on the emulator got the request");
+    assert_eq!(
+        held[0]["properties"]["ticketInfo"]["ticketSystem"],
+        "ServiceNow"
+    );
+    let _ = std::fs::remove_dir_all(&r.dir);
 }
