@@ -4,6 +4,9 @@
 //! requests. The checks themselves are the same as for the other surfaces
 //! (`activate`, `change`); this module only reaches ARM for them.
 
+// As in `graph`: `SelfServiceError` carries a `GraphError`, large and rare.
+#![allow(clippy::result_large_err)]
+
 use crate::arm::{Arm, ArmRequest, ArmRequestOutcome, ArmSchedule, role_guid, same_scope};
 use crate::graph::{ErrorKind, Graph, GraphError, Instance, RequestOutcome};
 use crate::model::{
