@@ -1339,3 +1339,68 @@ async fn an_emulator_users_arm_client_signs_in_for_arm_not_graph() {
         .unwrap_err();
     assert_eq!(e.status, Some(401), "{e}");
 }
+
+#[tokio::test]
+async fn an_approver_decides_an_azure_activation_through_the_preview_approvals_api() {
+    let w = world_seeded(azure_seed(), TokenFormat::Jwt).await;
+    let bob = w.as_azure_user("bob@contoso.com", true);
+    let me_bob = whoami(&bob).await;
+    let t = target(&bob, "Owner", RG).await;
+    let a = selfservice::check_activation(
+        &bob,
+        &w.clock,
+        &me_bob,
+        &ask(t.clone(), Some("PT1H"), Some("hotfix")),
+    )
+    .await
+    .unwrap();
+    let pending = selfservice::submit_activation(&bob, &a).await.unwrap();
+    assert_eq!(Status::from_graph(&pending.status), Status::PendingApproval);
+
+    // Dave is in PIM Approvers. Azure approvals are read only when asked.
+    let dave = w.as_azure_user("dave@contoso.com", true);
+    let azure = selfservice::ApprovalSources { azure: true };
+    assert!(selfservice::waiting(&dave).await.unwrap().is_empty());
+    let rows = selfservice::waiting_in(&dave, azure).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].id, pending.request_id);
+    assert_eq!(rows[0].principal, "user:bob@contoso.com");
+    assert_eq!(rows[0].scope, RG);
+    // Not Bob's to decide, nor to see as an approver.
+    assert!(
+        selfservice::waiting_in(&bob, azure)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let e = selfservice::decide_in(&bob, &pending.request_id, true, "self", azure)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SelfServiceError::NotWaitingForYou(_)), "{e}");
+
+    let decided = selfservice::decide_in(&dave, &pending.request_id[..8], true, "on call", azure)
+        .await
+        .unwrap();
+    assert_eq!(decided.id, pending.request_id);
+    let request = w.arm_request(&pending.request_id);
+    assert_eq!(request["properties"]["status"], "Provisioned");
+    assert_eq!(request["review"]["reviewResult"], "Approve");
+    assert_eq!(request["review"]["justification"], "on call");
+    let roles = selfservice::my_roles(&bob, &w.clock, &me_bob)
+        .await
+        .unwrap();
+    assert!(
+        roles
+            .active
+            .iter()
+            .any(|h| h.role == "Owner" && h.scope == RG && h.assignment_type == Some("activated")),
+        "{:?}",
+        roles.active
+    );
+    assert!(roles.pending.is_empty(), "{:?}", roles.pending);
+    // Decided: nothing waits any more.
+    let e = selfservice::decide_in(&dave, &pending.request_id, false, "late", azure)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SelfServiceError::NotWaitingForYou(_)), "{e}");
+}

@@ -14,6 +14,9 @@ pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
 /// The api-version of the PIM collections (arm-pim.md §1).
 pub const PIM_API_VERSION: &str = "2020-10-01";
 
+/// The api-version of `roleAssignmentApprovals`, a preview.
+pub const APPROVALS_API_VERSION: &str = "2021-01-01-preview";
+
 /// What pim calls under `{scope}/providers/Microsoft.Authorization/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Collection {
@@ -26,6 +29,8 @@ pub enum Collection {
     Policies,
     PolicyAssignments,
     RoleDefinitions,
+    /// Approvals of activations: the preview API only.
+    Approvals,
 }
 
 impl Collection {
@@ -40,6 +45,7 @@ impl Collection {
             Collection::Policies => "roleManagementPolicies",
             Collection::PolicyAssignments => "roleManagementPolicyAssignments",
             Collection::RoleDefinitions => "roleDefinitions",
+            Collection::Approvals => "roleAssignmentApprovals",
         }
     }
 
@@ -50,6 +56,8 @@ impl Collection {
     pub fn api_version(self) -> &'static str {
         match self {
             Collection::RoleDefinitions => "2022-04-01",
+            // No stable version has them (arm-pim.md §1.5).
+            Collection::Approvals => APPROVALS_API_VERSION,
             _ => PIM_API_VERSION,
         }
     }

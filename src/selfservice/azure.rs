@@ -162,16 +162,23 @@ pub(crate) async fn held_at(
 
 /// The caller's requests of `kind` (`asTarget()`) listed at each of
 /// `scopes`, each once. ARM documents no tenant-wide list of a user's
-/// requests, so they are asked for where the caller holds something: a
-/// list at a scope also shows what was asked above and below it.
+/// requests, so they are asked for where the caller holds something. That
+/// a list at a scope also shows what was asked below it (an activation at
+/// a subscription, listed at the management group of its eligibility) is
+/// what the spec says of `principalId eq` and the emulator does for
+/// `asTarget()`: UNVERIFIED on ARM.
 pub(crate) async fn my_requests(
     graph: &dyn Graph,
     kind: AssignmentKind,
     scopes: &[String],
 ) -> Result<Vec<RequestOutcome>, SelfServiceError> {
     let arm = arm(graph)?;
-    let lists =
-        futures::future::try_join_all(scopes.iter().map(|s| arm.my_requests(kind, s))).await?;
+    let lists = futures::future::try_join_all(
+        scopes
+            .iter()
+            .map(|s| arm.my_requests(kind, s, crate::graph::RequestParty::Principal)),
+    )
+    .await?;
     let mut seen = std::collections::HashSet::new();
     Ok(lists
         .into_iter()
@@ -179,6 +186,59 @@ pub(crate) async fn my_requests(
         .map(outcome)
         .filter(|r| seen.insert(r.request_id.to_ascii_lowercase()))
         .collect())
+}
+
+/// Activation requests waiting for the caller's approval, anywhere
+/// (`asApprover()` at the tenant root: EasyPIM lists them there with an
+/// older preview api-version; UNVERIFIED with 2020-10-01).
+pub(crate) async fn to_approve(graph: &dyn Graph) -> Result<Vec<RequestOutcome>, SelfServiceError> {
+    let arm = arm(graph)?;
+    Ok(arm
+        .my_requests(
+            AssignmentKind::Active,
+            "/",
+            crate::graph::RequestParty::Approver,
+        )
+        .await?
+        .into_iter()
+        .map(outcome)
+        .collect())
+}
+
+/// Decide the stage of `r`'s approval assigned to the caller, through
+/// ARM's approvals API (2021-01-01-preview).
+pub(crate) async fn decide(
+    graph: &dyn Graph,
+    r: &RequestOutcome,
+    approve: bool,
+    justification: &str,
+) -> Result<(), SelfServiceError> {
+    let arm = arm(graph)?;
+    let Some(approval_id) = r.approval_id.as_deref() else {
+        return Err(SelfServiceError::NotWaitingForYou(r.request_id.clone()));
+    };
+    let approval = arm.approval(approval_id).await?;
+    let Some(stage) = approval
+        .stages
+        .iter()
+        .find(|s| s.assigned_to_me && s.status.eq_ignore_ascii_case("InProgress"))
+    else {
+        return Err(SelfServiceError::NotWaitingForYou(r.request_id.clone()));
+    };
+    match arm.decide_stage(&stage.id, approve, justification).await {
+        Ok(()) => Ok(()),
+        // Decided by another approver first (the emulator's code; ARM's
+        // own is UNVERIFIED), or no longer the caller's to decide.
+        Err(e) if e.status == Some(400) || e.status == Some(409) => {
+            Err(SelfServiceError::AlreadyDecided {
+                request_id: r.request_id.clone(),
+            })
+        }
+        Err(e) if e.kind == ErrorKind::Forbidden => {
+            Err(SelfServiceError::NotWaitingForYou(r.request_id.clone()))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The scopes at which the caller holds an Azure role now, eligible or

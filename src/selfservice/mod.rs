@@ -18,7 +18,7 @@ mod roles;
 pub use activate::{
     Activation, ActivationRequest, WaitOptions, check_activation, wait_until_active,
 };
-pub use approvals::{decide, waiting};
+pub use approvals::{ApprovalSources, decide, decide_in, waiting, waiting_in};
 pub use azure::{is_arm_scope, resolve_azure_target};
 pub use change::{Deactivation, Extension, ExtensionRequest, check_deactivation, check_extension};
 pub use detail::{ApprovalDetail, RequestDetail, StageDetail, show_request};

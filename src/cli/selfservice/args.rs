@@ -172,7 +172,26 @@ pub struct ApprovalsArgs {
     #[arg(long, value_enum, default_value = "text")]
     pub(super) format: ListFormat,
     #[command(flatten)]
+    pub(super) azure: AzureApprovalsArg,
+    #[command(flatten)]
     pub(super) person: PersonArgs,
+}
+
+/// Azure role activations among the approvals: ARM's approvals API is a
+/// preview, so reaching it is asked for.
+#[derive(Debug, Args)]
+pub struct AzureApprovalsArg {
+    /// Also Azure resource role activations, through ARM's approvals API (api-version 2021-01-01-preview, a preview API).
+    #[arg(long = "azure-approvals-preview")]
+    pub(super) azure_approvals_preview: bool,
+}
+
+impl AzureApprovalsArg {
+    pub(super) fn sources(&self) -> crate::selfservice::ApprovalSources {
+        crate::selfservice::ApprovalSources {
+            azure: self.azure_approvals_preview,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +201,8 @@ pub struct DecideArgs {
     /// Why (Graph records it with the decision; most policies require it).
     #[arg(long, value_name = "TEXT")]
     pub(super) justification: String,
+    #[command(flatten)]
+    pub(super) azure: AzureApprovalsArg,
     #[command(flatten)]
     pub(super) person: PersonArgs,
 }
