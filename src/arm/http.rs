@@ -786,12 +786,9 @@ impl Arm for HttpArm {
             .stages
             .into_iter()
             .map(|s| {
-                let id = s.id.ok_or_else(|| {
-                    arm(GraphError::decode(
-                        &op,
-                        "an approval stage has no id".to_string(),
-                    ))
-                })?;
+                let id = s
+                    .id
+                    .ok_or_else(|| arm(GraphError::decode(&op, "an approval stage has no id")))?;
                 Ok(ArmApprovalStage {
                     id,
                     status: s.properties.status.unwrap_or_default(),
