@@ -1382,6 +1382,20 @@ async fn an_approver_decides_an_azure_activation_through_the_preview_approvals_a
         .await
         .unwrap();
     assert_eq!(decided.id, pending.request_id);
+    // Bob's --wait sees it in effect.
+    let done = selfservice::wait_until_active(
+        &bob,
+        &w.clock,
+        &pending,
+        &t,
+        WaitOptions {
+            timeout: Duration::from_secs(60),
+            interval: Duration::from_secs(5),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(Status::from_graph(&done.status), Status::Provisioned);
     let request = w.arm_request(&pending.request_id);
     assert_eq!(request["properties"]["status"], "Provisioned");
     assert_eq!(request["review"]["reviewResult"], "Approve");

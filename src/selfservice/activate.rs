@@ -80,10 +80,10 @@ pub(crate) async fn policy_rules(
             .find(|p| p.role_id == role_id)
             .map(|p| p.rules)),
         Err(e) if matches!(e.kind, ErrorKind::Forbidden | ErrorKind::Unauthorized) => {
-            notes.push(
-                "the role's policy could not be read with this sign-in, so Graph checks it alone"
-                    .into(),
-            );
+            notes.push(format!(
+                "the role's policy could not be read with this sign-in, so {} checks it alone",
+                e.service.name()
+            ));
             Ok(None)
         }
         Err(e) => Err(e),
