@@ -1,9 +1,10 @@
 //! What a principal may do with their own roles: activate an eligibility,
 //! end an activation early, ask for an extension or a renewal, and list what
-//! they hold and what they asked for. Every request is checked against the
-//! role's policy before it is sent; Graph's answer is read into an outcome.
-//! Not for administrators' changes to other people's grants: those are the
-//! planner's.
+//! they hold and what they asked for, on every surface (Azure roles through
+//! the ARM client beside the Graph one). Every request is checked against
+//! the role's policy before it is sent; the service's answer is read into
+//! an outcome. Not for administrators' changes to other people's grants:
+//! those are the planner's.
 
 mod activate;
 mod approvals;
@@ -171,6 +172,7 @@ pub(crate) async fn held_grants(
         .collect())
 }
 
+/// An instance as the grant it is held under: in force, so provisioned.
 fn grant_of(i: Instance, kind: AssignmentKind) -> Grant {
     Grant {
         surface: i.surface,
