@@ -1129,8 +1129,10 @@ fn after_apply_an_azure_activation_needs_mfa_and_waits_for_approval_until_cancel
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_seeded_user_of_an_emulator_reached_by_url_activates_an_azure_role_there() {
+/// The self-service tenant with its Azure section (Bob eligible for
+/// Contributor at a subscription and Owner at its management group; Owner
+/// at the resource group needs PIM Approvers' approval).
+fn azure_seed() -> Tenant {
     let mut seed = seed();
     seed.azure = Some(
         serde_json::from_str(
@@ -1142,7 +1144,71 @@ async fn a_seeded_user_of_an_emulator_reached_by_url_activates_an_azure_role_the
         )
         .unwrap(),
     );
-    let r = remote_seeded("azure-remote", seed).await;
+    seed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approver_decides_an_azure_activation_only_with_the_preview_flag() {
+    let r = remote_seeded("azure-approve", azure_seed()).await;
+    let rg = "/subscriptions/11111111-1111-4111-8111-111111111111/resourcegroups/rg-app";
+    let out = r
+        .pim(
+            "bob@contoso.com",
+            &[
+                "activate",
+                "Owner",
+                "--scope",
+                rg,
+                "--justification",
+                "hotfix",
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let id = request_id(&out);
+    // Dave is in PIM Approvers; without the flag Graph's approvals only.
+    let out = r.pim("dave@contoso.com", &["approvals"]).await;
+    assert!(
+        text(&out).contains("Nothing waits for your approval."),
+        "{}",
+        text(&out)
+    );
+    let out = r
+        .pim(
+            "dave@contoso.com",
+            &["approvals", "--azure-approvals-preview", "--format", "json"],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    cli_common::assert_schema("requests.schema.json", &v);
+    assert_eq!(v[0]["id"], id.as_str(), "{v}");
+    assert_eq!(v[0]["surface"], "azure_role");
+    let out = r
+        .pim(
+            "dave@contoso.com",
+            &[
+                "approve",
+                &id[..8],
+                "--justification",
+                "on call",
+                "--azure-approvals-preview",
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("Approved request {id}: selfActivate for user:bob@contoso.com, Owner at {rg}.\n")
+    );
+    let held = r.emu.snapshot().azure.unwrap().assignment_requests;
+    assert_eq!(held[0]["properties"]["status"], "Provisioned");
+    let _ = std::fs::remove_dir_all(&r.dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_user_of_an_emulator_reached_by_url_activates_an_azure_role_there() {
+    let r = remote_seeded("azure-remote", azure_seed()).await;
     let sub = "/subscriptions/11111111-1111-4111-8111-111111111111";
     let out = r
         .pim(
