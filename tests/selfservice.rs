@@ -1418,3 +1418,34 @@ async fn an_approver_decides_an_azure_activation_through_the_preview_approvals_a
         .unwrap_err();
     assert!(matches!(e, SelfServiceError::NotWaitingForYou(_)), "{e}");
 }
+
+#[tokio::test]
+async fn an_azure_role_needs_an_arm_scope_and_an_arm_client() {
+    let w = world().await;
+    let g = w.as_user("bob@contoso.com", true);
+    let e = selfservice::resolve_target(&g, "Owner", "/")
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("\"Owner\" is an Azure role, and you hold it at no Azure scope now"),
+        "{e}"
+    );
+    // No ARM client beside this Graph one: said, not guessed.
+    let held = Held {
+        kind: Some(AssignmentKind::Eligible),
+        ended: false,
+    };
+    let e = selfservice::resolve_held_target(&g, w.clock.now(), "Contributor", None, held)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SelfServiceError::NoArm), "{e}");
+    let t = selfservice::resolve_azure_target("Contributor", SUB).unwrap();
+    let me = whoami(&g).await;
+    let e = selfservice::check_activation(&g, &w.clock, &me, &ask(t, None, Some("x")))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SelfServiceError::NoArm), "{e}");
+    // Directory roles are listed as before.
+    assert!(selfservice::my_roles(&g, &w.clock, &me).await.is_ok());
+}

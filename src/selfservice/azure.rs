@@ -451,6 +451,45 @@ mod tests {
     }
 
     #[test]
+    fn an_instance_listed_below_its_grant_is_inherited_and_names_its_schedule() {
+        let s = ArmSchedule {
+            kind: AssignmentKind::Eligible,
+            id: format!("{SUB}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances/i"),
+            name: "i".into(),
+            scope: "/providers/Microsoft.Management/managementGroups/Contoso".into(),
+            role_definition_id: "/providers/Microsoft.Authorization/roleDefinitions/8E3AF657-A8FF-443C-A75C-2FE8C4BCB635".into(),
+            principal_id: ObjectId::new("b"),
+            principal_type: None,
+            member_type: MemberType::Direct,
+            inherited: true,
+            start: None,
+            end: None,
+            status: None,
+            assignment_type: None,
+            condition: None,
+            condition_version: None,
+            linked_eligibility_schedule_id: None,
+            schedule_id: Some(
+                "/providers/Microsoft.Management/managementGroups/Contoso/providers/Microsoft.Authorization/roleEligibilitySchedules/ABC".into(),
+            ),
+        };
+        let i = instance(s);
+        assert_eq!(i.member_type, MemberType::Inherited);
+        assert_eq!(i.role_id, "8e3af657-a8ff-443c-a75c-2fe8c4bcb635");
+        assert_eq!(
+            i.scope_id,
+            "/providers/microsoft.management/managementgroups/contoso"
+        );
+        assert_eq!(i.active_type, None);
+        assert_eq!(
+            eligibility_schedule_id(&i).as_deref(),
+            Some(
+                "/providers/microsoft.management/managementgroups/contoso/providers/Microsoft.Authorization/roleEligibilitySchedules/abc"
+            )
+        );
+    }
+
+    #[test]
     fn a_request_id_names_its_kind_scope_and_name() {
         let id = format!(
             "{SUB}/providers/Microsoft.Authorization/RoleAssignmentScheduleRequests/6F2A0000-0000-4000-8000-000000000001"

@@ -59,9 +59,10 @@ pub enum SelfServiceError {
         "{0:?} is not an Azure scope; hint: give it as /subscriptions/<id>, /subscriptions/<id>/resourceGroups/<name>, a resource id, or /providers/Microsoft.Management/managementGroups/<id>"
     )]
     UnknownAzureScope(String),
-    /// An Azure role without `--scope`, which the caller holds nowhere.
+    /// An Azure role without an ARM `--scope`, which the caller holds
+    /// nowhere (or named at a directory scope).
     #[error(
-        "you hold {role:?} at no Azure scope now; hint: give the scope with --scope /subscriptions/<id> (or another ARM scope)"
+        "{role:?} is an Azure role, and you hold it at no Azure scope now; hint: give its scope with --scope /subscriptions/<id> (or another ARM scope)"
     )]
     NoAzureScope { role: String },
     /// An Azure role was named, and pim has no client for ARM.

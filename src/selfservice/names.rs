@@ -324,6 +324,12 @@ pub(crate) async fn resolve_role(
     {
         return Ok((d.id.clone(), d.display_name.clone()));
     }
+    // An Azure role named at a directory scope.
+    if let Some(azure) = crate::model::find_azure_role(role) {
+        return Err(SelfServiceError::NoAzureScope {
+            role: azure.display_name.clone(),
+        });
+    }
     let suggestions = closest_names(role, defs.iter().map(|d| d.display_name.as_str()), 3, 0.6)
         .into_iter()
         .map(str::to_string)
