@@ -1232,6 +1232,12 @@ async fn what_an_azure_roles_policy_forbids_is_refused_before_sending() {
         )),
         "{e}"
     );
+    // Nor at the management group above his subscription's eligibility.
+    let above = target(&g, "Contributor", MG).await;
+    let e = selfservice::check_activation(&g, &w.clock, &me, &ask(above, None, Some("x")))
+        .await
+        .unwrap_err();
+    assert_eq!(refusal_rules(&e), ["EligibilityRule"], "{e}");
     assert_eq!(w.arm_requests_sent(), 0, "nothing was PUT");
 }
 

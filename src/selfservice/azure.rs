@@ -135,11 +135,12 @@ pub(crate) async fn my_instances(
 
 /// The caller's instances of `kind` that hold the target's role at its
 /// scope. An eligibility counts when it is made at the scope or above it
-/// (a management group's or subscription's, seen from below): ARM lets it
-/// be activated at the child scope where it is used, as Microsoft's docs
-/// describe activating "on the scope" of an inherited eligibility
-/// (UNVERIFIED beyond that: the emulator accepts it, arm-pim.md does not
-/// say). An active assignment counts only at the scope itself.
+/// (a management group's or subscription's, seen from below): ARM's docs
+/// say only that activating needs "an eligible role assignment on the
+/// scope"; that one inherited from above counts, activated at the child
+/// scope, is UNVERIFIED (the emulator accepts it; ARM decides in the end,
+/// and its `EligibilityRule` refusal is reported). An active assignment
+/// counts only at the scope itself.
 pub(crate) async fn held_at(
     graph: &dyn Graph,
     t: &Target,
@@ -149,15 +150,24 @@ pub(crate) async fn held_at(
     let listed = arm.my_instances(kind, Some(&t.scope_id)).await?;
     Ok(listed
         .into_iter()
+        .filter(|s| match kind {
+            AssignmentKind::Eligible => covers(s, &t.scope_id),
+            AssignmentKind::Active => same_scope(&s.scope, &t.scope_id),
+        })
         .map(instance)
         .filter(|i| i.role_id == t.role_id)
-        .filter(|i| match kind {
-            // ARM lists what is at, above and (without atScope()) below
-            // the scope: everything but what is below holds here.
-            AssignmentKind::Eligible => !is_below(&i.scope_id, &t.scope_id),
-            AssignmentKind::Active => same_scope(&i.scope_id, &t.scope_id),
-        })
         .collect())
+}
+
+/// Whether a grant listed at `scope` holds there: ARM lists what is at,
+/// above and (without `atScope()`) below it. Above and below show in the
+/// path, except between a management group and what it holds, where
+/// ARM's `memberType` tells (`Inherited` from above; what is below is
+/// `Direct` where it lives).
+fn covers(s: &ArmSchedule, scope: &str) -> bool {
+    same_scope(&s.scope, scope)
+        || (!is_below(&s.scope, scope)
+            && (is_below(scope, &s.scope) || s.member_type != MemberType::Direct))
 }
 
 /// The caller's requests of `kind` (`asTarget()`) listed at each of
@@ -487,6 +497,37 @@ mod tests {
                 "/providers/microsoft.management/managementgroups/contoso/providers/Microsoft.Authorization/roleEligibilitySchedules/abc"
             )
         );
+    }
+
+    #[test]
+    fn a_grant_holds_at_its_scope_and_below_never_above() {
+        let mg = "/providers/microsoft.management/managementgroups/contoso";
+        let rg = format!("{SUB}/resourcegroups/rg");
+        let at = |scope: &str, member_type: MemberType| ArmSchedule {
+            kind: AssignmentKind::Eligible,
+            id: "x".into(),
+            name: "x".into(),
+            scope: scope.into(),
+            role_definition_id: "r".into(),
+            principal_id: ObjectId::new("p"),
+            principal_type: None,
+            member_type,
+            inherited: false,
+            start: None,
+            end: None,
+            status: None,
+            assignment_type: None,
+            condition: None,
+            condition_version: None,
+            linked_eligibility_schedule_id: None,
+            schedule_id: None,
+        };
+        assert!(covers(&at(SUB, MemberType::Direct), SUB));
+        assert!(covers(&at(SUB, MemberType::Inherited), &rg));
+        assert!(covers(&at(SUB, MemberType::Direct), &rg), "by the path");
+        assert!(covers(&at(mg, MemberType::Inherited), SUB), "ARM says so");
+        assert!(!covers(&at(&rg, MemberType::Direct), SUB));
+        assert!(!covers(&at(SUB, MemberType::Direct), mg), "below it");
     }
 
     #[test]
