@@ -1455,3 +1455,121 @@ async fn an_azure_role_needs_an_arm_scope_and_an_arm_client() {
     // Directory roles are listed as before.
     assert!(selfservice::my_roles(&g, &w.clock, &me).await.is_ok());
 }
+
+/// ARM as it might be: refusing the caller's active instances without a
+/// scope, answering everything else as the emulator does.
+struct NoTenantWideActive(HttpArm);
+
+#[async_trait::async_trait]
+impl pim::arm::Arm for NoTenantWideActive {
+    async fn schedules(
+        &self,
+        kind: AssignmentKind,
+        scope: &str,
+    ) -> Result<Vec<pim::arm::ArmSchedule>, pim::graph::GraphError> {
+        self.0.schedules(kind, scope).await
+    }
+    async fn my_instances(
+        &self,
+        kind: AssignmentKind,
+        scope: Option<&str>,
+    ) -> Result<Vec<pim::arm::ArmSchedule>, pim::graph::GraphError> {
+        if kind == AssignmentKind::Active && scope.is_none() {
+            return Err(pim::graph::GraphError::from_status(
+                "GET /providers/Microsoft.Authorization/roleAssignmentScheduleInstances",
+                400,
+                "InvalidFilter".into(),
+                "The filter 'asTarget()' is not supported at this scope.".into(),
+                None,
+            ));
+        }
+        self.0.my_instances(kind, scope).await
+    }
+    async fn my_requests(
+        &self,
+        kind: AssignmentKind,
+        scope: &str,
+        party: pim::graph::RequestParty,
+    ) -> Result<Vec<pim::arm::ArmRequestOutcome>, pim::graph::GraphError> {
+        self.0.my_requests(kind, scope, party).await
+    }
+    async fn role_definitions(
+        &self,
+        scope: &str,
+        role_name: &str,
+    ) -> Result<Vec<pim::arm::ArmRoleDefinition>, pim::graph::GraphError> {
+        self.0.role_definitions(scope, role_name).await
+    }
+    async fn policies(
+        &self,
+        scope: &str,
+    ) -> Result<Vec<pim::arm::ArmPolicy>, pim::graph::GraphError> {
+        self.0.policies(scope).await
+    }
+    async fn policy_for_role(
+        &self,
+        scope: &str,
+        role_definition_id: &str,
+    ) -> Result<Option<pim::arm::ArmPolicy>, pim::graph::GraphError> {
+        self.0.policy_for_role(scope, role_definition_id).await
+    }
+    async fn policy(&self, policy_id: &str) -> Result<pim::arm::ArmPolicy, pim::graph::GraphError> {
+        self.0.policy(policy_id).await
+    }
+    async fn update_policy(
+        &self,
+        policy_id: &str,
+        rules: &pim::model::RuleSet,
+    ) -> Result<pim::arm::ArmPolicy, pim::graph::GraphError> {
+        self.0.update_policy(policy_id, rules).await
+    }
+    async fn create_request(
+        &self,
+        request: &pim::arm::ArmRequest,
+    ) -> Result<pim::arm::ArmRequestOutcome, pim::graph::GraphError> {
+        self.0.create_request(request).await
+    }
+    async fn get_request(
+        &self,
+        kind: AssignmentKind,
+        scope: &str,
+        name: &str,
+    ) -> Result<pim::arm::ArmRequestOutcome, pim::graph::GraphError> {
+        self.0.get_request(kind, scope, name).await
+    }
+    async fn cancel_request(
+        &self,
+        kind: AssignmentKind,
+        scope: &str,
+        name: &str,
+    ) -> Result<(), pim::graph::GraphError> {
+        self.0.cancel_request(kind, scope, name).await
+    }
+}
+
+#[tokio::test]
+async fn active_azure_roles_are_found_at_the_eligibilities_scopes_when_arm_wants_a_scope() {
+    let w = world_seeded(azure_seed(), TokenFormat::Jwt).await;
+    let g = w.as_azure_user("bob@contoso.com", true);
+    let me = whoami(&g).await;
+    // An activation at the subscription, from the management group's
+    // eligibility: listed there when asked at the management group.
+    let t = target(&g, "Owner", SUB).await;
+    let a = selfservice::check_activation(&g, &w.clock, &me, &ask(t, Some("PT1H"), Some("x")))
+        .await
+        .unwrap();
+    selfservice::submit_activation(&g, &a).await.unwrap();
+
+    let picky = w.as_user("bob@contoso.com", true);
+    let settings = ArmSettings::for_emulator(&w.settings(), &Default::default()).unwrap();
+    let arm = HttpArm::sharing(settings, &picky).unwrap();
+    let picky = picky.with_arm(Arc::new(NoTenantWideActive(arm)));
+    let roles = selfservice::my_roles(&picky, &w.clock, &me).await.unwrap();
+    let active: Vec<(&str, &str, &str)> = roles
+        .active
+        .iter()
+        .filter(|h| h.surface == pim::model::SurfaceKind::AzureRole)
+        .map(|h| (h.role.as_str(), h.scope.as_str(), h.member_type))
+        .collect();
+    assert_eq!(active, [("Owner", SUB, "direct")], "{:?}", roles.active);
+}

@@ -118,19 +118,47 @@ fn is_below(inner: &str, outer: &str) -> bool {
 }
 
 /// The caller's instances of `kind` (`asTarget()`) across every scope.
-/// ARM's listing without a scope is what azure-pim-cli is seen to use
-/// (arm-pim.md §5.2, observed, not documented).
+/// ARM's listing without a scope is what azure-pim-cli is seen to use for
+/// both kinds (arm-pim.md §5.2, observed, not documented). Should ARM
+/// refuse it for active assignments, they are listed at the scopes of the
+/// caller's eligibilities instead (what was activated from them; an
+/// administrator's active assignment elsewhere is then not seen).
 pub(crate) async fn my_instances(
     graph: &dyn Graph,
     kind: AssignmentKind,
 ) -> Result<Vec<Instance>, SelfServiceError> {
     let arm = arm(graph)?;
-    Ok(arm
-        .my_instances(kind, None)
-        .await?
-        .into_iter()
-        .map(instance)
-        .collect())
+    let listed = match arm.my_instances(kind, None).await {
+        Ok(listed) => listed,
+        Err(e) if kind == AssignmentKind::Active && refused_without_scope(&e) => {
+            let eligible = arm.my_instances(AssignmentKind::Eligible, None).await?;
+            let scopes = scopes_of(&eligible.into_iter().map(instance).collect::<Vec<_>>());
+            let lists = futures::future::try_join_all(
+                scopes.iter().map(|s| arm.my_instances(kind, Some(s))),
+            )
+            .await?;
+            let mut seen = std::collections::HashSet::new();
+            lists
+                .into_iter()
+                .flatten()
+                .filter(|s| seen.insert(s.id.to_ascii_lowercase()))
+                // Listed at another grant's scope, what is below it is not
+                // inherited: ARM's memberType says where it lives.
+                .map(|mut s| {
+                    s.inherited = s.member_type == MemberType::Inherited;
+                    s
+                })
+                .collect()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(listed.into_iter().map(instance).collect())
+}
+
+/// ARM's answer to a list it does not take without a scope: a 400
+/// (`InvalidFilter`, `BadRequest`: UNVERIFIED which).
+fn refused_without_scope(e: &GraphError) -> bool {
+    e.status == Some(400)
 }
 
 /// The caller's instances of `kind` that hold the target's role at its
