@@ -250,7 +250,10 @@ pub async fn make_plan(
             Ok(handle) => handle.join().ok(),
             Err(_) => None,
         };
-        (fingerprint.unwrap_or_else(|| current.fingerprint()), planned)
+        (
+            fingerprint.unwrap_or_else(|| current.fingerprint()),
+            planned,
+        )
     });
     let planned = planned.map(|mut p| {
         p.basis.snapshot_fingerprint = fingerprint;
