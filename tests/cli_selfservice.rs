@@ -34,6 +34,7 @@ fn pim_cmd(dir: &Path, args: &[&str]) -> Command {
         .env_remove("PIM_GRAPH_URL")
         .env_remove("PIM_EMULATOR_USER")
         .env_remove("PIM_EMULATOR_MFA")
+        .env_remove("PIM_ARM_URL")
         .env_remove("AZURE_AUTHORITY_HOST")
         .env_remove("AZURE_TENANT_ID")
         .env_remove("PIM_CA_CERT");
@@ -898,4 +899,345 @@ fn a_group_membership_is_activated_under_approval_and_decided_by_its_approver() 
         text(&out)
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ------------------------------------------------------- Azure resource roles
+
+const PROD: &str = "/subscriptions/3f2a8c41-6b1e-4d2a-9c7e-5a8b0e1f2d34";
+
+/// The Azure activation requests the example's embedded emulator holds.
+fn azure_requests(dir: &Path) -> Vec<Value> {
+    let Ok(bytes) = std::fs::read(dir.join(".pim-emulator.json")) else {
+        return Vec::new();
+    };
+    let data: Value = serde_json::from_slice(&bytes).unwrap();
+    data["azure"]["assignmentRequests"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The seeded eligibility schedule of `upn`'s Owner, by the emulator.
+fn owner_eligibility(dir: &Path, user_id: &str) -> String {
+    let data: Value =
+        serde_json::from_slice(&std::fs::read(dir.join(".pim-emulator.json")).unwrap()).unwrap();
+    data["azure"]["eligibilitySchedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["principal"].as_str().unwrap().ends_with(user_id))
+        .and_then(|s| s["id"].as_str())
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn an_azure_role_is_activated_listed_and_kept_for_five_minutes_through_the_cli() {
+    let dir = cli_common::contoso("self-azure", None);
+    let run = |args: &[&str]| cli_common::pim(&dir, args, &[]).output().unwrap();
+    let bob = ["--as", "bob@contoso.com"];
+
+    // The seeded policy of Owner wants a justification: refused, not sent.
+    let out = run(&[&["activate", "Owner", "--scope", PROD][..], &bob].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "not sent: Owner at {PROD}: a justification is required (rule Enablement_EndUser_Assignment)"
+        )),
+        "{}",
+        text(&out)
+    );
+    assert!(azure_requests(&dir).is_empty());
+
+    let out = run(&[
+        &[
+            "activate",
+            "owner",
+            "--scope",
+            &format!("{PROD}/"),
+            "--duration",
+            "PT1H",
+            "--justification",
+            "release 42",
+        ][..],
+        &bob,
+    ]
+    .concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).starts_with(&format!("Activated Owner at {PROD} until ")),
+        "{}",
+        text(&out)
+    );
+    let sent = azure_requests(&dir);
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0]["properties"]["requestType"], "SelfActivate");
+    assert_eq!(sent[0]["properties"]["justification"], "release 42");
+    assert_eq!(
+        sent[0]["properties"]["linkedRoleEligibilityScheduleId"],
+        owner_eligibility(&dir, "edbb48c4-a953-5e67-b57b-eaadc2a0b2dd").as_str()
+    );
+
+    let out = run(&[&["my", "roles", "--format", "json"][..], &bob].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    cli_common::assert_schema("my-roles.schema.json", &v);
+    let azure = |list: &Value| -> Vec<Value> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["surface"] == "azure_role")
+            .cloned()
+            .collect()
+    };
+    let eligible = azure(&v["eligible"]);
+    assert_eq!(eligible.len(), 1, "{v}");
+    assert_eq!(eligible[0]["role"], "Owner");
+    assert_eq!(eligible[0]["scope"], PROD);
+    let active = azure(&v["active"]);
+    assert_eq!(active.len(), 1, "{v}");
+    assert_eq!(active[0]["assignment_type"], "activated");
+    assert_eq!(active[0]["scope_id"], PROD);
+    assert!(active[0]["time_left_seconds"].as_i64().unwrap() > 3500);
+    let out = run(&[&["my", "roles"][..], &bob].concat());
+    assert!(
+        text(&out).contains(&format!("Owner  {PROD}  ")),
+        "the text shows the Azure scope: {}",
+        text(&out)
+    );
+
+    // Just activated: ending it is refused until its fifth minute.
+    let out = run(&[&["deactivate", "Owner", "--scope", PROD][..], &bob].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("can be ended from"), "{}", text(&out));
+    assert_eq!(azure_requests(&dir).len(), 1, "nothing more was sent");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_owner_eligibility_of_the_management_group_is_activated_at_the_subscription() {
+    let dir = cli_common::contoso("self-azure-inherited", None);
+    let run = |args: &[&str]| cli_common::pim(&dir, args, &[]).output().unwrap();
+    let dave = ["--as", "dave@contoso.com"];
+    let out = run(&[
+        &[
+            "activate",
+            "Owner",
+            "--scope",
+            PROD,
+            "--duration",
+            "PT30M",
+            "--justification",
+            "incident 7",
+        ][..],
+        &dave,
+    ]
+    .concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).starts_with(&format!("Activated Owner at {PROD} until ")),
+        "{}",
+        text(&out)
+    );
+    let sent = azure_requests(&dir);
+    assert_eq!(sent[0]["properties"]["scope"], PROD);
+    assert_eq!(
+        sent[0]["properties"]["linkedRoleEligibilityScheduleId"],
+        owner_eligibility(&dir, "702288d7-5a56-5417-9fdf-3e4492441031").as_str(),
+        "the management group's eligibility"
+    );
+    let out = run(&[&["my", "roles", "--format", "json"][..], &dave].concat());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let scopes: Vec<&str> = v["eligible"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(v["active"].as_array().unwrap())
+        .filter(|h| h["surface"] == "azure_role")
+        .map(|h| h["scope_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        scopes,
+        [
+            "/providers/microsoft.management/managementgroups/contoso",
+            PROD
+        ]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn after_apply_an_azure_activation_needs_mfa_and_waits_for_approval_until_canceled() {
+    let dir = cli_common::contoso("self-azure-approval", None);
+    let run = |args: &[&str]| cli_common::pim(&dir, args, &[]).output().unwrap();
+    let out = run(&["apply", "--auto-approve"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let bob = ["--as", "bob@contoso.com"];
+    let activate = [
+        "activate",
+        "Owner",
+        "--justification",
+        "release 43",
+        "--duration",
+        "PT2H",
+    ];
+    let out = run(&[&activate[..], &bob].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("multi-factor authentication is required"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&[&activate[..], &bob, &["--mfa"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).starts_with(&format!(
+            "Requested Owner at {PROD}: waiting for approval by PIM Approvers (group)."
+        )),
+        "{}",
+        text(&out)
+    );
+    let id = request_id(&out);
+
+    let out = run(&[&["requests", "--mine", "--format", "json"][..], &bob].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    cli_common::assert_schema("requests.schema.json", &v);
+    let azure: Vec<&Value> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["surface"] == "azure_role")
+        .collect();
+    assert_eq!(azure.len(), 1, "{v}");
+    assert_eq!(azure[0]["id"], id.as_str());
+    assert_eq!(azure[0]["status"], "PendingApproval");
+    assert_eq!(azure[0]["scope"], PROD);
+
+    let out = run(&[&["requests", "cancel", &id[..8]][..], &bob].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).starts_with(&format!(
+            "Canceled request {id} (selfActivate of Owner at {PROD}"
+        )),
+        "{}",
+        text(&out)
+    );
+    let sent = azure_requests(&dir);
+    let canceled = sent.iter().find(|r| r["name"] == id.as_str()).unwrap();
+    assert_eq!(canceled["properties"]["status"], "Canceled");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The self-service tenant with its Azure section (Bob eligible for
+/// Contributor at a subscription and Owner at its management group; Owner
+/// at the resource group needs PIM Approvers' approval).
+fn azure_seed() -> Tenant {
+    let mut seed = seed();
+    seed.azure = Some(
+        serde_json::from_str(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/selfservice/azure.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap(),
+    );
+    seed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approver_decides_an_azure_activation_only_with_the_preview_flag() {
+    let r = remote_seeded("azure-approve", azure_seed()).await;
+    let rg = "/subscriptions/11111111-1111-4111-8111-111111111111/resourcegroups/rg-app";
+    let out = r
+        .pim(
+            "bob@contoso.com",
+            &[
+                "activate",
+                "Owner",
+                "--scope",
+                rg,
+                "--justification",
+                "hotfix",
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let id = request_id(&out);
+    // Dave is in PIM Approvers; without the flag Graph's approvals only.
+    let out = r.pim("dave@contoso.com", &["approvals"]).await;
+    assert!(
+        text(&out).contains("Nothing waits for your approval."),
+        "{}",
+        text(&out)
+    );
+    let out = r
+        .pim(
+            "dave@contoso.com",
+            &["approvals", "--azure-approvals-preview", "--format", "json"],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    cli_common::assert_schema("requests.schema.json", &v);
+    assert_eq!(v[0]["id"], id.as_str(), "{v}");
+    assert_eq!(v[0]["surface"], "azure_role");
+    let out = r
+        .pim(
+            "dave@contoso.com",
+            &[
+                "approve",
+                &id[..8],
+                "--justification",
+                "on call",
+                "--azure-approvals-preview",
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("Approved request {id}: selfActivate for user:bob@contoso.com, Owner at {rg}.\n")
+    );
+    let held = r.emu.snapshot().azure.unwrap().assignment_requests;
+    assert_eq!(held[0]["properties"]["status"], "Provisioned");
+    let _ = std::fs::remove_dir_all(&r.dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_user_of_an_emulator_reached_by_url_activates_an_azure_role_there() {
+    let r = remote_seeded("azure-remote", azure_seed()).await;
+    let sub = "/subscriptions/11111111-1111-4111-8111-111111111111";
+    let out = r
+        .pim(
+            "bob@contoso.com",
+            &[
+                "activate",
+                "Contributor",
+                "--scope",
+                sub,
+                "--duration",
+                "PT1H",
+                "--justification",
+                "deploy",
+                "--ticket",
+                "ServiceNow:CHG0042",
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).starts_with(&format!("Activated Contributor at {sub} until ")),
+        "{}",
+        text(&out)
+    );
+    let held = r.emu.snapshot().azure.unwrap().assignment_requests;
+    assert_eq!(held.len(), 1, "ARM on the emulator got the request");
+    assert_eq!(
+        held[0]["properties"]["ticketInfo"]["ticketSystem"],
+        "ServiceNow"
+    );
+    let _ = std::fs::remove_dir_all(&r.dir);
 }

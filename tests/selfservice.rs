@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::BoxFuture;
+use pim::arm::{Arm as _, ArmSettings, HttpArm};
 use pim::emulator::{
     Decision, Emulator, EmulatorClock as EmuClockHandle, EmulatorConfig, Tenant, TokenFormat,
 };
-use pim::graph::{Graph, GraphSettings, HttpGraph, Me, StaticToken, Timer};
+use pim::graph::{Graph, GraphSettings, GraphWrite as _, HttpGraph, Me, StaticToken, Timer};
 use pim::model::{AssignmentKind, Clock, IsoDuration, Ticket};
 use pim::selfservice::{
     self, ActivationRequest, ExtensionRequest, Held, RequestFilter, SelfServiceError, Status,
@@ -998,4 +999,577 @@ async fn the_requester_is_not_named_among_the_approvers_of_their_own_activation(
             "Carol White <carol@contoso.com> (the requester, who cannot approve it)"
         ]
     );
+}
+
+// ------------------------------------------------------- Azure resource roles
+
+const SUB: &str = "/subscriptions/11111111-1111-4111-8111-111111111111";
+const RG: &str = "/subscriptions/11111111-1111-4111-8111-111111111111/resourcegroups/rg-app";
+const MG: &str = "/providers/microsoft.management/managementgroups/contoso";
+const BOB_CONTRIBUTOR: &str = "c0000000-0000-4000-8000-000000000001";
+const BOB_OWNER_MG: &str = "c0000000-0000-4000-8000-000000000002";
+
+/// The self-service tenant with an Azure section: Bob eligible for
+/// Contributor at the subscription (whose policy wants MFA, a
+/// justification and a ticket, for at most two hours) and for Owner at the
+/// management group above it (whose policy at the resource group wants
+/// approval by PIM Approvers).
+fn azure_seed() -> Tenant {
+    let mut seed = seed();
+    seed.azure = Some(
+        serde_json::from_str(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/selfservice/azure.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap(),
+    );
+    seed
+}
+
+impl World {
+    /// Signed in as a seeded user, with an ARM client sharing the sign-in
+    /// (as `pim --as` connects).
+    fn as_azure_user(&self, upn: &str, mfa: bool) -> HttpGraph {
+        let graph = self.as_user(upn, mfa);
+        let settings = ArmSettings::for_emulator(&self.settings(), &Default::default()).unwrap();
+        let arm = HttpArm::sharing(settings, &graph).unwrap();
+        graph.with_arm(Arc::new(arm))
+    }
+
+    /// Azure schedule requests PUT so far.
+    fn arm_requests_sent(&self) -> u64 {
+        self.emu.stats()["byRoute"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| k.starts_with("PUT ") && k.contains("ScheduleRequests"))
+                    .filter_map(|(_, v)| v.as_u64())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// What the emulator holds of the Azure activation request `name`.
+    fn arm_request(&self, name: &str) -> serde_json::Value {
+        self.emu
+            .snapshot()
+            .azure
+            .unwrap()
+            .assignment_requests
+            .into_iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no Azure request {name}"))
+    }
+}
+
+fn ticket() -> Ticket {
+    Ticket {
+        system: Some("ServiceNow".into()),
+        number: "CHG0042".into(),
+    }
+}
+
+#[tokio::test]
+async fn an_azure_eligibility_activates_at_its_scope_and_ends_after_five_minutes() {
+    let w = world_seeded(azure_seed(), TokenFormat::Jwt).await;
+    let g = w.as_azure_user("bob@contoso.com", true);
+    let me = whoami(&g).await;
+    let t = target(&g, "Contributor", &format!("{SUB}/")).await;
+    assert_eq!(t.subject(), format!("Contributor at {SUB}"));
+    let mut asked = ask(t.clone(), Some("PT1H"), Some("deploy the payments release"));
+    asked.ticket = Some(ticket());
+    let a = selfservice::check_activation(&g, &w.clock, &me, &asked)
+        .await
+        .unwrap();
+    assert_eq!(a.approvers, None);
+    assert_eq!(
+        a.linked_eligibility.as_deref(),
+        Some(
+            format!(
+                "{SUB}/providers/Microsoft.Authorization/roleEligibilitySchedules/{BOB_CONTRIBUTOR}"
+            )
+            .as_str()
+        )
+    );
+    let out = selfservice::submit_activation(&g, &a).await.unwrap();
+    assert_eq!(Status::from_graph(&out.status), Status::Provisioned);
+    assert_eq!(out.action, "selfActivate");
+    assert_eq!(out.scope_id, SUB);
+    let sent = w.arm_request(&out.request_id);
+    assert_eq!(
+        sent["properties"]["linkedRoleEligibilityScheduleId"],
+        BOB_CONTRIBUTOR
+    );
+    assert_eq!(sent["properties"]["ticketInfo"]["ticketNumber"], "CHG0042");
+    assert_eq!(
+        sent["properties"]["scheduleInfo"]["expiration"]["duration"],
+        "PT1H"
+    );
+
+    let roles = selfservice::my_roles(&g, &w.clock, &me).await.unwrap();
+    let azure = |list: &[selfservice::HeldRole]| -> Vec<(String, String)> {
+        list.iter()
+            .filter(|h| h.surface == pim::model::SurfaceKind::AzureRole)
+            .map(|h| (h.role.clone(), h.scope.clone()))
+            .collect()
+    };
+    assert_eq!(
+        azure(&roles.eligible),
+        [
+            ("Contributor".to_string(), SUB.to_string()),
+            ("Owner".to_string(), MG.to_string())
+        ]
+    );
+    assert_eq!(
+        azure(&roles.active),
+        [("Contributor".to_string(), SUB.to_string())]
+    );
+    let active = roles
+        .active
+        .iter()
+        .find(|h| h.surface == pim::model::SurfaceKind::AzureRole)
+        .unwrap();
+    assert_eq!(active.assignment_type, Some("activated"));
+    assert_eq!(active.time_left, "1h");
+    let text = selfservice::render_my_roles_text(&roles);
+    assert!(
+        text.contains(&format!("Contributor  {SUB}")),
+        "the scope is shown: {text}"
+    );
+
+    // Active already: a second activation is refused before sending.
+    let sent = w.arm_requests_sent();
+    let e = selfservice::check_activation(&g, &w.clock, &me, &asked)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("already active until"), "{e}");
+
+    // Ended early only after its first five minutes.
+    let e = selfservice::check_deactivation(&g, &w.clock, &me, &t, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SelfServiceError::TooSoon { .. }), "{e}");
+    assert_eq!(w.arm_requests_sent(), sent, "nothing was PUT");
+    w.emu.clock().advance(TimeDelta::minutes(6));
+    let d = selfservice::check_deactivation(&g, &w.clock, &me, &t, Some("done".into()))
+        .await
+        .unwrap();
+    let out = selfservice::submit(&g, &d.request).await.unwrap();
+    assert_eq!(Status::from_graph(&out.status), Status::Revoked);
+    assert_eq!(out.action, "selfDeactivate");
+    let roles = selfservice::my_roles(&g, &w.clock, &me).await.unwrap();
+    assert!(azure(&roles.active).is_empty(), "{:?}", roles.active);
+    assert_eq!(azure(&roles.eligible).len(), 2);
+
+    // The administrators are asked to extend the eligibility.
+    let x = selfservice::check_extension(
+        &g,
+        &w.clock,
+        &me,
+        &ExtensionRequest {
+            target: t.clone(),
+            kind: None,
+            duration: Some("P90D".parse().unwrap()),
+            justification: Some("still on the platform team".into()),
+            ticket: None,
+        },
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(x.request.kind, AssignmentKind::Eligible);
+    let out = selfservice::submit(&g, &x.request).await.unwrap();
+    assert_eq!(
+        Status::from_graph(&out.status),
+        Status::PendingAdminDecision
+    );
+}
+
+#[tokio::test]
+async fn what_an_azure_roles_policy_forbids_is_refused_before_sending() {
+    let w = world_seeded(azure_seed(), TokenFormat::Jwt).await;
+    let g = w.as_azure_user("bob@contoso.com", false);
+    let me = whoami(&g).await;
+    let t = target(&g, "Contributor", SUB).await;
+    let e = selfservice::check_activation(&g, &w.clock, &me, &ask(t, Some("PT3H"), None))
+        .await
+        .unwrap_err();
+    let mut rules = refusal_rules(&e);
+    rules.sort();
+    assert_eq!(
+        rules,
+        [
+            "Enablement_EndUser_Assignment",
+            "Enablement_EndUser_Assignment",
+            "Enablement_EndUser_Assignment",
+            "Expiration_EndUser_Assignment"
+        ],
+        "{e}"
+    );
+    let said = e.to_string();
+    for what in [
+        "PT3H is longer than the PT2H the role allows",
+        "a justification is required",
+        "a ticket is required",
+        "multi-factor authentication is required and this sign-in had none",
+    ] {
+        assert!(said.contains(what), "{what}: {said}");
+    }
+    assert!(e.is_refusal());
+
+    // A role Bob is not eligible for names those he is.
+    let reader = target(&g, "Reader", SUB).await;
+    let e = selfservice::check_activation(&g, &w.clock, &me, &ask(reader, None, Some("x")))
+        .await
+        .unwrap_err();
+    assert_eq!(refusal_rules(&e), ["EligibilityRule"]);
+    assert!(
+        e.to_string().contains(&format!(
+            "you may activate: Contributor at {SUB}, Owner at {MG}"
+        )),
+        "{e}"
+    );
+    // Nor at the management group above his subscription's eligibility.
+    let above = target(&g, "Contributor", MG).await;
+    let e = selfservice::check_activation(&g, &w.clock, &me, &ask(above, None, Some("x")))
+        .await
+        .unwrap_err();
+    assert_eq!(refusal_rules(&e), ["EligibilityRule"], "{e}");
+    assert_eq!(w.arm_requests_sent(), 0, "nothing was PUT");
+}
+
+#[tokio::test]
+async fn an_eligibility_inherited_from_a_management_group_activates_below_it_with_approval() {
+    let w = world_seeded(azure_seed(), TokenFormat::Jwt).await;
+    let g = w.as_azure_user("bob@contoso.com", true);
+    let me = whoami(&g).await;
+    // Without a scope: the one where Bob holds Owner, the management group.
+    let held = Held {
+        kind: Some(AssignmentKind::Eligible),
+        ended: false,
+    };
+    let at_mg = selfservice::resolve_held_target(&g, w.clock.now(), "Owner", None, held)
+        .await
+        .unwrap();
+    assert_eq!(at_mg.scope_id, MG);
+
+    let t = target(&g, "Owner", RG).await;
+    let a = selfservice::check_activation(
+        &g,
+        &w.clock,
+        &me,
+        &ask(t.clone(), Some("PT1H"), Some("hotfix")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(a.approvers, Some(vec!["PIM Approvers (group)".to_string()]));
+    assert_eq!(
+        a.linked_eligibility,
+        Some(format!(
+            "{MG}/providers/Microsoft.Authorization/roleEligibilitySchedules/{BOB_OWNER_MG}"
+        ))
+    );
+    let out = selfservice::submit_activation(&g, &a).await.unwrap();
+    assert_eq!(Status::from_graph(&out.status), Status::PendingApproval);
+    assert_eq!(out.scope_id, RG);
+    assert_eq!(
+        w.arm_request(&out.request_id)["properties"]["linkedRoleEligibilityScheduleId"],
+        BOB_OWNER_MG
+    );
+
+    // Waiting: listed, refused a second time, shown, then canceled.
+    let roles = selfservice::my_roles(&g, &w.clock, &me).await.unwrap();
+    assert_eq!(roles.pending.len(), 1, "{:?}", roles.pending);
+    assert_eq!(roles.pending[0].id, out.request_id);
+    assert_eq!(roles.pending[0].scope, RG);
+    assert_eq!(roles.pending[0].role, "Owner");
+    let e = selfservice::check_activation(&g, &w.clock, &me, &ask(t, Some("PT1H"), Some("again")))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("already waiting for approval"),
+        "{e}"
+    );
+    let mine = selfservice::list_requests(&g, &filter(true, Some("PendingApproval")))
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].surface, pim::model::SurfaceKind::AzureRole);
+
+    let shown = selfservice::show_request(&g, &out.request_id[..8])
+        .await
+        .unwrap();
+    assert_eq!(shown.request.id, out.request_id);
+    let approval = shown.approval.expect("an approval");
+    assert_eq!(approval.state, "waiting");
+    assert_eq!(approval.stages[0].approvers, ["PIM Approvers (group)"]);
+
+    let before = selfservice::cancel(&g, &out.request_id).await.unwrap();
+    assert_eq!(before.status, "PendingApproval");
+    assert_eq!(
+        w.arm_request(&out.request_id)["properties"]["status"],
+        "Canceled"
+    );
+    // ARM's full id names the same request.
+    let full = format!(
+        "{RG}/providers/Microsoft.Authorization/roleAssignmentScheduleRequests/{}",
+        out.request_id
+    );
+    let again = selfservice::show_request(&g, &full).await.unwrap();
+    assert_eq!(again.request.status, "Canceled");
+    let e = selfservice::cancel(&g, &full).await.unwrap_err();
+    assert!(e.is_refusal(), "{e}");
+}
+
+#[tokio::test]
+async fn an_emulator_users_arm_client_signs_in_for_arm_not_graph() {
+    let w = world_seeded(azure_seed(), TokenFormat::Jwt).await;
+    let g = w.as_azure_user("bob@contoso.com", true);
+    let listed = g
+        .arm()
+        .unwrap()
+        .my_instances(AssignmentKind::Eligible, None)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2, "{listed:#?}");
+    // The same user with a Graph token: ARM refuses its audience.
+    let settings = ArmSettings::for_emulator(&w.settings(), &Default::default()).unwrap();
+    let graph_token = w.emu.mint_token(BOB, true);
+    let wrong = HttpArm::with_token_source(settings, Arc::new(StaticToken(graph_token))).unwrap();
+    let e = wrong
+        .my_instances(AssignmentKind::Eligible, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, Some(401), "{e}");
+}
+
+#[tokio::test]
+async fn an_approver_decides_an_azure_activation_through_the_preview_approvals_api() {
+    let w = world_seeded(azure_seed(), TokenFormat::Jwt).await;
+    let bob = w.as_azure_user("bob@contoso.com", true);
+    let me_bob = whoami(&bob).await;
+    let t = target(&bob, "Owner", RG).await;
+    let a = selfservice::check_activation(
+        &bob,
+        &w.clock,
+        &me_bob,
+        &ask(t.clone(), Some("PT1H"), Some("hotfix")),
+    )
+    .await
+    .unwrap();
+    let pending = selfservice::submit_activation(&bob, &a).await.unwrap();
+    assert_eq!(Status::from_graph(&pending.status), Status::PendingApproval);
+
+    // Dave is in PIM Approvers. Azure approvals are read only when asked.
+    let dave = w.as_azure_user("dave@contoso.com", true);
+    let azure = selfservice::ApprovalSources { azure: true };
+    assert!(selfservice::waiting(&dave).await.unwrap().is_empty());
+    let rows = selfservice::waiting_in(&dave, azure).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].id, pending.request_id);
+    assert_eq!(rows[0].principal, "user:bob@contoso.com");
+    assert_eq!(rows[0].scope, RG);
+    // Not Bob's to decide, nor to see as an approver.
+    assert!(
+        selfservice::waiting_in(&bob, azure)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let e = selfservice::decide_in(&bob, &pending.request_id, true, "self", azure)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SelfServiceError::NotWaitingForYou(_)), "{e}");
+
+    let decided = selfservice::decide_in(&dave, &pending.request_id[..8], true, "on call", azure)
+        .await
+        .unwrap();
+    assert_eq!(decided.id, pending.request_id);
+    // Bob's --wait sees it in effect.
+    let done = selfservice::wait_until_active(
+        &bob,
+        &w.clock,
+        &pending,
+        &t,
+        WaitOptions {
+            timeout: Duration::from_secs(60),
+            interval: Duration::from_secs(5),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(Status::from_graph(&done.status), Status::Provisioned);
+    let request = w.arm_request(&pending.request_id);
+    assert_eq!(request["properties"]["status"], "Provisioned");
+    assert_eq!(request["review"]["reviewResult"], "Approve");
+    assert_eq!(request["review"]["justification"], "on call");
+    let roles = selfservice::my_roles(&bob, &w.clock, &me_bob)
+        .await
+        .unwrap();
+    assert!(
+        roles
+            .active
+            .iter()
+            .any(|h| h.role == "Owner" && h.scope == RG && h.assignment_type == Some("activated")),
+        "{:?}",
+        roles.active
+    );
+    assert!(roles.pending.is_empty(), "{:?}", roles.pending);
+    // Decided: nothing waits any more.
+    let e = selfservice::decide_in(&dave, &pending.request_id, false, "late", azure)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SelfServiceError::NotWaitingForYou(_)), "{e}");
+}
+
+#[tokio::test]
+async fn an_azure_role_needs_an_arm_scope_and_an_arm_client() {
+    let w = world().await;
+    let g = w.as_user("bob@contoso.com", true);
+    let e = selfservice::resolve_target(&g, "Owner", "/")
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("\"Owner\" is an Azure role, and you hold it at no Azure scope now"),
+        "{e}"
+    );
+    // No ARM client beside this Graph one: said, not guessed.
+    let held = Held {
+        kind: Some(AssignmentKind::Eligible),
+        ended: false,
+    };
+    let e = selfservice::resolve_held_target(&g, w.clock.now(), "Contributor", None, held)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SelfServiceError::NoArm), "{e}");
+    let t = selfservice::resolve_azure_target("Contributor", SUB).unwrap();
+    let me = whoami(&g).await;
+    let e = selfservice::check_activation(&g, &w.clock, &me, &ask(t, None, Some("x")))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SelfServiceError::NoArm), "{e}");
+    // Directory roles are listed as before.
+    assert!(selfservice::my_roles(&g, &w.clock, &me).await.is_ok());
+}
+
+/// ARM as it might be: refusing the caller's active instances without a
+/// scope, answering everything else as the emulator does.
+struct NoTenantWideActive(HttpArm);
+
+#[async_trait::async_trait]
+impl pim::arm::Arm for NoTenantWideActive {
+    async fn schedules(
+        &self,
+        kind: AssignmentKind,
+        scope: &str,
+    ) -> Result<Vec<pim::arm::ArmSchedule>, pim::graph::GraphError> {
+        self.0.schedules(kind, scope).await
+    }
+    async fn my_instances(
+        &self,
+        kind: AssignmentKind,
+        scope: Option<&str>,
+    ) -> Result<Vec<pim::arm::ArmSchedule>, pim::graph::GraphError> {
+        if kind == AssignmentKind::Active && scope.is_none() {
+            return Err(pim::graph::GraphError::from_status(
+                "GET /providers/Microsoft.Authorization/roleAssignmentScheduleInstances",
+                400,
+                "InvalidFilter".into(),
+                "The filter 'asTarget()' is not supported at this scope.".into(),
+                None,
+            ));
+        }
+        self.0.my_instances(kind, scope).await
+    }
+    async fn my_requests(
+        &self,
+        kind: AssignmentKind,
+        scope: &str,
+        party: pim::graph::RequestParty,
+    ) -> Result<Vec<pim::arm::ArmRequestOutcome>, pim::graph::GraphError> {
+        self.0.my_requests(kind, scope, party).await
+    }
+    async fn role_definitions(
+        &self,
+        scope: &str,
+        role_name: &str,
+    ) -> Result<Vec<pim::arm::ArmRoleDefinition>, pim::graph::GraphError> {
+        self.0.role_definitions(scope, role_name).await
+    }
+    async fn policies(
+        &self,
+        scope: &str,
+    ) -> Result<Vec<pim::arm::ArmPolicy>, pim::graph::GraphError> {
+        self.0.policies(scope).await
+    }
+    async fn policy_for_role(
+        &self,
+        scope: &str,
+        role_definition_id: &str,
+    ) -> Result<Option<pim::arm::ArmPolicy>, pim::graph::GraphError> {
+        self.0.policy_for_role(scope, role_definition_id).await
+    }
+    async fn policy(&self, policy_id: &str) -> Result<pim::arm::ArmPolicy, pim::graph::GraphError> {
+        self.0.policy(policy_id).await
+    }
+    async fn update_policy(
+        &self,
+        policy_id: &str,
+        rules: &pim::model::RuleSet,
+    ) -> Result<pim::arm::ArmPolicy, pim::graph::GraphError> {
+        self.0.update_policy(policy_id, rules).await
+    }
+    async fn create_request(
+        &self,
+        request: &pim::arm::ArmRequest,
+    ) -> Result<pim::arm::ArmRequestOutcome, pim::graph::GraphError> {
+        self.0.create_request(request).await
+    }
+    async fn get_request(
+        &self,
+        kind: AssignmentKind,
+        scope: &str,
+        name: &str,
+    ) -> Result<pim::arm::ArmRequestOutcome, pim::graph::GraphError> {
+        self.0.get_request(kind, scope, name).await
+    }
+    async fn cancel_request(
+        &self,
+        kind: AssignmentKind,
+        scope: &str,
+        name: &str,
+    ) -> Result<(), pim::graph::GraphError> {
+        self.0.cancel_request(kind, scope, name).await
+    }
+}
+
+#[tokio::test]
+async fn active_azure_roles_are_found_at_the_eligibilities_scopes_when_arm_wants_a_scope() {
+    let w = world_seeded(azure_seed(), TokenFormat::Jwt).await;
+    let g = w.as_azure_user("bob@contoso.com", true);
+    let me = whoami(&g).await;
+    // An activation at the subscription, from the management group's
+    // eligibility: listed there when asked at the management group.
+    let t = target(&g, "Owner", SUB).await;
+    let a = selfservice::check_activation(&g, &w.clock, &me, &ask(t, Some("PT1H"), Some("x")))
+        .await
+        .unwrap();
+    selfservice::submit_activation(&g, &a).await.unwrap();
+
+    let picky = w.as_user("bob@contoso.com", true);
+    let settings = ArmSettings::for_emulator(&w.settings(), &Default::default()).unwrap();
+    let arm = HttpArm::sharing(settings, &picky).unwrap();
+    let picky = picky.with_arm(Arc::new(NoTenantWideActive(arm)));
+    let roles = selfservice::my_roles(&picky, &w.clock, &me).await.unwrap();
+    let active: Vec<(&str, &str, &str)> = roles
+        .active
+        .iter()
+        .filter(|h| h.surface == pim::model::SurfaceKind::AzureRole)
+        .map(|h| (h.role.as_str(), h.scope.as_str(), h.member_type))
+        .collect();
+    assert_eq!(active, [("Owner", SUB, "direct")], "{:?}", roles.active);
 }

@@ -24,11 +24,12 @@ use super::rate::{BucketKey, Buckets, Operation};
 use super::scope::{normalize_scope, same_scope};
 use super::settings::{ARM_SCOPE, ArmSettings, Collection};
 use super::wire::{
-    Page, PolicyAssignmentProperties, PolicyProperties, RequestProperties, Resource,
-    RoleDefinitionProperties, ScheduleProperties,
+    ApprovalProperties, Page, PolicyAssignmentProperties, PolicyProperties, RequestProperties,
+    Resource, RoleDefinitionProperties, ScheduleProperties,
 };
 use super::{
-    Arm, ArmPolicy, ArmRequest, ArmRequestOutcome, ArmRoleDefinition, ArmSchedule, ArmSubscription,
+    Arm, ArmApproval, ArmApprovalStage, ArmPolicy, ArmRequest, ArmRequestOutcome,
+    ArmRoleDefinition, ArmSchedule, ArmSubscription,
 };
 use crate::graph::convert::parse_time;
 use crate::graph::link::{ApiRoot, redirect_policy};
@@ -794,6 +795,86 @@ impl Arm for HttpArm {
                 })
             })
             .collect())
+    }
+
+    async fn my_requests(
+        &self,
+        kind: AssignmentKind,
+        scope: &str,
+        party: crate::graph::RequestParty,
+    ) -> Result<Vec<ArmRequestOutcome>, GraphError> {
+        let filter = match party {
+            crate::graph::RequestParty::Principal => "asTarget()",
+            crate::graph::RequestParty::Approver => "asApprover()",
+        };
+        let url = self.url(scope, requests(kind), None, None, Some(filter))?;
+        let op = self.operation_on("GET", &url);
+        let items: Vec<Resource<RequestProperties>> = self.get_all(url).await?;
+        items
+            .into_iter()
+            .map(|r| request_from_wire(kind, r).map_err(|e| arm(GraphError::decode(&op, e.0))))
+            .collect()
+    }
+
+    async fn approval(&self, approval_id: &str) -> Result<ArmApproval, GraphError> {
+        let url = self.id_url(approval_id, Collection::Approvals)?;
+        let op = self.operation_on("GET", &url);
+        let r: Resource<ApprovalProperties> = self.get_json(url).await?;
+        let stages = r
+            .properties
+            .stages
+            .into_iter()
+            .map(|s| {
+                let id = s
+                    .id
+                    .ok_or_else(|| arm(GraphError::decode(&op, "an approval stage has no id")))?;
+                Ok(ArmApprovalStage {
+                    id,
+                    status: s.properties.status.unwrap_or_default(),
+                    assigned_to_me: s.properties.assigned_to_me.unwrap_or(false),
+                    review_result: s.properties.review_result,
+                })
+            })
+            .collect::<Result<_, GraphError>>()?;
+        Ok(ArmApproval {
+            id: r.id.unwrap_or_else(|| approval_id.to_string()),
+            stages,
+        })
+    }
+
+    async fn decide_stage(
+        &self,
+        stage_id: &str,
+        approve: bool,
+        justification: &str,
+    ) -> Result<(), GraphError> {
+        // `{approval id}/stages/{stage}`: the approval's URL, then the stage.
+        let lower = stage_id.to_ascii_lowercase();
+        let at = lower.rfind("/stages/").ok_or_else(|| {
+            arm_error(
+                ErrorKind::Config,
+                "decide an approval stage",
+                format!("{:?} is not an approval stage's id", excerpt(stage_id, 200)),
+            )
+        })?;
+        let approval_url = self.id_url(&stage_id[..at], Collection::Approvals)?;
+        let stage = path_segment(stage_id[at + "/stages/".len()..].trim_end_matches('/'))?;
+        let url = match approval_url.split_once('?') {
+            Some((path, query)) => format!("{path}/stages/{stage}?{query}"),
+            None => format!("{approval_url}/stages/{stage}"),
+        };
+        let call = Call {
+            method: Method::PATCH,
+            url,
+            body: Some(serde_json::json!({ "properties": {
+                "reviewResult": if approve { "Approve" } else { "Deny" },
+                "justification": justification,
+            }})),
+            // A second decision on a completed stage is refused, not repeated.
+            idempotent: false,
+            retry_subject: false,
+        };
+        self.execute(&call).await.map(|_| ())
     }
 
     async fn role_definitions(

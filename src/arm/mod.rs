@@ -43,7 +43,8 @@ pub use http::{ArmStats, HttpArm};
 pub use rate::{BucketKey, Operation};
 pub use scope::{normalize_scope, role_guid, same_scope};
 pub use settings::{
-    ARM_SCOPE, ArmRates, ArmSettings, Collection, DEFAULT_ARM_URL, PIM_API_VERSION, RateLimit,
+    APPROVALS_API_VERSION, ARM_SCOPE, ArmRates, ArmSettings, Collection, DEFAULT_ARM_URL,
+    PIM_API_VERSION, RateLimit,
 };
 
 use crate::graph::GraphError;
@@ -201,6 +202,37 @@ pub struct ArmRequestOutcome {
     pub reconciled: bool,
 }
 
+/// An approval of an activation request, as ARM's preview API has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArmApproval {
+    pub id: String,
+    pub stages: Vec<ArmApprovalStage>,
+}
+
+/// One stage of an approval, as the signed-in user sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArmApprovalStage {
+    /// The full id, `…/roleAssignmentApprovals/{id}/stages/{stage}`: the
+    /// stage's `name` may differ from its last segment (arm-pim.md §12).
+    pub id: String,
+    /// `InProgress`, `Completed`, …
+    pub status: String,
+    pub assigned_to_me: bool,
+    /// `Approve`, `Deny`, `NotReviewed`.
+    pub review_result: Option<String>,
+}
+
+fn unsupported(op: &str, what: &str) -> GraphError {
+    GraphError {
+        service: crate::graph::Service::Arm,
+        ..GraphError::new(
+            crate::graph::ErrorKind::Config,
+            op,
+            format!("this ARM client has no approvals ({what})"),
+        )
+    }
+}
+
 /// ARM's PIM for Azure resource roles as pim uses it.
 #[async_trait]
 pub trait Arm: Send + Sync {
@@ -231,8 +263,41 @@ pub trait Arm: Send + Sync {
         scope: Option<&str>,
     ) -> Result<Vec<ArmSchedule>, GraphError>;
 
-    /// Every subscription the signed-in identity can see, all pages.
-    async fn subscriptions(&self) -> Result<Vec<ArmSubscription>, GraphError>;
+    /// Every subscription the signed-in identity can see, all pages. None
+    /// by default: a fake that names no subscription need not list them.
+    async fn subscriptions(&self) -> Result<Vec<ArmSubscription>, GraphError> {
+        Ok(Vec::new())
+    }
+
+    /// The schedule requests listed at `scope` made for the signed-in
+    /// principal (`$filter=asTarget()`), or waiting for their approval
+    /// (`asApprover()`). None by default: a fake that holds no requests
+    /// need not say so.
+    async fn my_requests(
+        &self,
+        _kind: AssignmentKind,
+        _scope: &str,
+        _party: crate::graph::RequestParty,
+    ) -> Result<Vec<ArmRequestOutcome>, GraphError> {
+        Ok(Vec::new())
+    }
+
+    /// An activation's approval by its id (`approvalId`), with its stages
+    /// (api-version 2021-01-01-preview).
+    async fn approval(&self, approval_id: &str) -> Result<ArmApproval, GraphError> {
+        Err(unsupported("read an approval", approval_id))
+    }
+
+    /// Approve or deny one stage of an approval, by the stage's full id
+    /// (api-version 2021-01-01-preview).
+    async fn decide_stage(
+        &self,
+        stage_id: &str,
+        _approve: bool,
+        _justification: &str,
+    ) -> Result<(), GraphError> {
+        Err(unsupported("decide an approval stage", stage_id))
+    }
 
     /// Role definitions at `scope` named `role_name` (`roleName eq`).
     async fn role_definitions(

@@ -17,6 +17,9 @@ pub const PIM_API_VERSION: &str = "2020-10-01";
 /// The api-version of `GET /subscriptions` (Microsoft.Resources).
 pub const SUBSCRIPTIONS_API_VERSION: &str = "2022-12-01";
 
+/// The api-version of `roleAssignmentApprovals`, a preview.
+pub const APPROVALS_API_VERSION: &str = "2021-01-01-preview";
+
 /// What pim calls under `{scope}/providers/Microsoft.Authorization/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Collection {
@@ -29,6 +32,8 @@ pub enum Collection {
     Policies,
     PolicyAssignments,
     RoleDefinitions,
+    /// Approvals of activations: the preview API only.
+    Approvals,
 }
 
 impl Collection {
@@ -43,6 +48,7 @@ impl Collection {
             Collection::Policies => "roleManagementPolicies",
             Collection::PolicyAssignments => "roleManagementPolicyAssignments",
             Collection::RoleDefinitions => "roleDefinitions",
+            Collection::Approvals => "roleAssignmentApprovals",
         }
     }
 
@@ -53,6 +59,8 @@ impl Collection {
     pub fn api_version(self) -> &'static str {
         match self {
             Collection::RoleDefinitions => "2022-04-01",
+            // No stable version has them (arm-pim.md §1.5).
+            Collection::Approvals => APPROVALS_API_VERSION,
             _ => PIM_API_VERSION,
         }
     }

@@ -193,3 +193,23 @@ pub(crate) struct RoleDefinitionProperties {
     #[serde(default)]
     pub assignable_scopes: Option<Vec<String>>,
 }
+
+/// An approval (2021-01-01-preview): its stages inline, under `stages`
+/// (or `steps`, as one spec revision names them).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ApprovalProperties {
+    #[serde(default, alias = "steps")]
+    pub stages: Vec<Resource<StageProperties>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StageProperties {
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub assigned_to_me: Option<bool>,
+    #[serde(default)]
+    pub review_result: Option<String>,
+}

@@ -108,12 +108,12 @@ pub(super) enum Command {
         after_help = "Exit status: 0 on success, 1 on error.\n\nExample:\n  pim approvals --format json"
     )]
     Approvals(selfservice::ApprovalsArgs),
-    /// Approve an activation request waiting for you (PIM for Groups; Graph v1.0 cannot decide directory roles').
+    /// Approve an activation request waiting for you (PIM for Groups; Azure roles with --azure-approvals-preview; Graph v1.0 cannot decide directory roles').
     #[command(
         after_help = "Exit status: 0 approved, 1 error (not waiting for you, decided by another approver, or a directory role's request).\n\nExample:\n  pim approve 6f2a… --justification \"On call for INC0042\""
     )]
     Approve(selfservice::DecideArgs),
-    /// Deny an activation request waiting for you (PIM for Groups).
+    /// Deny an activation request waiting for you (PIM for Groups; Azure roles with --azure-approvals-preview).
     #[command(
         after_help = "Exit status: 0 denied, 1 error.\n\nExample:\n  pim deny 6f2a… --justification \"No change ticket\""
     )]

@@ -235,11 +235,31 @@ pub async fn make_plan(
         config_hash: desired.config_hash.clone(),
         state_lineage: state.as_ref().map(|s| s.lineage.clone()),
         state_serial: state.as_ref().map(|s| s.serial),
-        snapshot_fingerprint: current.fingerprint(),
+        snapshot_fingerprint: String::new(),
         renew_within: Some(opts.renew_within),
     };
     diags.quote_from(&desired.sources);
-    match plan::plan(desired, &current, &resolved, state.as_ref(), basis, opts) {
+    // The fingerprint of a large tenant takes a while, and nothing in the
+    // plan depends on it: it is worked out beside the plan.
+    let (fingerprint, planned) = std::thread::scope(|s| {
+        let fingerprint = std::thread::Builder::new()
+            .name("fingerprint".into())
+            .spawn_scoped(s, || current.fingerprint());
+        let planned = plan::plan(desired, &current, &resolved, state.as_ref(), basis, opts);
+        let fingerprint = match fingerprint {
+            Ok(handle) => handle.join().ok(),
+            Err(_) => None,
+        };
+        (
+            fingerprint.unwrap_or_else(|| current.fingerprint()),
+            planned,
+        )
+    });
+    let planned = planned.map(|mut p| {
+        p.basis.snapshot_fingerprint = fingerprint;
+        p
+    });
+    match planned {
         Ok(_) if diags.has_errors() => Err(PipelineError::Invalid(diags)),
         Ok(plan) => Ok(Planned {
             plan,

@@ -6,9 +6,7 @@
 
 use std::time::Duration;
 
-use crate::graph::{
-    ErrorKind, Graph, GraphError, Me, RequestOutcome, RequestParty, ScheduleRequest, Timer,
-};
+use crate::graph::{ErrorKind, Graph, GraphError, Me, RequestOutcome, ScheduleRequest, Timer};
 use crate::model::{
     Approver, AssignmentKind, Clock, EnablementFactor, Expiration, IsoDuration, ObjectId,
     PrincipalKind, RequestAction, RuleId, RuleSet, Schedule, SurfaceKind, Ticket,
@@ -38,6 +36,9 @@ pub struct Activation {
     pub approvers: Option<Vec<String>>,
     /// Things Graph checks that pim could not (an MFA claim it cannot see…).
     pub notes: Vec<String>,
+    /// Azure roles: the full id of the eligibility schedule the activation
+    /// uses (at the scope, or inherited from above it).
+    pub linked_eligibility: Option<String>,
 }
 
 /// Graph's default when a policy names no maximum.
@@ -79,10 +80,10 @@ pub(crate) async fn policy_rules(
             .find(|p| p.role_id == role_id)
             .map(|p| p.rules)),
         Err(e) if matches!(e.kind, ErrorKind::Forbidden | ErrorKind::Unauthorized) => {
-            notes.push(
-                "the role's policy could not be read with this sign-in, so Graph checks it alone"
-                    .into(),
-            );
+            notes.push(format!(
+                "the role's policy could not be read with this sign-in, so {} checks it alone",
+                e.service.name()
+            ));
             Ok(None)
         }
         Err(e) => Err(e),
@@ -138,17 +139,11 @@ pub async fn check_activation(
         subject: t.subject(),
         problems,
     };
-    let eligible = graph
-        .my_instances(t.surface, AssignmentKind::Eligible)
-        .await?;
-    if !eligible.iter().any(|i| t.matches(&i.role_id, &i.scope_id)) {
+    let eligible_here = super::held(graph, t, AssignmentKind::Eligible).await?;
+    if eligible_here.is_empty() {
+        let eligible = super::my_instances(graph, t.surface, AssignmentKind::Eligible).await?;
         let now = clock.now();
-        let schedules: Vec<_> = graph
-            .my_grants(t.surface, AssignmentKind::Eligible)
-            .await?
-            .into_iter()
-            .filter(|g| t.matches(&g.role_id, &g.scope_id))
-            .collect();
+        let schedules = super::held_grants(graph, t, AssignmentKind::Eligible).await?;
         let later = schedules
             .iter()
             .filter_map(|g| g.start)
@@ -190,10 +185,8 @@ pub async fn check_activation(
             Problem::new(what).rule("EligibilityRule").hint(hint),
         ]));
     }
-    let active = graph
-        .my_instances(t.surface, AssignmentKind::Active)
-        .await?;
-    if let Some(a) = active.iter().find(|i| t.matches(&i.role_id, &i.scope_id)) {
+    let active = super::held(graph, t, AssignmentKind::Active).await?;
+    if let Some(a) = active.first() {
         let what = match a.end {
             Some(end) => format!(
                 "it is already active until {}",
@@ -203,8 +196,7 @@ pub async fn check_activation(
         };
         return Err(refuse(vec![Problem::new(what).hint("see pim my roles")]));
     }
-    let waiting = graph
-        .my_requests(t.surface, AssignmentKind::Active, RequestParty::Principal)
+    let waiting = super::requests_about(graph, t, AssignmentKind::Active)
         .await?
         .into_iter()
         .find(|r| {
@@ -357,12 +349,23 @@ pub async fn check_activation(
         ticket: ask.ticket.clone(),
         condition: None,
     };
+    // The eligibility made at the scope itself, else the one inherited
+    // from above it.
+    let linked_eligibility = match t.surface {
+        SurfaceKind::AzureRole => eligible_here
+            .iter()
+            .find(|i| crate::model::Caseless::same(&i.scope_id, &t.scope_id))
+            .or(eligible_here.first())
+            .and_then(super::azure::eligibility_schedule_id),
+        _ => None,
+    };
     Ok(Activation {
         target: t.clone(),
         request,
         duration,
         approvers,
         notes,
+        linked_eligibility,
     })
 }
 
@@ -394,13 +397,7 @@ pub async fn wait_until_active(
     let started = clock.now();
     let timeout = chrono::TimeDelta::from_std(opts.timeout).unwrap_or(chrono::TimeDelta::MAX);
     loop {
-        let now = graph
-            .get_request(
-                target.surface,
-                AssignmentKind::Active,
-                &submitted.request_id,
-            )
-            .await?;
+        let now = super::reread(graph, submitted).await?;
         let status = Status::from_graph(&now.status);
         if status.is_dead_end() {
             return Err(SelfServiceError::Ended {
@@ -409,11 +406,9 @@ pub async fn wait_until_active(
             });
         }
         if matches!(status, Status::Provisioned | Status::Scheduled) {
-            let live = graph
-                .my_instances(target.surface, AssignmentKind::Active)
+            let live = !super::held(graph, target, AssignmentKind::Active)
                 .await?
-                .iter()
-                .any(|i| target.matches(&i.role_id, &i.scope_id));
+                .is_empty();
             if live {
                 return Ok(now);
             }

@@ -35,13 +35,7 @@ pub async fn check_deactivation(
     target: &Target,
     justification: Option<String>,
 ) -> Result<Deactivation, SelfServiceError> {
-    let active = graph
-        .my_instances(target.surface, AssignmentKind::Active)
-        .await?;
-    let mine: Vec<_> = active
-        .iter()
-        .filter(|i| target.matches(&i.role_id, &i.scope_id))
-        .collect();
+    let mine = super::held(graph, target, AssignmentKind::Active).await?;
     let activation = mine
         .iter()
         .find(|i| i.active_type == Some(ActiveType::Activated));
@@ -141,8 +135,7 @@ pub async fn check_extension(
     for kind in [AssignmentKind::Eligible, AssignmentKind::Active] {
         if ask.kind.is_none_or(|k| k == kind) {
             held.extend(
-                graph
-                    .my_grants(t.surface, kind)
+                super::held_grants(graph, t, kind)
                     .await?
                     .into_iter()
                     .filter(|g| extendable(g, t)),

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::graph::Graph;
-use crate::model::{Approver, Caseless, ObjectId, RequestAction};
+use crate::model::{Approver, Caseless, ObjectId, RequestAction, SurfaceKind};
 
 use super::activate::{approver_names, policy_rules};
 use super::requests::{RequestRow, find_request, names_for, row};
@@ -59,6 +59,11 @@ pub struct StageDetail {
 // for Groups has assignmentApprovals): the request's status and
 // completedDateTime are all that is recorded of a decision.
 const NO_REVIEWER: &str = "Graph v1.0 does not say who decided a directory role request, nor why: it has no approvals API for directory roles (see the tenant's audit log)";
+
+/// What pim says of a decision on an Azure role request: ARM records the
+/// reviewer in its approvals API (api-version 2021-01-01-preview), which
+/// pim does not read.
+const NO_ARM_REVIEWER: &str = "pim does not read who decided an Azure role request: ARM keeps it in its approvals API (roleAssignmentApprovals, 2021-01-01-preview)";
 
 /// The request `id` (whole, or the start of one), with names for its ids
 /// and its approval.
@@ -127,7 +132,10 @@ async fn approval(
         notes.push("an administrator decides extensions and renewals".to_string());
     }
     if decided.is_some() {
-        notes.push(NO_REVIEWER.to_string());
+        notes.push(match r.surface {
+            SurfaceKind::AzureRole => NO_ARM_REVIEWER.to_string(),
+            _ => NO_REVIEWER.to_string(),
+        });
     }
     Ok(ApprovalDetail {
         id: approval_id.to_string(),

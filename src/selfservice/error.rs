@@ -55,6 +55,21 @@ pub enum SelfServiceError {
         "no administrative unit {0:?}; hint: give the scope as /, an administrative unit's display name or id, or /administrativeUnits/<id or display name>"
     )]
     UnknownScope(String),
+    #[error(
+        "{0:?} is not an Azure scope; hint: give it as /subscriptions/<id>, /subscriptions/<id>/resourceGroups/<name>, a resource id, or /providers/Microsoft.Management/managementGroups/<id>"
+    )]
+    UnknownAzureScope(String),
+    /// An Azure role without an ARM `--scope`, which the caller holds
+    /// nowhere (or named at a directory scope).
+    #[error(
+        "{role:?} is an Azure role, and you hold it at no Azure scope now; hint: give its scope with --scope /subscriptions/<id> (or another ARM scope)"
+    )]
+    NoAzureScope { role: String },
+    /// An Azure role was named, and pim has no client for ARM.
+    #[error(
+        "pim has no client for Azure Resource Manager, which Azure roles need; hint: check PIM_ARM_URL and the sign-in"
+    )]
+    NoArm,
     /// A group that does not resolve to one group, or an access that is
     /// neither member nor owner.
     #[error("{what}; hint: {hint}")]
@@ -175,7 +190,7 @@ fn refused(subject: &str, problems: &[Problem]) -> String {
 }
 
 fn rejected(what: &str, e: &GraphError, hint: Option<&str>) -> String {
-    let mut s = format!("Graph refused {what}: ");
+    let mut s = format!("{} refused {what}: ", e.service.name());
     match e.status {
         Some(status) => {
             s.push_str(&status.to_string());
@@ -233,10 +248,15 @@ fn hint_for(action: Option<RequestAction>, e: &GraphError) -> Option<String> {
             }
             _ => "you hold no such grant: see pim my roles",
         },
-        (_, "PendingRoleAssignmentRequest") => {
+        (_, "PendingRoleAssignmentRequest" | "RoleAssignmentRequestExists") => {
             "a request for it is already waiting: see pim requests --mine"
         }
         (_, "RequestCannotBeCancelled") => CANCEL_REFUSED,
+        (ErrorKind::Unauthorized | ErrorKind::Forbidden, _)
+            if e.service == crate::graph::Service::Arm =>
+        {
+            "sign in as the person who holds the role (az login), with a token for Azure Resource Manager"
+        }
         (ErrorKind::Unauthorized | ErrorKind::Forbidden, _) => {
             "sign in as the person who holds the role (az login), with a token for Microsoft Graph"
         }

@@ -30,10 +30,11 @@ pub struct Target {
 }
 
 impl Target {
-    /// `Global Administrator at /`; `member of group:Tier0 Admins`.
+    /// `Global Administrator at /`; `member of group:Tier0 Admins`;
+    /// `Owner at /subscriptions/…`.
     pub fn subject(&self) -> String {
         match self.surface {
-            crate::model::SurfaceKind::DirectoryRole => {
+            crate::model::SurfaceKind::DirectoryRole | crate::model::SurfaceKind::AzureRole => {
                 format!("{} at {}", self.role_name, self.scope_name)
             }
             _ => format!("{} of {}", self.role_name, self.scope_name),
@@ -49,12 +50,15 @@ const AU_PREFIX: &str = "/administrativeUnits/";
 
 /// Resolve `role` (display name or role definition id) and `scope`: `/`,
 /// an administrative unit by display name or id, with or without
-/// `/administrativeUnits/` before it.
+/// `/administrativeUnits/` before it; or, at an ARM scope, an Azure role.
 pub async fn resolve_target(
     graph: &dyn Graph,
     role: &str,
     scope: &str,
 ) -> Result<Target, SelfServiceError> {
+    if super::azure::is_arm_scope(scope) {
+        return super::azure::resolve_azure_target(role, scope);
+    }
     let (role_id, role_name) = resolve_role(graph, role).await?;
     let (scope_id, scope_name) = resolve_scope(graph, scope).await?;
     Ok(Target {
@@ -178,6 +182,9 @@ pub async fn resolve_held_target(
     if let Some(scope) = scope {
         return resolve_target(graph, role, scope).await;
     }
+    if is_azure_role_name(role) {
+        return resolve_held_azure(graph, role, held).await;
+    }
     let (role_id, role_name) = resolve_role(graph, role).await?;
     let mut scopes: Vec<String> = Vec::new();
     let mut add = |scope_id: &str| {
@@ -215,6 +222,49 @@ pub async fn resolve_held_target(
         [one] => Ok(target(one)),
         several => {
             let mut scopes: Vec<String> = several.iter().map(|s| names.scope(s)).collect();
+            scopes.sort();
+            Err(SelfServiceError::SeveralScopes {
+                role: role_name,
+                scopes,
+            })
+        }
+    }
+}
+
+/// A role named `azure:…`, or a built-in Azure role's name that is not a
+/// directory role's (`Owner`, `Contributor`; not `Global Reader`).
+fn is_azure_role_name(role: &str) -> bool {
+    let role = role.trim();
+    role.starts_with("azure:")
+        || (RoleRef::parse(role).builtin().is_none()
+            && !is_guid(role)
+            && crate::model::find_azure_role(role).is_some())
+}
+
+/// An Azure role without `--scope`: the one scope at which the caller
+/// holds it, as ARM lists their instances across scopes.
+async fn resolve_held_azure(
+    graph: &dyn Graph,
+    role: &str,
+    held: Held,
+) -> Result<Target, SelfServiceError> {
+    let (role_id, role_name) = super::azure::resolve_azure_role(role)?;
+    let mut scopes: Vec<String> = Vec::new();
+    for kind in [AssignmentKind::Eligible, AssignmentKind::Active] {
+        if held.kind.is_some_and(|k| k != kind) {
+            continue;
+        }
+        for i in super::my_instances(graph, crate::model::SurfaceKind::AzureRole, kind).await? {
+            if i.role_id == role_id && !scopes.iter().any(|s| Caseless::same(s, &i.scope_id)) {
+                scopes.push(i.scope_id.clone());
+            }
+        }
+    }
+    match scopes.as_slice() {
+        [one] => super::azure::resolve_azure_target(role, one),
+        [] => Err(SelfServiceError::NoAzureScope { role: role_name }),
+        several => {
+            let mut scopes = several.to_vec();
             scopes.sort();
             Err(SelfServiceError::SeveralScopes {
                 role: role_name,
@@ -274,6 +324,12 @@ pub(crate) async fn resolve_role(
     {
         return Ok((d.id.clone(), d.display_name.clone()));
     }
+    // An Azure role named at a directory scope.
+    if let Some(azure) = crate::model::find_azure_role(role) {
+        return Err(SelfServiceError::NoAzureScope {
+            role: azure.display_name.clone(),
+        });
+    }
     let suggestions = closest_names(role, defs.iter().map(|d| d.display_name.as_str()), 3, 0.6)
         .into_iter()
         .map(str::to_string)
@@ -312,7 +368,14 @@ impl DisplayNames {
                 Some(r) => {
                     names.roles.insert(id, r.display_name.clone());
                 }
-                None => unknown = true,
+                // An Azure role's GUID: built-in names are known offline,
+                // a custom one's only to ARM, and shown by its id.
+                None => match super::azure::role_name(id.as_str()) {
+                    Some(name) => {
+                        names.roles.insert(id, name);
+                    }
+                    None => unknown = true,
+                },
             }
         }
         if unknown {
@@ -320,10 +383,11 @@ impl DisplayNames {
                 names.roles.insert(d.id, d.display_name);
             }
         }
-        // A scope is the directory, a unit, or (PIM for Groups) a group.
+        // A scope is the directory, a unit, (PIM for Groups) a group, or
+        // (Azure roles) an ARM scope, which names itself.
         let (units, groups): (Vec<&str>, Vec<&str>) = scope_ids
             .into_iter()
-            .filter(|s| *s != "/")
+            .filter(|s| *s != "/" && !super::azure::is_arm_scope(s))
             .partition(|s| s.starts_with(AU_PREFIX));
         if !units.is_empty() {
             for a in graph.administrative_units().await? {
@@ -378,7 +442,7 @@ impl DisplayNames {
                 Some(name) => format!("{AU_PREFIX}{name}"),
                 None => id.to_string(),
             },
-            None if id == "/" => id.to_string(),
+            None if id == "/" || super::azure::is_arm_scope(id) => id.to_string(),
             None => match self.principals.get(ObjectId::new(id).as_str()) {
                 Some(g) => format!("group:{}", g.display_name),
                 None => id.to_string(),
@@ -386,7 +450,8 @@ impl DisplayNames {
         }
     }
 
-    /// `Global Administrator at /`, `member of group:Tier0 Admins`.
+    /// `Global Administrator at /`, `member of group:Tier0 Admins`,
+    /// `Owner at /subscriptions/…`.
     pub fn subject(
         &self,
         surface: crate::model::SurfaceKind,
@@ -394,7 +459,7 @@ impl DisplayNames {
         scope_id: &str,
     ) -> String {
         match surface {
-            crate::model::SurfaceKind::DirectoryRole => {
+            crate::model::SurfaceKind::DirectoryRole | crate::model::SurfaceKind::AzureRole => {
                 format!("{} at {}", self.role(role_id), self.scope(scope_id))
             }
             _ => format!("{} of {}", self.role(role_id), self.scope(scope_id)),

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::graph::{ErrorKind, GrantFilter, Graph, RequestOutcome, RequestParty};
+use crate::graph::{ErrorKind, GrantFilter, Graph, RequestOutcome};
 use crate::model::{AssignmentKind, Caseless, SurfaceKind};
 
 use super::names::{DisplayNames, resolve_principal, resolve_role};
@@ -141,13 +141,7 @@ pub async fn list_requests(
             continue;
         }
         if filter.mine {
-            for surface in super::SURFACES {
-                all.extend(
-                    graph
-                        .my_requests(*surface, kind, RequestParty::Principal)
-                        .await?,
-                );
-            }
+            all.extend(super::all_my_requests(graph, &[kind], None).await?);
         } else {
             // A group's requests list only group by group: the tenant-wide
             // list is the directory roles'.
@@ -223,6 +217,12 @@ pub(crate) async fn find_request(
     if id.is_empty() {
         return Err(SelfServiceError::NoSuchRequest(given.to_string()));
     }
+    if let Some(r) = super::azure::get_request_by_id(graph, id).await? {
+        return Ok(r);
+    }
+    if super::azure::parse_request_id(id).is_some() {
+        return Err(SelfServiceError::NoSuchRequest(id.to_string()));
+    }
     if super::names::is_guid(id) {
         for surface in super::SURFACES {
             for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
@@ -233,7 +233,7 @@ pub(crate) async fn find_request(
                 }
             }
         }
-        return Err(SelfServiceError::NoSuchRequest(id.to_string()));
+        // Not Graph's: an Azure request's name, found among the caller's.
     }
     let prefix = Caseless::ascii(id);
     let starts = |r: &RequestOutcome| {
@@ -241,18 +241,15 @@ pub(crate) async fn find_request(
             .as_str()
             .starts_with(prefix.as_str())
     };
-    let mut found = Vec::new();
-    for surface in super::SURFACES {
-        for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
-            found.extend(
-                graph
-                    .my_requests(*surface, kind, RequestParty::Principal)
-                    .await?
-                    .into_iter()
-                    .filter(starts),
-            );
-        }
-    }
+    let mut found: Vec<RequestOutcome> = super::all_my_requests(
+        graph,
+        &[AssignmentKind::Active, AssignmentKind::Eligible],
+        None,
+    )
+    .await?
+    .into_iter()
+    .filter(starts)
+    .collect();
     if found.is_empty() {
         for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
             match graph.list_requests(kind, &GrantFilter::default()).await {
@@ -295,10 +292,11 @@ pub(crate) async fn find_request(
 /// before.
 pub async fn cancel(graph: &dyn Graph, id: &str) -> Result<RequestRow, SelfServiceError> {
     let found = find_request(graph, id).await?;
-    graph
-        .cancel_request(found.surface, found.kind, &found.request_id)
-        .await
-        .map_err(SelfServiceError::cancel_rejected)?;
+    let canceled = match found.surface {
+        SurfaceKind::AzureRole => super::azure::cancel(graph, &found).await,
+        s => graph.cancel_request(s, found.kind, &found.request_id).await,
+    };
+    canceled.map_err(SelfServiceError::cancel_rejected)?;
     let names = names_for(graph, std::slice::from_ref(&found)).await?;
     Ok(row(&names, &found))
 }

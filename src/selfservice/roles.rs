@@ -5,7 +5,7 @@
 use chrono::{DateTime, SubsecRound as _, Utc};
 use serde::Serialize;
 
-use crate::graph::{Graph, Instance, Me, RequestParty};
+use crate::graph::{Graph, Instance, Me};
 use crate::model::{AssignmentKind, Clock, SurfaceKind};
 use crate::render::escape::text;
 use crate::snapshot::{ActiveType, MemberType};
@@ -26,8 +26,8 @@ pub struct PrincipalInfo {
 /// One role held, now or from a later start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HeldRole {
-    /// `directory_role` or `group` (PIM for Groups: `role` is the access,
-    /// `scope` the group).
+    /// `directory_role`, `group` (PIM for Groups: `role` is the access,
+    /// `scope` the group) or `azure_role` (`scope` the ARM scope).
     pub surface: SurfaceKind,
     pub role: String,
     pub role_id: String,
@@ -117,6 +117,15 @@ pub async fn my_roles(
             );
             grants.extend(graph.my_grants(*surface, kind).await?);
         }
+        // Azure roles, when pim has an ARM client: what is in force now,
+        // across every scope (ARM lists no later-starting schedules of the
+        // caller's without a scope to ask at).
+        items.extend(
+            super::azure_instances(graph, kind)
+                .await?
+                .into_iter()
+                .map(|i| (i, true)),
+        );
         for g in grants {
             let shown = items
                 .iter()
@@ -142,18 +151,19 @@ pub async fn my_roles(
         }
         lists.push((kind, items));
     }
-    let mut waiting = Vec::new();
-    for surface in super::SURFACES {
-        for kind in [AssignmentKind::Active, AssignmentKind::Eligible] {
-            waiting.extend(
-                graph
-                    .my_requests(*surface, kind, RequestParty::Principal)
-                    .await?
-                    .into_iter()
-                    .filter(|r| is_waiting(&r.status)),
-            );
-        }
-    }
+    let azure_held: Vec<Instance> = lists
+        .iter()
+        .flat_map(|(_, l)| l.iter().map(|(i, _)| i))
+        .filter(|i| i.surface == SurfaceKind::AzureRole)
+        .cloned()
+        .collect();
+    let mut waiting = super::all_my_requests(
+        graph,
+        &[AssignmentKind::Active, AssignmentKind::Eligible],
+        Some(&azure_held),
+    )
+    .await?;
+    waiting.retain(|r| is_waiting(&r.status));
     let all = lists.iter().flat_map(|(_, l)| l.iter().map(|(i, _)| i));
     let mut names = DisplayNames::load(
         graph,

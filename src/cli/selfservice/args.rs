@@ -27,14 +27,14 @@ pub struct PersonArgs {
 /// Which role, where; or which group.
 #[derive(Debug, Args)]
 pub struct RoleArgs {
-    /// The role: display name (quoted) or role definition id.
+    /// The role: display name (quoted) or role definition id; with an Azure --scope, a built-in Azure role's name (Owner, Contributor…) or role definition GUID.
     #[arg(
         value_name = "ROLE",
         required_unless_present = "group",
         conflicts_with = "group"
     )]
     pub(super) role: Option<String>,
-    /// Where the role applies: / (the tenant), or an administrative unit by display name or id (with or without /administrativeUnits/ before it). Default: the one scope at which you hold the role.
+    /// Where the role applies: / (the tenant), or an administrative unit by display name or id (with or without /administrativeUnits/ before it); for an Azure role, an ARM scope (/subscriptions/<id>, …/resourceGroups/<name>, a resource id, or /providers/Microsoft.Management/managementGroups/<id>). Default: the one scope at which you hold the role.
     #[arg(long, value_name = "SCOPE", conflicts_with = "group")]
     pub(super) scope: Option<String>,
     /// PIM for Groups, in place of ROLE: the group, by display name (quoted, group: before it or not) or object id.
@@ -172,7 +172,26 @@ pub struct ApprovalsArgs {
     #[arg(long, value_enum, default_value = "text")]
     pub(super) format: ListFormat,
     #[command(flatten)]
+    pub(super) azure: AzureApprovalsArg,
+    #[command(flatten)]
     pub(super) person: PersonArgs,
+}
+
+/// Azure role activations among the approvals: ARM's approvals API is a
+/// preview, so reaching it is asked for.
+#[derive(Debug, Args)]
+pub struct AzureApprovalsArg {
+    /// Also Azure resource role activations, through ARM's approvals API (api-version 2021-01-01-preview, a preview API).
+    #[arg(long = "azure-approvals-preview")]
+    pub(super) azure_approvals_preview: bool,
+}
+
+impl AzureApprovalsArg {
+    pub(super) fn sources(&self) -> crate::selfservice::ApprovalSources {
+        crate::selfservice::ApprovalSources {
+            azure: self.azure_approvals_preview,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +201,8 @@ pub struct DecideArgs {
     /// Why (Graph records it with the decision; most policies require it).
     #[arg(long, value_name = "TEXT")]
     pub(super) justification: String,
+    #[command(flatten)]
+    pub(super) azure: AzureApprovalsArg,
     #[command(flatten)]
     pub(super) person: PersonArgs,
 }

@@ -187,7 +187,7 @@ pub fn activate(a: &ActivateArgs) -> anyhow::Result<Exit> {
         };
         let checked = selfservice::check_activation(g, &clock, &me, &ask).await?;
         notes(&checked.notes);
-        let out = selfservice::submit(g, &checked.request).await?;
+        let out = selfservice::submit_activation(g, &checked).await?;
         let approvers = checked.approvers.as_deref();
         outln!(
             "{}",
@@ -281,7 +281,7 @@ pub fn my(cmd: &MyCommand) -> anyhow::Result<Exit> {
 
 pub fn approvals(a: &ApprovalsArgs) -> anyhow::Result<Exit> {
     with_session(&a.person, false, async |s: &Session| {
-        let rows = selfservice::waiting(s.graph.as_ref()).await?;
+        let rows = selfservice::waiting_in(s.graph.as_ref(), a.azure.sources()).await?;
         match a.format {
             ListFormat::Text if rows.is_empty() => outln!("Nothing waits for your approval.")?,
             ListFormat::Text => out!("{}", selfservice::render_requests_text(&rows))?,
@@ -293,7 +293,14 @@ pub fn approvals(a: &ApprovalsArgs) -> anyhow::Result<Exit> {
 
 pub fn decide(a: &DecideArgs, approve: bool) -> anyhow::Result<Exit> {
     with_session(&a.person, true, async |s: &Session| {
-        let r = selfservice::decide(s.graph.as_ref(), &a.id, approve, &a.justification).await?;
+        let r = selfservice::decide_in(
+            s.graph.as_ref(),
+            &a.id,
+            approve,
+            &a.justification,
+            a.azure.sources(),
+        )
+        .await?;
         // A group's access reads "member of group:…", a role "… at /".
         let of = if r.scope.starts_with("group:") {
             "of"
