@@ -510,6 +510,7 @@ mod tests {
             schedule_id: Some(
                 "/providers/Microsoft.Management/managementGroups/Contoso/providers/Microsoft.Authorization/roleEligibilitySchedules/ABC".into(),
             ),
+            request_id: None,
         };
         let i = instance(s);
         assert_eq!(i.member_type, MemberType::Inherited);
@@ -549,6 +550,7 @@ mod tests {
             condition_version: None,
             linked_eligibility_schedule_id: None,
             schedule_id: None,
+            request_id: None,
         };
         assert!(covers(&at(SUB, MemberType::Direct), SUB));
         assert!(covers(&at(SUB, MemberType::Inherited), &rg));
