@@ -10,14 +10,21 @@ use rustls_pki_types::pem::PemObject;
 
 use super::error::GraphError;
 
+/// The system's trusted roots, read once a process: the Graph and the ARM
+/// client each build a TLS configuration, and reading the store takes a
+/// while.
+fn native_roots() -> &'static [CertificateDer<'static>] {
+    static NATIVE: std::sync::OnceLock<Vec<CertificateDer<'static>>> = std::sync::OnceLock::new();
+    NATIVE.get_or_init(|| rustls_native_certs::load_native_certs().certs)
+}
+
 /// A rustls client configuration trusting the system roots and `extra_pem`.
 /// Offers HTTP/2 and HTTP/1.1.
 pub fn client_config(extra_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, GraphError> {
     let mut roots = RootCertStore::empty();
     // A machine without a usable system store still works with an explicit CA.
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        let _ = roots.add(cert);
+    for cert in native_roots() {
+        let _ = roots.add(cert.clone());
     }
     if let Some(pem) = extra_pem {
         let mut added = 0;
