@@ -33,7 +33,7 @@ use super::{
 };
 use crate::graph::convert::parse_time;
 use crate::graph::link::{ApiRoot, redirect_policy};
-use crate::graph::retry::{after_transport_failure, given_up};
+use crate::graph::retry::after_transport_failure;
 use crate::graph::{
     AzureCredential, Backoff, ErrorKind, GraphError, HttpGraph, Limiter, ReadLimits, Service,
     Signal, Timer, TokenCache, TokenSource, body_excerpt, client_config, excerpt,
@@ -507,24 +507,15 @@ impl HttpArm {
                     after_transport_failure(error, maybe_sent, retryable, call.idempotent)?,
                 ),
             };
-            let wait = self.backoff.delay(attempt, retry_after);
-            let now = self.clock.now();
-            let may = if replicating {
-                self.backoff
-                    .may_wait_for_replication(attempt, first, now, wait)
-            } else {
-                self.backoff.may_retry(attempt, first, now, wait)
-            };
-            if !may {
-                tracing::warn!(operation = %op, attempts = attempt, request_id = ?error.request_id, "giving up: {error}");
-                return Err(given_up(
-                    error,
-                    retry_after,
-                    attempt,
-                    self.backoff.policy(),
-                    replicating.then(|| (now - first).num_seconds()),
-                ));
-            }
+            let (wait, error) = self.backoff.next_wait(
+                &op,
+                error,
+                attempt,
+                first,
+                self.clock.now(),
+                retry_after,
+                replicating,
+            )?;
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             tracing::info!(
                 operation = %op,

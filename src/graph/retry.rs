@@ -40,7 +40,7 @@ pub(crate) fn after_transport_failure(
 /// 5xx becomes `Throttled`, and the message says why pim stopped waiting
 /// (`replicating_for`: seconds spent waiting for a new principal or role to
 /// reach PIM).
-pub(crate) fn given_up(
+fn given_up(
     error: GraphError,
     retry_after: Option<Duration>,
     attempt: u32,
@@ -173,6 +173,42 @@ impl Backoff {
         wait: Duration,
     ) -> bool {
         attempt < self.policy.max_attempts && self.within_deadline(first, now, wait)
+    }
+
+    /// After `attempt` failures of a call begun at `first`, the last with
+    /// `error`: how long to wait before the next attempt (`error` handed
+    /// back for the caller to report), or the error the call gives up with.
+    /// `replicating`: the failure was a principal or role not yet known to
+    /// PIM, waited for as long as the deadline allows. Graph's and ARM's
+    /// clients decide alike.
+    #[allow(clippy::too_many_arguments, clippy::result_large_err)]
+    pub(crate) fn next_wait(
+        &self,
+        op: &str,
+        error: GraphError,
+        attempt: u32,
+        first: DateTime<Utc>,
+        now: DateTime<Utc>,
+        retry_after: Option<Duration>,
+        replicating: bool,
+    ) -> Result<(Duration, GraphError), GraphError> {
+        let wait = self.delay(attempt, retry_after);
+        let may = if replicating {
+            self.may_wait_for_replication(attempt, first, now, wait)
+        } else {
+            self.may_retry(attempt, first, now, wait)
+        };
+        if may {
+            return Ok((wait, error));
+        }
+        tracing::warn!(operation = %op, attempts = attempt, request_id = ?error.request_id, "giving up: {error}");
+        Err(given_up(
+            error,
+            retry_after,
+            attempt,
+            &self.policy,
+            replicating.then(|| (now - first).num_seconds()),
+        ))
     }
 
     /// Whether a wait of `wait` would end within the deadline. Waits for a

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::HttpGraph;
 use super::limiter::Signal;
 use crate::graph::error::{EXCERPT_CHARS, ErrorKind, GraphError, body_excerpt, excerpt};
-use crate::graph::retry::{after_transport_failure, given_up, parse_retry_after};
+use crate::graph::retry::{after_transport_failure, parse_retry_after};
 use crate::graph::wire::ODataError;
 
 /// One logical call.
@@ -332,24 +332,15 @@ impl HttpGraph {
                     after_transport_failure(error, maybe_sent, retryable, call.idempotent)?,
                 ),
             };
-            let wait = self.backoff.delay(attempt, retry_after);
-            let now = self.clock.now();
-            let may = if replicating {
-                self.backoff
-                    .may_wait_for_replication(attempt, first, now, wait)
-            } else {
-                self.backoff.may_retry(attempt, first, now, wait)
-            };
-            if !may {
-                tracing::warn!(operation = %op, attempts = attempt, request_id = ?error.request_id, "giving up: {error}");
-                return Err(given_up(
-                    error,
-                    retry_after,
-                    attempt,
-                    self.backoff.policy(),
-                    replicating.then(|| (now - first).num_seconds()),
-                ));
-            }
+            let (wait, error) = self.backoff.next_wait(
+                &op,
+                error,
+                attempt,
+                first,
+                self.clock.now(),
+                retry_after,
+                replicating,
+            )?;
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             if replicating && !said_replicating {
                 // Shown by default: this can take minutes.
