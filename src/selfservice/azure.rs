@@ -7,14 +7,17 @@
 // As in `graph`: `SelfServiceError` carries a `GraphError`, large and rare.
 #![allow(clippy::result_large_err)]
 
-use crate::arm::{Arm, ArmRequest, ArmRequestOutcome, ArmSchedule, role_guid, same_scope};
+use crate::arm::{Arm, ArmSchedule, role_guid, same_scope};
 use crate::graph::{ErrorKind, Graph, GraphError, Instance, RequestOutcome};
 use crate::model::{
     AssignmentKind, ObjectId, ScheduleRequest, SurfaceKind, closest_azure_roles, find_azure_role,
     is_guid,
 };
-use crate::snapshot::{ActiveType, MemberType};
-use crate::surface::{azure_scope_id, role_definition_id};
+use crate::snapshot::MemberType;
+use crate::surface::{
+    azure_active_type as active_type, azure_outcome as outcome, azure_request as arm_request,
+    azure_scope_id,
+};
 
 use super::{SelfServiceError, Target};
 
@@ -87,13 +90,7 @@ pub(crate) fn instance(s: ArmSchedule) -> Instance {
     } else {
         s.member_type
     };
-    let active_type = match (s.kind, s.assignment_type.as_deref()) {
-        (AssignmentKind::Active, Some(t)) if t.eq_ignore_ascii_case("Activated") => {
-            Some(ActiveType::Activated)
-        }
-        (AssignmentKind::Active, _) => Some(ActiveType::Assigned),
-        _ => None,
-    };
+    let active_type = active_type(&s);
     Instance {
         surface: AZ,
         kind: s.kind,
@@ -309,16 +306,7 @@ pub(crate) async fn submit(
     linked_eligibility: Option<&str>,
 ) -> Result<RequestOutcome, SelfServiceError> {
     let arm = arm(graph)?;
-    let mut req = ArmRequest::new(
-        r.kind,
-        r.scope_id.clone(),
-        r.action,
-        r.principal_id.clone(),
-        role_definition_id(&r.scope_id, &r.role_id),
-    );
-    req.schedule = r.schedule.clone().filter(|_| r.action.sends_schedule());
-    req.justification = r.justification.clone();
-    req.ticket = r.ticket.clone();
+    let mut req = arm_request(r);
     req.linked_eligibility_schedule_id = linked_eligibility.map(str::to_string);
     let o = arm
         .create_request(&req)
@@ -331,37 +319,6 @@ pub(crate) async fn submit(
         out.ticket = r.ticket.clone();
     }
     Ok(out)
-}
-
-/// ARM's answer in the model's words. The request id is its name (the
-/// GUID pim chose), as short as Graph's; its scope and kind, kept beside
-/// it, are what ARM needs to read or cancel it again.
-pub(crate) fn outcome(o: ArmRequestOutcome) -> RequestOutcome {
-    let action = o.action.map(|a| a.as_str().to_string()).unwrap_or_default();
-    let name = if o.name.is_empty() {
-        role_guid(&o.id)
-    } else {
-        o.name.to_ascii_lowercase()
-    };
-    RequestOutcome {
-        surface: AZ,
-        kind: o.kind,
-        request_id: name,
-        status: o.status,
-        action,
-        principal_id: o.principal_id,
-        role_id: ObjectId::new(role_guid(&o.role_definition_id)),
-        scope_id: o.scope.to_ascii_lowercase(),
-        target_schedule_id: o.target_schedule_id.as_deref().map(role_guid),
-        justification: o.justification,
-        created: o.created,
-        approval_id: o.approval_id,
-        schedule: o.schedule,
-        ticket: None,
-        created_by: None,
-        completed: None,
-        reconciled: o.reconciled,
-    }
 }
 
 /// An ARM schedule request id: `{scope}/providers/Microsoft.Authorization/

@@ -20,7 +20,7 @@ use std::collections::{BTreeSet, HashSet};
 use async_trait::async_trait;
 
 use super::{Clients, Interest, Surface, SurfaceRead, TargetProblem, Writers};
-use crate::arm::{Arm, ArmRequest, ArmSchedule, normalize_scope, role_guid};
+use crate::arm::{Arm, ArmRequest, ArmRequestOutcome, ArmSchedule, normalize_scope, role_guid};
 use crate::graph::{ErrorKind, GraphError, RequestOutcome, Service};
 use crate::model::{
     Address, AssignmentKind, BlockKind, Caseless, Expiration, ObjectId, RoleRef, RuleId, RuleSet,
@@ -138,6 +138,70 @@ fn arm<'a>(a: Option<&'a dyn Arm>, op: &str) -> Result<&'a dyn Arm, GraphError> 
     a.ok_or_else(|| no_arm(op))
 }
 
+/// Whether an active schedule or instance was assigned or activated
+/// (`assignmentType`); `None` for eligibilities.
+pub(crate) fn active_type(s: &ArmSchedule) -> Option<ActiveType> {
+    match (s.kind, s.assignment_type.as_deref()) {
+        (AssignmentKind::Active, Some(t)) if t.eq_ignore_ascii_case("Activated") => {
+            Some(ActiveType::Activated)
+        }
+        (AssignmentKind::Active, _) => Some(ActiveType::Assigned),
+        _ => None,
+    }
+}
+
+/// A schedule request as ARM takes it, under a fresh name: the schedule
+/// only with the actions that send one, and so the condition.
+pub(crate) fn arm_request(r: &ScheduleRequest) -> ArmRequest {
+    let mut req = ArmRequest::new(
+        r.kind,
+        r.scope_id.clone(),
+        r.action,
+        r.principal_id.clone(),
+        role_definition_id(&r.scope_id, &r.role_id),
+    );
+    req.schedule = r.schedule.clone().filter(|_| r.action.sends_schedule());
+    req.justification = r.justification.clone();
+    req.ticket = r.ticket.clone();
+    if r.action.sends_schedule() {
+        req.condition = r.condition.clone();
+        req.condition_version = r.condition.as_ref().map(|_| CONDITION_VERSION.to_string());
+    }
+    req
+}
+
+/// ARM's answer to a schedule request in the model's words. The request
+/// id is its name (the GUID pim chose), as short as Graph's; ARM answers
+/// `ticketInfo` with nulls when none was given, so the ticket is left to
+/// the caller, who knows what was sent.
+pub(crate) fn outcome(o: ArmRequestOutcome) -> RequestOutcome {
+    let action = o.action.map(|a| a.as_str().to_string()).unwrap_or_default();
+    let name = if o.name.is_empty() {
+        role_guid(&o.id)
+    } else {
+        o.name.to_ascii_lowercase()
+    };
+    RequestOutcome {
+        surface: SurfaceKind::AzureRole,
+        kind: o.kind,
+        request_id: name,
+        status: o.status,
+        action,
+        principal_id: o.principal_id,
+        role_id: ObjectId::new(role_guid(&o.role_definition_id)),
+        scope_id: o.scope.to_ascii_lowercase(),
+        target_schedule_id: o.target_schedule_id.as_deref().map(schedule_name),
+        justification: o.justification,
+        created: o.created,
+        approval_id: o.approval_id,
+        schedule: o.schedule,
+        ticket: None,
+        created_by: None,
+        completed: None,
+        reconciled: o.reconciled,
+    }
+}
+
 /// A schedule ARM listed, in the model: an inherited one (granted above
 /// the scope it was listed at) keeps the scope it lives at, and is never
 /// manageable.
@@ -147,13 +211,7 @@ fn grant_of(s: ArmSchedule) -> Grant {
     } else {
         s.member_type
     };
-    let active_type = match (s.kind, s.assignment_type.as_deref()) {
-        (AssignmentKind::Active, Some(t)) if t.eq_ignore_ascii_case("Activated") => {
-            Some(ActiveType::Activated)
-        }
-        (AssignmentKind::Active, _) => Some(ActiveType::Assigned),
-        _ => None,
-    };
+    let active_type = active_type(&s);
     Grant {
         surface: SurfaceKind::AzureRole,
         kind: s.kind,
@@ -412,41 +470,13 @@ impl Surface for AzureRoles {
         r: &ScheduleRequest,
     ) -> Result<RequestOutcome, GraphError> {
         let arm = arm(to.arm, "send an Azure role request")?;
-        let mut req = ArmRequest::new(
-            r.kind,
-            r.scope_id.clone(),
-            r.action,
-            r.principal_id.clone(),
-            role_definition_id(&r.scope_id, &r.role_id),
-        );
-        req.schedule = r.schedule.clone().filter(|_| r.action.sends_schedule());
-        req.justification = r.justification.clone();
-        req.ticket = r.ticket.clone();
-        if r.action.sends_schedule() {
-            req.condition = r.condition.clone();
-            req.condition_version = r.condition.as_ref().map(|_| CONDITION_VERSION.to_string());
-        }
-        let o = arm.create_request(&req).await?;
+        let o = arm.create_request(&arm_request(r)).await?;
+        // Apply records a request by its full id, where ARM keeps it.
         Ok(RequestOutcome {
-            surface: SurfaceKind::AzureRole,
-            kind: o.kind,
-            request_id: o.id,
-            status: o.status,
-            action: o
-                .action
-                .map_or_else(|| r.action.as_str().to_string(), |a| a.as_str().to_string()),
-            principal_id: o.principal_id,
-            role_id: ObjectId::new(role_guid(&o.role_definition_id)),
-            scope_id: o.scope.to_ascii_lowercase(),
-            target_schedule_id: o.target_schedule_id.as_deref().map(schedule_name),
-            justification: o.justification,
-            created: o.created,
-            approval_id: o.approval_id,
-            schedule: o.schedule,
+            request_id: o.id.clone(),
+            action: o.action.unwrap_or(r.action).as_str().to_string(),
             ticket: r.ticket.clone(),
-            created_by: None,
-            completed: None,
-            reconciled: o.reconciled,
+            ..outcome(o)
         })
     }
 

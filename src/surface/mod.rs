@@ -30,6 +30,9 @@ pub use azure_role::{
     AZURE_TIER0, AzureRoles, azure_role_name, role_definition_id, scope_id as azure_scope_id,
     subscription_named,
 };
+pub(crate) use azure_role::{
+    active_type as azure_active_type, arm_request as azure_request, outcome as azure_outcome,
+};
 pub use directory_role::{DEFAULT_TIER0, DirectoryRoles};
 pub use group::{GROUP_ACCESS, Groups};
 
