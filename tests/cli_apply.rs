@@ -2,16 +2,12 @@
 //! converge, change the configuration and converge again, refuse stale saved
 //! plans and a second run while the state is locked.
 
-use crate::support::cli_common;
+use crate::support::cli_common::{self, run as pim};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use cli_common::text;
-
-fn pim(dir: &Path, args: &[&str]) -> Output {
-    cli_common::pim(dir, args, &[]).output().unwrap()
-}
 
 /// A private copy of the contoso example, so the emulator's data file and
 /// the state stay in it.

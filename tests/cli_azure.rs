@@ -5,15 +5,10 @@
 
 use std::path::Path;
 
-use crate::support::cli_common::{contoso, text};
+use crate::support::cli_common::{contoso, run as pim, text};
 use serde_json::Value;
 
 const PROD: &str = "/subscriptions/3f2a8c41-6b1e-4d2a-9c7e-5a8b0e1f2d34";
-fn pim(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    crate::support::cli_common::pim(dir, args, env)
-        .output()
-        .unwrap()
-}
 
 const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
 
@@ -72,7 +67,7 @@ fn holds(
 #[test]
 fn the_examples_azure_roles_are_planned_applied_and_then_in_step() {
     let dir = contoso("azure-apply", None);
-    let out = pim(&dir, &["plan"], &[]);
+    let out = pim(&dir, &["plan"]);
     let plan = text(&out);
     assert_eq!(out.status.code(), Some(0), "{plan}");
     for expected in [
@@ -101,7 +96,7 @@ fn the_examples_azure_roles_are_planned_applied_and_then_in_step() {
         "{plan}"
     );
 
-    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    let out = pim(&dir, &["apply", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     let eligible = azure_schedules(&dir, "eligibilitySchedules");
@@ -145,7 +140,7 @@ fn the_examples_azure_roles_are_planned_applied_and_then_in_step() {
         "the condition was sent: {carol:?}"
     );
 
-    let out = pim(&dir, &["plan", "--detailed-exitcode"], &[]);
+    let out = pim(&dir, &["plan", "--detailed-exitcode"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -154,7 +149,7 @@ fn the_examples_azure_roles_are_planned_applied_and_then_in_step() {
     );
     assert!(text(&out).contains("No changes."), "{}", text(&out));
 
-    let out = pim(&dir, &["state", "list"], &[]);
+    let out = pim(&dir, &["state", "list"]);
     let list = text(&out);
     for address in [
         "eligibility.alice_contributor_payments",
@@ -162,7 +157,7 @@ fn the_examples_azure_roles_are_planned_applied_and_then_in_step() {
         &format!("policy[\"azure:Owner\"][\"{PROD}\"]"),
     ] {
         assert!(list.lines().any(|l| l == address), "{address} in\n{list}");
-        let out = pim(&dir, &["state", "show", address], &[]);
+        let out = pim(&dir, &["state", "show", address]);
         let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
         crate::support::cli_common::assert_schema("state.schema.json", &shown);
         assert_eq!(shown["surface"], "azure_role", "{shown:#}");
@@ -172,12 +167,12 @@ fn the_examples_azure_roles_are_planned_applied_and_then_in_step() {
 #[test]
 fn a_condition_changed_in_configuration_is_an_update() {
     let dir = contoso("azure-condition", None);
-    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    let out = pim(&dir, &["apply", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let path = dir.join("azure.pim.hcl");
     let hcl = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, hcl.replace("'audit-logs'", "'audit-logs-2026'")).unwrap();
-    let out = pim(&dir, &["plan", "--detailed-exitcode"], &[]);
+    let out = pim(&dir, &["plan", "--detailed-exitcode"]);
     let plan = text(&out);
     assert_eq!(out.status.code(), Some(2), "{plan}");
     assert!(
@@ -185,7 +180,7 @@ fn a_condition_changed_in_configuration_is_an_update() {
         "{plan}"
     );
     assert!(plan.contains("'audit-logs-2026'"), "{plan}");
-    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    let out = pim(&dir, &["apply", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let eligible = azure_schedules(&dir, "eligibilitySchedules");
     assert!(
@@ -196,7 +191,7 @@ fn a_condition_changed_in_configuration_is_an_update() {
                     .is_some_and(|c| c.contains("'audit-logs-2026'"))),
         "{eligible:?}"
     );
-    let out = pim(&dir, &["plan", "--detailed-exitcode"], &[]);
+    let out = pim(&dir, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
@@ -263,7 +258,7 @@ fn azure_role_mistakes_are_said_at_their_lines() {
     ];
     for (name, hcl, expected) in cases {
         let dir = config_with(&format!("azure-bad-{name}"), hcl);
-        let out = pim(&dir, &["validate"], &[]);
+        let out = pim(&dir, &["validate"]);
         let said = text(&out);
         assert_eq!(out.status.code(), Some(1), "{name}: {said}");
         for e in *expected {
@@ -289,7 +284,7 @@ fn a_custom_azure_role_is_named_as_azure_names_it_and_found_at_its_scope() {
         "\neligibility \"alice_payments_operator\" {{\n  principal  = \"user:alice@contoso.com\"\n  azure_role = \"contoso payments operator\"\n  scope      = \"{PROD}/resourceGroups/rg-payments\"\n  duration   = \"P30D\"\n}}\n"
     ));
     std::fs::write(&hcl, &text_of).unwrap();
-    let out = pim(&dir, &["plan"], &[]);
+    let out = pim(&dir, &["plan"]);
     let plan = text(&out);
     assert_eq!(out.status.code(), Some(0), "{plan}");
     assert!(
@@ -297,7 +292,7 @@ fn a_custom_azure_role_is_named_as_azure_names_it_and_found_at_its_scope() {
             && plan.contains("+ azure_role = \"contoso payments operator\""),
         "{plan}"
     );
-    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    let out = pim(&dir, &["apply", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let eligible = azure_schedules(&dir, "eligibilitySchedules");
     assert!(
@@ -309,7 +304,7 @@ fn a_custom_azure_role_is_named_as_azure_names_it_and_found_at_its_scope() {
         ),
         "{eligible:?}"
     );
-    let out = pim(&dir, &["plan", "--detailed-exitcode"], &[]);
+    let out = pim(&dir, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     // Not assignable at the management group: said at the line that names it.
@@ -318,7 +313,7 @@ fn a_custom_azure_role_is_named_as_azure_names_it_and_found_at_its_scope() {
     );
     std::fs::write(&hcl, &text_of).unwrap();
     let line = text_of.lines().count() - 3;
-    let out = pim(&dir, &["plan"], &[]);
+    let out = pim(&dir, &["plan"]);
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(
@@ -337,7 +332,7 @@ fn a_subscription_is_named_by_its_display_name() {
         "  production = \"subscription:Contoso Production\"",
     );
     std::fs::write(&hcl, &text_of).unwrap();
-    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    let out = pim(&dir, &["apply", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let eligible = azure_schedules(&dir, "eligibilitySchedules");
     assert!(
@@ -353,7 +348,7 @@ fn a_subscription_is_named_by_its_display_name() {
         !holds(&eligible, "user:mallory@contoso.com", OWNER, PROD),
         "{eligible:?}"
     );
-    let out = pim(&dir, &["plan", "--detailed-exitcode"], &[]);
+    let out = pim(&dir, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     std::fs::write(
@@ -364,7 +359,7 @@ fn a_subscription_is_named_by_its_display_name() {
         ),
     )
     .unwrap();
-    let out = pim(&dir, &["plan"], &[]);
+    let out = pim(&dir, &["plan"]);
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(
@@ -387,7 +382,7 @@ fn azure_writes_need_an_azure_role_that_may_make_them() {
         .unwrap()
         .remove("assignmentSchedules");
     std::fs::write(&path, serde_json::to_vec_pretty(&seed).unwrap()).unwrap();
-    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    let out = pim(&dir, &["apply", "--auto-approve"]);
     let said = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(
@@ -406,7 +401,7 @@ fn an_azure_owner_is_held_to_the_tier0_baseline_at_its_scope() {
     let src = std::fs::read_to_string(&hcl).unwrap();
     let at = src.find("policy \"azure:Owner\"").unwrap();
     std::fs::write(&hcl, &src[..at]).unwrap();
-    let out = pim(&dir, &["check"], &[]);
+    let out = pim(&dir, &["check"]);
     let said = text(&out);
     for code in ["PIM002", "PIM003", "PIM004", "PIM006"] {
         assert!(
@@ -423,9 +418,9 @@ fn an_azure_owner_is_held_to_the_tier0_baseline_at_its_scope() {
 #[test]
 fn a_new_owner_of_an_exclusive_azure_role_is_drift_and_an_inherited_one_is_not() {
     let dir = contoso("azure-drift", None);
-    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    let out = pim(&dir, &["apply", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let out = pim(&dir, &["drift"], &[]);
+    let out = pim(&dir, &["drift"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -471,18 +466,18 @@ fn a_new_owner_of_an_exclusive_azure_role_is_drift_and_an_inherited_one_is_not()
     }
     std::fs::write(&path, serde_json::to_vec_pretty(&data).unwrap()).unwrap();
 
-    let out = pim(&dir, &["drift", "--format", "json"], &[]);
+    let out = pim(&dir, &["drift", "--format", "json"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["counts"]["new"], 1, "{v:#}");
-    let shown = text(&pim(&dir, &["drift"], &[]));
+    let shown = text(&pim(&dir, &["drift"]));
     assert!(
         shown.contains("carol@contoso.com") && shown.contains(PROD),
         "{shown}"
     );
     assert!(!shown.contains("erin@contoso.com at /providers"), "{shown}");
 
-    let out = pim(&dir, &["plan"], &[]);
+    let out = pim(&dir, &["plan"]);
     let plan = text(&out);
     assert!(
         plan.contains(&format!(
@@ -511,7 +506,7 @@ fn an_azure_grant_is_renewed_before_it_ends_and_made_again_after() {
         }
     }
     std::fs::write(&path, serde_json::to_vec_pretty(&seed).unwrap()).unwrap();
-    let out = pim(&dir, &["plan"], &[]);
+    let out = pim(&dir, &["plan"]);
     let plan = text(&out);
     assert!(
         plan.contains(
@@ -519,7 +514,7 @@ fn an_azure_grant_is_renewed_before_it_ends_and_made_again_after() {
         ),
         "{plan}"
     );
-    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    let out = pim(&dir, &["apply", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let ends = |dir: &Path| -> Vec<chrono::DateTime<chrono::Utc>> {
         let data = emulated(dir);
@@ -549,7 +544,7 @@ fn an_azure_grant_is_renewed_before_it_ends_and_made_again_after() {
             .any(|e| *e > now + chrono::TimeDelta::days(170)),
         "renewed for its 180 days: {after:?}"
     );
-    let out = pim(&dir, &["plan", "--detailed-exitcode"], &[]);
+    let out = pim(&dir, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
     // Ended since (ARM lists it no more as held): made again, with the
@@ -570,13 +565,13 @@ fn an_azure_grant_is_renewed_before_it_ends_and_made_again_after() {
         }
     }
     std::fs::write(&data_path, serde_json::to_vec_pretty(&data).unwrap()).unwrap();
-    let out = pim(&dir, &["plan"], &[]);
+    let out = pim(&dir, &["plan"]);
     let plan = text(&out);
     assert!(
         plan.contains("+ eligibility.bob_owner_production {"),
         "{plan}"
     );
-    let out = pim(&dir, &["apply", "--auto-approve"], &[]);
+    let out = pim(&dir, &["apply", "--auto-approve"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         ends(&dir)
@@ -585,6 +580,6 @@ fn an_azure_grant_is_renewed_before_it_ends_and_made_again_after() {
         "{:?}",
         ends(&dir)
     );
-    let out = pim(&dir, &["plan", "--detailed-exitcode"], &[]);
+    let out = pim(&dir, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }

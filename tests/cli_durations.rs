@@ -2,16 +2,11 @@
 //! whatever their spelling, and years, months or weeks refused with the
 //! same length in days.
 
-use crate::support::cli_common;
+use crate::support::cli_common::{self, run as pim};
 
 use std::path::Path;
-use std::process::Output;
 
 use cli_common::text;
-
-fn pim(dir: &Path, args: &[&str]) -> Output {
-    cli_common::pim(dir, args, &[]).output().unwrap()
-}
 
 /// Replaces every `from` with `to` in the example's configuration files.
 fn respell(dir: &Path, pairs: &[(&str, &str)]) {

@@ -3,39 +3,16 @@
 //! that `pim plan` of a fresh export has no changes and no PIM001, with or
 //! without `--durations` and `--all-policy-settings`.
 
+use crate::support::cli_common::{export, read, run as pim};
 use crate::support::{cli_common, graph_common};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use chrono::{DateTime, Utc};
 use cli_common::text;
 use pim::export::{ExportOptions, Requests};
 use pim::model::find_builtin_role;
 use serde_json::json;
-
-fn pim(dir: &Path, args: &[&str]) -> Output {
-    cli_common::pim(dir, args, &[]).output().unwrap()
-}
-
-/// `pim export --from source --out out`, with `extra` arguments.
-fn export(source: &Path, out: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pim"))
-        .arg("export")
-        .args(extra)
-        .arg("--from")
-        .arg(source)
-        .arg("--out")
-        .arg(out)
-        .env("NO_COLOR", "1")
-        .env_remove("PIM_GRAPH_URL")
-        .output()
-        .unwrap()
-}
-
-fn read(dir: &Path, file: &str) -> String {
-    std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
-}
 
 fn config_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)

@@ -6,38 +6,14 @@
 //! drift of a new Azure grant that names the request behind it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use crate::support::cli_common::{self, text};
+use crate::support::cli_common::{self, export, read, run as pim, text};
 use crate::support::graph_common;
 use serde_json::Value;
 
 const PROD: &str = "/subscriptions/3f2a8c41-6b1e-4d2a-9c7e-5a8b0e1f2d34";
 const MG: &str = "/providers/Microsoft.Management/managementGroups/contoso";
 const OWNER: &str = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635";
-
-fn pim(dir: &Path, args: &[&str]) -> Output {
-    cli_common::pim(dir, args, &[]).output().unwrap()
-}
-
-/// `pim export --from source --out out`, with `extra` arguments.
-fn export(source: &Path, out: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pim"))
-        .arg("export")
-        .args(extra)
-        .arg("--from")
-        .arg(source)
-        .arg("--out")
-        .arg(out)
-        .env("NO_COLOR", "1")
-        .env_remove("PIM_GRAPH_URL")
-        .output()
-        .unwrap()
-}
-
-fn read(dir: &Path, file: &str) -> String {
-    std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
-}
 
 /// The contoso seed with the Azure grants, policy and request of
 /// `tests/fixtures/export/azure.json` added: a condition on a grant whose

@@ -20,6 +20,31 @@ pub fn pim(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     c
 }
 
+/// `pim` with `args` in `dir`, run to its end.
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    pim(dir, args, &[]).output().unwrap()
+}
+
+/// `pim export --from source --out out`, with `extra` arguments.
+pub fn export(source: &Path, out: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pim"))
+        .arg("export")
+        .args(extra)
+        .arg("--from")
+        .arg(source)
+        .arg("--out")
+        .arg(out)
+        .env("NO_COLOR", "1")
+        .env_remove("PIM_GRAPH_URL")
+        .output()
+        .unwrap()
+}
+
+/// A file of `dir`, which the test expects there.
+pub fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
 /// `pim` with these arguments and nothing else: for what is decided before
 /// any configuration is read.
 pub fn pim_args(args: &[&str]) -> Output {
