@@ -551,24 +551,11 @@ fn request_location<'a>(id: &'a str, grant_scope: &'a str) -> (&'a str, &'a str)
 /// An ARM request as the export reads a Graph one, by the id its grant
 /// names it by. ARM's ticket is not read by the client, so none is kept.
 fn azure_outcome(id: &str, o: crate::arm::ArmRequestOutcome) -> RequestOutcome {
+    let target_schedule_id = o.target_schedule_id.clone();
     RequestOutcome {
-        surface: SurfaceKind::AzureRole,
-        kind: o.kind,
         request_id: id.to_string(),
-        status: o.status,
-        action: o.action.map(|a| a.as_str().to_string()).unwrap_or_default(),
-        principal_id: o.principal_id,
-        role_id: ObjectId::new(crate::arm::role_guid(&o.role_definition_id)),
-        scope_id: o.scope.to_ascii_lowercase(),
-        target_schedule_id: o.target_schedule_id,
-        justification: o.justification,
-        created: o.created,
-        approval_id: o.approval_id,
-        schedule: o.schedule,
-        ticket: None,
-        created_by: None,
-        completed: None,
-        reconciled: o.reconciled,
+        target_schedule_id,
+        ..crate::surface::azure_outcome(o)
     }
 }
 
